@@ -80,6 +80,7 @@ def _default_blocking_rules() -> list[BlockingRule]:
         BlockingRule(name="first_name_postal", keys=["first_reading", "postal_code"]),
         BlockingRule(name="birthdate", keys=["birthdate"]),
         BlockingRule(name="street_postal", keys=["street:6", "postal_code"]),
+        BlockingRule(name="street_city", keys=["street:8", "city"]),
         BlockingRule(name="last_name_city", keys=["last_reading", "city"]),
         BlockingRule(name="first_name_city", keys=["first_reading", "city"]),
         BlockingRule(name="email_local_last_name", keys=["email_local", "last_reading"]),

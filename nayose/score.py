@@ -316,14 +316,20 @@ def _region_levels(batch: pa.RecordBatch) -> np.ndarray:
     return lv
 
 
-def compute_levels(batch: pa.RecordBatch, comps: list[Comparison]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
+
+
+def compute_levels(batch: pa.RecordBatch, comps: list[Comparison]) -> tuple[np.ndarray, np.ndarray, dict]:
     """Levels (pairs x comparisons, int8), log2 term-frequency counts of the agreed value
-    (pairs x comparisons, float32, NaN where not applicable) and the name-swap flag."""
+    (pairs x comparisons, float32, NaN where not applicable) and per-pair flags:
+    `swapped` (surname and given name in swapped fields) and `rare_address` (the street agrees
+    and is shared by at most RARE_ADDRESS_MAX records, so it is a person's, not an office's)."""
     n = batch.num_rows
     levels = np.full((n, len(comps)), NULL, dtype=np.int8)
     tf = np.full((n, len(comps)), np.nan, dtype=np.float32)
     names = None
     swapped = np.zeros(n, dtype=bool)
+    rare_address = np.zeros(n, dtype=bool)
     for j, comp in enumerate(comps):
         if comp.name in ("last_name", "first_name"):
             if names is None:
@@ -350,7 +356,9 @@ def compute_levels(batch: pa.RecordBatch, comps: list[Comparison]) -> tuple[np.n
             tf[:, j] = np.where(lv == 2, np.log2(_ints(batch, "l_n_postal_code")), np.nan)
         elif comp.name == "street":
             lv = _simple_levels(batch, "street", [0.80, 0.92])
-            tf[:, j] = np.where(lv == 3, np.log2(_ints(batch, "l_n_street")), np.nan)
+            n_l, n_r = _ints(batch, "l_n_street"), _ints(batch, "r_n_street")
+            tf[:, j] = np.where(lv == 3, np.log2(n_l), np.nan)
+            rare_address = (lv >= 2) & (np.maximum(n_l, n_r) <= RARE_ADDRESS_MAX)
         elif comp.name == "city":
             lv = _simple_levels(batch, "city", [0.92])
             tf[:, j] = np.where(lv == 2, np.log2(_ints(batch, "l_n_city")), np.nan)
@@ -359,7 +367,7 @@ def compute_levels(batch: pa.RecordBatch, comps: list[Comparison]) -> tuple[np.n
         else:  # pragma: no cover - the list above is closed
             raise ValueError(comp.name)
         levels[:, j] = lv
-    return levels, tf, swapped
+    return levels, tf, {"swapped": swapped, "rare_address": rare_address}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,17 +511,18 @@ def score_pairs(
             JOIN _score_features l ON l.rec_idx = p.left_idx
             JOIN _score_features r ON r.rec_idx = p.right_idx"""
         ).to_arrow_reader(BATCH_ROWS)
-        left_parts, right_parts, rule_parts, lv_parts, tf_parts, sw_parts = [], [], [], [], [], []
+        left_parts, right_parts, rule_parts, lv_parts, tf_parts, sw_parts, ra_parts = [], [], [], [], [], [], []
         for batch in reader:
             if batch.num_rows == 0:
                 continue
-            lv, tf, sw = compute_levels(batch, comps)
+            lv, tf, flags = compute_levels(batch, comps)
             left_parts.append(batch.column(0).to_numpy())
             right_parts.append(batch.column(1).to_numpy())
             rule_parts.append(batch.column(2).to_numpy())
             lv_parts.append(lv)
             tf_parts.append(tf)
-            sw_parts.append(sw)
+            sw_parts.append(flags["swapped"])
+            ra_parts.append(flags["rare_address"])
             if progress is not None:
                 progress(batch.num_rows, n_pairs)
         con.execute("DROP TABLE IF EXISTS _score_features")
@@ -525,12 +534,14 @@ def score_pairs(
             levels = np.concatenate(lv_parts)
             tfs = np.concatenate(tf_parts)
             swapped = np.concatenate(sw_parts)
+            rare_address = np.concatenate(ra_parts)
         else:
             left = right = np.zeros(0, dtype=np.int32)
             rule = np.zeros(0, dtype=np.int16)
             levels = np.zeros((0, k), dtype=np.int8)
             tfs = np.zeros((0, k), dtype=np.float32)
             swapped = np.zeros(0, dtype=bool)
+            rare_address = np.zeros(0, dtype=bool)
 
         patterns, inverse, counts = np.unique(levels, axis=0, return_inverse=True, return_counts=True)
         inverse = inverse.reshape(-1)
@@ -561,13 +572,17 @@ def score_pairs(
             prior = 0.0
         total = prior + weights.sum(axis=1, dtype=np.float64)
         prob = 1.0 / (1.0 + np.exp2(-total))
-        person_ok, conflict = person_evidence(levels, comps)
-        cap_review = np.nextafter(config.matching.thresholds.review, 0) * 0.5
-        cap_auto = np.nextafter(config.matching.thresholds.auto, 0)
-        capped = np.where(~person_ok, np.minimum(prob, cap_review), prob)
-        capped = np.where(conflict, np.minimum(capped, cap_auto), capped)
-        gate = np.where(~person_ok, "no person-level evidence", np.where(conflict, "names disagree", ""))
-
+        tier, conflict = person_evidence(levels, comps, rare_address)
+        th = config.matching.thresholds
+        below_review = np.nextafter(th.review, 0) * 0.5
+        below_auto = np.nextafter(th.auto, 0)
+        capped = np.where(tier == 0, np.minimum(prob, below_review), prob)
+        capped = np.where((tier == 1) | conflict, np.minimum(capped, below_auto), capped)
+        gate = np.select(
+            [tier == 0, tier == 1, conflict],
+            ["no person-level evidence", "weak person-level evidence", "names disagree"],
+            "",
+        )
         cols = {
             "left_idx": pa.array(left, pa.int32()),
             "right_idx": pa.array(right, pa.int32()),
@@ -585,7 +600,6 @@ def score_pairs(
         con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _scored_arrow')
         con.unregister("_scored_arrow")
         result.rows = len(left)
-        th = config.matching.thresholds
         result.stats = {
             "comparisons": [c.name for c in comps],
             "model": model.as_dict() if model else None,
@@ -593,15 +607,26 @@ def score_pairs(
             "pairs_auto": int((capped >= th.auto).sum()),
             "pairs_review": int(((capped >= th.review) & (capped < th.auto)).sum()),
             "pairs_below_review": int((capped < th.review).sum()),
-            "capped_no_person_evidence": int((~person_ok & (prob >= th.review)).sum()),
-            "capped_names_disagree": int((conflict & person_ok & (prob >= th.auto)).sum()),
+            "capped_no_person_evidence": int(((tier == 0) & (prob >= th.review)).sum()),
+            "capped_weak_person_evidence": int(((tier == 1) & (prob >= th.auto)).sum()),
+            "capped_names_disagree": int((conflict & (tier == 2) & (prob >= th.auto)).sum()),
         }
         save_model(con, model)
     return result
 
 
-def person_evidence(levels: np.ndarray, comps: list[Comparison]) -> tuple[np.ndarray, np.ndarray]:
-    """(has person-level evidence, names clearly disagree) per pair."""
+def person_evidence(
+    levels: np.ndarray, comps: list[Comparison], rare_address: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(person-evidence tier 0/1/2, names clearly disagree) per pair.
+
+    Tier 2 (may auto-merge): the whole name agrees (any script, any order), a personal
+    (non-shared) email, a mobile number, the birth date; or one part of the name together with a
+    home-like address (a street few records share) or the same email local part.
+    Tier 1 (review at most): a name part that is merely similar with a home-like address.
+    Tier 0 (never a match): nothing about the person. Company, switchboard, office address and
+    postal code never count, however many of them agree.
+    """
     idx = {c.name: j for j, c in enumerate(comps)}
     n = levels.shape[0]
 
@@ -612,11 +637,13 @@ def person_evidence(levels: np.ndarray, comps: list[Comparison]) -> tuple[np.nda
     email, phone, dob = lv("email"), lv("phone"), lv("birthdate")
     names_agree = (last >= 2) & (first >= 2)
     unsplit_agree = (last >= 3) & (first == NULL)
-    strong_id = (email == 4) | (phone == 2)
-    partial = ((last >= 2) | (first >= 2)).astype(np.int8) + (dob >= 2).astype(np.int8) + (email == 2).astype(np.int8)
-    person_ok = names_agree | unsplit_agree | strong_id | (partial >= 2)
+    strong_id = (email == 4) | (phone == 2) | (dob >= 2)
+    partial = ((last >= 2) | (first >= 2)).astype(np.int8) + (email == 2).astype(np.int8) + rare_address.astype(np.int8)
+    strong = names_agree | unsplit_agree | strong_id | (partial >= 2)
+    weak = ((last >= 1) | (first >= 1)) & rare_address
+    tier = np.where(strong, 2, np.where(weak, 1, 0)).astype(np.int8)
     conflict = ((last == 0) | (first == 0)) & ~((email == 4) & (phone == 2))
-    return person_ok, conflict
+    return tier, conflict
 
 
 def save_model(con: duckdb.DuckDBPyConnection, model: Model | None) -> None:
