@@ -134,3 +134,15 @@ def write_febrl_contacts(name: str, out_csv: str | Path, truth_csv: str | Path) 
             tw.writerow([rec_id, rec_id.split("-")[1]])
             rows += 1
     return rows
+
+
+def evaluate_files(clusters_csv: str | Path, truth_csv: str | Path, auto_only: bool = False) -> dict:
+    """Pairwise metrics of a clusters.csv (Id, cluster_id, status) against a truth CSV (Id, entity_id)."""
+    con = duckdb.connect()
+    try:
+        cid = "CASE WHEN status = 'auto' THEN cluster_id ELSE \"Id\" END" if auto_only else "cluster_id"
+        clusters = f"SELECT \"Id\", {cid} AS cluster_id FROM read_csv('{Path(clusters_csv).as_posix()}', all_varchar=true)"
+        truth = f"SELECT \"Id\", entity_id FROM read_csv('{Path(truth_csv).as_posix()}', all_varchar=true)"
+        return cluster_pair_metrics(con, clusters, truth).as_dict()
+    finally:
+        con.close()

@@ -199,6 +199,16 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
     last = levels(s_last, ln1, a_ln2, lr1, a_lr2, last_null)
     first = levels(s_first, fn1, a_fn2, fr1, a_fr2, first_null)
 
+    # Two different names both written in kanji are different names, however close their
+    # romanized readings (武 takeshi / 隆 takashi): at most "similar" unless the reading is the same
+    # (異体字 such as 斉藤 / 斎藤 read alike).
+    lk1, fk1 = _bools(batch, "l_last_kanji"), _bools(batch, "l_first_kanji")
+    lk2, fk2 = _bools(batch, "r_last_kanji"), _bools(batch, "r_first_kanji")
+    both_kanji_last = lk1 & np.where(swapped, fk2, lk2)
+    both_kanji_first = fk1 & np.where(swapped, lk2, fk2)
+    last[both_kanji_last & (last == 2)] = 1
+    first[both_kanji_first & (first == 2)] = 1
+
     # Whole name in one field on one side only: compare full readings, both orders.
     one_unsplit = fn1_null ^ fn2_null
     if one_unsplit.any():
@@ -211,6 +221,7 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
         lv_full[s_full >= 0.80] = 1
         lv_full[s_full >= 0.92] = 2
         lv_full[s_full >= 0.999] = 3
+        lv_full[(lk1 | fk1) & (lk2 | fk2) & (lv_full == 2)] = 1
         use = one_unsplit & ~(ln1_null & fn1_null) & ~(ln2_null & fn2_null)
         last = np.where(use, lv_full, last).astype(np.int8)
         first = np.where(use, np.int8(NULL), first).astype(np.int8)
@@ -226,7 +237,7 @@ def _email_levels(batch: pa.RecordBatch) -> np.ndarray:
     s = _jw(e1, e2)
     lv = np.zeros(len(e1), dtype=np.int8)
     lv[s >= 0.92] = 1
-    lv[(loc1 == loc2) & (loc1 != "") & ~role & (np.vectorize(len, otypes=[int])(loc1) >= 4)] = 2
+    lv[(loc1 == loc2) & (loc1 != "") & ~role & (_ints(batch, "l_email_local_len") >= 4)] = 2
     exact = (e1 == e2) & ~n1
     lv[exact & role] = 3
     lv[exact & ~role] = 4
@@ -277,14 +288,13 @@ def _company_levels(batch: pa.RecordBatch) -> np.ndarray:
 def _birthdate_levels(batch: pa.RecordBatch) -> np.ndarray:
     a, n1 = _strs(batch, "l_birthdate")
     b, n2 = _strs(batch, "r_birthdate")
+    ya, _ = _strs(batch, "l_birth_year")
+    yb, _ = _strs(batch, "r_birth_year")
+    swapped_a, _ = _strs(batch, "l_birthdate_dm")  # day and month swapped
     dist = cpdist(a, b, scorer=Levenshtein.distance, workers=-1)
-    ya = np.array([x[:4] for x in a], dtype=object)
-    yb = np.array([x[:4] for x in b], dtype=object)
-    # day and month swapped (YYYY-MM-DD vs YYYY-DD-MM)
-    sa = np.array([x[:5] + x[8:10] + "-" + x[5:7] if len(x) == 10 else x for x in a], dtype=object)
     lv = np.zeros(len(a), dtype=np.int8)
     lv[ya == yb] = 1
-    lv[(dist <= 1) | (sa == b)] = 2
+    lv[(dist <= 1) | (swapped_a == b)] = 2
     lv[a == b] = 3
     lv[n1 | n2] = NULL
     return lv
@@ -293,12 +303,12 @@ def _birthdate_levels(batch: pa.RecordBatch) -> np.ndarray:
 def _postal_levels(batch: pa.RecordBatch) -> np.ndarray:
     a, n1 = _strs(batch, "l_postal_code")
     b, n2 = _strs(batch, "r_postal_code")
+    area_a, _ = _strs(batch, "l_postal_area")
+    area_b, _ = _strs(batch, "r_postal_area")
+    long_codes = _ints(batch, "l_postal_len") >= 7  # Japanese 7-digit codes: the first 3 are the area
     dist = cpdist(a, b, scorer=Levenshtein.distance, workers=-1)
-    pa3 = np.array([x[:3] for x in a], dtype=object)
-    pb3 = np.array([x[:3] for x in b], dtype=object)
-    long_codes = np.vectorize(len, otypes=[int])(a) >= 7
     lv = np.zeros(len(a), dtype=np.int8)
-    lv[(long_codes & (pa3 == pb3)) | (~long_codes & (dist <= 1))] = 1
+    lv[(long_codes & (area_a == area_b)) | (~long_codes & (dist <= 1))] = 1
     lv[a == b] = 2
     lv[n1 | n2] = NULL
     return lv
@@ -316,6 +326,7 @@ def _region_levels(batch: pa.RecordBatch) -> np.ndarray:
     return lv
 
 
+KANJI_RE = "[\\x{3005}\\x{4E00}-\\x{9FFF}\\x{F900}-\\x{FAFF}]"  # 々 and CJK ideographs
 RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
 
 
@@ -380,11 +391,12 @@ class Model:
     m: list[np.ndarray]
     u: list[np.ndarray]
     prior: float  # proportion of matches among candidate pairs
+    weights: list[np.ndarray] = field(default_factory=list)  # log2(m/u), made monotone in the level
     iterations: int = 0
     tf_center: list[float] = field(default_factory=list)  # mean log2 count of agreeing values
 
     def bayes_factors(self) -> list[np.ndarray]:
-        return [np.log2(m / u) for m, u in zip(self.m, self.u)]
+        return self.weights
 
     def as_dict(self) -> dict:
         return {
@@ -392,10 +404,10 @@ class Model:
             "em_iterations": self.iterations,
             "comparisons": {
                 c.name: {
-                    lab: {"m": round(float(m[k]), 5), "u": round(float(u[k]), 5), "weight": round(float(math.log2(m[k] / u[k])), 3)}
+                    lab: {"m": round(float(m[k]), 5), "u": round(float(u[k]), 5), "weight": round(float(w[k]), 3)}
                     for k, lab in enumerate(c.levels)
                 }
-                for c, m, u in zip(self.comparisons, self.m, self.u)
+                for c, m, u, w in zip(self.comparisons, self.m, self.u, self.weights)
             },
         }
 
@@ -442,12 +454,9 @@ def estimate_em(patterns: np.ndarray, counts: np.ndarray, comps: list[Comparison
         if prev is not None and abs(prev - lam) < 1e-7:
             break
         prev = lam
-    # Monotone weights: level k+1 never weaker than level k.
-    for j in range(n_comp):
-        w = np.log2(m[j] / u[j])
-        w = np.maximum.accumulate(w)
-        m[j] = u[j] * np.exp2(w)
-    return Model(comps, m, u, lam, it)
+    # Monotone weights: level k+1 never weaker evidence than level k.
+    weights = [np.maximum.accumulate(np.log2(m[j] / u[j])) for j in range(n_comp)]
+    return Model(comps, m, u, lam, weights, it)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,6 +478,20 @@ def _feature_sql(source: str, present: dict[str, bool], comps: list[Comparison])
     for cnt, src in TF_SOURCES.items():
         if src in present:
             select.append(f'count("{src}") OVER (PARTITION BY "{src}")::INTEGER AS {cnt}')
+    # Cheap derived values, computed once per record in SQL rather than per pair in Python.
+    derived = {
+        "last_name": [f"regexp_matches(last_name, '{KANJI_RE}') AS last_kanji"],
+        "first_name": [f"regexp_matches(first_name, '{KANJI_RE}') AS first_kanji"],
+        "birthdate": [
+            "substr(birthdate, 1, 4) AS birth_year",
+            "CASE WHEN length(birthdate) = 10 THEN substr(birthdate, 1, 5) || substr(birthdate, 9, 2) || '-' || substr(birthdate, 6, 2) END AS birthdate_dm",
+        ],
+        "postal_code": ["substr(postal_code, 1, 3) AS postal_area", "length(postal_code) AS postal_len"],
+        "email_local": ["length(email_local) AS email_local_len"],
+    }
+    for col, exprs in derived.items():
+        if col in present:
+            select.extend(exprs)
     # Phones: frequency of the number across both phone fields (a switchboard is shared).
     if "phone" in present or "mobile" in present:
         pcols = [c for c in ("phone", "mobile") if c in present]
@@ -650,9 +673,9 @@ def save_model(con: duckdb.DuckDBPyConnection, model: Model | None) -> None:
     """Keep the estimated model (m, u, weights per level) in the store, for explanations."""
     rows = []
     if model is not None:
-        for comp, m, u in zip(model.comparisons, model.m, model.u):
+        for comp, m, u, w in zip(model.comparisons, model.m, model.u, model.weights):
             for k, lab in enumerate(comp.levels):
-                rows.append((comp.name, k, lab, float(m[k]), float(u[k]), float(math.log2(m[k] / u[k]))))
+                rows.append((comp.name, k, lab, float(m[k]), float(u[k]), float(w[k])))
     con.execute(
         "CREATE OR REPLACE TABLE match_model (comparison VARCHAR, level TINYINT, label VARCHAR, m DOUBLE, u DOUBLE, weight DOUBLE)"
     )

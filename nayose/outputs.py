@@ -1,0 +1,124 @@
+"""Outputs of a matching run: clusters.csv, pairs.csv, evidence.csv and the summary.
+
+- clusters.csv: Id, cluster_id, status (auto | review | single), one row per input record.
+- pairs.csv: left_id, right_id, match_probability, decision (auto | review) for every scored pair
+  at or above the review threshold.
+- evidence.csv: the same pairs with the blocking rule, the person-evidence gate and, per compared
+  field, the agreement level and its weight (log2 Bayes factor, term-frequency adjusted), plus
+  the compared values, so an analyst can see why two records were matched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from nayose.config import Config
+from nayose.score import COMPARISONS
+from nayose.stage import StageResult
+
+# Normalized values shown beside the evidence (left/right), when present.
+EVIDENCE_VALUES = ["full_name", "email", "phone", "mobile", "company_core", "postal_code", "street", "birthdate"]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+
+
+def _copy_csv(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> None:
+    con.execute(f"COPY ({sql}) TO '{path.as_posix()}' (HEADER, DELIMITER ',', QUOTE '\"')")
+
+
+def decision_sql(config: Config, prob: str = "match_probability") -> str:
+    th = config.matching.thresholds
+    return f"CASE WHEN {prob} >= {float(th.auto)!r} THEN 'auto' ELSE 'review' END"
+
+
+def evidence_select(con: duckdb.DuckDBPyConnection, config: Config, rule_names: list[str] | None = None) -> str:
+    """SQL for the evidence of every pair at or above the review threshold (best first)."""
+    scored = set(_columns(con, "scored_pairs"))
+    norm = set(_columns(con, "normalized_records"))
+    parts = [
+        "l.id AS left_id",
+        "r.id AS right_id",
+        "round(p.match_probability, 6) AS match_probability",
+        f"{decision_sql(config, 'p.match_probability')} AS decision",
+        "round(p.match_weight, 2) AS match_weight",
+    ]
+    if rule_names:
+        cases = " ".join(f"WHEN {i} THEN '{n}'" for i, n in enumerate(rule_names))
+        parts.append(f"CASE p.rule_no {cases} END AS blocking_rule")
+    parts.append("nullif(p.gate, '') AS gate")
+    for comp in COMPARISONS:
+        if f"lvl_{comp.name}" not in scored:
+            continue
+        cases = " ".join(f"WHEN {k} THEN '{lab}'" for k, lab in enumerate(comp.levels))
+        parts.append(f"CASE p.lvl_{comp.name} {cases} ELSE 'missing' END AS {comp.name}")
+        parts.append(f"round(p.w_{comp.name}, 2) AS {comp.name}_weight")
+    for v in EVIDENCE_VALUES:
+        if v in norm:
+            parts.append(f'l."{v}" AS left_{v}')
+            parts.append(f'r."{v}" AS right_{v}')
+    th = config.matching.thresholds
+    return f"""SELECT {", ".join(parts)}
+        FROM scored_pairs p
+        JOIN normalized_records l ON l.rec_idx = p.left_idx
+        JOIN normalized_records r ON r.rec_idx = p.right_idx
+        WHERE p.match_probability >= {float(th.review)!r}
+        ORDER BY p.match_probability DESC, l.id, r.id"""
+
+
+def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, rule_names: list[str] | None = None) -> None:
+    th = config.matching.thresholds
+    _copy_csv(con, 'SELECT "Id", cluster_id, status FROM clusters ORDER BY "Id"', out / "clusters.csv")
+    _copy_csv(
+        con,
+        f"""SELECT l.id AS left_id, r.id AS right_id, round(p.match_probability, 6) AS match_probability,
+                   {decision_sql(config, 'p.match_probability')} AS decision
+            FROM scored_pairs p
+            JOIN normalized_records l ON l.rec_idx = p.left_idx
+            JOIN normalized_records r ON r.rec_idx = p.right_idx
+            WHERE p.match_probability >= {float(th.review)!r}
+            ORDER BY p.match_probability DESC, left_id, right_id""",
+        out / "pairs.csv",
+    )
+    _copy_csv(con, evidence_select(con, config, rule_names), out / "evidence.csv")
+
+
+def summary_dict(results: list[StageResult], config: Config, inputs: list) -> dict:
+    """summary.json: records in, candidate pairs per rule and in total, pairs per decision,
+    clusters per status, time per stage."""
+    by = {r.stage: r for r in results}
+    records = by.get("records")
+    block = by.get("block")
+    score = by.get("score")
+    cluster = by.get("cluster")
+    th = config.matching.thresholds
+    return {
+        "inputs": [str(p) for p in inputs],
+        "records_in": records.rows if records else 0,
+        "objects": records.stats.get("objects", {}) if records else {},
+        "candidate_pairs": {
+            "total": block.rows if block else 0,
+            "per_rule": {
+                name: {"comparisons": s["comparisons"], "new_pairs": s["new_pairs"], "skipped_blocks": s["skipped_blocks"]}
+                for name, s in (block.stats.get("rules", {}) if block else {}).items()
+            },
+        },
+        "thresholds": {"review": th.review, "auto": th.auto},
+        "pairs": {
+            "auto": score.stats.get("pairs_auto", 0) if score else 0,
+            "review": score.stats.get("pairs_review", 0) if score else 0,
+            "below_review": score.stats.get("pairs_below_review", 0) if score else 0,
+        },
+        "gates": {
+            k: v for k, v in (score.stats.items() if score else []) if k.startswith("capped_")
+        },
+        "clusters": cluster.stats.get("clusters", {}) if cluster else {},
+        "records_by_status": cluster.stats.get("records", {}) if cluster else {},
+        "largest_cluster": cluster.stats.get("largest_cluster", 0) if cluster else 0,
+        "comparisons": score.stats.get("comparisons", []) if score else [],
+        "model": score.stats.get("model") if score else None,
+        "seconds": {r.stage: r.seconds for r in results},
+    }

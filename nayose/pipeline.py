@@ -1,0 +1,99 @@
+"""The whole matching run: records -> normalize -> block -> score -> cluster -> outputs.
+
+Used by the CLI (`nayose plan`) and mirrored stage by stage by the Dagster assets. Outputs are
+written to a temporary folder beside DIR and moved into place only when every stage succeeded,
+so a failed run leaves DIR as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from nayose.block import block_pairs
+from nayose.cluster import cluster_records
+from nayose.config import Config
+from nayose.normalize import normalize_records
+from nayose.outputs import summary_dict, write_outputs
+from nayose.progress import StageProgress
+from nayose.records import load_records
+from nayose.score import score_pairs
+from nayose.stage import StageResult
+from nayose.store import connect
+
+
+def run_stages(
+    con: duckdb.DuckDBPyConnection,
+    inputs: list[str | Path],
+    config: Config,
+    progress: StageProgress | None = None,
+) -> list[StageResult]:
+    """Run every matching stage on `con`; return the stage results in order."""
+    progress = progress or StageProgress(enabled=False)
+    results: list[StageResult] = []
+    steps: list[tuple[str, Callable[..., StageResult]]] = [
+        ("read records", lambda: load_records(con, list(inputs), config)),
+        ("normalize", lambda: normalize_records(con, config)),
+        ("block", lambda: block_pairs(con, config)),
+        ("score", lambda: score_pairs(con, config, progress=progress.advance_callback("score"))),
+        ("cluster", lambda: cluster_records(con, config)),
+    ]
+    for label, step in steps:
+        with progress.stage(label):
+            results.append(step())
+    return results
+
+
+def run_plan(
+    inputs: list[str | Path],
+    out_dir: str | Path,
+    config: Config,
+    db_path: str | Path | None = None,
+    quiet: bool = False,
+) -> dict:
+    """`nayose plan`: match the input CSVs and write clusters.csv, pairs.csv, summary.json to out_dir."""
+    out = Path(out_dir)
+    started = time.perf_counter()
+    progress = StageProgress(enabled=not quiet)
+    con = connect(db_path)
+    try:
+        with progress:
+            results = run_stages(con, inputs, config, progress)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+            try:
+                with progress.stage("write outputs"):
+                    t0 = time.perf_counter()
+                    rule_names = next(r for r in results if r.stage == "block").stats["rule_names"]
+                    write_outputs(con, tmp, config, rule_names)
+                    write_seconds = round(time.perf_counter() - t0, 3)
+                summary = summary_dict(results, config, inputs)
+                summary["seconds"]["write outputs"] = write_seconds
+                summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
+                (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+                _move_into_place(tmp, out)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        con.close()
+    return summary
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Publish a finished output folder: rename when DIR is new, else replace file by file."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    if not out.is_dir():
+        from nayose.errors import NayoseError
+
+        raise NayoseError(f"{out}: output path exists and is not a folder")
+    for f in tmp.iterdir():
+        os.replace(f, out / f.name)

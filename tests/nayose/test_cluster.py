@@ -1,0 +1,75 @@
+"""Clustering: connected components, auto vs review, the chaining guard and size limits."""
+
+import duckdb
+import pytest
+
+from nayose.cluster import cluster_records
+from nayose.config import ClusterConfig, Config
+
+
+def _setup(ids, pairs):
+    con = duckdb.connect()
+    con.execute("CREATE TABLE normalized_records (rec_idx INTEGER, id VARCHAR)")
+    if ids:
+        con.executemany("INSERT INTO normalized_records VALUES (?, ?)", list(enumerate(ids)))
+    con.execute("CREATE TABLE scored_pairs (left_idx INTEGER, right_idx INTEGER, match_probability DOUBLE)")
+    if pairs:
+        con.executemany("INSERT INTO scored_pairs VALUES (?, ?, ?)", pairs)
+    return con
+
+
+def _result(con):
+    return {r[0]: (r[1], r[2]) for r in con.execute('SELECT "Id", cluster_id, status FROM clusters').fetchall()}
+
+
+def test_auto_group_review_group_and_singles():
+    ids = ["00Q000000000001AAA", "00Q000000000002AAA", "003000000000003AAA", "003000000000004AAA", "00Q000000000005AAA"]
+    con = _setup(ids, [(0, 1, 0.999), (2, 3, 0.7)])
+    res = cluster_records(con, Config())
+    out = _result(con)
+    assert out[ids[0]] == (ids[0], "auto") and out[ids[1]] == (ids[0], "auto")
+    assert out[ids[2]] == (ids[2], "review") and out[ids[3]] == (ids[2], "review")
+    assert out[ids[4]] == (ids[4], "single")
+    assert res.stats["clusters"] == {"auto": 1, "review": 1, "single": 1}
+
+
+def test_group_held_by_a_weak_link_is_review():
+    ids = [f"00Q00000000000{i}AAA" for i in range(4)]
+    # two strong pairs joined by one review-level link
+    con = _setup(ids, [(0, 1, 0.999), (2, 3, 0.999), (1, 2, 0.6)])
+    cluster_records(con, Config())
+    out = _result(con)
+    assert {v for v in out.values()} == {(ids[0], "review")}
+
+
+def test_chain_with_a_non_match_inside_is_not_auto():
+    ids = [f"00Q00000000000{i}AAA" for i in range(3)]
+    # A=B and B=C strongly, but A and C were compared and judged different
+    con = _setup(ids, [(0, 1, 0.995), (1, 2, 0.995), (0, 2, 0.01)])
+    res = cluster_records(con, Config())
+    assert {s for _, s in _result(con).values()} == {"review"}
+    assert res.stats["chain_guarded_groups"] == 1
+
+
+def test_large_groups_never_auto_and_oversized_groups_split():
+    ids = [f"003{i:015d}" for i in range(12)]
+    chain = [(i, i + 1, 0.999) for i in range(9)]  # 10 records strongly chained
+    con = _setup(ids, chain + [(10, 11, 0.6)])
+    cfg = Config(cluster=ClusterConfig(max_auto_size=8, max_size=50))
+    cluster_records(con, cfg)
+    out = _result(con)
+    assert out[ids[0]][1] == "review"  # 10 > max_auto_size
+    cfg = Config(cluster=ClusterConfig(max_auto_size=8, max_size=5))
+    con = _setup(ids, [(i, i + 1, 0.999 if i != 4 else 0.6) for i in range(9)])
+    res = cluster_records(con, cfg)
+    out = _result(con)
+    # the 10-record group (> max_size) is split at its weak link into two auto groups of 5
+    assert out[ids[0]] == (ids[0], "auto") and out[ids[5]] == (ids[5], "auto")
+    assert res.stats["split_groups"] == 1
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_tiny_inputs(n):
+    con = _setup([f"003{i:015d}" for i in range(n)], [])
+    res = cluster_records(con, Config())
+    assert res.rows == n
