@@ -59,8 +59,10 @@ COMPARISONS: list[Comparison] = [
     ),
     Comparison(
         "email",
-        ["different", "similar", "same local part", "same shared mailbox", "exact"],
-        ["email", "email_local", "email_is_role"],
+        # No "similar" level: t.sato@ and k.sato@ are colleagues, and a local part made of the
+        # name (yui_shimizu@) agrees for namesakes at other companies.
+        ["different", "same shared mailbox", "exact"],
+        ["email", "email_is_role"],
         True,
         ["n_email"],
     ),
@@ -73,10 +75,15 @@ COMPARISONS: list[Comparison] = [
     ),
     Comparison("company", ["different", "similar", "exact"], ["company_core", "company_reading"], False, ["n_company_core"]),
     Comparison("birthdate", ["different", "same year", "one digit off", "exact"], ["birthdate"], True),
-    Comparison("postal_code", ["different", "same area", "exact"], ["postal_code"], False, ["n_postal_code"]),
-    Comparison("street", ["different", "similar", "close", "exact"], ["street"], False, ["n_street"]),
-    Comparison("city", ["different", "similar", "exact"], ["city"], False, ["n_city"]),
-    Comparison("region", ["different", "exact"], ["prefecture", "state"], False),
+    # The address parts move together (an office move changes them all), so they are one
+    # comparison, graded by how many parts agree; a typo in one part only lowers it one level.
+    Comparison(
+        "address",
+        ["different", "same region", "same area", "mostly same", "same"],
+        ["street", "postal_code", "city", "prefecture", "state"],
+        False,
+        ["n_street"],
+    ),
 ]
 
 TF_SOURCES = {
@@ -87,9 +94,7 @@ TF_SOURCES = {
     "n_first_reading": "first_reading",
     "n_email": "email",
     "n_company_core": "company_core",
-    "n_postal_code": "postal_code",
     "n_street": "street",
-    "n_city": "city",
 }
 
 
@@ -109,8 +114,8 @@ def active_comparisons(present: dict[str, bool]) -> list[Comparison]:
         main = comp.columns[0]
         if comp.name == "first_name":
             main = "first_name"
-        if comp.name == "region":
-            if present.get("prefecture") or present.get("state"):
+        if comp.name == "address":
+            if any(present.get(c) for c in comp.columns):
                 active.append(comp)
             continue
         if comp.name == "phone":
@@ -152,8 +157,23 @@ def _ints(batch: pa.RecordBatch, name: str) -> np.ndarray:
     return np.maximum(batch.column(idx).fill_null(1).to_numpy(zero_copy_only=False).astype(np.float64), 1.0)
 
 
+def _floats(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    idx = batch.schema.get_field_index(name)
+    if idx < 0:
+        return np.full(batch.num_rows, np.nan)
+    return batch.column(idx).to_numpy(zero_copy_only=False).astype(np.float64)
+
+
 def _jw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cpdist(a, b, scorer=JaroWinkler.normalized_similarity, workers=-1, dtype=np.float32)
+
+
+def _is_prefix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One non-empty value is a prefix of the other (vectorized over the pair arrays)."""
+    sa, sb = a.astype(str), b.astype(str)
+    la, lb = np.char.str_len(sa), np.char.str_len(sb)
+    ok = (la > 0) & (lb > 0)
+    return ok & (np.char.startswith(sa, sb) | np.char.startswith(sb, sa))
 
 
 def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
@@ -189,6 +209,8 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
 
     def levels(s, x1, x2, r1, r2, null):
         lv = np.zeros(len(s), dtype=np.int8)
+        # An initial or a truncated reading (Eight keeps only the first kana) is "similar".
+        lv[_is_prefix(r1, r2)] = 1
         lv[s >= 0.80] = 1
         lv[s >= 0.92] = 2
         lv[(r1 == r2) & (r1 != "")] = 3
@@ -208,6 +230,22 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
     both_kanji_first = fk1 & np.where(swapped, lk2, fk2)
     last[both_kanji_last & (last == 2)] = 1
     first[both_kanji_first & (first == 2)] = 1
+    # One kanji misread or mistyped (名刺 OCR: 裕子 / 裕予) is "similar", not "different": it does
+    # not prove two people, though it proves one person no more than a namesake does.
+    for lvl, both, x1, x2 in ((last, both_kanji_last, ln1, a_ln2), (first, both_kanji_first, fn1, a_fn2)):
+        cand = both & (lvl == 0)
+        if cand.any():
+            d = cpdist(x1[cand], x2[cand], scorer=Levenshtein.distance, workers=-1)
+            short = np.minimum(np.char.str_len(x1[cand].astype(str)), np.char.str_len(x2[cand].astype(str)))
+            sub = lvl[cand]
+            sub[(d == 1) & (short >= 2)] = 1
+            lvl[cand] = sub
+    # Kanji against kana / romaji: the kanji's reading is a guess (小沢 ozawa or kozawa), so a
+    # slightly lower similarity already counts as close.
+    cross_last = (lk1 ^ np.where(swapped, fk2, lk2)) & (last == 1) & (s_last >= CROSS_SCRIPT_CLOSE)
+    cross_first = (fk1 ^ np.where(swapped, lk2, fk2)) & (first == 1) & (s_first >= CROSS_SCRIPT_CLOSE)
+    last[cross_last] = 2
+    first[cross_first] = 2
 
     # Whole name in one field on one side only: compare full readings, both orders.
     one_unsplit = fn1_null ^ fn2_null
@@ -231,36 +269,31 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
 def _email_levels(batch: pa.RecordBatch) -> np.ndarray:
     e1, n1 = _strs(batch, "l_email")
     e2, n2 = _strs(batch, "r_email")
-    loc1, _ = _strs(batch, "l_email_local")
-    loc2, _ = _strs(batch, "r_email_local")
     role = _bools(batch, "l_email_is_role") | _bools(batch, "r_email_is_role")
-    s = _jw(e1, e2)
-    lv = np.zeros(len(e1), dtype=np.int8)
-    lv[s >= 0.92] = 1
-    lv[(loc1 == loc2) & (loc1 != "") & ~role & (_ints(batch, "l_email_local_len") >= 4)] = 2
     exact = (e1 == e2) & ~n1
-    lv[exact & role] = 3
-    lv[exact & ~role] = 4
+    lv = np.zeros(len(e1), dtype=np.int8)
+    lv[exact & role] = 1
+    lv[exact & ~role] = 2
     lv[n1 | n2] = NULL
     return lv
 
 
 def _phone_levels(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Level and the count of the number that matched (for term frequency)."""
+    """Level and log2 share of the number that matched (for term frequency)."""
     p1, pn1 = _strs(batch, "l_phone")
     p2, pn2 = _strs(batch, "r_phone")
     m1, mn1 = _strs(batch, "l_mobile")
     m2, mn2 = _strs(batch, "r_mobile")
     pm1, pm2 = _bools(batch, "l_phone_is_mobile"), _bools(batch, "r_phone_is_mobile")
-    cnt_p1, cnt_m1 = _ints(batch, "l_n_phone"), _ints(batch, "l_n_mobile")
+    lf_p1, lf_m1 = _floats(batch, "l_lf_phone"), _floats(batch, "l_lf_mobile")
     mobile_eq = ((m1 == m2) & ~mn1) | ((m1 == p2) & ~mn1) | ((p1 == m2) & ~pn1) | ((p1 == p2) & ~pn1 & pm1 & pm2)
     land_eq = (p1 == p2) & ~pn1
     lv = np.zeros(len(p1), dtype=np.int8)
     lv[land_eq] = 1
     lv[mobile_eq] = 2
     lv[(pn1 & mn1) | (pn2 & mn2)] = NULL
-    cnt = np.where(land_eq, cnt_p1, cnt_m1)
-    return lv, cnt
+    lf = np.where(land_eq, lf_p1, lf_m1)
+    return lv, lf
 
 
 def _simple_levels(batch: pa.RecordBatch, col: str, thresholds: list[float]) -> np.ndarray:
@@ -300,33 +333,53 @@ def _birthdate_levels(batch: pa.RecordBatch) -> np.ndarray:
     return lv
 
 
-def _postal_levels(batch: pa.RecordBatch) -> np.ndarray:
-    a, n1 = _strs(batch, "l_postal_code")
-    b, n2 = _strs(batch, "r_postal_code")
-    area_a, _ = _strs(batch, "l_postal_area")
-    area_b, _ = _strs(batch, "r_postal_area")
+def _address_levels(batch: pa.RecordBatch) -> np.ndarray:
+    """0 different, 1 same region only, 2 same area (city, postal area or a close street),
+    3 mostly same (two of postal / street / city), 4 same (all that both have)."""
+    st1, stn1 = _strs(batch, "l_street")
+    st2, stn2 = _strs(batch, "r_street")
+    pc1, pcn1 = _strs(batch, "l_postal_code")
+    pc2, pcn2 = _strs(batch, "r_postal_code")
+    ci1, cin1 = _strs(batch, "l_city")
+    ci2, cin2 = _strs(batch, "r_city")
+    pf1, pfn1 = _strs(batch, "l_prefecture")
+    pf2, pfn2 = _strs(batch, "r_prefecture")
+    sa1, san1 = _strs(batch, "l_state")
+    sa2, san2 = _strs(batch, "r_state")
+    rg1, rgn1 = np.where(pfn1, sa1, pf1), pfn1 & san1
+    rg2, rgn2 = np.where(pfn2, sa2, pf2), pfn2 & san2
+
+    both_st, both_pc, both_ci = ~stn1 & ~stn2, ~pcn1 & ~pcn2, ~cin1 & ~cin2
+    s_st = _jw(st1, st2)
+    st_exact = both_st & (st1 == st2)
+    st_close = both_st & (s_st >= 0.92)
+    st_similar = both_st & (s_st >= 0.80)
+    pc_exact = both_pc & (pc1 == pc2)
+    area1, _ = _strs(batch, "l_postal_area")
+    area2, _ = _strs(batch, "r_postal_area")
     long_codes = _ints(batch, "l_postal_len") >= 7  # Japanese 7-digit codes: the first 3 are the area
-    dist = cpdist(a, b, scorer=Levenshtein.distance, workers=-1)
-    lv = np.zeros(len(a), dtype=np.int8)
-    lv[(long_codes & (area_a == area_b)) | (~long_codes & (dist <= 1))] = 1
-    lv[a == b] = 2
-    lv[n1 | n2] = NULL
-    return lv
+    pc_dist = cpdist(pc1, pc2, scorer=Levenshtein.distance, workers=-1)
+    pc_near = both_pc & ((long_codes & (area1 == area2)) | (~long_codes & (pc_dist <= 1)))
+    ci_exact = both_ci & ((ci1 == ci2) | (_jw(ci1, ci2) >= 0.92))
+    rg_exact = ~rgn1 & ~rgn2 & (rg1 == rg2)
 
-
-def _region_levels(batch: pa.RecordBatch) -> np.ndarray:
-    p1, pn1 = _strs(batch, "l_prefecture")
-    p2, pn2 = _strs(batch, "r_prefecture")
-    s1, sn1 = _strs(batch, "l_state")
-    s2, sn2 = _strs(batch, "r_state")
-    v1 = np.where(pn1, s1, p1)
-    v2 = np.where(pn2, s2, p2)
-    lv = (v1 == v2).astype(np.int8)
-    lv[(pn1 & sn1) | (pn2 & sn2)] = NULL
+    agree = st_close.astype(np.int8) + pc_exact.astype(np.int8) + ci_exact.astype(np.int8)
+    present = both_st.astype(np.int8) + both_pc.astype(np.int8) + both_ci.astype(np.int8)
+    lv = np.zeros(len(st1), dtype=np.int8)
+    lv[rg_exact] = 1
+    lv[pc_near | ci_exact | st_similar | pc_exact | st_close] = 2
+    lv[(agree >= 2) | (st_similar & (pc_exact | ci_exact))] = 3
+    lv[((agree == present) & (agree >= 2)) | (st_exact & (pc_exact | ci_exact))] = 4
+    lv[(agree == present) & (present == 1) & st_exact] = 4
+    none1 = stn1 & pcn1 & cin1 & rgn1
+    none2 = stn2 & pcn2 & cin2 & rgn2
+    lv[none1 | none2] = NULL
     return lv
 
 
 KANJI_RE = "[\\x{3005}\\x{4E00}-\\x{9FFF}\\x{F900}-\\x{FAFF}]"  # 々 and CJK ideographs
+CROSS_SCRIPT_CLOSE = 0.85
+TF_MAX_BONUS = 10.0  # bits a rare value may add over the level's average weight
 RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
 
 
@@ -348,33 +401,31 @@ def compute_levels(batch: pa.RecordBatch, comps: list[Comparison]) -> tuple[np.n
                 swapped = names["swapped"]
             lv = names[comp.name]
             part = comp.name.split("_")[0]
-            cnt_exact = _ints(batch, f"l_n_{part}_name")
-            cnt_read = _ints(batch, f"l_n_{part}_reading")
-            tf[:, j] = np.where(lv == 4, np.log2(cnt_exact), np.where(lv == 3, np.log2(cnt_read), np.nan))
+            # The share of the agreed name, on whichever side is more common (conservative; with
+            # swapped fields the right-hand value sits in the other field).
+            other = "first" if part == "last" else "last"
+            r_exact = np.where(swapped, _floats(batch, f"r_lf_{other}_name"), _floats(batch, f"r_lf_{part}_name"))
+            r_read = np.where(swapped, _floats(batch, f"r_lf_{other}_reading"), _floats(batch, f"r_lf_{part}_reading"))
+            lf_exact = np.fmax(_floats(batch, f"l_lf_{part}_name"), r_exact)
+            lf_read = np.fmax(_floats(batch, f"l_lf_{part}_reading"), r_read)
+            tf[:, j] = np.where(lv == 4, lf_exact, np.where(lv == 3, lf_read, np.nan))
         elif comp.name == "email":
             lv = _email_levels(batch)
-            tf[:, j] = np.where(lv >= 3, np.log2(_ints(batch, "l_n_email")), np.nan)
+            tf[:, j] = np.where(lv >= 1, _floats(batch, "l_lf_email"), np.nan)
         elif comp.name == "phone":
-            lv, cnt = _phone_levels(batch)
-            tf[:, j] = np.where(lv >= 1, np.log2(cnt), np.nan)
+            lv, lf = _phone_levels(batch)
+            tf[:, j] = np.where(lv >= 1, lf, np.nan)
         elif comp.name == "company":
             lv = _company_levels(batch)
-            tf[:, j] = np.where(lv == 2, np.log2(_ints(batch, "l_n_company_core")), np.nan)
+            tf[:, j] = np.where(lv == 2, _floats(batch, "l_lf_company_core"), np.nan)
         elif comp.name == "birthdate":
             lv = _birthdate_levels(batch)
-        elif comp.name == "postal_code":
-            lv = _postal_levels(batch)
-            tf[:, j] = np.where(lv == 2, np.log2(_ints(batch, "l_n_postal_code")), np.nan)
-        elif comp.name == "street":
-            lv = _simple_levels(batch, "street", [0.80, 0.92])
+        elif comp.name == "address":
+            lv = _address_levels(batch)
             n_l, n_r = _ints(batch, "l_n_street"), _ints(batch, "r_n_street")
-            tf[:, j] = np.where(lv == 3, np.log2(n_l), np.nan)
-            rare_address = (lv >= 2) & (np.maximum(n_l, n_r) <= RARE_ADDRESS_MAX)
-        elif comp.name == "city":
-            lv = _simple_levels(batch, "city", [0.92])
-            tf[:, j] = np.where(lv == 2, np.log2(_ints(batch, "l_n_city")), np.nan)
-        elif comp.name == "region":
-            lv = _region_levels(batch)
+            street_exact = lv == 4
+            tf[:, j] = np.where(street_exact, _floats(batch, "l_lf_street"), np.nan)
+            rare_address = (lv >= 3) & (np.maximum(n_l, n_r) <= RARE_ADDRESS_MAX)
         else:  # pragma: no cover - the list above is closed
             raise ValueError(comp.name)
         levels[:, j] = lv
@@ -382,7 +433,23 @@ def compute_levels(batch: pa.RecordBatch, comps: list[Comparison]) -> tuple[np.n
 
 
 # ---------------------------------------------------------------------------------------------
-# EM over comparison patterns
+# The model: u from random pairs, m by EM with u held fixed, a global prior
+
+
+# Where EM has too little to learn from, these m (P(level | match)) are used: typical rates of
+# typos, missing readings and moves in CRM data.
+DEFAULT_M = {
+    "last_name": [0.03, 0.04, 0.08, 0.10, 0.75],
+    "first_name": [0.04, 0.05, 0.08, 0.13, 0.70],
+    "email": [0.30, 0.05, 0.65],
+    "phone": [0.35, 0.45, 0.20],
+    "company": [0.15, 0.05, 0.80],
+    "birthdate": [0.02, 0.02, 0.06, 0.90],
+    "address": [0.10, 0.03, 0.07, 0.15, 0.65],
+}
+M_FLOOR = 0.005  # no agreement level is impossible for a true match (data entry is messy)
+MIN_TRAINING_PAIRS = 30
+RANDOM_PAIRS = 300_000
 
 
 @dataclass
@@ -390,21 +457,17 @@ class Model:
     comparisons: list[Comparison]
     m: list[np.ndarray]
     u: list[np.ndarray]
-    prior: float  # proportion of matches among candidate pairs
-    weights: list[np.ndarray] = field(default_factory=list)  # log2(m/u), made monotone in the level
-    iterations: int = 0
-    tf_center: list[float] = field(default_factory=list)  # mean log2 count of agreeing values
-
-    def bayes_factors(self) -> list[np.ndarray]:
-        return self.weights
+    prior: float  # probability that two random records are the same person
+    weights: list[np.ndarray] = field(default_factory=list)  # log2(m/u), monotone in the level
+    sessions: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
-            "prior_match_proportion": self.prior,
-            "em_iterations": self.iterations,
+            "prior_match_probability": self.prior,
+            "training": self.sessions,
             "comparisons": {
                 c.name: {
-                    lab: {"m": round(float(m[k]), 5), "u": round(float(u[k]), 5), "weight": round(float(w[k]), 3)}
+                    lab: {"m": round(float(m[k]), 5), "u": round(float(u[k]), 7), "weight": round(float(w[k]), 3)}
                     for k, lab in enumerate(c.levels)
                 }
                 for c, m, u, w in zip(self.comparisons, self.m, self.u, self.weights)
@@ -412,31 +475,41 @@ class Model:
         }
 
 
-def estimate_em(patterns: np.ndarray, counts: np.ndarray, comps: list[Comparison], iterations: int) -> Model:
-    """Estimate m, u and the match proportion by EM on pattern counts.
+def _level_counts(levels: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
+    ok = levels >= 0
+    return np.bincount(levels[ok].astype(np.int64), weights=None if weights is None else weights[ok], minlength=k)[:k]
 
-    Starts from the usual shape (matches mostly agree, non-matches mostly disagree). Dirichlet
-    pseudo-counts keep every probability positive; afterwards weights are made monotone in the
-    level (a closer agreement is never weaker evidence than a looser one).
+
+def estimate_u(random_levels: np.ndarray, comps: list[Comparison]) -> list[np.ndarray]:
+    """u = P(level | different people), from random record pairs (almost all non-matches)."""
+    u = []
+    for j, c in enumerate(comps):
+        k = len(c.levels)
+        counts = _level_counts(random_levels[:, j], k).astype(np.float64)
+        # A level never seen among the random pairs is still possible: half a pair's worth.
+        uj = (counts + 0.5) / (counts.sum() + 0.5 * k)
+        u.append(uj)
+    return u
+
+
+def estimate_m(
+    levels: np.ndarray, comps: list[Comparison], u: list[np.ndarray], use: list[int], learn: list[int],
+    m_init: list[np.ndarray], iterations: int,
+) -> tuple[list[np.ndarray], float, int]:
+    """EM for m (u held fixed) over the comparisons `use` of the training pairs `levels`.
+
+    Returns the new m for the comparisons in `learn` (others unchanged), the match proportion
+    among the training pairs and the iterations run. Pattern counts keep it fast at any size.
     """
-    n_comp = len(comps)
-    k_levels = [len(c.levels) for c in comps]
+    patterns, counts = np.unique(levels[:, use], axis=0, return_counts=True)
     counts = counts.astype(np.float64)
-    m, u = [], []
-    for j, k in enumerate(k_levels):
-        mj = np.linspace(0.05, 1.0, k) ** 3
-        m.append(mj / mj.sum())
-        col = patterns[:, j]
-        uj = np.array([counts[col == lvl].sum() for lvl in range(k)]) + 1.0
-        u.append(uj / uj.sum())
-    lam = 0.2
-    it = 0
-    prev = None
+    m = [x.copy() for x in m_init]
+    lam, it = 0.5, 0
     for it in range(1, iterations + 1):
         log_m = np.zeros(len(counts))
         log_u = np.zeros(len(counts))
-        for j in range(n_comp):
-            col = patterns[:, j]
+        for col_no, j in enumerate(use):
+            col = patterns[:, col_no]
             ok = col >= 0
             log_m[ok] += np.log(m[j][col[ok]])
             log_u[ok] += np.log(u[j][col[ok]])
@@ -444,19 +517,76 @@ def estimate_em(patterns: np.ndarray, counts: np.ndarray, comps: list[Comparison
         b = np.log(1 - lam) + log_u
         mx = np.maximum(a, b)
         p = np.exp(a - mx) / (np.exp(a - mx) + np.exp(b - mx))
-        wm, wu = counts * p, counts * (1 - p)
-        lam = float(np.clip(wm.sum() / counts.sum(), 1e-6, 1 - 1e-6))
-        for j, k in enumerate(k_levels):
-            col = patterns[:, j]
-            mj = np.array([wm[col == lvl].sum() for lvl in range(k)]) + 0.5
-            uj = np.array([wu[col == lvl].sum() for lvl in range(k)]) + 0.5
-            m[j], u[j] = mj / mj.sum(), uj / uj.sum()
-        if prev is not None and abs(prev - lam) < 1e-7:
+        wm = counts * p
+        new_lam = float(np.clip(wm.sum() / counts.sum(), 1e-6, 1 - 1e-6))
+        for col_no, j in enumerate(use):
+            if j not in learn:
+                continue
+            k = len(comps[j].levels)
+            mj = _level_counts(patterns[:, col_no], k, wm) + 0.5
+            mj = np.maximum(mj / mj.sum(), M_FLOOR)
+            m[j] = mj / mj.sum()
+        converged = abs(new_lam - lam) < 1e-6
+        lam = new_lam
+        if converged:
             break
-        prev = lam
-    # Monotone weights: level k+1 never weaker evidence than level k.
-    weights = [np.maximum.accumulate(np.log2(m[j] / u[j])) for j in range(n_comp)]
-    return Model(comps, m, u, lam, weights, it)
+    return m, lam, it
+
+
+def build_model(
+    levels: np.ndarray, tier: np.ndarray, random_levels: np.ndarray, comps: list[Comparison],
+    n_records: int, iterations: int,
+) -> Model:
+    """Fellegi–Sunter model without labels.
+
+    u comes from random pairs. m is learnt by EM with u held fixed, in two sessions so that no
+    field is judged on pairs that were chosen because that field agrees (as Splink does):
+    session "names" trains the other fields on pairs whose names agree; session "identifiers"
+    trains the names on pairs sharing a personal email, a mobile or a birth date. The prior
+    comes from the names session: matches found there, divided by how often a match's names agree.
+    """
+    idx = {c.name: j for j, c in enumerate(comps)}
+    u = estimate_u(random_levels, comps)
+    m = [np.array(DEFAULT_M[c.name], dtype=np.float64) for c in comps]
+    sessions: dict = {}
+    name_cols = [idx[n] for n in ("last_name", "first_name") if n in idx]
+    id_cols = [idx[n] for n in ("email", "phone", "birthdate") if n in idx]
+    other_cols = [j for j in range(len(comps)) if j not in name_cols]
+
+    def lv(name):
+        return levels[:, idx[name]] if name in idx else np.full(len(levels), NULL, dtype=np.int8)
+
+    # Session "identifiers": names learnt where a personal identifier agrees.
+    ident = ((lv("email") == 2) | (lv("phone") == 2) | (lv("birthdate") == 3)) & (tier >= 1)
+    if name_cols and ident.sum() >= MIN_TRAINING_PAIRS:
+        use = [j for j in range(len(comps)) if j not in id_cols]
+        m, lam_i, it = estimate_m(levels[ident], comps, u, use, name_cols, m, iterations)
+        sessions["identifiers"] = {"pairs": int(ident.sum()), "match_proportion": round(lam_i, 4), "iterations": it}
+    # Session "names": every other field learnt where both name parts agree.
+    names = (lv("last_name") >= 3) & (lv("first_name") >= 3)
+    lam_n = None
+    if names.sum() >= MIN_TRAINING_PAIRS and other_cols:
+        m, lam_n, it = estimate_m(levels[names], comps, u, other_cols, other_cols, m, iterations)
+        sessions["names"] = {"pairs": int(names.sum()), "match_proportion": round(lam_n, 4), "iterations": it}
+
+    total_pairs = max(n_records * (n_records - 1) / 2, 1.0)
+    if lam_n is not None and name_cols:
+        p_names_agree = 1.0
+        for j in name_cols:
+            p_names_agree *= float(m[j][3:].sum())
+        expected_matches = lam_n * names.sum() / max(p_names_agree, 1e-3)
+    else:
+        # No name agreement to learn from: assume about one duplicate pair per ten records.
+        expected_matches = n_records / 10
+    prior = float(np.clip(expected_matches / total_pairs, 1e-12, 0.5))
+    sessions["expected_matching_pairs"] = round(float(expected_matches), 1)
+
+    weights = []
+    for j in range(len(comps)):
+        w = np.log2(m[j] / u[j])
+        # A looser agreement is never stronger evidence than a closer one.
+        weights.append(np.minimum.accumulate(w[::-1])[::-1])
+    return Model(comps, m, u, prior, weights, sessions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,7 +599,7 @@ def _feature_sql(source: str, present: dict[str, bool], comps: list[Comparison])
         for col in c.columns:
             if col not in cols:
                 cols.append(col)
-    for extra in ("prefecture", "state", "phone", "mobile", "phone_is_mobile", "email_local", "email_is_role",
+    for extra in ("prefecture", "state", "phone", "mobile", "phone_is_mobile", "email_is_role",
                   "company_reading", "last_reading", "first_reading", "first_name"):
         if extra not in cols:
             cols.append(extra)
@@ -478,6 +608,10 @@ def _feature_sql(source: str, present: dict[str, bool], comps: list[Comparison])
     for cnt, src in TF_SOURCES.items():
         if src in present:
             select.append(f'count("{src}") OVER (PARTITION BY "{src}")::INTEGER AS {cnt}')
+            # log2 of the value's share of filled records: the u of agreeing on that value
+            select.append(
+                f'log2(count("{src}") OVER (PARTITION BY "{src}") / greatest(count("{src}") OVER (), 1)) AS lf_{cnt[2:]}'
+            )
     # Cheap derived values, computed once per record in SQL rather than per pair in Python.
     derived = {
         "last_name": [f"regexp_matches(last_name, '{KANJI_RE}') AS last_kanji"],
@@ -487,7 +621,6 @@ def _feature_sql(source: str, present: dict[str, bool], comps: list[Comparison])
             "CASE WHEN length(birthdate) = 10 THEN substr(birthdate, 1, 5) || substr(birthdate, 9, 2) || '-' || substr(birthdate, 6, 2) END AS birthdate_dm",
         ],
         "postal_code": ["substr(postal_code, 1, 3) AS postal_area", "length(postal_code) AS postal_len"],
-        "email_local": ["length(email_local) AS email_local_len"],
     }
     for col, exprs in derived.items():
         if col in present:
@@ -496,7 +629,10 @@ def _feature_sql(source: str, present: dict[str, bool], comps: list[Comparison])
     if "phone" in present or "mobile" in present:
         pcols = [c for c in ("phone", "mobile") if c in present]
         union = " UNION ALL ".join(f'SELECT "{c}" AS num FROM "{source}" WHERE "{c}" IS NOT NULL' for c in pcols)
-        phone_counts = f"(SELECT num, count(*)::INTEGER AS n FROM ({union}) GROUP BY num)"
+        phone_counts = (
+            f"(SELECT num, count(*)::INTEGER AS n, log2(count(*) / sum(count(*)) OVER ()) AS lf "
+            f"FROM ({union}) GROUP BY num)"
+        )
     else:
         phone_counts = None
     sql = f'SELECT rec_idx, {", ".join(select)} FROM "{source}"'
@@ -506,8 +642,61 @@ def _feature_sql(source: str, present: dict[str, bool], comps: list[Comparison])
             if c in present:
                 joins.append(f"LEFT JOIN {phone_counts} pc_{c} ON pc_{c}.num = f.\"{c}\"")
                 extra_sel.append(f"pc_{c}.n AS n_{c}")
+                extra_sel.append(f"pc_{c}.lf AS lf_{c}")
         sql = f"SELECT f.*, {', '.join(extra_sel)} FROM ({sql}) f {' '.join(joins)}"
     return sql, have
+
+
+def _pair_levels(
+    con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], fcols: list[str], progress=None, total: int = 0
+) -> dict[str, np.ndarray]:
+    """Levels and flags of every pair in `pairs_sql` (left_idx, right_idx, rule_no), in Arrow batches."""
+    sel = ", ".join([f'l."{c}" AS "l_{c}"' for c in fcols] + [f'r."{c}" AS "r_{c}"' for c in fcols])
+    reader = con.sql(
+        f"""SELECT p.left_idx, p.right_idx, p.rule_no, {sel}
+        FROM ({pairs_sql}) p
+        JOIN _score_features l ON l.rec_idx = p.left_idx
+        JOIN _score_features r ON r.rec_idx = p.right_idx"""
+    ).to_arrow_reader(BATCH_ROWS)
+    parts: dict[str, list] = {k: [] for k in ("left", "right", "rule", "levels", "tf", "swapped", "rare_address")}
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        lv, tf, flags = compute_levels(batch, comps)
+        parts["left"].append(batch.column(0).to_numpy())
+        parts["right"].append(batch.column(1).to_numpy())
+        parts["rule"].append(batch.column(2).to_numpy())
+        parts["levels"].append(lv)
+        parts["tf"].append(tf)
+        parts["swapped"].append(flags["swapped"])
+        parts["rare_address"].append(flags["rare_address"])
+        if progress is not None:
+            progress(batch.num_rows, total)
+    k = len(comps)
+    empty = {
+        "left": np.zeros(0, dtype=np.int32), "right": np.zeros(0, dtype=np.int32), "rule": np.zeros(0, dtype=np.int16),
+        "levels": np.zeros((0, k), dtype=np.int8), "tf": np.zeros((0, k), dtype=np.float32),
+        "swapped": np.zeros(0, dtype=bool), "rare_address": np.zeros(0, dtype=bool),
+    }
+    return {key: (np.concatenate(v) if v else empty[key]) for key, v in parts.items()}
+
+
+def _random_pairs(n: int, count: int, seed: int = 20261129) -> pa.Table:
+    """Uniform random pairs of distinct records (left < right), deterministic."""
+    rng = np.random.default_rng(seed)
+    total = n * (n - 1) // 2
+    if total <= count:
+        left, right = np.triu_indices(n, k=1)
+    else:
+        a = rng.integers(0, n, size=count)
+        b = rng.integers(0, n - 1, size=count)
+        b = np.where(b >= a, b + 1, b)
+        left, right = np.minimum(a, b), np.maximum(a, b)
+    return pa.table({
+        "left_idx": pa.array(left.astype(np.int32)),
+        "right_idx": pa.array(right.astype(np.int32)),
+        "rule_no": pa.array(np.full(len(left), -1, dtype=np.int16)),
+    })
 
 
 def score_pairs(
@@ -520,83 +709,45 @@ def score_pairs(
 ) -> StageResult:
     """Write `target`: every candidate pair with its levels, per-field weights and match probability."""
     result = StageResult(stage="score", table=target)
+    th = config.matching.thresholds
     with timed(result):
         present = {k: v for k, v in _present_columns(con, source).items() if v}
         comps = active_comparisons(present)
+        k = len(comps)
+        n_records = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
         feat_sql, _ = _feature_sql(source, present, comps)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {feat_sql}")
         fcols = [r[0] for r in con.execute("DESCRIBE _score_features").fetchall() if r[0] != "rec_idx"]
-        sel = ", ".join([f'l."{c}" AS "l_{c}"' for c in fcols] + [f'r."{c}" AS "r_{c}"' for c in fcols])
         n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
-        reader = con.sql(
-            f"""SELECT p.left_idx, p.right_idx, p.rule_no, {sel}
-            FROM "{pairs}" p
-            JOIN _score_features l ON l.rec_idx = p.left_idx
-            JOIN _score_features r ON r.rec_idx = p.right_idx"""
-        ).to_arrow_reader(BATCH_ROWS)
-        left_parts, right_parts, rule_parts, lv_parts, tf_parts, sw_parts, ra_parts = [], [], [], [], [], [], []
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            lv, tf, flags = compute_levels(batch, comps)
-            left_parts.append(batch.column(0).to_numpy())
-            right_parts.append(batch.column(1).to_numpy())
-            rule_parts.append(batch.column(2).to_numpy())
-            lv_parts.append(lv)
-            tf_parts.append(tf)
-            sw_parts.append(flags["swapped"])
-            ra_parts.append(flags["rare_address"])
-            if progress is not None:
-                progress(batch.num_rows, n_pairs)
+        cand = _pair_levels(con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, fcols, progress, n_pairs)
+        con.register("_random_pairs_arrow", _random_pairs(n_records, RANDOM_PAIRS))
+        rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps, fcols)
+        con.unregister("_random_pairs_arrow")
         con.execute("DROP TABLE IF EXISTS _score_features")
-        k = len(comps)
-        if lv_parts:
-            left = np.concatenate(left_parts)
-            right = np.concatenate(right_parts)
-            rule = np.concatenate(rule_parts)
-            levels = np.concatenate(lv_parts)
-            tfs = np.concatenate(tf_parts)
-            swapped = np.concatenate(sw_parts)
-            rare_address = np.concatenate(ra_parts)
-        else:
-            left = right = np.zeros(0, dtype=np.int32)
-            rule = np.zeros(0, dtype=np.int16)
-            levels = np.zeros((0, k), dtype=np.int8)
-            tfs = np.zeros((0, k), dtype=np.float32)
-            swapped = np.zeros(0, dtype=bool)
-            rare_address = np.zeros(0, dtype=bool)
 
-        patterns, inverse, counts = np.unique(levels, axis=0, return_inverse=True, return_counts=True)
-        inverse = inverse.reshape(-1)
-        model = estimate_em(patterns, counts, comps, config.matching.em_iterations) if len(counts) else None
-        weights = np.zeros((len(left), k), dtype=np.float32)
+        levels, tfs = cand["levels"], cand["tf"]
+        tier, conflict = person_evidence(levels, comps, cand["rare_address"])
+        model = build_model(levels, tier, rand["levels"], comps, n_records, config.matching.em_iterations) if k else None
+
+        weights = np.zeros((len(levels), k), dtype=np.float32)
+        prior = 0.0
         if model is not None:
-            bfs = model.bayes_factors()
             for j in range(k):
                 col = levels[:, j]
-                w = np.where(col >= 0, bfs[j][np.clip(col, 0, None)], 0.0)
-                weights[:, j] = w
-            if config.matching.term_frequency:
-                centers = []
-                for j in range(k):
+                w = np.where(col >= 0, model.weights[j][np.clip(col, 0, None)], 0.0)
+                if config.matching.term_frequency:
+                    # Term frequency: agreeing on a value shared by a fraction f of records is
+                    # worth log2(m / f): a common surname or a switchboard is weak evidence.
                     t = tfs[:, j]
-                    has = ~np.isnan(t)
-                    center = float(t[has].mean()) if has.any() else 0.0
-                    centers.append(center)
-                    # A value more common than the typical agreeing value weakens the evidence,
-                    # a rarer one strengthens it; bounded so one field cannot dominate.
-                    adj = np.where(has, np.clip(center - t, -6.0, 3.0), 0.0)
-                    weights[:, j] += adj
-                    # Never turn an agreement into evidence against.
-                    weights[:, j] = np.where(has, np.maximum(weights[:, j], 0.0), weights[:, j])
-                model.tf_center = centers
+                    has = ~np.isnan(t) & (col >= 0)
+                    log_m = np.log2(model.m[j][np.clip(col, 0, None)])
+                    w_tf = np.clip(log_m - t, 0.0, w + TF_MAX_BONUS)
+                    w = np.where(has, w_tf, w)
+                weights[:, j] = w
             prior = math.log2(model.prior / (1 - model.prior))
-        else:
-            prior = 0.0
         total = prior + weights.sum(axis=1, dtype=np.float64)
         prob = 1.0 / (1.0 + np.exp2(-total))
-        tier, conflict = person_evidence(levels, comps, rare_address)
-        th = config.matching.thresholds
+
         below_review = np.nextafter(th.review, 0) * 0.5
         below_auto = np.nextafter(th.auto, 0)
         capped = np.where(tier == 0, np.minimum(prob, below_review), prob)
@@ -606,27 +757,27 @@ def score_pairs(
             ["no person-level evidence", "weak person-level evidence", "names disagree"],
             "",
         )
+
         cols = {
-            "left_idx": pa.array(left, pa.int32()),
-            "right_idx": pa.array(right, pa.int32()),
-            "rule_no": pa.array(rule, pa.int16()),
+            "left_idx": pa.array(cand["left"], pa.int32()),
+            "right_idx": pa.array(cand["right"], pa.int32()),
+            "rule_no": pa.array(cand["rule"], pa.int16()),
             "match_weight": pa.array(total.astype(np.float32)),
             "match_probability": pa.array(capped.astype(np.float64)),
             "gate": pa.array(gate, pa.string()),
-            "name_swapped": pa.array(swapped),
+            "name_swapped": pa.array(cand["swapped"]),
         }
         for j, comp in enumerate(comps):
             cols[f"lvl_{comp.name}"] = pa.array(levels[:, j], pa.int8())
             cols[f"w_{comp.name}"] = pa.array(weights[:, j], pa.float32())
-        table = pa.table(cols)
-        con.register("_scored_arrow", table)
+        con.register("_scored_arrow", pa.table(cols))
         con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _scored_arrow')
         con.unregister("_scored_arrow")
-        result.rows = len(left)
+        result.rows = len(levels)
         result.stats = {
             "comparisons": [c.name for c in comps],
             "model": model.as_dict() if model else None,
-            "patterns": int(len(counts)),
+            "random_pairs": int(len(rand["levels"])),
             "pairs_auto": int((capped >= th.auto).sum()),
             "pairs_review": int(((capped >= th.review) & (capped < th.auto)).sum()),
             "pairs_below_review": int((capped < th.review).sum()),
@@ -643,12 +794,13 @@ def person_evidence(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(person-evidence tier 0/1/2, names clearly disagree) per pair.
 
-    Tier 2 (may auto-merge): the whole name agrees (any script, any order), a personal
-    (non-shared) email, a mobile number, the birth date; or one part of the name together with a
-    home-like address (a street few records share) or the same email local part.
-    Tier 1 (review at most): a name part that is merely similar with a home-like address.
-    Tier 0 (never a match): nothing about the person. Company, switchboard, office address and
-    postal code never count, however many of them agree.
+    Tier 2 (may auto-merge): the whole name agrees (any script, any order), or a personal
+    (non-shared) email, a mobile number or the birth date agrees, and the given names do not
+    clearly differ.
+    Tier 1 (review at most): one name part, with a home-like address (a street few records
+    share), where no personal identifier contradicts.
+    Tier 0 (never a match): nothing about the person, or different given names. Company,
+    switchboard, office address and postal code never count, however many of them agree.
     """
     idx = {c.name: j for j, c in enumerate(comps)}
     n = levels.shape[0]
@@ -660,12 +812,22 @@ def person_evidence(
     email, phone, dob = lv("email"), lv("phone"), lv("birthdate")
     names_agree = (last >= 2) & (first >= 2)
     unsplit_agree = (last >= 3) & (first == NULL)
-    strong_id = (email == 4) | (phone == 2) | (dob >= 2)
-    partial = ((last >= 2) | (first >= 2)).astype(np.int8) + (email == 2).astype(np.int8) + rare_address.astype(np.int8)
-    strong = names_agree | unsplit_agree | strong_id | (partial >= 2)
-    weak = ((last >= 1) | (first >= 1)) & rare_address
+    strong_id = (email == 2) | (phone == 2) | (dob >= 2)
+    # Different given names are different people (family members share a surname, an address,
+    # even an email); a different surname with the same given name may be a marriage, so it
+    # needs a personal identifier and then goes to review.
+    first_conflict = first == 0
+    last_conflict = last == 0
+    # ... unless the birth date agrees too (family members do not share one).
+    strong = (names_agree | unsplit_agree | strong_id) & (~first_conflict | (dob == 3))
+    # One name part with a home-like address (few records share the street), where no personal
+    # identifier contradicts (both emails present and different, no common phone): review.
+    no_id_contradiction = (email != 0) & (phone != 0)
+    weak = rare_address & no_id_contradiction & (
+        ((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict | (last >= 2) | (first >= 2)
+    )
     tier = np.where(strong, 2, np.where(weak, 1, 0)).astype(np.int8)
-    conflict = ((last == 0) | (first == 0)) & ~((email == 4) & (phone == 2))
+    conflict = last_conflict | first_conflict
     return tier, conflict
 
 
