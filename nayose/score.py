@@ -811,20 +811,29 @@ def person_evidence(
     last, first = lv("last_name"), lv("first_name")
     email, phone, dob = lv("email"), lv("phone"), lv("birthdate")
     names_agree = (last >= 2) & (first >= 2)
-    unsplit_agree = (last >= 3) & (first == NULL)
+    unsplit_agree = (last >= 2) & (first == NULL)
     strong_id = (email == 2) | (phone == 2) | (dob >= 2)
     # Different given names are different people (family members share a surname, an address,
     # even an email); a different surname with the same given name may be a marriage, so it
     # needs a personal identifier and then goes to review.
     first_conflict = first == 0
     last_conflict = last == 0
-    # ... unless the birth date agrees too (family members do not share one).
-    strong = (names_agree | unsplit_agree | strong_id) & (~first_conflict | (dob == 3))
-    # One name part with a home-like address (few records share the street), where no personal
-    # identifier contradicts (both emails present and different, no common phone): review.
-    no_id_contradiction = (email != 0) & (phone != 0)
-    weak = rare_address & no_id_contradiction & (
-        ((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict | (last >= 2) | (first >= 2)
+    company = lv("company")
+    # ... unless the birth date agrees too (family members do not share one), or a personal
+    # identifier agrees at the same company (a misread name on a business card).
+    strong = (names_agree | unsplit_agree | strong_id) & (~first_conflict | (dob == 3) | (strong_id & (company == 2)))
+    # Review at most, where no personal identifier contradicts (both emails present and
+    # different, or no common phone number):
+    # - one name part with a home-like address (few records share the street, and no shared
+    #   company explains it);
+    # - one name part agreeing and the other a near miss (one kanji, a truncated reading), at the
+    #   same company or home.
+    # (At a home, both emails present and different already contradict: family members; at a
+    # company people also use a private address, so only a different phone does.)
+    home = rare_address & (company != 2) & (email != 0) & (phone != 0)
+    near_miss = ((last >= 2) & (first == 1)) | ((last == 1) & (first >= 2))
+    weak = (home & (((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict | (last >= 2) | (first >= 2))) | (
+        near_miss & (home | ((company == 2) & (phone != 0)))
     )
     tier = np.where(strong, 2, np.where(weak, 1, 0)).astype(np.int8)
     conflict = last_conflict | first_conflict
