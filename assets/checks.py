@@ -1,0 +1,196 @@
+"""Asset checks: cheap invariants of the stage tables, run right after each asset.
+
+Structural checks that later stages rely on are blocking: when one fails, the downstream assets
+of that run are not materialized.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the config and resource types of the
+# decorated functions at definition time.
+
+import dagster as dg
+
+from assets.matching import (
+    POOL,
+    candidate_pairs,
+    duplicate_clusters,
+    normalized_records,
+    raw_records,
+    scored_pairs,
+)
+from assets.store import NayoseStore
+from nayose.store import table_exists
+
+
+def _one(store: NayoseStore, sql: str) -> tuple:
+    with store.connect() as con:
+        return con.execute(sql).fetchall()[0]
+
+
+def _missing(store: NayoseStore, *tables: str) -> dg.AssetCheckResult | None:
+    with store.connect() as con:
+        missing = [t for t in tables if not table_exists(con, t)]
+    if missing:
+        return dg.AssetCheckResult(passed=False, metadata={"missing_tables": ", ".join(missing)})
+    return None
+
+
+@dg.asset_check(
+    name="ids_unique",
+    asset=raw_records,
+    pool=POOL,
+    description="Every source row has a record Id, and no Id appears twice.",
+)
+def raw_records_ids_unique(store: NayoseStore) -> dg.AssetCheckResult:
+    if (res := _missing(store, "raw_records")) is not None:
+        return res
+    rows, empty, dupes = _one(
+        store,
+        """SELECT count(*), count(*) FILTER (WHERE nullif(trim("Id"), '') IS NULL),
+                  count(*) - count(DISTINCT "Id") FROM raw_records""",
+    )
+    return dg.AssetCheckResult(
+        passed=(empty == 0 and dupes == 0),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rows": int(rows), "rows_without_id": int(empty), "duplicate_ids": int(dupes)},
+    )
+
+
+@dg.asset_check(
+    name="rec_idx_dense",
+    asset=normalized_records,
+    blocking=True,
+    pool=POOL,
+    description=(
+        "One normalized row per raw record, and rec_idx is 0..n-1 without gaps or repeats "
+        "(the pair and cluster stages index records by it)."
+    ),
+)
+def normalized_rec_idx_dense(store: NayoseStore) -> dg.AssetCheckResult:
+    if (res := _missing(store, "raw_records", "normalized_records")) is not None:
+        return res
+    n, distinct, lo, hi, raw = _one(
+        store,
+        """SELECT count(*), count(DISTINCT rec_idx), min(rec_idx), max(rec_idx),
+                  (SELECT count(*) FROM raw_records) FROM normalized_records""",
+    )
+    dense = n == 0 or (distinct == n and lo == 0 and hi == n - 1)
+    return dg.AssetCheckResult(
+        passed=bool(dense and n == raw),
+        metadata={"rows": int(n), "raw_rows": int(raw), "distinct_rec_idx": int(distinct),
+                  "min_rec_idx": -1 if lo is None else int(lo), "max_rec_idx": -1 if hi is None else int(hi)},
+    )
+
+
+@dg.asset_check(
+    name="pairs_well_formed",
+    asset=candidate_pairs,
+    blocking=True,
+    pool=POOL,
+    description="No pair with left_idx >= right_idx, no pair twice, every index a known record.",
+)
+def candidate_pairs_well_formed(store: NayoseStore) -> dg.AssetCheckResult:
+    if (res := _missing(store, "candidate_pairs", "normalized_records")) is not None:
+        return res
+    pairs, unordered, dupes, unknown = _one(
+        store,
+        """SELECT count(*),
+                  count(*) FILTER (WHERE left_idx >= right_idx),
+                  count(*) - (SELECT count(*) FROM (SELECT DISTINCT left_idx, right_idx FROM candidate_pairs)),
+                  count(*) FILTER (WHERE left_idx < 0 OR right_idx >= (SELECT count(*) FROM normalized_records))
+           FROM candidate_pairs""",
+    )
+    return dg.AssetCheckResult(
+        passed=(unordered == 0 and dupes == 0 and unknown == 0),
+        metadata={"pairs": int(pairs), "left_idx_not_below_right_idx": int(unordered),
+                  "duplicate_pairs": int(dupes), "unknown_records": int(unknown)},
+    )
+
+
+@dg.asset_check(
+    name="every_candidate_scored",
+    asset=scored_pairs,
+    blocking=True,
+    pool=POOL,
+    description="Every candidate pair is scored exactly once, with a probability in [0, 1].",
+)
+def scored_pairs_complete(store: NayoseStore) -> dg.AssetCheckResult:
+    if (res := _missing(store, "scored_pairs", "candidate_pairs")) is not None:
+        return res
+    scored, candidates, distinct, bad_prob = _one(
+        store,
+        """SELECT count(*), (SELECT count(*) FROM candidate_pairs),
+                  (SELECT count(*) FROM (SELECT DISTINCT s.left_idx, s.right_idx FROM scored_pairs s
+                                         JOIN candidate_pairs c USING (left_idx, right_idx))),
+                  count(*) FILTER (WHERE NOT (match_probability BETWEEN 0 AND 1) OR isnan(match_probability)
+                                   OR match_probability IS NULL)
+           FROM scored_pairs""",
+    )
+    return dg.AssetCheckResult(
+        passed=(scored == candidates == distinct and bad_prob == 0),
+        metadata={"scored_pairs": int(scored), "candidate_pairs": int(candidates),
+                  "matched_candidates": int(distinct), "invalid_probabilities": int(bad_prob)},
+    )
+
+
+@dg.asset_check(
+    name="every_record_once",
+    asset=duplicate_clusters,
+    pool=POOL,
+    description="Every normalized record appears exactly once in duplicate_clusters.",
+)
+def every_record_clustered_once(store: NayoseStore) -> dg.AssetCheckResult:
+    if (res := _missing(store, "clusters", "normalized_records")) is not None:
+        return res
+    records, rows, missing, repeated = _one(
+        store,
+        """SELECT (SELECT count(*) FROM normalized_records), (SELECT count(*) FROM clusters),
+                  (SELECT count(*) FROM normalized_records n ANTI JOIN clusters c USING (rec_idx)),
+                  (SELECT count(*) FROM (SELECT rec_idx FROM clusters GROUP BY rec_idx HAVING count(*) > 1))""",
+    )
+    return dg.AssetCheckResult(
+        passed=(records == rows and missing == 0 and repeated == 0),
+        metadata={"records": int(records), "cluster_rows": int(rows),
+                  "records_missing": int(missing), "records_repeated": int(repeated)},
+    )
+
+
+@dg.asset_check(
+    name="groups_consistent",
+    asset=duplicate_clusters,
+    pool=POOL,
+    description=(
+        "Groups are consistent: cluster_size is the group's record count, one status per group, "
+        "auto groups have 2..cluster.max_auto_size records, single records are alone."
+    ),
+)
+def groups_consistent(store: NayoseStore) -> dg.AssetCheckResult:
+    if (res := _missing(store, "clusters")) is not None:
+        return res
+    max_auto = store.load_config().cluster.max_auto_size
+    wrong_size, mixed, bad_auto, bad_single = _one(
+        store,
+        f"""WITH g AS (SELECT cluster_id, count(*) AS n, count(DISTINCT status) AS statuses,
+                              any_value(status) AS status, min(cluster_size) AS lo, max(cluster_size) AS hi
+                       FROM clusters GROUP BY cluster_id)
+            SELECT count(*) FILTER (WHERE lo <> n OR hi <> n),
+                   count(*) FILTER (WHERE statuses > 1),
+                   count(*) FILTER (WHERE status = 'auto' AND (n < 2 OR n > {int(max_auto)})),
+                   count(*) FILTER (WHERE status = 'single' AND n <> 1)
+            FROM g""",
+    )
+    return dg.AssetCheckResult(
+        passed=(wrong_size == mixed == bad_auto == bad_single == 0),
+        metadata={"groups_with_wrong_size": int(wrong_size), "groups_with_mixed_status": int(mixed),
+                  "auto_groups_out_of_bounds": int(bad_auto), "single_groups_not_alone": int(bad_single),
+                  "max_auto_size": int(max_auto)},
+    )
+
+
+ASSET_CHECKS = [
+    raw_records_ids_unique,
+    normalized_rec_idx_dense,
+    candidate_pairs_well_formed,
+    scored_pairs_complete,
+    every_record_clustered_once,
+    groups_consistent,
+]

@@ -1,0 +1,8 @@
+"""Make the repository's packages (nayose, assets, pipelines) importable without installing them."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
