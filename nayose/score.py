@@ -86,16 +86,6 @@ COMPARISONS: list[Comparison] = [
     ),
 ]
 
-TF_SOURCES = {
-    # count column -> the normalized column whose value frequency it holds
-    "n_last_name": "last_name",
-    "n_last_reading": "last_reading",
-    "n_first_name": "first_name",
-    "n_first_reading": "first_reading",
-    "n_email": "email",
-    "n_company_core": "company_core",
-    "n_street": "street",
-}
 
 
 def _present_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, bool]:
@@ -128,272 +118,115 @@ def active_comparisons(present: dict[str, bool]) -> list[Comparison]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Level computation, vectorized per batch
+# Level computation, vectorized per batch.
+#
+# Equality, prefixes, edit distances and the secondary fields' levels are computed by DuckDB in
+# the pair query itself (vectorized C++, no Python objects). The names, where the fuzzy
+# comparison decides most, are compared with rapidfuzz's cpdist over the batch's Arrow columns.
+
+KANJI_RE = "[\\x{3005}\\x{4E00}-\\x{9FFF}\\x{F900}-\\x{FAFF}]"  # 々 and CJK ideographs
+CROSS_SCRIPT_CLOSE = 0.85
+TF_MAX_BONUS = 10.0  # bits a rare value may add over the level's average weight
+TF_MIN_POPULATION = 5_000  # shares are taken over at least this many records (tiny files)
+RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
 
 
-def _strs(batch: pa.RecordBatch, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(values as object array with '' for null, null mask)."""
-    idx = batch.schema.get_field_index(name)
-    if idx < 0:
-        n = batch.num_rows
-        return np.full(n, "", dtype=object), np.ones(n, dtype=bool)
-    col = batch.column(idx)
-    mask = col.is_null().to_numpy(zero_copy_only=False)
-    vals = col.fill_null("").to_numpy(zero_copy_only=False)
-    return vals, mask | (vals == "")
+def _col(batch: pa.RecordBatch, name: str) -> pa.Array:
+    return batch.column(batch.schema.get_field_index(name))
+
+
+def _strs(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    """A string column as an object array, '' for null (what cpdist wants)."""
+    return _col(batch, name).fill_null("").to_numpy(zero_copy_only=False)
 
 
 def _bools(batch: pa.RecordBatch, name: str) -> np.ndarray:
-    idx = batch.schema.get_field_index(name)
-    if idx < 0:
-        return np.zeros(batch.num_rows, dtype=bool)
-    return batch.column(idx).fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+    return _col(batch, name).fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _ints(batch: pa.RecordBatch, name: str) -> np.ndarray:
-    idx = batch.schema.get_field_index(name)
-    if idx < 0:
-        return np.ones(batch.num_rows, dtype=np.float64)
-    return np.maximum(batch.column(idx).fill_null(1).to_numpy(zero_copy_only=False).astype(np.float64), 1.0)
+    return _col(batch, name).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int8)
 
 
 def _floats(batch: pa.RecordBatch, name: str) -> np.ndarray:
-    idx = batch.schema.get_field_index(name)
-    if idx < 0:
-        return np.full(batch.num_rows, np.nan)
-    return batch.column(idx).to_numpy(zero_copy_only=False).astype(np.float64)
+    return _col(batch, name).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
 def _jw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cpdist(a, b, scorer=JaroWinkler.normalized_similarity, workers=-1, dtype=np.float32)
 
 
-def _is_prefix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """One non-empty value is a prefix of the other (vectorized over the pair arrays)."""
-    sa, sb = a.astype(str), b.astype(str)
-    la, lb = np.char.str_len(sa), np.char.str_len(sb)
-    ok = (la > 0) & (lb > 0)
-    return ok & (np.char.startswith(sa, sb) | np.char.startswith(sb, sa))
-
-
 def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
     """last_name / first_name levels after aligning swapped order and whole names in one field."""
-    ln1, ln1_null = _strs(batch, "l_last_name")
-    ln2, ln2_null = _strs(batch, "r_last_name")
-    fn1, fn1_null = _strs(batch, "l_first_name")
-    fn2, fn2_null = _strs(batch, "r_first_name")
-    lr1, lr1_null = _strs(batch, "l_last_reading")
-    lr2, lr2_null = _strs(batch, "r_last_reading")
-    fr1, fr1_null = _strs(batch, "l_first_reading")
-    fr2, fr2_null = _strs(batch, "r_first_reading")
-    # A reading may be missing when the script could not be read; fall back on the name itself.
-    lr1 = np.where(lr1_null, ln1, lr1)
-    lr2 = np.where(lr2_null, ln2, lr2)
-    fr1 = np.where(fr1_null, fn1, fr1)
-    fr2 = np.where(fr2_null, fn2, fr2)
-
+    lr1, fr1, lr2, fr2 = (_strs(batch, c) for c in ("l_lr", "l_fr", "r_lr", "r_fr"))
+    b = {c: _bools(batch, c) for c in (
+        "ln1n", "fn1n", "ln2n", "fn2n", "e_ll", "e_ff", "e_lf", "e_fl", "q_ll", "q_ff", "q_lf", "q_fl",
+        "p_ll", "p_ff", "p_lf", "p_fl", "k_ll", "k_ff", "k_lf", "k_fl", "lk1", "fk1", "lk2", "fk2")}
     s_ll, s_ff = _jw(lr1, lr2), _jw(fr1, fr2)
     s_lf, s_fl = _jw(lr1, fr2), _jw(fr1, lr2)
-    both_first = ~fn1_null & ~fn2_null
-    swapped = both_first & ~ln1_null & ~ln2_null & ((s_lf + s_fl) > (s_ll + s_ff + 0.05))
+    all_present = ~b["fn1n"] & ~b["fn2n"] & ~b["ln1n"] & ~b["ln2n"]
+    swapped = all_present & ((s_lf + s_fl) > (s_ll + s_ff + 0.05))
 
-    # Aligned right-hand side.
-    a_ln2 = np.where(swapped, fn2, ln2)
-    a_fn2 = np.where(swapped, ln2, fn2)
-    a_lr2 = np.where(swapped, fr2, lr2)
-    a_fr2 = np.where(swapped, lr2, fr2)
+    def pick(straight: str, swap: str) -> np.ndarray:
+        return np.where(swapped, b[swap], b[straight])
+
     s_last = np.where(swapped, s_lf, s_ll)
     s_first = np.where(swapped, s_fl, s_ff)
-    last_null = ln1_null | np.where(swapped, fn2_null, ln2_null)
-    first_null = fn1_null | np.where(swapped, ln2_null, fn2_null)
+    last_null = b["ln1n"] | np.where(swapped, b["fn2n"], b["ln2n"])
+    first_null = b["fn1n"] | np.where(swapped, b["ln2n"], b["fn2n"])
+    kanji_last = b["lk1"] & np.where(swapped, b["fk2"], b["lk2"])
+    kanji_first = b["fk1"] & np.where(swapped, b["lk2"], b["fk2"])
+    cross_last = b["lk1"] ^ np.where(swapped, b["fk2"], b["lk2"])
+    cross_first = b["fk1"] ^ np.where(swapped, b["lk2"], b["fk2"])
 
-    def levels(s, x1, x2, r1, r2, null):
+    def levels(s, exact, same_reading, prefix, kanji_typo, both_kanji, cross, null):
         lv = np.zeros(len(s), dtype=np.int8)
         # An initial or a truncated reading (Eight keeps only the first kana) is "similar".
-        lv[_is_prefix(r1, r2)] = 1
-        lv[s >= 0.80] = 1
-        lv[s >= 0.92] = 2
-        lv[(r1 == r2) & (r1 != "")] = 3
-        lv[(x1 == x2) & (x1 != "")] = 4
+        lv[prefix | (s >= 0.80)] = 1
+        # One kanji misread or mistyped (名刺 OCR: 裕子 / 裕予) is "similar", not "different".
+        lv[kanji_typo & (lv == 0)] = 1
+        # Two different names both in kanji are different names however close their romanized
+        # readings (武 takeshi / 隆 takashi); kanji against kana / romaji: the kanji's reading is a
+        # guess (小沢 ozawa or kozawa), so a slightly lower similarity already counts as close.
+        lv[(s >= 0.92) & ~both_kanji] = 2
+        lv[cross & (s >= CROSS_SCRIPT_CLOSE)] = 2
+        lv[same_reading] = 3
+        lv[exact] = 4
         lv[null] = NULL
         return lv
 
-    last = levels(s_last, ln1, a_ln2, lr1, a_lr2, last_null)
-    first = levels(s_first, fn1, a_fn2, fr1, a_fr2, first_null)
+    last = levels(s_last, pick("e_ll", "e_lf"), pick("q_ll", "q_lf"), pick("p_ll", "p_lf"), pick("k_ll", "k_lf"),
+                  kanji_last, cross_last, last_null)
+    first = levels(s_first, pick("e_ff", "e_fl"), pick("q_ff", "q_fl"), pick("p_ff", "p_fl"), pick("k_ff", "k_fl"),
+                   kanji_first, cross_first, first_null)
 
-    # Two different names both written in kanji are different names, however close their
-    # romanized readings (武 takeshi / 隆 takashi): at most "similar" unless the reading is the same
-    # (異体字 such as 斉藤 / 斎藤 read alike).
-    lk1, fk1 = _bools(batch, "l_last_kanji"), _bools(batch, "l_first_kanji")
-    lk2, fk2 = _bools(batch, "r_last_kanji"), _bools(batch, "r_first_kanji")
-    both_kanji_last = lk1 & np.where(swapped, fk2, lk2)
-    both_kanji_first = fk1 & np.where(swapped, lk2, fk2)
-    last[both_kanji_last & (last == 2)] = 1
-    first[both_kanji_first & (first == 2)] = 1
-    # One kanji misread or mistyped (名刺 OCR: 裕子 / 裕予) is "similar", not "different": it does
-    # not prove two people, though it proves one person no more than a namesake does.
-    for lvl, both, x1, x2 in ((last, both_kanji_last, ln1, a_ln2), (first, both_kanji_first, fn1, a_fn2)):
-        cand = both & (lvl == 0)
-        if cand.any():
-            d = cpdist(x1[cand], x2[cand], scorer=Levenshtein.distance, workers=-1)
-            short = np.minimum(np.char.str_len(x1[cand].astype(str)), np.char.str_len(x2[cand].astype(str)))
-            sub = lvl[cand]
-            sub[(d == 1) & (short >= 2)] = 1
-            lvl[cand] = sub
-    # Kanji against kana / romaji: the kanji's reading is a guess (小沢 ozawa or kozawa), so a
-    # slightly lower similarity already counts as close.
-    cross_last = (lk1 ^ np.where(swapped, fk2, lk2)) & (last == 1) & (s_last >= CROSS_SCRIPT_CLOSE)
-    cross_first = (fk1 ^ np.where(swapped, lk2, fk2)) & (first == 1) & (s_first >= CROSS_SCRIPT_CLOSE)
-    last[cross_last] = 2
-    first[cross_first] = 2
-
-    # Whole name in one field on one side only: compare full readings, both orders.
-    one_unsplit = fn1_null ^ fn2_null
+    # Whole name in one field on one side only: compare full readings, both orders (DuckDB).
+    one_unsplit = b["fn1n"] ^ b["fn2n"]
     if one_unsplit.any():
-        full1 = np.char.add(lr1.astype(str), fr1.astype(str)).astype(object)
-        full2 = np.char.add(lr2.astype(str), fr2.astype(str)).astype(object)
-        full2_swapped = np.char.add(fr2.astype(str), lr2.astype(str)).astype(object)
-        full1_swapped = np.char.add(fr1.astype(str), lr1.astype(str)).astype(object)
-        s_full = np.maximum.reduce([_jw(full1, full2), _jw(full1, full2_swapped), _jw(full1_swapped, full2)])
+        s_full = _floats(batch, "s_full")
+        s_full = np.nan_to_num(s_full, nan=0.0)
         lv_full = np.zeros(len(s_full), dtype=np.int8)
         lv_full[s_full >= 0.80] = 1
         lv_full[s_full >= 0.92] = 2
+        lv_full[(b["lk1"] | b["fk1"]) & (b["lk2"] | b["fk2"]) & (lv_full == 2)] = 1
         lv_full[s_full >= 0.999] = 3
-        lv_full[(lk1 | fk1) & (lk2 | fk2) & (lv_full == 2)] = 1
-        use = one_unsplit & ~(ln1_null & fn1_null) & ~(ln2_null & fn2_null)
+        use = one_unsplit & ~(b["ln1n"] & b["fn1n"]) & ~(b["ln2n"] & b["fn2n"])
         last = np.where(use, lv_full, last).astype(np.int8)
         first = np.where(use, np.int8(NULL), first).astype(np.int8)
     return {"last_name": last, "first_name": first, "swapped": swapped}
 
 
-def _email_levels(batch: pa.RecordBatch) -> np.ndarray:
-    e1, n1 = _strs(batch, "l_email")
-    e2, n2 = _strs(batch, "r_email")
-    role = _bools(batch, "l_email_is_role") | _bools(batch, "r_email_is_role")
-    exact = (e1 == e2) & ~n1
-    lv = np.zeros(len(e1), dtype=np.int8)
-    lv[exact & role] = 1
-    lv[exact & ~role] = 2
-    lv[n1 | n2] = NULL
-    return lv
-
-
-def _phone_levels(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Level and log2 share of the number that matched (for term frequency)."""
-    p1, pn1 = _strs(batch, "l_phone")
-    p2, pn2 = _strs(batch, "r_phone")
-    m1, mn1 = _strs(batch, "l_mobile")
-    m2, mn2 = _strs(batch, "r_mobile")
-    pm1, pm2 = _bools(batch, "l_phone_is_mobile"), _bools(batch, "r_phone_is_mobile")
-    lf_p1, lf_m1 = _floats(batch, "l_lf_phone"), _floats(batch, "l_lf_mobile")
-    mobile_eq = ((m1 == m2) & ~mn1) | ((m1 == p2) & ~mn1) | ((p1 == m2) & ~pn1) | ((p1 == p2) & ~pn1 & pm1 & pm2)
-    land_eq = (p1 == p2) & ~pn1
-    lv = np.zeros(len(p1), dtype=np.int8)
-    lv[land_eq] = 1
-    lv[mobile_eq] = 2
-    lv[(pn1 & mn1) | (pn2 & mn2)] = NULL
-    lf = np.where(land_eq, lf_p1, lf_m1)
-    return lv, lf
-
-
-def _simple_levels(batch: pa.RecordBatch, col: str, thresholds: list[float]) -> np.ndarray:
-    """Levels: 0 different, 1.. for jw >= thresholds[i], top = exact."""
-    a, n1 = _strs(batch, f"l_{col}")
-    b, n2 = _strs(batch, f"r_{col}")
-    lv = np.zeros(len(a), dtype=np.int8)
-    if thresholds:
-        s = _jw(a, b)
-        for i, t in enumerate(thresholds, start=1):
-            lv[s >= t] = i
-    lv[(a == b) & ~n1] = len(thresholds) + 1
-    lv[n1 | n2] = NULL
-    return lv
-
-
-def _company_levels(batch: pa.RecordBatch) -> np.ndarray:
-    lv = _simple_levels(batch, "company_core", [0.92])
-    r1, rn1 = _strs(batch, "l_company_reading")
-    r2, _ = _strs(batch, "r_company_reading")
-    lv[(lv == 0) & (r1 == r2) & ~rn1] = 1
-    return lv
-
-
-def _birthdate_levels(batch: pa.RecordBatch) -> np.ndarray:
-    a, n1 = _strs(batch, "l_birthdate")
-    b, n2 = _strs(batch, "r_birthdate")
-    ya, _ = _strs(batch, "l_birth_year")
-    yb, _ = _strs(batch, "r_birth_year")
-    swapped_a, _ = _strs(batch, "l_birthdate_dm")  # day and month swapped
-    dist = cpdist(a, b, scorer=Levenshtein.distance, workers=-1)
-    lv = np.zeros(len(a), dtype=np.int8)
-    lv[ya == yb] = 1
-    lv[(dist <= 1) | (swapped_a == b)] = 2
-    lv[a == b] = 3
-    lv[n1 | n2] = NULL
-    return lv
-
-
-def _address_levels(batch: pa.RecordBatch) -> np.ndarray:
-    """0 different, 1 same region only, 2 same area (city, postal area or a close street),
-    3 mostly same (two of postal / street / city), 4 same (all that both have)."""
-    st1, stn1 = _strs(batch, "l_street")
-    st2, stn2 = _strs(batch, "r_street")
-    pc1, pcn1 = _strs(batch, "l_postal_code")
-    pc2, pcn2 = _strs(batch, "r_postal_code")
-    ci1, cin1 = _strs(batch, "l_city")
-    ci2, cin2 = _strs(batch, "r_city")
-    pf1, pfn1 = _strs(batch, "l_prefecture")
-    pf2, pfn2 = _strs(batch, "r_prefecture")
-    sa1, san1 = _strs(batch, "l_state")
-    sa2, san2 = _strs(batch, "r_state")
-    rg1, rgn1 = np.where(pfn1, sa1, pf1), pfn1 & san1
-    rg2, rgn2 = np.where(pfn2, sa2, pf2), pfn2 & san2
-
-    both_st, both_pc, both_ci = ~stn1 & ~stn2, ~pcn1 & ~pcn2, ~cin1 & ~cin2
-    s_st = _jw(st1, st2)
-    st_exact = both_st & (st1 == st2)
-    st_close = both_st & (s_st >= 0.92)
-    st_similar = both_st & (s_st >= 0.80)
-    pc_exact = both_pc & (pc1 == pc2)
-    area1, _ = _strs(batch, "l_postal_area")
-    area2, _ = _strs(batch, "r_postal_area")
-    long_codes = _ints(batch, "l_postal_len") >= 7  # Japanese 7-digit codes: the first 3 are the area
-    pc_dist = cpdist(pc1, pc2, scorer=Levenshtein.distance, workers=-1)
-    pc_near = both_pc & ((long_codes & (area1 == area2)) | (~long_codes & (pc_dist <= 1)))
-    ci_exact = both_ci & ((ci1 == ci2) | (_jw(ci1, ci2) >= 0.92))
-    rg_exact = ~rgn1 & ~rgn2 & (rg1 == rg2)
-
-    agree = st_close.astype(np.int8) + pc_exact.astype(np.int8) + ci_exact.astype(np.int8)
-    present = both_st.astype(np.int8) + both_pc.astype(np.int8) + both_ci.astype(np.int8)
-    lv = np.zeros(len(st1), dtype=np.int8)
-    lv[rg_exact] = 1
-    lv[pc_near | ci_exact | st_similar | pc_exact | st_close] = 2
-    lv[(agree >= 2) | (st_similar & (pc_exact | ci_exact))] = 3
-    lv[((agree == present) & (agree >= 2)) | (st_exact & (pc_exact | ci_exact))] = 4
-    lv[(agree == present) & (present == 1) & st_exact] = 4
-    none1 = stn1 & pcn1 & cin1 & rgn1
-    none2 = stn2 & pcn2 & cin2 & rgn2
-    lv[none1 | none2] = NULL
-    return lv
-
-
-KANJI_RE = "[\\x{3005}\\x{4E00}-\\x{9FFF}\\x{F900}-\\x{FAFF}]"  # 々 and CJK ideographs
-CROSS_SCRIPT_CLOSE = 0.85
-TF_MAX_BONUS = 10.0  # bits a rare value may add over the level's average weight
-RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
-
-
 def compute_levels(batch: pa.RecordBatch, comps: list[Comparison]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Levels (pairs x comparisons, int8), log2 term-frequency counts of the agreed value
-    (pairs x comparisons, float32, NaN where not applicable) and per-pair flags:
-    `swapped` (surname and given name in swapped fields) and `rare_address` (the street agrees
-    and is shared by at most RARE_ADDRESS_MAX records, so it is a person's, not an office's)."""
+    """Levels (pairs x comparisons, int8), log2 share of the agreed value (pairs x comparisons,
+    NaN where not applicable) and per-pair flags: `swapped` (surname and given name in swapped
+    fields) and `rare_address` (the address agrees and its street is shared by at most
+    RARE_ADDRESS_MAX records, so it is a person's, not an office's)."""
     n = batch.num_rows
     levels = np.full((n, len(comps)), NULL, dtype=np.int8)
     tf = np.full((n, len(comps)), np.nan, dtype=np.float32)
-    names = None
     swapped = np.zeros(n, dtype=bool)
     rare_address = np.zeros(n, dtype=bool)
+    names = None
     for j, comp in enumerate(comps):
         if comp.name in ("last_name", "first_name"):
             if names is None:
@@ -401,33 +234,19 @@ def compute_levels(batch: pa.RecordBatch, comps: list[Comparison]) -> tuple[np.n
                 swapped = names["swapped"]
             lv = names[comp.name]
             part = comp.name.split("_")[0]
+            other = "first" if part == "last" else "last"
             # The share of the agreed name, on whichever side is more common (conservative; with
             # swapped fields the right-hand value sits in the other field).
-            other = "first" if part == "last" else "last"
             r_exact = np.where(swapped, _floats(batch, f"r_lf_{other}_name"), _floats(batch, f"r_lf_{part}_name"))
             r_read = np.where(swapped, _floats(batch, f"r_lf_{other}_reading"), _floats(batch, f"r_lf_{part}_reading"))
             lf_exact = np.fmax(_floats(batch, f"l_lf_{part}_name"), r_exact)
             lf_read = np.fmax(_floats(batch, f"l_lf_{part}_reading"), r_read)
             tf[:, j] = np.where(lv == 4, lf_exact, np.where(lv == 3, lf_read, np.nan))
-        elif comp.name == "email":
-            lv = _email_levels(batch)
-            tf[:, j] = np.where(lv >= 1, _floats(batch, "l_lf_email"), np.nan)
-        elif comp.name == "phone":
-            lv, lf = _phone_levels(batch)
-            tf[:, j] = np.where(lv >= 1, lf, np.nan)
-        elif comp.name == "company":
-            lv = _company_levels(batch)
-            tf[:, j] = np.where(lv == 2, _floats(batch, "l_lf_company_core"), np.nan)
-        elif comp.name == "birthdate":
-            lv = _birthdate_levels(batch)
-        elif comp.name == "address":
-            lv = _address_levels(batch)
-            n_l, n_r = _ints(batch, "l_n_street"), _ints(batch, "r_n_street")
-            street_exact = lv == 4
-            tf[:, j] = np.where(street_exact, _floats(batch, "l_lf_street"), np.nan)
-            rare_address = (lv >= 3) & (np.maximum(n_l, n_r) <= RARE_ADDRESS_MAX)
-        else:  # pragma: no cover - the list above is closed
-            raise ValueError(comp.name)
+        else:
+            lv = _ints(batch, f"lvl_{comp.name}")
+            tf[:, j] = _floats(batch, f"tf_{comp.name}")
+            if comp.name == "address":
+                rare_address = _bools(batch, "rare_address")
         levels[:, j] = lv
     return levels, tf, {"swapped": swapped, "rare_address": rare_address}
 
@@ -593,79 +412,161 @@ def build_model(
 # The stage
 
 
-def _feature_sql(source: str, present: dict[str, bool], comps: list[Comparison]) -> tuple[str, list[str]]:
-    cols: list[str] = []
-    for c in comps:
-        for col in c.columns:
-            if col not in cols:
-                cols.append(col)
-    for extra in ("prefecture", "state", "phone", "mobile", "phone_is_mobile", "email_is_role",
-                  "company_reading", "last_reading", "first_reading", "first_name"):
-        if extra not in cols:
-            cols.append(extra)
-    have = [c for c in cols if c in present]
-    select = [f'"{c}"' for c in have]
-    for cnt, src in TF_SOURCES.items():
-        if src in present:
-            select.append(f'count("{src}") OVER (PARTITION BY "{src}")::INTEGER AS {cnt}')
-            # log2 of the value's share of filled records: the u of agreeing on that value
-            select.append(
-                f'log2(count("{src}") OVER (PARTITION BY "{src}") / greatest(count("{src}") OVER (), 1)) AS lf_{cnt[2:]}'
-            )
-    # Cheap derived values, computed once per record in SQL rather than per pair in Python.
-    derived = {
-        "last_name": [f"regexp_matches(last_name, '{KANJI_RE}') AS last_kanji"],
-        "first_name": [f"regexp_matches(first_name, '{KANJI_RE}') AS first_kanji"],
-        "birthdate": [
-            "substr(birthdate, 1, 4) AS birth_year",
-            "CASE WHEN length(birthdate) = 10 THEN substr(birthdate, 1, 5) || substr(birthdate, 9, 2) || '-' || substr(birthdate, 6, 2) END AS birthdate_dm",
-        ],
-        "postal_code": ["substr(postal_code, 1, 3) AS postal_area", "length(postal_code) AS postal_len"],
-    }
-    for col, exprs in derived.items():
-        if col in present:
-            select.extend(exprs)
-    # Phones: frequency of the number across both phone fields (a switchboard is shared).
-    if "phone" in present or "mobile" in present:
-        pcols = [c for c in ("phone", "mobile") if c in present]
-        union = " UNION ALL ".join(f'SELECT "{c}" AS num FROM "{source}" WHERE "{c}" IS NOT NULL' for c in pcols)
-        phone_counts = (
-            f"(SELECT num, count(*)::INTEGER AS n, log2(count(*) / sum(count(*)) OVER ()) AS lf "
-            f"FROM ({union}) GROUP BY num)"
-        )
-    else:
-        phone_counts = None
-    sql = f'SELECT rec_idx, {", ".join(select)} FROM "{source}"'
-    if phone_counts:
-        joins, extra_sel = [], []
-        for c in ("phone", "mobile"):
-            if c in present:
-                joins.append(f"LEFT JOIN {phone_counts} pc_{c} ON pc_{c}.num = f.\"{c}\"")
-                extra_sel.append(f"pc_{c}.n AS n_{c}")
-                extra_sel.append(f"pc_{c}.lf AS lf_{c}")
-        sql = f"SELECT f.*, {', '.join(extra_sel)} FROM ({sql}) f {' '.join(joins)}"
-    return sql, have
+# (column, SQL type) of the per-record feature table; a column the data lacks is NULL.
+FEATURES = [
+    ("last_name", "VARCHAR"), ("first_name", "VARCHAR"), ("last_reading", "VARCHAR"), ("first_reading", "VARCHAR"),
+    ("email", "VARCHAR"), ("email_is_role", "BOOLEAN"), ("phone", "VARCHAR"), ("mobile", "VARCHAR"),
+    ("phone_is_mobile", "BOOLEAN"), ("company_core", "VARCHAR"), ("company_reading", "VARCHAR"),
+    ("birthdate", "VARCHAR"), ("street", "VARCHAR"), ("postal_code", "VARCHAR"), ("city", "VARCHAR"),
+    ("prefecture", "VARCHAR"), ("state", "VARCHAR"),
+]
+SHARES = ["last_name", "first_name", "last_reading", "first_reading", "email", "company_core", "street"]
+
+
+def _feature_sql(source: str, present: dict[str, bool]) -> str:
+    """Per-record features: the compared values, value shares (term frequencies) and flags."""
+    base = ", ".join(
+        f'"{c}"' if c in present else f"NULL::{t} AS {c}" for c, t in FEATURES
+    )
+    shares = ", ".join(
+        f"log2(count({c}) OVER (PARTITION BY {c}) / greatest(count({c}) OVER (), {TF_MIN_POPULATION})) AS lf_{c}"
+        for c in SHARES
+    )
+    phone_counts = f"""(SELECT num, log2(count(*) / greatest(sum(count(*)) OVER (), {TF_MIN_POPULATION})) AS lf
+        FROM (SELECT phone AS num FROM b WHERE phone IS NOT NULL
+              UNION ALL SELECT mobile FROM b WHERE mobile IS NOT NULL) GROUP BY num)"""
+    return f"""
+    WITH b AS (SELECT rec_idx, {base} FROM "{source}")
+    SELECT b.*,
+        coalesce(last_reading, last_name) AS lr,
+        coalesce(first_reading, first_name) AS fr,
+        coalesce(last_reading, last_name, '') || coalesce(first_reading, first_name, '') AS full_r,
+        coalesce(first_reading, first_name, '') || coalesce(last_reading, last_name, '') AS full_r_sw,
+        coalesce(regexp_matches(last_name, '{KANJI_RE}'), false) AS last_kanji,
+        coalesce(regexp_matches(first_name, '{KANJI_RE}'), false) AS first_kanji,
+        substr(birthdate, 1, 4) AS birth_year,
+        CASE WHEN length(birthdate) = 10
+             THEN substr(birthdate, 1, 5) || substr(birthdate, 9, 2) || '-' || substr(birthdate, 6, 2) END AS birthdate_dm,
+        substr(postal_code, 1, 3) AS postal_area,
+        length(postal_code) AS postal_len,
+        coalesce(prefecture, state) AS region,
+        count(street) OVER (PARTITION BY street) AS n_street,
+        {shares},
+        pp.lf AS lf_phone, pm.lf AS lf_mobile
+    FROM b
+    LEFT JOIN {phone_counts} pp ON pp.num = b.phone
+    LEFT JOIN {phone_counts} pm ON pm.num = b.mobile"""
+
+
+def _eq(a: str, b: str) -> str:
+    return f"coalesce({a} = {b}, false)"
+
+
+def _pair_select() -> str:
+    """Per-pair expressions computed in DuckDB: name primitives and the other fields' levels."""
+    name_parts = []
+    for tag, x, y in (("ll", "last", "last"), ("ff", "first", "first"), ("lf", "last", "first"), ("fl", "first", "last")):
+        xl, yr = ("lr" if x == "last" else "fr"), ("lr" if y == "last" else "fr")
+        name_parts += [
+            f"{_eq(f'l.{x}_name', f'r.{y}_name')} AS e_{tag}",
+            f"{_eq(f'l.{xl}', f'r.{yr}')} AS q_{tag}",
+            f"coalesce(length(l.{xl}) > 0 AND length(r.{yr}) > 0 AND "
+            f"(starts_with(l.{xl}, r.{yr}) OR starts_with(r.{yr}, l.{xl})), false) AS p_{tag}",
+            f"coalesce(l.{x}_kanji AND r.{y}_kanji AND least(length(l.{x}_name), length(r.{y}_name)) >= 2 "
+            f"AND levenshtein(l.{x}_name, r.{y}_name) = 1, false) AS k_{tag}",
+        ]
+    return ",\n".join(name_parts + [
+        "l.lr AS l_lr", "l.fr AS l_fr", "r.lr AS r_lr", "r.fr AS r_fr",
+        "l.last_name IS NULL AS ln1n", "l.first_name IS NULL AS fn1n",
+        "r.last_name IS NULL AS ln2n", "r.first_name IS NULL AS fn2n",
+        "l.last_kanji AS lk1", "l.first_kanji AS fk1", "r.last_kanji AS lk2", "r.first_kanji AS fk2",
+        """CASE WHEN (l.first_name IS NULL) <> (r.first_name IS NULL) THEN greatest(
+               jaro_winkler_similarity(l.full_r, r.full_r), jaro_winkler_similarity(l.full_r, r.full_r_sw),
+               jaro_winkler_similarity(l.full_r_sw, r.full_r)) END AS s_full""",
+    ] + [f"l.lf_{c} AS l_lf_{c}, r.lf_{c} AS r_lf_{c}" for c in ("last_name", "first_name", "last_reading", "first_reading")] + [
+        # email: 0 different, 1 same shared mailbox, 2 same personal address
+        """CASE WHEN l.email IS NULL OR r.email IS NULL THEN -1
+                WHEN l.email <> r.email THEN 0
+                WHEN coalesce(l.email_is_role, false) OR coalesce(r.email_is_role, false) THEN 1 ELSE 2 END AS lvl_email""",
+        "CASE WHEN l.email = r.email THEN l.lf_email END AS tf_email",
+        # phone: 0 no common number, 1 same landline, 2 same mobile
+        """CASE WHEN (l.phone IS NULL AND l.mobile IS NULL) OR (r.phone IS NULL AND r.mobile IS NULL) THEN -1
+                WHEN coalesce(l.mobile = r.mobile OR l.mobile = r.phone OR l.phone = r.mobile
+                              OR (l.phone = r.phone AND l.phone_is_mobile AND r.phone_is_mobile), false) THEN 2
+                WHEN coalesce(l.phone = r.phone, false) THEN 1 ELSE 0 END AS lvl_phone""",
+        """CASE WHEN coalesce(l.phone = r.phone, false) THEN l.lf_phone
+                WHEN coalesce(l.mobile = r.mobile OR l.mobile = r.phone, false) THEN l.lf_mobile
+                WHEN coalesce(l.phone = r.mobile, false) THEN l.lf_phone END AS tf_phone""",
+        # company: 0 different, 1 similar, 2 same
+        """CASE WHEN l.company_core IS NULL OR r.company_core IS NULL THEN -1
+                WHEN l.company_core = r.company_core THEN 2
+                WHEN jaro_winkler_similarity(l.company_core, r.company_core) >= 0.92
+                     OR coalesce(l.company_reading = r.company_reading, false) THEN 1 ELSE 0 END AS lvl_company""",
+        "CASE WHEN l.company_core = r.company_core THEN l.lf_company_core END AS tf_company",
+        # birthdate: 0 different, 1 same year, 2 one digit off or day/month swapped, 3 same
+        """CASE WHEN l.birthdate IS NULL OR r.birthdate IS NULL THEN -1
+                WHEN l.birthdate = r.birthdate THEN 3
+                WHEN levenshtein(l.birthdate, r.birthdate) <= 1 OR coalesce(l.birthdate_dm = r.birthdate, false) THEN 2
+                WHEN l.birth_year = r.birth_year THEN 1 ELSE 0 END AS lvl_birthdate""",
+        "NULL::DOUBLE AS tf_birthdate",
+    ])
+
+
+def _address_sql() -> str:
+    """Address level: 0 different, 1 same region only, 2 same area (city, postal area or a close
+    street), 3 mostly same (two of postal / street / city), 4 same (all that both have)."""
+    return """
+    CASE WHEN addr_none THEN -1
+         WHEN (st_close::INT + pc_exact::INT + ci_exact::INT = st_both::INT + pc_both::INT + ci_both::INT
+               AND st_close::INT + pc_exact::INT + ci_exact::INT >= 2)
+              OR (st_exact AND (pc_exact OR ci_exact))
+              OR (st_exact AND st_both::INT + pc_both::INT + ci_both::INT = 1) THEN 4
+         WHEN st_close::INT + pc_exact::INT + ci_exact::INT >= 2 OR (st_similar AND (pc_exact OR ci_exact)) THEN 3
+         WHEN pc_near OR ci_exact OR st_similar OR pc_exact OR st_close THEN 2
+         WHEN rg_exact THEN 1 ELSE 0 END"""
+
+
+def _address_parts() -> str:
+    return """
+        (l.street IS NULL AND l.postal_code IS NULL AND l.city IS NULL AND l.region IS NULL)
+          OR (r.street IS NULL AND r.postal_code IS NULL AND r.city IS NULL AND r.region IS NULL) AS addr_none,
+        l.street IS NOT NULL AND r.street IS NOT NULL AS st_both,
+        l.postal_code IS NOT NULL AND r.postal_code IS NOT NULL AS pc_both,
+        l.city IS NOT NULL AND r.city IS NOT NULL AS ci_both,
+        coalesce(l.street = r.street, false) AS st_exact,
+        coalesce(jaro_winkler_similarity(l.street, r.street) >= 0.92, false) AS st_close,
+        coalesce(jaro_winkler_similarity(l.street, r.street) >= 0.80, false) AS st_similar,
+        coalesce(l.postal_code = r.postal_code, false) AS pc_exact,
+        coalesce(CASE WHEN l.postal_len >= 7 THEN l.postal_area = r.postal_area
+                      ELSE levenshtein(l.postal_code, r.postal_code) <= 1 END, false) AS pc_near,
+        coalesce(l.city = r.city OR jaro_winkler_similarity(l.city, r.city) >= 0.92, false) AS ci_exact,
+        coalesce(l.region = r.region, false) AS rg_exact,
+        l.lf_street AS l_lf_street, greatest(l.n_street, r.n_street) AS n_street_max"""
 
 
 def _pair_levels(
-    con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], fcols: list[str], progress=None, total: int = 0
+    con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], progress=None, total: int = 0
 ) -> dict[str, np.ndarray]:
     """Levels and flags of every pair in `pairs_sql` (left_idx, right_idx, rule_no), in Arrow batches."""
-    sel = ", ".join([f'l."{c}" AS "l_{c}"' for c in fcols] + [f'r."{c}" AS "r_{c}"' for c in fcols])
     reader = con.sql(
-        f"""SELECT p.left_idx, p.right_idx, p.rule_no, {sel}
-        FROM ({pairs_sql}) p
-        JOIN _score_features l ON l.rec_idx = p.left_idx
-        JOIN _score_features r ON r.rec_idx = p.right_idx"""
+        f"""WITH p AS (
+            SELECT p.left_idx, p.right_idx, p.rule_no, {_pair_select()}, {_address_parts()}
+            FROM ({pairs_sql}) p
+            JOIN _score_features l ON l.rec_idx = p.left_idx
+            JOIN _score_features r ON r.rec_idx = p.right_idx)
+        SELECT p.*, ({_address_sql()})::TINYINT AS lvl_address,
+               CASE WHEN st_exact THEN l_lf_street END AS tf_address,
+               ({_address_sql()}) >= 3 AND n_street_max <= {RARE_ADDRESS_MAX} AS rare_address
+        FROM p"""
     ).to_arrow_reader(BATCH_ROWS)
     parts: dict[str, list] = {k: [] for k in ("left", "right", "rule", "levels", "tf", "swapped", "rare_address")}
     for batch in reader:
         if batch.num_rows == 0:
             continue
         lv, tf, flags = compute_levels(batch, comps)
-        parts["left"].append(batch.column(0).to_numpy())
-        parts["right"].append(batch.column(1).to_numpy())
-        parts["rule"].append(batch.column(2).to_numpy())
+        parts["left"].append(_col(batch, "left_idx").to_numpy())
+        parts["right"].append(_col(batch, "right_idx").to_numpy())
+        parts["rule"].append(_col(batch, "rule_no").to_numpy())
         parts["levels"].append(lv)
         parts["tf"].append(tf)
         parts["swapped"].append(flags["swapped"])
@@ -715,13 +616,11 @@ def score_pairs(
         comps = active_comparisons(present)
         k = len(comps)
         n_records = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
-        feat_sql, _ = _feature_sql(source, present, comps)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {feat_sql}")
-        fcols = [r[0] for r in con.execute("DESCRIBE _score_features").fetchall() if r[0] != "rec_idx"]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present)}")
         n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
-        cand = _pair_levels(con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, fcols, progress, n_pairs)
+        cand = _pair_levels(con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs)
         con.register("_random_pairs_arrow", _random_pairs(n_records, RANDOM_PAIRS))
-        rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps, fcols)
+        rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps)
         con.unregister("_random_pairs_arrow")
         con.execute("DROP TABLE IF EXISTS _score_features")
 
