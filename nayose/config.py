@@ -75,15 +75,14 @@ def _default_blocking_rules() -> list[BlockingRule]:
         BlockingRule(name="company_last_name", keys=["company_core", "last_reading"]),
         BlockingRule(name="company_first_name", keys=["company_core", "first_reading"]),
         BlockingRule(name="name", keys=["name_key"]),
-        BlockingRule(name="name_prefix", keys=["last_reading:3", "first_reading:3"]),
+        BlockingRule(name="name_prefix", keys=["last_reading:3", "first_reading:3"], max_block_size=8),
         BlockingRule(name="last_name_postal", keys=["last_reading", "postal_code"]),
         BlockingRule(name="first_name_postal", keys=["first_reading", "postal_code"]),
         BlockingRule(name="birthdate", keys=["birthdate"]),
-        BlockingRule(name="street_postal", keys=["street:6", "postal_code"]),
-        BlockingRule(name="street_city", keys=["street:8", "city"]),
-        BlockingRule(name="last_name_city", keys=["last_reading", "city"]),
-        BlockingRule(name="first_name_city", keys=["first_reading", "city"]),
-        BlockingRule(name="email_local_last_name", keys=["email_local", "last_reading"]),
+        BlockingRule(name="street_postal", keys=["street:6", "postal_code"], max_block_size=8),
+        BlockingRule(name="street_city", keys=["street:8", "city"], max_block_size=8),
+        BlockingRule(name="last_name_city", keys=["last_reading", "city"], max_block_size=8),
+        BlockingRule(name="first_name_city", keys=["first_reading", "city"], max_block_size=8),
     ]
 
 

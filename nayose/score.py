@@ -268,7 +268,7 @@ DEFAULT_M = {
 }
 M_FLOOR = 0.005  # no agreement level is impossible for a true match (data entry is messy)
 MIN_TRAINING_PAIRS = 30
-RANDOM_PAIRS = 300_000
+RANDOM_PAIRS = 150_000
 
 
 @dataclass
@@ -472,8 +472,9 @@ def _pair_select() -> str:
             f"{_eq(f'l.{xl}', f'r.{yr}')} AS q_{tag}",
             f"coalesce(length(l.{xl}) > 0 AND length(r.{yr}) > 0 AND "
             f"(starts_with(l.{xl}, r.{yr}) OR starts_with(r.{yr}, l.{xl})), false) AS p_{tag}",
-            f"coalesce(l.{x}_kanji AND r.{y}_kanji AND least(length(l.{x}_name), length(r.{y}_name)) >= 2 "
-            f"AND levenshtein(l.{x}_name, r.{y}_name) = 1, false) AS k_{tag}",
+            f"CASE WHEN l.{x}_kanji AND r.{y}_kanji AND l.{x}_name <> r.{y}_name "
+            f"AND least(length(l.{x}_name), length(r.{y}_name)) >= 2 "
+            f"THEN levenshtein(l.{x}_name, r.{y}_name) = 1 ELSE false END AS k_{tag}",
         ]
     return ",\n".join(name_parts + [
         "l.lr AS l_lr", "l.fr AS l_fr", "r.lr AS r_lr", "r.fr AS r_fr",
@@ -534,12 +535,11 @@ def _address_parts() -> str:
         l.postal_code IS NOT NULL AND r.postal_code IS NOT NULL AS pc_both,
         l.city IS NOT NULL AND r.city IS NOT NULL AS ci_both,
         coalesce(l.street = r.street, false) AS st_exact,
-        coalesce(jaro_winkler_similarity(l.street, r.street) >= 0.92, false) AS st_close,
-        coalesce(jaro_winkler_similarity(l.street, r.street) >= 0.80, false) AS st_similar,
+        coalesce(CASE WHEN l.street = r.street THEN 1.0 ELSE jaro_winkler_similarity(l.street, r.street) END, 0) AS st_jw,
         coalesce(l.postal_code = r.postal_code, false) AS pc_exact,
         coalesce(CASE WHEN l.postal_len >= 7 THEN l.postal_area = r.postal_area
                       ELSE levenshtein(l.postal_code, r.postal_code) <= 1 END, false) AS pc_near,
-        coalesce(l.city = r.city OR jaro_winkler_similarity(l.city, r.city) >= 0.92, false) AS ci_exact,
+        coalesce(CASE WHEN l.city = r.city THEN true ELSE jaro_winkler_similarity(l.city, r.city) >= 0.92 END, false) AS ci_exact,
         coalesce(l.region = r.region, false) AS rg_exact,
         l.lf_street AS l_lf_street, greatest(l.n_street, r.n_street) AS n_street_max"""
 
@@ -550,10 +550,11 @@ def _pair_levels(
     """Levels and flags of every pair in `pairs_sql` (left_idx, right_idx, rule_no), in Arrow batches."""
     reader = con.sql(
         f"""WITH p AS (
+            SELECT *, st_jw >= 0.92 AS st_close, st_jw >= 0.80 AS st_similar FROM (
             SELECT p.left_idx, p.right_idx, p.rule_no, {_pair_select()}, {_address_parts()}
             FROM ({pairs_sql}) p
             JOIN _score_features l ON l.rec_idx = p.left_idx
-            JOIN _score_features r ON r.rec_idx = p.right_idx)
+            JOIN _score_features r ON r.rec_idx = p.right_idx))
         SELECT p.*, ({_address_sql()})::TINYINT AS lvl_address,
                CASE WHEN st_exact THEN l_lf_street END AS tf_address,
                ({_address_sql()}) >= 3 AND n_street_max <= {RARE_ADDRESS_MAX} AS rare_address
