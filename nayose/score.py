@@ -26,6 +26,7 @@ from rapidfuzz.process import cpdist
 from nayose.config import Config
 from nayose.stage import StageResult, timed
 
+GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names disagree"}
 NULL = -1  # level of a comparison where either side is empty: no evidence either way
 BATCH_ROWS = 500_000
 
@@ -652,11 +653,9 @@ def score_pairs(
         below_auto = np.nextafter(th.auto, 0)
         capped = np.where(tier == 0, np.minimum(prob, below_review), prob)
         capped = np.where((tier == 1) | conflict, np.minimum(capped, below_auto), capped)
-        gate = np.select(
-            [tier == 0, tier == 1, conflict],
-            ["no person-level evidence", "weak person-level evidence", "names disagree"],
-            "",
-        )
+        # Which gate capped the pair (see GATES): 0 none, 1 no person-level evidence,
+        # 2 weak person-level evidence, 3 names disagree.
+        gate = np.where(tier == 0, 1, np.where(tier == 1, 2, np.where(conflict, 3, 0))).astype(np.int8)
 
         cols = {
             "left_idx": pa.array(cand["left"], pa.int32()),
@@ -664,7 +663,7 @@ def score_pairs(
             "rule_no": pa.array(cand["rule"], pa.int16()),
             "match_weight": pa.array(total.astype(np.float32)),
             "match_probability": pa.array(capped.astype(np.float64)),
-            "gate": pa.array(gate, pa.string()),
+            "gate": pa.array(gate, pa.int8()),
             "name_swapped": pa.array(cand["swapped"]),
         }
         for j, comp in enumerate(comps):
