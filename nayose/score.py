@@ -129,6 +129,8 @@ KANJI_RE = "[\\x{3005}\\x{4E00}-\\x{9FFF}\\x{F900}-\\x{FAFF}]"  # 々 and CJK id
 CROSS_SCRIPT_CLOSE = 0.85
 TF_MAX_BONUS = 10.0  # bits a rare value may add over the level's average weight
 TF_MIN_POPULATION = 5_000  # shares are taken over at least this many records (tiny files)
+SHARED_EMAIL_NAMES = 3  # an email used under this many different names is a shared mailbox ...
+SHARED_EMAIL_RECORDS = 8  # ... and so is one on this many records, whatever its local part
 RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
 
 
@@ -201,9 +203,20 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
     first = levels(s_first, pick("e_ff", "e_fl"), pick("q_ff", "q_fl"), pick("p_ff", "p_fl"), pick("k_ff", "k_fl"),
                    kanji_first, cross_first, first_null)
 
-    # Whole name in one field on one side only: compare full readings, both orders (DuckDB).
+    # Whole name in one field on one side only: split it at the other side's surname where it
+    # starts with it; else compare full readings, both orders (DuckDB).
     one_unsplit = b["fn1n"] ^ b["fn2n"]
     if one_unsplit.any():
+        us = _col(batch, "us_levels")
+        has_split = ~us.is_null().to_numpy(zero_copy_only=False)
+        if has_split.any():
+            flat = us.flatten().to_numpy(zero_copy_only=False).astype(np.int8).reshape(-1, 2)
+            idx = np.flatnonzero(has_split)
+            us_last = np.full(len(last), NULL, dtype=np.int8)
+            us_first = np.full(len(last), NULL, dtype=np.int8)
+            us_last[idx], us_first[idx] = flat[:, 0], flat[:, 1]
+        else:
+            us_last = us_first = None
         s_full = _floats(batch, "s_full")
         s_full = np.nan_to_num(s_full, nan=0.0)
         lv_full = np.zeros(len(s_full), dtype=np.int8)
@@ -214,6 +227,10 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
         use = one_unsplit & ~(b["ln1n"] & b["fn1n"]) & ~(b["ln2n"] & b["fn2n"])
         last = np.where(use, lv_full, last).astype(np.int8)
         first = np.where(use, np.int8(NULL), first).astype(np.int8)
+        if us_last is not None:
+            split = use & has_split
+            last = np.where(split, us_last, last).astype(np.int8)
+            first = np.where(split, us_first, first).astype(np.int8)
     return {"last_name": last, "first_name": first, "swapped": swapped}
 
 
@@ -430,7 +447,7 @@ def _feature_sql(source: str, present: dict[str, bool]) -> str:
         f'"{c}"' if c in present else f"NULL::{t} AS {c}" for c, t in FEATURES
     )
     shares = ", ".join(
-        f"log2(count({c}) OVER (PARTITION BY {c}) / greatest(count({c}) OVER (), {TF_MIN_POPULATION})) AS lf_{c}"
+        f"log2(count(b.{c}) OVER (PARTITION BY b.{c}) / greatest(count(b.{c}) OVER (), {TF_MIN_POPULATION})) AS lf_{c}"
         for c in SHARES
     )
     phone_counts = f"""(SELECT num, log2(count(*) / greatest(sum(count(*)) OVER (), {TF_MIN_POPULATION})) AS lf
@@ -452,15 +469,35 @@ def _feature_sql(source: str, present: dict[str, bool]) -> str:
         length(postal_code) AS postal_len,
         coalesce(prefecture, state) AS region,
         count(street) OVER (PARTITION BY street) AS n_street,
+        coalesce(en.shared, false) AS email_shared,
         {shares},
         pp.lf AS lf_phone, pm.lf AS lf_mobile
     FROM b
     LEFT JOIN {phone_counts} pp ON pp.num = b.phone
-    LEFT JOIN {phone_counts} pm ON pm.num = b.mobile"""
+    LEFT JOIN {phone_counts} pm ON pm.num = b.mobile
+    LEFT JOIN (SELECT email AS shared_email, count(DISTINCT name_key) >= {SHARED_EMAIL_NAMES} OR count(*) >= {SHARED_EMAIL_RECORDS} AS shared
+               FROM "{source}" WHERE email IS NOT NULL GROUP BY email) en ON en.shared_email = b.email"""
 
 
 def _eq(a: str, b: str) -> str:
     return f"coalesce({a} = {b}, false)"
+
+
+def _unsplit_levels(w: str, o: str) -> str:
+    """SQL for [last level, first level] of whole name `w` split at the surname of split name `o`,
+    or NULL when `w` does not start with that surname (in writing or in reading)."""
+    text = f"starts_with({w}.last_name, {o}.last_name) AND length({w}.last_name) > length({o}.last_name)"
+    read = f"starts_with({w}.lr, {o}.lr) AND length({w}.lr) > length({o}.lr)"
+    rest_text = f"substr({w}.last_name, length({o}.last_name) + 1)"
+    rest_read = f"substr({w}.lr, length({o}.lr) + 1)"
+    first_level = f"""CASE WHEN {text} AND {rest_text} = {o}.first_name THEN 4
+             WHEN {rest_read} = {o}.fr THEN 3
+             WHEN jaro_winkler_similarity({rest_read}, {o}.fr) >= 0.92 AND NOT ({w}.last_kanji AND {o}.first_kanji) THEN 2
+             WHEN jaro_winkler_similarity({rest_read}, {o}.fr) >= 0.80
+                  OR starts_with({rest_read}, {o}.fr) OR starts_with({o}.fr, {rest_read}) THEN 1
+             ELSE 0 END"""
+    return f"""(CASE WHEN {text} THEN [4, ({first_level})]
+                 WHEN {read} THEN [3, ({first_level})] END)"""
 
 
 def _pair_select() -> str:
@@ -482,14 +519,20 @@ def _pair_select() -> str:
         "l.last_name IS NULL AS ln1n", "l.first_name IS NULL AS fn1n",
         "r.last_name IS NULL AS ln2n", "r.first_name IS NULL AS fn2n",
         "l.last_kanji AS lk1", "l.first_kanji AS fk1", "r.last_kanji AS lk2", "r.first_kanji AS fk2",
+        # Whole name in one field against a split name: split it at the other record's surname.
+        f"""CASE WHEN l.first_name IS NULL AND r.first_name IS NOT NULL THEN {_unsplit_levels('l', 'r')}
+                 WHEN r.first_name IS NULL AND l.first_name IS NOT NULL THEN {_unsplit_levels('r', 'l')}
+            END AS us_levels""",
         """CASE WHEN (l.first_name IS NULL) <> (r.first_name IS NULL) THEN greatest(
                jaro_winkler_similarity(l.full_r, r.full_r), jaro_winkler_similarity(l.full_r, r.full_r_sw),
                jaro_winkler_similarity(l.full_r_sw, r.full_r)) END AS s_full""",
     ] + [f"l.lf_{c} AS l_lf_{c}, r.lf_{c} AS r_lf_{c}" for c in ("last_name", "first_name", "last_reading", "first_reading")] + [
-        # email: 0 different, 1 same shared mailbox, 2 same personal address
-        """CASE WHEN l.email IS NULL OR r.email IS NULL THEN -1
+        # email: 0 different, 1 same shared mailbox (a role name such as info@, or an address
+        # used under several names or by many records), 2 same personal address
+        f"""CASE WHEN l.email IS NULL OR r.email IS NULL THEN -1
                 WHEN l.email <> r.email THEN 0
-                WHEN coalesce(l.email_is_role, false) OR coalesce(r.email_is_role, false) THEN 1 ELSE 2 END AS lvl_email""",
+                WHEN coalesce(l.email_is_role, false) OR coalesce(r.email_is_role, false)
+                     OR l.email_shared THEN 1 ELSE 2 END AS lvl_email""",
         "CASE WHEN l.email = r.email THEN l.lf_email END AS tf_email",
         # phone: 0 no common number, 1 same landline, 2 same mobile
         """CASE WHEN (l.phone IS NULL AND l.mobile IS NULL) OR (r.phone IS NULL AND r.mobile IS NULL) THEN -1
@@ -725,15 +768,12 @@ def person_evidence(
     # different, or no common phone number):
     # - one name part with a home-like address (few records share the street, and no shared
     #   company explains it);
-    # - one name part agreeing and the other a near miss (one kanji, a truncated reading), at the
-    #   same company or home.
-    # (At a home, both emails present and different already contradict: family members; at a
-    # company people also use a private address, so only a different phone does.)
+    # - one name part agreeing and the other a near miss (one kanji, a truncated reading) at a
+    #   home. (Not at a company: 北村 誠一 and 北村 真一 there are usually two colleagues.)
+    # (At a home, both emails present and different contradict: family members.)
     home = rare_address & (company != 2) & (email != 0) & (phone != 0)
     near_miss = ((last >= 2) & (first == 1)) | ((last == 1) & (first >= 2))
-    weak = (home & (((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict | (last >= 2) | (first >= 2))) | (
-        near_miss & (home | ((company == 2) & (phone != 0)))
-    )
+    weak = home & (((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict | (last >= 2) | (first >= 2) | near_miss)
     tier = np.where(strong, 2, np.where(weak, 1, 0)).astype(np.int8)
     conflict = last_conflict | first_conflict
     return tier, conflict
