@@ -47,10 +47,13 @@ class StageProgress:
         self._tasks[label] = task
         try:
             yield
-        finally:
-            t = self._progress.tasks[task]
-            total = t.total if t.total is not None else 1
-            self._progress.update(task, total=total, completed=total)
+        except BaseException:
+            # A failed stage leaves no bar behind: the error is the one line the user reads.
+            self._progress.remove_task(task)
+            raise
+        t = self._progress.tasks[task]
+        total = t.total if t.total is not None else 1
+        self._progress.update(task, total=total, completed=total)
 
     def advance_callback(self, label: str) -> Callable[[int, int], None] | None:
         """A callback(done_now, total) for stages that can count their work."""

@@ -1,0 +1,106 @@
+"""The `nayose` CLI as a user runs it: outputs, bad input, config errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nayose.sample import write_sample
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "nayose.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def sample_csv(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sample")
+    path = d / "org.csv"
+    write_sample(2000, 3, path, d / "org.truth.csv")
+    return path
+
+
+def test_plan_writes_every_output(tmp_path, sample_csv):
+    out = tmp_path / "out"
+    proc = run("plan", sample_csv, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    with open(out / "clusters.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0].keys()) == ["Id", "cluster_id", "status"]
+    assert len(rows) == 2000 and len({r["Id"] for r in rows}) == 2000
+    assert {r["status"] for r in rows} <= {"auto", "review", "single"}
+    for r in rows:
+        if r["status"] == "single":
+            assert r["cluster_id"] == r["Id"]
+    with open(out / "pairs.csv", encoding="utf-8") as f:
+        pairs = list(csv.DictReader(f))
+    assert list(pairs[0].keys()) == ["left_id", "right_id", "match_probability", "decision"]
+    assert all(float(p["match_probability"]) >= 0.5 and p["decision"] in ("auto", "review") for p in pairs)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["records_in"] == 2000
+    assert summary["candidate_pairs"]["total"] == sum(r["new_pairs"] for r in summary["candidate_pairs"]["per_rule"].values())
+    assert set(summary["seconds"]) >= {"records", "normalize", "block", "score", "cluster", "total"}
+    # progress went to stderr, the one-line summary too
+    assert "records" in proc.stderr
+
+
+def test_quiet_prints_nothing(tmp_path, sample_csv):
+    proc = run("plan", sample_csv, "--out", tmp_path / "out", "--quiet")
+    assert proc.returncode == 0 and proc.stderr == "" and proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "content, expect",
+    [
+        (b"", "empty"),
+        ("Id,LastName\n".encode(), "no data rows"),
+        ("LastName,Email\n山田,a@example.jp\n".encode(), "Id"),
+        ("Id,LastName\n00Q000000000001AAA,山田\n00Q000000000001AAA,田中\n".encode(), "duplicate"),
+        ("Id,LastName\n00Q000000000001AAA,山田,余分\n".encode("utf-8"), "row 2"),
+        (b"Id,LastName\n00Q000000000001AAA,\x82\xa0\xff\xfe\n", "row 2"),
+    ],
+)
+def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(tmp_path, content, expect):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    out = tmp_path / "out"
+    proc = run("plan", bad, "--out", out)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert str(bad) in lines[0] and expect.lower() in lines[0].lower()
+    assert not out.exists()
+    assert "Traceback" not in proc.stderr
+
+
+def test_failed_run_leaves_previous_outputs_untouched(tmp_path, sample_csv):
+    out = tmp_path / "out"
+    assert run("plan", sample_csv, "--out", out, "--quiet").returncode == 0
+    before = (out / "clusters.csv").read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Id,LastName\n", encoding="utf-8")
+    assert run("plan", bad, "--out", out).returncode == 2
+    assert (out / "clusters.csv").read_bytes() == before
+
+
+def test_bad_config_names_file_and_key(tmp_path, sample_csv):
+    cfg = tmp_path / "nayose.yaml"
+    cfg.write_text("matching:\n  thresholds:\n    review: 1.5\n", encoding="utf-8")
+    proc = run("plan", sample_csv, "--out", tmp_path / "out", "--config", cfg)
+    assert proc.returncode == 2
+    assert str(cfg) in proc.stderr and "matching.thresholds.review" in proc.stderr
+    cfg.write_text("matching: [unclosed\n", encoding="utf-8")
+    proc = run("config", "--check", cfg)
+    assert proc.returncode == 2 and "line" in proc.stderr
+
+
+def test_default_config_round_trips(tmp_path):
+    proc = run("config")
+    assert proc.returncode == 0 and "blocking_rules" in proc.stdout
+    cfg = tmp_path / "default.yaml"
+    cfg.write_text(proc.stdout, encoding="utf-8")
+    assert run("config", "--check", cfg).returncode == 0
