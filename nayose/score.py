@@ -284,7 +284,7 @@ DEFAULT_M = {
     "birthdate": [0.02, 0.02, 0.06, 0.90],
     "address": [0.10, 0.03, 0.07, 0.15, 0.65],
 }
-M_FLOOR = 0.005  # no agreement level is impossible for a true match (data entry is messy)
+M_FLOOR = 0.02  # no agreement level is impossible for a true match (data entry is messy)
 MIN_TRAINING_PAIRS = 30
 RANDOM_PAIRS = 150_000
 
