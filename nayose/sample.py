@@ -3,8 +3,8 @@
 `generate_sample(records, seed)` returns two pyarrow tables:
 
 * the records, one row per Lead / Contact, columns named like a Data Loader export
-  (``Id, Object, FirstName, LastName, Company, Account.Name, ...``), every column a string,
-  null where the export would be empty;
+  (``Id, Object, FirstName, LastName, Company, Account.Name, ...``, then the custom reading fields
+  ``LastNameKana__c, FirstNameKana__c``), every column a string, null where the export would be empty;
 * the truth, ``Id, entity_id, kind``: records sharing an ``entity_id`` are the same real person
   (true duplicates); ``kind`` is customer / billing / recruiting / partner.
 
@@ -29,9 +29,15 @@ hard in the same ways real orgs are hard:
 Choices worth knowing:
 
 * Business-card routes (名刺 / Business Card / Sansan / Eight) are over-represented among the extra
-  records; Sansan records carry a per-person ``Sansan_Person_Id__c``; the export has no reading
-  column, so "Eight captured only the first character of the reading" shows as a FirstName of one
-  kana (大村 / キ).
+  records; Sansan records carry a per-person ``Sansan_Person_Id__c``.
+* Readings (フリガナ) live in the custom fields ``LastNameKana__c`` / ``FirstNameKana__c``: the
+  person's true katakana reading from the name pools, whatever script or spelling the name fields
+  show. Filled on about 85 % of Japanese business-card records (about 15 % of those in half-width
+  katakana, as card tools export them) and on about 40 % of other Japanese records; empty for
+  English names. "Eight captured only the first character of the reading" shows on about a quarter
+  of Japanese Eight records as readings of one kana each (大村 / 清 with オ / キ): the name fields
+  keep the name as captured. The readings come from their own random stream, so every other
+  column is what it would be without them.
 * Company is required on a Lead, so B2C leads carry placeholders (個人, [[Unknown]], -, なし, the
   person's name); B2C contacts have no Account or the bucket Account 個人のお客様. A spelling variant
   of a company on a Contact is a duplicate Account with its own AccountId.
@@ -67,7 +73,7 @@ COLUMNS = [
     "Department", "Email", "Phone", "MobilePhone", "Street", "City", "State", "PostalCode",
     "Country", "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode",
     "MailingCountry", "Birthdate", "LeadSource", "OwnerId", "CreatedDate", "LastModifiedDate",
-    "Sansan_Person_Id__c", "HasOptedOutOfEmail", "Segment__c",
+    "Sansan_Person_Id__c", "HasOptedOutOfEmail", "Segment__c", "LastNameKana__c", "FirstNameKana__c",
 ]
 TRUTH_COLUMNS = ["Id", "entity_id", "kind"]
 KINDS = ("customer", "billing", "recruiting", "partner")
@@ -692,7 +698,9 @@ class _Pools:
                                             np.full(len(tail_f), 0.3 / len(tail_f))])
         self.sur_flat = _S(sur_tbl.ravel())
         self.giv_flat = _S(giv_tbl.ravel())
-        self.giv_initial = _S(r[:1] for r in giv_tbl[:, 1])  # first kana of the reading (Eight)
+        # first kana of the reading (Eight), full-width and half-width: index 2 * row + half
+        self.sur_initial = _S(x for r in sur_tbl[:, 1] for x in (r[:1], r[:1].translate(_HW_KANA)))
+        self.giv_initial = _S(x for r in giv_tbl[:, 1] for x in (r[:1], r[:1].translate(_HW_KANA)))
         self.kanji_chars = sorted({c for k, _ in jp_sur + jp_given for c in k if "\u4e00" <= c <= "\u9fff"})
         self.sur_tbl, self.giv_tbl = sur_tbl, giv_tbl
 
@@ -1357,8 +1365,20 @@ def _generate(records: int, seed: int) -> tuple[pa.Table, pa.Table]:
     ln_up = _take(P.sur_flat, r_sur * _NC + 7 + rs)
     last_name = _where(latin & (nf == 3), _j(ln_up, " ", fn), last_name)
     first_name = _where(whole, "", _where(nf == 4, ln, fn))
-    eight = (route == _LS_EIGHT) & ~e_en & (nf == 0) & (ns <= 1) & (rng.random(n) < 0.25)
-    first_name = _where(eight, _take(P.giv_initial, r_giv), first_name)
+
+    # ---------------- readings (フリガナ, custom fields) ----------------
+    # The person's true reading, whatever the name fields show. Eight sometimes captured only the
+    # first kana of it. The draw for `eight` stays on the main stream where it always was; the rest
+    # use their own stream, so every other column is unchanged by the reading fields.
+    eight = (route == _LS_EIGHT) & ~e_en & (rng.random(n) < 0.25)
+    krng = np.random.default_rng([seed, 0x4B414E41])
+    card = cat == 1
+    has_kana = (~e_en & (krng.random(n) < np.where(card, 0.85, 0.4))) | eight
+    half = (card & (krng.random(n) < 0.15)).astype(np.int64)  # card tools: half-width katakana
+    last_kana = _where(eight, _take(P.sur_initial, r_sur * 2 + half), _take(P.sur_flat, r_sur * _NC + 1 + half))
+    first_kana = _where(eight, _take(P.giv_initial, r_giv * 2 + half), _take(P.giv_flat, r_giv * _NC + 1 + half))
+    last_kana = _where(has_kana, last_kana, "")
+    first_kana = _where(has_kana, first_kana, "")
 
     # ---------------- company / account ----------------
     comp_name = _take(C["forms"], rcidx * _N_FORMS + comp_form)
@@ -1540,6 +1560,8 @@ def _generate(records: int, seed: int) -> tuple[pa.Table, pa.Table]:
         "Sansan_Person_Id__c": sansan,
         "HasOptedOutOfEmail": _where(opted, "true", "false"),
         "Segment__c": _pick(_SEGMENTS + [""], segment),
+        "LastNameKana__c": last_kana,
+        "FirstNameKana__c": first_kana,
     }
     null = pa.scalar(None, pa.string())
     table = pa.Table.from_arrays([pc.if_else(pc.equal(cols[c], ""), null, cols[c]) for c in COLUMNS],

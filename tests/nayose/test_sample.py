@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from nayose.sample import COLUMNS, KINDS, TRUTH_COLUMNS, generate_sample, sample_stats, write_sample
+from nayose.sample import COLUMNS, KINDS, TRUTH_COLUMNS, _pools, generate_sample, sample_stats, write_sample
 
 N = 2000
 SEED = 42
@@ -22,6 +22,10 @@ ROMAJI_ONLY = re.compile(r"^[A-Za-z][A-Za-z .'-]*$")
 FULLWIDTH_DIGIT = re.compile(r"[０-９]")
 LEGAL = re.compile(r"株式会社|有限会社|合同会社|\(株\)|\(有\)|\(同\)|㈱|㈲|Co\., Ltd\.|K\.K\.|Inc\.|Corporation|G\.K\.|LLC|Y\.K\.|Ltd\.")
 BUSINESS_CARD = {"名刺", "Business Card", "Sansan", "Eight"}
+READING = ("LastNameKana__c", "FirstNameKana__c")
+FULL_KATA = re.compile(r"^[ァ-ヶー]+$")
+HALF_KATA = re.compile(r"^[ｦ-ﾟ]+$")
+ONE_KANA = re.compile(r"^(?:[ァ-ヶ]|[ｦ-ﾝ][ﾞﾟ]?)$")  # one katakana (half-width: with its dakuten)
 
 
 def _salesforce_18(id15: str) -> str:
@@ -261,9 +265,126 @@ def test_business_card_records_and_sansan_ids(sample):
     mixed = [g for g in sample["groups"]
              if any(r["LeadSource"] in BUSINESS_CARD for r in g) and any(r["LeadSource"] == "Web" for r in g)]
     assert len(mixed) >= 10, "web lead + business card of the same person"
-    # Eight sometimes captured only the first character of the reading
-    assert any(r["LeadSource"] == "Eight" and r["FirstName"] and len(r["FirstName"]) == 1
-               and KATAKANA_ONLY.match(r["FirstName"]) for r in rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# Readings (フリガナ): LastNameKana__c / FirstNameKana__c
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pool_readings():
+    """Native name -> katakana reading, Japanese surnames and given names, and the English names."""
+    P = _pools()
+    sur = {native: kata for native, kata in P.sur_tbl[: P.n_sur_jp, :2]}
+    giv = {native: kata for native, kata in P.giv_tbl[: P.n_giv_jp, :2]}
+    en_last, en_first = set(P.sur_tbl[P.n_sur_jp:, 0]), set(P.giv_tbl[P.n_giv_jp:, 0])
+    return sur, giv, en_last, en_first
+
+
+def _kanji_split(r, sur, giv) -> bool:
+    """Name in kanji, surname in LastName and given name in FirstName, both from the pools."""
+    return bool(r["FirstName"] and KANJI.search(r["LastName"] + r["FirstName"])
+                and r["LastName"] in sur and r["FirstName"] in giv)
+
+
+def _nfkc(s: str | None) -> str:
+    return unicodedata.normalize("NFKC", s or "")
+
+
+def test_reading_columns_are_katakana_and_filled_together(sample):
+    assert COLUMNS[-2:] == list(READING)
+    assert sample["records"].column_names[-2:] == list(READING)
+    filled = 0
+    for r in sample["rows"]:
+        last, first = r["LastNameKana__c"], r["FirstNameKana__c"]
+        assert (last is None) == (first is None), r
+        if last is None:
+            continue
+        filled += 1
+        for v in (last, first):
+            assert FULL_KATA.match(v) or HALF_KATA.match(v), v
+            if HALF_KATA.match(v):
+                assert r["LeadSource"] in BUSINESS_CARD, "half-width readings come from card exports"
+    assert any(HALF_KATA.match(r["LastNameKana__c"] or "") for r in sample["rows"])
+    assert 0.3 < filled / N < 0.65
+
+
+def test_readings_filled_by_route_and_empty_for_english_names(sample, pool_readings):
+    sur, giv, en_last, en_first = pool_readings
+    rows = sample["rows"]
+    jp_card = [r for r in rows if r["LeadSource"] in BUSINESS_CARD and _kanji_split(r, sur, giv)]
+    jp_other = [r for r in rows if r["LeadSource"] not in BUSINESS_CARD and _kanji_split(r, sur, giv)]
+    assert len(jp_card) > 150 and len(jp_other) > 500
+    card_share = sum(r["LastNameKana__c"] is not None for r in jp_card) / len(jp_card)
+    other_share = sum(r["LastNameKana__c"] is not None for r in jp_other) / len(jp_other)
+    assert card_share > 0.78, card_share
+    assert 0.3 < other_share < 0.5, other_share
+    english = [r for r in rows if r["LastName"] in en_last and r["FirstName"] in en_first]
+    assert len(english) > 50
+    assert all(r["LastNameKana__c"] is None and r["FirstNameKana__c"] is None for r in english)
+
+
+def test_readings_are_the_true_reading_of_the_name(sample, pool_readings):
+    sur, giv, _, _ = pool_readings
+    rows = [r for r in sample["rows"] if _kanji_split(r, sur, giv)
+            and r["LastNameKana__c"] and len(_nfkc(r["LastNameKana__c"])) > 1]
+    card = [r for r in rows if r["LeadSource"] in BUSINESS_CARD]
+    assert len(card) > 100
+    # a few card rows, read in full against the pools (half-width readings compared after NFKC)
+    for r in card[:8]:
+        assert _nfkc(r["LastNameKana__c"]) == sur[r["LastName"]], r
+        assert _nfkc(r["FirstNameKana__c"]) == giv[r["FirstName"]], r
+    # all rows: only a typo in the name (which never touches the reading) can make them differ
+    wrong = sum(_nfkc(r["LastNameKana__c"]) != sur[r["LastName"]] or _nfkc(r["FirstNameKana__c"]) != giv[r["FirstName"]]
+                for r in rows)
+    assert wrong <= 0.02 * len(rows), (wrong, len(rows))
+
+
+def test_readings_agree_within_a_duplicate_group(sample):
+    """The reading is the person's, so it survives every variation of the name fields."""
+    checked = 0
+    for g in sample["groups"]:
+        full = {(_nfkc(r["LastNameKana__c"]), _nfkc(r["FirstNameKana__c"])) for r in g
+                if r["LastNameKana__c"] and len(_nfkc(r["LastNameKana__c"])) > 1}
+        assert len(full) <= 1, g
+        checked += bool(full) and sum(r["LastNameKana__c"] is not None for r in g) >= 2
+    assert checked >= 50
+
+
+def test_eight_truncates_only_the_reading(sample, pool_readings):
+    sur, giv, _, _ = pool_readings
+    rows = sample["rows"]
+    truncated = [r for r in rows
+                 if ONE_KANA.match(r["LastNameKana__c"] or "") or ONE_KANA.match(r["FirstNameKana__c"] or "")]
+    eight_jp = [r for r in rows if r["LeadSource"] == "Eight" and r["LastNameKana__c"]]
+    assert len(truncated) >= 10
+    assert 0.1 < len(truncated) / len(eight_jp) < 0.6  # expected ~0.28 (0.25 / (0.25 + 0.75 * 0.85))
+    for r in truncated:
+        assert r["LeadSource"] == "Eight", r
+        assert ONE_KANA.match(r["LastNameKana__c"]) and ONE_KANA.match(r["FirstNameKana__c"]), r
+        # the name is captured as it is: no one-kana FirstName, the whole name in the name fields
+        assert not ONE_KANA.match(r["FirstName"] or ""), r
+        assert len(_nfkc((r["LastName"] or "") + (r["FirstName"] or "")).replace(" ", "")) >= 2, r
+        if _kanji_split(r, sur, giv):
+            assert _nfkc(r["LastNameKana__c"]) == sur[r["LastName"]][0], r
+            assert _nfkc(r["FirstNameKana__c"]) == giv[r["FirstName"]][0], r
+    assert sum(_kanji_split(r, sur, giv) for r in truncated) >= 5
+    # a truncated reading is the first kana of the full reading another record of the person carries
+    ok = 0
+    for g in sample["groups"]:
+        full = [(_nfkc(r["LastNameKana__c"]), _nfkc(r["FirstNameKana__c"])) for r in g
+                if r["LastNameKana__c"] and len(_nfkc(r["LastNameKana__c"])) > 1]
+        for r in g:
+            if full and r in truncated:
+                assert (_nfkc(r["LastNameKana__c"]), _nfkc(r["FirstNameKana__c"])) == (full[0][0][0], full[0][1][0])
+                ok += 1
+    assert ok >= 1
+
+
+def test_no_one_kana_first_name(sample):
+    """The old artifact (大村 / キ) is gone: FirstName holds a name, never a lone kana."""
+    assert not [r for r in sample["rows"] if ONE_KANA.match(r["FirstName"] or "")]
 
 
 # ----------------------------------------------------------------------------------------------
