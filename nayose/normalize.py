@@ -1,0 +1,1740 @@
+"""Normalize stage: raw Salesforce Lead / Contact columns -> comparable match keys.
+
+How it stays fast at 1M rows (no Python loop over rows):
+
+* the source is read once into Arrow; every column is dictionary-encoded (its distinct values
+  plus one index per row, already permuted into rec_idx = Id order);
+* Python runs once per DISTINCT value where the work is Japanese-aware (names, companies,
+  cities, birthdates, titles), memoized, with pykakasi's dictionary read through a length
+  index instead of pykakasi's own converter (~2 us instead of ~80 us a name);
+* the high-cardinality families (emails, phones, streets, postal codes) run as SQL over the
+  distinct values in DuckDB, with the same regex steps as the Python reference functions
+  (``_Steps``: patterns RE2 and Python read alike, with literal guards so that most steps are
+  skipped); values the SQL rule does not cover (non-JP phones, kanji numerals in 丁目/番地)
+  fall back to the Python function;
+* results go back to the rows as Arrow DictionaryArrays (no hash joins) and one
+  CREATE OR REPLACE TABLE writes the target.
+
+The value-level functions (``normalize_text``, ``split_company``, ``romaji_key``,
+``normalize_email``, ``normalize_phone``, ``normalize_postal``, ``canonical_prefecture``,
+``normalize_street``, ``parse_birthdate`` ...) are pure and are the reference behaviour; the
+tests check that the stage's SQL paths agree with them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gc
+import re
+import threading
+import time
+import unicodedata
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Callable, Iterable, Sequence
+
+import duckdb
+import numpy as np
+import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nayose.config import Config
+from nayose.errors import InputError
+from nayose.stage import StageResult, timed
+
+__all__ = [
+    "normalize_records",
+    "normalize_text",
+    "normalize_name",
+    "split_company",
+    "company_reading",
+    "romaji_key",
+    "normalize_email",
+    "email_flags",
+    "normalize_phone",
+    "normalize_postal",
+    "canonical_prefecture",
+    "normalize_city",
+    "normalize_street",
+    "parse_birthdate",
+    "country_region",
+    "split_whole_name",
+    "OUTPUT_COLUMNS",
+]
+
+OUTPUT_COLUMNS = (
+    "rec_idx", "id", "object",
+    "last_name", "first_name", "full_name", "last_reading", "first_reading", "name_key",
+    "company_core", "company_legal_form", "company_reading",
+    "email", "email_local", "email_domain", "email_is_freemail", "email_is_role",
+    "phone", "mobile", "phone_is_mobile",
+    "postal_code", "prefecture", "city", "street", "state",
+    "birthdate", "title", "department", "lead_source", "created_date", "last_modified_date",
+)
+
+# ----------------------------------------------------------------------------------------------
+# Basic text
+# ----------------------------------------------------------------------------------------------
+
+_WS_RE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
+_WS_ANY_RE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]")
+# hiragana (incl. ゔ ゕ ゖ and the iteration marks ゝ ゞ) -> katakana
+_HIRA2KATA = {c: c + 0x60 for c in list(range(0x3041, 0x3097)) + [0x309D, 0x309E]}
+_KATA2HIRA = {v: k for k, v in _HIRA2KATA.items()}
+_HIRA_RE = re.compile("[\u3041-\u3096\u309d\u309e]")
+_KATA_RE = re.compile("[\u30a1-\u30f6\u30fd\u30fe]")
+
+
+def _bmp_table(mapping: dict[int, str]) -> list[str]:
+    """A str.translate table as a list over the whole BMP: a list lookup per character, with no
+    KeyError for the characters that stay as they are (dict tables are slow on those)."""
+    table = [chr(i) for i in range(0x10000)]
+    for k, v in mapping.items():
+        table[k] = v
+    return table
+
+
+_HIRA2KATA_T = _bmp_table({k: chr(v) for k, v in _HIRA2KATA.items()})
+_KATA2HIRA_T = _bmp_table({k: chr(v) for k, v in _KATA2HIRA.items()})
+
+
+def _hira2kata(s: str) -> str:
+    return s.translate(_HIRA2KATA_T) if _HIRA_RE.search(s) else s
+
+
+def _kata2hira(s: str) -> str:
+    return s.translate(_KATA2HIRA_T) if _KATA_RE.search(s) else s
+
+
+def _nfkc(s: str) -> str:
+    return unicodedata.normalize("NFKC", s)
+
+
+def normalize_text(s: str | None) -> str | None:
+    """NFKC (width folding, half-width katakana -> full), casefold, all whitespace removed,
+    hiragana -> katakana. Empty -> None."""
+    if s is None:
+        return None
+    t = _hira2kata(_WS_RE.sub("", _nfkc(s).casefold()))
+    return t or None
+
+
+_NAME_PUNCT_RE = re.compile(r"[・·.,、，]+")
+# Variant / old-form kanji common in names and company names -> the everyday form (渡邊 / 渡邉 ->
+# 渡辺, 髙橋 -> 高橋, 山﨑 -> 山崎, 𠮷田 -> 吉田 ...). NFKC leaves these alone.
+_ITAIJI_PAIRS = (
+    "髙高 﨑崎 嵜崎 邊辺 邉辺 濱浜 濵浜 德徳 𠮷吉 栁柳 淸清 實実 澤沢 櫻桜 廣広 國国 眞真 惠恵 冨富 "
+    "嶋島 嶌島 槇槙 藪薮 壽寿 榮栄 彌弥 豐豊 藏蔵 學学 禮礼 戶戸 靜静 與与 亞亜 傳伝 圓円 縣県 晉晋 "
+    "條条 團団 當当 萬万 滿満 凜凛 曻昇 桒桑 瀨瀬 氣気 黑黒 將将 莊荘 靑青 淺浅 會会 聰聡 峯峰 邨村 "
+    "淵渕 塚塚 﨔欅 髮髪 顯顕 齒歯 龜亀 驒騨 穗穂 諸諸"
+).split()
+_ITAIJI = {ord(p[0]): p[1] for p in _ITAIJI_PAIRS if p[0] != p[1]}
+_ITAIJI_RE = re.compile("[" + "".join(chr(k) for k in _ITAIJI) + "]")
+
+
+def _fold_itaiji(s: str) -> str:
+    return s.translate(_ITAIJI) if _ITAIJI_RE.search(s) else s
+
+
+def normalize_name(s: str | None) -> str | None:
+    """A name part in its own script: ``normalize_text`` plus middle dots / periods removed and
+    variant kanji folded (渡邊 / 渡邉 -> 渡辺, 髙 -> 高, 﨑 -> 崎)."""
+    t = normalize_text(s)
+    if t is None:
+        return None
+    t = _fold_itaiji(_NAME_PUNCT_RE.sub("", t))
+    return t or None
+
+
+_name_norm = lru_cache(maxsize=1 << 18)(normalize_name)
+
+
+def _collapse_text(s: str | None, casefold: bool) -> str | None:
+    """NFKC, optionally casefolded, whitespace collapsed to one space and trimmed."""
+    if s is None:
+        return None
+    t = _nfkc(s)
+    if casefold:
+        t = t.casefold()
+    t = _WS_RE.sub(" ", t).strip()
+    return t or None
+
+
+# ----------------------------------------------------------------------------------------------
+# Regex steps shared by Python and DuckDB (RE2)
+# ----------------------------------------------------------------------------------------------
+# A step is (pattern, template, global, guards). Patterns use only what Python's re and RE2 read
+# the same way (no lookaround, no \s or \d, literal characters instead of \u escapes); a
+# template may use \1..\9. A step runs only when one of its guards holds ("x": contains x,
+# "$x": ends with x) -- guards are necessary conditions, so they change speed, not results.
+# Python runs the steps with re (the reference); the stage runs the same steps in SQL.
+
+_GROUP_REF_RE = re.compile(r"\\([1-9])")
+
+
+def _template_fn(template: str) -> Callable[[re.Match], str] | str:
+    """A fast re.sub replacement for a \\N template (string templates are re-expanded on every
+    match by Python's re)."""
+    parts = _GROUP_REF_RE.split(template)
+    if len(parts) == 1:
+        return template
+    lits = parts[0::2]
+    groups = [int(g) for g in parts[1::2]]
+
+    def fn(m: re.Match) -> str:
+        out = [lits[0]]
+        for g, lit in zip(groups, lits[1:]):
+            out.append(m.group(g) or "")
+            out.append(lit)
+        return "".join(out)
+
+    return fn
+
+
+class _Steps:
+    """Regex steps; a pattern starting with '=' is a literal (every occurrence replaced)."""
+
+    def __init__(self, steps: Sequence[tuple[str, str, bool, tuple[str, ...]]]) -> None:
+        self.steps = tuple(steps)
+        self._py = []
+        for pat, tmpl, glob, guards in self.steps:
+            contains = tuple(g for g in guards if not g.startswith("$"))
+            ends = tuple(g[1:] for g in guards if g.startswith("$"))
+            if pat.startswith("="):
+                self._py.append((pat[1:], tmpl, -1, True, (pat[1:],), ()))
+            else:
+                self._py.append((re.compile(pat), _template_fn(tmpl), 0 if glob else 1, bool(guards), contains, ends))
+
+    def apply(self, t: str) -> str:
+        for rx, fn, count, guarded, contains, ends in self._py:
+            if guarded and not (any(g in t for g in contains) or (ends and t.endswith(ends))):
+                continue
+            t = t.replace(rx, fn) if count < 0 else rx.sub(fn, t, count=count)
+        return t
+
+    def sql(self, query: str, col: str) -> str:
+        """Wrap ``query`` (a SELECT with column ``col``) in one subquery level per step."""
+        for pat, tmpl, glob, guards in self.steps:
+            if pat.startswith("="):
+                pat, guards = pat[1:], (pat[1:],)
+                rep = f"replace({col}, {_lit(pat)}, {_lit(tmpl)})"
+            else:
+                rep = f"regexp_replace({col}, {_lit(pat)}, {_lit(tmpl)}{', ' + _lit('g') if glob else ''})"
+            if guards:
+                cond = " OR ".join(
+                    f"suffix({col}, {_lit(g[1:])})" if g.startswith("$") else f"contains({col}, {_lit(g)})"
+                    for g in guards
+                )
+                rep = f"CASE WHEN {cond} THEN {rep} ELSE {col} END"
+            query = f"SELECT * REPLACE ({rep} AS {col}) FROM ({query})"
+        return query
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+# ----------------------------------------------------------------------------------------------
+# Romaji keys
+# ----------------------------------------------------------------------------------------------
+
+_KANA = {}
+for _row in (
+    "あa いi うu えe おo かka きki くku けke こko さsa しshi すsu せse そso たta ちchi つtsu てte "
+    "とto なna にni ぬnu ねne のno はha ひhi ふfu へhe ほho まma みmi むmu めme もmo やya ゆyu よyo "
+    "らra りri るru れre ろro わwa ゐi ゑe をo んn がga ぎgi ぐgu げge ごgo ざza じji ずzu ぜze ぞzo "
+    "だda ぢji づzu でde どdo ばba びbi ぶbu べbe ぼbo ぱpa ぴpi ぷpu ぺpe ぽpo ゔvu "
+    "ぁa ぃi ぅu ぇe ぉo ゃya ゅyu ょyo ゎwa ゕka ゖke"
+).split():
+    _KANA[_row[0]] = _row[1:]
+_SMALL_Y = "ゃゅょ"
+_SMALL_V = "ぁぃぅぇぉ"
+# katakana-only letters
+_KATA_EXTRA = str.maketrans({"ヷ": "ゔぁ", "ヸ": "ゔぃ", "ヹ": "ゔぇ", "ヺ": "ゔぉ", "ヽ": "ゝ", "ヾ": "ゞ"})
+_KATA_EXTRA_RE = re.compile("[ヷヸヹヺヽヾ]")
+
+
+def _kana_to_romaji_slow(h: str) -> str:
+    """Reference transliteration (used to build the lookup table below): hiragana -> Hepburn;
+    っ is kept as a marker, other characters pass through."""
+    out: list[str] = []
+    i, n = 0, len(h)
+    while i < n:
+        c = h[i]
+        r = _KANA.get(c)
+        if r is None:
+            out.append(c)
+            i += 1
+            continue
+        nxt = h[i + 1] if i + 1 < n else ""
+        if nxt and nxt in _SMALL_Y and len(r) > 1 and r.endswith("i"):
+            v = _KANA[nxt][1]
+            r = r[:-1] + v if r in ("shi", "chi", "ji") else r[:-1] + "y" + v
+            i += 1
+        elif nxt and nxt in _SMALL_V and c not in _SMALL_V:
+            v = _KANA[nxt]
+            if r == "u":
+                r = "w" + v
+            elif len(r) > 1:
+                r = r[:-1] + v
+            else:
+                r = r + v
+            i += 1
+        out.append(r)
+        i += 1
+    return "".join(out)
+
+
+_KANA_PAIRS = {a + b: _kana_to_romaji_slow(a + b) for a in _KANA for b in _SMALL_Y + _SMALL_V}
+_SOKUON_RE = re.compile("っ+(ch|[bcdfghjkmpqrstvwxyz])?")
+
+
+def _sokuon(m: re.Match) -> str:
+    c = m.group(1)
+    if not c:
+        return ""
+    return "t" + c if c == "ch" else c + c
+
+
+_KANA_T = _bmp_table({ord(k): v for k, v in _KANA.items()})
+_KANA_PAIR_RE = re.compile("[\u3041-\u3062\u3064-\u3096][ゃゅょぁぃぅぇぉ]")
+
+
+def _kana_pair(m: re.Match) -> str:
+    return _KANA_PAIRS[m.group(0)]
+
+
+def _kana_to_romaji(h: str) -> str:
+    """Hiragana (other characters pass through) -> Hepburn romaji. ー and ゝ are left for the
+    caller to drop (long vowels are folded anyway); っ doubles the next consonant."""
+    if _KANA_PAIR_RE.search(h):
+        h = _KANA_PAIR_RE.sub(_kana_pair, h)
+    r = h.translate(_KANA_T)
+    return _SOKUON_RE.sub(_sokuon, r) if "っ" in r else r
+
+
+class _KanjiReader:
+    """Kanji -> hiragana with pykakasi's dictionary (longest match, pykakasi's first reading),
+    but indexed by key length, so a lookup costs a few dict probes instead of a scan of every
+    word starting with that kanji (pykakasi's own ``convert`` takes ~80 us per short name)."""
+
+    def __init__(self) -> None:
+        self._table = None
+        self._itaiji: dict = {}
+        self._index: dict[int, tuple[tuple[int, ...], dict[str, str]]] = {}
+        self._lock = threading.Lock()
+        self._fallback = None
+        self._kanji_re = re.compile("[\\u3400-\\udfff]")
+
+    def load(self) -> None:
+        """Load pykakasi's dictionary (idempotent, thread-safe)."""
+        with self._lock:
+            if self._table is None:
+                self._load()
+
+    def _load(self) -> None:
+        try:
+            from pykakasi.kanji import Itaiji, Kanwa
+
+            self._table = Kanwa()._jisyo_table
+            self._itaiji = Itaiji()._itaijidict
+            extra = "".join(re.escape(chr(k)) for k in self._itaiji if not 0x3400 <= k < 0xE000)
+            self._kanji_re = re.compile(f"[\\u3400-\\udfff{extra}]")
+        except Exception:  # pragma: no cover - pykakasi internals changed: use its public API
+            import pykakasi
+
+            self._table = {}
+            self._fallback = pykakasi.kakasi()
+
+    def _entry(self, cp: int):
+        e = self._index.get(cp)
+        if e is None:
+            tb = self._table.get(cp) if self._table else None
+            d: dict[str, str] = {}
+            if tb:
+                for k, v in tb.items():
+                    for yomi, con in v:
+                        if con is None:
+                            d[k] = yomi
+                            break
+            e = (tuple(sorted({len(k) for k in d}, reverse=True)), d)
+            self._index[cp] = e
+        return e
+
+    def to_hiragana(self, text: str) -> str:
+        if self._table is None:
+            self.load()
+        if self._fallback is not None:  # pragma: no cover
+            return "".join(x["hira"] for x in self._fallback.convert(text))
+        search = self._kanji_re.search
+        if search(text) is None:
+            return text
+        t = text.translate(self._itaiji)
+        out: list[str] = []
+        i, n = 0, len(t)
+        while i < n:
+            m = search(t, i)
+            if m is None:
+                out.append(t[i:])
+                break
+            j = m.start()
+            if j > i:
+                out.append(t[i:j])
+            lengths, d = self._entry(ord(t[j]))
+            i = j + 1  # unknown kanji: dropped (as pykakasi does)
+            for ln in lengths:
+                if ln <= n - j:
+                    y = d.get(t[j : j + ln])
+                    if y is not None:
+                        out.append(y)
+                        i = j + ln
+                        break
+        return "".join(out)
+
+
+_KANJI = _KanjiReader()
+
+# Hepburn/Kunrei unification and long-vowel folding, applied to romaji of Japanese origin (and to
+# latin tokens that parse as romaji).
+_HEPBURN = {"sy": "sh", "ty": "ch", "zy": "j", "jy": "j", "dy": "j", "si": "shi", "ti": "chi",
+            "tu": "tsu", "hu": "fu", "zi": "ji", "di": "ji", "du": "zu", "cch": "tch"}
+_FOLD_HEPBURN_RE = re.compile(r"cch|sy|ty|[zjd]y|si|ti|tu|(?<![sc])hu|[zd]i|du|m(?=[bmp])")
+_FOLD_LONG_RE = re.compile(r"(?<=[aiueo])h(?![aiueoy])|o[ou]+|([aeiu])\1+")
+
+
+def _fold_hepburn(m: re.Match) -> str:
+    k = m.group(0)
+    return "n" if k == "m" else _HEPBURN[k]
+
+
+def _fold_long(m: re.Match) -> str:
+    k = m.group(0)
+    return "" if k == "h" else k[0]
+
+
+_ROMAJI_TOKEN_RE = re.compile(
+    r"(?:[aiueo]"
+    r"|(?:sh|ch|ts)[aiueo]"
+    r"|[kgnhbpmrsztdj]y[aueo]"
+    r"|[kgsztdnhbpmyrwfjv][aiueo]"
+    r"|n"
+    r"|m(?=[bmp])"
+    r"|([kgsztdhbpmrfjc])(?=\1)"
+    r"|t(?=ch)"
+    r"|(?<=[aiueo])h(?![aiueoy])"
+    r")+"
+)
+_JA_CHAR_RE = re.compile(r"[\u3041-\u30ff\u3400-\u9fff\uf900-\ufaff\u3005\u3006\U00020000-\U0003134f]")
+_JA_RUN_RE = re.compile(r"([\u3041-\u30ff\u3400-\u9fff\uf900-\ufaff\u3005\u3006\U00020000-\U0003134f]+)")
+_ALPHA_RE = re.compile(r"[a-z]+")
+_ALNUM_RE = re.compile(r"[a-z]+|[0-9]+")
+_CONS_Y_END_RE = re.compile(r"(?<=[^aeiou])y$")
+
+
+def _fold(r: str) -> str:
+    """Kunrei/Nihon-shiki -> Hepburn (si->shi, ti->chi, tu->tsu, hu->fu, zi/di->ji, du->zu,
+    sya->sha, tya->cha, zya->ja), m before b/m/p -> n, then long vowels folded (oh/ou/oo -> o,
+    doubled vowels -> one)."""
+    return _FOLD_LONG_RE.sub(_fold_long, _FOLD_HEPBURN_RE.sub(_fold_hepburn, r))
+
+
+def _ascii_fold(s: str) -> str:
+    if s.isascii():
+        return s
+    return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode("ascii")
+
+
+def _latin_key(s: str, digits: bool, company: bool) -> str:
+    out = []
+    for tok in (_ALNUM_RE if digits else _ALPHA_RE).findall(_ascii_fold(s)):
+        if tok[0].isdigit():
+            out.append(tok)
+        elif _ROMAJI_TOKEN_RE.fullmatch(tok):
+            out.append(_fold(tok))
+        elif company:
+            out.append(_CONS_Y_END_RE.sub("i", tok))  # Sony ~ ソニー
+        else:
+            out.append(tok)
+    return "".join(out)
+
+
+def _japanese_key(run: str, digits: bool) -> str:
+    if _KATA_EXTRA_RE.search(run):
+        run = run.translate(_KATA_EXTRA)
+    rom = _kana_to_romaji(_KANJI.to_hiragana(_kata2hira(run)))
+    if not rom.isascii():
+        rom = _ascii_fold(rom)
+    return _fold("".join((_ALNUM_RE if digits else _ALPHA_RE).findall(rom)))
+
+
+def _romaji_key(s: str, digits: bool, company: bool) -> str | None:
+    t = _fold_itaiji(_nfkc(s).casefold())
+    if not _JA_CHAR_RE.search(t):
+        k = _latin_key(t, digits, company)
+        return k or None
+    parts = []
+    for i, seg in enumerate(_JA_RUN_RE.split(t)):
+        if not seg:
+            continue
+        parts.append(_japanese_key(seg, digits) if i % 2 else _latin_key(seg, digits, company))
+    k = "".join(parts)
+    return k or None
+
+
+def romaji_key(s: str | None) -> str | None:
+    """Romaji key for cross-script comparison: kanji read with pykakasi's dictionary, kana
+    transliterated, latin kept; lowercase a-z only; Hepburn/Kunrei unified (si->shi, ti->chi,
+    tu->tsu, hu->fu, zi->ji, sya->sha...), m before b/m/p -> n, long vowels folded (ou/oo/oh ->
+    o, uu -> u, doubled vowels; "ei" kept). Latin tokens are folded only when they parse as
+    romaji, so English names (Smith, Martin) stay as written. 佐藤/サトウ/さとう/Sato/Satou/
+    Satoh/ｻﾄｳ -> 'sato'."""
+    if s is None:
+        return None
+    return _name_reading(s)
+
+
+@lru_cache(maxsize=1 << 18)
+def _name_reading(s: str) -> str | None:
+    return _romaji_key(s, False, False)
+
+
+@lru_cache(maxsize=1 << 16)
+def _company_reading(s: str) -> str | None:
+    return _romaji_key(s, True, True)
+
+
+def company_reading(core: str | None) -> str | None:
+    """Romaji key of a company core (digits kept; a final consonant+y is read as i: Sony ~
+    ソニー). Best effort."""
+    if core is None:
+        return None
+    return _company_reading(core)
+
+
+# ----------------------------------------------------------------------------------------------
+# Names
+# ----------------------------------------------------------------------------------------------
+
+
+def _is_japanese(s: str) -> bool:
+    return bool(_JA_CHAR_RE.search(s))
+
+
+def split_whole_name(
+    whole: str,
+    known_last: Iterable[str] | set[str] = (),
+    known_last_readings: Iterable[str] | set[str] = (),
+    known_first_readings: Iterable[str] | set[str] = (),
+) -> tuple[str | None, str | None, str]:
+    """Split a whole name held in one field. Returns (last_raw, first_raw, how) with how in
+    {'space', 'comma', 'learned', 'unsplit'}.
+
+    * With a comma: "Yamada, Taro" -> surname before the comma.
+    * With spaces: Japanese script -> surname first; latin -> given name first, except when
+      exactly one token is ALL CAPS (YAMADA Taro) or when the surnames / given names learned
+      from the same table say otherwise.
+    * Without a space, Japanese script: the longest known surname (normalized form) that is a
+      proper prefix; the whole value is kept when it is itself a known surname.
+    * Otherwise unsplit.
+    """
+    kl = known_last if isinstance(known_last, set) else set(known_last)
+    klr = known_last_readings if isinstance(known_last_readings, set) else set(known_last_readings)
+    kfr = known_first_readings if isinstance(known_first_readings, set) else set(known_first_readings)
+    return _split_whole(whole, kl, klr, kfr)
+
+
+def _split_whole(whole: str, kl: set, klr: set, kfr: set) -> tuple[str | None, str | None, str]:
+    t = _nfkc(whole)
+    if _WS_ANY_RE.search(t):
+        t = _WS_RE.sub(" ", t).strip()
+        if not t:
+            return None, None, "unsplit"
+    if "," in t:
+        a, _, b = t.partition(",")
+        a, b = a.strip(), b.strip()
+        if a and b:
+            return a, b, "comma"
+    if " " in t:
+        toks = t.split(" ")
+        r0, r1 = _name_reading(toks[0]), _name_reading(toks[-1])
+        surname_first = (r0 in klr) + (r1 in kfr)
+        surname_last = (r1 in klr) + (r0 in kfr)
+        if surname_first != surname_last:
+            first_is_last = surname_first > surname_last
+        elif _JA_CHAR_RE.search(t):
+            first_is_last = True
+        else:
+            first_is_last = len(toks[0]) > 1 and toks[0].isupper() and not (len(toks[-1]) > 1 and toks[-1].isupper())
+        if first_is_last:
+            return toks[0], " ".join(toks[1:]), "space"
+        return toks[-1], " ".join(toks[:-1]), "space"
+    if kl and _JA_CHAR_RE.search(t):
+        norm = _name_norm(t)
+        if norm and norm not in kl:
+            for ln in range(len(norm) - 1, 0, -1):
+                if norm[:ln] in kl:
+                    return norm[:ln], norm[ln:], "learned"
+    return t, None, "unsplit"
+
+
+# ----------------------------------------------------------------------------------------------
+# Companies
+# ----------------------------------------------------------------------------------------------
+
+_JP_FORMS = {
+    "株式会社": "株式会社", "有限会社": "有限会社", "合同会社": "合同会社", "合資会社": "合資会社",
+    "合名会社": "合名会社", "相互会社": "相互会社",
+    "一般社団法人": "一般社団法人", "一般財団法人": "一般財団法人",
+    "公益社団法人": "公益社団法人", "公益財団法人": "公益財団法人",
+    "社団法人": "社団法人", "財団法人": "財団法人",
+    "特定非営利活動法人": "特定非営利活動法人", "npo法人": "特定非営利活動法人",
+    "社会医療法人": "医療法人", "医療法人社団": "医療法人", "医療法人財団": "医療法人", "医療法人": "医療法人",
+    "社会福祉法人": "社会福祉法人", "学校法人": "学校法人", "宗教法人": "宗教法人",
+    "地方独立行政法人": "独立行政法人", "独立行政法人": "独立行政法人", "国立大学法人": "国立大学法人",
+}
+_JP_ABBR = {
+    "株": "株式会社", "有": "有限会社", "同": "合同会社", "合": "合同会社", "資": "合資会社",
+    "名": "合名会社", "社": "社団法人", "財": "財団法人", "一社": "一般社団法人", "一財": "一般財団法人",
+    "公社": "公益社団法人", "公財": "公益財団法人", "医": "医療法人", "学": "学校法人",
+    "福": "社会福祉法人", "特非": "特定非営利活動法人", "npo": "特定非営利活動法人", "独": "独立行政法人",
+}
+# bank-transfer katakana notation: カ)ABC / ABC(カ
+_KANA_ABBR = {"カ": "株式会社", "ユ": "有限会社", "ド": "合同会社", "シ": "合資会社", "メ": "合名会社"}
+_EN_FORMS = [
+    (r"co\.?,?\s*ltd\.?|company\s+limited|co\.?,?\s*limited", "co ltd"),
+    (r"kabushiki\s*[gk]aisha|k\.\s?k\.?|kk", "kk"),
+    (r"godo\s*kaisha|g\.\s?k\.?|gk", "gk"),
+    (r"yugen\s*kaisha|y\.\s?k\.?", "yk"),
+    (r"pty\.?\s*ltd\.?", "pty ltd"),
+    (r"pte\.?\s*ltd\.?", "pte ltd"),
+    (r"incorporated|inc\.?", "inc"),
+    (r"corporation|corp\.?", "corp"),
+    (r"l\.?\s?l\.?\s?c\.?", "llc"),
+    (r"l\.?\s?l\.?\s?p\.?", "llp"),
+    (r"limited|ltd\.?", "ltd"),
+    (r"gmbh|ag|plc|s\.?\s?a\.?\s?s\.?|s\.?\s?a\.?\s?r\.?\s?l\.?|s\.?\s?a\.?|b\.?\s?v\.?|n\.?\s?v\.?|s\.?\s?p\.?\s?a\.?|a/s|ab|oy", None),
+    (r"company|co\.?", "co"),
+]
+
+def _en_canon(tok: str) -> str:
+    for rx, canon in _EN_FORMS_C:
+        if rx.fullmatch(tok):
+            return canon or re.sub(r"[\s./]", "", tok)
+    return tok  # pragma: no cover
+
+
+_EN_FORMS_C = [(re.compile(rx), canon) for rx, canon in _EN_FORMS]
+_EN_ALT = "|".join(f"(?:{rx})" for rx, _ in _EN_FORMS)
+_EN_SUFFIX_RE = re.compile(rf"(?:^|(?<=[\s,.&(]))(?P<f>{_EN_ALT})[\s.)]*$")
+_JP_FORM_ALT = "|".join(sorted(map(re.escape, _JP_FORMS), key=len, reverse=True))
+_JP_ABBR_ALT = "|".join(sorted(map(re.escape, _JP_ABBR), key=len, reverse=True))
+_KANA_ABBR_ALT = "|".join(_KANA_ABBR)
+_JP_PREFIX_RE = re.compile(
+    rf"^[\s,.・]*(?:(?P<f>{_JP_FORM_ALT})|\(\s*(?P<a>{_JP_ABBR_ALT})\s*\)|(?P<k>{_KANA_ABBR_ALT})\))[\s,.・]*"
+)
+_JP_MID_RE = re.compile(rf"(?P<f>{_JP_FORM_ALT})|\(\s*(?P<a>{_JP_ABBR_ALT})\s*\)")
+_CIRCLED = str.maketrans({"㊑": "(株)", "㊒": "(有)", "㊓": "(社)", "㊔": "(名)", "㊕": "(特)", "㊖": "(財)"})
+_CIRCLED_RE = re.compile("[㊑㊒㊓㊔㊕㊖]")
+_LONG_MARK_RE = re.compile(r"(?<=[\u30a1-\u30fa\u30fc])[-‐‑‒–—―−~〜ｰ]")
+_LONG_MARK_ANY_RE = re.compile(r"[-‐‑‒–—―−~〜ｰ]")
+_NON_WORD_RE = re.compile(r"[\W_]+")
+
+
+def _jp_canon(m: re.Match) -> str:
+    if m.group("f"):
+        return _JP_FORMS[m.group("f")]
+    if m.group("a"):
+        return _JP_ABBR[m.group("a")]
+    return _KANA_ABBR[m.group("k")]
+
+
+def _company_core_text(t: str) -> str | None:
+    t = _fold_itaiji(t)
+    if _LONG_MARK_ANY_RE.search(t):
+        t = _LONG_MARK_RE.sub("ー", t)
+    t = _NON_WORD_RE.sub("", t)
+    return t or None
+
+
+_JP_FORMS_BY_LEN = tuple(sorted(_JP_FORMS, key=len, reverse=True))
+_SUFFIX_STRIP = " ,.・"
+_HAS_LATIN_RE = re.compile("[a-z]")
+
+
+def _jp_suffix(t: str) -> tuple[str, int] | None:
+    """(canonical form, start index) of a Japanese legal form at the end of ``t``."""
+    u = t.rstrip(_SUFFIX_STRIP)
+    if u.endswith(_JP_FORMS_BY_LEN):
+        for f in _JP_FORMS_BY_LEN:
+            if u.endswith(f):
+                return _JP_FORMS[f], len(u) - len(f)
+    if u.endswith(")"):
+        k = u.rfind("(")
+        if k >= 0:
+            inner = u[k + 1 : -1].strip()
+            if inner in _JP_ABBR:
+                return _JP_ABBR[inner], k
+    if len(u) >= 2 and u[-2] == "(" and u[-1] in _KANA_ABBR:
+        return _KANA_ABBR[u[-1]], len(u) - 2
+    return None
+
+
+@lru_cache(maxsize=1 << 16)
+def _split_company(s: str) -> tuple[str | None, str | None, str | None]:
+    if _CIRCLED_RE.search(s):
+        s = s.translate(_CIRCLED)
+    t = _WS_RE.sub(" ", _nfkc(s).casefold()).strip()
+    forms: list[str] = []
+    latin = bool(_HAS_LATIN_RE.search(t))
+    for _ in range(3):
+        changed = False
+        m = _JP_PREFIX_RE.match(t)
+        if m and m.end() < len(t):
+            forms.append(_jp_canon(m))
+            t = t[m.end():]
+            changed = True
+        suf = _jp_suffix(t)
+        if suf and suf[1] > 0 and t[: suf[1]].strip(_SUFFIX_STRIP):
+            forms.append(suf[0])
+            t = t[: suf[1]].rstrip(_SUFFIX_STRIP)
+            changed = True
+        if latin:
+            m = _EN_SUFFIX_RE.search(t)
+            if m and t[: m.start()].strip(" ,.&("):
+                forms.append(_en_canon(m.group("f").strip()))
+                t = t[: m.start()].rstrip(" ,.&(")
+                changed = True
+        if not changed:
+            break
+    if not forms:
+        m = _JP_MID_RE.search(t)
+        if m and (m.start() > 0 or m.end() < len(t)):
+            forms.append(_jp_canon(m))
+            t = t[: m.start()] + " " + t[m.end():]
+        elif m:  # the whole value is a legal form only (e.g. '株式会社')
+            return None, _jp_canon(m), None
+    seen: list[str] = []
+    for f in forms:
+        if f not in seen:
+            seen.append(f)
+    core = _company_core_text(t)
+    form = " ".join(seen) or None
+    return core, form, t
+
+
+def split_company(s: str | None) -> tuple[str | None, str | None]:
+    """('株式会社ABC' | 'ABC株式会社' | '(株)ABC' | '㈱ABC' | '（株）ABC' | 'ABC Co., Ltd.' ...) ->
+    (core, legal_form). Core: NFKC, casefold, spaces and punctuation removed, long-vowel mark
+    variants after katakana unified to 'ー', variant kanji folded. legal_form is canonical (株式会社, 有限会社, 合同会社,
+    ..., 'co ltd', 'inc', 'kk', 'corp', 'llc', 'ltd', 'gmbh' ...), several joined by a space."""
+    if s is None:
+        return None, None
+    core, form, _ = _split_company(s)
+    return core, form
+
+
+def _company_all(s: str) -> tuple[str | None, str | None, str | None]:
+    core, form, spaced = _split_company(s)
+    reading = _company_reading(spaced) if core and spaced else None
+    return core, form, reading
+
+
+# ----------------------------------------------------------------------------------------------
+# Email (the steps and regexes are shared with the SQL path of the stage)
+# ----------------------------------------------------------------------------------------------
+
+_WS_GUARDS = (" ", "\t", "\r", "\n")
+_EMAIL_STEPS = _Steps(
+    [
+        ("^[ \t\r\n]*mailto:", "", False, ("mailto:",)),
+        ("(?s)^.*?<([^<>]*)>.*$", "\\1", False, ("<",)),
+        ("^[ \t\r\n\"']+", "", False, _WS_GUARDS + ('"', "'")),
+        ("[ \t\r\n\"'.]+$", "", False, tuple("$" + g for g in _WS_GUARDS + ('"', "'", "."))),
+        ("(?s)[,; \t\r\n].*$", "", False, _WS_GUARDS + (",", ";")),
+        ("^([^@+]*)\\+[^@]*@", "\\1@", False, ("+",)),
+    ]
+)
+_EMAIL_VALID = (
+    r"[a-z0-9!#$%&'*/=?^_`{|}~.-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}"
+)
+_FREEMAIL_DOMAINS = (
+    "gmail.com googlemail.com yahoo.co.jp ymail.com rocketmail.com aol.com icloud.com me.com mac.com "
+    "msn.com docomo.ne.jp ezweb.ne.jp au.com softbank.ne.jp i.softbank.jp disney.ne.jp ymobile.ne.jp "
+    "y-mobile.ne.jp emobile.ne.jp willcom.com pdx.ne.jp vodafone.ne.jp mopera.net nifty.com nifty.ne.jp "
+    "biglobe.ne.jp ocn.ne.jp so-net.ne.jp plala.or.jp dion.ne.jp odn.ne.jp infoseek.jp excite.co.jp "
+    "goo.jp goo.ne.jp livedoor.com hi-ho.ne.jp zaq.ne.jp home.ne.jp wakwak.com rakuten.jp "
+    "mail.goo.ne.jp excite.com protonmail.com proton.me pm.me gmx.com gmx.de gmx.net mail.com "
+    "yandex.ru yandex.com mail.ru qq.com 163.com 126.com naver.com hanmail.net daum.net "
+    "bigpond.com bigpond.net.au optusnet.com.au tpg.com.au iinet.net.au comcast.net att.net "
+    "verizon.net sbcglobal.net zoho.com tutanota.com fastmail.com hushmail.com"
+).split()
+_FREEMAIL_RE = (
+    r"(?:[a-z0-9-]+\.)*(?:" + "|".join(re.escape(d) for d in _FREEMAIL_DOMAINS) + r")"
+    r"|(?:hotmail|outlook|live|yahoo|windowslive|msn)\.[a-z.]+"
+)
+_ROLE_WORDS = (
+    "info information infomation sales eigyo eigyou eigyobu contact contactus contacts support help "
+    "helpdesk admin administrator administration office soumu somu jinji keiri saiyo saiyou recruit "
+    "recruiting recruitment career careers job jobs hr webmaster postmaster hostmaster noreply "
+    "no-reply donotreply do-not-reply mail email mailbox toiawase otoiawase inquiry inquiries enquiry "
+    "enquiries press pr koho kouhou marketing billing accounting accounts finance service "
+    "customer customers cs team staff desk reception uketsuke order orders shop store "
+    "hanbai gyomu gyoumu kikaku jimu jimukyoku system it general contact-us"
+).split()
+_ROLE_GENERIC = (
+    "jp japan tokyo osaka nagoya fukuoka sapporo sendai yokohama kobe kyoto hiroshima hq dept group "
+    "center centre div section ka bu all global main web net online ml desk"
+).split()
+_ROLE_ALT = "|".join(re.escape(w) for w in sorted(_ROLE_WORDS, key=len, reverse=True))
+_GEN_ALT = "|".join(re.escape(w) for w in sorted(_ROLE_GENERIC, key=len, reverse=True))
+_ROLE_RE = rf"(?:(?:{_GEN_ALT})[._-])*(?:{_ROLE_ALT})(?:[._-]?(?:{_ROLE_ALT}|{_GEN_ALT}))*[0-9]*"
+
+_R_EMAIL_VALID = re.compile(_EMAIL_VALID)
+_R_FREEMAIL = re.compile(_FREEMAIL_RE)
+_R_ROLE = re.compile(_ROLE_RE)
+
+
+def normalize_email(s: str | None) -> str | None:
+    """NFKC, trimmed, lowercase; 'mailto:' and '<...>' wrappers removed; first address of a list;
+    '+tag' removed from the local part; None when not a valid address."""
+    if s is None:
+        return None
+    t = _EMAIL_STEPS.apply(_nfkc(s).lower())
+    return t if _R_EMAIL_VALID.fullmatch(t) else None
+
+
+def email_flags(email: str | None) -> tuple[bool | None, bool | None]:
+    """(is_freemail, is_role) of a normalized email; (None, None) when email is None."""
+    if email is None:
+        return None, None
+    local, _, domain = email.partition("@")
+    return bool(_R_FREEMAIL.fullmatch(domain)), bool(_R_ROLE.fullmatch(local))
+
+
+# ----------------------------------------------------------------------------------------------
+# Phones (JP rule shared with the SQL fast path; phonenumbers for everything else)
+# ----------------------------------------------------------------------------------------------
+
+_PHONE_STEPS = _Steps(
+    [
+        ("(?s)[/,;、].*$", "", False, ("/", ",", ";", "、")),  # only the first number
+        ("(?s)([0-9])[ \t(]*(?:内線|ext\\.?|extension|x|#|内)[ \t.:]*[0-9].*$", "\\1", False, ("x", "#", "内")),
+    ]
+)
+_PHONE_PLUS = r"^[^0-9]*\+"
+_R_PHONE_PLUS = re.compile(_PHONE_PLUS)
+_R_NONDIGIT = re.compile(r"[^0-9]")
+
+
+def _jp_nsn(digits: str, plus: bool, region: str) -> str | None:
+    nsn = None
+    if plus and digits.startswith("81"):
+        nsn = digits[2:]
+        if nsn.startswith("0"):
+            nsn = nsn[1:]
+    elif not plus and region == "JP" and digits.startswith("0") and not digits.startswith("00"):
+        nsn = digits[1:]
+    if nsn is not None and len(nsn) in (9, 10) and not nsn.startswith("0"):
+        return nsn
+    return None
+
+
+def _jp_mobile(nsn: str) -> bool:
+    return len(nsn) == 10 and nsn[:2] in ("70", "80", "90") and nsn[2] != "0"
+
+
+@lru_cache(maxsize=1 << 16)
+def _normalize_phone(s: str, region: str) -> tuple[str | None, bool]:
+    t = _PHONE_STEPS.apply(_nfkc(s).lower())
+    digits = _R_NONDIGIT.sub("", t)
+    if not digits:
+        return None, False
+    plus = "+" in t and bool(_R_PHONE_PLUS.match(t))
+    nsn = _jp_nsn(digits, plus, region)
+    if nsn is not None:
+        return "+81" + nsn, _jp_mobile(nsn)
+    try:
+        num = phonenumbers.parse(t, region)
+        if phonenumbers.is_valid_number(num):
+            e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+            return e164, phonenumbers.number_type(num) == phonenumbers.PhoneNumberType.MOBILE
+    except phonenumbers.NumberParseException:
+        pass
+    return (digits if len(digits) >= 6 else None), False
+
+
+def normalize_phone(s: str | None, region: str = "JP") -> tuple[str | None, bool]:
+    """Phone -> (E.164 or None, is_mobile). Full-width digits, hyphens, parentheses, '+81', a
+    trailing extension (内線 / ext. / x / #) and further numbers after '/' are handled. JP
+    numbers (trunk 0 with region JP, or +81) with a 9-10 digit national number are taken as is
+    (mobile = 070/080/090); others go through phonenumbers with the region; unparsable -> the
+    digits when there are at least 6, else None."""
+    if s is None:
+        return None, False
+    return _normalize_phone(s, (region or "JP").upper())
+
+
+_COUNTRY_NAMES = {
+    "JP": "japan 日本 日本国 jpn nippon nihon ジャパン にほん にっぽん",
+    "US": "united states|united states of america|usa|u.s.a|u.s|america|アメリカ|米国|アメリカ合衆国",
+    "AU": "australia aus オーストラリア 豪州",
+    "GB": "united kingdom|uk|u.k|great britain|england|scotland|wales|gbr|イギリス|英国",
+    "CA": "canada can カナダ",
+    "CN": "china chn 中国 中華人民共和国 people's republic of china|prc",
+    "KR": "korea|south korea|republic of korea|kor|韓国|大韓民国",
+    "TW": "taiwan twn 台湾",
+    "HK": "hong kong|hkg|香港",
+    "SG": "singapore sgp シンガポール",
+    "DE": "germany deu ドイツ deutschland",
+    "FR": "france fra フランス",
+    "IN": "india ind インド",
+    "TH": "thailand tha タイ",
+    "VN": "vietnam|viet nam|vnm|ベトナム",
+    "PH": "philippines phl フィリピン",
+    "ID": "indonesia idn インドネシア",
+    "MY": "malaysia mys マレーシア",
+    "NZ": "new zealand|nzl|ニュージーランド",
+    "NL": "netherlands|the netherlands|holland|nld|オランダ",
+    "IT": "italy ita イタリア",
+    "ES": "spain esp スペイン",
+    "CH": "switzerland che スイス",
+    "SE": "sweden swe スウェーデン",
+    "BR": "brazil bra ブラジル",
+    "MX": "mexico mex メキシコ",
+}
+_COUNTRY_MAP: dict[str, str] = {}
+for _code, _names in _COUNTRY_NAMES.items():
+    for _n in (_names.split("|") if "|" in _names else _names.split()):
+        _COUNTRY_MAP[_n.strip().replace(".", "")] = _code
+
+
+@lru_cache(maxsize=4096)
+def country_region(s: str | None) -> str | None:
+    """Country text -> ISO region code for phone parsing (None when unknown)."""
+    if s is None:
+        return None
+    t = _WS_RE.sub(" ", _nfkc(s).casefold()).strip().replace(".", "")
+    if not t:
+        return None
+    if t in _COUNTRY_MAP:
+        return _COUNTRY_MAP[t]
+    if len(t) == 2 and t.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return t.upper()
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Addresses
+# ----------------------------------------------------------------------------------------------
+
+_PREFS = (
+    "北海道:hokkaido 青森県:aomori 岩手県:iwate 宮城県:miyagi 秋田県:akita 山形県:yamagata "
+    "福島県:fukushima 茨城県:ibaraki 栃木県:tochigi 群馬県:gunma 埼玉県:saitama 千葉県:chiba "
+    "東京都:tokyo 神奈川県:kanagawa 新潟県:niigata 富山県:toyama 石川県:ishikawa 福井県:fukui "
+    "山梨県:yamanashi 長野県:nagano 岐阜県:gifu 静岡県:shizuoka 愛知県:aichi 三重県:mie "
+    "滋賀県:shiga 京都府:kyoto 大阪府:osaka 兵庫県:hyogo 奈良県:nara 和歌山県:wakayama "
+    "鳥取県:tottori 島根県:shimane 岡山県:okayama 広島県:hiroshima 山口県:yamaguchi "
+    "徳島県:tokushima 香川県:kagawa 愛媛県:ehime 高知県:kochi 福岡県:fukuoka 佐賀県:saga "
+    "長崎県:nagasaki 熊本県:kumamoto 大分県:oita 宮崎県:miyazaki 鹿児島県:kagoshima 沖縄県:okinawa"
+)
+_PREF_FULL: list[str] = []
+_PREF_SHORT: dict[str, str] = {}
+_PREF_ROMAJI: dict[str, str] = {}
+for _p in _PREFS.split():
+    _full, _rom = _p.split(":")
+    _PREF_FULL.append(_full)
+    _PREF_SHORT[_full if _full == "北海道" else _full[:-1]] = _full
+    _PREF_ROMAJI[_rom] = _full
+_PREF_FULL_SET = set(_PREF_FULL)
+_PREF_FULL_RE = re.compile("^(" + "|".join(sorted(_PREF_FULL, key=len, reverse=True)) + ")")
+# short form (東京, 大阪, 神奈川...) at the start: a prefecture unless it names a 郡/町/村/区 of
+# the same name (石川郡, 神奈川区); a same-name 市 (京都市, 千葉市) lies in that prefecture.
+_PREF_SHORT_RE = re.compile(
+    "^(" + "|".join(sorted(_PREF_SHORT, key=len, reverse=True)) + ")(?![郡町村区])"
+)
+_PREF_SUFFIX_TOKENS = {"to", "fu", "ken", "do", "prefecture", "pref", "metropolis", "metropolitan"}
+
+
+def _romaji_pref_key(s: str) -> str | None:
+    return _name_reading(s)
+
+
+_PREF_ROMAJI_KEYS = {_romaji_pref_key(r): p for r, p in _PREF_ROMAJI.items()}
+
+
+def _leading_prefecture(t: str) -> tuple[str | None, str]:
+    """On normalized text (no spaces): (prefecture, text with a full prefecture name removed)."""
+    m = _PREF_FULL_RE.match(t)
+    if m:
+        rest = t[m.end():]
+        return m.group(1), (rest if rest else t)
+    m = _PREF_SHORT_RE.match(t)
+    if m:
+        return _PREF_SHORT[m.group(1)], t
+    return None, t
+
+
+@lru_cache(maxsize=4096)
+def canonical_prefecture(s: str | None) -> str | None:
+    """'東京' / '東京都' / 'Tokyo' / 'TOKYO-TO' / 'Tōkyō' / 'とうきょう' -> '東京都'; a value that
+    starts with a prefecture ('東京都港区') -> that prefecture; anything else -> None."""
+    if s is None:
+        return None
+    t = _nfkc(s).casefold().strip()
+    if not t:
+        return None
+    compact = _WS_RE.sub("", t)
+    if compact in _PREF_FULL_SET:
+        return compact
+    if compact in _PREF_SHORT:
+        return _PREF_SHORT[compact]
+    if _JA_CHAR_RE.search(compact):
+        p, _ = _leading_prefecture(compact)
+        if p:
+            return p
+    if _JA_CHAR_RE.search(compact):  # kana spelling (とうきょう)
+        return _PREF_ROMAJI_KEYS.get(_romaji_pref_key(compact))
+    toks = [x for x in re.split(r"[\s,\-.]+", _ascii_fold(t)) if x]
+    while len(toks) > 1 and toks[-1] in _PREF_SUFFIX_TOKENS:
+        toks.pop()
+    if not toks:
+        return None
+    return _PREF_ROMAJI_KEYS.get(_romaji_pref_key("".join(toks)))
+
+
+@lru_cache(maxsize=1 << 16)
+def _city(s: str) -> tuple[str | None, str | None]:
+    t = _WS_RE.sub("", _nfkc(s).lower())
+    if not t:
+        return None, None
+    pref, t = _leading_prefecture(t)
+    return t or None, pref
+
+
+def normalize_city(s: str | None) -> tuple[str | None, str | None]:
+    """City -> (NFKC, lowercased, spaces removed, leading prefecture removed; prefecture found)."""
+    if s is None:
+        return None, None
+    return _city(s)
+
+
+_KNUM = "〇一二三四五六七八九十百千"
+_KANJI_NUM_RE = re.compile(rf"([{_KNUM}]+)(?=丁目|番地|番(?!町)|号(?![室館棟])|の[0-9{_KNUM}])")
+# A superset of what _KANJI_NUM_RE rewrites (RE2 syntax): such streets are normalized in Python.
+_KANJI_NUM_ROUTE = f"[{_KNUM}](丁目|番|号|の[0-9{_KNUM}])"
+_KDIGIT = {c: i for i, c in enumerate("〇一二三四五六七八九")}
+_ZW = "\u200b\u200c\u200d\u2060\ufeff"
+# Street rewrite steps, on NFKC + lower()ed text; _street() is the reference, the stage runs the
+# same steps in SQL (see _Steps).
+_WS_CLASS = "[ \t\r\n\f\v" + _ZW + "]"
+_WS_ALL_GUARDS = (" ", "\t", "\r", "\n", "\f", "\v") + tuple(_ZW)
+_STREET_A = _Steps(
+    [
+        ("^[ \t〒]*[0-9]{3}-?[0-9]{4}([^0-9]|$)", "\\1", False, ()),  # leading postal code
+        ("[‐‑‒–—―−﹣－⁃]", "-", True, tuple("‐‑‒–—―−﹣－⁃")),  # hyphen variants
+        ("([0-9])[ \t\r\n\f\v]+([0-9])", "\\1-\\2", True, _WS_ALL_GUARDS[:6]),  # '1 2' -> '1-2'
+        ("([0-9])[ \t\r\n\f\v]+([0-9])", "\\1-\\2", True, _WS_ALL_GUARDS[:6]),
+        (_WS_CLASS + "+", "", True, _WS_ALL_GUARDS),  # spaces removed
+        ("([0-9])[ー~〜]([0-9])", "\\1-\\2", True, ("ー", "~", "〜")),  # 1ー2 -> 1-2
+        ("([0-9])[ー~〜]([0-9])", "\\1-\\2", True, ("ー", "~", "〜")),
+    ]
+)
+# 番町 / 号室 / 号館 / 号棟 are names, not house numbers, and の only joins two numbers: those are
+# shielded (private use placeholders) while digits + 丁目 / 番地 / 番 / 号 / の become '-'.
+_SHIELD = (("番町", "\ue001"), ("号室", "\ue002"), ("号館", "\ue003"), ("号棟", "\ue004"))
+_STREET_B = _Steps(
+    [("=" + a, b, True, ()) for a, b in _SHIELD]
+    + [("の([^0-9]|$)", "\ue005\\1", True, ("の",))]
+    + [("([0-9]+)(?:丁目|番地の?|番|号|の)", "\\1-", True, ("丁目", "番", "号", "の"))]
+    + [("=" + b, a, True, ()) for a, b in _SHIELD + (("の", "\ue005"),)]
+    + [
+        ("([0-9]+)階", "\\1f", True, ("階",)),
+        ("-{2,}", "-", True, ("--",)),
+        ("-([^0-9]|$)", "\\1", True, ("-",)),
+    ]
+)
+
+
+def _kanji_int(s: str) -> int:
+    if not any(c in "十百千" for c in s):
+        return int("".join(str(_KDIGIT[c]) for c in s))
+    total, cur = 0, 0
+    for c in s:
+        if c in _KDIGIT:
+            cur = cur * 10 + _KDIGIT[c]
+        else:
+            mult = {"十": 10, "百": 100, "千": 1000}[c]
+            total += (cur or 1) * mult
+            cur = 0
+    return total + cur
+
+
+def _kanji_num_sub(m: re.Match) -> str:
+    return str(_kanji_int(m.group(1)))
+
+
+def _street_steps(t: str) -> str:
+    """The street rewrite on NFKC-normalized, lowercased text (no prefecture handling)."""
+    t = _STREET_A.apply(t)
+    if _KNUM_ANY_RE.search(t):
+        t = _KANJI_NUM_RE.sub(_kanji_num_sub, t)
+    return _STREET_B.apply(t)
+
+
+_KNUM_ANY_RE = re.compile(f"[{_KNUM}]")
+
+
+@lru_cache(maxsize=1 << 16)
+def _street(s: str) -> tuple[str | None, str | None]:
+    t = _street_steps(_nfkc(s).lower())
+    if not t:
+        return None, None
+    pref, t = _leading_prefecture(t)
+    return t or None, pref
+
+
+def normalize_street(s: str | None, city: str | None = None) -> str | None:
+    """Street -> NFKC, lowercased, spaces removed, leading 〒postal code and prefecture removed,
+    hyphen variants -> '-', 丁目/番地/番/号/の patterns -> '-' (kanji numerals too: 一丁目 -> 1-),
+    N階 -> Nf; the city is removed from the start when the given city repeats there."""
+    if s is None:
+        return None
+    t, _ = _street(s)
+    if t and city:
+        c, _ = normalize_city(city)
+        if c and t.startswith(c) and len(t) > len(c):
+            t = t[len(c):]
+    return t
+
+
+def normalize_postal(s: str | None) -> str | None:
+    """Postal code -> digits only (〒, hyphens, full-width handled). Empty -> None."""
+    if s is None:
+        return None
+    return _POSTAL_STEPS.apply(_nfkc(s)) or None
+
+
+# ----------------------------------------------------------------------------------------------
+# Dates
+# ----------------------------------------------------------------------------------------------
+
+_ERAS = {"明治": 1867, "大正": 1911, "昭和": 1925, "平成": 1988, "令和": 2018,
+         "m": 1867, "t": 1911, "s": 1925, "h": 1988, "r": 2018}
+_BD_WAREKI = re.compile(
+    r"(明治|大正|昭和|平成|令和|[mtshr])\.?\s*(\d{1,2}|元)\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*日?"
+)
+_BD_YMD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ t].*)?")
+_BD_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_BD_XXY = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?:\s.*)?")
+
+
+def _valid_date(y: int, m: int, d: int) -> str | None:
+    try:
+        dt = _dt.date(y, m, d)
+    except ValueError:
+        return None
+    if dt.year < 1900 or dt > _dt.date.today():
+        return None
+    return dt.isoformat()
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_birthdate(s: str) -> str | None:
+    t = _nfkc(s).casefold().strip()
+    m = _BD_WAREKI.fullmatch(t)
+    if m:
+        yy = 1 if m.group(2) == "元" else int(m.group(2))
+        return _valid_date(_ERAS[m.group(1)] + yy, int(m.group(3)), int(m.group(4)))
+    m = _BD_YMD.fullmatch(t)
+    if m:
+        return _valid_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    m = _BD_COMPACT.fullmatch(t)
+    if m:
+        return _valid_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    m = _BD_XXY.fullmatch(t)
+    if m:
+        a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if a == b or (a > 12 and b <= 12):
+            return _valid_date(y, b, a)  # DD/MM/YYYY
+        if b > 12 and a <= 12:
+            return _valid_date(y, a, b)  # MM/DD/YYYY
+    return None
+
+
+def parse_birthdate(s: str | None) -> str | None:
+    """Birthdate -> 'YYYY-MM-DD'. Accepts YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD, YYYYMMDD,
+    1980年5月1日, 昭和55年5月1日 / S55.5.1, DD/MM/YYYY or MM/DD/YYYY when unambiguous; a time
+    part is ignored. Invalid, before 1900 or in the future -> None."""
+    if s is None:
+        return None
+    return _parse_birthdate(s)
+
+
+# ----------------------------------------------------------------------------------------------
+# The stage
+# ----------------------------------------------------------------------------------------------
+
+_ID_PREFIX_OBJECT = {"00Q": "Lead", "003": "Contact", "001": "Account"}
+_RAW_FIELDS = (
+    "Object", "FirstName", "LastName", "Company", "Account.Name", "Title", "Department",
+    "Email", "Phone", "MobilePhone", "Street", "City", "State", "PostalCode", "Country",
+    "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry",
+    "Birthdate", "LeadSource", "CreatedDate", "LastModifiedDate",
+)
+_TS_FORMATS = (
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %H:%M", "%m/%d/%Y", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日",
+)
+
+
+# a time of day followed by a UTC offset or Z (a bare date such as 2023-04-01 has none)
+_TS_OFFSET = ":[0-9]{2}([.,][0-9]+)? ?([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def _sql_timestamp(c: str) -> str:
+    """ISO 8601 / Data Loader timestamps (offsets converted to UTC), a few export formats."""
+    fmts = ", ".join(_lit(f) for f in _TS_FORMATS)
+    return (
+        f"coalesce(CASE WHEN regexp_matches({c}, {_lit(_TS_OFFSET)}) "
+        f"THEN timezone('UTC', try_cast({c} AS TIMESTAMPTZ)) ELSE try_cast({c} AS TIMESTAMP) END, "
+        f"try_strptime({c}, [{fmts}]))"
+    )
+
+
+class _Col:
+    """One raw column, dictionary-encoded, with its row indices already in rec_idx order.
+    ``values`` are the distinct raw strings; ``idx`` the per-row index into them (-1 = NULL)."""
+
+    def __init__(self, arr: pa.Array | None, order: pa.Array, n: int) -> None:
+        if arr is None:
+            self.dictionary = pa.array([], pa.string())
+            self.idx = np.full(n, -1, dtype=np.int32)
+        else:
+            enc = arr.dictionary_encode()
+            self.dictionary = enc.dictionary
+            self.idx = pc.fill_null(enc.indices.take(order), -1).to_numpy(zero_copy_only=False)
+        self._values: list | None = None
+        self._present: np.ndarray | None = None
+
+    @property
+    def values(self) -> list:
+        if self._values is None:
+            self._values = self.dictionary.to_pylist()
+        return self._values
+
+    def present(self) -> np.ndarray:
+        """Per row: the value is there and not blank."""
+        if self._present is None:
+            d = pc.not_equal(pc.utf8_trim_whitespace(self.dictionary), "").to_numpy(zero_copy_only=False)
+            out = np.zeros(len(self.idx), dtype=bool)
+            m = self.idx >= 0
+            out[m] = d[self.idx[m]]
+            self._present = out
+        return self._present
+
+    def used(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Dictionary entries referenced by the selected rows."""
+        u = np.zeros(len(self.dictionary), dtype=bool)
+        sel = self.idx if rows is None else self.idx[rows]
+        u[sel[sel >= 0]] = True
+        return u
+
+    def compute(self, fn: Callable, types: Sequence[pa.DataType], used: np.ndarray | None = None) -> list[pa.Array]:
+        """fn(value) -> tuple, for the used dictionary entries; one Arrow array per output
+        (NULL for the entries not computed)."""
+        vals = self.values
+        pos = np.arange(len(vals)) if used is None else np.flatnonzero(used)
+        res = [fn(vals[i]) for i in pos.tolist()]
+        out = []
+        for j, t in enumerate(types):
+            col = np.full(len(vals), None, dtype=object)
+            if res:
+                col[pos] = [r[j] for r in res]
+            out.append(pa.array(col, t))
+        return out
+
+
+_POSTAL_STEPS = _Steps([("\\.0+$", "", False, (".",)), ("[^0-9]+", "", True, ())])
+
+
+def _postal_map(views: "_Views", col: "_Col", name: str) -> pa.Array:
+    """SQL twin of ``normalize_postal`` over a dictionary of raw values."""
+    if len(col.dictionary) == 0:
+        return pa.array([], pa.string())
+    src = pa.table({"raw": pc.utf8_normalize(col.dictionary, "NFKC")})
+    q = _POSTAL_STEPS.sql("SELECT _i, raw AS t FROM {src}", "t")
+    return views.sql_map(name, src, f"SELECT _i, NULLIF(t, '') AS v FROM ({q})").column("v").combine_chunks()
+
+
+def _threads(con: duckdb.DuckDBPyConnection) -> int:
+    try:
+        return max(1, min(4, int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])))
+    except (duckdb.Error, ValueError, TypeError):  # pragma: no cover
+        return 2
+
+
+def _single(col: pa.ChunkedArray) -> pa.Array:
+    """One contiguous plain-string array (DuckDB may hand out several chunks, or string views)."""
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return arr if arr.type == pa.string() else arr.cast(pa.string())
+
+
+class _Views:
+    """Arrow tables registered on the connection for the duration of the stage."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.prefix = f"_nz_{uuid.uuid4().hex[:8]}_"
+        self.names: list[str] = []
+
+    def register(self, name: str, table: pa.Table) -> str:
+        full = self.prefix + name
+        self.con.register(full, table)
+        self.names.append(full)
+        return full
+
+    def sql_map(self, name: str, table: pa.Table, query: str) -> pa.Table:
+        """Run ``query`` (a SELECT over ``{src}`` that keeps the column ``_i``) on ``table``; the
+        result rows are aligned with ``table``'s rows."""
+        t = table.append_column("_i", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        view = self.register(name, t)
+        sql = query.replace("{src}", view)
+        return self.con.sql(f"SELECT * EXCLUDE (_i) FROM ({sql}) ORDER BY _i").to_arrow_table()
+
+    def cleanup(self) -> None:
+        for name in reversed(self.names):
+            try:
+                self.con.unregister(name)
+            except duckdb.Error:  # pragma: no cover
+                pass
+        self.names.clear()
+
+
+def normalize_records(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    source: str = "raw_records",
+    target: str = "normalized_records",
+) -> StageResult:
+    """Build ``target`` (CREATE OR REPLACE; one row per ``source`` row, rec_idx dense and in Id
+    order) with the columns in OUTPUT_COLUMNS. Missing source columns count as all NULL, blank
+    strings as NULL."""
+    result = StageResult(stage="normalize", table=target)
+    with timed(result):
+        views = _Views(con)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # millions of short-lived tuples: no cyclic garbage, but costly full collections
+        try:
+            _run(con, config, source, target, result, views)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            views.cleanup()
+    return result
+
+
+def _select(n: int, sources: Sequence[tuple["_Col", Sequence[pa.Array], np.ndarray | None]]) -> list[pa.Array]:
+    """Per-row outputs from dictionary-level arrays: each row takes its value from the first
+    source whose mask selects it (``dict_arrays[k][col.idx[row]]``); NULL where none does.
+    String outputs come back dictionary-encoded (DuckDB decodes them in parallel while writing),
+    other types are gathered with one take -- no hash join either way."""
+    if len(sources) == 1 and sources[0][2] is None:
+        col = sources[0][0]
+        idx = col.idx
+    else:
+        idx = np.full(n, -1, dtype=np.int32)
+        offset = 0
+        for col, _, mask in sources:
+            m = col.idx >= 0
+            if mask is not None:
+                m &= mask
+            m &= idx < 0
+            idx = np.where(m, col.idx + np.int32(offset), idx)
+            offset += len(col.dictionary)
+    ind = pa.array(idx, type=pa.int32(), mask=idx < 0)
+    out = []
+    for j in range(len(sources[0][1])):
+        p = [src[1][j] for src in sources]
+        d = p[0] if len(p) == 1 else pa.concat_arrays([x.cast(p[0].type) for x in p])
+        if pa.types.is_string(d.type):
+            out.append(pa.DictionaryArray.from_arrays(ind, d))
+        else:
+            out.append(d.take(ind))
+    return out
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, config: Config, source: str, target: str, result: StageResult, views: _Views
+) -> None:
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        timings[name] = round(now - t0, 3)
+        t0 = now
+
+    # ---- read ----------------------------------------------------------------------------
+    loader = threading.Thread(target=_KANJI.load, name="nayose-kanji-load", daemon=True)
+    loader.start()  # pykakasi's dictionary (~10 MB pickle) loads while DuckDB/Arrow work
+    try:
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    except duckdb.Error as exc:
+        raise InputError(f"normalize: cannot read table {source!r}: {exc}") from None
+    by_lower = {c.lower(): c for c in cols}
+    id_col = by_lower.get((config.input.id_column or "Id").lower()) or by_lower.get("id")
+    if id_col is None:
+        raise InputError(f"normalize: table {source!r} has no Id column", column="Id")
+    present = {f: by_lower[f.lower()] for f in _RAW_FIELDS if f.lower() in by_lower}
+    select = [f"CAST({_q(id_col)} AS VARCHAR) AS id"] + [
+        f"CAST({_q(actual)} AS VARCHAR) AS {_q(f)}" for f, actual in present.items()
+    ]
+    raw = con.sql(f"SELECT {', '.join(select)} FROM {source}").to_arrow_table()
+    n = raw.num_rows
+    lap("fetch")
+    ids = _single(raw.column("id"))
+    order = pc.sort_indices(ids)  # stable; NULL ids last
+    stamp_fields = ("CreatedDate", "LastModifiedDate")
+    enc_fields = [f for f in _RAW_FIELDS if f not in stamp_fields]
+    # pyarrow releases the GIL: encode the columns on a few threads
+    with ThreadPoolExecutor(max_workers=_threads(con)) as pool:
+        built = list(pool.map(lambda f: _Col(_single(raw.column(f)) if f in present else None, order, n), enc_fields))
+    c: dict[str, _Col] = dict(zip(enc_fields, built))
+    stamps = {
+        f: _single(raw.column(f)).take(order) if f in present else pa.nulls(n, pa.string()) for f in stamp_fields
+    }
+    ids_sorted = ids.take(order)
+    del raw
+    obj = c["Object"]
+    (object_raw,) = _select(n, [(obj, [pc.utf8_trim_whitespace(obj.dictionary)], None)])
+    lap("read")
+    stats: dict = {"rows": n, "missing_columns": [f for f in _RAW_FIELDS if f not in present]}
+
+    # ---- which fields feed which outputs ----------------------------------------------------
+    c1, c2 = c["Country"], c["MailingCountry"]  # phone region: Country, else MailingCountry, else JP
+    use_c1 = c1.present()
+    use_c2 = ~use_c1 & c2.present()
+
+    def region_fn(v: str) -> tuple:
+        return (country_region(v),)
+
+    (region_rows,) = _select(
+        n, [(c1, c1.compute(region_fn, [pa.string()], c1.used(use_c1)), use_c1),
+            (c2, c2.compute(region_fn, [pa.string()], c2.used(use_c2)), use_c2)]
+    )
+    region_rows = region_rows.cast(pa.string()).fill_null("JP")
+    # address: Street/City/State/PostalCode, else the Mailing* fields
+    std = [c[f] for f in ("Street", "City", "State", "PostalCode")]
+    mail = [c[f] for f in ("MailingStreet", "MailingCity", "MailingState", "MailingPostalCode")]
+    use_std = np.zeros(n, dtype=bool)
+    for col in std:
+        use_std |= col.present()
+    use_mail = ~use_std
+
+    # ---- SQL maps: emails, phones, streets, postal codes (DuckDB, both cores) --------------
+    # (Overlapping them with the Python maps below on a second connection was measured slower
+    # on two cores: DuckDB already keeps both busy.)
+    m = {
+        "email": _email_map(views, c["Email"]),
+        "phone": _phone_rows(views, c["Phone"], region_rows, "phone"),
+        "mobile": _phone_rows(views, c["MobilePhone"], region_rows, "mobile"),
+        "street_std": _street_map(views, std[0], "street"),
+        "street_mail": _street_map(views, mail[0], "mailing_street"),
+        "postal_std": _postal_map(views, std[3], "postal"),
+        "postal_mail": _postal_map(views, mail[3], "mailing_postal"),
+    }
+    lap("sql_maps")
+    # ---- names ---------------------------------------------------------------------------
+    loader.join()
+    ln, fn = c["LastName"], c["FirstName"]
+    pl, pf = ln.present(), fn.present()
+    both, ln_only, fn_only = pl & pf, pl & ~pf, pf & ~pl
+
+    def name_part(v: str) -> tuple:
+        return _name_norm(v), romaji_key(v)
+
+    ln_used, fn_used = ln.used(both), fn.used(both)
+    ln_part = ln.compute(name_part, [pa.string()] * 2, ln_used)
+    fn_part = fn.compute(name_part, [pa.string()] * 2, fn_used)
+    known_last = {x for x in pc.filter(ln_part[0], pa.array(ln_used)).to_pylist() if x and _is_japanese(x)}
+    known_last_r = {x for x in pc.filter(ln_part[1], pa.array(ln_used)).to_pylist() if x}
+    known_first_r = {x for x in pc.filter(fn_part[1], pa.array(fn_used)).to_pylist() if x}
+    split_counts = {"space": 0, "comma": 0, "learned": 0, "unsplit": 0}
+
+    def whole(v: str) -> tuple:
+        last, first, how = _split_whole(v, known_last, known_last_r, known_first_r)
+        split_counts[how] += 1
+        ln_n = _name_norm(last) if last is not None else None
+        fn_n = _name_norm(first) if first is not None else None
+        if ln_n is None and fn_n is not None:
+            last, first, ln_n, fn_n = first, None, fn_n, None
+        return (ln_n, fn_n, _name_reading(last) if ln_n else None, _name_reading(first) if fn_n else None)
+
+    ln_whole = ln.compute(whole, [pa.string()] * 4, ln.used(ln_only))
+    fn_whole = fn.compute(whole, [pa.string()] * 4, fn.used(fn_only))
+    n_last = [ln_part[0], ln_part[1]]
+    last_name, last_reading = _select(
+        n, [(ln, n_last, both), (ln, [ln_whole[0], ln_whole[2]], ln_only), (fn, [fn_whole[0], fn_whole[2]], fn_only)]
+    )
+    first_name, first_reading = _select(
+        n, [(fn, [fn_part[0], fn_part[1]], both), (ln, [ln_whole[1], ln_whole[3]], ln_only),
+            (fn, [fn_whole[1], fn_whole[3]], fn_only)]
+    )
+    stats["whole_name_values"] = split_counts
+    lap("names")
+
+    # ---- company: Company, else Account.Name --------------------------------------------
+    co, an = c["Company"], c["Account.Name"]
+    use_co = co.present()
+    use_an = ~use_co & an.present()
+    comp_types = [pa.string()] * 3
+    company = _select(
+        n,
+        [(co, co.compute(_company_all, comp_types, co.used(use_co)), use_co),
+         (an, an.compute(_company_all, comp_types, an.used(use_an)), use_an)],
+    )
+    lap("company")
+
+    # ---- cities, states, birthdates, short texts (Python) -----------------------------------
+    def pick(i: int, fn_: Callable, k: int) -> list[pa.Array]:
+        a, b = std[i], mail[i]
+        types = [pa.string()] * k
+        return _select(
+            n, [(a, a.compute(fn_, types, a.used(use_std)), use_std),
+                (b, b.compute(fn_, types, b.used(use_mail)), use_mail)]
+        )
+
+    def state_fn(v: str) -> tuple:
+        p = canonical_prefecture(v)
+        return p, (None if p else _collapse_text(v, True))
+
+    types2 = [pa.string(), pa.string()]
+    city_std = std[1].compute(_city, types2, std[1].used(use_std))
+    city_mail = mail[1].compute(_city, types2, mail[1].used(use_mail))
+    city_n, city_pref = _select(n, [(std[1], city_std, use_std), (mail[1], city_mail, use_mail)])
+    no_city = ~(_rows_valid(std[1], city_std[0], use_std) | _rows_valid(mail[1], city_mail[0], use_mail))
+    # Japanese cities seen in City fields, to take the city off the front of a street whose row has
+    # no City (so 'Street: 千代田区千代田1-1-1' matches 'City: 千代田区, Street: 千代田1-1-1')
+    known_cities = {x for x in city_n.dictionary.to_pylist() if x and len(x) >= 2 and _is_japanese(x)}
+    state_pref, state_text = pick(2, state_fn, 2)
+    bd = c["Birthdate"]
+    (birthdate,) = _select(n, [(bd, bd.compute(lambda v: (_parse_birthdate(v),), [pa.string()]), None)])
+    texts = {}
+    for f, fold in (("Title", True), ("Department", True), ("LeadSource", False)):
+        col = c[f]
+        (texts[f],) = _select(
+            n, [(col, col.compute(lambda v, fold=fold: (_collapse_text(v, fold),), [pa.string()]), None)]
+        )
+    lap("python_other")
+
+    # ---- rows from the SQL maps -------------------------------------------------------------
+    em, em_t = c["Email"], m["email"]
+    email_cols = _select(n, [(em, [em_t.column(k).combine_chunks() for k in
+                                   ("email", "local", "domain", "freemail", "role")], None)])
+    phone_cols = [m["phone"][:2], m["mobile"][:2]]
+    stats["phones_python_path"] = m["phone"][2] + m["mobile"][2]
+    st_std, st_mail = m["street_std"], m["street_mail"]
+    street_n, street_pref, street_city, street_rest = _select(
+        n, [(std[0], st_std + _learned_city(st_std[0], known_cities, std[0].used(use_std & no_city)), use_std),
+            (mail[0], st_mail + _learned_city(st_mail[0], known_cities, mail[0].used(use_mail & no_city)), use_mail)]
+    )
+    (postal,) = _select(n, [(std[3], [m["postal_std"]], use_std), (mail[3], [m["postal_mail"]], use_mail)])
+    lap("select")
+
+    # ---- assemble ------------------------------------------------------------------------
+    tbl = pa.table(
+        {
+            "rec_idx": pa.array(np.arange(n, dtype=np.int32)),
+            "id": ids_sorted,
+            "object_raw": object_raw,
+            "last_name": last_name, "first_name": first_name,
+            "last_reading": last_reading, "first_reading": first_reading,
+            "company_core": company[0], "company_legal_form": company[1], "company_reading": company[2],
+            "email": email_cols[0], "email_local": email_cols[1], "email_domain": email_cols[2],
+            "email_is_freemail": email_cols[3], "email_is_role": email_cols[4],
+            "phone": phone_cols[0][0], "phone_is_mobile": phone_cols[0][1], "mobile": phone_cols[1][0],
+            "postal_code": postal, "state_pref": state_pref, "city_pref": city_pref, "street_pref": street_pref,
+            "city_n": city_n, "street_n": street_n, "street_city": street_city, "street_rest": street_rest,
+            "state": state_text, "birthdate": birthdate,
+            "title": texts["Title"], "department": texts["Department"], "lead_source": texts["LeadSource"],
+            "created_raw": stamps["CreatedDate"], "modified_raw": stamps["LastModifiedDate"],
+        }
+    )
+    view = views.register("assembled", tbl)
+    default_obj = _lit(config.input.default_object) if config.input.default_object else "NULL"
+    id_prefix = " ".join(f"WHEN left(id, 3) = {_lit(p)} THEN {_lit(o)}" for p, o in _ID_PREFIX_OBJECT.items())
+    keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {target} AS
+        WITH j AS (
+          SELECT *,
+            CASE WHEN last_name IS NULL AND first_name IS NULL THEN NULL
+                 ELSE coalesce(last_name, '') || coalesce(first_name, '') END AS full_name
+          FROM {view}
+        )
+        SELECT
+          rec_idx, id,
+          coalesce(NULLIF(object_raw, ''), CASE {id_prefix} END, {default_obj}) AS object,
+          last_name, first_name, full_name,
+          last_reading, first_reading,
+          CASE WHEN first_reading IS NULL THEN last_reading WHEN last_reading IS NULL THEN first_reading
+               ELSE least(last_reading, first_reading) || greatest(last_reading, first_reading) END AS name_key,
+          company_core, company_legal_form, company_reading,
+          email, email_local, email_domain, email_is_freemail, email_is_role,
+          phone, mobile, phone_is_mobile,
+          postal_code, coalesce(state_pref, city_pref, street_pref) AS prefecture,
+          coalesce(city_n, street_city) AS city,
+          CASE WHEN city_n IS NOT NULL AND starts_with(street_n, city_n) AND length(street_n) > length(city_n)
+               THEN substr(street_n, length(city_n) + 1)
+               WHEN city_n IS NULL AND street_city IS NOT NULL THEN street_rest
+               ELSE street_n END AS street,
+          state, birthdate, title, department, lead_source,
+          CAST({_sql_timestamp('created_raw')} AS TIMESTAMP) AS created_date,
+          CAST({_sql_timestamp('modified_raw')} AS TIMESTAMP) AS last_modified_date
+        FROM j{'' if keep_order else ' ORDER BY rec_idx'}"""
+    )
+    lap("write")
+    result.rows = n
+    keys = ("full_name", "company_core", "email", "phone", "mobile", "postal_code", "prefecture", "birthdate")
+    counts = con.execute(f"SELECT {', '.join(f'count({k})' for k in keys)} FROM {target}").fetchall()[0]
+    stats["non_null"] = dict(zip(keys, counts))
+    stats["timings"] = timings
+    result.stats = stats
+
+
+def _rows_valid(col: _Col, dict_arr: pa.Array, mask: np.ndarray) -> np.ndarray:
+    """Per row: selected by ``mask`` and the row's dictionary entry in ``dict_arr`` is not NULL."""
+    valid = dict_arr.is_valid().to_numpy(zero_copy_only=False)
+    out = mask & (col.idx >= 0)
+    out[out] = valid[col.idx[out]]
+    return out
+
+
+def _learned_city(norm: pa.Array, known: set[str], used: np.ndarray) -> list[pa.Array]:
+    """(city, rest) per normalized street (the ``used`` entries) that starts with a city known
+    from City fields (the longest one, leaving a non-empty rest); NULL otherwise."""
+    k = len(norm)
+    pos = np.flatnonzero(used).tolist() if known else []
+    if not pos:
+        return [pa.nulls(k, pa.string()), pa.nulls(k, pa.string())]
+    lengths = sorted({len(c) for c in known}, reverse=True)
+    cities: list[str | None] = [None] * k
+    rests: list[str | None] = [None] * k
+    texts = norm.take(pa.array(pos, pa.int64())).to_pylist()
+    for i, t in zip(pos, texts):
+        if t:
+            for ln in lengths:
+                if ln < len(t) and t[:ln] in known:
+                    cities[i], rests[i] = t[:ln], t[ln:]
+                    break
+    return [pa.array(cities, pa.string()), pa.array(rests, pa.string())]
+
+
+def _street_map(views: _Views, col: _Col, name: str) -> list[pa.Array]:
+    """(street, prefecture) per distinct raw street: the SQL twin of ``_street`` (same regex
+    steps); values with kanji numerals before 丁目/番/号 go through ``_street`` itself."""
+    if len(col.dictionary) == 0:
+        return [pa.array([], pa.string()), pa.array([], pa.string())]
+    full_alt = "|".join(sorted(_PREF_FULL, key=len, reverse=True))
+    short_alt = "|".join(sorted(_PREF_SHORT, key=len, reverse=True))
+    short_case = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in _PREF_SHORT.items() if k != v)
+    q = _STREET_A.sql("SELECT _i, lower(raw) AS a FROM {src}", "a")
+    q = f"SELECT *, regexp_matches(a, {_lit(_KANJI_NUM_ROUTE)}) AS py FROM ({q})"
+    q = _STREET_B.sql(q, "a")
+    q = f"""SELECT _i, py, a,
+              NULLIF(regexp_extract(a, {_lit(f'^({full_alt})')}, 1), '') AS pf,
+              NULLIF(regexp_extract(a, {_lit(f'^({short_alt})([^郡町村区]|$)')}, 1), '') AS ps
+            FROM ({q})"""
+    t = views.sql_map(
+        name,
+        pa.table({"raw": pc.utf8_normalize(col.dictionary, "NFKC")}),
+        f"""SELECT _i, py,
+              NULLIF(CASE WHEN pf IS NOT NULL AND length(a) > length(pf) THEN substr(a, length(pf) + 1)
+                          ELSE a END, '') AS norm,
+              coalesce(pf, CASE ps {short_case} ELSE ps END) AS pref
+            FROM ({q})""",
+    )
+    norm = t.column("norm").combine_chunks()
+    pref = t.column("pref").combine_chunks()
+    py = np.flatnonzero(t.column("py").to_numpy(zero_copy_only=False))
+    if len(py):  # kanji numerals: the Python reference
+        res = [_street(v) for v in col.dictionary.take(pa.array(py)).to_pylist()]
+        mask = np.zeros(len(norm), dtype=bool)
+        mask[py] = True
+        mask_arr = pa.array(mask)
+        norm = pc.replace_with_mask(norm, mask_arr, pa.array([r[0] for r in res], norm.type))
+        pref = pc.replace_with_mask(pref, mask_arr, pa.array([r[1] for r in res], pref.type))
+    return [norm, pref]
+
+
+def _email_map(views: _Views, em: _Col) -> pa.Table:
+    """Email outputs per distinct raw value (SQL twin of normalize_email + email_flags)."""
+    src = pa.table({"raw": pc.utf8_normalize(em.dictionary, "NFKC")})
+    q = _EMAIL_STEPS.sql("SELECT _i, lower(raw) AS t FROM {src}", "t")
+    return views.sql_map(
+        "email",
+        src,
+        f"""SELECT _i, email, split_part(email, '@', 1) AS local, split_part(email, '@', 2) AS domain,
+                   regexp_full_match(split_part(email, '@', 2), {_lit(_FREEMAIL_RE)}) AS freemail,
+                   regexp_full_match(split_part(email, '@', 1), {_lit(_ROLE_RE)}) AS role
+            FROM (SELECT _i, CASE WHEN regexp_full_match(t, {_lit(_EMAIL_VALID)}) THEN t END AS email
+                  FROM ({q}))""",
+    )
+
+
+def _phone_rows(views: _Views, col: _Col, region_rows: pa.Array, name: str) -> tuple[pa.Array, pa.Array, int]:
+    """Per-row (e164, is_mobile) for one phone column; the JP rule runs in SQL over the distinct
+    (value, region) pairs, everything else through ``normalize_phone``."""
+    if pc.all(pc.equal(region_rows, "JP")).as_py() is not False:  # the common case
+        key_col = col
+        regions = pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(len(col.dictionary), dtype=np.int32)), pa.array(["JP"], pa.string())
+        )
+    else:  # several regions: key on (value, region)
+        raw_rows = col.dictionary.take(pa.array(col.idx, type=pa.int32(), mask=col.idx < 0))
+        joined = pc.binary_join_element_wise(raw_rows, region_rows, "\x1f")
+        key_col = _Col(joined, pa.array(np.arange(len(joined), dtype=np.int64)), len(joined))
+        pairs = [k.split("\x1f") for k in key_col.values]
+        key_col.dictionary = pa.array([p[0] for p in pairs], pa.string())
+        regions = pa.array([p[1] for p in pairs], pa.string())
+    src = pa.table({"raw": pc.utf8_normalize(key_col.dictionary, "NFKC"), "region": regions})
+    q = _PHONE_STEPS.sql("SELECT _i, region, lower(raw) AS t FROM {src}", "t")
+    fast = views.sql_map(
+        f"{name}_fast",
+        src,
+        f"""SELECT _i, CASE WHEN length(nsn) IN (9, 10) AND NOT starts_with(nsn, '0') THEN '+81' || nsn END AS e164,
+            CASE WHEN length(nsn) IN (9, 10) AND NOT starts_with(nsn, '0')
+                 THEN length(nsn) = 10 AND substr(nsn, 1, 2) IN ('70', '80', '90') AND substr(nsn, 3, 1) <> '0'
+            END AS is_mobile
+        FROM (SELECT _i, CASE
+                WHEN plus AND starts_with(digits, '81') THEN regexp_replace(substr(digits, 3), '^0', '')
+                WHEN NOT plus AND region = 'JP' AND starts_with(digits, '0') AND NOT starts_with(digits, '00')
+                  THEN substr(digits, 2)
+              END AS nsn
+              FROM (SELECT _i, region, regexp_replace(t, '[^0-9]', '', 'g') AS digits,
+                           contains(t, '+') AND regexp_matches(t, {_lit(_PHONE_PLUS)}) AS plus
+                    FROM ({q})))""",
+    )
+    e_arr = fast.column("e164").combine_chunks()
+    m_arr = fast.column("is_mobile").combine_chunks()
+    slow_idx = np.flatnonzero(pc.is_null(e_arr).to_numpy(zero_copy_only=False))
+    if len(slow_idx):  # not a JP-rule number: the full Python path (phonenumbers)
+        keys = key_col.dictionary.take(pa.array(slow_idx)).to_pylist()
+        regs = regions.take(pa.array(slow_idx)).to_pylist()
+        res = [_normalize_phone(k, r) for k, r in zip(keys, regs)]
+        mask = np.zeros(len(e_arr), dtype=bool)
+        mask[slow_idx] = True
+        mask_arr = pa.array(mask)
+        e_arr = pc.replace_with_mask(e_arr, mask_arr, pa.array([e for e, _ in res], pa.string()))
+        m_arr = pc.replace_with_mask(m_arr, mask_arr, pa.array([None if e is None else m for e, m in res], pa.bool_()))
+    slow = len(slow_idx)
+    e_rows, m_rows = _select(len(region_rows), [(key_col, [e_arr, m_arr], None)])
+    return e_rows, m_rows, slow

@@ -1,0 +1,772 @@
+"""Tests for the normalize stage and its value-level functions (Japanese and English data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from nayose.config import Config, InputConfig
+from nayose.errors import InputError
+from nayose.normalize import (
+    OUTPUT_COLUMNS,
+    canonical_prefecture,
+    company_reading,
+    country_region,
+    email_flags,
+    normalize_city,
+    normalize_email,
+    normalize_name,
+    normalize_phone,
+    normalize_postal,
+    normalize_records,
+    normalize_street,
+    normalize_text,
+    parse_birthdate,
+    romaji_key,
+    split_company,
+    split_whole_name,
+)
+
+# ----------------------------------------------------------------------------------------------
+# normalize_text / names
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Ｓａｎｓａｎ", "sansan"),
+        ("Sansan", "sansan"),
+        ("ＳＡＮＳＡＮ", "sansan"),
+        ("０３", "03"),
+        ("山田　太郎", "山田太郎"),  # full-width space removed
+        ("山田 太郎", "山田太郎"),
+        ("やまだ", "ヤマダ"),  # hiragana -> katakana
+        ("ﾔﾏﾀﾞ", "ヤマダ"),  # half-width katakana -> full (with the voiced mark)
+        ("  ", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_normalize_text(raw, expected):
+    assert normalize_text(raw) == expected
+
+
+def test_normalize_name_drops_middle_dots():
+    assert normalize_name("ジョン・スミス") == normalize_name("ジョン スミス") == "ジョンスミス"
+
+
+# ----------------------------------------------------------------------------------------------
+# romaji keys
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [
+        ["佐藤", "サトウ", "さとう", "Sato", "Satou", "Satoh", "SATO", "ｻﾄｳ", "Satō", "斉藤"[:0] + "佐藤"],
+        ["太郎", "タロウ", "たろう", "Taro", "Tarou", "TARO", "Tarō", "ﾀﾛｳ"],
+        ["鈴木", "スズキ", "すずき", "Suzuki", "SUZUKI", "ｽｽﾞｷ"],
+        ["花子", "ハナコ", "はなこ", "Hanako"],
+        ["高橋", "タカハシ", "Takahashi", "Takahasi"],  # Kunrei si -> shi
+        ["一郎", "イチロウ", "いちろう", "Ichiro", "Ichirou", "Itiro", "Ichiroh"],
+        ["伊藤", "イトウ", "Ito", "Itoh", "Itou"],
+        ["斎藤", "齋藤", "サイトウ", "Saito", "Saitoh"],
+        ["渡辺", "渡邉", "ワタナベ", "Watanabe"],
+        ["大野", "オオノ", "Ohno", "Ono", "Oono", "Ōno"],
+        ["本間", "ホンマ", "Homma", "Honma"],  # m before b/m/p
+        ["中島", "ナカジマ", "Nakajima", "Nakazima"],  # Kunrei zi -> ji
+        ["健一", "ケンイチ", "Kenichi", "Ken'ichi"],
+        ["翔太", "ショウタ", "Shota", "Shouta", "Syota"],  # Kunrei sy -> sh
+        ["洋子", "ヨウコ", "Yoko", "Youko", "Yohko"],
+        ["裕子", "ユウコ", "Yuko", "Yuuko", "Yūko"],
+        ["山田", "ヤマダ", "Yamada"],
+    ],
+)
+def test_romaji_key_cross_script(variants):
+    keys = {romaji_key(v) for v in variants}
+    assert len(keys) == 1, {v: romaji_key(v) for v in variants}
+
+
+@pytest.mark.parametrize(
+    "variant, standard",
+    [("渡邊", "渡辺"), ("渡邉", "渡辺"), ("髙橋", "高橋"), ("山﨑", "山崎"), ("濵田", "浜田"), ("德永", "徳永"),
+     ("𠮷田", "吉田"), ("櫻井", "桜井"), ("澤田", "沢田"), ("齋藤", "斎藤")],
+)
+def test_variant_kanji(variant, standard):
+    assert romaji_key(variant) == romaji_key(standard)
+    if variant != "齋藤":  # 齋 / 斎 differ in writing; the reading is the same
+        assert normalize_name(variant) == normalize_name(standard)
+
+
+def test_romaji_key_values():
+    assert romaji_key("佐藤") == "sato"
+    assert romaji_key("太郎") == "taro"
+    assert romaji_key("鈴木") == "suzuki"
+    assert romaji_key("花子") == "hanako"
+    assert romaji_key("高橋") == "takahashi"
+    assert romaji_key("一郎") == "ichiro"
+    assert romaji_key("キャッチ") == "kyatchi"  # sokuon before ch
+    assert romaji_key("マッチャ") == "matcha"
+
+
+def test_romaji_key_keeps_english_names():
+    # latin words that are not romaji are only lowercased (no Japanese folding)
+    assert romaji_key("Smith") == "smith"
+    assert romaji_key("Martin") == "martin"  # not 'marchin'
+    assert romaji_key("O'Brien") == "obrien"
+    assert romaji_key("Müller") == "muller"
+    assert romaji_key(None) is None
+    assert romaji_key("・") is None
+
+
+def test_company_reading_katakana_vs_latin():
+    assert company_reading("ソニー") == company_reading("sony") == "soni"
+    assert company_reading("サンサン") == company_reading("sansan")
+
+
+# ----------------------------------------------------------------------------------------------
+# companies
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, form",
+    [
+        ("株式会社ABC", "株式会社"),
+        ("ABC株式会社", "株式会社"),
+        ("(株)ABC", "株式会社"),
+        ("（株）ABC", "株式会社"),
+        ("㈱ABC", "株式会社"),
+        ("ABC(株)", "株式会社"),
+        ("ABC（株）", "株式会社"),
+        ("ABC ㈱", "株式会社"),
+        ("株式会社　ＡＢＣ", "株式会社"),
+        ("ｶ)ABC", "株式会社"),  # bank-transfer notation
+        ("有限会社ABC", "有限会社"),
+        ("(有)ABC", "有限会社"),
+        ("㈲ABC", "有限会社"),
+        ("ABC有限会社", "有限会社"),
+        ("合同会社ABC", "合同会社"),
+        ("ABC合同会社", "合同会社"),
+        ("合資会社ABC", "合資会社"),
+        ("合名会社ABC", "合名会社"),
+        ("一般社団法人ABC", "一般社団法人"),
+        ("一般財団法人 ABC", "一般財団法人"),
+        ("医療法人社団ABC", "医療法人"),
+        ("学校法人ABC", "学校法人"),
+        ("社会福祉法人ABC", "社会福祉法人"),
+        ("ABC Co., Ltd.", "co ltd"),
+        ("ABC CO.,LTD.", "co ltd"),
+        ("ABC Company Limited", "co ltd"),
+        ("ABC Inc.", "inc"),
+        ("ABC, Inc.", "inc"),
+        ("ABC Incorporated", "inc"),
+        ("ABC K.K.", "kk"),
+        ("ABC KK", "kk"),
+        ("ABC Corporation", "corp"),
+        ("ABC Corp.", "corp"),
+        ("ABC LLC", "llc"),
+        ("ABC Ltd", "ltd"),
+        ("ABC Limited", "ltd"),
+        ("ABC GmbH", "gmbh"),
+    ],
+)
+def test_split_company_forms(raw, form):
+    assert split_company(raw) == ("abc", form)
+
+
+def test_split_company_cores():
+    assert split_company("Ｓａｎｓａｎ株式会社")[0] == split_company("Sansan, Inc.")[0] == "sansan"
+    assert split_company("株式会社 ソニ－") == ("ソニー", "株式会社")  # hyphen after katakana -> ー
+    assert split_company("ソニー株式会社") == ("ソニー", "株式会社")
+    assert split_company("株式会社エイ・ビー・シー")[0] == "エイビーシー"
+    assert split_company("ABC Holdings Co., Ltd.")[0] == "abcholdings"
+    assert split_company("ABC株式会社 東京支店") == ("abc東京支店", "株式会社")
+    assert split_company("株式会社") == (None, "株式会社")
+    assert split_company("株式会社髙島屋") == split_company("高島屋株式会社") == ("高島屋", "株式会社")
+    assert split_company("Acme") == ("acme", None)
+    assert split_company("[[Unknown]]") == ("unknown", None)  # placeholders are kept (see the report)
+    assert split_company("-") == (None, None)
+    assert split_company(None) == (None, None)
+
+
+# ----------------------------------------------------------------------------------------------
+# emails
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Taro.Yamada@Example.co.jp", "taro.yamada@example.co.jp"),
+        ("  TARO@EXAMPLE.COM ", "taro@example.com"),
+        ("taro+newsletter@example.com", "taro@example.com"),
+        ("Taro.Yamada+pardot-2024@Example.CO.JP", "taro.yamada@example.co.jp"),
+        ("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｃｏｍ", "taro@example.com"),  # full-width
+        ("mailto:taro@example.com", "taro@example.com"),
+        ("<taro@example.com>", "taro@example.com"),
+        ("山田太郎 <taro@example.com>", "taro@example.com"),
+        ("taro@example.com; hanako@example.com", "taro@example.com"),
+        ("taro@example.com.", "taro@example.com"),
+        ("taro@example", None),
+        ("taro@@example.com", None),
+        ("taro", None),
+        ("山田@example.com", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_normalize_email(raw, expected):
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "email, freemail, role",
+    [
+        ("taro@gmail.com", True, False),
+        ("taro@yahoo.co.jp", True, False),
+        ("taro@docomo.ne.jp", True, False),
+        ("taro@ezweb.ne.jp", True, False),
+        ("taro@i.softbank.jp", True, False),
+        ("taro@hotmail.co.jp", True, False),
+        ("taro@outlook.com", True, False),
+        ("taro@abc.biglobe.ne.jp", True, False),
+        ("taro@sansan.com", False, False),
+        ("info@sansan.com", False, True),
+        ("sales@example.co.jp", False, True),
+        ("eigyo@example.co.jp", False, True),
+        ("soumu@example.co.jp", False, True),
+        ("saiyo@example.co.jp", False, True),
+        ("toiawase@example.co.jp", False, True),
+        ("noreply@example.co.jp", False, True),
+        ("info-jp@example.com", False, True),
+        ("support2@example.com", False, True),
+        ("itou@example.com", False, False),  # starts like 'it' but is a name
+        ("office.tanaka@example.com", False, False),
+    ],
+)
+def test_email_flags(email, freemail, role):
+    assert email_flags(normalize_email(email)) == (freemail, role)
+    assert email_flags(None) == (None, None)
+
+
+# ----------------------------------------------------------------------------------------------
+# phones
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("03-1234-5678", ("+81312345678", False)),
+        ("0312345678", ("+81312345678", False)),
+        ("03 1234 5678", ("+81312345678", False)),
+        ("(03)1234-5678", ("+81312345678", False)),
+        ("+81 3-1234-5678", ("+81312345678", False)),
+        ("+81-3-1234-5678", ("+81312345678", False)),
+        ("+81 (0)3-1234-5678", ("+81312345678", False)),
+        ("０３－１２３４－５６７８", ("+81312345678", False)),
+        ("０３（１２３４）５６７８", ("+81312345678", False)),
+        ("03-1234-5678 内線123", ("+81312345678", False)),
+        ("03-1234-5678 ext. 12", ("+81312345678", False)),
+        ("03-1234-5678 / 090-1111-2222", ("+81312345678", False)),
+        ("090-1234-5678", ("+819012345678", True)),
+        ("080 1234 5678", ("+818012345678", True)),
+        ("070-1234-5678", ("+817012345678", True)),
+        ("+81 90-1234-5678", ("+819012345678", True)),
+        ("0120-123-456", ("+81120123456", False)),
+        ("0800-123-4567", ("+818001234567", False)),  # free dial, not mobile
+        ("06-6123-4567", ("+81661234567", False)),
+        ("1234-5678", ("12345678", False)),  # no area code: the digits
+        ("12345", (None, False)),
+        ("なし", (None, False)),
+        ("", (None, False)),
+        (None, (None, False)),
+    ],
+)
+def test_normalize_phone_jp(raw, expected):
+    assert normalize_phone(raw) == expected
+
+
+def test_normalize_phone_other_regions():
+    assert normalize_phone("+1 415-555-2671") == ("+14155552671", False)
+    assert normalize_phone("(02) 9876 5432", "AU") == ("+61298765432", False)
+    assert normalize_phone("0412 345 678", "AU") == ("+61412345678", True)
+    assert normalize_phone("415-555-2671", "US") == ("+14155552671", False)
+    assert country_region("Japan") == country_region("日本") == country_region("JP") == "JP"
+    assert country_region("United States") == country_region("USA") == country_region("アメリカ") == "US"
+    assert country_region("Australia") == "AU"
+    assert country_region("Atlantis") is None
+
+
+# ----------------------------------------------------------------------------------------------
+# addresses
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("〒100-0001", "1000001"),
+        ("100-0001", "1000001"),
+        ("1000001", "1000001"),
+        ("１００－０００１", "1000001"),
+        ("〒 １００ー０００１", "1000001"),
+        ("2000", "2000"),  # FEBRL / Australian
+        ("〒", None),
+        (None, None),
+    ],
+)
+def test_normalize_postal(raw, expected):
+    assert normalize_postal(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("東京都", "東京都"),
+        ("東京", "東京都"),
+        ("Tokyo", "東京都"),
+        ("TOKYO-TO", "東京都"),
+        ("Tōkyō", "東京都"),
+        ("Tokyo Prefecture", "東京都"),
+        ("とうきょう", "東京都"),
+        ("大阪", "大阪府"),
+        ("大阪府", "大阪府"),
+        ("Osaka-fu", "大阪府"),
+        ("京都", "京都府"),
+        ("北海道", "北海道"),
+        ("Hokkaido", "北海道"),
+        ("神奈川", "神奈川県"),
+        ("Kanagawa-ken", "神奈川県"),
+        ("兵庫県", "兵庫県"),
+        ("Hyogo", "兵庫県"),
+        ("Hyougo", "兵庫県"),
+        ("東京都港区", "東京都"),
+        ("nsw", None),
+        ("vic", None),
+        ("港区", None),
+        (None, None),
+    ],
+)
+def test_canonical_prefecture(raw, expected):
+    assert canonical_prefecture(raw) == expected
+
+
+def test_normalize_city():
+    assert normalize_city("東京都港区") == ("港区", "東京都")
+    assert normalize_city("港区") == ("港区", None)
+    assert normalize_city("大阪市 北区") == ("大阪市北区", "大阪府")  # same-name city lies in 大阪府
+    assert normalize_city("North Sydney") == ("northsydney", None)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "東京都千代田区千代田1丁目1番1号",
+        "千代田区千代田1丁目1番1号",
+        "千代田区千代田１－１－１",
+        "千代田区千代田1-1-1",
+        "千代田区千代田一丁目1番1号",
+        "千代田区 千代田 1‐1‐1",
+        "千代田区千代田1ー1ー1",
+        "千代田区千代田1丁目1番地1",
+        "千代田区千代田1丁目1-1",
+        "〒100-0001 東京都千代田区千代田1-1-1",
+    ],
+)
+def test_normalize_street_variants(raw):
+    assert normalize_street(raw) == "千代田区千代田1-1-1"
+    assert normalize_street(raw, city="千代田区") == "千代田1-1-1"
+    assert normalize_street(raw, city="東京都千代田区") == "千代田1-1-1"
+
+
+def test_normalize_street_details():
+    assert normalize_street("港区六本木六丁目10番1号 六本木ヒルズ森タワー") == "港区六本木6-10-1六本木ヒルズ森タワー"
+    assert normalize_street("1丁目2番3号 ABCビル 3階") == normalize_street("1-2-3 ABCビル3F") == "1-2-3abcビル3f"
+    assert normalize_street("千代田区一番町5番地の3") == "千代田区一番町5-3"  # 一番町 is a place name
+    assert normalize_street("二十三番地") == "23"
+    assert normalize_street("101号室") == "101号室"
+    assert normalize_street("センタービル") == "センタービル"  # katakana ー kept
+    assert normalize_street("42 Smith Street") == "42smithstreet"
+    assert normalize_street("大阪市北区梅田3丁目1番3号") == "大阪市北区梅田3-1-3"
+    assert normalize_street("   ") is None
+    assert normalize_street(None) is None
+
+
+# ----------------------------------------------------------------------------------------------
+# birthdates
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("1980-05-01", "1980-05-01"),
+        ("1980/05/01", "1980-05-01"),
+        ("1980/5/1", "1980-05-01"),
+        ("1980.5.1", "1980-05-01"),
+        ("19800501", "1980-05-01"),
+        ("1980年5月1日", "1980-05-01"),
+        ("１９８０年５月１日", "1980-05-01"),
+        ("昭和55年5月1日", "1980-05-01"),
+        ("S55.5.1", "1980-05-01"),
+        ("平成元年1月8日", "1989-01-08"),
+        ("1980-05-01T00:00:00.000Z", "1980-05-01"),
+        ("13/05/1980", "1980-05-13"),  # DD/MM/YYYY (unambiguous)
+        ("05/13/1980", "1980-05-13"),  # MM/DD/YYYY (unambiguous)
+        ("05/05/1980", "1980-05-05"),
+        ("01/05/1980", None),  # ambiguous
+        ("1980-02-30", None),
+        ("2999-01-01", None),  # future
+        ("1800-01-01", None),
+        ("unknown", None),
+        (None, None),
+    ],
+)
+def test_parse_birthdate(raw, expected):
+    assert parse_birthdate(raw) == expected
+
+
+# ----------------------------------------------------------------------------------------------
+# whole names in one field
+# ----------------------------------------------------------------------------------------------
+
+
+def test_split_whole_name():
+    assert split_whole_name("山田 太郎") == ("山田", "太郎", "space")
+    assert split_whole_name("山田　太郎") == ("山田", "太郎", "space")
+    assert split_whole_name("Taro Yamada") == ("Yamada", "Taro", "space")  # given name first
+    assert split_whole_name("YAMADA Taro") == ("YAMADA", "Taro", "space")  # ALL CAPS = surname
+    assert split_whole_name("Yamada, Taro") == ("Yamada", "Taro", "comma")
+    # learned readings decide the order
+    assert split_whole_name("Yamada Taro", known_last_readings={"yamada"}) == ("Yamada", "Taro", "space")
+    # no space: the longest known surname prefix
+    assert split_whole_name("山田太郎", known_last={"山田"}) == ("山田", "太郎", "learned")
+    assert split_whole_name("佐々木花子", known_last={"佐", "佐々木"}) == ("佐々木", "花子", "learned")
+    assert split_whole_name("山田", known_last={"山", "山田"}) == ("山田", None, "unsplit")  # a known surname
+    assert split_whole_name("林誠", known_last={"林"}) == ("林", "誠", "learned")
+    assert split_whole_name("山田太郎") == ("山田太郎", None, "unsplit")
+    assert split_whole_name("やまだたろう", known_last={"ヤマダ"}) == ("ヤマダ", "タロウ", "learned")
+
+
+# ----------------------------------------------------------------------------------------------
+# the stage
+# ----------------------------------------------------------------------------------------------
+
+COLS = ["Id", "Object", "LastName", "FirstName", "Company", "Account.Name", "Title", "Department", "Email",
+        "Phone", "MobilePhone", "Street", "City", "State", "PostalCode", "Country", "MailingStreet",
+        "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry", "Birthdate", "LeadSource",
+        "OwnerId", "CreatedDate", "LastModifiedDate", "Sansan_Person_Id__c"]
+
+
+def _table(con: duckdb.DuckDBPyConnection, rows: list[dict], name: str = "raw_records", cols=COLS) -> None:
+    data = {c: pa.array([r.get(c) for r in rows], pa.string()) for c in cols}
+    con.register("_rows", pa.table(data))
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _rows")
+    con.unregister("_rows")
+
+
+def _rows(con: duckdb.DuckDBPyConnection, table: str = "normalized_records") -> dict[str, dict]:
+    cur = con.execute(f"SELECT * FROM {table} ORDER BY rec_idx")
+    names = [d[0] for d in cur.description]
+    return {r[names.index("id")]: dict(zip(names, r)) for r in cur.fetchall()}
+
+
+# The same person five ways (business card, web form, Data Loader export, English list, hiragana)
+JP_ROWS = [
+    {"Id": "00Q000000000001", "Object": "Lead", "LastName": "佐藤", "FirstName": "太郎", "Company": "㈱サンプル商事",
+     "Title": "営業部　部長", "Email": "Taro.Sato+card@Sample.co.jp", "Phone": "03-1234-5678",
+     "MobilePhone": "090-1111-2222", "Street": "千代田区千代田1丁目1番1号", "City": "千代田区", "State": "東京都",
+     "PostalCode": "〒100-0001", "Country": "日本", "Birthdate": "1980/5/1", "LeadSource": "名刺",
+     "CreatedDate": "2023-04-01T12:34:56.000Z", "LastModifiedDate": "2024-01-02T03:04:05.000+0000"},
+    {"Id": "00Q000000000002", "Object": "Lead", "LastName": "サトウ　タロウ", "FirstName": "",
+     "Company": "サンプル商事株式会社", "Email": "taro.sato@sample.co.jp", "Phone": "０３－１２３４－５６７８",
+     "Street": "東京都千代田区千代田１－１－１", "PostalCode": "１００－０００１", "Birthdate": "19800501",
+     "LeadSource": "Web", "CreatedDate": "2023/04/02 09:00"},
+    {"Id": "0030000000000AA", "Object": "Contact", "LastName": "佐藤太郎", "Account.Name": "（株）サンプル商事",
+     "Email": "mailto:TARO.SATO@SAMPLE.CO.JP", "Phone": "+81 3-1234-5678", "MailingStreet": "千代田1-1-1",
+     "MailingCity": "東京都千代田区", "MailingPostalCode": "100-0001", "Birthdate": "1980年5月1日",
+     "CreatedDate": "2023-04-03T10:00:00+09:00"},
+    {"Id": "0030000000000AB", "Object": "Contact", "LastName": "Taro Sato", "Company": "Sample Shoji Co., Ltd.",
+     "Email": "taro.sato@sample.co.jp", "Phone": "(03)1234-5678 内線12", "MailingState": "Tokyo"},
+    {"Id": "00Q000000000003", "LastName": "", "FirstName": "さとう たろう", "Company": "ｶ)ｻﾝﾌﾟﾙｼｮｳｼﾞ",
+     "Phone": "0312345678", "State": "東京"},
+    # other people
+    {"Id": "00Q000000000004", "Object": "Lead", "LastName": "鈴木", "FirstName": "花子", "Company": "有限会社テスト",
+     "Email": "info@test.co.jp", "Phone": "090-9999-8888", "Street": "大阪市北区梅田3丁目1番3号", "State": "大阪"},
+    {"Id": "00Q000000000005", "Object": "Lead", "LastName": "高橋", "FirstName": "一郎", "Company": "テスト合同会社",
+     "Email": "ichiro@gmail.com", "Phone": "06-6123-4567"},
+    {"Id": "00Q000000000006", "Object": "Lead", "LastName": "   ", "FirstName": None, "Company": "   "},
+]
+
+
+@pytest.fixture(scope="module")
+def jp() -> tuple[duckdb.DuckDBPyConnection, dict[str, dict], object]:
+    con = duckdb.connect()
+    _table(con, JP_ROWS)
+    res = normalize_records(con, Config())
+    return con, _rows(con), res
+
+
+def test_stage_shape(jp):
+    con, rows, res = jp
+    assert res.stage == "normalize" and res.table == "normalized_records"
+    assert res.rows == len(JP_ROWS) == len(rows)
+    cols = [r[0] for r in con.execute("DESCRIBE normalized_records").fetchall()]
+    assert cols == list(OUTPUT_COLUMNS)
+    types = {r[0]: r[1] for r in con.execute("DESCRIBE normalized_records").fetchall()}
+    assert types["rec_idx"] == "INTEGER"
+    assert types["email_is_freemail"] == types["email_is_role"] == types["phone_is_mobile"] == "BOOLEAN"
+    assert types["created_date"] == types["last_modified_date"] == "TIMESTAMP"
+    assert types["birthdate"] == "VARCHAR"
+    # rec_idx dense 0..n-1 in Id order
+    got = con.execute("SELECT rec_idx, id FROM normalized_records ORDER BY rec_idx").fetchall()
+    assert [r[0] for r in got] == list(range(len(JP_ROWS)))
+    assert [r[1] for r in got] == sorted(r["Id"] for r in JP_ROWS)
+    assert res.seconds >= 0 and "timings" in res.stats
+
+
+def test_stage_leaves_connection_clean(jp):
+    con, _, _ = jp
+    names = {r[0] for r in con.execute("SELECT name FROM (SHOW ALL TABLES)").fetchall()}
+    assert names == {"raw_records", "normalized_records"}
+    assert con.execute("SELECT 1").fetchall() == [(1,)]
+
+
+def test_stage_same_person_shares_keys(jp):
+    _, rows, _ = jp
+    same = [rows[i] for i in ("00Q000000000001", "00Q000000000002", "0030000000000AA", "0030000000000AB",
+                              "00Q000000000003")]
+    assert {r["name_key"] for r in same} == {"satotaro"}
+    assert {r["last_reading"] for r in same} == {"sato"}
+    assert {r["first_reading"] for r in same} == {"taro"}
+    assert {r["phone"] for r in same} == {"+81312345678"}
+    assert {r["email"] for r in same[:4]} == {"taro.sato@sample.co.jp"}
+    assert {r["company_core"] for r in same[:3]} == {"サンプル商事"}
+    # the reading makes the katakana bank notation comparable (English 'Sample' stays 'sample')
+    assert {r["company_reading"] for r in same if r["id"] != "0030000000000AB"} == {"sanpurushoji"}
+    assert {r["postal_code"] for r in same[:3]} == {"1000001"}
+    assert {r["prefecture"] for r in same} == {"東京都"}
+    assert {r["birthdate"] for r in same[:3]} == {"1980-05-01"}
+    assert {r["street"] for r in same[:3]} == {"千代田1-1-1"}
+    # row 2 has no City: 千代田区 (known from row 1's City) is taken off the front of its street
+    assert [r["city"] for r in same[:3]] == ["千代田区"] * 3
+
+
+def test_stage_row_details(jp):
+    _, rows, _ = jp
+    a = rows["00Q000000000001"]
+    assert (a["last_name"], a["first_name"], a["full_name"]) == ("佐藤", "太郎", "佐藤太郎")
+    assert (a["company_core"], a["company_legal_form"]) == ("サンプル商事", "株式会社")
+    assert (a["email_local"], a["email_domain"]) == ("taro.sato", "sample.co.jp")
+    assert a["email_is_freemail"] is False and a["email_is_role"] is False
+    assert a["mobile"] == "+819011112222" and a["phone_is_mobile"] is False
+    assert a["title"] == "営業部 部長" and a["lead_source"] == "名刺"
+    assert a["created_date"] == dt.datetime(2023, 4, 1, 12, 34, 56)
+    assert a["last_modified_date"] == dt.datetime(2024, 1, 2, 3, 4, 5)
+    assert a["object"] == "Lead"
+
+    b = rows["00Q000000000002"]  # whole katakana name in LastName, full-width space
+    assert (b["last_name"], b["first_name"], b["full_name"]) == ("サトウ", "タロウ", "サトウタロウ")
+    assert b["created_date"] == dt.datetime(2023, 4, 2, 9, 0)
+
+    c = rows["0030000000000AA"]  # no space: split with the surname learned from row 1
+    assert (c["last_name"], c["first_name"]) == ("佐藤", "太郎")
+    assert c["company_legal_form"] == "株式会社"  # from Account.Name
+    assert c["created_date"] == dt.datetime(2023, 4, 3, 1, 0)  # +09:00 -> UTC
+
+    d = rows["0030000000000AB"]  # latin whole name, given name first
+    assert (d["last_name"], d["first_name"]) == ("sato", "taro")
+    assert d["company_core"] == "sampleshoji" and d["company_legal_form"] == "co ltd"
+    assert d["state"] is None and d["prefecture"] == "東京都"
+
+    e = rows["00Q000000000003"]  # whole name in FirstName, hiragana; object from the Id prefix
+    assert (e["last_name"], e["first_name"]) == ("サトウ", "タロウ")
+    assert e["object"] == "Lead"
+    assert e["company_legal_form"] == "株式会社"
+
+    f = rows["00Q000000000004"]
+    assert f["email_is_role"] is True and f["phone_is_mobile"] is True and f["prefecture"] == "大阪府"
+    assert f["street"] == "大阪市北区梅田3-1-3"
+    assert rows["00Q000000000005"]["email_is_freemail"] is True
+
+    blank = rows["00Q000000000006"]  # blanks are NULL
+    for k in ("last_name", "first_name", "full_name", "name_key", "company_core", "email", "phone"):
+        assert blank[k] is None
+
+
+FEBRL_COLS = ["Id", "FirstName", "LastName", "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode",
+              "Birthdate"]
+FEBRL_ROWS = [
+    {"Id": "rec-0-org", "FirstName": "michaela", "LastName": "neumann", "MailingStreet": "8 stanley street",
+     "MailingCity": "miami", "MailingState": "nsw", "MailingPostalCode": "2151", "Birthdate": "19151111"},
+    {"Id": "rec-0-dup-0", "FirstName": "michaela", "LastName": "neuman", "MailingStreet": "8 stanley  street",
+     "MailingCity": "miami", "MailingState": "NSW", "MailingPostalCode": "2151", "Birthdate": "19151111"},
+    {"Id": "rec-1-org", "FirstName": "courtney", "LastName": "painter", "MailingStreet": "12 pitt street",
+     "MailingCity": "north sydney", "MailingState": "vic", "MailingPostalCode": "3050", "Birthdate": "19370503"},
+    {"Id": "rec-2-org", "FirstName": "", "LastName": "martin", "MailingStreet": None, "MailingCity": None,
+     "MailingState": None, "MailingPostalCode": None, "Birthdate": "bad"},
+]
+
+
+def test_stage_febrl_missing_columns():
+    con = duckdb.connect()
+    _table(con, FEBRL_ROWS, cols=FEBRL_COLS)
+    res = normalize_records(con, Config())
+    rows = _rows(con)
+    assert res.rows == 4 and len(rows) == 4
+    assert "Email" in res.stats["missing_columns"] and "Company" in res.stats["missing_columns"]
+    a, b = rows["rec-0-org"], rows["rec-0-dup-0"]
+    assert (a["first_name"], a["last_name"], a["full_name"]) == ("michaela", "neumann", "neumannmichaela")
+    assert (a["first_reading"], a["last_reading"]) == ("michaela", "neumann")
+    assert a["street"] == b["street"] == "8stanleystreet"
+    assert a["state"] == b["state"] == "nsw" and a["prefecture"] is None
+    assert a["postal_code"] == "2151" and a["birthdate"] == "1915-11-11"
+    assert rows["rec-1-org"]["city"] == "northsydney"
+    # a Western street is never split on a city name
+    assert rows["rec-2-org"]["street"] is None
+    m = rows["rec-2-org"]
+    assert (m["last_name"], m["first_name"], m["last_reading"], m["name_key"]) == ("martin", None, "martin", "martin")
+    assert m["birthdate"] is None
+    for r in rows.values():
+        assert r["email"] is None and r["phone"] is None and r["company_core"] is None and r["object"] is None
+        assert r["created_date"] is None
+
+
+def test_stage_custom_names_default_object_and_rerun():
+    con = duckdb.connect()
+    _table(con, [{"Id": "x2", "LastName": "Smith", "FirstName": "John", "Email": "John.Smith@Example.com"},
+                 {"Id": "x1", "LastName": "Doe", "Email": "SALES@example.com"}],
+           name="src", cols=["Id", "LastName", "FirstName", "Email"])
+    cfg = Config(input=InputConfig(default_object="Contact"))
+    normalize_records(con, cfg, source="src", target="out")
+    normalize_records(con, cfg, source="src", target="out")  # CREATE OR REPLACE
+    rows = _rows(con, "out")
+    assert [r["rec_idx"] for r in rows.values()] == [0, 1]
+    assert rows["x1"]["rec_idx"] == 0 and rows["x2"]["rec_idx"] == 1
+    assert rows["x1"]["object"] == rows["x2"]["object"] == "Contact"
+    assert rows["x2"]["email"] == "john.smith@example.com" and rows["x1"]["email_is_role"] is True
+    # 'John' parses as romaji (jo-h-n, like Ohno) and folds to 'jon': same key as Jon
+    assert rows["x2"]["name_key"] == "jonsmith" == romaji_key("Jon") + romaji_key("Smith")
+
+
+def test_stage_empty_table_and_missing_id():
+    con = duckdb.connect()
+    con.execute('CREATE TABLE raw_records ("Id" VARCHAR, "LastName" VARCHAR)')
+    res = normalize_records(con, Config())
+    assert res.rows == 0
+    assert con.execute("SELECT count(*) FROM normalized_records").fetchall() == [(0,)]
+    con.execute('CREATE TABLE no_id ("LastName" VARCHAR)')
+    with pytest.raises(InputError):
+        normalize_records(con, Config(), source="no_id")
+    with pytest.raises(InputError):
+        normalize_records(con, Config(), source="does_not_exist")
+
+
+def test_stage_phone_region_from_country():
+    con = duckdb.connect()
+    _table(con, [{"Id": "1", "Phone": "(415) 555-2671", "Country": "United States"},
+                 {"Id": "2", "Phone": "(02) 9876 5432", "MailingCountry": "Australia"},
+                 {"Id": "3", "Phone": "03-1234-5678", "Country": "Japan"},
+                 {"Id": "4", "Phone": "03-1234-5678"}],
+           cols=["Id", "Phone", "Country", "MailingCountry"])
+    normalize_records(con, Config())
+    got = dict(con.execute("SELECT id, phone FROM normalized_records").fetchall())
+    assert got == {"1": "+14155552671", "2": "+61298765432", "3": "+81312345678", "4": "+81312345678"}
+
+
+def test_stage_timestamps():
+    con = duckdb.connect()
+    stamps = ["2023-04-01T12:34:56.000Z", "2023-04-01T12:34:56.000+0000", "2023-04-01T21:34:56+09:00",
+              "2023-04-01 12:34:56", "2023/04/01 12:34", "4/1/2023 12:34 PM", "2023-04-01", "not a date", ""]
+    _table(con, [{"Id": f"{i}", "CreatedDate": s} for i, s in enumerate(stamps)], cols=["Id", "CreatedDate"])
+    normalize_records(con, Config())
+    got = [r[0] for r in con.execute("SELECT created_date FROM normalized_records ORDER BY rec_idx").fetchall()]
+    t = dt.datetime(2023, 4, 1, 12, 34, 56)
+    assert got[:4] == [t, t, t, t]
+    assert got[4:7] == [dt.datetime(2023, 4, 1, 12, 34), dt.datetime(2023, 4, 1, 12, 34), dt.datetime(2023, 4, 1)]
+    assert got[7:] == [None, None]
+
+
+def test_stage_typed_source_columns_and_session_time_zone():
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Tokyo'")
+    con.execute(
+        """CREATE TABLE raw_records AS SELECT * FROM (VALUES
+             (2, 312345678, DATE '1980-05-01', TIMESTAMPTZ '2023-04-01 21:34:56+09', '2023-04-01'),
+             (10, NULL, NULL, NULL, '2023-04-01T12:00:00')
+           ) t("Id", "Phone", "Birthdate", "CreatedDate", "LastModifiedDate")"""
+    )
+    normalize_records(con, Config())
+    got = con.execute(
+        "SELECT id, phone, birthdate, created_date, last_modified_date FROM normalized_records ORDER BY rec_idx"
+    ).fetchall()
+    assert got == [  # Ids are compared as text: '10' < '2'
+        ("10", None, None, None, dt.datetime(2023, 4, 1, 12, 0)),
+        ("2", "+81312345678", "1980-05-01", dt.datetime(2023, 4, 1, 12, 34, 56), dt.datetime(2023, 4, 1)),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# the stage's SQL paths agree with the Python reference functions
+# ----------------------------------------------------------------------------------------------
+
+
+def _variants(seed: int, n: int, parts: list[list[str]]) -> list[str]:
+    rnd = random.Random(seed)
+    return sorted({"".join(rnd.choice(p) for p in parts) for _ in range(n)})
+
+
+def test_stage_sql_paths_match_reference_functions():
+    emails = _variants(1, 3000, [
+        ["", " ", "mailto:", "<", "Name <", "'", "\t"],
+        ["taro", "Taro.Yamada", "info", "sales-jp", "ｔａｒｏ", "a+b", "x.y+tag", "山田", "o'neil"],
+        ["@", "@@", "＠", ""],
+        ["example.com", "Example.CO.JP", "gmail.com", "docomo.ne.jp", "x.ocn.ne.jp", "ｅｘａｍｐｌｅ．ｃｏｍ", "x"],
+        ["", ">", ".", "; b@y.com", ", c@z.jp", " (work)", "\n"],
+    ])
+    phones = _variants(2, 3000, [
+        ["", "+81 ", "+81 (0)", "+1 ", "tel:", "(", "０", "00"],
+        ["3", "90", "0", "6", "120", "80", "03", "090"],
+        ["-", " ", "）", ")", "－", ""],
+        ["1234", "１２３４", "555", "12"],
+        ["-", " ", ""],
+        ["5678", "５６７８", "2671", "9"],
+        ["", " 内線12", " ext. 3", " x5", "#22", " / 090-1234-5678", "、03-0000-0000"],
+    ])
+    streets = _variants(3, 3000, [
+        ["", "〒100-0001 ", "100-0001", "東京都", "大阪府", "京都市", "宮城野区", "石川郡", "東京", " "],
+        ["千代田区", "港区", "一番町", "梅田", "Smith Street ", "", "ABCビル"],
+        ["1", "２", "三", "十二", "二十三", "10", ""],
+        ["丁目", "番地", "番", "号", "の", "-", "－", "ー", "‐", " ", "階", "号室", "番町", ""],
+        ["1", "２", "三", "3", ""],
+        ["番", "号", "-", "の", "", " 4F", "ﾋﾞﾙ"],
+        ["", "5", "五"],
+    ])
+    postals = _variants(4, 500, [["", "〒", " "], ["100", "１００", "21"], ["-", "－", "ー", ""], ["0001", "０００１", "51"],
+                                  ["", ".0", " "]])
+    n = max(len(emails), len(phones), len(streets), len(postals))
+    rnd = random.Random(5)
+    rows = [{"Id": f"{i:06d}", "Email": emails[i % len(emails)], "Phone": phones[i % len(phones)],
+             "Street": streets[i % len(streets)], "PostalCode": postals[i % len(postals)],
+             "Country": rnd.choice([None, None, "Japan", "USA", "Australia"])} for i in range(n)]
+    con = duckdb.connect()
+    _table(con, rows, cols=["Id", "Email", "Phone", "Street", "PostalCode", "Country"])
+    normalize_records(con, Config())
+    got = con.execute(
+        "SELECT email, email_is_freemail, email_is_role, phone, phone_is_mobile, street, postal_code "
+        "FROM normalized_records ORDER BY rec_idx"
+    ).fetchall()
+    for row, (email, free, role, phone, mobile, street, postal) in zip(rows, got):
+        exp_email = normalize_email(row["Email"])
+        assert (email, free, role) == (exp_email, *email_flags(exp_email)), row["Email"]
+        exp_phone, exp_mobile = normalize_phone(row["Phone"], country_region(row["Country"]) or "JP")
+        assert (phone, mobile) == (exp_phone, exp_mobile if exp_phone else None), row["Phone"]
+        assert street == normalize_street(row["Street"]), row["Street"]
+        assert postal == normalize_postal(row["PostalCode"]), row["PostalCode"]
