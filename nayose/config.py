@@ -38,6 +38,26 @@ class InputConfig(_Strict):
     default_object: Literal["Lead", "Contact", "Account"] | None = Field(
         None, description="Object for rows whose Id prefix is unknown and that have no Object column."
     )
+    last_name_reading_column: str | None = Field(
+        None,
+        description=(
+            "Column holding the surname's reading (フリガナ, セイ), e.g. LastNameKana__c. Default: detected "
+            "by name (…Kana…, …Furigana…, …Yomi…, セイ, 姓(カナ))."
+        ),
+    )
+    first_name_reading_column: str | None = Field(
+        None, description="Column holding the given name's reading (メイ, 名(カナ)); detected like the surname's."
+    )
+    company_placeholders: list[str] = Field(
+        default_factory=lambda: [
+            "個人", "個人のお客様", "個人様", "個人事業主", "なし", "無し", "不明", "未設定", "未入力", "同上",
+            "ー", "unknown", "[[Unknown]]", "n/a", "na", "none", "null", "test", "テスト", "ダミー", "dummy",
+        ],
+        description=(
+            "Company values that mean 'no company' (a Lead's required Company filled with 個人, [[Unknown]], -). "
+            "They, and a company equal to the person's own name, are treated as empty."
+        ),
+    )
 
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]*(:[1-9][0-9]?)?$"

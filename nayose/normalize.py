@@ -1333,11 +1333,100 @@ def normalize_records(
         gc.disable()  # millions of short-lived tuples: no cyclic garbage, but costly full collections
         try:
             _run(con, config, source, target, result, views)
+            _apply_readings_and_placeholders(con, config, source, target, result)
         finally:
             if gc_was_enabled:
                 gc.enable()
             views.cleanup()
     return result
+
+
+_READING_RE = {
+    "last": re.compile(r"(?i)^(last.?name.?(kana|furigana|yomi|reading)|(kana|furigana|yomi).?last.?name|"
+                       r"sei|セイ|姓.?[(（]?(カナ|かな|フリガナ|ふりがな|よみ|読み)[)）]?|フリガナ.?[(（]?姓[)）]?)(__c)?$"),
+    "first": re.compile(r"(?i)^(first.?name.?(kana|furigana|yomi|reading)|(kana|furigana|yomi).?first.?name|"
+                        r"mei|メイ|名.?[(（]?(カナ|かな|フリガナ|ふりがな|よみ|読み)[)）]?|フリガナ.?[(（]?名[)）]?)(__c)?$"),
+}
+MIN_READING_KANA = 2  # a shorter reading is truncated (Eight keeps only the first kana): not used
+
+
+def reading_columns(columns: Sequence[str], config: Config) -> dict[str, str]:
+    """The surname / given-name reading columns: from the config, else detected by header."""
+    found: dict[str, str] = {}
+    explicit = {"last": config.input.last_name_reading_column, "first": config.input.first_name_reading_column}
+    for part, name in explicit.items():
+        if name:
+            match = next((c for c in columns if c.lower() == name.lower()), None)
+            if match is not None:
+                found[part] = match
+        else:
+            match = next((c for c in columns if _READING_RE[part].match(c.strip())), None)
+            if match is not None:
+                found[part] = match
+    return found
+
+
+def _reading_of_kana(v: str) -> str | None:
+    """Romaji key of a reading field's value, or None when it is not a usable reading."""
+    t = _hira2kata(_nfkc(v)).replace(" ", "").replace("\u3000", "")
+    if len(t) < MIN_READING_KANA or not re.fullmatch(r"[\u30a0-\u30ffー]+", t):
+        return None
+    return romaji_key(t)
+
+
+def _apply_readings_and_placeholders(
+    con: duckdb.DuckDBPyConnection, config: Config, source: str, target: str, result: StageResult
+) -> None:
+    """Second pass over the normalized table:
+    - readings from the source's reading (フリガナ) columns, where present, replace the guessed
+      romaji of the kanji name (pykakasi cannot know whether 河野 is Kono or Kawano; the card can);
+    - company placeholders (個人, [[Unknown]], -) and a company that is the person's own name
+      become NULL: they are not a company, and agreeing on them is no evidence."""
+    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    readings = reading_columns(cols, config)
+    placeholders = sorted({c for c in (split_company(p)[0] for p in config.input.company_placeholders) if c})
+    joins, last_r, first_r = [], "t.last_reading", "t.first_reading"
+    id_col = next((c for c in cols if c.lower() == (config.input.id_column or "Id").lower()), "Id")
+    used = {}
+    for part, col in readings.items():
+        values = [r[0] for r in con.execute(f"SELECT DISTINCT {_q(col)} FROM {source} WHERE {_q(col)} IS NOT NULL").fetchall()]
+        mapped = [(v, _reading_of_kana(str(v))) for v in values]
+        mapped = [(v, r) for v, r in mapped if r]
+        used[part] = {"column": col, "distinct_readings": len(mapped)}
+        if not mapped:
+            continue
+        tbl = pa.table({"v": pa.array([str(v) for v, _ in mapped]), "r": pa.array([r for _, r in mapped])})
+        view = f"_nayose_reading_{part}"
+        con.register(view, tbl)
+        joins.append(f"LEFT JOIN {view} {part}_r ON {part}_r.v = CAST(s.{_q(col)} AS VARCHAR)")
+        if part == "last":
+            last_r = "CASE WHEN t.last_name IS NOT NULL AND t.first_name IS NOT NULL THEN coalesce(last_r.r, t.last_reading) ELSE t.last_reading END"
+        else:
+            first_r = "CASE WHEN t.first_name IS NOT NULL THEN coalesce(first_r.r, t.first_reading) ELSE t.first_reading END"
+    ph = ", ".join(_lit(p) for p in placeholders) or "NULL"
+    company = f"""CASE WHEN t.company_core IN ({ph}) OR t.company_core = t.full_name
+                         OR (t.company_reading IS NOT NULL AND t.company_reading = t.last_reading || t.first_reading)
+                       THEN NULL ELSE t.company_core END"""
+    source_join = f"JOIN {source} s ON CAST(s.{_q(id_col)} AS VARCHAR) = t.id" if joins else ""
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {target} AS
+        WITH x AS (
+          SELECT t.* REPLACE ({last_r} AS last_reading, {first_r} AS first_reading, {company} AS company_core)
+          FROM {target} t {source_join} {' '.join(joins)}
+        )
+        SELECT x.* REPLACE (
+          CASE WHEN first_reading IS NULL THEN last_reading WHEN last_reading IS NULL THEN first_reading
+               ELSE least(last_reading, first_reading) || greatest(last_reading, first_reading) END AS name_key,
+          CASE WHEN company_core IS NULL THEN NULL ELSE company_legal_form END AS company_legal_form,
+          CASE WHEN company_core IS NULL THEN NULL ELSE company_reading END AS company_reading)
+        FROM x ORDER BY rec_idx"""
+    )
+    for part in readings:
+        try:
+            con.unregister(f"_nayose_reading_{part}")
+        except Exception:  # noqa: BLE001 - not registered when the column had no usable value
+            pass
+    result.stats["reading_columns"] = used
 
 
 def _select(n: int, sources: Sequence[tuple["_Col", Sequence[pa.Array], np.ndarray | None]]) -> list[pa.Array]:
