@@ -127,6 +127,14 @@ class MatchingConfig(_Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     em_iterations: int = Field(50, ge=1, le=1000)
     term_frequency: bool = Field(True, description="Adjust exact-match weights by value frequency.")
+    same_home_other_given_name: Literal["different_people", "review"] = Field(
+        "different_people",
+        description=(
+            "Records with the same surname at the same home address but different given names: family "
+            "members (different_people, the default for CRM data), or possibly one person's corrupted "
+            "record (review; for person registers without households)."
+        ),
+    )
 
 
 class ClusterConfig(_Strict):

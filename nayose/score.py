@@ -670,7 +670,9 @@ def score_pairs(
         con.execute("DROP TABLE IF EXISTS _score_features")
 
         levels, tfs = cand["levels"], cand["tf"]
-        tier, conflict = person_evidence(levels, comps, cand["rare_address"])
+        tier, conflict = person_evidence(
+            levels, comps, cand["rare_address"], config.matching.same_home_other_given_name == "review"
+        )
         model = build_model(levels, tier, rand["levels"], comps, n_records, config.matching.em_iterations) if k else None
 
         weights = np.zeros((len(levels), k), dtype=np.float32)
@@ -732,7 +734,7 @@ def score_pairs(
 
 
 def person_evidence(
-    levels: np.ndarray, comps: list[Comparison], rare_address: np.ndarray
+    levels: np.ndarray, comps: list[Comparison], rare_address: np.ndarray, household_review: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(person-evidence tier 0/1/2, names clearly disagree) per pair.
 
@@ -773,7 +775,10 @@ def person_evidence(
     # (At a home, both emails present and different contradict: family members.)
     home = rare_address & (company != 2) & (email != 0) & (phone != 0)
     near_miss = ((last >= 2) & (first == 1)) | ((last == 1) & (first >= 2))
-    weak = home & (((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict | (last >= 2) | (first >= 2) | near_miss)
+    weak = home & ((((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict) | near_miss)
+    if household_review:
+        # Registers without households (FEBRL-like): one name part at a home may be a corrupted record.
+        weak |= home & ((last >= 2) | (first >= 2))
     tier = np.where(strong, 2, np.where(weak, 1, 0)).astype(np.int8)
     conflict = last_conflict | first_conflict
     return tier, conflict
