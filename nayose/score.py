@@ -168,7 +168,16 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
     s_ll, s_ff = _jw(lr1, lr2), _jw(fr1, fr2)
     s_lf, s_fl = _jw(lr1, fr2), _jw(fr1, lr2)
     all_present = ~b["fn1n"] & ~b["fn2n"] & ~b["ln1n"] & ~b["ln2n"]
-    swapped = all_present & ((s_lf + s_fl) > (s_ll + s_ff + 0.05))
+
+    # Alignment: surname with surname, or with the given name when one record has them swapped.
+    # The written names decide first (a reading field may follow the person, not the field),
+    # then the readings.
+    def agreement(tag: str, sim: np.ndarray) -> np.ndarray:
+        return np.where(b[f"e_{tag}"], 3.0, np.where(b[f"q_{tag}"], 2.5, sim))
+
+    straight = agreement("ll", s_ll) + agreement("ff", s_ff)
+    swap = agreement("lf", s_lf) + agreement("fl", s_fl)
+    swapped = all_present & (swap > straight + 0.05)
 
     def pick(straight: str, swap: str) -> np.ndarray:
         return np.where(swapped, b[swap], b[straight])
