@@ -26,7 +26,7 @@ from rapidfuzz.process import cpdist
 from nayose.config import Config
 from nayose.stage import StageResult, timed
 
-GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names disagree"}
+GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names do not agree"}
 NULL = -1  # level of a comparison where either side is empty: no evidence either way
 BATCH_ROWS = 500_000
 
@@ -442,7 +442,7 @@ def build_model(
 # (column, SQL type) of the per-record feature table; a column the data lacks is NULL.
 FEATURES = [
     ("last_name", "VARCHAR"), ("first_name", "VARCHAR"), ("last_reading", "VARCHAR"), ("first_reading", "VARCHAR"),
-    ("email", "VARCHAR"), ("email_is_role", "BOOLEAN"), ("phone", "VARCHAR"), ("mobile", "VARCHAR"),
+    ("email", "VARCHAR"), ("email_domain", "VARCHAR"), ("email_is_role", "BOOLEAN"), ("phone", "VARCHAR"), ("mobile", "VARCHAR"),
     ("phone_is_mobile", "BOOLEAN"), ("company_core", "VARCHAR"), ("company_reading", "VARCHAR"),
     ("birthdate", "VARCHAR"), ("street", "VARCHAR"), ("postal_code", "VARCHAR"), ("city", "VARCHAR"),
     ("prefecture", "VARCHAR"), ("state", "VARCHAR"),
@@ -543,6 +543,12 @@ def _pair_select() -> str:
                 WHEN coalesce(l.email_is_role, false) OR coalesce(r.email_is_role, false)
                      OR l.email_shared THEN 1 ELSE 2 END AS lvl_email""",
         "CASE WHEN l.email = r.email THEN l.lf_email END AS tf_email",
+        # Two different personal mailboxes at one domain, or two different mobiles: two people.
+        """coalesce(l.email <> r.email AND l.email_domain = r.email_domain
+                    AND NOT coalesce(l.email_is_role, false) AND NOT coalesce(r.email_is_role, false)
+                    AND NOT l.email_shared AND NOT r.email_shared, false)
+           OR coalesce(l.mobile <> r.mobile AND l.mobile <> coalesce(r.phone, '') AND r.mobile <> coalesce(l.phone, ''), false)
+           AS id_conflict""",
         # phone: 0 no common number, 1 same landline, 2 same mobile
         """CASE WHEN (l.phone IS NULL AND l.mobile IS NULL) OR (r.phone IS NULL AND r.mobile IS NULL) THEN -1
                 WHEN coalesce(l.mobile = r.mobile OR l.mobile = r.phone OR l.phone = r.mobile
@@ -613,7 +619,9 @@ def _pair_levels(
                ({_address_sql()}) >= 3 AND n_street_max <= {RARE_ADDRESS_MAX} AS rare_address
         FROM p"""
     ).to_arrow_reader(BATCH_ROWS)
-    parts: dict[str, list] = {k: [] for k in ("left", "right", "rule", "levels", "tf", "swapped", "rare_address")}
+    parts: dict[str, list] = {
+        k: [] for k in ("left", "right", "rule", "levels", "tf", "swapped", "rare_address", "id_conflict")
+    }
     for batch in reader:
         if batch.num_rows == 0:
             continue
@@ -625,6 +633,7 @@ def _pair_levels(
         parts["tf"].append(tf)
         parts["swapped"].append(flags["swapped"])
         parts["rare_address"].append(flags["rare_address"])
+        parts["id_conflict"].append(_bools(batch, "id_conflict"))
         if progress is not None:
             progress(batch.num_rows, total)
     k = len(comps)
@@ -632,6 +641,7 @@ def _pair_levels(
         "left": np.zeros(0, dtype=np.int32), "right": np.zeros(0, dtype=np.int32), "rule": np.zeros(0, dtype=np.int16),
         "levels": np.zeros((0, k), dtype=np.int8), "tf": np.zeros((0, k), dtype=np.float32),
         "swapped": np.zeros(0, dtype=bool), "rare_address": np.zeros(0, dtype=bool),
+        "id_conflict": np.zeros(0, dtype=bool),
     }
     return {key: (np.concatenate(v) if v else empty[key]) for key, v in parts.items()}
 
@@ -682,6 +692,8 @@ def score_pairs(
         tier, conflict = person_evidence(
             levels, comps, cand["rare_address"], config.matching.same_home_other_given_name == "review"
         )
+        # Namesakes at one company (two 佐藤 健 with their own mailboxes) are for review, not auto.
+        conflict |= cand["id_conflict"]
         model = build_model(levels, tier, rand["levels"], comps, n_records, config.matching.em_iterations) if k else None
 
         weights = np.zeros((len(levels), k), dtype=np.float32)
@@ -745,7 +757,7 @@ def score_pairs(
 def person_evidence(
     levels: np.ndarray, comps: list[Comparison], rare_address: np.ndarray, household_review: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(person-evidence tier 0/1/2, names clearly disagree) per pair.
+    """(person-evidence tier 0/1/2, names do not agree: review at most) per pair.
 
     Tier 2 (may auto-merge): the whole name agrees (any script, any order), or a personal
     (non-shared) email, a mobile number or the birth date agrees, and the given names do not
@@ -789,7 +801,9 @@ def person_evidence(
         # Registers without households (FEBRL-like): one name part at a home may be a corrupted record.
         weak |= home & ((last >= 2) | (first >= 2))
     tier = np.where(strong, 2, np.where(weak, 1, 0)).astype(np.int8)
-    conflict = last_conflict | first_conflict
+    # Auto-merge needs the name itself to agree: a personal identifier with a merely similar name
+    # (松本 柚香 / 松本 友穂 sharing a family address) is for review.
+    conflict = last_conflict | first_conflict | ~(names_agree | unsplit_agree)
     return tier, conflict
 
 
