@@ -240,6 +240,16 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
             split = use & has_split
             last = np.where(split, us_last, last).astype(np.int8)
             first = np.where(split, us_first, first).astype(np.int8)
+        # A single name that is the other record's given name (the surname field holding the
+        # given name, or the surname left out): the given names agree, the surname is unknown.
+        single_is_first = np.where(
+            b["fn1n"], np.where(b["e_lf"], 4, np.where(b["q_lf"], 3, -1)), np.where(b["e_fl"], 4, np.where(b["q_fl"], 3, -1))
+        ).astype(np.int8)
+        given = use & (single_is_first >= 3) & (last < 3)
+        if us_last is not None:
+            given &= ~has_split
+        first = np.where(given, single_is_first, first).astype(np.int8)
+        last = np.where(given, np.int8(NULL), last).astype(np.int8)
     return {"last_name": last, "first_name": first, "swapped": swapped}
 
 
@@ -786,7 +796,10 @@ def person_evidence(
     company = lv("company")
     # ... unless the birth date agrees too (family members do not share one), or a personal
     # identifier agrees at the same company (a misread name on a business card).
-    strong = (names_agree | unsplit_agree | strong_id) & (~first_conflict | (dob == 3) | (strong_id & (company == 2)))
+    given_only = (first >= 3) & (last == NULL)  # review at most (see conflict below)
+    strong = (names_agree | unsplit_agree | given_only | strong_id) & (
+        ~first_conflict | (dob == 3) | (strong_id & (company == 2))
+    )
     # Review at most, where no personal identifier contradicts (both emails present and
     # different, or no common phone number):
     # - one name part with a home-like address (few records share the street, and no shared
