@@ -1404,22 +1404,25 @@ def _apply_readings_and_placeholders(
         else:
             first_r = "CASE WHEN t.first_name IS NOT NULL THEN coalesce(first_r.r, t.first_reading) ELSE t.first_reading END"
     ph = ", ".join(_lit(p) for p in placeholders) or "NULL"
-    company = f"""CASE WHEN t.company_core IN ({ph}) OR t.company_core = t.full_name
-                         OR (t.company_reading IS NOT NULL AND t.company_reading = t.last_reading || t.first_reading)
-                       THEN NULL ELSE t.company_core END"""
-    source_join = f"JOIN {source} s ON CAST(s.{_q(id_col)} AS VARCHAR) = t.id" if joins else ""
-    con.execute(
-        f"""CREATE OR REPLACE TABLE {target} AS
-        WITH x AS (
-          SELECT t.* REPLACE ({last_r} AS last_reading, {first_r} AS first_reading, {company} AS company_core)
-          FROM {target} t {source_join} {' '.join(joins)}
+    source_join = f"JOIN {source} s ON CAST(s.{_q(id_col)} AS VARCHAR) = t.id"
+    # In-place updates touch only the rows that change (cheaper than rewriting the table).
+    if joins:
+        con.execute(
+            f"""UPDATE {target} AS u SET last_reading = x.lr, first_reading = x.fr
+            FROM (SELECT t.rec_idx, {last_r} AS lr, {first_r} AS fr
+                  FROM {target} t {source_join} {' '.join(joins)}) x
+            WHERE u.rec_idx = x.rec_idx
+              AND (x.lr IS DISTINCT FROM u.last_reading OR x.fr IS DISTINCT FROM u.first_reading)"""
         )
-        SELECT x.* REPLACE (
-          CASE WHEN first_reading IS NULL THEN last_reading WHEN last_reading IS NULL THEN first_reading
-               ELSE least(last_reading, first_reading) || greatest(last_reading, first_reading) END AS name_key,
-          CASE WHEN company_core IS NULL THEN NULL ELSE company_legal_form END AS company_legal_form,
-          CASE WHEN company_core IS NULL THEN NULL ELSE company_reading END AS company_reading)
-        FROM x ORDER BY rec_idx"""
+        con.execute(
+            f"""UPDATE {target} SET name_key =
+                CASE WHEN first_reading IS NULL THEN last_reading WHEN last_reading IS NULL THEN first_reading
+                     ELSE least(last_reading, first_reading) || greatest(last_reading, first_reading) END"""
+        )
+    con.execute(
+        f"""UPDATE {target} SET company_core = NULL, company_legal_form = NULL, company_reading = NULL
+        WHERE company_core IN ({ph}) OR company_core = full_name
+           OR (company_reading IS NOT NULL AND company_reading = last_reading || first_reading)"""
     )
     for part in readings:
         try:
