@@ -1,6 +1,6 @@
 """The `nayose` command line.
 
-    nayose plan INPUT.csv [INPUT.csv ...] --out DIR [--config nayose.yaml] [--db FILE] [--quiet]
+    nayose plan INPUT.csv [INPUT.csv ...] --out DIR [--config nayose.yaml] [--db FILE] [--quiet] [--truth T.csv]
     nayose sample --records N --seed S --out FILE.csv [--truth FILE.csv]
     nayose evaluate --clusters DIR/clusters.csv --truth TRUTH.csv
     nayose config [--show-default]
@@ -23,7 +23,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from nayose.pipeline import run_plan
 
     config = load_config(args.config)
-    summary = run_plan(args.inputs, args.out, config, db_path=args.db, quiet=args.quiet)
+    summary = run_plan(args.inputs, args.out, config, db_path=args.db, quiet=args.quiet, truth=args.truth)
     if not args.quiet:
         c = summary["clusters"]
         print(
@@ -33,6 +33,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             f"{summary['seconds']['total']:.1f} s. Outputs in {args.out}/",
             file=sys.stderr,
         )
+        if "evaluation" in summary:
+            e = summary["evaluation"]
+            a = e["all_groups"]
+            print(
+                f"vs truth: blocking recall {e['blocking_recall']:.4f}; pairwise precision {a['precision']:.4f}, "
+                f"recall {a['recall']:.4f}, F1 {a['f1']:.4f}",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -72,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="rules file (YAML); the documented default without it")
     p.add_argument("--db", help="DuckDB file to keep the stage tables in (default: in memory)")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
+    p.add_argument("--truth", help="labelled data (CSV: Id, entity_id): adds blocking recall and pairwise metrics to summary.json")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("sample", help="generate the built-in synthetic Salesforce org with a truth file")

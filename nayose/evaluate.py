@@ -146,3 +146,30 @@ def evaluate_files(clusters_csv: str | Path, truth_csv: str | Path, auto_only: b
         return cluster_pair_metrics(con, clusters, truth).as_dict()
     finally:
         con.close()
+
+
+def evaluate_run(con: duckdb.DuckDBPyConnection, truth_csv: str | Path) -> dict:
+    """On labelled data: blocking recall, and pairwise metrics of all groups and of auto groups,
+    for a run whose tables are in `con` (normalized_records, candidate_pairs, clusters)."""
+    from nayose.errors import InputError
+
+    path = Path(truth_csv)
+    if not path.is_file():
+        raise InputError("truth file not found", file=path)
+    truth = f"SELECT \"Id\", entity_id FROM read_csv('{path.as_posix()}', all_varchar=true)"
+    try:
+        con.execute(f"SELECT * FROM ({truth}) LIMIT 0")
+    except duckdb.Error:
+        raise InputError("truth file needs the columns Id and entity_id", file=path) from None
+    pairs = """SELECT l.id AS left_id, r.id AS right_id FROM candidate_pairs p
+               JOIN normalized_records l ON l.rec_idx = p.left_idx JOIN normalized_records r ON r.rec_idx = p.right_idx"""
+    blocking = pair_list_metrics(con, pairs, truth)
+    return {
+        "truth": str(path),
+        "blocking_recall": round(blocking.recall, 5),
+        "candidate_pairs": blocking.predicted_pairs,
+        "all_groups": cluster_pair_metrics(con, 'SELECT "Id", cluster_id FROM clusters', truth).as_dict(),
+        "auto_groups": cluster_pair_metrics(
+            con, "SELECT \"Id\", CASE WHEN status = 'auto' THEN cluster_id ELSE \"Id\" END AS cluster_id FROM clusters", truth
+        ).as_dict(),
+    }

@@ -57,8 +57,12 @@ def run_plan(
     config: Config,
     db_path: str | Path | None = None,
     quiet: bool = False,
+    truth: str | Path | None = None,
 ) -> dict:
-    """`nayose plan`: match the input CSVs and write clusters.csv, pairs.csv, summary.json to out_dir."""
+    """`nayose plan`: match the input CSVs and write clusters.csv, pairs.csv, summary.json to out_dir.
+
+    With `truth` (a CSV of Id, entity_id), summary.json also holds blocking recall and pairwise
+    precision / recall / F1 of all groups and of the auto groups."""
     out = Path(out_dir)
     started = time.perf_counter()
     progress = StageProgress(enabled=not quiet)
@@ -75,6 +79,10 @@ def run_plan(
                     write_outputs(con, tmp, config, rule_names)
                     write_seconds = round(time.perf_counter() - t0, 3)
                 summary = summary_dict(results, config, inputs)
+                if truth is not None:
+                    from nayose.evaluate import evaluate_run
+
+                    summary["evaluation"] = evaluate_run(con, truth)
                 summary["seconds"]["write outputs"] = write_seconds
                 summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
                 (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")

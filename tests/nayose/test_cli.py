@@ -104,3 +104,17 @@ def test_default_config_round_trips(tmp_path):
     cfg = tmp_path / "default.yaml"
     cfg.write_text(proc.stdout, encoding="utf-8")
     assert run("config", "--check", cfg).returncode == 0
+
+
+def test_truth_adds_blocking_recall_and_pairwise_metrics(tmp_path, sample_csv):
+    out = tmp_path / "out"
+    truth = sample_csv.with_name("org.truth.csv")
+    proc = run("plan", sample_csv, "--out", out, "--truth", truth)
+    assert proc.returncode == 0, proc.stderr
+    ev = json.loads((out / "summary.json").read_text(encoding="utf-8"))["evaluation"]
+    assert 0.9 <= ev["blocking_recall"] <= 1.0
+    assert ev["all_groups"]["true_pairs"] > 0 and 0 < ev["all_groups"]["f1"] <= 1
+    assert ev["auto_groups"]["predicted_pairs"] <= ev["all_groups"]["predicted_pairs"]
+    assert "blocking recall" in proc.stderr
+    missing = run("plan", sample_csv, "--out", tmp_path / "o2", "--truth", tmp_path / "nope.csv")
+    assert missing.returncode == 2 and "nope.csv" in missing.stderr
