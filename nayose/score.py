@@ -129,7 +129,7 @@ KANJI_RE = "[\\x{3005}\\x{4E00}-\\x{9FFF}\\x{F900}-\\x{FAFF}]"  # 々 and CJK id
 CROSS_SCRIPT_CLOSE = 0.85
 TF_MAX_BONUS = 10.0  # bits a rare value may add over the level's average weight
 TF_MIN_POPULATION = 5_000  # shares are taken over at least this many records (tiny files)
-SHARED_EMAIL_NAMES = 3  # an email used under this many different names is a shared mailbox ...
+SHARED_EMAIL_NAMES = 4  # an email used under this many different names is a shared mailbox ...
 SHARED_EMAIL_RECORDS = 8  # ... and so is one on this many records, whatever its local part
 RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
 
@@ -810,8 +810,9 @@ def person_evidence(
     # ... unless the birth date agrees too (family members do not share one), or a personal
     # identifier agrees at the same company (a misread name on a business card).
     given_only = (first >= 3) & (last == NULL)  # review at most (see conflict below)
+    two_ids = (email == 2) & (phone == 2)  # a personal mailbox and a mobile: one person
     strong = (names_agree | unsplit_agree | given_only | strong_id) & (
-        ~first_conflict | (dob == 3) | (strong_id & (company == 2))
+        ~first_conflict | (dob == 3) | (strong_id & (company == 2)) | two_ids
     )
     # Review at most, where no personal identifier contradicts (both emails present and
     # different, or no common phone number):
