@@ -827,6 +827,10 @@ def person_evidence(
     if household_review:
         # Registers without households (FEBRL-like): one name part at a home may be a corrupted record.
         weak |= home & ((last >= 2) | (first >= 2))
+    # A name alone is not enough: namesakes are common (佐藤 健 at two companies). Something else
+    # about the person or their company must agree too.
+    corroborated = (email >= 1) | (phone >= 1) | (company >= 1) | (dob >= 1) | (lv("address") >= 2)
+    strong &= corroborated | strong_id
     tier = np.where(strong, 2, np.where(weak, 1, 0)).astype(np.int8)
     # Auto-merge needs the name itself to agree: a personal identifier with a merely similar name
     # (松本 柚香 / 松本 友穂 sharing a family address) is for review.
