@@ -94,6 +94,10 @@ def _default_blocking_rules() -> list[BlockingRule]:
         BlockingRule(name="phone_last_name", keys=["phone", "last_reading"]),
         BlockingRule(name="company_last_name", keys=["company_core", "last_reading"]),
         BlockingRule(name="company_first_name", keys=["company_core", "first_reading"]),
+        # The same keys on the written names: a reading guessed wrong (増畑 zohatake / masubata)
+        # must not hide a pair written identically.
+        BlockingRule(name="company_last_name_written", keys=["company_core", "last_name"]),
+        BlockingRule(name="full_name_written", keys=["full_name"], max_block_size=10),
         BlockingRule(name="name", keys=["name_key"], max_block_size=10),
         BlockingRule(name="name_prefix", keys=["last_reading:3", "first_reading:3"], max_block_size=8),
         BlockingRule(name="last_name_postal", keys=["last_reading", "postal_code"]),
