@@ -584,7 +584,11 @@ def _pair_select() -> str:
         """CASE WHEN l.company_core IS NULL OR r.company_core IS NULL THEN -1
                 WHEN l.company_core = r.company_core THEN 2
                 WHEN jaro_winkler_similarity(l.company_core, r.company_core) >= 0.92
-                     OR coalesce(l.company_reading = r.company_reading, false) THEN 1 ELSE 0 END AS lvl_company""",
+                     OR coalesce(l.company_reading = r.company_reading, false)
+                     -- the same company in Japanese and in English (大阪設計 / Osaka Design): the
+                     -- readings share the leading name
+                     OR coalesce(jaro_winkler_similarity(l.company_reading, r.company_reading) >= 0.85, false)
+                THEN 1 ELSE 0 END AS lvl_company""",
         "CASE WHEN l.company_core = r.company_core THEN l.lf_company_core END AS tf_company",
         # birthdate: 0 different, 1 same year, 2 one digit off or day/month swapped, 3 same
         """CASE WHEN l.birthdate IS NULL OR r.birthdate IS NULL THEN -1
