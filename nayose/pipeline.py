@@ -20,7 +20,7 @@ import duckdb
 from nayose.block import block_pairs
 from nayose.cluster import cluster_records
 from nayose.config import Config
-from nayose.normalize import normalize_records
+from nayose.normalize import normalize_records, preload
 from nayose.outputs import summary_dict, write_outputs
 from nayose.progress import StageProgress
 from nayose.records import load_records
@@ -37,6 +37,7 @@ def run_stages(
 ) -> list[StageResult]:
     """Run every matching stage on `con`; return the stage results in order."""
     progress = progress or StageProgress(enabled=False)
+    preload()  # the kanji dictionary loads while the CSV is read
     results: list[StageResult] = []
     steps: list[tuple[str, Callable[..., StageResult]]] = [
         ("read records", lambda: load_records(con, list(inputs), config)),

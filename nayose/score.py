@@ -305,7 +305,7 @@ DEFAULT_M = {
 }
 M_FLOOR = 0.02  # no agreement level is impossible for a true match (data entry is messy)
 MIN_TRAINING_PAIRS = 30
-RANDOM_PAIRS = 100_000
+RANDOM_PAIRS = 60_000
 
 
 @dataclass
