@@ -4,6 +4,7 @@
     nayose sample --records N --seed S --out FILE.csv [--truth FILE.csv]
     nayose evaluate --clusters DIR/clusters.csv --truth TRUTH.csv
     nayose config [--show-default]
+    nayose explain DIR CLUSTER_ID
 
 Errors a user can fix (bad input, bad config) print one line and exit with code 2.
 """
@@ -70,6 +71,76 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    import csv
+
+    out = Path(args.dir)
+    plan_path = out / "merge_plan.json"
+    try:
+        plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NayoseError(f"{plan_path}: not found (run `nayose plan ... --out {out}` first)") from None
+    except json.JSONDecodeError as exc:
+        raise NayoseError(f"{plan_path}: not a plan file ({exc.msg} at line {exc.lineno})") from None
+    cluster = next((c for c in plan.get("clusters", []) if c.get("cluster_id") == args.cluster_id), None)
+    if cluster is None:
+        raise NayoseError(f"cluster {args.cluster_id!r} is not in {plan_path} (groups with status auto or review only)")
+    ids = {cluster["master_id"], *cluster["loser_ids"]}
+    lines = [
+        f"group {cluster['cluster_id']}  ({cluster['object']}, status {cluster['status']}"
+        + (f": {cluster['status_reason']}" if cluster.get("status_reason") else "") + f", {len(ids)} records)",
+        f"plan {plan.get('plan_id')}  as of {plan.get('created_at')}",
+        f"master: {cluster['master_id']}    losers: {', '.join(cluster['loser_ids']) or '-'}",
+        "",
+        "Why these records matched (pair evidence: level, weight = log2 Bayes factor):",
+    ]
+    ev_path = out / "evidence.csv"
+    pairs: list[dict] = []
+    if ev_path.exists():
+        with open(ev_path, encoding="utf-8", newline="") as f:
+            pairs = [r for r in csv.DictReader(f) if r["left_id"] in ids and r["right_id"] in ids]
+    if pairs:
+        from nayose.score import COMPARISONS
+
+        for r in pairs:
+            head = f"  {r['left_id']} ~ {r['right_id']}: p={float(r['match_probability']):.4f} ({r['decision']})"
+            if r.get("match_weight"):
+                head += f", total weight {r['match_weight']}"
+            if r.get("blocking_rule"):
+                head += f", found by {r['blocking_rule']}"
+            if r.get("gate"):
+                head += f", capped: {r['gate']}"
+            lines.append(head)
+            for comp in COMPARISONS:
+                if comp.name in r:
+                    w = r.get(f"{comp.name}_weight") or ""
+                    lines.append(f"      {comp.name:<11} {r[comp.name]:<22} {w:>7}")
+    else:
+        for e in cluster.get("evidence", []):
+            lines.append(f"  {e['left_id']} ~ {e['right_id']}: p={e['match_probability']}")
+            for k, lvl in e.get("levels", {}).items():
+                lines.append(f"      {k:<11} {lvl:<22} {e.get('weights', {}).get(k, '')!s:>7}")
+        if not cluster.get("evidence"):
+            lines.append("  (no pair evidence found)")
+    lines += ["", "Why each value survived (field: value <- from record, rule):"]
+    width = max((len(f) for f in cluster["fields"]), default=5)
+    for field, fv in cluster["fields"].items():
+        val = "(blank)" if fv["value"] is None else fv["value"]
+        lines.append(f"  {field:<{width}}  {val}  <- {fv['from_id']}{' (master)' if fv['from_id'] == cluster['master_id'] else ''}, {fv['rule']}")
+    lines += ["", "Steps:"]
+    for k, st in enumerate(cluster["steps"], 1):
+        if st["action"] == "merge":
+            lines.append(f"  {k}. merge {', '.join(st['loser_ids'])} into {st['master_id']}")
+        else:
+            lines.append(f"  {k}. convert lead {st['lead_id']} into contact {st['contact_id']} (account {st['account_id'] or '-'})")
+    if not cluster["steps"]:
+        lines.append("  (none)")
+    text = "\n".join(lines) + "\n"
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.flush()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nayose", description="Find and merge duplicate Salesforce / Pardot records (名寄せ).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-default", action="store_true", help="print the default config (the default action)")
     p.add_argument("--check", metavar="FILE", help="validate a config file")
     p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("explain", help="why a group's records matched and why each value survived")
+    p.add_argument("dir", help="output folder of `nayose plan`")
+    p.add_argument("cluster_id", help="a cluster_id from clusters.csv / merge_plan.json")
+    p.set_defaults(func=_cmd_explain)
     return parser
 
 

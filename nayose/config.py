@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nayose.errors import ConfigError
 
@@ -150,10 +150,179 @@ class ClusterConfig(_Strict):
     )
 
 
+
+class FieldGroup(_Strict):
+    """Fields that survive together: all of them come from the one record the group's rule picks
+    (a member blank in that record is filled from the next-ranked record, since a blank never
+    wins over a value). The first field is the group's primary field: records holding it rank
+    first."""
+
+    name: str
+    fields: list[str] = Field(min_length=1)
+    rule: Literal[
+        "source_priority", "most_recent", "oldest", "most_complete", "master", "max", "min",
+        "keep_master_if_set",
+    ] = Field("most_recent", description="How the group's source record is chosen (after the card rule).")
+
+
+def _default_field_groups() -> list[FieldGroup]:
+    return [
+        FieldGroup(name="address", fields=["Street", "City", "State", "PostalCode", "Country"]),
+        FieldGroup(
+            name="mailing_address",
+            fields=["MailingStreet", "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry"],
+        ),
+        FieldGroup(name="email", fields=["Email", "HasOptedOutOfEmail", "EmailBouncedReason", "EmailBouncedDate"]),
+    ]
+
+
+class SurvivorshipConfig(_Strict):
+    """Which record survives a merge (master) and which value survives in every field, and why.
+
+    Order of decisions for a field (or field group): (1) the business-card rule — when a
+    business-card record holds a value, the most recent card (CreatedDate) wins and no non-card
+    value can overwrite it (unless the field is in `card_exempt_fields`); (2) the field's rule from
+    `field_rules` / `field_groups` (default `default_rule`); ties go to the smallest Id. A blank
+    never wins over a value.
+    """
+
+    card_lead_sources: list[str] = Field(
+        default_factory=lambda: ["Business Card", "名刺", "Sansan", "Eight"],
+        description="LeadSource values (compared after NFKC, trimmed, case-insensitive) that mark a business-card record.",
+    )
+    card_provenance_fields: list[str] = Field(
+        default_factory=lambda: ["Sansan_Person_Id__c", "Sansan_Company_Id__c", "Eight_Card_Id__c"],
+        description="Fields that mark a business-card record when filled (e.g. the Sansan person / company IDs).",
+    )
+    card_exempt_fields: list[str] = Field(
+        default_factory=list, description="Fields where a business-card value does NOT take precedence."
+    )
+    master_order: list[Literal["contact_over_lead", "business_card", "oldest", "most_recent", "most_complete"]] = Field(
+        default_factory=lambda: ["contact_over_lead", "business_card", "oldest", "most_complete"],
+        description=(
+            "How the master is chosen, first key first; the smallest Id breaks remaining ties. In a group holding "
+            "Leads and Contacts the master is always a Contact (a Lead is converted into it)."
+        ),
+    )
+    default_rule: Literal[
+        "source_priority", "most_recent", "oldest", "most_complete", "master", "max", "min", "keep_master_if_set",
+    ] = Field("most_recent", description="Rule for fields not named in field_rules / field_groups (most recent = LastModifiedDate).")
+    field_rules: dict[str, Literal[
+        "source_priority", "most_recent", "oldest", "most_complete", "master", "max", "min", "union",
+        "keep_master_if_set",
+    ]] = Field(
+        default_factory=lambda: {"AccountId": "keep_master_if_set", "LeadSource": "source_priority"},
+        description=(
+            "Rule per field: source_priority (rank of inflow routes), most_recent, oldest, most_complete (the value "
+            "of the most complete record), master, keep_master_if_set, max, min, union (multi-select picklists, "
+            "';'-joined)."
+        ),
+    )
+    field_groups: list[FieldGroup] = Field(default_factory=_default_field_groups)
+    routes: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "card": ["名刺", "Business Card", "Sansan", "Eight"],
+            "manual": ["手入力", "Manual"],
+            "partner": ["Partner Referral", "紹介"],
+            "web": ["Web", "Webフォーム", "Web Form", "問い合わせ"],
+            "event": ["展示会", "Event", "セミナー", "Seminar"],
+            "list": ["購入リスト", "Purchased List", "List"],
+        },
+        description="Inflow route of each LeadSource value (NFKC, case-insensitive).",
+    )
+    source_priority: list[str] = Field(
+        default_factory=lambda: ["card", "manual", "partner", "web", "event", "list"],
+        description="Route ranking for the source_priority rule, best first; unknown routes rank last.",
+    )
+    system_fields: list[str] = Field(
+        default_factory=lambda: [
+            "CreatedDate", "LastModifiedDate", "SystemModstamp", "CreatedById", "LastModifiedById", "OwnerId",
+            "IsDeleted", "MasterRecordId", "LastActivityDate", "LastViewedDate", "LastReferencedDate",
+            "IsConverted", "ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId", "ConvertedDate",
+        ],
+        description="Not merged value by value: they stay with the master (OwnerId: Salesforce keeps the master's owner).",
+    )
+    lead_to_contact_fields: dict[str, str] = Field(
+        default_factory=lambda: {
+            "Street": "MailingStreet", "City": "MailingCity", "State": "MailingState",
+            "PostalCode": "MailingPostalCode", "Country": "MailingCountry", "Company": "Account.Name",
+        },
+        description="When Leads are converted into a Contact master, their values compete under these Contact fields.",
+    )
+
+    @field_validator("field_groups")
+    @classmethod
+    def _groups_disjoint(cls, groups: list[FieldGroup]) -> list[FieldGroup]:
+        seen: set[str] = set()
+        for g in groups:
+            for f in g.fields:
+                if f in seen:
+                    raise ValueError(f"field {f!r} is in more than one field group")
+                seen.add(f)
+        return groups
+
+
+class DeleteRule(_Strict):
+    """A record is a delete candidate when every condition the rule sets holds. Patterns are regular
+    expressions matched in full, case-insensitive, against the value after NFKC and trimming, with
+    spaces removed. Business-card records are never deleted unless include_business_cards is true."""
+
+    name: str
+    reason: str
+    fields: list[str] = Field(default_factory=list, description="Fields tested against patterns (any field matching).")
+    patterns: list[str] = Field(default_factory=list)
+    no_valid_email: bool = Field(False, description="Also require: no syntactically valid email in email_fields.")
+    no_phone: bool = Field(False, description="Also require: no phone number (6+ digits) in phone_fields.")
+    include_business_cards: bool = Field(False, description="Explicitly allow deleting business-card records.")
+
+    @field_validator("patterns")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        import re
+
+        for pat in patterns:
+            try:
+                re.compile(pat)
+            except re.error as exc:
+                raise ValueError(f"bad pattern {pat!r}: {exc}") from None
+        return patterns
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> "DeleteRule":
+        if not (self.patterns or self.no_valid_email or self.no_phone):
+            raise ValueError("a delete rule needs patterns, no_valid_email or no_phone")
+        if self.patterns and not self.fields:
+            raise ValueError("a delete rule with patterns needs fields")
+        return self
+
+
+def _default_delete_rules() -> list[DeleteRule]:
+    return [
+        DeleteRule(
+            name="test_or_dummy",
+            reason="test / dummy name or company",
+            fields=["LastName", "FirstName", "Company", "Account.Name"],
+            patterns=[r"(test|テスト|てすと)[0-9]*", r"(dummy|ダミー|だみー)[0-9]*", r"a{3,}", r"x{3,}", r"あ{3,}"],
+        ),
+        DeleteRule(name="no_contact_info", reason="no valid email and no phone", no_valid_email=True, no_phone=True),
+    ]
+
+
+class DeleteRulesConfig(_Strict):
+    """Junk and test records proposed for deletion (delete_plan.csv). Records in a duplicate group
+    (auto / review) are never proposed: they go through the merge plan."""
+
+    rules: list[DeleteRule] = Field(default_factory=_default_delete_rules)
+    email_fields: list[str] = Field(default_factory=lambda: ["Email"])
+    phone_fields: list[str] = Field(default_factory=lambda: ["Phone", "MobilePhone"])
+
+
 class Config(_Strict):
     input: InputConfig = Field(default_factory=InputConfig)
     matching: MatchingConfig = Field(default_factory=MatchingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    survivorship: SurvivorshipConfig = Field(default_factory=SurvivorshipConfig)
+    delete_rules: DeleteRulesConfig = Field(default_factory=DeleteRulesConfig)
 
 
 def load_config(path: str | Path | None) -> Config:

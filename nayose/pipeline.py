@@ -1,4 +1,4 @@
-"""The whole matching run: records -> normalize -> block -> score -> cluster -> outputs.
+"""The whole matching run: records -> normalize -> block -> score -> cluster -> survive -> plan -> outputs.
 
 Used by the CLI (`nayose plan`) and mirrored stage by stage by the Dagster assets. Outputs are
 written to a temporary folder beside DIR and moved into place only when every stage succeeded,
@@ -22,11 +22,13 @@ from nayose.cluster import cluster_records
 from nayose.config import Config
 from nayose.normalize import normalize_records, preload
 from nayose.outputs import summary_dict, write_outputs
+from nayose.plan import build_plan, write_plan_outputs
 from nayose.progress import StageProgress
 from nayose.records import load_records
 from nayose.score import score_pairs
 from nayose.stage import StageResult
 from nayose.store import connect
+from nayose.survive import survive
 
 
 def run_stages(
@@ -34,8 +36,11 @@ def run_stages(
     inputs: list[str | Path],
     config: Config,
     progress: StageProgress | None = None,
+    with_plan: bool = False,
 ) -> list[StageResult]:
-    """Run every matching stage on `con`; return the stage results in order."""
+    """Run every matching stage on `con`; return the stage results in order. With `with_plan`, the
+    survivorship and plan stages (survivors, surviving_fields, group_records, plan_steps,
+    delete_plan) run after cluster; `nayose plan` always asks for them."""
     progress = progress or StageProgress(enabled=False)
     preload()  # the kanji dictionary loads while the CSV is read
     results: list[StageResult] = []
@@ -46,6 +51,11 @@ def run_stages(
         ("score", lambda: score_pairs(con, config, progress=progress.advance_callback("score"))),
         ("cluster", lambda: cluster_records(con, config)),
     ]
+    if with_plan:
+        steps += [
+            ("survive", lambda: survive(con, config)),
+            ("plan", lambda: build_plan(con, config)),
+        ]
     for label, step in steps:
         with progress.stage(label):
             results.append(step())
@@ -60,7 +70,8 @@ def run_plan(
     quiet: bool = False,
     truth: str | Path | None = None,
 ) -> dict:
-    """`nayose plan`: match the input CSVs and write clusters.csv, pairs.csv, summary.json to out_dir.
+    """`nayose plan`: match the input CSVs and write clusters.csv, pairs.csv, evidence.csv, summary.json,
+    and the plan (merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv) to out_dir.
 
     With `truth` (a CSV of Id, entity_id), summary.json also holds blocking recall and pairwise
     precision / recall / F1 of all groups and of the auto groups."""
@@ -70,7 +81,7 @@ def run_plan(
     con = connect(db_path)
     try:
         with progress:
-            results = run_stages(con, inputs, config, progress)
+            results = run_stages(con, inputs, config, progress, with_plan=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
             try:
@@ -78,8 +89,10 @@ def run_plan(
                     t0 = time.perf_counter()
                     rule_names = next(r for r in results if r.stage == "block").stats["rule_names"]
                     write_outputs(con, tmp, config, rule_names)
+                    plan_counts = write_plan_outputs(con, tmp, config)
                     write_seconds = round(time.perf_counter() - t0, 3)
                 summary = summary_dict(results, config, inputs)
+                summary["plan"] = plan_counts
                 if truth is not None:
                     from nayose.evaluate import evaluate_run
 

@@ -1,0 +1,243 @@
+"""Plans: `nayose plan` on the built-in sample (business-card values survive, no blank wins),
+merge_plan.json format and determinism, chained merges, convert_lead, review for different
+accounts, delete rules, Excel-safe CSVs and `nayose explain`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import unicodedata
+
+import pytest
+
+from nayose.config import Config, DeleteRule, DeleteRulesConfig
+from nayose.plan import build_plan, excel_safe, group_steps, plan_document, write_csv
+from nayose.sample import write_sample
+from nayose.survive import blank, considered_fields, is_card_record, survive
+
+from test_survive import make_db, rec  # noqa: E402  (tests/nayose is on sys.path under pytest)
+
+CFG = Config()
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "nayose.cli", *map(str, args)], capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def sample_plan(tmp_path_factory):
+    d = tmp_path_factory.mktemp("plan")
+    org = d / "org.csv"
+    write_sample(3000, 11, org, d / "org.truth.csv")
+    out = d / "out"
+    proc = run("plan", org, "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr.decode()
+    with open(org, encoding="utf-8", newline="") as f:
+        rows = {r["Id"]: {k: (v if v != "" else None) for k, v in r.items()} for r in csv.DictReader(f)}
+    plan = json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))
+    return org, out, rows, plan
+
+
+def nfkc(v: str) -> str:
+    return unicodedata.normalize("NFKC", v).strip()
+
+
+def _view(row: dict, master_object: str) -> dict:
+    """The record's considered fields, under the master's field names (a Lead converted into a Contact)."""
+    sv = CFG.survivorship
+    vals = {f: row[f] for f in considered_fields(list(row), sv)}
+    if row["Object"] == "Lead" and master_object == "Contact":
+        for src, dst in sv.lead_to_contact_fields.items():
+            if src in vals:
+                v = vals.pop(src)
+                if blank(vals.get(dst)):
+                    vals[dst] = v
+    return vals
+
+
+def test_sample_single_card_values_survive_and_no_blank_wins(sample_plan):
+    _, _, rows, plan = sample_plan
+    clusters = plan["clusters"]
+    assert len(clusters) > 100
+    one_card_groups = 0
+    for c in clusters:
+        ids = [c["master_id"], *c["loser_ids"]]
+        views = {i: _view(rows[i], c["object"]) for i in ids}
+        cards = [i for i in ids if is_card_record(rows[i], CFG.survivorship)]
+        if len(cards) == 1:
+            one_card_groups += 1
+            for f, v in views[cards[0]].items():
+                if not blank(v):
+                    assert f in c["fields"], (c["cluster_id"], f)
+                    assert nfkc(c["fields"][f]["value"]) == nfkc(v), (c["cluster_id"], f, v, c["fields"][f])
+        # no blank wins over a value, in any group
+        for f in {f for v in views.values() for f in v}:
+            if any(not blank(v.get(f)) for v in views.values()):
+                assert f in c["fields"] and not blank(c["fields"][f]["value"]), (c["cluster_id"], f)
+    assert one_card_groups > 30
+
+
+def test_sample_plan_format_steps_and_groups(sample_plan):
+    _, out, rows, plan = sample_plan
+    assert set(plan) == {"plan_id", "created_at", "clusters"}
+    seen: set[str] = set()
+    with open(out / "clusters.csv", encoding="utf-8") as f:
+        status = {r["Id"]: r for r in csv.DictReader(f)}
+    for c in plan["clusters"]:
+        assert c["status"] in ("auto", "review") and c["object"] in ("Lead", "Contact")
+        ids = [c["master_id"], *c["loser_ids"]]
+        assert not (set(ids) & seen)  # each record in at most one group
+        seen |= set(ids)
+        assert {status[i]["cluster_id"] for i in ids} == {c["cluster_id"]}
+        assert rows[c["master_id"]]["Object"] == c["object"]
+        for fv in c["fields"].values():
+            assert set(fv) == {"value", "from_id", "rule"} and fv["from_id"] in ids
+        for s in c["steps"]:
+            if s["action"] == "merge":
+                assert set(s) == {"action", "master_id", "loser_ids"} and 1 <= len(s["loser_ids"]) <= 2
+                assert {rows[i]["Object"] for i in [s["master_id"], *s["loser_ids"]]} == {c["object"]}
+            else:
+                assert set(s) == {"action", "lead_id", "contact_id", "account_id"}
+                assert rows[s["lead_id"]]["Object"] == "Lead" and s["contact_id"] == c["master_id"]
+        contacts = {rows[i]["AccountId"] for i in ids if rows[i]["Object"] == "Contact" and rows[i]["AccountId"]}
+        if len(contacts) > 1:
+            assert c["status"] == "review"
+        for e in c["evidence"]:
+            assert {e["left_id"], e["right_id"]} <= set(ids) and e["levels"]
+    actions = {s["action"] for c in plan["clusters"] for s in c["steps"]}
+    assert actions == {"merge", "convert_lead"}
+    # merge_plan.csv: one row per step
+    with open(out / "merge_plan.csv", encoding="utf-8", newline="") as f:
+        assert len(list(csv.DictReader(f))) == sum(len(c["steps"]) for c in plan["clusters"])
+    # delete_plan.csv never holds a card record nor a record of a group
+    with open(out / "delete_plan.csv", encoding="utf-8", newline="") as f:
+        dels = list(csv.DictReader(f))
+    assert dels and list(dels[0]) == ["Id", "object", "reason"]
+    for d in dels:
+        assert not is_card_record(rows[d["Id"]], CFG.survivorship) and d["Id"] not in seen
+
+
+def test_same_input_same_plan_bytes(sample_plan, tmp_path):
+    org, out, _, plan = sample_plan
+    again = tmp_path / "again"
+    assert run("plan", org, "--out", again, "--quiet").returncode == 0
+    for name in ("merge_plan.json", "merge_plan.csv", "field_changes.csv", "delete_plan.csv"):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("survivorship:\n  default_rule: oldest\n", encoding="utf-8")
+    other = tmp_path / "other"
+    assert run("plan", org, "--out", other, "--quiet", "--config", cfg).returncode == 0
+    assert json.loads((other / "merge_plan.json").read_text(encoding="utf-8"))["plan_id"] != plan["plan_id"]
+
+
+def test_field_changes_only_real_changes(sample_plan):
+    _, out, rows, plan = sample_plan
+    by_id = {c["cluster_id"]: c for c in plan["clusters"]}
+    with open(out / "field_changes.csv", encoding="utf-8", newline="") as f:
+        changes = list(csv.DictReader(f))
+    assert changes
+    for ch in changes[:500]:
+        c = by_id[ch["cluster_id"]]
+        assert ch["master_id"] == c["master_id"]
+        new = c["fields"][ch["field"]]["value"]
+        assert ch["new_value"] == excel_safe(new)
+        assert (rows[c["master_id"]].get(ch["field"]) or "") != (new or "")
+
+
+def test_explain_prints_evidence_and_survival_and_rejects_unknown_id(sample_plan):
+    _, out, _, plan = sample_plan
+    c = next(c for c in plan["clusters"] if c["evidence"] and any("business_card" in f["rule"] for f in c["fields"].values()))
+    proc = run("explain", out, c["cluster_id"])
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = proc.stdout.decode("utf-8")
+    assert c["master_id"] in text and "business_card" in text and "last_name" in text
+    e = c["evidence"][0]
+    assert f"{e['left_id']} ~ {e['right_id']}" in text
+    some_field, fv = next((f, v) for f, v in c["fields"].items() if v["value"])
+    assert some_field in text and fv["value"] in text
+    bad = run("explain", out, "003NOPE")
+    assert bad.returncode == 2
+    err = bad.stderr.decode("utf-8")
+    assert "003NOPE" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert run("explain", out.parent / "missing", "x").returncode == 2
+
+
+# --------------------------------------------------------------------------------------------- units
+
+
+def test_chained_merges_for_five_records():
+    ids = [("003A", "Contact"), ("003B", "Contact"), ("003C", "Contact"), ("003D", "Contact"), ("003E", "Contact")]
+    steps = group_steps("003C", "Contact", ids, None)
+    assert steps == [
+        {"action": "merge", "object": "Contact", "master_id": "003C", "loser_ids": ["003A", "003B"]},
+        {"action": "merge", "object": "Contact", "master_id": "003C", "loser_ids": ["003D", "003E"]},
+    ]
+
+
+def test_lead_contact_group_becomes_convert_lead():
+    g = [
+        rec("00Q5F0000000001", "Lead", created=10, LastName="渡辺", LeadSource="名刺", Company="株式会社ABC"),
+        rec("00Q5F0000000002", "Lead", created=20, LastName="渡邊"),
+        rec("0035F0000000001", "Contact", created=30, LastName="渡辺", AccountId="0015F000000A001"),
+    ]
+    con = make_db([g])
+    survive(con, CFG)
+    build_plan(con, CFG)
+    doc = plan_document(con, CFG)
+    (c,) = doc["clusters"]
+    assert c["object"] == "Contact" and c["master_id"] == "0035F0000000001"
+    assert c["steps"] == [
+        {"action": "convert_lead", "lead_id": "00Q5F0000000001", "contact_id": "0035F0000000001", "account_id": "0015F000000A001"},
+        {"action": "convert_lead", "lead_id": "00Q5F0000000002", "contact_id": "0035F0000000001", "account_id": "0015F000000A001"},
+    ]
+    assert c["fields"]["Account.Name"] == {"value": "株式会社ABC", "from_id": "00Q5F0000000001", "rule": "business_card"}
+
+
+def test_contacts_under_different_accounts_are_review_in_the_plan():
+    g = [rec("0035F0000000001", "Contact", LastName="伊藤", AccountId="0015F000000A001"),
+         rec("0035F0000000002", "Contact", created=5, LastName="伊藤", AccountId="0015F000000A002")]
+    con = make_db([g])
+    survive(con, CFG)
+    build_plan(con, CFG)
+    (c,) = plan_document(con, CFG)["clusters"]
+    assert c["status"] == "review" and c["status_reason"] == "contacts under different accounts"
+
+
+def test_delete_rules_never_touch_cards_unless_explicit():
+    singles = [
+        rec("00Q0000000000T1", LastName="テスト", Company="ｔｅｓｔ", Email="t@example.co.jp"),
+        rec("00Q0000000000T2", LastName="テスト", LeadSource="名刺", Email="t2@example.co.jp"),
+        rec("00Q0000000000T3", LastName="山田", Sansan_Person_Id__c="SP1"),  # no email, no phone, but a card
+        rec("00Q0000000000T4", LastName="山田", Email="not-an-email"),
+        rec("00Q0000000000T5", LastName="山田", Phone="０３－１２３４－５６７８"),
+        rec("00Q0000000000T6", LastName="テスト工業", Company="テストエンジニアリング株式会社", Email="x@example.co.jp"),
+        rec("00Q0000000000T7", LastName="aaaa", Email="a@example.co.jp"),
+    ]
+    con = make_db([], singles)
+    survive(con, CFG)
+    build_plan(con, CFG)
+    got = dict(con.execute('SELECT "Id", reason FROM delete_plan').fetchall())
+    assert got == {"00Q0000000000T1": "test / dummy name or company", "00Q0000000000T4": "no valid email and no phone",
+                   "00Q0000000000T7": "test / dummy name or company"}
+    cfg = Config(delete_rules=DeleteRulesConfig(rules=[
+        DeleteRule(name="t", reason="test", fields=["LastName"], patterns=["テスト"], include_business_cards=True)]))
+    build_plan(con, cfg)
+    assert {r[0] for r in con.execute('SELECT "Id" FROM delete_plan').fetchall()} == {"00Q0000000000T1", "00Q0000000000T2"}
+
+
+@pytest.mark.parametrize("value, expect", [
+    ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("+81 3-1234-5678", "'+81 3-1234-5678"), ("-5", "'-5"),
+    ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("佐藤", "佐藤"), ("a=b", "a=b"), (None, ""), ("", ""),
+])
+def test_excel_safe(value, expect):
+    assert excel_safe(value) == expect
+
+
+def test_every_csv_cell_is_escaped(tmp_path):
+    p = tmp_path / "x.csv"
+    write_csv(p, ["Id", "v"], [["003A", "=1+1"], ["003B", "-cmd"]])
+    with open(p, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows == [["Id", "v"], ["003A", "'=1+1"], ["003B", "'-cmd"]]
