@@ -209,13 +209,15 @@ class SurvivorshipConfig(_Strict):
     ] = Field("most_recent", description="Rule for fields not named in field_rules / field_groups (most recent = LastModifiedDate).")
     field_rules: dict[str, Literal[
         "source_priority", "most_recent", "oldest", "most_complete", "master", "max", "min", "union",
-        "keep_master_if_set",
+        "keep_master_if_set", "any_true",
     ]] = Field(
         default_factory=lambda: {"AccountId": "keep_master_if_set", "LeadSource": "source_priority"},
         description=(
             "Rule per field: source_priority (rank of inflow routes), most_recent, oldest, most_complete (the value "
             "of the most complete record), master, keep_master_if_set, max, min, union (multi-select picklists, "
-            "';'-joined)."
+            "';'-joined), any_true (a checkbox true on any record stays true, e.g. `DoNotCall: any_true`; it takes "
+            "precedence over the business-card rule). By default HasOptedOutOfEmail travels with its email in the "
+            "email field group."
         ),
     )
     field_groups: list[FieldGroup] = Field(default_factory=_default_field_groups)

@@ -233,6 +233,9 @@ def _rule_key(rule: str, master_id: str, config: SurvivorshipConfig, ranks: dict
     return key
 
 
+TRUE_VALUES = {"true", "1", "yes", "y", "t", "はい"}
+
+
 def survive_unit(
     recs: list[Rec],
     members: list[str],
@@ -248,7 +251,11 @@ def survive_unit(
     cands = [r for r in recs if any(not blank(r.values.get(m)) for m in members)]
     if not cands:
         return {}
-    card_applies = not all(m in config.card_exempt_fields for m in members)
+    card_applies = rule != "any_true" and not all(m in config.card_exempt_fields for m in members)
+    if rule == "any_true":
+        truthy = [r for r in cands if str(r.values.get(primary)).strip().lower() in TRUE_VALUES]
+        win = min(truthy or cands, key=lambda r: r.id)
+        return {primary: FieldValue(win.values[primary], win.id, "any_true")}
     ranks = None
     if rule in ("max", "min"):
         vals = [r.values[primary] for r in cands if not blank(r.values.get(primary))]

@@ -347,3 +347,16 @@ def test_property_stage_each_record_in_one_group_and_plan_deterministic(sizes, s
         docs.append(plan_document(con, Config()))
         con.close()
     assert docs[0] == docs[1]
+
+
+def test_any_true_keeps_an_opt_out_from_any_record_even_against_a_business_card():
+    from nayose.config import SurvivorshipConfig
+    from nayose.survive import Rec, survive_unit
+
+    cfg = SurvivorshipConfig()
+    card = Rec(id="003A", object="Contact", values={"HasOptedOutOfEmail": "false", "LeadSource": "名刺"},
+               is_card=True, created=2.0, modified=2.0)
+    web = Rec(id="003B", object="Contact", values={"HasOptedOutOfEmail": "true", "LeadSource": "Web"},
+              is_card=False, created=1.0, modified=1.0)
+    out = survive_unit([card, web], ["HasOptedOutOfEmail"], "any_true", "003A", cfg)
+    assert out["HasOptedOutOfEmail"].value == "true" and out["HasOptedOutOfEmail"].from_id == "003B"
