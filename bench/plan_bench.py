@@ -2,8 +2,9 @@
 
 Runs the real CLI in a subprocess (so the figures include start-up, reading the CSV and writing
 outputs), and prints wall time, records/s, candidate pairs and the peak RSS of the process, plus
-pairwise precision / recall / F1 against the sample's truth. The figures are written to
-bench/out/plan_bench.json and into README.md between the `bench:plan` markers.
+pairwise precision / recall / F1 against the sample's truth. Each size runs twice: matching only (`--no-plan`,
+what the speed targets are for) and matching plus survivorship and the merge plan. The figures are
+written to bench/out/plan_bench.json and into README.md between the `bench:plan` markers.
 
     python bench/plan_bench.py                 # 100k and 1M
     python bench/plan_bench.py --sizes 100000  # one size
@@ -38,7 +39,7 @@ def _run(cmd: list[str]) -> tuple[float, int]:
     return wall, usage.ru_maxrss * 1024
 
 
-def bench_size(n: int, seed: int) -> dict:
+def bench_size(n: int, seed: int, plan: bool) -> dict:
     OUT.mkdir(parents=True, exist_ok=True)
     sample = OUT / f"sample_{n}.csv"
     truth = OUT / f"sample_{n}.truth.csv"
@@ -47,14 +48,16 @@ def bench_size(n: int, seed: int) -> dict:
                             "--out", str(sample), "--truth", str(truth)])
     else:
         gen_wall = None
-    out_dir = OUT / f"plan_{n}"
-    wall, rss = _run([sys.executable, "-m", "nayose.cli", "plan", str(sample), "--out", str(out_dir), "--quiet"])
+    out_dir = OUT / f"plan_{n}" if plan else OUT / f"match_{n}"
+    cmd = [sys.executable, "-m", "nayose.cli", "plan", str(sample), "--out", str(out_dir), "--quiet"]
+    wall, rss = _run(cmd if plan else cmd + ["--no-plan"])
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     from nayose.evaluate import evaluate_files
 
     metrics = evaluate_files(out_dir / "clusters.csv", truth)
     auto = evaluate_files(out_dir / "clusters.csv", truth, auto_only=True)
     return {
+        "run": "match + plan" if plan else "match (--no-plan)",
         "records": n,
         "sample_generation_seconds": round(gen_wall, 1) if gen_wall is not None else None,
         "wall_seconds": round(wall, 2),
@@ -64,7 +67,7 @@ def bench_size(n: int, seed: int) -> dict:
         "stage_seconds": summary["seconds"],
         "pairwise": metrics,
         "auto_pairwise": auto,
-        "target_seconds": TARGETS.get(n),
+        "target_seconds": TARGETS.get(n) if not plan else None,
     }
 
 
@@ -74,21 +77,21 @@ def _markdown(results: list[dict]) -> str:
         f"Measured by `python bench/plan_bench.py` on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores ({cpu}), "
         f"Python {platform.python_version()}, zero config.",
         "",
-        "| records | wall time | records/s | candidate pairs | peak RSS | pairwise P / R / F1 | auto-group precision / recall | target |",
-        "|---:|---:|---:|---:|---:|---|---|---|",
+        "| run | records | wall time | records/s | candidate pairs | peak RSS | pairwise P / R / F1 | auto-group precision / recall | target |",
+        "|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for r in results:
         p, a = r["pairwise"], r["auto_pairwise"]
         target = f"≤ {r['target_seconds']:.0f} s, ≤ {MEMORY_TARGET_GB:.0f} GB" if r["target_seconds"] else ""
         lines.append(
-            f"| {r['records']:,} | {r['wall_seconds']:.1f} s | {r['records_per_second']:,} | {r['candidate_pairs']:,} | "
+            f"| {r['run']} | {r['records']:,} | {r['wall_seconds']:.1f} s | {r['records_per_second']:,} | {r['candidate_pairs']:,} | "
             f"{r['peak_rss_gb']:.2f} GB | {p['precision']:.4f} / {p['recall']:.4f} / {p['f1']:.4f} | "
             f"{a['precision']:.4f} / {a['recall']:.4f} | {target} |"
         )
     lines.append("")
     for r in results:
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in r["stage_seconds"].items())
-        lines.append(f"- {r['records']:,} records, time per stage: {stages}")
+        lines.append(f"- {r['run']}, {r['records']:,} records, time per stage: {stages}")
     return "\n".join(lines)
 
 
@@ -110,10 +113,11 @@ def main() -> None:
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     results = []
-    for n in args.sizes:
-        r = bench_size(n, args.seed)
-        results.append(r)
-        print(json.dumps(r, ensure_ascii=False), flush=True)
+    for plan in (False, True):
+        for n in args.sizes:
+            r = bench_size(n, args.seed, plan)
+            results.append(r)
+            print(json.dumps(r, ensure_ascii=False), flush=True)
     md = _markdown(results)
     print(md)
     (OUT / "plan_bench.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -24,7 +24,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from nayose.pipeline import run_plan
 
     config = load_config(args.config)
-    summary = run_plan(args.inputs, args.out, config, db_path=args.db, quiet=args.quiet, truth=args.truth)
+    summary = run_plan(
+        args.inputs, args.out, config, db_path=args.db, quiet=args.quiet, truth=args.truth, with_plan=not args.no_plan
+    )
     if not args.quiet:
         c = summary["clusters"]
         print(
@@ -152,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="DuckDB file to keep the stage tables in (default: in memory)")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     p.add_argument("--truth", help="labelled data (CSV: Id, entity_id): adds blocking recall and pairwise metrics to summary.json")
+    p.add_argument("--no-plan", action="store_true",
+                   help="matching outputs only (clusters, pairs, evidence, summary): no survivorship or plan files")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("sample", help="generate the built-in synthetic Salesforce org with a truth file")

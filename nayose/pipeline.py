@@ -69,19 +69,21 @@ def run_plan(
     db_path: str | Path | None = None,
     quiet: bool = False,
     truth: str | Path | None = None,
+    with_plan: bool = True,
 ) -> dict:
     """`nayose plan`: match the input CSVs and write clusters.csv, pairs.csv, evidence.csv, summary.json,
     and the plan (merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv) to out_dir.
 
     With `truth` (a CSV of Id, entity_id), summary.json also holds blocking recall and pairwise
-    precision / recall / F1 of all groups and of the auto groups."""
+    precision / recall / F1 of all groups and of the auto groups. Without `with_plan` only the
+    matching outputs are written (a quick look at the duplicates, or a matching benchmark)."""
     out = Path(out_dir)
     started = time.perf_counter()
     progress = StageProgress(enabled=not quiet)
     con = connect(db_path)
     try:
         with progress:
-            results = run_stages(con, inputs, config, progress, with_plan=True)
+            results = run_stages(con, inputs, config, progress, with_plan=with_plan)
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
             try:
@@ -89,10 +91,11 @@ def run_plan(
                     t0 = time.perf_counter()
                     rule_names = next(r for r in results if r.stage == "block").stats["rule_names"]
                     write_outputs(con, tmp, config, rule_names)
-                    plan_counts = write_plan_outputs(con, tmp, config)
+                    plan_counts = write_plan_outputs(con, tmp, config) if with_plan else None
                     write_seconds = round(time.perf_counter() - t0, 3)
                 summary = summary_dict(results, config, inputs)
-                summary["plan"] = plan_counts
+                if plan_counts is not None:
+                    summary["plan"] = plan_counts
                 if truth is not None:
                     from nayose.evaluate import evaluate_run
 
