@@ -1,6 +1,7 @@
 """Dagster assets for nayose: thin wrappers that run one engine stage each on a DuckDB store.
 
 raw_records -> normalized_records -> candidate_pairs -> scored_pairs -> duplicate_clusters
+    -> survivorship -> merge_plan
 
 The matching itself lives in the `nayose` package (no Dagster there); these modules open the
 store, call the stage, and describe what it produced (row counts, schemas, previews, charts) as
@@ -16,6 +17,8 @@ from assets.matching import (
     raw_records,
     scored_pairs,
 )
+from assets.plan import PLAN_ASSETS, merge_plan, survivorship
+from assets.plan_checks import PLAN_CHECKS
 from assets.sources import RecordsSourceConfig
 from assets.store import NayoseStore
 
@@ -23,10 +26,14 @@ __all__ = [
     "ASSET_CHECKS",
     "MATCHING_ASSETS",
     "NayoseStore",
+    "PLAN_ASSETS",
+    "PLAN_CHECKS",
     "RecordsSourceConfig",
     "candidate_pairs",
     "duplicate_clusters",
+    "merge_plan",
     "normalized_records",
     "raw_records",
     "scored_pairs",
+    "survivorship",
 ]

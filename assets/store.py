@@ -38,7 +38,21 @@ class NayoseStore(dg.ConfigurableResource):
     )
     output_dir: str = Field(
         default="out",
-        description="Folder for clusters.csv, pairs.csv, evidence.csv, summary.json and the score histogram.",
+        description=(
+            "Folder for clusters.csv, pairs.csv, evidence.csv, summary.json, the score histogram and the "
+            "plan files (merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv)."
+        ),
+    )
+    review_share_warn: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="The survivorship check review_volume warns when more than this share of the groups needs review.",
+    )
+    large_group_warn: int = Field(
+        default=10,
+        ge=2,
+        description="The survivorship check group_size warns about groups with more records than this.",
     )
 
     @property

@@ -1,4 +1,4 @@
-"""The nayose code location: the matching assets, their checks, the job and its nightly schedule.
+"""The nayose code location: the matching and plan assets, their checks, the job and its nightly schedule.
 
 Loaded by `dagster dev` / `dagster definitions validate` through `[tool.dagster]` in
 pyproject.toml and workspace.yaml (module `pipelines.definitions`).
@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import ASSET_CHECKS, MATCHING_ASSETS, NayoseStore
+from assets import ASSET_CHECKS, MATCHING_ASSETS, PLAN_ASSETS, PLAN_CHECKS, NayoseStore
+
+ALL_ASSETS = [*MATCHING_ASSETS, *PLAN_ASSETS]
+ALL_CHECKS = [*ASSET_CHECKS, *PLAN_CHECKS]
 
 nayose_job = dg.define_asset_job(
     name="nayose_job",
-    selection=dg.AssetSelection.assets(*MATCHING_ASSETS),
+    selection=dg.AssetSelection.assets(*ALL_ASSETS),
     executor_def=dg.in_process_executor,
     description=(
         "Find duplicate Leads / Contacts: load the records, normalize, block, score, cluster, and "
-        "publish clusters.csv, pairs.csv, evidence.csv and summary.json."
+        "publish clusters.csv, pairs.csv, evidence.csv and summary.json; then survivorship and the merge plan "
+        "(merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv), guarded by blocking checks."
     ),
 )
 
@@ -35,8 +39,8 @@ nayose_nightly = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=MATCHING_ASSETS,
-    asset_checks=ASSET_CHECKS,
+    assets=ALL_ASSETS,
+    asset_checks=ALL_CHECKS,
     jobs=[nayose_job],
     schedules=[nayose_nightly],
     resources={"store": NayoseStore()},

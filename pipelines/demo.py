@@ -2,7 +2,8 @@
 
 Materializes every asset of the Definitions (nayose_job, with its asset checks) in this process:
 the built-in synthetic Salesforce org (10,000 records, seed 42) -> data/nayose.duckdb, outputs
-in out/. Then prints what was found and how good it is against the sample's truth.
+in out/. Then prints what was found, how good it is against the sample's truth, where the plan
+files are, and a few groups before -> after (the master's current value -> the surviving value).
 
 The run is recorded in the Dagster instance at $DAGSTER_HOME, or at ./.dagster_home when it is
 not set (the folder `make ui` uses), so the UI shows it with all its metadata afterwards.
@@ -95,6 +96,37 @@ def _check_failures(result: dg.ExecuteInProcessResult) -> list[str]:
     return out
 
 
+def _plan_counts(result: dg.ExecuteInProcessResult) -> dict:
+    mats = result.asset_materializations_for_node("merge_plan")
+    return {k: v.value for k, v in mats[0].metadata.items()} if mats else {}
+
+
+def _cell(value: object, width: int = 24) -> str:
+    text = "∅" if value is None or str(value).strip() == "" else " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def group_previews(database: str, config_path: str | None = None, groups: int = 3, fields: int = 4) -> list[str]:
+    """A few groups before -> after, compactly: the largest group, then the least certain ones."""
+    import duckdb
+
+    from assets.plan import before_after, largest_group_ids, least_certain_group_ids
+    from nayose.config import load_config
+    con = duckdb.connect(database)
+    try:
+        ids = list(dict.fromkeys(largest_group_ids(con, 1) + least_certain_group_ids(con, load_config(config_path), groups)))
+        shown = before_after(con, ids[:groups])
+    finally:
+        con.close()
+    lines = []
+    for g in shown:
+        lines.append(f"  {g['cluster_id']}  {g['object']}, {g['status']}, {g['size']} records, "
+                     f"master {g['master_id']}, {len(g['changes'])} field(s) change")
+        for c in g["changes"][:fields]:
+            lines.append(f"    {c['field']:<14} {_cell(c['current'])} → {_cell(c['new'])}   [{c['from_id']}, {c['rule']}]")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000, help="records in the sample org (default 10,000)")
@@ -115,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     except NayoseError as exc:
         print(f"nayose demo: error: {exc}", file=sys.stderr)
         return 2
-    print(f"nayose demo: materializing raw_records -> ... -> duplicate_clusters on a sample org of "
+    print(f"nayose demo: materializing raw_records -> ... -> duplicate_clusters -> survivorship -> merge_plan on a sample org of "
           f"{args.records:,} records (seed {args.seed})", file=sys.stderr)
     started = time.perf_counter()
     instance = dg.DagsterInstance.ephemeral() if args.ephemeral else persistent_instance()
@@ -146,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         f"outputs             {out}/clusters.csv, pairs.csv, evidence.csv, summary.json, score_histogram.png",
         f"store               {args.db}",
     ]
+    plan = _plan_counts(result)
+    if plan:
+        lines.append(
+            f"plan                {out}/merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv"
+            f"  (after survivorship: {plan.get('groups_auto', 0):,} auto + {plan.get('groups_review', 0):,} review groups: "
+            f"{plan.get('steps_merge', 0):,} merge / {plan.get('steps_convert_lead', 0):,} convert_lead steps, "
+            f"{plan.get('field_changes', 0):,} field changes, {plan.get('delete_candidates', 0):,} delete candidates)"
+        )
     truth_csv = _truth_csv(result)
     if truth_csv and truth_csv.is_file():
         from nayose.evaluate import evaluate_files
@@ -160,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("asset checks        " + ("all passed" if not checks else "FAILED: " + ", ".join(checks)))
     lines.append(f"time                {seconds:.1f} s")
     print("\n".join(lines))
+    if plan:
+        previews = group_previews(args.db, args.config)
+        if previews:
+            print("\ngroups before → after (master's current value → surviving value  [from record, rule]):")
+            print("\n".join(previews))
     where = "" if args.ephemeral else f" (this run is recorded in {os.environ['DAGSTER_HOME']})"
     print(f"\nNext: `make ui`, then open {UI_URL} to browse the assets, their metadata and checks{where}.")
     return 0 if not checks else 1

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import dagster as dg
 
-ASSET_NAMES = ["raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "duplicate_clusters"]
+ASSET_NAMES = [
+    "raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "duplicate_clusters", "survivorship", "merge_plan",
+]
 
 
 def run_job(

@@ -13,6 +13,8 @@ TABLES = {
     "candidate_pairs": "candidate_pairs",
     "scored_pairs": "scored_pairs",
     "duplicate_clusters": "clusters",
+    "survivorship": "survivors",
+    "merge_plan": "plan_steps",
 }
 
 
@@ -27,7 +29,7 @@ def test_every_step_and_check_succeeds(sample_run):
     for name in ASSET_NAMES:
         assert result.is_node_success(name)
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) >= 6
+    assert len(evaluations) >= 13
     failed = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed]
     assert not failed
 
@@ -37,13 +39,14 @@ def test_tables_in_the_store(sample_run):
     con = _con(db)
     try:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        assert set(TABLES.values()) | {"match_model", "stage_results"} <= tables
+        assert set(TABLES.values()) | {"match_model", "stage_results", "surviving_fields", "group_records",
+                                       "delete_plan"} <= tables
         assert con.execute("SELECT count(*) FROM raw_records").fetchall()[0][0] == 2000
         assert con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0] == 2000
         assert con.execute("SELECT count(*) FROM clusters").fetchall()[0][0] == 2000
         assert con.execute("SELECT count(*) FROM candidate_pairs WHERE left_idx >= right_idx").fetchall()[0][0] == 0
         stages = {r[0] for r in con.execute("SELECT stage FROM stage_results").fetchall()}
-        assert stages == {"records", "normalize", "block", "score", "cluster"}
+        assert stages == {"records", "normalize", "block", "score", "cluster", "survive", "plan"}
     finally:
         con.close()
 
@@ -180,6 +183,10 @@ def test_demo_prints_a_summary(tmp_path, monkeypatch, capsys):
     assert "duplicate groups" in text and "precision" in text and "F1" in text
     assert "make ui" in text and "http://127.0.0.1:3000" in text
     assert (tmp_path / "o" / "clusters.csv").is_file()
+    # Where the plan files are, and a few groups before -> after.
+    assert f"plan                {tmp_path / 'o'}/merge_plan.json" in text
+    assert "groups before → after" in text and " → " in text.split("groups before → after", 1)[1]
+    assert (tmp_path / "o" / "merge_plan.json").is_file()
     # The run is recorded in DAGSTER_HOME (what `make ui` shows), set up with nayose's dagster.yaml.
     assert "telemetry" in (tmp_path / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8")
     instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster_home"))
