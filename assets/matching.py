@@ -12,7 +12,6 @@ pairs.csv, evidence.csv, summary.json) to the output folder.
 # decorated functions at definition time.
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -35,6 +34,7 @@ from assets.metadata import (
 )
 from assets.sources import RecordsSourceConfig, resolve_source
 from assets.store import NayoseStore, load_stage_results, require_tables, save_stage_result
+from nayose.pipeline import publish_outputs
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.stage import StageResult
@@ -358,20 +358,6 @@ def scored_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Ma
 
 # ---------------------------------------------------------------------------------------------
 # duplicate_clusters
-
-
-def publish_outputs(tmp: Path, out: Path) -> None:
-    """Move a finished output folder into place: rename when new, else replace file by file."""
-    if not out.exists():
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700; give the folder the usual mode
-        os.replace(tmp, out)
-        return
-    if not out.is_dir():
-        raise NayoseError(f"{out}: output path exists and is not a folder")
-    for f in tmp.iterdir():
-        os.replace(f, out / f.name)
 
 
 def write_all_outputs(con: duckdb.DuckDBPyConnection, store: NayoseStore, config: Config, cluster: StageResult) -> dict:

@@ -25,7 +25,7 @@ from assets.plan import merge_plan, survivorship
 from assets.store import NayoseStore
 from nayose.config import Config
 from nayose.plan import MAX_LOSERS_PER_MERGE
-from nayose.survive import Rec, _as_master_object, blank, card_sql, considered_fields
+from nayose.survive import Rec, as_master_object, blank, card_sql, considered_fields
 
 SAMPLE_ROWS = 10  # offending rows shown in a failed check's metadata
 
@@ -61,7 +61,7 @@ def card_overwrites(con: duckdb.DuckDBPyConnection, config: Config) -> list[tupl
     seen: set[tuple[str, str]] = set()
     for row in cards:
         cid = row["__cluster_id"]
-        rec = _as_master_object(
+        rec = as_master_object(
             Rec(row["Id"], row["Object"], {f: row.get(f) for f in fields}, is_card=True), row["__master_object"], sv
         )
         for f, v in rec.values.items():

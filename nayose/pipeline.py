@@ -103,7 +103,7 @@ def run_plan(
                 summary["seconds"]["write outputs"] = write_seconds
                 summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
                 (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-                _move_into_place(tmp, out)
+                publish_outputs(tmp, out)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     finally:
@@ -111,14 +111,18 @@ def run_plan(
     return summary
 
 
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Publish a finished output folder: rename when DIR is new, else replace file by file."""
+def publish_outputs(tmp: Path, out: Path) -> None:
+    """Move a finished output folder into place: rename it when DIR is new, else replace file by
+    file (each an atomic rename), so readers never see a half-written output."""
+    from nayose.errors import NayoseError
+
     if not out.exists():
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700; give the folder the usual mode
         os.replace(tmp, out)
         return
     if not out.is_dir():
-        from nayose.errors import NayoseError
-
         raise NayoseError(f"{out}: output path exists and is not a folder")
     for f in tmp.iterdir():
         os.replace(f, out / f.name)

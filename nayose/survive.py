@@ -301,7 +301,7 @@ def survive_unit(
     return out
 
 
-def _as_master_object(rec: Rec, master_object: str, config: SurvivorshipConfig) -> Rec:
+def as_master_object(rec: Rec, master_object: str, config: SurvivorshipConfig) -> Rec:
     """A Lead converted into a Contact: its values under the Contact's field names."""
     if rec.object != "Lead" or master_object != "Contact":
         return rec
@@ -329,7 +329,7 @@ def survive_group(cluster_id: str, status: str, recs: list[Rec], config: Survivo
                 if r.object == "Contact" and not blank(r.values.get("AccountId"))}
     if len(accounts) > 1:
         status, reason = "review", "contacts under different accounts"
-    view = [_as_master_object(r, master.object, config) for r in recs]
+    view = [as_master_object(r, master.object, config) for r in recs]
 
     # Field order: the column order of the input, after mapping.
     order: list[str] = []
