@@ -238,11 +238,14 @@ class SurvivorshipConfig(_Strict):
     )
     system_fields: list[str] = Field(
         default_factory=lambda: [
-            "CreatedDate", "LastModifiedDate", "SystemModstamp", "CreatedById", "LastModifiedById", "OwnerId",
+            "CreatedDate", "LastModifiedDate", "SystemModstamp", "CreatedById", "LastModifiedById",
             "IsDeleted", "MasterRecordId", "LastActivityDate", "LastViewedDate", "LastReferencedDate",
             "IsConverted", "ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId", "ConvertedDate",
         ],
-        description="Not merged value by value: they stay with the master (OwnerId: Salesforce keeps the master's owner).",
+        description=(
+            "Read-only system fields: not merged value by value, they stay with the master. OwnerId is not one: "
+            "like every field it follows the business-card rule (the card's owner met the person), then its rule."
+        ),
     )
     lead_to_contact_fields: dict[str, str] = Field(
         default_factory=lambda: {

@@ -188,9 +188,11 @@ def test_rules_max_min_oldest_source_priority_master():
     assert group(a, b, c, config=cfg).fields["Title"].value == "2"
 
 
-def test_system_fields_are_not_merged():
+def test_system_fields_are_not_merged_but_the_card_owner_survives():
     g = group(rec("00Q000000000001", OwnerId="005A"), rec("00Q000000000002", created=5, OwnerId="005B"))
-    assert "OwnerId" not in g.fields and "CreatedDate" not in g.fields
+    assert "CreatedDate" not in g.fields and "LastModifiedDate" not in g.fields
+    card = group(rec("00Q000000000001", OwnerId="005A"), rec("00Q000000000002", created=5, OwnerId="005C", LeadSource="名刺"))
+    assert card.fields["OwnerId"].value == "005C" and card.fields["OwnerId"].rule == "business_card"
 
 
 def test_lead_values_compete_under_contact_fields_when_converted():
