@@ -209,13 +209,21 @@ class SurvivorshipConfig(_Strict):
     ] = Field("most_recent", description="Rule for fields not named in field_rules / field_groups (most recent = LastModifiedDate).")
     field_rules: dict[str, Literal[
         "source_priority", "most_recent", "oldest", "most_complete", "master", "max", "min", "union",
-        "keep_master_if_set", "any_true",
+        "keep_master_if_set", "any_true", "native_script",
     ]] = Field(
-        default_factory=lambda: {"AccountId": "keep_master_if_set", "LeadSource": "source_priority"},
+        default_factory=lambda: {
+            "AccountId": "keep_master_if_set",
+            "LeadSource": "source_priority",
+            # 佐藤 over サトウ over Sato: a newer romaji or kana spelling does not replace the kanji
+            "LastName": "native_script",
+            "FirstName": "native_script",
+            "Company": "native_script",
+            "Account.Name": "native_script",
+        },
         description=(
             "Rule per field: source_priority (rank of inflow routes), most_recent, oldest, most_complete (the value "
             "of the most complete record), master, keep_master_if_set, max, min, union (multi-select picklists, "
-            "';'-joined), any_true (a checkbox true on any record stays true, e.g. `DoNotCall: any_true`; it takes "
+            "';'-joined), native_script (kanji, then kana, then other scripts; then the most recent), any_true (a checkbox true on any record stays true, e.g. `DoNotCall: any_true`; it takes "
             "precedence over the business-card rule). By default HasOptedOutOfEmail travels with its email in the "
             "email field group."
         ),

@@ -34,6 +34,8 @@ records); loading and writing are set-based.
 
 from __future__ import annotations
 
+import re
+
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,6 +208,20 @@ def _route_rank(config: SurvivorshipConfig) -> dict[str, int]:
     return out
 
 
+_KANJI = re.compile("[\u3005\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile("[\u3040-\u30ff\uff66-\uff9f]")
+
+
+def script_rank(value: str | None) -> int:
+    """0 kanji, 1 kana, 2 anything else: how a Japanese name or company is best written."""
+    if blank(value):
+        return 3
+    v = str(value)
+    if _KANJI.search(v):
+        return 0
+    return 1 if _KANA.search(v) else 2
+
+
 def _rule_key(rule: str, master_id: str, config: SurvivorshipConfig, ranks: dict[str, int] | None,
               route_rank: dict[str, int], primary: str):
     n_routes = len(config.source_priority)
@@ -228,6 +244,8 @@ def _rule_key(rule: str, master_id: str, config: SurvivorshipConfig, ranks: dict
             return (len(ranks) if blank(v) or ranks is None else ranks[v], _desc(r.modified))
         if rule == "union":
             return (_desc(r.modified),)
+        if rule == "native_script":
+            return (script_rank(r.values.get(primary)), _desc(r.modified))
         raise ValueError(f"unknown rule {rule!r}")
 
     return key

@@ -362,3 +362,13 @@ def test_any_true_keeps_an_opt_out_from_any_record_even_against_a_business_card(
               is_card=False, created=1.0, modified=1.0)
     out = survive_unit([card, web], ["HasOptedOutOfEmail"], "any_true", "003A", cfg)
     assert out["HasOptedOutOfEmail"].value == "true" and out["HasOptedOutOfEmail"].from_id == "003B"
+
+
+def test_names_keep_their_kanji_over_newer_kana_or_romaji():
+    g = group(
+        rec("003000000000001", "Contact", created=0, LastName="佐藤", FirstName="寛"),
+        rec("003000000000002", "Contact", created=9, LastName="Sato", FirstName="Hiroshi"),
+        rec("003000000000003", "Contact", created=5, LastName="サトウ", FirstName="ヒロシ"),
+    )
+    assert g.fields["LastName"].value == "佐藤" and g.fields["FirstName"].value == "寛"
+    assert g.fields["LastName"].rule == "native_script"
