@@ -25,6 +25,7 @@ test: install
 ## ui: the Dagster UI on http://127.0.0.1:3000
 ui: install
 	mkdir -p .dagster_home
+	test -f .dagster_home/dagster.yaml || cp pipelines/dagster.yaml .dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
 
 ## bench: speed and memory of `nayose plan` at 100k and 1M sample records (figures for README)
