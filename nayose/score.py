@@ -37,9 +37,7 @@ class Comparison:
 
     name: str
     levels: list[str]
-    columns: list[str]
-    person_level: bool  # evidence about the person (vs the company / office)
-    tf_columns: list[str] = field(default_factory=list)  # count columns used for term frequency
+    columns: list[str]  # normalized columns it reads; the first decides whether it is active
 
 
 # Level labels are used in the evidence shown to analysts.
@@ -48,15 +46,11 @@ COMPARISONS: list[Comparison] = [
         "last_name",
         ["different", "similar (jw>=0.80)", "close (jw>=0.92)", "same reading", "exact"],
         ["last_name", "first_name", "last_reading", "first_reading"],
-        True,
-        ["n_last_name", "n_last_reading"],
     ),
     Comparison(
         "first_name",
         ["different", "similar (jw>=0.80)", "close (jw>=0.92)", "same reading", "exact"],
         ["last_name", "first_name", "last_reading", "first_reading"],
-        True,
-        ["n_first_name", "n_first_reading"],
     ),
     Comparison(
         "email",
@@ -64,26 +58,20 @@ COMPARISONS: list[Comparison] = [
         # name (yui_shimizu@) agrees for namesakes at other companies.
         ["different", "same shared mailbox", "exact"],
         ["email", "email_is_role"],
-        True,
-        ["n_email"],
     ),
     Comparison(
         "phone",
         ["different", "same landline", "same mobile"],
         ["phone", "mobile", "phone_is_mobile"],
-        True,
-        ["n_phone", "n_mobile"],
     ),
-    Comparison("company", ["different", "similar", "exact"], ["company_core", "company_reading"], False, ["n_company_core"]),
-    Comparison("birthdate", ["different", "same year", "one digit off", "exact"], ["birthdate"], True),
+    Comparison("company", ["different", "similar", "exact"], ["company_core", "company_reading"]),
+    Comparison("birthdate", ["different", "same year", "one digit off", "exact"], ["birthdate"]),
     # The address parts move together (an office move changes them all), so they are one
     # comparison, graded by how many parts agree; a typo in one part only lowers it one level.
     Comparison(
         "address",
         ["different", "same region", "same area", "mostly same", "same"],
         ["street", "postal_code", "city", "prefecture", "state"],
-        False,
-        ["n_street"],
     ),
 ]
 
