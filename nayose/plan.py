@@ -14,7 +14,9 @@
   (those go through the merge plan).
 
 `write_plan_outputs(con, out_dir, config)` writes `merge_plan.json`, `merge_plan.csv`,
-`field_changes.csv`, `delete_plan.csv`. Same input and config give the same plan_id and
+`field_changes.csv`, `delete_plan.csv` (plan_id, Id, object, reason, as_of). Each group in
+merge_plan.json carries `as_of`: every record's SystemModstamp (else LastModifiedDate) as exported,
+which the applier's stale check compares with the org. Same input and config give the same plan_id and
 byte-identical files: `plan_id` is a SHA-256 of the input records (every column but the source
 file name / row) and the config; `created_at` is not the wall clock but the newest
 LastModifiedDate (else CreatedDate) of the input, i.e. the as-of time of the data the plan
@@ -258,6 +260,26 @@ def _evidence_by_cluster(con: duckdb.DuckDBPyConnection, config: Config) -> dict
     return out
 
 
+def _modified_expr(con: duckdb.DuckDBPyConnection, alias: str) -> str:
+    """SQL for a record's as-of time in raw_records: SystemModstamp, else LastModifiedDate, else NULL."""
+    cols = [c for c in ("SystemModstamp", "LastModifiedDate") if _has_column(con, "raw_records", c)]
+    if not cols:
+        return "CAST(NULL AS VARCHAR)"
+    return "coalesce(" + ", ".join(f'nullif(CAST({alias}."{c}" AS VARCHAR), \'\')' for c in cols) + ")"
+
+
+def _as_of_by_cluster(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str | None]]:
+    """cluster_id → {Id: the record's SystemModstamp / LastModifiedDate as exported}: the applier's
+    stale check compares the org's current value against it."""
+    out: dict[str, dict[str, str | None]] = {}
+    for cid, rid, ts in con.execute(
+        f'SELECT g.cluster_id, g."Id", {_modified_expr(con, "r")} FROM group_records g '
+        'JOIN raw_records r ON r."Id" = g."Id" ORDER BY g.cluster_id, g."Id"'
+    ).fetchall():
+        out.setdefault(cid, {})[rid] = ts
+    return out
+
+
 def plan_document(con: duckdb.DuckDBPyConnection, config: Config) -> dict:
     """merge_plan.json as a dict."""
     plan_id, created_at = plan_identity(con, config)
@@ -281,6 +303,7 @@ def plan_document(con: duckdb.DuckDBPyConnection, config: Config) -> dict:
         else:
             st = {"action": "convert_lead", "lead_id": lead_id, "contact_id": contact_id, "account_id": account_id}
         steps.setdefault(cid, []).append(st)
+    as_of = _as_of_by_cluster(con)
     clusters = []
     for cid, master_id, obj, status, reason in con.execute(
         "SELECT cluster_id, master_id, object, status, reason FROM survivors ORDER BY cluster_id"
@@ -293,6 +316,7 @@ def plan_document(con: duckdb.DuckDBPyConnection, config: Config) -> dict:
             "loser_ids": losers.get(cid, []),
             "fields": fields.get(cid, {}),
             "steps": steps.get(cid, []),
+            "as_of": as_of.get(cid, {}),
             "evidence": evidence.get(cid, []),
         }
         if reason:
@@ -360,8 +384,11 @@ def write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, conf
         change_rows,
     )
     n_delete = write_csv(
-        out / "delete_plan.csv", ["Id", "object", "reason"],
-        con.execute('SELECT "Id", object, reason FROM delete_plan ORDER BY "Id"').fetchall(),
+        out / "delete_plan.csv", ["plan_id", "Id", "object", "reason", "as_of"],
+        con.execute(
+            f'SELECT ?, d."Id", d.object, d.reason, {_modified_expr(con, "r")} FROM delete_plan d '
+            'JOIN raw_records r ON r."Id" = d."Id" ORDER BY d."Id"', [doc["plan_id"]]
+        ).fetchall(),
     )
     return {"plan_id": doc["plan_id"], "groups": len(doc["clusters"]), "steps": n_steps,
             "field_changes": n_changes, "delete_candidates": n_delete}

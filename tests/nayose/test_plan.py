@@ -106,6 +106,8 @@ def test_sample_plan_format_steps_and_groups(sample_plan):
             assert c["status"] == "review"
         for e in c["evidence"]:
             assert {e["left_id"], e["right_id"]} <= set(ids) and e["levels"]
+        # the applier's stale check: every record's as-of time as exported
+        assert c["as_of"] == {i: rows[i]["LastModifiedDate"] for i in ids}
     actions = {s["action"] for c in plan["clusters"] for s in c["steps"]}
     assert actions == {"merge", "convert_lead"}
     # merge_plan.csv: one row per step
@@ -114,7 +116,7 @@ def test_sample_plan_format_steps_and_groups(sample_plan):
     # delete_plan.csv never holds a card record nor a record of a group
     with open(out / "delete_plan.csv", encoding="utf-8", newline="") as f:
         dels = list(csv.DictReader(f))
-    assert dels and list(dels[0]) == ["Id", "object", "reason"]
+    assert dels and list(dels[0]) == ["plan_id", "Id", "object", "reason", "as_of"]
     for d in dels:
         assert not is_card_record(rows[d["Id"]], CFG.survivorship) and d["Id"] not in seen
 

@@ -94,7 +94,7 @@ def test_merge_plan_metadata_and_files(sample_run):
     with open(out / "field_changes.csv", encoding="utf-8") as f:
         assert len(list(csv.DictReader(f))) == md["field_changes"].value
     with open(out / "delete_plan.csv", encoding="utf-8") as f:
-        assert next(csv.reader(f)) == ["Id", "object", "reason"]
+        assert next(csv.reader(f)) == ["plan_id", "Id", "object", "reason", "as_of"]
 
 
 def _run_plan_only(db, out):
