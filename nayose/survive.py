@@ -28,8 +28,12 @@ Rules (config `survivorship:`), for each field or field group:
 Leads converted into a Contact master compete under the Contact's fields
 (`lead_to_contact_fields`: Street -> MailingStreet, Company -> Account.Name, …). System fields
 (`system_fields`: CreatedDate, LastModifiedDate, OwnerId, …) are not merged value by value:
-they stay with the master. The per-group work is Python over the groups (few compared to the
-records); loading and writing are set-based.
+they stay with the master.
+
+The stage is set-based: the group members' values are unpivoted into one long table
+(cluster, record, field, value) and every decision is a window ranking in DuckDB SQL, so it
+scales with the records (and runs unchanged in shape on another SQL engine); `survive_group`
+runs the same SQL on one group held in memory (tests, explanations).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import pyarrow.compute as pc
 import pyarrow as pa
 
 from nayose.config import Config, SurvivorshipConfig
@@ -133,79 +138,7 @@ def _lit(v: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Master selection
-
-
-def _desc(x: float | None) -> tuple[int, float]:
-    return (1, 0.0) if x is None else (0, -x)
-
-
-def _asc(x: float | None) -> tuple[int, float]:
-    return (1, 0.0) if x is None else (0, x)
-
-
-_OBJECT_RANK = {"Contact": 0, "Lead": 1}
-
-
-def master_key(rec: Rec, config: SurvivorshipConfig) -> tuple:
-    key: list[Any] = []
-    for k in config.master_order:
-        if k == "contact_over_lead":
-            key.append(_OBJECT_RANK.get(rec.object, 2))
-        elif k == "business_card":
-            key.append(0 if rec.is_card else 1)
-        elif k == "oldest":
-            key.append(_asc(rec.created))
-        elif k == "most_recent":
-            key.append(_desc(rec.modified))
-        elif k == "most_complete":
-            key.append(-rec.completeness)
-    key.append(rec.id)
-    return tuple(key)
-
-
-def choose_master(recs: list[Rec], config: SurvivorshipConfig) -> Rec:
-    """The master by `master_order`, then the smallest Id. A group holding Leads and Contacts
-    always gets a Contact master (the Leads are converted into it)."""
-    pool = recs
-    objs = {r.object for r in recs}
-    if "Contact" in objs and "Lead" in objs:
-        pool = [r for r in recs if r.object == "Contact"]
-    return min(pool, key=lambda r: master_key(r, config))
-
-
-# ---------------------------------------------------------------------------------------------
-# Field survivorship
-
-
-def _number(v: str) -> float | None:
-    try:
-        return float(unicodedata.normalize("NFKC", v).replace(",", "").strip())
-    except ValueError:
-        return None
-
-
-def _value_ranks(values: list[str], descending: bool) -> dict[str, int]:
-    """Rank of each distinct value for max / min: numeric when every value is a number, else text
-    (NFKC; ISO dates compare correctly as text)."""
-    distinct = sorted(set(values))
-    nums = {v: _number(v) for v in distinct}
-    if all(n is not None for n in nums.values()):
-        order = sorted(distinct, key=lambda v: (nums[v], v))
-    else:
-        order = sorted(distinct, key=lambda v: (unicodedata.normalize("NFKC", v).strip(), v))
-    if descending:
-        order = order[::-1]
-    return {v: i for i, v in enumerate(order)}
-
-
-def _route_rank(config: SurvivorshipConfig) -> dict[str, int]:
-    pos = {route: i for i, route in enumerate(config.source_priority)}
-    out: dict[str, int] = {}
-    for route, sources in config.routes.items():
-        for s in sources:
-            out.setdefault(fold(s), pos.get(route, len(pos)))
-    return out
+# Helpers shared with other modules
 
 
 _KANJI = re.compile("[\u3005\u4e00-\u9fff\uf900-\ufaff]")
@@ -222,103 +155,6 @@ def script_rank(value: str | None) -> int:
     return 1 if _KANA.search(v) else 2
 
 
-def _rule_key(rule: str, master_id: str, config: SurvivorshipConfig, ranks: dict[str, int] | None,
-              route_rank: dict[str, int], primary: str):
-    n_routes = len(config.source_priority)
-
-    def key(r: Rec) -> tuple:
-        if rule == "most_recent":
-            return (_desc(r.modified),)
-        if rule == "oldest":
-            return (_asc(r.created),)
-        if rule == "most_complete":
-            return (-r.completeness, _desc(r.modified))
-        if rule in ("master", "keep_master_if_set"):
-            return (0 if r.id == master_id else 1, _desc(r.modified))
-        if rule == "source_priority":
-            ls = r.values.get("LeadSource")
-            rank = n_routes if blank(ls) else route_rank.get(fold(ls), n_routes)
-            return (rank, _desc(r.modified))
-        if rule in ("max", "min"):
-            v = r.values.get(primary)
-            return (len(ranks) if blank(v) or ranks is None else ranks[v], _desc(r.modified))
-        if rule == "union":
-            return (_desc(r.modified),)
-        if rule == "native_script":
-            return (script_rank(r.values.get(primary)), _desc(r.modified))
-        raise ValueError(f"unknown rule {rule!r}")
-
-    return key
-
-
-TRUE_VALUES = {"true", "1", "yes", "y", "t", "はい"}
-
-
-def survive_unit(
-    recs: list[Rec],
-    members: list[str],
-    rule: str,
-    master_id: str,
-    config: SurvivorshipConfig,
-    group_name: str | None = None,
-    route_rank: dict[str, int] | None = None,
-) -> dict[str, FieldValue]:
-    """Surviving values of one field (members = [field]) or one field group."""
-    route_rank = route_rank if route_rank is not None else _route_rank(config)
-    primary = members[0]
-    cands = [r for r in recs if any(not blank(r.values.get(m)) for m in members)]
-    if not cands:
-        return {}
-    card_applies = rule != "any_true" and not all(m in config.card_exempt_fields for m in members)
-    if rule == "any_true":
-        truthy = [r for r in cands if str(r.values.get(primary)).strip().lower() in TRUE_VALUES]
-        win = min(truthy or cands, key=lambda r: r.id)
-        return {primary: FieldValue(win.values[primary], win.id, "any_true")}
-    ranks = None
-    if rule in ("max", "min"):
-        vals = [r.values[primary] for r in cands if not blank(r.values.get(primary))]
-        ranks = _value_ranks(vals, descending=(rule == "max"))
-    rkey = _rule_key(rule, master_id, config, ranks, route_rank, primary)
-
-    def key(r: Rec) -> tuple:
-        card_first = card_applies and r.is_card
-        return (
-            0 if card_first else 1,
-            _desc(r.created) if card_first else (0, 0.0),  # among cards the most recent card wins
-            0 if not blank(r.values.get(primary)) else 1,
-            rkey(r),
-            r.id,
-        )
-
-    ranked = sorted(cands, key=key)
-    win = ranked[0]
-    label = "business_card" if (card_applies and win.is_card) else rule
-    prefix = f"group {group_name}: " if group_name else ""
-    out: dict[str, FieldValue] = {}
-    if rule == "union":
-        items: list[str] = []
-        seen: set[str] = set()
-        for r in ranked:
-            v = r.values.get(primary)
-            if blank(v):
-                continue
-            for item in str(v).split(UNION_SEP):
-                item = item.strip()
-                if item and fold(item) not in seen:
-                    seen.add(fold(item))
-                    items.append(item)
-        out[primary] = FieldValue(UNION_SEP.join(items), win.id, prefix + ("business_card+union" if label == "business_card" else "union"))
-        return out
-    for m in members:
-        if not blank(win.values.get(m)):
-            out[m] = FieldValue(win.values[m], win.id, prefix + label)
-            continue
-        filler = next((r for r in ranked if not blank(r.values.get(m))), None)
-        if filler is not None:
-            out[m] = FieldValue(filler.values[m], filler.id, prefix + label + ": fill_blank")
-    return out
-
-
 def as_master_object(rec: Rec, master_object: str, config: SurvivorshipConfig) -> Rec:
     """A Lead converted into a Contact: its values under the Contact's field names."""
     if rec.object != "Lead" or master_object != "Contact":
@@ -332,154 +168,402 @@ def as_master_object(rec: Rec, master_object: str, config: SurvivorshipConfig) -
     return Rec(rec.id, rec.object, vals, rec.created, rec.modified, rec.is_card)
 
 
-def survive_group(cluster_id: str, status: str, recs: list[Rec], config: SurvivorshipConfig,
-                  route_rank: dict[str, int] | None = None) -> GroupResult:
-    """Master and surviving values of one group. `recs[i].values` holds the considered fields
-    (system fields and Id / Object excluded), in column order."""
-    route_rank = route_rank if route_rank is not None else _route_rank(config)
-    recs = sorted(recs, key=lambda r: r.id)
-    master = choose_master(recs, config)
-    objs = {r.object for r in recs}
-    reason = None
-    if len(objs) > 1 and objs != {"Lead", "Contact"}:
-        status, reason = "review", "mixed objects: " + ", ".join(sorted(objs))
-    accounts = {r.values.get("AccountId").strip() for r in recs
-                if r.object == "Contact" and not blank(r.values.get("AccountId"))}
-    if len(accounts) > 1:
-        status, reason = "review", "contacts under different accounts"
-    view = [as_master_object(r, master.object, config) for r in recs]
-
-    # Field order: the column order of the input, after mapping.
-    order: list[str] = []
-    seen: set[str] = set()
-    for r in view:
-        for f in r.values:
-            if f not in seen:
-                seen.add(f)
-                order.append(f)
-    present = [f for f in order if any(not blank(r.values.get(f)) for r in view)]
-    grouped: dict[str, Any] = {}
-    for g in config.field_groups:
-        for f in g.fields:
-            grouped[f] = g
-    fields: dict[str, FieldValue] = {}
-    done: set[str] = set()
-    for f in present:
-        if f in done:
-            continue
-        g = grouped.get(f)
-        if g is not None:
-            members = [m for m in g.fields if m in seen]
-            res = survive_unit(view, members, g.rule, master.id, config, g.name, route_rank)
-            done.update(members)
-        else:
-            rule = config.field_rules.get(f, config.default_rule)
-            res = survive_unit(view, [f], rule, master.id, config, None, route_rank)
-            done.add(f)
-        fields.update(res)
-    ordered = {f: fields[f] for f in present if f in fields}
-    return GroupResult(cluster_id, master.id, master.object, status, reason, recs, ordered)
-
-
-# ---------------------------------------------------------------------------------------------
-# The stage
-
-
 def considered_fields(columns: list[str], config: SurvivorshipConfig) -> list[str]:
     system = set(config.system_fields)
     return [c for c in columns if c not in SKIP_COLUMNS and c not in system and not c.startswith("_source_")]
 
 
-def load_groups(con: duckdb.DuckDBPyConnection, config: Config) -> list[tuple[str, str, list[Rec]]]:
-    """The records of every auto / review group, as (cluster_id, status, records)."""
-    cols = [c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()]
-    fields = considered_fields(cols, config.survivorship)
-    sel = ", ".join(f'r."{c}"' for c in fields)
-    tbl = con.sql(
-        f"""SELECT c.cluster_id AS __cluster_id, c.status AS __status, r."Id" AS __id, r."Object" AS __object,
-                   epoch(n.created_date) AS __created, epoch(n.last_modified_date) AS __modified,
-                   {card_sql(con, config)} AS __is_card{', ' + sel if sel else ''}
-            FROM clusters c
-            JOIN raw_records r ON r."Id" = c."Id"
-            JOIN normalized_records n ON n.rec_idx = c.rec_idx
-            WHERE c.status IN ('auto', 'review')
-            ORDER BY c.cluster_id, r."Id" """
-    ).to_arrow_table()
-    groups: list[tuple[str, str, list[Rec]]] = []
-    cur: str | None = None
-    for row in tbl.to_pylist():
-        cid = row["__cluster_id"]
-        if cid != cur:
-            groups.append((cid, row["__status"], []))
-            cur = cid
-        groups[-1][2].append(
-            Rec(
-                id=row["__id"],
-                object=row["__object"],
-                values={f: row[f] for f in fields},
-                created=row["__created"],
-                modified=row["__modified"],
-                is_card=bool(row["__is_card"]),
-            )
+# ---------------------------------------------------------------------------------------------
+# The SQL engine
+#
+# Input: two tables —
+#   _sv_rec(cluster_id, status, id, object, created DOUBLE, modified DOUBLE, is_card BOOLEAN)
+#   _sv_long0(id, field, value)   one row per non-blank value of a considered field
+# and the considered fields in column order. Output: survivors, surviving_fields, group_records.
+
+TRUE_VALUES = ("true", "1", "yes", "y", "t", "はい")
+# Python's str.strip() whitespace, for RE2 (whose \s is ASCII only)
+_WS = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+_KANJI_RE2 = r"[\x{3005}\x{4e00}-\x{9fff}\x{f900}-\x{faff}]"
+_KANA_RE2 = r"[\x{3040}-\x{30ff}\x{ff66}-\x{ff9f}]"
+
+
+def _strip_sql(expr: str) -> str:
+    return f"regexp_replace({expr}, '^{_WS}+|{_WS}+$', '', 'g')"
+
+
+def _blank_sql(expr: str) -> str:
+    return f"({expr} IS NULL OR regexp_full_match({expr}, '{_WS}*'))"
+
+
+def _register_nfkc(con: duckdb.DuckDBPyConnection) -> None:
+    """`nayose_nfkc(text)`: Unicode NFKC, vectorized through Arrow (DuckDB itself only has NFC)."""
+    try:
+        con.create_function(
+            "nayose_nfkc", lambda a: pc.utf8_normalize(a, "NFKC"), [duckdb.sqltype("VARCHAR")],
+            duckdb.sqltype("VARCHAR"), type="arrow",
         )
-    return groups
+    except duckdb.CatalogException:
+        pass  # already registered on this connection
+
+
+def _units(fields: list[str], config: SurvivorshipConfig) -> tuple[pa.Table, list[str]]:
+    """One row per field that can survive: its unit (the field, or its field group), rule, and the
+    unit's primary field — plain, and when Leads are mapped into a Contact master (mapped fields
+    that are not input columns then join the field universe). Returns (table, field universe)."""
+    mapped_extra = [d for d in dict.fromkeys(config.lead_to_contact_fields.values()) if d not in fields]
+    universe = fields + mapped_extra
+    grouped = {f: g for g in config.field_groups for f in g.fields}
+    cols: dict[str, list] = {k: [] for k in (
+        "field", "pos", "unit", "rule", "group_name", "primary_plain", "primary_mapped",
+        "card_plain", "card_mapped", "mapped_only")}
+    for pos, f in enumerate(universe):
+        g = grouped.get(f)
+        if g is not None:
+            plain = [m for m in g.fields if m in fields]
+            mapped = [m for m in g.fields if m in universe]
+            unit, rule, name = "g:" + g.name, g.rule, g.name
+        else:
+            plain = mapped = [f]
+            unit, rule, name = "f:" + f, config.field_rules.get(f, config.default_rule), None
+        exempt = set(config.card_exempt_fields)
+        cols["field"].append(f)
+        cols["pos"].append(pos)
+        cols["unit"].append(unit)
+        cols["rule"].append(rule)
+        cols["group_name"].append(name)
+        cols["primary_plain"].append(plain[0] if plain else None)
+        cols["primary_mapped"].append(mapped[0])
+        cols["card_plain"].append(rule != "any_true" and not all(m in exempt for m in plain))
+        cols["card_mapped"].append(rule != "any_true" and not all(m in exempt for m in mapped))
+        cols["mapped_only"].append(f not in fields)
+    types = {"pos": pa.int32(), "card_plain": pa.bool_(), "card_mapped": pa.bool_(), "mapped_only": pa.bool_()}
+    return pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in cols.items()}), universe
+
+
+def _master_order_sql(config: SurvivorshipConfig) -> str:
+    keys = []
+    for k in config.master_order:
+        if k == "contact_over_lead":
+            keys.append("CASE r.object WHEN 'Contact' THEN 0 WHEN 'Lead' THEN 1 ELSE 2 END")
+        elif k == "business_card":
+            keys.append("CASE WHEN r.is_card THEN 0 ELSE 1 END")
+        elif k == "oldest":
+            keys.append("r.created ASC NULLS LAST")
+        elif k == "most_recent":
+            keys.append("r.modified DESC NULLS LAST")
+        elif k == "most_complete":
+            keys.append("coalesce(cm.n, 0) DESC")
+    return ", ".join(keys + ["r.id"])
+
+
+def _run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: SurvivorshipConfig) -> None:
+    """From _sv_rec / _sv_long0 (see above) write survivors, surviving_fields, group_records."""
+    _register_nfkc(con)
+    units, _ = _units(fields, config)
+    con.register("_sv_units_arrow", units)
+    con.execute("CREATE OR REPLACE TEMP TABLE _sv_units AS SELECT * FROM _sv_units_arrow")
+    con.unregister("_sv_units_arrow")
+    lmap = list(config.lead_to_contact_fields.items())
+    con.execute("CREATE OR REPLACE TEMP TABLE _sv_map (src VARCHAR, dst VARCHAR)")
+    if lmap:
+        con.executemany("INSERT INTO _sv_map VALUES (?, ?)", lmap)
+    route_rank: dict[str, int] = {}
+    pos = {route: i for i, route in enumerate(config.source_priority)}
+    for route, sources in config.routes.items():
+        for src in sources:
+            route_rank.setdefault(fold(src), pos.get(route, len(pos)))
+    con.execute("CREATE OR REPLACE TEMP TABLE _sv_routes (key VARCHAR, rank INTEGER)")
+    if route_rank:
+        con.executemany("INSERT INTO _sv_routes VALUES (?, ?)", list(route_rank.items()))
+    n_routes = len(config.source_priority)
+    truthy = ", ".join(_lit(v) for v in TRUE_VALUES)
+
+    # Groups: master, status, reason.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_groups AS
+        WITH complete AS (SELECT id, count(*) AS n FROM _sv_long0 GROUP BY id),
+        acct AS (
+            SELECT r.cluster_id, count(DISTINCT {_strip_sql('l.value')}) AS n_accounts
+            FROM _sv_rec r JOIN _sv_long0 l ON l.id = r.id AND l.field = 'AccountId'
+            WHERE r.object = 'Contact' GROUP BY r.cluster_id
+        ),
+        g AS (
+            SELECT cluster_id, any_value(status) AS status, count(*) AS size,
+                   list_sort(list_distinct(list(object))) AS objs,
+                   bool_or(object = 'Contact') AND bool_or(object = 'Lead') AS lead_contact
+            FROM _sv_rec GROUP BY cluster_id
+        ),
+        ranked AS (
+            SELECT r.cluster_id, r.id, r.object,
+                   row_number() OVER (PARTITION BY r.cluster_id ORDER BY
+                       (g.lead_contact AND r.object <> 'Contact'), {_master_order_sql(config)}) AS k
+            FROM _sv_rec r JOIN g USING (cluster_id) LEFT JOIN complete cm ON cm.id = r.id
+        )
+        SELECT g.cluster_id, m.id AS master_id, m.object AS master_object, g.size, g.status AS cluster_status,
+               CASE WHEN coalesce(a.n_accounts, 0) > 1 THEN 'contacts under different accounts'
+                    WHEN len(g.objs) > 1 AND g.objs <> ['Contact', 'Lead'] THEN 'mixed objects: ' || array_to_string(g.objs, ', ')
+               END AS reason
+        FROM g JOIN ranked m ON m.cluster_id = g.cluster_id AND m.k = 1
+        LEFT JOIN acct a ON a.cluster_id = g.cluster_id
+    """)
+    # The values as the master object sees them: a Lead converted into a Contact master competes
+    # under the Contact's fields (its own value of the target field first).
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _sv_view AS
+        WITH rec AS (
+            SELECT r.*, (r.object = 'Lead' AND g.master_object = 'Contact') AS mapped, r.id = g.master_id AS is_master
+            FROM _sv_rec r JOIN _sv_groups g USING (cluster_id)
+        )
+        SELECT rec.cluster_id, l.id, CASE WHEN rec.mapped AND m.src IS NOT NULL THEN m.dst ELSE l.field END AS field, l.value
+        FROM _sv_long0 l JOIN rec ON rec.id = l.id
+        LEFT JOIN _sv_map m ON m.src = l.field
+        WHERE NOT (rec.mapped AND m.src IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM _sv_long0 o WHERE o.id = l.id AND o.field = m.dst))
+    """)
+    # Candidates of every (group, unit): the records holding a value of one of its fields, with
+    # every key the rules rank by.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_cand AS
+        WITH gmap AS (
+            SELECT cluster_id, bool_or(r.object = 'Lead') AND any_value(g.master_object) = 'Contact' AS has_mapped
+            FROM _sv_rec r JOIN _sv_groups g USING (cluster_id) GROUP BY cluster_id
+        ),
+        cu AS (
+            SELECT DISTINCT v.cluster_id, v.id, u.unit FROM _sv_view v JOIN _sv_units u ON u.field = v.field
+        ),
+        uinfo AS (
+            SELECT DISTINCT unit, rule, group_name, primary_plain, primary_mapped, card_plain, card_mapped FROM _sv_units
+        ),
+        nv AS (SELECT id, count(*) AS n FROM _sv_view GROUP BY id)
+        SELECT cu.cluster_id, cu.unit, cu.id, ui.rule, ui.group_name,
+               CASE WHEN gm.has_mapped THEN ui.primary_mapped ELSE ui.primary_plain END AS primary_field,
+               CASE WHEN gm.has_mapped THEN ui.card_mapped ELSE ui.card_plain END AS card_applies,
+               r.is_card, r.created, r.modified, r.id = g.master_id AS is_master, coalesce(nv.n, 0) AS completeness
+        FROM cu JOIN uinfo ui USING (unit) JOIN gmap gm USING (cluster_id)
+        JOIN _sv_rec r ON r.id = cu.id JOIN _sv_groups g ON g.cluster_id = cu.cluster_id
+        LEFT JOIN nv ON nv.id = cu.id
+    """)
+    # max / min: the rank of each distinct primary value (numeric when every value is a number).
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_vrank AS
+        WITH vals AS (
+            SELECT DISTINCT c.cluster_id, c.unit, c.rule, v.value,
+                   TRY_CAST(replace({_strip_sql('nayose_nfkc(v.value)')}, ',', '') AS DOUBLE) AS num,
+                   {_strip_sql('nayose_nfkc(v.value)')} AS txt
+            FROM _sv_cand c JOIN _sv_view v ON v.id = c.id AND v.field = c.primary_field
+            WHERE c.rule IN ('max', 'min')
+        ),
+        kinds AS (SELECT cluster_id, unit, bool_and(num IS NOT NULL) AS numeric FROM vals GROUP BY ALL)
+        SELECT vals.cluster_id, vals.unit, vals.value,
+               CASE WHEN vals.rule = 'min' THEN
+                   row_number() OVER (PARTITION BY vals.cluster_id, vals.unit ORDER BY
+                       CASE WHEN k.numeric THEN vals.num END ASC, CASE WHEN NOT k.numeric THEN vals.txt END ASC, vals.value ASC)
+               ELSE
+                   row_number() OVER (PARTITION BY vals.cluster_id, vals.unit ORDER BY
+                       CASE WHEN k.numeric THEN vals.num END DESC, CASE WHEN NOT k.numeric THEN vals.txt END DESC, vals.value DESC)
+               END AS vrank
+        FROM vals JOIN kinds k USING (cluster_id, unit)
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_ranked AS
+        WITH k AS (
+            SELECT c.*, p.value AS primary_value, ls.value AS lead_source,
+                   (c.card_applies AND c.is_card) AS card_first
+            FROM _sv_cand c
+            LEFT JOIN _sv_view p ON p.id = c.id AND p.field = c.primary_field
+            LEFT JOIN _sv_view ls ON ls.id = c.id AND ls.field = 'LeadSource'
+        ),
+        keyed AS (
+            SELECT k.*,
+                CASE k.rule
+                    WHEN 'most_complete' THEN -k.completeness
+                    WHEN 'master' THEN CASE WHEN k.is_master THEN 0 ELSE 1 END
+                    WHEN 'keep_master_if_set' THEN CASE WHEN k.is_master THEN 0 ELSE 1 END
+                    WHEN 'source_priority' THEN coalesce(rt.rank, {n_routes})
+                    WHEN 'max' THEN coalesce(vr.vrank, 1 << 30)
+                    WHEN 'min' THEN coalesce(vr.vrank, 1 << 30)
+                    WHEN 'native_script' THEN CASE
+                        WHEN k.primary_value IS NULL THEN 3
+                        WHEN regexp_matches(k.primary_value, '{_KANJI_RE2}') THEN 0
+                        WHEN regexp_matches(k.primary_value, '{_KANA_RE2}') THEN 1 ELSE 2 END
+                    WHEN 'oldest' THEN CASE WHEN k.created IS NULL THEN 1 ELSE 0 END
+                    ELSE 0 END AS rk1,
+                CASE WHEN k.rule = 'oldest' THEN coalesce(k.created, 0) ELSE 0 END AS rk2,
+                CASE WHEN k.rule = 'oldest' THEN 0 WHEN k.modified IS NULL THEN 1 ELSE 0 END AS rm1,
+                CASE WHEN k.rule = 'oldest' THEN 0 ELSE -coalesce(k.modified, 0) END AS rm2
+            FROM k
+            LEFT JOIN _sv_routes rt ON rt.key = lower({_strip_sql('nayose_nfkc(k.lead_source)')})
+            LEFT JOIN _sv_vrank vr ON vr.cluster_id = k.cluster_id AND vr.unit = k.unit AND vr.value = k.primary_value
+        )
+        SELECT *, row_number() OVER (PARTITION BY cluster_id, unit ORDER BY
+                NOT card_first, (card_first AND created IS NULL),
+                CASE WHEN card_first THEN -coalesce(created, 0) ELSE 0 END,
+                primary_value IS NULL, rk1, rk2, rm1, rm2, id) AS rnk
+        FROM keyed
+    """)
+    # Surviving values. Field rules: per field of the unit, the best-ranked record holding it
+    # (the winner, or the next one down: fill_blank). union and any_true: the primary field only.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_out AS
+        WITH win AS (
+            SELECT cluster_id, unit, id AS win_id, is_card AS win_card, card_applies, rule, group_name, primary_field
+            FROM _sv_ranked WHERE rnk = 1
+        ),
+        labelled AS (
+            SELECT w.*, coalesce('group ' || w.group_name || ': ', '') AS prefix,
+                   CASE WHEN w.card_applies AND w.win_card THEN 'business_card' ELSE w.rule END AS label
+            FROM win w
+        ),
+        plain AS (
+            SELECT c.cluster_id, v.field, arg_min(v.value, c.rnk) AS value, arg_min(c.id, c.rnk) AS from_id,
+                   min(c.rnk) AS best
+            FROM _sv_ranked c JOIN _sv_view v ON v.id = c.id
+            JOIN _sv_units u ON u.field = v.field AND u.unit = c.unit
+            WHERE c.rule NOT IN ('union', 'any_true')
+            GROUP BY c.cluster_id, c.unit, v.field
+        ),
+        plain_out AS (
+            SELECT p.cluster_id, p.field, p.value, p.from_id,
+                   l.prefix || l.label || CASE WHEN p.best > 1 THEN ': fill_blank' ELSE '' END AS rule
+            FROM plain p JOIN _sv_units u ON u.field = p.field JOIN labelled l ON l.cluster_id = p.cluster_id AND l.unit = u.unit
+        ),
+        items AS (
+            SELECT c.cluster_id, c.unit, c.rnk, s.pos, {_strip_sql('s.item')} AS item
+            FROM _sv_ranked c JOIN _sv_view v ON v.id = c.id AND v.field = c.primary_field,
+                 LATERAL (SELECT unnest(string_split(v.value, '{UNION_SEP}')) AS item,
+                                 generate_subscripts(string_split(v.value, '{UNION_SEP}'), 1) AS pos) s
+            WHERE c.rule = 'union'
+        ),
+        first_items AS (
+            SELECT cluster_id, unit, arg_min(item, (rnk, pos)) AS item, min((rnk, pos)) AS at
+            FROM items WHERE item <> ''
+            GROUP BY cluster_id, unit, lower({_strip_sql('nayose_nfkc(item)')})
+        ),
+        union_out AS (
+            SELECT l.cluster_id, l.primary_field AS field,
+                   coalesce((SELECT string_agg(f.item, '{UNION_SEP}' ORDER BY f.at) FROM first_items f
+                             WHERE f.cluster_id = l.cluster_id AND f.unit = l.unit), '') AS value,
+                   l.win_id AS from_id,
+                   l.prefix || CASE WHEN l.label = 'business_card' THEN 'business_card+union' ELSE 'union' END AS rule
+            FROM labelled l WHERE l.rule = 'union'
+        ),
+        anytrue AS (
+            SELECT c.cluster_id, c.unit, c.primary_field,
+                   coalesce(min(c.id) FILTER (WHERE lower({_strip_sql('c_v.value')}) IN ({truthy})), min(c.id)) AS win_id
+            FROM _sv_ranked c LEFT JOIN _sv_view c_v ON c_v.id = c.id AND c_v.field = c.primary_field
+            WHERE c.rule = 'any_true' GROUP BY ALL
+        ),
+        anytrue_out AS (
+            SELECT a.cluster_id, a.primary_field AS field, v.value, a.win_id AS from_id, 'any_true' AS rule
+            FROM anytrue a LEFT JOIN _sv_view v ON v.id = a.win_id AND v.field = a.primary_field
+        )
+        SELECT * FROM plain_out UNION ALL SELECT * FROM union_out UNION ALL SELECT * FROM anytrue_out
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE survivors AS
+        SELECT cluster_id, master_id, master_object AS object,
+               CASE WHEN reason IS NOT NULL THEN 'review' ELSE cluster_status END AS status,
+               reason, CAST(size AS INTEGER) AS size
+        FROM _sv_groups ORDER BY cluster_id
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE surviving_fields AS
+        SELECT o.cluster_id, CAST(row_number() OVER (PARTITION BY o.cluster_id ORDER BY u.pos) - 1 AS INTEGER) AS ord,
+               o.field, o.value, o.from_id, o.rule
+        FROM _sv_out o JOIN _sv_units u ON u.field = o.field
+        ORDER BY o.cluster_id, ord
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE group_records AS
+        SELECT r.cluster_id, r.id AS "Id", r.object, r.is_card, r.id = g.master_id AS is_master
+        FROM _sv_rec r JOIN _sv_groups g USING (cluster_id) ORDER BY r.cluster_id, r.id
+    """)
+    for t in ("_sv_units", "_sv_map", "_sv_routes", "_sv_groups", "_sv_view", "_sv_cand", "_sv_vrank", "_sv_ranked", "_sv_out"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def _long_from_columns(con: duckdb.DuckDBPyConnection, source_sql: str, fields: list[str]) -> None:
+    """_sv_long0(id, field, value) from a relation with an `__id` column and the fields."""
+    if not fields:
+        con.execute("CREATE OR REPLACE TEMP TABLE _sv_long0 (id VARCHAR, field VARCHAR, value VARCHAR)")
+        return
+    cast = ", ".join(f'CAST("{f}" AS VARCHAR) AS "{f}"' for f in fields)
+    names = ", ".join(f'"{f}"' for f in fields)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_long0 AS
+        SELECT __id AS id, field, value FROM (
+            UNPIVOT (SELECT __id, {cast} FROM ({source_sql})) ON {names} INTO NAME field VALUE value
+        ) WHERE NOT {_blank_sql('value')}
+    """)
 
 
 def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
     """Write `survivors`, `surviving_fields` and `group_records` (see the module doc)."""
     result = StageResult(stage="survive", table="survivors")
     with timed(result):
-        groups = load_groups(con, config)
-        route_rank = _route_rank(config.survivorship)
-        results = [survive_group(cid, st, recs, config.survivorship, route_rank) for cid, st, recs in groups]
-        write_survivors(con, results)
-        statuses: dict[str, int] = {}
-        for g in results:
-            statuses[g.status] = statuses.get(g.status, 0) + 1
-        result.rows = len(results)
-        result.stats = {
-            "groups": statuses,
-            "lowered_to_review": sum(1 for g in results if g.reason),
-            "fields": sum(len(g.fields) for g in results),
-            "card_fields": sum(1 for g in results for fv in g.fields.values() if "business_card" in fv.rule),
-        }
+        sv = config.survivorship
+        cols = [c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()]
+        fields = considered_fields(cols, sv)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _sv_rec AS
+            SELECT c.cluster_id, c.status, r."Id" AS id, r."Object" AS object,
+                   epoch(n.created_date) AS created, epoch(n.last_modified_date) AS modified,
+                   coalesce({card_sql(con, config)}, false) AS is_card
+            FROM clusters c
+            JOIN raw_records r ON r."Id" = c."Id"
+            JOIN normalized_records n ON n.rec_idx = c.rec_idx
+            WHERE c.status IN ('auto', 'review')
+        """)
+        _long_from_columns(
+            con, 'SELECT r."Id" AS __id, r.* EXCLUDE ("Id") FROM raw_records r SEMI JOIN _sv_rec s ON s.id = r."Id"', fields)
+        _run_survive_sql(con, fields, sv)
+        con.execute("DROP TABLE IF EXISTS _sv_rec")
+        con.execute("DROP TABLE IF EXISTS _sv_long0")
+        statuses = dict(con.execute("SELECT status, count(*) FROM survivors GROUP BY status ORDER BY status").fetchall())
+        result.rows = sum(statuses.values())
+        lowered, = con.execute("SELECT count(*) FROM survivors WHERE reason IS NOT NULL").fetchall()[0]
+        n_fields, n_card = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE rule LIKE '%business_card%') FROM surviving_fields").fetchall()[0]
+        result.stats = {"groups": statuses, "lowered_to_review": int(lowered), "fields": int(n_fields),
+                        "card_fields": int(n_card)}
     return result
 
 
-def write_survivors(con: duckdb.DuckDBPyConnection, results: list[GroupResult]) -> None:
-    surv = pa.table({
-        "cluster_id": pa.array([g.cluster_id for g in results], pa.string()),
-        "master_id": pa.array([g.master_id for g in results], pa.string()),
-        "object": pa.array([g.object for g in results], pa.string()),
-        "status": pa.array([g.status for g in results], pa.string()),
-        "reason": pa.array([g.reason for g in results], pa.string()),
-        "size": pa.array([len(g.records) for g in results], pa.int32()),
-    })
-    fcid, ford, fname, fval, ffrom, frule = [], [], [], [], [], []
-    for g in results:
-        for i, (f, fv) in enumerate(g.fields.items()):
-            fcid.append(g.cluster_id)
-            ford.append(i)
-            fname.append(f)
-            fval.append(fv.value)
-            ffrom.append(fv.from_id)
-            frule.append(fv.rule)
-    sf = pa.table({
-        "cluster_id": pa.array(fcid, pa.string()),
-        "ord": pa.array(ford, pa.int32()),
-        "field": pa.array(fname, pa.string()),
-        "value": pa.array(fval, pa.string()),
-        "from_id": pa.array(ffrom, pa.string()),
-        "rule": pa.array(frule, pa.string()),
-    })
-    gr = pa.table({
-        "cluster_id": pa.array([g.cluster_id for g in results for _ in g.records], pa.string()),
-        "Id": pa.array([r.id for g in results for r in g.records], pa.string()),
-        "object": pa.array([r.object for g in results for r in g.records], pa.string()),
-        "is_card": pa.array([r.is_card for g in results for r in g.records], pa.bool_()),
-        "is_master": pa.array([r.id == g.master_id for g in results for r in g.records], pa.bool_()),
-    })
-    for name, table in (("survivors", surv), ("surviving_fields", sf), ("group_records", gr)):
-        con.register("_survive_arrow", table)
-        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _survive_arrow')
-        con.unregister("_survive_arrow")
+def survive_group(cluster_id: str, status: str, recs: list[Rec], config: SurvivorshipConfig) -> GroupResult:
+    """Master and surviving values of one group held in memory (the same SQL as the stage, on a
+    private in-memory DuckDB). `recs[i].values` holds the considered fields in column order."""
+    fields: list[str] = []
+    for r in recs:
+        for f in r.values:
+            if f not in fields:
+                fields.append(f)
+    con = duckdb.connect(":memory:")
+    try:
+        rec_table = pa.table({
+            "cluster_id": pa.array([cluster_id] * len(recs), pa.string()),
+            "status": pa.array([status] * len(recs), pa.string()),
+            "id": pa.array([r.id for r in recs], pa.string()),
+            "object": pa.array([r.object for r in recs], pa.string()),
+            "created": pa.array([r.created for r in recs], pa.float64()),
+            "modified": pa.array([r.modified for r in recs], pa.float64()),
+            "is_card": pa.array([bool(r.is_card) for r in recs], pa.bool_()),
+        })
+        long = [(r.id, f, v if v is None else str(v)) for r in recs for f, v in r.values.items() if not blank(v)]
+        long_table = pa.table({
+            "id": pa.array([x[0] for x in long], pa.string()),
+            "field": pa.array([x[1] for x in long], pa.string()),
+            "value": pa.array([x[2] for x in long], pa.string()),
+        })
+        con.register("_rec_arrow", rec_table)
+        con.register("_long_arrow", long_table)
+        con.execute("CREATE TEMP TABLE _sv_rec AS SELECT * FROM _rec_arrow")
+        con.execute("CREATE TEMP TABLE _sv_long0 AS SELECT * FROM _long_arrow")
+        _run_survive_sql(con, fields, config)
+        cid, master_id, obj, st, reason = con.execute(
+            "SELECT cluster_id, master_id, object, status, reason FROM survivors").fetchall()[0]
+        out = {f: FieldValue(v, src, rule) for f, v, src, rule in con.execute(
+            "SELECT field, value, from_id, rule FROM surviving_fields ORDER BY ord").fetchall()}
+    finally:
+        con.close()
+    return GroupResult(cid, master_id, obj, st, reason, sorted(recs, key=lambda r: r.id), out)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from nayose.config import Config, SurvivorshipConfig
 from nayose.plan import build_plan, group_steps, plan_document
-from nayose.survive import Rec, blank, choose_master, survive, survive_group
+from nayose.survive import Rec, blank, survive, survive_group
 
 SV = SurvivorshipConfig()
 FIELDS = [
@@ -115,7 +115,7 @@ def test_lead_contact_group_always_gets_a_contact_master():
     lead = rec("00Q000000000001", "Lead", created=0, LeadSource="名刺", LastName="高橋")
     contact = rec("003000000000001", "Contact", created=50, LastName="高橋")
     recs = [to_rec(lead), to_rec(contact)]
-    assert choose_master(recs, cfg).id == "003000000000001"
+    assert survive_group("G", "auto", recs, cfg).master_id == "003000000000001"
 
 
 # --------------------------------------------------------------------------------------------- fields
@@ -353,14 +353,14 @@ def test_property_stage_each_record_in_one_group_and_plan_deterministic(sizes, s
 
 def test_any_true_keeps_an_opt_out_from_any_record_even_against_a_business_card():
     from nayose.config import SurvivorshipConfig
-    from nayose.survive import Rec, survive_unit
+    from nayose.survive import Rec
 
-    cfg = SurvivorshipConfig()
+    cfg = SurvivorshipConfig(field_groups=[], field_rules={"HasOptedOutOfEmail": "any_true"})
     card = Rec(id="003A", object="Contact", values={"HasOptedOutOfEmail": "false", "LeadSource": "名刺"},
                is_card=True, created=2.0, modified=2.0)
     web = Rec(id="003B", object="Contact", values={"HasOptedOutOfEmail": "true", "LeadSource": "Web"},
               is_card=False, created=1.0, modified=1.0)
-    out = survive_unit([card, web], ["HasOptedOutOfEmail"], "any_true", "003A", cfg)
+    out = survive_group("G", "auto", [card, web], cfg).fields
     assert out["HasOptedOutOfEmail"].value == "true" and out["HasOptedOutOfEmail"].from_id == "003B"
 
 
