@@ -234,32 +234,6 @@ def plan_identity(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[str, 
     return "plan_" + h.hexdigest()[:24], ts
 
 
-def _evidence_by_cluster(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, list[dict]]:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _plan_evidence AS {evidence_select(con, config)}")
-    ev_cols = [c[0] for c in con.execute("DESCRIBE _plan_evidence").fetchall()]
-    comps = [c.name for c in COMPARISONS if c.name in ev_cols]
-    rows = con.execute(
-        """SELECT a.cluster_id, e.* FROM _plan_evidence e
-           JOIN group_records a ON a."Id" = e.left_id JOIN group_records b ON b."Id" = e.right_id
-           WHERE a.cluster_id = b.cluster_id
-           ORDER BY a.cluster_id, e.match_probability DESC, e.left_id, e.right_id"""
-    ).fetchall()
-    out: dict[str, list[dict]] = {}
-    names = ["cluster_id"] + ev_cols
-    for r in rows:
-        d = dict(zip(names, r))
-        out.setdefault(d["cluster_id"], []).append({
-            "left_id": d["left_id"],
-            "right_id": d["right_id"],
-            "match_probability": d["match_probability"],
-            "decision": d["decision"],
-            "gate": d.get("gate"),
-            "levels": {c: d[c] for c in comps},
-            "weights": {c: d[f"{c}_weight"] for c in comps},
-        })
-    return out
-
-
 def _modified_expr(con: duckdb.DuckDBPyConnection, alias: str) -> str:
     """SQL for a record's as-of time in raw_records: SystemModstamp, else LastModifiedDate, else NULL."""
     cols = [c for c in ("SystemModstamp", "LastModifiedDate") if _has_column(con, "raw_records", c)]
@@ -268,127 +242,165 @@ def _modified_expr(con: duckdb.DuckDBPyConnection, alias: str) -> str:
     return "coalesce(" + ", ".join(f'nullif(CAST({alias}."{c}" AS VARCHAR), \'\')' for c in cols) + ")"
 
 
-def _as_of_by_cluster(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str | None]]:
-    """cluster_id → {Id: the record's SystemModstamp / LastModifiedDate as exported}: the applier's
-    stale check compares the org's current value against it."""
-    out: dict[str, dict[str, str | None]] = {}
-    for cid, rid, ts in con.execute(
-        f'SELECT g.cluster_id, g."Id", {_modified_expr(con, "r")} FROM group_records g '
-        'JOIN raw_records r ON r."Id" = g."Id" ORDER BY g.cluster_id, g."Id"'
-    ).fetchall():
-        out.setdefault(cid, {})[rid] = ts
-    return out
+def _cluster_json_sql(con: duckdb.DuckDBPyConnection, config: Config) -> str:
+    """SQL giving (cluster_id, body, reason): each group of merge_plan.json as one JSON object,
+    built in DuckDB (set-based; no per-group Python)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _plan_evidence AS {evidence_select(con, config)}")
+    ev_cols = [c[0] for c in con.execute("DESCRIBE _plan_evidence").fetchall()]
+    comps = [c.name for c in COMPARISONS if c.name in ev_cols]
+    levels = "json_object(" + ", ".join(f"'{c}', e.{c}" for c in comps) + ")"
+    weights = "json_object(" + ", ".join(f"'{c}', e.{c}_weight" for c in comps) + ")"
+    return f"""
+        WITH ev AS (
+            SELECT a.cluster_id, to_json(list(json_object(
+                       'left_id', e.left_id, 'right_id', e.right_id, 'match_probability', e.match_probability,
+                       'decision', e.decision, 'gate', e.gate, 'levels', {levels}, 'weights', {weights})
+                   ORDER BY e.match_probability DESC, e.left_id, e.right_id)) AS evidence
+            FROM _plan_evidence e
+            JOIN group_records a ON a."Id" = e.left_id JOIN group_records b ON b."Id" = e.right_id
+            WHERE a.cluster_id = b.cluster_id
+            GROUP BY a.cluster_id
+        ),
+        fv AS (
+            SELECT cluster_id, '{{' || string_agg(to_json(field) || ':' || json_object('value', value, 'from_id', from_id, 'rule', rule),
+                                             ',' ORDER BY ord) || '}}' AS fields
+            FROM surviving_fields GROUP BY cluster_id
+        ),
+        lo AS (
+            SELECT cluster_id, list("Id" ORDER BY "Id") AS loser_ids FROM group_records WHERE NOT is_master GROUP BY cluster_id
+        ),
+        st AS (
+            SELECT cluster_id, to_json(list(CASE WHEN action = 'merge'
+                       THEN json_object('action', 'merge', 'master_id', master_id, 'loser_ids', loser_ids)
+                       ELSE json_object('action', 'convert_lead', 'lead_id', lead_id, 'contact_id', contact_id,
+                                        'account_id', account_id) END ORDER BY step_no)) AS steps
+            FROM plan_steps GROUP BY cluster_id
+        ),
+        ao AS (
+            SELECT g.cluster_id, '{{' || string_agg(to_json(g."Id") || ':' || to_json({_modified_expr(con, "r")}), ','
+                                                   ORDER BY g."Id") || '}}' AS as_of
+            FROM group_records g JOIN raw_records r ON r."Id" = g."Id" GROUP BY g.cluster_id
+        )
+        SELECT s.cluster_id,
+               '{{"cluster_id":' || to_json(s.cluster_id) || ',"object":' || to_json(s.object)
+               || ',"status":' || to_json(s.status) || ',"master_id":' || to_json(s.master_id)
+               || ',"loser_ids":' || coalesce(CAST(to_json(lo.loser_ids) AS VARCHAR), '[]')
+               || ',"fields":' || coalesce(fv.fields, '{{}}')
+               || ',"steps":' || coalesce(CAST(st.steps AS VARCHAR), '[]')
+               || ',"as_of":' || coalesce(ao.as_of, '{{}}')
+               || ',"evidence":' || coalesce(CAST(ev.evidence AS VARCHAR), '[]') || '}}' AS body,
+               s.reason
+        FROM survivors s
+        LEFT JOIN lo USING (cluster_id) LEFT JOIN fv USING (cluster_id) LEFT JOIN st USING (cluster_id)
+        LEFT JOIN ao USING (cluster_id) LEFT JOIN ev USING (cluster_id)
+        ORDER BY s.cluster_id"""
+
+
+def _cluster_lines(con: duckdb.DuckDBPyConnection, config: Config) -> Iterable[str]:
+    """merge_plan.json's group lines in cluster_id order, streamed in Arrow batches."""
+    reader = con.sql(_cluster_json_sql(con, config)).to_arrow_reader(batch_size=20_000)
+    for batch in reader:
+        bodies = batch.column("body").to_pylist()
+        reasons = batch.column("reason").to_pylist()
+        for body, reason in zip(bodies, reasons):
+            if reason:
+                body = body[:-1] + ',"status_reason":' + json.dumps(reason, ensure_ascii=False) + "}"
+            yield body
 
 
 def plan_document(con: duckdb.DuckDBPyConnection, config: Config) -> dict:
     """merge_plan.json as a dict."""
     plan_id, created_at = plan_identity(con, config)
-    evidence = _evidence_by_cluster(con, config)
-    fields: dict[str, dict] = {}
-    for cid, f, v, src, rule in con.execute(
-        "SELECT cluster_id, field, value, from_id, rule FROM surviving_fields ORDER BY cluster_id, ord"
-    ).fetchall():
-        fields.setdefault(cid, {})[f] = {"value": v, "from_id": src, "rule": rule}
-    losers: dict[str, list[str]] = {}
-    for cid, rid in con.execute(
-        'SELECT cluster_id, "Id" FROM group_records WHERE NOT is_master ORDER BY cluster_id, "Id"'
-    ).fetchall():
-        losers.setdefault(cid, []).append(rid)
-    steps: dict[str, list[dict]] = {}
-    for cid, action, master_id, loser_ids, lead_id, contact_id, account_id in con.execute(
-        "SELECT cluster_id, action, master_id, loser_ids, lead_id, contact_id, account_id FROM plan_steps ORDER BY cluster_id, step_no"
-    ).fetchall():
-        if action == "merge":
-            st = {"action": "merge", "master_id": master_id, "loser_ids": list(loser_ids)}
-        else:
-            st = {"action": "convert_lead", "lead_id": lead_id, "contact_id": contact_id, "account_id": account_id}
-        steps.setdefault(cid, []).append(st)
-    as_of = _as_of_by_cluster(con)
-    clusters = []
-    for cid, master_id, obj, status, reason in con.execute(
-        "SELECT cluster_id, master_id, object, status, reason FROM survivors ORDER BY cluster_id"
-    ).fetchall():
-        c = {
-            "cluster_id": cid,
-            "object": obj,
-            "status": status,
-            "master_id": master_id,
-            "loser_ids": losers.get(cid, []),
-            "fields": fields.get(cid, {}),
-            "steps": steps.get(cid, []),
-            "as_of": as_of.get(cid, {}),
-            "evidence": evidence.get(cid, []),
-        }
-        if reason:
-            c["status_reason"] = reason
-        clusters.append(c)
-    return {"plan_id": plan_id, "created_at": created_at, "clusters": clusters}
+    return {"plan_id": plan_id, "created_at": created_at,
+            "clusters": [json.loads(line) for line in _cluster_lines(con, config)]}
 
 
-def write_plan_json(path: Path, doc: dict) -> None:
-    """merge_plan.json with one group per line: valid JSON, diff- and grep-friendly, and written by
-    the C encoder (an indented dump is several times slower on large plans)."""
+def write_plan_json(path: Path, doc: dict, lines: Iterable[str] | None = None) -> int:
+    """merge_plan.json with one group per line: valid JSON, diff- and grep-friendly. The groups come
+    from doc["clusters"] (dicts), or already encoded from `lines`. Returns the number of groups."""
     head = {k: v for k, v in doc.items() if k != "clusters"}
+    if lines is None:
+        lines = (json.dumps(c, ensure_ascii=False) for c in doc.get("clusters", []))
+    n = 0
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "clusters": [')
-        for i, c in enumerate(doc["clusters"]):
-            f.write(("\n" if i == 0 else ",\n") + json.dumps(c, ensure_ascii=False))
+        for line in lines:
+            f.write(("\n" if n == 0 else ",\n") + line)
+            n += 1
         f.write("\n]}\n")
+    return n
+
+
+def excel_safe_sql(expr: str) -> str:
+    """SQL twin of excel_safe: text, '' for NULL, a leading apostrophe before = + - @ tab or CR."""
+    v = f"CAST({expr} AS VARCHAR)"
+    return (f"CASE WHEN {v} IS NULL THEN '' WHEN regexp_matches({v}, '^[-=+@\\t\\r]') "
+            f"THEN chr(39) || {v} ELSE {v} END")
+
+
+def copy_csv(con: duckdb.DuckDBPyConnection, query: str, columns: list[str], path: Path) -> int:
+    """Write `query` (its columns named `columns`, in order) as a CSV like write_csv's — UTF-8, every
+    cell quoted, CRLF, Excel-safe — through DuckDB's COPY; returns the rows written."""
+    cols = ", ".join(f'{excel_safe_sql(chr(34) + c + chr(34))} AS "{excel_safe(c)}"' for c in columns)
+    target = str(path).replace("'", "''")
+    n = con.execute(
+        f"COPY (SELECT {cols} FROM ({query})) TO '{target}' (FORMAT csv, HEADER, FORCE_QUOTE *, NEW_LINE '\r\n')"
+    ).fetchall()
+    return int(n[0][0]) if n else 0
 
 
 def write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, config: Config) -> dict:
     """Write merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv into out_dir;
-    return counts."""
+    return counts. Everything is produced by DuckDB (JSON per group, COPY for the CSVs)."""
     out = Path(out_dir)
-    doc = plan_document(con, config)
-    write_plan_json(out / "merge_plan.json", doc)
-
-    step_rows = []
-    for c in doc["clusters"]:
-        for k, st in enumerate(c["steps"], 1):
-            losers = st.get("loser_ids", [])
-            step_rows.append([
-                doc["plan_id"], c["cluster_id"], c["status"], k, st["action"],
-                "Lead" if st["action"] == "convert_lead" else c["object"],
-                st.get("master_id") or "", *(losers + ["", ""])[:2],
-                st.get("lead_id") or "", st.get("contact_id") or "", st.get("account_id") or "",
-            ])
-    n_steps = write_csv(
-        out / "merge_plan.csv",
+    plan_id, created_at = plan_identity(con, config)
+    n_groups = write_plan_json(out / "merge_plan.json", {"plan_id": plan_id, "created_at": created_at},
+                               _cluster_lines(con, config))
+    pid = "'" + plan_id.replace("'", "''") + "'"
+    n_steps = copy_csv(
+        con,
+        f"""SELECT {pid} AS plan_id, p.cluster_id, s.status, p.step_no AS step, p.action,
+                   CASE WHEN p.action = 'convert_lead' THEN 'Lead' ELSE s.object END AS object,
+                   p.master_id AS "MasterRecordId", p.loser_ids[1] AS "LoserId1", p.loser_ids[2] AS "LoserId2",
+                   p.lead_id AS "LeadId", p.contact_id AS "ContactId", p.account_id AS "AccountId"
+            FROM plan_steps p JOIN survivors s USING (cluster_id) ORDER BY p.cluster_id, p.step_no""",
         ["plan_id", "cluster_id", "status", "step", "action", "object", "MasterRecordId", "LoserId1", "LoserId2",
          "LeadId", "ContactId", "AccountId"],
-        step_rows,
+        out / "merge_plan.csv",
     )
-
-    # What changes on each master: the master's current value vs the surviving one.
-    cur = con.execute(
-        """SELECT s.cluster_id, s.master_id, f.ord, f.field, f.value, f.from_id, f.rule FROM survivors s
-           JOIN surviving_fields f USING (cluster_id) ORDER BY s.cluster_id, f.ord"""
-    ).fetchall()
+    # What changes on each master: the master's current value vs the surviving one (a blank and an
+    # empty string are the same).
     raw_cols = {c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()}
-    masters = [r[0] for r in con.execute("SELECT master_id FROM survivors").fetchall()]
-    current: dict[str, dict] = {}
-    if masters:
-        rel = con.sql('SELECT * FROM raw_records WHERE "Id" IN (SELECT master_id FROM survivors)').to_arrow_table()
-        for row in rel.to_pylist():
-            current[row["Id"]] = row
-    change_rows = []
-    status = {c["cluster_id"]: c["status"] for c in doc["clusters"]}
-    for cid, master_id, _ord, field, value, from_id, rule in cur:
-        before = current.get(master_id, {}).get(field) if field in raw_cols else None
-        if (before or None) != (value or None):
-            change_rows.append([cid, status.get(cid), master_id, field, before, value, from_id, rule])
-    n_changes = write_csv(
-        out / "field_changes.csv",
+    fields = [f for (f,) in con.execute("SELECT DISTINCT field FROM surviving_fields ORDER BY field").fetchall()
+              if f in raw_cols]
+    if fields:
+        cast = ", ".join(f'CAST(r."{f}" AS VARCHAR) AS "{f}"' for f in fields)
+        names = ", ".join(f'"{f}"' for f in fields)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _plan_current AS
+            SELECT __id, field, value FROM (
+                UNPIVOT (SELECT r."Id" AS __id, {cast} FROM raw_records r SEMI JOIN survivors s ON s.master_id = r."Id")
+                ON {names} INTO NAME field VALUE value)""")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _plan_current (__id VARCHAR, field VARCHAR, value VARCHAR)")
+    n_changes = copy_csv(
+        con,
+        """SELECT s.cluster_id, s.status, s.master_id, f.field, c.value AS current_value, f.value AS new_value,
+                  f.from_id, f.rule
+           FROM survivors s JOIN surviving_fields f USING (cluster_id)
+           LEFT JOIN _plan_current c ON c.__id = s.master_id AND c.field = f.field
+           WHERE nullif(c.value, '') IS DISTINCT FROM nullif(f.value, '')
+           ORDER BY s.cluster_id, f.ord""",
         ["cluster_id", "status", "master_id", "field", "current_value", "new_value", "from_id", "rule"],
-        change_rows,
+        out / "field_changes.csv",
     )
-    n_delete = write_csv(
-        out / "delete_plan.csv", ["plan_id", "Id", "object", "reason", "as_of"],
-        con.execute(
-            f'SELECT ?, d."Id", d.object, d.reason, {_modified_expr(con, "r")} FROM delete_plan d '
-            'JOIN raw_records r ON r."Id" = d."Id" ORDER BY d."Id"', [doc["plan_id"]]
-        ).fetchall(),
+    con.execute("DROP TABLE IF EXISTS _plan_current")
+    n_delete = copy_csv(
+        con,
+        f"""SELECT {pid} AS plan_id, d."Id", d.object, d.reason, {_modified_expr(con, "r")} AS as_of
+            FROM delete_plan d JOIN raw_records r ON r."Id" = d."Id" ORDER BY d."Id" """,
+        ["plan_id", "Id", "object", "reason", "as_of"],
+        out / "delete_plan.csv",
     )
-    return {"plan_id": doc["plan_id"], "groups": len(doc["clusters"]), "steps": n_steps,
+    return {"plan_id": plan_id, "groups": n_groups, "steps": n_steps,
             "field_changes": n_changes, "delete_candidates": n_delete}
