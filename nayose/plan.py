@@ -77,28 +77,6 @@ def write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> i
 # Steps
 
 
-def _chunks(ids: list[str], size: int) -> list[list[str]]:
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
-
-
-def group_steps(master_id: str, master_object: str, records: list[tuple[str, str]],
-                master_account: str | None) -> list[dict]:
-    """Steps for one group. `records` is [(Id, object)] of every record (master included)."""
-    objs = {o for _, o in records}
-    if len(objs) > 1 and objs != {"Lead", "Contact"}:
-        return []
-    same = sorted(i for i, o in records if o == master_object and i != master_id)
-    steps: list[dict] = [
-        {"action": "merge", "object": master_object, "master_id": master_id, "loser_ids": chunk}
-        for chunk in _chunks(same, MAX_LOSERS_PER_MERGE)
-    ]
-    if master_object == "Contact":
-        for lead in sorted(i for i, o in records if o == "Lead"):
-            steps.append({"action": "convert_lead", "lead_id": lead, "contact_id": master_id,
-                          "account_id": master_account})
-    return steps
-
-
 def _valid_email_sql(col: str) -> str:
     return f"regexp_full_match(trim({col}), '[^@＠\\s]+[@＠][^@＠\\s]+[.．][^@＠\\s]+')"
 
@@ -165,47 +143,49 @@ def build_plan(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
     """Write `plan_steps` and `delete_plan` (see the module doc)."""
     result = StageResult(stage="plan", table="plan_steps")
     with timed(result):
-        surv = con.execute(
-            """SELECT s.cluster_id, s.master_id, s.object, r."AccountId" FROM survivors s
-               LEFT JOIN raw_records r ON r."Id" = s.master_id ORDER BY s.cluster_id"""
-            if _has_column(con, "raw_records", "AccountId") else
-            "SELECT cluster_id, master_id, object, NULL FROM survivors ORDER BY cluster_id"
-        ).fetchall()
-        members: dict[str, list[tuple[str, str]]] = {}
-        for cid, rid, obj in con.execute('SELECT cluster_id, "Id", object FROM group_records ORDER BY cluster_id, "Id"').fetchall():
-            members.setdefault(cid, []).append((rid, obj))
-        cols: dict[str, list] = {k: [] for k in ("cluster_id", "step_no", "action", "object", "master_id", "loser_ids", "lead_id", "contact_id", "account_id")}
-        actions: dict[str, int] = {}
-        for cid, master_id, obj, account in surv:
-            acc = account.strip() if account and account.strip() else None
-            for k, st in enumerate(group_steps(master_id, obj, members.get(cid, []), acc)):
-                cols["cluster_id"].append(cid)
-                cols["step_no"].append(k + 1)
-                cols["action"].append(st["action"])
-                cols["object"].append(st.get("object", "Lead"))
-                cols["master_id"].append(st.get("master_id"))
-                cols["loser_ids"].append(st.get("loser_ids"))
-                cols["lead_id"].append(st.get("lead_id"))
-                cols["contact_id"].append(st.get("contact_id"))
-                cols["account_id"].append(st.get("account_id"))
-                actions[st["action"]] = actions.get(st["action"], 0) + 1
-        table = pa.table({
-            "cluster_id": pa.array(cols["cluster_id"], pa.string()),
-            "step_no": pa.array(cols["step_no"], pa.int32()),
-            "action": pa.array(cols["action"], pa.string()),
-            "object": pa.array(cols["object"], pa.string()),
-            "master_id": pa.array(cols["master_id"], pa.string()),
-            "loser_ids": pa.array(cols["loser_ids"], pa.list_(pa.string())),
-            "lead_id": pa.array(cols["lead_id"], pa.string()),
-            "contact_id": pa.array(cols["contact_id"], pa.string()),
-            "account_id": pa.array(cols["account_id"], pa.string()),
-        })
-        con.register("_plan_arrow", table)
-        con.execute("CREATE OR REPLACE TABLE plan_steps AS SELECT * FROM _plan_arrow")
-        con.unregister("_plan_arrow")
+        account = ('nullif(regexp_replace(r."AccountId", \'^\\s+|\\s+$\', \'\', \'g\'), \'\')'
+                   if _has_column(con, "raw_records", "AccountId") else "CAST(NULL AS VARCHAR)")
+        # Losers of the master's object merged two at a time (Id
+        # order), then, into a Contact master, every Lead converted; other mixes get no steps.
+        con.execute(f"""
+            CREATE OR REPLACE TABLE plan_steps AS
+            WITH grp AS (
+                SELECT s.cluster_id, s.master_id, s.object, {account} AS account_id,
+                       (SELECT list_distinct(list(g.object)) FROM group_records g WHERE g.cluster_id = s.cluster_id) AS objs
+                FROM survivors s LEFT JOIN raw_records r ON r."Id" = s.master_id
+            ),
+            ok AS (
+                SELECT * FROM grp WHERE len(objs) = 1 OR list_sort(objs) = ['Contact', 'Lead']
+            ),
+            losers AS (
+                SELECT g.cluster_id, g."Id", (row_number() OVER (PARTITION BY g.cluster_id ORDER BY g."Id") - 1) // {MAX_LOSERS_PER_MERGE} AS chunk
+                FROM group_records g JOIN ok USING (cluster_id)
+                WHERE g.object = ok.object AND g."Id" <> ok.master_id
+            ),
+            merges AS (
+                SELECT l.cluster_id, l.chunk AS k, 'merge' AS action, ok.object, ok.master_id,
+                       list(l."Id" ORDER BY l."Id") AS loser_ids,
+                       NULL::VARCHAR AS lead_id, NULL::VARCHAR AS contact_id, NULL::VARCHAR AS account_id
+                FROM losers l JOIN ok USING (cluster_id) GROUP BY l.cluster_id, l.chunk, ok.object, ok.master_id
+            ),
+            n_merges AS (SELECT cluster_id, count(*) AS n FROM merges GROUP BY cluster_id),
+            converts AS (
+                SELECT g.cluster_id,
+                       coalesce(m.n, 0) + row_number() OVER (PARTITION BY g.cluster_id ORDER BY g."Id") - 1 AS k,
+                       'convert_lead' AS action, 'Lead' AS object, NULL::VARCHAR AS master_id, NULL::VARCHAR[] AS loser_ids,
+                       g."Id" AS lead_id, ok.master_id AS contact_id, ok.account_id
+                FROM group_records g JOIN ok USING (cluster_id) LEFT JOIN n_merges m USING (cluster_id)
+                WHERE ok.object = 'Contact' AND g.object = 'Lead'
+            )
+            SELECT cluster_id, CAST(k + 1 AS INTEGER) AS step_no, action, object, master_id, loser_ids,
+                   lead_id, contact_id, account_id
+            FROM (SELECT * FROM merges UNION ALL SELECT * FROM converts)
+            ORDER BY cluster_id, step_no""")
+        actions = dict(con.execute("SELECT action, count(*) FROM plan_steps GROUP BY action ORDER BY action").fetchall())
+        n_steps = sum(actions.values())
         delete_candidates(con, config)
         n_delete = con.execute("SELECT count(*) FROM delete_plan").fetchall()[0][0]
-        result.rows = table.num_rows
+        result.rows = n_steps
         result.stats = {"steps": actions, "delete_candidates": int(n_delete)}
     return result
 

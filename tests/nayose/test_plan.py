@@ -13,7 +13,7 @@ import unicodedata
 import pytest
 
 from nayose.config import Config, DeleteRule, DeleteRulesConfig
-from nayose.plan import build_plan, excel_safe, group_steps, plan_document, write_csv
+from nayose.plan import build_plan, excel_safe, plan_document, write_csv
 from nayose.sample import write_sample
 from nayose.survive import blank, considered_fields, is_card_record, survive
 
@@ -170,11 +170,16 @@ def test_explain_prints_evidence_and_survival_and_rejects_unknown_id(sample_plan
 
 
 def test_chained_merges_for_five_records():
-    ids = [("003A", "Contact"), ("003B", "Contact"), ("003C", "Contact"), ("003D", "Contact"), ("003E", "Contact")]
-    steps = group_steps("003C", "Contact", ids, None)
-    assert steps == [
-        {"action": "merge", "object": "Contact", "master_id": "003C", "loser_ids": ["003A", "003B"]},
-        {"action": "merge", "object": "Contact", "master_id": "003C", "loser_ids": ["003D", "003E"]},
+    # the oldest Contact is the master; the four others merge into it two at a time, in Id order
+    g = [rec(f"0035F000000000{k}", "Contact", created=10 - k if k != 3 else 0, LastName="中村") for k in range(1, 6)]
+    con = make_db([g])
+    survive(con, CFG)
+    build_plan(con, CFG)
+    (c,) = plan_document(con, CFG)["clusters"]
+    assert c["master_id"] == "0035F0000000003"
+    assert c["steps"] == [
+        {"action": "merge", "master_id": "0035F0000000003", "loser_ids": ["0035F0000000001", "0035F0000000002"]},
+        {"action": "merge", "master_id": "0035F0000000003", "loser_ids": ["0035F0000000004", "0035F0000000005"]},
     ]
 
 

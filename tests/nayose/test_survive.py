@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nayose.config import Config, SurvivorshipConfig
-from nayose.plan import build_plan, group_steps, plan_document
+from nayose.plan import build_plan, plan_document
 from nayose.survive import Rec, blank, survive, survive_group
 
 SV = SurvivorshipConfig()
@@ -307,7 +307,13 @@ def test_property_deterministic_whatever_the_input_order(recs, rnd):
 @given(records(n_min=2, n_max=9))
 def test_property_steps_at_most_three_records_one_object_and_cover_the_group(recs):
     g = group(*recs)
-    steps = group_steps(g.master_id, g.object, [(r["Id"], r["Object"]) for r in recs], None)
+    con = make_db([recs])
+    survive(con, Config())
+    build_plan(con, Config())
+    (doc,) = plan_document(con, Config())["clusters"]
+    con.close()
+    assert doc["master_id"] == g.master_id
+    steps = doc["steps"]
     obj = {r["Id"]: r["Object"] for r in recs}
     covered = []
     for s in steps:
