@@ -1,0 +1,312 @@
+"""Link mode: an incoming file (a purchased or event list, a business-card export, a legacy CRM)
+matched against the records already in the org, before anything is loaded.
+
+The dedupe run compares every record with every other; link mode compares each incoming row with
+the existing records and with the other incoming rows (so the file's own duplicates collapse
+first), never two existing records with each other. Everything else is the engine's: the same
+loader, normalization, blocking rules, Fellegi–Sunter scoring with its person-evidence gates, the
+same thresholds and the same cluster guard for the incoming rows' own groups.
+
+Tables written (all prefixed `import_`, so a store holding a dedupe run keeps it intact):
+
+* `import_existing_raw`, `import_incoming_raw`: the two inputs as `load_records` reads them
+  (the existing side may instead be a table already in the store, e.g. the extracted org's
+  `raw_records`);
+* `import_rows(row_no, incoming_id, "Id")`: every incoming data row, 1-based in file order, its
+  `incoming_id` (the file's Id column, or the row number where it has none) and the internal Id it
+  carries in the matching tables (`~in~` + row number);
+* `import_raw`: existing and incoming records in one table (union by column name), incoming
+  rows under their internal Id, with `import_plan.incoming_lead_source` filled in where set;
+* `import_normalized`, `import_candidate_pairs`, `import_scored_pairs`, `import_match_model`:
+  the engine's stages in link mode (candidate pairs have at least one incoming side);
+* `import_side(rec_idx, "Id", incoming, row_no)`;
+* `import_in_clusters`: the engine's clusters over incoming x incoming pairs only (existing
+  records are single there): the file's own duplicate groups with their auto / review status.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from nayose.block import block_pairs
+from nayose.cluster import cluster_records
+from nayose.config import Config
+from nayose.errors import InputError, NayoseError
+from nayose.normalize import normalize_records, preload
+from nayose.records import load_records
+from nayose.score import score_pairs
+from nayose.stage import StageResult, timed
+
+INCOMING_PREFIX = "~in~"
+INCOMING_SQL = f"starts_with(id, '{INCOMING_PREFIX}')"
+ROW_COLUMN = "__nayose_incoming_row"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {_q(table)}").fetchall()]
+
+
+def incoming_config(config: Config) -> Config:
+    """The config the incoming file is read with: the import's header mapping under input.columns
+    (which wins), and the import's object for rows whose Id does not tell it."""
+    cfg = config.model_copy(deep=True)
+    cfg.input.columns = {**config.import_plan.incoming_columns, **config.input.columns}
+    cfg.input.default_object = config.input.default_object or config.import_plan.incoming_object
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the inputs
+
+
+def _no_id_error(exc: InputError, config: Config) -> bool:
+    return exc.row == 1 and exc.message.startswith(f"no {config.input.id_column!r} column")
+
+
+def _decode(path: Path, config: Config) -> tuple[str, str]:
+    """The whole file as text, with the encoding rule of the records stage (auto: UTF-8 with or
+    without BOM, else CP932)."""
+    data = path.read_bytes()
+    wanted = config.input.encoding
+    order = ["utf-8-sig", "cp932"] if wanted == "auto" else [wanted]
+    first_error: UnicodeDecodeError | None = None
+    for enc in order:
+        try:
+            return data.decode(enc if enc != "utf-8" else "utf-8-sig"), enc
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+    assert first_error is not None
+    line = data.count(b"\n", 0, first_error.start) + 1
+    raise InputError(f"undecodable bytes: not valid {' nor '.join(order)}", path, row=line)
+
+
+def _with_row_numbers(path: Path, given: str, config: Config, tmpdir: Path) -> Path:
+    """A UTF-8 copy of an incoming file without an Id column, with the 1-based data-row number
+    as its first column. Physical lines are kept, so the loader's row numbers still point into
+    the original file."""
+    text, _ = _decode(path, config)
+    out = tmpdir / "incoming_rows.csv"
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), strict=True)
+    n = 0
+    try:
+        with open(out, "w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            for i, rec in enumerate(reader):
+                if i == 0:
+                    w.writerow([ROW_COLUMN, *rec])
+                    continue
+                if not rec or (len(rec) == 1 and not rec[0].strip()):
+                    fh.write("\n")  # a blank line stays a blank line
+                    continue
+                n += 1
+                w.writerow([str(n), *rec])
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV ({exc})", given, row=reader.line_num) from None
+    return out
+
+
+def load_incoming(con: duckdb.DuckDBPyConnection, path: str | Path, config: Config, table: str = "import_incoming_raw") -> StageResult:
+    """Read the incoming file into `table` and write `import_rows`. A file without an Id column
+    gets its 1-based data-row numbers as Ids."""
+    cfg = incoming_config(config)
+    given = str(path)
+    try:
+        result = load_records(con, [given], cfg, table=table)
+        has_id = True
+    except InputError as exc:
+        if not _no_id_error(exc, cfg):
+            raise
+        has_id = False
+    if not has_id:
+        tmp = Path(tempfile.mkdtemp(prefix="nayose-import-"))
+        try:
+            numbered = _with_row_numbers(Path(given), given, cfg, tmp)
+            row_cfg = cfg.model_copy(deep=True)
+            row_cfg.input.id_column = ROW_COLUMN
+            row_cfg.input.encoding = "utf-8"
+            try:
+                result = load_records(con, [str(numbered)], row_cfg, table=table)
+            except InputError as exc:
+                raise InputError(exc.message, given, exc.row, exc.column) from None
+            con.execute(f"UPDATE {_q(table)} SET _source_file = ?", [given])
+            for f in result.stats.get("files", []):
+                f["path"] = given
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    result.stats["incoming_id"] = "Id column" if has_id else "row number"
+    con.execute(
+        f"""CREATE OR REPLACE TABLE import_rows AS
+        SELECT row_number() OVER (ORDER BY _source_row) AS row_no, "Id" AS incoming_id,
+               {_lit(INCOMING_PREFIX)} || lpad(CAST(row_number() OVER (ORDER BY _source_row) AS VARCHAR), 9, '0') AS "Id"
+        FROM {_q(table)}"""
+    )
+    return result
+
+
+def build_import_raw(
+    con: duckdb.DuckDBPyConnection, config: Config, existing: str, incoming: str = "import_incoming_raw"
+) -> None:
+    """`import_raw`: existing and incoming rows in one table (union by column name)."""
+    bad = con.execute(
+        f'SELECT "Id" FROM {_q(existing)} WHERE starts_with("Id", {_lit(INCOMING_PREFIX)}) LIMIT 1'
+    ).fetchall()
+    if bad:
+        raise NayoseError(f"existing record Id {bad[0][0]!r} starts with {INCOMING_PREFIX!r}, reserved for incoming rows")
+    in_cols = columns(con, incoming)
+    ls = config.import_plan.incoming_lead_source
+    extra = ""
+    replace = ['r."Id" AS "Id"']
+    if ls:
+        if "LeadSource" in in_cols:
+            replace.append(f'coalesce(i."LeadSource", {_lit(ls)}) AS "LeadSource"')
+        else:
+            extra = f', {_lit(ls)} AS "LeadSource"'
+    con.execute(
+        f"""CREATE OR REPLACE TABLE import_raw AS
+        SELECT * FROM {_q(existing)}
+        UNION ALL BY NAME
+        SELECT i.* REPLACE ({", ".join(replace)}){extra}
+        FROM {_q(incoming)} i JOIN import_rows r ON r.incoming_id = i."Id" """
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching
+
+
+def link_records(con: duckdb.DuckDBPyConnection, config: Config, progress=None) -> list[StageResult]:
+    """Normalize `import_raw`, block and score in link mode, and cluster the incoming rows' own
+    duplicates. Returns the stage results (normalize, block, score, cluster)."""
+    results = [normalize_records(con, config, source="import_raw", target="import_normalized")]
+    con.execute(
+        f"""CREATE OR REPLACE TABLE import_side AS
+        SELECT n.rec_idx, n.id AS "Id", starts_with(n.id, {_lit(INCOMING_PREFIX)}) AS incoming, r.row_no
+        FROM import_normalized n LEFT JOIN import_rows r ON r."Id" = n.id"""
+    )
+    # Incoming rows are the newest information: for survivorship (most recent value, most recent
+    # card) they rank after every existing record, whatever dates the file carries.
+    con.execute(
+        f"""UPDATE import_normalized SET
+              created_date = x.t + INTERVAL 1 SECOND, last_modified_date = x.t + INTERVAL 1 SECOND
+        FROM (SELECT coalesce(greatest(max(created_date), max(last_modified_date)), TIMESTAMP '1970-01-01') AS t
+              FROM import_normalized WHERE NOT {INCOMING_SQL}) x
+        WHERE {INCOMING_SQL}"""
+    )
+    results.append(block_pairs(con, config, source="import_normalized", target="import_candidate_pairs",
+                               incoming_sql=INCOMING_SQL))
+    n_in, n_ex = con.execute("SELECT count(*) FILTER (WHERE incoming), count(*) FILTER (WHERE NOT incoming) FROM import_side").fetchall()[0]
+    comparable = float(n_in) * float(n_ex) + float(n_in) * (n_in - 1) / 2
+    results.append(score_pairs(con, config, source="import_normalized", pairs="import_candidate_pairs",
+                               target="import_scored_pairs", progress=progress, comparable_pairs=comparable,
+                               model_table="import_match_model"))
+    con.execute(
+        """CREATE OR REPLACE TABLE import_in_pairs AS
+        SELECT p.* FROM import_scored_pairs p
+        JOIN import_side a ON a.rec_idx = p.left_idx JOIN import_side b ON b.rec_idx = p.right_idx
+        WHERE a.incoming AND b.incoming"""
+    )
+    results.append(cluster_records(con, config, source="import_normalized", pairs="import_in_pairs",
+                                   target="import_in_clusters"))
+    results[0].stats["incoming_names_split"] = split_whole_names(con)
+    return results
+
+
+def split_whole_names(con: duckdb.DuckDBPyConnection) -> int:
+    """Incoming rows with the whole name in LastName (a card export's 氏名) get it split into
+    LastName / FirstName in `import_raw`, as normalize split it (surname first or last, with or
+    without a space), so an update or an insert never writes 佐藤 健 into LastName. The written
+    form is kept (only cut). Python runs once per distinct name. Returns the rows split."""
+    from nayose.normalize import normalize_name
+
+    cols = columns(con, "import_raw")
+    if "LastName" not in cols:
+        return 0
+    first_col = '"FirstName"' if "FirstName" in cols else "NULL"
+    pairs = con.execute(
+        f"""SELECT DISTINCT r."LastName", n.last_name FROM import_raw r JOIN import_normalized n ON n.id = r."Id"
+        WHERE starts_with(r."Id", {_lit(INCOMING_PREFIX)}) AND {first_col} IS NULL
+          AND r."LastName" IS NOT NULL AND n.first_name IS NOT NULL AND n.last_name IS NOT NULL"""
+    ).fetchall()
+    raw_v, last_v, first_v = [], [], []
+    for raw, last in pairs:
+        tokens = raw.split(None, 1)
+        split = None
+        if len(tokens) == 2:
+            if normalize_name(tokens[0]) == last:
+                split = (tokens[0], tokens[1])
+            elif normalize_name(tokens[1]) == last:
+                split = (tokens[1], tokens[0])
+        elif len(raw) > len(last) and normalize_name(raw[: len(last)]) == last:
+            split = (raw[: len(last)], raw[len(last):])
+        if split and split[1].strip():
+            raw_v.append(raw)
+            last_v.append(split[0].strip())
+            first_v.append(split[1].strip())
+    if not raw_v:
+        return 0
+    if "FirstName" not in cols:
+        con.execute('ALTER TABLE import_raw ADD COLUMN "FirstName" VARCHAR')
+    if "FirstName" not in columns(con, "import_incoming_raw"):
+        con.execute('ALTER TABLE import_incoming_raw ADD COLUMN "FirstName" VARCHAR')
+    import pyarrow as pa
+
+    con.register("_link_split", pa.table({"raw": pa.array(raw_v, pa.string()), "last": pa.array(last_v, pa.string()),
+                                          "first": pa.array(first_v, pa.string())}))
+    try:
+        n = con.execute(
+            f"""UPDATE import_raw SET "LastName" = s.last, "FirstName" = s.first FROM _link_split s
+            WHERE import_raw."LastName" = s.raw AND import_raw."FirstName" IS NULL
+              AND starts_with(import_raw."Id", {_lit(INCOMING_PREFIX)})"""
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("_link_split")
+    return int(n)
+
+
+def load_link_inputs(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    incoming: str | Path,
+    existing_paths: list[str | Path] | None = None,
+    existing_table: str | None = None,
+) -> list[StageResult]:
+    """Read both sides and build `import_raw`. The existing side comes from CSV files, or from a
+    table already in the store (`existing_table`, e.g. the extracted org's raw_records)."""
+    preload()
+    results = []
+    if existing_paths:
+        ex = load_records(con, [str(p) for p in existing_paths], config, table="import_existing_raw")
+        ex.stage = "read existing"
+        results.append(ex)
+        source = "import_existing_raw"
+    elif existing_table:
+        ex = StageResult(stage="read existing", table=existing_table)
+        with timed(ex):
+            ex.rows = int(con.execute(f"SELECT count(*) FROM {_q(existing_table)}").fetchall()[0][0])
+            ex.stats = {"table": existing_table}
+        results.append(ex)
+        source = existing_table
+    else:
+        raise NayoseError("import-plan needs the existing records (--existing ORG.csv)")
+    inc = load_incoming(con, incoming, config)
+    inc.stage = "read incoming"
+    results.append(inc)
+    t0 = time.perf_counter()
+    build_import_raw(con, config, source)
+    inc.seconds = round(inc.seconds + time.perf_counter() - t0, 3)
+    return results

@@ -1,0 +1,321 @@
+"""nayose import-plan: link an incoming file to the org and decide insert / update / review / skip.
+
+Fast tests run on a 2,000-record sample org with hand-made and generated incoming files; the
+FEBRL4 and full-size sample figures are in the accuracy tests at the end (deselected by
+`-k "not accuracy"`, like tests/nayose/test_accuracy.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pytest
+
+from nayose.cli import main
+from nayose.evaluate import write_febrl_contacts
+from nayose.sample import CARD_COLUMNS, write_card_export, write_sample
+
+IMPORT_FILES = {"import_insert.csv", "import_update.csv", "import_changes.csv", "import_review.csv",
+                "import_decisions.csv", "import_summary.json"}
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory):
+    d = tmp_path_factory.mktemp("org")
+    csv_path, truth = d / "org.csv", d / "org.truth.csv"
+    write_sample(2000, 5, csv_path, truth)
+    return csv_path, truth
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _org_rows(org_csv: Path) -> list[dict]:
+    t = pacsv.read_csv(str(org_csv), convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    return t.to_pylist()
+
+
+def _run(args: list[str], capsys) -> tuple[int, str]:
+    code = main(["import-plan", *args, "--quiet"])
+    return code, capsys.readouterr().err
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> Path:
+    with open(path, "w", encoding=encoding, newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def card_run(org, tmp_path_factory):
+    """A generated CP932 card export (300 rows, 40 % in the org) imported as business cards."""
+    org_csv, org_truth = org
+    d = tmp_path_factory.mktemp("cards")
+    cards = d / "cards.csv"
+    write_card_export(org_csv, org_truth, 300, 3, cards)
+    out = d / "out"
+    code = main(["import-plan", "--existing", str(org_csv), "--incoming", str(cards), "--out", str(out), "--quiet",
+                 "--lead-source", "Sansan", "--existing-truth", str(org_truth),
+                 "--incoming-truth", str(d / "cards.truth.csv")])
+    assert code == 0
+    return cards, out
+
+
+def test_card_export_is_cp932_with_japanese_headers(card_run):
+    cards, _ = card_run
+    raw = cards.read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    header = raw.decode("cp932").splitlines()[0].split(",")
+    assert header == CARD_COLUMNS
+    truth = _rows(cards.with_name("cards.truth.csv"))
+    assert len(truth) == 300
+    share = sum(r["in_org"] == "true" for r in truth) / len(truth)
+    assert 0.35 <= share <= 0.45
+
+
+def test_every_row_one_decision_and_outputs(card_run):
+    _, out = card_run
+    assert {p.name for p in out.iterdir()} == IMPORT_FILES
+    decisions = _rows(out / "import_decisions.csv")
+    assert [r["incoming_id"] for r in decisions] == [str(i) for i in range(1, 301)]  # no Id column: row numbers
+    assert {r["decision"] for r in decisions} <= {"insert", "update", "review", "skip"}
+    by = {d: [r for r in decisions if r["decision"] == d] for d in ("insert", "update", "review", "skip")}
+    assert by["insert"] and by["update"]
+    assert all(r["Id"] for r in by["update"])
+    summary = json.loads((out / "import_summary.json").read_text(encoding="utf-8"))
+    assert summary["decisions"] == {d: len(v) for d, v in by.items()}
+    assert summary["incoming_id"] == "row number"
+    assert summary["card_values_overwritten"] == 0
+    ev = summary["evaluation"]
+    assert ev["update"]["precision"] >= 0.99, ev
+    assert ev["insert"]["precision"] >= 0.97, ev
+
+    inserts = _rows(out / "import_insert.csv")
+    assert [r["incoming_id"] for r in inserts] == [r["incoming_id"] for r in by["insert"]]
+    header = list(inserts[0])
+    assert header[:2] == ["incoming_id", "object"]
+    assert {"Company", "LastName", "FirstName", "Email", "LeadSource"} <= set(header)
+    assert all(h.isascii() for h in header)  # API field names only; 名刺交換日 is left out
+    assert "名刺交換日" in summary["columns_not_imported"]
+    assert {r["LeadSource"] for r in inserts} == {"Sansan"}
+    assert all(" " not in r["LastName"].strip() and "\u3000" not in r["LastName"] for r in inserts if r["FirstName"])
+
+    updates = _rows(out / "import_update.csv")
+    assert list(updates[0])[:6] == ["Id", "object", "incoming_id", "match_probability", "as_of", "changed_fields"]
+    assert {r["incoming_id"] for r in updates} == {r["incoming_id"] for r in by["update"]}
+    for r in updates:
+        assert r["Id"] and r["changed_fields"]
+        for f in r["changed_fields"].split(";"):
+            assert r[f] != "", (r["Id"], f)
+    review = _rows(out / "import_review.csv")
+    assert [r["incoming_id"] for r in review] == [r["incoming_id"] for r in by["review"]]
+    if review:
+        assert {"Id", "match_probability", "gate", "incoming_full_name", "candidate_full_name"} <= set(review[0])
+    raw = (out / "import_update.csv").read_bytes()
+    raw.decode("utf-8")
+    assert not raw.startswith(b"\xef\xbb\xbf")
+
+
+def _card_and_list_rows(org_csv: Path) -> tuple[dict, list[str], list[list[str]]]:
+    """A business-card record of the org with a title, and an incoming row for the same person
+    with another title."""
+    rec = next(r for r in _org_rows(org_csv)
+               if r["LeadSource"] in ("名刺", "Sansan", "Business Card") and r["Title"] and r["Email"]
+               and r["FirstName"] and r["LastName"] and r["Object"] == "Lead" and r["Company"])
+    header = ["Company", "LastName", "FirstName", "Email", "Title"]
+    new_title = "代表取締役社長" if rec["Title"] != "代表取締役社長" else "顧問"
+    return rec, header, [[rec["Company"], rec["LastName"], rec["FirstName"], rec["Email"], new_title]]
+
+
+def test_card_value_in_org_is_not_overwritten_by_a_list(org, tmp_path, capsys):
+    org_csv, _ = org
+    rec, header, rows = _card_and_list_rows(org_csv)
+    incoming = _write_csv(tmp_path / "list.csv", header, rows)
+    code, err = _run(["--existing", str(org_csv), "--incoming", str(incoming), "--out", str(tmp_path / "list"),
+                      "--lead-source", "購入リスト"], capsys)
+    assert code == 0, err
+    d = _rows(tmp_path / "list" / "import_decisions.csv")[0]
+    assert d["Id"] == rec["Id"] and d["incoming_id"] == "1"
+    changes = _rows(tmp_path / "list" / "import_changes.csv")
+    assert not [c for c in changes if c["field"] == "Title"]
+    assert d["decision"] in ("skip", "update")
+
+    code, err = _run(["--existing", str(org_csv), "--incoming", str(incoming), "--out", str(tmp_path / "card"),
+                      "--lead-source", "Sansan"], capsys)
+    assert code == 0, err
+    d = _rows(tmp_path / "card" / "import_decisions.csv")[0]
+    assert (d["decision"], d["Id"]) == ("update", rec["Id"])
+    title = [c for c in _rows(tmp_path / "card" / "import_changes.csv") if c["field"] == "Title"]
+    assert [(c["current_value"], c["new_value"], c["rule"]) for c in title] == [(rec["Title"], rows[0][4], "business_card")]
+    upd = _rows(tmp_path / "card" / "import_update.csv")[0]
+    assert upd["Id"] == rec["Id"] and upd["Title"] == rows[0][4] and upd["incoming_id"] == "1"
+
+
+def test_file_duplicates_collapse_and_ids_are_kept(org, tmp_path, capsys):
+    org_csv, _ = org
+    header = ["Id", "Company", "LastName", "FirstName", "Email", "MobilePhone"]
+    person = ["架空商事株式会社", "本多", "葵", "aoi.honda@kakuu-shoji.example", "090-1111-2222"]
+    rows = [
+        ["L-1", *person],
+        ["L-2", "架空商事(株)", "本多", "葵", "AOI.HONDA@kakuu-shoji.example", "09011112222"],  # same person, other spelling
+        ["L-3", *person],  # exact duplicate of L-1
+        ["L-4", "別会社合同会社", "森", "一郎", "ichiro.mori@betsu.example", ""],
+        ["L-5", "テスト株式会社", "テスト", "太郎", "test@example.com", ""],  # test data: skip rule
+    ]
+    incoming = _write_csv(tmp_path / "in.csv", header, rows)
+    code, err = _run(["--existing", str(org_csv), "--incoming", str(incoming), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    d = {r["incoming_id"]: r for r in _rows(tmp_path / "out" / "import_decisions.csv")}
+    assert d["L-1"]["decision"] == "insert"
+    assert (d["L-2"]["decision"], d["L-2"]["duplicate_of"]) == ("skip", "L-1")
+    assert (d["L-3"]["decision"], d["L-3"]["duplicate_of"]) == ("skip", "L-1")
+    assert "exact duplicate" in d["L-3"]["reason"]
+    assert d["L-4"]["decision"] == "insert"
+    assert d["L-5"]["decision"] == "skip" and "test_or_dummy" in d["L-5"]["reason"]
+    inserts = _rows(tmp_path / "out" / "import_insert.csv")
+    assert [r["incoming_id"] for r in inserts] == ["L-1", "L-4"]
+    assert inserts[0]["object"] == "Lead"
+
+
+def test_excel_safe_switch(org, tmp_path, capsys):
+    org_csv, _ = org
+    incoming = _write_csv(tmp_path / "in.csv", ["Company", "LastName", "FirstName", "Phone"],
+                          [["架空物産株式会社", "新谷", "学", "+81 3-9999-0000"]])
+    code, err = _run(["--existing", str(org_csv), "--incoming", str(incoming), "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    assert _rows(tmp_path / "a" / "import_insert.csv")[0]["Phone"] == "'+81 3-9999-0000"
+    cfg = tmp_path / "raw.yaml"
+    cfg.write_text("import_plan:\n  excel_safe: false\n", encoding="utf-8")
+    code, err = _run(["--existing", str(org_csv), "--incoming", str(incoming), "--out", str(tmp_path / "b"),
+                      "--config", str(cfg)], capsys)
+    assert code == 0, err
+    assert _rows(tmp_path / "b" / "import_insert.csv")[0]["Phone"] == "+81 3-9999-0000"
+
+
+@pytest.mark.parametrize("content, row, what", [
+    ("会社名,氏名,メールアドレス\n架空,山田 太郎,a@example.com\n架空,佐藤,b@example.com,extra\n", 3, "ragged row"),
+    ("会社名,氏名\n", None, "no data rows"),
+])
+def test_bad_incoming_file_one_line_exit_2_nothing_written(org, tmp_path, capsys, content, row, what):
+    org_csv, _ = org
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content.encode("cp932"))
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org_csv), "--incoming", str(bad), "--out", str(out)], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert str(bad) in lines[0] and what in lines[0]
+    if row is not None:
+        assert f"row {row}" in lines[0]
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+def test_bad_existing_file_names_it(tmp_path, capsys):
+    org_csv = _write_csv(tmp_path / "org.csv", ["Id", "LastName"], [["00Q000000000001AAA", "山田"], ["00Q000000000001AAA", "佐藤"]])
+    incoming = _write_csv(tmp_path / "in.csv", ["LastName"], [["山田"]])
+    code, err = _run(["--existing", str(org_csv), "--incoming", str(incoming), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "duplicate Id" in err and str(org_csv) in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_dedupe_tables_untouched_by_an_import(org, tmp_path):
+    """import-plan on a store holding a dedupe run leaves the dedupe run's tables as they were."""
+    import duckdb
+
+    from nayose.config import Config
+    from nayose.importplan import run_import_stages
+    from nayose.pipeline import run_stages
+
+    org_csv, _ = org
+    con = duckdb.connect()
+    try:
+        cfg = Config()
+        run_stages(con, [org_csv], cfg, with_plan=True)
+        before = {t: con.execute(f"SELECT count(*), sum(hash(COLUMNS(*))) FROM {t}").fetchall()
+                  for t in ("raw_records", "normalized_records", "scored_pairs", "clusters", "match_model",
+                            "survivors", "surviving_fields")}
+        incoming = _write_csv(tmp_path / "in.csv", ["Company", "LastName", "FirstName"], [["架空商事", "本多", "葵"]])
+        run_import_stages(con, cfg, incoming, existing_table="raw_records")
+        after = {t: con.execute(f"SELECT count(*), sum(hash(COLUMNS(*))) FROM {t}").fetchall() for t in before}
+        assert before == after
+        assert con.execute("SELECT count(*) FROM import_decisions").fetchall()[0][0] == 1
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy (FEBRL4 link, the sample's card export): deselected by -k "not accuracy"
+
+
+def _febrl4_split(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    both, truth = tmp_path / "f4.csv", tmp_path / "f4.truth.csv"
+    write_febrl_contacts("febrl4", both, truth)
+    rows = _rows(both)
+    header = list(rows[0])
+    out = []
+    for name, keep, id_col in (("4a", lambda i: i.endswith("-org"), "Id"), ("4b", lambda i: not i.endswith("-org"), "incoming_id")):
+        sel = [r for r in rows if keep(r["Id"])]
+        out.append(_write_csv(tmp_path / f"{name}.csv", header, [[r[h] for h in header] for r in sel]))
+        out.append(_write_csv(tmp_path / f"{name}.truth.csv", [id_col, "entity_id"],
+                              [[r["Id"], r["Id"].split("-")[1]] for r in sel]))
+    return out[0], out[1], out[2], out[3]
+
+
+def _cli_summary(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "nayose.cli", "import-plan", *args, "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "import_summary.json").read_text(encoding="utf-8"))
+
+
+def test_febrl4_link_accuracy(tmp_path):
+    """FEBRL4 as link (4a the org, 4b incoming). Zero config stays at the engine's rule that different
+    given names at one address are different people (F1 0.992); with the register setting the
+    config documents for FEBRL-like data the issue's 0.996 is met (0.998)."""
+    a, at, b, bt = _febrl4_split(tmp_path)
+    s = _cli_summary(tmp_path, "--existing", str(a), "--incoming", str(b), "--existing-truth", str(at),
+                     "--incoming-truth", str(bt))
+    e = s["evaluation"]
+    print("zero config", json.dumps(e))
+    assert e["link"]["f1"] >= 0.99 and e["link"]["precision"] >= 0.999, e
+    cfg = tmp_path / "register.yaml"
+    cfg.write_text("matching:\n  same_home_other_given_name: review\n", encoding="utf-8")
+    s = _cli_summary(tmp_path, "--existing", str(a), "--incoming", str(b), "--existing-truth", str(at),
+                     "--incoming-truth", str(bt), "--config", str(cfg))
+    e = s["evaluation"]
+    print("register", json.dumps(e))
+    assert e["link"]["f1"] >= 0.996, e
+    assert e["update"]["precision"] >= 0.999, e
+
+
+def test_sample_card_import_accuracy(tmp_path):
+    """2,000 business cards, 40 % already in a 20,000-record sample org."""
+    org_csv, org_truth = tmp_path / "org.csv", tmp_path / "org.truth.csv"
+    write_sample(20_000, 11, org_csv, org_truth)
+    cards = tmp_path / "cards.csv"
+    write_card_export(org_csv, org_truth, 2000, 1, cards)
+    for ls in ("Sansan", "購入リスト"):
+        s = _cli_summary(tmp_path, "--existing", str(org_csv), "--incoming", str(cards), "--lead-source", ls,
+                         "--existing-truth", str(org_truth), "--incoming-truth", str(tmp_path / "cards.truth.csv"))
+        e = s["evaluation"]
+        print(ls, json.dumps(e), s["field_changes"])
+        assert e["update"]["precision"] >= 0.995, e
+        assert e["insert"]["precision"] >= 0.98, e
+        assert s["card_values_overwritten"] == 0
+        if ls == "購入リスト":
+            assert s["field_changes"]["values_from_cards"] == 0
+        else:
+            assert s["field_changes"]["values_from_cards"] == s["field_changes"]["field_changes"] > 0
