@@ -1,0 +1,1476 @@
+"""Apply an approved plan to Salesforce (and Pardot), safely; and undo it.
+
+    report = apply_plan("out/merge_plan.json", journal_db="data/nayose.duckdb", sf=sf,
+                        pardot=pardot, execute=True, clusters=approved_ids,
+                        deletes="out/delete_plan.csv", api_budget=90_000)
+    undo = undo_plan("out/merge_plan.json", journal_db="data/nayose.duckdb", sf=sf, execute=True)
+
+What `apply_plan` does, group by group (a group = one cluster of merge_plan.json):
+
+1. **Resume.** The journal (`nayose.journal`, tables in the DuckDB store) is read once. A step
+   whose last entry is `done` is never repeated. A step left with an intent but no result
+   (`intent` / `unknown`: the process was killed mid-call, or the connection broke after the
+   server executed it) is first checked against the org: merge → are the losers deleted with
+   MasterRecordId = the master?; convert → is the lead converted into the contact?; delete → is
+   the record deleted?; field update → does the master hold the values? It is then marked `done`
+   (confirmed) or `failed` (not executed, so run again now).
+2. **Stale check.** Every record of the group is re-read (one queryAll SOQL per object with all
+   fields from describe, Ids escaped, plus the children a merge re-parents). If any record changed
+   after its `as_of` in the plan (SystemModstamp or LastModifiedDate newer), is gone, deleted,
+   merged or converted, the whole group is skipped, journaled `stale` with the reason and
+   reported; nothing is written. In a group a previous run already started, the records that
+   run changed (the master, merged losers, converted leads) are only checked to be alive / in the
+   expected state; the untouched ones still against their as_of.
+3. **Journal first.** Before each call an `intent` entry holds the logical request and a snapshot
+   of every record involved (all fields + child ids); after it the result (`done` / `failed`).
+4. **Calls.** `merge` steps through the SOAP `merge()` call with the master + at most 2 losers,
+   the surviving values that differ from the master's current ones written on the master in the
+   same request (only updateable fields of the object; blank surviving values are never written
+   over a value); `convert_lead` through SOAP `convertLead()` into the existing Contact (and its
+   Account); a group with converts but no merge gets a final REST update of the master with the
+   surviving values (`update_fields`); then a read-only `verify` entry records the master as it
+   ended up (undo compares against it). Deletes (delete_plan.csv) go through REST DELETE (the
+   Recycle Bin, never hardDelete), object "Prospect" rows through the Pardot client.
+5. **Failures.** Reads (and the field update, which is idempotent) are retried on 429 / 5xx /
+   connection errors with exponential backoff. A merge / convert / delete is never blindly
+   repeated: a 429 (or a SOAP fault) means not executed and it is retried after a pause; any other
+   failure without an answer is journaled `unknown` and checked against the org, then confirmed or
+   retried (at most `MAX_ATTEMPTS` times).
+6. **API limits.** Usage comes from `Sforce-Limit-Info` (REST) / the SOAP LimitInfoHeader; with
+   `api_budget` the run stops cleanly — before starting a group whose estimated calls would pass
+   it, and before any write that would — and reports `stopped`; running again resumes.
+
+A dry run (`execute=False`) writes `dry_run` entries for the steps it would run (with the request
+it would send when `sf` is given, after the same read-only stale check) and changes nothing.
+
+`undo_plan` restores each master's fields from its first snapshot (only the fields the apply
+changed, and only when nobody edited the master since — else it reports them), undeletes merge
+losers and deleted records through SOAP `undelete()` (Pardot: `do/undelete`), and reports what it
+cannot restore: children the merges re-parented (undeleting a loser does not move them back),
+records purged from the Recycle Bin, lead conversions (the API cannot revert them). Undo steps
+are journaled like apply steps.
+
+No secret (session id, password, token) is written to the journal, the reports, logs or the
+messages of exceptions raised from here: texts pass through `nayose.salesforce.scrub`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import requests
+
+from nayose.errors import NayoseError
+from nayose.journal import EXEC_STATUSES, Journal, latest_by_step
+from nayose.soap import (
+    CallResult,
+    LeadConvert,
+    MergeRequest,
+    SoapClient,
+    SoapFault,
+    SoapOutcomeUnknown,
+    SoapRateLimited,
+)
+
+log = logging.getLogger("nayose.apply")
+
+PREFIX_OBJECTS = {"00Q": "Lead", "003": "Contact", "001": "Account"}
+#: children a merge / conversion re-parents: parent object -> (child object, lookup field)
+CHILD_LOOKUPS: dict[str, list[tuple[str, str]]] = {
+    "Lead": [("Task", "WhoId"), ("CampaignMember", "LeadId")],
+    "Contact": [("Task", "WhoId"), ("CampaignMember", "ContactId")],
+    "Account": [("Contact", "AccountId"), ("Opportunity", "AccountId"), ("Task", "WhatId")],
+}
+#: never written, whatever describe says (system, audit, conversion and compound fields)
+NON_UPDATEABLE = frozenset({
+    "Id", "IsDeleted", "MasterRecordId", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
+    "SystemModstamp", "LastActivityDate", "LastViewedDate", "LastReferencedDate", "IsConverted",
+    "ConvertedDate", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId", "Name",
+    "PhotoUrl", "Jigsaw", "JigsawContactId", "IsEmailBounced", "Address", "MailingAddress", "OtherAddress",
+    "BillingAddress", "ShippingAddress",
+})
+MAX_ATTEMPTS = 3           # calls of one write step within a run (each after checking the previous)
+READ_ATTEMPTS = 5          # tries of a safe read
+BACKOFF_SECONDS = 0.5      # first backoff; doubles per try, capped at 30 s
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+SOQL_CHUNK = 200
+_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+class ApplyError(NayoseError):
+    """The plan cannot be applied as given (no as-of times, bad file, plan mismatch)."""
+
+
+class _Stop(Exception):
+    """Stop the run cleanly (API budget / daily limit); everything done so far is journaled."""
+
+
+class _Unresolved(Exception):
+    """The outcome of a call could not be checked against the org (reads failed)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Reports
+
+
+@dataclass
+class ApplyReport:
+    plan_id: str
+    mode: str  # dry_run | execute
+    run_id: str | None = None
+    journal_db: str | None = None
+    groups_planned: int = 0
+    groups_applied: int = 0
+    groups_already_applied: int = 0
+    groups_stale: list[dict] = field(default_factory=list)    # {cluster_id, Id, reason}
+    groups_failed: list[dict] = field(default_factory=list)   # {cluster_id, step_key, error}
+    groups_unknown: list[dict] = field(default_factory=list)  # outcome still to be checked
+    groups_not_attempted: int = 0
+    steps_planned: int = 0
+    steps_done: int = 0
+    steps_already_done: int = 0
+    steps_confirmed: int = 0      # unknown outcomes found done in the org (not called again)
+    steps_retried: int = 0        # calls repeated after the org showed they had not happened
+    steps_failed: int = 0
+    steps_stale: int = 0
+    steps_dry_run: int = 0
+    deletes_planned: int = 0
+    deletes_done: int = 0
+    deletes_already_done: int = 0
+    deletes_stale: list[dict] = field(default_factory=list)
+    deletes_failed: list[dict] = field(default_factory=list)
+    prospects_deleted: int = 0
+    api_calls: int = 0
+    api_used: int | None = None
+    api_limit: int | None = None
+    api_budget: int | None = None
+    stopped: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def exit_code(self) -> int:
+        """0: everything planned is applied; 1: something was skipped, failed or is pending."""
+        bad = (self.groups_stale or self.groups_failed or self.groups_unknown or self.deletes_stale
+               or self.deletes_failed or self.stopped)
+        return 1 if bad else 0
+
+
+@dataclass
+class UndoReport:
+    plan_id: str
+    mode: str
+    run_id: str | None = None
+    groups: int = 0
+    masters_restored: list[dict] = field(default_factory=list)   # {cluster_id, Id, fields}
+    records_undeleted: list[str] = field(default_factory=list)
+    prospects_undeleted: list[str] = field(default_factory=list)
+    already_undone: int = 0
+    not_restored: list[dict] = field(default_factory=list)      # {cluster_id, Id, object, kind, detail}
+    steps_failed: list[dict] = field(default_factory=list)
+    would_restore: list[dict] = field(default_factory=list)     # dry run
+    would_undelete: list[str] = field(default_factory=list)     # dry run
+    api_calls: int = 0
+    api_used: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if (self.not_restored or self.steps_failed) else 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Plan input
+
+
+def load_plan(plan: str | Path | dict) -> dict:
+    """merge_plan.json (path or dict), checked: plan_id, clusters, steps, as_of for every record."""
+    if isinstance(plan, dict):
+        doc = plan
+    else:
+        path = Path(plan)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ApplyError(f"{path}: plan not found") from None
+        except json.JSONDecodeError as exc:
+            raise ApplyError(f"{path}: not a plan file ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(doc, dict) or not doc.get("plan_id") or not isinstance(doc.get("clusters"), list):
+        raise ApplyError("not a merge plan: plan_id and clusters are required")
+    missing = []
+    for c in doc["clusters"]:
+        if not c.get("steps"):
+            continue
+        ids = _group_ids(c)
+        as_of = c.get("as_of") or {}
+        missing.extend(f"{c['cluster_id']}:{i}" for i in sorted(ids) if not as_of.get(i))
+    if missing:
+        raise ApplyError(
+            f"plan {doc['plan_id']} has no as-of time (SystemModstamp / LastModifiedDate) for {len(missing)} "
+            f"record(s) (e.g. {', '.join(missing[:3])}): without it a changed record cannot be told from an "
+            "unchanged one. Export SystemModstamp or LastModifiedDate with the records and make the plan again."
+        )
+    return doc
+
+
+def load_deletes(deletes: str | Path | Iterable[dict] | None, plan_id: str) -> list[dict]:
+    """delete_plan.csv (path) or rows: plan_id, Id, object, reason, as_of."""
+    if deletes is None:
+        return []
+    if isinstance(deletes, (str, Path)):
+        path = Path(deletes)
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                rows = list(csv.DictReader(f))
+        except FileNotFoundError:
+            raise ApplyError(f"{path}: delete plan not found") from None
+        where = str(path)
+    else:
+        rows = [dict(r) for r in deletes]
+        where = "delete plan"
+    out = []
+    for n, r in enumerate(rows, 2):
+        r = {k: (v.lstrip("'") if isinstance(v, str) and k in ("Id", "as_of") else v) for k, v in r.items()}
+        if not r.get("Id") or not r.get("object"):
+            raise ApplyError(f"{where}: row {n}: Id and object are required")
+        if "as_of" not in r:
+            raise ApplyError(f"{where}: no as_of column: a delete plan without as-of times cannot be checked "
+                             "for changes; make the plan again")
+        if r.get("plan_id") and r["plan_id"] != plan_id:
+            raise ApplyError(f"{where}: row {n} belongs to plan {r['plan_id']}, not {plan_id}")
+        out.append({"Id": str(r["Id"]).strip(), "object": str(r["object"]).strip(), "reason": r.get("reason"),
+                    "as_of": (r.get("as_of") or "").strip() or None})
+    return out
+
+
+def _group_ids(c: dict) -> set[str]:
+    ids = {c["master_id"], *c.get("loser_ids", [])}
+    for st in c.get("steps", []):
+        if st["action"] == "merge":
+            ids.update([st["master_id"], *st["loser_ids"]])
+        elif st["action"] == "convert_lead":
+            ids.update([st["lead_id"], st["contact_id"]])
+    return {i for i in ids if i}
+
+
+def object_of(record_id: str) -> str:
+    try:
+        return PREFIX_OBJECTS[record_id[:3]]
+    except (KeyError, TypeError):
+        raise ApplyError(f"not a Lead / Contact / Account id: {record_id!r}") from None
+
+
+@dataclass
+class Step:
+    key: str
+    cluster_id: str | None
+    action: str       # merge | convert_lead | update_fields | delete | delete_prospect
+    sobject: str
+    payload: dict
+
+    @property
+    def ids(self) -> list[str]:
+        p = self.payload
+        if self.action == "merge":
+            return [p["master_id"], *p["loser_ids"]]
+        if self.action == "convert_lead":
+            return [p["lead_id"], p["contact_id"]]
+        if self.action == "update_fields":
+            return [p["master_id"]]
+        return [p["Id"]]
+
+
+def group_steps(c: dict) -> list[Step]:
+    """The write steps of a group: its plan steps, plus `update_fields` when it has converts but no
+    merge to carry the surviving values."""
+    cid = c["cluster_id"]
+    steps = []
+    for k, st in enumerate(c.get("steps", []), 1):
+        if st["action"] == "merge":
+            steps.append(Step(f"{cid}/{k}:merge", cid, "merge", object_of(st["master_id"]),
+                              {"master_id": st["master_id"], "loser_ids": list(st["loser_ids"])}))
+        elif st["action"] == "convert_lead":
+            steps.append(Step(f"{cid}/{k}:convert_lead", cid, "convert_lead", "Lead",
+                              {"lead_id": st["lead_id"], "contact_id": st["contact_id"], "account_id": st.get("account_id")}))
+        else:
+            raise ApplyError(f"group {cid}: unknown step action {st['action']!r}")
+    if steps and not any(s.action == "merge" for s in steps) and c.get("fields"):
+        steps.append(Step(f"{cid}/{len(steps) + 1}:update_fields", cid, "update_fields", object_of(c["master_id"]),
+                          {"master_id": c["master_id"]}))
+    return steps
+
+
+def delete_step(row: dict) -> Step:
+    if row["object"] == "Prospect":
+        return Step(f"delete/Prospect/{row['Id']}", None, "delete_prospect", "Prospect", dict(row))
+    if row["object"] not in ("Lead", "Contact", "Account"):
+        raise ApplyError(f"delete plan: object {row['object']!r} of {row['Id']} is not Lead, Contact, Account or Prospect")
+    return Step(f"delete/{row['Id']}", None, "delete", row["object"], dict(row))
+
+
+# ------------------------------------------------------------------------------------------------
+# Values and times
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Salesforce / Pardot / ISO date-times (…Z, …+0000, …+09:00, a plain date) as aware UTC."""
+    if value in (None, ""):
+        return None
+    v = str(value).strip()
+    if len(v) == 10:
+        return datetime.fromisoformat(v).replace(tzinfo=timezone.utc)
+    v = v.replace("Z", "+00:00")
+    if len(v) >= 5 and v[-5] in "+-" and v[-3] != ":" and v[-4:].isdigit():
+        v = v[:-2] + ":" + v[-2:]
+    ts = datetime.fromisoformat(v)
+    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def norm(value: Any) -> str | None:
+    """A value for comparison: blank → None, booleans and their texts alike, text stripped."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    s = str(value).strip()
+    if s == "":
+        return None
+    if s.lower() in ("true", "false"):
+        return s.lower()
+    return s
+
+
+def soql_quote(value: str) -> str:
+    """A SOQL string literal (quotes and backslashes escaped)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _check_id(value: str) -> str:
+    if not _ID.match(value or ""):
+        raise ApplyError(f"not a Salesforce id: {value!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------------
+# The org: reads with retries, writes without blind retries, API usage
+
+
+class _Org:
+    def __init__(self, sf: Any, pardot: Any, budget: int | None, backoff: float | None = None):
+        self.sf = sf
+        self.pardot = pardot
+        self.budget = budget
+        self.backoff = BACKOFF_SECONDS if backoff is None else backoff
+        self.calls = 0
+        self.used: int | None = None
+        self.limit: int | None = None
+        self._describe: dict[str, dict | None] = {}
+        self.soap = SoapClient(sf, on_limit=self._on_limit) if sf is not None else None
+        self.secrets = self._secrets()
+
+    def _secrets(self) -> list[str]:
+        out: list[str] = []
+        try:
+            from nayose.salesforce import client_secrets
+
+            if self.sf is not None:
+                out.extend(client_secrets(self.sf))
+        except ImportError:
+            pass
+        if self.sf is not None and getattr(self.sf, "session_id", None):
+            out.append(str(self.sf.session_id))
+        if self.pardot is not None:
+            token = getattr(self.pardot, "_token", None)
+            try:
+                if callable(token):
+                    out.append(token())
+            except Exception:  # noqa: BLE001 - no token configured
+                pass
+        return [s for s in dict.fromkeys(out) if s]
+
+    def scrub(self, text: str) -> str:
+        from nayose.salesforce import scrub
+
+        return scrub(text, self.secrets)
+
+    # ---- API usage -----------------------------------------------------------------------------
+    def _on_limit(self, used: int, limit: int) -> None:
+        self.used, self.limit = used, limit
+
+    def _track_rest(self) -> None:
+        self.calls += 1
+        usage = None
+        try:
+            from nayose.salesforce import api_usage
+
+            usage = api_usage(self.sf)
+        except ImportError:
+            u = (getattr(self.sf, "api_usage", None) or {}).get("api-usage")
+            usage = (u.used, u.total) if u else None
+        if usage:
+            self.used, self.limit = usage
+
+    def check_budget(self, need: int) -> None:
+        if self.budget is None:
+            return
+        used = self.used if self.used is not None else self.calls
+        if used + need > self.budget:
+            raise _Stop(f"API budget: {used} of the daily budget {self.budget} used; the next work needs about "
+                        f"{need} more calls. Run again (tomorrow, or with a larger --budget) to resume.")
+
+    # ---- safe reads ---------------------------------------------------------------------------
+    def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
+        from simple_salesforce.exceptions import SalesforceError
+
+        delay = self.backoff
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                out = fn()
+                self._track_rest()
+                return out
+            except SalesforceError as exc:
+                self._track_rest()
+                self._raise_if_daily_limit(exc)
+                if getattr(exc, "status", 0) not in RETRY_STATUSES or attempt == READ_ATTEMPTS:
+                    raise
+            except (requests.RequestException, ConnectionError) as exc:
+                self.calls += 1
+                if attempt == READ_ATTEMPTS:
+                    raise _Unresolved(f"{what}: {type(exc).__name__}") from None
+            log.info("retrying %s (attempt %d) after %.1f s", what, attempt + 1, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        raise _Unresolved(what)
+
+    def _raise_if_daily_limit(self, exc: Exception) -> None:
+        if getattr(exc, "status", 0) == 403 and "REQUEST_LIMIT_EXCEEDED" in str(getattr(exc, "content", "")):
+            raise _Stop("the org's daily API request limit is exhausted (REQUEST_LIMIT_EXCEEDED); run again later to resume")
+
+    def query(self, soql: str, include_deleted: bool = True) -> list[dict]:
+        res = self._retrying("query", lambda: self.sf.query_all(soql, include_deleted=include_deleted))
+        return [{k: v for k, v in r.items() if k != "attributes"} for r in res.get("records", [])]
+
+    def describe(self, sobject: str) -> dict | None:
+        if sobject not in self._describe:
+            try:
+                self._describe[sobject] = self._retrying(f"describe {sobject}", lambda: getattr(self.sf, sobject).describe())
+            except Exception as exc:  # noqa: BLE001 - an org / fake without describe: fall back to GET
+                if isinstance(exc, _Stop):
+                    raise
+                log.info("describe %s unavailable (%s); reading records one by one", sobject, type(exc).__name__)
+                self._describe[sobject] = None
+        return self._describe[sobject]
+
+    def field_info(self, sobject: str) -> dict[str, dict] | None:
+        d = self.describe(sobject)
+        return {f["name"]: f for f in d.get("fields", [])} if d else None
+
+    def updateable(self, sobject: str, name: str, record: dict | None) -> bool:
+        if "." in name or name in NON_UPDATEABLE:
+            return False
+        info = self.field_info(sobject)
+        if info is None:
+            return record is not None and name in record
+        f = info.get(name)
+        return bool(f and f.get("updateable") and not f.get("calculated"))
+
+    def records(self, sobject: str, ids: list[str]) -> dict[str, dict]:
+        """Id → record with all fields (queryAll: deleted ones too); missing ids are absent."""
+        ids = sorted({_check_id(i) for i in ids})
+        if not ids:
+            return {}
+        info = self.field_info(sobject)
+        out: dict[str, dict] = {}
+        if info is not None:
+            names = [n for n, f in info.items() if f.get("type") not in ("address", "location")]
+            for i in range(0, len(ids), SOQL_CHUNK):
+                chunk = ids[i:i + SOQL_CHUNK]
+                soql = (f"SELECT {', '.join(names)} FROM {sobject} WHERE Id IN "
+                        f"({', '.join(soql_quote(x) for x in chunk)})")
+                for r in self.query(soql):
+                    out[r["Id"]] = r
+            return out
+        from simple_salesforce.exceptions import SalesforceResourceNotFound
+
+        for rid in ids:
+            try:
+                out[rid] = {k: v for k, v in self._retrying(f"read {rid}", lambda rid=rid: getattr(self.sf, sobject).get(rid)).items()
+                            if k != "attributes"}
+            except SalesforceResourceNotFound:
+                pass
+        gone = [i for i in ids if i not in out]
+        if gone:
+            extra = ", IsConverted, ConvertedContactId" if sobject == "Lead" else ""
+            soql = (f"SELECT Id, IsDeleted, MasterRecordId, SystemModstamp, LastModifiedDate{extra} FROM {sobject} "
+                    f"WHERE Id IN ({', '.join(soql_quote(x) for x in gone)})")
+            for r in self.query(soql):
+                out[r["Id"]] = r
+        return out
+
+    def children(self, parent_ids: list[str]) -> dict[str, list[list[str]]]:
+        """parent Id → [[child object, child Id, lookup field]] of the live children a merge re-parents."""
+        by_obj: dict[str, list[str]] = {}
+        for pid in parent_ids:
+            by_obj.setdefault(object_of(pid), []).append(_check_id(pid))
+        wanted: dict[tuple[str, str], list[str]] = {}
+        for obj, ids in by_obj.items():
+            for child, fld in CHILD_LOOKUPS.get(obj, []):
+                wanted.setdefault((child, fld), []).extend(ids)
+        out: dict[str, list[list[str]]] = {pid: [] for pid in parent_ids}
+        for (child, fld), ids in sorted(wanted.items()):
+            for i in range(0, len(ids), SOQL_CHUNK):
+                chunk = sorted(set(ids[i:i + SOQL_CHUNK]))
+                soql = (f"SELECT Id, {fld} FROM {child} WHERE {fld} IN ({', '.join(soql_quote(x) for x in chunk)}) "
+                        "ORDER BY Id")
+                for r in self.query(soql, include_deleted=False):
+                    out.setdefault(r[fld], []).append([child, r["Id"], fld])
+        return out
+
+    def read(self, ids: Iterable[str], child_parents: Iterable[str] = ()) -> tuple[dict[str, dict], dict[str, list]]:
+        by_obj: dict[str, list[str]] = {}
+        for i in ids:
+            by_obj.setdefault(object_of(i), []).append(i)
+        recs: dict[str, dict] = {}
+        for obj in sorted(by_obj):
+            recs.update(self.records(obj, by_obj[obj]))
+        kids = self.children(sorted(set(child_parents))) if child_parents else {}
+        return recs, kids
+
+    # ---- writes --------------------------------------------------------------------------------
+    def rest_update(self, sobject: str, record_id: str, values: dict) -> None:
+        """PATCH (setting the same values twice is harmless: retried like a read)."""
+        self._retrying(f"update {record_id}", lambda: getattr(self.sf, sobject).update(record_id, values))
+
+    def rest_delete(self, sobject: str, record_id: str) -> None:
+        """DELETE to the Recycle Bin: never blindly retried here (the caller checks the outcome)."""
+        from simple_salesforce.exceptions import SalesforceError
+
+        try:
+            getattr(self.sf, sobject).delete(record_id)
+            self._track_rest()
+        except SalesforceError as exc:
+            self._track_rest()
+            self._raise_if_daily_limit(exc)
+            raise
+        except requests.RequestException as exc:
+            self.calls += 1
+            raise SoapOutcomeUnknown(f"delete {record_id}: no answer ({type(exc).__name__})") from None
+
+    def soap_call(self, fn: Callable[[], list[CallResult]]) -> list[CallResult]:
+        before = self.soap.calls
+        try:
+            return fn()
+        finally:
+            self.calls += self.soap.calls - before
+
+
+def _typed(info: dict | None, value: Any) -> Any:
+    """A plan value (text from the export) typed for REST by the field's describe type."""
+    if info is None or value is None:
+        return value
+    t = info.get("type")
+    if t == "boolean":
+        return norm(value) == "true"
+    if t in ("int",):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return value
+    if t in ("double", "currency", "percent"):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def _staleness(rec: dict | None, as_of: str | None, sobject: str) -> str | None:
+    """Why a record may not be touched any more, or None."""
+    if rec is None:
+        return "gone from the org (not found, or purged from the Recycle Bin)"
+    if rec.get("IsDeleted") in (True, "true"):
+        if rec.get("MasterRecordId"):
+            return f"merged into {rec['MasterRecordId']} since the plan"
+        return "deleted since the plan"
+    if sobject == "Lead" and rec.get("IsConverted") in (True, "true"):
+        return f"converted into {rec.get('ConvertedContactId') or 'a contact'} since the plan"
+    if as_of is None:
+        return "no as-of time in the plan"
+    ref = parse_time(as_of)
+    for f in ("SystemModstamp", "LastModifiedDate"):
+        t = parse_time(rec.get(f))
+        if t is not None and ref is not None and t > ref:
+            return f"changed after the plan: {f} {rec.get(f)} is newer than the plan's as-of {as_of}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# The applier
+
+
+class _Applier:
+    def __init__(self, doc: dict, journal: Journal, org: _Org | None, execute: bool, report: ApplyReport,
+                 progress: Callable[[dict], None] | None):
+        self.doc = doc
+        self.plan_id = doc["plan_id"]
+        self.journal = journal
+        self.org = org
+        self.execute = execute
+        self.report = report
+        self.progress = progress
+        self.run_id: str | None = None
+        self.latest: dict[str, dict] = {}
+        self.done_count = 0
+        self.total = 0
+
+    # ---- journal helpers ----------------------------------------------------------------------
+    def _j(self, step: Step | None, status: str, *, key: str | None = None, action: str | None = None,
+           cluster_id: str | None = None, attempt: int = 1, request: Any = None, snapshot: Any = None,
+           result: Any = None) -> None:
+        k = key or step.key
+        self.journal.write(plan_id=self.plan_id, step_key=k, action=action or step.action, status=status,
+                           run_id=self.run_id, cluster_id=cluster_id if step is None else step.cluster_id,
+                           attempt=attempt, request=request, snapshot=snapshot, result=result)
+        entry = {"step_key": k, "status": status, "request": request, "snapshot": snapshot, "result": result}
+        if status in EXEC_STATUSES:
+            self.latest[k] = entry
+        if self.progress is not None and status in ("done", "failed", "stale", "dry_run", "unknown"):
+            try:
+                self.progress({"step_key": k, "status": status, "cluster_id": cluster_id if step is None else step.cluster_id,
+                               "done": self.done_count, "total": self.total})
+            except Exception:  # noqa: BLE001 - a progress callback never breaks the run
+                log.exception("progress callback failed")
+
+    def _status(self, step: Step) -> str | None:
+        e = self.latest.get(step.key)
+        return e["status"] if e else None
+
+    def _err(self, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}: {exc}"
+        return self.org.scrub(text) if self.org is not None else text
+
+    # ---- outcome checks (resume, unknown) -------------------------------------------------------
+    def _outcome(self, step: Step, request: dict | None) -> tuple[str, dict]:
+        """('done' | 'not_done' | 'conflict', evidence) of a step, from the org (safe reads)."""
+        p = step.payload
+        org = self.org
+        if step.action == "merge":
+            recs = org.records(step.sobject, [p["master_id"], *p["loser_ids"]])
+            states = {i: {"IsDeleted": recs.get(i, {}).get("IsDeleted"), "MasterRecordId": recs.get(i, {}).get("MasterRecordId"),
+                          "found": i in recs} for i in p["loser_ids"]}
+            merged = [i for i in p["loser_ids"] if recs.get(i, {}).get("IsDeleted") in (True, "true")
+                      and recs[i].get("MasterRecordId") == p["master_id"]]
+            live = [i for i in p["loser_ids"] if i in recs and recs[i].get("IsDeleted") not in (True, "true")]
+            if len(merged) == len(p["loser_ids"]):
+                return "done", {"losers": states}
+            if len(live) == len(p["loser_ids"]) and p["master_id"] in recs:
+                return "not_done", {"losers": states}
+            return "conflict", {"losers": states, "reason": "losers are neither all merged into the master nor all alive"}
+        if step.action == "convert_lead":
+            recs = org.records("Lead", [p["lead_id"]])
+            lead = recs.get(p["lead_id"])
+            ev = {"IsConverted": lead.get("IsConverted") if lead else None,
+                  "ConvertedContactId": lead.get("ConvertedContactId") if lead else None}
+            if lead and lead.get("IsConverted") in (True, "true") and lead.get("ConvertedContactId") == p["contact_id"]:
+                return "done", ev
+            if lead and lead.get("IsConverted") in (False, "false", None) and lead.get("IsDeleted") not in (True, "true"):
+                return "not_done", ev
+            return "conflict", {**ev, "reason": "the lead is converted into another contact, deleted or gone"}
+        if step.action == "update_fields":
+            values = (request or {}).get("fields") or {}
+            rec = org.records(step.sobject, [p["master_id"]]).get(p["master_id"]) or {}
+            same = all(norm(rec.get(f)) == norm(v) for f, v in values.items())
+            return ("done" if same else "not_done"), {"fields_match": same}
+        if step.action == "delete":
+            rec = org.records(step.sobject, [p["Id"]]).get(p["Id"])
+            if rec is None or rec.get("IsDeleted") in (True, "true"):
+                return "done", {"deleted": True, "found": rec is not None}
+            return "not_done", {"deleted": False}
+        if step.action == "delete_prospect":
+            from nayose.pardot import PardotNotFound
+
+            try:
+                self.org.pardot.get_prospect(p["Id"], ["id", "updatedAt"])
+            except PardotNotFound:
+                return "done", {"deleted": True}
+            return "not_done", {"deleted": False}
+        raise ApplyError(f"no outcome check for {step.action}")
+
+    def _resolve(self, step: Step) -> str:
+        """Check a step left without a result; journal and return its new status (done / failed /
+        unknown when the org could not be read)."""
+        prev = self.latest.get(step.key) or {}
+        try:
+            outcome, evidence = self._outcome(step, prev.get("request"))
+        except (_Unresolved, requests.RequestException) as exc:
+            log.warning("outcome of %s still unknown: %s", step.key, type(exc).__name__)
+            return "unknown"
+        except Exception as exc:  # noqa: BLE001
+            from simple_salesforce.exceptions import SalesforceError
+
+            if isinstance(exc, (SalesforceError,)) or type(exc).__name__.startswith("Pardot"):
+                log.warning("outcome of %s still unknown: %s", step.key, type(exc).__name__)
+                return "unknown"
+            raise
+        if outcome == "done":
+            self._j(step, "done", request=prev.get("request"), result={"confirmed_from_org": True, **evidence})
+            self.report.steps_confirmed += 1
+            return "done"
+        if outcome == "not_done":
+            self._j(step, "failed", request=prev.get("request"), result={"not_executed": True, "checked": evidence})
+            return "failed"
+        self._j(step, "failed", request=prev.get("request"), result={"conflict": True, **evidence})
+        return "conflict"
+
+    # ---- one call ---------------------------------------------------------------------------------
+    def _call(self, step: Step, request: dict) -> CallResult | None:
+        """Run the write; returns its CallResult, raises SoapFault / SoapRateLimited / SoapOutcomeUnknown
+        / SalesforceError."""
+        org = self.org
+        p = step.payload
+        if step.action == "merge":
+            req = MergeRequest(step.sobject, p["master_id"], list(p["loser_ids"]), fields=request["fields"])
+            return org.soap_call(lambda: org.soap.merge([req]))[0]
+        if step.action == "convert_lead":
+            lc = LeadConvert(lead_id=p["lead_id"], contact_id=p["contact_id"], account_id=request.get("account_id"))
+            return org.soap_call(lambda: org.soap.convert_lead([lc]))[0]
+        if step.action == "update_fields":
+            info = org.field_info(step.sobject) or {}
+            values = {f: _typed(info.get(f), v) for f, v in request["fields"].items()}
+            org.rest_update(step.sobject, p["master_id"], values)
+            return CallResult(success=True, id=p["master_id"])
+        if step.action == "delete":
+            org.rest_delete(step.sobject, p["Id"])
+            return CallResult(success=True, id=p["Id"])
+        if step.action == "delete_prospect":
+            from nayose.pardot import PardotError
+
+            try:
+                org.pardot.delete_prospect(p["Id"])
+            except PardotError as exc:
+                if type(exc).__name__ == "PardotNotFound":
+                    raise
+                raise SoapOutcomeUnknown(f"Pardot delete of {p['Id']}: {exc}") from None
+            org.calls += 1
+            return CallResult(success=True, id=str(p["Id"]))
+        raise ApplyError(f"unknown action {step.action}")
+
+    def _run_step(self, step: Step, request: dict, snapshot: dict) -> str:
+        """Journal-first execution of one write step: 'done' | 'failed' | 'unknown'."""
+        from simple_salesforce.exceptions import SalesforceError
+
+        delay = self.org.backoff
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            self.org.check_budget(1)
+            self._j(step, "intent", attempt=attempt, request=request, snapshot=snapshot)
+            try:
+                res = self._call(step, request)
+            except SoapRateLimited as exc:
+                self._j(step, "failed", attempt=attempt, request=request, result={"not_executed": True, "error": self._err(exc)})
+                if exc.daily_limit:
+                    raise _Stop("the org's daily API request limit is exhausted (REQUEST_LIMIT_EXCEEDED)") from None
+            except SoapFault as exc:
+                self._j(step, "failed", attempt=attempt, request=request, result={"not_executed": True, "error": self._err(exc)})
+                return "failed"
+            except (SoapOutcomeUnknown, _Unresolved, requests.RequestException) as exc:
+                self._j(step, "unknown", attempt=attempt, request=request, result={"error": self._err(exc)})
+                status = self._resolve(step)
+                if status == "done":
+                    return "done"
+                if status in ("unknown", "conflict"):
+                    return "unknown" if status == "unknown" else "failed"
+            except SalesforceError as exc:
+                if step.action == "delete" and getattr(exc, "status", 0) == 404:
+                    # a 404 on DELETE: deleted already (a retry by the session, or concurrently)
+                    self._j(step, "unknown", attempt=attempt, request=request, result={"error": self._err(exc)})
+                    status = self._resolve(step)
+                    return "done" if status == "done" else ("unknown" if status == "unknown" else "failed")
+                if getattr(exc, "status", 0) in RETRY_STATUSES and step.action != "update_fields":
+                    self._j(step, "unknown", attempt=attempt, request=request, result={"error": self._err(exc)})
+                    status = self._resolve(step)
+                    if status == "done":
+                        return "done"
+                    if status != "failed":
+                        return "unknown" if status == "unknown" else "failed"
+                else:
+                    self._j(step, "failed", attempt=attempt, request=request, result={"error": self._err(exc)})
+                    return "failed"
+            except Exception as exc:
+                if type(exc).__name__ == "PardotNotFound":
+                    self._j(step, "failed", attempt=attempt, request=request, result={"error": self._err(exc)})
+                    return "failed"
+                raise
+            else:
+                if res.success:
+                    self._j(step, "done", attempt=attempt, request=request, result=res.to_dict())
+                    return "done"
+                self._j(step, "failed", attempt=attempt, request=request, result=res.to_dict())
+                return "failed"
+            # not executed: try again after a pause
+            if attempt < MAX_ATTEMPTS:
+                self.report.steps_retried += 1
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        return "failed"
+
+    # ---- requests -----------------------------------------------------------------------------
+    def _field_values(self, c: dict, master: dict | None, sobject: str) -> dict[str, Any]:
+        """Surviving values that differ from the master's current ones (updateable fields only)."""
+        out: dict[str, Any] = {}
+        for f, fv in (c.get("fields") or {}).items():
+            value = fv.get("value") if isinstance(fv, dict) else fv
+            if value is None or norm(value) is None:
+                continue  # a blank never overwrites a value
+            if self.org is not None and not self.org.updateable(sobject, f, master):
+                continue
+            if self.org is None and ("." in f or f in NON_UPDATEABLE):
+                continue
+            current = master.get(f) if master else None
+            if norm(current) != norm(value):
+                out[f] = value
+        return out
+
+    def _request(self, step: Step, c: dict, recs: dict[str, dict]) -> dict:
+        p = step.payload
+        if step.action == "merge":
+            return {"master_id": p["master_id"], "loser_ids": p["loser_ids"], "object": step.sobject,
+                    "fields": self._field_values(c, recs.get(p["master_id"]), step.sobject)}
+        if step.action == "convert_lead":
+            account = p.get("account_id") or (recs.get(p["contact_id"]) or {}).get("AccountId")
+            return {"lead_id": p["lead_id"], "contact_id": p["contact_id"], "account_id": account,
+                    "overwrite_lead_source": False}
+        if step.action == "update_fields":
+            return {"master_id": p["master_id"], "object": step.sobject,
+                    "fields": self._field_values(c, recs.get(p["master_id"]), step.sobject)}
+        return {"Id": p["Id"], "object": p["object"], "reason": p.get("reason")}
+
+    @staticmethod
+    def _snapshot(step: Step, recs: dict[str, dict], kids: dict[str, list]) -> dict:
+        ids = step.ids
+        return {"records": {i: recs.get(i) for i in ids},
+                "children": {i: kids.get(i, []) for i in ids if i in kids}}
+
+    # ---- groups -------------------------------------------------------------------------------
+    def run_group(self, c: dict) -> None:
+        rep = self.report
+        cid = c["cluster_id"]
+        steps = group_steps(c)
+        if not steps:
+            return
+        rep.groups_planned += 1
+        rep.steps_planned += len(steps)
+        pending = [s for s in steps if self._status(s) != "done"]
+        verify_key = f"{cid}/verify"
+        if not pending and (not self.execute or verify_key in self.latest):
+            rep.groups_already_applied += 1
+            rep.steps_already_done += len(steps)
+            return
+        rep.steps_already_done += len(steps) - len(pending)
+        if not self.execute:
+            self._dry_run_group(c, pending)
+            return
+        org = self.org
+        org.check_budget(6 + 4 * len(pending))
+        # 1. resume: steps left without a result are checked against the org first
+        for s in pending:
+            if self._status(s) in ("intent", "unknown"):
+                st = self._resolve(s)
+                if st == "unknown":
+                    rep.groups_unknown.append({"cluster_id": cid, "step_key": s.key,
+                                               "reason": "outcome of an interrupted call could not be checked yet"})
+                    return
+                if st == "conflict":
+                    rep.steps_failed += 1
+                    rep.groups_failed.append({"cluster_id": cid, "step_key": s.key,
+                                              "error": "interrupted call left the org in an unexpected state"})
+                    return
+        pending = [s for s in steps if self._status(s) != "done"]
+        touched: set[str] = set()
+        for s in steps:
+            if self._status(s) == "done":
+                touched.update(s.ids)
+        # 2. stale check: one read of every record of the group (+ the children merges re-parent)
+        ids = sorted(_group_ids(c))
+        masters = {s.payload["master_id"] for s in steps if s.action in ("merge", "update_fields")}
+        masters |= {s.payload["contact_id"] for s in steps if s.action == "convert_lead"}
+        try:
+            recs, kids = org.read(ids, [i for i in ids if i not in masters])
+        except _Unresolved as exc:
+            rep.groups_unknown.append({"cluster_id": cid, "step_key": None, "reason": f"could not read the records: {exc}"})
+            return
+        reasons = []
+        for rid in ids:
+            obj = object_of(rid)
+            if rid in touched:
+                # changed by this plan's own done steps: only the survivors must still be alive
+                rec = recs.get(rid)
+                if rid in masters and (rec is None or rec.get("IsDeleted") in (True, "true")):
+                    reasons.append({"cluster_id": cid, "Id": rid, "reason": _staleness(rec, None, obj)})
+                continue
+            why = _staleness(recs.get(rid), (c.get("as_of") or {}).get(rid), obj)
+            if why:
+                reasons.append({"cluster_id": cid, "Id": rid, "reason": why})
+        if reasons:
+            for s in pending:
+                self._j(s, "stale", result={"reasons": reasons})
+            rep.groups_stale.extend(reasons)
+            rep.steps_stale += len(pending)
+            return
+        # 3. the steps, journal first
+        first = True
+        for s in pending:
+            if not first:
+                try:
+                    recs, kids = org.read(s.ids, [i for i in s.ids if i not in masters])
+                except _Unresolved as exc:
+                    rep.groups_unknown.append({"cluster_id": cid, "step_key": s.key, "reason": f"could not read the records: {exc}"})
+                    return
+            first = False
+            request = self._request(s, c, recs)
+            snapshot = self._snapshot(s, recs, kids)
+            if s.action == "update_fields" and not request["fields"]:
+                self._j(s, "done", request=request, snapshot=snapshot, result={"nothing_to_change": True})
+                rep.steps_done += 1
+                self.done_count += 1
+                continue
+            status = self._run_step(s, request, snapshot)
+            if status == "done":
+                rep.steps_done += 1
+                self.done_count += 1
+                continue
+            if status == "unknown":
+                rep.groups_unknown.append({"cluster_id": cid, "step_key": s.key,
+                                           "reason": "the call got no answer and the org could not be checked; run again to resume"})
+                return
+            rep.steps_failed += 1
+            last = self.latest.get(s.key) or {}
+            rep.groups_failed.append({"cluster_id": cid, "step_key": s.key, "error": _error_text(last.get("result"))})
+            return
+        # 4. verify: the master as it ended up (undo compares against it)
+        master_id = c["master_id"]
+        try:
+            after = org.records(object_of(master_id), [master_id]).get(master_id)
+        except _Unresolved:
+            after = None
+        mismatches = {}
+        if after is not None:
+            for f, fv in (c.get("fields") or {}).items():
+                value = fv.get("value") if isinstance(fv, dict) else fv
+                if value is None or not org.updateable(object_of(master_id), f, after):
+                    continue
+                if norm(after.get(f)) != norm(value):
+                    mismatches[f] = {"expected": value, "actual": after.get(f)}
+        self._j(None, "done", key=verify_key, action="verify", cluster_id=cid,
+                result={"master_after": after, "mismatches": mismatches})
+        rep.groups_applied += 1
+
+    def _dry_run_group(self, c: dict, pending: list[Step]) -> None:
+        rep = self.report
+        cid = c["cluster_id"]
+        recs: dict[str, dict] = {}
+        kids: dict[str, list] = {}
+        if self.org is not None:
+            ids = sorted(_group_ids(c))
+            try:
+                recs, kids = self.org.read(ids, [])
+            except _Unresolved as exc:
+                rep.groups_unknown.append({"cluster_id": cid, "step_key": None, "reason": f"could not read the records: {exc}"})
+                return
+            touched = {i for s in pending if self._status(s) in ("intent", "unknown") for i in s.ids}
+            reasons = []
+            started = any(self._status(s) == "done" for s in group_steps(c))
+            for rid in ids:
+                if started or rid in touched:
+                    continue
+                why = _staleness(recs.get(rid), (c.get("as_of") or {}).get(rid), object_of(rid))
+                if why:
+                    reasons.append({"cluster_id": cid, "Id": rid, "reason": why})
+            if reasons:
+                for s in pending:
+                    self._j(s, "stale", result={"reasons": reasons, "dry_run": True})
+                rep.groups_stale.extend(reasons)
+                rep.steps_stale += len(pending)
+                return
+        for s in pending:
+            if self._status(s) in ("intent", "unknown"):
+                rep.groups_unknown.append({"cluster_id": cid, "step_key": s.key,
+                                           "reason": "interrupted call: checked against the org on the next --execute"})
+            request = self._request(s, c, recs) if self.org is not None else _offline_request(s, c)
+            self._j(s, "dry_run", request=request, snapshot=self._snapshot(s, recs, kids) if recs else None)
+            rep.steps_dry_run += 1
+
+    # ---- deletes ------------------------------------------------------------------------------
+    def run_deletes(self, rows: list[dict]) -> None:
+        rep = self.report
+        steps = [delete_step(r) for r in rows]
+        rep.deletes_planned = len(steps)
+        pending = [s for s in steps if self._status(s) != "done"]
+        rep.deletes_already_done = len(steps) - len(pending)
+        if not pending:
+            return
+        if not self.execute:
+            for s in pending:
+                self._dry_run_delete(s)
+            return
+        org = self.org
+        if any(s.action == "delete_prospect" for s in pending) and org.pardot is None:
+            raise ApplyError("the delete plan has Prospect rows but no Pardot connection was given")
+        # resume: calls left without a result are checked against the org first
+        unresolved = set()
+        for s in pending:
+            if self._status(s) in ("intent", "unknown") and self._resolve(s) == "unknown":
+                unresolved.add(s.key)
+                rep.deletes_failed.append({"Id": s.payload["Id"], "object": s.payload["object"], "status": "unknown",
+                                           "error": "outcome of an interrupted call could not be checked yet"})
+        confirmed = sum(1 for s in pending if self._status(s) == "done")
+        rep.deletes_done += confirmed
+        pending = [s for s in pending if self._status(s) != "done" and s.key not in unresolved]
+        sf_steps = [s for s in pending if s.action == "delete"]
+        for i in range(0, len(sf_steps), SOQL_CHUNK):
+            chunk = sf_steps[i:i + SOQL_CHUNK]
+            org.check_budget(4 + len(chunk))
+            by_obj: dict[str, list[str]] = {}
+            for s in chunk:
+                by_obj.setdefault(s.sobject, []).append(s.payload["Id"])
+            recs: dict[str, dict] = {}
+            for obj, ids in sorted(by_obj.items()):
+                recs.update(org.records(obj, ids))
+            kids = org.children([s.payload["Id"] for s in chunk])
+            for s in chunk:
+                self._delete_one(s, recs.get(s.payload["Id"]), kids)
+        for s in pending:
+            if s.action == "delete_prospect":
+                org.check_budget(2)
+                self._delete_prospect(s)
+
+    def _delete_one(self, s: Step, rec: dict | None, kids: dict) -> None:
+        rep = self.report
+        why = _staleness(rec, s.payload.get("as_of"), s.sobject)
+        if why:
+            self._j(s, "stale", result={"reason": why})
+            rep.deletes_stale.append({"Id": s.payload["Id"], "object": s.sobject, "reason": why})
+            return
+        request = self._request(s, {}, {})
+        snapshot = {"records": {s.payload["Id"]: rec}, "children": {s.payload["Id"]: kids.get(s.payload["Id"], [])}}
+        status = self._run_step(s, request, snapshot)
+        self._count_delete(s, status)
+
+    def _delete_prospect(self, s: Step) -> None:
+        from nayose.pardot import DEFAULT_PROSPECT_FIELDS, PardotError, PardotNotFound
+
+        rep = self.report
+        try:
+            rec = self.org.pardot.get_prospect(s.payload["Id"], list(DEFAULT_PROSPECT_FIELDS))
+            self.org.calls += 1
+        except PardotNotFound:
+            rec = None
+        except PardotError as exc:
+            rep.deletes_failed.append({"Id": s.payload["Id"], "object": "Prospect", "status": "not_attempted",
+                                       "error": self._err(exc)})
+            return
+        why = None
+        if rec is None:
+            why = "prospect gone (not found or in the Pardot recycle bin)"
+        elif s.payload.get("as_of") is None:
+            why = "no as-of time in the plan"
+        else:
+            t, ref = parse_time(rec.get("updatedAt")), parse_time(s.payload["as_of"])
+            if t is not None and ref is not None and t > ref:
+                why = f"changed after the plan: updatedAt {rec.get('updatedAt')} is newer than the plan's as-of {s.payload['as_of']}"
+        if why:
+            self._j(s, "stale", result={"reason": why})
+            rep.deletes_stale.append({"Id": s.payload["Id"], "object": "Prospect", "reason": why})
+            return
+        status = self._run_step(s, self._request(s, {}, {}), {"records": {str(s.payload["Id"]): rec}})
+        self._count_delete(s, status)
+        if status == "done":
+            rep.prospects_deleted += 1
+
+    def _count_delete(self, s: Step, status: str) -> None:
+        rep = self.report
+        if status == "done":
+            rep.deletes_done += 1
+            self.done_count += 1
+        else:
+            last = self.latest.get(s.key) or {}
+            rep.deletes_failed.append({"Id": s.payload["Id"], "object": s.payload["object"], "status": status,
+                                       "error": _error_text(last.get("result"))})
+
+    def _dry_run_delete(self, s: Step) -> None:
+        rep = self.report
+        if self.org is not None and s.action == "delete":
+            rec = self.org.records(s.sobject, [s.payload["Id"]]).get(s.payload["Id"])
+            why = _staleness(rec, s.payload.get("as_of"), s.sobject)
+            if why:
+                self._j(s, "stale", result={"reason": why, "dry_run": True})
+                rep.deletes_stale.append({"Id": s.payload["Id"], "object": s.sobject, "reason": why})
+                return
+        self._j(s, "dry_run", request=self._request(s, {}, {}))
+        rep.steps_dry_run += 1
+
+
+def _offline_request(s: Step, c: dict) -> dict:
+    p = s.payload
+    if s.action in ("merge", "update_fields"):
+        fields = {f: (fv.get("value") if isinstance(fv, dict) else fv) for f, fv in (c.get("fields") or {}).items()
+                  if "." not in f and f not in NON_UPDATEABLE and (fv.get("value") if isinstance(fv, dict) else fv) is not None}
+        return {**{k: v for k, v in p.items()}, "object": s.sobject, "fields": fields, "fields_unchecked": True}
+    return dict(p)
+
+
+def _error_text(result: Any) -> str:
+    if not isinstance(result, dict):
+        return "failed"
+    if result.get("error"):
+        return str(result["error"])
+    errs = result.get("errors") or []
+    if errs:
+        return "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errs)
+    if result.get("conflict"):
+        return str(result.get("reason") or "conflict")
+    return "failed"
+
+
+# ------------------------------------------------------------------------------------------------
+# Public API
+
+
+def apply_plan(
+    plan: str | Path | dict,
+    *,
+    journal_db: str | Path,
+    sf: Any = None,
+    pardot: Any = None,
+    execute: bool = False,
+    clusters: Iterable[str] | None = None,
+    deletes: str | Path | Iterable[dict] | None = None,
+    api_budget: int | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> ApplyReport:
+    """Apply merge_plan.json (path or dict) — see the module docstring.
+
+    `clusters`: the approved cluster ids (None: every group of the plan that has steps);
+    `deletes`: delete_plan.csv (path) or its rows, applied after the groups; `api_budget`: stop
+    before the org's daily API usage (Sforce-Limit-Info) would pass it; `progress(event)` is called
+    with {step_key, status, cluster_id, done, total} after each step. `execute=False` is a dry run.
+    """
+    started = time.perf_counter()
+    doc = load_plan(plan)
+    rows = load_deletes(deletes, doc["plan_id"])
+    if execute and sf is None:
+        raise ApplyError("--execute needs a Salesforce connection")
+    org = _Org(sf, pardot, api_budget) if sf is not None else None
+    journal = Journal(journal_db, secrets=org.secrets if org else ())
+    report = ApplyReport(plan_id=doc["plan_id"], mode="execute" if execute else "dry_run",
+                         journal_db=str(journal_db), api_budget=api_budget)
+    approved = None if clusters is None else {str(c) for c in clusters}
+    groups = [c for c in doc["clusters"] if c.get("steps") and (approved is None or c["cluster_id"] in approved)]
+    if approved is not None:
+        unknown = approved - {c["cluster_id"] for c in doc["clusters"]}
+        if unknown:
+            raise ApplyError(f"cluster(s) not in plan {doc['plan_id']}: {', '.join(sorted(unknown)[:5])}")
+    app = _Applier(doc, journal, org, execute, report, progress)
+    app.latest = latest_by_step(journal.entries(doc["plan_id"]))
+    app.total = sum(len(group_steps(c)) for c in groups) + len(rows)
+    app.run_id = journal.start_run(doc["plan_id"], "apply", report.mode)
+    report.run_id = app.run_id
+    i = 0
+    try:
+        for i, c in enumerate(groups):
+            app.run_group(c)
+        i = len(groups)
+        app.run_deletes(rows)
+    except _Stop as stop:
+        report.stopped = str(stop)
+        report.groups_not_attempted = len(groups) - i
+        log.warning("apply stopped: %s", report.stopped)
+    finally:
+        if org is not None:
+            report.api_calls = org.calls
+            report.api_used, report.api_limit = org.used, org.limit
+        report.seconds = round(time.perf_counter() - started, 3)
+        try:
+            journal.finish_run(app.run_id, report.to_dict())
+        except Exception:  # noqa: BLE001 - the report is still returned
+            log.exception("could not record the end of the run")
+    return report
+
+
+def undo_plan(
+    plan: str | Path | dict,
+    *,
+    journal_db: str | Path,
+    sf: Any = None,
+    pardot: Any = None,
+    execute: bool = False,
+    clusters: Iterable[str] | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> UndoReport:
+    """Undo what `apply_plan` did for this plan (per the journal) — see the module docstring."""
+    started = time.perf_counter()
+    doc = load_plan(plan)
+    if sf is None:
+        raise ApplyError("undo needs a Salesforce connection (it reads the org even in a dry run)")
+    org = _Org(sf, pardot, None)
+    journal = Journal(journal_db, secrets=org.secrets)
+    report = UndoReport(plan_id=doc["plan_id"], mode="execute" if execute else "dry_run")
+    entries = journal.entries(doc["plan_id"])
+    latest = latest_by_step(entries)
+    run_id = journal.start_run(doc["plan_id"], "undo", report.mode)
+    report.run_id = run_id
+    approved = None if clusters is None else {str(c) for c in clusters}
+
+    def jw(key: str, action: str, status: str, cluster_id: str | None, request=None, snapshot=None, result=None):
+        if not execute and status != "dry_run":
+            return
+        journal.write(plan_id=doc["plan_id"], step_key=key, action=action, status=status, run_id=run_id,
+                      cluster_id=cluster_id, request=request, snapshot=snapshot, result=result)
+        if progress is not None:
+            try:
+                progress({"step_key": key, "status": status, "cluster_id": cluster_id})
+            except Exception:  # noqa: BLE001
+                log.exception("progress callback failed")
+
+    def undone(key: str) -> bool:
+        e = latest.get(key)
+        return bool(e and e["status"] == "done")
+
+    first_intent: dict[str, dict] = {}
+    for e in entries:
+        if e["status"] == "intent" and e["step_key"] not in first_intent:
+            first_intent[e["step_key"]] = e
+    verify = {e["cluster_id"]: e for e in entries if e["action"] == "verify" and e["status"] == "done"}
+    try:
+        for c in doc["clusters"]:
+            cid = c["cluster_id"]
+            if approved is not None and cid not in approved:
+                continue
+            steps = group_steps(c)
+            done = [s for s in steps if (latest.get(s.key) or {}).get("status") == "done"]
+            if not done:
+                continue
+            report.groups += 1
+            _undo_group(org, c, done, first_intent, verify.get(cid), report, execute, jw, undone)
+        _undo_deletes(org, doc, latest, first_intent, report, execute, jw, undone)
+    finally:
+        report.api_calls = org.calls
+        report.api_used = org.used
+        report.seconds = round(time.perf_counter() - started, 3)
+        journal.finish_run(run_id, report.to_dict())
+    return report
+
+
+def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify: dict | None, report: UndoReport,
+                execute: bool, jw, undone) -> None:
+    cid = c["cluster_id"]
+    master_id = c["master_id"]
+    mobj = object_of(master_id)
+    # the master before the first step, from the earliest snapshot that holds it
+    before = None
+    for s in group_steps(c):
+        e = first_intent.get(s.key)
+        if e and e.get("snapshot") and (e["snapshot"].get("records") or {}).get(master_id):
+            before = e["snapshot"]["records"][master_id]
+            break
+    after = ((verify or {}).get("result") or {}).get("master_after")
+    losers = [i for s in done if s.action == "merge" for i in s.payload["loser_ids"]]
+    ids = [master_id, *losers]
+    recs, _ = org.read(ids, [])
+    current = recs.get(master_id)
+    # 1. losers back from the Recycle Bin
+    key_u = f"undo/{cid}/undelete"
+    if losers and not undone(key_u):
+        to_undelete, purged = [], []
+        for lid in losers:
+            r = recs.get(lid)
+            if r is None:
+                purged.append(lid)
+            elif r.get("IsDeleted") in (True, "true"):
+                to_undelete.append(lid)
+        for lid in purged:
+            report.not_restored.append({"cluster_id": cid, "Id": lid, "object": mobj, "kind": "purged",
+                                        "detail": "merge loser is gone from the Recycle Bin (purged or older than 15 days)"})
+        if not execute:
+            report.would_undelete.extend(to_undelete)
+            jw(key_u, "undelete", "dry_run", cid, request={"ids": to_undelete})
+        elif to_undelete:
+            jw(key_u, "undelete", "intent", cid, request={"ids": to_undelete}, snapshot={"records": {i: recs.get(i) for i in to_undelete}})
+            ok, failed = _soap_undelete(org, to_undelete)
+            report.records_undeleted.extend(ok)
+            for rid, err in failed.items():
+                report.not_restored.append({"cluster_id": cid, "Id": rid, "object": mobj, "kind": "undelete_failed", "detail": err})
+            jw(key_u, "undelete", "done" if not failed else "failed", cid, request={"ids": to_undelete},
+               result={"undeleted": ok, "failed": failed, "purged": purged})
+        else:
+            jw(key_u, "undelete", "done", cid, result={"undeleted": [], "purged": purged})
+    elif losers:
+        report.already_undone += 1
+    # 2. what cannot come back: re-parented children, conversions
+    for s in done:
+        e = first_intent.get(s.key) or {}
+        kids = (e.get("snapshot") or {}).get("children") or {}
+        if s.action == "merge":
+            for lid in s.payload["loser_ids"]:
+                for child, child_id, fld in kids.get(lid, []):
+                    report.not_restored.append({
+                        "cluster_id": cid, "Id": child_id, "object": child, "kind": "reparented_child",
+                        "detail": f"{child}.{fld} was moved from {lid} to {master_id} by the merge; undelete does not move it back"})
+        elif s.action == "convert_lead":
+            lead = s.payload["lead_id"]
+            report.not_restored.append({"cluster_id": cid, "Id": lead, "object": "Lead", "kind": "converted_lead",
+                                        "detail": f"lead converted into contact {s.payload['contact_id']}: the API cannot revert a conversion"})
+            for child, child_id, fld in kids.get(lead, []):
+                report.not_restored.append({
+                    "cluster_id": cid, "Id": child_id, "object": child, "kind": "reparented_child",
+                    "detail": f"{child} of lead {lead} now points at contact {s.payload['contact_id']} (conversion)"})
+    # 3. the master's fields
+    key_m = f"undo/{cid}/master"
+    if undone(key_m):
+        report.already_undone += 1
+        return
+    if before is None or current is None:
+        report.not_restored.append({"cluster_id": cid, "Id": master_id, "object": mobj, "kind": "master_unknown",
+                                    "detail": "no snapshot of the master, or the master is gone"})
+        return
+    if current.get("IsDeleted") in (True, "true"):
+        report.not_restored.append({"cluster_id": cid, "Id": master_id, "object": mobj, "kind": "master_deleted",
+                                    "detail": "the master has been deleted since the apply"})
+        return
+    ref = after if after is not None else current
+    changed = {f: before.get(f) for f in sorted(set(before) | set(ref))
+               if org.updateable(mobj, f, before) and norm(ref.get(f)) != norm(before.get(f))}
+    if after is not None and (current.get("LastModifiedDate") != after.get("LastModifiedDate")):
+        edited = {f: {"snapshot": before.get(f), "now": current.get(f)} for f in changed}
+        report.not_restored.append({
+            "cluster_id": cid, "Id": master_id, "object": mobj, "kind": "edited_since",
+            "detail": f"the master was edited after the apply (LastModifiedDate {current.get('LastModifiedDate')}); "
+                      f"fields not restored: {', '.join(sorted(changed)) or '-'}", "fields": edited})
+        jw(key_m, "restore_master", "failed" if execute else "dry_run", cid, result={"edited_since": True, "fields": sorted(changed)})
+        return
+    if not changed:
+        jw(key_m, "restore_master", "done" if execute else "dry_run", cid, result={"nothing_to_restore": True})
+        return
+    if not execute:
+        report.would_restore.append({"cluster_id": cid, "Id": master_id, "fields": changed})
+        jw(key_m, "restore_master", "dry_run", cid, request={"fields": changed})
+        return
+    jw(key_m, "restore_master", "intent", cid, request={"master_id": master_id, "fields": changed},
+       snapshot={"records": {master_id: current}})
+    try:
+        org.rest_update(mobj, master_id, changed)
+    except Exception as exc:  # noqa: BLE001
+        if isinstance(exc, _Stop):
+            raise
+        err = org.scrub(f"{type(exc).__name__}: {exc}")
+        report.steps_failed.append({"cluster_id": cid, "step_key": key_m, "error": err})
+        jw(key_m, "restore_master", "failed", cid, request={"fields": changed}, result={"error": err})
+        return
+    report.masters_restored.append({"cluster_id": cid, "Id": master_id, "fields": sorted(changed)})
+    jw(key_m, "restore_master", "done", cid, request={"master_id": master_id, "fields": changed}, result={"success": True})
+
+
+def _soap_undelete(org: _Org, ids: list[str]) -> tuple[list[str], dict[str, str]]:
+    ok: list[str] = []
+    failed: dict[str, str] = {}
+    for i in range(0, len(ids), 200):
+        chunk = ids[i:i + 200]
+        try:
+            results = org.soap_call(lambda: org.soap.undelete(chunk))
+        except (SoapOutcomeUnknown, SoapRateLimited):
+            # undelete is safe to check: read back which came back, retry the rest once
+            recs = org.records(object_of(chunk[0]), chunk) if len({object_of(x) for x in chunk}) == 1 else {}
+            back = [x for x in chunk if recs.get(x) and recs[x].get("IsDeleted") in (False, "false")]
+            ok.extend(back)
+            rest = [x for x in chunk if x not in back]
+            if rest:
+                try:
+                    results = org.soap_call(lambda: org.soap.undelete(rest))
+                except Exception as exc:  # noqa: BLE001
+                    failed.update({x: org.scrub(f"{type(exc).__name__}: {exc}") for x in rest})
+                    continue
+                chunk = rest
+            else:
+                continue
+        except SoapFault as exc:
+            failed.update({x: org.scrub(str(exc)) for x in chunk})
+            continue
+        for rid, r in zip(chunk, results):
+            if r.success:
+                ok.append(rid)
+            else:
+                failed[rid] = "; ".join(f"{e.status_code}: {e.message}" for e in r.errors) or "undelete failed"
+    return ok, failed
+
+
+def _undo_deletes(org: _Org, doc: dict, latest: dict, first_intent: dict, report: UndoReport, execute: bool, jw, undone) -> None:
+    done = [e for k, e in latest.items() if k.startswith("delete/") and e["status"] == "done"]
+    if not done:
+        return
+    sf_ids = [k.split("/", 1)[1] for k in (e["step_key"] for e in done) if not k.startswith("delete/Prospect/")]
+    prospect_ids = [k.split("/", 2)[2] for k in (e["step_key"] for e in done) if k.startswith("delete/Prospect/")]
+    todo = [i for i in sf_ids if not undone(f"undo/delete/{i}")]
+    report.already_undone += len(sf_ids) - len(todo)
+    by_obj: dict[str, list[str]] = {}
+    for i in todo:
+        by_obj.setdefault(object_of(i), []).append(i)
+    for obj, ids in sorted(by_obj.items()):
+        recs = org.records(obj, ids)
+        deleted = [i for i in ids if recs.get(i) and recs[i].get("IsDeleted") in (True, "true")]
+        for i in ids:
+            if i not in recs:
+                report.not_restored.append({"cluster_id": None, "Id": i, "object": obj, "kind": "purged",
+                                            "detail": "deleted record is gone from the Recycle Bin"})
+        if not execute:
+            report.would_undelete.extend(deleted)
+            for i in deleted:
+                jw(f"undo/delete/{i}", "undelete", "dry_run", None, request={"ids": [i]})
+            continue
+        for i in deleted:
+            jw(f"undo/delete/{i}", "undelete", "intent", None, request={"ids": [i]}, snapshot={"records": {i: recs[i]}})
+        ok, failed = _soap_undelete(org, deleted) if deleted else ([], {})
+        report.records_undeleted.extend(ok)
+        for i in deleted:
+            if i in failed:
+                report.not_restored.append({"cluster_id": None, "Id": i, "object": obj, "kind": "undelete_failed", "detail": failed[i]})
+                jw(f"undo/delete/{i}", "undelete", "failed", None, result={"error": failed[i]})
+            else:
+                jw(f"undo/delete/{i}", "undelete", "done", None, result={"success": True})
+    for pid in prospect_ids:
+        key = f"undo/delete/Prospect/{pid}"
+        if undone(key):
+            report.already_undone += 1
+            continue
+        if org.pardot is None:
+            report.not_restored.append({"cluster_id": None, "Id": pid, "object": "Prospect", "kind": "no_pardot_connection",
+                                        "detail": "deleted prospect: no Pardot connection given to undo"})
+            continue
+        if not execute:
+            report.would_undelete.append(pid)
+            jw(key, "undelete_prospect", "dry_run", None, request={"id": pid})
+            continue
+        jw(key, "undelete_prospect", "intent", None, request={"id": pid})
+        try:
+            org.pardot.undelete_prospect(pid)
+            org.calls += 1
+        except Exception as exc:  # noqa: BLE001
+            err = org.scrub(f"{type(exc).__name__}: {exc}")
+            report.not_restored.append({"cluster_id": None, "Id": pid, "object": "Prospect", "kind": "undelete_failed", "detail": err})
+            jw(key, "undelete_prospect", "failed", None, result={"error": err})
+            continue
+        report.prospects_undeleted.append(pid)
+        jw(key, "undelete_prospect", "done", None, result={"success": True})
