@@ -17,7 +17,14 @@ def test_definitions_load_and_validate():
 
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == set(ASSET_NAMES)
+    # the dedupe chain, the connectors, import, sync health and the benchmark
+    assert keys == set(ASSET_NAMES) | {
+        "salesforce_records", "pardot_prospects", "import_plan", "sync_eligibility", "sync_health",
+        "benchmark_comparison",
+    }
+    jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
+    assert {"nayose_job", "review_plan", "apply_plan", "salesforce_extract_job", "pardot_extract_job",
+            "import_plan_job", "sync_health_job"} <= jobs
 
 
 def test_asset_lineage():
@@ -69,7 +76,7 @@ def test_source_config_defaults_and_unknown_source(tmp_path):
     assert (cfg.source, cfg.sample_records, cfg.sample_seed, cfg.csv_paths) == ("sample", 10_000, 42, [])
     with pytest.raises(dg.DagsterInvalidConfigError):
         defs.resolve_job_def("nayose_job").execute_in_process(
-            run_config={"ops": {"raw_records": {"config": {"source": "salesforce"}}}},
+            run_config={"ops": {"raw_records": {"config": {"source": "hubspot"}}}},
             instance=dg.DagsterInstance.ephemeral(),
         )
 

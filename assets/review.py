@@ -1,0 +1,310 @@
+"""The review surface of a plan, and the settings of review and apply.
+
+`plan_review_metadata` is called by the merge_plan asset once the plan files are published: it
+registers the plan in the store (tables plans / plan_groups, a copy of the plan files under
+`<out>/plans/<plan_id>/`), applies the nightly auto-approval policy when the run asks for it, and
+returns the metadata an analyst reviews in the Dagster UI:
+
+* `review/summary`: plan id, groups by status, steps by action, and how to approve;
+* `review/how_to_approve`: the Launchpad config of the review_plan job, filled in;
+* `review/groups_to_review`: the least certain groups, before → after on the master and the
+  evidence of every link;
+* `review/group_index`: every group (up to GROUP_INDEX_LIMIT) by cluster id, with its status,
+  records, master, weakest link and steps — the page's search finds any group;
+* `review/group_details`: a markdown file with every group's before → after and evidence;
+* `review/score_distribution`: a PNG of the links inside the groups and each group's weakest link;
+* `review/plan_file`, `review/export/*.csv`: the kept plan files;
+* `review/decisions`: the decisions recorded on this plan so far.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the config and resource types of the
+# decorated functions at definition time.
+
+import io
+import os
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+from pydantic import Field
+
+from assets.metadata import md_table, png_markdown, write_atomic_bytes
+from nayose.config import Config
+from nayose.review import AutoApprovalPolicy, PlanRecord, auto_approve, decisions, load_document, register_plan
+
+GROUP_INDEX_LIMIT = 500
+GROUPS_TO_REVIEW = 10
+EVIDENCE_LINKS = 6
+SCORE_PNG = "plan_score_distribution.png"
+GROUPS_MD = "groups.md"
+
+# Run tags that switch on the auto-approval policy for one run (set by the nightly schedule).
+TAG_AUTO_APPROVE = "nayose/auto_approve"
+TAG_AUTO_MIN_PROBABILITY = "nayose/auto_min_probability"
+TAG_AUTO_MAX_RECORDS = "nayose/auto_max_records"
+EXECUTE_ENV = "NAYOSE_APPLY_EXECUTE"
+
+
+class ReviewSettings(dg.ConfigurableResource):
+    """How decisions are checked and how approved plans are applied."""
+
+    max_age_hours: float = Field(
+        default=72.0,
+        ge=0.0,
+        description="A plan older than this (hours since it was made) cannot be approved; 0 = no limit.",
+    )
+    execute: bool = Field(
+        default=False,
+        description=(
+            "Apply approved plans to Salesforce for real. Off: a dry run (journal entries with status dry_run, "
+            f"nothing changed). Also switched on by the environment variable {EXECUTE_ENV}=1; a deployment without "
+            "Salesforce settings (NAYOSE_SF_*) always dry-runs."
+        ),
+    )
+    journal_db: str | None = Field(
+        default=None,
+        description="DuckDB file of the apply journal (table apply_journal); default apply_journal.duckdb beside the store.",
+    )
+
+    def execute_requested(self) -> bool:
+        return bool(self.execute) or os.environ.get(EXECUTE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+    def journal_path(self, database: str | Path) -> Path:
+        return Path(self.journal_db) if self.journal_db else Path(database).parent / "apply_journal.duckdb"
+
+
+def policy_from_tags(tags: dict) -> AutoApprovalPolicy:
+    """The auto-approval policy a run asks for in its tags (off unless nayose/auto_approve is true)."""
+    on = str(tags.get(TAG_AUTO_APPROVE, "")).strip().lower() in ("1", "true", "yes")
+    kwargs = {}
+    if tags.get(TAG_AUTO_MIN_PROBABILITY):
+        kwargs["min_probability"] = float(tags[TAG_AUTO_MIN_PROBABILITY])
+    if tags.get(TAG_AUTO_MAX_RECORDS):
+        kwargs["max_records"] = int(tags[TAG_AUTO_MAX_RECORDS])
+    return AutoApprovalPolicy(enabled=on, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown pieces
+
+
+def _short(value: object, width: int = 40) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _weakest(group: dict) -> float | None:
+    probs = [e["match_probability"] for e in group.get("evidence", []) if e.get("match_probability") is not None]
+    return min(probs) if probs else None
+
+
+def _steps_text(group: dict) -> str:
+    parts = []
+    for st in group.get("steps", []):
+        if st["action"] == "merge":
+            parts.append(f"merge {', '.join(st['loser_ids'])} → {st['master_id']}")
+        else:
+            parts.append(f"convert_lead {st['lead_id']} → {st['contact_id']}")
+    return "; ".join(parts) or "no steps"
+
+
+def evidence_md(group: dict, limit: int = EVIDENCE_LINKS) -> str:
+    """The links holding a group together: probability, gate and each field's agreement level."""
+    rows = []
+    for e in group.get("evidence", [])[:limit]:
+        levels = ", ".join(
+            f"{k}: {v}" for k, v in (e.get("levels") or {}).items() if v not in (None, "", "null", "missing")
+        )
+        rows.append((f"{e['left_id']} – {e['right_id']}", e["match_probability"], e.get("decision"), e.get("gate") or "", levels))
+    more = len(group.get("evidence", [])) - len(rows)
+    text = md_table(["link", "probability", "decision", "gate", "agreement per field"], rows) if rows else "No links."
+    return text + (f"\n\n… and {more} more link(s) (see evidence.csv)." if more > 0 else "")
+
+
+def group_md(group: dict, before_after: dict | None, fields: int = 12) -> str:
+    """One group: heading, steps, the master's before → after values and the evidence."""
+    weakest = _weakest(group)
+    head = (
+        f"#### {group['cluster_id']}\n\n{group['status']}, {1 + len(group.get('loser_ids', []))} records, "
+        f"master `{group['master_id']}` ({group['object']})"
+        + (f", weakest link {weakest:.4f}" if weakest is not None else "")
+        + (f", {group['status_reason']}" if group.get("status_reason") else "")
+        + f"\n\nSteps: {_steps_text(group)}"
+    )
+    changes = (before_after or {}).get("changes", [])
+    rows = [(c["field"], _short(c["current"]) or "∅", "→", _short(c["new"]), c["from_id"], c["rule"]) for c in changes[:fields]]
+    body = md_table(["field", "current (master)", "", "after merge", "from record", "rule"], rows) if rows else "No field changes on the master."
+    if len(changes) > len(rows):
+        body += f"\n\n… and {len(changes) - len(rows)} more changed field(s) (see field_changes.csv)."
+    return f"{head}\n\n{body}\n\nEvidence:\n\n{evidence_md(group)}"
+
+
+def group_index_md(doc: dict, limit: int = GROUP_INDEX_LIMIT) -> str:
+    rows = []
+    for g in doc["clusters"][:limit]:
+        w = _weakest(g)
+        rows.append((
+            g["cluster_id"], g["status"], 1 + len(g.get("loser_ids", [])), g["master_id"], g["object"],
+            w, ", ".join(st["action"] for st in g.get("steps", [])) or "—",
+        ))
+    more = len(doc["clusters"]) - len(rows)
+    text = md_table(["cluster id", "status", "records", "master", "object", "weakest link", "steps"], rows)
+    if more > 0:
+        text += f"\n\n… and {more:,} more groups: see the group details file or `nayose explain OUT_DIR CLUSTER_ID`."
+    return text
+
+
+def score_distribution_png(doc: dict, review: float, auto: float) -> bytes:
+    """PNG: the match probability of every link inside a group, and each group's weakest link, by status."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    links = {"auto": [], "review": []}
+    weakest = {"auto": [], "review": []}
+    for g in doc["clusters"]:
+        key = "auto" if g["status"] == "auto" else "review"
+        probs = [e["match_probability"] for e in g.get("evidence", []) if e.get("match_probability") is not None]
+        links[key] += probs
+        if probs:
+            weakest[key].append(min(probs))
+    colors = {"auto": "#2a9d5c", "review": "#f2a33a"}
+    lo = min(review, 0.5)
+    bins = np.linspace(lo, 1.0, 41)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), dpi=100)
+    for ax, data, title, unit in (
+        (axes[0], links, "Links inside the plan's groups", "links"),
+        (axes[1], weakest, "Each group's weakest link", "groups"),
+    ):
+        series = [np.clip(np.asarray(data[k], dtype=float), lo, 1.0) for k in ("auto", "review")]
+        if any(len(s) for s in series):
+            ax.hist(series, bins=bins, stacked=True, color=[colors["auto"], colors["review"]],
+                    label=[f"{k} groups ({len(data[k]):,} {unit})" for k in ("auto", "review")])
+        ax.axvline(review, color=colors["review"], linestyle="--", linewidth=1)
+        ax.axvline(auto, color=colors["auto"], linestyle="--", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("match probability")
+        ax.set_ylabel(f"{unit} (log scale)")
+        ax.set_title(title)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def how_to_approve_md(plan_id: str, example_cluster: str | None) -> str:
+    example = example_cluster or "CLUSTER_ID"
+    return (
+        "Launch the job **review_plan** from the Launchpad with this config (the launch is the decision). "
+        "`decision`: `approve` (every group), `approve_partial` (the `include_clusters`, or every group but the "
+        "`exclude_clusters`) or `reject`. The sensor `apply_approved_plans` then launches **apply_plan** for the "
+        "approved groups (a dry run unless the deployment is configured to execute).\n\n"
+        "```yaml\nops:\n  record_decision:\n    config:\n"
+        f"      plan_id: {plan_id}\n      decision: approve_partial\n      include_clusters: [{example}]\n"
+        "      exclude_clusters: []\n      reviewer: your.name@example.com\n      note: checked the review groups\n```"
+    )
+
+
+def decisions_md(con: duckdb.DuckDBPyConnection, plan_id: str) -> str:
+    rows = [
+        (d.decision_id, d.decision, d.reviewer, f"{d.decided_at:%Y-%m-%d %H:%M %Z}", len(d.approved_clusters), d.source, _short(d.note, 60))
+        for d in decisions(con, plan_id)
+    ]
+    return md_table(["decision", "kind", "reviewer", "decided at", "groups approved", "source", "note"], rows) if rows else "No decision yet."
+
+
+# ---------------------------------------------------------------------------------------------
+# The review surface
+
+
+def plan_review_metadata(
+    context: dg.AssetExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    config: Config,
+    before_after_fn,
+    card_conflicts: list[str] | None = None,
+) -> dict:
+    """Register the freshly published plan (out_dir/merge_plan.json), apply the run's auto-approval
+    policy, and describe the plan for review (see the module doc)."""
+    plan_json = out_dir / "merge_plan.json"
+    doc = load_document(plan_json)
+    record: PlanRecord = register_plan(con, plan_json, out_dir, run_id=context.run.run_id, card_conflicts=card_conflicts or [])
+    kept_dir = Path(record.plan_path).parent
+    th = config.matching.thresholds
+
+    policy = policy_from_tags(context.run.tags or {})
+    auto = auto_approve(con, record.plan_id, policy, run_id=context.run.run_id) if policy.enabled else None
+    if auto is not None:
+        context.log.info(f"auto-approval policy approved {len(auto.approved_clusters)} group(s): decision {auto.decision_id}")
+
+    png = score_distribution_png(doc, th.review, th.auto)
+    png_path = kept_dir / SCORE_PNG
+    write_atomic_bytes(png_path, png)
+
+    # The least certain groups first: what an analyst should read before approving.
+    ordered = sorted(doc["clusters"], key=lambda g: (_weakest(g) if _weakest(g) is not None else 0.0, g["cluster_id"]))
+    to_review = [g for g in ordered if g["status"] != "auto"][:GROUPS_TO_REVIEW] or ordered[:GROUPS_TO_REVIEW]
+    ba = {g["cluster_id"]: g for g in before_after_fn(con, [g["cluster_id"] for g in to_review])}
+    review_md = "\n\n".join(group_md(g, ba.get(g["cluster_id"])) for g in to_review) or "No duplicate groups."
+
+    # Every group, for the details file (written in chunks of before -> after lookups).
+    details = [f"# Plan {record.plan_id}\n\nMade {record.made_at:%Y-%m-%d %H:%M %Z}; data as of {doc.get('created_at')}; "
+               f"{len(doc['clusters']):,} groups.\n"]
+    chunk = 500
+    for i in range(0, len(doc["clusters"]), chunk):
+        part = doc["clusters"][i:i + chunk]
+        bas = {g["cluster_id"]: g for g in before_after_fn(con, [g["cluster_id"] for g in part])}
+        details += [group_md(g, bas.get(g["cluster_id"]), fields=100) for g in part]
+    details_path = kept_dir / GROUPS_MD
+    write_atomic_bytes(details_path, ("\n\n".join(details) + "\n").encode("utf-8"))
+
+    statuses: dict[str, int] = {}
+    actions: dict[str, int] = {}
+    for g in doc["clusters"]:
+        statuses[g["status"]] = statuses.get(g["status"], 0) + 1
+        for st in g.get("steps", []):
+            actions[st["action"]] = actions.get(st["action"], 0) + 1
+    example = to_review[0]["cluster_id"] if to_review else None
+    summary = (
+        f"Plan {record.plan_id} (made {record.made_at:%Y-%m-%d %H:%M %Z}, data as of {doc.get('created_at')}): "
+        f"{len(doc['clusters']):,} groups ({statuses.get('auto', 0):,} auto, {statuses.get('review', 0):,} review); "
+        f"steps: {actions.get('merge', 0):,} merge, {actions.get('convert_lead', 0):,} convert_lead. "
+        f"Approve with the review_plan job (plan_id {record.plan_id})."
+        + (f" Auto-approved by policy: {len(auto.approved_clusters):,} groups." if auto else "")
+    )
+    metadata = {
+        "review/summary": dg.MetadataValue.text(summary),
+        "review/plan_id": dg.MetadataValue.text(record.plan_id),
+        "review/made_at": dg.MetadataValue.text(record.made_at.isoformat(timespec="seconds")),
+        "review/groups_by_status": dg.MetadataValue.md(
+            md_table(["status", "groups"], sorted(statuses.items()))
+            + "\n\n" + md_table(["action", "steps"], sorted(actions.items()))
+        ),
+        "review/how_to_approve": dg.MetadataValue.md(how_to_approve_md(record.plan_id, example)),
+        "review/groups_to_review": dg.MetadataValue.md(
+            "The least certain groups (weakest link first): the master's values before → after the merge, "
+            "and the evidence of each link.\n\n" + review_md
+        ),
+        "review/group_index": dg.MetadataValue.md(group_index_md(doc)),
+        "review/group_details": dg.MetadataValue.path(str(details_path)),
+        "review/explain": dg.MetadataValue.text(f"nayose explain {out_dir} CLUSTER_ID"),
+        "review/score_distribution": dg.MetadataValue.md(png_markdown(png, "plan score distribution")),
+        "review/score_distribution_png": dg.MetadataValue.path(str(png_path)),
+        "review/plan_file": dg.MetadataValue.path(record.plan_path),
+        **{
+            f"review/export/{p.name}": dg.MetadataValue.path(str(p))
+            for p in sorted(kept_dir.glob("*.csv"))
+        },
+        "review/decisions": dg.MetadataValue.md(decisions_md(con, record.plan_id)),
+    }
+    if auto is not None:
+        metadata["review/auto_approval"] = dg.MetadataValue.text(
+            f"decision {auto.decision_id}: {len(auto.approved_clusters)} group(s) approved by the policy "
+            f"(every link ≥ {policy.min_probability:g}, ≤ {policy.max_records} records, no card conflict, no convert_lead)"
+        )
+    return metadata

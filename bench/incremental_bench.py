@@ -1,0 +1,183 @@
+"""Benchmark and check of incremental matching (nayose/incremental.py) on the built-in sample.
+
+1. A full run on the sample (default 100,000 records) into a DuckDB store: the previous night.
+2. A changed snapshot: 1% of the records touched (half of them edited — email, phone, title or
+   company —, a quarter new duplicates of existing people under new Ids, a quarter deleted).
+3. The incremental run on the changed snapshot (timed), and on a copy of the previous store a full
+   run on the same snapshot with the previous model (timed): both must give the same candidate
+   pairs, pair probabilities and groups.
+
+    python bench/incremental_bench.py                    # 100k, 1% changed
+    python bench/incremental_bench.py --records 20000 --share 0.01
+
+Prints the full vs incremental times per stage; writes bench/out/incremental_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "out"
+
+
+def make_changed_snapshot(src: Path, dst: Path, share: float = 0.01, seed: int = 5) -> dict:
+    """Write dst: src with `share` of its records touched (edited / new duplicates / deleted)."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{src}', all_varchar=true, header=true)")
+    cols = [c[0] for c in con.execute("DESCRIBE t").fetchall()]
+    n = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+    k = max(int(n * share), 4)
+    n_edit, n_new = k // 2, k // 4
+    n_del = k - n_edit - n_new
+    con.execute(f"SELECT setseed({(seed % 1000) / 1000})")
+    con.execute("CREATE TABLE pick AS SELECT \"Id\", row_number() OVER () AS i FROM (SELECT \"Id\" FROM t ORDER BY random())")
+    edits = {
+        "Email": "CASE WHEN i % 4 = 0 THEN 'changed' || i || '@example.org' ELSE t.\"Email\" END",
+        "Phone": "CASE WHEN i % 4 = 1 THEN '03-5555-' || lpad(CAST(i % 10000 AS VARCHAR), 4, '0') ELSE t.\"Phone\" END",
+        "Title": "CASE WHEN i % 4 = 2 THEN '部長' ELSE t.\"Title\" END",
+        "Company": "CASE WHEN i % 4 = 3 THEN coalesce(t.\"Company\", '') || ' 新社' ELSE t.\"Company\" END",
+    }
+    sel = ", ".join(f'{edits[c]} AS "{c}"' if c in edits else f't."{c}"' for c in cols)
+    con.execute(f"UPDATE t SET {', '.join(f'{q} = x.{q}' for q in [chr(34) + c + chr(34) for c in edits if c in cols])} "
+                f"FROM (SELECT {sel}, p.i FROM t JOIN pick p USING (\"Id\") WHERE p.i <= {n_edit}) x WHERE t.\"Id\" = x.\"Id\"")
+    # New duplicates: copies of existing records under new Ids (same prefix), title changed.
+    new_sel = ", ".join(
+        "left(t.\"Id\", 3) || 'NEW' || lpad(CAST(p.i AS VARCHAR), 12, '0') AS \"Id\"" if c == "Id"
+        else "'担当' AS \"Title\"" if c == "Title" else f't."{c}"'
+        for c in cols
+    )
+    con.execute(f"CREATE TABLE added AS SELECT {new_sel} FROM t JOIN pick p USING (\"Id\") "
+                f"WHERE p.i > {n_edit} AND p.i <= {n_edit + n_new}")
+    con.execute(f"DELETE FROM t WHERE \"Id\" IN (SELECT \"Id\" FROM pick WHERE i > {n_edit + n_new} AND i <= {k})")
+    con.execute("INSERT INTO t SELECT * FROM added")
+    con.execute(f"COPY (SELECT * FROM t ORDER BY \"Id\") TO '{dst}' (HEADER, DELIMITER ',')")
+    con.close()
+    return {"records_before": int(n), "edited": n_edit, "new": n_new, "deleted": n_del}
+
+
+def compare(a: duckdb.DuckDBPyConnection, b_path: Path) -> dict:
+    """Differences between the store `a` and the store file `b_path`: pairs, probabilities, groups."""
+    a.execute(f"ATTACH '{b_path}' AS other (READ_ONLY)")
+    try:
+        pairs_a = a.execute("SELECT count(*) FROM candidate_pairs").fetchall()[0][0]
+        diff_pairs = a.execute(
+            """SELECT count(*) FROM (
+                 (SELECT left_idx, right_idx, rule_no FROM candidate_pairs EXCEPT SELECT left_idx, right_idx, rule_no FROM other.candidate_pairs)
+                 UNION ALL
+                 (SELECT left_idx, right_idx, rule_no FROM other.candidate_pairs EXCEPT SELECT left_idx, right_idx, rule_no FROM candidate_pairs))"""
+        ).fetchall()[0][0]
+        max_prob = a.execute(
+            """SELECT coalesce(max(abs(x.match_probability - y.match_probability)), 0) FROM scored_pairs x
+               JOIN other.scored_pairs y USING (left_idx, right_idx)"""
+        ).fetchall()[0][0]
+        diff_clusters = a.execute(
+            """SELECT count(*) FROM (
+                 (SELECT "Id", cluster_id, status FROM clusters EXCEPT SELECT "Id", cluster_id, status FROM other.clusters)
+                 UNION ALL
+                 (SELECT "Id", cluster_id, status FROM other.clusters EXCEPT SELECT "Id", cluster_id, status FROM clusters))"""
+        ).fetchall()[0][0]
+        diff_norm = a.execute(
+            """SELECT count(*) FROM (
+                 (SELECT * FROM normalized_records EXCEPT SELECT * FROM other.normalized_records)
+                 UNION ALL (SELECT * FROM other.normalized_records EXCEPT SELECT * FROM normalized_records))"""
+        ).fetchall()[0][0]
+        groups = a.execute("SELECT count(DISTINCT cluster_id) FROM clusters WHERE status <> 'single'").fetchall()[0][0]
+    finally:
+        a.execute("DETACH other")
+    return {"candidate_pairs": int(pairs_a), "pair_differences": int(diff_pairs), "max_probability_difference": float(max_prob),
+            "cluster_row_differences": int(diff_clusters), "normalized_row_differences": int(diff_norm), "groups": int(groups)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--share", type=float, default=0.01)
+    args = ap.parse_args(argv)
+
+    from nayose.config import load_config
+    from nayose.incremental import incremental_run
+    from nayose.pipeline import run_stages
+    from nayose.sample import write_sample
+    from nayose.score import load_model
+    from nayose.store import connect
+
+    work = OUT / f"incremental_{args.records}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    base = work / "base.csv"
+    changed = work / "changed.csv"
+    write_sample(args.records, args.seed, base, work / "base.truth.csv")
+    config = load_config(None)
+
+    prev_db = work / "previous.duckdb"
+    con = connect(prev_db)
+    t0 = time.perf_counter()
+    run_stages(con, [base], config)
+    first_full = time.perf_counter() - t0
+    con.close()
+    del con
+    changes = make_changed_snapshot(base, changed, args.share)
+
+    inc_db, full_db = work / "incremental.duckdb", work / "full.duckdb"
+    shutil.copy(prev_db, inc_db)
+    shutil.copy(prev_db, full_db)
+
+    con = connect(full_db)
+    model = load_model(con)
+    t0 = time.perf_counter()
+    full_results = run_stages(con, [changed], config, model=model)
+    full_seconds = time.perf_counter() - t0
+    con.close()
+    del con
+
+    con = connect(inc_db)
+    t0 = time.perf_counter()
+    inc = incremental_run(con, [changed], config)
+    inc_seconds = time.perf_counter() - t0
+    diff = compare(con, full_db)
+    con.close()
+    del con
+
+    full_stages = {r.stage: r.seconds for r in full_results}
+    read_full = full_stages.get("records", 0.0)
+    read_inc = inc.seconds.get("read records", 0.0)
+    report = {
+        "records": args.records,
+        "changes": changes,
+        "first_full_run_s": round(first_full, 2),
+        "full_run_same_model_s": round(full_seconds, 2),
+        "full_stages_s": full_stages,
+        "incremental_s": round(inc_seconds, 2),
+        "incremental_stages_s": inc.seconds,
+        "incremental_share": round(inc_seconds / full_seconds, 3),
+        "matching_only_full_s": round(full_seconds - read_full, 2),
+        "matching_only_incremental_s": round(inc_seconds - read_inc, 2),
+        "matching_only_share": round((inc_seconds - read_inc) / max(full_seconds - read_full, 1e-9), 3),
+        "incremental": inc.to_dict(),
+        "equal_to_full_run": diff,
+    }
+    (OUT / "incremental_bench.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    print(
+        f"\nfull run (same model): {full_seconds:.2f} s; incremental: {inc_seconds:.2f} s "
+        f"= {100 * inc_seconds / full_seconds:.1f}% of full. Without reading the CSV (same in both): "
+        f"{full_seconds - read_full:.2f} s vs {inc_seconds - read_inc:.2f} s = "
+        f"{100 * (inc_seconds - read_inc) / max(full_seconds - read_full, 1e-9):.1f}%."
+    )
+    same = diff["pair_differences"] == 0 and diff["cluster_row_differences"] == 0 and diff["normalized_row_differences"] == 0
+    print("same pairs, probabilities and groups as the full run" if same else f"DIFFERENCES: {diff}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
