@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test ui bench clean
+.PHONY: install demo demo-org test ui bench bench-compare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 ## demo: generate the built-in sample org, materialize every asset into data/nayose.duckdb, write out/
 demo: install
 	$(PY) -m pipelines.demo
+
+## demo-org: the apply loop against the local fake org: sample -> plan -> approve auto groups -> apply --execute -> undo
+demo-org: install
+	$(PY) -m pipelines.demo_org
 
 ## test: the whole suite (starts every service it needs itself)
 test: install
@@ -31,6 +35,11 @@ ui: install
 ## bench: speed and memory of `nayose plan` at 100k and 1M sample records (figures for README)
 bench: install
 	$(PY) bench/plan_bench.py
+
+## bench-compare: nayose vs Splink 5 on FEBRL1-4, the sample and FEBRL-like data up to 1M (figures, plots for README)
+bench-compare: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/compare.py --sets all
 
 clean:
 	rm -rf data out .dagster_home bench/out

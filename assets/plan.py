@@ -270,6 +270,13 @@ def merge_plan(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Mate
                 "stats": _json_value(result.stats),
             }
         )
+        # The review surface: register the plan (tables plans / plan_groups), apply the run's
+        # auto-approval policy, and describe the plan for the analyst (assets/review.py).
+        from assets.plan_checks import card_overwrites
+        from assets.review import plan_review_metadata
+
+        conflicts = sorted({row[0] for row in card_overwrites(con, nconfig)})
+        metadata.update(plan_review_metadata(context, con, out, nconfig, before_after, conflicts))
     return dg.MaterializeResult(metadata=metadata)
 
 

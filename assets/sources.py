@@ -17,7 +17,7 @@ from pydantic import Field
 
 from nayose.errors import NayoseError
 
-SourceName = Literal["sample", "csv"]
+SourceName = Literal["sample", "csv", "salesforce"]
 
 
 class RecordsSourceConfig(dg.Config):
@@ -25,7 +25,10 @@ class RecordsSourceConfig(dg.Config):
 
     source: SourceName = Field(
         default="sample",
-        description="'sample': generate the built-in synthetic Salesforce org; 'csv': load csv_paths.",
+        description=(
+            "'sample': generate the built-in synthetic Salesforce org; 'csv': load csv_paths; 'salesforce': load "
+            "the CSV the salesforce_records asset extracted (job salesforce_extract_job)."
+        ),
     )
     sample_records: int = Field(default=10_000, ge=1, description="Records in the generated sample org.")
     sample_seed: int = Field(default=42, description="Random seed of the generated sample org.")
@@ -68,9 +71,31 @@ def csv_source(config: RecordsSourceConfig, data_dir: Path) -> SourceFiles:
     return SourceFiles("csv", paths)
 
 
+def salesforce_source(config: RecordsSourceConfig, data_dir: Path) -> SourceFiles:
+    """The Data Loader style CSV that the salesforce_records asset wrote under data_dir."""
+    import json
+
+    from nayose.extract import SALESFORCE_CSV
+
+    path = data_dir / SALESFORCE_CSV
+    if not path.is_file():
+        raise NayoseError(
+            f"{path}: no Salesforce extract yet; materialize salesforce_records (job salesforce_extract_job) first"
+        )
+    details: dict = {}
+    summary = path.with_suffix(".json")
+    if summary.is_file():
+        try:
+            details = {"salesforce": json.loads(summary.read_text(encoding="utf-8"))}
+        except (OSError, ValueError):
+            details = {}
+    return SourceFiles("salesforce", [path], None, details)
+
+
 SOURCES: dict[str, Callable[[RecordsSourceConfig, Path], SourceFiles]] = {
     "sample": sample_source,
     "csv": csv_source,
+    "salesforce": salesforce_source,
 }
 
 

@@ -46,8 +46,13 @@ def block_pairs(
     config: Config,
     source: str = "normalized_records",
     target: str = "candidate_pairs",
+    incoming_sql: str | None = None,
 ) -> StageResult:
-    """Write `target(left_idx, right_idx, rule)` with left_idx < right_idx (rec_idx of `source`)."""
+    """Write `target(left_idx, right_idx, rule)` with left_idx < right_idx (rec_idx of `source`).
+
+    Link mode: with `incoming_sql` (an SQL boolean over `source`'s columns marking the incoming
+    records) only pairs with at least one incoming record are produced (incoming x existing and
+    incoming x incoming); block sizes still count every record of the block."""
     result = StageResult(stage="block", table=target)
     with timed(result):
         rules = active_rules(con, config, source)
@@ -60,21 +65,31 @@ def block_pairs(
             key_list = ", ".join(keys)
             filled = " AND ".join(f"{k} IS NOT NULL" for k in keys)
             con.execute("DROP TABLE IF EXISTS _block_keys")
+            inc_col = f", ({incoming_sql}) AS inc" if incoming_sql else ""
             con.execute(
                 f"""CREATE TEMP TABLE _block_keys AS
-                SELECT rec_idx, hash({key_list}) AS bkey, count(*) OVER (PARTITION BY {key_list}) AS bsize
+                SELECT rec_idx, hash({key_list}) AS bkey, count(*) OVER (PARTITION BY {key_list}) AS bsize{inc_col}
                 FROM "{source}" WHERE {filled}"""
             )
             skipped = con.execute(
                 f"SELECT count(DISTINCT bkey), coalesce(sum(bsize) FILTER (WHERE true), 0), max(bsize) "
                 f"FROM (SELECT bkey, any_value(bsize) AS bsize FROM _block_keys WHERE bsize > {limit} GROUP BY bkey)"
             ).fetchall()[0]
-            con.execute(
-                f"""INSERT INTO _block_pairs
-                SELECT a.rec_idx, b.rec_idx, {no}
-                FROM _block_keys a JOIN _block_keys b ON a.bkey = b.bkey AND a.rec_idx < b.rec_idx
-                WHERE a.bsize <= {limit} AND b.bsize <= {limit}"""
-            )
+            if incoming_sql:
+                con.execute(
+                    f"""INSERT INTO _block_pairs
+                    SELECT least(a.rec_idx, b.rec_idx), greatest(a.rec_idx, b.rec_idx), {no}
+                    FROM (SELECT * FROM _block_keys WHERE inc AND bsize <= {limit}) b
+                    JOIN _block_keys a ON a.bkey = b.bkey AND a.rec_idx <> b.rec_idx
+                    WHERE a.bsize <= {limit} AND (NOT a.inc OR a.rec_idx < b.rec_idx)"""
+                )
+            else:
+                con.execute(
+                    f"""INSERT INTO _block_pairs
+                    SELECT a.rec_idx, b.rec_idx, {no}
+                    FROM _block_keys a JOIN _block_keys b ON a.bkey = b.bkey AND a.rec_idx < b.rec_idx
+                    WHERE a.bsize <= {limit} AND b.bsize <= {limit}"""
+                )
             per_rule[rule.name] = {
                 "keys": list(rule.keys),
                 "comparisons": 0,

@@ -1,10 +1,14 @@
 """The `nayose` command line.
 
     nayose plan INPUT.csv [INPUT.csv ...] --out DIR [--config nayose.yaml] [--db FILE] [--quiet] [--truth T.csv]
+    nayose import-plan --existing ORG.csv [--existing ...] --incoming NEW.csv --out DIR [--config nayose.yaml] [--lead-source Sansan]
     nayose sample --records N --seed S --out FILE.csv [--truth FILE.csv]
     nayose evaluate --clusters DIR/clusters.csv --truth TRUTH.csv
     nayose config [--show-default]
     nayose explain DIR CLUSTER_ID
+    nayose sync-health RECORDS.csv [--prospects PROSPECTS.csv] [--metadata META.json] --out DIR [--config nayose.yaml]
+    nayose sync-sample --records N --seed S --out DIR
+    nayose extract --out DIR [--objects Lead,Contact] [--mode auto|rest|bulk] [--db FILE] [--full] [--pardot]
 
 Errors a user can fix (bad input, bad config) print one line and exit with code 2.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +49,89 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 f"recall {a['recall']:.4f}, F1 {a['f1']:.4f}",
                 file=sys.stderr,
             )
+    return 0
+
+
+def _cmd_import_plan(args: argparse.Namespace) -> int:
+    from nayose.config import load_config
+    from nayose.importplan import run_import_plan
+
+    config = load_config(args.config)
+    if args.lead_source is not None:
+        config.import_plan.incoming_lead_source = args.lead_source or None
+    if bool(args.existing_truth) != bool(args.incoming_truth):
+        raise NayoseError("--existing-truth and --incoming-truth go together")
+    summary = run_import_plan(
+        args.existing, args.incoming, args.out, config, db_path=args.db, quiet=args.quiet,
+        existing_truth=args.existing_truth, incoming_truth=args.incoming_truth,
+    )
+    if not args.quiet:
+        d = summary["decisions"]
+        print(
+            f"{summary['incoming_rows']:,} incoming rows against {summary['existing_records']:,} existing records: "
+            f"{d['insert']:,} insert, {d['update']:,} update, {d['review']:,} review, {d['skip']:,} skip; "
+            f"{summary['seconds']['total']:.1f} s. Outputs in {args.out}/",
+            file=sys.stderr,
+        )
+        if "evaluation" in summary:
+            e = summary["evaluation"]
+            print(
+                f"vs truth: link precision {e['link']['precision']:.4f}, recall {e['link']['recall']:.4f}, "
+                f"F1 {e['link']['f1']:.4f}; update precision {e['update']['precision']:.4f}, "
+                f"insert precision {e['insert']['precision']:.4f}",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _cmd_sync_health(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from nayose.config import load_config
+    from nayose.eligibility import load_prospects
+    from nayose.pipeline import publish_outputs
+    from nayose.records import load_records
+    from nayose.store import connect
+    from nayose.synchealth import load_metadata, run_sync_health
+
+    config = load_config(args.config)
+    metadata = load_metadata(args.metadata)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(args.db)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        load_records(con, args.inputs, config)
+        prospects = None
+        if args.prospects:
+            load_prospects(con, args.prospects)
+            prospects = "pardot_prospects"
+        summary = run_sync_health(con, config, tmp, prospects=prospects, metadata=metadata)
+        (tmp / "sync_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        publish_outputs(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        con.close()
+    if not args.quiet:
+        e, h = summary["eligibility"], summary["health"]
+        found = ", ".join(f"{p} {sum(c.values()):,}" for p, c in h["findings"].items()) or "no problem found"
+        print(
+            f"{e['records']:,} records: {e['eligible']:,} eligible, {e['mailable']:,} mailable (cap {e['cap']:,}, "
+            f"{e['over_cap']:,} dropped); flag plan {summary['flag_plan']:,} rows; "
+            + (f"{h.get('prospects', 0):,} prospects: {found}; {h['prospect_deletes']:,} prospect deletes planned. "
+               if prospects else "no prospects given: eligibility only. ")
+            + f"Outputs in {args.out}/ (sync_health.md)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cmd_sync_sample(args: argparse.Namespace) -> int:
+    from nayose.sample_sync import write_sync_sample
+
+    stats = write_sync_sample(args.records, args.seed, args.out)
+    print(json.dumps(stats, ensure_ascii=False), file=sys.stderr)
     return 0
 
 
@@ -143,6 +231,146 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from nayose.extract import SALESFORCE_CSV, extract_salesforce, matching_objects, write_records_csv
+    from nayose.salesforce import connect, settings_from_env
+    from nayose.store import connect as store_connect
+
+    objects = [o.strip() for o in args.objects.split(",") if o.strip()]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    db = Path(args.db) if args.db else out / "extract.duckdb"
+    sf = connect(settings_from_env())
+    con = store_connect(db)
+    try:
+        result = extract_salesforce(
+            sf, con, objects=objects, mode=args.mode, bulk_threshold=args.bulk_threshold,
+            incremental=not args.full,
+        )
+        csv_path = out / SALESFORCE_CSV
+        rows = write_records_csv(con, csv_path, matching_objects(con))
+        summary = result.to_dict()
+        for o in summary["objects"].values():
+            o.pop("fields", None)
+        summary["csv"] = str(csv_path)
+        summary["rows"] = rows
+        if args.pardot:
+            from nayose.pardot import PardotClient, extract_pardot, join_prospects, pardot_settings_from_env
+
+            client = PardotClient(pardot_settings_from_env(), sf=sf)
+            pres = extract_pardot(client, con, incremental=not args.full)
+            summary["pardot"] = {**pres.to_dict(), "links": join_prospects(con)}
+            links = out / "prospect_links.csv"
+            lit = "'" + str(links).replace("'", "''") + "'"
+            con.execute(f"COPY (SELECT * FROM prospect_links) TO {lit} (FORMAT csv, HEADER true)")
+            summary["pardot"]["csv"] = str(links)
+    finally:
+        con.close()
+    print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+    if not args.quiet:
+        per = ", ".join(f"{k} {v['rows']:,}" for k, v in summary["objects"].items())
+        print(f"{rows:,} records ({per}) in {csv_path}; next: nayose plan {csv_path} --out DIR", file=sys.stderr)
+    return 0
+
+
+def _apply_connections(need_pardot: bool):
+    """The Salesforce client (and Pardot client when needed) from the NAYOSE_SF_* / NAYOSE_PARDOT_* environment."""
+    from nayose.salesforce import connect, settings_from_env
+
+    sf = connect(settings_from_env())
+    pardot = None
+    if need_pardot:
+        from nayose.pardot import PardotClient, pardot_settings_from_env
+
+        pardot = PardotClient(pardot_settings_from_env(), sf=sf)
+    return sf, pardot
+
+
+def _print_report(title: str, rows: list[tuple[str, object]], problems: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for k, v in rows:
+        table.add_row(k, str(v))
+    console = Console()
+    console.print(table)
+    for line in problems[:50]:
+        console.print(line, markup=False, highlight=False)
+    if len(problems) > 50:
+        console.print(f"... and {len(problems) - 50} more (see the report / journal)")
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from nayose.apply import apply_plan, load_deletes, load_flags, load_plan
+
+    plan = load_plan(args.plan)
+    deletes = load_deletes(args.deletes, plan["plan_id"]) if args.deletes else None
+    flags = load_flags(args.flags, plan["plan_id"]) if args.flags else None
+    clusters = None
+    if args.clusters:
+        spec = args.clusters
+        if spec.startswith("@"):
+            spec = Path(spec[1:]).read_text(encoding="utf-8").replace("\n", ",")
+        clusters = [c.strip() for c in spec.split(",") if c.strip()]
+    sf = pardot = None
+    if args.execute or not args.offline:
+        sf, pardot = _apply_connections(any(r["object"] == "Prospect" for r in deletes or []))
+    report = apply_plan(plan, journal_db=args.db, sf=sf, pardot=pardot, execute=args.execute, clusters=clusters,
+                        deletes=deletes, api_budget=args.budget, flags=flags)
+    d = report.to_dict()
+    if args.report:
+        Path(args.report).write_text(json.dumps(d, ensure_ascii=False, indent=2), encoding="utf-8")
+    problems = [f"stale  {g['cluster_id']}  {g['Id']}: {g['reason']}" for g in report.groups_stale]
+    problems += [f"failed {g['cluster_id']}  {g['step_key']}: {g['error']}" for g in report.groups_failed]
+    problems += [f"unknown {g['cluster_id']}  {g['step_key']}: {g['reason']}" for g in report.groups_unknown]
+    problems += [f"delete {g['Id']} ({g['object']}): {g.get('reason') or g.get('error')}" for g in report.deletes_stale + report.deletes_failed]
+    problems += [f"flag {g['Id']} {g['field']} ({g['object']}): {g.get('reason') or g.get('error')}"
+                 for g in report.flags_stale + report.flags_failed]
+    if report.stopped:
+        problems.append(f"stopped: {report.stopped}")
+    _print_report(
+        f"nayose apply {report.plan_id} ({'EXECUTE' if args.execute else 'dry run: nothing changed'})",
+        [("groups planned", report.groups_planned), ("groups applied", report.groups_applied),
+         ("groups already applied", report.groups_already_applied), ("groups stale", len({g['cluster_id'] for g in report.groups_stale})),
+         ("groups failed", len(report.groups_failed)), ("groups unknown", len(report.groups_unknown)),
+         ("steps planned", report.steps_planned), ("steps done", report.steps_done),
+         ("steps already done", report.steps_already_done), ("steps confirmed from the org", report.steps_confirmed),
+         ("steps (dry run)", report.steps_dry_run), ("deletes done", report.deletes_done),
+         ("deletes already done", report.deletes_already_done), ("prospects deleted", report.prospects_deleted),
+         ("flags planned", report.flags_planned), ("flags done", report.flags_done),
+         ("flags already done", report.flags_already_done), ("flags stale", len(report.flags_stale)),
+         ("API calls", report.api_calls), ("API usage", f"{report.api_used}/{report.api_limit}"),
+         ("journal", f"{args.db} (run {report.run_id})")],
+        problems,
+    )
+    return report.exit_code
+
+
+def _cmd_undo(args: argparse.Namespace) -> int:
+    from nayose.apply import undo_plan
+
+    sf, pardot = _apply_connections(bool(os.environ.get("NAYOSE_PARDOT_BUSINESS_UNIT_ID")))
+    report = undo_plan(args.plan, journal_db=args.db, sf=sf, pardot=pardot, execute=args.execute, flags=args.flags)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    problems = [f"not restored: {x['object']} {x['Id']} ({x['kind']}): {x['detail']}" for x in report.not_restored]
+    problems += [f"failed {x['step_key']}: {x['error']}" for x in report.steps_failed]
+    _print_report(
+        f"nayose undo {report.plan_id} ({'EXECUTE' if args.execute else 'dry run: nothing changed'})",
+        [("groups", report.groups), ("masters restored", len(report.masters_restored)),
+         ("records undeleted", len(report.records_undeleted)), ("prospects undeleted", len(report.prospects_undeleted)),
+         ("flags restored", len(report.flags_restored)),
+         ("would restore (dry run)", len(report.would_restore)), ("would undelete (dry run)", len(report.would_undelete)),
+         ("already undone", report.already_undone), ("not restorable", len(report.not_restored)),
+         ("API calls", report.api_calls)],
+        problems,
+    )
+    return report.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nayose", description="Find and merge duplicate Salesforce / Pardot records (名寄せ).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,12 +386,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="matching outputs only (clusters, pairs, evidence, summary): no survivorship or plan files")
     p.set_defaults(func=_cmd_plan)
 
+    p = sub.add_parser(
+        "import-plan",
+        help="match an incoming file against the org before import: insert / update / review / skip per row",
+    )
+    p.add_argument("--existing", action="append", required=True, metavar="ORG.csv",
+                   help="the org's records (Data Loader export); repeat for several files")
+    p.add_argument("--incoming", required=True, metavar="NEW.csv",
+                   help="the file to import (UTF-8 or CP932; Japanese headers through import_plan.incoming_columns)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--config", help="rules file (YAML); the documented default without it")
+    p.add_argument("--lead-source", help="LeadSource of incoming rows that have none (e.g. Sansan: the rows are business cards)")
+    p.add_argument("--db", help="DuckDB file to keep the stage tables in (default: in memory)")
+    p.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
+    p.add_argument("--existing-truth", help="labelled data for the org (CSV: Id, entity_id)")
+    p.add_argument("--incoming-truth", help="labelled data for the incoming file (CSV: incoming_id, entity_id)")
+    p.set_defaults(func=_cmd_import_plan)
+
     p = sub.add_parser("sample", help="generate the built-in synthetic Salesforce org with a truth file")
     p.add_argument("--records", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", required=True, help="records CSV to write")
     p.add_argument("--truth", help="truth CSV (default: <out>.truth.csv)")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("sync-health", help="which records may sync to Pardot, the prospect cap, and what goes wrong in the sync")
+    p.add_argument("inputs", nargs="+", help="Salesforce Data Loader style CSV files")
+    p.add_argument("--prospects", help="Pardot prospects export (CSV, v5 field names: id, email, salesforceId, crmLeadFid, ...)")
+    p.add_argument("--metadata", help="JSON: Salesforce describe + Pardot custom field definitions (field mapping audit)")
+    p.add_argument("--out", required=True, help="output folder (sync_health.md / .csv, flag_plan.csv, sync_delete_plan.csv, ...)")
+    p.add_argument("--config", help="rules file (YAML); the documented default without it")
+    p.add_argument("--db", help="DuckDB file to keep the tables in (default: in memory)")
+    p.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    p.set_defaults(func=_cmd_sync_health)
+
+    p = sub.add_parser("sync-sample", help="the sample org with a Pardot side where every sync problem is planted")
+    p.add_argument("--records", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True, help="folder for sync_records.csv, sync_prospects.csv, sync_metadata.json, sync_truth.csv")
+    p.set_defaults(func=_cmd_sync_sample)
 
     p = sub.add_parser("evaluate", help="pairwise precision / recall / F1 of clusters.csv against a truth file")
     p.add_argument("--clusters", required=True)
@@ -176,10 +437,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", metavar="FILE", help="validate a config file")
     p.set_defaults(func=_cmd_config)
 
+    p = sub.add_parser(
+        "extract",
+        help="extract Leads / Contacts / Accounts (and Pardot prospects) into a CSV for `nayose plan`",
+        description="Credentials come from the environment: NAYOSE_SF_* (see nayose.salesforce) and, with "
+        "--pardot, NAYOSE_PARDOT_*. Incremental by SystemModstamp when --db keeps the watermarks.",
+    )
+    p.add_argument("--out", required=True, help="output folder (salesforce_records.csv, prospect_links.csv)")
+    p.add_argument("--objects", default="Lead,Contact,Account", help="comma-separated sObjects (default Lead,Contact,Account)")
+    p.add_argument("--mode", choices=("auto", "rest", "bulk"), default="auto",
+                   help="auto: Bulk API 2.0 from --bulk-threshold records on, REST below")
+    p.add_argument("--bulk-threshold", type=int, default=10_000)
+    p.add_argument("--db", help="DuckDB file keeping the extracted tables and watermarks (default OUT/extract.duckdb)")
+    p.add_argument("--full", action="store_true", help="ignore the watermarks: pull everything")
+    p.add_argument("--pardot", action="store_true", help="also extract Pardot prospects and link them to the records")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_extract)
+
     p = sub.add_parser("explain", help="why a group's records matched and why each value survived")
     p.add_argument("dir", help="output folder of `nayose plan`")
     p.add_argument("cluster_id", help="a cluster_id from clusters.csv / merge_plan.json")
     p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("apply", help="apply an approved merge plan to Salesforce / Pardot (dry run without --execute)")
+    p.add_argument("plan", help="merge_plan.json")
+    p.add_argument("--deletes", help="delete_plan.csv to apply too")
+    p.add_argument("--flags", help="flag_plan.csv to apply too (sets the sync field Marketing Data Sharing reads)")
+    p.add_argument("--clusters", help="approved cluster ids, comma-separated, or @FILE with one per line (default: every group)")
+    p.add_argument("--db", default="data/nayose.duckdb", help="DuckDB store holding the journal (default data/nayose.duckdb)")
+    p.add_argument("--execute", action="store_true", help="really change the org (default: dry run)")
+    p.add_argument("--budget", type=int, help="stop before the org's daily API usage passes this many requests")
+    p.add_argument("--offline", action="store_true", help="dry run without connecting (no stale check)")
+    p.add_argument("--report", help="write the report as JSON to this file")
+    p.set_defaults(func=_cmd_apply)
+
+    p = sub.add_parser("undo", help="undo an applied plan from its journal (dry run without --execute)")
+    p.add_argument("plan", help="merge_plan.json")
+    p.add_argument("--db", default="data/nayose.duckdb", help="DuckDB store holding the journal")
+    p.add_argument("--execute", action="store_true", help="really change the org (default: dry run)")
+    p.add_argument("--flags", help="flag_plan.csv: undo only these flag rows (default: every applied flag)")
+    p.add_argument("--report", help="write the report as JSON to this file")
+    p.set_defaults(func=_cmd_undo)
     return parser
 
 

@@ -330,12 +330,206 @@ class DeleteRulesConfig(_Strict):
     phone_fields: list[str] = Field(default_factory=lambda: ["Phone", "MobilePhone"])
 
 
+class ExclusionRule(_Strict):
+    """Records that are not marketing targets (billing, recruiting, partner contacts …) and must never
+    sync to Account Engagement. A record is excluded when any condition the rule sets holds. Keywords
+    are matched as substrings of the value after NFKC and case folding (an ASCII keyword only as a whole
+    word, so HR does not match Three); lead sources, record types and flag values compare equal after
+    NFKC and case folding; email locals and domains compare with the address's local part / domain."""
+
+    name: str
+    reason: str
+    title_keywords: list[str] = Field(default_factory=list, description="Substrings of Title.")
+    department_keywords: list[str] = Field(default_factory=list, description="Substrings of Department.")
+    lead_sources: list[str] = Field(default_factory=list, description="LeadSource values (e.g. 採用).")
+    record_types: list[str] = Field(
+        default_factory=list, description="RecordTypeId or RecordType.DeveloperName / RecordType.Name values."
+    )
+    email_domains: list[str] = Field(default_factory=list, description="Email domains (a partner's domain).")
+    email_locals: list[str] = Field(
+        default_factory=list, description="Email local parts (keiri@, saiyo@ …), compared without digits at the end."
+    )
+    flag_fields: list[str] = Field(
+        default_factory=list, description="Checkbox fields (e.g. IsPartner__c): true excludes the record."
+    )
+
+
+def _default_exclusions() -> list[ExclusionRule]:
+    return [
+        ExclusionRule(
+            name="billing", reason="billing contact (経理 / 請求)",
+            title_keywords=["経理", "請求", "財務", "会計", "Accounts Payable", "Accounts Receivable", "Billing", "Invoice"],
+            department_keywords=["経理", "請求", "財務", "会計", "Finance", "Accounting", "Billing"],
+            email_locals=["keiri", "seikyu", "seikyuu", "invoice", "invoices", "billing", "ap", "ar", "accounting"],
+        ),
+        ExclusionRule(
+            name="recruiting", reason="recruiting contact (採用 / 人事)",
+            title_keywords=["採用", "人事", "リクルート", "Recruiter", "Recruiting", "Talent Acquisition", "HR"],
+            department_keywords=["採用", "人事", "Recruiting", "Human Resources", "HR"],
+            lead_sources=["採用", "Recruiting", "Recruitment"],
+            email_locals=["saiyo", "saiyou", "jinji", "recruit", "recruiting", "hr", "career", "careers"],
+        ),
+        ExclusionRule(
+            name="partner", reason="outside partner (パートナー / 代理店)",
+            title_keywords=["パートナー", "代理店", "アライアンス", "Partner Manager", "Alliance"],
+            department_keywords=["パートナー", "代理店", "アライアンス", "Partner", "Alliance", "Channel Sales"],
+        ),
+    ]
+
+
+class RouteRule(_Strict):
+    """Per inflow route and owner: records of these routes (and, when owner_ids is set, owned by one of
+    these users) never sync, e.g. business-card records of the card-scanning integration user."""
+
+    name: str
+    reason: str
+    routes: list[str] = Field(
+        default_factory=list,
+        description="Inflow routes (survivorship.routes keys: card, web, event, list, manual, partner; 'other' "
+        "for an unmapped LeadSource, 'none' for an empty one); empty: every route.",
+    )
+    owner_ids: list[str] = Field(default_factory=list, description="OwnerId values (15 or 18 characters); empty: any owner.")
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> "RouteRule":
+        if not (self.routes or self.owner_ids):
+            raise ValueError("a route rule needs routes or owner_ids")
+        return self
+
+
+class CapConfig(_Strict):
+    """The mailable-prospect cap of the Account Engagement contract, and who stays when over it."""
+
+    mailable: int = Field(10_000, ge=0, description="Mailable prospects the contract includes (editions start at 10,000).")
+    freshness_bucket_days: int = Field(
+        365, ge=1, description="Records are ranked by freshness in buckets of this many days since their last sign of "
+        "life (the newest of CreatedDate, LastModifiedDate, LastActivityDate), then by quality within a bucket."
+    )
+    quality_signals: list[Literal["business_email", "phone", "title", "business_card", "address"]] = Field(
+        default_factory=lambda: ["business_email", "phone", "title", "business_card", "address"],
+        description="One point each: a company (not free-mail, not role) email, a phone or mobile, a title, a "
+        "business-card record, a postal address. Ties after freshness, quality and the newest date go to the smallest Id.",
+    )
+
+
+class EligibilityConfig(_Strict):
+    """Which Salesforce records may sync to Account Engagement (the same rules every night, for new
+    records too). A record is eligible when no exclusion or route rule matches, it is fresh and it passes
+    the quality conditions; it is mailable when eligible, with an email, not opted out, not hard-bounced
+    and not Do Not Email."""
+
+    exclusions: list[ExclusionRule] = Field(default_factory=_default_exclusions)
+    route_rules: list[RouteRule] = Field(default_factory=list, description="Per route / owner exclusions (none by default).")
+    freshness_years: float | None = Field(
+        3, gt=0, description="Only records acquired (CreatedDate) within this many years sync; null: no freshness rule."
+    )
+    freshness_objects: list[Literal["Lead", "Contact"]] = Field(
+        default_factory=lambda: ["Lead"],
+        description="Objects the freshness rule applies to (a Contact is a customer however old).",
+    )
+    require_company: bool = Field(
+        True, description="Company (Lead) / Account.Name (Contact) must be filled and not a placeholder (input.company_placeholders) or the person's own name."
+    )
+    require_valid_email: bool = Field(
+        True, description="Email must be a valid address as written (what Account Engagement accepts)."
+    )
+    as_of: str | None = Field(
+        None, description="Reference time for freshness (ISO 8601); default: the newest CreatedDate / LastModifiedDate of the data."
+    )
+    cap: CapConfig = Field(default_factory=CapConfig)
+
+
+class SyncConfig(_Strict):
+    """How Salesforce and Account Engagement are connected: the Marketing Data Sharing field and the
+    field sync behaviours used to predict which value the next sync keeps."""
+
+    sharing_field: str = Field(
+        "Pardot_Sync__c",
+        description="The checkbox the Marketing Data Sharing rule reads (one field, equality only). The flag plan "
+        "sets it to exclude_value on records that must not sync and to include_value on eligible ones.",
+    )
+    include_value: str = Field("true", description="Value of sharing_field the sharing rule lets through.")
+    exclude_value: str = Field("false", description="Value that keeps a record out of Account Engagement.")
+    default_behavior: Literal["salesforce", "pardot", "most_recent"] = Field(
+        "most_recent", description="Sync behaviour of a mapped field not named in field_behaviors (and not set in the metadata)."
+    )
+    field_behaviors: dict[str, Literal["salesforce", "pardot", "most_recent"]] = Field(
+        default_factory=lambda: {"OwnerId": "salesforce"},
+        description="Per Salesforce field: use Salesforce's value, use Account Engagement's value, or the most "
+        "recently updated record's. A value always beats a blank. Salesforce owns the assigned user (OwnerId).",
+    )
+    protect_card_values: bool = Field(
+        True, description="Flag a business-card record's value that the next sync would overwrite with Account Engagement's."
+    )
+    compare_fields: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "firstName": ["FirstName"], "lastName": ["LastName"], "company": ["Company", "Account.Name"],
+            "jobTitle": ["Title"], "department": ["Department"], "phone": ["Phone"],
+            "optedOut": ["HasOptedOutOfEmail"],
+        },
+        description="Standard prospect field -> Salesforce field(s) (the first one the record has): compared for "
+        "values that do not sync or revert. Custom fields come from the metadata's mappings.",
+    )
+
+
+class ImportPlanConfig(_Strict):
+    """`nayose import-plan`: link an incoming file (a purchased or event list, a business-card export,
+    a legacy CRM) to the org before it is loaded, and decide insert / update / review / skip per row.
+    Matching uses the `matching` section (same normalization, blocking, scoring and thresholds) and the
+    update values the `survivorship` section."""
+
+    incoming_columns: dict[str, str] = Field(
+        default_factory=lambda: {
+            "会社名": "Company", "部署名": "Department", "役職": "Title", "氏名": "LastName",
+            "セイ": "LastNameKana__c", "メイ": "FirstNameKana__c", "メールアドレス": "Email",
+            "郵便番号": "PostalCode", "都道府県": "State", "住所": "Street", "電話番号": "Phone",
+            "携帯電話": "MobilePhone",
+        },
+        description=(
+            "Header mapping applied to the incoming file only (input.columns applies to every file and wins): "
+            "the default maps a Sansan-style card export's Japanese headers to Lead fields. Headers a file lacks are ignored."
+        ),
+    )
+    incoming_object: Literal["Lead", "Contact"] = Field(
+        "Lead", description="Object of incoming rows whose Id prefix / Object column does not say (inserts create this object)."
+    )
+    incoming_lead_source: str | None = Field(
+        None,
+        description=(
+            "LeadSource for incoming rows that have none, e.g. Sansan for a card export (the rows then count as "
+            "business cards and their values win) or 購入リスト for a purchased list. Written into the inserts too."
+        ),
+    )
+    mutual_best_min_probability: float | None = Field(
+        0.1, gt=0, lt=1,
+        description=(
+            "Link mode's one-to-one evidence: an incoming row with no candidate at the review threshold goes to review "
+            "with its best existing candidate when each is the other's best, neither is linked elsewhere, the pair has "
+            "person-level evidence, and its match probability before the gates is at least this. null: off."
+        ),
+    )
+    skip_rules: list[str] = Field(
+        default_factory=lambda: ["test_or_dummy"],
+        description="Names of delete_rules whose matching incoming rows are skipped (not imported).",
+    )
+    excel_safe: bool = Field(
+        True,
+        description=(
+            "Prefix cells starting with = + - @ with an apostrophe, like every CSV nayose writes. Data Loader "
+            "imports the apostrophe too (e.g. a phone +81 3-…): set false for files that go straight to Data Loader."
+        ),
+    )
+
+
 class Config(_Strict):
     input: InputConfig = Field(default_factory=InputConfig)
     matching: MatchingConfig = Field(default_factory=MatchingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     survivorship: SurvivorshipConfig = Field(default_factory=SurvivorshipConfig)
     delete_rules: DeleteRulesConfig = Field(default_factory=DeleteRulesConfig)
+    eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    import_plan: ImportPlanConfig = Field(default_factory=ImportPlanConfig)
 
 
 def load_config(path: str | Path | None) -> Config:

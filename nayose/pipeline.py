@@ -37,10 +37,13 @@ def run_stages(
     config: Config,
     progress: StageProgress | None = None,
     with_plan: bool = False,
+    model=None,
 ) -> list[StageResult]:
     """Run every matching stage on `con`; return the stage results in order. With `with_plan`, the
     survivorship and plan stages (survivors, surviving_fields, group_records, plan_steps,
-    delete_plan) run after cluster; `nayose plan` always asks for them."""
+    delete_plan) run after cluster; `nayose plan` always asks for them. With `model` (a
+    `nayose.score.Model`, e.g. the previous run's from `load_model`), pairs are scored with it
+    instead of a newly estimated one (what an incremental run is compared with)."""
     progress = progress or StageProgress(enabled=False)
     preload()  # the kanji dictionary loads while the CSV is read
     results: list[StageResult] = []
@@ -48,7 +51,7 @@ def run_stages(
         ("read records", lambda: load_records(con, list(inputs), config)),
         ("normalize", lambda: normalize_records(con, config)),
         ("block", lambda: block_pairs(con, config)),
-        ("score", lambda: score_pairs(con, config, progress=progress.advance_callback("score"))),
+        ("score", lambda: score_pairs(con, config, progress=progress.advance_callback("score"), model=model)),
         ("cluster", lambda: cluster_records(con, config)),
     ]
     if with_plan:

@@ -1613,3 +1613,188 @@ def write_sample(records: int, seed: int, out_csv: str | Path, truth_csv: str | 
     stats.update({"seed": int(seed), "out_csv": str(out_csv), "truth_csv": str(truth_path),
                   "seconds": round(time.perf_counter() - start, 3)})
     return stats
+
+
+# --------------------------------------------------------------------------------------------
+# A business-card export to import into the sample org (nayose import-plan)
+# --------------------------------------------------------------------------------------------
+
+#: Headers of the generated card export (Sansan-like, CP932); import_plan.incoming_columns maps them.
+CARD_COLUMNS = ["会社名", "部署名", "役職", "氏名", "セイ", "メイ", "メールアドレス", "郵便番号", "住所",
+                "電話番号", "携帯電話", "名刺交換日"]
+CARD_TRUTH_COLUMNS = ["incoming_id", "entity_id", "in_org"]
+_CARD_TITLES = ["部長", "課長", "マネージャー", "主任", "担当", "取締役", "執行役員", "次長", "係長"]
+_CARD_VARIATIONS = ["company", "name_space", "title", "email_case", "email_missing", "phone", "postal", "address",
+                    "typo", "width"]
+_CARD_VAR_W = np.array([10, 8, 10, 4, 4, 10, 6, 8, 3, 4], dtype=float)
+
+
+def _card_company(v: str, r: random.Random) -> str:
+    """Another spelling of the company: the legal form moved or abbreviated."""
+    for full, abbr in (("株式会社", "(株)"), ("有限会社", "(有)"), ("合同会社", "(同)")):
+        if v.startswith(full):
+            core = v[len(full):].strip()
+            return r.choice([core + full, abbr + core, "㈱" + core if full == "株式会社" else core + abbr])
+        if v.endswith(full):
+            core = v[: -len(full)].strip()
+            return r.choice([full + core, core + abbr, core + " " + full])
+        if abbr in v or "㈱" in v:
+            core = v.replace(abbr, "").replace("㈱", "").strip()
+            return r.choice([full + core, core + full])
+    if "Co., Ltd." in v:
+        return v.replace("Co., Ltd.", "K.K.")
+    return v.translate(_FW_ASCII) if v.isascii() else v
+
+
+def _card_phone(v: str, r: random.Random) -> str:
+    digits = "".join(ch for ch in v if ch.isdigit())
+    if v.startswith("+81") or len(digits) < 9:
+        return digits if len(digits) >= 9 else v
+    if r.random() < 0.5:
+        return digits
+    return "+81 " + v.lstrip("0") if "-" in v else "+81-" + digits[1:]
+
+
+def _card_row(rec: dict, r: random.Random, variations: set[str], kanji_chars: list[str]) -> list[str]:
+    """One card-export row from a sample record, with the given variations applied."""
+    def g(*names: str) -> str:
+        for n in names:
+            v = rec.get(n)
+            if v:
+                return v
+        return ""
+
+    company = g("Company", "Account.Name")
+    last, first = g("LastName"), g("FirstName")
+    if "typo" in variations and last:
+        last = _typo(last, r, kanji_chars)
+    sep = "" if "name_space" in variations and not last.isascii() else ("\u3000" if not last.isascii() else " ")
+    name = f"{last}{sep}{first}" if first else last
+    if "width" in variations:
+        name = name.translate(_FW_ASCII)
+        company = company.translate(_FW_ASCII)
+    elif "company" in variations and company:
+        company = _card_company(company, r)
+    title = g("Title")
+    if "title" in variations:
+        title = r.choice(_CARD_TITLES + [""])
+    email = g("Email")
+    if "email_case" in variations and email:
+        email = email.upper()
+    if "email_missing" in variations:
+        email = ""
+    phone, mobile = g("Phone"), g("MobilePhone")
+    if "phone" in variations:
+        phone = _card_phone(phone, r) if phone else phone
+        mobile = _card_phone(mobile, r) if mobile else mobile
+    postal = g("PostalCode", "MailingPostalCode")
+    if "postal" in variations and postal:
+        postal = postal.lstrip("〒 ") if postal.startswith("〒") else "〒" + postal
+    state, city, street = g("State", "MailingState"), g("City", "MailingCity"), g("Street", "MailingStreet")
+    address = (city + street) if "address" in variations else (state + city + street)
+    exchanged = f"2026-11-{r.randint(1, 28):02d}"
+    row = [company, g("Department"), title, name, g("LastNameKana__c"), g("FirstNameKana__c"), email, postal,
+           address, phone, mobile, exchanged]
+    return [v.replace("ß", "ss") for v in row]  # the one character of the pools CP932 lacks
+
+
+def generate_card_export(
+    org: pa.Table, org_truth: pa.Table, rows: int = 2000, seed: int = 1, existing_share: float = 0.4,
+    in_file_duplicates: float = 0.03,
+) -> tuple[list[list[str]], pa.Table]:
+    """A business-card export (rows in CARD_COLUMNS order, no Id column) to import into `org`, and
+    its truth (incoming_id = 1-based data row, entity_id, in_org).
+
+    `existing_share` of the rows are people already in the org: one of their org records re-written
+    as a card with 1-3 variations (legal form moved, name without a space, a typo, new title, email
+    upper-cased or missing, phone and postal formats, address without the prefecture, full-width
+    text). The rest are new people: one record each of a second sample (another seed; same pools,
+    so namesakes and same-named companies occur), never sharing an email or mobile with the org.
+    `in_file_duplicates` of the rows are a second card of a person already in the file. Only
+    people with a company are drawn (cards are business cards). Deterministic by seed."""
+    rng = np.random.default_rng([seed, 0x43415244])
+    r = random.Random(seed * 104729 + 3)
+    P = _pools()
+    n_dup = int(round(rows * in_file_duplicates))
+    n_exist = int(round((rows - n_dup) * existing_share))
+    n_new = rows - n_dup - n_exist
+
+    def has_company(t: pa.Table) -> np.ndarray:
+        c = pc.fill_null(pc.coalesce(t.column("Company"), t.column("Account.Name")), "")
+        ok = pc.invert(pc.is_in(c, pa.array(["", "個人", "個人のお客様", "[[Unknown]]", "-", "なし"])))
+        return ok.to_numpy(zero_copy_only=False)
+
+    org_ent = org_truth.column("entity_id").to_numpy(zero_copy_only=False)
+    ok = has_company(org) & (org_truth.column("kind").to_numpy(zero_copy_only=False) == "customer")
+    cand = np.flatnonzero(ok)
+    cand = cand[rng.permutation(len(cand))]
+    _, first_pos = np.unique(org_ent[cand], return_index=True)  # one random record per person
+    picks = cand[np.sort(first_pos)]
+    if len(picks) < n_exist:
+        raise ValueError(f"the org has {len(picks)} people with a company; {n_exist} asked for")
+    exist_idx = rng.choice(picks, n_exist, replace=False)
+
+    new_t, new_truth = generate_sample(max(int(n_new * 1.6) + 64, 256), seed + 1_000_003)
+    taken_email = set(pc.utf8_lower(pc.drop_null(org.column("Email"))).to_pylist())
+    taken_mobile = set(pc.drop_null(org.column("MobilePhone")).to_pylist())
+    new_ent = new_truth.column("entity_id").to_numpy(zero_copy_only=False)
+    emails = pc.utf8_lower(pc.fill_null(new_t.column("Email"), "")).to_pylist()
+    mobiles = pc.fill_null(new_t.column("MobilePhone"), "").to_pylist()
+    free = np.array([e not in taken_email and m not in taken_mobile for e, m in zip(emails, mobiles)])
+    ncand = np.flatnonzero(has_company(new_t) & free)
+    _, first_new = np.unique(new_ent[ncand], return_index=True)
+    npicks = ncand[np.sort(first_new)]
+    if len(npicks) < n_new:
+        raise ValueError(f"only {len(npicks)} new people available; {n_new} asked for")
+    new_idx = rng.choice(npicks, n_new, replace=False)
+
+    org_rows = org.take(pa.array(exist_idx)).to_pylist()
+    new_rows = new_t.take(pa.array(new_idx)).to_pylist()
+    people = [(rec, str(org_ent[i]), True) for rec, i in zip(org_rows, exist_idx)] + \
+             [(rec, "N" + str(new_ent[i]), False) for rec, i in zip(new_rows, new_idx)]
+    dup_src = rng.choice(len(people), n_dup, replace=False) if n_dup else np.zeros(0, np.int64)
+    entries = [(p, True) for p in people] + [(people[i], True) for i in dup_src]
+    order = rng.permutation(len(entries))
+    kc = P.kanji_chars
+    logw = np.log(_CARD_VAR_W / _CARD_VAR_W.sum())
+    out_rows, ids, ents, in_org = [], [], [], []
+    for k, j in enumerate(order, 1):
+        (rec, ent, existing), _ = entries[j]
+        n_var = int(rng.integers(1, 4)) if existing else int(rng.random() < 0.3)
+        keys = logw - np.log(-np.log(rng.random(len(_CARD_VARIATIONS))))
+        chosen = {_CARD_VARIATIONS[i] for i in np.argsort(-keys)[:n_var]}
+        out_rows.append(_card_row(rec, r, chosen, kc))
+        ids.append(str(k))
+        ents.append(ent)
+        in_org.append("true" if existing else "false")
+    truth = pa.table({"incoming_id": pa.array(ids), "entity_id": pa.array(ents), "in_org": pa.array(in_org)})
+    return out_rows, truth
+
+
+def write_card_export(
+    org_csv: str | Path, org_truth_csv: str | Path, rows: int, seed: int, out_csv: str | Path,
+    truth_csv: str | Path | None = None, existing_share: float = 0.4,
+) -> dict:
+    """Write a card export against the sample org in `org_csv` / `org_truth_csv` as CP932 CSV with
+    Japanese headers (CARD_COLUMNS), and its truth (UTF-8; default <out stem>.truth.csv)."""
+    import csv as _csv
+
+    start = time.perf_counter()
+    read = pacsv.ReadOptions()
+    conv = pacsv.ConvertOptions(strings_can_be_null=True)
+    org = pacsv.read_csv(str(org_csv), read_options=read, convert_options=conv)
+    org = org.cast(pa.schema([(c, pa.string()) for c in org.column_names]))
+    org_truth = pacsv.read_csv(str(org_truth_csv), convert_options=conv)
+    org_truth = org_truth.cast(pa.schema([(c, pa.string()) for c in org_truth.column_names]))
+    data, truth = generate_card_export(org, org_truth, rows, seed, existing_share)
+    out_csv = Path(out_csv)
+    truth_path = Path(truth_csv) if truth_csv is not None else out_csv.with_name(out_csv.stem + ".truth.csv")
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_csv, "w", encoding="cp932", newline="") as f:
+        w = _csv.writer(f, lineterminator="\r\n")
+        w.writerow(CARD_COLUMNS)
+        w.writerows(data)
+    pacsv.write_csv(truth, str(truth_path))
+    return {"rows": rows, "seed": seed, "in_org": int(sum(v == "true" for v in truth.column("in_org").to_pylist())),
+            "out_csv": str(out_csv), "truth_csv": str(truth_path), "encoding": "cp932",
+            "seconds": round(time.perf_counter() - start, 3)}

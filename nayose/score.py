@@ -14,6 +14,7 @@ birth date), its probability is capped below the review threshold.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -379,7 +380,7 @@ def estimate_m(
 
 def build_model(
     levels: np.ndarray, tier: np.ndarray, random_levels: np.ndarray, comps: list[Comparison],
-    n_records: int, iterations: int,
+    n_records: int, iterations: int, comparable_pairs: float | None = None,
 ) -> Model:
     """Fellegi–Sunter model without labels.
 
@@ -413,7 +414,9 @@ def build_model(
         m, lam_n, it = estimate_m(levels[names], comps, u, other_cols, other_cols, m, iterations)
         sessions["names"] = {"pairs": int(names.sum()), "match_proportion": round(lam_n, 4), "iterations": it}
 
-    total_pairs = max(n_records * (n_records - 1) / 2, 1.0)
+    # Link mode compares fewer pairs than every pair of records (incoming x existing, incoming x
+    # incoming): the prior is taken over the pairs that could be compared.
+    total_pairs = max(comparable_pairs if comparable_pairs is not None else n_records * (n_records - 1) / 2, 1.0)
     if lam_n is not None and name_cols:
         p_names_agree = 1.0
         for j in name_cols:
@@ -686,8 +689,18 @@ def score_pairs(
     pairs: str = "candidate_pairs",
     target: str = "scored_pairs",
     progress=None,
+    comparable_pairs: float | None = None,
+    model_table: str = "match_model",
+    model: "Model | None" = None,
 ) -> StageResult:
-    """Write `target`: every candidate pair with its levels, per-field weights and match probability."""
+    """Write `target`: every candidate pair with its levels, per-field weights and match probability.
+
+    With `model` (e.g. `load_model(con)`: the previous run's), m, u and the prior are not estimated
+    again and no random pairs are drawn: the pairs are scored with that model (incremental runs,
+    and the full run they are compared with).
+
+    `comparable_pairs` (link mode) is the number of record pairs that could be compared, for the
+    prior; default every pair of `source`'s records. The model is kept in `model_table`."""
     result = StageResult(stage="score", table=target)
     th = config.matching.thresholds
     with timed(result):
@@ -698,9 +711,17 @@ def score_pairs(
         con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present)}")
         n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
         cand = _pair_levels(con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs)
-        con.register("_random_pairs_arrow", _random_pairs(n_records, RANDOM_PAIRS))
-        rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps)
-        con.unregister("_random_pairs_arrow")
+        given = model
+        if given is not None:
+            if [c.name for c in given.comparisons] != [c.name for c in comps]:
+                raise ValueError(
+                    f"the given model compares {[c.name for c in given.comparisons]}, the data {[c.name for c in comps]}"
+                )
+            rand = {"levels": np.zeros((0, k), dtype=np.int8)}
+        else:
+            con.register("_random_pairs_arrow", _random_pairs(n_records, RANDOM_PAIRS))
+            rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps)
+            con.unregister("_random_pairs_arrow")
         con.execute("DROP TABLE IF EXISTS _score_features")
 
         levels, tfs = cand["levels"], cand["tf"]
@@ -709,7 +730,12 @@ def score_pairs(
         )
         # Namesakes at one company (two 佐藤 健 with their own mailboxes) are for review, not auto.
         conflict |= cand["id_conflict"]
-        model = build_model(levels, tier, rand["levels"], comps, n_records, config.matching.em_iterations) if k else None
+        if given is not None:
+            model = given
+        else:
+            model = build_model(
+                levels, tier, rand["levels"], comps, n_records, config.matching.em_iterations, comparable_pairs
+            ) if k else None
 
         weights = np.zeros((len(levels), k), dtype=np.float32)
         prior = 0.0
@@ -765,7 +791,7 @@ def score_pairs(
             "capped_weak_person_evidence": int(((tier == 1) & (prob >= th.auto)).sum()),
             "capped_names_disagree": int((conflict & (tier == 2) & (prob >= th.auto)).sum()),
         }
-        save_model(con, model)
+        save_model(con, model, model_table)
     return result
 
 
@@ -830,7 +856,7 @@ def person_evidence(
     return tier, conflict
 
 
-def save_model(con: duckdb.DuckDBPyConnection, model: Model | None) -> None:
+def save_model(con: duckdb.DuckDBPyConnection, model: Model | None, table: str = "match_model") -> None:
     """Keep the estimated model (m, u, weights per level) in the store, for explanations."""
     rows = []
     if model is not None:
@@ -838,7 +864,39 @@ def save_model(con: duckdb.DuckDBPyConnection, model: Model | None) -> None:
             for k, lab in enumerate(comp.levels):
                 rows.append((comp.name, k, lab, float(m[k]), float(u[k]), float(w[k])))
     con.execute(
-        "CREATE OR REPLACE TABLE match_model (comparison VARCHAR, level TINYINT, label VARCHAR, m DOUBLE, u DOUBLE, weight DOUBLE)"
+        f'CREATE OR REPLACE TABLE "{table}" (comparison VARCHAR, level TINYINT, label VARCHAR, m DOUBLE, u DOUBLE, weight DOUBLE)'
     )
     if rows:
-        con.executemany("INSERT INTO match_model VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(f'INSERT INTO "{table}" VALUES (?, ?, ?, ?, ?, ?)', rows)
+    # The prior and the training figures, so that a later run can score with this very model (load_model).
+    con.execute(f'CREATE OR REPLACE TABLE "{table}_prior" (prior DOUBLE, sessions JSON)')
+    if model is not None:
+        con.execute(f'INSERT INTO "{table}_prior" VALUES (?, ?)', [float(model.prior), json.dumps(model.sessions, default=str)])
+
+
+def load_model(con: duckdb.DuckDBPyConnection, table: str = "match_model") -> "Model | None":
+    """The model save_model kept in the store (exact m, u, weights and prior), or None."""
+    from nayose.store import table_exists
+
+    if not (table_exists(con, table) and table_exists(con, f"{table}_prior")):
+        return None
+    prior = con.execute(f'SELECT prior, sessions FROM "{table}_prior"').fetchall()
+    rows = con.execute(f'SELECT comparison, level, m, u, weight FROM "{table}" ORDER BY rowid').fetchall()
+    if not prior or not rows:
+        return None
+    by_name = {c.name: c for c in COMPARISONS}
+    order: list[str] = []
+    values: dict[str, list[tuple[int, float, float, float]]] = {}
+    for name, level, m, u, w in rows:
+        if name not in values:
+            order.append(name)
+            values[name] = []
+        values[name].append((int(level), float(m), float(u), float(w)))
+    comps, ms, us, ws = [], [], [], []
+    for name in order:
+        lv = sorted(values[name])
+        comps.append(by_name[name])
+        ms.append(np.array([x[1] for x in lv], dtype=np.float64))
+        us.append(np.array([x[2] for x in lv], dtype=np.float64))
+        ws.append(np.array([x[3] for x in lv], dtype=np.float64))
+    return Model(comps, ms, us, float(prior[0][0]), ws, json.loads(prior[0][1] or "{}"))

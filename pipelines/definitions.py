@@ -14,6 +14,17 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import ASSET_CHECKS, MATCHING_ASSETS, PLAN_ASSETS, PLAN_CHECKS, NayoseStore
+from assets.review import ReviewSettings
+from assets.salesforce import (
+    SALESFORCE_ASSETS,
+    SALESFORCE_JOBS,
+    pardot_resource_from_env,
+    salesforce_resource_from_env,
+)
+from pipelines.review import REVIEW_JOBS, REVIEW_SENSORS, nightly_schedule
+from assets.synchealth import SYNC_ASSETS, sync_health_job, sync_health_nightly
+from assets.importplan import IMPORT_ASSETS, IMPORT_CHECKS
+from assets.bench import BENCH_ASSETS, benchmark_job
 
 ALL_ASSETS = [*MATCHING_ASSETS, *PLAN_ASSETS]
 ALL_CHECKS = [*ASSET_CHECKS, *PLAN_CHECKS]
@@ -29,20 +40,32 @@ nayose_job = dg.define_asset_job(
     ),
 )
 
-nayose_nightly = dg.ScheduleDefinition(
-    name="nayose_nightly",
-    job=nayose_job,
-    cron_schedule="0 2 * * *",
-    execution_timezone="Asia/Tokyo",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Re-run the whole matching every night at 02:00 JST (stopped until switched on).",
+import_plan_job = dg.define_asset_job(
+    name="import_plan_job",
+    selection=dg.AssetSelection.assets(*IMPORT_ASSETS),
+    executor_def=dg.in_process_executor,
+    description=(
+        "Before a one-off import: link an incoming file (run config: incoming_path) to the extracted org "
+        "(raw_records) and publish the import plan (insert / update / review / skip per row, Data Loader files), "
+        "guarded by blocking checks."
+    ),
 )
 
+# Extract -> plan every night (02:00 Asia/Tokyo unless NAYOSE_NIGHTLY_CRON / _TIMEZONE say otherwise).
+nayose_nightly = nightly_schedule(nayose_job)
+
 defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    asset_checks=ALL_CHECKS,
-    jobs=[nayose_job],
-    schedules=[nayose_nightly],
-    resources={"store": NayoseStore()},
+    assets=[*ALL_ASSETS, *SALESFORCE_ASSETS, *SYNC_ASSETS, *IMPORT_ASSETS, *BENCH_ASSETS],
+    asset_checks=[*ALL_CHECKS, *IMPORT_CHECKS],
+    jobs=[nayose_job, import_plan_job, *REVIEW_JOBS, *SALESFORCE_JOBS, sync_health_job, benchmark_job],
+    schedules=[nayose_nightly, sync_health_nightly],
+    sensors=REVIEW_SENSORS,
+    resources={
+        "store": NayoseStore(),
+        "review": ReviewSettings(),
+        # Credentials only through dg.EnvVar (NAYOSE_SF_* / NAYOSE_PARDOT_*, read when the code location loads).
+        "salesforce": salesforce_resource_from_env(),
+        "pardot": pardot_resource_from_env(),
+    },
     executor=dg.in_process_executor,
 )

@@ -96,6 +96,38 @@ def _check_failures(result: dg.ExecuteInProcessResult) -> list[str]:
     return out
 
 
+def run_sync_health_demo(
+    records: int, seed: int, database: str, output_dir: str, config_path: str | None = None,
+    log_level: str = "WARNING", instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run sync_health_job on the same sample org with its Pardot side (every sync problem planted):
+    writes out/sync_health.md / .csv, flag_plan.csv and sync_delete_plan.csv."""
+    from pipelines.definitions import defs
+
+    store_config: dict = {"database": database, "output_dir": output_dir}
+    if config_path:
+        store_config["config_path"] = config_path
+    return defs.resolve_job_def("sync_health_job").execute_in_process(
+        run_config={
+            "ops": {"sync_eligibility": {"config": {"source": "sample", "sample_records": records, "sample_seed": seed}}},
+            "resources": {"store": {"config": store_config}},
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        tags={"nayose/demo": "true"},
+    )
+
+
+def _sync_line(result: dg.ExecuteInProcessResult | None, out: Path) -> str:
+    if result is None or not result.success:
+        return "sync health        FAILED: " + "; ".join(_failures(result) if result is not None else ["not run"])
+    mats = result.asset_materializations_for_node("sync_health")
+    meta = mats[0].metadata if mats else {}
+    counts = ", ".join(f"{k.split('/', 1)[1].replace('_', ' ')} {v.value:,}" for k, v in meta.items() if k.startswith("findings/"))
+    return f"sync health         {out}/sync_health.md, sync_health.csv, flag_plan.csv, sync_delete_plan.csv  ({counts})"
+
+
 def _plan_counts(result: dg.ExecuteInProcessResult) -> dict:
     mats = result.asset_materializations_for_node("merge_plan")
     return {k: v.value for k, v in mats[0].metadata.items()} if mats else {}
@@ -127,6 +159,65 @@ def group_previews(database: str, config_path: str | None = None, groups: int = 
     return lines
 
 
+IMPORT_CARDS = 2_000  # rows of the generated business-card export the demo imports
+
+
+def run_import_demo(
+    result: dg.ExecuteInProcessResult,
+    database: str,
+    output_dir: str,
+    config_path: str | None = None,
+    log_level: str = "WARNING",
+    instance: dg.DagsterInstance | None = None,
+) -> tuple[dg.ExecuteInProcessResult, Path] | None:
+    """Generate a business-card export (CP932, Japanese headers, 40 % of the people already in the
+    sample org) and run import_plan_job on it against the org nayose_job just extracted."""
+    from nayose.sample import write_card_export
+    from pipelines.definitions import defs
+
+    truth = _truth_csv(result)
+    if truth is None or not truth.is_file():
+        return None
+    org_csv = truth.with_name(truth.name.replace(".truth.csv", ".csv"))
+    with open(truth, encoding="utf-8") as f:
+        rows = min(IMPORT_CARDS, max(10, (sum(1 for _ in f) - 1) // 5))  # a small org gets a small export
+    cards = Path(database).parent / f"cards_{rows}.csv"
+    write_card_export(org_csv, truth, rows, 1, cards)
+    store_config: dict = {"database": database, "output_dir": output_dir}
+    if config_path:
+        store_config["config_path"] = config_path
+    run = defs.resolve_job_def("import_plan_job").execute_in_process(
+        run_config={
+            "ops": {"import_plan": {"config": {
+                "incoming_path": str(cards), "lead_source": "Sansan", "existing_truth": str(truth),
+                "incoming_truth": str(cards.with_name(cards.stem + ".truth.csv"))}}},
+            "resources": {"store": {"config": store_config}},
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        tags={"nayose/demo": "true"},
+    )
+    return run, cards
+
+
+def _import_line(run: tuple[dg.ExecuteInProcessResult, Path] | None, out: Path) -> str:
+    if run is None:
+        return "import plan         skipped (no sample truth)"
+    result, cards = run
+    if not result.success:
+        return "import plan         FAILED: " + "; ".join(_failures(result) or ["see the Dagster run"])
+    mats = result.asset_materializations_for_node("import_plan")
+    md = {k: v.value for k, v in mats[0].metadata.items()} if mats else {}
+    ev = md.get("evaluation") or {}
+    quality = (f"; vs truth: update precision {ev['update']['precision']:.3f}, insert precision "
+               f"{ev['insert']['precision']:.3f}" if ev else "")
+    return (f"import plan         {cards.name} ({md.get('dagster/row_count', 0):,} business cards, CP932) -> {out}/import/: "
+            f"{md.get('decisions_insert', 0):,} insert, {md.get('decisions_update', 0):,} update, "
+            f"{md.get('decisions_review', 0):,} review, {md.get('decisions_skip', 0):,} skip; "
+            f"card values overwritten: {md.get('card_values_overwritten', 0)}{quality}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000, help="records in the sample org (default 10,000)")
@@ -154,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_demo(args.records, args.seed, args.db, args.out, args.config,
                           log_level="INFO" if args.verbose else "CRITICAL", instance=instance)
+        sync_result = (run_sync_health_demo(args.records, args.seed, args.db, args.out, args.config,
+                                            log_level="INFO" if args.verbose else "CRITICAL", instance=instance)
+                       if result.success else None)
+        import_run = (run_import_demo(result, args.db, args.out, args.config,
+                                      log_level="INFO" if args.verbose else "CRITICAL", instance=instance)
+                      if result.success else None)
     finally:
         instance.dispose()
     seconds = time.perf_counter() - started
@@ -198,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     checks = _check_failures(result)
     lines.append("asset checks        " + ("all passed" if not checks else "FAILED: " + ", ".join(checks)))
+    lines.append(_sync_line(sync_result, out))
+    if sync_result is None or not sync_result.success:
+        checks = [*checks, "sync_health_job"]
+    lines.append(_import_line(import_run, out))
+    if import_run is not None and not import_run[0].success:
+        checks = [*checks, "import_plan_job"]
     lines.append(f"time                {seconds:.1f} s")
     print("\n".join(lines))
     if plan:
