@@ -301,7 +301,7 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
     incoming row and differs from the existing value — and `import_insert_values(row_no, field,
     value)`; turns updates that change nothing into `skip` (already in the org), and updates where
     an incoming Contact meets an existing Lead into `review`."""
-    from nayose.survive import _long_from_columns, _run_survive_sql
+    from nayose.survive import long_values, run_survive_sql
 
     result = StageResult(stage="survive", table="import_changes")
     sv = config.survivorship
@@ -339,8 +339,8 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
             mem.register("_rec_arrow", rec)
             mem.execute("CREATE TEMP TABLE _sv_rec AS SELECT * FROM _rec_arrow")
             mem.register("_raw_arrow", raw)
-            _long_from_columns(mem, "SELECT * FROM _raw_arrow", fields)
-            _run_survive_sql(mem, fields, sv.model_copy(update={"master_order": ["oldest"]}))
+            long_values(mem, "SELECT * FROM _raw_arrow", fields)
+            run_survive_sql(mem, fields, sv.model_copy(update={"master_order": ["oldest"]}))
             upd_list = ", ".join(_lit(f) for f in updatable) or "NULL"
             changes = mem.sql(
                 f"""SELECT s.cluster_id AS unit, s.master_id AS existing_id, s.object, f.ord, f.field,

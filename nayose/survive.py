@@ -257,7 +257,7 @@ def _master_order_sql(config: SurvivorshipConfig) -> str:
     return ", ".join(keys + ["r.id"])
 
 
-def _run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: SurvivorshipConfig) -> None:
+def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: SurvivorshipConfig) -> None:
     """From _sv_rec / _sv_long0 (see above) write survivors, surviving_fields, group_records."""
     _register_nfkc(con)
     units, _ = _units(fields, config)
@@ -483,7 +483,7 @@ def _run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: 
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
-def _long_from_columns(con: duckdb.DuckDBPyConnection, source_sql: str, fields: list[str]) -> None:
+def long_values(con: duckdb.DuckDBPyConnection, source_sql: str, fields: list[str]) -> None:
     """_sv_long0(id, field, value) from a relation with an `__id` column and the fields."""
     if not fields:
         con.execute("CREATE OR REPLACE TEMP TABLE _sv_long0 (id VARCHAR, field VARCHAR, value VARCHAR)")
@@ -515,9 +515,9 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
             JOIN normalized_records n ON n.rec_idx = c.rec_idx
             WHERE c.status IN ('auto', 'review')
         """)
-        _long_from_columns(
+        long_values(
             con, 'SELECT r."Id" AS __id, r.* EXCLUDE ("Id") FROM raw_records r SEMI JOIN _sv_rec s ON s.id = r."Id"', fields)
-        _run_survive_sql(con, fields, sv)
+        run_survive_sql(con, fields, sv)
         con.execute("DROP TABLE IF EXISTS _sv_rec")
         con.execute("DROP TABLE IF EXISTS _sv_long0")
         statuses = dict(con.execute("SELECT status, count(*) FROM survivors GROUP BY status ORDER BY status").fetchall())
@@ -559,7 +559,7 @@ def survive_group(cluster_id: str, status: str, recs: list[Rec], config: Survivo
         con.register("_long_arrow", long_table)
         con.execute("CREATE TEMP TABLE _sv_rec AS SELECT * FROM _rec_arrow")
         con.execute("CREATE TEMP TABLE _sv_long0 AS SELECT * FROM _long_arrow")
-        _run_survive_sql(con, fields, config)
+        run_survive_sql(con, fields, config)
         cid, master_id, obj, st, reason = con.execute(
             "SELECT cluster_id, master_id, object, status, reason FROM survivors").fetchall()[0]
         out = {f: FieldValue(v, src, rule) for f, v, src, rule in con.execute(
