@@ -2,7 +2,7 @@
 
     report = apply_plan("out/merge_plan.json", journal_db="data/nayose.duckdb", sf=sf,
                         pardot=pardot, execute=True, clusters=approved_ids,
-                        deletes="out/delete_plan.csv", api_budget=90_000)
+                        deletes="out/delete_plan.csv", flags="out/flag_plan.csv", api_budget=90_000)
     undo = undo_plan("out/merge_plan.json", journal_db="data/nayose.duckdb", sf=sf, execute=True)
 
 What `apply_plan` does, group by group (a group = one cluster of merge_plan.json):
@@ -39,6 +39,18 @@ What `apply_plan` does, group by group (a group = one cluster of merge_plan.json
 6. **API limits.** Usage comes from `Sforce-Limit-Info` (REST) / the SOAP LimitInfoHeader; with
    `api_budget` the run stops cleanly — before starting a group whose estimated calls would pass
    it, and before any write that would — and reports `stopped`; running again resumes.
+
+**Flags** (`flags=`: flag_plan.csv rows plan_id, Id, object, field, value, reason, as_of — the field
+the Marketing Data Sharing rule reads) run after the groups and before the deletes, each row an
+`update_field` step keyed ``flag/<Id>/<field>``: the records are re-read (one query per object and
+chunk) and a row whose record changed after its as_of, or is gone, is journaled `stale` and left
+alone; the others get an `intent` entry with the old value and a snapshot of the record, then go
+out in sObject Collections requests (``PATCH composite/sobjects``, 200 records, allOrNone false,
+one result per record). A request without an answer (reset, timeout, 5xx) is journaled `unknown`
+and settled by re-reading the values: the records holding the new value are `done` (never sent
+again), the others are sent again; a 429 is retried after a pause. Rows of another plan are
+refused, like delete rows. `undo_plan` gives each flag its old value back, except on records
+edited since the apply (reported as `edited_since`).
 
 A dry run (`execute=False`) writes `dry_run` entries for the steps it would run (with the request
 it would send when `sf` is given, after the same read-only stale check) and changes nothing.
@@ -102,6 +114,7 @@ READ_ATTEMPTS = 5          # tries of a safe read
 BACKOFF_SECONDS = 0.5      # first backoff; doubles per try, capped at 30 s
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 SOQL_CHUNK = 200
+COLLECTION_SIZE = 200    # records per sObject Collections request
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
@@ -148,6 +161,13 @@ class ApplyReport:
     deletes_stale: list[dict] = field(default_factory=list)
     deletes_failed: list[dict] = field(default_factory=list)
     prospects_deleted: int = 0
+    flags_planned: int = 0
+    flags_done: int = 0
+    flags_already_done: int = 0
+    flags_unchanged: int = 0      # the record already held the value: nothing written
+    flags_confirmed: int = 0      # unknown outcomes found applied in the org (not sent again)
+    flags_stale: list[dict] = field(default_factory=list)     # {Id, object, field, reason}
+    flags_failed: list[dict] = field(default_factory=list)    # {Id, object, field, status, error}
     api_calls: int = 0
     api_used: int | None = None
     api_limit: int | None = None
@@ -162,7 +182,7 @@ class ApplyReport:
     def exit_code(self) -> int:
         """0: everything planned is applied; 1: something was skipped, failed or is pending."""
         bad = (self.groups_stale or self.groups_failed or self.groups_unknown or self.deletes_stale
-               or self.deletes_failed or self.stopped)
+               or self.deletes_failed or self.flags_stale or self.flags_failed or self.stopped)
         return 1 if bad else 0
 
 
@@ -175,6 +195,7 @@ class UndoReport:
     masters_restored: list[dict] = field(default_factory=list)   # {cluster_id, Id, fields}
     records_undeleted: list[str] = field(default_factory=list)
     prospects_undeleted: list[str] = field(default_factory=list)
+    flags_restored: list[dict] = field(default_factory=list)     # {Id, object, field, value}
     already_undone: int = 0
     not_restored: list[dict] = field(default_factory=list)      # {cluster_id, Id, object, kind, detail}
     steps_failed: list[dict] = field(default_factory=list)
@@ -319,6 +340,59 @@ def delete_step(row: dict) -> Step:
     if row["object"] not in ("Lead", "Contact", "Account"):
         raise ApplyError(f"delete plan: object {row['object']!r} of {row['Id']} is not Lead, Contact, Account or Prospect")
     return Step(f"delete/{row['Id']}", None, "delete", row["object"], dict(row))
+
+
+FLAG_OBJECTS = ("Lead", "Contact", "Account")
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+
+
+def load_flags(flags: str | Path | Iterable[dict] | None, plan_id: str) -> list[dict]:
+    """flag_plan.csv (path) or rows: plan_id, Id, object, field, value, reason, as_of. One row per
+    record and field; a row of another plan is refused."""
+    if flags is None:
+        return []
+    if isinstance(flags, (str, Path)):
+        path = Path(flags)
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                rows = list(csv.DictReader(f))
+        except FileNotFoundError:
+            raise ApplyError(f"{path}: flag plan not found") from None
+        where = str(path)
+    else:
+        rows = [dict(r) for r in flags]
+        where = "flag plan"
+    out: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    for n, r in enumerate(rows, 2):
+        # cells the Excel-safe writer escaped with a leading quote
+        r = {k: (v.lstrip("'") if isinstance(v, str) and k in ("Id", "as_of", "value") else v) for k, v in r.items()}
+        if not r.get("Id") or not r.get("field"):
+            raise ApplyError(f"{where}: row {n}: Id and field are required")
+        if "as_of" not in r:
+            raise ApplyError(f"{where}: no as_of column: a flag plan without as-of times cannot be checked for "
+                             "changes; make the plan again")
+        if r.get("plan_id") and r["plan_id"] != plan_id:
+            raise ApplyError(f"{where}: row {n} belongs to plan {r['plan_id']}, not {plan_id}")
+        rid = str(r["Id"]).strip()
+        obj = str(r.get("object") or "").strip() or object_of(rid)
+        if obj not in FLAG_OBJECTS:
+            raise ApplyError(f"{where}: row {n}: object {obj!r} of {rid} is not Lead, Contact or Account")
+        fld = str(r["field"]).strip()
+        if not _FIELD_NAME.match(fld) or fld in NON_UPDATEABLE:
+            raise ApplyError(f"{where}: row {n}: {fld!r} is not a field the applier may set")
+        _check_id(rid)
+        if (rid, fld.casefold()) in seen:
+            raise ApplyError(f"{where}: row {n}: {rid} {fld} appears twice")
+        seen.add((rid, fld.casefold()))
+        value = r.get("value")
+        out.append({"Id": rid, "object": obj, "field": fld, "value": None if value in (None, "") else str(value),
+                    "reason": r.get("reason"), "as_of": (r.get("as_of") or "").strip() or None})
+    return out
+
+
+def flag_step(row: dict) -> Step:
+    return Step(f"flag/{row['Id']}/{row['field']}", None, "update_field", row["object"], dict(row))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -571,6 +645,30 @@ class _Org:
             self.calls += 1
             raise SoapOutcomeUnknown(f"delete {record_id}: no answer ({type(exc).__name__})") from None
 
+    def collection_update(self, records: list[dict]) -> list[dict]:
+        """PATCH composite/sobjects (at most 200 records, allOrNone false): one result per record,
+        in order ({id, success, errors}). Not repeated here: the caller checks an unanswered call
+        against the org. A connection that breaks raises SoapOutcomeUnknown."""
+        from simple_salesforce.exceptions import SalesforceError
+
+        if not records or len(records) > COLLECTION_SIZE:
+            raise ApplyError(f"a collection update takes 1..{COLLECTION_SIZE} records, not {len(records)}")
+        try:
+            res = self.sf.restful("composite/sobjects", method="PATCH",
+                                  json={"allOrNone": False, "records": records})
+            self._track_rest()
+        except SalesforceError as exc:
+            self._track_rest()
+            self._raise_if_daily_limit(exc)
+            raise
+        except requests.RequestException as exc:
+            self.calls += 1
+            raise SoapOutcomeUnknown(f"collection update of {len(records)} record(s): no answer "
+                                     f"({type(exc).__name__})") from None
+        if not isinstance(res, list) or len(res) != len(records):
+            raise SoapOutcomeUnknown("collection update: the answer does not have one result per record")
+        return res
+
     def soap_call(self, fn: Callable[[], list[CallResult]]) -> list[CallResult]:
         before = self.soap.calls
         try:
@@ -597,6 +695,40 @@ def _typed(info: dict | None, value: Any) -> Any:
         except (TypeError, ValueError):
             return value
     return value
+
+
+def _collection_result(res: dict, record_id: str) -> CallResult:
+    """A CallResult from one sObject Collections result ({id, success, errors})."""
+    from nayose.soap import CallError
+
+    errors = [CallError(str(e.get("statusCode") or e.get("errorCode") or ""), str(e.get("message") or ""),
+                        list(e.get("fields") or [])) for e in (res or {}).get("errors") or []]
+    return CallResult(success=bool((res or {}).get("success")), id=(res or {}).get("id") or record_id, errors=errors)
+
+
+def _after_state(rec: dict | None) -> dict | None:
+    """What undo compares against: the record's modification stamps right after our write."""
+    if rec is None:
+        return None
+    return {"LastModifiedDate": rec.get("LastModifiedDate"), "SystemModstamp": rec.get("SystemModstamp")}
+
+
+def _distinct_id_rounds(steps: list[Step], size: int) -> list[list[Step]]:
+    """Chunks of at most `size` steps in which no record Id appears twice (a collection request
+    takes each record once); later fields of one record go to later chunks."""
+    rounds: list[list[Step]] = []
+    todo = list(steps)
+    while todo:
+        chunk, ids, rest = [], set(), []
+        for s in todo:
+            if len(chunk) < size and s.payload["Id"] not in ids:
+                chunk.append(s)
+                ids.add(s.payload["Id"])
+            else:
+                rest.append(s)
+        rounds.append(chunk)
+        todo = rest
+    return rounds
 
 
 def _staleness(rec: dict | None, as_of: str | None, sobject: str) -> str | None:
@@ -656,6 +788,25 @@ class _Applier:
             except Exception:  # noqa: BLE001 - a progress callback never breaks the run
                 log.exception("progress callback failed")
 
+    def _j_many(self, items: list[tuple[Step, str, dict]]) -> None:
+        """Journal several steps' entries in one transaction: (step, status, {attempt, request,
+        snapshot, result})."""
+        if not items:
+            return
+        self.journal.write_many([
+            {"plan_id": self.plan_id, "step_key": s.key, "action": s.action, "status": status, "run_id": self.run_id,
+             "cluster_id": s.cluster_id, **kw} for s, status, kw in items])
+        for s, status, kw in items:
+            if status in EXEC_STATUSES:
+                self.latest[s.key] = {"step_key": s.key, "status": status, "request": kw.get("request"),
+                                      "snapshot": kw.get("snapshot"), "result": kw.get("result")}
+            if self.progress is not None and status in ("done", "failed", "stale", "dry_run", "unknown"):
+                try:
+                    self.progress({"step_key": s.key, "status": status, "cluster_id": s.cluster_id,
+                                   "done": self.done_count, "total": self.total})
+                except Exception:  # noqa: BLE001 - a progress callback never breaks the run
+                    log.exception("progress callback failed")
+
     def _status(self, step: Step) -> str | None:
         e = self.latest.get(step.key)
         return e["status"] if e else None
@@ -696,6 +847,11 @@ class _Applier:
             rec = org.records(step.sobject, [p["master_id"]]).get(p["master_id"]) or {}
             same = all(norm(rec.get(f)) == norm(v) for f, v in values.items())
             return ("done" if same else "not_done"), {"fields_match": same}
+        if step.action == "update_field":
+            rec = org.records(step.sobject, [p["Id"]]).get(p["Id"])
+            if rec is not None and rec.get("IsDeleted") not in (True, "true") and norm(rec.get(p["field"])) == norm(p["value"]):
+                return "done", {"value": rec.get(p["field"]), "after": _after_state(rec)}
+            return "not_done", {"found": rec is not None, "value": None if rec is None else rec.get(p["field"])}
         if step.action == "delete":
             rec = org.records(step.sobject, [p["Id"]]).get(p["Id"])
             if rec is None or rec.get("IsDeleted") in (True, "true"):
@@ -754,6 +910,11 @@ class _Applier:
             values = {f: _typed(info.get(f), v) for f, v in request["fields"].items()}
             org.rest_update(step.sobject, p["master_id"], values)
             return CallResult(success=True, id=p["master_id"])
+        if step.action == "update_field":
+            info = org.field_info(step.sobject) or {}
+            res = org.collection_update([{"attributes": {"type": step.sobject}, "Id": p["Id"],
+                                          p["field"]: _typed(info.get(p["field"]), p["value"])}])[0]
+            return _collection_result(res, p["Id"])
         if step.action == "delete":
             org.rest_delete(step.sobject, p["Id"])
             return CallResult(success=True, id=p["Id"])
@@ -1123,6 +1284,244 @@ class _Applier:
         self._j(s, "dry_run", request=self._request(s, {}, {}))
         rep.steps_dry_run += 1
 
+    # ---- flags (flag_plan.csv) ----------------------------------------------------------------
+    def _flag_records(self, steps: list[Step]) -> dict[str, dict]:
+        """Id → record (all fields, deleted ones too) of the flag steps' records."""
+        by_obj: dict[str, list[str]] = {}
+        for s in steps:
+            by_obj.setdefault(s.sobject, []).append(s.payload["Id"])
+        recs: dict[str, dict] = {}
+        for obj, ids in sorted(by_obj.items()):
+            recs.update(self.org.records(obj, ids))
+        return recs
+
+    @staticmethod
+    def _flag_request(s: Step, rec: dict | None) -> dict:
+        p = s.payload
+        return {"Id": p["Id"], "object": s.sobject, "field": p["field"], "value": p["value"],
+                "old_value": None if rec is None else rec.get(p["field"]), "reason": p.get("reason")}
+
+    def _count_flag_done(self, confirmed: bool = False) -> None:
+        self.report.flags_done += 1
+        self.report.flags_confirmed += int(confirmed)
+        self.done_count += 1
+
+    def _flag_failed(self, s: Step, status: str, error: str) -> None:
+        p = s.payload
+        self.report.flags_failed.append({"Id": p["Id"], "object": s.sobject, "field": p["field"], "status": status,
+                                         "error": error})
+
+    def _resolve_flags(self, steps: list[Step]) -> dict[str, str]:
+        """Check flag steps left without a result against the org (one read for all): 'done'
+        (the record holds the value: journaled done, never sent again), 'failed' (not executed)
+        or 'unknown' (the org could not be read)."""
+        from simple_salesforce.exceptions import SalesforceError
+
+        try:
+            recs = self._flag_records(steps)
+        except (_Unresolved, requests.RequestException, SalesforceError) as exc:
+            log.warning("outcome of %d flag update(s) still unknown: %s", len(steps), type(exc).__name__)
+            return {s.key: "unknown" for s in steps}
+        out: dict[str, str] = {}
+        items = []
+        for s in steps:
+            p = s.payload
+            prev = self.latest.get(s.key) or {}
+            rec = recs.get(p["Id"])
+            live = rec is not None and rec.get("IsDeleted") not in (True, "true")
+            if live and norm(rec.get(p["field"])) == norm(p["value"]):
+                items.append((s, "done", {"request": prev.get("request"), "result": {
+                    "confirmed_from_org": True, "value": rec.get(p["field"]), "after": _after_state(rec)}}))
+                self._count_flag_done(confirmed=True)
+                out[s.key] = "done"
+            else:
+                items.append((s, "failed", {"request": prev.get("request"), "result": {
+                    "not_executed": True, "checked": {"found": rec is not None,
+                                                      "value": None if rec is None else rec.get(p["field"])}}}))
+                out[s.key] = "failed"
+        self._j_many(items)
+        return out
+
+    def run_flags(self, rows: list[dict]) -> None:
+        """Set the flag plan's fields: per record a journaled `update_field` step, sent in sObject
+        Collections PATCH requests of up to 200 records (allOrNone false, one result per record)."""
+        rep = self.report
+        steps = [flag_step(r) for r in rows]
+        rep.flags_planned = len(steps)
+        pending = [s for s in steps if self._status(s) != "done"]
+        rep.flags_already_done = len(steps) - len(pending)
+        if not pending:
+            return
+        if not self.execute:
+            self._dry_run_flags(pending)
+            return
+        org = self.org
+        # 1. resume: calls left without a result are checked against the org first
+        left = [s for s in pending if self._status(s) in ("intent", "unknown")]
+        unresolved: set[str] = set()
+        for i in range(0, len(left), SOQL_CHUNK):
+            chunk = left[i:i + SOQL_CHUNK]
+            org.check_budget(2)
+            for key, st in self._resolve_flags(chunk).items():
+                if st == "unknown":
+                    unresolved.add(key)
+        for s in left:
+            if s.key in unresolved:
+                self._flag_failed(s, "unknown", "outcome of an interrupted call could not be checked yet")
+        pending = [s for s in pending if self._status(s) != "done" and s.key not in unresolved]
+        # 2. per chunk: one read (stale check + snapshot), then one collection request
+        for chunk in _distinct_id_rounds(pending, COLLECTION_SIZE):
+            org.check_budget(3)
+            try:
+                recs = self._flag_records(chunk)
+            except _Unresolved as exc:
+                for s in chunk:
+                    self._flag_failed(s, "not_attempted", f"could not read the record: {exc}")
+                continue
+            ready: list[tuple[Step, dict]] = []
+            items = []
+            for s in chunk:
+                p = s.payload
+                rec = recs.get(p["Id"])
+                why = _staleness(rec, p.get("as_of"), s.sobject)
+                if why:
+                    items.append((s, "stale", {"result": {"reason": why}}))
+                    rep.flags_stale.append({"Id": p["Id"], "object": s.sobject, "field": p["field"], "reason": why})
+                    rep.steps_stale += 1
+                elif not org.updateable(s.sobject, p["field"], rec):
+                    err = f"{s.sobject}.{p['field']} is not an updateable field (describe)"
+                    items.append((s, "failed", {"request": self._flag_request(s, rec), "result": {"error": err}}))
+                    self._flag_failed(s, "failed", err)
+                elif norm(rec.get(p["field"])) == norm(p["value"]):
+                    items.append((s, "done", {"request": self._flag_request(s, rec), "snapshot": {"records": {p["Id"]: rec}},
+                                              "result": {"nothing_to_change": True}}))
+                    self._count_flag_done()
+                    rep.flags_unchanged += 1
+                else:
+                    ready.append((s, rec))
+            self._j_many(items)
+            if ready:
+                self._flag_batch(ready)
+
+    def _flag_batch(self, ready: list[tuple[Step, dict]]) -> None:
+        """Journal-first collection update of one chunk, with the outcome of every record settled:
+        done, failed (a record-level error), or sent again when the org shows it was not executed."""
+        from simple_salesforce.exceptions import SalesforceError
+
+        org = self.org
+        reqs = {s.key: self._flag_request(s, rec) for s, rec in ready}
+        snaps = {s.key: {"records": {s.payload["Id"]: rec}} for s, rec in ready}
+        batch = [s for s, _ in ready]
+        delay = org.backoff
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            org.check_budget(2)
+            self._j_many([(s, "intent", {"attempt": attempt, "request": reqs[s.key], "snapshot": snaps[s.key]})
+                          for s in batch])
+            body = []
+            for s in batch:
+                p = s.payload
+                info = (org.field_info(s.sobject) or {}).get(p["field"])
+                body.append({"attributes": {"type": s.sobject}, "Id": p["Id"], p["field"]: _typed(info, p["value"])})
+            retry: list[Step] = []
+            try:
+                results = org.collection_update(body)
+            except SalesforceError as exc:
+                status = getattr(exc, "status", 0)
+                err = self._err(exc)
+                if status == 429:  # refused, not executed: send again after a pause
+                    self._j_many([(s, "failed", {"attempt": attempt, "request": reqs[s.key],
+                                                 "result": {"not_executed": True, "error": err}}) for s in batch])
+                    retry = batch
+                elif status in RETRY_STATUSES:  # the org may have executed it: check
+                    self._j_many([(s, "unknown", {"attempt": attempt, "request": reqs[s.key], "result": {"error": err}})
+                                  for s in batch])
+                    retry = self._settle_unknown(batch)
+                else:  # the request itself was refused: nothing executed
+                    self._j_many([(s, "failed", {"attempt": attempt, "request": reqs[s.key], "result": {"error": err}})
+                                  for s in batch])
+                    for s in batch:
+                        self._flag_failed(s, "failed", err)
+                    return
+            except (SoapOutcomeUnknown, _Unresolved, requests.RequestException) as exc:
+                err = self._err(exc)
+                self._j_many([(s, "unknown", {"attempt": attempt, "request": reqs[s.key], "result": {"error": err}})
+                              for s in batch])
+                retry = self._settle_unknown(batch)
+            else:
+                ok = [s for s, r in zip(batch, results) if r.get("success")]
+                after: dict[str, dict] = {}
+                if ok:
+                    try:  # the records as they ended up: undo tells a later edit by them
+                        after = self._flag_records(ok)
+                    except (_Unresolved, requests.RequestException, SalesforceError):
+                        after = {}
+                items = []
+                for s, r in zip(batch, results):
+                    res = _collection_result(r, s.payload["Id"]).to_dict()
+                    if r.get("success"):
+                        items.append((s, "done", {"attempt": attempt, "request": reqs[s.key],
+                                                  "result": {**res, "after": _after_state(after.get(s.payload["Id"]))}}))
+                        self._count_flag_done()
+                    else:
+                        items.append((s, "failed", {"attempt": attempt, "request": reqs[s.key], "result": res}))
+                        self._flag_failed(s, "failed", _error_text(res))
+                self._j_many(items)
+                return
+            if not retry:
+                return
+            if attempt < MAX_ATTEMPTS:
+                self.report.steps_retried += len(retry)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            batch = retry
+        for s in batch:
+            self._flag_failed(s, "failed", _error_text((self.latest.get(s.key) or {}).get("result")))
+
+    def _settle_unknown(self, batch: list[Step]) -> list[Step]:
+        """After an unanswered collection request: the steps to send again (not executed); confirmed
+        ones are done, the ones the org could not tell are reported unknown."""
+        states = self._resolve_flags(batch)
+        out = []
+        for s in batch:
+            if states[s.key] == "failed":
+                out.append(s)
+            elif states[s.key] == "unknown":
+                self._flag_failed(s, "unknown", "the call got no answer and the org could not be checked; run again to resume")
+        return out
+
+    def _dry_run_flags(self, pending: list[Step]) -> None:
+        rep = self.report
+        for chunk in _distinct_id_rounds(pending, SOQL_CHUNK):
+            recs: dict[str, dict] = {}
+            if self.org is not None:
+                try:
+                    recs = self._flag_records(chunk)
+                except _Unresolved as exc:
+                    for s in chunk:
+                        self._flag_failed(s, "not_attempted", f"could not read the record: {exc}")
+                    continue
+            items = []
+            for s in chunk:
+                p = s.payload
+                if self._status(s) in ("intent", "unknown"):
+                    self._flag_failed(s, "unknown", "interrupted call: checked against the org on the next --execute")
+                rec = recs.get(p["Id"])
+                if self.org is not None:
+                    why = _staleness(rec, p.get("as_of"), s.sobject)
+                    if why:
+                        items.append((s, "stale", {"result": {"reason": why, "dry_run": True}}))
+                        rep.flags_stale.append({"Id": p["Id"], "object": s.sobject, "field": p["field"], "reason": why})
+                        rep.steps_stale += 1
+                        continue
+                request = self._flag_request(s, rec)
+                if self.org is None:
+                    request["old_value_unchecked"] = True
+                elif norm(rec.get(p["field"])) == norm(p["value"]):
+                    request["nothing_to_change"] = True
+                items.append((s, "dry_run", {"request": request, "snapshot": {"records": {p["Id"]: rec}} if rec else None}))
+                rep.steps_dry_run += 1
+            self._j_many(items)
+
 
 def _offline_request(s: Step, c: dict) -> dict:
     p = s.payload
@@ -1161,17 +1560,21 @@ def apply_plan(
     deletes: str | Path | Iterable[dict] | None = None,
     api_budget: int | None = None,
     progress: Callable[[dict], None] | None = None,
+    flags: str | Path | Iterable[dict] | None = None,
 ) -> ApplyReport:
     """Apply merge_plan.json (path or dict) — see the module docstring.
 
     `clusters`: the approved cluster ids (None: every group of the plan that has steps);
-    `deletes`: delete_plan.csv (path) or its rows, applied after the groups; `api_budget`: stop
+    `deletes`: delete_plan.csv (path) or its rows, applied after the groups (and the flags);
+    `flags`: flag_plan.csv (path) or its rows, each an `update_field` step (`flag/<Id>/<field>`)
+    applied after the groups through sObject Collections; `api_budget`: stop
     before the org's daily API usage (Sforce-Limit-Info) would pass it; `progress(event)` is called
     with {step_key, status, cluster_id, done, total} after each step. `execute=False` is a dry run.
     """
     started = time.perf_counter()
     doc = load_plan(plan)
     rows = load_deletes(deletes, doc["plan_id"])
+    flag_rows = load_flags(flags, doc["plan_id"])
     if execute and sf is None:
         raise ApplyError("--execute needs a Salesforce connection")
     org = _Org(sf, pardot, api_budget) if sf is not None else None
@@ -1186,7 +1589,7 @@ def apply_plan(
             raise ApplyError(f"cluster(s) not in plan {doc['plan_id']}: {', '.join(sorted(unknown)[:5])}")
     app = _Applier(doc, journal, org, execute, report, progress)
     app.latest = latest_by_step(journal.entries(doc["plan_id"]))
-    app.total = sum(len(group_steps(c)) for c in groups) + len(rows)
+    app.total = sum(len(group_steps(c)) for c in groups) + len(rows) + len(flag_rows)
     app.run_id = journal.start_run(doc["plan_id"], "apply", report.mode)
     report.run_id = app.run_id
     i = 0
@@ -1194,6 +1597,7 @@ def apply_plan(
         for i, c in enumerate(groups):
             app.run_group(c)
         i = len(groups)
+        app.run_flags(flag_rows)
         app.run_deletes(rows)
     except _Stop as stop:
         report.stopped = str(stop)
@@ -1220,8 +1624,13 @@ def undo_plan(
     execute: bool = False,
     clusters: Iterable[str] | None = None,
     progress: Callable[[dict], None] | None = None,
+    flags: str | Path | Iterable[dict] | None = None,
 ) -> UndoReport:
-    """Undo what `apply_plan` did for this plan (per the journal) — see the module docstring."""
+    """Undo what `apply_plan` did for this plan (per the journal) — see the module docstring.
+
+    Flag steps: every `flag/…` step done in the journal gets its old value back (from the intent's
+    snapshot) unless the record was edited since the apply; `flags` (flag_plan.csv or rows of this
+    plan) limits the undo to those rows."""
     started = time.perf_counter()
     doc = load_plan(plan)
     if sf is None:
@@ -1234,6 +1643,7 @@ def undo_plan(
     run_id = journal.start_run(doc["plan_id"], "undo", report.mode)
     report.run_id = run_id
     approved = None if clusters is None else {str(c) for c in clusters}
+    flag_keys = None if flags is None else {flag_step(r).key for r in load_flags(flags, doc["plan_id"])}
 
     def jw(key: str, action: str, status: str, cluster_id: str | None, request=None, snapshot=None, result=None):
         if not execute and status != "dry_run":
@@ -1249,6 +1659,11 @@ def undo_plan(
     def undone(key: str) -> bool:
         e = latest.get(key)
         return bool(e and e["status"] == "done")
+
+    def jw_many(items: list[tuple[str, str, str, dict]]) -> None:
+        """Several undo entries (key, action, status, {request, snapshot, result}) in one transaction."""
+        journal.write_many([{"plan_id": doc["plan_id"], "step_key": k, "action": a, "status": st, "run_id": run_id, **kw}
+                            for k, a, st, kw in items if execute or st == "dry_run"])
 
     first_intent: dict[str, dict] = {}
     for e in entries:
@@ -1267,6 +1682,7 @@ def undo_plan(
             report.groups += 1
             _undo_group(org, c, done, first_intent, verify.get(cid), report, execute, jw, undone)
         _undo_deletes(org, doc, latest, first_intent, report, execute, jw, undone)
+        _undo_flags(org, entries, latest, first_intent, report, execute, jw_many, undone, flag_keys)
     finally:
         report.api_calls = org.calls
         report.api_used = org.used
@@ -1474,3 +1890,108 @@ def _undo_deletes(org: _Org, doc: dict, latest: dict, first_intent: dict, report
             continue
         report.prospects_undeleted.append(pid)
         jw(key, "undelete_prospect", "done", None, result={"success": True})
+
+
+def _undo_flags(org: _Org, entries: list[dict], latest: dict, first_intent: dict, report: UndoReport, execute: bool,
+                jw_many, undone, only: set[str] | None) -> None:
+    """Give every applied flag its old value back (the first intent's snapshot), in sObject
+    Collections requests; a record edited since the apply is reported, not overwritten."""
+    from simple_salesforce.exceptions import SalesforceError
+
+    todo: list[tuple[str, dict]] = []
+    after_by_id: dict[str, tuple[int, dict]] = {}
+    for key, e in latest.items():
+        if not key.startswith("flag/") or e["status"] != "done":
+            continue
+        result = e.get("result") or {}
+        req = (first_intent.get(key) or {}).get("request") or e.get("request") or {}
+        if req.get("Id") and result.get("after"):
+            prev = after_by_id.get(req["Id"])
+            if prev is None or e["seq"] > prev[0]:
+                after_by_id[req["Id"]] = (e["seq"], result["after"])
+        if (only is not None and key not in only) or result.get("nothing_to_change") or not req.get("Id"):
+            continue
+        if undone(f"undo/{key}"):
+            report.already_undone += 1
+            continue
+        todo.append((key, req))
+    if not todo:
+        return
+    by_obj: dict[str, list[str]] = {}
+    for _, req in todo:
+        by_obj.setdefault(req["object"], []).append(req["Id"])
+    recs: dict[str, dict] = {}
+    for obj, ids in sorted(by_obj.items()):
+        recs.update(org.records(obj, ids))
+    restore: list[tuple[str, dict]] = []
+    items = []
+    for key, req in todo:
+        rid, fld = req["Id"], req["field"]
+        rec = recs.get(rid)
+        why = None
+        if rec is None:
+            why = ("purged", "the record is gone from the org (purged from the Recycle Bin)")
+        elif rec.get("IsDeleted") in (True, "true"):
+            why = ("deleted", "the record has been deleted since the apply")
+        elif norm(rec.get(fld)) != norm(req.get("value")):
+            why = ("edited_since", f"{fld} was changed after the apply (now {rec.get(fld)!r}, the apply set "
+                                   f"{req.get('value')!r}); not restored to {req.get('old_value')!r}")
+        else:
+            after = (after_by_id.get(rid) or (0, None))[1]
+            if after and after.get("LastModifiedDate") and rec.get("LastModifiedDate") != after["LastModifiedDate"]:
+                why = ("edited_since", f"the record was edited after the apply (LastModifiedDate {rec.get('LastModifiedDate')}); "
+                                       f"{fld} not restored to {req.get('old_value')!r}")
+        if why:
+            report.not_restored.append({"cluster_id": None, "Id": rid, "object": req["object"], "kind": why[0],
+                                        "detail": why[1], "fields": {fld: {"snapshot": req.get("old_value"),
+                                                                           "now": None if rec is None else rec.get(fld)}}})
+            items.append((f"undo/{key}", "restore_field", "failed" if execute else "dry_run", {"result": {"not_restored": why[0]}}))
+            continue
+        restore.append((key, req))
+    if not execute:
+        for key, req in restore:
+            report.would_restore.append({"cluster_id": None, "Id": req["Id"], "fields": {req["field"]: req.get("old_value")}})
+            items.append((f"undo/{key}", "restore_field", "dry_run",
+                          {"request": {"Id": req["Id"], "field": req["field"], "value": req.get("old_value")}}))
+        jw_many(items)
+        return
+    jw_many(items)
+    steps = [Step(f"undo/{key}", None, "update_field", req["object"],
+                  {"Id": req["Id"], "field": req["field"], "value": req.get("old_value")}) for key, req in restore]
+    for chunk in _distinct_id_rounds(steps, COLLECTION_SIZE):
+        jw_many([(s.key, "restore_field", "intent", {
+            "request": {"Id": s.payload["Id"], "field": s.payload["field"], "value": s.payload["value"]},
+            "snapshot": {"records": {s.payload["Id"]: recs.get(s.payload["Id"])}}}) for s in chunk])
+        body = [{"attributes": {"type": s.sobject}, "Id": s.payload["Id"],
+                 s.payload["field"]: _typed((org.field_info(s.sobject) or {}).get(s.payload["field"]), s.payload["value"])}
+                for s in chunk]
+        errors: dict[str, str] = {}
+        try:
+            results = [_collection_result(r, s.payload["Id"]) for s, r in zip(chunk, org.collection_update(body))]
+        except (SoapOutcomeUnknown, SalesforceError, requests.RequestException) as exc:
+            err = org.scrub(f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, SalesforceError) and getattr(exc, "status", 0) not in RETRY_STATUSES:
+                results = [CallResult(success=False, id=s.payload["Id"]) for s in chunk]
+                errors = {s.key: err for s in chunk}
+            else:  # no answer: the org tells which values are back
+                now: dict[str, dict] = {}
+                for obj in sorted({s.sobject for s in chunk}):
+                    now.update(org.records(obj, [s.payload["Id"] for s in chunk if s.sobject == obj]))
+                results = []
+                for s in chunk:
+                    back = norm((now.get(s.payload["Id"]) or {}).get(s.payload["field"])) == norm(s.payload["value"])
+                    results.append(CallResult(success=back, id=s.payload["Id"]))
+                    if not back:
+                        errors[s.key] = f"{err}; the value is not restored (run undo again)"
+        done_items = []
+        for s, r in zip(chunk, results):
+            p = s.payload
+            if r.success:
+                report.flags_restored.append({"Id": p["Id"], "object": s.sobject, "field": p["field"], "value": p["value"]})
+                done_items.append((s.key, "restore_field", "done", {
+                    "request": {"Id": p["Id"], "field": p["field"], "value": p["value"]}, "result": r.to_dict()}))
+            else:
+                err = errors.get(s.key) or _error_text(r.to_dict())
+                report.steps_failed.append({"cluster_id": None, "step_key": s.key, "error": err})
+                done_items.append((s.key, "restore_field", "failed", {"result": {"error": err}}))
+        jw_many(done_items)

@@ -124,6 +124,26 @@ class Journal:
         )], fetch=True)
         return int(rows[0][0])
 
+    def write_many(self, entries: list[dict]) -> int:
+        """Append several entries in one transaction (all or none): each a dict of `write`'s keyword
+        arguments. A batch request's intents are journaled together before the one call. Returns
+        how many were written."""
+        stmts = []
+        for e in entries:
+            status = e["status"]
+            if status not in STATUSES:
+                raise ValueError(f"unknown journal status {status!r}")
+            stmts.append((
+                "INSERT INTO apply_journal (run_id, plan_id, step_key, cluster_id, action, status, attempt, request, "
+                "snapshot, result, \"at\") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [e.get("run_id"), e["plan_id"], e["step_key"], e.get("cluster_id"), e["action"], status,
+                 int(e.get("attempt", 1)), self._dump(e.get("request")), self._dump(e.get("snapshot")),
+                 self._dump(e.get("result")), _now()],
+            ))
+        if stmts:
+            self._execute(stmts)
+        return len(stmts)
+
     def entries(self, plan_id: str, prefix: str | None = None) -> list[dict]:
         """Every entry of a plan (optionally of step keys starting with prefix), oldest first, JSON decoded."""
         cols = ", ".join(f'"{c}"' for c in COLUMNS)

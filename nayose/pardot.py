@@ -47,11 +47,19 @@ LINKS = "prospect_links"
 WATERMARK_OBJECT = "pardot_prospect"
 MAX_PAGE = 1000
 
-#: Prospect fields extracted by default: identity, CRM links, the fields matching uses, mailability.
+#: Prospect fields extracted by default: identity, CRM links, the fields matching uses, mailability,
+#: and what sync health compares: `department` (mapped to Contact.Department) and `crmLastSync` (the
+#: last sync with the CRM, which tells a pending value from one the sync does not carry).
 DEFAULT_PROSPECT_FIELDS = (
-    "id", "email", "firstName", "lastName", "company", "jobTitle", "phone", "city", "state", "zip",
+    "id", "email", "firstName", "lastName", "company", "jobTitle", "department", "phone", "city", "state", "zip",
     "country", "salesforceId", "crmLeadFid", "crmContactFid", "optedOut", "isDoNotEmail",
-    "isEmailHardBounced", "createdAt", "updatedAt",
+    "isEmailHardBounced", "crmLastSync", "createdAt", "updatedAt",
+)
+#: Fields of the v5 custom-field object read for the field mapping audit (v5 has no predefined
+#: values, maximum length or sync behaviour of a custom field).
+CUSTOM_FIELD_FIELDS = (
+    "id", "name", "fieldId", "type", "salesforceId", "isRequired", "isRecordMultipleResponses", "isUseValues",
+    "createdAt", "updatedAt",
 )
 _FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 _BU = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
@@ -158,6 +166,7 @@ class PardotClient:
             raise NayoseError("Pardot needs an access token: NAYOSE_PARDOT_ACCESS_TOKEN or a Salesforce connection")
         self.session: requests.Session = session or make_session(settings)
         self.base = f"{settings.base_url}/api/v5/objects/prospects"
+        self.custom_fields_url = f"{settings.base_url}/api/v5/objects/custom-fields"
 
     # ---- plumbing -----------------------------------------------------------------------------
     def _token(self) -> str:
@@ -242,6 +251,21 @@ class PardotClient:
                           params={"fields": ",".join(_check_fields(fields))})
         return r.json()
 
+    def custom_fields(self, fields: Sequence[str] = CUSTOM_FIELD_FIELDS) -> list[dict[str, Any]]:
+        """Every prospect custom field definition (``GET /api/v5/objects/custom-fields``, by id,
+        following nextPageToken)."""
+        params: dict[str, Any] = {"fields": ",".join(_check_fields(fields)), "limit": MAX_PAGE, "orderBy": "id"}
+        out: list[dict[str, Any]] = []
+        for _ in range(100_000):
+            body = self._request("GET", self.custom_fields_url, "custom field query", params=params).json()
+            values = body.get("values") or []
+            out.extend(values)
+            token = body.get("nextPageToken")
+            if not token or not values:
+                return out
+            params = {"nextPageToken": token}
+        raise PardotError("Pardot custom field query did not finish paging")
+
     # ---- writes (used by the applier) -----------------------------------------------------------
     def delete_prospect(self, prospect_id: int | str) -> None:
         """To the Pardot recycle bin (DELETE, retried on 429 / 5xx: deleting twice is harmless)."""
@@ -260,6 +284,21 @@ class PardotClient:
     @property
     def api_calls(self) -> int:
         return int(getattr(self.session, "api_calls", 0))
+
+
+def sync_prospect_fields(custom_fields: Sequence[Mapping[str, Any]] = (),
+                         base: Sequence[str] = DEFAULT_PROSPECT_FIELDS) -> list[str]:
+    """The prospect fields sync health needs: `base` plus every custom field mapped to a Salesforce
+    field, under its v5 prospect name (``<fieldId>__c``)."""
+    out = list(base)
+    for cf in custom_fields:
+        fid = str(cf.get("fieldId") or "").strip()
+        if not fid or not cf.get("salesforceId"):
+            continue
+        name = fid if fid.endswith("__c") else f"{fid}__c"
+        if _FIELD.match(name) and name not in out:
+            out.append(name)
+    return out
 
 
 def _prospect_id(value: int | str) -> int:
@@ -498,6 +537,7 @@ def join_prospects(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 __all__ = [
+    "CUSTOM_FIELD_FIELDS",
     "DEFAULT_PROSPECT_FIELDS",
     "PardotClient",
     "PardotError",
@@ -508,4 +548,5 @@ __all__ = [
     "join_prospects",
     "normalize_email",
     "pardot_settings_from_env",
+    "sync_prospect_fields",
 ]

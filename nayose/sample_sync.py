@@ -30,6 +30,10 @@ sharing a CRM ID (an email change; a retried create), prospects without CRM ID b
 recycled prospects (ignored), a cleared title that comes back, a Pardot edit Salesforce overwrites,
 a Salesforce edit Pardot overwrites, business-card companies a form fill would overwrite, and a
 department change the last sync did not carry. Deterministic by seed.
+
+`nayose.fakeorg.seed.seed_sync_sample(org, sample)` puts the same sample into the local fake org
+(records with their Accounts, field definitions, prospects, custom field definitions), so the problems
+are also found through the real APIs (tests/nayose/test_synchealth_fakeorg.py).
 """
 
 from __future__ import annotations

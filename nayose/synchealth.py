@@ -50,6 +50,30 @@ Metadata (JSON, optional): ``{"salesforce": {"Lead": <describe>, "Contact": <des
 ``length``, ``picklistValues``) and the Pardot custom field definitions; a custom field's prospect
 column is its ``fieldId`` (or ``fieldId__c``).
 
+From the org (`extract_sync_metadata(sf, pardot, config, supplement)`): the Salesforce describe of
+every mapped field (``compare_fields``, the custom fields' ``salesforceId``, the sharing field) of Lead
+and Contact, and the Pardot custom field definitions through API v5 ``/api/v5/objects/custom-fields``
+(id, name, fieldId, type, salesforceId, isUseValues …). The prospects come from
+`nayose.pardot.extract_pardot` with `nayose.pardot.sync_prospect_fields` (``department``,
+``crmLastSync`` and every mapped custom field as ``<fieldId>__c``).
+
+What the APIs do not give, and sync health therefore does not pretend to know:
+
+* **A Pardot custom field's predefined values, its maximum length and its sync behaviour** — the v5
+  custom-field object has none of them (``valuesPrefill`` is write-only). They live in the Account
+  Engagement field settings; pass them as ``supplement`` (the metadata JSON format, ``values`` /
+  ``maxLength`` / ``syncBehavior`` per ``fieldId``) or set ``sync.field_behaviors``. Without them a
+  dropdown's values are not checked, a text field is taken to hold 255 characters, and the sync
+  behaviour is `sync.default_behavior`.
+* **Per-field change history** — neither REST nor v5 says when one field changed (field history
+  tracking is opt-in per field and not read here); the value comparison uses record-level
+  LastModifiedDate / updatedAt, so an edit of another field makes a value look newer.
+* **The connector's own state** — its sync error queue and the connector user's field-level access
+  are not in either API's record data: a record without a prospect and no visible cause is reported
+  ``unknown``, a field that never arrives ``not_carried_by_sync``.
+* **Which prospects Pardot recycled because of the sharing rule** — the recycle bin is visible
+  (``deleted=true``) but not why a prospect went there.
+
 `write_health_outputs` writes sync_health.md, sync_health.csv, sync_delete_plan.csv (and the
 eligibility outputs, and sync_plan.json for the applier). Everything is set-based DuckDB SQL; Python runs once per mapped field and per
 distinct differing value (NFKC).
@@ -137,6 +161,59 @@ def load_metadata(path: str | Path | None) -> dict | None:
     if not isinstance(data, dict):
         raise InputError("metadata must be a JSON object with 'salesforce' and / or 'pardot'", str(p))
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata from the org
+
+#: Describe attributes kept per mapped Salesforce field.
+DESCRIBE_KEYS = ("name", "label", "type", "length", "custom", "updateable", "nillable", "picklistValues")
+#: Custom field attributes the Pardot API does not expose (taken from the supplement only).
+NOT_IN_API = ("values", "maxLength", "syncBehavior")
+
+
+def extract_sync_metadata(sf: Any, pardot: Any = None, config: Config | None = None, supplement: dict | None = None,
+                          objects: tuple[str, ...] = ("Lead", "Contact")) -> dict:
+    """The metadata sync health needs, read from the org: the Pardot custom field definitions (v5
+    ``custom-fields``, when `pardot` is given) and the Salesforce describe of every mapped field of
+    `objects` — in the format `load_metadata` reads. `supplement` (that format) adds per ``fieldId``
+    what the API lacks (``values``, ``maxLength``, ``syncBehavior``: see the module doc); what the
+    API says (type, salesforceId) always wins. ``sources`` says where each part came from."""
+    from nayose.salesforce import api_error
+
+    cfg = config or Config()
+    extra = {str(cf.get("fieldId") or "").casefold(): cf
+             for cf in ((supplement or {}).get("pardot") or {}).get("customFields") or [] if cf.get("fieldId")}
+    custom: list[dict] = []
+    supplemented: list[str] = []
+    if pardot is not None:
+        for cf in pardot.custom_fields():
+            d = {k: v for k, v in cf.items() if v is not None}
+            add = extra.get(str(d.get("fieldId") or "").casefold()) or {}
+            taken = [k for k in NOT_IN_API if k in add and k not in d]
+            d.update({k: add[k] for k in taken})
+            if taken:
+                supplemented.append(f"{d.get('fieldId')}: {', '.join(taken)}")
+            custom.append(d)
+    wanted = {cfg.sync.sharing_field.casefold()}
+    for sf_fields in cfg.sync.compare_fields.values():
+        wanted.update(f.casefold() for f in sf_fields if "." not in f)
+    wanted.update(str(cf["salesforceId"]).casefold() for cf in custom if cf.get("salesforceId"))
+    salesforce: dict[str, dict] = {}
+    for obj in objects:
+        try:
+            desc = getattr(sf, obj).describe()
+        except Exception as exc:
+            raise api_error(sf, f"describe of {obj}", exc) from None
+        fields = [{k: f.get(k) for k in DESCRIBE_KEYS if k in f} for f in desc.get("fields") or []
+                  if str(f.get("name") or "").casefold() in wanted]
+        salesforce[obj] = {"name": desc.get("name") or obj, "fields": fields}
+    return {
+        "salesforce": salesforce,
+        "pardot": {"customFields": custom},
+        "sources": {"salesforce": "describe (REST)", "pardot": "API v5 custom-fields" if pardot is not None else None,
+                    "supplement": supplemented},
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,11 @@
   (``email`` required; several prospects may share an email, as with AMPSEA),
   ``POST …/do/upsertLatestByEmail`` ``{"matchEmail", "prospect", "fields", "secondaryDeletedSearch"}``,
   ``POST …/do/undelete`` ``{"id"}`` or ``{"matchEmail"}`` (+ ``"fields"``).
+* ``GET /api/v5/objects/custom-fields?fields=…`` (``fields`` required; ``limit``, ``orderBy`` ``id`` /
+  ``createdAt`` / ``updatedAt``, ``idGreaterThan``, ``nextPageToken`` paging) and
+  ``GET /api/v5/objects/custom-fields/<id>?fields=…`` — the prospect custom field definitions of
+  `OrgStore.pardot_custom_fields`, with the v5 custom-field object's fields only (`CUSTOM_FIELD_FIELDS`):
+  v5 exposes no predefined values, no maximum length and no sync behaviour of a custom field.
 * Prospects in the recycle bin are invisible unless ``deleted=true`` / ``all``.
 * Timestamps come back as ISO 8601 with an offset (``2026-11-01T00:00:00.001+00:00``).
 * Errors: ``{"code": n, "message": "…"}`` with an HTTP status (the codes are illustrative, not a
@@ -58,6 +63,15 @@ FIELDS: dict[str, tuple[str, bool]] = {
     "createdAt": ("datetime", False), "updatedAt": ("datetime", False), "lastActivityAt": ("datetime", False),
 }
 ORDERABLE = ("id", "createdAt", "updatedAt", "lastActivityAt")
+CUSTOM_FIELDS_BASE = "/api/v5/objects/custom-fields"
+# v5 custom-field object fields → type
+CUSTOM_FIELD_FIELDS: dict[str, str] = {
+    "id": "integer", "name": "string", "fieldId": "string", "type": "string", "salesforceId": "string",
+    "isRequired": "boolean", "isRecordMultipleResponses": "boolean", "isUseValues": "boolean",
+    "isAnalyticsSynced": "boolean", "createdAt": "datetime", "updatedAt": "datetime", "createdById": "integer",
+    "updatedById": "integer",
+}
+CUSTOM_FIELD_PARAMS = {"fields", "limit", "orderBy", "nextPageToken", "idGreaterThan", "idLessThan"}
 FILTERS = {
     "idGreaterThan": ("id", ">"), "idGreaterThanOrEqualTo": ("id", ">="), "idLessThan": ("id", "<"),
     "idLessThanOrEqualTo": ("id", "<="),
@@ -131,6 +145,8 @@ class PardotApi:
     def _route(self, req: "Request") -> "Response":
         from nayose.fakeorg.server import Response
         path = req.path.rstrip("/")
+        if path == CUSTOM_FIELDS_BASE or path.startswith(CUSTOM_FIELDS_BASE + "/"):
+            return self._custom_fields(req, path[len(CUSTOM_FIELDS_BASE):].strip("/"))
         if not path.startswith(BASE):
             raise PardotError(404, E_INVALID_PARAM, f"Unknown resource: {path}")
         rest = path[len(BASE):].strip("/")
@@ -382,6 +398,91 @@ class PardotApi:
                 pid = int(p["id"])
             store.undelete_prospect(pid)
             return self.render(dict(store.prospects[pid]), fields)
+
+
+    # ---- custom fields (read-only) ---------------------------------------------------------------
+    def _custom_fields(self, req: "Request", rest: str) -> "Response":
+        from nayose.fakeorg.server import Response
+        if req.method != "GET":
+            raise PardotError(405, E_METHOD, "Invalid HTTP request method")
+        if rest:
+            if "/" in rest:
+                raise PardotError(404, E_INVALID_PARAM, f"Unknown resource: {req.path}")
+            cid = self._id(rest)
+            fields = self._custom_field_names(req.param("fields"))
+            with self.org.store.lock:
+                d = self.org.store.pardot_custom_fields.get(cid)
+                if d is None:
+                    raise PardotError(404, E_INVALID_ID, f"Invalid custom field ID: {cid}")
+                return Response.json(200, self._render_custom_field(d, fields))
+        params = dict(req.single())
+        token = params.get("nextPageToken")
+        offset = 0
+        if token:
+            try:
+                state = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
+                offset = int(state["o"])
+                saved = dict(state["q"])
+            except (ValueError, KeyError, TypeError):
+                raise PardotError(400, E_INVALID_PARAM, "Invalid nextPageToken") from None
+            params = saved
+        unknown = [k for k in params if k not in CUSTOM_FIELD_PARAMS]
+        if unknown:
+            raise PardotError(400, E_INVALID_PARAM, f"Invalid parameter(s): {', '.join(sorted(unknown))}")
+        fields = self._custom_field_names(params.get("fields"))
+        try:
+            limit = int(params.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            raise PardotError(400, E_INVALID_PARAM, "limit must be an integer") from None
+        if limit < 1 or limit > MAX_LIMIT:
+            raise PardotError(400, E_LIMIT, f"limit must be between 1 and {MAX_LIMIT}")
+        order = params.get("orderBy", "id ASC").split()
+        if not order or order[0] not in ("id", "createdAt", "updatedAt") or len(order) > 2 or (
+                len(order) == 2 and order[1].upper() not in ("ASC", "DESC")):
+            raise PardotError(400, E_INVALID_PARAM, f"Invalid orderBy: {params.get('orderBy')}")
+        with self.org.store.lock:
+            rows = [dict(d) for _, d in sorted(self.org.store.pardot_custom_fields.items())]
+        for name, op in (("idGreaterThan", ">"), ("idLessThan", "<")):
+            if name in params:
+                try:
+                    want = int(params[name])
+                except ValueError:
+                    raise PardotError(400, E_INVALID_PARAM, f"{name} must be an integer") from None
+                rows = [d for d in rows if _cmp(int(d["id"]), op, want)]
+        if order[0] != "id":
+            rows.sort(key=lambda d: ((_time(d.get(order[0])) or datetime.min.replace(tzinfo=timezone.utc)), int(d["id"])))
+        if len(order) == 2 and order[1].upper() == "DESC":
+            rows.reverse()
+        page = rows[offset:offset + limit]
+        next_token = next_url = None
+        if offset + limit < len(rows):
+            state = {"o": offset + limit, "q": {k: v for k, v in params.items() if k != "nextPageToken"}}
+            next_token = base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+            next_url = f"{self.org.pardot_base_url}{CUSTOM_FIELDS_BASE}?{urlencode({'nextPageToken': next_token})}"
+        return Response.json(200, {"nextPageToken": next_token, "nextPageUrl": next_url,
+                                   "values": [self._render_custom_field(d, fields) for d in page]})
+
+    @staticmethod
+    def _custom_field_names(raw: str | None) -> list[str]:
+        names = [f.strip() for f in str(raw or "").split(",") if f.strip()]
+        if not names:
+            raise PardotError(400, E_INVALID_PARAM, "Required parameter fields is missing")
+        bad = [n for n in names if n not in CUSTOM_FIELD_FIELDS]
+        if bad:
+            raise PardotError(400, E_INVALID_FIELD, f"Invalid field(s) in fields: {', '.join(bad)}")
+        return names
+
+    @staticmethod
+    def _render_custom_field(d: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields:
+            v = d.get(f)
+            if CUSTOM_FIELD_FIELDS[f] == "datetime":
+                v = _iso(v)
+            elif CUSTOM_FIELD_FIELDS[f] == "boolean":
+                v = bool(v)
+            out[f] = v
+        return out
 
 
 def _cmp(a: Any, op: str, b: Any) -> bool:

@@ -101,6 +101,7 @@ class OrgStore:
         self.deleted_at: dict[str, str] = {}  # Id → when it went to the Recycle Bin
         self.prospects: dict[int, dict[str, Any]] = {}  # Pardot prospects by numeric id
         self.prospect_recycle_bin: set[int] = set()
+        self.pardot_custom_fields: dict[int, dict[str, Any]] = {}  # Pardot prospect custom field definitions
         self.api_daily_limit = api_daily_limit
         self.api_used = 0
         self.org_id = org_id
@@ -312,6 +313,25 @@ class OrgStore:
             p["updatedAt"] = self.now()
             self.prospect_recycle_bin.discard(int(prospect_id))
 
+    def insert_custom_field(self, fields: dict[str, Any]) -> int:
+        """A Pardot prospect custom field definition (v5 custom-fields object: name, fieldId, type,
+        salesforceId, isRequired, isRecordMultipleResponses, isUseValues); returns its id."""
+        with self.lock:
+            d = dict(fields)
+            if not d.get("fieldId") or not d.get("name"):
+                raise OrgError("INVALID_FIELD", "a custom field needs name and fieldId")
+            if any(str(x.get("fieldId")).lower() == str(d["fieldId"]).lower() for x in self.pardot_custom_fields.values()):
+                raise OrgError("DUPLICATE_VALUE", f"custom field {d['fieldId']} exists")
+            d["id"] = int(d.get("id") or (max(self.pardot_custom_fields, default=0) + 1))
+            t = self.now()
+            d.setdefault("createdAt", t)
+            d.setdefault("updatedAt", t)
+            for flag in ("isRequired", "isRecordMultipleResponses", "isUseValues", "isAnalyticsSynced"):
+                d.setdefault(flag, False)
+            d.setdefault("salesforceId", None)
+            self.pardot_custom_fields[d["id"]] = d
+            return d["id"]
+
     # ---- whole-state helpers -------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of everything but the clock and API counter: compare two orgs with ==."""
@@ -324,6 +344,7 @@ class OrgStore:
                 "objects": self.objects, "deleted_at": self.deleted_at,
                 "prospects": {str(k): v for k, v in self.prospects.items()},
                 "prospect_recycle_bin": sorted(self.prospect_recycle_bin),
+                "pardot_custom_fields": {str(k): v for k, v in self.pardot_custom_fields.items()},
                 "api_daily_limit": self.api_daily_limit, "api_used": self.api_used, "org_id": self.org_id,
                 "counter": self._counter, "prospect_seq": self._prospect_seq, "clock": self._clock.isoformat(),
             }
@@ -339,6 +360,7 @@ class OrgStore:
         s.deleted_at = state["deleted_at"]
         s.prospects = {int(k): v for k, v in state["prospects"].items()}
         s.prospect_recycle_bin = set(state["prospect_recycle_bin"])
+        s.pardot_custom_fields = {int(k): v for k, v in (state.get("pardot_custom_fields") or {}).items()}
         s.api_used = state["api_used"]
         s._counter = state["counter"]
         s._prospect_seq = state["prospect_seq"]
