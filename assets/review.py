@@ -15,6 +15,12 @@ returns the metadata an analyst reviews in the Dagster UI:
 * `review/score_distribution`: a PNG of the links inside the groups and each group's weakest link;
 * `review/plan_file`, `review/export/*.csv`: the kept plan files;
 * `review/decisions`: the decisions recorded on this plan so far.
+
+`sync_review_metadata` does the same for the sync plan of the sync_health asset (flag_plan.csv and
+sync_delete_plan.csv, registered as a plan of kind `sync`): `review/summary`, `review/how_to_approve`
+(the Launchpad config with include_ids / exclude_ids / include_reasons), `review/rows_by_reason`
+(flag and delete rows per reason code, with an example) and `review/reasons` (the counts as JSON),
+the kept plan files and the decisions so far.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config and resource types of the
@@ -31,7 +37,16 @@ from pydantic import Field
 
 from assets.metadata import md_table, png_markdown, write_atomic_bytes
 from nayose.config import Config
-from nayose.review import AutoApprovalPolicy, PlanRecord, auto_approve, decisions, load_document, register_plan
+from nayose.review import (
+    AutoApprovalPolicy,
+    PlanRecord,
+    auto_approve,
+    decisions,
+    load_document,
+    plan_items,
+    reason_counts,
+    register_plan,
+)
 
 GROUP_INDEX_LIMIT = 500
 GROUPS_TO_REVIEW = 10
@@ -210,11 +225,78 @@ def how_to_approve_md(plan_id: str, example_cluster: str | None) -> str:
 
 
 def decisions_md(con: duckdb.DuckDBPyConnection, plan_id: str) -> str:
+    found = decisions(con, plan_id)
+    sync = any(d.plan_kind == "sync" for d in found)
     rows = [
-        (d.decision_id, d.decision, d.reviewer, f"{d.decided_at:%Y-%m-%d %H:%M %Z}", len(d.approved_clusters), d.source, _short(d.note, 60))
-        for d in decisions(con, plan_id)
+        (d.decision_id, d.decision, d.reviewer, f"{d.decided_at:%Y-%m-%d %H:%M %Z}",
+         len(d.approved_items) if sync else len(d.approved_clusters), d.source, _short(d.note, 60))
+        for d in found
     ]
-    return md_table(["decision", "kind", "reviewer", "decided at", "groups approved", "source", "note"], rows) if rows else "No decision yet."
+    counted = "rows approved" if sync else "groups approved"
+    return md_table(["decision", "kind", "reviewer", "decided at", counted, "source", "note"], rows) if rows else "No decision yet."
+
+
+def sync_how_to_approve_md(plan_id: str, example_reason: str | None, example_id: str | None) -> str:
+    reason = example_reason or "flag:exclusion:billing"
+    return (
+        "Launch the job **review_plan** from the Launchpad with this config (the launch is the decision). "
+        "`decision`: `approve` (every flag and delete row), `approve_partial` or `reject`. approve_partial approves "
+        "the rows of the `include_ids` (Salesforce record Ids of flag_plan.csv, prospect ids of sync_delete_plan.csv; "
+        "empty: every row) that match one of the `include_reasons` (empty: any), minus the rows of the `exclude_ids`. "
+        "A reason is a code from `review/rows_by_reason` (`delete:over_cap`, `flag:exclusion:billing`), its name "
+        "(`billing`), a family (`exclusion`, `quality`) or `flag` / `delete` for every row of that kind. The sensor "
+        "`apply_approved_plans` then launches **apply_plan** for the approved rows (a dry run unless the deployment "
+        "is configured to execute).\n\n"
+        "```yaml\nops:\n  record_decision:\n    config:\n"
+        f"      plan_id: {plan_id}\n      decision: approve_partial\n      include_reasons: [{reason}]\n"
+        f"      include_ids: []\n      exclude_ids: [{example_id or ''}]\n"
+        "      reviewer: your.name@example.com\n      note: checked the sync plan\n```"
+    )
+
+
+def sync_review_metadata(context: dg.AssetExecutionContext, con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict:
+    """Register the freshly published sync plan (out_dir/sync_plan.json with flag_plan.csv and
+    sync_delete_plan.csv; reason codes from the store's flag_plan / sync_delete_plan tables) and
+    describe it for review (see the module doc)."""
+    record: PlanRecord = register_plan(con, out_dir / "sync_plan.json", out_dir, run_id=context.run.run_id)
+    kept_dir = Path(record.plan_path).parent
+    counts = reason_counts(con, record.plan_id)
+    items = plan_items(con, record.plan_id)
+    example: dict[tuple[str, str], dict] = {}
+    for it in items:
+        example.setdefault((it["item_kind"], it["reason_code"]), it)
+    rows = [
+        (kind, f"{kind}:{code}", n, example[(kind, code)]["Id"], _short(example[(kind, code)]["reason"], 80))
+        for kind, code, n in counts
+    ]
+    n_flags = sum(n for k, _, n in counts if k == "flag")
+    n_deletes = sum(n for k, _, n in counts if k == "delete")
+    # The example selects the largest group of prospect deletes (else of flags) that is not "may sync".
+    pick = next((r for r in rows if r[0] == "delete"), None) or next((r for r in rows if not r[1].endswith(":eligible")), None)
+    summary = (
+        f"Sync plan {record.plan_id} (made {record.made_at:%Y-%m-%d %H:%M %Z}, data as of {record.created_at}): "
+        f"{n_flags:,} flag row(s) setting the Marketing Data Sharing field, {n_deletes:,} prospect delete(s); "
+        f"{len(counts)} reason(s). Approve with the review_plan job (plan_id {record.plan_id}), all of it or by "
+        "record id / reason."
+    )
+    return {
+        "review/summary": dg.MetadataValue.text(summary),
+        "review/plan_id": dg.MetadataValue.text(record.plan_id),
+        "review/plan_kind": dg.MetadataValue.text("sync"),
+        "review/made_at": dg.MetadataValue.text(record.made_at.isoformat(timespec="seconds")),
+        "review/how_to_approve": dg.MetadataValue.md(
+            sync_how_to_approve_md(record.plan_id, pick[1] if pick else None, None)),
+        "review/rows_by_reason": dg.MetadataValue.md(
+            md_table(["kind", "reason (include_reasons)", "rows", "example Id", "example reason"], rows)
+            if rows else "Nothing to change: no flag and no prospect delete."
+        ),
+        "review/reasons": dg.MetadataValue.json({f"{k}:{c}": n for k, c, n in counts}),
+        "review/flag_rows": dg.MetadataValue.int(n_flags),
+        "review/delete_rows": dg.MetadataValue.int(n_deletes),
+        "review/plan_file": dg.MetadataValue.path(record.plan_path),
+        **{f"review/export/{p.name}": dg.MetadataValue.path(str(p)) for p in sorted(kept_dir.glob("*.csv"))},
+        "review/decisions": dg.MetadataValue.md(decisions_md(con, record.plan_id)),
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,10 @@ prospect cap, and what goes wrong between the two systems.
   ID and email) and the field metadata: not synced, over-synced, duplicates created, field mapping,
   values not syncing / reverting; publishes sync_health.md / .csv, sync_delete_plan.csv (prospects to
   delete, object Prospect, for the applier after approval), sync_eligibility.csv, flag_plan.csv and
-  sync_plan.json to the output folder.
+  sync_plan.json to the output folder, and registers the flag and delete plans as a plan of kind
+  `sync` (kept under out/plans/<plan_id>/): its metadata `review/*` is the review surface, the job
+  `review_plan` the decision (whole plan, or by record id / reason), the sensor
+  `apply_approved_plans` launches `apply_plan` with the approved rows (journaled, dry run by default).
 
 Where the data comes from is the run config of `sync_eligibility` (`SyncHealthConfig`):
 ``store`` (the default, for the nightly run) reads `raw_records` and, when the connectors put it in
@@ -33,6 +36,7 @@ from pydantic import Field
 
 from assets.matching import KINDS, POOL, _json_value, engine_errors, publish_outputs, raw_records
 from assets.metadata import md_table, stage_metadata, table_preview
+from assets.review import sync_review_metadata
 from assets.store import NayoseStore, load_stage_results, require_tables, save_stage_result
 from nayose.store import table_exists
 
@@ -157,7 +161,8 @@ def sync_eligibility(context: dg.AssetExecutionContext, config: SyncHealthConfig
     description=(
         "Sync health: records not synced (with the likely cause), over-synced prospects, duplicates created, the field "
         "mapping audit, values that do not sync or revert (predicted from each field's sync behaviour). Publishes "
-        "sync_health.md / .csv and the prospect delete plan (sync_delete_plan.csv) beside the other outputs."
+        "sync_health.md / .csv and the prospect delete plan (sync_delete_plan.csv) beside the other outputs, and "
+        "registers the flag + delete plan for review (review_plan job; metadata review/*)."
     ),
 )
 def sync_health(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.MaterializeResult:
@@ -178,10 +183,13 @@ def sync_health(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Mat
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
-            counts = write_health_outputs(con, tmp)
+            counts = write_health_outputs(con, tmp, plan_id=inputs.get("plan_id") or None)
             publish_outputs(tmp, out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        # The flag and delete plans go through the same review / approval / journal path as merges:
+        # registered as a sync plan (files kept under out/plans/<plan_id>/), decided with review_plan.
+        review_md = sync_review_metadata(context, con, out) if inputs.get("plan_id") else {}
         by = con.execute("SELECT problem, cause, count(*) FROM sync_findings GROUP BY ALL ORDER BY ALL").fetchall()
         per_problem = {p: 0 for p in PROBLEMS}
         for p, _, n in by:
@@ -205,6 +213,7 @@ def sync_health(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Mat
             **{f"output/{name}": dg.MetadataValue.path(str(out / name)) for name in SYNC_FILES},
             "stats": _json_value(result.stats),
         })
+        metadata.update(review_md)
         if inputs.get("truth_csv"):
             metadata["truth_csv"] = dg.MetadataValue.path(inputs["truth_csv"])
         context.log.info("sync health: " + json.dumps(per_problem))

@@ -37,12 +37,14 @@ sign of life, newer first; (4) Id, smaller first. The first `mailable` ranks sta
 dropped, and `cap_explanation` says per record where it ranked and why. The order depends on the data
 only, never on row order.
 
-`build_flag_plan(con, config)` writes `flag_plan(plan_id, Id, object, field, value, reason, as_of)`:
-the sharing field set to `sync.exclude_value` on records that must not sync (with the reason) and to
-`sync.include_value` on records that should, wherever the current value differs (every record when the
-export lacks the field). `as_of` is the record's SystemModstamp / LastModifiedDate as exported, for
-the applier's stale check. The plan goes through the same review / approval / journal path as the
-merge plan.
+`build_flag_plan(con, config)` writes `flag_plan(plan_id, Id, object, field, value, reason, as_of,
+reason_code)`: the sharing field set to `sync.exclude_value` on records that must not sync (with the
+reason) and to `sync.include_value` on records that should, wherever the current value differs (every
+record when the export lacks the field). `as_of` is the record's SystemModstamp / LastModifiedDate as
+exported, for the applier's stale check. `reason_code` (table only; flag_plan.csv keeps the columns
+above without it) is what a review selects by: `eligible`, `over_cap`, or the record's eligibility
+reason code (`exclusion:billing`, `route:<rule>`, `stale`, `quality:no_company` …). The plan goes
+through the same review / approval / journal path as the merge plan (`nayose.review`, kind `sync`).
 
 Everything is set-based DuckDB SQL; Python only tests keywords once per distinct Title / Department
 value.
@@ -503,7 +505,10 @@ def build_flag_plan(con: duckdb.DuckDBPyConnection, config: Config, plan_id: str
                    CASE WHEN sync_target = {lit(sc.include_value)} THEN 'eligible: may sync'
                         WHEN NOT eligible THEN reason
                         ELSE 'over the mailable cap: ' || cap_explanation END AS reason,
-                   record_as_of AS as_of
+                   record_as_of AS as_of,
+                   CASE WHEN sync_target = {lit(sc.include_value)} THEN 'eligible'
+                        WHEN NOT eligible THEN reason_code
+                        ELSE 'over_cap' END AS reason_code
             FROM {q(table)}
             WHERE sync_current IS NULL OR lower(sync_current) <> lower(sync_target)
             ORDER BY "Id" """

@@ -1,25 +1,49 @@
 """Plans and the analysts' decisions on them, kept in the DuckDB store.
 
-Tables (created on first use):
+Two kinds of plan go through the same review → approval → apply path:
 
-* `plans(plan_id, created_at, made_at, groups, out_dir, plan_path, document, is_latest, run_id)`:
-  every plan made. `created_at` is the plan's own as-of time (the newest modification in the
-  input, from merge_plan.json), `made_at` the wall clock when it was made (registered);
-  `plan_path` a copy of merge_plan.json kept under `<out_dir>/plans/<plan_id>/` (the published
-  merge_plan.json is replaced by the next run, the approved one must stay as approved);
-  `document` the plan's header and per-group summary as JSON. Exactly one plan is the latest.
+* **merge** plans (merge_plan.json: duplicate groups, decided by cluster id);
+* **sync** plans (sync_plan.json of the sync health run: the flag plan `flag_plan.csv` setting the
+  Marketing Data Sharing field, and the prospect delete plan `sync_delete_plan.csv`), decided by
+  record Id and / or by reason.
+
+Tables (created on first use; older stores get the newer columns added, a plan without a kind is a
+merge plan):
+
+* `plans(plan_id, created_at, made_at, groups, out_dir, plan_path, document, is_latest, run_id,
+  kind)`: every plan made. `created_at` is the plan's own as-of time (the newest modification in
+  the input), `made_at` the wall clock when it was made (registered); `plan_path` a copy of the
+  plan document (merge_plan.json / sync_plan.json) kept under `<out_dir>/plans/<plan_id>/` with the
+  plan's CSV files (the published files are replaced by the next run, the approved ones must stay
+  as approved); `groups` the number of groups (merge) or of flag and delete rows (sync); `document`
+  the plan's header and summary as JSON. Exactly one plan **per kind** is the latest: a newer sync
+  plan does not outdate the merge plan under review, and the other way round.
 * `plan_groups(plan_id, cluster_id, status, object, size, steps, actions, min_probability,
-  has_convert_lead, card_records, card_conflict)`: what a decision may name and what the
-  auto-approval policy looks at.
+  has_convert_lead, card_records, card_conflict)`: what a decision on a merge plan may name and what
+  the auto-approval policy looks at.
+* `plan_items(plan_id, item_key, item_kind, Id, object, field, value, reason_code, reason, as_of)`:
+  the rows of a sync plan. `item_kind` is `flag` or `delete`; `item_key` the applier's step key
+  (`flag/<Id>/<field>`, `delete/Prospect/<Id>`, `delete/<Id>`), so the journal names the same rows;
+  `reason_code` what a decision selects by (`eligible`, `over_cap`, `duplicate_prospect`,
+  `exclusion:billing`, `route:<rule>`, `stale`, `quality:no_company` …).
 * `plan_decisions(decision_id, plan_id, decision, include_clusters, exclude_clusters, reviewer,
-  note, decided_at, approved_clusters, source, run_id)`: every decision, with the approved cluster
-  ids resolved (approve: every group; approve_partial: the included groups, else all, minus the
-  excluded ones; reject: none).
+  note, decided_at, approved_clusters, source, run_id, include_ids, exclude_ids, include_reasons,
+  approved_items)`: every decision, with the approved selection resolved. Merge plans: approve →
+  every group; approve_partial → the included groups, else all, minus the excluded ones. Sync plans:
+  approve → every row; approve_partial → the rows of the included record Ids (else all) that match
+  one of the included reasons (else any), minus the rows of the excluded Ids. reject: nothing.
+
+A reason selector is `[flag:|delete:]REASON`: REASON is a reason code (`exclusion:billing`), its
+name without the family (`billing`, `no_company`), a family (`exclusion`, `quality`, `route`) or `*`;
+the optional `flag:` / `delete:` prefix limits it to the flag rows or the prospect deletes
+(`delete:over_cap`: only the prospects deleted because they are over the cap; `flag` alone: every
+flag row).
 
 Decisions are validated before they are written (`record_decision`): the plan must exist, be the
-latest and be younger than the maximum age; every named cluster id must be a group of the plan;
-a group approved by an earlier decision of the plan is not approved twice. Every write happens in
-one transaction, so a failed write leaves no half-recorded plan or decision.
+latest of its kind and be younger than the maximum age; every named cluster id / record Id must be
+in the plan and every reason selector must select something; a group or row approved by an earlier
+decision of the plan is not approved twice. Every write happens in one transaction, so a failed
+write leaves no half-recorded plan or decision.
 """
 
 from __future__ import annotations
@@ -31,15 +55,24 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import duckdb
+import pyarrow as pa
 
 from nayose.errors import NayoseError
 from nayose.store import table_exists
 
 Decision = Literal["approve", "reject", "approve_partial"]
 DECISIONS = ("approve", "reject", "approve_partial")
+PLAN_KINDS = ("merge", "sync")
+ITEM_KINDS = ("flag", "delete")
+# The plan document and the files kept beside it under <out_dir>/plans/<plan_id>/, per kind.
+PLAN_FILES = {
+    "merge": ("merge_plan.json", ("merge_plan.csv", "field_changes.csv", "delete_plan.csv")),
+    "sync": ("sync_plan.json", ("flag_plan.csv", "sync_delete_plan.csv", "sync_health.md", "sync_health.csv",
+                                "sync_eligibility.csv")),
+}
 DEFAULT_MAX_AGE_HOURS = 72.0
 # Fields where two business cards of one person disagreeing is a conflict a human should look at.
 CARD_CONFLICT_FIELDS = ("LastName", "FirstName", "Company", "Email", "Phone", "MobilePhone", "Title")
@@ -59,6 +92,7 @@ class PlanRecord:
     plan_path: str
     is_latest: bool
     run_id: str | None = None
+    kind: str = "merge"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -79,6 +113,11 @@ class DecisionRecord:
     approved_clusters: list[str]
     source: str = "review"
     run_id: str | None = None
+    include_ids: list[str] = field(default_factory=list)
+    exclude_ids: list[str] = field(default_factory=list)
+    include_reasons: list[str] = field(default_factory=list)
+    approved_items: list[str] = field(default_factory=list)   # sync plans: the approved rows' item keys
+    plan_kind: str = "merge"
 
     @property
     def run_key(self) -> str:
@@ -115,12 +154,18 @@ class AutoApprovalPolicy:
 # Tables
 
 
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0].lower() for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables, and add the columns a store made by an older nayose lacks (a plan without
+    a kind is a merge plan)."""
     con.execute(
         """CREATE TABLE IF NOT EXISTS plans (
             plan_id VARCHAR PRIMARY KEY, created_at VARCHAR, made_at TIMESTAMPTZ NOT NULL,
             groups INTEGER NOT NULL, out_dir VARCHAR, plan_path VARCHAR, document JSON,
-            is_latest BOOLEAN NOT NULL, run_id VARCHAR)"""
+            is_latest BOOLEAN NOT NULL, run_id VARCHAR, kind VARCHAR DEFAULT 'merge')"""
     )
     con.execute(
         """CREATE TABLE IF NOT EXISTS plan_groups (
@@ -134,8 +179,25 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             decision_id VARCHAR PRIMARY KEY, plan_id VARCHAR NOT NULL, decision VARCHAR NOT NULL,
             include_clusters VARCHAR[], exclude_clusters VARCHAR[], reviewer VARCHAR NOT NULL,
             note VARCHAR, decided_at TIMESTAMPTZ NOT NULL, approved_clusters VARCHAR[],
-            source VARCHAR NOT NULL, run_id VARCHAR)"""
+            source VARCHAR NOT NULL, run_id VARCHAR, include_ids VARCHAR[], exclude_ids VARCHAR[],
+            include_reasons VARCHAR[], approved_items VARCHAR[])"""
     )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS plan_items (
+            plan_id VARCHAR NOT NULL, item_key VARCHAR NOT NULL, item_kind VARCHAR NOT NULL, "Id" VARCHAR NOT NULL,
+            object VARCHAR, field VARCHAR, value VARCHAR, reason_code VARCHAR, reason VARCHAR, as_of VARCHAR,
+            PRIMARY KEY (plan_id, item_key))"""
+    )
+    # Migrate stores made before sync plans were reviewed.
+    for table, cols in (
+        ("plans", [("kind", "VARCHAR DEFAULT 'merge'")]),
+        ("plan_decisions", [("include_ids", "VARCHAR[]"), ("exclude_ids", "VARCHAR[]"),
+                            ("include_reasons", "VARCHAR[]"), ("approved_items", "VARCHAR[]")]),
+    ):
+        have = _columns(con, table)
+        for name, ddl in cols:
+            if name not in have:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN {name} {ddl}')
 
 
 def _now() -> datetime:
@@ -147,7 +209,7 @@ def _aware(ts: datetime) -> datetime:
 
 
 def load_document(plan: str | Path | dict) -> dict:
-    """merge_plan.json as a dict (a dict is returned as is)."""
+    """merge_plan.json / sync_plan.json as a dict (a dict is returned as is)."""
     if isinstance(plan, dict):
         return plan
     path = Path(plan)
@@ -156,7 +218,14 @@ def load_document(plan: str | Path | dict) -> dict:
     except FileNotFoundError:
         raise ReviewError(f"{path}: plan file not found") from None
     except ValueError as exc:
-        raise ReviewError(f"{path}: not a valid merge_plan.json ({exc})") from None
+        raise ReviewError(f"{path}: not a valid plan document ({exc})") from None
+
+
+def plan_kind(doc: dict) -> str:
+    kind = doc.get("kind") or "merge"
+    if kind not in PLAN_KINDS:
+        raise ReviewError(f"plan {doc.get('plan_id')}: unknown plan kind {kind!r} (expected {' or '.join(PLAN_KINDS)})")
+    return kind
 
 
 def _group_rows(doc: dict) -> list[dict]:
@@ -195,13 +264,14 @@ def _card_facts(con: duckdb.DuckDBPyConnection, plan_clusters: set[str]) -> dict
     return {cid: (int(n), bool(conflict) and int(n) > 1) for cid, n, conflict in rows if cid in plan_clusters}
 
 
-def _archive(doc: dict, source_path: Path | None, out_dir: Path) -> Path:
+def _archive(doc: dict, source_path: Path | None, out_dir: Path, kind: str = "merge") -> Path:
     """Keep this plan's files under out_dir/plans/<plan_id>/ (written to a temporary folder, then
-    renamed into place); return the kept merge_plan.json."""
+    renamed into place); return the kept plan document (merge_plan.json / sync_plan.json)."""
     from nayose.plan import write_plan_json
 
+    main, extras = PLAN_FILES[kind]
     dest = out_dir / "plans" / doc["plan_id"]
-    kept = dest / "merge_plan.json"
+    kept = dest / main
     if kept.is_file():
         return kept
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -209,12 +279,12 @@ def _archive(doc: dict, source_path: Path | None, out_dir: Path) -> Path:
     tmp.mkdir()
     try:
         if source_path is not None and source_path.is_file():
-            shutil.copy2(source_path, tmp / "merge_plan.json")
-            for name in ("merge_plan.csv", "field_changes.csv", "delete_plan.csv"):
+            shutil.copy2(source_path, tmp / main)
+            for name in extras:
                 if (source_path.parent / name).is_file():
                     shutil.copy2(source_path.parent / name, tmp / name)
         else:
-            write_plan_json(tmp / "merge_plan.json", doc)
+            write_plan_json(tmp / main, doc)
         try:
             os.rename(tmp, dest)
         except OSError:
@@ -233,9 +303,11 @@ def register_plan(
     run_id: str | None = None,
     made_at: datetime | None = None,
     card_conflicts: Iterable[str] = (),
+    reason_codes: Mapping[str, str] | None = None,
 ) -> PlanRecord:
-    """Record a plan (merge_plan.json path or dict) as the latest one, keep a copy of its files
-    under out_dir/plans/<plan_id>/, and list its groups. Registering the same plan_id again (same
+    """Record a plan (merge_plan.json path or dict, or a sync plan's sync_plan.json path) as the
+    latest plan of its kind, keep a copy of its files under out_dir/plans/<plan_id>/, and list its
+    groups (merge) or rows (sync, see register_sync_plan). Registering the same plan_id again (same
     input and config) makes it the latest again with a new made_at; its decisions stay.
     `card_conflicts`: cluster ids where a business-card value would be overwritten (the plan
     check's findings), counted as card conflicts for the auto-approval policy."""
@@ -244,6 +316,11 @@ def register_plan(
     doc = load_document(plan)
     if not doc.get("plan_id"):
         raise ReviewError("the plan has no plan_id")
+    if plan_kind(doc) == "sync":
+        if source_path is None:
+            raise ReviewError(f"sync plan {doc['plan_id']}: register it from its sync_plan.json file "
+                              "(the flag and delete plans are read from beside it)")
+        return register_sync_plan(con, source_path, out_dir, run_id=run_id, made_at=made_at, reason_codes=reason_codes)
     out = Path(out_dir)
     kept = _archive(doc, source_path, out)
     made = _aware(made_at or _now())
@@ -262,16 +339,11 @@ def register_plan(
         "groups": len(groups),
         "groups_by_status": statuses,
         "plan_path": str(kept),
+        "kind": "merge",
     }
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("UPDATE plans SET is_latest = false WHERE is_latest")
-        con.execute("DELETE FROM plans WHERE plan_id = ?", [doc["plan_id"]])
-        con.execute(
-            "INSERT INTO plans VALUES (?, ?, ?, ?, ?, ?, ?, true, ?)",
-            [doc["plan_id"], doc.get("created_at"), made, len(groups), str(out), str(kept),
-             json.dumps(summary, ensure_ascii=False), run_id],
-        )
+        _insert_plan(con, doc["plan_id"], "merge", doc.get("created_at"), made, len(groups), out, kept, summary, run_id)
         con.execute("DELETE FROM plan_groups WHERE plan_id = ?", [doc["plan_id"]])
         if groups:
             con.executemany(
@@ -289,26 +361,238 @@ def register_plan(
     return PlanRecord(doc["plan_id"], doc.get("created_at"), made, len(groups), str(out), str(kept), True, run_id)
 
 
+def _insert_plan(con: duckdb.DuckDBPyConnection, plan_id: str, kind: str, created_at: str | None, made: datetime,
+                 n: int, out: Path, kept: Path, summary: dict, run_id: str | None) -> None:
+    """Make the plan the latest of its kind (inside the caller's transaction)."""
+    con.execute("UPDATE plans SET is_latest = false WHERE is_latest AND coalesce(kind, 'merge') = ?", [kind])
+    con.execute("DELETE FROM plans WHERE plan_id = ?", [plan_id])
+    con.execute(
+        "INSERT INTO plans (plan_id, created_at, made_at, groups, out_dir, plan_path, document, is_latest, run_id, kind) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, true, ?, ?)",
+        [plan_id, created_at, made, n, str(out), str(kept), json.dumps(summary, ensure_ascii=False), run_id, kind],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync plans: the flag plan and the prospect delete plan of a sync health run
+
+
+def reason_code_from_text(item_kind: str, reason: str | None) -> str:
+    """The reason code of a flag / delete row whose plan tables are not at hand (files only): the
+    families the text itself names; anything else is `other`."""
+    text = (reason or "").strip().lstrip("'").lower()
+    if item_kind == "flag" and text.startswith("eligible"):
+        return "eligible"
+    if "over the mailable cap" in text:
+        return "over_cap"
+    if text.startswith("duplicate prospect"):
+        return "duplicate_prospect"
+    if text.startswith("stale") or text.startswith("over-synced: stale"):
+        return "stale"
+    return "other"
+
+
+def _store_reason_codes(con: duckdb.DuckDBPyConnection, plan_id: str) -> dict[str, str]:
+    """item_key -> reason_code from the store's flag_plan / sync_delete_plan tables of this plan."""
+    codes: dict[str, str] = {}
+    for table, kind in (("flag_plan", "flag"), ("sync_delete_plan", "delete")):
+        if not table_exists(con, table):
+            continue
+        cols = _columns(con, table)
+        if not {"reason_code", "plan_id", "id", "object"} <= cols or (kind == "flag" and "field" not in cols):
+            continue
+        if kind == "flag":
+            sql = f"""SELECT 'flag/' || "Id" || '/' || field, reason_code FROM {table} WHERE plan_id = ?"""
+        else:
+            sql = f"""SELECT CASE WHEN object = 'Prospect' THEN 'delete/Prospect/' ELSE 'delete/' END || "Id", reason_code
+                      FROM {table} WHERE plan_id = ?"""
+        codes.update({k: c for k, c in con.execute(sql, [plan_id]).fetchall() if c})
+    return codes
+
+
+def _sync_rows(kept: Path, doc: dict) -> tuple[list[dict], list[dict]]:
+    """The flag rows and the delete rows of the kept sync plan files, checked as the applier checks them."""
+    from nayose.apply import load_deletes, load_flags
+
+    out: list[list[dict]] = []
+    for key, default, count, loader in (("flag_plan", "flag_plan.csv", "flags", load_flags),
+                                        ("delete_plan", "sync_delete_plan.csv", "deletes", load_deletes)):
+        path = kept.parent / str(doc.get(key) or default)
+        if not path.is_file():
+            if int(doc.get(count) or 0) > 0:
+                raise ReviewError(f"sync plan {doc['plan_id']}: {path.name} is missing beside {kept.name} "
+                                  f"(the plan names {doc[count]} row(s))")
+            out.append([])
+            continue
+        try:
+            out.append(loader(path, doc["plan_id"]))
+        except NayoseError as exc:
+            raise ReviewError(f"sync plan {doc['plan_id']}: {exc}") from None
+    return out[0], out[1]
+
+
+def _item_rows(doc: dict, flags: list[dict], deletes: list[dict], codes: Mapping[str, str]) -> list[dict]:
+    from nayose.apply import delete_step, flag_step
+
+    items: list[dict] = []
+    seen: set[str] = set()
+    for kind, rows, step in (("flag", flags, flag_step), ("delete", deletes, delete_step)):
+        for r in rows:
+            try:
+                key = step(r).key
+            except NayoseError as exc:
+                raise ReviewError(f"sync plan {doc['plan_id']}: {exc}") from None
+            if key in seen:
+                raise ReviewError(f"sync plan {doc['plan_id']}: {key} appears twice")
+            seen.add(key)
+            items.append({
+                "item_key": key, "item_kind": kind, "Id": r["Id"], "object": r.get("object"),
+                "field": r.get("field"), "value": r.get("value"),
+                "reason_code": codes.get(key) or reason_code_from_text(kind, r.get("reason")),
+                "reason": r.get("reason"), "as_of": r.get("as_of"),
+            })
+    return items
+
+
+def register_sync_plan(
+    con: duckdb.DuckDBPyConnection,
+    plan: str | Path,
+    out_dir: str | Path,
+    *,
+    run_id: str | None = None,
+    made_at: datetime | None = None,
+    reason_codes: Mapping[str, str] | None = None,
+) -> PlanRecord:
+    """Record a sync plan (the sync health run's sync_plan.json, with flag_plan.csv and
+    sync_delete_plan.csv beside it) as the latest sync plan, keep its files under
+    out_dir/plans/<plan_id>/ and list its rows in plan_items. Each row's reason code comes from
+    `reason_codes` (item_key -> code), else from the store's flag_plan / sync_delete_plan tables of
+    the same plan_id (what the sync health run just made), else from the reason text."""
+    ensure_tables(con)
+    source = Path(plan)
+    doc = load_document(source)
+    if not doc.get("plan_id"):
+        raise ReviewError(f"{source}: the sync plan has no plan_id")
+    if plan_kind(doc) != "sync":
+        raise ReviewError(f"{source}: plan {doc['plan_id']} is not a sync plan (kind {doc.get('kind')!r})")
+    out = Path(out_dir)
+    kept = _archive(doc, source, out, "sync")
+    flags, deletes = _sync_rows(kept, doc)
+    codes = dict(reason_codes) if reason_codes is not None else _store_reason_codes(con, doc["plan_id"])
+    items = _item_rows(doc, flags, deletes, codes)
+    made = _aware(made_at or _now())
+    by_reason: dict[str, dict[str, int]] = {"flag": {}, "delete": {}}
+    for it in items:
+        d = by_reason[it["item_kind"]]
+        d[it["reason_code"]] = d.get(it["reason_code"], 0) + 1
+    summary = {
+        "plan_id": doc["plan_id"], "kind": "sync", "created_at": doc.get("created_at"),
+        "flags": len(flags), "deletes": len(deletes), "rows_by_reason": by_reason, "plan_path": str(kept),
+    }
+    table = pa.table({k: pa.array([it[k] for it in items], type=pa.string()) for k in _ITEM_COLUMNS})
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _insert_plan(con, doc["plan_id"], "sync", doc.get("created_at"), made, len(items), out, kept, summary, run_id)
+        con.execute("DELETE FROM plan_items WHERE plan_id = ?", [doc["plan_id"]])
+        if items:
+            con.register("_plan_items_new", table)
+            try:
+                con.execute(
+                    f"""INSERT INTO plan_items (plan_id, {', '.join(_q(c) for c in _ITEM_COLUMNS)})
+                        SELECT ?, {', '.join(_q(c) for c in _ITEM_COLUMNS)} FROM _plan_items_new""",
+                    [doc["plan_id"]],
+                )
+            finally:
+                con.unregister("_plan_items_new")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return PlanRecord(doc["plan_id"], doc.get("created_at"), made, len(items), str(out), str(kept), True, run_id, "sync")
+
+
+_ITEM_COLUMNS = ("item_key", "item_kind", "Id", "object", "field", "value", "reason_code", "reason", "as_of")
+
+
+def _q(name: str) -> str:
+    return '"' + name + '"'
+
+
+def plan_items(con: duckdb.DuckDBPyConnection, plan_id: str, item_keys: Iterable[str] | None = None) -> list[dict]:
+    """The rows of a sync plan (all, or those of `item_keys`), ordered by item key."""
+    if not table_exists(con, "plan_items"):
+        return []
+    rows = con.execute(
+        f"SELECT {', '.join(_q(c) for c in _ITEM_COLUMNS)} FROM plan_items WHERE plan_id = ? ORDER BY item_key", [plan_id]
+    ).fetchall()
+    wanted = None if item_keys is None else set(item_keys)
+    return [dict(zip(_ITEM_COLUMNS, r)) for r in rows if wanted is None or r[0] in wanted]
+
+
+def reason_counts(con: duckdb.DuckDBPyConnection, plan_id: str) -> list[tuple[str, str, int]]:
+    """(item_kind, reason_code, rows) of a sync plan, flags first, then by count."""
+    if not table_exists(con, "plan_items"):
+        return []
+    return [(k, c, int(n)) for k, c, n in con.execute(
+        """SELECT item_kind, reason_code, count(*) FROM plan_items WHERE plan_id = ?
+           GROUP BY ALL ORDER BY item_kind DESC, 3 DESC, 2""", [plan_id]).fetchall()]
+
+
+def approved_sync_rows(con: duckdb.DuckDBPyConnection, decision: "DecisionRecord") -> tuple[str, list[dict], list[dict]]:
+    """(kept sync_plan.json, approved flag rows, approved delete rows) of an approval of a sync plan,
+    read from the plan files kept when the plan was registered: what the analyst approved, in the
+    applier's row format. Fails if the kept files no longer hold every approved row."""
+    plan = get_plan(con, decision.plan_id)
+    if plan is None:
+        raise ReviewError(f"plan {decision.plan_id} is not registered")
+    if plan.kind != "sync":
+        raise ReviewError(f"plan {plan.plan_id} is a {plan.kind} plan, not a sync plan")
+    kept = Path(plan.plan_path)
+    doc = load_document(kept)
+    flags, deletes = _sync_rows(kept, doc)
+    from nayose.apply import delete_step, flag_step
+
+    wanted = set(decision.approved_items)
+    flags = [r for r in flags if flag_step(r).key in wanted]
+    deletes = [r for r in deletes if delete_step(r).key in wanted]
+    missing = wanted - {flag_step(r).key for r in flags} - {delete_step(r).key for r in deletes}
+    if missing:
+        raise ReviewError(
+            f"the kept files of sync plan {plan.plan_id} ({kept.parent}) no longer hold {len(missing)} approved row(s) "
+            f"(e.g. {_list(sorted(missing), 3)}): the files changed after the approval; make and review a new plan"
+        )
+    return str(kept), flags, deletes
+
+
 def _plan_from_row(row: Sequence[Any]) -> PlanRecord:
-    plan_id, created_at, made_at, groups, out_dir, plan_path, is_latest, run_id = row
-    return PlanRecord(plan_id, created_at, _aware(made_at), int(groups), out_dir, plan_path, bool(is_latest), run_id)
+    plan_id, created_at, made_at, groups, out_dir, plan_path, is_latest, run_id, kind = row
+    return PlanRecord(plan_id, created_at, _aware(made_at), int(groups), out_dir, plan_path, bool(is_latest), run_id,
+                      kind or "merge")
 
 
-_PLAN_COLS = "plan_id, created_at, made_at, groups, out_dir, plan_path, is_latest, run_id"
+def _plan_cols(con: duckdb.DuckDBPyConnection) -> str:
+    """The plans columns PlanRecord reads; `kind` is 'merge' in a store not migrated yet (read-only readers)."""
+    kind = "coalesce(kind, 'merge')" if "kind" in _columns(con, "plans") else "'merge'"
+    return f"plan_id, created_at, made_at, groups, out_dir, plan_path, is_latest, run_id, {kind} AS kind"
 
 
 def get_plan(con: duckdb.DuckDBPyConnection, plan_id: str) -> PlanRecord | None:
     if not table_exists(con, "plans"):
         return None
-    row = con.execute(f"SELECT {_PLAN_COLS} FROM plans WHERE plan_id = ?", [plan_id]).fetchone()
+    row = con.execute(f"SELECT {_plan_cols(con)} FROM plans WHERE plan_id = ?", [plan_id]).fetchone()
     return _plan_from_row(row) if row else None
 
 
-def latest_plan(con: duckdb.DuckDBPyConnection) -> PlanRecord | None:
+def latest_plan(con: duckdb.DuckDBPyConnection, kind: str | None = "merge") -> PlanRecord | None:
+    """The latest plan of `kind` ('merge' or 'sync'; None: the most recently made latest plan of any kind)."""
     if not table_exists(con, "plans"):
         return None
-    row = con.execute(f"SELECT {_PLAN_COLS} FROM plans WHERE is_latest ORDER BY made_at DESC LIMIT 1").fetchone()
-    return _plan_from_row(row) if row else None
+    rows = con.execute(f"SELECT {_plan_cols(con)} FROM plans WHERE is_latest ORDER BY made_at DESC").fetchall()
+    for row in rows:
+        rec = _plan_from_row(row)
+        if kind is None or rec.kind == kind:
+            return rec
+    return None
 
 
 def plan_cluster_ids(con: duckdb.DuckDBPyConnection, plan_id: str) -> list[str]:
@@ -340,43 +624,91 @@ def _age_text(delta: timedelta) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
-def validate_decision(
-    con: duckdb.DuckDBPyConnection,
-    plan_id: str,
-    decision: str,
-    *,
-    include: Iterable[str] | None = None,
-    exclude: Iterable[str] | None = None,
-    reviewer: str,
-    max_age_hours: float | None = DEFAULT_MAX_AGE_HOURS,
-    now: datetime | None = None,
-) -> tuple[PlanRecord, list[str], list[str], list[str]]:
-    """Check a decision; return (plan, include, exclude, approved cluster ids) or raise ReviewError
-    with a message for the analyst."""
+@dataclass
+class Resolution:
+    """A validated decision: the plan, the selection as named (cleaned) and the approved part resolved."""
+
+    plan: PlanRecord
+    include_clusters: list[str] = field(default_factory=list)
+    exclude_clusters: list[str] = field(default_factory=list)
+    approved_clusters: list[str] = field(default_factory=list)
+    include_ids: list[str] = field(default_factory=list)
+    exclude_ids: list[str] = field(default_factory=list)
+    include_reasons: list[str] = field(default_factory=list)
+    approved_items: list[str] = field(default_factory=list)
+
+
+def _clean_reasons(reasons: Iterable[str] | None) -> list[str]:
+    out: list[str] = []
+    for raw in reasons or []:
+        for part in str(raw).split(","):
+            part = part.strip()
+            if part and part not in out:
+                out.append(part)
+    return out
+
+
+def _selector(sel: str) -> tuple[str | None, str]:
+    """`[flag:|delete:]REASON` -> (item kind or None, reason part; '*' for any)."""
+    head, _, rest = sel.partition(":")
+    kind = {"flag": "flag", "flags": "flag", "delete": "delete", "deletes": "delete"}.get(head.strip().lower())
+    if kind is None:
+        return None, sel.strip()
+    return kind, rest.strip() or "*"
+
+
+def reason_matches(selector: str, item_kind: str, reason_code: str | None) -> bool:
+    """Whether a reason selector (see the module doc) selects a row of this kind and reason code."""
+    kind, reason = _selector(selector)
+    if kind is not None and kind != item_kind:
+        return False
+    if reason == "*":
+        return True
+    code = (reason_code or "other").lower()
+    reason = reason.lower()
+    family, _, name = code.partition(":")
+    return reason in (code, family) or (bool(name) and reason == name)
+
+
+def _latest_text(con: duckdb.DuckDBPyConnection) -> str:
+    parts = []
+    for kind in PLAN_KINDS:
+        rec = latest_plan(con, kind)
+        if rec is not None:
+            label = "plan" if kind == "merge" else f"{kind} plan"
+            parts.append(f"the latest {label} is {rec.plan_id} (made {rec.made_at:%Y-%m-%d %H:%M %Z})")
+    return "; " + "; ".join(parts) if parts else "; no plan has been made yet"
+
+
+def _check_plan(con, plan_id: str, decision: str, reviewer: str, max_age_hours: float | None, now: datetime | None) -> PlanRecord:
     if decision not in DECISIONS:
         raise ReviewError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
     if not (reviewer or "").strip():
         raise ReviewError("reviewer is required: who takes this decision")
-    plan_id = (plan_id or "").strip()
     plan = get_plan(con, plan_id) if plan_id else None
-    latest = latest_plan(con)
     if plan is None:
-        hint = f"; the latest plan is {latest.plan_id} (made {latest.made_at:%Y-%m-%d %H:%M %Z})" if latest else "; no plan has been made yet"
-        raise ReviewError(f"plan {plan_id or '(empty)'} is not known{hint}")
+        raise ReviewError(f"plan {plan_id or '(empty)'} is not known{_latest_text(con)}")
+    label = "plan" if plan.kind == "merge" else f"{plan.kind} plan"
     if not plan.is_latest:
-        after = f"{latest.plan_id} was made after it ({latest.made_at:%Y-%m-%d %H:%M %Z})" if latest else "a newer plan exists"
+        latest = latest_plan(con, plan.kind)
+        after = f"{latest.plan_id} was made after it ({latest.made_at:%Y-%m-%d %H:%M %Z})" if latest else f"a newer {label} exists"
         raise ReviewError(
-            f"plan {plan_id} is not the latest plan: {after}. Review and decide on the latest plan instead."
+            f"plan {plan_id} is not the latest {label}: {after}. Review and decide on the latest {label} instead."
         )
     now = _aware(now or _now())
     if max_age_hours is not None and max_age_hours > 0:
         age = now - plan.made_at
         if age > timedelta(hours=max_age_hours):
+            asset = "merge_plan" if plan.kind == "merge" else "sync_health"
             raise ReviewError(
                 f"plan {plan_id} was made {plan.made_at:%Y-%m-%d %H:%M %Z}, {_age_text(age)} ago: older than the "
-                f"maximum age of {max_age_hours:g} h for a decision. Make a new plan (materialize merge_plan) and review that."
+                f"maximum age of {max_age_hours:g} h for a decision. Make a new plan (materialize {asset}) and review that."
             )
-    inc, exc = _clean_ids(include), _clean_ids(exclude)
+    return plan
+
+
+def _resolve_merge(con, plan: PlanRecord, decision: str, inc: list[str], exc: list[str]) -> Resolution:
+    plan_id = plan.plan_id
     known = plan_cluster_ids(con, plan_id)
     known_set = set(known)
     unknown = [c for c in inc + exc if c not in known_set]
@@ -393,8 +725,9 @@ def validate_decision(
             f"{decision} applies to the whole plan and takes no cluster ids; "
             "use approve_partial with include_clusters / exclude_clusters to approve part of it"
         )
+    res = Resolution(plan, include_clusters=inc, exclude_clusters=exc)
     if decision == "reject":
-        return plan, inc, exc, []
+        return res
     if decision == "approve_partial" and not (inc or exc):
         raise ReviewError("approve_partial needs include_clusters or exclude_clusters (use approve for the whole plan)")
     base = inc if inc else known
@@ -415,7 +748,133 @@ def validate_decision(
             f"group(s) already approved for plan {plan_id}: {_list(again)} (decision {earlier[again[0]]}); "
             "a group is applied once, exclude them"
         )
-    return plan, inc, exc, approved
+    res.approved_clusters = approved
+    return res
+
+
+def _reason_menu(items: list[dict]) -> str:
+    counts: dict[str, int] = {}
+    for it in items:
+        key = f"{it['item_kind']}:{it['reason_code']}"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{k} ({n:,})" for k, n in sorted(counts.items())) or "none (the plan has no rows)"
+
+
+def _resolve_sync(con, plan: PlanRecord, decision: str, ids_in: list[str], ids_ex: list[str], reasons: list[str]) -> Resolution:
+    plan_id = plan.plan_id
+    items = plan_items(con, plan_id)
+    n_flags = sum(1 for it in items if it["item_kind"] == "flag")
+    known_ids = {it["Id"] for it in items}
+    unknown = [i for i in ids_in + ids_ex if i not in known_ids]
+    if unknown:
+        raise ReviewError(
+            f"record id(s) not in sync plan {plan_id}: {_list(unknown)} (the plan has {n_flags:,} flag row(s), by "
+            f"Salesforce record Id, and {len(items) - n_flags:,} prospect delete(s), by prospect id: see the plan's "
+            "flag_plan.csv and sync_delete_plan.csv)"
+        )
+    both = [i for i in ids_in if i in set(ids_ex)]
+    if both:
+        raise ReviewError(f"record id(s) both included and excluded: {_list(both)}")
+    # Selectors are matched once per distinct (kind, reason code), not per row.
+    kinds_codes = {(it["item_kind"], it["reason_code"]) for it in items}
+    selected = {sel: {kc for kc in kinds_codes if reason_matches(sel, *kc)} for sel in reasons}
+    for sel in reasons:
+        if not selected[sel]:
+            raise ReviewError(
+                f"reason {sel!r} selects no row of sync plan {plan_id}; its reasons are: {_reason_menu(items)} "
+                "(name a reason code, its name without the family, e.g. billing, a family, e.g. exclusion, "
+                "optionally prefixed with flag: or delete:)"
+            )
+    if decision in ("approve", "reject") and (ids_in or ids_ex or reasons):
+        raise ReviewError(
+            f"{decision} applies to the whole plan and takes no record ids or reasons; "
+            "use approve_partial with include_ids / exclude_ids / include_reasons to approve part of it"
+        )
+    res = Resolution(plan, include_ids=ids_in, exclude_ids=ids_ex, include_reasons=reasons)
+    if decision == "reject":
+        return res
+    if decision == "approve_partial" and not (ids_in or ids_ex or reasons):
+        raise ReviewError("approve_partial needs include_ids, exclude_ids or include_reasons (use approve for the whole plan)")
+    chosen = items
+    if ids_in:
+        wanted = set(ids_in)
+        chosen = [it for it in chosen if it["Id"] in wanted]
+    if reasons:
+        wanted_codes = set().union(*selected.values())
+        chosen = [it for it in chosen if (it["item_kind"], it["reason_code"]) in wanted_codes]
+    excluded = set(ids_ex)
+    approved = sorted(it["item_key"] for it in chosen if it["Id"] not in excluded)
+    if not approved:
+        both_text = " (include_ids and include_reasons both apply: a row must match both)" if ids_in and reasons else ""
+        raise ReviewError(f"the decision approves no row of sync plan {plan_id}{both_text}")
+    earlier: dict[str, str] = {}
+    for did, keys in con.execute(
+        "SELECT decision_id, approved_items FROM plan_decisions WHERE plan_id = ? AND decision <> 'reject' "
+        "ORDER BY decided_at", [plan_id]
+    ).fetchall():
+        for k in keys or []:
+            earlier.setdefault(k, did)
+    again = [k for k in approved if k in earlier]
+    if again:
+        raise ReviewError(
+            f"row(s) already approved for sync plan {plan_id}: {_list(again)} (decision {earlier[again[0]]}); "
+            "a row is applied once, exclude them"
+        )
+    res.approved_items = approved
+    return res
+
+
+def resolve_decision(
+    con: duckdb.DuckDBPyConnection,
+    plan_id: str,
+    decision: str,
+    *,
+    include: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+    include_ids: Iterable[str] | None = None,
+    exclude_ids: Iterable[str] | None = None,
+    include_reasons: Iterable[str] | None = None,
+    reviewer: str,
+    max_age_hours: float | None = DEFAULT_MAX_AGE_HOURS,
+    now: datetime | None = None,
+) -> Resolution:
+    """Check a decision on a merge plan (cluster ids) or a sync plan (record ids / reasons) and
+    resolve what it approves, or raise ReviewError with a message for the analyst."""
+    plan_id = (plan_id or "").strip()
+    plan = _check_plan(con, plan_id, decision, reviewer, max_age_hours, now)
+    inc, exc = _clean_ids(include), _clean_ids(exclude)
+    ids_in, ids_ex, reasons = _clean_ids(include_ids), _clean_ids(exclude_ids), _clean_reasons(include_reasons)
+    if plan.kind == "sync":
+        if inc or exc:
+            raise ReviewError(
+                f"plan {plan_id} is a sync plan (flag and prospect delete rows): it takes include_ids / exclude_ids "
+                "(record or prospect ids) and include_reasons, not include_clusters / exclude_clusters"
+            )
+        return _resolve_sync(con, plan, decision, ids_in, ids_ex, reasons)
+    if ids_in or ids_ex or reasons:
+        raise ReviewError(
+            f"plan {plan_id} is a merge plan: it takes include_clusters / exclude_clusters; include_ids, exclude_ids "
+            "and include_reasons select rows of a sync plan"
+        )
+    return _resolve_merge(con, plan, decision, inc, exc)
+
+
+def validate_decision(
+    con: duckdb.DuckDBPyConnection,
+    plan_id: str,
+    decision: str,
+    *,
+    include: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+    reviewer: str,
+    max_age_hours: float | None = DEFAULT_MAX_AGE_HOURS,
+    now: datetime | None = None,
+) -> tuple[PlanRecord, list[str], list[str], list[str]]:
+    """Check a decision on a merge plan; return (plan, include, exclude, approved cluster ids) or
+    raise ReviewError with a message for the analyst (resolve_decision handles both kinds)."""
+    res = resolve_decision(con, plan_id, decision, include=include, exclude=exclude, reviewer=reviewer,
+                           max_age_hours=max_age_hours, now=now)
+    return res.plan, res.include_clusters, res.exclude_clusters, res.approved_clusters
 
 
 def record_decision(
@@ -425,6 +884,9 @@ def record_decision(
     *,
     include: Iterable[str] | None = None,
     exclude: Iterable[str] | None = None,
+    include_ids: Iterable[str] | None = None,
+    exclude_ids: Iterable[str] | None = None,
+    include_reasons: Iterable[str] | None = None,
     reviewer: str,
     note: str = "",
     max_age_hours: float | None = DEFAULT_MAX_AGE_HOURS,
@@ -432,25 +894,29 @@ def record_decision(
     source: str = "review",
     run_id: str | None = None,
 ) -> DecisionRecord:
-    """Validate and record a decision (see validate_decision); return it."""
+    """Validate and record a decision (see resolve_decision); return it."""
     ensure_tables(con)
     con.execute("BEGIN TRANSACTION")
     try:
-        _, inc, exc, approved = validate_decision(
-            con, plan_id, decision, include=include, exclude=exclude, reviewer=reviewer,
+        res = resolve_decision(
+            con, plan_id, decision, include=include, exclude=exclude, include_ids=include_ids,
+            exclude_ids=exclude_ids, include_reasons=include_reasons, reviewer=reviewer,
             max_age_hours=max_age_hours, now=now,
         )
         decided = _aware(now or _now())
         rec = DecisionRecord(
             decision_id=f"dec_{decided:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}",
-            plan_id=plan_id.strip(), decision=decision, include_clusters=inc, exclude_clusters=exc,
-            reviewer=reviewer.strip(), note=note or "", decided_at=decided, approved_clusters=approved,
-            source=source, run_id=run_id,
+            plan_id=plan_id.strip(), decision=decision, include_clusters=res.include_clusters,
+            exclude_clusters=res.exclude_clusters, reviewer=reviewer.strip(), note=note or "", decided_at=decided,
+            approved_clusters=res.approved_clusters, source=source, run_id=run_id, include_ids=res.include_ids,
+            exclude_ids=res.exclude_ids, include_reasons=res.include_reasons, approved_items=res.approved_items,
+            plan_kind=res.plan.kind,
         )
         con.execute(
-            "INSERT INTO plan_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO plan_decisions ({_DECISION_TABLE_COLS}) VALUES ({', '.join('?' * len(_DECISION_TABLE_COLS.split(', ')))})",
             [rec.decision_id, rec.plan_id, rec.decision, rec.include_clusters, rec.exclude_clusters, rec.reviewer,
-             rec.note, rec.decided_at, rec.approved_clusters, rec.source, rec.run_id],
+             rec.note, rec.decided_at, rec.approved_clusters, rec.source, rec.run_id, rec.include_ids, rec.exclude_ids,
+             rec.include_reasons, rec.approved_items],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -459,44 +925,62 @@ def record_decision(
     return rec
 
 
-_DECISION_COLS = (
+_DECISION_TABLE_COLS = (
     "decision_id, plan_id, decision, include_clusters, exclude_clusters, reviewer, note, decided_at, "
-    "approved_clusters, source, run_id"
+    "approved_clusters, source, run_id, include_ids, exclude_ids, include_reasons, approved_items"
 )
+_DECISION_NEW_COLS = ("include_ids", "exclude_ids", "include_reasons", "approved_items")
+
+
+def _decision_select(con: duckdb.DuckDBPyConnection) -> str:
+    """SELECT … FROM plan_decisions d (with the plan's kind), tolerant of a store not migrated yet
+    (read-only readers such as the sensor)."""
+    have = _columns(con, "plan_decisions")
+    new = ", ".join(f"d.{c}" if c in have else f"NULL AS {c}" for c in _DECISION_NEW_COLS)
+    if table_exists(con, "plans") and "kind" in _columns(con, "plans"):
+        kind, join = "coalesce(p.kind, 'merge')", "LEFT JOIN plans p ON p.plan_id = d.plan_id"
+    else:
+        kind, join = "'merge'", ""
+    return (
+        "SELECT d.decision_id, d.plan_id, d.decision, d.include_clusters, d.exclude_clusters, d.reviewer, d.note, "
+        f"d.decided_at, d.approved_clusters, d.source, d.run_id, {new}, {kind} AS plan_kind FROM plan_decisions d {join}"
+    )
 
 
 def _decision_from_row(row: Sequence[Any]) -> DecisionRecord:
-    did, pid, dec, inc, exc, reviewer, note, at, approved, source, run_id = row
+    did, pid, dec, inc, exc, reviewer, note, at, approved, source, run_id, ids_in, ids_ex, reasons, items, kind = row
     return DecisionRecord(did, pid, dec, list(inc or []), list(exc or []), reviewer, note or "", _aware(at),
-                          list(approved or []), source, run_id)
+                          list(approved or []), source, run_id, list(ids_in or []), list(ids_ex or []),
+                          list(reasons or []), list(items or []), kind or "merge")
 
 
 def get_decision(con: duckdb.DuckDBPyConnection, decision_id: str) -> DecisionRecord | None:
     if not table_exists(con, "plan_decisions"):
         return None
-    row = con.execute(f"SELECT {_DECISION_COLS} FROM plan_decisions WHERE decision_id = ?", [decision_id]).fetchone()
+    row = con.execute(f"{_decision_select(con)} WHERE d.decision_id = ?", [decision_id]).fetchone()
     return _decision_from_row(row) if row else None
 
 
 def decisions(con: duckdb.DuckDBPyConnection, plan_id: str | None = None) -> list[DecisionRecord]:
     if not table_exists(con, "plan_decisions"):
         return []
-    where, params = ("WHERE plan_id = ?", [plan_id]) if plan_id else ("", [])
+    where, params = ("WHERE d.plan_id = ?", [plan_id]) if plan_id else ("", [])
     return [_decision_from_row(r) for r in con.execute(
-        f"SELECT {_DECISION_COLS} FROM plan_decisions {where} ORDER BY decided_at, decision_id", params
+        f"{_decision_select(con)} {where} ORDER BY d.decided_at, d.decision_id", params
     ).fetchall()]
 
 
 def approvals_since(con: duckdb.DuckDBPyConnection, after: datetime | None = None) -> list[DecisionRecord]:
-    """Approvals (approve / approve_partial) decided after `after` (all when None), oldest first."""
+    """Approvals (approve / approve_partial) of plans of either kind decided after `after` (all when
+    None), oldest first."""
     if not table_exists(con, "plan_decisions"):
         return []
-    sql = f"SELECT {_DECISION_COLS} FROM plan_decisions WHERE decision IN ('approve', 'approve_partial')"
+    sql = f"{_decision_select(con)} WHERE d.decision IN ('approve', 'approve_partial')"
     params: list = []
     if after is not None:
-        sql += " AND decided_at > ?"
+        sql += " AND d.decided_at > ?"
         params.append(_aware(after))
-    return [_decision_from_row(r) for r in con.execute(sql + " ORDER BY decided_at, decision_id", params).fetchall()]
+    return [_decision_from_row(r) for r in con.execute(sql + " ORDER BY d.decided_at, d.decision_id", params).fetchall()]
 
 
 def auto_approvable(con: duckdb.DuckDBPyConnection, plan_id: str, policy: AutoApprovalPolicy) -> list[str]:
@@ -526,6 +1010,9 @@ def auto_approve(
     if not policy.enabled:
         return None
     ensure_tables(con)
+    plan = get_plan(con, plan_id)
+    if plan is not None and plan.kind != "merge":
+        return None  # the policy approves merge groups only; a sync plan is always decided by an analyst
     eligible = auto_approvable(con, plan_id, policy)
     if not eligible:
         return None

@@ -31,10 +31,12 @@ the Salesforce records with the Pardot prospects by CRM ID and email.
 * `field_mapping_audit(salesforce_field, pardot_field, prospect_column, salesforce_type, pardot_type,
   salesforce_length, pardot_length, behavior, problem, detail, records_not_fitting)` — every mapped
   custom field, with or without a problem;
-* `sync_delete_plan(plan_id, Id, object, reason, as_of)` — prospects to delete (object ``Prospect``,
-  Id = the prospect id): over-synced prospects of records that are not eligible or over the cap,
-  and the extra prospects of a CRM ID (keeping the one whose email is the record's, else the oldest).
-  The delete_plan.csv format, so the same review / approval / journal path applies them.
+* `sync_delete_plan(plan_id, Id, object, reason, as_of, reason_code)` — prospects to delete (object
+  ``Prospect``, Id = the prospect id): over-synced prospects of records that are not eligible or over
+  the cap, and the extra prospects of a CRM ID (keeping the one whose email is the record's, else the
+  oldest). `reason_code` (`over_cap`, `duplicate_prospect` or the record's eligibility reason code) is
+  what a review selects by; sync_delete_plan.csv has the delete_plan.csv format without it, so the
+  same review / approval / journal path applies them.
 
 Value comparison per synced record (one live prospect, linked by CRM ID) and mapped field:
 values compare after NFKC, trimming and collapsing whitespace (emails case-insensitive, checkboxes as
@@ -424,7 +426,8 @@ def diagnose(
             con.execute(f"CREATE OR REPLACE TABLE {AUDIT} (salesforce_field VARCHAR, pardot_field VARCHAR, prospect_column VARCHAR, "
                         "salesforce_type VARCHAR, pardot_type VARCHAR, salesforce_length INTEGER, pardot_length INTEGER, "
                         "behavior VARCHAR, problem VARCHAR, detail VARCHAR, records_not_fitting BIGINT)")
-            con.execute(f"CREATE OR REPLACE TABLE {DELETES} (plan_id VARCHAR, \"Id\" VARCHAR, object VARCHAR, reason VARCHAR, as_of VARCHAR)")
+            con.execute(f"CREATE OR REPLACE TABLE {DELETES} (plan_id VARCHAR, \"Id\" VARCHAR, object VARCHAR, reason VARCHAR, as_of VARCHAR, "
+                        "reason_code VARCHAR)")
         else:
             pc = columns(con, prospects)
             con.execute(f"CREATE OR REPLACE TEMP TABLE _sh_prospects_raw AS SELECT {col(pc, 'id', 'p')} AS _pid, p.* FROM {q(prospects)} p")
@@ -589,18 +592,19 @@ def diagnose(
             con.execute(
                 f"""CREATE OR REPLACE TABLE {DELETES} AS
                     SELECT {lit(plan_id)} AS plan_id, prospect_id AS "Id", 'Prospect' AS object, arg_min(reason, ord) AS reason,
-                           arg_min(as_of, ord) AS as_of
+                           arg_min(as_of, ord) AS as_of, arg_min(reason_code, ord) AS reason_code
                     FROM (
                         SELECT p.prospect_id, 1 AS ord,
                                'over-synced: ' || CASE WHEN r.eligible THEN 'over the mailable cap: ' || r.cap_explanation ELSE r.reason END
                                || ' (Salesforce ' || r."Id" || ')' AS reason,
-                               strftime(p.updated_at, '%Y-%m-%dT%H:%M:%SZ') AS as_of
+                               strftime(p.updated_at, '%Y-%m-%dT%H:%M:%SZ') AS as_of,
+                               CASE WHEN r.eligible THEN 'over_cap' ELSE r.reason_code END AS reason_code
                         FROM _sh_p p JOIN _sh_rec r ON r.crm_id = p.crm_id
                         WHERE NOT r.eligible OR (r.mailable AND NOT r.within_cap)
                         UNION ALL
                         SELECT prospect_id, 2, 'duplicate prospect of CRM ID ' || crm_id_raw || ' (' || members || '); keeps '
                                || first_value(prospect_id) OVER (PARTITION BY crm_id ORDER BY keep_rank),
-                               strftime(updated_at, '%Y-%m-%dT%H:%M:%SZ')
+                               strftime(updated_at, '%Y-%m-%dT%H:%M:%SZ'), 'duplicate_prospect'
                         FROM _sh_same_crm QUALIFY keep_rank > 1)
                     GROUP BY prospect_id ORDER BY TRY_CAST(prospect_id AS BIGINT), prospect_id"""
             )
@@ -728,10 +732,13 @@ def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0])
 
 
-def write_health_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, eligibility: str = ELIGIBILITY) -> dict:
+def write_health_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, eligibility: str = ELIGIBILITY,
+                         plan_id: str | None = None) -> dict:
     """sync_health.md, sync_health.csv, sync_delete_plan.csv, sync_eligibility.csv, flag_plan.csv and sync_plan.json
     (plan_id, kind "sync", created_at, no clusters: `nayose.apply.apply_plan("sync_plan.json",
-    deletes="sync_delete_plan.csv")` takes the prospect deletes through the journal)."""
+    deletes="sync_delete_plan.csv")` takes the prospect deletes through the journal). `plan_id`: the
+    sync plan's id (default: the one the flag / delete plan rows carry), so a plan with nothing to
+    change still has its id and can be registered for review (`nayose.review.register_plan`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     counts = write_eligibility_outputs(con, out, eligibility)
@@ -742,7 +749,7 @@ def write_health_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, el
     plan_ids = [r[0] for r in con.execute(
         f"SELECT plan_id FROM flag_plan UNION SELECT plan_id FROM {DELETES} ORDER BY 1").fetchall() if r[0]]
     as_of = con.execute(f"SELECT strftime(max(as_of), '%Y-%m-%dT%H:%M:%SZ') FROM {q(eligibility)}").fetchall()[0][0]
-    doc = {"plan_id": plan_ids[0] if plan_ids else "", "kind": "sync", "created_at": as_of, "clusters": [],
+    doc = {"plan_id": plan_id or (plan_ids[0] if plan_ids else ""), "kind": "sync", "created_at": as_of, "clusters": [],
            "flag_plan": "flag_plan.csv", "delete_plan": "sync_delete_plan.csv",
            "flags": counts["flag_plan"],
            "deletes": int(con.execute(f"SELECT count(*) FROM {DELETES}").fetchall()[0][0])}
@@ -768,5 +775,5 @@ def run_sync_health(
     summary = {"plan_id": plan_id, "eligibility": el.stats, "flag_plan": n_flags, "health": dg.stats,
                "seconds": {"eligibility": round(el.seconds, 3), "diagnosis": round(dg.seconds, 3)}}
     if out_dir is not None:
-        summary["outputs"] = write_health_outputs(con, out_dir)
+        summary["outputs"] = write_health_outputs(con, out_dir, plan_id=plan_id)
     return summary

@@ -1,14 +1,16 @@
 """Review and apply: the analyst's decision, the apply run it triggers, and the nightly schedule.
 
 * Job `review_plan`: launched from the Launchpad with a `ReviewPlanConfig` (plan_id, decision,
-  include / exclude cluster ids, reviewer, note). The launch is the decision: it is validated (the
-  plan must be the latest and younger than `ReviewSettings.max_age_hours`, every cluster id must be
-  a group of the plan) and recorded in the store's `plan_decisions`; a refused decision fails the
-  run with the reason.
+  include / exclude cluster ids for a merge plan, include / exclude record ids and include_reasons
+  for a sync plan, reviewer, note). The launch is the decision: it is validated (the plan must be
+  the latest of its kind and younger than `ReviewSettings.max_age_hours`, every cluster id / record
+  id must be in the plan, every reason must select rows) and recorded in the store's
+  `plan_decisions`; a refused decision fails the run with the reason.
 * Sensor `apply_approved_plans`: one `apply_plan` run per new approval (run_key
   `<plan_id>:<decision_id>`, so a decision is applied once, however often the sensor ticks).
-* Job `apply_plan`: applies the approved groups of the kept plan file with `nayose.apply.apply_plan`:
-  a dry run (journal entries with status dry_run) unless the deployment is configured to execute
+* Job `apply_plan`: applies the approved groups of the kept plan file with `nayose.apply.apply_plan`
+  (a sync plan: `flags=` / `deletes=` restricted to the approved rows of the kept flag_plan.csv /
+  sync_delete_plan.csv, journaled like merges): a dry run (journal entries with status dry_run) unless the deployment is configured to execute
   (`ReviewSettings.execute` or NAYOSE_APPLY_EXECUTE=1) and Salesforce settings (NAYOSE_SF_*) exist.
 * Schedule `nayose_nightly`: extract → plan every night (cron and timezone configurable, default
   02:00 Asia/Tokyo, stopped until switched on); with the auto-approval policy switched on, the
@@ -50,12 +52,29 @@ NIGHTLY_RUN_CONFIG_ENV = "NAYOSE_NIGHTLY_RUN_CONFIG"
 class ReviewPlanConfig(dg.Config):
     """The analyst's decision on a plan (the Launchpad form of the review_plan job)."""
 
-    plan_id: str = Field(description="The plan decided on (merge_plan's review/plan_id; must be the latest plan).")
-    decision: Literal["approve", "reject", "approve_partial"] = Field(
-        description="approve: every group; approve_partial: include_clusters (else every group) minus exclude_clusters; reject."
+    plan_id: str = Field(
+        description="The plan decided on (review/plan_id of merge_plan, or of sync_health for a sync plan; must be the "
+        "latest plan of its kind)."
     )
-    include_clusters: list[str] = Field(default_factory=list, description="approve_partial: the cluster ids approved.")
-    exclude_clusters: list[str] = Field(default_factory=list, description="approve_partial: cluster ids left out.")
+    decision: Literal["approve", "reject", "approve_partial"] = Field(
+        description="approve: every group (sync plan: every row); approve_partial: merge plan: include_clusters (else "
+        "every group) minus exclude_clusters; sync plan: the rows of include_ids (else all) matching include_reasons "
+        "(else any) minus the rows of exclude_ids; reject."
+    )
+    include_clusters: list[str] = Field(default_factory=list, description="approve_partial of a merge plan: the cluster ids approved.")
+    exclude_clusters: list[str] = Field(default_factory=list, description="approve_partial of a merge plan: cluster ids left out.")
+    include_ids: list[str] = Field(
+        default_factory=list,
+        description="approve_partial of a sync plan: the record Ids (flag_plan.csv) / prospect ids (sync_delete_plan.csv) approved.",
+    )
+    exclude_ids: list[str] = Field(
+        default_factory=list, description="approve_partial of a sync plan: record / prospect ids left out."
+    )
+    include_reasons: list[str] = Field(
+        default_factory=list,
+        description="approve_partial of a sync plan: only rows with one of these reasons ([flag:|delete:]reason, e.g. "
+        "delete:over_cap, flag:billing, exclusion; see sync_health's review/rows_by_reason).",
+    )
     reviewer: str = Field(description="Who decides (name or email); recorded with the decision.")
     note: str = Field(default="", description="Why; recorded with the decision.")
 
@@ -78,36 +97,46 @@ def record_decision(
             rec = record(
                 con, config.plan_id, config.decision,
                 include=config.include_clusters, exclude=config.exclude_clusters,
+                include_ids=config.include_ids, exclude_ids=config.exclude_ids,
+                include_reasons=config.include_reasons,
                 reviewer=config.reviewer, note=config.note,
                 max_age_hours=review.max_age_hours or None, run_id=context.run.run_id,
             )
     except NayoseError as exc:
         raise _failure(exc) from None
+    sync = rec.plan_kind == "sync"
+    approved = rec.approved_items if sync else rec.approved_clusters
     context.log.info(
-        f"{rec.decision} of plan {rec.plan_id} by {rec.reviewer}: decision {rec.decision_id}, "
-        f"{len(rec.approved_clusters)} group(s) approved"
+        f"{rec.decision} of {'sync ' if sync else ''}plan {rec.plan_id} by {rec.reviewer}: decision {rec.decision_id}, "
+        f"{len(approved)} {'row' if sync else 'group'}(s) approved"
     )
-    context.log_event(
-        dg.AssetObservation(
-            asset_key="merge_plan",
-            metadata={
-                "decision_id": dg.MetadataValue.text(rec.decision_id),
-                "plan_id": dg.MetadataValue.text(rec.plan_id),
-                "decision": dg.MetadataValue.text(rec.decision),
-                "reviewer": dg.MetadataValue.text(rec.reviewer),
-                "groups_approved": dg.MetadataValue.int(len(rec.approved_clusters)),
-                "approved_clusters": dg.MetadataValue.text(", ".join(rec.approved_clusters[:200])),
-                "note": dg.MetadataValue.text(rec.note),
-            },
-        )
-    )
+    metadata = {
+        "decision_id": dg.MetadataValue.text(rec.decision_id),
+        "plan_id": dg.MetadataValue.text(rec.plan_id),
+        "decision": dg.MetadataValue.text(rec.decision),
+        "reviewer": dg.MetadataValue.text(rec.reviewer),
+        "note": dg.MetadataValue.text(rec.note),
+    }
+    if sync:
+        metadata.update({
+            "rows_approved": dg.MetadataValue.int(len(rec.approved_items)),
+            "approved_rows": dg.MetadataValue.text(", ".join(rec.approved_items[:200])),
+            "include_reasons": dg.MetadataValue.text(", ".join(rec.include_reasons)),
+        })
+    else:
+        metadata.update({
+            "groups_approved": dg.MetadataValue.int(len(rec.approved_clusters)),
+            "approved_clusters": dg.MetadataValue.text(", ".join(rec.approved_clusters[:200])),
+        })
+    context.log_event(dg.AssetObservation(asset_key="sync_health" if sync else "merge_plan", metadata=metadata))
     return rec.to_dict()
 
 
 @dg.job(
     description=(
-        "Record an analyst's decision on the latest plan: approve, approve_partial (include / exclude cluster ids) "
-        "or reject. Launching it is the approval; apply_approved_plans then launches apply_plan."
+        "Record an analyst's decision on the latest merge or sync plan: approve, approve_partial (merge: include / "
+        "exclude cluster ids; sync: include / exclude record ids, include_reasons) or reject. Launching it is the "
+        "approval; apply_approved_plans then launches apply_plan."
     ),
     executor_def=dg.in_process_executor,
 )
@@ -128,17 +157,26 @@ def _salesforce_configured() -> bool:
     return any(k.startswith("NAYOSE_SF_") and v.strip() for k, v in os.environ.items())
 
 
-@dg.op(description="Apply the approved groups of the plan (dry run unless the deployment executes).")
+@dg.op(description=(
+    "Apply the approved groups of a merge plan, or the approved flag and prospect delete rows of a sync plan "
+    "(dry run unless the deployment executes)."
+))
 def apply_approved_groups(
     context: dg.OpExecutionContext, config: ApplyPlanConfig, store: NayoseStore, review: ReviewSettings
 ) -> dict:
     from nayose import apply as applier
-    from nayose.review import get_decision, get_plan
+    from nayose.review import approved_sync_rows, get_decision, get_plan
 
+    flags: list = []
+    deletes: list = []
     try:
         with store.connect() as con:
             decision = get_decision(con, config.decision_id)
             plan = get_plan(con, config.plan_id)
+            if plan is not None and plan.kind == "sync" and decision is not None and decision.plan_id == plan.plan_id \
+                    and decision.decision in ("approve", "approve_partial"):
+                # The approved rows, read from the plan files kept when the plan was registered.
+                _, flags, deletes = approved_sync_rows(con, decision)
     except NayoseError as exc:
         raise _failure(exc) from None
     if decision is None or decision.plan_id != config.plan_id:
@@ -153,41 +191,61 @@ def apply_approved_groups(
     if execute and not _salesforce_configured():
         context.log.warning("execution requested but no Salesforce settings (NAYOSE_SF_*): dry run")
         execute = False
+    sync = plan.kind == "sync"
+    pardot = None
     if execute:
         from nayose.salesforce import connect, settings_from_env
 
         try:
             sf = connect(settings_from_env())
+            if any(r["object"] == "Prospect" for r in deletes):
+                from nayose.pardot import PardotClient, pardot_settings_from_env
+
+                pardot = PardotClient(pardot_settings_from_env(), sf=sf)
         except NayoseError as exc:
             raise _failure(exc) from None
     journal = review.journal_path(store.database)
+    what = (f"{len(flags)} flag row(s) and {len(deletes)} prospect delete(s) of sync plan" if sync
+            else f"{len(decision.approved_clusters)} group(s) of plan")
     context.log.info(
-        f"{'executing' if execute else 'dry run of'} {len(decision.approved_clusters)} group(s) of plan {plan.plan_id} "
-        f"({plan.plan_path}); journal {journal}"
+        f"{'executing' if execute else 'dry run of'} {what} {plan.plan_id} ({plan.plan_path}); journal {journal}"
     )
     try:
-        report = applier.apply_plan(
-            plan.plan_path, journal_db=str(journal), sf=sf, execute=execute,
-            clusters=list(decision.approved_clusters), deletes=None,
-        )
+        if sync:
+            report = applier.apply_plan(
+                plan.plan_path, journal_db=str(journal), sf=sf, pardot=pardot, execute=execute,
+                clusters=[], flags=flags, deletes=deletes,
+            )
+        else:
+            report = applier.apply_plan(
+                plan.plan_path, journal_db=str(journal), sf=sf, execute=execute,
+                clusters=list(decision.approved_clusters), deletes=None,
+            )
     except NayoseError as exc:
         raise _failure(exc) from None
     result = report.to_dict()
-    context.add_output_metadata(
-        {
-            "plan_id": dg.MetadataValue.text(plan.plan_id),
-            "decision_id": dg.MetadataValue.text(decision.decision_id),
-            "mode": dg.MetadataValue.text("execute" if execute else "dry_run"),
-            "groups_approved": dg.MetadataValue.int(len(decision.approved_clusters)),
-            "journal_db": dg.MetadataValue.path(str(journal)),
-            "report": dg.MetadataValue.json(json.loads(json.dumps(result, default=str))),
-        }
-    )
+    metadata = {
+        "plan_id": dg.MetadataValue.text(plan.plan_id),
+        "plan_kind": dg.MetadataValue.text(plan.kind),
+        "decision_id": dg.MetadataValue.text(decision.decision_id),
+        "mode": dg.MetadataValue.text("execute" if execute else "dry_run"),
+        "journal_db": dg.MetadataValue.path(str(journal)),
+        "report": dg.MetadataValue.json(json.loads(json.dumps(result, default=str))),
+    }
+    if sync:
+        metadata.update({"flags_approved": dg.MetadataValue.int(len(flags)),
+                         "deletes_approved": dg.MetadataValue.int(len(deletes))})
+    else:
+        metadata["groups_approved"] = dg.MetadataValue.int(len(decision.approved_clusters))
+    context.add_output_metadata(metadata)
     return result
 
 
 @dg.job(
-    description="Apply an approved plan's groups (launched by the sensor apply_approved_plans; dry run by default).",
+    description=(
+        "Apply an approved plan's groups, or a sync plan's approved flag and prospect delete rows (launched by the "
+        "sensor apply_approved_plans; journaled; dry run by default)."
+    ),
     executor_def=dg.in_process_executor,
 )
 def apply_plan():
@@ -228,7 +286,8 @@ def approval_run_requests(store: NayoseStore, cursor: str | None) -> tuple[list[
         dg.RunRequest(
             run_key=d.run_key,
             run_config={"ops": {"apply_approved_groups": {"config": {"plan_id": d.plan_id, "decision_id": d.decision_id}}}},
-            tags={"nayose/plan_id": d.plan_id, "nayose/decision_id": d.decision_id, "nayose/reviewer": d.reviewer},
+            tags={"nayose/plan_id": d.plan_id, "nayose/decision_id": d.decision_id, "nayose/reviewer": d.reviewer,
+                  "nayose/plan_kind": d.plan_kind},
         )
         for d in found
     ]

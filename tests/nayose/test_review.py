@@ -122,6 +122,205 @@ def test_auto_approval_policy(con, plan):
 
 
 # ---------------------------------------------------------------------------------------------
+# Sync plans: the flag plan and the prospect delete plan of a sync health run
+
+AS_OF = "2026-11-01T00:00:00Z"
+# (Id, object, value, reason, reason_code)
+FLAGS = [
+    ("0035F000000AAAAQAA", "Contact", "false", "billing contact (経理 / 請求): Department = 経理課", "exclusion:billing"),
+    ("0035F000000AAABQAA", "Contact", "false", "billing contact (経理 / 請求): Title = 経理課長", "exclusion:billing"),
+    ("00Q5F000000BBBBUAA", "Lead", "false", "stale: acquired 2020-04-17, more than 3 years before 2026-10-31", "stale"),
+    ("00Q5F000000BBBCUAA", "Lead", "false", "over the mailable cap: rank 401 of 450", "over_cap"),
+    ("00Q5F000000BBBDUAA", "Lead", "true", "eligible: may sync", "eligible"),
+]
+# (prospect id, reason, reason_code)
+DELETES = [
+    ("100001", "over-synced: billing contact (経理 / 請求): Department = 経理課 (Salesforce 0035F000000AAAAQAA)", "exclusion:billing"),
+    ("100002", "over-synced: over the mailable cap: rank 401 of 450 (Salesforce 00Q5F000000BBBCUAA)", "over_cap"),
+    ("100003", "over-synced: over the mailable cap: rank 402 of 450 (Salesforce 00Q5F000000BBBEUAA)", "over_cap"),
+    ("100004", "duplicate prospect of CRM ID 0035F000000AAAB (100004, 100005); keeps 100005", "duplicate_prospect"),
+]
+
+
+def _sync_plan(folder, pid, flags=FLAGS, deletes=DELETES, con=None):
+    """sync_plan.json, flag_plan.csv and sync_delete_plan.csv as the sync health run writes them (and,
+    with `con`, the store tables with the reason codes)."""
+    import json
+
+    from nayose.plan import write_csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(folder / "flag_plan.csv", ["plan_id", "Id", "object", "field", "value", "reason", "as_of"],
+              [(pid, i, o, "Pardot_Sync__c", v, r, AS_OF) for i, o, v, r, _ in flags])
+    write_csv(folder / "sync_delete_plan.csv", ["plan_id", "Id", "object", "reason", "as_of"],
+              [(pid, i, "Prospect", r, AS_OF) for i, r, _ in deletes])
+    doc = {"plan_id": pid, "kind": "sync", "created_at": AS_OF, "clusters": [], "flag_plan": "flag_plan.csv",
+           "delete_plan": "sync_delete_plan.csv", "flags": len(flags), "deletes": len(deletes)}
+    (folder / "sync_plan.json").write_text(json.dumps(doc), encoding="utf-8")
+    if con is not None:
+        con.execute("CREATE OR REPLACE TABLE flag_plan (plan_id VARCHAR, \"Id\" VARCHAR, object VARCHAR, field VARCHAR, "
+                    "value VARCHAR, reason VARCHAR, as_of VARCHAR, reason_code VARCHAR)")
+        con.executemany("INSERT INTO flag_plan VALUES (?, ?, ?, 'Pardot_Sync__c', ?, ?, ?, ?)",
+                        [[pid, i, o, v, r, AS_OF, c] for i, o, v, r, c in flags])
+        con.execute("CREATE OR REPLACE TABLE sync_delete_plan (plan_id VARCHAR, \"Id\" VARCHAR, object VARCHAR, "
+                    "reason VARCHAR, as_of VARCHAR, reason_code VARCHAR)")
+        con.executemany("INSERT INTO sync_delete_plan VALUES (?, ?, 'Prospect', ?, ?, ?)",
+                        [[pid, i, r, AS_OF, c] for i, r, c in deletes])
+    return folder / "sync_plan.json"
+
+
+@pytest.fixture
+def sync_plan(con, tmp_path, plan):
+    """A sync plan registered beside the merge plan `plan_a` (reason codes from the store's tables)."""
+    path = _sync_plan(tmp_path / "sync_run", "sync_a", con=con)
+    return register_plan(con, path, tmp_path / "out", made_at=T0 + timedelta(minutes=30))
+
+
+def _approved(con, decision_id):
+    return con.execute("SELECT approved_items FROM plan_decisions WHERE decision_id = ?", [decision_id]).fetchall()[0][0]
+
+
+def test_sync_plan_is_registered_with_its_rows_and_files(con, tmp_path, sync_plan):
+    from nayose.review import plan_items, reason_counts
+
+    assert (sync_plan.kind, sync_plan.groups, sync_plan.is_latest) == ("sync", 9, True)
+    kept = tmp_path / "out" / "plans" / "sync_a"
+    assert {p.name for p in kept.iterdir()} >= {"sync_plan.json", "flag_plan.csv", "sync_delete_plan.csv"}
+    assert sync_plan.plan_path == str(kept / "sync_plan.json")
+    items = {it["item_key"]: it["reason_code"] for it in plan_items(con, "sync_a")}
+    assert items["flag/0035F000000AAAAQAA/Pardot_Sync__c"] == "exclusion:billing"
+    assert items["delete/Prospect/100003"] == "over_cap" and items["delete/Prospect/100004"] == "duplicate_prospect"
+    assert ("delete", "over_cap", 2) in reason_counts(con, "sync_a")
+    assert con.execute("SELECT kind FROM plans WHERE plan_id = 'plan_a'").fetchall() == [("merge",)]
+    # Without the store's tables the codes come from the reason texts (the families they name).
+    path = _sync_plan(tmp_path / "files_only", "sync_b")
+    con.execute("DROP TABLE flag_plan")
+    register_plan(con, path, tmp_path / "out", made_at=T0 + timedelta(hours=1))
+    codes = {it["Id"]: it["reason_code"] for it in plan_items(con, "sync_b")}
+    assert (codes["00Q5F000000BBBCUAA"], codes["00Q5F000000BBBDUAA"], codes["100004"]) == ("over_cap", "eligible", "duplicate_prospect")
+
+
+def test_latest_is_per_kind(con, tmp_path, sync_plan):
+    assert latest_plan(con).plan_id == "plan_a" and latest_plan(con, "sync").plan_id == "sync_a"
+    assert latest_plan(con, None).plan_id == "sync_a"
+    # A newer sync plan does not block the merge plan, a newer merge plan not the sync plan.
+    register_plan(con, _sync_plan(tmp_path / "s2", "sync_b"), tmp_path / "out", made_at=T0 + timedelta(hours=1))
+    merge_ok = record_decision(con, "plan_a", "approve_partial", include=["003A"], reviewer="x", now=T0 + timedelta(hours=2))
+    assert merge_ok.plan_kind == "merge" and merge_ok.approved_clusters == ["003A"]
+    register_plan(con, _plan("plan_b", [_group("003Z")]), tmp_path / "out", made_at=T0 + timedelta(hours=3))
+    sync_ok = record_decision(con, "sync_b", "approve", reviewer="x", now=T0 + timedelta(hours=4))
+    assert sync_ok.plan_kind == "sync" and len(sync_ok.approved_items) == 9 and sync_ok.approved_clusters == []
+    with pytest.raises(ReviewError, match="sync_a is not the latest sync plan: sync_b was made after it"):
+        record_decision(con, "sync_a", "approve", reviewer="x", now=T0 + timedelta(hours=4))
+    with pytest.raises(ReviewError, match="plan_a is not the latest plan: plan_b was made after it"):
+        record_decision(con, "plan_a", "approve_partial", include=["003B"], reviewer="x", now=T0 + timedelta(hours=4))
+    assert con.execute("SELECT kind, count(*) FROM plans WHERE is_latest GROUP BY 1 ORDER BY 1").fetchall() == [
+        ("merge", 1), ("sync", 1)]
+    with pytest.raises(ReviewError, match=r"older than the maximum age .* \(materialize sync_health\)"):
+        record_decision(con, "sync_b", "reject", reviewer="x", max_age_hours=1, now=T0 + timedelta(hours=5))
+
+
+def test_sync_approve_partial_by_reason_and_by_id(con, sync_plan):
+    from nayose.review import approved_sync_rows
+
+    only_over_cap = record_decision(con, "sync_a", "approve_partial", include_reasons=["delete:over_cap"],
+                                    reviewer="analyst", note="over the cap", now=T0 + timedelta(hours=1))
+    assert only_over_cap.approved_items == ["delete/Prospect/100002", "delete/Prospect/100003"]
+    assert _approved(con, only_over_cap.decision_id) == only_over_cap.approved_items  # stored resolved
+    assert only_over_cap.include_reasons == ["delete:over_cap"]
+    billing_flags = record_decision(con, "sync_a", "approve_partial", include_reasons=["flag:billing"],
+                                    exclude_ids=["0035F000000AAABQAA"], reviewer="analyst", now=T0 + timedelta(hours=2))
+    assert billing_flags.approved_items == ["flag/0035F000000AAAAQAA/Pardot_Sync__c"]
+    # Ids and reasons together: a row must match both; a family selects all its codes.
+    both = record_decision(con, "sync_a", "approve_partial", include_ids=["100001", "100004", "00Q5F000000BBBBUAA"],
+                           include_reasons=["exclusion", "stale"], reviewer="analyst", now=T0 + timedelta(hours=3))
+    assert both.approved_items == ["delete/Prospect/100001", "flag/00Q5F000000BBBBUAA/Pardot_Sync__c"]
+    # What apply gets: the approved rows of the kept files, in the applier's format.
+    path, flags, deletes = approved_sync_rows(con, only_over_cap)
+    assert path.endswith("plans/sync_a/sync_plan.json") and flags == []
+    assert [(d["Id"], d["object"]) for d in deletes] == [("100002", "Prospect"), ("100003", "Prospect")]
+    rest = record_decision(con, "sync_a", "approve_partial", include_ids="00Q5F000000BBBCUAA, 00Q5F000000BBBDUAA 100004".split(),
+                           reviewer="analyst", now=T0 + timedelta(hours=4))
+    _, flags, deletes = approved_sync_rows(con, rest)
+    assert [f["Id"] for f in flags] == ["00Q5F000000BBBCUAA", "00Q5F000000BBBDUAA"] and [d["Id"] for d in deletes] == ["100004"]
+    assert [a.decision_id for a in approvals_since(con)] == [
+        only_over_cap.decision_id, billing_flags.decision_id, both.decision_id, rest.decision_id]
+    assert {a.plan_kind for a in approvals_since(con)} == {"sync"}
+
+
+def test_sync_decisions_are_refused_clearly(con, sync_plan):
+    later = T0 + timedelta(hours=1)
+    with pytest.raises(ReviewError, match=r"record id\(s\) not in sync plan sync_a: 003NOPE"):
+        record_decision(con, "sync_a", "approve_partial", include_ids=["100001", "003NOPE"], reviewer="x", now=later)
+    with pytest.raises(ReviewError, match=r"reason 'delete:recruiting' selects no row of sync plan sync_a; its reasons are: "
+                                          r"delete:duplicate_prospect \(1\), delete:exclusion:billing \(1\), delete:over_cap \(2\)"):
+        record_decision(con, "sync_a", "approve_partial", include_reasons=["delete:recruiting"], reviewer="x", now=later)
+    with pytest.raises(ReviewError, match="reason 'flag:duplicate_prospect' selects no row"):
+        record_decision(con, "sync_a", "approve_partial", include_reasons=["flag:duplicate_prospect"], reviewer="x", now=later)
+    with pytest.raises(ReviewError, match="is a sync plan .* not include_clusters"):
+        record_decision(con, "sync_a", "approve_partial", include=["003A"], reviewer="x", now=later)
+    with pytest.raises(ReviewError, match="is a merge plan: it takes include_clusters"):
+        record_decision(con, "plan_a", "approve_partial", include_reasons=["billing"], reviewer="x", now=later)
+    with pytest.raises(ReviewError, match="takes no record ids or reasons"):
+        record_decision(con, "sync_a", "approve", include_reasons=["stale"], reviewer="x", now=later)
+    with pytest.raises(ReviewError, match="approve_partial needs include_ids, exclude_ids or include_reasons"):
+        record_decision(con, "sync_a", "approve_partial", reviewer="x", now=later)
+    with pytest.raises(ReviewError, match=r"both included and excluded: 100001"):
+        record_decision(con, "sync_a", "approve_partial", include_ids=["100001"], exclude_ids=["100001"], reviewer="x", now=later)
+    with pytest.raises(ReviewError, match="approves no row .* must match both"):
+        record_decision(con, "sync_a", "approve_partial", include_ids=["100004"], include_reasons=["over_cap"], reviewer="x", now=later)
+    assert con.execute("SELECT count(*) FROM plan_decisions").fetchall()[0][0] == 0
+    record_decision(con, "sync_a", "approve_partial", include_reasons=["over_cap"], reviewer="x", now=later)
+    with pytest.raises(ReviewError, match=r"row\(s\) already approved for sync plan sync_a: delete/Prospect/100002"):
+        record_decision(con, "sync_a", "approve", reviewer="x", now=later + timedelta(minutes=1))
+    rejected = record_decision(con, "sync_a", "reject", reviewer="x", note="not now", now=later + timedelta(minutes=2))
+    assert rejected.approved_items == [] and rejected.plan_kind == "sync"
+    assert auto_approve(con, "sync_a", AutoApprovalPolicy(enabled=True), now=later) is None  # analysts decide sync plans
+
+
+def test_approved_sync_rows_apply_as_a_journaled_dry_run(con, tmp_path, sync_plan):
+    from nayose.apply import apply_plan
+    from nayose.journal import Journal
+    from nayose.review import approved_sync_rows
+
+    d = record_decision(con, "sync_a", "approve_partial", include_reasons=["billing"], reviewer="x", now=T0 + timedelta(hours=1))
+    path, flags, deletes = approved_sync_rows(con, d)
+    report = apply_plan(path, journal_db=tmp_path / "journal.duckdb", flags=flags, deletes=deletes)
+    assert (report.mode, report.flags_planned, report.deletes_planned, report.steps_dry_run) == ("dry_run", 2, 1, 3)
+    entries = Journal(tmp_path / "journal.duckdb").entries("sync_a")
+    assert sorted(e["step_key"] for e in entries) == d.approved_items and {e["status"] for e in entries} == {"dry_run"}
+
+
+def test_stores_made_before_plan_kinds_are_migrated(tmp_path):
+    from nayose.review import decisions, get_plan
+
+    db = tmp_path / "old.duckdb"
+    old = connect(db)
+    old.execute("""CREATE TABLE plans (plan_id VARCHAR PRIMARY KEY, created_at VARCHAR, made_at TIMESTAMPTZ NOT NULL,
+                   groups INTEGER NOT NULL, out_dir VARCHAR, plan_path VARCHAR, document JSON, is_latest BOOLEAN NOT NULL,
+                   run_id VARCHAR)""")
+    old.execute("""CREATE TABLE plan_decisions (decision_id VARCHAR PRIMARY KEY, plan_id VARCHAR NOT NULL,
+                   decision VARCHAR NOT NULL, include_clusters VARCHAR[], exclude_clusters VARCHAR[], reviewer VARCHAR NOT NULL,
+                   note VARCHAR, decided_at TIMESTAMPTZ NOT NULL, approved_clusters VARCHAR[], source VARCHAR NOT NULL,
+                   run_id VARCHAR)""")
+    old.execute("INSERT INTO plans VALUES ('plan_old', NULL, ?, 1, 'out', 'out/merge_plan.json', '{}', true, NULL)", [T0])
+    old.execute("INSERT INTO plan_decisions VALUES ('dec_1', 'plan_old', 'approve', [], [], 'x', '', ?, ['003A'], 'review', NULL)", [T0])
+    old.close()
+    ro = connect(db, read_only=True)  # readers (the sensor) work on a store not migrated yet
+    assert get_plan(ro, "plan_old").kind == "merge" and latest_plan(ro).plan_id == "plan_old"
+    assert [(a.decision_id, a.plan_kind, a.approved_items) for a in approvals_since(ro)] == [("dec_1", "merge", [])]
+    ro.close()
+    con = connect(db)
+    register_plan(con, _sync_plan(tmp_path / "s", "sync_a"), tmp_path / "out", made_at=T0)
+    assert con.execute("SELECT plan_id, kind, is_latest FROM plans ORDER BY plan_id").fetchall() == [
+        ("plan_old", "merge", True), ("sync_a", "sync", True)]
+    assert decisions(con, "plan_old")[0].approved_clusters == ["003A"]
+    d = record_decision(con, "sync_a", "approve_partial", include_reasons=["stale"], reviewer="x", now=T0)
+    assert d.approved_items == ["flag/00Q5F000000BBBBUAA/Pardot_Sync__c"]
+    con.close()
+
+
+# ---------------------------------------------------------------------------------------------
 # The writer lock: two processes
 
 
