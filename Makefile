@@ -6,10 +6,19 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install demo demo-org test ui bench bench-compare clean
 
+# pyspark (the `spark` extra) is a 450 MB source package: its wheel is built once into
+# $(WHEELS) and installed from there afterwards. Where it cannot be installed the Spark tests skip.
+WHEELS ?= $(HOME)/.cache/nayose-wheels
+SPARK_PIN := pyspark==4.3.0
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	ls $(WHEELS)/pyspark-4.3.0-*.whl >/dev/null 2>&1 || $(PY) -m pip wheel --quiet --no-deps $(SPARK_PIN) -w $(WHEELS) \
+		|| echo "warning: could not build $(SPARK_PIN); the Spark tests will be skipped"
+	$(PY) -m pip install --quiet --find-links $(WHEELS) -e '.[test,spark]' \
+		|| echo "warning: the spark extra is not installed; the Spark tests will be skipped"
 	touch $(STAMP)
 
 install: $(STAMP)

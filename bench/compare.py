@@ -508,6 +508,7 @@ def plots(results: list[dict], img: Path) -> list[Path]:
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "1235" else ""))
             ax.set_xlabel("records")
             ax.set_ylabel(ylabel)
             ax.set_title(title)
