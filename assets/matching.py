@@ -32,6 +32,8 @@ from assets.metadata import (
     table_preview,
     write_atomic_bytes,
 )
+from pydantic import Field
+
 from assets.sources import RecordsSourceConfig, resolve_source
 from assets.store import NayoseStore, load_stage_results, require_tables, save_stage_result
 from nayose.pipeline import publish_outputs
@@ -65,6 +67,58 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Incremental runs
+#
+# With `incremental: true` in raw_records' run config (the nightly schedule sets it), raw_records
+# runs nayose.incremental.incremental_run: only the records new or changed since the last run are
+# normalized, blocked against everything and scored; every stage table is updated in one
+# transaction (a full run instead when there is no previous run or the config changed). The
+# downstream matching assets of the same run then find their stage already done and only
+# describe it (stage_results records which run did it).
+
+INCREMENTAL_KEY = "incremental_run_id"
+
+
+class RawRecordsConfig(RecordsSourceConfig):
+    """Run config of raw_records: which records to load, and whether to match incrementally."""
+
+    incremental: bool = Field(
+        default=False,
+        description=(
+            "Match only what changed since the last run (new, changed and deleted records against the whole base, "
+            "scored with the last run's model) and update every matching table in this step; a full run when the "
+            "store has no previous run or the config changed. The nightly schedule sets it."
+        ),
+    )
+
+
+def done_incrementally(con: duckdb.DuckDBPyConnection, stage: str, run_id: str) -> StageResult | None:
+    """The stage's result when raw_records of this very run did it (an incremental run)."""
+    recorded = load_stage_results(con).get(stage)
+    if recorded and recorded[1].get(INCREMENTAL_KEY) == run_id:
+        return recorded[0]
+    return None
+
+
+def _incremental_records(context: dg.AssetExecutionContext, files, nconfig: Config, con) -> tuple[StageResult, dict]:
+    from nayose.incremental import incremental_run
+
+    inc = incremental_run(con, [str(p) for p in files.paths], nconfig)
+    summary = inc.to_dict()
+    context.log.info(
+        f"{inc.mode} run{': ' + inc.reason if inc.reason else ''}; {inc.new} new, {inc.changed} changed, "
+        f"{inc.deleted} deleted, {inc.normalized} normalized, {inc.compared_pairs} pairs compared in "
+        f"{summary['seconds'].get('total', 0):.2f} s"
+    )
+    extra = {"incremental": summary, INCREMENTAL_KEY: context.run.run_id}
+    by_stage = {r.stage: r for r in inc.results}
+    for r in inc.results:
+        if r.stage != "records":
+            save_stage_result(con, r, extra)
+    return by_stage["records"], summary
+
+
+# ---------------------------------------------------------------------------------------------
 # raw_records
 
 
@@ -78,7 +132,7 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
         "synthetic sample org (default) or CSV exports."
     ),
 )
-def raw_records(context: dg.AssetExecutionContext, config: RecordsSourceConfig, store: NayoseStore) -> dg.MaterializeResult:
+def raw_records(context: dg.AssetExecutionContext, config: RawRecordsConfig, store: NayoseStore) -> dg.MaterializeResult:
     from nayose.records import load_records
 
     nconfig = store.load_config()
@@ -86,13 +140,19 @@ def raw_records(context: dg.AssetExecutionContext, config: RecordsSourceConfig, 
         files = resolve_source(config, store.data_dir)
         context.log.info(f"source {files.source}: {', '.join(str(p) for p in files.paths)}")
         with store.connect() as con:
-            result = load_records(con, [str(p) for p in files.paths], nconfig)
+            incremental = None
+            if config.incremental:
+                result, incremental = _incremental_records(context, files, nconfig, con)
+            else:
+                result = load_records(con, [str(p) for p in files.paths], nconfig)
             extra = {
                 "source": files.source,
                 "inputs": [str(p) for p in files.paths],
                 "truth_csv": str(files.truth_csv) if files.truth_csv else None,
                 **files.details,
             }
+            if incremental is not None:
+                extra.update({"incremental": incremental, INCREMENTAL_KEY: context.run.run_id})
             save_stage_result(con, result, extra)
             metadata = stage_metadata(con, result, store.database)
             metadata.update(
@@ -131,6 +191,11 @@ def raw_records(context: dg.AssetExecutionContext, config: RecordsSourceConfig, 
                 metadata["truth_csv"] = dg.MetadataValue.path(str(files.truth_csv))
             if files.details.get("sample"):
                 metadata["sample"] = _json_value(files.details["sample"])
+            if incremental is not None:
+                metadata["run_mode"] = dg.MetadataValue.text(
+                    incremental["mode"] + (f" ({incremental['reason']})" if incremental["reason"] else "")
+                )
+                metadata["incremental"] = _json_value(incremental)
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -160,8 +225,10 @@ def normalized_records(context: dg.AssetExecutionContext, store: NayoseStore) ->
     nconfig = store.load_config()
     with engine_errors(), store.connect() as con:
         require_tables(con, store.database, "raw_records")
-        result = normalize_records(con, nconfig)
-        save_stage_result(con, result)
+        result = done_incrementally(con, "normalize", context.run.run_id)
+        if result is None:
+            result = normalize_records(con, nconfig)
+            save_stage_result(con, result)
         metadata = stage_metadata(con, result, store.database)
         cols = {r[0] for r in con.execute(f'DESCRIBE "{result.table}"').fetchall()}
         shown = ", ".join(f'"{c}"' for c in NORMALIZED_PREVIEW if c in cols) or "*"
@@ -225,8 +292,10 @@ def candidate_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg
     nconfig = store.load_config()
     with engine_errors(), store.connect() as con:
         require_tables(con, store.database, "normalized_records")
-        result = block_pairs(con, nconfig)
-        save_stage_result(con, result)
+        result = done_incrementally(con, "block", context.run.run_id)
+        if result is None:
+            result = block_pairs(con, nconfig)
+            save_stage_result(con, result)
         records = _count(con, "normalized_records")
         metadata = stage_metadata(con, result, store.database)
         metadata.update(
@@ -309,8 +378,10 @@ def scored_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Ma
 
     with engine_errors(), store.connect() as con:
         require_tables(con, store.database, "normalized_records", "candidate_pairs")
-        result = score_pairs(con, nconfig, progress=progress)
-        save_stage_result(con, result)
+        result = done_incrementally(con, "score", context.run.run_id)
+        if result is None:
+            result = score_pairs(con, nconfig, progress=progress)
+            save_stage_result(con, result)
         metadata = stage_metadata(con, result, store.database)
 
         scores = con.sql(f'SELECT match_weight, match_probability FROM "{result.table}"').to_arrow_table()
@@ -416,8 +487,10 @@ def duplicate_clusters(context: dg.AssetExecutionContext, store: NayoseStore) ->
     nconfig = store.load_config()
     with engine_errors(), store.connect() as con:
         require_tables(con, store.database, "normalized_records", "scored_pairs")
-        result = cluster_records(con, nconfig)
-        save_stage_result(con, result)
+        result = done_incrementally(con, "cluster", context.run.run_id)
+        if result is None:
+            result = cluster_records(con, nconfig)
+            save_stage_result(con, result)
         summary = write_all_outputs(con, store, nconfig, result)
         metadata = stage_metadata(con, result, store.database)
         groups = result.stats.get("clusters", {})

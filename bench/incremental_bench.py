@@ -10,14 +10,17 @@
     python bench/incremental_bench.py                    # 100k, 1% changed
     python bench/incremental_bench.py --records 20000 --share 0.01
 
-Prints the full vs incremental times per stage; writes bench/out/incremental_bench.json.
+Prints the full vs incremental times per stage (median of --repeat alternating runs, default 3);
+writes bench/out/incremental_bench.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -51,7 +54,7 @@ def make_changed_snapshot(src: Path, dst: Path, share: float = 0.01, seed: int =
                 f"FROM (SELECT {sel}, p.i FROM t JOIN pick p USING (\"Id\") WHERE p.i <= {n_edit}) x WHERE t.\"Id\" = x.\"Id\"")
     # New duplicates: copies of existing records under new Ids (same prefix), title changed.
     new_sel = ", ".join(
-        "left(t.\"Id\", 3) || 'NEW' || lpad(CAST(p.i AS VARCHAR), 12, '0') AS \"Id\"" if c == "Id"
+        f"left(t.\"Id\", 3) || 'N{seed % 100:02d}' || lpad(CAST(p.i AS VARCHAR), 12, '0') AS \"Id\"" if c == "Id"
         else "'担当' AS \"Title\"" if c == "Title" else f't."{c}"'
         for c in cols
     )
@@ -90,11 +93,16 @@ def compare(a: duckdb.DuckDBPyConnection, b_path: Path) -> dict:
                  (SELECT * FROM normalized_records EXCEPT SELECT * FROM other.normalized_records)
                  UNION ALL (SELECT * FROM other.normalized_records EXCEPT SELECT * FROM normalized_records))"""
         ).fetchall()[0][0]
+        diff_scored = a.execute(
+            """SELECT count(*) FROM (
+                 (SELECT * FROM scored_pairs EXCEPT SELECT * FROM other.scored_pairs)
+                 UNION ALL (SELECT * FROM other.scored_pairs EXCEPT SELECT * FROM scored_pairs))"""
+        ).fetchall()[0][0]
         groups = a.execute("SELECT count(DISTINCT cluster_id) FROM clusters WHERE status <> 'single'").fetchall()[0][0]
     finally:
         a.execute("DETACH other")
     return {"candidate_pairs": int(pairs_a), "pair_differences": int(diff_pairs), "max_probability_difference": float(max_prob),
-            "cluster_row_differences": int(diff_clusters), "normalized_row_differences": int(diff_norm), "groups": int(groups)}
+            "cluster_row_differences": int(diff_clusters), "normalized_row_differences": int(diff_norm), "scored_row_differences": int(diff_scored), "groups": int(groups)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--share", type=float, default=0.01)
+    ap.add_argument("--repeat", type=int, default=3, help="full and incremental runs, alternately (median reported)")
     args = ap.parse_args(argv)
 
     from nayose.config import load_config
@@ -122,59 +131,83 @@ def main(argv: list[str] | None = None) -> int:
     prev_db = work / "previous.duckdb"
     con = connect(prev_db)
     t0 = time.perf_counter()
-    run_stages(con, [base], config)
+    # The previous night: no previous run yet, so a full run that also writes the incremental state.
+    first = incremental_run(con, [base], config)
     first_full = time.perf_counter() - t0
+    assert first.mode == "full", first.reason
     con.close()
     del con
     changes = make_changed_snapshot(base, changed, args.share)
 
-    inc_db, full_db = work / "incremental.duckdb", work / "full.duckdb"
-    shutil.copy(prev_db, inc_db)
-    shutil.copy(prev_db, full_db)
+    # Full run (same model) and incremental run, each on a fresh copy of the previous night's
+    # store, alternately --repeat times (the machine may be busy: the median is reported).
+    fulls, incs = [], []
+    for i in range(args.repeat):
+        full_db, inc_db = work / f"full{i}.duckdb", work / f"incremental{i}.duckdb"
+        shutil.copy(prev_db, full_db)
+        shutil.copy(prev_db, inc_db)
+        con = connect(full_db)
+        model = load_model(con)
+        t0 = time.perf_counter()
+        full_results = run_stages(con, [changed], config, model=model)
+        seconds = time.perf_counter() - t0
+        con.close()
+        del con
+        stages = {r.stage: r.seconds for r in full_results}
+        fulls.append({"total": seconds, "matching": seconds - stages.get("records", 0.0), "stages": stages})
 
-    con = connect(full_db)
-    model = load_model(con)
-    t0 = time.perf_counter()
-    full_results = run_stages(con, [changed], config, model=model)
-    full_seconds = time.perf_counter() - t0
-    con.close()
-    del con
+        con = connect(inc_db)
+        t0 = time.perf_counter()
+        inc = incremental_run(con, [changed], config)
+        seconds = time.perf_counter() - t0
+        if i == 0:
+            diff = compare(con, full_db)
+        con.close()
+        del con
+        incs.append({"total": seconds, "matching": seconds - inc.seconds.get("read records", 0.0), "stages": inc.seconds,
+                     "result": inc})
+        if i > 0:
+            for f in (full_db, inc_db):
+                f.unlink()
+                f.with_name(f.name + ".lock").unlink(missing_ok=True)
 
-    con = connect(inc_db)
-    t0 = time.perf_counter()
-    inc = incremental_run(con, [changed], config)
-    inc_seconds = time.perf_counter() - t0
-    diff = compare(con, full_db)
-    con.close()
-    del con
+    def median(xs: list[float]) -> float:
+        return float(statistics.median(xs))
 
-    full_stages = {r.stage: r.seconds for r in full_results}
-    read_full = full_stages.get("records", 0.0)
-    read_inc = inc.seconds.get("read records", 0.0)
+    full_seconds, inc_seconds = median([f["total"] for f in fulls]), median([x["total"] for x in incs])
+    full_matching, inc_matching = median([f["matching"] for f in fulls]), median([x["matching"] for x in incs])
+    inc = incs[0]["result"]
     report = {
         "records": args.records,
         "changes": changes,
+        "repeat": args.repeat,
+        "load_average": list(os.getloadavg()),
         "first_full_run_s": round(first_full, 2),
+        "first_full_run_stages_s": first.seconds,
         "full_run_same_model_s": round(full_seconds, 2),
-        "full_stages_s": full_stages,
+        "full_runs_s": [round(f["total"], 2) for f in fulls],
+        "full_stages_s": fulls[0]["stages"],
         "incremental_s": round(inc_seconds, 2),
-        "incremental_stages_s": inc.seconds,
+        "incremental_runs_s": [round(x["total"], 2) for x in incs],
+        "incremental_stages_s": [x["stages"] for x in incs],
         "incremental_share": round(inc_seconds / full_seconds, 3),
-        "matching_only_full_s": round(full_seconds - read_full, 2),
-        "matching_only_incremental_s": round(inc_seconds - read_inc, 2),
-        "matching_only_share": round((inc_seconds - read_inc) / max(full_seconds - read_full, 1e-9), 3),
+        "matching_only_full_s": round(full_matching, 2),
+        "matching_only_incremental_s": round(inc_matching, 2),
+        "matching_only_share": round(inc_matching / max(full_matching, 1e-9), 3),
+        "matching_only_full_runs_s": [round(f["matching"], 2) for f in fulls],
+        "matching_only_incremental_runs_s": [round(x["matching"], 2) for x in incs],
         "incremental": inc.to_dict(),
         "equal_to_full_run": diff,
     }
     (OUT / "incremental_bench.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(report, indent=2, ensure_ascii=False))
     print(
-        f"\nfull run (same model): {full_seconds:.2f} s; incremental: {inc_seconds:.2f} s "
+        f"\nmedian of {args.repeat}: full run (same model): {full_seconds:.2f} s; incremental: {inc_seconds:.2f} s "
         f"= {100 * inc_seconds / full_seconds:.1f}% of full. Without reading the CSV (same in both): "
-        f"{full_seconds - read_full:.2f} s vs {inc_seconds - read_inc:.2f} s = "
-        f"{100 * (inc_seconds - read_inc) / max(full_seconds - read_full, 1e-9):.1f}%."
+        f"{full_matching:.2f} s vs {inc_matching:.2f} s = {100 * inc_matching / max(full_matching, 1e-9):.1f}%."
     )
-    same = diff["pair_differences"] == 0 and diff["cluster_row_differences"] == 0 and diff["normalized_row_differences"] == 0
+    same = all(diff[k] == 0 for k in ("pair_differences", "cluster_row_differences", "normalized_row_differences",
+                                      "scored_row_differences"))
     print("same pairs, probabilities and groups as the full run" if same else f"DIFFERENCES: {diff}")
     return 0 if same else 1
 

@@ -41,6 +41,46 @@ def active_rules(con: duckdb.DuckDBPyConnection, config: Config, source: str) ->
     return rules
 
 
+def rule_limit(rule: BlockingRule, config: Config) -> int:
+    """The largest block a rule may form; larger ones are skipped and reported."""
+    return rule.max_block_size or config.matching.max_block_size
+
+
+# The blocking SQL (DuckDB dialect), generated once; the Spark engine translates these strings
+# (nayose.spark.sql), with `hash` mapped to a 64-bit hash there too.
+
+
+def rule_key_sql(rule: BlockingRule) -> tuple[str, str]:
+    """(the rule's key expressions as an SQL list, the SQL condition that all of them are filled)."""
+    keys = [key_sql(k) for k in rule.keys]
+    return ", ".join(keys), " AND ".join(f"{k} IS NOT NULL" for k in keys)
+
+
+def block_keys_sql(rule: BlockingRule, source: str, incoming_sql: str | None = None) -> str:
+    """Per record with every key of `rule` filled: its block key hash and its block's size."""
+    key_list, filled = rule_key_sql(rule)
+    inc_col = f", ({incoming_sql}) AS inc" if incoming_sql else ""
+    return f"""
+                SELECT rec_idx, hash({key_list}) AS bkey, count(*) OVER (PARTITION BY {key_list}) AS bsize{inc_col}
+                FROM "{source}" WHERE {filled}"""
+
+
+def skipped_blocks_sql(limit: int, keys_table: str = "_block_keys") -> str:
+    """(skipped blocks, records in them, largest skipped block) of a rule's `keys_table`."""
+    return (
+        f"SELECT count(DISTINCT bkey), coalesce(sum(bsize) FILTER (WHERE true), 0), max(bsize) "
+        f"FROM (SELECT bkey, any_value(bsize) AS bsize FROM {keys_table} WHERE bsize > {limit} GROUP BY bkey)"
+    )
+
+
+def rule_pairs_sql(no: int, limit: int, keys_table: str = "_block_keys") -> str:
+    """The pairs (left_idx < right_idx, rule_no) inside a rule's blocks no larger than `limit`."""
+    return f"""
+                    SELECT a.rec_idx, b.rec_idx, {no}
+                    FROM {keys_table} a JOIN {keys_table} b ON a.bkey = b.bkey AND a.rec_idx < b.rec_idx
+                    WHERE a.bsize <= {limit} AND b.bsize <= {limit}"""
+
+
 def block_pairs(
     con: duckdb.DuckDBPyConnection,
     config: Config,
@@ -60,21 +100,10 @@ def block_pairs(
         con.execute("DROP TABLE IF EXISTS _block_pairs")
         con.execute("CREATE TEMP TABLE _block_pairs (left_idx INTEGER, right_idx INTEGER, rule_no SMALLINT)")
         for no, rule in enumerate(rules):
-            limit = rule.max_block_size or config.matching.max_block_size
-            keys = [key_sql(k) for k in rule.keys]
-            key_list = ", ".join(keys)
-            filled = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+            limit = rule_limit(rule, config)
             con.execute("DROP TABLE IF EXISTS _block_keys")
-            inc_col = f", ({incoming_sql}) AS inc" if incoming_sql else ""
-            con.execute(
-                f"""CREATE TEMP TABLE _block_keys AS
-                SELECT rec_idx, hash({key_list}) AS bkey, count(*) OVER (PARTITION BY {key_list}) AS bsize{inc_col}
-                FROM "{source}" WHERE {filled}"""
-            )
-            skipped = con.execute(
-                f"SELECT count(DISTINCT bkey), coalesce(sum(bsize) FILTER (WHERE true), 0), max(bsize) "
-                f"FROM (SELECT bkey, any_value(bsize) AS bsize FROM _block_keys WHERE bsize > {limit} GROUP BY bkey)"
-            ).fetchall()[0]
+            con.execute(f"CREATE TEMP TABLE _block_keys AS {block_keys_sql(rule, source, incoming_sql)}")
+            skipped = con.execute(skipped_blocks_sql(limit)).fetchall()[0]
             if incoming_sql:
                 con.execute(
                     f"""INSERT INTO _block_pairs
@@ -84,12 +113,7 @@ def block_pairs(
                     WHERE a.bsize <= {limit} AND (NOT a.inc OR a.rec_idx < b.rec_idx)"""
                 )
             else:
-                con.execute(
-                    f"""INSERT INTO _block_pairs
-                    SELECT a.rec_idx, b.rec_idx, {no}
-                    FROM _block_keys a JOIN _block_keys b ON a.bkey = b.bkey AND a.rec_idx < b.rec_idx
-                    WHERE a.bsize <= {limit} AND b.bsize <= {limit}"""
-                )
+                con.execute(f"INSERT INTO _block_pairs {rule_pairs_sql(no, limit)}")
             per_rule[rule.name] = {
                 "keys": list(rule.keys),
                 "comparisons": 0,

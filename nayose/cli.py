@@ -1,6 +1,6 @@
 """The `nayose` command line.
 
-    nayose plan INPUT.csv [INPUT.csv ...] --out DIR [--config nayose.yaml] [--db FILE] [--quiet] [--truth T.csv]
+    nayose plan INPUT.csv [INPUT.csv ...] --out DIR [--config nayose.yaml] [--db FILE [--incremental]] [--quiet] [--truth T.csv]
     nayose import-plan --existing ORG.csv [--existing ...] --incoming NEW.csv --out DIR [--config nayose.yaml] [--lead-source Sansan]
     nayose sample --records N --seed S --out FILE.csv [--truth FILE.csv]
     nayose evaluate --clusters DIR/clusters.csv --truth TRUTH.csv
@@ -29,8 +29,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from nayose.pipeline import run_plan
 
     config = load_config(args.config)
+    if getattr(args, "engine", None):
+        config = config.model_copy(update={"engine": args.engine})
+    if args.incremental and not args.db:
+        raise NayoseError("--incremental needs --db FILE: the store that keeps the previous run")
+    if args.incremental and config.engine != "duckdb":
+        raise NayoseError("--incremental runs on the duckdb engine only")
     summary = run_plan(
-        args.inputs, args.out, config, db_path=args.db, quiet=args.quiet, truth=args.truth, with_plan=not args.no_plan
+        args.inputs, args.out, config, db_path=args.db, quiet=args.quiet, truth=args.truth, with_plan=not args.no_plan,
+        incremental=args.incremental,
     )
     if not args.quiet:
         c = summary["clusters"]
@@ -41,6 +48,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             f"{summary['seconds']['total']:.1f} s. Outputs in {args.out}/",
             file=sys.stderr,
         )
+        if "incremental" in summary:
+            i = summary["incremental"]
+            print(
+                f"{i['mode']} run{' (' + i['reason'] + ')' if i['reason'] else ''}: {i['new']:,} new, "
+                f"{i['changed']:,} changed, {i['deleted']:,} deleted records; {i['normalized']:,} normalized, "
+                f"{i['compared_pairs']:,} pairs compared",
+                file=sys.stderr,
+            )
         if "evaluation" in summary:
             e = summary["evaluation"]
             a = e["all_groups"]
@@ -86,11 +101,10 @@ def _cmd_import_plan(args: argparse.Namespace) -> int:
 
 def _cmd_sync_health(args: argparse.Namespace) -> int:
     import shutil
-    import tempfile
 
     from nayose.config import load_config
     from nayose.eligibility import load_prospects
-    from nayose.pipeline import publish_outputs
+    from nayose.pipeline import output_tmp, publish_outputs
     from nayose.records import load_records
     from nayose.store import connect
     from nayose.synchealth import load_metadata, run_sync_health
@@ -98,9 +112,8 @@ def _cmd_sync_health(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     metadata = load_metadata(args.metadata)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     con = connect(args.db)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = output_tmp(out)
     try:
         load_records(con, args.inputs, config)
         prospects = None
@@ -145,6 +158,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nayose.evaluate import evaluate_files
+
+    for p in (args.clusters, args.truth):
+        if not Path(p).is_file():
+            raise NayoseError(f"{p}: file not found")
 
     print(json.dumps(evaluate_files(args.clusters, args.truth, auto_only=args.auto_only), indent=2))
     return 0
@@ -260,9 +277,15 @@ def _cmd_extract(args: argparse.Namespace) -> int:
             client = PardotClient(pardot_settings_from_env(), sf=sf)
             pres = extract_pardot(client, con, incremental=not args.full)
             summary["pardot"] = {**pres.to_dict(), "links": join_prospects(con)}
+            from nayose.outputs import copy_query_csv
+
             links = out / "prospect_links.csv"
-            lit = "'" + str(links).replace("'", "''") + "'"
-            con.execute(f"COPY (SELECT * FROM prospect_links) TO {lit} (FORMAT csv, HEADER true)")
+            tmp_links = out / f".prospect_links.csv.{os.getpid()}.tmp"
+            try:  # Excel-safe, written beside and renamed into place (never a half-written file)
+                copy_query_csv(con, "SELECT * FROM prospect_links", tmp_links)
+                os.replace(tmp_links, links)
+            finally:
+                tmp_links.unlink(missing_ok=True)
             summary["pardot"]["csv"] = str(links)
     finally:
         con.close()
@@ -384,6 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", help="labelled data (CSV: Id, entity_id): adds blocking recall and pairwise metrics to summary.json")
     p.add_argument("--no-plan", action="store_true",
                    help="matching outputs only (clusters, pairs, evidence, summary): no survivorship or plan files")
+    p.add_argument("--incremental", action="store_true",
+                   help="match only the records new or changed since the previous run kept in --db (scored with its "
+                        "model; same result as a full run with that model); a full run when there is none or the "
+                        "config changed")
+    p.add_argument("--engine", choices=["duckdb", "spark"],
+                   help="where block / score / cluster run (default: the config's engine, duckdb); spark needs the "
+                        "'spark' extra and uses $NAYOSE_SPARK_MASTER or local[2]")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser(
@@ -492,6 +522,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nayose: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a folder that cannot be created, a full disk, no permission: one line, no traceback
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"nayose: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # DuckDB cannot open / write its file (permissions, disk full, another program holding it)
+        if type(exc).__module__.startswith(("duckdb", "_duckdb")) and type(exc).__name__ == "IOException":
+            print(f"nayose: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -522,6 +522,13 @@ class ImportPlanConfig(_Strict):
 
 
 class Config(_Strict):
+    # Which engine blocks, scores and clusters; the results are the same on both. Not part of the
+    # dumped config (so not of a plan's identity): the engine does not change what is found.
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        exclude=True,
+        description="duckdb (one machine, the default) or spark (nayose.spark: the session spark-submit or $NAYOSE_SPARK_MASTER gives).",
+    )
     input: InputConfig = Field(default_factory=InputConfig)
     matching: MatchingConfig = Field(default_factory=MatchingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
@@ -543,12 +550,23 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError(f"{p}: config file not found") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: config file is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:  # a folder, no permission, an I/O error
+        raise ConfigError(f"{p}: cannot read the config file ({exc.strerror or type(exc).__name__})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{p}:{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        if mark is not None:
+            where = f" line {mark.line + 1}, column {mark.column + 1}:"
+        elif isinstance(getattr(exc, "position", None), int):  # yaml.reader.ReaderError
+            where = f" character {exc.position + 1}:"
+        else:
+            where = ""
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+        problem = " ".join(str(problem).split())
+        raise ConfigError(f"{p}:{where} invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: invalid YAML: nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -557,8 +575,11 @@ def load_config(path: str | Path | None) -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"{p}: {key}: {err['msg']}") from None
+        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = " ".join(str(err["msg"]).split())
+        raise ConfigError(f"{p}: {key}: {msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: the config is nested too deeply") from None
 
 
 def default_config_yaml() -> str:

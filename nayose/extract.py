@@ -163,8 +163,13 @@ class _Describer:
                 raise api_error(self.sf, f"describe of {obj}", exc) from None
             fields = {}
             for f in d.get("fields") or []:
-                fields[str(f["name"]).casefold()] = f
-            self._cache[key] = {"name": d.get("name") or obj, "fields": fields}
+                # Names go into SOQL as they are: a name that is not an API name is left out.
+                if _NAME.match(str(f.get("name") or "")):
+                    fields[str(f["name"]).casefold()] = f
+            name = str(d.get("name") or obj)
+            if not _NAME.match(name) or name.casefold() != key:
+                raise NayoseError(f"describe of {obj} returned another object name: {name!r}")
+            self._cache[key] = {"name": name, "fields": fields}
         return self._cache[key]
 
     def resolve(self, obj: str, name: str, required: bool) -> str | None:

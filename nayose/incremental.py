@@ -1,40 +1,50 @@
-"""Incremental matching: only what changed since the last run is normalized and blocked.
+"""Incremental matching: only what changed since the last run is normalized, blocked and scored.
 
 `incremental_run(con, inputs, config)` works on a store that holds the previous run's tables
-(raw_records, normalized_records, candidate_pairs, match_model). It loads the new snapshot, finds
-the records that are new or changed (by Id and a hash of every source column) or gone, and:
+(raw_records, normalized_records, candidate_pairs, scored_pairs, clusters, match_model) and the
+incremental state kept beside them (tables `nayose_inc_*`, below). It loads the new snapshot,
+finds the records that are new or changed (by Id and a hash of every source column) or gone, and
+updates the stage tables in place, in one transaction:
 
 1. **normalize** only those records. Normalization is per record except in two places where it
    learns from the whole table: a whole name in one field is split with the surnames / given
    names seen in split names, and a street without a city loses a city prefix known from City
-   fields. A batch holding such a record therefore also carries "vocabulary rows" (every distinct
-   surname, given name and city of the whole snapshot), and when that vocabulary itself changed,
-   every unchanged record that depends on it is normalized again. The batch's rows replace the old
-   ones; rec_idx is re-assigned in Id order, as a full run does.
-2. **block** the changed records against the whole base (new × all), not all × all. A block (one
-   key value of one rule) is *affected* when a changed record enters or leaves it and it is within
-   the rule's size limit before or after; every record of an affected block is re-blocked, and the
-   pairs among the other records are kept from the previous run (their blocks, sizes and the first
-   rule producing them are unchanged).
-3. **score** every candidate pair with the previous run's model (m, u and prior as kept by
-   `save_model`): EM is not run again. Term frequencies and shared-mailbox / shared-address flags
-   are recomputed over the whole base, as a full run does, so a pair among unchanged records may
-   get a (slightly) different probability when a new record shares its surname.
-4. **cluster** all scored pairs (connected components are global; this is cheap).
+   fields. The state keeps, per record, what it teaches (`nayose_inc_vocab`: its surname, its
+   readings, its city) and what its own normalization asked of that vocabulary
+   (`nayose_inc_deps`: the exact lookups the whole-name split made, every prefix of a street that
+   a known city could match). The changed records are normalized with the whole snapshot's
+   vocabulary; when their arrival or departure adds or removes a vocabulary value, exactly the
+   records that asked about that value are normalized again.
+2. **block** against the block key index (`nayose_inc_keys`: per rule and record the key hash).
+   A block (one key of one rule) is affected when a record whose keys changed enters or leaves it
+   (and it is within the rule's size limit before or after). The pairs of affected blocks, before
+   and after, get their first rule recomputed from the index; every other pair is kept.
+3. **score**: pairs with a changed record, and pairs new to the candidate set, are compared in
+   full (score's own pair query); every other pair keeps its agreement levels from the previous
+   run. What depends on the whole base -- term-frequency shares, shared mailboxes, how many
+   records share a street -- is recomputed for every record (a few GROUP BYs), and every pair's
+   weights and probability are recomputed from the levels with the previous run's model
+   (m, u, prior as `save_model` kept them; EM is not run again) by score's own code.
+4. **cluster** all scored pairs (connected components are global; scipy does 100k in no time).
 
-The result equals a full run on the same snapshot scored with the same model
-(`run_stages(..., model=load_model(con))`): the same normalized records, candidate pairs, pair
-probabilities and groups (tests/nayose/test_incremental.py). Re-estimating the model is a full
-run's job (the nightly run can do a full run weekly). Without a previous run, or when the source
-columns or the active blocking rules change, `incremental_run` runs every stage in full.
-
-Every stage table is built under a temporary name and swapped in at the end in one transaction,
-so a failed run leaves the previous run's tables as they were.
+rec_idx stays dense and in Id order, as a full run assigns it, so the result equals a full run on
+the same snapshot scored with the same model (`run_stages(..., model=load_model(con))`): the same
+normalized records, candidate pairs, pair probabilities and groups (tests/nayose/test_incremental.py,
+bench/incremental_bench.py). Re-estimating the model is a full run's job (the nightly run can do
+one weekly). Without a previous run, or when the config changed (a full run with a new model),
+the source columns or the active blocking rules changed, `incremental_run` runs every stage in
+full and writes the state for the next run. Each stage table carries the state's token as its
+comment: when one was rewritten by something else since (a plain `nayose plan --db`, the Dagster
+assets' full run, one re-materialized asset), the comment is gone and the run is a full one with
+the previous model, which writes a new state.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,34 +53,42 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nayose.block import active_rules, block_pairs, key_sql
+from nayose.block import active_rules, key_sql
 from nayose.cluster import cluster_records
 from nayose.config import Config
-from nayose.normalize import normalize_records, preload
+from nayose.normalize import _city, _is_japanese, _split_whole, normalize_records, preload, reading_columns, romaji_key
 from nayose.records import load_records
-from nayose.score import load_model, score_pairs
+from nayose.score import (
+    RARE_ADDRESS_MAX, SHARED_EMAIL_NAMES, SHARED_EMAIL_RECORDS, SHARES, TF_MIN_POPULATION, _feature_sql,
+    _pair_levels, _present_columns, active_comparisons, load_model, score_pairs,
+)
 from nayose.stage import StageResult
 from nayose.store import table_exists
 
-STATE_TABLES = ("raw_records", "normalized_records", "candidate_pairs", "match_model")
-STAGE_TABLES = ("raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "clusters")
-CARRIER_PREFIX = "~nayose-vocabulary~"
+STATE_VERSION = "3"
+MAIN_TABLES = ("raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "clusters")
+STATE_TABLES = ("nayose_inc_meta", "nayose_inc_hash", "nayose_inc_vocab", "nayose_inc_deps", "nayose_inc_sid",
+                "nayose_inc_keys", "nayose_inc_blocks")
+VOCAB_KINDS = ("last", "last_r", "first_r", "city")
+COMMENT_PREFIX = "nayose-incremental:"
 
 
 @dataclass
 class IncrementalResult:
-    mode: str  # "incremental" or "full" (and why)
+    mode: str  # "incremental" or "full"
     reason: str = ""
     records: int = 0
     new: int = 0
     changed: int = 0
     deleted: int = 0
-    normalized: int = 0  # records normalized again (changed + dependent on a changed vocabulary)
-    vocabulary_rows: int = 0
-    reblocked: int = 0  # records in affected blocks
-    kept_pairs: int = 0
-    new_pairs: int = 0
+    normalized: int = 0  # records normalized again (changed + dependent on a changed vocabulary value)
+    vocabulary_changes: int = 0  # vocabulary values that appeared or disappeared
+    moved: int = 0  # records whose normalized values changed (or new)
+    affected_blocks: int = 0
+    rechecked_pairs: int = 0  # pairs of affected blocks, their first rule recomputed
     candidate_pairs: int = 0
+    compared_pairs: int = 0  # pairs compared in full (new pairs, pairs with a changed record)
+    kept_levels: int = 0  # pairs whose agreement levels were kept
     seconds: dict[str, float] = field(default_factory=dict)
     results: list[StageResult] = field(default_factory=list)
 
@@ -78,12 +96,58 @@ class IncrementalResult:
         return {k: v for k, v in self.__dict__.items() if k != "results"}
 
 
-def has_state(con: duckdb.DuckDBPyConnection) -> bool:
-    return all(table_exists(con, t) for t in STATE_TABLES) and load_model(con) is not None
-
-
 # ---------------------------------------------------------------------------------------------
-# Snapshot differences
+# State bookkeeping
+
+
+def _code_fingerprint() -> bytes:
+    """The matching code itself: kept levels and normalized values from another version of it
+    are not reused (a new nayose version runs in full once)."""
+    import nayose.block
+    import nayose.cluster
+    import nayose.normalize
+    import nayose.score
+
+    h = hashlib.sha256()
+    for mod in (nayose.normalize, nayose.block, nayose.score, nayose.cluster):
+        h.update(Path(mod.__file__).read_bytes())
+    h.update(Path(__file__).read_bytes())
+    return h.digest()
+
+
+def config_fingerprint(config: Config) -> str:
+    """The config and the code a state was written with."""
+    return hashlib.sha256(STATE_VERSION.encode() + _code_fingerprint() + config.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    if not table_exists(con, "nayose_inc_meta"):
+        return {}
+    return dict(con.execute("SELECT key, value FROM nayose_inc_meta").fetchall())
+
+
+def _comments(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    rows = con.execute(
+        "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = current_database()"
+    ).fetchall()
+    return {t: c for t, c in rows}
+
+
+def has_previous_run(con: duckdb.DuckDBPyConnection) -> bool:
+    return all(table_exists(con, t) for t in MAIN_TABLES) and load_model(con) is not None
+
+
+def state_is_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """The incremental state describes exactly the stage tables in the store."""
+    if not all(table_exists(con, t) for t in STATE_TABLES):
+        return False
+    token = _meta(con).get("token")
+    comments = _comments(con)
+    return bool(token) and all(comments.get(t) == COMMENT_PREFIX + token for t in MAIN_TABLES)
+
+
+def has_state(con: duckdb.DuckDBPyConnection) -> bool:
+    return has_previous_run(con) and state_is_current(con)
 
 
 def _source_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -91,10 +155,48 @@ def _source_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _row_hash_sql(cols: list[str]) -> str:
-    return "md5(concat_ws(chr(31), " + ", ".join(f'coalesce(CAST("{c}" AS VARCHAR), chr(0))' for c in cols) + "))"
+    return "hash(" + ", ".join(f'"{c}"' for c in cols) + ")"
 
 
-def _present(arr: pa.ChunkedArray | None, n: int) -> np.ndarray:
+def _ids_table(con: duckdb.DuckDBPyConnection, name: str, ids) -> None:
+    con.register("_inc_ids_arrow", pa.table({"id": pa.array(sorted(ids), pa.string())}))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT id FROM _inc_ids_arrow")
+    con.unregister("_inc_ids_arrow")
+
+
+class _Timed:
+    """The connection, printing each statement's time (NAYOSE_INC_DEBUG=1: a profiling aid)."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def execute(self, sql: str, *args):
+        t0 = time.perf_counter()
+        out = self.con.execute(sql, *args)
+        print(f"{time.perf_counter() - t0:7.3f}s  {' '.join(sql.split())[:110]}")
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+def _timed(con):
+    return _Timed(con) if os.environ.get("NAYOSE_INC_DEBUG") and not isinstance(con, _Timed) else con
+
+
+class _Asked(set):
+    """A vocabulary set that records every membership question asked of it."""
+
+    def __init__(self, values: set, kind: str, log: list) -> None:
+        super().__init__(values)
+        self.kind, self.log = kind, log
+
+    def __contains__(self, x) -> bool:
+        self.log.append((self.kind, x))
+        return super().__contains__(x)
+
+
+def _present(arr: pa.ChunkedArray | pa.Array | None, n: int) -> np.ndarray:
     """Per row: the value is there and not blank (normalize's notion of present)."""
     if arr is None:
         return np.zeros(n, dtype=bool)
@@ -102,80 +204,174 @@ def _present(arr: pa.ChunkedArray | None, n: int) -> np.ndarray:
     return pc.fill_null(pc.not_equal(trimmed, ""), False).to_numpy(zero_copy_only=False).astype(bool)
 
 
-@dataclass
-class _Vocabulary:
-    last: set
-    first: set
-    cities: set
-    ids: np.ndarray
-    dependent: np.ndarray  # the record's normalization depends on the vocabulary
+RAW_FIELDS = ("LastName", "FirstName", "Street", "City", "State", "PostalCode",
+              "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode")
 
 
-def _vocabulary(con: duckdb.DuckDBPyConnection, table: str) -> _Vocabulary:
-    """What normalize learns from the whole table, as raw values, and which records use it."""
-    cols = set(_source_columns(con, table))
-    wanted = ["Id", "LastName", "FirstName", "Street", "City", "State", "PostalCode",
-              "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode"]
-    sel = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in wanted if c in cols)
-    t = con.sql(f'SELECT {sel} FROM "{table}"').to_arrow_table()
+def _raw_frame(con: duckdb.DuckDBPyConnection, config: Config, raw: str, norm: str | None, where: str = "") -> tuple[pa.Table, list[str]]:
+    cols = [r[0] for r in con.execute(f'DESCRIBE "{raw}"').fetchall()]
+    by_lower = {c.lower(): c for c in cols}
+    id_col = by_lower.get((config.input.id_column or "Id").lower()) or by_lower.get("id")
+    sel = [f'CAST(s."{by_lower[f.lower()]}" AS VARCHAR) AS "{f}"' for f in RAW_FIELDS if f.lower() in by_lower]
+    if norm is None:
+        sql = f'SELECT CAST(s."{id_col}" AS VARCHAR) AS id{"".join(", " + x for x in sel)} FROM "{raw}" s'
+    else:
+        sql = (f"""SELECT n.id, n.last_name, n.last_reading, n.first_reading, n.city, n.street{''.join(', ' + x for x in sel)}
+                   FROM "{norm}" n JOIN "{raw}" s ON CAST(s."{id_col}" AS VARCHAR) = n.id""")
+    if where:
+        sql += f" WHERE {where}"
+    return con.sql(sql).to_arrow_table(), cols
+
+
+def _column(t: pa.Table, name: str) -> list:
+    return t.column(name).to_pylist() if name in t.column_names else [None] * t.num_rows
+
+
+def _no_city(t: pa.Table) -> tuple[np.ndarray, list]:
+    """Per row: normalize finds no city in the row's City (or MailingCity) field; the city found."""
     n = t.num_rows
+    col = lambda f: t.column(f) if f in t.column_names else None  # noqa: E731
+    std = [_present(col(f), n) for f in ("Street", "City", "State", "PostalCode")]
+    use_std = std[0] | std[1] | std[2] | std[3]
+    city_raw = [a if u else b for a, b, u in zip(_column(t, "City"), _column(t, "MailingCity"), use_std.tolist())]
+    cache: dict[str, str | None] = {}
+    out: list = []
+    for v in city_raw:
+        if v is not None and v not in cache:
+            cache[v] = _city(v)[0]
+        out.append(None if v is None else cache[v])
+    return np.array([c is None for c in out], dtype=bool), out
 
-    def col(name: str) -> pa.ChunkedArray | None:
-        return t.column(name) if name in t.column_names else None
 
-    def values(name: str, mask: np.ndarray) -> set:
-        c = col(name)
-        if c is None or not mask.any():
-            return set()
-        return set(pc.filter(c, pa.array(mask)).to_pylist())
+def teaches(t: pa.Table, cols: list[str], config: Config) -> pa.Table:
+    """What each record of `t` (raw fields, see _raw_frame) teaches normalize's vocabulary:
+    (id, kind, value). Computed from the raw values as normalize computes them (per record, so
+    it never depends on the vocabulary itself); with normalized columns in `t` (last_name,
+    last_reading, first_reading) those are used instead of computing them again."""
+    from nayose.normalize import _name_norm
 
+    n = t.num_rows
+    col = lambda f: t.column(f) if f in t.column_names else None  # noqa: E731
+    both = _present(col("LastName"), n) & _present(col("FirstName"), n)
+    ids, raw_last, raw_first = _column(t, "id"), _column(t, "LastName"), _column(t, "FirstName")
+    normalized = "last_name" in t.column_names
+    if normalized:
+        last_name, last_reading, first_reading = _column(t, "last_name"), _column(t, "last_reading"), _column(t, "first_reading")
+    # With reading columns the normalized readings are the cards', not the guessed ones normalize learns from.
+    guessed = not reading_columns(cols, config)
+    out_ids, kinds, values = [], [], []
+
+    def teach(i: int, kind: str, value) -> None:
+        out_ids.append(ids[i]), kinds.append(kind), values.append(value)
+
+    for i in np.flatnonzero(both).tolist():
+        x = last_name[i] if normalized else _name_norm(raw_last[i])
+        lr = last_reading[i] if normalized and guessed else romaji_key(raw_last[i])
+        fr = first_reading[i] if normalized and guessed else romaji_key(raw_first[i])
+        if x and _is_japanese(x):
+            teach(i, "last", x)
+        if lr:
+            teach(i, "last_r", lr)
+        if fr:
+            teach(i, "first_r", fr)
+    _, cities = _no_city(t)
+    for i, c in enumerate(cities):
+        if c is not None and len(c) >= 2 and _is_japanese(c):
+            teach(i, "city", c)
+    return pa.table({"id": pa.array(out_ids, pa.string()), "kind": pa.array(kinds, pa.string()),
+                     "value": pa.array(values, pa.string())})
+
+
+def dependencies(t: pa.Table, vocabulary: dict[str, set]) -> pa.Table:
+    """What the normalization of each record of `t` (raw and normalized fields) asked of the
+    vocabulary: (id, kind, value). A record is normalized again when one of these values
+    enters or leaves the vocabulary."""
+    n = t.num_rows
+    col = lambda f: t.column(f) if f in t.column_names else None  # noqa: E731
     pl, pf = _present(col("LastName"), n), _present(col("FirstName"), n)
-    both = pl & pf
-    std = {f: _present(col(f), n) for f in ("Street", "City", "State", "PostalCode")}
-    mail = {f: _present(col(f), n) for f in ("MailingStreet", "MailingCity", "MailingState", "MailingPostalCode")}
-    use_std = std["Street"] | std["City"] | std["State"] | std["PostalCode"]
-    use_mail = ~use_std
-    cities = values("City", use_std & std["City"]) | values("MailingCity", use_mail & mail["MailingCity"])
-    no_city_street = (use_std & std["Street"] & ~std["City"]) | (use_mail & mail["MailingStreet"] & ~mail["MailingCity"])
-    dependent = (pl ^ pf) | no_city_street
-    ids = np.asarray(t.column("Id").to_pylist(), dtype=object)
-    return _Vocabulary(values("LastName", both), values("FirstName", both), cities, ids, dependent)
+    ids, raw_last, raw_first = _column(t, "id"), _column(t, "LastName"), _column(t, "FirstName")
+    out_ids, kinds, values = [], [], []
+    # Whole names: the lookups _split_whole makes, recorded on the vocabulary it is given.
+    log: list = []
+    kl, klr, kfr = (_Asked(vocabulary[k], k, log) for k in ("last", "last_r", "first_r"))
+    asked: dict[str, set] = {}
+    for i in np.flatnonzero(pl ^ pf).tolist():
+        v = raw_last[i] if pl[i] else raw_first[i]
+        if v not in asked:
+            log.clear()
+            _split_whole(v, kl, klr, kfr)
+            asked[v] = {x for x in log if x[1]}
+        for kind, value in asked[v]:
+            out_ids.append(ids[i]), kinds.append(kind), values.append(value)
+    # Streets without a city: every prefix a known city could be (normalize keeps cities of 2+ characters).
+    no_city, _ = _no_city(t)
+    city, street = _column(t, "city"), _column(t, "street")
+    for i in np.flatnonzero(no_city).tolist():
+        s = street[i]
+        if not s:
+            continue
+        full = (city[i] or "") + s
+        for k in range(2, len(full)):
+            out_ids.append(ids[i]), kinds.append("city"), values.append(full[:k])
+    return pa.table({"id": pa.array(out_ids, pa.string()), "kind": pa.array(kinds, pa.string()),
+                     "value": pa.array(values, pa.string())})
 
 
-def _carrier_rows(vocab: _Vocabulary, cols: list[str]) -> pa.Table:
-    """Rows that make a normalize batch learn the whole snapshot's vocabulary: every surname and
-    given name of a split name (paired up, both present) and every city."""
-    last, first, cities = sorted(vocab.last), sorted(vocab.first), sorted(vocab.cities)
-    n = max(len(last), len(first), len(cities), 1)
+def _keys_sql(rules, config: Config, source: str, where: str = "", sid: str = "rec_idx") -> str:
+    """(rule_no, sid, bkey) of every record of `source` with all of a rule's keys: the key index
+    rows, `sid` the record's stable number (never renumbered: rec_idx shifts with every insert)."""
+    parts = []
+    for no, rule in enumerate(rules):
+        keys = [key_sql(k) for k in rule.keys]
+        filled = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+        parts.append(f'SELECT {no}::SMALLINT AS rule_no, {sid}::INTEGER AS sid, hash({", ".join(keys)}) AS bkey FROM "{source}" '
+                     f"WHERE {filled}{' AND ' + where if where else ''}")
+    return " UNION ALL ".join(parts) if parts else "SELECT NULL::SMALLINT AS rule_no, NULL::INTEGER AS sid, NULL::UBIGINT AS bkey WHERE false"
 
-    def cycle(xs: list[str]) -> list[str | None]:
-        return [xs[i % len(xs)] for i in range(n)] if xs else [None] * n
 
-    data = {c: pa.nulls(n, pa.string()) for c in cols}
-    data["Id"] = pa.array([f"{CARRIER_PREFIX}{i:08d}" for i in range(n)], pa.string())
-    if "LastName" in data and last and first:
-        data["LastName"] = pa.array(cycle(last), pa.string())
-        data["FirstName"] = pa.array(cycle(first), pa.string())
-    if "City" in data and cities:
-        data["City"] = pa.array(cycle(cities), pa.string())
-    return pa.table(data)
+def _limits_table(con: duckdb.DuckDBPyConnection, rules, config: Config) -> None:
+    rows = [(no, int(r.max_block_size or config.matching.max_block_size)) for no, r in enumerate(rules)]
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_limits (rule_no SMALLINT, lim BIGINT)")
+    if rows:
+        con.executemany("INSERT INTO _inc_limits VALUES (?, ?)", rows)
+
+
+def _mark_tables(con: duckdb.DuckDBPyConnection, config: Config, rules) -> None:
+    token = uuid.uuid4().hex
+    con.execute("CREATE OR REPLACE TABLE nayose_inc_meta (key VARCHAR, value VARCHAR)")
+    con.executemany("INSERT INTO nayose_inc_meta VALUES (?, ?)", [
+        ("token", token), ("config", config_fingerprint(config)), ("version", STATE_VERSION),
+        ("rules", "\x1f".join(r.name for r in rules)),
+    ])
+    for t in MAIN_TABLES:
+        con.execute(f"COMMENT ON TABLE \"{t}\" IS '{COMMENT_PREFIX}{token}'")
+
+
+def build_state(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Write the incremental state for the stage tables now in the store (after a full run)."""
+    cols = _source_columns(con, "raw_records")
+    con.execute(f'CREATE OR REPLACE TABLE nayose_inc_hash AS SELECT "Id" AS id, {_row_hash_sql(cols)} AS h FROM raw_records')
+    t, cols = _raw_frame(con, config, "raw_records", "normalized_records")
+    taught = teaches(t, cols, config)
+    vocabulary: dict[str, set] = {k: set() for k in VOCAB_KINDS}
+    for k, v in zip(taught.column("kind").to_pylist(), taught.column("value").to_pylist()):
+        vocabulary[k].add(v)
+    deps = dependencies(t, vocabulary)
+    for name, tbl in (("nayose_inc_vocab", taught), ("nayose_inc_deps", deps)):
+        con.register("_inc_arrow", tbl)
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _inc_arrow")
+        con.unregister("_inc_arrow")
+    rules = active_rules(con, config, "normalized_records")
+    con.execute("CREATE OR REPLACE TABLE nayose_inc_sid AS SELECT id, rec_idx::INTEGER AS sid FROM normalized_records")
+    con.execute(f"CREATE OR REPLACE TABLE nayose_inc_keys AS {_keys_sql(rules, config, 'normalized_records')}")
+    con.execute(
+        "CREATE OR REPLACE TABLE nayose_inc_blocks AS SELECT rule_no, bkey, count(*) AS n FROM nayose_inc_keys GROUP BY ALL HAVING n >= 2"
+    )
+    _mark_tables(con, config, rules)
 
 
 # ---------------------------------------------------------------------------------------------
 # The run
-
-
-def _swap_in(con: duckdb.DuckDBPyConnection, built: dict[str, str]) -> None:
-    """Replace each stage table by its freshly built twin, all in one transaction."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for table, tmp in built.items():
-            con.execute(f'DROP TABLE IF EXISTS "{table}"')
-            con.execute(f'ALTER TABLE "{tmp}" RENAME TO "{table}"')
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _full(con, inputs, config, res: IncrementalResult, reason: str, model=None) -> IncrementalResult:
@@ -183,7 +379,17 @@ def _full(con, inputs, config, res: IncrementalResult, reason: str, model=None) 
 
     res.mode, res.reason = "full", reason
     t0 = time.perf_counter()
-    res.results = run_stages(con, inputs, config, model=model)
+    try:
+        res.results = run_stages(con, inputs, config, model=model)
+    except ValueError as exc:
+        if model is None or "the given model compares" not in str(exc):
+            raise
+        res.reason += "; the compared fields changed: model estimated again"
+        res.results = run_stages(con, inputs, config)
+    res.seconds["full run"] = round(time.perf_counter() - t0, 3)
+    t1 = time.perf_counter()
+    build_state(con, config)
+    res.seconds["state"] = round(time.perf_counter() - t1, 3)
     res.seconds["total"] = round(time.perf_counter() - t0, 3)
     res.records = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
     res.candidate_pairs = int(con.execute("SELECT count(*) FROM candidate_pairs").fetchall()[0][0])
@@ -194,14 +400,18 @@ def incremental_run(
     con: duckdb.DuckDBPyConnection, inputs: list[str | Path], config: Config, full_if_no_state: bool = True
 ) -> IncrementalResult:
     """Match the new snapshot `inputs` incrementally against the previous run kept in `con` (see
-    the module doc); return what was done. Writes raw_records, normalized_records,
-    candidate_pairs, scored_pairs and clusters like a full run."""
+    the module doc); return what was done. Leaves raw_records, normalized_records,
+    candidate_pairs, scored_pairs and clusters as a full run with the previous model would."""
     res = IncrementalResult(mode="incremental")
-    if not has_state(con):
+    if getattr(config, "engine", "duckdb") != "duckdb":  # incremental runs are DuckDB's
+        config = config.model_copy(update={"engine": "duckdb"})
+    if not has_previous_run(con):
         if not full_if_no_state:
             raise ValueError("no previous run in the store")
         return _full(con, inputs, config, res, "no previous run in the store")
     model = load_model(con)
+    if _meta(con).get("config") not in (None, config_fingerprint(config)):
+        return _full(con, inputs, config, res, "the config (or nayose's matching code) changed: full run, model estimated again")
     started = time.perf_counter()
     lap_t = [started]
 
@@ -211,193 +421,533 @@ def incremental_run(
         lap_t[0] = now
 
     preload()
-    for t in ("_inc_raw", "_inc_batch_raw", "_inc_batch_norm", "_inc_norm", "_inc_pairs", "_inc_scored", "_inc_clusters"):
-        con.execute(f'DROP TABLE IF EXISTS "{t}"')
-    load_records(con, list(inputs), config, table="_inc_raw")
+    con.execute('DROP TABLE IF EXISTS "_inc_raw"')
+    records_result = load_records(con, list(inputs), config, table="_inc_raw")
+    records_result.table = "raw_records"
     lap("read records")
+    try:
+        out = _incremental(con, inputs, config, model, res, lap, started)
+        if out.mode == "incremental":
+            normalize_result = StageResult(
+                stage="normalize", table="normalized_records", rows=out.records, seconds=out.seconds.get("normalize", 0.0),
+                stats={"incremental": {k: getattr(out, k) for k in ("new", "changed", "deleted", "normalized",
+                                                                      "vocabulary_changes", "moved")}},
+            )
+            out.results = [records_result, normalize_result, *out.results]
+        return out
+    finally:
+        con.execute('DROP TABLE IF EXISTS "_inc_raw"')
+        for t in ("_inc_batch_raw", "_inc_batch_norm", "_inc_endpoints"):
+            con.execute(f'DROP TABLE IF EXISTS "{t}"')
 
+
+def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap, started) -> IncrementalResult:
+    con = _timed(con)
     cols_new, cols_old = _source_columns(con, "_inc_raw"), _source_columns(con, "raw_records")
     if cols_new != cols_old:
         con.execute('DROP TABLE "_inc_raw"')
         return _full(con, inputs, config, res, "the source columns changed", model)
+    if not state_is_current(con):
+        # The stage tables were written by something else since the state was (a plain full run,
+        # the assets' full run, a single re-materialized table): whether they still belong
+        # together is unknown, so this run is a full one, with the previous model.
+        con.execute('DROP TABLE "_inc_raw"')
+        return _full(con, inputs, config, res, "no incremental state for the tables in the store: full run with the previous model", model)
 
     # ---- what changed -------------------------------------------------------------------------
-    h = _row_hash_sql(cols_new)
-    con.execute(f'CREATE OR REPLACE TEMP TABLE _inc_new_hash AS SELECT "Id" AS id, {h} AS h FROM "_inc_raw"')
-    con.execute(f'CREATE OR REPLACE TEMP TABLE _inc_old_hash AS SELECT "Id" AS id, {h} AS h FROM raw_records')
+    con.execute(f'CREATE OR REPLACE TEMP TABLE _inc_new_hash AS SELECT "Id" AS id, {_row_hash_sql(cols_new)} AS h FROM "_inc_raw"')
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_changed AS
-           SELECT n.id, o.id IS NULL AS is_new FROM _inc_new_hash n LEFT JOIN _inc_old_hash o USING (id)
+           SELECT n.id, o.id IS NULL AS is_new FROM _inc_new_hash n LEFT JOIN nayose_inc_hash o USING (id)
            WHERE o.id IS NULL OR o.h <> n.h"""
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _inc_deleted AS SELECT id FROM _inc_old_hash ANTI JOIN _inc_new_hash USING (id)"
-    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_deleted AS SELECT id FROM nayose_inc_hash ANTI JOIN _inc_new_hash USING (id)")
     res.new, res.changed = (int(x or 0) for x in con.execute(
         "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM _inc_changed"
     ).fetchall()[0])
     res.deleted = int(con.execute("SELECT count(*) FROM _inc_deleted").fetchall()[0][0])
     lap("diff")
 
-    # ---- normalize the changed records (with the vocabulary where they need it) ----------------
-    vocab_new = _vocabulary(con, "_inc_raw")
-    changed_ids = {r[0] for r in con.execute("SELECT id FROM _inc_changed").fetchall()}
-    vocab_changed = False
-    if vocab_new.dependent.any():
-        vocab_old = _vocabulary(con, "raw_records")
-        vocab_changed = (vocab_old.last, vocab_old.first, vocab_old.cities) != (vocab_new.last, vocab_new.first, vocab_new.cities)
-    renorm = set(changed_ids)
-    if vocab_changed:
-        renorm |= set(vocab_new.ids[vocab_new.dependent].tolist())
-    dep_ids = set(vocab_new.ids[vocab_new.dependent].tolist())
-    needs_vocab = bool(renorm & dep_ids)
-    con.register("_inc_renorm_ids", pa.table({"id": pa.array(sorted(renorm), pa.string())}))
-    con.execute('CREATE OR REPLACE TEMP TABLE _inc_renorm AS SELECT id FROM _inc_renorm_ids')
-    con.unregister("_inc_renorm_ids")
-    all_cols = [c[0] for c in con.execute('DESCRIBE "_inc_raw"').fetchall()]
+    # ---- normalize the changed records with the whole snapshot's vocabulary --------------------
+    vocab_old: dict[str, set] = {k: set() for k in VOCAB_KINDS}
+    for kind, value in con.execute("SELECT DISTINCT kind, value FROM nayose_inc_vocab").fetchall():
+        vocab_old.setdefault(kind, set()).add(value)
+    changed = {r[0] for r in con.execute("SELECT id FROM _inc_changed").fetchall()}
+    t, raw_cols = _raw_frame(con, config, "_inc_raw", None, '"Id" IN (SELECT id FROM _inc_changed)')
+    taught = teaches(t, raw_cols, config)
+    # The vocabulary after the change: the old one without what the changed and deleted records
+    # taught, with what the changed records teach now.
+    con.register("_inc_teach_arrow", taught)
+    delta = con.execute(
+        """WITH gone AS (SELECT kind, value, count(*) AS n FROM nayose_inc_vocab
+                         WHERE id IN (SELECT id FROM _inc_changed) OR id IN (SELECT id FROM _inc_deleted) GROUP BY ALL),
+                came AS (SELECT kind, value, count(*) AS n FROM _inc_teach_arrow GROUP BY ALL),
+                touched AS (SELECT kind, value FROM gone UNION SELECT kind, value FROM came),
+                before AS (SELECT v.kind, v.value, count(*) AS n FROM nayose_inc_vocab v
+                           SEMI JOIN touched t ON t.kind = v.kind AND t.value = v.value GROUP BY ALL)
+           SELECT t.kind, t.value, coalesce(b.n, 0) > 0 AS was, coalesce(b.n, 0) - coalesce(g.n, 0) + coalesce(c.n, 0) > 0 AS now
+           FROM touched t LEFT JOIN before b USING (kind, value) LEFT JOIN gone g USING (kind, value)
+           LEFT JOIN came c USING (kind, value)
+           WHERE (coalesce(b.n, 0) > 0) <> (coalesce(b.n, 0) - coalesce(g.n, 0) + coalesce(c.n, 0) > 0)"""
+    ).fetchall()
+    con.unregister("_inc_teach_arrow")
+    res.vocabulary_changes = len(delta)
+    batch = set(changed)
+    vocab_new = vocab_old
+    if delta:
+        vocab_new = {k: set(v) for k, v in vocab_old.items()}
+        for kind, value, _was, now in delta:
+            (vocab_new[kind].add if now else vocab_new[kind].discard)(value)
+        if any(bool(vocab_new[k]) != bool(vocab_old[k]) for k in VOCAB_KINDS):
+            con.execute('DROP TABLE "_inc_raw"')
+            return _full(con, inputs, config, res, "a vocabulary became empty or non-empty", model)
+        con.register("_inc_delta_arrow", pa.table({
+            "kind": pa.array([d[0] for d in delta], pa.string()), "value": pa.array([d[1] for d in delta], pa.string())}))
+        affected = {r[0] for r in con.execute(
+            """SELECT DISTINCT id FROM nayose_inc_deps d
+               SEMI JOIN _inc_delta_arrow x ON x.kind = d.kind AND x.value = d.value
+               WHERE id NOT IN (SELECT id FROM _inc_deleted)"""
+        ).fetchall()}
+        con.unregister("_inc_delta_arrow")
+        batch |= affected
+    deps = _normalize_batch(con, config, batch, vocab_new)
+    res.normalized = len(batch)
+    _ids_table(con, "_inc_renorm", batch)
+    # New rec_idx: dense, in Id order (as normalize assigns it); old rec_idx -> new for the records kept.
+    con.execute('CREATE OR REPLACE TEMP TABLE _inc_order AS SELECT "Id" AS id, (row_number() OVER (ORDER BY "Id") - 1)::INTEGER AS nidx FROM "_inc_raw"')
     con.execute(
-        'CREATE TABLE "_inc_batch_raw" AS SELECT * FROM "_inc_raw" WHERE "Id" IN (SELECT id FROM _inc_renorm)'
+        """CREATE OR REPLACE TEMP TABLE _inc_map AS
+           SELECT n.rec_idx AS o, x.nidx AS nw, s.sid FROM normalized_records n JOIN _inc_order x USING (id)
+           JOIN nayose_inc_sid s USING (id)"""
     )
-    if needs_vocab:
-        carriers = _carrier_rows(vocab_new, all_cols)
-        res.vocabulary_rows = carriers.num_rows
-        con.register("_inc_carriers", carriers)
-        cast = ", ".join(f'CAST("{r[0]}" AS {r[1]}) AS "{r[0]}"' for r in con.execute('DESCRIBE "_inc_raw"').fetchall())
-        con.execute(f'INSERT INTO "_inc_batch_raw" SELECT {cast} FROM _inc_carriers')
-        con.unregister("_inc_carriers")
-    res.normalized = len(renorm)
-    if renorm or needs_vocab:
-        normalize_records(con, config, source="_inc_batch_raw", target="_inc_batch_norm")
-    else:
-        con.execute('CREATE TABLE "_inc_batch_norm" AS SELECT * FROM normalized_records LIMIT 0')
+    # Stable numbers of the new records; sid -> new rec_idx of every record.
     con.execute(
-        f"""CREATE TABLE "_inc_norm" AS
-            SELECT (row_number() OVER (ORDER BY id) - 1)::INTEGER AS rec_idx, * EXCLUDE (rec_idx) FROM (
-              SELECT * FROM normalized_records
-              WHERE id NOT IN (SELECT id FROM _inc_renorm) AND id NOT IN (SELECT id FROM _inc_deleted)
-              UNION ALL
-              SELECT * FROM "_inc_batch_norm" WHERE NOT starts_with(id, '{CARRIER_PREFIX}'))
-            ORDER BY id"""
+        """CREATE OR REPLACE TEMP TABLE _inc_newsid AS
+           SELECT c.id, x.nidx AS nw,
+                  ((SELECT coalesce(max(sid), -1) FROM nayose_inc_sid) + row_number() OVER (ORDER BY c.id))::INTEGER AS sid
+           FROM _inc_changed c JOIN _inc_order x USING (id) WHERE c.is_new"""
     )
-    # Records whose normalized values differ from the previous run (or are new): they are blocked again.
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_sidmap AS SELECT sid, nw FROM _inc_map UNION ALL SELECT sid, nw FROM _inc_newsid")
+    # Moved: normalized differently than before, or new. Gone: old rec_idx of deleted and moved records.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_moved AS
            SELECT id FROM (
-             SELECT * EXCLUDE (rec_idx) FROM "_inc_norm" WHERE id IN (SELECT id FROM _inc_renorm)
+             SELECT * EXCLUDE (rec_idx) FROM "_inc_batch_norm"
              EXCEPT
              SELECT * EXCLUDE (rec_idx) FROM normalized_records WHERE id IN (SELECT id FROM _inc_renorm))"""
     )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_moved_idx AS
+           SELECT x.nidx AS nw, n.rec_idx AS o FROM _inc_moved m JOIN _inc_order x USING (id)
+           LEFT JOIN normalized_records n USING (id)"""
+    )
+    # The stable numbers of the records whose keys may have changed (moved, deleted) and of
+    # those whose key rows are written again (normalized again, deleted).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_moved_sid AS
+           SELECT sid FROM nayose_inc_sid WHERE id IN (SELECT id FROM _inc_moved) OR id IN (SELECT id FROM _inc_deleted)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_gone_sid AS
+           SELECT sid FROM nayose_inc_sid WHERE id IN (SELECT id FROM _inc_renorm) OR id IN (SELECT id FROM _inc_deleted)"""
+    )
+    res.moved = int(con.execute("SELECT count(*) FROM _inc_moved").fetchall()[0][0])
     lap("normalize")
 
-    # ---- block: changed records against everything ---------------------------------------------
-    rules_new = active_rules(con, config, "_inc_norm")
-    rules_old = active_rules(con, config, "normalized_records")
-    if [r.name for r in rules_new] != [r.name for r in rules_old]:
-        block_result = block_pairs(con, config, source="_inc_norm", target="_inc_pairs")
-        res.reason = "the active blocking rules changed: blocked in full"
-    else:
-        block_result = _block_incremental(con, config, rules_new, res)
-    res.candidate_pairs = int(con.execute('SELECT count(*) FROM "_inc_pairs"').fetchall()[0][0])
-    lap("block")
+    rules_old_names = _meta(con).get("rules", "")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        # ---- normalized_records, raw_records and the state, in place ----------------------------
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _inc_gone AS
+               SELECT rec_idx AS o FROM normalized_records
+               WHERE id IN (SELECT id FROM _inc_renorm) OR id IN (SELECT id FROM _inc_deleted)"""
+        )
+        con.execute("DELETE FROM normalized_records WHERE rec_idx IN (SELECT o FROM _inc_gone)")
+        con.execute("UPDATE normalized_records n SET rec_idx = m.nw FROM _inc_map m WHERE m.o = n.rec_idx AND m.o <> m.nw")
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _inc_batch_new AS
+               SELECT x.nidx AS rec_idx, b.* EXCLUDE (rec_idx) FROM "_inc_batch_norm" b JOIN _inc_order x USING (id)"""
+        )
+        con.execute("INSERT INTO normalized_records SELECT * FROM _inc_batch_new")
+        con.execute("DELETE FROM nayose_inc_sid WHERE id IN (SELECT id FROM _inc_deleted)")
+        con.execute("INSERT INTO nayose_inc_sid SELECT id, sid FROM _inc_newsid")
+        con.execute("DROP TABLE raw_records")
+        con.execute('ALTER TABLE "_inc_raw" RENAME TO raw_records')
+        con.execute("DELETE FROM nayose_inc_hash WHERE id IN (SELECT id FROM _inc_changed) OR id IN (SELECT id FROM _inc_deleted)")
+        con.execute("INSERT INTO nayose_inc_hash SELECT n.id, n.h FROM _inc_new_hash n SEMI JOIN _inc_changed c USING (id)")
+        for name, tbl, ids in (("nayose_inc_vocab", taught, "_inc_changed"), ("nayose_inc_deps", deps, "_inc_renorm")):
+            con.execute(f"DELETE FROM {name} WHERE id IN (SELECT id FROM {ids}) OR id IN (SELECT id FROM _inc_deleted)")
+            con.register("_inc_arrow", tbl)
+            con.execute(f"INSERT INTO {name} SELECT * FROM _inc_arrow")
+            con.unregister("_inc_arrow")
+        lap("update records")
 
-    # ---- score every pair with the previous model; cluster ------------------------------------
-    score_result = score_pairs(con, config, source="_inc_norm", pairs="_inc_pairs", target="_inc_scored", model=model)
-    lap("score")
-    cluster_result = cluster_records(con, config, source="_inc_norm", pairs="_inc_scored", target="_inc_clusters")
-    lap("cluster")
+        # ---- block ----------------------------------------------------------------------------
+        rules = active_rules(con, config, "normalized_records")
+        if "\x1f".join(r.name for r in rules) != rules_old_names:
+            con.execute("ROLLBACK")
+            return _full(con, inputs, config, res, "the active blocking rules changed", model)
+        present = {k: v for k, v in _present_columns(con, "normalized_records").items() if v}
+        if model is None or [c.name for c in active_comparisons(present)] != [c.name for c in model.comparisons]:
+            con.execute("ROLLBACK")
+            return _full(con, inputs, config, res, "the compared fields changed: full run, model estimated again")
+        block_result = _block_incremental(con, config, rules, res)
+        lap("block")
 
-    _swap_in(con, {
-        "raw_records": "_inc_raw", "normalized_records": "_inc_norm", "candidate_pairs": "_inc_pairs",
-        "scored_pairs": "_inc_scored", "clusters": "_inc_clusters",
-    })
-    for t in ("_inc_batch_raw", "_inc_batch_norm"):
-        con.execute(f'DROP TABLE IF EXISTS "{t}"')
-    for t in ("_inc_new_hash", "_inc_old_hash", "_inc_changed", "_inc_deleted", "_inc_renorm", "_inc_moved", "_inc_u"):
+        # ---- score: new pairs in full, the others from their kept levels ----------------------
+        score_result = score_pairs(con, config, model=model, pair_levels=lambda c, comps, present: _levels(c, comps, present, res))
+        lap("score")
+        cluster_result = cluster_records(con, config)
+        lap("cluster")
+        _mark_tables(con, config, rules)
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+    for t in ("_inc_new_hash", "_inc_changed", "_inc_deleted", "_inc_renorm", "_inc_order", "_inc_map", "_inc_moved",
+              "_inc_moved_idx", "_inc_gone", "_inc_batch_new", "_inc_newsid", "_inc_sidmap", "_inc_moved_sid",
+              "_inc_gone_sid", "_inc_limits", "_inc_corpus", "_inc_kept", "_inc_dirty",
+              "_inc_d", "_inc_sizes", "_score_features"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    lap("swap")
+    lap("finish")
     res.records = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
+    res.candidate_pairs = block_result.rows
     res.seconds["total"] = round(time.perf_counter() - started, 3)
-    for r, table in ((block_result, "candidate_pairs"), (score_result, "scored_pairs"), (cluster_result, "clusters")):
-        r.table = table
     res.results = [block_result, score_result, cluster_result]
     return res
 
 
+def _normalize_batch(con, config: Config, ids: set, vocabulary: dict[str, set]) -> pa.Table:
+    """Normalize the records `ids` of the new snapshot into `_inc_batch_norm` with `vocabulary`;
+    return what they asked of it."""
+    _ids_table(con, "_inc_batch_ids", ids)
+    con.execute('CREATE OR REPLACE TEMP TABLE "_inc_batch_raw" AS SELECT * FROM "_inc_raw" WHERE "Id" IN (SELECT id FROM _inc_batch_ids)')
+    if ids:
+        normalize_records(con, config, source="_inc_batch_raw", target="_inc_batch_norm", vocabulary=vocabulary)
+    else:
+        con.execute('CREATE OR REPLACE TEMP TABLE "_inc_batch_norm" AS SELECT * FROM normalized_records LIMIT 0')
+    t, _ = _raw_frame(con, config, "_inc_batch_raw", "_inc_batch_norm")
+    con.execute("DROP TABLE IF EXISTS _inc_batch_ids")
+    return dependencies(t, vocabulary)
+
+
+# ---------------------------------------------------------------------------------------------
+# Block
+
+
 def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, res: IncrementalResult) -> StageResult:
-    """`_inc_pairs` from the previous candidate_pairs and the affected blocks (see the module doc)."""
-    result = StageResult(stage="block", table="_inc_pairs")
+    """Update candidate_pairs and the key index (see the module doc)."""
+    con = _timed(con)
+    result = StageResult(stage="block", table="candidate_pairs")
     t0 = time.perf_counter()
-    # Records whose key values may have changed: moved (normalized differently or new) and deleted.
-    con.execute("CREATE OR REPLACE TEMP TABLE _inc_u (id VARCHAR)")
-    for no, rule in enumerate(rules):
-        limit = rule.max_block_size or config.matching.max_block_size
-        keys = [key_sql(k) for k in rule.keys]
-        key_list = ", ".join(keys)
-        filled = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-        con.execute(
-            f"""INSERT INTO _inc_u
-            WITH nb AS (SELECT id, hash({key_list}) AS bkey FROM "_inc_norm" WHERE {filled}),
-                 ob AS (SELECT id, hash({key_list}) AS bkey FROM normalized_records WHERE {filled}),
-                 ns AS (SELECT bkey, count(*) AS n FROM nb GROUP BY bkey),
-                 os AS (SELECT bkey, count(*) AS n FROM ob GROUP BY bkey),
-                 touched AS (
-                   SELECT bkey FROM nb WHERE id IN (SELECT id FROM _inc_moved)
-                   UNION SELECT bkey FROM ob WHERE id IN (SELECT id FROM _inc_moved) OR id IN (SELECT id FROM _inc_deleted)),
-                 affected AS (
-                   SELECT t.bkey FROM touched t LEFT JOIN ns USING (bkey) LEFT JOIN os USING (bkey)
-                   WHERE coalesce(ns.n, 0) <= {int(limit)} OR coalesce(os.n, 0) <= {int(limit)})
-            SELECT id FROM nb WHERE bkey IN (SELECT bkey FROM affected)"""
-        )
+    _limits_table(con, rules, config)
+    # Affected blocks: those the moved and deleted records leave and those the moved records enter.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_u AS
-           SELECT DISTINCT n.rec_idx FROM "_inc_norm" n
-           WHERE n.id IN (SELECT id FROM _inc_u) OR n.id IN (SELECT id FROM _inc_moved)"""
+        f"""CREATE OR REPLACE TEMP TABLE _inc_touched AS
+            SELECT DISTINCT rule_no, bkey FROM nayose_inc_keys WHERE sid IN (SELECT sid FROM _inc_moved_sid)
+            UNION SELECT rule_no, bkey FROM ({_keys_sql(rules, config, '_inc_batch_norm', 'id IN (SELECT id FROM _inc_moved)')})"""
     )
-    res.reblocked = int(con.execute("SELECT count(*) FROM _inc_u").fetchall()[0][0])
-    # New pairs: every pair of a block with a re-blocked record on at least one side.
-    con.execute("CREATE OR REPLACE TEMP TABLE _inc_block_pairs (left_idx INTEGER, right_idx INTEGER, rule_no SMALLINT)")
-    for no, rule in enumerate(rules):
-        limit = rule.max_block_size or config.matching.max_block_size
-        keys = [key_sql(k) for k in rule.keys]
-        key_list = ", ".join(keys)
-        filled = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-        con.execute(
-            f"""INSERT INTO _inc_block_pairs
-            WITH k AS (SELECT rec_idx, hash({key_list}) AS bkey, count(*) OVER (PARTITION BY {key_list}) AS bsize
-                       FROM "_inc_norm" WHERE {filled}),
-                 ku AS (SELECT k.* FROM k WHERE rec_idx IN (SELECT rec_idx FROM _inc_u) AND bsize <= {int(limit)})
-            SELECT least(a.rec_idx, b.rec_idx), greatest(a.rec_idx, b.rec_idx), {no}
-            FROM ku a JOIN k b ON a.bkey = b.bkey AND a.rec_idx <> b.rec_idx AND b.bsize <= {int(limit)}"""
-        )
-    # Kept pairs: previous pairs among records that were not re-blocked, under their new rec_idx.
+    # Their sizes before (blocks of two records or more), and the pairs they produced.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_kept AS
-           SELECT nl.rec_idx AS left_idx, nr.rec_idx AS right_idx, p.rule_no
-           FROM candidate_pairs p
-           JOIN normalized_records ol ON ol.rec_idx = p.left_idx
-           JOIN normalized_records orr ON orr.rec_idx = p.right_idx
-           JOIN "_inc_norm" nl ON nl.id = ol.id
-           JOIN "_inc_norm" nr ON nr.id = orr.id
-           WHERE nl.rec_idx NOT IN (SELECT rec_idx FROM _inc_u) AND nr.rec_idx NOT IN (SELECT rec_idx FROM _inc_u)"""
+        """CREATE OR REPLACE TEMP TABLE _inc_old_blocks AS
+           SELECT b.* FROM nayose_inc_blocks b SEMI JOIN _inc_touched t USING (rule_no, bkey)"""
     )
-    res.kept_pairs = int(con.execute("SELECT count(*) FROM _inc_kept").fetchall()[0][0])
     con.execute(
-        """CREATE TABLE "_inc_pairs" AS
-           SELECT left_idx, right_idx, min(rule_no) AS rule_no FROM (
-             SELECT * FROM _inc_block_pairs UNION ALL SELECT * FROM _inc_kept)
-           GROUP BY left_idx, right_idx ORDER BY left_idx, right_idx"""
+        """CREATE OR REPLACE TEMP TABLE _inc_d0 AS
+           WITH m AS (SELECT k.rule_no, k.bkey, s.nw FROM nayose_inc_keys k JOIN _inc_sidmap s USING (sid)
+                      JOIN _inc_old_blocks b USING (rule_no, bkey) JOIN _inc_limits l USING (rule_no) WHERE b.n <= l.lim)
+           SELECT a.nw AS l, b.nw AS r FROM m a JOIN m b ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.nw < b.nw"""
     )
-    res.new_pairs = int(con.execute("SELECT count(DISTINCT (left_idx, right_idx)) FROM _inc_block_pairs").fetchall()[0][0])
-    per_rule = dict(con.execute('SELECT rule_no, count(*) FROM "_inc_pairs" GROUP BY rule_no').fetchall())
-    total = int(con.execute('SELECT count(*) FROM "_inc_pairs"').fetchall()[0][0])
-    con.execute("DROP TABLE IF EXISTS _inc_block_pairs")
-    con.execute("DROP TABLE IF EXISTS _inc_kept")
+    # The key index: the rows of the records normalized again are written again (by stable number).
+    con.execute("DELETE FROM nayose_inc_keys WHERE sid IN (SELECT sid FROM _inc_gone_sid)")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_batch_sid AS
+           SELECT s.sid AS _sid, b.* FROM _inc_batch_new b JOIN _inc_sidmap s ON s.nw = b.rec_idx"""
+    )
+    con.execute(f"INSERT INTO nayose_inc_keys {_keys_sql(rules, config, '_inc_batch_sid', sid='_sid')}")
+    con.execute("DROP TABLE _inc_batch_sid")
+    # Their sizes now, and the pairs they produce.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_new_blocks AS
+           SELECT k.rule_no, k.bkey, count(*) AS n FROM nayose_inc_keys k SEMI JOIN _inc_touched t USING (rule_no, bkey) GROUP BY ALL"""
+    )
+    con.execute("DELETE FROM nayose_inc_blocks b USING _inc_touched t WHERE b.rule_no = t.rule_no AND b.bkey = t.bkey")
+    con.execute("INSERT INTO nayose_inc_blocks SELECT * FROM _inc_new_blocks WHERE n >= 2")
+    con.execute(
+        """INSERT INTO _inc_d0
+           WITH m AS (SELECT k.rule_no, k.bkey, s.nw FROM nayose_inc_keys k JOIN _inc_sidmap s USING (sid)
+                      JOIN _inc_new_blocks b USING (rule_no, bkey) JOIN _inc_limits l USING (rule_no) WHERE b.n <= l.lim)
+           SELECT a.nw, b.nw FROM m a JOIN m b ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.nw < b.nw"""
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_d AS SELECT DISTINCT l, r FROM _inc_d0")
+    con.execute("DROP TABLE _inc_d0")
+    res.affected_blocks = int(con.execute("SELECT count(*) FROM _inc_new_blocks").fetchall()[0][0])
+    res.rechecked_pairs = int(con.execute("SELECT count(*) FROM _inc_d").fetchall()[0][0])
+    # Their first rule now: the first rule whose keys agree within a block of allowed size.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_d_rules AS
+           SELECT d.l AS left_idx, d.r AS right_idx, min(a.rule_no)::SMALLINT AS rule_no
+           FROM _inc_d d JOIN _inc_sidmap sl ON sl.nw = d.l JOIN _inc_sidmap sr ON sr.nw = d.r
+           JOIN nayose_inc_keys a ON a.sid = sl.sid
+           JOIN nayose_inc_keys b ON b.sid = sr.sid AND b.rule_no = a.rule_no AND b.bkey = a.bkey
+           JOIN nayose_inc_blocks s ON s.rule_no = a.rule_no AND s.bkey = a.bkey
+           JOIN _inc_limits lim ON lim.rule_no = a.rule_no
+           WHERE s.n <= lim.lim GROUP BY ALL"""
+    )
+    # candidate_pairs in place: drop pairs of deleted records, renumber, replace the rechecked pairs.
+    con.execute(
+        """DELETE FROM candidate_pairs WHERE left_idx IN (SELECT o FROM _inc_gone EXCEPT SELECT o FROM _inc_map)
+           OR right_idx IN (SELECT o FROM _inc_gone EXCEPT SELECT o FROM _inc_map)"""
+    )
+    for side in ("left_idx", "right_idx"):
+        con.execute(f"UPDATE candidate_pairs p SET {side} = m.nw FROM _inc_map m WHERE m.o = p.{side} AND m.o <> m.nw")
+    con.execute("DELETE FROM candidate_pairs p USING _inc_d d WHERE p.left_idx = d.l AND p.right_idx = d.r")
+    con.execute("INSERT INTO candidate_pairs SELECT left_idx, right_idx, rule_no FROM _inc_d_rules")
+    per_rule = dict(con.execute("SELECT rule_no, count(*) FROM candidate_pairs GROUP BY rule_no").fetchall())
+    total = int(sum(per_rule.values()))
+    # What block_pairs reports per rule, from the key index.
+    blocks = {r[0]: r[1:] for r in con.execute(
+        """WITH b AS (SELECT rule_no, n FROM nayose_inc_blocks)
+           SELECT b.rule_no, coalesce(sum(n * (n - 1) // 2) FILTER (WHERE n <= l.lim), 0),
+                  count(*) FILTER (WHERE n > l.lim), coalesce(sum(n) FILTER (WHERE n > l.lim), 0),
+                  coalesce(max(n) FILTER (WHERE n > l.lim), 0)
+           FROM b JOIN _inc_limits l USING (rule_no) GROUP BY b.rule_no"""
+    ).fetchall()}
+    for t in ("_inc_touched", "_inc_old_blocks", "_inc_new_blocks", "_inc_d_rules"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
     result.rows = total
     result.seconds = round(time.perf_counter() - t0, 3)
     result.stats = {
-        "rules": {r.name: {"keys": list(r.keys), "new_pairs": int(per_rule.get(no, 0))} for no, r in enumerate(rules)},
+        "rules": {
+            r.name: {
+                "keys": list(r.keys),
+                "comparisons": int(blocks.get(no, (0, 0, 0, 0))[0]),
+                "skipped_blocks": int(blocks.get(no, (0, 0, 0, 0))[1]),
+                "skipped_records": int(blocks.get(no, (0, 0, 0, 0))[2]),
+                "largest_skipped_block": int(blocks.get(no, (0, 0, 0, 0))[3]),
+                "new_pairs": int(per_rule.get(no, 0)),
+            }
+            for no, r in enumerate(rules)
+        },
         "rule_names": [r.name for r in rules],
         "candidate_pairs": total,
-        "incremental": {"reblocked_records": res.reblocked, "kept_pairs": res.kept_pairs},
+        "incremental": {"affected_blocks": res.affected_blocks, "rechecked_pairs": res.rechecked_pairs},
     }
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Score
+
+
+def _codes(arr: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
+    """Dictionary codes of a string column (-1 for NULL) and the dictionary's size."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    enc = pc.dictionary_encode(arr.cast(pa.string()))
+    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
+
+
+def _log2_shares(con: duckdb.DuckDBPyConnection, wanted: dict[str, tuple[np.ndarray, str]]) -> dict[str, np.ndarray]:
+    """Per name: log2(n / total) for each count n of the per-record counts, by DuckDB's own
+    log2 (score._feature_sql's expression, so the shares are bit for bit a full run's); NaN where
+    the count is 0 (no value). One query for every column."""
+    keys, ns = [], []
+    for name, (per, _total) in wanted.items():
+        u = np.unique(per[per > 0])
+        keys += [name] * len(u)
+        ns.append(u.astype(np.int64))
+    table = {name: np.full(int(per.max(initial=0)) + 1, np.nan) for name, (per, _t) in wanted.items()}
+    if keys:
+        con.register("_inc_counts_arrow", pa.table({"name": pa.array(keys, pa.string()), "n": pa.array(np.concatenate(ns))}))
+        cases = " ".join(f"WHEN '{name}' THEN log2(n / {total})" for name, (_p, total) in wanted.items())
+        for name, n, v in con.execute(f"SELECT name, n, CASE name {cases} END FROM _inc_counts_arrow").fetchall():
+            table[name][int(n)] = v
+        con.unregister("_inc_counts_arrow")
+    return {name: table[name][per] for name, (per, _t) in wanted.items()}
+
+
+def corpus(con: duckdb.DuckDBPyConnection, present: dict[str, bool]) -> dict[str, np.ndarray]:
+    """Per record (index = rec_idx) what score's feature table takes from the whole base, as
+    score._feature_sql computes it: value shares lf_* (NaN without a value), n_street, shared
+    mailboxes; and the codes of the values the kept pairs compare."""
+    wanted = list(dict.fromkeys(SHARES + ["phone", "mobile", "email_domain", "email_is_role", "name_key"]))
+    sel = ", ".join(f'"{c}"' if c in present else f"NULL AS {c}" for c in wanted)
+    t = con.sql(f"SELECT rec_idx, {sel} FROM normalized_records").to_arrow_table()
+    n = t.num_rows
+    t = t.take(pc.sort_indices(t.column("rec_idx")))
+    out: dict[str, np.ndarray] = {}
+    shares: dict[str, tuple[np.ndarray, str]] = {}
+    for c in SHARES:
+        code, size = _codes(t.column(c))
+        has = code >= 0
+        counts = np.bincount(code[has], minlength=size)
+        per = np.zeros(n, dtype=np.int64)
+        per[has] = counts[code[has]]
+        shares[f"lf_{c}"] = (per, f"greatest({int(has.sum())}::BIGINT, {TF_MIN_POPULATION})")
+        out[f"code_{c}"] = code
+        if c == "street":
+            out["n_street"] = per  # 0: no street
+    # Phones: a number's share among the phone and mobile values together.
+    both = pa.concat_arrays([t.column("phone").combine_chunks().cast(pa.string()),
+                             t.column("mobile").combine_chunks().cast(pa.string())])
+    code, size = _codes(both)
+    has = code >= 0
+    counts = np.bincount(code[has], minlength=size)
+    per = np.zeros(2 * n, dtype=np.int64)
+    per[has] = counts[code[has]]
+    shares["lf_phones"] = (per, f"greatest({int(has.sum())}::HUGEINT, {TF_MIN_POPULATION})")
+    out |= _log2_shares(con, shares)
+    lf = out.pop("lf_phones")
+    out["lf_phone"], out["lf_mobile"] = lf[:n], lf[n:]
+    out["code_phone"], out["code_mobile"] = code[:n], code[n:]
+    # Shared mailboxes: an email under SHARED_EMAIL_NAMES names or on SHARED_EMAIL_RECORDS records.
+    email = out["code_email"]
+    has = email >= 0
+    n_email = np.bincount(email[has], minlength=int(email.max(initial=-1)) + 1)
+    name_key, _ = _codes(t.column("name_key"))
+    ok = has & (name_key >= 0)
+    pairs = np.unique(email[ok] * (int(name_key.max(initial=0)) + 1) + name_key[ok])
+    names = np.bincount(pairs // (int(name_key.max(initial=0)) + 1), minlength=len(n_email))
+    shared = np.zeros(n, dtype=bool)
+    shared[has] = (names[email[has]] >= SHARED_EMAIL_NAMES) | (n_email[email[has]] >= SHARED_EMAIL_RECORDS)
+    out["email_shared"] = shared
+    out["code_email_domain"], _ = _codes(t.column("email_domain"))
+    role = t.column("email_is_role").combine_chunks().cast(pa.bool_())
+    out["email_is_role"] = pc.fill_null(role, False).to_numpy(zero_copy_only=False).astype(bool)
+    return out
+
+
+CORPUS_COLUMNS = ["n_street", "email_shared"] + [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile"]
+
+
+def _levels(con: duckdb.DuckDBPyConnection, comps, present: dict[str, bool], res: IncrementalResult) -> dict[str, np.ndarray]:
+    """score_pairs' `pair_levels`: the levels of every candidate pair. Pairs with a moved record
+    or new to the candidate set go through score's pair query; the others keep their levels
+    from the previous scored_pairs, with what depends on the whole base computed again."""
+    con = _timed(con)
+    names = [c.name for c in comps]
+    k = len(comps)
+    old_cols = {r[0] for r in con.execute("DESCRIBE scored_pairs").fetchall()}
+    reuse = sorted(c[4:] for c in old_cols if c.startswith("lvl_")) == sorted(names) and "name_swapped" in old_cols
+    cp = con.sql("SELECT left_idx, right_idx, rule_no FROM candidate_pairs").to_arrow_table()
+    left, right = cp.column(0).to_numpy().astype(np.int64), cp.column(1).to_numpy().astype(np.int64)
+    rule = cp.column(2).to_numpy().astype(np.int16)
+    n_rec = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
+    keep_pos = np.zeros(0, dtype=np.int64)  # position in candidate_pairs of each kept pair
+    if reuse and len(left):
+        old = con.sql(f"SELECT left_idx, right_idx, {', '.join('lvl_' + x for x in names)}, name_swapped FROM scored_pairs").to_arrow_table()
+        mp = con.sql("SELECT o, nw FROM _inc_map").to_arrow_table()
+        o = mp.column(0).to_numpy().astype(np.int64)
+        size = int(max(o.max(initial=-1), old.column(0).to_numpy().max(initial=-1), old.column(1).to_numpy().max(initial=-1))) + 1
+        to_new = np.full(size, -1, dtype=np.int64)
+        to_new[o] = mp.column(1).to_numpy()
+        moved = np.zeros(n_rec, dtype=bool)
+        moved[con.sql("SELECT nw FROM _inc_moved_idx").to_arrow_table().column(0).to_numpy().astype(np.int64)] = True
+        ol = to_new[old.column(0).to_numpy().astype(np.int64)]
+        orr = to_new[old.column(1).to_numpy().astype(np.int64)]
+        ok = (ol >= 0) & (orr >= 0)
+        ok[ok] &= ~moved[ol[ok]] & ~moved[orr[ok]]
+        new_key = left * n_rec + right
+        order = np.argsort(new_key, kind="stable")
+        old_key = ol[ok] * n_rec + orr[ok]
+        pos = np.searchsorted(new_key[order], old_key)
+        pos = np.clip(pos, 0, max(len(order) - 1, 0))
+        found = new_key[order][pos] == old_key
+        src = np.flatnonzero(ok)[found]  # rows of old
+        keep_pos = order[pos[found]]
+        old_levels = np.stack([old.column(f"lvl_{x}").to_numpy(zero_copy_only=False).astype(np.int8) for x in names], axis=1) \
+            if k else np.zeros((old.num_rows, 0), dtype=np.int8)
+        kept_levels = old_levels[src]
+        kept_swapped = old.column("name_swapped").to_numpy(zero_copy_only=False).astype(bool)[src]
+    dirty_mask = np.ones(len(left), dtype=bool)
+    dirty_mask[keep_pos] = False
+    c = corpus(con, present)
+    # Score's feature table for the records of the pairs compared in full, with the whole base's figures.
+    dl, dr = left[dirty_mask], right[dirty_mask]
+    ends = np.unique(np.concatenate([dl, dr]))
+    con.register("_inc_dirty_arrow", pa.table({
+        "left_idx": pa.array(dl.astype(np.int32)), "right_idx": pa.array(dr.astype(np.int32)),
+        "rule_no": pa.array(rule[dirty_mask], pa.int16())}))
+    con.register("_inc_corpus_arrow", pa.table(
+        {"rec_idx": pa.array(ends.astype(np.int32))}
+        | {x: pa.array(np.where(c[x][ends] > 0, c[x][ends], None) if x == "n_street" else c[x][ends]) for x in CORPUS_COLUMNS}
+    ))
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_endpoints AS SELECT * FROM normalized_records
+           WHERE rec_idx IN (SELECT rec_idx FROM _inc_corpus_arrow)"""
+    )
+    replace = ", ".join(f"c.{x} AS {x}" for x in CORPUS_COLUMNS)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _score_features AS
+            SELECT f.* REPLACE ({replace}) FROM ({_feature_sql('_inc_endpoints', present)}) f JOIN _inc_corpus_arrow c USING (rec_idx)"""
+    )
+    dirty = _pair_levels(con, "SELECT left_idx, right_idx, rule_no FROM _inc_dirty_arrow", comps)
+    con.unregister("_inc_dirty_arrow")
+    con.unregister("_inc_corpus_arrow")
+    res.compared_pairs = len(dirty["left"])
+    if len(keep_pos):
+        kept = _kept_levels(comps, left[keep_pos], right[keep_pos], rule[keep_pos], kept_levels, kept_swapped, c)
+    else:
+        kept = {key: v[:0] for key, v in dirty.items()}
+    res.kept_levels = len(kept["left"])
+    out = {key: np.concatenate([dirty[key], kept[key].astype(dirty[key].dtype)]) for key in dirty}
+    order = np.lexsort((out["right"], out["left"]))
+    return {key: v[order] for key, v in out.items()}
+
+
+def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Kept pairs: their levels, with the email level, the term-frequency shares, the namesake
+    conflict and the home-address flag computed again (they depend on the whole base), as
+    score._pair_select / score.compute_levels compute them."""
+    names = [x.name for x in comps]
+    n = len(left)
+    levels = levels.copy()
+    tf = np.full((n, len(comps)), np.nan, dtype=np.float32)
+
+    def same(col: str, a: np.ndarray = left, b: np.ndarray = right, col_b: str | None = None) -> np.ndarray:
+        x, y = c[f"code_{col}"][a], c[f"code_{col_b or col}"][b]
+        return (x >= 0) & (x == y)
+
+    role = c["email_is_role"][left] | c["email_is_role"][right]
+    shared_l, shared_r = c["email_shared"][left], c["email_shared"][right]
+    email_eq = same("email")
+    for j, name in enumerate(names):
+        lv = levels[:, j]
+        if name in ("last_name", "first_name"):
+            part = name.split("_")[0]
+            other = "first" if part == "last" else "last"
+            r_exact = np.where(swapped, c[f"lf_{other}_name"][right], c[f"lf_{part}_name"][right])
+            r_read = np.where(swapped, c[f"lf_{other}_reading"][right], c[f"lf_{part}_reading"][right])
+            lf_exact = np.fmax(c[f"lf_{part}_name"][left], r_exact)
+            lf_read = np.fmax(c[f"lf_{part}_reading"][left], r_read)
+            tf[:, j] = np.where(lv == 4, lf_exact, np.where(lv == 3, lf_read, np.nan))
+        elif name == "email":
+            levels[:, j] = np.where(lv >= 1, np.where(role | shared_l, 1, 2), lv).astype(np.int8)
+            tf[:, j] = np.where(email_eq, c["lf_email"][left], np.nan)
+        elif name == "phone":
+            pp, mm, mp, pm = same("phone"), same("mobile"), same("mobile", col_b="phone"), same("phone", col_b="mobile")
+            tf[:, j] = np.where(pp, c["lf_phone"][left], np.where(mm | mp, c["lf_mobile"][left],
+                                                                     np.where(pm, c["lf_phone"][left], np.nan)))
+        elif name == "company":
+            tf[:, j] = np.where(same("company_core"), c["lf_company_core"][left], np.nan)
+        elif name == "address":
+            tf[:, j] = np.where(same("street"), c["lf_street"][left], np.nan)
+    rare = np.zeros(n, dtype=bool)
+    if "address" in names:
+        n_max = np.maximum(c["n_street"][left], c["n_street"][right])  # 0: neither has a street
+        rare = (levels[:, names.index("address")] >= 3) & (n_max > 0) & (n_max <= RARE_ADDRESS_MAX)
+    # Two different personal mailboxes at one domain, or two different mobiles: two people.
+    el, er = c["code_email"][left], c["code_email"][right]
+    dl, dr = c["code_email_domain"][left], c["code_email_domain"][right]
+    ml, mr = c["code_mobile"][left], c["code_mobile"][right]
+    pl, pr = c["code_phone"][left], c["code_phone"][right]
+    mail_conflict = (el >= 0) & (er >= 0) & (el != er) & (dl >= 0) & (dl == dr) & ~role & ~shared_l & ~shared_r
+    mobile_conflict = (ml >= 0) & (mr >= 0) & (ml != mr) & (ml != pr) & (mr != pl)
+    return {
+        "left": left.astype(np.int32), "right": right.astype(np.int32), "rule": rule.astype(np.int16),
+        "levels": levels, "tf": tf, "swapped": swapped, "rare_address": rare, "id_conflict": mail_conflict | mobile_conflict,
+    }

@@ -1330,17 +1330,23 @@ def normalize_records(
     config: Config,
     source: str = "raw_records",
     target: str = "normalized_records",
+    vocabulary: dict[str, set[str]] | None = None,
 ) -> StageResult:
     """Build ``target`` (CREATE OR REPLACE; one row per ``source`` row, rec_idx dense and in Id
     order) with the columns in OUTPUT_COLUMNS. Missing source columns count as all NULL, blank
-    strings as NULL."""
+    strings as NULL.
+
+    ``vocabulary`` (keys ``last``, ``last_r``, ``first_r``, ``city``) replaces what is otherwise
+    learnt from ``source`` itself -- the surnames / readings used to split whole names and the
+    cities taken off streets: an incremental run normalizes a few records with the whole
+    snapshot's vocabulary (nayose.incremental)."""
     result = StageResult(stage="normalize", table=target)
     with timed(result):
         views = _Views(con)
         gc_was_enabled = gc.isenabled()
         gc.disable()  # millions of short-lived tuples: no cyclic garbage, but costly full collections
         try:
-            _run(con, config, source, target, result, views)
+            _run(con, config, source, target, result, views, vocabulary)
             _apply_readings_and_placeholders(con, config, source, target, result)
         finally:
             if gc_was_enabled:
@@ -1471,7 +1477,8 @@ def _select(n: int, sources: Sequence[tuple["_Col", Sequence[pa.Array], np.ndarr
 
 
 def _run(
-    con: duckdb.DuckDBPyConnection, config: Config, source: str, target: str, result: StageResult, views: _Views
+    con: duckdb.DuckDBPyConnection, config: Config, source: str, target: str, result: StageResult, views: _Views,
+    vocabulary: dict[str, set[str]] | None = None,
 ) -> None:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -1567,6 +1574,8 @@ def _run(
     known_last = {x for x in pc.filter(ln_part[0], pa.array(ln_used)).to_pylist() if x and _is_japanese(x)}
     known_last_r = {x for x in pc.filter(ln_part[1], pa.array(ln_used)).to_pylist() if x}
     known_first_r = {x for x in pc.filter(fn_part[1], pa.array(fn_used)).to_pylist() if x}
+    if vocabulary is not None:
+        known_last, known_last_r, known_first_r = vocabulary["last"], vocabulary["last_r"], vocabulary["first_r"]
     split_counts = {"space": 0, "comma": 0, "learned": 0, "unsplit": 0}
 
     def whole(v: str) -> tuple:
@@ -1624,6 +1633,8 @@ def _run(
     # Japanese cities seen in City fields, to take the city off the front of a street whose row has
     # no City (so 'Street: 千代田区千代田1-1-1' matches 'City: 千代田区, Street: 千代田1-1-1')
     known_cities = {x for x in city_n.dictionary.to_pylist() if x and len(x) >= 2 and _is_japanese(x)}
+    if vocabulary is not None:
+        known_cities = vocabulary["city"]
     state_pref, state_text = pick(2, state_fn, 2)
     bd = c["Birthdate"]
     (birthdate,) = _select(n, [(bd, bd.compute(lambda v: (_parse_birthdate(v),), [pa.string()]), None)])

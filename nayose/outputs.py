@@ -27,7 +27,29 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _copy_csv(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> None:
-    con.execute(f"COPY ({sql}) TO '{path.as_posix()}' (HEADER, DELIMITER ',', QUOTE '\"')")
+    """COPY a query to a CSV that is safe to open in Excel: a text cell starting with = + - @ tab or
+    CR gets a leading apostrophe (numbers are left alone: -3.2 is a number, not a formula)."""
+    described = con.execute(f"DESCRIBE ({sql})").fetchall()
+    cols = ", ".join(
+        f"{_excel_safe(_ident(name))} AS {_ident(name)}" if str(ctype).upper() == "VARCHAR" else _ident(name)
+        for name, ctype, *_ in described
+    )
+    target = path.as_posix().replace("'", "''")
+    con.execute(f"COPY (SELECT {cols} FROM ({sql})) TO '{target}' (HEADER, DELIMITER ',', QUOTE '\"')")
+
+
+#: Public name: the CLI writes prospect_links.csv with it.
+copy_query_csv = _copy_csv
+
+
+def _excel_safe(col: str) -> str:
+    """A leading apostrophe before = + - @ tab or CR (NULL stays NULL, written as an empty cell)."""
+    return f"CASE WHEN regexp_matches({col}, '^[-=+@\\t\\r]') THEN chr(39) || {col} ELSE {col} END"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
 
 
 def decision_sql(config: Config, prob: str = "match_probability") -> str:

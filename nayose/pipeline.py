@@ -54,6 +54,12 @@ def run_stages(
         ("score", lambda: score_pairs(con, config, progress=progress.advance_callback("score"), model=model)),
         ("cluster", lambda: cluster_records(con, config)),
     ]
+    if config.engine == "spark":
+        if model is not None:
+            raise ValueError("scoring with a given model is not supported on the spark engine")
+        from nayose.spark.bridge import run_spark_stages
+
+        steps[2:] = [("block, score, cluster (spark)", lambda: run_spark_stages(con, config))]
     if with_plan:
         steps += [
             ("survive", lambda: survive(con, config)),
@@ -61,8 +67,26 @@ def run_stages(
         ]
     for label, step in steps:
         with progress.stage(label):
-            results.append(step())
+            done = step()
+            results.extend(done if isinstance(done, list) else [done])
     return results
+
+
+def run_incremental_stages(
+    con: duckdb.DuckDBPyConnection, inputs: list[str | Path], config: Config, progress: StageProgress, with_plan: bool
+) -> tuple[list[StageResult], dict]:
+    """The matching stages as `nayose.incremental.incremental_run` (a full run when the store has
+    no previous run), then survivorship and the plan; the stage results and what the run did."""
+    from nayose.incremental import incremental_run
+
+    with progress.stage("match (incremental)"):
+        inc = incremental_run(con, inputs, config)
+    results = list(inc.results)
+    if with_plan:
+        for label, step in (("survive", lambda: survive(con, config)), ("plan", lambda: build_plan(con, config))):
+            with progress.stage(label):
+                results.append(step())
+    return results, inc.to_dict()
 
 
 def run_plan(
@@ -73,6 +97,7 @@ def run_plan(
     quiet: bool = False,
     truth: str | Path | None = None,
     with_plan: bool = True,
+    incremental: bool = False,
 ) -> dict:
     """`nayose plan`: match the input CSVs and write clusters.csv, pairs.csv, evidence.csv, summary.json,
     and the plan (merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv) to out_dir.
@@ -86,9 +111,12 @@ def run_plan(
     con = connect(db_path)
     try:
         with progress:
-            results = run_stages(con, inputs, config, progress, with_plan=with_plan)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+            incremental_summary = None
+            if incremental:  # only what changed since the previous run in db_path (nayose.incremental)
+                results, incremental_summary = run_incremental_stages(con, inputs, config, progress, with_plan)
+            else:
+                results = run_stages(con, inputs, config, progress, with_plan=with_plan)
+            tmp = output_tmp(out)
             try:
                 with progress.stage("write outputs"):
                     t0 = time.perf_counter()
@@ -99,6 +127,8 @@ def run_plan(
                 summary = summary_dict(results, config, inputs)
                 if plan_counts is not None:
                     summary["plan"] = plan_counts
+                if incremental_summary is not None:
+                    summary["incremental"] = incremental_summary
                 if truth is not None:
                     from nayose.evaluate import evaluate_run
 
@@ -114,9 +144,51 @@ def run_plan(
     return summary
 
 
+def output_tmp(out: Path) -> Path:
+    """A temporary folder beside `out` for a run's outputs (``.<name>.tmp-<pid>.<random>``). Folders of
+    this kind left by runs that were killed (their process is gone) are removed first."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(out)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}.", dir=out.parent))
+
+
+def remove_stale_tmp(out: Path) -> list[Path]:
+    """Remove the temporary output folders of `out` whose owning process no longer runs."""
+    import glob
+
+    removed = []
+    for p in out.parent.glob(glob.escape(f".{out.name}.tmp-") + "*"):
+        pid_text = p.name[len(out.name) + 6:].split(".", 1)[0]
+        if not p.is_dir() or not pid_text.isdigit():
+            continue  # not ours (or an older name without a pid): leave it
+        pid = int(pid_text)
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def publish_outputs(tmp: Path, out: Path) -> None:
-    """Move a finished output folder into place: rename it when DIR is new, else replace file by
-    file (each an atomic rename), so readers never see a half-written output."""
+    """Move a finished output folder into place, atomically: readers (and a run killed at any
+    point) see either the old complete folder or the new complete one, never a mix.
+
+    A new DIR is a rename. An existing DIR keeps what other writers put in it (out/plans/,
+    out/import/ ...): those entries are hard-linked into the new folder, which is then swapped
+    with the old one in one `renameat2(RENAME_EXCHANGE)` (Linux); the old folder is removed
+    afterwards (a run killed in between leaves it as a stale temporary folder, removed by the next
+    run). Where that is not possible (another OS, a file system without RENAME_EXCHANGE, DIR a
+    mount point) the files are replaced one by one, each an atomic rename."""
     from nayose.errors import NayoseError
 
     if not out.exists():
@@ -125,7 +197,90 @@ def publish_outputs(tmp: Path, out: Path) -> None:
         os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700; give the folder the usual mode
         os.replace(tmp, out)
         return
-    if not out.is_dir():
-        raise NayoseError(f"{out}: output path exists and is not a folder")
+    if not out.is_dir() or out.is_symlink():
+        if not out.is_dir():
+            raise NayoseError(f"{out}: output path exists and is not a folder")
+        _replace_files(tmp, out)
+        return
+    if _exchange_dirs(tmp, out):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old folder
+        return
+    _replace_files(tmp, out)
+
+
+def _replace_files(tmp: Path, out: Path) -> None:
     for f in tmp.iterdir():
         os.replace(f, out / f.name)
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard-link the files of src into dst (folders created, symlinks copied)."""
+    for entry in os.scandir(src):
+        target = dst / entry.name
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir():
+            os.mkdir(target)
+            shutil.copystat(entry.path, target)
+            _link_tree(Path(entry.path), target)
+        else:
+            os.link(entry.path, target)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def _exchange_dirs(tmp: Path, out: Path) -> bool:
+    """Carry over the entries of out that tmp lacks, then swap the two folders atomically.
+    False (tmp's own files untouched) when this cannot be done here."""
+    names = {p.name for p in tmp.iterdir()}
+    carried: list[Path] = []
+    try:
+        for entry in os.scandir(out):
+            if entry.name in names:
+                continue
+            target = tmp / entry.name
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry.path), target)
+            elif entry.is_dir():
+                os.mkdir(target)
+                shutil.copystat(entry.path, target)
+                _link_tree(Path(entry.path), target)
+            else:
+                os.link(entry.path, target)
+            carried.append(target)
+        shutil.copystat(out, tmp)  # the folder keeps its mode
+        if _renameat2_exchange(tmp, out):
+            # Entries another writer created in out meanwhile are now in the old folder: move them over.
+            for entry in os.scandir(tmp):
+                if not (out / entry.name).exists():
+                    try:
+                        os.rename(entry.path, out / entry.name)
+                    except OSError:
+                        pass
+            return True
+    except OSError:
+        pass
+    for c in carried:  # fall back: tmp holds only the run's own files again
+        if c.is_dir() and not c.is_symlink():
+            shutil.rmtree(c, ignore_errors=True)
+        else:
+            c.unlink(missing_ok=True)
+    return False

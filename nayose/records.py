@@ -301,6 +301,12 @@ def _read_header(f: _File, config: Config) -> None:
     except (csv.Error, StopIteration) as exc:
         raise InputError(f"header is not valid CSV ({exc})", f.given, row=1) from None
     f.header_lines = max(reader.line_num, 1)
+    if len(raw) >= _HEAD and text.count("\n") < reader.line_num:
+        # The header record does not end within the first MiB: parsing it would truncate a name.
+        raise InputError(
+            f"header row is longer than {_HEAD >> 20} MiB (no line break in the first MiB): not a CSV export?",
+            f.given, row=1,
+        )
     names = [h.strip(_WS_PY) for h in header]
     if len(names) == 1:
         for sep, label in (("\t", "tab"), (";", "semicolon"), ("|", "pipe")):

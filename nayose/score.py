@@ -339,14 +339,20 @@ def estimate_u(random_levels: np.ndarray, comps: list[Comparison]) -> list[np.nd
 
 def estimate_m(
     levels: np.ndarray, comps: list[Comparison], u: list[np.ndarray], use: list[int], learn: list[int],
-    m_init: list[np.ndarray], iterations: int,
+    m_init: list[np.ndarray], iterations: int, pair_counts: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], float, int]:
     """EM for m (u held fixed) over the comparisons `use` of the training pairs `levels`.
 
     Returns the new m for the comparisons in `learn` (others unchanged), the match proportion
     among the training pairs and the iterations run. Pattern counts keep it fast at any size.
+    With `pair_counts`, each row of `levels` is a comparison pattern standing for that many pairs
+    (the Spark engine aggregates them on the cluster); the EM sees the same counts either way.
     """
-    patterns, counts = np.unique(levels[:, use], axis=0, return_counts=True)
+    if pair_counts is None:
+        patterns, counts = np.unique(levels[:, use], axis=0, return_counts=True)
+    else:
+        patterns, inverse = np.unique(levels[:, use], axis=0, return_inverse=True)
+        counts = np.bincount(inverse.reshape(-1), weights=np.asarray(pair_counts, dtype=np.float64), minlength=len(patterns))
     counts = counts.astype(np.float64)
     m = [x.copy() for x in m_init]
     lam, it = 0.5, 0
@@ -380,7 +386,7 @@ def estimate_m(
 
 def build_model(
     levels: np.ndarray, tier: np.ndarray, random_levels: np.ndarray, comps: list[Comparison],
-    n_records: int, iterations: int, comparable_pairs: float | None = None,
+    n_records: int, iterations: int, comparable_pairs: float | None = None, pair_counts: np.ndarray | None = None,
 ) -> Model:
     """Fellegi–Sunter model without labels.
 
@@ -389,7 +395,18 @@ def build_model(
     session "names" trains the other fields on pairs whose names agree; session "identifiers"
     trains the names on pairs sharing a personal email, a mobile or a birth date. The prior
     comes from the names session: matches found there, divided by how often a match's names agree.
+
+    With `pair_counts`, `levels` / `tier` are the distinct comparison patterns and these their pair
+    counts (the Spark engine's one GROUP BY); the model is the same as from the pairs themselves.
     """
+    counted = pair_counts is not None
+
+    def n_of(mask: np.ndarray) -> int:
+        return int(np.asarray(pair_counts)[mask].sum()) if counted else int(mask.sum())
+
+    def sub(mask: np.ndarray) -> np.ndarray | None:
+        return np.asarray(pair_counts)[mask] if counted else None
+
     idx = {c.name: j for j, c in enumerate(comps)}
     u = estimate_u(random_levels, comps)
     m = [np.array(DEFAULT_M[c.name], dtype=np.float64) for c in comps]
@@ -403,16 +420,16 @@ def build_model(
 
     # Session "identifiers": names learnt where a personal identifier agrees.
     ident = ((lv("email") == 2) | (lv("phone") == 2) | (lv("birthdate") == 3)) & (tier >= 1)
-    if name_cols and ident.sum() >= MIN_TRAINING_PAIRS:
+    if name_cols and n_of(ident) >= MIN_TRAINING_PAIRS:
         use = [j for j in range(len(comps)) if j not in id_cols]
-        m, lam_i, it = estimate_m(levels[ident], comps, u, use, name_cols, m, iterations)
-        sessions["identifiers"] = {"pairs": int(ident.sum()), "match_proportion": round(lam_i, 4), "iterations": it}
+        m, lam_i, it = estimate_m(levels[ident], comps, u, use, name_cols, m, iterations, sub(ident))
+        sessions["identifiers"] = {"pairs": n_of(ident), "match_proportion": round(lam_i, 4), "iterations": it}
     # Session "names": every other field learnt where both name parts agree.
     names = (lv("last_name") >= 3) & (lv("first_name") >= 3)
     lam_n = None
-    if names.sum() >= MIN_TRAINING_PAIRS and other_cols:
-        m, lam_n, it = estimate_m(levels[names], comps, u, other_cols, other_cols, m, iterations)
-        sessions["names"] = {"pairs": int(names.sum()), "match_proportion": round(lam_n, 4), "iterations": it}
+    if n_of(names) >= MIN_TRAINING_PAIRS and other_cols:
+        m, lam_n, it = estimate_m(levels[names], comps, u, other_cols, other_cols, m, iterations, sub(names))
+        sessions["names"] = {"pairs": n_of(names), "match_proportion": round(lam_n, 4), "iterations": it}
 
     # Link mode compares fewer pairs than every pair of records (incoming x existing, incoming x
     # incoming): the prior is taken over the pairs that could be compared.
@@ -421,7 +438,7 @@ def build_model(
         p_names_agree = 1.0
         for j in name_cols:
             p_names_agree *= float(m[j][3:].sum())
-        expected_matches = lam_n * names.sum() / max(p_names_agree, 1e-3)
+        expected_matches = lam_n * n_of(names) / max(p_names_agree, 1e-3)
     else:
         # No name agreement to learn from: assume about one duplicate pair per ten records.
         expected_matches = n_records / 10
@@ -621,22 +638,27 @@ def _address_parts() -> str:
         l.lf_street AS l_lf_street, greatest(l.n_street, r.n_street) AS n_street_max"""
 
 
-def _pair_levels(
-    con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], progress=None, total: int = 0
-) -> dict[str, np.ndarray]:
-    """Levels and flags of every pair in `pairs_sql` (left_idx, right_idx, rule_no), in Arrow batches."""
-    reader = con.sql(
-        f"""WITH p AS (
+def pair_levels_sql(pairs_sql: str, features: str = "_score_features") -> str:
+    """The pair query (DuckDB dialect): per pair of `pairs_sql` (left_idx, right_idx, rule_no), the
+    name primitives and the other fields' levels that `compute_levels` reads. The Spark engine
+    translates this very string (nayose.spark.sql)."""
+    return f"""WITH p AS (
             SELECT *, st_jw >= 0.92 AS st_close, st_jw >= 0.80 AS st_similar FROM (
             SELECT p.left_idx, p.right_idx, p.rule_no, {_pair_select()}, {_address_parts()}
             FROM ({pairs_sql}) p
-            JOIN _score_features l ON l.rec_idx = p.left_idx
-            JOIN _score_features r ON r.rec_idx = p.right_idx))
+            JOIN {features} l ON l.rec_idx = p.left_idx
+            JOIN {features} r ON r.rec_idx = p.right_idx))
         SELECT p.*, ({_address_sql()})::TINYINT AS lvl_address,
                CASE WHEN st_exact THEN l_lf_street END AS tf_address,
                ({_address_sql()}) >= 3 AND n_street_max <= {RARE_ADDRESS_MAX} AS rare_address
         FROM p"""
-    ).to_arrow_reader(BATCH_ROWS)
+
+
+def _pair_levels(
+    con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], progress=None, total: int = 0
+) -> dict[str, np.ndarray]:
+    """Levels and flags of every pair in `pairs_sql` (left_idx, right_idx, rule_no), in Arrow batches."""
+    reader = con.sql(pair_levels_sql(pairs_sql)).to_arrow_reader(BATCH_ROWS)
     parts: dict[str, list] = {
         k: [] for k in ("left", "right", "rule", "levels", "tf", "swapped", "rare_address", "id_conflict")
     }
@@ -692,6 +714,7 @@ def score_pairs(
     comparable_pairs: float | None = None,
     model_table: str = "match_model",
     model: "Model | None" = None,
+    pair_levels=None,
 ) -> StageResult:
     """Write `target`: every candidate pair with its levels, per-field weights and match probability.
 
@@ -700,7 +723,11 @@ def score_pairs(
     and the full run they are compared with).
 
     `comparable_pairs` (link mode) is the number of record pairs that could be compared, for the
-    prior; default every pair of `source`'s records. The model is kept in `model_table`."""
+    prior; default every pair of `source`'s records. The model is kept in `model_table`.
+
+    `pair_levels(con, comps, present)`, when given, returns what `_pair_levels` returns for every pair of
+    `pairs` and replaces the feature table and the pair query (an incremental run computes the
+    levels of its new pairs only, nayose.incremental)."""
     result = StageResult(stage="score", table=target)
     th = config.matching.thresholds
     with timed(result):
@@ -708,9 +735,12 @@ def score_pairs(
         comps = active_comparisons(present)
         k = len(comps)
         n_records = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present)}")
-        n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
-        cand = _pair_levels(con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs)
+        if pair_levels is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present)}")
+            n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
+            cand = _pair_levels(con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs)
+        else:
+            cand = pair_levels(con, comps, present)
         given = model
         if given is not None:
             if [c.name for c in given.comparisons] != [c.name for c in comps]:
@@ -737,32 +767,7 @@ def score_pairs(
                 levels, tier, rand["levels"], comps, n_records, config.matching.em_iterations, comparable_pairs
             ) if k else None
 
-        weights = np.zeros((len(levels), k), dtype=np.float32)
-        prior = 0.0
-        if model is not None:
-            for j in range(k):
-                col = levels[:, j]
-                w = np.where(col >= 0, model.weights[j][np.clip(col, 0, None)], 0.0)
-                if config.matching.term_frequency:
-                    # Term frequency: agreeing on a value shared by a fraction f of records is
-                    # worth log2(m / f): a common surname or a switchboard is weak evidence.
-                    t = tfs[:, j]
-                    has = ~np.isnan(t) & (col >= 0)
-                    log_m = np.log2(model.m[j][np.clip(col, 0, None)])
-                    w_tf = np.clip(log_m - t, 0.0, w + TF_MAX_BONUS)
-                    w = np.where(has, w_tf, w)
-                weights[:, j] = w
-            prior = math.log2(model.prior / (1 - model.prior))
-        total = prior + weights.sum(axis=1, dtype=np.float64)
-        prob = 1.0 / (1.0 + np.exp2(-total))
-
-        below_review = np.nextafter(th.review, 0) * 0.5
-        below_auto = np.nextafter(th.auto, 0)
-        capped = np.where(tier == 0, np.minimum(prob, below_review), prob)
-        capped = np.where((tier == 1) | conflict, np.minimum(capped, below_auto), capped)
-        # Which gate capped the pair (see GATES): 0 none, 1 no person-level evidence,
-        # 2 weak person-level evidence, 3 names disagree.
-        gate = np.where(tier == 0, 1, np.where(tier == 1, 2, np.where(conflict, 3, 0))).astype(np.int8)
+        weights, total, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model, config)
 
         cols = {
             "left_idx": pa.array(cand["left"], pa.int32()),
@@ -793,6 +798,43 @@ def score_pairs(
         }
         save_model(con, model, model_table)
     return result
+
+
+def apply_model(
+    levels: np.ndarray, tfs: np.ndarray, tier: np.ndarray, conflict: np.ndarray, model: "Model | None", config: Config
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair: field weights (pairs x comparisons, float32), total match weight, probability,
+    the probability after the person-evidence gates, and the gate that capped it. Row by row, so
+    the Spark engine applies it batch by batch with the same result."""
+    th = config.matching.thresholds
+    k = levels.shape[1]
+    weights = np.zeros((len(levels), k), dtype=np.float32)
+    prior = 0.0
+    if model is not None:
+        for j in range(k):
+            col = levels[:, j]
+            w = np.where(col >= 0, model.weights[j][np.clip(col, 0, None)], 0.0)
+            if config.matching.term_frequency:
+                # Term frequency: agreeing on a value shared by a fraction f of records is
+                # worth log2(m / f): a common surname or a switchboard is weak evidence.
+                t = tfs[:, j]
+                has = ~np.isnan(t) & (col >= 0)
+                log_m = np.log2(model.m[j][np.clip(col, 0, None)])
+                w_tf = np.clip(log_m - t, 0.0, w + TF_MAX_BONUS)
+                w = np.where(has, w_tf, w)
+            weights[:, j] = w
+        prior = math.log2(model.prior / (1 - model.prior))
+    total = prior + weights.sum(axis=1, dtype=np.float64)
+    prob = 1.0 / (1.0 + np.exp2(-total))
+
+    below_review = np.nextafter(th.review, 0) * 0.5
+    below_auto = np.nextafter(th.auto, 0)
+    capped = np.where(tier == 0, np.minimum(prob, below_review), prob)
+    capped = np.where((tier == 1) | conflict, np.minimum(capped, below_auto), capped)
+    # Which gate capped the pair (see GATES): 0 none, 1 no person-level evidence,
+    # 2 weak person-level evidence, 3 names disagree.
+    gate = np.where(tier == 0, 1, np.where(tier == 1, 2, np.where(conflict, 3, 0))).astype(np.int8)
+    return weights, total, prob, capped, gate
 
 
 def person_evidence(

@@ -25,6 +25,7 @@ from pipelines.review import REVIEW_JOBS, REVIEW_SENSORS, nightly_schedule
 from assets.synchealth import SYNC_ASSETS, sync_health_job, sync_health_nightly
 from assets.importplan import IMPORT_ASSETS, IMPORT_CHECKS
 from assets.bench import BENCH_ASSETS, benchmark_job
+from assets.spark import SPARK_ASSETS, SPARK_RESOURCES, spark_matching_job
 
 ALL_ASSETS = [*MATCHING_ASSETS, *PLAN_ASSETS]
 ALL_CHECKS = [*ASSET_CHECKS, *PLAN_CHECKS]
@@ -55,9 +56,9 @@ import_plan_job = dg.define_asset_job(
 nayose_nightly = nightly_schedule(nayose_job)
 
 defs = dg.Definitions(
-    assets=[*ALL_ASSETS, *SALESFORCE_ASSETS, *SYNC_ASSETS, *IMPORT_ASSETS, *BENCH_ASSETS],
+    assets=[*ALL_ASSETS, *SALESFORCE_ASSETS, *SYNC_ASSETS, *IMPORT_ASSETS, *BENCH_ASSETS, *SPARK_ASSETS],
     asset_checks=[*ALL_CHECKS, *IMPORT_CHECKS],
-    jobs=[nayose_job, import_plan_job, *REVIEW_JOBS, *SALESFORCE_JOBS, sync_health_job, benchmark_job],
+    jobs=[nayose_job, import_plan_job, *REVIEW_JOBS, *SALESFORCE_JOBS, sync_health_job, benchmark_job, spark_matching_job],
     schedules=[nayose_nightly, sync_health_nightly],
     sensors=REVIEW_SENSORS,
     resources={
@@ -66,6 +67,8 @@ defs = dg.Definitions(
         # Credentials only through dg.EnvVar (NAYOSE_SF_* / NAYOSE_PARDOT_*, read when the code location loads).
         "salesforce": salesforce_resource_from_env(),
         "pardot": pardot_resource_from_env(),
+        # Spark through Dagster Pipes (assets/spark.py): spark-submit --master local[2] unless configured.
+        **SPARK_RESOURCES,
     },
     executor=dg.in_process_executor,
 )

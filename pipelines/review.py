@@ -43,6 +43,7 @@ CRON_ENV = "NAYOSE_NIGHTLY_CRON"
 TIMEZONE_ENV = "NAYOSE_NIGHTLY_TIMEZONE"
 AUTO_APPROVE_ENV = "NAYOSE_AUTO_APPROVE"
 NIGHTLY_RUN_CONFIG_ENV = "NAYOSE_NIGHTLY_RUN_CONFIG"
+NIGHTLY_INCREMENTAL_ENV = "NAYOSE_NIGHTLY_INCREMENTAL"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,6 +332,9 @@ class NightlySettings:
     auto_min_probability: float = 0.999
     auto_max_records: int = 3
     run_config: dict = field(default_factory=dict)
+    # Match incrementally (raw_records' `incremental` run config): only what changed since the last
+    # run; a full run when there is none or the config changed (nayose.incremental).
+    incremental: bool = True
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "NightlySettings":
@@ -343,6 +347,8 @@ class NightlySettings:
             s.auto_min_probability = float(env["NAYOSE_AUTO_MIN_PROBABILITY"])
         if env.get("NAYOSE_AUTO_MAX_RECORDS", "").strip():
             s.auto_max_records = int(env["NAYOSE_AUTO_MAX_RECORDS"])
+        if env.get(NIGHTLY_INCREMENTAL_ENV, "").strip():
+            s.incremental = env[NIGHTLY_INCREMENTAL_ENV].strip().lower() not in ("0", "false", "no")
         raw = env.get(NIGHTLY_RUN_CONFIG_ENV, "").strip()
         if raw:
             try:
@@ -350,6 +356,14 @@ class NightlySettings:
             except ValueError as exc:
                 raise NayoseError(f"{NIGHTLY_RUN_CONFIG_ENV}: not JSON ({exc})") from None
         return s
+
+    def job_run_config(self) -> dict:
+        """The run config of the nightly run: `run_config` with raw_records' `incremental` flag
+        (unless `run_config` sets it itself)."""
+        cfg = json.loads(json.dumps(self.run_config))
+        raw = cfg.setdefault("ops", {}).setdefault("raw_records", {}).setdefault("config", {})
+        raw.setdefault("incremental", self.incremental)
+        return cfg
 
     def tags(self) -> dict[str, str]:
         tags = {"nayose/trigger": "nightly"}
@@ -377,14 +391,15 @@ def nightly_schedule(job, settings: NightlySettings | None = None, name: str = "
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description=(
             f"Extract and plan every night ({s.cron}, {s.timezone}; {CRON_ENV} / {TIMEZONE_ENV}); stopped until switched "
-            f"on. Auto-approval policy {'on' if s.auto_approve else 'off'} ({AUTO_APPROVE_ENV})."
+            f"on. Auto-approval policy {'on' if s.auto_approve else 'off'} ({AUTO_APPROVE_ENV}). Matching "
+            f"{'incremental' if s.incremental else 'in full'} ({NIGHTLY_INCREMENTAL_ENV})."
         ),
     )
     def _nightly(context: dg.ScheduleEvaluationContext):
         when = context.scheduled_execution_time
         return dg.RunRequest(
             run_key=f"nightly:{when.isoformat()}" if when else None,
-            run_config=s.run_config,
+            run_config=s.job_run_config(),
             tags=s.tags(),
         )
 

@@ -4,16 +4,18 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from nayose.config import load_config
-from nayose.incremental import incremental_run
+from nayose.incremental import has_state, incremental_run
 from nayose.pipeline import run_stages
 from nayose.sample import write_sample
 from nayose.score import load_model
 from nayose.store import connect
 
 ROOT = Path(__file__).resolve().parents[2]
+SAME = ("pair_differences", "cluster_row_differences", "normalized_row_differences", "scored_row_differences")
 
 
 def _bench():
@@ -23,50 +25,210 @@ def _bench():
     return mod
 
 
+bench = _bench()
+
+
+def _full_twin(store: Path, twin: Path, snapshot: Path, config) -> None:
+    """A full run of `snapshot` with the model kept in `store`, on a copy of it."""
+    shutil.copy(store, twin)
+    con = connect(twin)
+    run_stages(con, [snapshot], config, model=load_model(con))
+    con.close()
+
+
+def _incremental(store: Path, snapshot: Path, twin: Path, config):
+    con = connect(store)
+    result = incremental_run(con, [snapshot], config)
+    diff = bench.compare(con, twin)
+    state = has_state(con)
+    con.close()
+    return result, diff, state
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    bench = _bench()
+    """Night 0: a plain full run (no incremental state). Night 1: 2% changed: a full run with
+    night 0's model, which writes the state. Nights 2 and 3: 2% changed again, incremental. Each
+    compared with a full run of the same snapshot and model."""
     tmp = tmp_path_factory.mktemp("incremental")
-    base, changed = tmp / "base.csv", tmp / "changed.csv"
-    write_sample(5000, 11, base, tmp / "base.truth.csv")
     config = load_config(None)
-    prev = tmp / "prev.duckdb"
-    con = connect(prev)
+    base, night1, night2 = tmp / "base.csv", tmp / "night1.csv", tmp / "night2.csv"
+    write_sample(3000, 11, base, tmp / "base.truth.csv")
+    store = tmp / "store.duckdb"
+    con = connect(store)
     run_stages(con, [base], config)
     con.close()
-    del con
-    changes = bench.make_changed_snapshot(base, changed, share=0.02)
-    inc_db, full_db = tmp / "inc.duckdb", tmp / "full.duckdb"
-    shutil.copy(prev, inc_db)
-    shutil.copy(prev, full_db)
-    con = connect(full_db)
-    run_stages(con, [changed], config, model=load_model(con))
-    con.close()
-    del con
-    con = connect(inc_db)
-    result = incremental_run(con, [changed], config)
-    diff = bench.compare(con, full_db)
-    con.close()
-    return changes, result, diff
+    night3 = tmp / "night3.csv"
+    changes1 = bench.make_changed_snapshot(base, night1, share=0.02, seed=5)
+    changes2 = bench.make_changed_snapshot(night1, night2, share=0.02, seed=9)
+    changes3 = bench.make_changed_snapshot(night2, night3, share=0.02, seed=13)
+    out = {}
+    for night, snapshot, changes in ((1, night1, changes1), (2, night2, changes2), (3, night3, changes3)):
+        twin = tmp / f"full{night}.duckdb"
+        _full_twin(store, twin, snapshot, config)
+        out[night] = (changes, *_incremental(store, snapshot, twin, config))
+    return out
 
 
-def test_incremental_equals_full_run_with_the_same_model(runs):
-    changes, result, diff = runs
-    assert result.mode == "incremental"
+def test_after_a_plain_full_run_the_first_run_is_full_with_the_previous_model(runs):
+    _changes, result, diff, state = runs[1]
+    assert result.mode == "full" and "no incremental state" in result.reason
+    assert state
+    assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff
+
+
+@pytest.mark.parametrize("night", [2, 3])
+def test_incremental_equals_full_run_with_the_same_model(runs, night):
+    changes, result, diff, state = runs[night]
+    assert result.mode == "incremental", result.reason
+    assert state
     assert (result.new, result.deleted) == (changes["new"], changes["deleted"])
     assert 0.9 * changes["edited"] <= result.changed <= changes["edited"]  # an edit may leave a value as it was
-    assert diff["normalized_row_differences"] == 0
-    assert diff["pair_differences"] == 0  # same candidate pairs, same first rule
-    assert diff["max_probability_difference"] == 0.0  # same probabilities
-    assert diff["cluster_row_differences"] == 0  # same groups, same status
-    assert result.kept_pairs > 0.5 * result.candidate_pairs  # most pairs were kept, not re-blocked
+    assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff  # same records, pairs, scores, groups
+    assert diff["max_probability_difference"] == 0.0
+    assert result.kept_levels > 0.8 * result.candidate_pairs  # most pairs were not compared again
+    assert result.normalized < 0.1 * result.records
 
 
-def test_without_a_previous_run_it_runs_in_full(tmp_path):
+def _sample_with(tmp: Path, name: str, rows: list[dict], drop: tuple[str, ...] = ()) -> Path:
+    """The 300-record sample plus `rows` (column -> value; the rest copied from a sample record)."""
+    src = tmp / "s300.csv"
+    if not src.exists():
+        write_sample(300, 3, src, tmp / "s300.truth.csv")
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{src}', all_varchar=true, header=true)")
+    cols = [c[0] for c in con.execute("DESCRIBE t").fetchall()]
+    template = dict(zip(cols, con.execute('SELECT * FROM t WHERE "Object" = \'Lead\' LIMIT 1').fetchall()[0]))
+    for row in rows:
+        rec = {**template, "Email": None, "Phone": None, "MobilePhone": None, "LastNameKana__c": None,
+               "FirstNameKana__c": None, **row}
+        con.execute(f"INSERT INTO t VALUES ({', '.join('?' for _ in cols)})", [rec[c] for c in cols])
+    for rid in drop:
+        con.execute('DELETE FROM t WHERE "Id" = ?', [rid])
+    out = tmp / name
+    con.execute(f"COPY (SELECT * FROM t ORDER BY \"Id\") TO '{out}' (HEADER, DELIMITER ',')")
+    con.close()
+    return out
+
+
+# A surname and a city no sample record has.
+TEACHER_NAME = {"Id": "00Q000000000XT1AAA", "LastName": "麒麟川", "FirstName": "太郎"}
+WHOLE_NAME = {"Id": "00Q000000000XW1AAA", "LastName": "麒麟川花子", "FirstName": None}
+TEACHER_CITY = {"Id": "00Q000000000XT2AAA", "LastName": "田中", "FirstName": "一郎", "City": "麒麟川市",
+                "Street": "本町1-2-3", "State": None, "PostalCode": None}
+STREET_ONLY = {"Id": "00Q000000000XW2AAA", "LastName": "田中", "FirstName": "次郎", "City": None,
+               "Street": "麒麟川市本町4-5-6", "State": None, "PostalCode": None, "MailingStreet": None, "MailingCity": None}
+
+
+@pytest.mark.parametrize("direction", ["teacher leaves", "teacher arrives"])
+def test_a_vocabulary_change_normalizes_exactly_the_records_that_depend_on_it(tmp_path, direction):
+    """A whole name split at a surname learnt from another record, and a street whose city is
+    learnt from another record's City field: when that record leaves (or arrives), the dependent
+    records are normalized again, and nothing else is."""
+    config = load_config(None)
+    everyone = [TEACHER_NAME, WHOLE_NAME, TEACHER_CITY, STREET_ONLY]
+    with_teachers = _sample_with(tmp_path, "with.csv", everyone)
+    without = _sample_with(tmp_path, "without.csv", [WHOLE_NAME, STREET_ONLY])
+    before, after = (with_teachers, without) if direction == "teacher leaves" else (without, with_teachers)
+    store = tmp_path / "store.duckdb"
+    con = connect(store)
+    first = incremental_run(con, [before], config)
+    assert first.mode == "full" and has_state(con)
+    con.close()
+    twin = tmp_path / "full.duckdb"
+    _full_twin(store, twin, after, config)
+    result, diff, _ = _incremental(store, after, twin, config)
+    assert result.mode == "incremental", result.reason
+    assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff
+    assert result.vocabulary_changes >= 2
+    assert result.normalized == 2 + 2 * (direction == "teacher arrives")  # the dependents (+ the arrivals)
+    con = duckdb.connect(str(twin), read_only=True)
+    whole = con.execute("SELECT last_name, first_name FROM normalized_records WHERE id = ?", [WHOLE_NAME["Id"]]).fetchall()[0]
+    city = con.execute("SELECT city FROM normalized_records WHERE id = ?", [STREET_ONLY["Id"]]).fetchall()[0][0]
+    con.close()
+    if direction == "teacher arrives":
+        assert whole == ("麒麟川", "花子") and city == "麒麟川市"
+    else:
+        assert whole[1] is None and city is None
+
+
+def test_without_a_previous_run_it_runs_in_full_and_keeps_the_state(tmp_path):
     csv = tmp_path / "s.csv"
     write_sample(300, 3, csv, tmp_path / "s.truth.csv")
     con = connect(tmp_path / "db.duckdb")
     res = incremental_run(con, [csv], load_config(None))
     assert res.mode == "full" and "no previous run" in res.reason
     assert con.execute("SELECT count(*) FROM clusters").fetchall()[0][0] == 300
+    assert has_state(con)
+    # The same snapshot again: nothing to do, nothing changes.
+    before = con.execute("SELECT * FROM scored_pairs EXCEPT SELECT * FROM scored_pairs").fetchall()
+    snap = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in ("normalized_records", "scored_pairs", "clusters")}
+    again = incremental_run(con, [csv], load_config(None))
+    assert again.mode == "incremental" and (again.new, again.changed, again.deleted, again.normalized) == (0, 0, 0, 0)
+    assert before == [] and snap == {
+        t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in ("normalized_records", "scored_pairs", "clusters")
+    }
     con.close()
+
+
+def test_a_changed_config_or_a_foreign_full_run_is_noticed(tmp_path):
+    csv = tmp_path / "s.csv"
+    write_sample(300, 3, csv, tmp_path / "s.truth.csv")
+    config = load_config(None)
+    con = connect(tmp_path / "db.duckdb")
+    incremental_run(con, [csv], config)
+    other = config.model_copy(deep=True)
+    other.matching.max_block_size = config.matching.max_block_size + 1
+    res = incremental_run(con, [csv], other)
+    assert res.mode == "full" and "the config" in res.reason
+    # A plain full run rewrites the tables: the state no longer describes them.
+    run_stages(con, [csv], other)
+    assert not has_state(con)
+    res = incremental_run(con, [csv], other)
+    assert res.mode == "full" and "no incremental state" in res.reason and has_state(con)
+    assert incremental_run(con, [csv], other).mode == "incremental"
+    con.close()
+
+
+def test_a_failed_run_leaves_the_previous_tables(tmp_path, monkeypatch):
+    csv = tmp_path / "s.csv"
+    write_sample(300, 3, csv, tmp_path / "s.truth.csv")
+    changed = tmp_path / "c.csv"
+    bench.make_changed_snapshot(csv, changed, share=0.05)
+    config = load_config(None)
+    con = connect(tmp_path / "db.duckdb")
+    incremental_run(con, [csv], config)
+    tables = ("raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "clusters", "nayose_inc_keys")
+    snap = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("cluster failed")
+
+    monkeypatch.setattr("nayose.incremental.cluster_records", boom)
+    with pytest.raises(RuntimeError, match="cluster failed"):
+        incremental_run(con, [changed], config)
+    assert snap == {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    assert has_state(con)
+    monkeypatch.undo()
+    assert incremental_run(con, [changed], config).mode == "incremental"
+    con.close()
+
+
+def test_cli_plan_incremental(tmp_path, capsys):
+    import json
+
+    from nayose.cli import main
+
+    csv, changed = tmp_path / "s.csv", tmp_path / "c.csv"
+    write_sample(400, 5, csv, tmp_path / "s.truth.csv")
+    bench.make_changed_snapshot(csv, changed, share=0.05)
+    db, out = tmp_path / "db.duckdb", tmp_path / "out"
+    assert main(["plan", str(changed), "--out", str(out), "--incremental"]) == 2
+    assert "--incremental needs --db" in capsys.readouterr().err
+    assert main(["plan", str(csv), "--out", str(out), "--db", str(db), "--incremental", "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["incremental"]["mode"] == "full"
+    assert main(["plan", str(changed), "--out", str(out), "--db", str(db), "--incremental"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["incremental"]["mode"] == "incremental" and summary["incremental"]["changed"] > 0
+    assert (out / "merge_plan.json").is_file()
+    assert "incremental run:" in capsys.readouterr().err

@@ -20,11 +20,11 @@ def test_definitions_load_and_validate():
     # the dedupe chain, the connectors, import, sync health and the benchmark
     assert keys == set(ASSET_NAMES) | {
         "salesforce_records", "pardot_prospects", "import_plan", "sync_eligibility", "sync_health",
-        "benchmark_comparison",
+        "benchmark_comparison", "spark_matching",
     }
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
     assert {"nayose_job", "review_plan", "apply_plan", "salesforce_extract_job", "pardot_extract_job",
-            "import_plan_job", "sync_health_job"} <= jobs
+            "import_plan_job", "sync_health_job", "spark_matching_job"} <= jobs
 
 
 def test_asset_lineage():
