@@ -272,7 +272,12 @@ def load_deletes(deletes: str | Path | Iterable[dict] | None, plan_id: str) -> l
                              "for changes; make the plan again")
         if r.get("plan_id") and r["plan_id"] != plan_id:
             raise ApplyError(f"{where}: row {n} belongs to plan {r['plan_id']}, not {plan_id}")
-        out.append({"Id": str(r["Id"]).strip(), "object": str(r["object"]).strip(), "reason": r.get("reason"),
+        rid, obj = str(r["Id"]).strip(), str(r["object"]).strip()
+        # Refused here, before anything is applied: a hostile or mangled Id never reaches a query.
+        valid = rid.isdigit() if obj == "Prospect" else bool(_ID.match(rid))
+        if not valid:
+            raise ApplyError(f"{where}: row {n}: column Id: not a {'Pardot prospect' if obj == 'Prospect' else 'Salesforce'} id: {rid!r}")
+        out.append({"Id": rid, "object": obj, "reason": r.get("reason"),
                     "as_of": (r.get("as_of") or "").strip() or None})
     return out
 
