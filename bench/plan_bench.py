@@ -50,6 +50,7 @@ def bench_size(n: int, seed: int, plan: bool) -> dict:
         gen_wall = None
     out_dir = OUT / f"plan_{n}" if plan else OUT / f"match_{n}"
     cmd = [sys.executable, "-m", "nayose.cli", "plan", str(sample), "--out", str(out_dir), "--quiet"]
+    load_before = os.getloadavg()[0]  # other work on the machine inflates the figures: say how much
     wall, rss = _run(cmd if plan else cmd + ["--no-plan"])
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     from nayose.evaluate import evaluate_files
@@ -68,6 +69,7 @@ def bench_size(n: int, seed: int, plan: bool) -> dict:
         "pairwise": metrics,
         "auto_pairwise": auto,
         "target_seconds": TARGETS.get(n) if not plan else None,
+        "load_average_before": round(load_before, 2),
     }
 
 
@@ -77,8 +79,8 @@ def _markdown(results: list[dict]) -> str:
         f"Measured by `python bench/plan_bench.py` on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores ({cpu}), "
         f"Python {platform.python_version()}, zero config.",
         "",
-        "| run | records | wall time | records/s | candidate pairs | peak RSS | pairwise P / R / F1 | auto-group precision / recall | target |",
-        "|---|---:|---:|---:|---:|---:|---|---|---|",
+        "| run | records | wall time | records/s | candidate pairs | peak RSS | pairwise P / R / F1 | auto-group precision / recall | target | load avg before |",
+        "|---|---:|---:|---:|---:|---:|---|---|---|---:|",
     ]
     for r in results:
         p, a = r["pairwise"], r["auto_pairwise"]
@@ -86,7 +88,7 @@ def _markdown(results: list[dict]) -> str:
         lines.append(
             f"| {r['run']} | {r['records']:,} | {r['wall_seconds']:.1f} s | {r['records_per_second']:,} | {r['candidate_pairs']:,} | "
             f"{r['peak_rss_gb']:.2f} GB | {p['precision']:.4f} / {p['recall']:.4f} / {p['f1']:.4f} | "
-            f"{a['precision']:.4f} / {a['recall']:.4f} | {target} |"
+            f"{a['precision']:.4f} / {a['recall']:.4f} | {target} | {r.get('load_average_before', float('nan')):.1f} |"
         )
     lines.append("")
     for r in results:
