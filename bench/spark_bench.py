@@ -1,0 +1,87 @@
+"""Spark engine: parity with DuckDB and time, on the Japanese sample and FEBRL3.
+
+    python bench/spark_bench.py                       # sample 20k + FEBRL3, local[2]
+    python bench/spark_bench.py --records 20000 100000 --no-febrl
+
+Each data set is loaded and normalized once (DuckDB), then blocked, scored and clustered by both
+engines; the tables are compared exactly (nayose.spark.parity.compare). Results go to
+bench/out/spark_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "out"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, nargs="*", default=[20_000])
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--no-febrl", action="store_true")
+    args = parser.parse_args()
+
+    from nayose.config import Config
+    from nayose.evaluate import write_febrl_contacts
+    from nayose.sample import write_sample
+    from nayose.spark.parity import compare, run_both
+    from nayose.spark.session import get_spark
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    spark = get_spark()
+    startup = round(time.perf_counter() - t0, 1)
+    sets = []
+    if not args.no_febrl:
+        csv = OUT / "spark_febrl3.csv"
+        write_febrl_contacts("febrl3", csv, OUT / "spark_febrl3.truth.csv")
+        sets.append(("FEBRL3", csv))
+    for n in args.records:
+        csv = OUT / f"spark_sample_{n}.csv"
+        write_sample(n, args.seed, csv, OUT / f"spark_sample_{n}.truth.csv")
+        sets.append((f"sample {n:,} (seed {args.seed})", csv))
+    rows = []
+    for name, csv in sets:
+        run = run_both([csv], Config(), spark, OUT / "spark_work")
+        report = compare(run["duckdb"], run["spark"])
+        stages = json.loads((OUT / "spark_work" / "out" / "stages.json").read_text(encoding="utf-8"))
+        row = {
+            "data": name,
+            "records": report["clusters"]["records"],
+            "candidate_pairs": report["candidate_pairs"]["spark"],
+            "identical": report["identical"],
+            "report": report,
+            "duckdb_seconds": run["duckdb_seconds"],
+            "spark_seconds": run["spark_seconds"],
+            "spark_stage_seconds": {s["stage"]: s["seconds"] for s in stages["stages"]},
+            "spark_step_seconds": stages.get("step_seconds"),
+            "components_rounds": stages.get("components_rounds"),
+            "spark_master": stages["spark"]["master"],
+        }
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+        rows.append(row)
+        run["duckdb"].close()
+        run["spark"].close()
+    # Runs are kept per data set: a later run of other sizes adds to the file.
+    path = OUT / "spark_bench.json"
+    kept = json.loads(path.read_text(encoding="utf-8")).get("runs", []) if path.is_file() else []
+    names = {r["data"] for r in rows}
+    result = {"spark_startup_seconds": startup, "runs": [r for r in kept if r["data"] not in names] + rows,
+              "date": time.strftime("%Y-%m-%d")}
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    print("| data | records | candidate pairs | identical (pairs, scores, model, clusters) | DuckDB | Spark local[2] |")
+    print("|---|---:|---:|---|---:|---:|")
+    for r in rows:
+        print(f"| {r['data']} | {r['records']:,} | {r['candidate_pairs']:,} | {'yes' if r['identical'] else 'NO'} | "
+              f"{r['duckdb_seconds']:.1f} s | {r['spark_seconds']:.1f} s |")
+
+
+if __name__ == "__main__":
+    main()
