@@ -1,7 +1,8 @@
 """The analyst's review in the real UI: `dagster dev` on 127.0.0.1, headless Chromium (Debian's, via
 Playwright; no browser download), the plan asset page, an approve_partial through the GraphQL
 launchRun the Launchpad uses, the sensor launching apply_plan, and the dry-run journal holding
-exactly the approved groups. Screenshots go to docs/."""
+exactly the approved groups. Screenshots go to $NAYOSE_SCREENSHOTS (docs/ to refresh the
+README's: NAYOSE_SCREENSHOTS=docs make test), else to the test's temporary folder."""
 
 import json
 import os
@@ -18,7 +19,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-DOCS = ROOT / "docs"
+DOCS_ENV = "NAYOSE_SCREENSHOTS"
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync"]
 
@@ -142,7 +143,8 @@ def test_review_in_the_browser_then_apply(ui):
     with_steps = [c["cluster_id"] for c in doc["clusters"] if c["steps"]]
     known = with_steps[0]
 
-    DOCS.mkdir(exist_ok=True)
+    shots = Path(os.environ[DOCS_ENV]) if os.environ.get(DOCS_ENV) else ui.work / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
@@ -153,12 +155,13 @@ def test_review_in_the_browser_then_apply(ui):
         search.fill("review/")
         page.get_by_text("review/groups_to_review").first.wait_for(timeout=30_000)
         page.get_by_text("review/summary").first.scroll_into_view_if_needed()
-        page.screenshot(path=str(DOCS / "review_plan.png"))
+        page.screenshot(path=str(shots / "review_plan.png"))
         # The group index (a markdown table) lists the known group by its cluster id.
         search.fill("review/group_index")
         page.get_by_text("[Show Markdown]").first.click()  # long markdown opens in a dialog
         page.get_by_text(known).first.wait_for(timeout=30_000)
-        page.screenshot(path=str(DOCS / "review_group_index.png"))
+        page.screenshot(path=str(shots / "review_group_index.png"))
+        assert (shots / "review_plan.png").stat().st_size > 10_000
         browser.close()
 
     approved = with_steps[:3]
