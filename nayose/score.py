@@ -337,6 +337,28 @@ def estimate_u(random_levels: np.ndarray, comps: list[Comparison]) -> list[np.nd
     return u
 
 
+_PATTERN_BASE = 8  # levels run from -1 (missing) to at most 6: one base-8 digit per comparison
+
+
+def _pattern_codes(rows: np.ndarray) -> np.ndarray:
+    """Each comparison pattern as one int64, the first comparison most significant, so sorted codes
+    are the patterns in np.unique(axis=0)'s order (a 1-D unique is many times faster)."""
+    codes = np.zeros(len(rows), dtype=np.int64)
+    for j in range(rows.shape[1]):
+        codes = codes * _PATTERN_BASE + (rows[:, j].astype(np.int64) + 1)
+    return codes
+
+
+def _pattern_rows(codes: np.ndarray, width: int) -> np.ndarray:
+    """The patterns back from their codes (inverse of _pattern_codes)."""
+    out = np.empty((len(codes), width), dtype=np.int8)
+    rest = codes.copy()
+    for j in range(width - 1, -1, -1):
+        out[:, j] = (rest % _PATTERN_BASE - 1).astype(np.int8)
+        rest //= _PATTERN_BASE
+    return out
+
+
 def estimate_m(
     levels: np.ndarray, comps: list[Comparison], u: list[np.ndarray], use: list[int], learn: list[int],
     m_init: list[np.ndarray], iterations: int, pair_counts: np.ndarray | None = None,
@@ -349,10 +371,11 @@ def estimate_m(
     (the Spark engine aggregates them on the cluster); the EM sees the same counts either way.
     """
     if pair_counts is None:
-        patterns, counts = np.unique(levels[:, use], axis=0, return_counts=True)
+        codes, counts = np.unique(_pattern_codes(levels[:, use]), return_counts=True)
     else:
-        patterns, inverse = np.unique(levels[:, use], axis=0, return_inverse=True)
-        counts = np.bincount(inverse.reshape(-1), weights=np.asarray(pair_counts, dtype=np.float64), minlength=len(patterns))
+        codes, inverse = np.unique(_pattern_codes(levels[:, use]), return_inverse=True)
+        counts = np.bincount(inverse.reshape(-1), weights=np.asarray(pair_counts, dtype=np.float64), minlength=len(codes))
+    patterns = _pattern_rows(codes, len(use))
     counts = counts.astype(np.float64)
     m = [x.copy() for x in m_init]
     lam, it = 0.5, 0
