@@ -247,21 +247,24 @@ def load_plan(plan: str | Path | dict) -> dict:
     return doc
 
 
+def _plan_rows(source: str | Path | Iterable[dict], what: str) -> tuple[list[dict], str]:
+    """The rows of a plan CSV (path, UTF-8 with or without BOM) or of given rows, and the name
+    errors should use for them."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                return list(csv.DictReader(f)), str(path)
+        except FileNotFoundError:
+            raise ApplyError(f"{path}: {what} not found") from None
+    return [dict(r) for r in source], what
+
+
 def load_deletes(deletes: str | Path | Iterable[dict] | None, plan_id: str) -> list[dict]:
     """delete_plan.csv (path) or rows: plan_id, Id, object, reason, as_of."""
     if deletes is None:
         return []
-    if isinstance(deletes, (str, Path)):
-        path = Path(deletes)
-        try:
-            with open(path, encoding="utf-8-sig", newline="") as f:
-                rows = list(csv.DictReader(f))
-        except FileNotFoundError:
-            raise ApplyError(f"{path}: delete plan not found") from None
-        where = str(path)
-    else:
-        rows = [dict(r) for r in deletes]
-        where = "delete plan"
+    rows, where = _plan_rows(deletes, "delete plan")
     out = []
     for n, r in enumerate(rows, 2):
         r = {k: (v.lstrip("'") if isinstance(v, str) and k in ("Id", "as_of") else v) for k, v in r.items()}
@@ -356,17 +359,7 @@ def load_flags(flags: str | Path | Iterable[dict] | None, plan_id: str) -> list[
     record and field; a row of another plan is refused."""
     if flags is None:
         return []
-    if isinstance(flags, (str, Path)):
-        path = Path(flags)
-        try:
-            with open(path, encoding="utf-8-sig", newline="") as f:
-                rows = list(csv.DictReader(f))
-        except FileNotFoundError:
-            raise ApplyError(f"{path}: flag plan not found") from None
-        where = str(path)
-    else:
-        rows = [dict(r) for r in flags]
-        where = "flag plan"
+    rows, where = _plan_rows(flags, "flag plan")
     out: list[dict] = []
     seen: set[tuple[str, str]] = set()
     for n, r in enumerate(rows, 2):
