@@ -21,11 +21,50 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 
 
+def spark_alone(name: str, csv: Path, spark) -> dict:
+    """Load and normalize in DuckDB (a file, to keep memory down), then block, score and cluster on Spark."""
+    import duckdb
+
+    from nayose.config import Config
+    from nayose.normalize import normalize_records
+    from nayose.records import load_records
+    from nayose.spark.bridge import run_spark_stages
+
+    db = OUT / "spark_alone.duckdb"
+    db.unlink(missing_ok=True)
+    con = duckdb.connect(str(db))
+    t0 = time.perf_counter()
+    load_records(con, [str(csv)], Config())
+    normalize_records(con, Config())
+    prep = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = run_spark_stages(con, Config(), spark=spark, work_dir=OUT / "spark_work")
+    seconds = time.perf_counter() - t0
+    stages = json.loads((OUT / "spark_work" / "out" / "stages.json").read_text(encoding="utf-8"))
+    records = con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0]
+    row = {
+        "data": name, "records": int(records), "spark_only": True,
+        "candidate_pairs": next(r.rows for r in results if r.stage == "block"),
+        "groups": con.execute("SELECT count(DISTINCT cluster_id) FROM clusters WHERE status <> 'single'").fetchall()[0][0],
+        "load_and_normalize_seconds": round(prep, 2), "spark_seconds": round(seconds, 2),
+        "spark_stage_seconds": {s["stage"]: s["seconds"] for s in stages["stages"]},
+        "spark_step_seconds": stages.get("step_seconds"), "components_rounds": stages.get("components_rounds"),
+        "spark_master": stages["spark"]["master"],
+    }
+    con.close()
+    db.unlink(missing_ok=True)
+    print(json.dumps(row, ensure_ascii=False), flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, nargs="*", default=[20_000])
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--no-febrl", action="store_true")
+    parser.add_argument("--spark-only", action="store_true",
+                        help="time the Spark engine alone (no DuckDB run, no parity check): the scaling runs at sizes "
+                             "where both engines' tables would not fit in memory together")
     args = parser.parse_args()
 
     from nayose.config import Config
@@ -49,6 +88,9 @@ def main() -> None:
         sets.append((f"sample {n:,} (seed {args.seed})", csv))
     rows = []
     for name, csv in sets:
+        if args.spark_only:
+            rows.append(spark_alone(name, csv, spark))
+            continue
         run = run_both([csv], Config(), spark, OUT / "spark_work")
         report = compare(run["duckdb"], run["spark"])
         stages = json.loads((OUT / "spark_work" / "out" / "stages.json").read_text(encoding="utf-8"))
@@ -76,6 +118,11 @@ def main() -> None:
     result = {"spark_startup_seconds": startup, "runs": [r for r in kept if r["data"] not in names] + rows,
               "date": time.strftime("%Y-%m-%d")}
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    if args.spark_only:
+        for r in rows:
+            print(f"| {r['data']} | {r['records']:,} | {r['candidate_pairs']:,} | Spark alone | {r['spark_seconds']:.1f} s | "
+                  f"{r['spark_stage_seconds']} |")
+        return
     print("| data | records | candidate pairs | identical (pairs, scores, model, clusters) | DuckDB | Spark local[2] |")
     print("|---|---:|---:|---|---:|---:|")
     for r in rows:

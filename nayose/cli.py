@@ -1,6 +1,6 @@
 """The `nayose` command line.
 
-    nayose plan INPUT.csv [INPUT.csv ...] --out DIR [--config nayose.yaml] [--db FILE [--incremental]] [--quiet] [--truth T.csv]
+    nayose plan INPUT.csv [INPUT.csv ...] --out DIR [--config nayose.yaml] [--db FILE [--incremental [--changes-only [--deleted IDS.csv]]]] [--quiet] [--truth T.csv]
     nayose import-plan --existing ORG.csv [--existing ...] --incoming NEW.csv --out DIR [--config nayose.yaml] [--lead-source Sansan]
     nayose sample --records N --seed S --out FILE.csv [--truth FILE.csv]
     nayose evaluate --clusters DIR/clusters.csv --truth TRUTH.csv
@@ -35,9 +35,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         raise NayoseError("--incremental needs --db FILE: the store that keeps the previous run")
     if args.incremental and config.engine != "duckdb":
         raise NayoseError("--incremental runs on the duckdb engine only")
+    if (args.changes_only or args.deleted) and not args.incremental:
+        raise NayoseError("--changes-only and --deleted go with --incremental")
+    if args.deleted and not args.changes_only:
+        raise NayoseError("--deleted goes with --changes-only (a whole snapshot tells deletions by itself)")
+    deleted = read_id_list(args.deleted) if args.deleted else None
     summary = run_plan(
         args.inputs, args.out, config, db_path=args.db, quiet=args.quiet, truth=args.truth, with_plan=not args.no_plan,
-        incremental=args.incremental,
+        incremental=args.incremental, changes_only=args.changes_only, deleted_ids=deleted,
     )
     if not args.quiet:
         c = summary["clusters"]
@@ -65,6 +70,27 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return 0
+
+
+def read_id_list(path: str) -> list[str]:
+    """The Ids in a CSV file with an Id column (a Data Loader export of deleted records, sf_deleted)."""
+    import duckdb
+
+    p = Path(path)
+    if not p.is_file():
+        raise NayoseError(f"{path}: file not found")
+    con = duckdb.connect()
+    try:
+        rel = con.read_csv(str(p), header=True, all_varchar=True)
+        cols = {c.lower(): c for c in rel.columns}
+        if "id" not in cols:
+            raise NayoseError(f"{path}: no Id column (header: {', '.join(rel.columns)})")
+        ids = [r[0] for r in con.execute(f'SELECT DISTINCT trim("{cols["id"]}") FROM rel WHERE trim("{cols["id"]}") <> \'\'').fetchall()]
+    except duckdb.Error as exc:
+        raise NayoseError(f"{path}: cannot read CSV: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    return ids
 
 
 def _cmd_import_plan(args: argparse.Namespace) -> int:
@@ -411,6 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="match only the records new or changed since the previous run kept in --db (scored with its "
                         "model; same result as a full run with that model); a full run when there is none or the "
                         "config changed")
+    p.add_argument("--changes-only", action="store_true",
+                   help="with --incremental: the inputs hold only the records new or changed since the previous run "
+                        "(an incremental export: same columns); unchanged records are not read again")
+    p.add_argument("--deleted", metavar="IDS.csv",
+                   help="with --changes-only: a CSV with an Id column listing the records deleted since the previous run")
     p.add_argument("--engine", choices=["duckdb", "spark"],
                    help="where block / score / cluster run (default: the config's engine, duckdb); spark needs the "
                         "'spark' extra and uses $NAYOSE_SPARK_MASTER or local[2]")

@@ -47,6 +47,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import duckdb
 import numpy as np
@@ -56,6 +57,7 @@ import pyarrow.compute as pc
 from nayose.block import active_rules, key_sql
 from nayose.cluster import cluster_records
 from nayose.config import Config
+from nayose.errors import NayoseError
 from nayose.normalize import _city, _is_japanese, _split_whole, normalize_records, preload, reading_columns, romaji_key
 from nayose.records import load_records
 from nayose.score import (
@@ -71,6 +73,7 @@ STATE_TABLES = ("nayose_inc_meta", "nayose_inc_hash", "nayose_inc_vocab", "nayos
                 "nayose_inc_keys", "nayose_inc_blocks")
 VOCAB_KINDS = ("last", "last_r", "first_r", "city")
 COMMENT_PREFIX = "nayose-incremental:"
+CONFIG_CHANGED = "the config (or nayose's matching code) changed: full run, model estimated again"
 
 
 @dataclass
@@ -375,17 +378,24 @@ def build_state(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 
 
 def _full(con, inputs, config, res: IncrementalResult, reason: str, model=None) -> IncrementalResult:
+    """A full run on the files `inputs`, or (None) on the snapshot already in `_inc_raw`."""
     from nayose.pipeline import run_stages
 
     res.mode, res.reason = "full", reason
     t0 = time.perf_counter()
+    if inputs is None:
+        con.execute('CREATE OR REPLACE TABLE "_inc_snapshot" AS SELECT * FROM "_inc_raw"')
+        _drop_raw(con)
+        con.execute("DROP TABLE IF EXISTS raw_records")
+        con.execute('ALTER TABLE "_inc_snapshot" RENAME TO raw_records')
+    loaded = inputs is None
     try:
-        res.results = run_stages(con, inputs, config, model=model)
+        res.results = run_stages(con, inputs or [], config, model=model, records_loaded=loaded)
     except ValueError as exc:
         if model is None or "the given model compares" not in str(exc):
             raise
         res.reason += "; the compared fields changed: model estimated again"
-        res.results = run_stages(con, inputs, config)
+        res.results = run_stages(con, inputs or [], config, records_loaded=loaded)
     res.seconds["full run"] = round(time.perf_counter() - t0, 3)
     t1 = time.perf_counter()
     build_state(con, config)
@@ -397,21 +407,35 @@ def _full(con, inputs, config, res: IncrementalResult, reason: str, model=None) 
 
 
 def incremental_run(
-    con: duckdb.DuckDBPyConnection, inputs: list[str | Path], config: Config, full_if_no_state: bool = True
+    con: duckdb.DuckDBPyConnection,
+    inputs: list[str | Path],
+    config: Config,
+    full_if_no_state: bool = True,
+    *,
+    changes_only: bool = False,
+    deleted_ids: Iterable[str] = (),
 ) -> IncrementalResult:
     """Match the new snapshot `inputs` incrementally against the previous run kept in `con` (see
     the module doc); return what was done. Leaves raw_records, normalized_records,
-    candidate_pairs, scored_pairs and clusters as a full run with the previous model would."""
+    candidate_pairs, scored_pairs and clusters as a full run with the previous model would.
+
+    With `changes_only`, `inputs` hold only the records new or changed since the previous run
+    (what an incremental Salesforce extract pulls: same columns as the previous snapshot) and
+    `deleted_ids` the Ids deleted since; the new snapshot is the previous one with those applied,
+    and the unchanged records are never read again. It needs a previous run in the store."""
     res = IncrementalResult(mode="incremental")
     if getattr(config, "engine", "duckdb") != "duckdb":  # incremental runs are DuckDB's
         config = config.model_copy(update={"engine": "duckdb"})
     if not has_previous_run(con):
+        if changes_only:
+            raise NayoseError("a run on changed records only needs a previous run in the store: run once on the whole snapshot")
         if not full_if_no_state:
             raise ValueError("no previous run in the store")
         return _full(con, inputs, config, res, "no previous run in the store")
     model = load_model(con)
-    if _meta(con).get("config") not in (None, config_fingerprint(config)):
-        return _full(con, inputs, config, res, "the config (or nayose's matching code) changed: full run, model estimated again")
+    config_changed = _meta(con).get("config") not in (None, config_fingerprint(config))
+    if config_changed and not changes_only:
+        return _full(con, inputs, config, res, CONFIG_CHANGED)
     started = time.perf_counter()
     lap_t = [started]
 
@@ -421,12 +445,20 @@ def incremental_run(
         lap_t[0] = now
 
     preload()
-    con.execute('DROP TABLE IF EXISTS "_inc_raw"')
-    records_result = load_records(con, list(inputs), config, table="_inc_raw")
+    _drop_raw(con)
+    con.execute('DROP TABLE IF EXISTS "_inc_delta"')
+    if changes_only:
+        records_result = _load_changes(con, list(inputs), config, deleted_ids)
+        source = None  # the new snapshot is _inc_raw (a full run, when one is needed, starts from it)
+    else:
+        records_result = load_records(con, list(inputs), config, table="_inc_raw")
+        source = inputs
     records_result.table = "raw_records"
     lap("read records")
     try:
-        out = _incremental(con, inputs, config, model, res, lap, started)
+        if config_changed:
+            return _full(con, source, config, res, CONFIG_CHANGED)
+        out = _incremental(con, source, config, model, res, lap, started)
         if out.mode == "incremental":
             normalize_result = StageResult(
                 stage="normalize", table="normalized_records", rows=out.records, seconds=out.seconds.get("normalize", 0.0),
@@ -436,32 +468,86 @@ def incremental_run(
             out.results = [records_result, normalize_result, *out.results]
         return out
     finally:
-        con.execute('DROP TABLE IF EXISTS "_inc_raw"')
-        for t in ("_inc_batch_raw", "_inc_batch_norm", "_inc_endpoints"):
+        _drop_raw(con)
+        for t in ("_inc_batch_raw", "_inc_batch_norm", "_inc_endpoints", "_inc_delta", "_inc_gone_ids"):
             con.execute(f'DROP TABLE IF EXISTS "{t}"')
+
+
+def _drop_snapshot(con: duckdb.DuckDBPyConnection, inputs) -> None:
+    """Before a full run on the files: the snapshot read from them goes (a changes-only run keeps
+    it: the full run starts from it)."""
+    if inputs is not None:
+        _drop_raw(con)
+
+
+def _drop_raw(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the new snapshot `_inc_raw`: a table (read from the files) or a view (changes only)."""
+    kinds = {r[0] for r in con.execute(
+        "SELECT 'view' FROM duckdb_views() WHERE view_name = '_inc_raw' UNION ALL "
+        "SELECT 'table' FROM duckdb_tables() WHERE table_name = '_inc_raw'").fetchall()}
+    if "view" in kinds:
+        con.execute('DROP VIEW "_inc_raw"')
+    if "table" in kinds:
+        con.execute('DROP TABLE "_inc_raw"')
+
+def _load_changes(con: duckdb.DuckDBPyConnection, inputs: list[str | Path], config: Config, deleted_ids: Iterable[str]) -> StageResult:
+    """Read the changed records into `_inc_delta` and the deleted Ids into `_inc_gone_ids`; build
+    the new snapshot `_inc_raw`: a view of the previous raw_records without those Ids, plus the
+    changed rows (it stays the same view when raw_records is updated in place)."""
+    result = load_records(con, inputs, config, table="_inc_delta")
+    old = _source_columns(con, "raw_records")
+    new = _source_columns(con, "_inc_delta")
+    if sorted(c.casefold() for c in new) != sorted(c.casefold() for c in old):
+        missing = [c for c in old if c.casefold() not in {x.casefold() for x in new}]
+        extra = [c for c in new if c.casefold() not in {x.casefold() for x in old}]
+        con.execute('DROP TABLE "_inc_delta"')
+        raise NayoseError(
+            f"{', '.join(str(p) for p in inputs)}: the changed records must have the previous snapshot's columns"
+            + (f"; missing {', '.join(missing)}" if missing else "") + (f"; not in the snapshot {', '.join(extra)}" if extra else "")
+        )
+    _ids_table(con, "_inc_gone_ids", {str(x) for x in deleted_ids})
+    all_cols = ", ".join(f'"{c[0]}"' for c in con.execute('DESCRIBE raw_records').fetchall())
+    con.execute(
+        f"""CREATE TEMP VIEW "_inc_raw" AS
+            SELECT {all_cols} FROM raw_records
+            WHERE "Id" NOT IN (SELECT "Id" FROM "_inc_delta") AND "Id" NOT IN (SELECT id FROM _inc_gone_ids)
+            UNION ALL SELECT {all_cols} FROM _inc_delta"""
+    )
+    result.stats["changes_only"] = True
+    result.stats["deleted_ids"] = int(con.execute("SELECT count(*) FROM _inc_gone_ids").fetchall()[0][0])
+    result.rows = int(con.execute('SELECT count(*) FROM "_inc_raw"').fetchall()[0][0])
+    return result
 
 
 def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap, started) -> IncrementalResult:
     con = _timed(con)
     cols_new, cols_old = _source_columns(con, "_inc_raw"), _source_columns(con, "raw_records")
     if cols_new != cols_old:
-        con.execute('DROP TABLE "_inc_raw"')
+        _drop_snapshot(con, inputs)
         return _full(con, inputs, config, res, "the source columns changed", model)
     if not state_is_current(con):
         # The stage tables were written by something else since the state was (a plain full run,
         # the assets' full run, a single re-materialized table): whether they still belong
         # together is unknown, so this run is a full one, with the previous model.
-        con.execute('DROP TABLE "_inc_raw"')
+        _drop_snapshot(con, inputs)
         return _full(con, inputs, config, res, "no incremental state for the tables in the store: full run with the previous model", model)
 
     # ---- what changed -------------------------------------------------------------------------
-    con.execute(f'CREATE OR REPLACE TEMP TABLE _inc_new_hash AS SELECT "Id" AS id, {_row_hash_sql(cols_new)} AS h FROM "_inc_raw"')
+    # (Changed records only: just their rows are hashed; the deleted Ids are given.)
+    hashed = "_inc_delta" if inputs is None else "_inc_raw"
+    con.execute(f'CREATE OR REPLACE TEMP TABLE _inc_new_hash AS SELECT "Id" AS id, {_row_hash_sql(cols_new)} AS h FROM "{hashed}"')
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_changed AS
            SELECT n.id, o.id IS NULL AS is_new FROM _inc_new_hash n LEFT JOIN nayose_inc_hash o USING (id)
            WHERE o.id IS NULL OR o.h <> n.h"""
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE _inc_deleted AS SELECT id FROM nayose_inc_hash ANTI JOIN _inc_new_hash USING (id)")
+    if hashed == "_inc_delta":
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _inc_deleted AS SELECT id FROM nayose_inc_hash
+               WHERE id IN (SELECT id FROM _inc_gone_ids) AND id NOT IN (SELECT id FROM _inc_new_hash)"""
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_deleted AS SELECT id FROM nayose_inc_hash ANTI JOIN _inc_new_hash USING (id)")
     res.new, res.changed = (int(x or 0) for x in con.execute(
         "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM _inc_changed"
     ).fetchall()[0])
@@ -499,7 +585,7 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
         for kind, value, _was, now in delta:
             (vocab_new[kind].add if now else vocab_new[kind].discard)(value)
         if any(bool(vocab_new[k]) != bool(vocab_old[k]) for k in VOCAB_KINDS):
-            con.execute('DROP TABLE "_inc_raw"')
+            _drop_snapshot(con, inputs)
             return _full(con, inputs, config, res, "a vocabulary became empty or non-empty", model)
         con.register("_inc_delta_arrow", pa.table({
             "kind": pa.array([d[0] for d in delta], pa.string()), "value": pa.array([d[1] for d in delta], pa.string())}))
@@ -572,8 +658,12 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
         con.execute("INSERT INTO normalized_records SELECT * FROM _inc_batch_new")
         con.execute("DELETE FROM nayose_inc_sid WHERE id IN (SELECT id FROM _inc_deleted)")
         con.execute("INSERT INTO nayose_inc_sid SELECT id, sid FROM _inc_newsid")
-        con.execute("DROP TABLE raw_records")
-        con.execute('ALTER TABLE "_inc_raw" RENAME TO raw_records')
+        if inputs is None:  # changed records only: raw_records in place (rewriting it all is the slow part)
+            con.execute('DELETE FROM raw_records WHERE "Id" IN (SELECT "Id" FROM _inc_delta) OR "Id" IN (SELECT id FROM _inc_deleted)')
+            con.execute("INSERT INTO raw_records BY NAME SELECT * FROM _inc_delta")
+        else:
+            con.execute("DROP TABLE raw_records")
+            con.execute('ALTER TABLE "_inc_raw" RENAME TO raw_records')
         con.execute("DELETE FROM nayose_inc_hash WHERE id IN (SELECT id FROM _inc_changed) OR id IN (SELECT id FROM _inc_deleted)")
         con.execute("INSERT INTO nayose_inc_hash SELECT n.id, n.h FROM _inc_new_hash n SEMI JOIN _inc_changed c USING (id)")
         for name, tbl, ids in (("nayose_inc_vocab", taught, "_inc_changed"), ("nayose_inc_deps", deps, "_inc_renorm")):

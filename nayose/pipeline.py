@@ -31,6 +31,13 @@ from nayose.store import connect
 from nayose.survive import survive
 
 
+def _loaded_records(con: duckdb.DuckDBPyConnection) -> StageResult:
+    """The records stage when raw_records is already in the store (an incremental run's snapshot)."""
+    counts = dict(con.execute('SELECT "Object", count(*) FROM raw_records GROUP BY 1').fetchall())
+    return StageResult(stage="records", table="raw_records", rows=int(sum(counts.values())),
+                       stats={"files": [], "objects": {o: int(n) for o, n in counts.items()}})
+
+
 def run_stages(
     con: duckdb.DuckDBPyConnection,
     inputs: list[str | Path],
@@ -38,6 +45,7 @@ def run_stages(
     progress: StageProgress | None = None,
     with_plan: bool = False,
     model=None,
+    records_loaded: bool = False,
 ) -> list[StageResult]:
     """Run every matching stage on `con`; return the stage results in order. With `with_plan`, the
     survivorship and plan stages (survivors, surviving_fields, group_records, plan_steps,
@@ -48,7 +56,7 @@ def run_stages(
     preload()  # the kanji dictionary loads while the CSV is read
     results: list[StageResult] = []
     steps: list[tuple[str, Callable[..., StageResult]]] = [
-        ("read records", lambda: load_records(con, list(inputs), config)),
+        ("read records", lambda: _loaded_records(con) if records_loaded else load_records(con, list(inputs), config)),
         ("normalize", lambda: normalize_records(con, config)),
         ("block", lambda: block_pairs(con, config)),
         ("score", lambda: score_pairs(con, config, progress=progress.advance_callback("score"), model=model)),
@@ -73,14 +81,15 @@ def run_stages(
 
 
 def run_incremental_stages(
-    con: duckdb.DuckDBPyConnection, inputs: list[str | Path], config: Config, progress: StageProgress, with_plan: bool
+    con: duckdb.DuckDBPyConnection, inputs: list[str | Path], config: Config, progress: StageProgress, with_plan: bool,
+    changes_only: bool = False, deleted_ids: list[str] | None = None,
 ) -> tuple[list[StageResult], dict]:
     """The matching stages as `nayose.incremental.incremental_run` (a full run when the store has
     no previous run), then survivorship and the plan; the stage results and what the run did."""
     from nayose.incremental import incremental_run
 
     with progress.stage("match (incremental)"):
-        inc = incremental_run(con, inputs, config)
+        inc = incremental_run(con, inputs, config, changes_only=changes_only, deleted_ids=deleted_ids or ())
     results = list(inc.results)
     if with_plan:
         for label, step in (("survive", lambda: survive(con, config)), ("plan", lambda: build_plan(con, config))):
@@ -98,6 +107,8 @@ def run_plan(
     truth: str | Path | None = None,
     with_plan: bool = True,
     incremental: bool = False,
+    changes_only: bool = False,
+    deleted_ids: list[str] | None = None,
 ) -> dict:
     """`nayose plan`: match the input CSVs and write clusters.csv, pairs.csv, evidence.csv, summary.json,
     and the plan (merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv) to out_dir.
@@ -113,7 +124,8 @@ def run_plan(
         with progress:
             incremental_summary = None
             if incremental:  # only what changed since the previous run in db_path (nayose.incremental)
-                results, incremental_summary = run_incremental_stages(con, inputs, config, progress, with_plan)
+                results, incremental_summary = run_incremental_stages(
+                    con, inputs, config, progress, with_plan, changes_only=changes_only, deleted_ids=deleted_ids)
             else:
                 results = run_stages(con, inputs, config, progress, with_plan=with_plan)
             tmp = output_tmp(out)

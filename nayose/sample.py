@@ -602,7 +602,10 @@ def _sf_ids(prefix: str, counters: np.ndarray, pod: str = "5F0") -> pa.Array:
     upper = (buf[:, :15] >= 65) & (buf[:, :15] <= 90)
     bits = (upper.reshape(n, 3, 5) * np.array([1, 2, 4, 8, 16])).sum(axis=2)
     buf[:, 15:] = suffix_chars[bits]
-    return pc.cast(pa.array(buf.reshape(-1).view("S18")), pa.string())
+    arr = pa.array(buf.reshape(-1).view("S18"))
+    if isinstance(arr, pa.ChunkedArray):  # pyarrow chunks big fixed-width byte arrays (2M ids and more)
+        arr = arr.combine_chunks()
+    return pc.cast(arr, pa.string())
 
 
 def _hex_ids(rng: np.random.Generator, n: int, width: int = 16) -> pa.Array:

@@ -232,3 +232,124 @@ def test_cli_plan_incremental(tmp_path, capsys):
     assert summary["incremental"]["mode"] == "incremental" and summary["incremental"]["changed"] > 0
     assert (out / "merge_plan.json").is_file()
     assert "incremental run:" in capsys.readouterr().err
+
+
+# ---- changed records only (an incremental export) ---------------------------------------------
+
+
+def _raw_rows(con) -> list:
+    return con.execute("SELECT * EXCLUDE (_source_file, _source_row) FROM raw_records ORDER BY \"Id\"").fetchall()
+
+
+def test_changed_records_only_give_the_same_tables_as_the_whole_snapshot(tmp_path):
+    from nayose.cli import read_id_list
+
+    config = load_config(None)
+    base, night1, night2 = tmp_path / "base.csv", tmp_path / "n1.csv", tmp_path / "n2.csv"
+    write_sample(3000, 17, base, tmp_path / "base.truth.csv")
+    bench.make_changed_snapshot(base, night1, share=0.02, seed=5)
+    bench.make_changed_snapshot(night1, night2, share=0.02, seed=9)
+    store = tmp_path / "store.duckdb"
+    con = connect(store)
+    assert incremental_run(con, [base], config).mode == "full"
+    con.close()
+    for night, (before, after) in enumerate(((base, night1), (night1, night2)), start=1):
+        changes, deleted = tmp_path / f"changes{night}.csv", tmp_path / f"deleted{night}.csv"
+        counts = bench.write_changes(before, after, changes, deleted)
+        twin = tmp_path / f"snapshot{night}.duckdb"
+        shutil.copy(store, twin)
+        con = connect(twin)
+        whole = incremental_run(con, [after], config)
+        con.close()
+        con = connect(store)
+        ids = read_id_list(str(deleted))
+        assert len(ids) == counts["deleted_ids"] > 0
+        res = incremental_run(con, [changes], config, changes_only=True, deleted_ids=ids)
+        assert res.mode == whole.mode == "incremental", res.reason
+        assert (res.new, res.changed, res.deleted) == (whole.new, whole.changed, whole.deleted)
+        assert res.new + res.changed == counts["changed_rows"]
+        diff = bench.compare(con, twin)
+        assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff
+        assert diff["max_probability_difference"] == 0.0
+        other = duckdb.connect(str(twin), read_only=True)
+        assert _raw_rows(con) == _raw_rows(other)  # the snapshot itself, built from the changes
+        other.close()
+        assert has_state(con)
+        con.close()
+
+
+def _one_night(tmp: Path, records: int, seed: int) -> tuple[Path, Path, Path, Path]:
+    """A sample, the next night's snapshot (5% touched), and its incremental export (changes, deleted Ids)."""
+    base, night1 = tmp / "base.csv", tmp / "n1.csv"
+    write_sample(records, seed, base, tmp / "base.truth.csv")
+    bench.make_changed_snapshot(base, night1, share=0.05)
+    changes, deleted = tmp / "changes.csv", tmp / "deleted.csv"
+    bench.write_changes(base, night1, changes, deleted)
+    return base, night1, changes, deleted
+
+
+def test_changed_records_only_need_a_previous_run_and_the_same_columns(tmp_path):
+    from nayose.errors import NayoseError
+
+    config = load_config(None)
+    base, night1, changes, deleted = _one_night(tmp_path, 300, 3)
+    con = connect(tmp_path / "db.duckdb")
+    with pytest.raises(NayoseError, match="needs a previous run"):
+        incremental_run(con, [changes], config, changes_only=True)
+    incremental_run(con, [base], config)
+    tables = ("raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "clusters")
+    snap = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    narrow = tmp_path / "narrow.csv"
+    duckdb.sql(f"COPY (SELECT * EXCLUDE (\"Title\") FROM read_csv('{changes}', all_varchar=true)) TO '{narrow}' (HEADER)")
+    with pytest.raises(NayoseError, match=r"narrow\.csv.*missing Title"):
+        incremental_run(con, [narrow], config, changes_only=True)
+    assert snap == {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    assert has_state(con)
+    con.close()
+
+
+def test_changed_records_only_with_a_new_config_run_in_full_on_the_updated_snapshot(tmp_path):
+    config = load_config(None)
+    base, night1, changes, deleted = _one_night(tmp_path, 600, 4)
+    con = connect(tmp_path / "db.duckdb")
+    incremental_run(con, [base], config)
+    other = config.model_copy(deep=True)
+    other.matching.max_block_size = config.matching.max_block_size + 1
+    ids = [r[0] for r in duckdb.sql(f"SELECT \"Id\" FROM read_csv('{deleted}', all_varchar=true)").fetchall()]
+    res = incremental_run(con, [changes], other, changes_only=True, deleted_ids=ids)
+    assert res.mode == "full" and "the config" in res.reason and has_state(con)
+    twin = connect(tmp_path / "twin.duckdb")
+    run_stages(twin, [night1], other)
+    for t in ("normalized_records", "candidate_pairs", "scored_pairs", "clusters"):
+        assert con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() == twin.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall(), t
+    assert _raw_rows(con) == _raw_rows(twin)
+    twin.close()
+    con.close()
+
+
+def test_cli_plan_changes_only(tmp_path, capsys):
+    import json
+
+    from nayose.cli import main
+
+    csv, changed = tmp_path / "s.csv", tmp_path / "c.csv"
+    write_sample(400, 5, csv, tmp_path / "s.truth.csv")
+    bench.make_changed_snapshot(csv, changed, share=0.05)
+    changes, deleted = tmp_path / "changes.csv", tmp_path / "deleted.csv"
+    bench.write_changes(csv, changed, changes, deleted)
+    db, out = tmp_path / "db.duckdb", tmp_path / "out"
+    assert main(["plan", str(changes), "--out", str(out), "--db", str(db), "--changes-only"]) == 2
+    assert "go with --incremental" in capsys.readouterr().err
+    assert main(["plan", str(csv), "--out", str(out), "--db", str(db), "--incremental", "--quiet"]) == 0
+    assert main(["plan", str(changes), "--out", str(out), "--db", str(db), "--incremental", "--changes-only",
+                 "--deleted", str(deleted)]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["incremental"]["mode"] == "incremental" and summary["incremental"]["deleted"] > 0
+    assert summary["records_in"] == 400  # the whole snapshot, though only the changes were read
+    clusters = (out / "clusters.csv").read_text(encoding="utf-8").splitlines()
+    assert len(clusters) == 1 + 400
+    bad = tmp_path / "bad.csv"
+    bad.write_text("RecordId\n00Q1\n", encoding="utf-8")
+    assert main(["plan", str(changes), "--out", str(out), "--db", str(db), "--incremental", "--changes-only",
+                 "--deleted", str(bad)]) == 2
+    assert "bad.csv: no Id column" in capsys.readouterr().err
