@@ -21,6 +21,53 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, with reaped children) of process `pid` and all its live
+    descendants: the Spark JVM, the Python daemon and its workers. On a shared machine this, not the
+    wall clock, is what a sizing note can rely on (core-seconds)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    kids: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(d)] = fields
+        kids.setdefault(int(fields[1]), []).append(int(d))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        f = stats.get(p)
+        if f is not None:
+            total += sum(int(x) for x in f[11:15]) / tick  # utime, stime, cutime, cstime
+        todo += kids.get(p, [])
+    return total
+
+
+def _jvm_pid() -> int | None:
+    import os
+
+    me = os.getpid()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{d}/comm") as fh:
+                    comm = fh.read().strip()
+            except OSError:
+                continue
+            if int(fields[1]) == me and comm == "java":
+                return int(d)
+    return None
+
+
 def spark_alone(name: str, csv: Path, spark) -> dict:
     """Load and normalize in DuckDB (a file, to keep memory down), then block, score and cluster on Spark."""
     import duckdb
@@ -37,16 +84,20 @@ def spark_alone(name: str, csv: Path, spark) -> dict:
     load_records(con, [str(csv)], Config())
     normalize_records(con, Config())
     prep = time.perf_counter() - t0
+    jvm = _jvm_pid()
+    cpu0 = tree_cpu_seconds(jvm) if jvm else None
     t0 = time.perf_counter()
     results = run_spark_stages(con, Config(), spark=spark, work_dir=OUT / "spark_work")
     seconds = time.perf_counter() - t0
+    cpu = round(tree_cpu_seconds(jvm) - cpu0, 1) if jvm else None
     stages = json.loads((OUT / "spark_work" / "out" / "stages.json").read_text(encoding="utf-8"))
     records = con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0]
     row = {
         "data": name, "records": int(records), "spark_only": True,
         "candidate_pairs": next(r.rows for r in results if r.stage == "block"),
         "groups": con.execute("SELECT count(DISTINCT cluster_id) FROM clusters WHERE status <> 'single'").fetchall()[0][0],
-        "load_and_normalize_seconds": round(prep, 2), "spark_seconds": round(seconds, 2),
+        "load_and_normalize_seconds": round(prep, 2), "spark_seconds": round(seconds, 2), "spark_cpu_seconds": cpu,
+        "load_average_after": list(__import__("os").getloadavg()),
         "spark_stage_seconds": {s["stage"]: s["seconds"] for s in stages["stages"]},
         "spark_step_seconds": stages.get("step_seconds"), "components_rounds": stages.get("components_rounds"),
         "spark_master": stages["spark"]["master"],

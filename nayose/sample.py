@@ -271,6 +271,14 @@ _CO_MID = """
 メディカル:medical:Medical 物流:butsuryu:Logistics ライフ:life:Life 設備:setsubi:Facility 通信:tsushin:Telecom
 """
 
+# Regional prefixes for the middle word, used only when an org is too big for the plain pool
+# (several million records): 関西総合ABC, 九州物流ABC.
+_CO_REGION = """
+東日本:higashinihon:East_Japan 西日本:nishinihon:West_Japan 関東:kanto:Kanto 関西:kansai:Kansai
+九州:kyushu:Kyushu 東北:tohoku:Tohoku 北海道:hokkaido:Hokkaido 中部:chubu:Chubu 四国:shikoku:Shikoku
+北陸:hokuriku:Hokuriku 中国:chugoku:Chugoku 沖縄:okinawa:Okinawa
+"""
+
 _CO_CORE = """
 電機:denki:Electric 電気:denki:Electric 商事:shoji:Trading 物産:bussan:Bussan 工業:kogyo:Industries 製作所:seisakusho:Works
 システム:system:Systems システムズ:systems:Systems ソリューションズ:solutions:Solutions テクノロジー:technology:Technology
@@ -835,9 +843,14 @@ def _unique_draws(rng: np.random.Generator, n: int, sizes: tuple[int, ...], prob
 
 
 def _make_companies(rng: np.random.Generator, P: _Pools, n_jp: int, n_en: int) -> dict:
-    mid_p = np.full(len(P.co_mid) + 1, 0.3 / len(P.co_mid))
+    mids = P.co_mid
+    if n_jp > 0.8 * len(P.co_prefix) * (len(mids) + 1) * len(P.co_core):
+        # Too many companies for the plain pool: region + middle word too (only then, so that
+        # smaller orgs stay exactly as they were).
+        mids = mids + [[r[0] + m[0], r[1] + m[1], f"{r[2]}_{m[2]}"] for r in _pairs(_CO_REGION) for m in mids]
+    mid_p = np.full(len(mids) + 1, 0.3 / len(mids))
     mid_p[0] = 0.7
-    jp = _unique_draws(rng, n_jp, (len(P.co_prefix), len(P.co_mid) + 1, len(P.co_core)), (None, mid_p, None))
+    jp = _unique_draws(rng, n_jp, (len(P.co_prefix), len(mids) + 1, len(P.co_core)), (None, mid_p, None))
     b_p = np.full(len(P.en_b) + 1, 0.5 / len(P.en_b))
     b_p[0] = 0.5
     en = _unique_draws(rng, n_en, (len(P.en_a), len(P.en_b) + 1, len(P.en_c)), (None, b_p, None))
@@ -873,7 +886,7 @@ def _make_companies(rng: np.random.Generator, P: _Pools, n_jp: int, n_en: int) -
         if i < n_jp:
             p, m, c = jp_l[i]
             pre, core = P.co_prefix[p], P.co_core[c]
-            mid = P.co_mid[m - 1] if m else ("", "", "")
+            mid = mids[m - 1] if m else ("", "", "")
             en_name = " ".join(w.replace("_", " ") for w in (pre[2], mid[2], core[2]) if w)
             slug_a, slug_b = pre[1], mid[1] + core[1]
             forms.extend(_company_forms(pre[0] + mid[0] + core[0], legal[i], front[i], en_name,
