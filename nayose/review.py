@@ -735,21 +735,28 @@ def _resolve_merge(con, plan: PlanRecord, decision: str, inc: list[str], exc: li
     approved = sorted(c for c in base if c not in excluded)
     if not approved:
         raise ReviewError(f"the decision approves no group of plan {plan_id}")
-    earlier: dict[str, str] = {}
-    for did, clusters in con.execute(
-        "SELECT decision_id, approved_clusters FROM plan_decisions WHERE plan_id = ? AND decision <> 'reject' "
-        "ORDER BY decided_at", [plan_id]
-    ).fetchall():
-        for c in clusters or []:
-            earlier.setdefault(c, did)
-    again = [c for c in approved if c in earlier]
-    if again:
-        raise ReviewError(
-            f"group(s) already approved for plan {plan_id}: {_list(again)} (decision {earlier[again[0]]}); "
-            "a group is applied once, exclude them"
-        )
+    _refuse_approved_twice(con, plan_id, "approved_clusters", approved, "group(s)", "plan", "a group")
     res.approved_clusters = approved
     return res
+
+
+def _refuse_approved_twice(
+    con: duckdb.DuckDBPyConnection, plan_id: str, column: str, approved: list[str], what: str, plan_kind: str, one: str
+) -> None:
+    """A group (merge plan) or row (sync plan) is applied once: refuse one an earlier decision approved."""
+    earlier: dict[str, str] = {}
+    for did, keys in con.execute(
+        f"SELECT decision_id, {column} FROM plan_decisions WHERE plan_id = ? AND decision <> 'reject' "
+        "ORDER BY decided_at", [plan_id]
+    ).fetchall():
+        for k in keys or []:
+            earlier.setdefault(k, did)
+    again = [k for k in approved if k in earlier]
+    if again:
+        raise ReviewError(
+            f"{what} already approved for {plan_kind} {plan_id}: {_list(again)} (decision {earlier[again[0]]}); "
+            f"{one} is applied once, exclude them"
+        )
 
 
 def _reason_menu(items: list[dict]) -> str:
@@ -807,19 +814,7 @@ def _resolve_sync(con, plan: PlanRecord, decision: str, ids_in: list[str], ids_e
     if not approved:
         both_text = " (include_ids and include_reasons both apply: a row must match both)" if ids_in and reasons else ""
         raise ReviewError(f"the decision approves no row of sync plan {plan_id}{both_text}")
-    earlier: dict[str, str] = {}
-    for did, keys in con.execute(
-        "SELECT decision_id, approved_items FROM plan_decisions WHERE plan_id = ? AND decision <> 'reject' "
-        "ORDER BY decided_at", [plan_id]
-    ).fetchall():
-        for k in keys or []:
-            earlier.setdefault(k, did)
-    again = [k for k in approved if k in earlier]
-    if again:
-        raise ReviewError(
-            f"row(s) already approved for sync plan {plan_id}: {_list(again)} (decision {earlier[again[0]]}); "
-            "a row is applied once, exclude them"
-        )
+    _refuse_approved_twice(con, plan_id, "approved_items", approved, "row(s)", "sync plan", "a row")
     res.approved_items = approved
     return res
 
