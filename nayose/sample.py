@@ -279,6 +279,11 @@ _CO_REGION = """
 北陸:hokuriku:Hokuriku 中国:chugoku:Chugoku 沖縄:okinawa:Okinawa
 """
 
+_EN_CO_REGION = """
+Pacific:パシフィック Atlantic:アトランティック Nordic:ノルディック Global:グローバル Asia:アジア Euro:ユーロ
+Metro:メトロ Coastal:コースタル Alpine:アルパイン Urban:アーバン
+"""
+
 _CO_CORE = """
 電機:denki:Electric 電気:denki:Electric 商事:shoji:Trading 物産:bussan:Bussan 工業:kogyo:Industries 製作所:seisakusho:Works
 システム:system:Systems システムズ:systems:Systems ソリューションズ:solutions:Solutions テクノロジー:technology:Technology
@@ -851,9 +856,12 @@ def _make_companies(rng: np.random.Generator, P: _Pools, n_jp: int, n_en: int) -
     mid_p = np.full(len(mids) + 1, 0.3 / len(mids))
     mid_p[0] = 0.7
     jp = _unique_draws(rng, n_jp, (len(P.co_prefix), len(mids) + 1, len(P.co_core)), (None, mid_p, None))
-    b_p = np.full(len(P.en_b) + 1, 0.5 / len(P.en_b))
+    en_b = P.en_b
+    if n_en > 0.8 * len(P.en_a) * (len(en_b) + 1) * len(P.en_c):  # as for the Japanese names above
+        en_b = en_b + [[f"{r[0]} {b[0]}", r[1] + b[1]] for r in _pairs(_EN_CO_REGION) for b in en_b]
+    b_p = np.full(len(en_b) + 1, 0.5 / len(en_b))
     b_p[0] = 0.5
-    en = _unique_draws(rng, n_en, (len(P.en_a), len(P.en_b) + 1, len(P.en_c)), (None, b_p, None))
+    en = _unique_draws(rng, n_en, (len(P.en_a), len(en_b) + 1, len(P.en_c)), (None, b_p, None))
     n = n_jp + n_en
     legal = np.concatenate([_choice(rng, [86, 8, 6], n_jp), np.full(n_en, 3)]).tolist()
     front = (rng.random(n) < np.where(np.array(legal) == 0, 0.5, 0.45)).tolist()
@@ -895,10 +903,10 @@ def _make_companies(rng: np.random.Generator, P: _Pools, n_jp: int, n_en: int) -
         else:
             j = i - n_jp
             a, b, c = en_l[j]
-            words = [P.en_a[a]] + ([P.en_b[b - 1]] if b else []) + [P.en_c[c]]
+            words = [P.en_a[a]] + ([en_b[b - 1]] if b else []) + [P.en_c[c]]
             en_name = " ".join(w[0] for w in words)
             kana = "".join(w[1] for w in words)
-            slug_a, slug_b = words[0][0].lower(), "".join(w[0].lower() for w in words[1:])
+            slug_a, slug_b = words[0][0].lower(), "".join(w[0].lower().replace(" ", "") for w in words[1:])
             if jp_sub_l[j]:
                 en_name += " Japan"
                 kana += "ジャパン"
