@@ -93,7 +93,7 @@ def spark_alone(name: str, csv: Path, spark) -> dict:
     stages = json.loads((OUT / "spark_work" / "out" / "stages.json").read_text(encoding="utf-8"))
     records = con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0]
     row = {
-        "data": name, "records": int(records), "spark_only": True,
+        "data": f"{name}, Spark alone", "records": int(records), "spark_only": True,
         "candidate_pairs": next(r.rows for r in results if r.stage == "block"),
         "groups": con.execute("SELECT count(DISTINCT cluster_id) FROM clusters WHERE status <> 'single'").fetchall()[0][0],
         "load_and_normalize_seconds": round(prep, 2), "spark_seconds": round(seconds, 2), "spark_cpu_seconds": cpu,
