@@ -7,6 +7,11 @@ the pairs that blocking actually produces, where colleagues share a company, a s
 postcode), and exact agreements are adjusted by term frequency: a common surname such as 佐藤 or
 a switchboard number shared by many colleagues is weak evidence, a rare one strong.
 
+Pairs are compared in Arrow batches and only compact per-pair arrays (int8 levels, float32
+value shares, flags) are kept across batches; the model needs only their pattern counts, and the
+scored pairs are weighted and written slice by slice, so memory does not follow the size of all
+pairs' intermediate arrays.
+
 Company-level evidence (company, shared phones, address) never makes a match by itself: unless a
 pair has person-level evidence (the name in any script or order, a personal email, a mobile, the
 birth date), its probability is capped below the review threshold.
@@ -16,12 +21,14 @@ from __future__ import annotations
 
 import json
 import math
+import queue
+import threading
 from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import JaroWinkler, Levenshtein, Prefix
 from rapidfuzz.process import cpdist
 
 from nayose.config import Config
@@ -29,7 +36,9 @@ from nayose.stage import StageResult, timed
 
 GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names do not agree"}
 NULL = -1  # level of a comparison where either side is empty: no evidence either way
-BATCH_ROWS = 500_000
+BATCH_ROWS = 500_000  # pairs per Arrow batch of the pair query
+APPLY_BATCH_ROWS = 1_000_000  # pairs per slice when weighting and writing the scored pairs
+PREFETCH = True  # fetch the next pair-query batch in a background thread (see _prefetched)
 
 
 @dataclass
@@ -148,15 +157,161 @@ def _jw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cpdist(a, b, scorer=JaroWinkler.normalized_similarity, workers=-1, dtype=np.float32)
 
 
-def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
-    """last_name / first_name levels after aligning swapped order and whole names in one field."""
-    lr1, fr1, lr2, fr2 = (_strs(batch, c) for c in ("l_lr", "l_fr", "r_lr", "r_fr"))
-    b = {c: _bools(batch, c) for c in (
-        "ln1n", "fn1n", "ln2n", "fn2n", "e_ll", "e_ff", "e_lf", "e_fl", "q_ll", "q_ff", "q_lf", "q_fl",
-        "p_ll", "p_ff", "p_lf", "p_fl", "k_ll", "k_ff", "k_lf", "k_fl", "lk1", "fk1", "lk2", "fk2")}
-    s_ll, s_ff = _jw(lr1, lr2), _jw(fr1, fr2)
-    s_lf, s_fl = _jw(lr1, fr2), _jw(fr1, lr2)
+_SIM_EVERY_PAIR = False  # tests: compute every similarity, to check that skipping them changes nothing
+
+
+class RecordNames:
+    """Per-record name values by rec_idx, for the name levels: the readings (lr = reading or
+    written surname, fr = given name) and written names as codes into one vocabulary of the
+    distinct values, the kanji flags and the value shares (lf_*). The pair query then carries
+    none of them (`pair_levels_sql(..., name_strings=False)`): equalities are code comparisons,
+    and the pairs whose similarity matters take their strings by index (a few distinct Python
+    strings instead of an Arrow -> Python conversion per pair)."""
+
+    SHARE_COLUMNS = ("lf_last_name", "lf_first_name", "lf_last_reading", "lf_first_reading")
+
+    def __init__(self, table: pa.Table) -> None:
+        t = table.combine_chunks()
+        n = t.num_rows
+        rec_idx = t.column("rec_idx").to_numpy().astype(np.int64)
+        parts = ("lr", "fr", "last_name", "first_name")
+        enc = pa.concat_arrays(
+            [chunk for c in parts for chunk in t.column(c).cast(pa.string()).chunks] or [pa.array([], pa.string())]
+        ).dictionary_encode()
+        self.vocab = np.append(enc.dictionary.to_numpy(zero_copy_only=False), "").astype(object)
+        self.null = len(self.vocab) - 1  # the code of a missing value ('' in the vocabulary, never equal)
+        self.length = np.fromiter((len(v) for v in self.vocab), dtype=np.int64, count=len(self.vocab))
+        self.first = np.fromiter((ord(v[0]) if v else -1 for v in self.vocab), dtype=np.int64, count=len(self.vocab))
+        codes = enc.indices.fill_null(self.null).to_numpy(zero_copy_only=False).astype(np.int32)
+        size = int(rec_idx.max(initial=-1)) + 1
+        self.codes = {}
+        for i, c in enumerate(parts):
+            arr = np.full(size, self.null, dtype=np.int32)
+            arr[rec_idx] = codes[i * n:(i + 1) * n]
+            self.codes[c] = arr
+        self.kanji = {}
+        for c in ("last_kanji", "first_kanji"):
+            arr = np.zeros(size, dtype=bool)
+            arr[rec_idx] = t.column(c).fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+            self.kanji[c] = arr
+        self.shares = {}
+        for c in self.SHARE_COLUMNS:
+            arr = np.full(size, np.nan, dtype=np.float64)
+            arr[rec_idx] = t.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+            self.shares[c] = arr
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection, features: str = "_score_features") -> "RecordNames":
+        cols = ", ".join(("rec_idx", "lr", "fr", "last_name", "first_name", "last_kanji", "first_kanji") + cls.SHARE_COLUMNS)
+        return cls(con.sql(f"SELECT {cols} FROM {features}").to_arrow_table())
+
+
+class _NamePairs:
+    """The name primitives of a batch of pairs (what _pair_select computes per pair: e_ written
+    names equal, q_ readings equal, p_ one a prefix of the other, k_ one kanji off, null and kanji
+    flags, the strings and the value shares), from the batch's columns or from a RecordNames."""
+
+    _SIDES = {"ll": ("lr", "lr"), "ff": ("fr", "fr"), "lf": ("lr", "fr"), "fl": ("fr", "lr")}
+    _WRITTEN = {"l": "last_name", "f": "first_name"}
+
+    def __init__(self, batch: pa.RecordBatch, names: "RecordNames | None") -> None:
+        self.batch, self.names, self.n = batch, names, batch.num_rows
+        if names is not None:
+            self.left = _col(batch, "left_idx").to_numpy().astype(np.int64)
+            self.right = _col(batch, "right_idx").to_numpy().astype(np.int64)
+            self._code: dict = {}
+
+    def code(self, side: str, col: str) -> np.ndarray:
+        key = (side, col)
+        if key not in self._code:
+            self._code[key] = self.names.codes[col][self.left if side == "l" else self.right]
+        return self._code[key]
+
+    def flags(self) -> dict[str, np.ndarray]:
+        """e_, q_, k_ per alignment, ln1n / fn1n / ln2n / fn2n, lk1 / fk1 / lk2 / fk2 (p_ come from
+        `prefix`, only where needed)."""
+        batch, names = self.batch, self.names
+        if names is None:
+            return {c: _bools(batch, c) for c in (
+                "ln1n", "fn1n", "ln2n", "fn2n", "e_ll", "e_ff", "e_lf", "e_fl", "q_ll", "q_ff", "q_lf", "q_fl",
+                "p_ll", "p_ff", "p_lf", "p_fl", "k_ll", "k_ff", "k_lf", "k_fl", "lk1", "fk1", "lk2", "fk2")}
+        null = names.null
+        b = {f"k_{t}": _bools(batch, f"k_{t}") for t in self._SIDES}
+        for tag in self._SIDES:
+            x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
+            cx, cy = self.code("l", x), self.code("r", y)
+            b[f"e_{tag}"] = (cx == cy) & (cx != null)
+            rx, ry = self._SIDES[tag]
+            cx, cy = self.code("l", rx), self.code("r", ry)
+            b[f"q_{tag}"] = (cx == cy) & (cx != null)
+        for side, no in (("l", "1"), ("r", "2")):
+            b[f"ln{no}n"] = self.code(side, "last_name") == null
+            b[f"fn{no}n"] = self.code(side, "first_name") == null
+            idx = self.left if side == "l" else self.right
+            b[f"lk{no}"] = names.kanji["last_kanji"][idx]
+            b[f"fk{no}"] = names.kanji["first_kanji"][idx]
+        return b
+
+    def strings(self, tag: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self._SIDES[tag]
+        if self.names is None:
+            def get(c: str) -> np.ndarray:
+                return _col(self.batch, c).take(pa.array(rows)).fill_null("").to_numpy(zero_copy_only=False)
+            return get(f"l_{x}"), get(f"r_{y}")
+        return self.names.vocab[self.code("l", x)[rows]], self.names.vocab[self.code("r", y)[rows]]
+
+    def prefix(self, tag: str, rows: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+        """p_ at `rows` (one reading a prefix of the other, both non-empty), given their strings;
+        None when the batch carries p_ itself. Only pairs whose first characters agree can be."""
+        if self.names is None:
+            return None
+        x, y = self._SIDES[tag]
+        ca, cb = self.code("l", x)[rows], self.code("r", y)[rows]
+        fa = self.names.first[ca]
+        out = (fa >= 0) & (fa == self.names.first[cb])
+        sub = np.flatnonzero(out)
+        if len(sub):
+            la, lb = self.names.length[ca[sub]], self.names.length[cb[sub]]
+            common = cpdist(a[sub], b[sub], scorer=Prefix.similarity, workers=-1, dtype=np.int64)
+            out[sub] = common == np.minimum(la, lb)
+        return out
+
+    def shares(self, side: str, col: str) -> np.ndarray:
+        if self.names is None:
+            return _floats(self.batch, f"{side}_{col}")
+        return self.names.shares[col][self.left if side == "l" else self.right]
+
+
+def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> dict[str, np.ndarray]:
+    """last_name / first_name levels after aligning swapped order and whole names in one field.
+
+    Jaro-Winkler similarities are computed only for the pairs where they can change the result:
+    not where the readings are equal or written names equal (those decide first), not where a
+    name is missing, and the swapped-order ones only where swapping could win (see below)."""
+    np_ = _NamePairs(batch, names)
+    b = np_.flags()
+    n = batch.num_rows
+    if names is not None:
+        for tag in ("ll", "ff", "lf", "fl"):
+            b[f"p_{tag}"] = np.zeros(n, dtype=bool)  # filled where read, with the similarities
+
+    def sim(tag: str, need: np.ndarray) -> np.ndarray:
+        # Rows not computed keep 0.0: they are never read (equal readings or written names
+        # decide first, a missing name gives NULL, and swap-order rows only matter when swapped).
+        out = np.zeros(n, dtype=np.float32)
+        rows = np.arange(n) if _SIM_EVERY_PAIR else np.flatnonzero(need & ~b[f"e_{tag}"] & ~b[f"q_{tag}"])
+        if len(rows):
+            x, y = np_.strings(tag, rows)
+            out[rows] = _jw(x, y)
+            p = np_.prefix(tag, rows, x, y)
+            if p is not None:
+                # p_ is read only where the similarity is (the same rows decide the level)
+                b[f"p_{tag}"][rows] = p
+        return out
+
     all_present = ~b["fn1n"] & ~b["fn2n"] & ~b["ln1n"] & ~b["ln2n"]
+    s_ll = sim("ll", ~b["ln1n"] & ~b["ln2n"])
+    s_ff = sim("ff", ~b["fn1n"] & ~b["fn2n"])
 
     # Alignment: surname with surname, or with the given name when one record has them swapped.
     # The written names decide first (a reading field may follow the person, not the field),
@@ -165,6 +320,13 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
         return np.where(b[f"e_{tag}"], 3.0, np.where(b[f"q_{tag}"], 2.5, sim))
 
     straight = agreement("ll", s_ll) + agreement("ff", s_ff)
+    # A similarity is at most 1.0, so the swapped order can only win where its upper bound
+    # (equal written names 3, equal readings 2.5, else 1.0 each) beats the straight order:
+    # only there are the swapped-order similarities needed (rounding is monotone, so the bound
+    # holds for the float sum too).
+    bound = agreement("lf", np.ones(n, dtype=np.float32)) + agreement("fl", np.ones(n, dtype=np.float32))
+    may_swap = all_present & (bound > straight + 0.05)
+    s_lf, s_fl = sim("lf", may_swap), sim("fl", may_swap)
     swap = agreement("lf", s_lf) + agreement("fl", s_fl)
     swapped = all_present & (swap > straight + 0.05)
 
@@ -242,31 +404,37 @@ def _name_levels(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
     return {"last_name": last, "first_name": first, "swapped": swapped}
 
 
-def compute_levels(batch: pa.RecordBatch, comps: list[Comparison]) -> tuple[np.ndarray, np.ndarray, dict]:
+def compute_levels(
+    batch: pa.RecordBatch, comps: list[Comparison], names: "RecordNames | None" = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Levels (pairs x comparisons, int8), log2 share of the agreed value (pairs x comparisons,
     NaN where not applicable) and per-pair flags: `swapped` (surname and given name in swapped
     fields) and `rare_address` (the address agrees and its street is shared by at most
-    RARE_ADDRESS_MAX records, so it is a person's, not an office's)."""
+    RARE_ADDRESS_MAX records, so it is a person's, not an office's).
+
+    With `names` (a RecordNames: the records' name values by rec_idx), the batch need not carry
+    them (`pair_levels_sql(..., name_strings=False)`); the levels are the same."""
     n = batch.num_rows
     levels = np.full((n, len(comps)), NULL, dtype=np.int8)
     tf = np.full((n, len(comps)), np.nan, dtype=np.float32)
     swapped = np.zeros(n, dtype=bool)
     rare_address = np.zeros(n, dtype=bool)
-    names = None
+    name_lv = None
     for j, comp in enumerate(comps):
         if comp.name in ("last_name", "first_name"):
-            if names is None:
-                names = _name_levels(batch)
-                swapped = names["swapped"]
-            lv = names[comp.name]
+            if name_lv is None:
+                name_lv = _name_levels(batch, names)
+                swapped = name_lv["swapped"]
+            lv = name_lv[comp.name]
             part = comp.name.split("_")[0]
             other = "first" if part == "last" else "last"
             # The share of the agreed name, on whichever side is more common (conservative; with
             # swapped fields the right-hand value sits in the other field).
-            r_exact = np.where(swapped, _floats(batch, f"r_lf_{other}_name"), _floats(batch, f"r_lf_{part}_name"))
-            r_read = np.where(swapped, _floats(batch, f"r_lf_{other}_reading"), _floats(batch, f"r_lf_{part}_reading"))
-            lf_exact = np.fmax(_floats(batch, f"l_lf_{part}_name"), r_exact)
-            lf_read = np.fmax(_floats(batch, f"l_lf_{part}_reading"), r_read)
+            np_ = _NamePairs(batch, names)
+            r_exact = np.where(swapped, np_.shares("r", f"lf_{other}_name"), np_.shares("r", f"lf_{part}_name"))
+            r_read = np.where(swapped, np_.shares("r", f"lf_{other}_reading"), np_.shares("r", f"lf_{part}_reading"))
+            lf_exact = np.fmax(np_.shares("l", f"lf_{part}_name"), r_exact)
+            lf_read = np.fmax(np_.shares("l", f"lf_{part}_reading"), r_read)
             tf[:, j] = np.where(lv == 4, lf_exact, np.where(lv == 3, lf_read, np.nan))
         else:
             lv = _ints(batch, f"lvl_{comp.name}")
@@ -563,25 +731,55 @@ def _unsplit_levels(w: str, o: str) -> str:
                  WHEN {read} THEN [3, ({first_level})] END)"""
 
 
-def _pair_select() -> str:
-    """Per-pair expressions computed in DuckDB: name primitives and the other fields' levels."""
+def _within_one_edit(a: str, b: str, lean: bool) -> str:
+    """SQL: levenshtein(a, b) <= 1. Lean (DuckDB only): for two non-empty ASCII strings of one
+    length, one edit is one substitution, so the (cheaper) Hamming distance decides; the same
+    result (DuckDB's hamming rejects empty strings and counts bytes, hence the guards)."""
+    lev = f"levenshtein({a}, {b}) <= 1"
+    if not lean:
+        return lev
+    return (f"CASE WHEN length({a}) = length({b}) AND length({a}) > 0 AND strlen({a}) = length({a}) "
+            f"AND strlen({b}) = length({b}) THEN hamming({a}, {b}) <= 1 ELSE {lev} END")
+
+
+# The two halves of `id_conflict` (see _pair_select).
+_ID_CONFLICT_EMAIL = """coalesce(l.email <> r.email AND l.email_domain = r.email_domain
+                    AND NOT coalesce(l.email_is_role, false) AND NOT coalesce(r.email_is_role, false)
+                    AND NOT l.email_shared AND NOT r.email_shared, false)"""
+_ID_CONFLICT_MOBILE = (
+    "coalesce(l.mobile <> r.mobile AND l.mobile <> coalesce(r.phone, '') AND r.mobile <> coalesce(l.phone, ''), false)"
+)
+
+
+def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> str:
+    """Per-pair expressions computed in DuckDB: name primitives and the other fields' levels.
+
+    Without `name_strings`, the per-record name values and what is computed from them alone (the
+    readings l_lr .. r_fr, e_ / q_ / p_, the null and kanji flags, the value shares) are left out:
+    compute_levels takes them by rec_idx from a RecordNames (the same values). With `comps` (the
+    names of the active comparisons), the levels of the inactive email / phone / company /
+    birthdate comparisons are left out, and `id_conflict` reads only the fields that exist (an
+    inactive comparison's columns are NULL everywhere, where its part of `id_conflict` is false).
+    The defaults give the full query (the Spark engine and nayose.incremental use it)."""
     name_parts = []
     for tag, x, y in (("ll", "last", "last"), ("ff", "first", "first"), ("lf", "last", "first"), ("fl", "first", "last")):
         xl, yr = ("lr" if x == "last" else "fr"), ("lr" if y == "last" else "fr")
-        name_parts += [
+        name_parts += ([
             f"{_eq(f'l.{x}_name', f'r.{y}_name')} AS e_{tag}",
             f"{_eq(f'l.{xl}', f'r.{yr}')} AS q_{tag}",
             f"coalesce(length(l.{xl}) > 0 AND length(r.{yr}) > 0 AND "
             f"(starts_with(l.{xl}, r.{yr}) OR starts_with(r.{yr}, l.{xl})), false) AS p_{tag}",
+        ] if name_strings else []) + [
             f"CASE WHEN l.{x}_kanji AND r.{y}_kanji AND l.{x}_name <> r.{y}_name "
             f"AND least(length(l.{x}_name), length(r.{y}_name)) >= 2 "
             f"THEN levenshtein(l.{x}_name, r.{y}_name) = 1 ELSE false END AS k_{tag}",
         ]
-    return ",\n".join(name_parts + [
+    exprs = name_parts + ([
         "l.lr AS l_lr", "l.fr AS l_fr", "r.lr AS r_lr", "r.fr AS r_fr",
         "l.last_name IS NULL AS ln1n", "l.first_name IS NULL AS fn1n",
         "r.last_name IS NULL AS ln2n", "r.first_name IS NULL AS fn2n",
         "l.last_kanji AS lk1", "l.first_kanji AS fk1", "r.last_kanji AS lk2", "r.first_kanji AS fk2",
+    ] if name_strings else []) + [
         # Whole name in one field against a split name: split it at the other record's surname.
         f"""CASE WHEN l.first_name IS NULL AND r.first_name IS NOT NULL THEN {_unsplit_levels('l', 'r')}
                  WHEN r.first_name IS NULL AND l.first_name IS NOT NULL THEN {_unsplit_levels('r', 'l')}
@@ -589,7 +787,8 @@ def _pair_select() -> str:
         """CASE WHEN (l.first_name IS NULL) <> (r.first_name IS NULL) THEN greatest(
                jaro_winkler_similarity(l.full_r, r.full_r), jaro_winkler_similarity(l.full_r, r.full_r_sw),
                jaro_winkler_similarity(l.full_r_sw, r.full_r)) END AS s_full""",
-    ] + [f"l.lf_{c} AS l_lf_{c}, r.lf_{c} AS r_lf_{c}" for c in ("last_name", "first_name", "last_reading", "first_reading")] + [
+    ] + ([f"l.lf_{c} AS l_lf_{c}, r.lf_{c} AS r_lf_{c}" for c in ("last_name", "first_name", "last_reading", "first_reading")]
+         if name_strings else []) + [
         # email: 0 different, 1 same shared mailbox (a role name such as info@, or an address
         # used under several names or by many records), 2 same personal address
         f"""CASE WHEN l.email IS NULL OR r.email IS NULL THEN -1
@@ -598,10 +797,8 @@ def _pair_select() -> str:
                      OR l.email_shared THEN 1 ELSE 2 END AS lvl_email""",
         "CASE WHEN l.email = r.email THEN l.lf_email END AS tf_email",
         # Two different personal mailboxes at one domain, or two different mobiles: two people.
-        """coalesce(l.email <> r.email AND l.email_domain = r.email_domain
-                    AND NOT coalesce(l.email_is_role, false) AND NOT coalesce(r.email_is_role, false)
-                    AND NOT l.email_shared AND NOT r.email_shared, false)
-           OR coalesce(l.mobile <> r.mobile AND l.mobile <> coalesce(r.phone, '') AND r.mobile <> coalesce(l.phone, ''), false)
+        f"""{_ID_CONFLICT_EMAIL}
+           OR {_ID_CONFLICT_MOBILE}
            AS id_conflict""",
         # phone: 0 no common number, 1 same landline, 2 same mobile
         """CASE WHEN (l.phone IS NULL AND l.mobile IS NULL) OR (r.phone IS NULL AND r.mobile IS NULL) THEN -1
@@ -622,12 +819,25 @@ def _pair_select() -> str:
                 THEN 1 ELSE 0 END AS lvl_company""",
         "CASE WHEN l.company_core = r.company_core THEN l.lf_company_core END AS tf_company",
         # birthdate: 0 different, 1 same year, 2 one digit off or day/month swapped, 3 same
-        """CASE WHEN l.birthdate IS NULL OR r.birthdate IS NULL THEN -1
+        f"""CASE WHEN l.birthdate IS NULL OR r.birthdate IS NULL THEN -1
                 WHEN l.birthdate = r.birthdate THEN 3
-                WHEN levenshtein(l.birthdate, r.birthdate) <= 1 OR coalesce(l.birthdate_dm = r.birthdate, false) THEN 2
+                WHEN {_within_one_edit("l.birthdate", "r.birthdate", comps is not None)} OR coalesce(l.birthdate_dm = r.birthdate, false) THEN 2
                 WHEN l.birth_year = r.birth_year THEN 1 ELSE 0 END AS lvl_birthdate""",
         "NULL::DOUBLE AS tf_birthdate",
-    ])
+    ]
+    if comps is not None:
+        dropped = {f"{x}_{c}" for c in ("email", "phone", "company", "birthdate") if c not in comps for x in ("lvl", "tf")}
+        kept = []
+        for e in exprs:
+            alias = e.split()[-1]
+            if alias in dropped:
+                continue
+            if alias == "id_conflict":
+                parts = ([_ID_CONFLICT_EMAIL] if "email" in comps else []) + ([_ID_CONFLICT_MOBILE] if "phone" in comps else [])
+                e = f"{' OR '.join(parts) if parts else 'false'} AS id_conflict"
+            kept.append(e)
+        exprs = kept
+    return ",\n".join(exprs)
 
 
 def _address_sql() -> str:
@@ -644,8 +854,8 @@ def _address_sql() -> str:
          WHEN rg_exact THEN 1 ELSE 0 END"""
 
 
-def _address_parts() -> str:
-    return """
+def _address_parts(lean: bool = False) -> str:
+    return f"""
         (l.street IS NULL AND l.postal_code IS NULL AND l.city IS NULL AND l.region IS NULL)
           OR (r.street IS NULL AND r.postal_code IS NULL AND r.city IS NULL AND r.region IS NULL) AS addr_none,
         l.street IS NOT NULL AND r.street IS NOT NULL AS st_both,
@@ -655,19 +865,34 @@ def _address_parts() -> str:
         coalesce(CASE WHEN l.street = r.street THEN 1.0 ELSE jaro_winkler_similarity(l.street, r.street) END, 0) AS st_jw,
         coalesce(l.postal_code = r.postal_code, false) AS pc_exact,
         coalesce(CASE WHEN l.postal_len >= 7 THEN l.postal_area = r.postal_area
-                      ELSE levenshtein(l.postal_code, r.postal_code) <= 1 END, false) AS pc_near,
+                      ELSE {_within_one_edit("l.postal_code", "r.postal_code", lean)} END, false) AS pc_near,
         coalesce(CASE WHEN l.city = r.city THEN true ELSE jaro_winkler_similarity(l.city, r.city) >= 0.92 END, false) AS ci_exact,
         coalesce(l.region = r.region, false) AS rg_exact,
         l.lf_street AS l_lf_street, greatest(l.n_street, r.n_street) AS n_street_max"""
 
 
-def pair_levels_sql(pairs_sql: str, features: str = "_score_features") -> str:
+def pair_levels_sql(
+    pairs_sql: str, features: str = "_score_features", name_strings: bool = True, comps: list[str] | None = None
+) -> str:
     """The pair query (DuckDB dialect): per pair of `pairs_sql` (left_idx, right_idx, rule_no), the
     name primitives and the other fields' levels that `compute_levels` reads. The Spark engine
-    translates this very string (nayose.spark.sql)."""
+    translates this very string (nayose.spark.sql), with the defaults. `name_strings=False`
+    leaves out the per-record name values (compute_levels then needs a RecordNames), `comps` the
+    inactive comparisons' levels (see `_pair_select`); with `comps`, the address level is
+    computed once (the same values)."""
+    if comps is not None:
+        return f"""WITH p AS (
+            SELECT *, st_jw >= 0.92 AS st_close, st_jw >= 0.80 AS st_similar FROM (
+            SELECT p.left_idx, p.right_idx, p.rule_no, {_pair_select(name_strings, comps)}, {_address_parts(lean=True)}
+            FROM ({pairs_sql}) p
+            JOIN {features} l ON l.rec_idx = p.left_idx
+            JOIN {features} r ON r.rec_idx = p.right_idx))
+        SELECT *, CASE WHEN st_exact THEN l_lf_street END AS tf_address,
+               lvl_address >= 3 AND n_street_max <= {RARE_ADDRESS_MAX} AS rare_address
+        FROM (SELECT p.*, ({_address_sql()})::TINYINT AS lvl_address FROM p)"""
     return f"""WITH p AS (
             SELECT *, st_jw >= 0.92 AS st_close, st_jw >= 0.80 AS st_similar FROM (
-            SELECT p.left_idx, p.right_idx, p.rule_no, {_pair_select()}, {_address_parts()}
+            SELECT p.left_idx, p.right_idx, p.rule_no, {_pair_select(name_strings)}, {_address_parts()}
             FROM ({pairs_sql}) p
             JOIN {features} l ON l.rec_idx = p.left_idx
             JOIN {features} r ON r.rec_idx = p.right_idx))
@@ -677,36 +902,100 @@ def pair_levels_sql(pairs_sql: str, features: str = "_score_features") -> str:
         FROM p"""
 
 
+def _prefetched(reader, depth: int = 1):
+    """The batches of `reader`, the next one fetched by a background thread while the caller
+    works on the current one: DuckDB runs the pair query (releasing the GIL) while numpy and
+    rapidfuzz compare the previous batch. The connection is not used otherwise meanwhile."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer is gone
+
+    def run() -> None:
+        try:
+            for batch in reader:
+                if not put(batch):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    worker = threading.Thread(target=run, name="nayose-pair-query", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+PAIR_KEYS = ("left", "right", "rule", "levels", "tf", "swapped", "rare_address", "id_conflict")
+
+
+def _empty_pairs(k: int, n: int = 0) -> dict[str, np.ndarray]:
+    """The per-pair arrays of `_pair_levels` for n pairs (uninitialized), in their compact dtypes."""
+    return {
+        "left": np.empty(n, dtype=np.int32), "right": np.empty(n, dtype=np.int32), "rule": np.empty(n, dtype=np.int16),
+        "levels": np.empty((n, k), dtype=np.int8), "tf": np.empty((n, k), dtype=np.float32),
+        "swapped": np.empty(n, dtype=bool), "rare_address": np.empty(n, dtype=bool), "id_conflict": np.empty(n, dtype=bool),
+    }
+
+
 def _pair_levels(
-    con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], progress=None, total: int = 0
+    con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], progress=None, total: int = 0,
+    names: "RecordNames | None" = None, lean: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Levels and flags of every pair in `pairs_sql` (left_idx, right_idx, rule_no), in Arrow batches."""
-    reader = con.sql(pair_levels_sql(pairs_sql)).to_arrow_reader(BATCH_ROWS)
-    parts: dict[str, list] = {
-        k: [] for k in ("left", "right", "rule", "levels", "tf", "swapped", "rare_address", "id_conflict")
-    }
-    for batch in reader:
-        if batch.num_rows == 0:
-            continue
-        lv, tf, flags = compute_levels(batch, comps)
-        parts["left"].append(_col(batch, "left_idx").to_numpy())
-        parts["right"].append(_col(batch, "right_idx").to_numpy())
-        parts["rule"].append(_col(batch, "rule_no").to_numpy())
-        parts["levels"].append(lv)
-        parts["tf"].append(tf)
-        parts["swapped"].append(flags["swapped"])
-        parts["rare_address"].append(flags["rare_address"])
-        parts["id_conflict"].append(_bools(batch, "id_conflict"))
-        if progress is not None:
-            progress(batch.num_rows, total)
+    """Levels and flags of every pair in `pairs_sql` (left_idx, right_idx, rule_no), in Arrow batches.
+
+    Only the compact per-pair arrays are kept across batches (int8 levels, float32 shares, bools);
+    with `total` (the number of pairs) they are allocated once and filled in place. With `names`
+    (`RecordNames.load`), the pair query leaves out the name strings, with `lean` the inactive
+    comparisons' levels (the same results)."""
     k = len(comps)
-    empty = {
-        "left": np.zeros(0, dtype=np.int32), "right": np.zeros(0, dtype=np.int32), "rule": np.zeros(0, dtype=np.int16),
-        "levels": np.zeros((0, k), dtype=np.int8), "tf": np.zeros((0, k), dtype=np.float32),
-        "swapped": np.zeros(0, dtype=bool), "rare_address": np.zeros(0, dtype=bool),
-        "id_conflict": np.zeros(0, dtype=bool),
-    }
-    return {key: (np.concatenate(v) if v else empty[key]) for key, v in parts.items()}
+    sql = pair_levels_sql(pairs_sql, name_strings=names is None, comps=[c.name for c in comps] if lean else None)
+    reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
+    if PREFETCH and total > BATCH_ROWS:
+        reader = _prefetched(reader)
+    out = _empty_pairs(k, total)
+    extra: list[dict[str, np.ndarray]] = []  # batches beyond `total` (not expected)
+    pos = 0
+    for batch in reader:
+        n = batch.num_rows
+        if n == 0:
+            continue
+        lv, tf, flags = compute_levels(batch, comps, names)
+        part = {
+            "left": _col(batch, "left_idx").to_numpy(), "right": _col(batch, "right_idx").to_numpy(),
+            "rule": _col(batch, "rule_no").to_numpy(), "levels": lv, "tf": tf, "swapped": flags["swapped"],
+            "rare_address": flags["rare_address"], "id_conflict": _bools(batch, "id_conflict"),
+        }
+        if pos + n <= total:
+            for key in PAIR_KEYS:
+                out[key][pos:pos + n] = part[key]
+        else:
+            extra.append({key: np.asarray(v, dtype=out[key].dtype) for key, v in part.items()})
+        pos += n
+        if progress is not None:
+            progress(n, total)
+    if pos < total:
+        out = {key: v[:pos] for key, v in out.items()}
+    if extra:
+        out = {key: np.concatenate([out[key]] + [e[key] for e in extra]) for key in PAIR_KEYS}
+    return out
 
 
 def _random_pairs(n: int, count: int, seed: int = 20261129) -> pa.Table:
@@ -758,10 +1047,14 @@ def score_pairs(
         comps = active_comparisons(present)
         k = len(comps)
         n_records = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
+        names = None
         if pair_levels is None:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present)}")
+            names = RecordNames.load(con) if any(c.name in ("last_name", "first_name") for c in comps) else None
             n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
-            cand = _pair_levels(con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs)
+            cand = _pair_levels(
+                con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs, names=names, lean=True
+            )
         else:
             cand = pair_levels(con, comps, present)
         given = model
@@ -773,14 +1066,20 @@ def score_pairs(
             rand = {"levels": np.zeros((0, k), dtype=np.int8)}
         else:
             con.register("_random_pairs_arrow", _random_pairs(n_records, RANDOM_PAIRS))
-            rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps)
+            rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps, names=names, lean=pair_levels is None)
             con.unregister("_random_pairs_arrow")
         con.execute("DROP TABLE IF EXISTS _score_features")
+        del names
 
         levels, tfs = cand["levels"], cand["tf"]
-        tier, conflict = person_evidence(
-            levels, comps, cand["rare_address"], config.matching.same_home_other_given_name == "review"
-        )
+        n = len(levels)
+        household = config.matching.same_home_other_given_name == "review"
+        # Person-evidence tiers, row by row, in slices (bounded temporaries).
+        tier = np.empty(n, dtype=np.int8)
+        conflict = np.empty(n, dtype=bool)
+        for lo in range(0, n, APPLY_BATCH_ROWS):
+            sl = slice(lo, lo + APPLY_BATCH_ROWS)
+            tier[sl], conflict[sl] = person_evidence(levels[sl], comps, cand["rare_address"][sl], household)
         # Namesakes at one company (two 佐藤 健 with their own mailboxes) are for review, not auto.
         conflict |= cand["id_conflict"]
         if given is not None:
@@ -790,34 +1089,55 @@ def score_pairs(
                 levels, tier, rand["levels"], comps, n_records, config.matching.em_iterations, comparable_pairs
             ) if k else None
 
-        weights, total, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model, config)
+        # Weights and probabilities slice by slice, streamed into the table: only the compact
+        # per-pair arrays above live for all pairs at once.
+        th_auto, th_review = th.auto, th.review
+        counts = dict.fromkeys(("auto", "review", "below", "c0", "c1", "c2"), 0)
+        fields = [
+            pa.field("left_idx", pa.int32()), pa.field("right_idx", pa.int32()), pa.field("rule_no", pa.int16()),
+            pa.field("match_weight", pa.float32()), pa.field("match_probability", pa.float64()),
+            pa.field("gate", pa.int8()), pa.field("name_swapped", pa.bool_()),
+        ]
+        for comp in comps:
+            fields += [pa.field(f"lvl_{comp.name}", pa.int8()), pa.field(f"w_{comp.name}", pa.float32())]
+        schema = pa.schema(fields)
 
-        cols = {
-            "left_idx": pa.array(cand["left"], pa.int32()),
-            "right_idx": pa.array(cand["right"], pa.int32()),
-            "rule_no": pa.array(cand["rule"], pa.int16()),
-            "match_weight": pa.array(total.astype(np.float32)),
-            "match_probability": pa.array(capped.astype(np.float64)),
-            "gate": pa.array(gate, pa.int8()),
-            "name_swapped": pa.array(cand["swapped"]),
-        }
-        for j, comp in enumerate(comps):
-            cols[f"lvl_{comp.name}"] = pa.array(levels[:, j], pa.int8())
-            cols[f"w_{comp.name}"] = pa.array(weights[:, j], pa.float32())
-        con.register("_scored_arrow", pa.table(cols))
-        con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _scored_arrow')
-        con.unregister("_scored_arrow")
-        result.rows = len(levels)
+        def scored_batches():
+            for lo in range(0, n, APPLY_BATCH_ROWS):
+                sl = slice(lo, lo + APPLY_BATCH_ROWS)
+                t, c = tier[sl], conflict[sl]
+                weights, total, prob, capped, gate = apply_model(levels[sl], tfs[sl], t, c, model, config)
+                counts["auto"] += int((capped >= th_auto).sum())
+                counts["review"] += int(((capped >= th_review) & (capped < th_auto)).sum())
+                counts["below"] += int((capped < th_review).sum())
+                counts["c0"] += int(((t == 0) & (prob >= th_review)).sum())
+                counts["c1"] += int(((t == 1) & (prob >= th_auto)).sum())
+                counts["c2"] += int((c & (t == 2) & (prob >= th_auto)).sum())
+                cols = [
+                    pa.array(cand["left"][sl], pa.int32()), pa.array(cand["right"][sl], pa.int32()),
+                    pa.array(cand["rule"][sl], pa.int16()), pa.array(total.astype(np.float32)),
+                    pa.array(capped.astype(np.float64)), pa.array(gate, pa.int8()), pa.array(cand["swapped"][sl]),
+                ]
+                for j in range(k):
+                    cols += [pa.array(levels[sl, j], pa.int8()), pa.array(weights[:, j], pa.float32())]
+                yield pa.RecordBatch.from_arrays(cols, schema=schema)
+
+        con.register("_scored_arrow", pa.RecordBatchReader.from_batches(schema, scored_batches()))
+        try:
+            con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _scored_arrow')
+        finally:
+            con.unregister("_scored_arrow")
+        result.rows = n
         result.stats = {
             "comparisons": [c.name for c in comps],
             "model": model.as_dict() if model else None,
             "random_pairs": int(len(rand["levels"])),
-            "pairs_auto": int((capped >= th.auto).sum()),
-            "pairs_review": int(((capped >= th.review) & (capped < th.auto)).sum()),
-            "pairs_below_review": int((capped < th.review).sum()),
-            "capped_no_person_evidence": int(((tier == 0) & (prob >= th.review)).sum()),
-            "capped_weak_person_evidence": int(((tier == 1) & (prob >= th.auto)).sum()),
-            "capped_names_disagree": int((conflict & (tier == 2) & (prob >= th.auto)).sum()),
+            "pairs_auto": counts["auto"],
+            "pairs_review": counts["review"],
+            "pairs_below_review": counts["below"],
+            "capped_no_person_evidence": counts["c0"],
+            "capped_weak_person_evidence": counts["c1"],
+            "capped_names_disagree": counts["c2"],
         }
         save_model(con, model, model_table)
     return result
