@@ -121,6 +121,9 @@ TF_MIN_POPULATION = 5_000  # shares are taken over at least this many records (t
 SHARED_EMAIL_NAMES = 4  # an email used under this many different names is a shared mailbox ...
 SHARED_EMAIL_RECORDS = 8  # ... and so is one on this many records, whatever its local part
 RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
+# In a person register (no contact channel: no offices in the data) a person's own duplicate
+# records share their home address; up to this many records at one street is still a home.
+REGISTER_HOME_MAX = 6
 
 
 def _col(batch: pa.RecordBatch, name: str) -> pa.Array:
@@ -661,7 +664,7 @@ def _address_parts() -> str:
         l.lf_street AS l_lf_street, greatest(l.n_street, r.n_street) AS n_street_max"""
 
 
-def pair_levels_sql(pairs_sql: str, features: str = "_score_features") -> str:
+def pair_levels_sql(pairs_sql: str, features: str = "_score_features", rare_max: int = RARE_ADDRESS_MAX) -> str:
     """The pair query (DuckDB dialect): per pair of `pairs_sql` (left_idx, right_idx, rule_no), the
     name primitives and the other fields' levels that `compute_levels` reads. The Spark engine
     translates this very string (nayose.spark.sql)."""
@@ -673,15 +676,16 @@ def pair_levels_sql(pairs_sql: str, features: str = "_score_features") -> str:
             JOIN {features} r ON r.rec_idx = p.right_idx))
         SELECT p.*, ({_address_sql()})::TINYINT AS lvl_address,
                CASE WHEN st_exact THEN l_lf_street END AS tf_address,
-               ({_address_sql()}) >= 3 AND n_street_max <= {RARE_ADDRESS_MAX} AS rare_address
+               ({_address_sql()}) >= 3 AND n_street_max <= {int(rare_max)} AS rare_address
         FROM p"""
 
 
 def _pair_levels(
-    con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], progress=None, total: int = 0
+    con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], progress=None, total: int = 0,
+    rare_max: int = RARE_ADDRESS_MAX,
 ) -> dict[str, np.ndarray]:
     """Levels and flags of every pair in `pairs_sql` (left_idx, right_idx, rule_no), in Arrow batches."""
-    reader = con.sql(pair_levels_sql(pairs_sql)).to_arrow_reader(BATCH_ROWS)
+    reader = con.sql(pair_levels_sql(pairs_sql, rare_max=rare_max)).to_arrow_reader(BATCH_ROWS)
     parts: dict[str, list] = {
         k: [] for k in ("left", "right", "rule", "levels", "tf", "swapped", "rare_address", "id_conflict")
     }
@@ -757,11 +761,13 @@ def score_pairs(
         present = {k: v for k, v in _present_columns(con, source).items() if v}
         comps = active_comparisons(present)
         k = len(comps)
+        household = household_review(config, comps)
         n_records = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
         if pair_levels is None:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present)}")
             n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
-            cand = _pair_levels(con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs)
+            cand = _pair_levels(con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs,
+                                rare_max=home_address_max(household))
         else:
             cand = pair_levels(con, comps, present)
         given = model
@@ -779,7 +785,7 @@ def score_pairs(
 
         levels, tfs = cand["levels"], cand["tf"]
         tier, conflict = person_evidence(
-            levels, comps, cand["rare_address"], config.matching.same_home_other_given_name == "review"
+            levels, comps, cand["rare_address"], household
         )
         # Namesakes at one company (two 佐藤 健 with their own mailboxes) are for review, not auto.
         conflict |= cand["id_conflict"]
@@ -858,6 +864,21 @@ def apply_model(
     # 2 weak person-level evidence, 3 names disagree.
     gate = np.where(tier == 0, 1, np.where(tier == 1, 2, np.where(conflict, 3, 0))).astype(np.int8)
     return weights, total, prob, capped, gate
+
+
+def household_review(config: Config, comps: list[Comparison]) -> bool:
+    """Whether one name part at a shared home may be one person's corrupted record (review) rather
+    than family members (config matching.same_home_other_given_name; auto: review only when the data
+    carries no contact channel at all -- no email, phone or company -- as in a person register)."""
+    mode = config.matching.same_home_other_given_name
+    if mode == "auto":
+        return not {c.name for c in comps} & {"email", "phone", "company"}
+    return mode == "review"
+
+
+def home_address_max(household: bool) -> int:
+    """Records at one street up to which an agreeing address counts as a home (rare_address)."""
+    return REGISTER_HOME_MAX if household else RARE_ADDRESS_MAX
 
 
 def person_evidence(
