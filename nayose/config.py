@@ -131,12 +131,14 @@ class MatchingConfig(_Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     em_iterations: int = Field(50, ge=1, le=1000)
     term_frequency: bool = Field(True, description="Adjust exact-match weights by value frequency.")
-    same_home_other_given_name: Literal["different_people", "review"] = Field(
-        "different_people",
+    same_home_other_given_name: Literal["auto", "different_people", "review"] = Field(
+        "auto",
         description=(
-            "Records with the same surname at the same home address but different given names: family "
-            "members (different_people, the default for CRM data), or possibly one person's corrupted "
-            "record (review; for person registers without households)."
+            "Records with one name part in common at the same home address but the other different: family "
+            "members (different_people), or possibly one person's corrupted record (review: at most for "
+            "review, never auto). auto (default): different_people when the data has any contact channel "
+            "(email, phone or company), as CRM exports do; review when it has none (a person register of "
+            "names, addresses and birth dates, where nothing else could tell the two apart)."
         ),
     )
 

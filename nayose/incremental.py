@@ -61,8 +61,8 @@ from nayose.errors import NayoseError
 from nayose.normalize import _city, _is_japanese, _split_whole, normalize_records, preload, reading_columns, romaji_key
 from nayose.records import load_records
 from nayose.score import (
-    RARE_ADDRESS_MAX, SHARED_EMAIL_NAMES, SHARED_EMAIL_RECORDS, SHARES, TF_MIN_POPULATION, _feature_sql,
-    _pair_levels, _present_columns, active_comparisons, load_model, score_pairs,
+    SHARED_EMAIL_NAMES, SHARED_EMAIL_RECORDS, SHARES, TF_MIN_POPULATION, _feature_sql,
+    _pair_levels, _present_columns, active_comparisons, home_address_max, household_review, load_model, score_pairs,
 )
 from nayose.stage import StageResult
 from nayose.store import table_exists
@@ -686,7 +686,7 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
         lap("block")
 
         # ---- score: new pairs in full, the others from their kept levels ----------------------
-        score_result = score_pairs(con, config, model=model, pair_levels=lambda c, comps, present: _levels(c, comps, present, res))
+        score_result = score_pairs(con, config, model=model, pair_levels=lambda c, comps, present: _levels(c, comps, present, res, config))
         lap("score")
         cluster_result = cluster_records(con, config)
         lap("cluster")
@@ -914,7 +914,7 @@ def corpus(con: duckdb.DuckDBPyConnection, present: dict[str, bool]) -> dict[str
 CORPUS_COLUMNS = ["n_street", "email_shared"] + [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile"]
 
 
-def _levels(con: duckdb.DuckDBPyConnection, comps, present: dict[str, bool], res: IncrementalResult) -> dict[str, np.ndarray]:
+def _levels(con: duckdb.DuckDBPyConnection, comps, present: dict[str, bool], res: IncrementalResult, config: Config) -> dict[str, np.ndarray]:
     """score_pairs' `pair_levels`: the levels of every candidate pair. Pairs with a moved record
     or new to the candidate set go through score's pair query; the others keep their levels
     from the previous scored_pairs, with what depends on the whole base computed again."""
@@ -975,12 +975,13 @@ def _levels(con: duckdb.DuckDBPyConnection, comps, present: dict[str, bool], res
         f"""CREATE OR REPLACE TEMP TABLE _score_features AS
             SELECT f.* REPLACE ({replace}) FROM ({_feature_sql('_inc_endpoints', present)}) f JOIN _inc_corpus_arrow c USING (rec_idx)"""
     )
-    dirty = _pair_levels(con, "SELECT left_idx, right_idx, rule_no FROM _inc_dirty_arrow", comps)
+    rare_max = home_address_max(household_review(config, comps))
+    dirty = _pair_levels(con, "SELECT left_idx, right_idx, rule_no FROM _inc_dirty_arrow", comps, rare_max=rare_max)
     con.unregister("_inc_dirty_arrow")
     con.unregister("_inc_corpus_arrow")
     res.compared_pairs = len(dirty["left"])
     if len(keep_pos):
-        kept = _kept_levels(comps, left[keep_pos], right[keep_pos], rule[keep_pos], kept_levels, kept_swapped, c)
+        kept = _kept_levels(comps, left[keep_pos], right[keep_pos], rule[keep_pos], kept_levels, kept_swapped, c, rare_max)
     else:
         kept = {key: v[:0] for key, v in dirty.items()}
     res.kept_levels = len(kept["left"])
@@ -989,7 +990,7 @@ def _levels(con: duckdb.DuckDBPyConnection, comps, present: dict[str, bool], res
     return {key: v[order] for key, v in out.items()}
 
 
-def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndarray], rare_max: int) -> dict[str, np.ndarray]:
     """Kept pairs: their levels, with the email level, the term-frequency shares, the namesake
     conflict and the home-address flag computed again (they depend on the whole base), as
     score._pair_select / score.compute_levels compute them."""
@@ -1029,7 +1030,7 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
     rare = np.zeros(n, dtype=bool)
     if "address" in names:
         n_max = np.maximum(c["n_street"][left], c["n_street"][right])  # 0: neither has a street
-        rare = (levels[:, names.index("address")] >= 3) & (n_max > 0) & (n_max <= RARE_ADDRESS_MAX)
+        rare = (levels[:, names.index("address")] >= 3) & (n_max > 0) & (n_max <= rare_max)
     # Two different personal mailboxes at one domain, or two different mobiles: two people.
     el, er = c["code_email"][left], c["code_email"][right]
     dl, dr = c["code_email_domain"][left], c["code_email_domain"][right]

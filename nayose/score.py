@@ -130,6 +130,9 @@ TF_MIN_POPULATION = 5_000  # shares are taken over at least this many records (t
 SHARED_EMAIL_NAMES = 4  # an email used under this many different names is a shared mailbox ...
 SHARED_EMAIL_RECORDS = 8  # ... and so is one on this many records, whatever its local part
 RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
+# In a person register (no contact channel: no offices in the data) a person's own duplicate
+# records share their home address; up to this many records at one street is still a home.
+REGISTER_HOME_MAX = 6
 
 
 def _col(batch: pa.RecordBatch, name: str) -> pa.Array:
@@ -872,7 +875,8 @@ def _address_parts(lean: bool = False) -> str:
 
 
 def pair_levels_sql(
-    pairs_sql: str, features: str = "_score_features", name_strings: bool = True, comps: list[str] | None = None
+    pairs_sql: str, features: str = "_score_features", name_strings: bool = True, comps: list[str] | None = None,
+    rare_max: int = RARE_ADDRESS_MAX,
 ) -> str:
     """The pair query (DuckDB dialect): per pair of `pairs_sql` (left_idx, right_idx, rule_no), the
     name primitives and the other fields' levels that `compute_levels` reads. The Spark engine
@@ -888,7 +892,7 @@ def pair_levels_sql(
             JOIN {features} l ON l.rec_idx = p.left_idx
             JOIN {features} r ON r.rec_idx = p.right_idx))
         SELECT *, CASE WHEN st_exact THEN l_lf_street END AS tf_address,
-               lvl_address >= 3 AND n_street_max <= {RARE_ADDRESS_MAX} AS rare_address
+               lvl_address >= 3 AND n_street_max <= {int(rare_max)} AS rare_address
         FROM (SELECT p.*, ({_address_sql()})::TINYINT AS lvl_address FROM p)"""
     return f"""WITH p AS (
             SELECT *, st_jw >= 0.92 AS st_close, st_jw >= 0.80 AS st_similar FROM (
@@ -898,7 +902,7 @@ def pair_levels_sql(
             JOIN {features} r ON r.rec_idx = p.right_idx))
         SELECT p.*, ({_address_sql()})::TINYINT AS lvl_address,
                CASE WHEN st_exact THEN l_lf_street END AS tf_address,
-               ({_address_sql()}) >= 3 AND n_street_max <= {RARE_ADDRESS_MAX} AS rare_address
+               ({_address_sql()}) >= 3 AND n_street_max <= {int(rare_max)} AS rare_address
         FROM p"""
 
 
@@ -957,16 +961,17 @@ def _empty_pairs(k: int, n: int = 0) -> dict[str, np.ndarray]:
 
 def _pair_levels(
     con: duckdb.DuckDBPyConnection, pairs_sql: str, comps: list[Comparison], progress=None, total: int = 0,
-    names: "RecordNames | None" = None, lean: bool = False,
+    names: "RecordNames | None" = None, lean: bool = False, rare_max: int = RARE_ADDRESS_MAX,
 ) -> dict[str, np.ndarray]:
     """Levels and flags of every pair in `pairs_sql` (left_idx, right_idx, rule_no), in Arrow batches.
 
     Only the compact per-pair arrays are kept across batches (int8 levels, float32 shares, bools);
     with `total` (the number of pairs) they are allocated once and filled in place. With `names`
     (`RecordNames.load`), the pair query leaves out the name strings, with `lean` the inactive
-    comparisons' levels (the same results)."""
+    comparisons' levels (the same results). `rare_max`: see `home_address_max`."""
     k = len(comps)
-    sql = pair_levels_sql(pairs_sql, name_strings=names is None, comps=[c.name for c in comps] if lean else None)
+    sql = pair_levels_sql(pairs_sql, name_strings=names is None, comps=[c.name for c in comps] if lean else None,
+                          rare_max=rare_max)
     reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
     if PREFETCH and total > BATCH_ROWS:
         reader = _prefetched(reader)
@@ -1046,6 +1051,7 @@ def score_pairs(
         present = {k: v for k, v in _present_columns(con, source).items() if v}
         comps = active_comparisons(present)
         k = len(comps)
+        household = household_review(config, comps)
         n_records = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
         names = None
         if pair_levels is None:
@@ -1053,7 +1059,8 @@ def score_pairs(
             names = RecordNames.load(con) if any(c.name in ("last_name", "first_name") for c in comps) else None
             n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
             cand = _pair_levels(
-                con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs, names=names, lean=True
+                con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs, names=names, lean=True,
+                rare_max=home_address_max(household),
             )
         else:
             cand = pair_levels(con, comps, present)
@@ -1073,7 +1080,6 @@ def score_pairs(
 
         levels, tfs = cand["levels"], cand["tf"]
         n = len(levels)
-        household = config.matching.same_home_other_given_name == "review"
         # Person-evidence tiers, row by row, in slices (bounded temporaries).
         tier = np.empty(n, dtype=np.int8)
         conflict = np.empty(n, dtype=bool)
@@ -1178,6 +1184,21 @@ def apply_model(
     # 2 weak person-level evidence, 3 names disagree.
     gate = np.where(tier == 0, 1, np.where(tier == 1, 2, np.where(conflict, 3, 0))).astype(np.int8)
     return weights, total, prob, capped, gate
+
+
+def household_review(config: Config, comps: list[Comparison]) -> bool:
+    """Whether one name part at a shared home may be one person's corrupted record (review) rather
+    than family members (config matching.same_home_other_given_name; auto: review only when the data
+    carries no contact channel at all -- no email, phone or company -- as in a person register)."""
+    mode = config.matching.same_home_other_given_name
+    if mode == "auto":
+        return not {c.name for c in comps} & {"email", "phone", "company"}
+    return mode == "review"
+
+
+def home_address_max(household: bool) -> int:
+    """Records at one street up to which an agreeing address counts as a home (rare_address)."""
+    return REGISTER_HOME_MAX if household else RARE_ADDRESS_MAX
 
 
 def person_evidence(

@@ -42,6 +42,8 @@ from nayose.score import (
     apply_model,
     build_model,
     compute_levels,
+    home_address_max,
+    household_review,
     pair_levels_sql,
     person_evidence,
 )
@@ -298,9 +300,10 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
         features = _materialize(spark.sql(to_spark(_feature_sql(SOURCE, present))), _join(work, "_score_features"))
         features.createOrReplaceTempView("_score_features")
         clock.lap("features")
-        household = config.matching.same_home_other_given_name == "review"
+        household = household_review(config, comps)
         level_schema = _level_schema(comps)
-        cand = spark.sql(to_spark(pair_levels_sql("SELECT left_idx, right_idx, rule_no FROM candidate_pairs")))
+        cand = spark.sql(to_spark(pair_levels_sql("SELECT left_idx, right_idx, rule_no FROM candidate_pairs",
+                                                  rare_max=home_address_max(household))))
         levels = _materialize(cand.mapInArrow(_levels_fn(comps, household), level_schema), _join(work, "_pair_levels"))
         clock.lap("pair levels")
 
