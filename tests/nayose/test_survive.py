@@ -267,7 +267,7 @@ def nfkc(v):
     return unicodedata.normalize("NFKC", v).strip()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(records(n_min=2))
 def test_property_card_protection_and_blanks(recs):
     g = group(*recs)
@@ -291,7 +291,7 @@ def test_property_card_protection_and_blanks(recs):
                 assert nfkc(g.fields[f].value) == nfkc(views[card_holders[0]][f])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(records(n_min=1, n_max=7), st.randoms(use_true_random=False))
 def test_property_deterministic_whatever_the_input_order(recs, rnd):
     a = group(*recs)
@@ -303,7 +303,7 @@ def test_property_deterministic_whatever_the_input_order(recs, rnd):
     assert list(a.fields) == list(b.fields)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(records(n_min=2, n_max=9))
 def test_property_steps_at_most_three_records_one_object_and_cover_the_group(recs):
     g = group(*recs)
