@@ -84,6 +84,18 @@ def rule_pairs_sql(no: int, limit: int, keys_table: str = "_block_keys") -> str:
                     WHERE a.bsize <= {limit} AND b.bsize <= {limit}"""
 
 
+def rule_stats(rule, skipped) -> dict:
+    """A rule's entry in the block stage's stats before its pairs are counted: its keys and what
+    the skew guard skipped (skipped blocks, their records, the largest; None counts as 0)."""
+    return {
+        "keys": list(rule.keys),
+        "comparisons": 0,
+        "skipped_blocks": int(skipped[0] or 0),
+        "skipped_records": int(skipped[1] or 0),
+        "largest_skipped_block": int(skipped[2] or 0),
+    }
+
+
 def block_pairs(
     con: duckdb.DuckDBPyConnection,
     config: Config,
@@ -117,13 +129,7 @@ def block_pairs(
                 )
             else:
                 con.execute(f"INSERT INTO _block_pairs {rule_pairs_sql(no, limit)}")
-            per_rule[rule.name] = {
-                "keys": list(rule.keys),
-                "comparisons": 0,
-                "skipped_blocks": int(skipped[0] or 0),
-                "skipped_records": int(skipped[1] or 0),
-                "largest_skipped_block": int(skipped[2] or 0),
-            }
+            per_rule[rule.name] = rule_stats(rule, skipped)
         con.execute("DROP TABLE IF EXISTS _block_keys")
         # Pairs are joined on a 64-bit hash of the keys and then on the key values themselves:
         # DuckDB's string hash does collide (one pair in the 1M sample), which would add a pair.

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from nayose.block import key_column, key_sql, rule_key_sql, rule_limit
+from nayose.block import key_column, key_sql, rule_key_sql, rule_limit, rule_stats
 from nayose.config import Config
 from nayose.score import (
     COMPARISONS,
@@ -157,13 +157,7 @@ def block(spark, config: Config, out: str) -> tuple[StageResult, object]:
             raw = spark.createDataFrame([], schema)
         for no, rule in enumerate(rules):
             skipped = skipped_rows.get(no, (0, 0, 0))
-            per_rule[rule.name] = {
-                "keys": list(rule.keys),
-                "comparisons": 0,
-                "skipped_blocks": int(skipped[0] or 0),
-                "skipped_records": int(skipped[1] or 0),
-                "largest_skipped_block": int(skipped[2] or 0),
-            }
+            per_rule[rule.name] = rule_stats(rule, skipped)
         pairs = raw.groupBy("left_idx", "right_idx").agg(F.min("rule_no").alias("rule_no"))
         pairs = _materialize(pairs, _join(out, "candidate_pairs"))
         raw_counts = {r[0]: r[1] for r in raw.groupBy("rule_no").count().collect()}
