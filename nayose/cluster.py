@@ -27,6 +27,86 @@ def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return labels
 
 
+def assign_groups(
+    ids: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray, config: Config
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Groups of the records `ids` (0..n-1) linked by the pairs (left, right) with probability
+    `prob` at or above the review threshold: per record its cluster id, status and group size,
+    and figures (largest component, groups split). A group depends only on its connected
+    component, so any set of whole components gives the same rows as all records do."""
+    th = config.matching.thresholds
+    n = len(ids)
+    auto = prob >= th.auto
+    labels = _components(n, left, right)
+    auto_labels = _components(n, left[auto], right[auto])
+    sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, dtype=np.int64)
+
+    # Split oversized groups into their auto-linked parts.
+    too_big = sizes[labels] > config.cluster.max_size
+    split_groups = int(np.unique(labels[too_big]).size)
+    # Group key: original component, or (for split groups) the auto component offset past n.
+    group = np.where(too_big, auto_labels + n, labels)
+    _, group = np.unique(group, return_inverse=True)
+    group = group.reshape(-1)
+    gsize = np.bincount(group)[group] if n else np.zeros(0, dtype=np.int64)
+
+    # Auto: every record of the group is in the same auto component.
+    n_groups = int(group.max()) + 1 if n else 0
+    first_auto = np.full(n_groups, -1, dtype=np.int64)
+    uniform = np.ones(n_groups, dtype=bool)
+    order = np.argsort(group, kind="stable")
+    g_sorted, a_sorted = group[order], auto_labels[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1] if n else np.zeros(0, dtype=np.int64)
+    first_auto[g_sorted[starts]] = a_sorted[starts]
+    mismatch = a_sorted != first_auto[g_sorted]
+    np.logical_and.at(uniform, g_sorted[mismatch], False)
+
+    linked_rec = np.zeros(n, dtype=bool)
+    linked_rec[left] = True
+    linked_rec[right] = True
+    status = np.where(gsize > 1, "review", np.where(linked_rec, "review", "single")).astype(object)
+    is_auto = (gsize > 1) & uniform[group] & (gsize <= config.cluster.max_auto_size)
+    status[is_auto] = "auto"
+
+    # Cluster id: the smallest Id of the group; a single record's own Id.
+    order_ids = np.lexsort((ids, group))
+    first_pos = np.r_[0, np.flatnonzero(np.diff(group[order_ids])) + 1] if n else np.zeros(0, dtype=np.int64)
+    group_min_id = np.empty(n_groups, dtype=object)
+    group_min_id[group[order_ids][first_pos]] = ids[order_ids][first_pos]
+    cluster_id = group_min_id[group] if n else np.zeros(0, dtype=object)
+    figures = {"largest_cluster": int(sizes.max()) if n else 0, "split_groups": split_groups}
+    return cluster_id, status, gsize, figures
+
+
+def chain_guard(con: duckdb.DuckDBPyConnection, config: Config, pairs: str, target: str, where: str = "") -> int:
+    """A pair inside an auto group that was scored below review: the group goes to review.
+    `where` restricts the groups looked at (SQL on `a`, the left record's row of `target`).
+    Returns the number of groups guarded."""
+    th = config.matching.thresholds
+    chained = con.execute(
+        f"""SELECT DISTINCT a.cluster_id FROM "{pairs}" p
+        JOIN "{target}" a ON a.rec_idx = p.left_idx JOIN "{target}" b ON b.rec_idx = p.right_idx
+        WHERE a.cluster_id = b.cluster_id AND a.status = 'auto' AND p.match_probability < ?{' AND ' + where if where else ''}""",
+        [th.review],
+    ).fetchall()
+    if chained:
+        con.execute(
+            f"""UPDATE "{target}" SET status = 'review'
+            WHERE cluster_id IN (SELECT * FROM (VALUES {", ".join("(?)" for _ in chained)}))""",
+            [c[0] for c in chained],
+        )
+    return len(chained)
+
+
+def cluster_stats(con: duckdb.DuckDBPyConnection, target: str) -> dict:
+    counts = dict(con.execute(f'SELECT status, count(DISTINCT cluster_id) FROM "{target}" GROUP BY status').fetchall())
+    rec_counts = dict(con.execute(f'SELECT status, count(*) FROM "{target}" GROUP BY status').fetchall())
+    return {
+        "clusters": {s: int(counts.get(s, 0)) for s in ("auto", "review", "single")},
+        "records": {s: int(rec_counts.get(s, 0)) for s in ("auto", "review", "single")},
+    }
+
+
 def cluster_records(
     con: duckdb.DuckDBPyConnection,
     config: Config,
@@ -43,50 +123,8 @@ def cluster_records(
         linked = con.sql(
             f'SELECT left_idx, right_idx, match_probability FROM "{pairs}" WHERE match_probability >= {float(th.review)!r}'
         ).to_arrow_table()
-        left = linked.column(0).to_numpy()
-        right = linked.column(1).to_numpy()
-        prob = linked.column(2).to_numpy()
-        auto = prob >= th.auto
-
-        labels = _components(n, left, right)
-        auto_labels = _components(n, left[auto], right[auto])
-        sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, dtype=np.int64)
-
-        # Split oversized groups into their auto-linked parts.
-        too_big = sizes[labels] > config.cluster.max_size
-        split_groups = int(np.unique(labels[too_big]).size)
-        # Group key: original component, or (for split groups) the auto component offset past n.
-        group = np.where(too_big, auto_labels + n, labels)
-        _, group = np.unique(group, return_inverse=True)
-        group = group.reshape(-1)
-        gsize = np.bincount(group)[group]
-
-        # Auto: every record of the group is in the same auto component.
-        n_groups = int(group.max()) + 1 if n else 0
-        first_auto = np.full(n_groups, -1, dtype=np.int64)
-        uniform = np.ones(n_groups, dtype=bool)
-        order = np.argsort(group, kind="stable")
-        g_sorted, a_sorted = group[order], auto_labels[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1] if n else np.zeros(0, dtype=np.int64)
-        first_auto[g_sorted[starts]] = a_sorted[starts]
-        uniform &= True
-        mismatch = a_sorted != first_auto[g_sorted]
-        np.logical_and.at(uniform, g_sorted[mismatch], False)
-
-        linked_rec = np.zeros(n, dtype=bool)
-        linked_rec[left] = True
-        linked_rec[right] = True
-        status = np.where(gsize > 1, "review", np.where(linked_rec, "review", "single")).astype(object)
-        is_auto = (gsize > 1) & uniform[group] & (gsize <= config.cluster.max_auto_size)
-        status[is_auto] = "auto"
-
-        # Cluster id: the smallest Id of the group; a single record's own Id.
-        order_ids = np.lexsort((ids, group))
-        first_pos = np.r_[0, np.flatnonzero(np.diff(group[order_ids])) + 1] if n else np.zeros(0, dtype=np.int64)
-        group_min_id = np.empty(n_groups, dtype=object)
-        group_min_id[group[order_ids][first_pos]] = ids[order_ids][first_pos]
-        cluster_id = group_min_id[group] if n else np.zeros(0, dtype=object)
-
+        cluster_id, status, gsize, figures = assign_groups(
+            ids, linked.column(0).to_numpy(), linked.column(1).to_numpy(), linked.column(2).to_numpy(), config)
         table = pa.table({
             "rec_idx": pa.array(np.arange(n, dtype=np.int32)),
             "Id": pa.array(ids, pa.string()),
@@ -97,32 +135,7 @@ def cluster_records(
         con.register("_clusters_arrow", table)
         con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _clusters_arrow')
         con.unregister("_clusters_arrow")
-
-        # Chaining guard: a pair inside an auto group that was scored below review.
-        chained = con.execute(
-            f"""SELECT DISTINCT a.cluster_id FROM "{pairs}" p
-            JOIN "{target}" a ON a.rec_idx = p.left_idx JOIN "{target}" b ON b.rec_idx = p.right_idx
-            WHERE a.cluster_id = b.cluster_id AND a.status = 'auto' AND p.match_probability < ?""",
-            [th.review],
-        ).fetchall()
-        if chained:
-            con.execute(
-                f"""UPDATE "{target}" SET status = 'review'
-                WHERE cluster_id IN (SELECT * FROM (VALUES {", ".join("(?)" for _ in chained)}))""",
-                [c[0] for c in chained],
-            )
-        counts = dict(
-            con.execute(
-                f'SELECT status, count(DISTINCT cluster_id) FROM "{target}" GROUP BY status'
-            ).fetchall()
-        )
-        rec_counts = dict(con.execute(f'SELECT status, count(*) FROM "{target}" GROUP BY status').fetchall())
+        guarded = chain_guard(con, config, pairs, target)
         result.rows = int(n)
-        result.stats = {
-            "clusters": {s: int(counts.get(s, 0)) for s in ("auto", "review", "single")},
-            "records": {s: int(rec_counts.get(s, 0)) for s in ("auto", "review", "single")},
-            "largest_cluster": int(sizes.max()) if n else 0,
-            "split_groups": split_groups,
-            "chain_guarded_groups": len(chained),
-        }
+        result.stats = cluster_stats(con, target) | figures | {"chain_guarded_groups": guarded}
     return result

@@ -55,16 +55,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nayose.block import active_rules, key_sql
-from nayose.cluster import cluster_records
+from nayose.cluster import _components, assign_groups, chain_guard, cluster_records, cluster_stats
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.normalize import _city, _is_japanese, _split_whole, normalize_records, preload, reading_columns, romaji_key
 from nayose.records import load_records
 from nayose.score import (
-    SHARED_EMAIL_NAMES, SHARED_EMAIL_RECORDS, SHARES, TF_MIN_POPULATION, _feature_sql,
-    _pair_levels, _present_columns, active_comparisons, home_address_max, household_review, load_model, score_pairs,
+    SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, home_address_max,
+    household_review, load_model, scored_batches, scored_schema, write_tf_counts,
 )
-from nayose.stage import StageResult
+from nayose.stage import StageResult, timed
 from nayose.store import table_exists
 
 STATE_VERSION = "3"
@@ -91,7 +91,8 @@ class IncrementalResult:
     rechecked_pairs: int = 0  # pairs of affected blocks, their first rule recomputed
     candidate_pairs: int = 0
     compared_pairs: int = 0  # pairs compared in full (new pairs, pairs with a changed record)
-    kept_levels: int = 0  # pairs whose agreement levels were kept
+    kept_levels: int = 0  # pairs whose scored row was kept as it was
+    reweighed_pairs: int = 0  # kept pairs weighed again (a value they are weighed by moved in count)
     seconds: dict[str, float] = field(default_factory=dict)
     results: list[StageResult] = field(default_factory=list)
 
@@ -364,6 +365,11 @@ def build_state(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         con.register("_inc_arrow", tbl)
         con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _inc_arrow")
         con.unregister("_inc_arrow")
+    if not table_exists(con, "match_model_tf"):
+        # The term-frequency counts the model scores with from now on: those the full run just
+        # used (a new model's, or a model given without counts).
+        present = {k: v for k, v in _present_columns(con, "normalized_records").items() if v}
+        write_tf_counts(con, "normalized_records", present, "match_model_tf")
     rules = active_rules(con, config, "normalized_records")
     con.execute("CREATE OR REPLACE TABLE nayose_inc_sid AS SELECT id, rec_idx::INTEGER AS sid FROM normalized_records")
     con.execute(f"CREATE OR REPLACE TABLE nayose_inc_keys AS {_keys_sql(rules, config, 'normalized_records')}")
@@ -649,6 +655,11 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
                SELECT rec_idx AS o FROM normalized_records
                WHERE id IN (SELECT id FROM _inc_renorm) OR id IN (SELECT id FROM _inc_deleted)"""
         )
+        # The values the moved and deleted records had: their counts move (score's shares).
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _inc_old_values AS SELECT * FROM normalized_records
+               WHERE id IN (SELECT id FROM _inc_moved) OR id IN (SELECT id FROM _inc_deleted)"""
+        )
         con.execute("DELETE FROM normalized_records WHERE rec_idx IN (SELECT o FROM _inc_gone)")
         con.execute("UPDATE normalized_records n SET rec_idx = m.nw FROM _inc_map m WHERE m.o = n.rec_idx AND m.o <> m.nw")
         con.execute(
@@ -682,13 +693,17 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
         if model is None or [c.name for c in active_comparisons(present)] != [c.name for c in model.comparisons]:
             con.execute("ROLLBACK")
             return _full(con, inputs, config, res, "the compared fields changed: full run, model estimated again")
+        if "tf_populations" not in model.sessions or not table_exists(con, "match_model_tf"):
+            con.execute("ROLLBACK")
+            return _full(con, inputs, config, res, "the model has no term-frequency populations (an older nayose wrote it): "
+                                                   "full run with it", model)
         block_result = _block_incremental(con, config, rules, res)
         lap("block")
 
         # ---- score: new pairs in full, the others from their kept levels ----------------------
-        score_result = score_pairs(con, config, model=model, pair_levels=lambda c, comps, present: _levels(c, comps, present, res, config))
+        score_result = _score_incremental(con, config, model, present, res)
         lap("score")
-        cluster_result = cluster_records(con, config)
+        cluster_result = _cluster_incremental(con, config)
         lap("cluster")
         _mark_tables(con, config, rules)
         con.execute("COMMIT")
@@ -701,7 +716,8 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
     for t in ("_inc_new_hash", "_inc_changed", "_inc_deleted", "_inc_renorm", "_inc_order", "_inc_map", "_inc_moved",
               "_inc_moved_idx", "_inc_gone", "_inc_batch_new", "_inc_newsid", "_inc_sidmap", "_inc_moved_sid",
               "_inc_gone_sid", "_inc_limits", "_inc_corpus", "_inc_kept", "_inc_dirty",
-              "_inc_d", "_inc_sizes", "_score_features"):
+              "_inc_d", "_inc_sizes", "_score_features", "_inc_old_values", "_inc_flags", "_inc_dirty_pairs",
+              "_inc_touched_rec", "_inc_regrouped"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     lap("finish")
     res.records = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
@@ -841,153 +857,253 @@ def _codes(arr: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
     return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
 
 
-def _log2_shares(con: duckdb.DuckDBPyConnection, wanted: dict[str, tuple[np.ndarray, str]]) -> dict[str, np.ndarray]:
-    """Per name: log2(n / total) for each count n of the per-record counts, by DuckDB's own
-    log2 (score._feature_sql's expression, so the shares are bit for bit a full run's); NaN where
-    the count is 0 (no value). One query for every column."""
-    keys, ns = [], []
-    for name, (per, _total) in wanted.items():
-        u = np.unique(per[per > 0])
-        keys += [name] * len(u)
-        ns.append(u.astype(np.int64))
-    table = {name: np.full(int(per.max(initial=0)) + 1, np.nan) for name, (per, _t) in wanted.items()}
-    if keys:
-        con.register("_inc_counts_arrow", pa.table({"name": pa.array(keys, pa.string()), "n": pa.array(np.concatenate(ns))}))
-        cases = " ".join(f"WHEN '{name}' THEN log2(n / {total})" for name, (_p, total) in wanted.items())
-        for name, n, v in con.execute(f"SELECT name, n, CASE name {cases} END FROM _inc_counts_arrow").fetchall():
-            table[name][int(n)] = v
-        con.unregister("_inc_counts_arrow")
-    return {name: table[name][per] for name, (per, _t) in wanted.items()}
-
-
-def corpus(con: duckdb.DuckDBPyConnection, present: dict[str, bool]) -> dict[str, np.ndarray]:
-    """Per record (index = rec_idx) what score's feature table takes from the whole base, as
-    score._feature_sql computes it: value shares lf_* (NaN without a value), n_street, shared
-    mailboxes; and the codes of the values the kept pairs compare."""
-    wanted = list(dict.fromkeys(SHARES + ["phone", "mobile", "email_domain", "email_is_role", "name_key"]))
-    sel = ", ".join(f'"{c}"' if c in present else f"NULL AS {c}" for c in wanted)
-    t = con.sql(f"SELECT rec_idx, {sel} FROM normalized_records").to_arrow_table()
-    n = t.num_rows
-    t = t.take(pc.sort_indices(t.column("rec_idx")))
+def _endpoint_corpus(con: duckdb.DuckDBPyConnection, n_rec: int) -> dict[str, np.ndarray]:
+    """Per record (index = rec_idx; only the records in `_score_features` are filled) what score's
+    feature table took from the whole store: value shares lf_* (NaN without a value), n_street
+    (0: no street), shared mailboxes, and codes of the values the kept pairs compare (equal
+    values, equal codes)."""
+    cols = list(dict.fromkeys(SHARES + ["email_domain", "email_is_role", "phone", "mobile", "n_street", "email_shared"]
+                              + [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile"]))
+    t = con.sql(f"SELECT rec_idx, {', '.join(cols)} FROM _score_features").to_arrow_table()
+    at = t.column("rec_idx").to_numpy().astype(np.int64)
     out: dict[str, np.ndarray] = {}
-    shares: dict[str, tuple[np.ndarray, str]] = {}
-    for c in SHARES:
-        code, size = _codes(t.column(c))
-        has = code >= 0
-        counts = np.bincount(code[has], minlength=size)
-        per = np.zeros(n, dtype=np.int64)
-        per[has] = counts[code[has]]
-        shares[f"lf_{c}"] = (per, f"greatest({int(has.sum())}::BIGINT, {TF_MIN_POPULATION})")
-        out[f"code_{c}"] = code
-        if c == "street":
-            out["n_street"] = per  # 0: no street
-    # Phones: a number's share among the phone and mobile values together.
-    both = pa.concat_arrays([t.column("phone").combine_chunks().cast(pa.string()),
-                             t.column("mobile").combine_chunks().cast(pa.string())])
-    code, size = _codes(both)
-    has = code >= 0
-    counts = np.bincount(code[has], minlength=size)
-    per = np.zeros(2 * n, dtype=np.int64)
-    per[has] = counts[code[has]]
-    shares["lf_phones"] = (per, f"greatest({int(has.sum())}::HUGEINT, {TF_MIN_POPULATION})")
-    out |= _log2_shares(con, shares)
-    lf = out.pop("lf_phones")
-    out["lf_phone"], out["lf_mobile"] = lf[:n], lf[n:]
-    out["code_phone"], out["code_mobile"] = code[:n], code[n:]
-    # Shared mailboxes: an email under SHARED_EMAIL_NAMES names or on SHARED_EMAIL_RECORDS records.
-    email = out["code_email"]
-    has = email >= 0
-    n_email = np.bincount(email[has], minlength=int(email.max(initial=-1)) + 1)
-    name_key, _ = _codes(t.column("name_key"))
-    ok = has & (name_key >= 0)
-    pairs = np.unique(email[ok] * (int(name_key.max(initial=0)) + 1) + name_key[ok])
-    names = np.bincount(pairs // (int(name_key.max(initial=0)) + 1), minlength=len(n_email))
-    shared = np.zeros(n, dtype=bool)
-    shared[has] = (names[email[has]] >= SHARED_EMAIL_NAMES) | (n_email[email[has]] >= SHARED_EMAIL_RECORDS)
-    out["email_shared"] = shared
-    out["code_email_domain"], _ = _codes(t.column("email_domain"))
-    role = t.column("email_is_role").combine_chunks().cast(pa.bool_())
-    out["email_is_role"] = pc.fill_null(role, False).to_numpy(zero_copy_only=False).astype(bool)
+
+    def put(name: str, values: np.ndarray, fill, dtype) -> None:
+        arr = np.full(n_rec, fill, dtype=dtype)
+        arr[at] = values
+        out[name] = arr
+
+    def floats(c: str) -> np.ndarray:
+        return pc.fill_null(t.column(c), np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+
+    def flags(c: str) -> np.ndarray:
+        return pc.fill_null(t.column(c).cast(pa.bool_()), False).to_numpy(zero_copy_only=False).astype(bool)
+
+    for c in SHARES + ["email_domain"]:
+        put(f"code_{c}", _codes(t.column(c))[0], -1, np.int64)
+    for c in [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile"]:
+        put(c, floats(c), np.nan, np.float64)
+    put("n_street", pc.fill_null(t.column("n_street"), 0).to_numpy(zero_copy_only=False).astype(np.int64), 0, np.int64)
+    put("email_shared", flags("email_shared"), False, bool)
+    put("email_is_role", flags("email_is_role"), False, bool)
+    # One dictionary for phone and mobile numbers (a mobile may be another record's phone).
+    both, _ = _codes(pa.concat_arrays([t.column(c).combine_chunks().cast(pa.string()) for c in ("phone", "mobile")]))
+    put("code_phone", both[: t.num_rows], -1, np.int64)
+    put("code_mobile", both[t.num_rows:], -1, np.int64)
     return out
 
 
-CORPUS_COLUMNS = ["n_street", "email_shared"] + [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile"]
+NAME_VALUES = ("last_name", "first_name", "last_reading", "first_reading")
+OTHER_VALUES = ("email", "company_core", "street")
 
 
-def _levels(con: duckdb.DuckDBPyConnection, comps, present: dict[str, bool], res: IncrementalResult, config: Config) -> dict[str, np.ndarray]:
-    """score_pairs' `pair_levels`: the levels of every candidate pair. Pairs with a moved record
-    or new to the candidate set go through score's pair query; the others keep their levels
-    from the previous scored_pairs, with what depends on the whole base computed again."""
+def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, present: dict[str, bool],
+                       res: IncrementalResult) -> StageResult:
+    """Update scored_pairs in place. Pairs of moved and deleted records go; pairs new to the
+    candidate set and pairs of moved records are compared in full (score's pair query); kept
+    pairs keep their row unless a value they are weighed by moved in count (a share, a shared
+    mailbox, how many records share a street): those keep their levels and are weighed again.
+    The model's term-frequency populations are the shares' denominators, so every other pair's
+    weights and probability are what a full run with the model gives."""
     con = _timed(con)
+    result = StageResult(stage="score", table="scored_pairs")
+    t0 = time.perf_counter()
+    comps = model.comparisons
     names = [c.name for c in comps]
-    k = len(comps)
-    old_cols = {r[0] for r in con.execute("DESCRIBE scored_pairs").fetchall()}
-    reuse = sorted(c[4:] for c in old_cols if c.startswith("lvl_")) == sorted(names) and "name_swapped" in old_cols
-    cp = con.sql("SELECT left_idx, right_idx, rule_no FROM candidate_pairs").to_arrow_table()
-    left, right = cp.column(0).to_numpy().astype(np.int64), cp.column(1).to_numpy().astype(np.int64)
-    rule = cp.column(2).to_numpy().astype(np.int16)
+    household = household_review(config, comps)
+    rare_max = home_address_max(household)
     n_rec = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
-    keep_pos = np.zeros(0, dtype=np.int64)  # position in candidate_pairs of each kept pair
-    if reuse and len(left):
-        old = con.sql(f"SELECT left_idx, right_idx, {', '.join('lvl_' + x for x in names)}, name_swapped FROM scored_pairs").to_arrow_table()
-        mp = con.sql("SELECT o, nw FROM _inc_map").to_arrow_table()
-        o = mp.column(0).to_numpy().astype(np.int64)
-        size = int(max(o.max(initial=-1), old.column(0).to_numpy().max(initial=-1), old.column(1).to_numpy().max(initial=-1))) + 1
-        to_new = np.full(size, -1, dtype=np.int64)
-        to_new[o] = mp.column(1).to_numpy()
-        moved = np.zeros(n_rec, dtype=bool)
-        moved[con.sql("SELECT nw FROM _inc_moved_idx").to_arrow_table().column(0).to_numpy().astype(np.int64)] = True
-        ol = to_new[old.column(0).to_numpy().astype(np.int64)]
-        orr = to_new[old.column(1).to_numpy().astype(np.int64)]
-        ok = (ol >= 0) & (orr >= 0)
-        ok[ok] &= ~moved[ol[ok]] & ~moved[orr[ok]]
-        new_key = left * n_rec + right
-        order = np.argsort(new_key, kind="stable")
-        old_key = ol[ok] * n_rec + orr[ok]
-        pos = np.searchsorted(new_key[order], old_key)
-        pos = np.clip(pos, 0, max(len(order) - 1, 0))
-        found = new_key[order][pos] == old_key
-        src = np.flatnonzero(ok)[found]  # rows of old
-        keep_pos = order[pos[found]]
-        old_levels = np.stack([old.column(f"lvl_{x}").to_numpy(zero_copy_only=False).astype(np.int8) for x in names], axis=1) \
-            if k else np.zeros((old.num_rows, 0), dtype=np.int8)
-        kept_levels = old_levels[src]
-        kept_swapped = old.column("name_swapped").to_numpy(zero_copy_only=False).astype(bool)[src]
-    dirty_mask = np.ones(len(left), dtype=bool)
-    dirty_mask[keep_pos] = False
-    c = corpus(con, present)
-    # Score's feature table for the records of the pairs compared in full, with the whole base's figures.
-    dl, dr = left[dirty_mask], right[dirty_mask]
-    ends = np.unique(np.concatenate([dl, dr]))
-    con.register("_inc_dirty_arrow", pa.table({
-        "left_idx": pa.array(dl.astype(np.int32)), "right_idx": pa.array(dr.astype(np.int32)),
-        "rule_no": pa.array(rule[dirty_mask], pa.int16())}))
-    con.register("_inc_corpus_arrow", pa.table(
-        {"rec_idx": pa.array(ends.astype(np.int32))}
-        | {x: pa.array(np.where(c[x][ends] > 0, c[x][ends], None) if x == "n_street" else c[x][ends]) for x in CORPUS_COLUMNS}
-    ))
+    # Pairs of moved and deleted records go; the others are renumbered.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_endpoints AS SELECT * FROM normalized_records
-           WHERE rec_idx IN (SELECT rec_idx FROM _inc_corpus_arrow)"""
+        """CREATE OR REPLACE TEMP TABLE _inc_gone_idx AS
+           SELECT o FROM _inc_gone WHERE o NOT IN (SELECT o FROM _inc_map)
+           UNION SELECT o FROM _inc_moved_idx WHERE o IS NOT NULL"""
     )
-    replace = ", ".join(f"c.{x} AS {x}" for x in CORPUS_COLUMNS)
+    # Records whose pairs change (their groups are formed again): the partners of those going ...
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_touched_rec AS
+           SELECT m.nw AS rec_idx FROM scored_pairs p JOIN _inc_map m ON m.o = p.right_idx WHERE p.left_idx IN (SELECT o FROM _inc_gone_idx)
+           UNION ALL SELECT m.nw FROM scored_pairs p JOIN _inc_map m ON m.o = p.left_idx WHERE p.right_idx IN (SELECT o FROM _inc_gone_idx)
+           UNION ALL SELECT nw FROM _inc_moved_idx"""
+    )
+    con.execute("DELETE FROM scored_pairs WHERE left_idx IN (SELECT o FROM _inc_gone_idx) OR right_idx IN (SELECT o FROM _inc_gone_idx)")
+    for side in ("left_idx", "right_idx"):
+        con.execute(f"UPDATE scored_pairs p SET {side} = m.nw FROM _inc_map m WHERE m.o = p.{side} AND m.o <> m.nw")
+    # The rechecked pairs (affected blocks): dropped from the candidates, or their first rule now.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_d_now AS SELECT d.l, d.r, c.rule_no FROM _inc_d d
+           LEFT JOIN candidate_pairs c ON c.left_idx = d.l AND c.right_idx = d.r"""
+    )
+    con.execute("DELETE FROM scored_pairs p USING _inc_d_now d WHERE p.left_idx = d.l AND p.right_idx = d.r AND d.rule_no IS NULL")
+    con.execute("""UPDATE scored_pairs p SET rule_no = d.rule_no FROM _inc_d_now d
+                   WHERE p.left_idx = d.l AND p.right_idx = d.r AND p.rule_no <> d.rule_no""")
+    # Compared in full: the candidate pairs without a row (new pairs, pairs of moved records;
+    # every other candidate pair is outside the affected blocks and kept its row).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_dirty_pairs AS
+           SELECT d.l AS left_idx, d.r AS right_idx, d.rule_no FROM _inc_d_now d
+           WHERE d.rule_no IS NOT NULL AND NOT EXISTS (SELECT 1 FROM scored_pairs s WHERE s.left_idx = d.l AND s.right_idx = d.r)"""
+    )
+    # Records holding a value the moved and deleted records had or have, which the model's
+    # term-frequency table lacks (its count is the data's, which moved), or one of their emails
+    # (whether a mailbox is shared is the data's).
+    cols = [c for c in (*NAME_VALUES, *OTHER_VALUES, "phone", "mobile") if c in present]
+    sel = ", ".join(cols) or "NULL AS none"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _inc_chg AS SELECT {sel} FROM _inc_old_values
+            UNION ALL SELECT {sel} FROM _inc_batch_new WHERE id IN (SELECT id FROM _inc_moved)"""
+    )
+    free = [f"SELECT '{c}' AS col, {c} AS v FROM _inc_chg" for c in (*NAME_VALUES, *OTHER_VALUES) if c in present and c != "email"]
+    free += [f"SELECT 'phones' AS col, {c} AS v FROM _inc_chg" for c in ("phone", "mobile") if c in present]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _inc_free AS
+            SELECT DISTINCT col, v FROM ({' UNION ALL '.join(free) or 'SELECT NULL AS col, NULL AS v'}) x
+            WHERE v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM match_model_tf t WHERE t.col = x.col AND t.v = x.v)"""
+    )
+
+    def any_in(values: Iterable[str]) -> str:
+        conds = [f"coalesce({c} IN (SELECT v FROM _inc_free WHERE col = '{'phones' if c in ('phone', 'mobile') else c}'), false)"
+                 for c in values if c in present and c != "email"]
+        if "email" in values and "email" in present:
+            conds.append("coalesce(email IN (SELECT email FROM _inc_chg), false)")
+        return " OR ".join(conds) or "false"
+
+    name_cond, other_cond = any_in(NAME_VALUES), any_in((*OTHER_VALUES, "phone", "mobile"))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _inc_flags AS
+            SELECT rec_idx, ({name_cond}) AS name_flag, ({other_cond}) AS other_flag FROM normalized_records
+            WHERE ({name_cond}) OR ({other_cond})"""
+    )
+    name_lvls = " OR ".join(f"lvl_{x} >= 3" for x in names if x in ("last_name", "first_name")) or "false"
+    lvl_cols = ", ".join(f"lvl_{x}" for x in names)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _inc_affected AS
+            SELECT s.left_idx, s.right_idx, s.rule_no{', ' + lvl_cols if lvl_cols else ''}, s.name_swapped FROM scored_pairs s
+            WHERE s.left_idx IN (SELECT rec_idx FROM _inc_flags WHERE other_flag)
+               OR s.right_idx IN (SELECT rec_idx FROM _inc_flags WHERE other_flag)
+               OR (({name_lvls}) AND (s.left_idx IN (SELECT rec_idx FROM _inc_flags WHERE name_flag)
+                                      OR s.right_idx IN (SELECT rec_idx FROM _inc_flags WHERE name_flag)))"""
+    )
+    # Score's feature table for the endpoints, with the whole store's counts and the model's populations.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_endpoints AS SELECT * FROM normalized_records WHERE rec_idx IN (
+             SELECT left_idx FROM _inc_dirty_pairs UNION SELECT right_idx FROM _inc_dirty_pairs
+             UNION SELECT left_idx FROM _inc_affected UNION SELECT right_idx FROM _inc_affected)"""
+    )
+    populations = model.sessions["tf_populations"]
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _score_features AS
-            SELECT f.* REPLACE ({replace}) FROM ({_feature_sql('_inc_endpoints', present)}) f JOIN _inc_corpus_arrow c USING (rec_idx)"""
+            {_feature_sql('_inc_endpoints', present, populations, base='normalized_records', tf_table='match_model_tf')}"""
     )
-    rare_max = home_address_max(household_review(config, comps))
-    dirty = _pair_levels(con, "SELECT left_idx, right_idx, rule_no FROM _inc_dirty_arrow", comps, rare_max=rare_max)
-    con.unregister("_inc_dirty_arrow")
-    con.unregister("_inc_corpus_arrow")
+    dirty = _pair_levels(con, "SELECT left_idx, right_idx, rule_no FROM _inc_dirty_pairs", comps, rare_max=rare_max)
     res.compared_pairs = len(dirty["left"])
-    if len(keep_pos):
-        kept = _kept_levels(comps, left[keep_pos], right[keep_pos], rule[keep_pos], kept_levels, kept_swapped, c, rare_max)
+    aff = con.sql("SELECT * FROM _inc_affected ORDER BY left_idx, right_idx").to_arrow_table()
+    if aff.num_rows:
+        lv = np.stack([aff.column(f"lvl_{x}").to_numpy(zero_copy_only=False).astype(np.int8) for x in names], axis=1) \
+            if names else np.zeros((aff.num_rows, 0), dtype=np.int8)
+        kept = _kept_levels(comps, aff.column("left_idx").to_numpy().astype(np.int64),
+                            aff.column("right_idx").to_numpy().astype(np.int64), aff.column("rule_no").to_numpy().astype(np.int16),
+                            lv, aff.column("name_swapped").to_numpy(zero_copy_only=False).astype(bool),
+                            _endpoint_corpus(con, n_rec), rare_max)
     else:
         kept = {key: v[:0] for key, v in dirty.items()}
-    res.kept_levels = len(kept["left"])
-    out = {key: np.concatenate([dirty[key], kept[key].astype(dirty[key].dtype)]) for key in dirty}
-    order = np.lexsort((out["right"], out["left"]))
-    return {key: v[order] for key, v in out.items()}
+    res.kept_levels = int(con.execute("SELECT count(*) FROM scored_pairs").fetchall()[0][0])
+    res.reweighed_pairs = len(kept["left"])
+    cand = {key: np.concatenate([dirty[key], kept[key].astype(dirty[key].dtype)]) for key in dirty}
+    tier, conflict = evidence_tiers(cand, comps, household)
+    counts = dict.fromkeys(("auto", "review", "below", "c0", "c1", "c2"), 0)
+    # ... and the records of the pairs dropped, compared in full or weighed again.
+    con.execute(
+        """INSERT INTO _inc_touched_rec
+           SELECT l FROM _inc_d_now WHERE rule_no IS NULL UNION ALL SELECT r FROM _inc_d_now WHERE rule_no IS NULL
+           UNION ALL SELECT rec_idx FROM _inc_endpoints"""
+    )
+    con.execute("DELETE FROM scored_pairs p USING _inc_affected a WHERE p.left_idx = a.left_idx AND p.right_idx = a.right_idx")
+    con.register("_scored_arrow", pa.RecordBatchReader.from_batches(
+        scored_schema(comps), scored_batches(cand, comps, tier, conflict, model, config, counts)))
+    try:
+        con.execute("INSERT INTO scored_pairs BY NAME SELECT * FROM _scored_arrow")
+    finally:
+        con.unregister("_scored_arrow")
+    th = config.matching.thresholds
+    auto, review, below, total = con.execute(
+        f"""SELECT count(*) FILTER (WHERE match_probability >= {th.auto!r}),
+                   count(*) FILTER (WHERE match_probability >= {th.review!r} AND match_probability < {th.auto!r}),
+                   count(*) FILTER (WHERE match_probability < {th.review!r}), count(*) FROM scored_pairs"""
+    ).fetchall()[0]
+    result.rows = int(total)
+    result.seconds = round(time.perf_counter() - t0, 3)
+    result.stats = {
+        "comparisons": names,
+        "model": model.as_dict(),
+        "random_pairs": 0,
+        "pairs_auto": int(auto), "pairs_review": int(review), "pairs_below_review": int(below),
+        "incremental": {"compared_pairs": res.compared_pairs, "reweighed_pairs": res.reweighed_pairs,
+                        "gates_in_rescored_pairs": {"capped_no_person_evidence": counts["c0"],
+                                                    "capped_weak_person_evidence": counts["c1"],
+                                                    "capped_names_disagree": counts["c2"]}},
+    }
+    for t in ("_inc_gone_idx", "_inc_d_now", "_inc_chg", "_inc_free", "_inc_affected", "_inc_endpoints"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return result
+
+
+def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
+    """Update clusters in place: the groups of the connected components that hold a record whose
+    pairs changed (or its previous group) are formed again by cluster's own code; a group depends
+    on its component only, so every other row stays what a full run writes."""
+    con = _timed(con)
+    result = StageResult(stage="cluster", table="clusters")
+    th = config.matching.thresholds
+    with timed(result):
+        con.execute('DELETE FROM clusters WHERE "Id" IN (SELECT id FROM _inc_deleted)')
+        for side in ("rec_idx",):
+            con.execute(f"UPDATE clusters c SET {side} = m.nw FROM _inc_map m WHERE m.o = c.{side} AND m.o <> m.nw")
+        n = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
+        linked = con.sql(
+            f"SELECT left_idx, right_idx, match_probability FROM scored_pairs WHERE match_probability >= {float(th.review)!r}"
+        ).to_arrow_table()
+        left, right = linked.column(0).to_numpy().astype(np.int64), linked.column(1).to_numpy().astype(np.int64)
+        prob = linked.column(2).to_numpy()
+        labels = _components(n, left, right)
+        # The touched records with the other records of their previous groups.
+        seeds = con.sql(
+            """SELECT DISTINCT rec_idx FROM _inc_touched_rec UNION SELECT c.rec_idx FROM clusters c
+               WHERE c.cluster_id IN (SELECT c2.cluster_id FROM clusters c2 SEMI JOIN _inc_touched_rec t USING (rec_idx))"""
+        ).to_arrow_table().column(0).to_numpy().astype(np.int64)
+        hit = np.zeros(n, dtype=bool)
+        hit[np.unique(labels[seeds])] = True
+        recs = np.flatnonzero(hit[labels])  # every record of those components, in rec_idx order
+        local = np.full(n, -1, dtype=np.int64)
+        local[recs] = np.arange(len(recs))
+        keep = hit[labels[left]]
+        con.register("_inc_recs_arrow", pa.table({"rec_idx": pa.array(recs.astype(np.int32))}))
+        ids = con.sql(
+            "SELECT n.id FROM normalized_records n SEMI JOIN _inc_recs_arrow r USING (rec_idx) ORDER BY n.rec_idx"
+        ).to_arrow_table().column(0).to_numpy(zero_copy_only=False)
+        cluster_id, status, gsize, _ = assign_groups(ids, local[left[keep]], local[right[keep]], prob[keep], config)
+        con.execute("DELETE FROM clusters WHERE rec_idx IN (SELECT rec_idx FROM _inc_recs_arrow)")
+        con.unregister("_inc_recs_arrow")
+        table = pa.table({
+            "rec_idx": pa.array(recs.astype(np.int32)), "Id": pa.array(ids, pa.string()),
+            "cluster_id": pa.array(cluster_id, pa.string()), "status": pa.array(status, pa.string()),
+            "cluster_size": pa.array(gsize.astype(np.int32)),
+        })
+        con.register("_inc_clusters_arrow", table)
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_regrouped AS SELECT * FROM _inc_clusters_arrow")
+        con.unregister("_inc_clusters_arrow")
+        con.execute("INSERT INTO clusters SELECT * FROM _inc_regrouped")
+        guarded = chain_guard(con, config, "scored_pairs", "clusters",
+                              where="a.rec_idx IN (SELECT rec_idx FROM _inc_regrouped)")
+        sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, dtype=np.int64)
+        result.rows = n
+        result.stats = cluster_stats(con, "clusters") | {
+            "largest_cluster": int(sizes.max()) if n else 0,
+            "split_groups": int(np.count_nonzero(sizes > config.cluster.max_size)),
+            "regrouped_records": int(len(recs)),
+            "chain_guarded_groups": guarded,
+        }
+    return result
 
 
 def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndarray], rare_max: int) -> dict[str, np.ndarray]:

@@ -662,32 +662,89 @@ FEATURES = [
 SHARES = ["last_name", "first_name", "last_reading", "first_reading", "email", "company_core", "street"]
 
 
-def _feature_sql(source: str, present: dict[str, bool]) -> str:
+def tf_populations(con: duckdb.DuckDBPyConnection, source: str, present: dict[str, bool]) -> dict[str, int]:
+    """The term-frequency populations of `source`: per share column the records with a value,
+    and (`phones`) the phone and mobile numbers together. A value's share is its count over
+    these; an estimated model keeps them (sessions["tf_populations"]), so that scoring with the
+    model later divides by the same numbers (an incremental run then rescores only the pairs
+    whose values' counts moved)."""
+    cols = [f'count("{c}")' if c in present else "0" for c in SHARES]
+    cols.append(" + ".join(f'count("{c}")' for c in ("phone", "mobile") if c in present) or "0")
+    row = con.execute(f'SELECT {", ".join(cols)} FROM "{source}"').fetchall()[0]
+    return {c: int(v) for c, v in zip([*SHARES, "phones"], row)}
+
+
+def write_tf_counts(con: duckdb.DuckDBPyConnection, source: str, present: dict[str, bool], table: str) -> None:
+    """Keep the model's term-frequency counts: per share column (and `phones`, phone and mobile
+    numbers together) every value of `source` with its count. Scoring with the model later takes
+    a value's count from here (a value the table lacks: its count in the data then)."""
+    parts = [f"SELECT '{c}' AS col, \"{c}\" AS v, count(*) AS n FROM \"{source}\" WHERE \"{c}\" IS NOT NULL GROUP BY ALL"
+             for c in SHARES if c in present]
+    nums = [f'SELECT "{c}" AS num FROM "{source}" WHERE "{c}" IS NOT NULL' for c in ("phone", "mobile") if c in present]
+    if nums:
+        parts.append(f"SELECT 'phones' AS col, num AS v, count(*) AS n FROM ({' UNION ALL '.join(nums)}) GROUP BY ALL")
+    body = " UNION ALL ".join(parts) or "SELECT NULL::VARCHAR AS col, NULL::VARCHAR AS v, NULL::BIGINT AS n WHERE false"
+    con.execute(f'CREATE OR REPLACE TABLE "{table}" AS {body}')
+
+
+def _feature_sql(
+    source: str, present: dict[str, bool], populations: dict[str, int] | None = None, base: str | None = None,
+    tf_table: str | None = None,
+) -> str:
     """Per-record features: the compared values, value shares (term frequencies) and flags.
 
-    Shares come from one hash aggregate per column joined back (cheaper than window functions)."""
-    base = ", ".join(
+    Shares come from one hash aggregate per column joined back (cheaper than window functions).
+    `populations` (tf_populations, e.g. a model's) are the shares' denominators; default the
+    counts in `source`. With `base`, values are counted in that table (the whole store) for the
+    records of `source` (a few records of it: an incremental run's pair endpoints). With
+    `tf_table` (write_tf_counts: a model's), a value's count comes from there when it has one."""
+    cols = ", ".join(
         f'"{c}"' if c in present else f"NULL::{t} AS {c}" for c, t in FEATURES
     )
+    counted = "b" if base is None else f'"{base}"'
+    if base is not None:
+        assert populations is not None, "counting in a base needs the populations"
+
+    def tf_rows(col: str) -> str:
+        return f"""SELECT v, n FROM "{tf_table}" WHERE col = '{col}'"""
+
+    def values(col: str) -> str:  # the values the records of `source` have
+        return "SELECT phone FROM b UNION SELECT mobile FROM b" if col == "phones" else f"SELECT {col} FROM b"
+
+    def among(col: str) -> str:  # (in a base) only the values of `source`'s records, and those the model lacks
+        if base is None:
+            return ""
+        lacking = "" if tf_table is None else f" AND v NOT IN (SELECT v FROM ({tf_rows(col)}))"
+        return f" AND v IN ({values(col)}){lacking}"
+
+    def frozen(col: str, counts: str) -> str:  # the model's count of a value, when it has one
+        if tf_table is None:
+            return counts
+        if base is not None:  # the model's counts of the records' values; the base's for those it lacks
+            return f"SELECT v, n FROM ({tf_rows(col)}) WHERE v IN ({values(col)}) UNION ALL {counts}"
+        return f"SELECT x.v, coalesce(f.n, x.n) AS n FROM ({counts}) x LEFT JOIN ({tf_rows(col)}) f ON f.v = x.v"
+
     share_ctes, share_joins, share_cols = [], [], []
     for c in SHARES:
-        share_ctes.append(
-            f"s_{c} AS (SELECT {c} AS v, count(*) AS n FROM b WHERE {c} IS NOT NULL GROUP BY {c})"
-        )
+        counts = f"SELECT v, count(*) AS n FROM (SELECT {c} AS v FROM {counted}) WHERE v IS NOT NULL{among(c)} GROUP BY v"
+        share_ctes.append(f"s_{c} AS ({frozen(c, counts)})")
         share_joins.append(f"LEFT JOIN s_{c} ON s_{c}.v = b.{c}")
-        share_cols.append(
-            f"log2(s_{c}.n / greatest((SELECT count({c}) FROM b), {TF_MIN_POPULATION})) AS lf_{c}"
-        )
+        pop = f"(SELECT count({c}) FROM {counted})" if populations is None else f"{int(populations[c])}::BIGINT"
+        share_cols.append(f"log2(s_{c}.n / greatest({pop}, {TF_MIN_POPULATION})) AS lf_{c}")
+    phone_total = (f"SELECT greatest(sum(n), {TF_MIN_POPULATION}) AS total FROM phones" if populations is None
+                   else f"SELECT greatest({int(populations['phones'])}::HUGEINT, {TF_MIN_POPULATION}) AS total")
+    phone_counts = frozen("phones", f"""SELECT v, count(*) AS n FROM (
+        SELECT phone AS v FROM {counted} WHERE phone IS NOT NULL
+        UNION ALL SELECT mobile FROM {counted} WHERE mobile IS NOT NULL) WHERE true{among("phones")} GROUP BY v""")
     return f"""
-    WITH b AS (SELECT rec_idx, {base} FROM "{source}"),
+    WITH b AS (SELECT rec_idx, {cols} FROM "{source}"),
     {", ".join(share_ctes)},
-    phones AS (SELECT num, count(*) AS n FROM (
-        SELECT phone AS num FROM b WHERE phone IS NOT NULL
-        UNION ALL SELECT mobile FROM b WHERE mobile IS NOT NULL) GROUP BY num),
-    phone_total AS (SELECT greatest(sum(n), {TF_MIN_POPULATION}) AS total FROM phones),
+    phones AS (SELECT v AS num, n FROM ({phone_counts})),
+    phone_total AS ({phone_total}),
     emails AS (SELECT email AS shared_email,
                       count(DISTINCT name_key) >= {SHARED_EMAIL_NAMES} OR count(*) >= {SHARED_EMAIL_RECORDS} AS shared
-               FROM "{source}" WHERE email IS NOT NULL GROUP BY email)
+               FROM "{base or source}" WHERE email IS NOT NULL{"" if base is None else " AND email IN (SELECT email FROM b)"}
+               GROUP BY email)
     SELECT b.*,
         coalesce(last_reading, last_name) AS lr,
         coalesce(first_reading, first_name) AS fr,
@@ -1031,7 +1088,6 @@ def score_pairs(
     comparable_pairs: float | None = None,
     model_table: str = "match_model",
     model: "Model | None" = None,
-    pair_levels=None,
 ) -> StageResult:
     """Write `target`: every candidate pair with its levels, per-field weights and match probability.
 
@@ -1042,11 +1098,10 @@ def score_pairs(
     `comparable_pairs` (link mode) is the number of record pairs that could be compared, for the
     prior; default every pair of `source`'s records. The model is kept in `model_table`.
 
-    `pair_levels(con, comps, present)`, when given, returns what `_pair_levels` returns for every pair of
-    `pairs` and replaces the feature table and the pair query (an incremental run computes the
-    levels of its new pairs only, nayose.incremental)."""
+    With `model`, a value's term-frequency count is the model's when it has one (the table
+    `<model_table>_tf`, which `write_tf_counts` writes for an incremental state: the counts the
+    model was scored with), and the shares' denominators are the model's `tf_populations`."""
     result = StageResult(stage="score", table=target)
-    th = config.matching.thresholds
     with timed(result):
         present = {k: v for k, v in _present_columns(con, source).items() if v}
         comps = active_comparisons(present)
@@ -1054,16 +1109,21 @@ def score_pairs(
         household = household_review(config, comps)
         n_records = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
         names = None
-        if pair_levels is None:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present)}")
-            names = RecordNames.load(con) if any(c.name in ("last_name", "first_name") for c in comps) else None
-            n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
-            cand = _pair_levels(
-                con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs, names=names, lean=True,
-                rare_max=home_address_max(household),
-            )
-        else:
-            cand = pair_levels(con, comps, present)
+        populations = (model.sessions.get("tf_populations") if model is not None else None) or tf_populations(con, source, present)
+        from nayose.store import table_exists
+
+        tf_table = f"{model_table}_tf"
+        # Scoring with a given model takes its counts (the table beside it) when it has them.
+        frozen = tf_table if model is not None and "tf_populations" in model.sessions and table_exists(con, tf_table) else None
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present, populations, tf_table=frozen)}"
+        )
+        names = RecordNames.load(con) if any(c.name in ("last_name", "first_name") for c in comps) else None
+        n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]
+        cand = _pair_levels(
+            con, f'SELECT left_idx, right_idx, rule_no FROM "{pairs}"', comps, progress, n_pairs, names=names, lean=True,
+            rare_max=home_address_max(household),
+        )
         given = model
         if given is not None:
             if [c.name for c in given.comparisons] != [c.name for c in comps]:
@@ -1073,62 +1133,30 @@ def score_pairs(
             rand = {"levels": np.zeros((0, k), dtype=np.int8)}
         else:
             con.register("_random_pairs_arrow", _random_pairs(n_records, RANDOM_PAIRS))
-            rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps, names=names, lean=pair_levels is None)
+            rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps, names=names, lean=True)
             con.unregister("_random_pairs_arrow")
         con.execute("DROP TABLE IF EXISTS _score_features")
         del names
 
-        levels, tfs = cand["levels"], cand["tf"]
+        levels = cand["levels"]
         n = len(levels)
-        # Person-evidence tiers, row by row, in slices (bounded temporaries).
-        tier = np.empty(n, dtype=np.int8)
-        conflict = np.empty(n, dtype=bool)
-        for lo in range(0, n, APPLY_BATCH_ROWS):
-            sl = slice(lo, lo + APPLY_BATCH_ROWS)
-            tier[sl], conflict[sl] = person_evidence(levels[sl], comps, cand["rare_address"][sl], household)
-        # Namesakes at one company (two 佐藤 健 with their own mailboxes) are for review, not auto.
-        conflict |= cand["id_conflict"]
+        tier, conflict = evidence_tiers(cand, comps, household)
         if given is not None:
             model = given
         else:
             model = build_model(
                 levels, tier, rand["levels"], comps, n_records, config.matching.em_iterations, comparable_pairs
             ) if k else None
+        if model is not None and "tf_populations" not in model.sessions:
+            # The shares' denominators belong to the model: scoring with it later divides by the same.
+            model.sessions["tf_populations"] = populations
 
         # Weights and probabilities slice by slice, streamed into the table: only the compact
         # per-pair arrays above live for all pairs at once.
-        th_auto, th_review = th.auto, th.review
         counts = dict.fromkeys(("auto", "review", "below", "c0", "c1", "c2"), 0)
-        fields = [
-            pa.field("left_idx", pa.int32()), pa.field("right_idx", pa.int32()), pa.field("rule_no", pa.int16()),
-            pa.field("match_weight", pa.float32()), pa.field("match_probability", pa.float64()),
-            pa.field("gate", pa.int8()), pa.field("name_swapped", pa.bool_()),
-        ]
-        for comp in comps:
-            fields += [pa.field(f"lvl_{comp.name}", pa.int8()), pa.field(f"w_{comp.name}", pa.float32())]
-        schema = pa.schema(fields)
-
-        def scored_batches():
-            for lo in range(0, n, APPLY_BATCH_ROWS):
-                sl = slice(lo, lo + APPLY_BATCH_ROWS)
-                t, c = tier[sl], conflict[sl]
-                weights, total, prob, capped, gate = apply_model(levels[sl], tfs[sl], t, c, model, config)
-                counts["auto"] += int((capped >= th_auto).sum())
-                counts["review"] += int(((capped >= th_review) & (capped < th_auto)).sum())
-                counts["below"] += int((capped < th_review).sum())
-                counts["c0"] += int(((t == 0) & (prob >= th_review)).sum())
-                counts["c1"] += int(((t == 1) & (prob >= th_auto)).sum())
-                counts["c2"] += int((c & (t == 2) & (prob >= th_auto)).sum())
-                cols = [
-                    pa.array(cand["left"][sl], pa.int32()), pa.array(cand["right"][sl], pa.int32()),
-                    pa.array(cand["rule"][sl], pa.int16()), pa.array(total.astype(np.float32)),
-                    pa.array(capped.astype(np.float64)), pa.array(gate, pa.int8()), pa.array(cand["swapped"][sl]),
-                ]
-                for j in range(k):
-                    cols += [pa.array(levels[sl, j], pa.int8()), pa.array(weights[:, j], pa.float32())]
-                yield pa.RecordBatch.from_arrays(cols, schema=schema)
-
-        con.register("_scored_arrow", pa.RecordBatchReader.from_batches(schema, scored_batches()))
+        schema = scored_schema(comps)
+        batches = scored_batches(cand, comps, tier, conflict, model, config, counts)
+        con.register("_scored_arrow", pa.RecordBatchReader.from_batches(schema, batches))
         try:
             con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _scored_arrow')
         finally:
@@ -1146,8 +1174,62 @@ def score_pairs(
             "capped_names_disagree": counts["c2"],
         }
         save_model(con, model, model_table)
+        if frozen is None:  # scored with the data's counts: counts kept before do not describe these scores
+            con.execute(f'DROP TABLE IF EXISTS "{tf_table}"')
     return result
 
+
+def evidence_tiers(cand: dict[str, np.ndarray], comps: list[Comparison], household: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair of `cand` (what _pair_levels returns): person-evidence tier and the names /
+    identifiers conflict (review at most), row by row in slices (bounded temporaries)."""
+    levels = cand["levels"]
+    n = len(levels)
+    tier = np.empty(n, dtype=np.int8)
+    conflict = np.empty(n, dtype=bool)
+    for lo in range(0, n, APPLY_BATCH_ROWS):
+        sl = slice(lo, lo + APPLY_BATCH_ROWS)
+        tier[sl], conflict[sl] = person_evidence(levels[sl], comps, cand["rare_address"][sl], household)
+    # Namesakes at one company (two 佐藤 健 with their own mailboxes) are for review, not auto.
+    conflict |= cand["id_conflict"]
+    return tier, conflict
+
+
+def scored_schema(comps: list[Comparison]) -> pa.Schema:
+    """The columns of scored_pairs."""
+    fields = [
+        pa.field("left_idx", pa.int32()), pa.field("right_idx", pa.int32()), pa.field("rule_no", pa.int16()),
+        pa.field("match_weight", pa.float32()), pa.field("match_probability", pa.float64()),
+        pa.field("gate", pa.int8()), pa.field("name_swapped", pa.bool_()),
+    ]
+    for comp in comps:
+        fields += [pa.field(f"lvl_{comp.name}", pa.int8()), pa.field(f"w_{comp.name}", pa.float32())]
+    return pa.schema(fields)
+
+
+def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: Config, counts: dict[str, int]):
+    """scored_pairs rows of the pairs `cand` (with their evidence tiers), APPLY_BATCH_ROWS at a
+    time; `counts` (auto, review, below, c0-c2: pairs a gate capped) is added to on the way."""
+    th_auto, th_review = config.matching.thresholds.auto, config.matching.thresholds.review
+    levels, tfs = cand["levels"], cand["tf"]
+    schema = scored_schema(comps)
+    for lo in range(0, len(levels), APPLY_BATCH_ROWS):
+        sl = slice(lo, lo + APPLY_BATCH_ROWS)
+        t, c = tier[sl], conflict[sl]
+        weights, total, prob, capped, gate = apply_model(levels[sl], tfs[sl], t, c, model, config)
+        counts["auto"] += int((capped >= th_auto).sum())
+        counts["review"] += int(((capped >= th_review) & (capped < th_auto)).sum())
+        counts["below"] += int((capped < th_review).sum())
+        counts["c0"] += int(((t == 0) & (prob >= th_review)).sum())
+        counts["c1"] += int(((t == 1) & (prob >= th_auto)).sum())
+        counts["c2"] += int((c & (t == 2) & (prob >= th_auto)).sum())
+        cols = [
+            pa.array(cand["left"][sl], pa.int32()), pa.array(cand["right"][sl], pa.int32()),
+            pa.array(cand["rule"][sl], pa.int16()), pa.array(total.astype(np.float32)),
+            pa.array(capped.astype(np.float64)), pa.array(gate, pa.int8()), pa.array(cand["swapped"][sl]),
+        ]
+        for j in range(len(comps)):
+            cols += [pa.array(levels[sl, j], pa.int8()), pa.array(weights[:, j], pa.float32())]
+        yield pa.RecordBatch.from_arrays(cols, schema=schema)
 
 def apply_model(
     levels: np.ndarray, tfs: np.ndarray, tier: np.ndarray, conflict: np.ndarray, model: "Model | None", config: Config

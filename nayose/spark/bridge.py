@@ -72,6 +72,7 @@ def import_results(con: duckdb.DuckDBPyConnection, out_dir: str | Path) -> list[
         FROM read_parquet('{_parquet_glob(out / "clusters")}') ORDER BY rec_idx"""
     )
     save_model(con, model_from_dict(stages.get("model")))
+    con.execute('DROP TABLE IF EXISTS "match_model_tf"')  # term-frequency counts of an earlier model
     return results
 
 

@@ -204,7 +204,7 @@ def test_a_failed_run_leaves_the_previous_tables(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("cluster failed")
 
-    monkeypatch.setattr("nayose.incremental.cluster_records", boom)
+    monkeypatch.setattr("nayose.incremental.assign_groups", boom)
     with pytest.raises(RuntimeError, match="cluster failed"):
         incremental_run(con, [changed], config)
     assert snap == {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
