@@ -19,13 +19,17 @@ updates the stage tables in place, in one transaction:
    A block (one key of one rule) is affected when a record whose keys changed enters or leaves it
    (and it is within the rule's size limit before or after). The pairs of affected blocks, before
    and after, get their first rule recomputed from the index; every other pair is kept.
-3. **score**: pairs with a changed record, and pairs new to the candidate set, are compared in
-   full (score's own pair query); every other pair keeps its agreement levels from the previous
-   run. What depends on the whole base -- term-frequency shares, shared mailboxes, how many
-   records share a street -- is recomputed for every record (a few GROUP BYs), and every pair's
-   weights and probability are recomputed from the levels with the previous run's model
-   (m, u, prior as `save_model` kept them; EM is not run again) by score's own code.
-4. **cluster** all scored pairs (connected components are global; scipy does 100k in no time).
+3. **score** (`scored_pairs` in place): pairs with a moved record and pairs new to the candidate
+   set are compared in full (score's own pair query); pairs of deleted records go. A model keeps
+   what its term frequencies were computed from -- the shares' denominators
+   (`sessions["tf_populations"]`) and every value's count (`match_model_tf`, written with the
+   state) -- and scoring with the model takes a value's count from there when it has one. So a
+   kept pair's weights only move when a value it is weighed by is new to the model's counts (its
+   count is the data's), or one of its mailboxes changed (whether a mailbox is shared is the
+   data's): those pairs keep their agreement levels and are weighed again; every other row stays.
+4. **cluster** (`clusters` in place): the connected components that hold a record whose pairs
+   changed, or its previous group, are grouped again by cluster's own code (a group depends on
+   its component only); the other rows stay.
 
 rec_idx stays dense and in Id order, as a full run assigns it, so the result equals a full run on
 the same snapshot scored with the same model (`run_stages(..., model=load_model(con))`): the same
@@ -61,7 +65,7 @@ from nayose.errors import NayoseError
 from nayose.normalize import _city, _is_japanese, _split_whole, normalize_records, preload, reading_columns, romaji_key
 from nayose.records import load_records
 from nayose.score import (
-    SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, home_address_max,
+    FEATURES, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, home_address_max,
     household_review, load_model, scored_batches, scored_schema, write_tf_counts,
 )
 from nayose.stage import StageResult, timed
@@ -620,18 +624,23 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
            FROM _inc_changed c JOIN _inc_order x USING (id) WHERE c.is_new"""
     )
     con.execute("CREATE OR REPLACE TEMP TABLE _inc_sidmap AS SELECT sid, nw FROM _inc_map UNION ALL SELECT sid, nw FROM _inc_newsid")
+    # The previous rows of the records normalized again and of the deleted ones (one scan).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_prev AS SELECT * FROM normalized_records
+           WHERE id IN (SELECT id FROM _inc_renorm) OR id IN (SELECT id FROM _inc_deleted)"""
+    )
     # Moved: normalized differently than before, or new. Gone: old rec_idx of deleted and moved records.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_moved AS
            SELECT id FROM (
              SELECT * EXCLUDE (rec_idx) FROM "_inc_batch_norm"
              EXCEPT
-             SELECT * EXCLUDE (rec_idx) FROM normalized_records WHERE id IN (SELECT id FROM _inc_renorm))"""
+             SELECT * EXCLUDE (rec_idx) FROM _inc_prev WHERE id IN (SELECT id FROM _inc_renorm))"""
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_moved_idx AS
            SELECT x.nidx AS nw, n.rec_idx AS o FROM _inc_moved m JOIN _inc_order x USING (id)
-           LEFT JOIN normalized_records n USING (id)"""
+           LEFT JOIN _inc_prev n USING (id)"""
     )
     # The stable numbers of the records whose keys may have changed (moved, deleted) and of
     # those whose key rows are written again (normalized again, deleted).
@@ -650,14 +659,10 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
     con.execute("BEGIN TRANSACTION")
     try:
         # ---- normalized_records, raw_records and the state, in place ----------------------------
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE _inc_gone AS
-               SELECT rec_idx AS o FROM normalized_records
-               WHERE id IN (SELECT id FROM _inc_renorm) OR id IN (SELECT id FROM _inc_deleted)"""
-        )
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_gone AS SELECT rec_idx AS o FROM _inc_prev")
         # The values the moved and deleted records had: their counts move (score's shares).
         con.execute(
-            """CREATE OR REPLACE TEMP TABLE _inc_old_values AS SELECT * FROM normalized_records
+            """CREATE OR REPLACE TEMP TABLE _inc_old_values AS SELECT * FROM _inc_prev
                WHERE id IN (SELECT id FROM _inc_moved) OR id IN (SELECT id FROM _inc_deleted)"""
         )
         con.execute("DELETE FROM normalized_records WHERE rec_idx IN (SELECT o FROM _inc_gone)")
@@ -717,7 +722,7 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
               "_inc_moved_idx", "_inc_gone", "_inc_batch_new", "_inc_newsid", "_inc_sidmap", "_inc_moved_sid",
               "_inc_gone_sid", "_inc_limits", "_inc_corpus", "_inc_kept", "_inc_dirty",
               "_inc_d", "_inc_sizes", "_score_features", "_inc_old_values", "_inc_flags", "_inc_dirty_pairs",
-              "_inc_touched_rec", "_inc_regrouped"):
+              "_inc_touched_rec", "_inc_regrouped", "_inc_prev"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     lap("finish")
     res.records = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
@@ -731,7 +736,19 @@ def _normalize_batch(con, config: Config, ids: set, vocabulary: dict[str, set]) 
     """Normalize the records `ids` of the new snapshot into `_inc_batch_norm` with `vocabulary`;
     return what they asked of it."""
     _ids_table(con, "_inc_batch_ids", ids)
-    con.execute('CREATE OR REPLACE TEMP TABLE "_inc_batch_raw" AS SELECT * FROM "_inc_raw" WHERE "Id" IN (SELECT id FROM _inc_batch_ids)')
+    delta = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_inc_delta'").fetchall()[0][0]
+    if delta:
+        # Changed records only: their rows, and the few unchanged records normalized again read by
+        # Id from the previous snapshot (a constant filter: the snapshot is not scanned whole).
+        others = [r[0] for r in con.execute(
+            'SELECT id FROM _inc_batch_ids WHERE id NOT IN (SELECT "Id" FROM _inc_delta)').fetchall()]
+        cols = ", ".join(f'"{c[0]}"' for c in con.execute('DESCRIBE raw_records').fetchall())
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE "_inc_batch_raw" AS
+                SELECT {cols} FROM "_inc_delta" WHERE "Id" IN (SELECT id FROM _inc_batch_ids)
+                UNION ALL SELECT {cols} FROM raw_records WHERE "Id" = ANY(?)""", [others])
+    else:
+        con.execute('CREATE OR REPLACE TEMP TABLE "_inc_batch_raw" AS SELECT * FROM "_inc_raw" WHERE "Id" IN (SELECT id FROM _inc_batch_ids)')
     if ids:
         normalize_records(con, config, source="_inc_batch_raw", target="_inc_batch_norm", vocabulary=vocabulary)
     else:
@@ -893,6 +910,34 @@ def _endpoint_corpus(con: duckdb.DuckDBPyConnection, n_rec: int) -> dict[str, np
     return out
 
 
+def _endpoint_counts(con: duckdb.DuckDBPyConnection, present: dict[str, bool]) -> None:
+    """`_inc_counts(col, v, n)`: the count of every share value (and phone number) of the
+    endpoints: the model's (match_model_tf) when it has one, else the store's (counted with a
+    constant filter, so a column without such values is not read at all)."""
+    cols = [c for c in SHARES if c in present]
+    parts = [f"SELECT '{c}' AS col, {c} AS v FROM _inc_endpoints" for c in cols]
+    parts += [f"SELECT 'phones' AS col, {c} AS v FROM _inc_endpoints" for c in ("phone", "mobile") if c in present]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _inc_vals AS SELECT DISTINCT col, v FROM
+            ({' UNION ALL '.join(parts) or 'SELECT NULL::VARCHAR AS col, NULL::VARCHAR AS v'}) WHERE v IS NOT NULL"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_counts AS
+           SELECT x.col, x.v, t.n FROM _inc_vals x JOIN match_model_tf t ON t.h = hash(x.col, x.v)"""
+    )
+    lacking: dict[str, list[str]] = {}
+    for col, v in con.execute("SELECT col, v FROM _inc_vals ANTI JOIN _inc_counts USING (col, v)").fetchall():
+        lacking.setdefault(col, []).append(v)
+    for col, values in lacking.items():
+        if col == "phones":
+            nums = " UNION ALL ".join(f'SELECT {c} AS v FROM normalized_records WHERE {c} = ANY($1)'
+                                      for c in ("phone", "mobile") if c in present)
+            con.execute(f"INSERT INTO _inc_counts SELECT 'phones', v, count(*) FROM ({nums}) GROUP BY v", [values])
+        else:
+            con.execute(f"INSERT INTO _inc_counts SELECT '{col}', {col}, count(*) FROM normalized_records "
+                        f"WHERE {col} = ANY($1) GROUP BY {col}", [values])
+
+
 NAME_VALUES = ("last_name", "first_name", "last_reading", "first_reading")
 OTHER_VALUES = ("email", "company_core", "street")
 
@@ -955,24 +1000,30 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
     )
     free = [f"SELECT '{c}' AS col, {c} AS v FROM _inc_chg" for c in (*NAME_VALUES, *OTHER_VALUES) if c in present and c != "email"]
     free += [f"SELECT 'phones' AS col, {c} AS v FROM _inc_chg" for c in ("phone", "mobile") if c in present]
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _inc_free AS
-            SELECT DISTINCT col, v FROM ({' UNION ALL '.join(free) or 'SELECT NULL AS col, NULL AS v'}) x
-            WHERE v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM match_model_tf t WHERE t.col = x.col AND t.v = x.v)"""
-    )
+    lacking: dict[str, list[str]] = {}
+    for col, v in con.execute(
+        f"""SELECT DISTINCT col, v FROM ({' UNION ALL '.join(free) or 'SELECT NULL AS col, NULL AS v'}) x
+            WHERE v IS NOT NULL AND hash(col, v) NOT IN (SELECT h FROM match_model_tf)"""
+    ).fetchall():
+        lacking.setdefault(col, []).append(v)
+    emails = [r[0] for r in con.execute("SELECT DISTINCT email FROM _inc_chg WHERE email IS NOT NULL").fetchall()] \
+        if "email" in present else []
+    params: list[list[str]] = []
 
-    def any_in(values: Iterable[str]) -> str:
-        conds = [f"coalesce({c} IN (SELECT v FROM _inc_free WHERE col = '{'phones' if c in ('phone', 'mobile') else c}'), false)"
-                 for c in values if c in present and c != "email"]
-        if "email" in values and "email" in present:
-            conds.append("coalesce(email IN (SELECT email FROM _inc_chg), false)")
+    def any_in(values: Iterable[str]) -> str:  # (constant lists: the store is read once, column by column)
+        conds = []
+        for c in values:
+            found = emails if c == "email" else lacking.get("phones" if c in ("phone", "mobile") else c)
+            if c in present and found:
+                params.append(found)
+                conds.append(f"coalesce({c} = ANY(${len(params)}), false)")
         return " OR ".join(conds) or "false"
 
     name_cond, other_cond = any_in(NAME_VALUES), any_in((*OTHER_VALUES, "phone", "mobile"))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _inc_flags AS
             SELECT rec_idx, ({name_cond}) AS name_flag, ({other_cond}) AS other_flag FROM normalized_records
-            WHERE ({name_cond}) OR ({other_cond})"""
+            WHERE ({name_cond}) OR ({other_cond})""", params
     )
     name_lvls = " OR ".join(f"lvl_{x} >= 3" for x in names if x in ("last_name", "first_name")) or "false"
     lvl_cols = ", ".join(f"lvl_{x}" for x in names)
@@ -986,14 +1037,15 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
     )
     # Score's feature table for the endpoints, with the whole store's counts and the model's populations.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_endpoints AS SELECT * FROM normalized_records WHERE rec_idx IN (
+        f"""CREATE OR REPLACE TEMP TABLE _inc_endpoints AS SELECT rec_idx, {', '.join(c for c, _t in FEATURES if c in present)}
+            FROM normalized_records WHERE rec_idx IN (
              SELECT left_idx FROM _inc_dirty_pairs UNION SELECT right_idx FROM _inc_dirty_pairs
              UNION SELECT left_idx FROM _inc_affected UNION SELECT right_idx FROM _inc_affected)"""
     )
-    populations = model.sessions["tf_populations"]
+    _endpoint_counts(con, present)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _score_features AS
-            {_feature_sql('_inc_endpoints', present, populations, base='normalized_records', tf_table='match_model_tf')}"""
+            {_feature_sql('_inc_endpoints', present, model.sessions["tf_populations"], counts='_inc_counts', base='normalized_records')}"""
     )
     dirty = _pair_levels(con, "SELECT left_idx, right_idx, rule_no FROM _inc_dirty_pairs", comps, rare_max=rare_max)
     res.compared_pairs = len(dirty["left"])
@@ -1043,7 +1095,8 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
                                                     "capped_weak_person_evidence": counts["c1"],
                                                     "capped_names_disagree": counts["c2"]}},
     }
-    for t in ("_inc_gone_idx", "_inc_d_now", "_inc_chg", "_inc_free", "_inc_affected", "_inc_endpoints"):
+    for t in ("_inc_gone_idx", "_inc_d_now", "_inc_chg", "_inc_affected", "_inc_endpoints", "_inc_vals",
+              "_inc_counts"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return result
 

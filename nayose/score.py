@@ -684,58 +684,48 @@ def write_tf_counts(con: duckdb.DuckDBPyConnection, source: str, present: dict[s
     if nums:
         parts.append(f"SELECT 'phones' AS col, num AS v, count(*) AS n FROM ({' UNION ALL '.join(nums)}) GROUP BY ALL")
     body = " UNION ALL ".join(parts) or "SELECT NULL::VARCHAR AS col, NULL::VARCHAR AS v, NULL::BIGINT AS n WHERE false"
-    con.execute(f'CREATE OR REPLACE TABLE "{table}" AS {body}')
+    # h: hash(col, v), what an incremental run looks values up by (one integer column to read).
+    con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT col, v, n, hash(col, v) AS h FROM ({body})')
 
 
 def _feature_sql(
-    source: str, present: dict[str, bool], populations: dict[str, int] | None = None, base: str | None = None,
-    tf_table: str | None = None,
+    source: str, present: dict[str, bool], populations: dict[str, int] | None = None, tf_table: str | None = None,
+    counts: str | None = None, base: str | None = None,
 ) -> str:
     """Per-record features: the compared values, value shares (term frequencies) and flags.
 
     Shares come from one hash aggregate per column joined back (cheaper than window functions).
     `populations` (tf_populations, e.g. a model's) are the shares' denominators; default the
-    counts in `source`. With `base`, values are counted in that table (the whole store) for the
-    records of `source` (a few records of it: an incremental run's pair endpoints). With
-    `tf_table` (write_tf_counts: a model's), a value's count comes from there when it has one."""
+    counts in `source`. With `tf_table` (write_tf_counts: a model's), a value's count comes from
+    there when it has one. With `counts` (a table col, v, n: every value of `source`'s records
+    counted, e.g. in the whole store) and `base` (where mailboxes are looked at), the records of
+    `source` are a few of `base`'s (an incremental run's pair endpoints)."""
     cols = ", ".join(
         f'"{c}"' if c in present else f"NULL::{t} AS {c}" for c, t in FEATURES
     )
-    counted = "b" if base is None else f'"{base}"'
-    if base is not None:
-        assert populations is not None, "counting in a base needs the populations"
+    if counts is not None:
+        assert populations is not None and base is not None, "given counts need the populations and the base"
 
-    def tf_rows(col: str) -> str:
-        return f"""SELECT v, n FROM "{tf_table}" WHERE col = '{col}'"""
-
-    def values(col: str) -> str:  # the values the records of `source` have
-        return "SELECT phone FROM b UNION SELECT mobile FROM b" if col == "phones" else f"SELECT {col} FROM b"
-
-    def among(col: str) -> str:  # (in a base) only the values of `source`'s records, and those the model lacks
-        if base is None:
-            return ""
-        lacking = "" if tf_table is None else f" AND v NOT IN (SELECT v FROM ({tf_rows(col)}))"
-        return f" AND v IN ({values(col)}){lacking}"
-
-    def frozen(col: str, counts: str) -> str:  # the model's count of a value, when it has one
+    def frozen(col: str, sql: str) -> str:  # the model's count of a value, when it has one
+        if counts is not None:
+            return f"SELECT v, n FROM \"{counts}\" WHERE col = '{col}'"
         if tf_table is None:
-            return counts
-        if base is not None:  # the model's counts of the records' values; the base's for those it lacks
-            return f"SELECT v, n FROM ({tf_rows(col)}) WHERE v IN ({values(col)}) UNION ALL {counts}"
-        return f"SELECT x.v, coalesce(f.n, x.n) AS n FROM ({counts}) x LEFT JOIN ({tf_rows(col)}) f ON f.v = x.v"
+            return sql
+        return (f"SELECT x.v, coalesce(f.n, x.n) AS n FROM ({sql}) x "
+                f"""LEFT JOIN (SELECT v, n FROM "{tf_table}" WHERE col = '{col}') f ON f.v = x.v""")
 
     share_ctes, share_joins, share_cols = [], [], []
     for c in SHARES:
-        counts = f"SELECT v, count(*) AS n FROM (SELECT {c} AS v FROM {counted}) WHERE v IS NOT NULL{among(c)} GROUP BY v"
-        share_ctes.append(f"s_{c} AS ({frozen(c, counts)})")
+        share_ctes.append(f"s_{c} AS ({frozen(c, f'SELECT {c} AS v, count(*) AS n FROM b WHERE {c} IS NOT NULL GROUP BY {c}')})")
         share_joins.append(f"LEFT JOIN s_{c} ON s_{c}.v = b.{c}")
-        pop = f"(SELECT count({c}) FROM {counted})" if populations is None else f"{int(populations[c])}::BIGINT"
+        pop = f"(SELECT count({c}) FROM b)" if populations is None else f"{int(populations[c])}::BIGINT"
         share_cols.append(f"log2(s_{c}.n / greatest({pop}, {TF_MIN_POPULATION})) AS lf_{c}")
     phone_total = (f"SELECT greatest(sum(n), {TF_MIN_POPULATION}) AS total FROM phones" if populations is None
                    else f"SELECT greatest({int(populations['phones'])}::HUGEINT, {TF_MIN_POPULATION}) AS total")
-    phone_counts = frozen("phones", f"""SELECT v, count(*) AS n FROM (
-        SELECT phone AS v FROM {counted} WHERE phone IS NOT NULL
-        UNION ALL SELECT mobile FROM {counted} WHERE mobile IS NOT NULL) WHERE true{among("phones")} GROUP BY v""")
+    phone_counts = frozen("phones", """SELECT num AS v, count(*) AS n FROM (
+        SELECT phone AS num FROM b WHERE phone IS NOT NULL
+        UNION ALL SELECT mobile FROM b WHERE mobile IS NOT NULL) GROUP BY num""")
+    mailboxes = f'"{source}" WHERE' if base is None else f'"{base}" WHERE email IN (SELECT email FROM b) AND'
     return f"""
     WITH b AS (SELECT rec_idx, {cols} FROM "{source}"),
     {", ".join(share_ctes)},
@@ -743,8 +733,7 @@ def _feature_sql(
     phone_total AS ({phone_total}),
     emails AS (SELECT email AS shared_email,
                       count(DISTINCT name_key) >= {SHARED_EMAIL_NAMES} OR count(*) >= {SHARED_EMAIL_RECORDS} AS shared
-               FROM "{base or source}" WHERE email IS NOT NULL{"" if base is None else " AND email IN (SELECT email FROM b)"}
-               GROUP BY email)
+               FROM {mailboxes} email IS NOT NULL GROUP BY email)
     SELECT b.*,
         coalesce(last_reading, last_name) AS lr,
         coalesce(first_reading, first_name) AS fr,
