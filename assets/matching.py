@@ -100,10 +100,46 @@ def done_incrementally(con: duckdb.DuckDBPyConnection, stage: str, run_id: str) 
     return None
 
 
+def _salesforce_changes(context: dg.AssetExecutionContext, files, nconfig: Config, con):
+    """With source 'salesforce' and a previous run in the store: the incremental run on the records
+    the extracts changed since (sf_changes), not on the whole extracted file; None when it cannot
+    be (no previous run, nothing written, or the extract's columns changed: the whole file then)."""
+    from nayose.extract import SALESFORCE_CSV, changes_since, matching_objects, write_records_csv
+    from nayose.incremental import has_state, incremental_run
+
+    if files.source != "salesforce" or not has_state(con):
+        return None
+    objects = matching_objects(con) or [r[0] for r in con.execute("SELECT DISTINCT Object FROM sf_records").fetchall()]
+    pending = changes_since(con, objects)
+    if not pending.upserts:  # nothing written (deletions only, or nothing at all): the file is read whole
+        return None
+    changes_csv = files.paths[0].with_name(f"changes_{SALESFORCE_CSV}")
+    write_records_csv(con, changes_csv, objects, ids=pending.upserts)
+    try:
+        inc = incremental_run(con, [str(changes_csv)], nconfig, changes_only=True, deleted_ids=pending.deletes)
+    except NayoseError as exc:
+        if "previous snapshot's columns" not in str(exc):
+            raise
+        context.log.info(f"the extract's columns changed ({exc}): matching on the whole extract")
+        return None
+    finally:
+        changes_csv.unlink(missing_ok=True)
+    return inc
+
+
+def _changes_mark(con) -> int | None:
+    """The last change the extracts recorded (sf_changes), before this run reads them."""
+    from nayose.store import table_exists
+
+    if not table_exists(con, "sf_changes"):
+        return None
+    return int(con.execute("SELECT coalesce(max(seq), 0) FROM sf_changes").fetchall()[0][0])
+
+
 def _incremental_records(context: dg.AssetExecutionContext, files, nconfig: Config, con) -> tuple[StageResult, dict]:
     from nayose.incremental import incremental_run
 
-    inc = incremental_run(con, [str(p) for p in files.paths], nconfig)
+    inc = _salesforce_changes(context, files, nconfig, con) or incremental_run(con, [str(p) for p in files.paths], nconfig)
     summary = inc.to_dict()
     context.log.info(
         f"{inc.mode} run{': ' + inc.reason if inc.reason else ''}; {inc.new} new, {inc.changed} changed, "
@@ -141,10 +177,15 @@ def raw_records(context: dg.AssetExecutionContext, config: RawRecordsConfig, sto
         context.log.info(f"source {files.source}: {', '.join(str(p) for p in files.paths)}")
         with store.connect() as con:
             incremental = None
+            mark = _changes_mark(con) if files.source == "salesforce" else None
             if config.incremental:
                 result, incremental = _incremental_records(context, files, nconfig, con)
             else:
                 result = load_records(con, [str(p) for p in files.paths], nconfig)
+            if mark is not None:  # what the extracts changed up to now is matched
+                from nayose.extract import take_changes
+
+                take_changes(con, mark)
             extra = {
                 "source": files.source,
                 "inputs": [str(p) for p in files.paths],

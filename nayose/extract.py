@@ -13,6 +13,9 @@ Tables (created on first use, in the DuckDB connection given):
 * ``sf_deleted(Id PRIMARY KEY, object, MasterRecordId, SystemModstamp)``: records found deleted
   (queryAll, ``IsDeleted = true``); ``MasterRecordId`` is set for merge losers. A record that comes
   back (undelete) leaves this table again.
+* ``sf_changes(seq, Id, object, change)``: every Id an extract wrote (``upsert``: new or changed) or
+  removed (``delete``), in order, until a matching run takes them (`changes_since` /
+  `take_changes`): what an incremental matching run needs, however many extracts ran since.
 * ``extract_watermarks(object PRIMARY KEY, watermark, extracted_at, rows)``: per object the largest
   ``SystemModstamp`` seen (not the wall clock: a clock skew or a long transaction cannot make the
   next run skip records), when the run finished, and the object's rows in ``sf_records``.
@@ -64,6 +67,8 @@ RECORDS = "sf_records"
 SALESFORCE_CSV = "salesforce_records.csv"
 DELETED = "sf_deleted"
 WATERMARKS = "extract_watermarks"
+#: Ids whose sf_records row was written or removed, in order, until a matching run takes them.
+CHANGES = "sf_changes"
 Mode = Literal["auto", "rest", "bulk"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
@@ -257,6 +262,11 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {WATERMARKS} (object VARCHAR PRIMARY KEY, watermark VARCHAR, "
         "extracted_at TIMESTAMPTZ, rows BIGINT)"
+    )
+    con.execute(f"CREATE SEQUENCE IF NOT EXISTS {CHANGES}_seq")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {CHANGES} (seq BIGINT DEFAULT nextval('{CHANGES}_seq'), Id VARCHAR, "
+        "object VARCHAR, change VARCHAR)"
     )
 
 
@@ -530,8 +540,18 @@ def _merge(
                        count(*) FILTER (WHERE r.Id IS NOT NULL AND r.SystemModstamp IS NOT DISTINCT FROM s.SystemModstamp)
                 FROM {s} s LEFT JOIN {RECORDS} r ON r.Id = s.Id"""
         ).fetchall()[0]
+        # What changed, for the next matching run (changes_since): rows new or changed, rows gone.
+        con.execute(
+            f"""INSERT INTO {CHANGES} (Id, object, change) SELECT s.Id, ?, 'upsert' FROM {s} s
+                LEFT JOIN {RECORDS} r ON r.Id = s.Id
+                WHERE r.Id IS NULL OR r.SystemModstamp IS DISTINCT FROM s.SystemModstamp""", [obj]
+        )
         removed = 0
         if full:
+            con.execute(
+                f"""INSERT INTO {CHANGES} (Id, object, change) SELECT Id, ?, 'delete' FROM {RECORDS}
+                    WHERE Object = ? AND Id NOT IN (SELECT Id FROM {s})""", [obj, obj]
+            )
             # A full pull lists every live record: rows of this object missing from it are gone.
             removed += con.execute(
                 f"DELETE FROM {RECORDS} WHERE Object = ? AND Id NOT IN (SELECT Id FROM {s})", [obj]
@@ -554,6 +574,7 @@ def _merge(
                     FROM dtab d LEFT JOIN {DELETED} x ON x.Id = d.Id
                     WHERE x.Id IS NULL OR x.SystemModstamp IS DISTINCT FROM d.SystemModstamp"""
             ).fetchall()[0]
+            con.execute(f"INSERT INTO {CHANGES} (Id, object, change) SELECT Id, ?, 'delete' FROM dtab", [obj])
             removed += con.execute(f"DELETE FROM {RECORDS} WHERE Id IN (SELECT Id FROM dtab)").fetchall()[0][0]
             con.execute(f"DELETE FROM {DELETED} WHERE Id IN (SELECT Id FROM dtab)")
             con.execute(
@@ -608,10 +629,13 @@ def matching_objects(con: duckdb.DuckDBPyConnection) -> list[str] | None:
 
 
 def write_records_csv(
-    con: duckdb.DuckDBPyConnection, path: str | Path, objects: Iterable[str] | None = None
+    con: duckdb.DuckDBPyConnection, path: str | Path, objects: Iterable[str] | None = None,
+    ids: Iterable[str] | None = None,
 ) -> int:
     """Write sf_records as a Data Loader style CSV (UTF-8, header of API field names, Id and Object
     first, empty for NULL) that `nayose.records.load_records` reads. Returns the rows written.
+    With `ids`, only those records, under the columns the whole file would have (the changed
+    records of an incremental matching run).
 
     Written to a temporary file beside `path` and renamed into place."""
     ensure_tables(con)
@@ -633,6 +657,9 @@ def write_records_csv(
         ).fetchall()[0]
         cols = [c for c, n in zip(cols, counts) if n]
     select = ", ".join(["Id", "Object", *(_q(c) for c in cols)])
+    if ids is not None:
+        where += (" AND" if where else " WHERE") + " Id = ANY(?)"
+        params = [*params, list(ids)]
     n = con.execute(f"SELECT count(*) FROM {RECORDS}{where}", params).fetchall()[0][0]
     if n == 0:
         raise NayoseError(f"{RECORDS} has no records to write (extract first)")
@@ -645,6 +672,36 @@ def write_records_csv(
     )
     tmp.replace(path)
     return int(n)
+
+
+@dataclass
+class PendingChanges:
+    """The records changed since a matching run last took the changes (`changes_since`)."""
+
+    mark: int  # the last sf_changes row read (`take_changes` removes up to it)
+    upserts: list[str]  # Ids now in sf_records (of the objects asked for) written since
+    deletes: list[str]  # Ids no longer in sf_records (deleted, merged away, gone) or no longer of those objects
+
+
+def changes_since(con: duckdb.DuckDBPyConnection, objects: Iterable[str]) -> PendingChanges:
+    """What the extracts changed since the last `take_changes`: the Ids to match again and the Ids
+    to drop, for an incremental matching run on the changed records only."""
+    ensure_tables(con)
+    objs = list(objects)
+    mark = con.execute(f"SELECT coalesce(max(seq), 0) FROM {CHANGES}").fetchall()[0][0]
+    rows = con.execute(
+        f"""SELECT c.Id, r.Id IS NOT NULL AND r.Object = ANY(?) AS live
+            FROM (SELECT DISTINCT Id FROM {CHANGES} WHERE seq <= ? AND object = ANY(?)) c
+            LEFT JOIN {RECORDS} r USING (Id) ORDER BY c.Id""",
+        [objs, mark, objs],
+    ).fetchall()
+    return PendingChanges(int(mark), [i for i, live in rows if live], [i for i, live in rows if not live])
+
+
+def take_changes(con: duckdb.DuckDBPyConnection, mark: int) -> None:
+    """The changes up to `mark` are matched: forget them."""
+    ensure_tables(con)
+    con.execute(f"DELETE FROM {CHANGES} WHERE seq <= ?", [int(mark)])
 
 
 def extract_summary(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -660,6 +717,9 @@ __all__ = [
     "SALESFORCE_CSV",
     "matching_objects",
     "ExtractResult",
+    "PendingChanges",
+    "changes_since",
+    "take_changes",
     "ObjectExtract",
     "SalesforceAPIError",
     "extract_salesforce",

@@ -41,7 +41,7 @@ def _org_store() -> tuple[OrgStore, dict]:
                               "LeadSource": "名刺" if i == 1 else "Web"})
         for i, (ln, fn, co, em, mob) in enumerate(PEOPLE)
     ]
-    contact = store.insert("Contact", {"LastName": "中村", "FirstName": "翔", "AccountId": acc,
+    contact = store.insert("Contact", {"LastName": "中村", "FirstName": "翔", "AccountId": acc, "Title": "課長",
                                        "Email": "sho.nakamura@sample.co.jp"})
     store.insert_prospect({"email": "taro.yamada@sample.co.jp", "salesforceId": leads[0]})
     store.insert_prospect({"email": "SHO.NAKAMURA@sample.co.jp"})
@@ -106,12 +106,14 @@ def test_extract_then_raw_records_from_salesforce(org_env, tmp_path):
         assert secret not in everything
 
     # raw_records loads the extracted CSV with source "salesforce" (no Salesforce resource needed).
-    raw = dg.materialize([raw_records], resources={"store": store}, instance=instance,
-                         run_config={**quiet, "ops": {"raw_records": {"config": {"source": "salesforce"}}}},
+    # (incremental, as the nightly run asks: there is no previous run, so this one is full)
+    sf_raw = {**quiet, "ops": {"raw_records": {"config": {"source": "salesforce", "incremental": True}}}}
+    raw = dg.materialize([raw_records], resources={"store": store}, instance=instance, run_config=sf_raw,
                          raise_on_error=False)
     assert raw.success, failure_messages(raw)
     rmd = materialization(raw, "raw_records")
     assert rmd["source"].value == "salesforce" and rmd["dagster/row_count"].value == 6
+    assert rmd["run_mode"].value.startswith("full (no previous run")
     con = duckdb.connect(str(db), read_only=True)
     try:
         got = con.execute('SELECT Object, "Account.Name" FROM raw_records WHERE Id = ?', [org.ids["contact"]]).fetchall()
@@ -131,6 +133,38 @@ def test_extract_then_raw_records_from_salesforce(org_env, tmp_path):
     md2 = materialization(again, "salesforce_records")
     assert (md2["new"].value, md2["changed"].value, md2["deleted"].value) == (0, 1, 1)
     assert md2["rows_per_object"].data["Lead"] == 4 and md2["deleted_known"].value == 1
+    # ... and a new Contact in a second extract before matching runs again: the matching run takes
+    # what both extracts changed (sf_changes), not the whole extracted file.
+    org.store.advance(10)
+    new_contact = org.store.insert("Contact", {"LastName": "山田", "FirstName": "太郎", "AccountId": org.ids["account"],
+                                               "Email": "taro.yamada@sample.co.jp"})
+    third = dg.materialize([salesforce_records], resources=resources, instance=instance, run_config=quiet,
+                           raise_on_error=False)
+    assert third.success, failure_messages(third)
+    inc = dg.materialize([raw_records], resources={"store": store}, instance=instance, run_config=sf_raw,
+                         raise_on_error=False)
+    assert inc.success, failure_messages(inc)
+    imd = materialization(inc, "raw_records")
+    assert imd["run_mode"].value == "incremental", imd["run_mode"].value
+    summary = imd["incremental"].value
+    assert (summary["new"], summary["changed"], summary["deleted"]) == (1, 1, 1)
+    assert imd["stats"].value["changes_only"] is True and imd["stats"].value["deleted_ids"] == 1
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM sf_changes").fetchall() == [(0,)]  # taken
+        # The snapshot now equals the whole extract: the same Ids and values as sf_records' Leads / Contacts.
+        got = con.execute('SELECT "Id", "Title", "Email" FROM raw_records ORDER BY "Id"').fetchall()
+        want = con.execute("SELECT Id, Title, Email FROM sf_records WHERE Object IN ('Lead', 'Contact') ORDER BY Id").fetchall()
+        assert got == want and len(got) == 6 and any(r[0] == new_contact for r in got)
+        # The duplicate arrived in the new Contact: its pair with the Lead is scored.
+        pair = con.execute(
+            """SELECT count(*) FROM scored_pairs p JOIN normalized_records a ON a.rec_idx = p.left_idx
+               JOIN normalized_records b ON b.rec_idx = p.right_idx
+               WHERE ? IN (a.id, b.id) AND ? IN (a.id, b.id) AND p.match_probability >= 0.99""",
+            [new_contact, org.ids["leads"][0]]).fetchall()
+        assert pair == [(1,)]
+    finally:
+        con.close()
 
 
 def test_bad_credentials_fail_with_a_scrubbed_message(org_env, tmp_path, monkeypatch):
