@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -160,6 +161,49 @@ def _jw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cpdist(a, b, scorer=JaroWinkler.normalized_similarity, workers=-1, dtype=np.float32)
 
 
+NAME_READINGS_MAX = 256  # readings kept per name written in kanji (they multiply character by character)
+
+
+@lru_cache(maxsize=1 << 16)
+def name_readings(written: str) -> frozenset[str]:
+    """Every reading pykakasi's dictionary gives a name written in kanji, as romaji keys (as
+    `nayose.normalize.romaji_key` writes them: each word read, joined, long vowels folded): each
+    word or kanji may read several ways (根本 konpon / nemoto, 陽菜 haruna / hina, 直 choku / nao
+    ...), where the reading normalize guessed is one. Kana in the name read as themselves; at most
+    NAME_READINGS_MAX; empty when a character has no reading in the dictionary."""
+    from pykakasi.kanji import Itaiji, Kanwa
+
+    from nayose.normalize import _fold, romaji_key
+
+    if not written:
+        return frozenset()
+    text = Itaiji().convert(written)
+    kanwa = Kanwa()
+    partial: dict[int, list[str]] = {0: [""]}  # readings (romaji) of text[:i]
+    for i, ch in enumerate(text):
+        heads = partial.get(i)
+        if not heads:
+            continue
+
+        def extend(j: int, kana: str) -> None:
+            rom = romaji_key(kana) or ""
+            got = partial.setdefault(j, [])
+            for h in heads:
+                if len(got) >= NAME_READINGS_MAX:
+                    return
+                got.append(h + rom)
+
+        if "\u3041" <= ch <= "\u30f6" or ch == "ー":
+            extend(i + 1, ch)
+        else:
+            table = kanwa.load(ch) or {}
+            for j in range(i + 1, len(text) + 1):  # the dictionary's words at i: prefixes of the rest
+                for yomi, tail in table.get(text[i:j], ()):
+                    if tail is None:
+                        extend(j, yomi)
+    return frozenset(k for k in map(_fold, dict.fromkeys(partial.get(len(text), []))) if k)
+
+
 _SIM_EVERY_PAIR = False  # tests: compute every similarity, to check that skipping them changes nothing
 
 
@@ -257,6 +301,15 @@ class _NamePairs:
 
     def strings(self, tag: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = self._SIDES[tag]
+        if self.names is None:
+            def get(c: str) -> np.ndarray:
+                return _col(self.batch, c).take(pa.array(rows)).fill_null("").to_numpy(zero_copy_only=False)
+            return get(f"l_{x}"), get(f"r_{y}")
+        return self.names.vocab[self.code("l", x)[rows]], self.names.vocab[self.code("r", y)[rows]]
+
+    def written(self, tag: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The written names (not readings) an alignment compares, at `rows`."""
+        x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
         if self.names is None:
             def get(c: str) -> np.ndarray:
                 return _col(self.batch, c).take(pa.array(rows)).fill_null("").to_numpy(zero_copy_only=False)
@@ -361,10 +414,27 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
         lv[null] = NULL
         return lv
 
-    last = levels(s_last, pick("e_ll", "e_lf"), pick("q_ll", "q_lf"), pick("p_ll", "p_lf"), pick("k_ll", "k_lf"),
-                  kanji_last, cross_last, last_null)
-    first = levels(s_first, pick("e_ff", "e_fl"), pick("q_ff", "q_fl"), pick("p_ff", "p_fl"), pick("k_ff", "k_fl"),
-                   kanji_first, cross_first, first_null)
+    # A name in kanji against one in kana / romaji: any reading the kanji may have (根本 is
+    # konpon or nemoto, 直穂 naoho) agreeing is the same reading, not only the one guessed.
+    def other_reading(tag: str, need: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, dtype=bool)
+        kl, kr = b[f"{tag[0]}k1"], b[f"{tag[1]}k2"]
+        rows = np.flatnonzero(need & (kl ^ kr) & ~b[f"e_{tag}"] & ~b[f"q_{tag}"])
+        if len(rows):
+            (wl, wr), (rl, rr) = np_.written(tag, rows), np_.strings(tag, rows)
+            left_kanji = kl[rows]
+            out[rows] = [(r_ in name_readings(w_l)) if k else (l_ in name_readings(w_r))
+                         for k, w_l, w_r, l_, r_ in zip(left_kanji.tolist(), wl, wr, rl, rr)]
+        return out
+
+    straight_rows = ~swapped
+    alt_ll = other_reading("ll", straight_rows & ~b["ln1n"] & ~b["ln2n"])
+    alt_ff = other_reading("ff", straight_rows & ~b["fn1n"] & ~b["fn2n"])
+    alt_lf, alt_fl = other_reading("lf", swapped), other_reading("fl", swapped)
+    last = levels(s_last, pick("e_ll", "e_lf"), pick("q_ll", "q_lf") | np.where(swapped, alt_lf, alt_ll),
+                  pick("p_ll", "p_lf"), pick("k_ll", "k_lf"), kanji_last, cross_last, last_null)
+    first = levels(s_first, pick("e_ff", "e_fl"), pick("q_ff", "q_fl") | np.where(swapped, alt_fl, alt_ff),
+                   pick("p_ff", "p_fl"), pick("k_ff", "k_fl"), kanji_first, cross_first, first_null)
 
     # Whole name in one field on one side only: split it at the other side's surname where it
     # starts with it; else compare full readings, both orders (DuckDB).
@@ -825,6 +895,8 @@ def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> s
         ]
     exprs = name_parts + ([
         "l.lr AS l_lr", "l.fr AS l_fr", "r.lr AS r_lr", "r.fr AS r_fr",
+        "l.last_name AS l_last_name", "l.first_name AS l_first_name", "r.last_name AS r_last_name",
+        "r.first_name AS r_first_name",
         "l.last_name IS NULL AS ln1n", "l.first_name IS NULL AS fn1n",
         "r.last_name IS NULL AS ln2n", "r.first_name IS NULL AS fn2n",
         "l.last_kanji AS lk1", "l.first_kanji AS fk1", "r.last_kanji AS lk2", "r.first_kanji AS fk2",

@@ -32,6 +32,7 @@ import pyarrow as pa
 from nayose.block import key_column, key_sql, rule_key_sql, rule_limit, rule_stats
 from nayose.config import Config
 from nayose.score import (
+    SHARES,
     COMPARISONS,
     RANDOM_PAIRS,
     Comparison,
@@ -188,6 +189,18 @@ def _present_columns(records) -> tuple[dict[str, bool], int]:
     return {c: bool(row[c]) for c in records.columns}, int(row["__n"])
 
 
+def _tf_populations(records, present: dict[str, bool]) -> dict[str, int]:
+    """score.tf_populations on Spark: records with a value per share column, phone numbers."""
+    from pyspark.sql import functions as F
+
+    cols = [c for c in SHARES if c in present]
+    nums = [c for c in ("phone", "mobile") if c in present]
+    row = records.agg(*[F.count(F.col(f"`{c}`")).alias(c) for c in cols + nums]).collect()[0] if cols + nums else {}
+    out = {c: int(row[c]) if c in cols else 0 for c in SHARES}
+    out["phones"] = sum(int(row[c]) for c in nums)
+    return out
+
+
 def _level_schema(comps: list[Comparison]) -> str:
     cols = ["left_idx INT", "right_idx INT", "rule_no SMALLINT"]
     cols += [f"lvl_{c.name} TINYINT" for c in comps]
@@ -331,6 +344,7 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
             model = build_model(
                 patterns, tiers, rand_levels, comps, n_records, config.matching.em_iterations, None, pair_counts
             )
+            model.sessions["tf_populations"] = _tf_populations(records, present)
             clock.lap("pattern counts + EM")
         else:
             model, n_random = None, 0
