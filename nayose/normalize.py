@@ -1318,6 +1318,9 @@ def _single(col: pa.ChunkedArray) -> pa.Array:
     return arr if arr.type == pa.string() else arr.cast(pa.string())
 
 
+_SCAN_CHUNK = 16_384  # rows per record batch of a registered Arrow table (DuckDB's unit of parallel scan)
+
+
 class _Views:
     """Arrow tables registered on the connection for the duration of the stage."""
 
@@ -1328,6 +1331,10 @@ class _Views:
 
     def register(self, name: str, table: pa.Table) -> str:
         full = self.prefix + name
+        if table.num_rows > _SCAN_CHUNK:
+            # DuckDB scans an Arrow table one record batch per thread: one batch of 100k rows
+            # (what pa.table builds) keeps the whole query on one core.
+            table = pa.Table.from_batches(table.to_batches(max_chunksize=_SCAN_CHUNK), table.schema)
         self.con.register(full, table)
         self.names.append(full)
         return full
