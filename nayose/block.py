@@ -7,10 +7,22 @@ than the rule's size limit are skipped and reported, never turned into one n-squ
 
 from __future__ import annotations
 
+import queue
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
 import duckdb
 
 from nayose.config import BlockingRule, Config
 from nayose.stage import StageResult, timed
+
+
+def _workers(con: duckdb.DuckDBPyConnection) -> int:
+    """How many rules to run at once: DuckDB's thread count (the cores it may use), at most 4."""
+    try:
+        return max(1, min(4, int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])))
+    except (duckdb.Error, ValueError, TypeError):  # pragma: no cover
+        return 1
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
@@ -111,36 +123,77 @@ def block_pairs(
     result = StageResult(stage="block", table=target)
     with timed(result):
         rules = active_rules(con, config, source)
-        per_rule: dict[str, dict] = {}
-        con.execute("DROP TABLE IF EXISTS _block_pairs")
-        con.execute("CREATE TEMP TABLE _block_pairs (left_idx INTEGER, right_idx INTEGER, rule_no SMALLINT)")
-        for no, rule in enumerate(rules):
-            limit = rule_limit(rule, config)
-            con.execute("DROP TABLE IF EXISTS _block_keys")
-            con.execute(f"CREATE TEMP TABLE _block_keys AS {block_keys_sql(rule, source, incoming_sql)}")
-            skipped = con.execute(skipped_blocks_sql(limit)).fetchall()[0]
-            if incoming_sql:
-                con.execute(
-                    f"""INSERT INTO _block_pairs
-                    SELECT least(a.rec_idx, b.rec_idx), greatest(a.rec_idx, b.rec_idx), {no}
-                    FROM (SELECT * FROM _block_keys WHERE inc AND bsize <= {limit}) b
-                    JOIN _block_keys a ON a.bkey = b.bkey AND a.bval = b.bval AND a.rec_idx <> b.rec_idx
-                    WHERE a.bsize <= {limit} AND (NOT a.inc OR a.rec_idx < b.rec_idx)"""
-                )
+        skipped_by_rule: dict[int, tuple] = {}
+        token = uuid.uuid4().hex[:12]
+        n_workers = min(_workers(con), len(rules))
+        pair_tables = [f"_block_pairs_{token}_{w}" for w in range(max(n_workers, 1))]
+        todo = queue.SimpleQueue()
+        for no in range(len(rules)):
+            todo.put(no)
+
+        def work(c: duckdb.DuckDBPyConnection, pairs_table: str) -> None:
+            # The rules are independent: each worker takes the next one until none is left, with
+            # its own (connection-local) key table and its own pair table.
+            c.execute(f'CREATE TABLE "{pairs_table}" (left_idx INTEGER, right_idx INTEGER, rule_no SMALLINT)')
+            try:
+                while True:
+                    try:
+                        no = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    rule = rules[no]
+                    limit = rule_limit(rule, config)
+                    c.execute("DROP TABLE IF EXISTS _block_keys")
+                    c.execute(f"CREATE TEMP TABLE _block_keys AS {block_keys_sql(rule, source, incoming_sql)}")
+                    skipped_by_rule[no] = c.execute(skipped_blocks_sql(limit)).fetchall()[0]
+                    if incoming_sql:
+                        c.execute(
+                            f"""INSERT INTO "{pairs_table}"
+                            SELECT least(a.rec_idx, b.rec_idx), greatest(a.rec_idx, b.rec_idx), {no}
+                            FROM (SELECT * FROM _block_keys WHERE inc AND bsize <= {limit}) b
+                            JOIN _block_keys a ON a.bkey = b.bkey AND a.bval = b.bval AND a.rec_idx <> b.rec_idx
+                            WHERE a.bsize <= {limit} AND (NOT a.inc OR a.rec_idx < b.rec_idx)"""
+                        )
+                    else:
+                        c.execute(f'INSERT INTO "{pairs_table}" {rule_pairs_sql(no, limit)}')
+            finally:
+                c.execute("DROP TABLE IF EXISTS _block_keys")
+
+        try:
+            if n_workers <= 1:
+                work(con, pair_tables[0])
             else:
-                con.execute(f"INSERT INTO _block_pairs {rule_pairs_sql(no, limit)}")
-            per_rule[rule.name] = rule_stats(rule, skipped)
-        con.execute("DROP TABLE IF EXISTS _block_keys")
-        # Pairs are joined on a 64-bit hash of the keys and then on the key values themselves:
-        # DuckDB's string hash does collide (one pair in the 1M sample), which would add a pair.
-        con.execute(
-            f"""CREATE OR REPLACE TABLE "{target}" AS
-            SELECT left_idx, right_idx, min(rule_no) AS rule_no
-            FROM _block_pairs GROUP BY left_idx, right_idx ORDER BY left_idx, right_idx"""
-        )
-        raw_counts = dict(con.execute("SELECT rule_no, count(*) FROM _block_pairs GROUP BY rule_no").fetchall())
-        first_counts = dict(con.execute(f'SELECT rule_no, count(*) FROM "{target}" GROUP BY rule_no').fetchall())
-        con.execute("DROP TABLE IF EXISTS _block_pairs")
+                # At 100k records a table is one DuckDB row group, which DuckDB scans on one
+                # thread: the rules run side by side on cursors (connections to the same
+                # database) to keep every core busy. The result does not depend on the order.
+                cursors = [con.cursor() for _ in range(n_workers - 1)]
+                try:
+                    with ThreadPoolExecutor(max_workers=n_workers - 1) as pool:
+                        futures = [pool.submit(work, cur, t) for cur, t in zip(cursors, pair_tables[1:])]
+                        try:
+                            work(con, pair_tables[0])
+                        finally:
+                            for f in futures:
+                                f.exception()  # wait for every worker before looking at results
+                        for f in futures:
+                            f.result()
+                finally:
+                    for cur in cursors:
+                        cur.close()
+            all_pairs = " UNION ALL ".join(f'SELECT * FROM "{t}"' for t in pair_tables)
+            # Pairs are joined on a 64-bit hash of the keys and then on the key values themselves:
+            # DuckDB's string hash does collide (one pair in the 1M sample), which would add a pair.
+            con.execute(
+                f"""CREATE OR REPLACE TABLE "{target}" AS
+                SELECT left_idx, right_idx, min(rule_no) AS rule_no
+                FROM ({all_pairs}) GROUP BY left_idx, right_idx ORDER BY left_idx, right_idx"""
+            )
+            raw_counts = dict(con.execute(f"SELECT rule_no, count(*) FROM ({all_pairs}) GROUP BY rule_no").fetchall())
+            first_counts = dict(con.execute(f'SELECT rule_no, count(*) FROM "{target}" GROUP BY rule_no').fetchall())
+        finally:
+            for t in pair_tables:
+                con.execute(f'DROP TABLE IF EXISTS "{t}"')
+        per_rule: dict[str, dict] = {rule.name: rule_stats(rule, skipped_by_rule[no]) for no, rule in enumerate(rules)}
         for no, rule in enumerate(rules):
             per_rule[rule.name]["comparisons"] = int(raw_counts.get(no, 0))
             per_rule[rule.name]["new_pairs"] = int(first_counts.get(no, 0))

@@ -12,19 +12,42 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pyarrow as pa
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from nayose.config import Config
 from nayose.stage import StageResult, timed
 
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Connected-component label of each of the n records linked by the (left, right) pairs.
+    Components are numbered in the order of their smallest record (what scipy's
+    connected_components gives; importing scipy.sparse alone took ~0.25 s of every run).
+
+    Union-find in numpy: every root linked to a smaller root hooks under the smallest, then the
+    trees are flattened, until every pair has one root; the root is then the component's
+    smallest record (a record only ever hooks under a smaller one)."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    g = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
-    _, labels = connected_components(g, directed=False)
-    return labels
+    parent = np.arange(n, dtype=np.int64)
+    u = np.asarray(left, dtype=np.int64)
+    v = np.asarray(right, dtype=np.int64)
+    while len(u):
+        pu, pv = parent[u], parent[v]
+        keep = pu != pv
+        if not keep.any():
+            break
+        u, v, pu, pv = u[keep], v[keep], pu[keep], pv[keep]  # pairs already joined stay joined
+        hi, lo = np.maximum(pu, pv), np.minimum(pu, pv)
+        o = np.lexsort((lo, hi))
+        hi, lo = hi[o], lo[o]
+        first = np.r_[True, hi[1:] != hi[:-1]]
+        parent[hi[first]] = lo[first]  # each root under the smallest root it is linked to
+        while True:  # flatten: every record points at its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+    rank = np.cumsum(parent == np.arange(n), dtype=np.int64) - 1  # roots numbered in record order
+    return rank[parent].astype(np.int32)
 
 
 def assign_groups(

@@ -31,6 +31,7 @@ import time
 import unicodedata
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Callable, Iterable, Sequence
 
@@ -319,6 +320,32 @@ def _kana_to_romaji(h: str) -> str:
     return _SOKUON_RE.sub(_sokuon, r) if "っ" in r else r
 
 
+_GC_LOCK = threading.Lock()
+_GC_PAUSES = 0
+_GC_RESUME = False
+
+
+@contextmanager
+def _gc_paused():
+    """Cyclic garbage collection off while the block runs (the stage and the dictionary load
+    build hundreds of thousands of acyclic objects: every collection would walk them again).
+    Nests and may be held by several threads at once: collection resumes when the last holder
+    leaves, if it was enabled when the first one came in."""
+    global _GC_PAUSES, _GC_RESUME
+    with _GC_LOCK:
+        if _GC_PAUSES == 0:
+            _GC_RESUME = gc.isenabled()
+            gc.disable()
+        _GC_PAUSES += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_PAUSES -= 1
+            if _GC_PAUSES == 0 and _GC_RESUME:
+                gc.enable()
+
+
 class _KanjiReader:
     """Kanji -> hiragana with pykakasi's dictionary (longest match, pykakasi's first reading),
     but indexed by key length, so a lookup costs a few dict probes instead of a scan of every
@@ -336,7 +363,12 @@ class _KanjiReader:
         """Load pykakasi's dictionary (idempotent, thread-safe)."""
         with self._lock:
             if self._table is None:
-                self._load()
+                with _gc_paused():  # the pickle holds ~570k objects: collections during the load cost ~0.3 s
+                    self._load()
+                    # They live as long as the process and hold no cycles: keep every later
+                    # collection from walking them again (gc.freeze moves what is tracked now
+                    # to the permanent generation).
+                    gc.freeze()
 
     def _load(self) -> None:
         try:
@@ -1286,6 +1318,9 @@ def _single(col: pa.ChunkedArray) -> pa.Array:
     return arr if arr.type == pa.string() else arr.cast(pa.string())
 
 
+_SCAN_CHUNK = 16_384  # rows per record batch of a registered Arrow table (DuckDB's unit of parallel scan)
+
+
 class _Views:
     """Arrow tables registered on the connection for the duration of the stage."""
 
@@ -1296,6 +1331,10 @@ class _Views:
 
     def register(self, name: str, table: pa.Table) -> str:
         full = self.prefix + name
+        if table.num_rows > _SCAN_CHUNK:
+            # DuckDB scans an Arrow table one record batch per thread: one batch of 100k rows
+            # (what pa.table builds) keeps the whole query on one core.
+            table = pa.Table.from_batches(table.to_batches(max_chunksize=_SCAN_CHUNK), table.schema)
         self.con.register(full, table)
         self.names.append(full)
         return full
@@ -1343,14 +1382,12 @@ def normalize_records(
     result = StageResult(stage="normalize", table=target)
     with timed(result):
         views = _Views(con)
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # millions of short-lived tuples: no cyclic garbage, but costly full collections
         try:
-            _run(con, config, source, target, result, views, vocabulary)
-            _apply_readings_and_placeholders(con, config, source, target, result)
+            # millions of short-lived tuples: no cyclic garbage, but costly full collections
+            with _gc_paused():
+                _run(con, config, source, target, result, views, vocabulary)
+                _apply_readings_and_placeholders(con, config, source, target, result)
         finally:
-            if gc_was_enabled:
-                gc.enable()
             views.cleanup()
     return result
 

@@ -7,28 +7,81 @@ so a failed run leaves DIR as it was.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 import duckdb
 
-from nayose.block import block_pairs
-from nayose.cluster import cluster_records
 from nayose.config import Config
-from nayose.normalize import normalize_records, preload
-from nayose.outputs import summary_dict, write_outputs
-from nayose.plan import build_plan, write_plan_outputs
 from nayose.progress import StageProgress
 from nayose.records import load_records
-from nayose.score import score_pairs
 from nayose.stage import StageResult
 from nayose.store import connect
-from nayose.survive import survive
+
+# The later stages' modules (and what they pull in: pyarrow.compute, pykakasi, rapidfuzz,
+# phonenumbers ...) are imported by `_warm_up` while DuckDB reads the CSV, which leaves the GIL
+# free; the names below are resolved on first use (module __getattr__), so
+# `from nayose.pipeline import normalize_records` still works.
+_LAZY = {
+    "block_pairs": "nayose.block",
+    "cluster_records": "nayose.cluster",
+    "normalize_records": "nayose.normalize",
+    "preload": "nayose.normalize",
+    "summary_dict": "nayose.outputs",
+    "write_outputs": "nayose.outputs",
+    "build_plan": "nayose.plan",
+    "write_plan_outputs": "nayose.plan",
+    "score_pairs": "nayose.score",
+    "survive": "nayose.survive",
+}
+
+
+def _lazy(name: str):
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _lazy(name)
+
+
+def _warm_up(with_plan: bool) -> None:
+    """Import the later stages and load pykakasi's kanji dictionary; run in a background thread
+    while the records stage reads the CSV (DuckDB releases the GIL), so that this start-up work
+    (~0.7 s of CPU) overlaps it instead of following it. Any failure is left for the stage that
+    needs the module to report."""
+    try:
+        from nayose.normalize import _KANJI
+
+        _KANJI.load()
+        for module in ("nayose.block", "nayose.score", "nayose.cluster", "nayose.outputs"):
+            importlib.import_module(module)
+        if with_plan:
+            importlib.import_module("nayose.survive")
+            importlib.import_module("nayose.plan")
+        # pyarrow imports pandas the first time it converts a Python / numpy object (pa.array):
+        # the normalize stage's first conversion would otherwise pay for it (~0.15 s).
+        import numpy as np
+        import pyarrow as pa
+
+        pa.array(np.zeros(1, dtype=np.int8))
+    except Exception:  # noqa: BLE001 - the stage importing the module raises it again
+        pass
+
+
+def warm_up(with_plan: bool = False) -> threading.Thread:
+    """Start `_warm_up` in a daemon thread (call it before reading the input)."""
+    t = threading.Thread(target=_warm_up, args=(with_plan,), name="nayose-warm-up", daemon=True)
+    t.start()
+    return t
 
 
 def _loaded_records(con: duckdb.DuckDBPyConnection) -> StageResult:
@@ -53,14 +106,15 @@ def run_stages(
     `nayose.score.Model`, e.g. the previous run's from `load_model`), pairs are scored with it
     instead of a newly estimated one (what an incremental run is compared with)."""
     progress = progress or StageProgress(enabled=False)
-    preload()  # the kanji dictionary loads while the CSV is read
+    warm_up(with_plan)  # the later stages' imports and the kanji dictionary load while the CSV is read
     results: list[StageResult] = []
     steps: list[tuple[str, Callable[..., StageResult]]] = [
         ("read records", lambda: _loaded_records(con) if records_loaded else load_records(con, list(inputs), config)),
-        ("normalize", lambda: normalize_records(con, config)),
-        ("block", lambda: block_pairs(con, config)),
-        ("score", lambda: score_pairs(con, config, progress=progress.advance_callback("score"), model=model)),
-        ("cluster", lambda: cluster_records(con, config)),
+        ("normalize", lambda: _lazy("normalize_records")(con, config)),
+        ("block", lambda: _lazy("block_pairs")(con, config)),
+        ("score", lambda: _lazy("score_pairs")(
+            con, config, progress=progress.advance_callback("score"), model=model)),
+        ("cluster", lambda: _lazy("cluster_records")(con, config)),
     ]
     if config.engine == "spark":
         if model is not None:
@@ -70,8 +124,8 @@ def run_stages(
         steps[2:] = [("block, score, cluster (spark)", lambda: run_spark_stages(con, config))]
     if with_plan:
         steps += [
-            ("survive", lambda: survive(con, config)),
-            ("plan", lambda: build_plan(con, config)),
+            ("survive", lambda: _lazy("survive")(con, config)),
+            ("plan", lambda: _lazy("build_plan")(con, config)),
         ]
     for label, step in steps:
         with progress.stage(label):
@@ -92,6 +146,9 @@ def run_incremental_stages(
         inc = incremental_run(con, inputs, config, changes_only=changes_only, deleted_ids=deleted_ids or ())
     results = list(inc.results)
     if with_plan:
+        from nayose.plan import build_plan
+        from nayose.survive import survive
+
         for label, step in (("survive", lambda: survive(con, config)), ("plan", lambda: build_plan(con, config))):
             with progress.stage(label):
                 results.append(step())
@@ -128,6 +185,9 @@ def run_plan(
                     con, inputs, config, progress, with_plan, changes_only=changes_only, deleted_ids=deleted_ids)
             else:
                 results = run_stages(con, inputs, config, progress, with_plan=with_plan)
+            from nayose.outputs import summary_dict, write_outputs
+            from nayose.plan import write_plan_outputs
+
             tmp = output_tmp(out)
             try:
                 with progress.stage("write outputs"):

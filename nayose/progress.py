@@ -5,8 +5,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 
 class StageProgress:
@@ -14,6 +12,11 @@ class StageProgress:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
+        if enabled:  # rich is imported only when there is something to show (--quiet skips ~25 ms)
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+            )
         self._progress = (
             Progress(
                 SpinnerColumn(),
