@@ -31,9 +31,10 @@ demo: install
 demo-org: install
 	$(PY) -m pipelines.demo_org
 
-## test: the whole suite (starts every service it needs itself)
+## test: the whole suite (starts every service it needs itself), on both cores: two workers,
+## each test file in one of them (11 min in one process, 7.5 min in two)
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 ## ui: the Dagster UI on http://127.0.0.1:3000
 ui: install

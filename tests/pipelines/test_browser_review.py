@@ -127,7 +127,7 @@ def ui(tmp_path_factory):
     finally:
         os.killpg(proc.pid, 15)
         try:
-            proc.wait(20)
+            proc.wait(5)  # (dagster dev takes longer to stop; its instance is a temporary folder)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
         log.close()
