@@ -59,7 +59,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nayose.block import active_rules, key_sql
-from nayose.cluster import _components, assign_groups, chain_guard, cluster_records, cluster_stats
+from nayose.cluster import _components, assign_groups, chain_guard, cluster_stats
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.normalize import _city, _is_japanese, _split_whole, normalize_records, preload, reading_columns, romaji_key
