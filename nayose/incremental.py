@@ -625,10 +625,9 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
     )
     con.execute("CREATE OR REPLACE TEMP TABLE _inc_sidmap AS SELECT sid, nw FROM _inc_map UNION ALL SELECT sid, nw FROM _inc_newsid")
     # The previous rows of the records normalized again and of the deleted ones (one scan).
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_prev AS SELECT * FROM normalized_records
-           WHERE id IN (SELECT id FROM _inc_renorm) OR id IN (SELECT id FROM _inc_deleted)"""
-    )
+    # (a constant list: only the id column is read whole)
+    prev_ids = [r[0] for r in con.execute("SELECT id FROM _inc_renorm UNION SELECT id FROM _inc_deleted").fetchall()]
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_prev AS SELECT * FROM normalized_records WHERE id = ANY(?)", [prev_ids])
     # Moved: normalized differently than before, or new. Gone: old rec_idx of deleted and moved records.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_moved AS
