@@ -531,7 +531,10 @@ def _load_changes(con: duckdb.DuckDBPyConnection, inputs: list[str | Path], conf
 
 def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap, started) -> IncrementalResult:
     con = _timed(con)
-    cols_new, cols_old = _source_columns(con, "_inc_raw"), _source_columns(con, "raw_records")
+    cols_old = _source_columns(con, "raw_records")
+    # (changed records only: the new snapshot is a view with the previous one's columns, checked
+    # when the changes were read)
+    cols_new = cols_old if inputs is None else _source_columns(con, "_inc_raw")
     if cols_new != cols_old:
         _drop_snapshot(con, inputs)
         return _full(con, inputs, config, res, "the source columns changed", model)
