@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import math
-from functools import lru_cache
 import queue
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import duckdb
 import numpy as np
@@ -299,22 +299,21 @@ class _NamePairs:
             b[f"fk{no}"] = names.kanji["first_kanji"][idx]
         return b
 
-    def strings(self, tag: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x, y = self._SIDES[tag]
+    def _values(self, x: str, y: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The left record's `x` and the right record's `y` at `rows` ('' where missing)."""
         if self.names is None:
             def get(c: str) -> np.ndarray:
                 return _col(self.batch, c).take(pa.array(rows)).fill_null("").to_numpy(zero_copy_only=False)
             return get(f"l_{x}"), get(f"r_{y}")
         return self.names.vocab[self.code("l", x)[rows]], self.names.vocab[self.code("r", y)[rows]]
 
+    def strings(self, tag: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The readings an alignment compares, at `rows`."""
+        return self._values(*self._SIDES[tag], rows)
+
     def written(self, tag: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The written names (not readings) an alignment compares, at `rows`."""
-        x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
-        if self.names is None:
-            def get(c: str) -> np.ndarray:
-                return _col(self.batch, c).take(pa.array(rows)).fill_null("").to_numpy(zero_copy_only=False)
-            return get(f"l_{x}"), get(f"r_{y}")
-        return self.names.vocab[self.code("l", x)[rows]], self.names.vocab[self.code("r", y)[rows]]
+        return self._values(self._WRITTEN[tag[0]], self._WRITTEN[tag[1]], rows)
 
     def prefix(self, tag: str, rows: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
         """p_ at `rows` (one reading a prefix of the other, both non-empty), given their strings;
@@ -1169,7 +1168,6 @@ def score_pairs(
         k = len(comps)
         household = household_review(config, comps)
         n_records = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
-        names = None
         populations = (model.sessions.get("tf_populations") if model is not None else None) or tf_populations(con, source, present)
         from nayose.store import table_exists
 
