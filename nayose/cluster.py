@@ -66,7 +66,6 @@ def assign_groups(
 
     # Split oversized groups into their auto-linked parts.
     too_big = sizes[labels] > config.cluster.max_size
-    split_groups = int(np.unique(labels[too_big]).size)
     # Group key: original component, or (for split groups) the auto component offset past n.
     group = np.where(too_big, auto_labels + n, labels)
     _, group = np.unique(group, return_inverse=True)
@@ -97,8 +96,27 @@ def assign_groups(
     group_min_id = np.empty(n_groups, dtype=object)
     group_min_id[group[order_ids][first_pos]] = ids[order_ids][first_pos]
     cluster_id = group_min_id[group] if n else np.zeros(0, dtype=object)
-    figures = {"largest_cluster": int(sizes.max()) if n else 0, "split_groups": split_groups}
-    return cluster_id, status, gsize, figures
+    return cluster_id, status, gsize, component_figures(labels, config)
+
+
+def component_figures(labels: np.ndarray, config: Config) -> dict:
+    """From the connected-component label of every record: the largest component, and how many
+    were larger than cluster.max_size (split into their auto-linked parts)."""
+    sizes = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
+    return {"largest_cluster": int(sizes.max(initial=0)),
+            "split_groups": int(np.count_nonzero(sizes > config.cluster.max_size))}
+
+
+def cluster_table(rec_idx: np.ndarray, ids: np.ndarray, cluster_id: np.ndarray, status: np.ndarray,
+                  gsize: np.ndarray) -> pa.Table:
+    """Rows of the clusters table (rec_idx, Id, cluster_id, status, cluster_size)."""
+    return pa.table({
+        "rec_idx": pa.array(rec_idx.astype(np.int32)),
+        "Id": pa.array(ids, pa.string()),
+        "cluster_id": pa.array(cluster_id, pa.string()),
+        "status": pa.array(status, pa.string()),
+        "cluster_size": pa.array(gsize.astype(np.int32)),
+    })
 
 
 def chain_guard(con: duckdb.DuckDBPyConnection, config: Config, pairs: str, target: str, where: str = "") -> int:
@@ -148,14 +166,7 @@ def cluster_records(
         ).to_arrow_table()
         cluster_id, status, gsize, figures = assign_groups(
             ids, linked.column(0).to_numpy(), linked.column(1).to_numpy(), linked.column(2).to_numpy(), config)
-        table = pa.table({
-            "rec_idx": pa.array(np.arange(n, dtype=np.int32)),
-            "Id": pa.array(ids, pa.string()),
-            "cluster_id": pa.array(cluster_id, pa.string()),
-            "status": pa.array(status, pa.string()),
-            "cluster_size": pa.array(gsize.astype(np.int32)),
-        })
-        con.register("_clusters_arrow", table)
+        con.register("_clusters_arrow", cluster_table(np.arange(n), ids, cluster_id, status, gsize))
         con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _clusters_arrow')
         con.unregister("_clusters_arrow")
         guarded = chain_guard(con, config, pairs, target)

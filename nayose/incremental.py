@@ -59,7 +59,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nayose.block import active_rules, key_sql
-from nayose.cluster import _components, assign_groups, chain_guard, cluster_stats
+from nayose.cluster import _components, assign_groups, chain_guard, cluster_stats, cluster_table, component_figures
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.normalize import _city, _is_japanese, _split_whole, normalize_records, preload, reading_columns, romaji_key
@@ -95,7 +95,7 @@ class IncrementalResult:
     rechecked_pairs: int = 0  # pairs of affected blocks, their first rule recomputed
     candidate_pairs: int = 0
     compared_pairs: int = 0  # pairs compared in full (new pairs, pairs with a changed record)
-    kept_levels: int = 0  # pairs whose scored row was kept as it was
+    kept_levels: int = 0  # pairs not compared in full: their agreement levels kept
     reweighed_pairs: int = 0  # kept pairs weighed again (a value they are weighed by moved in count)
     seconds: dict[str, float] = field(default_factory=dict)
     results: list[StageResult] = field(default_factory=list)
@@ -170,6 +170,12 @@ def _ids_table(con: duckdb.DuckDBPyConnection, name: str, ids) -> None:
     con.register("_inc_ids_arrow", pa.table({"id": pa.array(sorted(ids), pa.string())}))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT id FROM _inc_ids_arrow")
     con.unregister("_inc_ids_arrow")
+
+
+def _drop_tables(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    """Drop the run's work tables (those that exist)."""
+    for t in tables:
+        con.execute(f'DROP TABLE IF EXISTS "{t}"')
 
 
 class _Timed:
@@ -479,8 +485,7 @@ def incremental_run(
         return out
     finally:
         _drop_raw(con)
-        for t in ("_inc_batch_raw", "_inc_batch_norm", "_inc_endpoints", "_inc_delta", "_inc_gone_ids"):
-            con.execute(f'DROP TABLE IF EXISTS "{t}"')
+        _drop_tables(con, "_inc_batch_raw", "_inc_batch_norm", "_inc_endpoints", "_inc_delta", "_inc_gone_ids")
 
 
 def _drop_snapshot(con: duckdb.DuckDBPyConnection, inputs) -> None:
@@ -720,12 +725,10 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
         except duckdb.Error:
             pass
         raise
-    for t in ("_inc_new_hash", "_inc_changed", "_inc_deleted", "_inc_renorm", "_inc_order", "_inc_map", "_inc_moved",
-              "_inc_moved_idx", "_inc_gone", "_inc_batch_new", "_inc_newsid", "_inc_sidmap", "_inc_moved_sid",
-              "_inc_gone_sid", "_inc_limits", "_inc_corpus", "_inc_kept", "_inc_dirty",
-              "_inc_d", "_inc_sizes", "_score_features", "_inc_old_values", "_inc_flags", "_inc_dirty_pairs",
-              "_inc_touched_rec", "_inc_regrouped", "_inc_prev"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    _drop_tables(con, "_inc_new_hash", "_inc_changed", "_inc_deleted", "_inc_renorm", "_inc_order", "_inc_map",
+                 "_inc_moved", "_inc_moved_idx", "_inc_gone", "_inc_batch_new", "_inc_newsid", "_inc_sidmap",
+                 "_inc_moved_sid", "_inc_gone_sid", "_inc_limits", "_inc_d", "_score_features", "_inc_old_values",
+                 "_inc_flags", "_inc_dirty_pairs", "_inc_touched_rec", "_inc_regrouped", "_inc_prev")
     lap("finish")
     res.records = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
     res.candidate_pairs = block_result.rows
@@ -842,8 +845,7 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
                   coalesce(max(n) FILTER (WHERE n > l.lim), 0)
            FROM b JOIN _inc_limits l USING (rule_no) GROUP BY b.rule_no"""
     ).fetchall()}
-    for t in ("_inc_touched", "_inc_old_blocks", "_inc_new_blocks", "_inc_d_rules"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    _drop_tables(con, "_inc_touched", "_inc_old_blocks", "_inc_new_blocks", "_inc_d_rules")
     result.rows = total
     result.seconds = round(time.perf_counter() - t0, 3)
     result.stats = {
@@ -912,25 +914,35 @@ def _endpoint_corpus(con: duckdb.DuckDBPyConnection, n_rec: int) -> dict[str, np
     return out
 
 
+def _values_sql(table: str, cols: Iterable[str], present: dict[str, bool]) -> str:
+    """SQL: the distinct (col, v) of the share columns `cols` and of the phone numbers (col
+    'phones': phone and mobile together) of `table`'s records, as match_model_tf keys them."""
+    parts = [f"SELECT '{c}' AS col, {c} AS v FROM {table}" for c in cols if c in present]
+    parts += [f"SELECT 'phones' AS col, {c} AS v FROM {table}" for c in ("phone", "mobile") if c in present]
+    return (f"SELECT DISTINCT col, v FROM ({' UNION ALL '.join(parts) or 'SELECT NULL::VARCHAR AS col, NULL::VARCHAR AS v'}) "
+            "WHERE v IS NOT NULL")
+
+
+def _lacking(con: duckdb.DuckDBPyConnection, values_sql: str) -> dict[str, list[str]]:
+    """Per column, the values of `values_sql` (col, v) the model's counts (match_model_tf) lack."""
+    out: dict[str, list[str]] = {}
+    for col, v in con.execute(
+        f"SELECT col, v FROM ({values_sql}) WHERE hash(col, v) NOT IN (SELECT h FROM match_model_tf)"
+    ).fetchall():
+        out.setdefault(col, []).append(v)
+    return out
+
+
 def _endpoint_counts(con: duckdb.DuckDBPyConnection, present: dict[str, bool]) -> None:
     """`_inc_counts(col, v, n)`: the count of every share value (and phone number) of the
     endpoints: the model's (match_model_tf) when it has one, else the store's (counted with a
     constant filter, so a column without such values is not read at all)."""
-    cols = [c for c in SHARES if c in present]
-    parts = [f"SELECT '{c}' AS col, {c} AS v FROM _inc_endpoints" for c in cols]
-    parts += [f"SELECT 'phones' AS col, {c} AS v FROM _inc_endpoints" for c in ("phone", "mobile") if c in present]
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _inc_vals AS SELECT DISTINCT col, v FROM
-            ({' UNION ALL '.join(parts) or 'SELECT NULL::VARCHAR AS col, NULL::VARCHAR AS v'}) WHERE v IS NOT NULL"""
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_vals AS {_values_sql('_inc_endpoints', SHARES, present)}")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_counts AS
            SELECT x.col, x.v, t.n FROM _inc_vals x JOIN match_model_tf t ON t.h = hash(x.col, x.v)"""
     )
-    lacking: dict[str, list[str]] = {}
-    for col, v in con.execute("SELECT col, v FROM _inc_vals ANTI JOIN _inc_counts USING (col, v)").fetchall():
-        lacking.setdefault(col, []).append(v)
-    for col, values in lacking.items():
+    for col, values in _lacking(con, "SELECT col, v FROM _inc_vals").items():
         if col == "phones":
             nums = " UNION ALL ".join(f'SELECT {c} AS v FROM normalized_records WHERE {c} = ANY($1)'
                                       for c in ("phone", "mobile") if c in present)
@@ -1000,14 +1012,7 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
         f"""CREATE OR REPLACE TEMP TABLE _inc_chg AS SELECT {sel} FROM _inc_old_values
             UNION ALL SELECT {sel} FROM _inc_batch_new WHERE id IN (SELECT id FROM _inc_moved)"""
     )
-    free = [f"SELECT '{c}' AS col, {c} AS v FROM _inc_chg" for c in (*NAME_VALUES, *OTHER_VALUES) if c in present and c != "email"]
-    free += [f"SELECT 'phones' AS col, {c} AS v FROM _inc_chg" for c in ("phone", "mobile") if c in present]
-    lacking: dict[str, list[str]] = {}
-    for col, v in con.execute(
-        f"""SELECT DISTINCT col, v FROM ({' UNION ALL '.join(free) or 'SELECT NULL AS col, NULL AS v'}) x
-            WHERE v IS NOT NULL AND hash(col, v) NOT IN (SELECT h FROM match_model_tf)"""
-    ).fetchall():
-        lacking.setdefault(col, []).append(v)
+    lacking = _lacking(con, _values_sql("_inc_chg", [c for c in (*NAME_VALUES, *OTHER_VALUES) if c != "email"], present))
     emails = [r[0] for r in con.execute("SELECT DISTINCT email FROM _inc_chg WHERE email IS NOT NULL").fetchall()] \
         if "email" in present else []
     params: list[list[str]] = []
@@ -1097,9 +1102,8 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
                                                     "capped_weak_person_evidence": counts["c1"],
                                                     "capped_names_disagree": counts["c2"]}},
     }
-    for t in ("_inc_gone_idx", "_inc_d_now", "_inc_chg", "_inc_affected", "_inc_endpoints", "_inc_vals",
-              "_inc_counts"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    _drop_tables(con, "_inc_gone_idx", "_inc_d_now", "_inc_chg", "_inc_affected", "_inc_endpoints", "_inc_vals",
+                 "_inc_counts")
     return result
 
 
@@ -1112,8 +1116,7 @@ def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> Stag
     th = config.matching.thresholds
     with timed(result):
         con.execute('DELETE FROM clusters WHERE "Id" IN (SELECT id FROM _inc_deleted)')
-        for side in ("rec_idx",):
-            con.execute(f"UPDATE clusters c SET {side} = m.nw FROM _inc_map m WHERE m.o = c.{side} AND m.o <> m.nw")
+        con.execute("UPDATE clusters c SET rec_idx = m.nw FROM _inc_map m WHERE m.o = c.rec_idx AND m.o <> m.nw")
         n = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
         linked = con.sql(
             f"SELECT left_idx, right_idx, match_probability FROM scored_pairs WHERE match_probability >= {float(th.review)!r}"
@@ -1139,22 +1142,14 @@ def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> Stag
         cluster_id, status, gsize, _ = assign_groups(ids, local[left[keep]], local[right[keep]], prob[keep], config)
         con.execute("DELETE FROM clusters WHERE rec_idx IN (SELECT rec_idx FROM _inc_recs_arrow)")
         con.unregister("_inc_recs_arrow")
-        table = pa.table({
-            "rec_idx": pa.array(recs.astype(np.int32)), "Id": pa.array(ids, pa.string()),
-            "cluster_id": pa.array(cluster_id, pa.string()), "status": pa.array(status, pa.string()),
-            "cluster_size": pa.array(gsize.astype(np.int32)),
-        })
-        con.register("_inc_clusters_arrow", table)
+        con.register("_inc_clusters_arrow", cluster_table(recs, ids, cluster_id, status, gsize))
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_regrouped AS SELECT * FROM _inc_clusters_arrow")
         con.unregister("_inc_clusters_arrow")
         con.execute("INSERT INTO clusters SELECT * FROM _inc_regrouped")
         guarded = chain_guard(con, config, "scored_pairs", "clusters",
                               where="a.rec_idx IN (SELECT rec_idx FROM _inc_regrouped)")
-        sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, dtype=np.int64)
         result.rows = n
-        result.stats = cluster_stats(con, "clusters") | {
-            "largest_cluster": int(sizes.max()) if n else 0,
-            "split_groups": int(np.count_nonzero(sizes > config.cluster.max_size)),
+        result.stats = cluster_stats(con, "clusters") | component_figures(labels, config) | {
             "regrouped_records": int(len(recs)),
             "chain_guarded_groups": guarded,
         }
