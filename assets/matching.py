@@ -127,15 +127,6 @@ def _salesforce_changes(context: dg.AssetExecutionContext, files, nconfig: Confi
     return inc
 
 
-def _changes_mark(con) -> int | None:
-    """The last change the extracts recorded (sf_changes), before this run reads them."""
-    from nayose.store import table_exists
-
-    if not table_exists(con, "sf_changes"):
-        return None
-    return int(con.execute("SELECT coalesce(max(seq), 0) FROM sf_changes").fetchall()[0][0])
-
-
 def _incremental_records(context: dg.AssetExecutionContext, files, nconfig: Config, con) -> tuple[StageResult, dict]:
     from nayose.incremental import incremental_run
 
@@ -169,6 +160,7 @@ def _incremental_records(context: dg.AssetExecutionContext, files, nconfig: Conf
     ),
 )
 def raw_records(context: dg.AssetExecutionContext, config: RawRecordsConfig, store: NayoseStore) -> dg.MaterializeResult:
+    from nayose.extract import changes_mark
     from nayose.records import load_records
 
     nconfig = store.load_config()
@@ -177,7 +169,8 @@ def raw_records(context: dg.AssetExecutionContext, config: RawRecordsConfig, sto
         context.log.info(f"source {files.source}: {', '.join(str(p) for p in files.paths)}")
         with store.connect() as con:
             incremental = None
-            mark = _changes_mark(con) if files.source == "salesforce" else None
+            # The last change the extracts recorded, before this run reads them.
+            mark = changes_mark(con) if files.source == "salesforce" else None
             if config.incremental:
                 result, incremental = _incremental_records(context, files, nconfig, con)
             else:

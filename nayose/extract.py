@@ -53,6 +53,7 @@ import pyarrow as pa
 from nayose.errors import NayoseError
 from nayose.records import STANDARD_FIELDS
 from nayose.salesforce import SalesforceAPIError, api_error, api_usage
+from nayose.store import table_exists
 
 DEFAULT_OBJECTS = ("Lead", "Contact", "Account")
 #: Relationship fields added to the defaults, per object (only when describe has the relationship).
@@ -688,7 +689,7 @@ def changes_since(con: duckdb.DuckDBPyConnection, objects: Iterable[str]) -> Pen
     to drop, for an incremental matching run on the changed records only."""
     ensure_tables(con)
     objs = list(objects)
-    mark = con.execute(f"SELECT coalesce(max(seq), 0) FROM {CHANGES}").fetchall()[0][0]
+    mark = changes_mark(con)
     rows = con.execute(
         f"""SELECT c.Id, r.Id IS NOT NULL AND r.Object = ANY(?) AS live
             FROM (SELECT DISTINCT Id FROM {CHANGES} WHERE seq <= ? AND object = ANY(?)) c
@@ -696,6 +697,14 @@ def changes_since(con: duckdb.DuckDBPyConnection, objects: Iterable[str]) -> Pen
         [objs, mark, objs],
     ).fetchall()
     return PendingChanges(int(mark), [i for i, live in rows if live], [i for i, live in rows if not live])
+
+
+def changes_mark(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The last change the extracts recorded in sf_changes (0: none yet), or None without the
+    table (no extract ever ran in this store)."""
+    if not table_exists(con, CHANGES):
+        return None
+    return int(con.execute(f"SELECT coalesce(max(seq), 0) FROM {CHANGES}").fetchall()[0][0])
 
 
 def take_changes(con: duckdb.DuckDBPyConnection, mark: int) -> None:
@@ -718,6 +727,7 @@ __all__ = [
     "matching_objects",
     "ExtractResult",
     "PendingChanges",
+    "changes_mark",
     "changes_since",
     "take_changes",
     "ObjectExtract",
