@@ -27,17 +27,12 @@ from nayose.store import connect
 
 # The later stages' modules (and what they pull in: pyarrow.compute, pykakasi, rapidfuzz,
 # phonenumbers ...) are imported by `_warm_up` while DuckDB reads the CSV, which leaves the GIL
-# free; the names below are resolved on first use (module __getattr__), so
-# `from nayose.pipeline import normalize_records` still works.
+# free; run_stages looks the stage functions up when it reaches them.
 _LAZY = {
     "block_pairs": "nayose.block",
     "cluster_records": "nayose.cluster",
     "normalize_records": "nayose.normalize",
-    "preload": "nayose.normalize",
-    "summary_dict": "nayose.outputs",
-    "write_outputs": "nayose.outputs",
     "build_plan": "nayose.plan",
-    "write_plan_outputs": "nayose.plan",
     "score_pairs": "nayose.score",
     "survive": "nayose.survive",
 }
@@ -45,12 +40,6 @@ _LAZY = {
 
 def _lazy(name: str):
     return getattr(importlib.import_module(_LAZY[name]), name)
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return _lazy(name)
 
 
 def _warm_up(with_plan: bool) -> None:
