@@ -548,3 +548,22 @@ def test_file_order_kept_even_if_the_connection_does_not_preserve_insertion_orde
     got = rows(con, "SELECT CAST(substr(Id, 4) AS BIGINT), _source_row FROM raw_records")
     assert [line for _, line in got] == [2 + i + (i + 6) // 7 for i in range(20_000)]
     assert rows(con, "SELECT current_setting('preserve_insertion_order')") == [(False,)]
+
+
+def test_rows_of_a_file_read_in_parallel_keep_their_line_numbers(con, tmp_path):
+    """A file big enough for DuckDB to parse in parallel (~40 MB): every record keeps its line,
+    so a duplicate Id late in the file is named on the right rows (DuckDB 2.0.1 stored the rows
+    of a trimming projection over read_csv out of file order: both rows were wrong)."""
+    pad = "東京都千代田区丸の内1-1-1 " * 8
+    body = [f"00Q{i:012d},山田{i},{pad}{i},株式会社テスト{i % 97}" for i in range(120_000)]
+    body[99_999] = "00Q000000059999" + body[99_999][15:]  # line 100,001 repeats line 60,001's Id
+    path = write(tmp_path / "big.csv", csv_text("Id,LastName,Street,Company", body))
+    with pytest.raises(InputError) as info:
+        load_records(con, [path], Config())
+    assert info.value.row == 100_001
+    assert "duplicate Id '00Q000000059999': already on row 60001" in str(info.value)
+    body[99_999] = "00Q999999999999" + body[99_999][15:]
+    write(path, csv_text("Id,LastName,Street,Company", body))
+    load_records(con, [path], Config())
+    wrong = rows(con, "SELECT count(*) FROM raw_records WHERE LastName <> '山田' || (_source_row - 2)")
+    assert wrong == [(0,)]
