@@ -56,16 +56,17 @@ def raw_records_ids_unique(store: NayoseStore) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    name="rec_idx_dense",
+    name="rec_idx_unique",
     asset=normalized_records,
     blocking=True,
     pool=POOL,
     description=(
-        "One normalized row per raw record, and rec_idx is 0..n-1 without gaps or repeats "
-        "(the pair and cluster stages index records by it)."
+        "One normalized row per raw record, each with its own record number rec_idx (the pair and "
+        "cluster stages refer to records by it; a full run numbers them 0..n-1, an incremental run "
+        "numbers new records past the largest and leaves a deleted record's number unused)."
     ),
 )
-def normalized_rec_idx_dense(store: NayoseStore) -> dg.AssetCheckResult:
+def normalized_rec_idx_unique(store: NayoseStore) -> dg.AssetCheckResult:
     if (res := _missing(store, "raw_records", "normalized_records")) is not None:
         return res
     n, distinct, lo, hi, raw = _one(
@@ -73,9 +74,9 @@ def normalized_rec_idx_dense(store: NayoseStore) -> dg.AssetCheckResult:
         """SELECT count(*), count(DISTINCT rec_idx), min(rec_idx), max(rec_idx),
                   (SELECT count(*) FROM raw_records) FROM normalized_records""",
     )
-    dense = n == 0 or (distinct == n and lo == 0 and hi == n - 1)
+    unique = n == 0 or (distinct == n and lo >= 0)
     return dg.AssetCheckResult(
-        passed=bool(dense and n == raw),
+        passed=bool(unique and n == raw),
         metadata={"rows": int(n), "raw_rows": int(raw), "distinct_rec_idx": int(distinct),
                   "min_rec_idx": -1 if lo is None else int(lo), "max_rec_idx": -1 if hi is None else int(hi)},
     )
@@ -86,7 +87,8 @@ def normalized_rec_idx_dense(store: NayoseStore) -> dg.AssetCheckResult:
     asset=candidate_pairs,
     blocking=True,
     pool=POOL,
-    description="No pair with left_idx >= right_idx, no pair twice, every index a known record.",
+    description="No pair twice, none of a record with itself, every pair with the smaller Id on the left, "
+                "every index a known record.",
 )
 def candidate_pairs_well_formed(store: NayoseStore) -> dg.AssetCheckResult:
     if (res := _missing(store, "candidate_pairs", "normalized_records")) is not None:
@@ -94,14 +96,15 @@ def candidate_pairs_well_formed(store: NayoseStore) -> dg.AssetCheckResult:
     pairs, unordered, dupes, unknown = _one(
         store,
         """SELECT count(*),
-                  count(*) FILTER (WHERE left_idx >= right_idx),
+                  count(*) FILTER (WHERE l.id >= r.id),
                   count(*) - (SELECT count(*) FROM (SELECT DISTINCT left_idx, right_idx FROM candidate_pairs)),
-                  count(*) FILTER (WHERE left_idx < 0 OR right_idx >= (SELECT count(*) FROM normalized_records))
-           FROM candidate_pairs""",
+                  count(*) FILTER (WHERE l.id IS NULL OR r.id IS NULL)
+           FROM candidate_pairs p
+           LEFT JOIN normalized_records l ON l.rec_idx = p.left_idx LEFT JOIN normalized_records r ON r.rec_idx = p.right_idx""",
     )
     return dg.AssetCheckResult(
         passed=(unordered == 0 and dupes == 0 and unknown == 0),
-        metadata={"pairs": int(pairs), "left_idx_not_below_right_idx": int(unordered),
+        metadata={"pairs": int(pairs), "left_id_not_below_right_id": int(unordered),
                   "duplicate_pairs": int(dupes), "unknown_records": int(unknown)},
     )
 
@@ -188,7 +191,7 @@ def groups_consistent(store: NayoseStore) -> dg.AssetCheckResult:
 
 ASSET_CHECKS = [
     raw_records_ids_unique,
-    normalized_rec_idx_dense,
+    normalized_rec_idx_unique,
     candidate_pairs_well_formed,
     scored_pairs_complete,
     every_record_clustered_once,

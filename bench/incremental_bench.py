@@ -83,41 +83,38 @@ def write_changes(before: Path, after: Path, changes: Path, deleted: Path) -> di
 
 
 def compare(a: duckdb.DuckDBPyConnection, b_path: Path) -> dict:
-    """Differences between the store `a` and the store file `b_path`: pairs, probabilities, groups."""
+    """Differences between the store `a` and the store file `b_path`: records, pairs,
+    probabilities, groups. Records and pairs are compared by Id (an incremental run keeps record
+    numbers that a full run assigns afresh)."""
     a.execute(f"ATTACH '{b_path}' AS other (READ_ONLY)")
+
+    def by_id(db: str, table: str, cols: str) -> str:
+        return (f"SELECT l.id AS left_id, r.id AS right_id, {cols} FROM {db}.{table} p "
+                f"JOIN {db}.normalized_records l ON l.rec_idx = p.left_idx JOIN {db}.normalized_records r ON r.rec_idx = p.right_idx")
+
+    def differences(x: str, y: str) -> int:
+        return int(a.execute(f"SELECT count(*) FROM (({x} EXCEPT ALL {y}) UNION ALL ({y} EXCEPT ALL {x}))").fetchall()[0][0])
+
     try:
         pairs_a = a.execute("SELECT count(*) FROM candidate_pairs").fetchall()[0][0]
-        diff_pairs = a.execute(
-            """SELECT count(*) FROM (
-                 (SELECT left_idx, right_idx, rule_no FROM candidate_pairs EXCEPT SELECT left_idx, right_idx, rule_no FROM other.candidate_pairs)
-                 UNION ALL
-                 (SELECT left_idx, right_idx, rule_no FROM other.candidate_pairs EXCEPT SELECT left_idx, right_idx, rule_no FROM candidate_pairs))"""
-        ).fetchall()[0][0]
+        diff_pairs = differences(by_id("main", "candidate_pairs", "p.rule_no"), by_id("other", "candidate_pairs", "p.rule_no"))
         max_prob = a.execute(
-            """SELECT coalesce(max(abs(x.match_probability - y.match_probability)), 0) FROM scored_pairs x
-               JOIN other.scored_pairs y USING (left_idx, right_idx)"""
+            f"""SELECT coalesce(max(abs(x.match_probability - y.match_probability)), 0)
+                FROM ({by_id("main", "scored_pairs", "p.match_probability")}) x
+                JOIN ({by_id("other", "scored_pairs", "p.match_probability")}) y USING (left_id, right_id)"""
         ).fetchall()[0][0]
-        diff_clusters = a.execute(
-            """SELECT count(*) FROM (
-                 (SELECT "Id", cluster_id, status FROM clusters EXCEPT SELECT "Id", cluster_id, status FROM other.clusters)
-                 UNION ALL
-                 (SELECT "Id", cluster_id, status FROM other.clusters EXCEPT SELECT "Id", cluster_id, status FROM clusters))"""
-        ).fetchall()[0][0]
-        diff_norm = a.execute(
-            """SELECT count(*) FROM (
-                 (SELECT * FROM normalized_records EXCEPT SELECT * FROM other.normalized_records)
-                 UNION ALL (SELECT * FROM other.normalized_records EXCEPT SELECT * FROM normalized_records))"""
-        ).fetchall()[0][0]
-        diff_scored = a.execute(
-            """SELECT count(*) FROM (
-                 (SELECT * FROM scored_pairs EXCEPT SELECT * FROM other.scored_pairs)
-                 UNION ALL (SELECT * FROM other.scored_pairs EXCEPT SELECT * FROM scored_pairs))"""
-        ).fetchall()[0][0]
+        diff_clusters = differences('SELECT "Id", cluster_id, status, cluster_size FROM main.clusters',
+                                    'SELECT "Id", cluster_id, status, cluster_size FROM other.clusters')
+        diff_norm = differences("SELECT * EXCLUDE (rec_idx) FROM main.normalized_records",
+                                "SELECT * EXCLUDE (rec_idx) FROM other.normalized_records")
+        diff_scored = differences(by_id("main", "scored_pairs", "p.* EXCLUDE (left_idx, right_idx)"),
+                                  by_id("other", "scored_pairs", "p.* EXCLUDE (left_idx, right_idx)"))
         groups = a.execute("SELECT count(DISTINCT cluster_id) FROM clusters WHERE status <> 'single'").fetchall()[0][0]
     finally:
         a.execute("DETACH other")
-    return {"candidate_pairs": int(pairs_a), "pair_differences": int(diff_pairs), "max_probability_difference": float(max_prob),
-            "cluster_row_differences": int(diff_clusters), "normalized_row_differences": int(diff_norm), "scored_row_differences": int(diff_scored), "groups": int(groups)}
+    return {"candidate_pairs": int(pairs_a), "pair_differences": diff_pairs, "max_probability_difference": float(max_prob),
+            "cluster_row_differences": diff_clusters, "normalized_row_differences": diff_norm,
+            "scored_row_differences": diff_scored, "groups": int(groups)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,10 +31,14 @@ updates the stage tables in place, in one transaction:
    changed, or its previous group, are grouped again by cluster's own code (a group depends on
    its component only); the other rows stay.
 
-rec_idx stays dense and in Id order, as a full run assigns it, so the result equals a full run on
-the same snapshot scored with the same model (`run_stages(..., model=load_model(con))`): the same
-normalized records, candidate pairs, pair probabilities and groups (tests/nayose/test_incremental.py,
-bench/incremental_bench.py). Re-estimating the model is a full run's job (the nightly run can do
+Record numbers (rec_idx) are never rewritten: a full run numbers the records 0..n-1 in Id order;
+an incremental run keeps every record's number, gives new records the numbers past the largest
+(in Id order) and leaves a deleted record's number unused. Pairs are oriented as a full run
+orients them, the smaller Id on the left (scoring is not symmetric: a swapped name is scored from
+the left record's side), so left_idx may be the larger number. Up to the numbering, the result
+equals a full run on the same snapshot scored with the same model
+(`run_stages(..., model=load_model(con))`): the same normalized records, candidate pairs, pair
+probabilities and groups (tests/nayose/test_incremental.py, bench/incremental_bench.py). Re-estimating the model is a full run's job (the nightly run can do
 one weekly). Without a previous run, or when the config changed (a full run with a new model),
 the source columns or the active blocking rules changed, `incremental_run` runs every stage in
 full and writes the state for the next run. Each stage table carries the state's token as its
@@ -71,9 +75,9 @@ from nayose.score import (
 from nayose.stage import StageResult, timed
 from nayose.store import table_exists
 
-STATE_VERSION = "3"
+STATE_VERSION = "4"
 MAIN_TABLES = ("raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "clusters")
-STATE_TABLES = ("nayose_inc_meta", "nayose_inc_hash", "nayose_inc_vocab", "nayose_inc_deps", "nayose_inc_sid",
+STATE_TABLES = ("nayose_inc_meta", "nayose_inc_hash", "nayose_inc_vocab", "nayose_inc_deps",
                 "nayose_inc_keys", "nayose_inc_blocks")
 VOCAB_KINDS = ("last", "last_r", "first_r", "city")
 COMMENT_PREFIX = "nayose-incremental:"
@@ -331,16 +335,16 @@ def dependencies(t: pa.Table, vocabulary: dict[str, set]) -> pa.Table:
                      "value": pa.array(values, pa.string())})
 
 
-def _keys_sql(rules, config: Config, source: str, where: str = "", sid: str = "rec_idx") -> str:
-    """(rule_no, sid, bkey) of every record of `source` with all of a rule's keys: the key index
-    rows, `sid` the record's stable number (never renumbered: rec_idx shifts with every insert)."""
+def _keys_sql(rules, config: Config, source: str, where: str = "") -> str:
+    """(rule_no, rec_idx, bkey) of every record of `source` with all of a rule's keys: the key
+    index rows."""
     parts = []
     for no, rule in enumerate(rules):
         keys = [key_sql(k) for k in rule.keys]
         filled = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-        parts.append(f'SELECT {no}::SMALLINT AS rule_no, {sid}::INTEGER AS sid, hash({", ".join(keys)}) AS bkey FROM "{source}" '
+        parts.append(f'SELECT {no}::SMALLINT AS rule_no, rec_idx::INTEGER AS rec_idx, hash({", ".join(keys)}) AS bkey FROM "{source}" '
                      f"WHERE {filled}{' AND ' + where if where else ''}")
-    return " UNION ALL ".join(parts) if parts else "SELECT NULL::SMALLINT AS rule_no, NULL::INTEGER AS sid, NULL::UBIGINT AS bkey WHERE false"
+    return " UNION ALL ".join(parts) if parts else "SELECT NULL::SMALLINT AS rule_no, NULL::INTEGER AS rec_idx, NULL::UBIGINT AS bkey WHERE false"
 
 
 def _limits_table(con: duckdb.DuckDBPyConnection, rules, config: Config) -> None:
@@ -381,7 +385,6 @@ def build_state(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         present = {k: v for k, v in _present_columns(con, "normalized_records").items() if v}
         write_tf_counts(con, "normalized_records", present, "match_model_tf")
     rules = active_rules(con, config, "normalized_records")
-    con.execute("CREATE OR REPLACE TABLE nayose_inc_sid AS SELECT id, rec_idx::INTEGER AS sid FROM normalized_records")
     con.execute(f"CREATE OR REPLACE TABLE nayose_inc_keys AS {_keys_sql(rules, config, 'normalized_records')}")
     con.execute(
         "CREATE OR REPLACE TABLE nayose_inc_blocks AS SELECT rule_no, bkey, count(*) AS n FROM nayose_inc_keys GROUP BY ALL HAVING n >= 2"
@@ -617,25 +620,20 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
     deps = _normalize_batch(con, config, batch, vocab_new)
     res.normalized = len(batch)
     _ids_table(con, "_inc_renorm", batch)
-    # New rec_idx: dense, in Id order (as normalize assigns it); old rec_idx -> new for the records kept.
-    con.execute('CREATE OR REPLACE TEMP TABLE _inc_order AS SELECT "Id" AS id, (row_number() OVER (ORDER BY "Id") - 1)::INTEGER AS nidx FROM "_inc_raw"')
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_map AS
-           SELECT n.rec_idx AS o, x.nidx AS nw, s.sid FROM normalized_records n JOIN _inc_order x USING (id)
-           JOIN nayose_inc_sid s USING (id)"""
-    )
-    # Stable numbers of the new records; sid -> new rec_idx of every record.
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_newsid AS
-           SELECT c.id, x.nidx AS nw,
-                  ((SELECT coalesce(max(sid), -1) FROM nayose_inc_sid) + row_number() OVER (ORDER BY c.id))::INTEGER AS sid
-           FROM _inc_changed c JOIN _inc_order x USING (id) WHERE c.is_new"""
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE _inc_sidmap AS SELECT sid, nw FROM _inc_map UNION ALL SELECT sid, nw FROM _inc_newsid")
     # The previous rows of the records normalized again and of the deleted ones (one scan).
     # (a constant list: only the id column is read whole)
     prev_ids = [r[0] for r in con.execute("SELECT id FROM _inc_renorm UNION SELECT id FROM _inc_deleted").fetchall()]
     con.execute("CREATE OR REPLACE TEMP TABLE _inc_prev AS SELECT * FROM normalized_records WHERE id = ANY(?)", [prev_ids])
+    # Record numbers: a record keeps its number; new records take the numbers past the largest,
+    # in Id order (nothing is renumbered, see the module doc).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_num AS
+           SELECT b.id, p.rec_idx FROM "_inc_batch_norm" b JOIN _inc_prev p USING (id)
+           UNION ALL
+           SELECT id, ((SELECT coalesce(max(rec_idx), -1) FROM normalized_records) + row_number() OVER (ORDER BY id))::INTEGER
+           FROM (SELECT id FROM "_inc_batch_norm" ANTI JOIN _inc_prev USING (id))"""
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_deleted_rec AS SELECT rec_idx FROM _inc_prev WHERE id IN (SELECT id FROM _inc_deleted)")
     # Moved: normalized differently than before, or new. Gone: old rec_idx of deleted and moved records.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_moved AS
@@ -644,20 +642,12 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
              EXCEPT
              SELECT * EXCLUDE (rec_idx) FROM _inc_prev WHERE id IN (SELECT id FROM _inc_renorm))"""
     )
+    # The numbers of the moved records (new ones included), and of the records whose keys may
+    # have changed (moved before, deleted).
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_moved_rec AS SELECT rec_idx FROM _inc_num WHERE id IN (SELECT id FROM _inc_moved)")
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_moved_idx AS
-           SELECT x.nidx AS nw, n.rec_idx AS o FROM _inc_moved m JOIN _inc_order x USING (id)
-           LEFT JOIN _inc_prev n USING (id)"""
-    )
-    # The stable numbers of the records whose keys may have changed (moved, deleted) and of
-    # those whose key rows are written again (normalized again, deleted).
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_moved_sid AS
-           SELECT sid FROM nayose_inc_sid WHERE id IN (SELECT id FROM _inc_moved) OR id IN (SELECT id FROM _inc_deleted)"""
-    )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_gone_sid AS
-           SELECT sid FROM nayose_inc_sid WHERE id IN (SELECT id FROM _inc_renorm) OR id IN (SELECT id FROM _inc_deleted)"""
+        """CREATE OR REPLACE TEMP TABLE _inc_rekeyed AS
+           SELECT rec_idx FROM _inc_prev WHERE id IN (SELECT id FROM _inc_moved) OR id IN (SELECT id FROM _inc_deleted)"""
     )
     res.moved = int(con.execute("SELECT count(*) FROM _inc_moved").fetchall()[0][0])
     lap("normalize")
@@ -673,14 +663,11 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
                WHERE id IN (SELECT id FROM _inc_moved) OR id IN (SELECT id FROM _inc_deleted)"""
         )
         con.execute("DELETE FROM normalized_records WHERE rec_idx IN (SELECT o FROM _inc_gone)")
-        con.execute("UPDATE normalized_records n SET rec_idx = m.nw FROM _inc_map m WHERE m.o = n.rec_idx AND m.o <> m.nw")
         con.execute(
             """CREATE OR REPLACE TEMP TABLE _inc_batch_new AS
-               SELECT x.nidx AS rec_idx, b.* EXCLUDE (rec_idx) FROM "_inc_batch_norm" b JOIN _inc_order x USING (id)"""
+               SELECT x.rec_idx, b.* EXCLUDE (rec_idx) FROM "_inc_batch_norm" b JOIN _inc_num x USING (id)"""
         )
         con.execute("INSERT INTO normalized_records SELECT * FROM _inc_batch_new")
-        con.execute("DELETE FROM nayose_inc_sid WHERE id IN (SELECT id FROM _inc_deleted)")
-        con.execute("INSERT INTO nayose_inc_sid SELECT id, sid FROM _inc_newsid")
         if inputs is None:  # changed records only: raw_records in place (rewriting it all is the slow part)
             con.execute('DELETE FROM raw_records WHERE "Id" IN (SELECT "Id" FROM _inc_delta) OR "Id" IN (SELECT id FROM _inc_deleted)')
             con.execute("INSERT INTO raw_records BY NAME SELECT * FROM _inc_delta")
@@ -725,9 +712,8 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
         except duckdb.Error:
             pass
         raise
-    _drop_tables(con, "_inc_new_hash", "_inc_changed", "_inc_deleted", "_inc_renorm", "_inc_order", "_inc_map",
-                 "_inc_moved", "_inc_moved_idx", "_inc_gone", "_inc_batch_new", "_inc_newsid", "_inc_sidmap",
-                 "_inc_moved_sid", "_inc_gone_sid", "_inc_limits", "_inc_d", "_score_features", "_inc_old_values",
+    _drop_tables(con, "_inc_new_hash", "_inc_changed", "_inc_deleted", "_inc_renorm", "_inc_num", "_inc_deleted_rec",
+                 "_inc_moved", "_inc_moved_rec", "_inc_rekeyed", "_inc_gone", "_inc_batch_new", "_inc_limits", "_inc_d", "_score_features", "_inc_old_values",
                  "_inc_flags", "_inc_dirty_pairs", "_inc_touched_rec", "_inc_regrouped", "_inc_prev")
     lap("finish")
     res.records = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
@@ -776,7 +762,7 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
     # Affected blocks: those the moved and deleted records leave and those the moved records enter.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _inc_touched AS
-            SELECT DISTINCT rule_no, bkey FROM nayose_inc_keys WHERE sid IN (SELECT sid FROM _inc_moved_sid)
+            SELECT DISTINCT rule_no, bkey FROM nayose_inc_keys WHERE rec_idx IN (SELECT rec_idx FROM _inc_rekeyed)
             UNION SELECT rule_no, bkey FROM ({_keys_sql(rules, config, '_inc_batch_norm', 'id IN (SELECT id FROM _inc_moved)')})"""
     )
     # Their sizes before (blocks of two records or more), and the pairs they produced.
@@ -786,18 +772,14 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_d0 AS
-           WITH m AS (SELECT k.rule_no, k.bkey, s.nw FROM nayose_inc_keys k JOIN _inc_sidmap s USING (sid)
+           WITH m AS (SELECT k.rule_no, k.bkey, k.rec_idx FROM nayose_inc_keys k
                       JOIN _inc_old_blocks b USING (rule_no, bkey) JOIN _inc_limits l USING (rule_no) WHERE b.n <= l.lim)
-           SELECT a.nw AS l, b.nw AS r FROM m a JOIN m b ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.nw < b.nw"""
+           SELECT a.rec_idx AS l, b.rec_idx AS r FROM m a JOIN m b
+           ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.rec_idx < b.rec_idx"""
     )
-    # The key index: the rows of the records normalized again are written again (by stable number).
-    con.execute("DELETE FROM nayose_inc_keys WHERE sid IN (SELECT sid FROM _inc_gone_sid)")
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_batch_sid AS
-           SELECT s.sid AS _sid, b.* FROM _inc_batch_new b JOIN _inc_sidmap s ON s.nw = b.rec_idx"""
-    )
-    con.execute(f"INSERT INTO nayose_inc_keys {_keys_sql(rules, config, '_inc_batch_sid', sid='_sid')}")
-    con.execute("DROP TABLE _inc_batch_sid")
+    # The key index: the rows of the records normalized again are written again.
+    con.execute("DELETE FROM nayose_inc_keys WHERE rec_idx IN (SELECT o FROM _inc_gone)")
+    con.execute(f"INSERT INTO nayose_inc_keys {_keys_sql(rules, config, '_inc_batch_new')}")
     # Their sizes now, and the pairs they produce.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_new_blocks AS
@@ -807,11 +789,17 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
     con.execute("INSERT INTO nayose_inc_blocks SELECT * FROM _inc_new_blocks WHERE n >= 2")
     con.execute(
         """INSERT INTO _inc_d0
-           WITH m AS (SELECT k.rule_no, k.bkey, s.nw FROM nayose_inc_keys k JOIN _inc_sidmap s USING (sid)
+           WITH m AS (SELECT k.rule_no, k.bkey, k.rec_idx FROM nayose_inc_keys k
                       JOIN _inc_new_blocks b USING (rule_no, bkey) JOIN _inc_limits l USING (rule_no) WHERE b.n <= l.lim)
-           SELECT a.nw, b.nw FROM m a JOIN m b ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.nw < b.nw"""
+           SELECT a.rec_idx, b.rec_idx FROM m a JOIN m b ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.rec_idx < b.rec_idx"""
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE _inc_d AS SELECT DISTINCT l, r FROM _inc_d0")
+    # Each pair as a full run orients it: the smaller Id on the left (the pairs of deleted records go).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_d AS
+           SELECT CASE WHEN a.id < b.id THEN d.l ELSE d.r END AS l, CASE WHEN a.id < b.id THEN d.r ELSE d.l END AS r
+           FROM (SELECT DISTINCT l, r FROM _inc_d0) d
+           JOIN normalized_records a ON a.rec_idx = d.l JOIN normalized_records b ON b.rec_idx = d.r"""
+    )
     con.execute("DROP TABLE _inc_d0")
     res.affected_blocks = int(con.execute("SELECT count(*) FROM _inc_new_blocks").fetchall()[0][0])
     res.rechecked_pairs = int(con.execute("SELECT count(*) FROM _inc_d").fetchall()[0][0])
@@ -819,20 +807,17 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_d_rules AS
            SELECT d.l AS left_idx, d.r AS right_idx, min(a.rule_no)::SMALLINT AS rule_no
-           FROM _inc_d d JOIN _inc_sidmap sl ON sl.nw = d.l JOIN _inc_sidmap sr ON sr.nw = d.r
-           JOIN nayose_inc_keys a ON a.sid = sl.sid
-           JOIN nayose_inc_keys b ON b.sid = sr.sid AND b.rule_no = a.rule_no AND b.bkey = a.bkey
+           FROM _inc_d d JOIN nayose_inc_keys a ON a.rec_idx = d.l
+           JOIN nayose_inc_keys b ON b.rec_idx = d.r AND b.rule_no = a.rule_no AND b.bkey = a.bkey
            JOIN nayose_inc_blocks s ON s.rule_no = a.rule_no AND s.bkey = a.bkey
            JOIN _inc_limits lim ON lim.rule_no = a.rule_no
            WHERE s.n <= lim.lim GROUP BY ALL"""
     )
-    # candidate_pairs in place: drop pairs of deleted records, renumber, replace the rechecked pairs.
+    # candidate_pairs in place: drop pairs of deleted records, replace the rechecked pairs.
     con.execute(
-        """DELETE FROM candidate_pairs WHERE left_idx IN (SELECT o FROM _inc_gone EXCEPT SELECT o FROM _inc_map)
-           OR right_idx IN (SELECT o FROM _inc_gone EXCEPT SELECT o FROM _inc_map)"""
+        """DELETE FROM candidate_pairs WHERE left_idx IN (SELECT rec_idx FROM _inc_deleted_rec)
+           OR right_idx IN (SELECT rec_idx FROM _inc_deleted_rec)"""
     )
-    for side in ("left_idx", "right_idx"):
-        con.execute(f"UPDATE candidate_pairs p SET {side} = m.nw FROM _inc_map m WHERE m.o = p.{side} AND m.o <> m.nw")
     con.execute("DELETE FROM candidate_pairs p USING _inc_d d WHERE p.left_idx = d.l AND p.right_idx = d.r")
     con.execute("INSERT INTO candidate_pairs SELECT left_idx, right_idx, rule_no FROM _inc_d_rules")
     per_rule = dict(con.execute("SELECT rule_no, count(*) FROM candidate_pairs GROUP BY rule_no").fetchall())
@@ -971,23 +956,20 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
     names = [c.name for c in comps]
     household = household_review(config, comps)
     rare_max = home_address_max(household)
-    n_rec = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
-    # Pairs of moved and deleted records go; the others are renumbered.
+    n_rec = _numbers(con)
+    # Pairs of moved and deleted records go.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_gone_idx AS
-           SELECT o FROM _inc_gone WHERE o NOT IN (SELECT o FROM _inc_map)
-           UNION SELECT o FROM _inc_moved_idx WHERE o IS NOT NULL"""
+           SELECT rec_idx AS o FROM _inc_deleted_rec UNION SELECT rec_idx FROM _inc_moved_rec"""
     )
     # Records whose pairs change (their groups are formed again): the partners of those going ...
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_touched_rec AS
-           SELECT m.nw AS rec_idx FROM scored_pairs p JOIN _inc_map m ON m.o = p.right_idx WHERE p.left_idx IN (SELECT o FROM _inc_gone_idx)
-           UNION ALL SELECT m.nw FROM scored_pairs p JOIN _inc_map m ON m.o = p.left_idx WHERE p.right_idx IN (SELECT o FROM _inc_gone_idx)
-           UNION ALL SELECT nw FROM _inc_moved_idx"""
+           SELECT right_idx AS rec_idx FROM scored_pairs WHERE left_idx IN (SELECT o FROM _inc_gone_idx)
+           UNION ALL SELECT left_idx FROM scored_pairs WHERE right_idx IN (SELECT o FROM _inc_gone_idx)
+           UNION ALL SELECT rec_idx FROM _inc_moved_rec"""
     )
     con.execute("DELETE FROM scored_pairs WHERE left_idx IN (SELECT o FROM _inc_gone_idx) OR right_idx IN (SELECT o FROM _inc_gone_idx)")
-    for side in ("left_idx", "right_idx"):
-        con.execute(f"UPDATE scored_pairs p SET {side} = m.nw FROM _inc_map m WHERE m.o = p.{side} AND m.o <> m.nw")
     # The rechecked pairs (affected blocks): dropped from the candidates, or their first rule now.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_d_now AS SELECT d.l, d.r, c.rule_no FROM _inc_d d
@@ -1107,6 +1089,12 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
     return result
 
 
+def _numbers(con: duckdb.DuckDBPyConnection) -> int:
+    """One past the largest record number: the size of arrays indexed by rec_idx (the numbers
+    of deleted records stay unused)."""
+    return int(con.execute("SELECT coalesce(max(rec_idx), -1) + 1 FROM normalized_records").fetchall()[0][0])
+
+
 def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
     """Update clusters in place: the groups of the connected components that hold a record whose
     pairs changed (or its previous group) are formed again by cluster's own code; a group depends
@@ -1116,8 +1104,7 @@ def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> Stag
     th = config.matching.thresholds
     with timed(result):
         con.execute('DELETE FROM clusters WHERE "Id" IN (SELECT id FROM _inc_deleted)')
-        con.execute("UPDATE clusters c SET rec_idx = m.nw FROM _inc_map m WHERE m.o = c.rec_idx AND m.o <> m.nw")
-        n = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
+        n = _numbers(con)
         linked = con.sql(
             f"SELECT left_idx, right_idx, match_probability FROM scored_pairs WHERE match_probability >= {float(th.review)!r}"
         ).to_arrow_table()
@@ -1131,14 +1118,16 @@ def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> Stag
         ).to_arrow_table().column(0).to_numpy().astype(np.int64)
         hit = np.zeros(n, dtype=bool)
         hit[np.unique(labels[seeds])] = True
-        recs = np.flatnonzero(hit[labels])  # every record of those components, in rec_idx order
+        # Every record of those components (a number no record has is a component of its own).
+        con.register("_inc_recs_arrow", pa.table({"rec_idx": pa.array(np.flatnonzero(hit[labels]).astype(np.int32))}))
+        found = con.sql(
+            "SELECT n.rec_idx, n.id FROM normalized_records n SEMI JOIN _inc_recs_arrow r USING (rec_idx) ORDER BY n.rec_idx"
+        ).to_arrow_table()
+        recs = found.column(0).to_numpy().astype(np.int64)
+        ids = found.column(1).to_numpy(zero_copy_only=False)
         local = np.full(n, -1, dtype=np.int64)
         local[recs] = np.arange(len(recs))
         keep = hit[labels[left]]
-        con.register("_inc_recs_arrow", pa.table({"rec_idx": pa.array(recs.astype(np.int32))}))
-        ids = con.sql(
-            "SELECT n.id FROM normalized_records n SEMI JOIN _inc_recs_arrow r USING (rec_idx) ORDER BY n.rec_idx"
-        ).to_arrow_table().column(0).to_numpy(zero_copy_only=False)
         cluster_id, status, gsize, _ = assign_groups(ids, local[left[keep]], local[right[keep]], prob[keep], config)
         con.execute("DELETE FROM clusters WHERE rec_idx IN (SELECT rec_idx FROM _inc_recs_arrow)")
         con.unregister("_inc_recs_arrow")
