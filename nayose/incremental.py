@@ -765,50 +765,56 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
             SELECT DISTINCT rule_no, bkey FROM nayose_inc_keys WHERE rec_idx IN (SELECT rec_idx FROM _inc_rekeyed)
             UNION SELECT rule_no, bkey FROM ({_keys_sql(rules, config, '_inc_batch_norm', 'id IN (SELECT id FROM _inc_moved)')})"""
     )
-    # Their sizes before (blocks of two records or more), and the pairs they produced.
+    # Their members before (one scan of the key index; a block's size is its member count) ...
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_old_blocks AS
-           SELECT b.* FROM nayose_inc_blocks b SEMI JOIN _inc_touched t USING (rule_no, bkey)"""
+        """CREATE OR REPLACE TEMP TABLE _inc_members_old AS
+           SELECT k.rule_no, k.bkey, k.rec_idx FROM nayose_inc_keys k SEMI JOIN _inc_touched t USING (rule_no, bkey)"""
     )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_d0 AS
-           WITH m AS (SELECT k.rule_no, k.bkey, k.rec_idx FROM nayose_inc_keys k
-                      JOIN _inc_old_blocks b USING (rule_no, bkey) JOIN _inc_limits l USING (rule_no) WHERE b.n <= l.lim)
-           SELECT a.rec_idx AS l, b.rec_idx AS r FROM m a JOIN m b
-           ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.rec_idx < b.rec_idx"""
-    )
-    # The key index: the rows of the records normalized again are written again.
+    # ... the key index: the rows of the records normalized again are written again ...
     con.execute("DELETE FROM nayose_inc_keys WHERE rec_idx IN (SELECT o FROM _inc_gone)")
-    con.execute(f"INSERT INTO nayose_inc_keys {_keys_sql(rules, config, '_inc_batch_new')}")
-    # Their sizes now, and the pairs they produce.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_batch_keys AS {_keys_sql(rules, config, '_inc_batch_new')}")
+    con.execute("INSERT INTO nayose_inc_keys SELECT * FROM _inc_batch_keys")
+    # ... and their members now.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _inc_members_new AS
+           SELECT rule_no, bkey, rec_idx FROM _inc_members_old WHERE rec_idx NOT IN (SELECT o FROM _inc_gone)
+           UNION ALL SELECT k.rule_no, k.bkey, k.rec_idx FROM _inc_batch_keys k SEMI JOIN _inc_touched t USING (rule_no, bkey)"""
+    )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_new_blocks AS
-           SELECT k.rule_no, k.bkey, count(*) AS n FROM nayose_inc_keys k SEMI JOIN _inc_touched t USING (rule_no, bkey) GROUP BY ALL"""
+           SELECT rule_no, bkey, count(*) AS n FROM _inc_members_new GROUP BY ALL"""
     )
     con.execute("DELETE FROM nayose_inc_blocks b USING _inc_touched t WHERE b.rule_no = t.rule_no AND b.bkey = t.bkey")
     con.execute("INSERT INTO nayose_inc_blocks SELECT * FROM _inc_new_blocks WHERE n >= 2")
-    con.execute(
-        """INSERT INTO _inc_d0
-           WITH m AS (SELECT k.rule_no, k.bkey, k.rec_idx FROM nayose_inc_keys k
-                      JOIN _inc_new_blocks b USING (rule_no, bkey) JOIN _inc_limits l USING (rule_no) WHERE b.n <= l.lim)
-           SELECT a.rec_idx, b.rec_idx FROM m a JOIN m b ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.rec_idx < b.rec_idx"""
-    )
-    # Each pair as a full run orients it: the smaller Id on the left (the pairs of deleted records go).
+    # The pairs the affected blocks produced and produce (within the size limit), each as a full
+    # run orients it: the smaller Id on the left (the pairs of deleted records go).
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_d AS
-           SELECT CASE WHEN a.id < b.id THEN d.l ELSE d.r END AS l, CASE WHEN a.id < b.id THEN d.r ELSE d.l END AS r
-           FROM (SELECT DISTINCT l, r FROM _inc_d0) d
-           JOIN normalized_records a ON a.rec_idx = d.l JOIN normalized_records b ON b.rec_idx = d.r"""
+           WITH pairs AS (
+             SELECT a.rec_idx AS l, b.rec_idx AS r
+             FROM (SELECT m.*, count(*) OVER (PARTITION BY m.rule_no, m.bkey) AS n FROM _inc_members_old m) a
+             JOIN _inc_members_old b ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.rec_idx < b.rec_idx
+             JOIN _inc_limits l ON l.rule_no = a.rule_no WHERE a.n <= l.lim
+             UNION
+             SELECT a.rec_idx, b.rec_idx FROM _inc_members_new a
+             JOIN _inc_members_new b ON a.rule_no = b.rule_no AND a.bkey = b.bkey AND a.rec_idx < b.rec_idx
+             JOIN _inc_new_blocks s ON s.rule_no = a.rule_no AND s.bkey = a.bkey
+             JOIN _inc_limits l ON l.rule_no = a.rule_no WHERE s.n <= l.lim),
+           ids AS (SELECT rec_idx, id FROM normalized_records
+                   WHERE rec_idx IN (SELECT rec_idx FROM _inc_members_old UNION SELECT rec_idx FROM _inc_members_new))
+           SELECT CASE WHEN a.id < b.id THEN p.l ELSE p.r END AS l, CASE WHEN a.id < b.id THEN p.r ELSE p.l END AS r
+           FROM pairs p JOIN ids a ON a.rec_idx = p.l JOIN ids b ON b.rec_idx = p.r"""
     )
-    con.execute("DROP TABLE _inc_d0")
     res.affected_blocks = int(con.execute("SELECT count(*) FROM _inc_new_blocks").fetchall()[0][0])
     res.rechecked_pairs = int(con.execute("SELECT count(*) FROM _inc_d").fetchall()[0][0])
-    # Their first rule now: the first rule whose keys agree within a block of allowed size.
+    # Their first rule now: the first rule whose keys agree within a block of allowed size (the
+    # endpoints' keys read in one scan of the index).
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_d_rules AS
+           WITH k AS (SELECT * FROM nayose_inc_keys WHERE rec_idx IN (SELECT l FROM _inc_d UNION SELECT r FROM _inc_d))
            SELECT d.l AS left_idx, d.r AS right_idx, min(a.rule_no)::SMALLINT AS rule_no
-           FROM _inc_d d JOIN nayose_inc_keys a ON a.rec_idx = d.l
-           JOIN nayose_inc_keys b ON b.rec_idx = d.r AND b.rule_no = a.rule_no AND b.bkey = a.bkey
+           FROM _inc_d d JOIN k a ON a.rec_idx = d.l
+           JOIN k b ON b.rec_idx = d.r AND b.rule_no = a.rule_no AND b.bkey = a.bkey
            JOIN nayose_inc_blocks s ON s.rule_no = a.rule_no AND s.bkey = a.bkey
            JOIN _inc_limits lim ON lim.rule_no = a.rule_no
            WHERE s.n <= lim.lim GROUP BY ALL"""
@@ -830,7 +836,8 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
                   coalesce(max(n) FILTER (WHERE n > l.lim), 0)
            FROM b JOIN _inc_limits l USING (rule_no) GROUP BY b.rule_no"""
     ).fetchall()}
-    _drop_tables(con, "_inc_touched", "_inc_old_blocks", "_inc_new_blocks", "_inc_d_rules")
+    _drop_tables(con, "_inc_touched", "_inc_members_old", "_inc_members_new", "_inc_batch_keys", "_inc_new_blocks",
+                 "_inc_d_rules")
     result.rows = total
     result.seconds = round(time.perf_counter() - t0, 3)
     result.stats = {
