@@ -734,10 +734,11 @@ def _normalize_batch(con, config: Config, ids: set, vocabulary: dict[str, set]) 
         others = [r[0] for r in con.execute(
             'SELECT id FROM _inc_batch_ids WHERE id NOT IN (SELECT "Id" FROM _inc_delta)').fetchall()]
         cols = ", ".join(f'"{c[0]}"' for c in con.execute('DESCRIBE raw_records').fetchall())
+        kept = f'UNION ALL SELECT {cols} FROM raw_records WHERE "Id" = ANY(?)' if others else ""
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE "_inc_batch_raw" AS
-                SELECT {cols} FROM "_inc_delta" WHERE "Id" IN (SELECT id FROM _inc_batch_ids)
-                UNION ALL SELECT {cols} FROM raw_records WHERE "Id" = ANY(?)""", [others])
+                SELECT {cols} FROM "_inc_delta" WHERE "Id" IN (SELECT id FROM _inc_batch_ids) {kept}""",
+            [others] if others else [])
     else:
         con.execute('CREATE OR REPLACE TEMP TABLE "_inc_batch_raw" AS SELECT * FROM "_inc_raw" WHERE "Id" IN (SELECT id FROM _inc_batch_ids)')
     if ids:
