@@ -335,7 +335,7 @@ def dependencies(t: pa.Table, vocabulary: dict[str, set]) -> pa.Table:
                      "value": pa.array(values, pa.string())})
 
 
-def _keys_sql(rules, config: Config, source: str, where: str = "") -> str:
+def _keys_sql(rules, source: str) -> str:
     """(rule_no, rec_idx, bkey) of every record of `source` with all of a rule's keys: the key
     index rows."""
     parts = []
@@ -343,7 +343,7 @@ def _keys_sql(rules, config: Config, source: str, where: str = "") -> str:
         keys = [key_sql(k) for k in rule.keys]
         filled = " AND ".join(f"{k} IS NOT NULL" for k in keys)
         parts.append(f'SELECT {no}::SMALLINT AS rule_no, rec_idx::INTEGER AS rec_idx, hash({", ".join(keys)}) AS bkey FROM "{source}" '
-                     f"WHERE {filled}{' AND ' + where if where else ''}")
+                     f"WHERE {filled}")
     return " UNION ALL ".join(parts) if parts else "SELECT NULL::SMALLINT AS rule_no, NULL::INTEGER AS rec_idx, NULL::UBIGINT AS bkey WHERE false"
 
 
@@ -385,7 +385,7 @@ def build_state(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         present = {k: v for k, v in _present_columns(con, "normalized_records").items() if v}
         write_tf_counts(con, "normalized_records", present, "match_model_tf")
     rules = active_rules(con, config, "normalized_records")
-    con.execute(f"CREATE OR REPLACE TABLE nayose_inc_keys AS {_keys_sql(rules, config, 'normalized_records')}")
+    con.execute(f"CREATE OR REPLACE TABLE nayose_inc_keys AS {_keys_sql(rules, 'normalized_records')}")
     con.execute(
         "CREATE OR REPLACE TABLE nayose_inc_blocks AS SELECT rule_no, bkey, count(*) AS n FROM nayose_inc_keys GROUP BY ALL HAVING n >= 2"
     )
@@ -760,11 +760,13 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
     result = StageResult(stage="block", table="candidate_pairs")
     t0 = time.perf_counter()
     _limits_table(con, rules, config)
+    # The key rows of the records normalized again.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_batch_keys AS {_keys_sql(rules, '_inc_batch_new')}")
     # Affected blocks: those the moved and deleted records leave and those the moved records enter.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _inc_touched AS
-            SELECT DISTINCT rule_no, bkey FROM nayose_inc_keys WHERE rec_idx IN (SELECT rec_idx FROM _inc_rekeyed)
-            UNION SELECT rule_no, bkey FROM ({_keys_sql(rules, config, '_inc_batch_norm', 'id IN (SELECT id FROM _inc_moved)')})"""
+        """CREATE OR REPLACE TEMP TABLE _inc_touched AS
+           SELECT DISTINCT rule_no, bkey FROM nayose_inc_keys WHERE rec_idx IN (SELECT rec_idx FROM _inc_rekeyed)
+           UNION SELECT rule_no, bkey FROM _inc_batch_keys WHERE rec_idx IN (SELECT rec_idx FROM _inc_moved_rec)"""
     )
     # Their members before (one scan of the key index; a block's size is its member count) ...
     con.execute(
@@ -773,7 +775,6 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
     )
     # ... the key index: the rows of the records normalized again are written again ...
     con.execute("DELETE FROM nayose_inc_keys WHERE rec_idx IN (SELECT o FROM _inc_gone)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_batch_keys AS {_keys_sql(rules, config, '_inc_batch_new')}")
     con.execute("INSERT INTO nayose_inc_keys SELECT * FROM _inc_batch_keys")
     # ... and their members now.
     con.execute(
