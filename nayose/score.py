@@ -204,6 +204,39 @@ def name_readings(written: str) -> frozenset[str]:
     return frozenset(k for k in map(_fold, dict.fromkeys(partial.get(len(text), []))) if k)
 
 
+_SOUND_CODES: dict[str, int] = {}  # one code per sound, shared by every call (codes are compared)
+
+
+def _foreign_sounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per written name of `values` (an object array, '' for none): its foreign-name sound as an
+    integer code (-1 for none; equal codes are equal sounds) and its script
+    (`nayose.normalize.foreign_name_script`). Work per distinct value."""
+    from nayose.normalize import foreign_name_script, foreign_name_sound
+
+    uniq, inv = np.unique(values.astype(str), return_inverse=True)
+    codes = _SOUND_CODES
+    snd = np.full(len(uniq), -1, dtype=np.int64)
+    scr = np.zeros(len(uniq), dtype=np.int8)
+    for i, v in enumerate(uniq.tolist()):
+        sc = foreign_name_script(v)
+        if sc:
+            k = foreign_name_sound(v)
+            if k is not None and len(k) >= 2:
+                scr[i] = sc
+                snd[i] = codes.setdefault(k, len(codes))
+    inv = inv.reshape(-1)
+    return snd[inv], scr[inv]
+
+
+def _sound_agrees(snd_x: np.ndarray, scr_x: np.ndarray, snd_y: np.ndarray, scr_y: np.ndarray) -> np.ndarray:
+    """Foreign names that sound the same, one in katakana and one in Latin letters, one of them
+    clearly foreign (see `nayose.normalize.foreign_sound_agrees`)."""
+    kata_x, kata_y = (scr_x == 1) | (scr_x == 3), (scr_y == 1) | (scr_y == 3)
+    latin_x, latin_y = (scr_x == 2) | (scr_x == 4), (scr_y == 2) | (scr_y == 4)
+    cross = (kata_x & latin_y) | (latin_x & kata_y)
+    return cross & ((scr_x >= 3) | (scr_y >= 3)) & (snd_x >= 0) & (snd_x == snd_y)
+
+
 _SIM_EVERY_PAIR = False  # tests: compute every similarity, to check that skipping them changes nothing
 
 
@@ -241,6 +274,14 @@ class RecordNames:
             arr = np.zeros(size, dtype=bool)
             arr[rec_idx] = t.column(c).fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
             self.kanji[c] = arr
+        # Foreign names heard and written twice (ロジャース / Rogers): sound codes and scripts per
+        # record, from the distinct written names.
+        used = np.unique(np.concatenate([self.codes["last_name"], self.codes["first_name"]]))
+        snd_v = np.full(len(self.vocab), -1, dtype=np.int64)
+        scr_v = np.zeros(len(self.vocab), dtype=np.int8)
+        snd_v[used], scr_v[used] = _foreign_sounds(self.vocab[used])
+        self.sound = {c: snd_v[self.codes[c]] for c in ("last_name", "first_name")}
+        self.script = {c: scr_v[self.codes[c]] for c in ("last_name", "first_name")}
         self.shares = {}
         for c in self.SHARE_COLUMNS:
             arr = np.full(size, np.nan, dtype=np.float64)
@@ -279,18 +320,29 @@ class _NamePairs:
         `prefix`, only where needed)."""
         batch, names = self.batch, self.names
         if names is None:
-            return {c: _bools(batch, c) for c in (
+            b = {c: _bools(batch, c) for c in (
                 "ln1n", "fn1n", "ln2n", "fn2n", "e_ll", "e_ff", "e_lf", "e_fl", "q_ll", "q_ff", "q_lf", "q_fl",
                 "p_ll", "p_ff", "p_lf", "p_fl", "k_ll", "k_ff", "k_lf", "k_fl", "lk1", "fk1", "lk2", "fk2")}
+            # Foreign names heard and written twice (ロジャース / Rogers) have the same reading.
+            sounds = {side + "_" + c: _foreign_sounds(_strs(batch, f"{side}_{c}"))
+                      for side in ("l", "r") for c in ("last_name", "first_name")}
+            for tag in self._SIDES:
+                x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
+                b[f"q_{tag}"] |= _sound_agrees(*sounds[f"l_{x}"], *sounds[f"r_{y}"])
+            return b
         null = names.null
         b = {f"k_{t}": _bools(batch, f"k_{t}") for t in self._SIDES}
+        for tag in self._SIDES:
+            x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
+            b[f"q_{tag}"] = _sound_agrees(names.sound[x][self.left], names.script[x][self.left],
+                                          names.sound[y][self.right], names.script[y][self.right])
         for tag in self._SIDES:
             x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
             cx, cy = self.code("l", x), self.code("r", y)
             b[f"e_{tag}"] = (cx == cy) & (cx != null)
             rx, ry = self._SIDES[tag]
             cx, cy = self.code("l", rx), self.code("r", ry)
-            b[f"q_{tag}"] = (cx == cy) & (cx != null)
+            b[f"q_{tag}"] |= (cx == cy) & (cx != null)
         for side, no in (("l", "1"), ("r", "2")):
             b[f"ln{no}n"] = self.code(side, "last_name") == null
             b[f"fn{no}n"] = self.code(side, "first_name") == null
@@ -724,7 +776,7 @@ def build_model(
 FEATURES = [
     ("last_name", "VARCHAR"), ("first_name", "VARCHAR"), ("last_reading", "VARCHAR"), ("first_reading", "VARCHAR"),
     ("email", "VARCHAR"), ("email_domain", "VARCHAR"), ("email_is_role", "BOOLEAN"), ("phone", "VARCHAR"), ("mobile", "VARCHAR"),
-    ("phone_is_mobile", "BOOLEAN"), ("company_core", "VARCHAR"), ("company_reading", "VARCHAR"),
+    ("phone_is_mobile", "BOOLEAN"), ("company_core", "VARCHAR"), ("company_reading", "VARCHAR"), ("company_sound", "VARCHAR"),
     ("birthdate", "VARCHAR"), ("street", "VARCHAR"), ("postal_code", "VARCHAR"), ("city", "VARCHAR"),
     ("prefecture", "VARCHAR"), ("state", "VARCHAR"),
 ]
@@ -936,6 +988,10 @@ def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> s
                      -- the same company in Japanese and in English (大阪設計 / Osaka Design): the
                      -- readings share the leading name
                      OR coalesce(jaro_winkler_similarity(l.company_reading, r.company_reading) >= 0.85, false)
+                     -- in Latin letters and in katakana (Next Associates / ネクストアソシエイツ): the
+                     -- consonants heard agree
+                     OR coalesce(left(l.company_sound, 1) <> left(r.company_sound, 1)
+                                 AND jaro_winkler_similarity(l.company_sound, r.company_sound) >= 0.9, false)
                 THEN 1 ELSE 0 END AS lvl_company""",
         "CASE WHEN l.company_core = r.company_core THEN l.lf_company_core END AS tf_company",
         # birthdate: 0 different, 1 same year, 2 one digit off or day/month swapped, 3 same
