@@ -460,7 +460,10 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
         # guess (小沢 ozawa or kozawa), so a slightly lower similarity already counts as close.
         lv[(s >= 0.92) & ~both_kanji] = 2
         lv[cross & (s >= CROSS_SCRIPT_CLOSE)] = 2
-        lv[same_reading] = 3
+        # Two different kanji spellings of one reading (伊東 / 伊藤 itou, 由紀 / 有紀 yuki) are two
+        # names that sound alike (an IME's wrong pick, or another person): close, not the same.
+        lv[same_reading & ~both_kanji] = 3
+        lv[same_reading & both_kanji] = 2
         lv[exact] = 4
         lv[null] = NULL
         return lv
@@ -985,9 +988,6 @@ def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> s
                 WHEN l.company_core = r.company_core THEN 2
                 WHEN jaro_winkler_similarity(l.company_core, r.company_core) >= 0.92
                      OR coalesce(l.company_reading = r.company_reading, false)
-                     -- the same company in Japanese and in English (大阪設計 / Osaka Design): the
-                     -- readings share the leading name
-                     OR coalesce(jaro_winkler_similarity(l.company_reading, r.company_reading) >= 0.85, false)
                      -- in Latin letters and in katakana (Next Associates / ネクストアソシエイツ): the
                      -- consonants heard agree
                      OR coalesce(left(l.company_sound, 1) <> left(r.company_sound, 1)
@@ -1456,6 +1456,14 @@ def person_evidence(
     # Auto-merge needs the name itself to agree: a personal identifier with a merely similar name
     # (松本 柚香 / 松本 友穂 sharing a family address) is for review.
     conflict = last_conflict | first_conflict | ~(names_agree | unsplit_agree)
+    # ... and, where no personal identifier agrees, the same name, not a close one: at one company
+    # 吉村 大輔 / ヨシムラ ダイスケ is one person, 吉塚 大貴 / ヨシムラ ダイスケ (close readings) two
+    # colleagues as often as not; at one home 斎藤 由紀 / 斎藤 有紀 may be two relatives.
+    close_only = (names_agree & ((last == 2) | (first == 2))) | (unsplit_agree & (last == 2))
+    # (A person register -- no contact channel, FEBRL-like -- has only the names and the birth
+    # date to go by: there a close name is a typo, as before.)
+    if not household_review:
+        conflict |= close_only & ~strong_id
     return tier, conflict
 
 

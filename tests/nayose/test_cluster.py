@@ -73,3 +73,25 @@ def test_tiny_inputs(n):
     con = _setup([f"003{i:015d}" for i in range(n)], [])
     res = cluster_records(con, Config())
     assert res.rows == n
+
+
+
+def test_close_names_without_a_personal_identifier_are_not_auto():
+    """吉塚 大貴 / ヨシムラ ダイスケ at one company, sharing the switchboard: close readings are for
+    review unless a personal identifier (mailbox, mobile, birth date) agrees too."""
+    import numpy as np
+
+    from nayose.score import COMPARISONS, person_evidence
+
+    comps = COMPARISONS
+    # last, first, email, phone, company, birthdate, address
+    close = np.array([[2, 2, -1, 1, 2, -1, 4]], dtype=np.int8)
+    same = np.array([[3, 3, -1, 1, 2, -1, 4]], dtype=np.int8)
+    close_mobile = np.array([[2, 3, -1, 2, 2, -1, 4]], dtype=np.int8)
+    rare = np.zeros(1, dtype=bool)
+    tier, conflict = person_evidence(close, comps, rare)
+    assert tier[0] == 2 and conflict[0]  # review at most
+    tier, conflict = person_evidence(same, comps, rare)
+    assert tier[0] == 2 and not conflict[0]
+    tier, conflict = person_evidence(close_mobile, comps, rare)
+    assert tier[0] == 2 and not conflict[0]
