@@ -1407,7 +1407,8 @@ def person_evidence(
     (non-shared) email, a mobile number or the birth date agrees, and the given names do not
     clearly differ.
     Tier 1 (review at most): one name part, with a home-like address (a street few records
-    share), where no personal identifier contradicts.
+    share), where no personal identifier contradicts; or, at one company, the given name written
+    the same and the surname one kanji / kana off.
     Tier 0 (never a match): nothing about the person, or different given names. Company,
     switchboard, office address and postal code never count, however many of them agree.
     """
@@ -1445,6 +1446,11 @@ def person_evidence(
     home = rare_address & (company != 2) & (email != 0) & (phone != 0)
     near_miss = ((last >= 2) & (first == 1)) | ((last == 1) & (first >= 2))
     weak = home & ((((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict) | near_miss)
+    # At one company, a surname one kanji or kana off with the given name written the same
+    # (大石 / 太石 正夫: a business card's OCR, a typo) is for review, where nothing personal
+    # contradicts (two mailboxes, two mobiles).
+    # (Not the other way round: 北村 誠一 / 北村 真一 at one company are usually two colleagues.)
+    weak |= (company == 2) & (email != 0) & (phone != 0) & (last == 1) & (first == 4)
     if household_review:
         # Registers without households (FEBRL-like): one name part at a home may be a corrupted record.
         weak |= home & ((last >= 2) | (first >= 2))

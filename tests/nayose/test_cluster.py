@@ -95,3 +95,20 @@ def test_close_names_without_a_personal_identifier_are_not_auto():
     assert tier[0] == 2 and not conflict[0]
     tier, conflict = person_evidence(close_mobile, comps, rare)
     assert tier[0] == 2 and not conflict[0]
+
+
+def test_surname_one_kanji_off_at_one_company_is_for_review():
+    """大石 正夫 / 太石 正夫 at one company sharing the switchboard (a card's OCR): review, never auto;
+    with two different mailboxes at the company, or a different given name, nothing."""
+    import numpy as np
+
+    from nayose.score import COMPARISONS, person_evidence
+
+    rare = np.zeros(1, dtype=bool)
+    # last, first, email, phone, company, birthdate, address
+    tier, _ = person_evidence(np.array([[1, 4, -1, 1, 2, -1, 4]], dtype=np.int8), COMPARISONS, rare)
+    assert tier[0] == 1
+    tier, _ = person_evidence(np.array([[1, 4, 0, 1, 2, -1, 4]], dtype=np.int8), COMPARISONS, rare)
+    assert tier[0] == 0
+    tier, _ = person_evidence(np.array([[4, 1, -1, 1, 2, -1, 4]], dtype=np.int8), COMPARISONS, rare)
+    assert tier[0] == 0  # 北村 誠一 / 北村 真一: two colleagues
