@@ -989,9 +989,11 @@ def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> s
                 WHEN jaro_winkler_similarity(l.company_core, r.company_core) >= 0.92
                      OR coalesce(l.company_reading = r.company_reading, false)
                      -- in Latin letters and in katakana (Next Associates / ネクストアソシエイツ): the
-                     -- consonants heard agree
+                     -- consonants heard agree, a long name's up to one (ティ / ti)
                      OR coalesce(left(l.company_sound, 1) <> left(r.company_sound, 1)
-                                 AND jaro_winkler_similarity(l.company_sound, r.company_sound) >= 0.9, false)
+                                 AND (substr(l.company_sound, 2) = substr(r.company_sound, 2)
+                                      OR (least(length(l.company_sound), length(r.company_sound)) >= 7
+                                          AND levenshtein(substr(l.company_sound, 2), substr(r.company_sound, 2)) <= 1)), false)
                 THEN 1 ELSE 0 END AS lvl_company""",
         "CASE WHEN l.company_core = r.company_core THEN l.lf_company_core END AS tf_company",
         # birthdate: 0 different, 1 same year, 2 one digit off or day/month swapped, 3 same
