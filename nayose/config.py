@@ -99,6 +99,13 @@ def _default_blocking_rules() -> list[BlockingRule]:
         BlockingRule(name="company_last_name_written", keys=["company_core", "last_name"]),
         BlockingRule(name="full_name_written", keys=["full_name"], max_block_size=10),
         BlockingRule(name="name", keys=["name_key"], max_block_size=10),
+        # A kanji name against its kana / romaji where the reading guessed for the kanji is wrong
+        # (熊谷 kumagaya / クマガイ), or one kanji misread on a card (坂内 / 坂謙): the surname's reading's
+        # first letters and the written given name, at one company.
+        BlockingRule(name="company_last_name_prefix", keys=["company_core", "last_reading:4"], max_block_size=10),
+        BlockingRule(name="company_first_name_written", keys=["company_core", "first_name"], max_block_size=10),
+        # A foreign name in katakana and in Latin letters (ロジャース / Rogers): its consonants.
+        BlockingRule(name="foreign_name_sound", keys=["name_sound"], max_block_size=10),
         BlockingRule(name="name_prefix", keys=["last_reading:3", "first_reading:3"], max_block_size=8),
         BlockingRule(name="last_name_postal", keys=["last_reading", "postal_code"]),
         BlockingRule(name="first_name_postal", keys=["first_reading", "postal_code"]),

@@ -67,8 +67,8 @@ __all__ = [
 
 OUTPUT_COLUMNS = (
     "rec_idx", "id", "object",
-    "last_name", "first_name", "full_name", "last_reading", "first_reading", "name_key",
-    "company_core", "company_legal_form", "company_reading",
+    "last_name", "first_name", "full_name", "last_reading", "first_reading", "name_key", "name_sound",
+    "company_core", "company_legal_form", "company_reading", "company_sound",
     "email", "email_local", "email_domain", "email_is_freemail", "email_is_role",
     "phone", "mobile", "phone_is_mobile",
     "postal_code", "prefecture", "city", "street", "state",
@@ -550,6 +550,138 @@ def company_reading(core: str | None) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Foreign names: katakana against Latin letters
+# ----------------------------------------------------------------------------------------------
+
+# A foreign name is written in Latin letters by one source and in katakana by another (Steven
+# Wilson / スティーブン・ウィルソン, Rogers / ロジャース): no romaji reading makes "rojasu" equal
+# "rogers". Both are reduced to the consonants heard, in coarse classes: vowels, h, y and the
+# vowels katakana adds after a consonant dropped; b = v; l = r, and an r / l before a consonant or
+# at the end dropped (Mark / マーク, Wilson / ウィルソン: English drops it, katakana adds ル);
+# s = z = sh = a medial th; soft c = s, hard c = k = q, soft g = j; doubled consonants once.
+# Used only to compare a katakana name with a Latin one (never two names in one script).
+_KATA_ONLY_RE = re.compile(r"^[\u30a1-\u30fa\u30fc\u30fb\u30fd\u30fe・ ]+$")
+_LATIN_ONLY_RE = re.compile(r"^[a-z][a-z' .-]*$")
+_EN_SOUND = (
+    (re.compile(r"([a-z])\1+"), r"\1"),  # Matthew, Scott
+    (re.compile(r"dge?"), "j"),  # Bridge / ブリッジ
+    (re.compile(r"c(?=[eiy])"), "s"),
+    (re.compile(r"(?<!^)g(?=[eiy])|^g(?=e)"), "j"),  # George, Rogers (Gibson stays hard)
+    (re.compile(r"(?<=.)e$"), ""),  # final silent e (Mike, Michelle)
+    (re.compile(r"(?<=.)gh"), ""),  # Leigh, Hugh
+    (re.compile(r"^wh"), "w"),
+    (re.compile(r"ph"), "f"),
+    (re.compile(r"sch"), "s"),
+    (re.compile(r"tch"), "C"),
+    (re.compile(r"ch(?=[rl])"), "k"),  # Christopher
+    (re.compile(r"ch"), "C"),
+    (re.compile(r"^th"), "t"),  # Thomas
+    (re.compile(r"th|sh"), "s"),  # Smith, Matthew, Elizabeth
+    (re.compile(r"ck|q"), "k"),
+    (re.compile(r"x"), "ks"),
+    (re.compile(r"mpb"), "mb"),
+    (re.compile(r"m(?=[bp])"), "n"),  # Campbell / キャンベル
+    (re.compile(r"(?<=[aeiou])w(?![aeiou])"), ""),  # Andrew
+    (re.compile(r"(?<=[aeiouy])[rl]+(?![aeiouy])"), ""),  # Mark, Wilson, Peter, Paul
+)
+_KANA_SOUND = (
+    (re.compile(r"(?<=[aeiou])r[uo](?![aeiou])"), ""),  # マーク has none, ウィルソン's ル is an r / l before a consonant
+    (re.compile(r"(?<=[aeiou])r[uo]$"), ""),
+    (re.compile(r"t?ch"), "C"),
+    (re.compile(r"sh"), "s"),
+    (re.compile(r"fu"), "f"),
+)
+_SOUND_CLASS = str.maketrans({"v": "b", "l": "r", "z": "s", "c": "k", "q": "k", "x": "k", "d": "t", "g": "k"})
+_DROP_RE = re.compile(r"[aeiouyhw'\s.\-]")
+_REPEAT_RE = re.compile(r"(.)\1+")
+
+
+def _sound_consonants(s: str) -> str:
+    s = _DROP_RE.sub("", s.translate(_SOUND_CLASS))
+    return _REPEAT_RE.sub(r"\1", s)
+
+
+@lru_cache(maxsize=1 << 16)
+def foreign_name_sound(written: str | None) -> str | None:
+    """The consonant skeleton of a foreign name written in katakana or in Latin letters (as
+    normalize_name leaves it: NFKC, lower case), or None for any other writing. スティーブン and
+    Steven -> 'stbn', ロジャース and Rogers -> 'rjs'. Only for a katakana name against a Latin
+    one: two skeletons equal there are the same name heard and written down twice."""
+    if not written:
+        return None
+    t = written.casefold()
+    if _KATA_ONLY_RE.match(written):
+        r = _kana_to_romaji(_kata2hira(written.replace("・", "").replace(" ", ""))).replace("ー", "")
+        if not r.isascii():
+            return None
+        for rx, rep in _KANA_SOUND:
+            r = rx.sub(rep, r)
+    elif _LATIN_ONLY_RE.match(t):
+        r = t
+        for rx, rep in _EN_SOUND:
+            r = rx.sub(rep, r)
+    else:
+        return None
+    # t and d stay apart from s; the voicing of t / d and k / g is often lost in katakana
+    # (Edward / エドワード keeps it, but a business card's OCR does not), so they are one class.
+    out = _sound_consonants(r)
+    return out or None
+
+
+_LOAN_KANA_RE = re.compile("[ァィゥェォヴ]")
+_FOREIGN_LATIN_RE = re.compile(r"[lqvx]|c(?!h)|th|ph|[bcdfgkmprstvz]$")
+
+
+def foreign_name_script(written: str | None) -> int:
+    """How a name is written, for foreign_name_sound: 0 neither katakana nor Latin letters only;
+    1 katakana as a Japanese name is (サトウ), 3 katakana with the small vowels or ヴ only loanwords
+    have (スティーブン); 2 Latin letters that read as romaji (Sato), 4 ones that do not (Rogers)."""
+    if not written:
+        return 0
+    if _KATA_ONLY_RE.match(written):
+        return 3 if _LOAN_KANA_RE.search(written) else 1
+    t = written.casefold()
+    if not _LATIN_ONLY_RE.match(t):
+        return 0
+    toks = _ALPHA_RE.findall(_ascii_fold(t))
+    # Clearly not romaji: letters romaji has no use for (l, q, v, x, c not in ch), th / ph, or a
+    # final consonant other than n (Rogers, Smith, Mark). A typo in a romaji name (Kwamura) is
+    # not read as a foreign name.
+    return 4 if toks and any(_FOREIGN_LATIN_RE.search(x) for x in toks) else 2
+
+
+def foreign_sound_agrees(a_script: int, b_script: int) -> bool:
+    """Whether two names written as `a_script` / `b_script` (foreign_name_script) may be compared
+    by their sounds: one katakana, one Latin, and one of them clearly foreign. Two Japanese names
+    (Sato / セト) keep their readings: their vowels tell them apart."""
+    kata, latin = {1, 3}, {2, 4}
+    cross = (a_script in kata and b_script in latin) or (a_script in latin and b_script in kata)
+    return cross and (a_script >= 3 or b_script >= 3)
+
+
+_LATIN_CORE_RE = re.compile(r"^[a-z0-9 &'.-]+$")
+COMPANY_SOUND_MIN = 4  # consonants a company's sound needs to be compared
+
+
+@lru_cache(maxsize=1 << 16)
+def company_sound(core: str | None, reading: str | None) -> str | None:
+    """A company name's consonants heard (its romaji reading read as English: Next Associates and
+    ネクストアソシエイツ -> 'nkststs'), marked 'L' when the core is written in Latin letters and 'J'
+    when not, so that only a Latin name and a Japanese one are compared by sound (never two
+    names in one script: their letters are there to compare). None when shorter than
+    COMPANY_SOUND_MIN consonants."""
+    if not core or not reading:
+        return None
+    r = reading
+    for rx, rep in _EN_SOUND:
+        r = rx.sub(rep, r)
+    k = _sound_consonants(r)
+    if len(k) < COMPANY_SOUND_MIN:
+        return None
+    return ("L" if _LATIN_CORE_RE.match(core) else "J") + k
+
+
+# ----------------------------------------------------------------------------------------------
 # Names
 # ----------------------------------------------------------------------------------------------
 
@@ -818,7 +950,10 @@ _ROLE_WORDS = (
     "no-reply donotreply do-not-reply mail email mailbox toiawase otoiawase inquiry inquiries enquiry "
     "enquiries press pr koho kouhou marketing billing accounting accounts finance service "
     "customer customers cs team staff desk reception uketsuke order orders shop store "
-    "hanbai gyomu gyoumu kikaku jimu jimukyoku system it general contact-us"
+    "hanbai gyomu gyoumu kikaku jimu jimukyoku system it general contact-us "
+    # billing mailboxes: accounts payable / receivable, invoices (請求 seikyu, 支払 shiharai, 会計 kaikei)
+    "ap ar invoice invoices seikyu seikyuu seikyusho shiharai kaikei payment payments payable payables "
+    "receivable receivables purchasing kobai koubai"
 ).split()
 _ROLE_GENERIC = (
     "jp japan tokyo osaka nagoya fukuoka sapporo sendai yokohama kobe kyoto hiroshima hq dept group "
@@ -1471,7 +1606,7 @@ def _apply_readings_and_placeholders(
                      ELSE least(last_reading, first_reading) || greatest(last_reading, first_reading) END"""
         )
     con.execute(
-        f"""UPDATE {target} SET company_core = NULL, company_legal_form = NULL, company_reading = NULL
+        f"""UPDATE {target} SET company_core = NULL, company_legal_form = NULL, company_reading = NULL, company_sound = NULL
         WHERE company_core IN ({ph}) OR company_core = full_name
            OR (company_reading IS NOT NULL AND company_reading = last_reading || first_reading)"""
     )
@@ -1511,6 +1646,33 @@ def _select(n: int, sources: Sequence[tuple["_Col", Sequence[pa.Array], np.ndarr
         else:
             out.append(d.take(ind))
     return out
+
+
+def _foreign_sound_array(names: pa.Array) -> pa.Array:
+    """foreign_name_sound per row of a (dictionary-encoded) string array, computed once per
+    distinct value; NULL where the name is neither katakana nor Latin letters only, or its
+    skeleton is shorter than two consonants (too little to block on)."""
+    if isinstance(names, pa.ChunkedArray):
+        names = names.combine_chunks()
+    if not pa.types.is_dictionary(names.type):
+        names = names.dictionary_encode()
+    values = names.dictionary.to_pylist()
+    sounds = []
+    for v in values:
+        k = foreign_name_sound(v) if v and foreign_name_script(v) else None
+        sounds.append(k if k is not None and len(k) >= 2 else None)
+    return pa.array(sounds, pa.string()).take(names.indices)
+
+
+def _company_sound_array(core: pa.Array, reading: pa.Array) -> pa.Array:
+    """company_sound per row, computed once per distinct (core, reading)."""
+    if pa.types.is_dictionary(core.type) and pa.types.is_dictionary(reading.type) \
+            and core.indices.equals(reading.indices) and len(core.dictionary) == len(reading.dictionary):
+        sounds = [company_sound(c, r) for c, r in zip(core.dictionary.to_pylist(), reading.dictionary.to_pylist())]
+        return pa.DictionaryArray.from_arrays(core.indices, pa.array(sounds, pa.string()))
+    pairs = pa.table({"c": core.cast(pa.string()), "r": reading.cast(pa.string())})
+    return pa.array([company_sound(c, r) for c, r in zip(pairs.column("c").to_pylist(), pairs.column("r").to_pylist())],
+                    pa.string())
 
 
 def _run(
@@ -1705,7 +1867,9 @@ def _run(
             "object_raw": object_raw,
             "last_name": last_name, "first_name": first_name,
             "last_reading": last_reading, "first_reading": first_reading,
+            "last_sound": _foreign_sound_array(last_name), "first_sound": _foreign_sound_array(first_name),
             "company_core": company[0], "company_legal_form": company[1], "company_reading": company[2],
+            "company_sound": _company_sound_array(company[0], company[2]),
             "email": email_cols[0], "email_local": email_cols[1], "email_domain": email_cols[2],
             "email_is_freemail": email_cols[3], "email_is_role": email_cols[4],
             "phone": phone_cols[0][0], "phone_is_mobile": phone_cols[0][1], "mobile": phone_cols[1][0],
@@ -1735,7 +1899,11 @@ def _run(
           last_reading, first_reading,
           CASE WHEN first_reading IS NULL THEN last_reading WHEN last_reading IS NULL THEN first_reading
                ELSE least(last_reading, first_reading) || greatest(last_reading, first_reading) END AS name_key,
-          company_core, company_legal_form, company_reading,
+          -- a foreign name's sound (katakana or Latin letters), in either order: ロジャース トーマス
+          -- and Thomas Rogers block together
+          CASE WHEN last_sound IS NOT NULL AND first_sound IS NOT NULL
+               THEN least(last_sound, first_sound) || ' ' || greatest(last_sound, first_sound) END AS name_sound,
+          company_core, company_legal_form, company_reading, company_sound,
           email, email_local, email_domain, email_is_freemail, email_is_role,
           phone, mobile, phone_is_mobile,
           postal_code, coalesce(state_pref, city_pref, street_pref) AS prefecture,

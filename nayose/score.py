@@ -204,6 +204,39 @@ def name_readings(written: str) -> frozenset[str]:
     return frozenset(k for k in map(_fold, dict.fromkeys(partial.get(len(text), []))) if k)
 
 
+_SOUND_CODES: dict[str, int] = {}  # one code per sound, shared by every call (codes are compared)
+
+
+def _foreign_sounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per written name of `values` (an object array, '' for none): its foreign-name sound as an
+    integer code (-1 for none; equal codes are equal sounds) and its script
+    (`nayose.normalize.foreign_name_script`). Work per distinct value."""
+    from nayose.normalize import foreign_name_script, foreign_name_sound
+
+    uniq, inv = np.unique(values.astype(str), return_inverse=True)
+    codes = _SOUND_CODES
+    snd = np.full(len(uniq), -1, dtype=np.int64)
+    scr = np.zeros(len(uniq), dtype=np.int8)
+    for i, v in enumerate(uniq.tolist()):
+        sc = foreign_name_script(v)
+        if sc:
+            k = foreign_name_sound(v)
+            if k is not None and len(k) >= 2:
+                scr[i] = sc
+                snd[i] = codes.setdefault(k, len(codes))
+    inv = inv.reshape(-1)
+    return snd[inv], scr[inv]
+
+
+def _sound_agrees(snd_x: np.ndarray, scr_x: np.ndarray, snd_y: np.ndarray, scr_y: np.ndarray) -> np.ndarray:
+    """Foreign names that sound the same, one in katakana and one in Latin letters, one of them
+    clearly foreign (see `nayose.normalize.foreign_sound_agrees`)."""
+    kata_x, kata_y = (scr_x == 1) | (scr_x == 3), (scr_y == 1) | (scr_y == 3)
+    latin_x, latin_y = (scr_x == 2) | (scr_x == 4), (scr_y == 2) | (scr_y == 4)
+    cross = (kata_x & latin_y) | (latin_x & kata_y)
+    return cross & ((scr_x >= 3) | (scr_y >= 3)) & (snd_x >= 0) & (snd_x == snd_y)
+
+
 _SIM_EVERY_PAIR = False  # tests: compute every similarity, to check that skipping them changes nothing
 
 
@@ -241,6 +274,14 @@ class RecordNames:
             arr = np.zeros(size, dtype=bool)
             arr[rec_idx] = t.column(c).fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
             self.kanji[c] = arr
+        # Foreign names heard and written twice (ロジャース / Rogers): sound codes and scripts per
+        # record, from the distinct written names.
+        used = np.unique(np.concatenate([self.codes["last_name"], self.codes["first_name"]]))
+        snd_v = np.full(len(self.vocab), -1, dtype=np.int64)
+        scr_v = np.zeros(len(self.vocab), dtype=np.int8)
+        snd_v[used], scr_v[used] = _foreign_sounds(self.vocab[used])
+        self.sound = {c: snd_v[self.codes[c]] for c in ("last_name", "first_name")}
+        self.script = {c: scr_v[self.codes[c]] for c in ("last_name", "first_name")}
         self.shares = {}
         for c in self.SHARE_COLUMNS:
             arr = np.full(size, np.nan, dtype=np.float64)
@@ -279,18 +320,29 @@ class _NamePairs:
         `prefix`, only where needed)."""
         batch, names = self.batch, self.names
         if names is None:
-            return {c: _bools(batch, c) for c in (
+            b = {c: _bools(batch, c) for c in (
                 "ln1n", "fn1n", "ln2n", "fn2n", "e_ll", "e_ff", "e_lf", "e_fl", "q_ll", "q_ff", "q_lf", "q_fl",
                 "p_ll", "p_ff", "p_lf", "p_fl", "k_ll", "k_ff", "k_lf", "k_fl", "lk1", "fk1", "lk2", "fk2")}
+            # Foreign names heard and written twice (ロジャース / Rogers) have the same reading.
+            sounds = {side + "_" + c: _foreign_sounds(_strs(batch, f"{side}_{c}"))
+                      for side in ("l", "r") for c in ("last_name", "first_name")}
+            for tag in self._SIDES:
+                x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
+                b[f"q_{tag}"] |= _sound_agrees(*sounds[f"l_{x}"], *sounds[f"r_{y}"])
+            return b
         null = names.null
         b = {f"k_{t}": _bools(batch, f"k_{t}") for t in self._SIDES}
+        for tag in self._SIDES:
+            x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
+            b[f"q_{tag}"] = _sound_agrees(names.sound[x][self.left], names.script[x][self.left],
+                                          names.sound[y][self.right], names.script[y][self.right])
         for tag in self._SIDES:
             x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
             cx, cy = self.code("l", x), self.code("r", y)
             b[f"e_{tag}"] = (cx == cy) & (cx != null)
             rx, ry = self._SIDES[tag]
             cx, cy = self.code("l", rx), self.code("r", ry)
-            b[f"q_{tag}"] = (cx == cy) & (cx != null)
+            b[f"q_{tag}"] |= (cx == cy) & (cx != null)
         for side, no in (("l", "1"), ("r", "2")):
             b[f"ln{no}n"] = self.code(side, "last_name") == null
             b[f"fn{no}n"] = self.code(side, "first_name") == null
@@ -408,7 +460,10 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
         # guess (小沢 ozawa or kozawa), so a slightly lower similarity already counts as close.
         lv[(s >= 0.92) & ~both_kanji] = 2
         lv[cross & (s >= CROSS_SCRIPT_CLOSE)] = 2
-        lv[same_reading] = 3
+        # Two different kanji spellings of one reading (伊東 / 伊藤 itou, 由紀 / 有紀 yuki) are two
+        # names that sound alike (an IME's wrong pick, or another person): close, not the same.
+        lv[same_reading & ~both_kanji] = 3
+        lv[same_reading & both_kanji] = 2
         lv[exact] = 4
         lv[null] = NULL
         return lv
@@ -724,7 +779,7 @@ def build_model(
 FEATURES = [
     ("last_name", "VARCHAR"), ("first_name", "VARCHAR"), ("last_reading", "VARCHAR"), ("first_reading", "VARCHAR"),
     ("email", "VARCHAR"), ("email_domain", "VARCHAR"), ("email_is_role", "BOOLEAN"), ("phone", "VARCHAR"), ("mobile", "VARCHAR"),
-    ("phone_is_mobile", "BOOLEAN"), ("company_core", "VARCHAR"), ("company_reading", "VARCHAR"),
+    ("phone_is_mobile", "BOOLEAN"), ("company_core", "VARCHAR"), ("company_reading", "VARCHAR"), ("company_sound", "VARCHAR"),
     ("birthdate", "VARCHAR"), ("street", "VARCHAR"), ("postal_code", "VARCHAR"), ("city", "VARCHAR"),
     ("prefecture", "VARCHAR"), ("state", "VARCHAR"),
 ]
@@ -933,9 +988,12 @@ def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> s
                 WHEN l.company_core = r.company_core THEN 2
                 WHEN jaro_winkler_similarity(l.company_core, r.company_core) >= 0.92
                      OR coalesce(l.company_reading = r.company_reading, false)
-                     -- the same company in Japanese and in English (大阪設計 / Osaka Design): the
-                     -- readings share the leading name
-                     OR coalesce(jaro_winkler_similarity(l.company_reading, r.company_reading) >= 0.85, false)
+                     -- in Latin letters and in katakana (Next Associates / ネクストアソシエイツ): the
+                     -- consonants heard agree, a long name's up to one (ティ / ti)
+                     OR coalesce(left(l.company_sound, 1) <> left(r.company_sound, 1)
+                                 AND (substr(l.company_sound, 2) = substr(r.company_sound, 2)
+                                      OR (least(length(l.company_sound), length(r.company_sound)) >= 7
+                                          AND levenshtein(substr(l.company_sound, 2), substr(r.company_sound, 2)) <= 1)), false)
                 THEN 1 ELSE 0 END AS lvl_company""",
         "CASE WHEN l.company_core = r.company_core THEN l.lf_company_core END AS tf_company",
         # birthdate: 0 different, 1 same year, 2 one digit off or day/month swapped, 3 same
@@ -1351,7 +1409,8 @@ def person_evidence(
     (non-shared) email, a mobile number or the birth date agrees, and the given names do not
     clearly differ.
     Tier 1 (review at most): one name part, with a home-like address (a street few records
-    share), where no personal identifier contradicts.
+    share), where no personal identifier contradicts; or, at one company, the given name written
+    the same and the surname one kanji / kana off.
     Tier 0 (never a match): nothing about the person, or different given names. Company,
     switchboard, office address and postal code never count, however many of them agree.
     """
@@ -1389,6 +1448,11 @@ def person_evidence(
     home = rare_address & (company != 2) & (email != 0) & (phone != 0)
     near_miss = ((last >= 2) & (first == 1)) | ((last == 1) & (first >= 2))
     weak = home & ((((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict) | near_miss)
+    # At one company, a surname one kanji or kana off with the given name written the same
+    # (大石 / 太石 正夫: a business card's OCR, a typo) is for review, where nothing personal
+    # contradicts (two mailboxes, two mobiles).
+    # (Not the other way round: 北村 誠一 / 北村 真一 at one company are usually two colleagues.)
+    weak |= (company == 2) & (email != 0) & (phone != 0) & (last == 1) & (first == 4)
     if household_review:
         # Registers without households (FEBRL-like): one name part at a home may be a corrupted record.
         weak |= home & ((last >= 2) | (first >= 2))
@@ -1400,6 +1464,14 @@ def person_evidence(
     # Auto-merge needs the name itself to agree: a personal identifier with a merely similar name
     # (松本 柚香 / 松本 友穂 sharing a family address) is for review.
     conflict = last_conflict | first_conflict | ~(names_agree | unsplit_agree)
+    # ... and, where no personal identifier agrees, the same name, not a close one: at one company
+    # 吉村 大輔 / ヨシムラ ダイスケ is one person, 吉塚 大貴 / ヨシムラ ダイスケ (close readings) two
+    # colleagues as often as not; at one home 斎藤 由紀 / 斎藤 有紀 may be two relatives.
+    close_only = (names_agree & ((last == 2) | (first == 2))) | (unsplit_agree & (last == 2))
+    # (A person register -- no contact channel, FEBRL-like -- has only the names and the birth
+    # date to go by: there a close name is a typo, as before.)
+    if not household_review:
+        conflict |= close_only & ~strong_id
     return tier, conflict
 
 

@@ -73,3 +73,42 @@ def test_tiny_inputs(n):
     con = _setup([f"003{i:015d}" for i in range(n)], [])
     res = cluster_records(con, Config())
     assert res.rows == n
+
+
+
+def test_close_names_without_a_personal_identifier_are_not_auto():
+    """吉塚 大貴 / ヨシムラ ダイスケ at one company, sharing the switchboard: close readings are for
+    review unless a personal identifier (mailbox, mobile, birth date) agrees too."""
+    import numpy as np
+
+    from nayose.score import COMPARISONS, person_evidence
+
+    comps = COMPARISONS
+    # last, first, email, phone, company, birthdate, address
+    close = np.array([[2, 2, -1, 1, 2, -1, 4]], dtype=np.int8)
+    same = np.array([[3, 3, -1, 1, 2, -1, 4]], dtype=np.int8)
+    close_mobile = np.array([[2, 3, -1, 2, 2, -1, 4]], dtype=np.int8)
+    rare = np.zeros(1, dtype=bool)
+    tier, conflict = person_evidence(close, comps, rare)
+    assert tier[0] == 2 and conflict[0]  # review at most
+    tier, conflict = person_evidence(same, comps, rare)
+    assert tier[0] == 2 and not conflict[0]
+    tier, conflict = person_evidence(close_mobile, comps, rare)
+    assert tier[0] == 2 and not conflict[0]
+
+
+def test_surname_one_kanji_off_at_one_company_is_for_review():
+    """大石 正夫 / 太石 正夫 at one company sharing the switchboard (a card's OCR): review, never auto;
+    with two different mailboxes at the company, or a different given name, nothing."""
+    import numpy as np
+
+    from nayose.score import COMPARISONS, person_evidence
+
+    rare = np.zeros(1, dtype=bool)
+    # last, first, email, phone, company, birthdate, address
+    tier, _ = person_evidence(np.array([[1, 4, -1, 1, 2, -1, 4]], dtype=np.int8), COMPARISONS, rare)
+    assert tier[0] == 1
+    tier, _ = person_evidence(np.array([[1, 4, 0, 1, 2, -1, 4]], dtype=np.int8), COMPARISONS, rare)
+    assert tier[0] == 0
+    tier, _ = person_evidence(np.array([[4, 1, -1, 1, 2, -1, 4]], dtype=np.int8), COMPARISONS, rare)
+    assert tier[0] == 0  # 北村 誠一 / 北村 真一: two colleagues

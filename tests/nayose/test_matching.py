@@ -35,6 +35,22 @@ CASES = [
     # English records: one person with a middle initial and a different email case.
     ("00Q9X00000000D1AAA", "Emily", "Clarke", "Harbor Analytics Inc.", "emily.clarke@harbor-analytics.com", "+1 415-555-0134", "", "200 Pine St", "San Francisco", "CA", "94104", "Web"),
     ("00Q9X00000000D2AAA", "Emily", "Clarke", "Harbor Analytics", "Emily.Clarke@Harbor-Analytics.com", "(415) 555-0134", "", "200 Pine Street", "San Francisco", "CA", "94104", "Event"),
+    # A foreign employee of a Japanese company: a web form in Latin letters, a business card in
+    # katakana written surname first in one field order and given name first in the other.
+    ("00Q9X00000000E1AAA", "Steven", "Wilson", "株式会社ミナトデータ", "s.wilson@minato-data.co.jp", "03-5412-7788", "", "芝浦3-4-1", "港区", "東京都", "108-0023", "Web"),
+    ("00Q9X00000000E2AAA", "ウィルソン", "スティーブン", "（株）ミナトデータ", "", "03-5412-7788", "090-7781-2231", "芝浦3-4-1", "港区", "東京都", "108-0023", "名刺"),
+    # ... and a colleague of his whose name sounds nothing like it.
+    ("00Q9X00000000E3AAA", "スティーブン", "ロジャース", "株式会社ミナトデータ", "", "03-5412-7788", "", "芝浦3-4-1", "港区", "東京都", "108-0023", "名刺"),
+    # A company written in katakana on the card and in English on the web form.
+    ("00Q9X00000000F1AAA", "Thomas", "Rogers", "Pacific Bridge Energy Japan K.K.", "thomas.rogers@pbej.co.jp", "", "", "", "", "", "", "Web"),
+    ("00Q9X00000000F2AAA", "トーマス", "ロジャース", "パシフィックブリッジエナジージャパン株式会社", "", "", "080-4412-9087", "", "", "", "", "名刺"),
+    # One reading, two kanji spellings (伊東 / 伊藤 are both Itou) at one company, nothing personal
+    # in common: an IME's wrong pick or a colleague -- for review, never merged unseen.
+    ("00Q9X00000000G1AAA", "大輔", "伊東", "株式会社グリーンメディカルリース", "info@green-medicallease.co.jp", "", "", "芝浦3-4-1", "港区", "東京都", "108-0023", "Web"),
+    ("00Q9X00000000G2AAA", "大輔", "伊藤", "株式会社グリーンメディカルリース", "itou.d@green-medicallease.co.jp", "", "", "芝浦3-4-1", "港区", "東京都", "108-0023", "名刺"),
+    # Two companies sharing a leading name are two companies.
+    ("00Q9X00000000H1AAA", "康", "菊池", "越後水産株式会社", "", "025-111-2233", "", "", "", "", "", "Web"),
+    ("00Q9X00000000H2AAA", "康", "菊池", "越後工務店株式会社", "", "025-444-5566", "", "", "", "", "", "Web"),
 ]
 
 
@@ -109,3 +125,41 @@ def test_every_record_has_one_cluster_row(matched):
     assert len(clusters) == n == results[-1].rows
     statuses = {s for _, s in clusters.values()}
     assert statuses <= {"auto", "review", "single"}
+
+
+def test_foreign_name_in_katakana_and_latin_letters_is_one_person(matched):
+    _, _, clusters, _ = matched
+    assert _cluster(clusters, "00Q9X00000000E1AAA") == _cluster(clusters, "00Q9X00000000E2AAA")
+    assert _cluster(clusters, "00Q9X00000000E3AAA") != _cluster(clusters, "00Q9X00000000E1AAA")
+
+
+def test_company_in_katakana_and_english_counts_as_similar(matched):
+    con, _, _, _ = matched
+    level = con.execute(
+        """SELECT p.lvl_company FROM scored_pairs p
+           JOIN normalized_records l ON l.rec_idx = p.left_idx JOIN normalized_records r ON r.rec_idx = p.right_idx
+           WHERE (l.id = '00Q9X00000000F1AAA' AND r.id = '00Q9X00000000F2AAA')
+              OR (l.id = '00Q9X00000000F2AAA' AND r.id = '00Q9X00000000F1AAA')"""
+    ).fetchall()
+    assert level and level[0][0] == 1  # similar: company-level evidence, never a match by itself
+
+
+def _pair(con, a, b):
+    return con.execute(
+        """SELECT p.lvl_last_name, p.lvl_company, p.match_probability FROM scored_pairs p
+           JOIN normalized_records l ON l.rec_idx = p.left_idx JOIN normalized_records r ON r.rec_idx = p.right_idx
+           WHERE (l.id = ? AND r.id = ?) OR (l.id = ? AND r.id = ?)""", [a, b, b, a]).fetchall()
+
+
+def test_two_kanji_spellings_of_one_reading_are_close_not_the_same(matched):
+    con, _, clusters, _ = matched
+    row = _pair(con, "00Q9X00000000G1AAA", "00Q9X00000000G2AAA")
+    assert row and row[0][0] == 2  # close, not "same reading"
+    assert clusters["00Q9X00000000G1AAA"][1] != "auto" or _cluster(clusters, "00Q9X00000000G1AAA") != _cluster(
+        clusters, "00Q9X00000000G2AAA")
+
+
+def test_a_shared_leading_name_does_not_make_companies_similar(matched):
+    con, _, _, _ = matched
+    row = _pair(con, "00Q9X00000000H1AAA", "00Q9X00000000H2AAA")
+    assert row and row[0][1] == 0

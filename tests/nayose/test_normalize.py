@@ -770,3 +770,42 @@ def test_stage_sql_paths_match_reference_functions():
         assert (phone, mobile) == (exp_phone, exp_mobile if exp_phone else None), row["Phone"]
         assert street == normalize_street(row["Street"]), row["Street"]
         assert postal == normalize_postal(row["PostalCode"]), row["PostalCode"]
+
+
+@pytest.mark.parametrize("kana, latin", [
+    ("スティーブン", "Steven"), ("ウィルソン", "Wilson"), ("トーマス", "Thomas"), ("ロジャース", "Rogers"),
+    ("エバンス", "Evans"), ("マーク", "Mark"), ("マシュー", "Matthew"), ("ピーター", "Peter"),
+    ("ジェニファー", "Jennifer"), ("ハリス", "Harris"), ("ケビン", "Kevin"), ("スミス", "Smith"),
+    ("キャンベル", "Campbell"), ("ウィリアムズ", "Williams"), ("エリザベス", "Elizabeth"), ("リチャード", "Richard"),
+])
+def test_foreign_name_in_katakana_sounds_like_latin(kana, latin):
+    from nayose.normalize import foreign_name_script, foreign_name_sound, foreign_sound_agrees, normalize_name
+
+    k, lat = normalize_name(kana), normalize_name(latin)
+    assert foreign_name_sound(k) == foreign_name_sound(lat)
+    assert foreign_sound_agrees(foreign_name_script(k), foreign_name_script(lat))
+
+
+def test_foreign_sound_is_not_used_between_japanese_names():
+    from nayose.normalize import foreign_name_script, foreign_name_sound, foreign_sound_agrees
+
+    # Sato / セト have the same consonants: Japanese names keep their readings (vowels decide)
+    assert foreign_name_sound("sato") == foreign_name_sound("セト")
+    assert not foreign_sound_agrees(foreign_name_script("sato"), foreign_name_script("セト"))
+    # a typo in a romaji name is not a foreign name
+    assert not foreign_sound_agrees(foreign_name_script("kwamura"), foreign_name_script("キムラ"))
+    # two names in one script are never compared by sound; kanji has none
+    assert not foreign_sound_agrees(foreign_name_script("rogers"), foreign_name_script("rojers"))
+    assert foreign_name_sound("佐藤") is None
+
+
+def test_company_sound_compares_katakana_with_english():
+    from nayose.normalize import company_reading, company_sound, split_company
+
+    def sound(name):
+        core = split_company(name)[0]
+        return company_sound(core, company_reading(core))
+
+    a, b = sound("ネクストアソシエイツ株式会社"), sound("Next Associates Inc.")
+    assert a[1:] == b[1:] and {a[0], b[0]} == {"J", "L"}
+    assert sound("ソニー株式会社") is None  # too short to tell companies apart
