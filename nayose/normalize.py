@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 from nayose.config import Config
 from nayose.errors import InputError
 from nayose.stage import StageResult, timed
+from nayose.values import map_values
 
 __all__ = [
     "normalize_records",
@@ -1418,7 +1419,7 @@ class _Col:
         (NULL for the entries not computed)."""
         vals = self.values
         pos = np.arange(len(vals)) if used is None else np.flatnonzero(used)
-        res = [fn(vals[i]) for i in pos.tolist()]
+        res = map_values(fn, [vals[i] for i in pos.tolist()])
         out = []
         for j, t in enumerate(types):
             col = np.full(len(vals), None, dtype=object)
@@ -1656,23 +1657,27 @@ def _foreign_sound_array(names: pa.Array) -> pa.Array:
         names = names.combine_chunks()
     if not pa.types.is_dictionary(names.type):
         names = names.dictionary_encode()
-    values = names.dictionary.to_pylist()
-    sounds = []
-    for v in values:
-        k = foreign_name_sound(v) if v and foreign_name_script(v) else None
-        sounds.append(k if k is not None and len(k) >= 2 else None)
-    return pa.array(sounds, pa.string()).take(names.indices)
+    return pa.array(map_values(_foreign_sound_of, names.dictionary.to_pylist()), pa.string()).take(names.indices)
+
+
+def _foreign_sound_of(v: str | None) -> str | None:
+    k = foreign_name_sound(v) if v and foreign_name_script(v) else None
+    return k if k is not None and len(k) >= 2 else None
 
 
 def _company_sound_array(core: pa.Array, reading: pa.Array) -> pa.Array:
     """company_sound per row, computed once per distinct (core, reading)."""
     if pa.types.is_dictionary(core.type) and pa.types.is_dictionary(reading.type) \
             and core.indices.equals(reading.indices) and len(core.dictionary) == len(reading.dictionary):
-        sounds = [company_sound(c, r) for c, r in zip(core.dictionary.to_pylist(), reading.dictionary.to_pylist())]
+        sounds = map_values(_company_sound_of, list(zip(core.dictionary.to_pylist(), reading.dictionary.to_pylist())))
         return pa.DictionaryArray.from_arrays(core.indices, pa.array(sounds, pa.string()))
     pairs = pa.table({"c": core.cast(pa.string()), "r": reading.cast(pa.string())})
-    return pa.array([company_sound(c, r) for c, r in zip(pairs.column("c").to_pylist(), pairs.column("r").to_pylist())],
+    return pa.array(map_values(_company_sound_of, list(zip(pairs.column("c").to_pylist(), pairs.column("r").to_pylist()))),
                     pa.string())
+
+
+def _company_sound_of(core_reading: tuple) -> str | None:
+    return company_sound(*core_reading)
 
 
 def _run(
@@ -1779,15 +1784,17 @@ def _run(
 
     def whole(v: str) -> tuple:
         last, first, how = _split_whole(v, known_last, known_last_r, known_first_r)
-        split_counts[how] += 1
         ln_n = _name_norm(last) if last is not None else None
         fn_n = _name_norm(first) if first is not None else None
         if ln_n is None and fn_n is not None:
             last, first, ln_n, fn_n = first, None, fn_n, None
-        return (ln_n, fn_n, _name_reading(last) if ln_n else None, _name_reading(first) if fn_n else None)
+        return (ln_n, fn_n, _name_reading(last) if ln_n else None, _name_reading(first) if fn_n else None, how)
 
-    ln_whole = ln.compute(whole, [pa.string()] * 4, ln.used(ln_only))
-    fn_whole = fn.compute(whole, [pa.string()] * 4, fn.used(fn_only))
+    ln_whole = ln.compute(whole, [pa.string()] * 5, ln.used(ln_only))
+    fn_whole = fn.compute(whole, [pa.string()] * 5, fn.used(fn_only))
+    for how in (ln_whole[4], fn_whole[4]):  # how each distinct whole name was split
+        for entry in pc.value_counts(how.drop_null()).to_pylist():
+            split_counts[entry["values"]] += entry["counts"]
     n_last = [ln_part[0], ln_part[1]]
     last_name, last_reading = _select(
         n, [(ln, n_last, both), (ln, [ln_whole[0], ln_whole[2]], ln_only), (fn, [fn_whole[0], fn_whole[2]], fn_only)]

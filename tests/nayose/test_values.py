@@ -1,0 +1,73 @@
+"""map_values: per-value work on two processes gives exactly what one loop gives."""
+
+import os
+
+import pytest
+
+import nayose.values as values
+from nayose.normalize import _company_all, romaji_key
+from nayose.values import map_values
+
+COMPANIES = ["株式会社サンプル商事", "(株)ABC", "有限会社 山田工務店", "Next Associates K.K.", "合同会社ミライ", "㈱東京物産"]
+NAMES = ["佐藤", "鈴木", "髙橋", "ワタナベ", "いとう", "Yamamoto", "中村"]
+
+
+@pytest.fixture
+def small_min(monkeypatch):
+    monkeypatch.setattr(values, "PARALLEL_MIN", 10)
+    monkeypatch.delenv("NAYOSE_SERIAL", raising=False)
+
+
+def test_results_equal_a_serial_loop_in_order(small_min):
+    companies = [f"{c}{i}" for i in range(40) for c in COMPANIES]
+    assert map_values(_company_all, companies) == [_company_all(c) for c in companies]
+    names = NAMES * 30
+    assert map_values(romaji_key, names) == [romaji_key(n) for n in names]
+
+
+def test_a_child_that_fails_is_replaced_by_computing_its_half_here(small_min):
+    parent = os.getpid()
+
+    def only_here(v):
+        if os.getpid() != parent:
+            raise RuntimeError("the child fails")
+        return v * 2
+
+    assert map_values(only_here, list(range(100))) == [v * 2 for v in range(100)]
+
+
+def test_an_error_is_raised_as_a_serial_loop_raises_it_and_no_child_is_left(small_min, monkeypatch):
+    forked = []
+    real_fork = os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(values.os, "fork", fork)
+
+    def bad(v):
+        if v in (12, 73):  # one in each half: the first half's is raised, as a serial loop would
+            raise ValueError(f"bad value {v}")
+        return v
+
+    with pytest.raises(ValueError, match="bad value 12"):
+        map_values(bad, list(range(100)))
+    with pytest.raises(ValueError, match="bad value 73"):
+        map_values(bad, list(range(13, 100)))
+    assert len(forked) == 2
+    for pid in forked:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped
+
+
+def test_small_inputs_and_serial_mode_run_in_this_process(monkeypatch):
+    monkeypatch.setattr(values, "PARALLEL_MIN", 10)
+    monkeypatch.setenv("NAYOSE_SERIAL", "1")
+    pids = map_values(lambda _v: os.getpid(), list(range(50)))
+    assert set(pids) == {os.getpid()}
+    monkeypatch.delenv("NAYOSE_SERIAL")
+    assert set(map_values(lambda _v: os.getpid(), list(range(5)))) == {os.getpid()}
+    assert len(set(map_values(lambda _v: os.getpid(), list(range(50))))) == 2
