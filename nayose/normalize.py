@@ -1689,8 +1689,11 @@ def _company_sound_array(core: pa.Array, reading: pa.Array) -> pa.Array:
     """company_sound per row, computed once per distinct (core, reading)."""
     if pa.types.is_dictionary(core.type) and pa.types.is_dictionary(reading.type) \
             and core.indices.equals(reading.indices) and len(core.dictionary) == len(reading.dictionary):
-        sounds = map_values(_company_sound_of, list(zip(core.dictionary.to_pylist(), reading.dictionary.to_pylist())))
-        return pa.DictionaryArray.from_arrays(core.indices, pa.array(sounds, pa.string()))
+        pairs = list(zip(core.dictionary.to_pylist(), reading.dictionary.to_pylist()))
+        # (raw spellings of one company share its core and reading: each distinct pair once)
+        distinct = list(dict.fromkeys(pairs))
+        sound = dict(zip(distinct, map_values(_company_sound_of, distinct)))
+        return pa.DictionaryArray.from_arrays(core.indices, pa.array([sound[p] for p in pairs], pa.string()))
     pairs = pa.table({"c": core.cast(pa.string()), "r": reading.cast(pa.string())})
     return pa.array(map_values(_company_sound_of, list(zip(pairs.column("c").to_pylist(), pairs.column("r").to_pylist()))),
                     pa.string())
