@@ -264,6 +264,8 @@ class RecordNames:
         self.first = np.fromiter((ord(v[0]) if v else -1 for v in self.vocab), dtype=np.int64, count=len(self.vocab))
         codes = enc.indices.fill_null(self.null).to_numpy(zero_copy_only=False).astype(np.int32)
         size = int(rec_idx.max(initial=-1)) + 1
+        self._index: dict[str, int] | None = None
+        self._reading_keys: dict[int, np.ndarray] = {}
         self.codes = {}
         for i, c in enumerate(parts):
             arr = np.full(size, self.null, dtype=np.int32)
@@ -287,6 +289,20 @@ class RecordNames:
             arr = np.full(size, np.nan, dtype=np.float64)
             arr[rec_idx] = t.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
             self.shares[c] = arr
+
+    def reading_keys(self, written: np.ndarray) -> np.ndarray:
+        """For the written names with codes `written`: code * len(vocab) + code of each reading
+        `name_readings` gives the name that is in the vocabulary (a reading no record has can
+        agree with nothing). Kept per name across batches."""
+        if self._index is None:
+            self._index = {v: i for i, v in enumerate(self.vocab.tolist()) if v}
+        size, index, keys = len(self.vocab), self._index, self._reading_keys
+        for c in written.tolist():
+            if c not in keys:
+                codes = [index[r] for r in name_readings(self.vocab[c]) if r in index]
+                keys[c] = c * size + np.asarray(codes, dtype=np.int64)
+        parts = [keys[c] for c in written.tolist()]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection, features: str = "_score_features") -> "RecordNames":
@@ -366,6 +382,15 @@ class _NamePairs:
     def written(self, tag: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The written names (not readings) an alignment compares, at `rows`."""
         return self._values(self._WRITTEN[tag[0]], self._WRITTEN[tag[1]], rows)
+
+    def string_codes(self, tag: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`strings` as codes into the RecordNames vocabulary."""
+        x, y = self._SIDES[tag]
+        return self.code("l", x)[rows], self.code("r", y)[rows]
+
+    def written_codes(self, tag: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`written` as codes into the RecordNames vocabulary."""
+        return self.code("l", self._WRITTEN[tag[0]])[rows], self.code("r", self._WRITTEN[tag[1]])[rows]
 
     def prefix(self, tag: str, rows: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
         """p_ at `rows` (one reading a prefix of the other, both non-empty), given their strings;
@@ -475,10 +500,17 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
         kl, kr = b[f"{tag[0]}k1"], b[f"{tag[1]}k2"]
         rows = np.flatnonzero(need & (kl ^ kr) & ~b[f"e_{tag}"] & ~b[f"q_{tag}"])
         if len(rows):
-            (wl, wr), (rl, rr) = np_.written(tag, rows), np_.strings(tag, rows)
             left_kanji = kl[rows]
-            out[rows] = [(r_ in name_readings(w_l)) if k else (l_ in name_readings(w_r))
-                         for k, w_l, w_r, l_, r_ in zip(left_kanji.tolist(), wl, wr, rl, rr)]
+            if np_.names is not None:  # readings per distinct kanji name, then one set lookup
+                (wl, wr), (rl, rr) = np_.written_codes(tag, rows), np_.string_codes(tag, rows)
+                size = len(np_.names.vocab)
+                kanji = np.where(left_kanji, wl, wr).astype(np.int64)
+                other = np.where(left_kanji, rr, rl).astype(np.int64)
+                out[rows] = np.isin(kanji * size + other, np_.names.reading_keys(np.unique(kanji)))
+            else:
+                (wl, wr), (rl, rr) = np_.written(tag, rows), np_.strings(tag, rows)
+                out[rows] = [(r_ in name_readings(w_l)) if k else (l_ in name_readings(w_r))
+                             for k, w_l, w_r, l_, r_ in zip(left_kanji.tolist(), wl, wr, rl, rr)]
         return out
 
     straight_rows = ~swapped
