@@ -18,13 +18,13 @@ MEMORY_LIMIT = "3GB"  # stays inside the 4 GB peak target at 1M records; DuckDB 
 def connect(
     db_path: str | Path | None = None, read_only: bool = False, lock_timeout: float | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """Open the store: a DuckDB file (created with its folder), or memory when db_path is None.
+    """Open the store: a DuckDB file (created with its folder), or memory when db_path is None or ":memory:".
 
     A writable file connection first takes the store's writer lock (`nayose.lock`, a file lock
     beside the database): while another process writes, it waits up to `lock_timeout` seconds
     (default $NAYOSE_LOCK_TIMEOUT, else 300 s), then fails with a message naming that process.
     The lock is let go when the connection object is released. Read-only connections take no lock."""
-    if db_path is None:
+    if db_path is None or str(db_path) == ":memory:":  # (DuckDB's name for memory: no file, no lock file)
         con = duckdb.connect(":memory:")
     else:
         path = Path(db_path)
