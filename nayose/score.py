@@ -29,7 +29,7 @@ from functools import lru_cache
 import duckdb
 import numpy as np
 import pyarrow as pa
-from rapidfuzz.distance import JaroWinkler, Levenshtein, Prefix
+from rapidfuzz.distance import JaroWinkler, Prefix
 from rapidfuzz.process import cpdist
 
 from nayose.config import Config
