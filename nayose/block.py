@@ -108,6 +108,27 @@ def rule_stats(rule, skipped) -> dict:
     }
 
 
+def _numbered_in_id_order(con: duckdb.DuckDBPyConnection, source: str) -> bool:
+    """normalize numbers the records 0..n-1 in Id order, so that left_idx < right_idx is the
+    smaller Id on the left; an incremental run keeps numbers and appends (nayose.incremental)."""
+    return not con.execute(
+        f'SELECT count(*) FROM (SELECT id, lag(id) OVER (ORDER BY rec_idx) AS before FROM "{source}") WHERE before >= id'
+    ).fetchall()[0][0]
+
+
+def _orient_by_id(con: duckdb.DuckDBPyConnection, source: str, target: str) -> None:
+    """Every pair of `target` with the smaller Id on the left, as a full run orients it (scoring
+    is not symmetric: a swapped name is read from the left record's side)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _block_oriented AS
+            SELECT CASE WHEN a.id < b.id THEN p.left_idx ELSE p.right_idx END AS left_idx,
+                   CASE WHEN a.id < b.id THEN p.right_idx ELSE p.left_idx END AS right_idx, p.rule_no
+            FROM "{target}" p JOIN "{source}" a ON a.rec_idx = p.left_idx JOIN "{source}" b ON b.rec_idx = p.right_idx"""
+    )
+    con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _block_oriented ORDER BY left_idx, right_idx')
+    con.execute("DROP TABLE _block_oriented")
+
+
 def block_pairs(
     con: duckdb.DuckDBPyConnection,
     config: Config,
@@ -115,7 +136,8 @@ def block_pairs(
     target: str = "candidate_pairs",
     incoming_sql: str | None = None,
 ) -> StageResult:
-    """Write `target(left_idx, right_idx, rule)` with left_idx < right_idx (rec_idx of `source`).
+    """Write `target(left_idx, right_idx, rule)`, rec_idx of `source`, the smaller Id on the left
+    (left_idx < right_idx where the records are numbered in Id order, as normalize numbers them).
 
     Link mode: with `incoming_sql` (an SQL boolean over `source`'s columns marking the incoming
     records) only pairs with at least one incoming record are produced (incoming x existing and
@@ -188,6 +210,8 @@ def block_pairs(
                 SELECT left_idx, right_idx, min(rule_no) AS rule_no
                 FROM ({all_pairs}) GROUP BY left_idx, right_idx ORDER BY left_idx, right_idx"""
             )
+            if not _numbered_in_id_order(con, source):
+                _orient_by_id(con, source, target)
             raw_counts = dict(con.execute(f"SELECT rule_no, count(*) FROM ({all_pairs}) GROUP BY rule_no").fetchall())
             first_counts = dict(con.execute(f'SELECT rule_no, count(*) FROM "{target}" GROUP BY rule_no').fetchall())
         finally:

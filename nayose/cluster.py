@@ -159,14 +159,20 @@ def cluster_records(
     result = StageResult(stage="cluster", table=target)
     th = config.matching.thresholds
     with timed(result):
-        n = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
-        ids = con.sql(f'SELECT id FROM "{source}" ORDER BY rec_idx').to_arrow_table().column(0).to_numpy(zero_copy_only=False)
+        records = con.sql(f'SELECT rec_idx, id FROM "{source}" ORDER BY rec_idx').to_arrow_table()
+        n = records.num_rows
+        numbers = records.column(0).to_numpy().astype(np.int64)
+        ids = records.column(1).to_numpy(zero_copy_only=False)
         linked = con.sql(
             f'SELECT left_idx, right_idx, match_probability FROM "{pairs}" WHERE match_probability >= {float(th.review)!r}'
         ).to_arrow_table()
-        cluster_id, status, gsize, figures = assign_groups(
-            ids, linked.column(0).to_numpy(), linked.column(1).to_numpy(), linked.column(2).to_numpy(), config)
-        con.register("_clusters_arrow", cluster_table(np.arange(n), ids, cluster_id, status, gsize))
+        left, right = linked.column(0).to_numpy().astype(np.int64), linked.column(1).to_numpy().astype(np.int64)
+        if n and numbers[-1] != n - 1:  # record numbers with gaps (an incremental run's): positions
+            position = np.full(int(numbers[-1]) + 1, -1, dtype=np.int64)
+            position[numbers] = np.arange(n)
+            left, right = position[left], position[right]
+        cluster_id, status, gsize, figures = assign_groups(ids, left, right, linked.column(2).to_numpy(), config)
+        con.register("_clusters_arrow", cluster_table(numbers, ids, cluster_id, status, gsize))
         con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _clusters_arrow')
         con.unregister("_clusters_arrow")
         guarded = chain_guard(con, config, pairs, target)

@@ -1281,7 +1281,15 @@ def score_pairs(
                 )
             rand = {"levels": np.zeros((0, k), dtype=np.int8)}
         else:
-            con.register("_random_pairs_arrow", _random_pairs(n_records, RANDOM_PAIRS))
+            random_pairs = _random_pairs(n_records, RANDOM_PAIRS)
+            numbers = con.sql(f'SELECT rec_idx FROM "{source}" ORDER BY rec_idx').to_arrow_table().column(0)
+            if n_records and numbers[n_records - 1].as_py() != n_records - 1:
+                # Record numbers with gaps (an incremental run's): the i-th record's number.
+                numbers = numbers.combine_chunks()
+                random_pairs = pa.table({"left_idx": numbers.take(random_pairs.column("left_idx")),
+                                         "right_idx": numbers.take(random_pairs.column("right_idx")),
+                                         "rule_no": random_pairs.column("rule_no")})
+            con.register("_random_pairs_arrow", random_pairs)
             rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps, names=names, lean=True)
             con.unregister("_random_pairs_arrow")
         con.execute("DROP TABLE IF EXISTS _score_features")
