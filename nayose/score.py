@@ -1257,7 +1257,7 @@ def score_pairs(
         comps = active_comparisons(present)
         k = len(comps)
         household = household_review(config, comps)
-        n_records = con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
+        n_records, top = con.execute(f'SELECT count(*), max(rec_idx) FROM "{source}"').fetchall()[0]
         populations = (model.sessions.get("tf_populations") if model is not None else None) or tf_populations(con, source, present)
         from nayose.store import table_exists
 
@@ -1282,10 +1282,9 @@ def score_pairs(
             rand = {"levels": np.zeros((0, k), dtype=np.int8)}
         else:
             random_pairs = _random_pairs(n_records, RANDOM_PAIRS)
-            numbers = con.sql(f'SELECT rec_idx FROM "{source}" ORDER BY rec_idx').to_arrow_table().column(0)
-            if n_records and numbers[n_records - 1].as_py() != n_records - 1:
+            if n_records and top != n_records - 1:
                 # Record numbers with gaps (an incremental run's): the i-th record's number.
-                numbers = numbers.combine_chunks()
+                numbers = con.sql(f'SELECT rec_idx FROM "{source}" ORDER BY rec_idx').to_arrow_table().column(0).combine_chunks()
                 random_pairs = pa.table({"left_idx": numbers.take(random_pairs.column("left_idx")),
                                          "right_idx": numbers.take(random_pairs.column("right_idx")),
                                          "rule_no": random_pairs.column("rule_no")})
