@@ -1686,17 +1686,16 @@ def _foreign_sound_of(v: str | None) -> str | None:
 
 
 def _company_sound_array(core: pa.Array, reading: pa.Array) -> pa.Array:
-    """company_sound per row, computed once per distinct (core, reading)."""
-    if pa.types.is_dictionary(core.type) and pa.types.is_dictionary(reading.type) \
-            and core.indices.equals(reading.indices) and len(core.dictionary) == len(reading.dictionary):
-        pairs = list(zip(core.dictionary.to_pylist(), reading.dictionary.to_pylist()))
-        # (raw spellings of one company share its core and reading: each distinct pair once)
-        distinct = list(dict.fromkeys(pairs))
-        sound = dict(zip(distinct, map_values(_company_sound_of, distinct)))
-        return pa.DictionaryArray.from_arrays(core.indices, pa.array([sound[p] for p in pairs], pa.string()))
-    pairs = pa.table({"c": core.cast(pa.string()), "r": reading.cast(pa.string())})
-    return pa.array(map_values(_company_sound_of, list(zip(pairs.column("c").to_pylist(), pairs.column("r").to_pylist()))),
-                    pa.string())
+    """company_sound per row, computed once per distinct (core, reading): raw spellings of one
+    company share its core and reading."""
+    aligned = pa.types.is_dictionary(core.type) and pa.types.is_dictionary(reading.type) \
+        and core.indices.equals(reading.indices) and len(core.dictionary) == len(reading.dictionary)
+    cores, readings = (core.dictionary, reading.dictionary) if aligned else (core.cast(pa.string()), reading.cast(pa.string()))
+    pairs = list(zip(cores.to_pylist(), readings.to_pylist()))
+    distinct = list(dict.fromkeys(pairs))
+    sound = dict(zip(distinct, map_values(_company_sound_of, distinct)))
+    sounds = pa.array([sound[p] for p in pairs], pa.string())
+    return pa.DictionaryArray.from_arrays(core.indices, sounds) if aligned else sounds
 
 
 def _company_sound_of(core_reading: tuple) -> str | None:
