@@ -1391,6 +1391,13 @@ class _Col:
         self._values: list | None = None
         self._present: np.ndarray | None = None
 
+    @classmethod
+    def of(cls, dictionary: pa.Array, idx: np.ndarray) -> "_Col":
+        """A column given as its distinct values and the per-row index into them (-1 = NULL)."""
+        col = cls(None, pa.array([], pa.int64()), len(idx))
+        col.dictionary, col.idx = dictionary, idx
+        return col
+
     @property
     def values(self) -> list:
         if self._values is None:
@@ -1691,10 +1698,15 @@ def _company_sound_array(core: pa.Array, reading: pa.Array) -> pa.Array:
     aligned = pa.types.is_dictionary(core.type) and pa.types.is_dictionary(reading.type) \
         and core.indices.equals(reading.indices) and len(core.dictionary) == len(reading.dictionary)
     cores, readings = (core.dictionary, reading.dictionary) if aligned else (core.cast(pa.string()), reading.cast(pa.string()))
-    pairs = list(zip(cores.to_pylist(), readings.to_pylist()))
-    distinct = list(dict.fromkeys(pairs))
-    sound = dict(zip(distinct, map_values(_company_sound_of, distinct)))
-    sounds = pa.array([sound[p] for p in pairs], pa.string())
+    # the distinct (core, reading) pairs as integer keys (no Python tuple per entry)
+    c_enc, r_enc = cores.dictionary_encode(), readings.dictionary_encode()
+    width = len(r_enc.dictionary) + 1
+    key = (pc.fill_null(c_enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1) * width \
+        + pc.fill_null(r_enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+    distinct, inverse = np.unique(key, return_inverse=True)
+    core_values, reading_values = [None] + c_enc.dictionary.to_pylist(), [None] + r_enc.dictionary.to_pylist()
+    pairs = [(core_values[k // width], reading_values[k % width]) for k in distinct.tolist()]
+    sounds = pa.array(map_values(_company_sound_of, pairs), pa.string()).take(pa.array(inverse.reshape(-1)))
     return pa.DictionaryArray.from_arrays(core.indices, sounds) if aligned else sounds
 
 
@@ -2011,7 +2023,7 @@ def _street_map(views: _Views, col: _Col, name: str) -> list[pa.Array]:
     pref = t.column("pref").combine_chunks()
     py = np.flatnonzero(t.column("py").to_numpy(zero_copy_only=False))
     if len(py):  # kanji numerals: the Python reference
-        res = [_street(v) for v in col.dictionary.take(pa.array(py)).to_pylist()]
+        res = map_values(_street, col.dictionary.take(pa.array(py)).to_pylist())
         mask = np.zeros(len(norm), dtype=bool)
         mask[py] = True
         mask_arr = pa.array(mask)
@@ -2043,13 +2055,16 @@ def _phone_rows(views: _Views, col: _Col, region_rows: pa.Array, name: str) -> t
         regions = pa.DictionaryArray.from_arrays(
             pa.array(np.zeros(len(col.dictionary), dtype=np.int32)), pa.array(["JP"], pa.string())
         )
-    else:  # several regions: key on (value, region)
-        raw_rows = col.dictionary.take(pa.array(col.idx, type=pa.int32(), mask=col.idx < 0))
-        joined = pc.binary_join_element_wise(raw_rows, region_rows, "\x1f")
-        key_col = _Col(joined, pa.array(np.arange(len(joined), dtype=np.int64)), len(joined))
-        pairs = [k.split("\x1f") for k in key_col.values]
-        key_col.dictionary = pa.array([p[0] for p in pairs], pa.string())
-        regions = pa.array([p[1] for p in pairs], pa.string())
+    else:  # several regions: key on the distinct (value, region) pairs, as integers (no string per row)
+        reg = region_rows.dictionary_encode()
+        n_reg = len(reg.dictionary)
+        has = col.idx >= 0
+        key = col.idx[has].astype(np.int64) * n_reg + reg.indices.to_numpy(zero_copy_only=False)[has]
+        distinct, inverse = np.unique(key, return_inverse=True)
+        idx = np.full(len(col.idx), -1, dtype=np.int32)
+        idx[has] = inverse.reshape(-1)
+        key_col = _Col.of(col.dictionary.take(pa.array(distinct // n_reg)), idx)
+        regions = reg.dictionary.take(pa.array(distinct % n_reg))
     src = pa.table({"raw": pc.utf8_normalize(key_col.dictionary, "NFKC"), "region": regions})
     q = _PHONE_STEPS.sql("SELECT _i, region, lower(raw) AS t FROM {src}", "t")
     fast = views.sql_map(

@@ -809,3 +809,22 @@ def test_company_sound_compares_katakana_with_english():
     a, b = sound("ネクストアソシエイツ株式会社"), sound("Next Associates Inc.")
     assert a[1:] == b[1:] and {a[0], b[0]} == {"J", "L"}
     assert sound("ソニー株式会社") is None  # too short to tell companies apart
+
+
+def test_stage_company_sound_per_row_is_the_reference():
+    """The stage computes company_sound once per distinct (core, reading) and spreads it back to
+    the rows: every row must get what company_sound gives its own core and reading, whichever
+    field (Company or Account.Name) the company came from."""
+    from nayose.normalize import company_sound
+
+    names = ["ネクストアソシエイツ株式会社", "Next Associates Inc.", "（株）ネクストアソシエイツ", "ソニー株式会社",
+             "Blue Peak Labs Japan K.K.", "ブルーピークラボジャパン(株)", "株式会社山陰設備不動産", "", None, "個人"]
+    rows = [{"Id": f"{i:04d}", "LastName": "佐藤", "FirstName": "健",
+             ("Company" if i % 3 else "Account.Name"): names[i % len(names)]} for i in range(60)]
+    con = duckdb.connect()
+    _table(con, rows)
+    normalize_records(con, Config())
+    got = con.execute("SELECT company_core, company_reading, company_sound FROM normalized_records").fetchall()
+    assert any(s is not None for _, _, s in got) and any(s is None for _, _, s in got)
+    for core, reading, sound in got:
+        assert sound == company_sound(core, reading), core
