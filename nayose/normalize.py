@@ -1692,6 +1692,31 @@ def _foreign_sound_of(v: str | None) -> str | None:
     return k if k is not None and len(k) >= 2 else None
 
 
+def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple["_Col", list[pa.Array], np.ndarray]]:
+    """`_company_all` (core, legal form, reading) per dictionary entry of each source column
+    used by its rows, as `_select` sources. Many raw spellings share one core ((株)ABC, ABC株式会社,
+    ＡＢＣ㈱), and the Company and Account.Name fields share companies: the reading (pykakasi, the
+    costly part) is computed once per distinct spaced core over all sources, not per raw value."""
+    splits = []
+    for col, mask in sources:
+        pos = np.flatnonzero(col.used(mask))
+        vals = col.values
+        splits.append((pos, map_values(_split_company, [vals[i] for i in pos.tolist()])))
+    spaced = list(dict.fromkeys(sp for _, parts in splits for core, _, sp in parts if core and sp))
+    reading_of = dict(zip(spaced, map_values(_company_reading, spaced)))
+    out = []
+    for (col, mask), (pos, parts) in zip(sources, splits):
+        arrays = []
+        for j in range(3):
+            values = np.full(len(col.dictionary), None, dtype=object)
+            if parts:
+                values[pos] = [p[j] for p in parts] if j < 2 else \
+                    [reading_of[p[2]] if p[0] and p[2] else None for p in parts]
+            arrays.append(pa.array(values, pa.string()))
+        out.append((col, arrays, mask))
+    return out
+
+
 def _company_sound_array(core: pa.Array, reading: pa.Array) -> pa.Array:
     """company_sound per row, computed once per distinct (core, reading): raw spellings of one
     company share its core and reading."""
@@ -1844,12 +1869,7 @@ def _run(
     co, an = c["Company"], c["Account.Name"]
     use_co = co.present()
     use_an = ~use_co & an.present()
-    comp_types = [pa.string()] * 3
-    company = _select(
-        n,
-        [(co, co.compute(_company_all, comp_types, co.used(use_co)), use_co),
-         (an, an.compute(_company_all, comp_types, an.used(use_an)), use_an)],
-    )
+    company = _select(n, _company_columns([(co, use_co), (an, use_an)]))
     lap("company")
 
     # ---- cities, states, birthdates, short texts (Python) -----------------------------------
