@@ -66,7 +66,9 @@ from nayose.block import active_rules, key_sql
 from nayose.cluster import _components, assign_groups, chain_guard, cluster_stats, cluster_table, component_figures
 from nayose.config import Config
 from nayose.errors import NayoseError
-from nayose.normalize import _city, _is_japanese, _split_whole, normalize_records, preload, reading_columns, romaji_key
+from nayose.normalize import (
+    _city, _is_japanese, _split_whole, normalize_records, preload, reading_columns, romaji_key, strip_name_extras_array,
+)
 from nayose.records import load_records
 from nayose.score import (
     FEATURES, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, home_address_max,
@@ -238,7 +240,13 @@ def _raw_frame(con: duckdb.DuckDBPyConnection, config: Config, raw: str, norm: s
                    FROM "{norm}" n JOIN "{raw}" s ON CAST(s."{id_col}" AS VARCHAR) = n.id""")
     if where:
         sql += f" WHERE {where}"
-    return con.sql(sql).to_arrow_table(), cols
+    t = con.sql(sql).to_arrow_table()
+    # the name values as normalize reads them (honorifics, titles and notes in brackets left out)
+    for f in ("LastName", "FirstName"):
+        if f in t.column_names:
+            i = t.column_names.index(f)
+            t = t.set_column(i, f, strip_name_extras_array(t.column(f).combine_chunks().cast(pa.string())))
+    return t, cols
 
 
 def _column(t: pa.Table, name: str) -> list:

@@ -152,6 +152,42 @@ def normalize_name(s: str | None) -> str | None:
 
 _name_norm = lru_cache(maxsize=1 << 18)(normalize_name)
 
+# Around a name, not part of it: an honorific after it (山田 太郎 様, 鈴木様, 総務部御中, 佐藤 さん), a
+# title before it (Mr. John Smith, Dr. 山田) and a note in brackets after it (山田 太郎（ヤマダ タロウ）,
+# 佐藤 花子 (旧姓 鈴木)). Purchased and event lists and form entries carry them. (さん / さま only
+# apart from the name: オサマ is a name.)
+_NAME_HONORIFIC_RE = re.compile(r"(?:\s*(?:様|殿|御中)|\s+(?:さん|さま))\s*$")
+_NAME_TITLE_RE = re.compile(r"^\s*(?:mr|mrs|ms|miss|dr|prof)(?:\.\s*|\s+)(?=\S)", re.IGNORECASE)
+_NAME_NOTE_RE = re.compile(r"\s*[(（][^()（）]*[)）]\s*$")
+
+
+def strip_name_extras(v: str) -> str:
+    """A raw name value without an honorific, a title or a note in brackets around it; the value
+    itself when nothing else would be left (様 alone is left as it is)."""
+    t = v
+    for _ in range(3):
+        u = _NAME_TITLE_RE.sub("", _NAME_HONORIFIC_RE.sub("", _NAME_NOTE_RE.sub("", t)))
+        if u == t or not u.strip():
+            break
+        t = u
+    return t
+
+
+_NAME_EXTRA_HINT_RE = re.compile(r"(?:[様殿)）]|御中|さん|さま)\s*$|^\s*(?:mr|mrs|ms|miss|dr|prof)\b", re.IGNORECASE)
+
+
+def strip_name_extras_array(values: pa.Array) -> pa.Array:
+    """strip_name_extras over a string array (only the values that may carry something are
+    looked at in Python)."""
+    hint = pc.fill_null(pc.match_substring_regex(values, _NAME_EXTRA_HINT_RE.pattern, ignore_case=True), False)
+    rows = np.flatnonzero(hint.to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return values
+    cleaned = [strip_name_extras(v) for v in values.take(pa.array(rows)).to_pylist()]
+    mask = np.zeros(len(values), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(values, pa.array(mask), pa.array(cleaned, values.type))
+
 
 def _collapse_text(s: str | None, casefold: bool) -> str | None:
     """NFKC, optionally casefolded, whitespace collapsed to one space and trimmed."""
@@ -850,11 +886,30 @@ def _jp_suffix(t: str) -> tuple[str, int] | None:
     return None
 
 
+# An office or a department written after the company's name, apart from it (株式会社ABC 東京支店,
+# ABC株式会社 大阪営業所 営業部, ABC Inc. Osaka Branch): the same company, so not part of its core.
+# (Written together, ABC東京支店, there is no telling where the name ends: left as it is.)
+_OFFICE_SUFFIX_RE = re.compile(
+    r"(?:(?:\s+|(?<=\)))\S*?(?:支店|支社|営業所|出張所|事業所|本社|本店|工場|事業部|営業部|本部)"
+    r"|\s+(?:[a-z]+\s+)?branch(?:\s+office)?)+$"
+)
+
+
 @lru_cache(maxsize=1 << 16)
 def _split_company(s: str) -> tuple[str | None, str | None, str | None]:
     if _CIRCLED_RE.search(s):
         s = s.translate(_CIRCLED)
     t = _WS_RE.sub(" ", _nfkc(s).casefold()).strip()
+    office = _OFFICE_SUFFIX_RE.search(t)
+    if office and office.start() > 0:
+        parts = _split_company_text(t[: office.start()])
+        if parts[0]:  # (an office after a legal form alone, 株式会社 東京支店, is kept: nothing else names it)
+            return parts
+    return _split_company_text(t)
+
+
+def _split_company_text(t: str) -> tuple[str | None, str | None, str | None]:
+    """_split_company of a value already NFKC-normalized, casefolded and with single spaces."""
     forms: list[str] = []
     latin = bool(_HAS_LATIN_RE.search(t))
     for _ in range(3):
@@ -1824,7 +1879,7 @@ def _run(
     lap("sql_maps")
     # ---- names ---------------------------------------------------------------------------
     loader.join()
-    ln, fn = c["LastName"], c["FirstName"]
+    ln, fn = (_Col.of(strip_name_extras_array(x.dictionary), x.idx) for x in (c["LastName"], c["FirstName"]))
     pl, pf = ln.present(), fn.present()
     both, ln_only, fn_only = pl & pf, pl & ~pf, pf & ~pl
 

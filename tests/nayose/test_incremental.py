@@ -45,6 +45,22 @@ def _incremental(store: Path, snapshot: Path, twin: Path, config):
     return result, diff, state
 
 
+def _night_after(tmp_path: Path, before: Path, after: Path, config):
+    """A full run of `before` that keeps the state, then the incremental run of `after`, checked
+    against a full run of `after` with the same model: (result, twin store path)."""
+    store = tmp_path / "store.duckdb"
+    con = connect(store)
+    first = incremental_run(con, [before], config)
+    assert first.mode == "full" and has_state(con)
+    con.close()
+    twin = tmp_path / "full.duckdb"
+    _full_twin(store, twin, after, config)
+    result, diff, _ = _incremental(store, after, twin, config)
+    assert result.mode == "incremental", result.reason
+    assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff
+    return result, twin
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Night 0: a plain full run (no incremental state). Night 1: 2% changed: a full run with
@@ -130,16 +146,7 @@ def test_a_vocabulary_change_normalizes_exactly_the_records_that_depend_on_it(tm
     with_teachers = _sample_with(tmp_path, "with.csv", everyone)
     without = _sample_with(tmp_path, "without.csv", [WHOLE_NAME, STREET_ONLY])
     before, after = (with_teachers, without) if direction == "teacher leaves" else (without, with_teachers)
-    store = tmp_path / "store.duckdb"
-    con = connect(store)
-    first = incremental_run(con, [before], config)
-    assert first.mode == "full" and has_state(con)
-    con.close()
-    twin = tmp_path / "full.duckdb"
-    _full_twin(store, twin, after, config)
-    result, diff, _ = _incremental(store, after, twin, config)
-    assert result.mode == "incremental", result.reason
-    assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff
+    result, twin = _night_after(tmp_path, before, after, config)
     assert result.vocabulary_changes >= 2
     assert result.normalized == 2 + 2 * (direction == "teacher arrives")  # the dependents (+ the arrivals)
     con = duckdb.connect(str(twin), read_only=True)
@@ -392,3 +399,22 @@ def test_the_full_stages_run_on_an_incremental_runs_record_numbers(tmp_path):
            JOIN normalized_records r ON r.rec_idx = p.right_idx WHERE l.id >= r.id"""
     ).fetchall()[0][0] == 0
     con.close()
+
+
+def test_names_with_honorifics_and_notes_are_learnt_and_split_as_normalize_reads_them(tmp_path):
+    """Honorifics and notes in brackets around names (麒麟川花子 様, 太郎様, 麒麟川（キリンカワ）) are not
+    part of the name in normalize: the incremental state's vocabulary and the whole-name split's
+    lookups must read the names the same way, or an arriving teacher would leave the dependent
+    record split differently from a full run."""
+    config = load_config(None)
+    teacher = {**TEACHER_NAME, "LastName": "麒麟川（キリンカワ）", "FirstName": "太郎様"}
+    whole = {**WHOLE_NAME, "LastName": "麒麟川花子 様"}
+    before = _sample_with(tmp_path, "without.csv", [whole])
+    after = _sample_with(tmp_path, "with.csv", [teacher, whole])
+    result, twin = _night_after(tmp_path, before, after, config)
+    assert result.normalized == 2  # the teacher and the whole name that depends on it
+    con = duckdb.connect(str(twin), read_only=True)
+    got = dict(con.execute("SELECT id, [last_name, first_name] FROM normalized_records WHERE id IN (?, ?)",
+                           [teacher["Id"], whole["Id"]]).fetchall())
+    con.close()
+    assert got == {teacher["Id"]: ["麒麟川", "太郎"], whole["Id"]: ["麒麟川", "花子"]}

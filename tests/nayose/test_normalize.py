@@ -186,7 +186,7 @@ def test_split_company_cores():
     assert split_company("ソニー株式会社") == ("ソニー", "株式会社")
     assert split_company("株式会社エイ・ビー・シー")[0] == "エイビーシー"
     assert split_company("ABC Holdings Co., Ltd.")[0] == "abcholdings"
-    assert split_company("ABC株式会社 東京支店") == ("abc東京支店", "株式会社")
+    assert split_company("ABC株式会社 東京支店") == ("abc", "株式会社")  # one company, whichever office (offices move)
     assert split_company("株式会社") == (None, "株式会社")
     assert split_company("株式会社髙島屋") == split_company("高島屋株式会社") == ("高島屋", "株式会社")
     assert split_company("Acme") == ("acme", None)
@@ -828,3 +828,41 @@ def test_stage_company_sound_per_row_is_the_reference():
     assert any(s is not None for _, _, s in got) and any(s is None for _, _, s in got)
     for core, reading, sound in got:
         assert sound == company_sound(core, reading), core
+
+
+@pytest.mark.parametrize("last, first, whole", [
+    ("山田", "太郎 様", None), ("山田", "太郎様", None), ("山田（ヤマダ）", "太郎（タロウ）", None),
+    (None, None, "山田 太郎 様"), (None, None, "山田太郎（ヤマダタロウ）"), (None, None, "山田 太郎 さん"),
+])
+def test_stage_names_without_honorifics_titles_and_notes(last, first, whole):
+    """An honorific after a name, a title before it and a note in brackets after it are left out:
+    the record reads as the same name written plainly."""
+    con = duckdb.connect()
+    plain = {"Id": "0", "LastName": "山田", "FirstName": "太郎", "Company": "東西商事株式会社"}
+    rec = {"Id": "1", "LastName": whole or last, "FirstName": None if whole else first, "Company": "東西商事株式会社"}
+    _table(con, [plain, rec])
+    normalize_records(con, Config())
+    rows = con.execute("SELECT last_name, first_name, last_reading, first_reading, name_key FROM normalized_records "
+                       "ORDER BY rec_idx").fetchall()
+    assert rows[1] == rows[0] == ("山田", "太郎", "yamada", "taro", "taroyamada")
+
+
+def test_stage_english_titles_and_names_that_only_look_like_them():
+    con = duckdb.connect()
+    _table(con, [{"Id": "1", "LastName": "Smith", "FirstName": "Mr. John"}, {"Id": "2", "LastName": "Dr. Smith", "FirstName": "John"},
+                 {"Id": "3", "LastName": "Drake", "FirstName": "Misses"}, {"Id": "4", "LastName": "オサマ", "FirstName": "様"}])
+    normalize_records(con, Config())
+    got = con.execute("SELECT last_name, first_name FROM normalized_records ORDER BY rec_idx").fetchall()
+    assert got == [("smith", "john"), ("smith", "john"), ("drake", "misses"), ("オサマ", "様")]
+
+
+@pytest.mark.parametrize("raw", ["株式会社ABC 東京支店", "ABC株式会社 大阪営業所 営業部", "(株)ABC 本社", "ABC（株）本社",
+                                 "ABC Co., Ltd. Osaka Branch"])
+def test_company_office_after_the_name_is_not_part_of_the_core(raw):
+    assert split_company(raw)[0] == "abc"
+
+
+def test_company_office_alone_or_written_into_the_name_is_kept():
+    assert split_company("株式会社 東京支店") == ("東京支店", "株式会社")  # nothing else names the company
+    assert split_company("ABC東京支店")[0] == "abc東京支店"  # no telling where the name ends
+    assert split_company("三井住友銀行 新宿支店")[0] == "三井住友銀行"
