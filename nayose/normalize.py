@@ -1049,6 +1049,8 @@ _PHONE_STEPS = _Steps(
     [
         ("(?s)[/,;、].*$", "", False, ("/", ",", ";", "、")),  # only the first number
         ("(?s)([0-9])[ \t(]*(?:内線|ext\\.?|extension|x|#|内)[ \t.:]*[0-9].*$", "\\1", False, ("x", "#", "内")),
+        # a fax number after the phone (TEL 03-1234-5678 FAX 03-1234-5679, from a card)
+        ("(?s)([0-9])[^0-9]*(?:fax|ファックス|ファクス).*$", "\\1", False, ("fax", "ファ")),
     ]
 )
 _PHONE_PLUS = r"^[^0-9]*\+"
@@ -1491,7 +1493,12 @@ class _Col:
         return out
 
 
-_POSTAL_STEPS = _Steps([("\\.0+$", "", False, (".",)), ("[^0-9]+", "", True, ())])
+_POSTAL_STEPS = _Steps([
+    ("\\.0+$", "", False, (".",)),
+    # the address after the postal code in one field (〒100-0001 東京都千代田区千代田1-1): the code
+    ("(?s)^[^0-9]*([0-9][0-9][0-9])[-‐−―ー ]?([0-9][0-9][0-9][0-9])[^0-9].*$", "\\1\\2", False, ()),
+    ("[^0-9]+", "", True, ()),
+])
 
 
 def _postal_map(views: "_Views", col: "_Col", name: str) -> pa.Array:

@@ -738,7 +738,7 @@ def test_stage_sql_paths_match_reference_functions():
         ["1234", "１２３４", "555", "12"],
         ["-", " ", ""],
         ["5678", "５６７８", "2671", "9"],
-        ["", " 内線12", " ext. 3", " x5", "#22", " / 090-1234-5678", "、03-0000-0000"],
+        ["", " 内線12", " ext. 3", " x5", "#22", " / 090-1234-5678", "、03-0000-0000", " FAX 03-1111-2222", " ファックス03-1"],
     ])
     streets = _variants(3, 3000, [
         ["", "〒100-0001 ", "100-0001", "東京都", "大阪府", "京都市", "宮城野区", "石川郡", "東京", " "],
@@ -750,7 +750,7 @@ def test_stage_sql_paths_match_reference_functions():
         ["", "5", "五"],
     ])
     postals = _variants(4, 500, [["", "〒", " "], ["100", "１００", "21"], ["-", "－", "ー", ""], ["0001", "０００１", "51"],
-                                  ["", ".0", " "]])
+                                  ["", ".0", " ", " 東京都千代田区1-1", "(本社)"]])
     n = max(len(emails), len(phones), len(streets), len(postals))
     rnd = random.Random(5)
     rows = [{"Id": f"{i:06d}", "Email": emails[i % len(emails)], "Phone": phones[i % len(phones)],
@@ -866,3 +866,19 @@ def test_company_office_alone_or_written_into_the_name_is_kept():
     assert split_company("株式会社 東京支店") == ("東京支店", "株式会社")  # nothing else names the company
     assert split_company("ABC東京支店")[0] == "abc東京支店"  # no telling where the name ends
     assert split_company("三井住友銀行 新宿支店")[0] == "三井住友銀行"
+
+
+@pytest.mark.parametrize("raw, e164", [
+    ("TEL 03-1234-5678 FAX 03-1234-5679", "+81312345678"), ("03-1234-5678 ＦＡＸ:03-1234-5679", "+81312345678"),
+    ("03-1234-5678 ファックス 03-1111-2222", "+81312345678"), ("FAX 03-1234-5679", "+81312345679"),
+])
+def test_phone_with_a_fax_number_after_it(raw, e164):
+    assert normalize_phone(raw)[0] == e164
+
+
+@pytest.mark.parametrize("raw, code", [
+    ("〒100-0001 東京都千代田区千代田1-1", "1000001"), ("100ー0001 (本社)", "1000001"), ("1000001 東京都", "1000001"),
+    ("94105-1234", "941051234"), ("10117", "10117"),
+])
+def test_postal_code_with_the_address_after_it(raw, code):
+    assert normalize_postal(raw) == code
