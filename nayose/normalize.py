@@ -900,12 +900,32 @@ def _split_company(s: str) -> tuple[str | None, str | None, str | None]:
     if _CIRCLED_RE.search(s):
         s = s.translate(_CIRCLED)
     t = _WS_RE.sub(" ", _nfkc(s).casefold()).strip()
-    office = _OFFICE_SUFFIX_RE.search(t)
-    if office and office.start() > 0:
-        parts = _split_company_text(t[: office.start()])
+    bare = _without_notes(t)
+    if bare != t:
+        parts = _split_company_text(bare)
         if parts[0]:  # (an office after a legal form alone, 株式会社 東京支店, is kept: nothing else names it)
             return parts
     return _split_company_text(t)
+
+
+_COMPANY_NOTE_RE = re.compile(r"\s*\(([^()]*)\)$")
+
+
+def _without_notes(t: str) -> str:
+    """`t` without offices (see _OFFICE_SUFFIX_RE) and notes in brackets at its end (ABC株式会社
+    （エービーシー）, （旧 XYZ）, (Japan)); a legal form in brackets ((株), (有)) is kept."""
+    for _ in range(4):
+        note = _COMPANY_NOTE_RE.search(t)
+        if note and note.start() > 0 and note.group(1).strip() not in _JP_ABBR \
+                and note.group(1).strip() not in _KANA_ABBR:
+            t = t[: note.start()]
+            continue
+        office = _OFFICE_SUFFIX_RE.search(t)
+        if office and office.start() > 0:
+            t = t[: office.start()]
+            continue
+        break
+    return t
 
 
 def _split_company_text(t: str) -> tuple[str | None, str | None, str | None]:
