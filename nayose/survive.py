@@ -186,6 +186,9 @@ TRUE_VALUES = ("true", "1", "yes", "y", "t", "はい")
 _WS = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 _KANJI_RE2 = r"[\x{3005}\x{4e00}-\x{9fff}\x{f900}-\x{faff}]"
 _KANA_RE2 = r"[\x{3040}-\x{30ff}\x{ff66}-\x{ff9f}]"
+# what nayose.normalize.strip_name_extras takes off a name (RE2)
+_NAME_EXTRAS_RE2 = (r"(?:様|殿|御中|\s(?:さん|さま))\s*$|^\s*(?i:mr|mrs|ms|miss|dr|prof)(?:\.|\s)"
+                    r"|[(（][^()（）]*[)）]\s*$")
 
 
 def _strip_sql(expr: str) -> str:
@@ -384,9 +387,13 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                     WHEN 'max' THEN coalesce(vr.vrank, 1 << 30)
                     WHEN 'min' THEN coalesce(vr.vrank, 1 << 30)
                     WHEN 'native_script' THEN CASE
-                        WHEN k.primary_value IS NULL THEN 3
+                        WHEN k.primary_value IS NULL THEN 6
                         WHEN regexp_matches(k.primary_value, '{_KANJI_RE2}') THEN 0
-                        WHEN regexp_matches(k.primary_value, '{_KANA_RE2}') THEN 1 ELSE 2 END
+                        WHEN regexp_matches(k.primary_value, '{_KANA_RE2}') THEN 2 ELSE 4 END
+                        -- a name written with an honorific, a title or a note (山田 太郎 様, Mr. John,
+                        -- 佐藤（旧姓 鈴木）) after the same script written plainly
+                        + CASE WHEN k.primary_field IN ('LastName', 'FirstName') AND k.primary_value IS NOT NULL
+                               AND regexp_matches(k.primary_value, '{_NAME_EXTRAS_RE2}') THEN 1 ELSE 0 END
                     WHEN 'oldest' THEN CASE WHEN k.created IS NULL THEN 1 ELSE 0 END
                     ELSE 0 END AS rk1,
                 CASE WHEN k.rule = 'oldest' THEN coalesce(k.created, 0) ELSE 0 END AS rk2,

@@ -378,3 +378,24 @@ def test_names_keep_their_kanji_over_newer_kana_or_romaji():
     )
     assert g.fields["LastName"].value == "佐藤" and g.fields["FirstName"].value == "寛"
     assert g.fields["LastName"].rule == "native_script"
+
+
+def test_names_written_plainly_survive_over_ones_with_an_honorific_or_a_note():
+    """A newer record whose name carries 様, a title or a note in brackets does not write them into
+    the master: the same name written plainly survives; in the same script only (kanji first)."""
+    g = group(
+        rec("003000000000001", "Contact", created=0, LastName="山田", FirstName="太郎"),
+        rec("003000000000002", "Contact", created=9, LastName="山田（旧姓 鈴木）", FirstName="太郎 様"),
+        rec("003000000000003", "Contact", created=5, LastName="ヤマダ", FirstName="タロウ"),
+    )
+    assert (g.fields["LastName"].value, g.fields["FirstName"].value) == ("山田", "太郎")
+    g = group(
+        rec("003000000000004", "Contact", created=0, LastName="Smith", FirstName="John"),
+        rec("003000000000005", "Contact", created=9, LastName="Smith", FirstName="Mr. John"),
+    )
+    assert g.fields["FirstName"].value == "John"
+    g = group(  # a kanji name with an honorific still beats kana
+        rec("003000000000006", "Contact", created=0, LastName="ヤマダ", FirstName="タロウ"),
+        rec("003000000000007", "Contact", created=9, LastName="山田", FirstName="太郎様"),
+    )
+    assert g.fields["FirstName"].value == "太郎様"
