@@ -113,6 +113,7 @@ class _File:
     encoding: str = "utf-8"
     data_path: Path | None = None  # the UTF-8 file DuckDB reads (a temp file after transcoding)
     header: list[str] = field(default_factory=list)  # source header names (trimmed)
+    fields: int = 0  # fields per row: the header's, with trailing unnamed ones (Excel's ",,,")
     names: list[str] = field(default_factory=list)  # output names after mapping
     mapped: dict[str, str] = field(default_factory=dict)
     id_pos: int = -1
@@ -252,6 +253,24 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: _File, config: Config, tmpdir:
         _read_header(f, config)
         _read_csv(con, f)
     _number_lines(con, f)
+    _check_unnamed_fields(con, f)
+
+
+def _check_unnamed_fields(con: duckdb.DuckDBPyConnection, f: _File) -> None:
+    """The trailing header fields without a name must be empty in every row (a spreadsheet's
+    ",,,"): the first row that holds a value there is an error naming the field."""
+    extra = range(len(f.header), f.fields)
+    if not extra:
+        return
+    held = " OR ".join(f"coalesce(trim(c{i}, {_WS_SQL}), '') <> ''" for i in extra)
+    first = con.execute(
+        f"SELECT _source_row, [{', '.join(f'c{i}' for i in extra)}] FROM {_q(f.table)} WHERE {held} "
+        f"ORDER BY _source_row LIMIT 1"
+    ).fetchall()
+    if first:
+        row, values = first[0]
+        k = next(i for i, v in zip(extra, values) if v is not None and v.strip(_WS_PY))
+        raise InputError(f"header field {k + 1} has no name, but this row holds a value in it", f.given, row=row)
 
 
 def _tmpdir(tmpdir: list[Path]) -> Path:
@@ -319,6 +338,12 @@ def _read_header(f: _File, config: Config) -> None:
                 raise InputError(
                     f"header is not comma-separated CSV (it looks {label}-separated): {first[:80]!r}", f.given, row=1
                 )
+    # Trailing fields without a name (a spreadsheet's ",,," after the last column) are read and
+    # must be empty in every row (checked after the read); one without a name before a named
+    # field is an error.
+    f.fields = len(names)
+    while len(names) > 1 and not names[-1]:
+        names.pop()
     for i, n in enumerate(names):
         if not n:
             raise InputError(f"header field {i + 1} has no name", f.given, row=1)
@@ -403,7 +428,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, f: _File) -> None:
     out of file order on a parallel read, despite preserve_insertion_order, and the table's
     order is what numbers the rows; a plain `SELECT *` keeps it)."""
     assert f.data_path is not None
-    n = len(f.header)
+    n = f.fields
     rj, rs = f"{f.table}_rj", f"{f.table}_rs"
     spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n))
     source = _sql_path(f.data_path)
@@ -442,7 +467,7 @@ def _reject_error(
 ) -> InputError:
     row = _line_at(f, line_pos, line)
     column = f.header[col_idx - 1] if col_idx and 0 < col_idx <= len(f.header) else None
-    n = len(f.header)
+    n = f.fields
     if kind in ("TOO MANY COLUMNS", "MISSING COLUMNS"):
         m = re.search(r"Found:\s*(\d+)", message or "")
         found = (
@@ -510,7 +535,7 @@ def _number_lines(con: duckdb.DuckDBPyConnection, f: _File) -> None:
     if f.lines == f.header_lines + f.rows:  # no multi-line values, no blank lines
         con.execute(f"UPDATE {t} SET _source_row = rowid + {first}")
         return
-    n = len(f.header)
+    n = f.fields
     has_nl = con.execute(
         "SELECT " + ", ".join(f"coalesce(bool_or(contains(c{i}, chr(10))), false)" for i in range(n)) + f" FROM {t}"
     ).fetchall()[0]

@@ -402,6 +402,8 @@ BAD_CASES = [
      {"columns": {"メールアドレス": "Email"}}, "both map to 'Email'", 1, "Email"),
     ("empty-header-name", "emptyname.csv", b"Id,,LastName\n00Q000000000001,a,b\n", {}, "header field 2 has no name",
      1, None),
+    ("value-under-trailing-unnamed-field", "excel.csv", b"Id,LastName,,\r\n00Q000000000001,a,,\r\n00Q000000000002,b,, x\r\n", {},
+     "header field 4 has no name, but this row holds a value in it", 3, None),
     ("reserved-name", "reserved.csv", b"Id,_source_row\n00Q000000000001,1\n", {}, "reserved", 1, "_source_row"),
     ("undecodable", "bad.csv", b"Id,LastName\n00Q000000000001,a\n00Q000000000002,\x85\x40\xff\n", {},
      "undecodable bytes 0x85: not UTF-8 (fails at line 3) nor CP932 (fails at line 3)", 3, None),
@@ -567,3 +569,16 @@ def test_rows_of_a_file_read_in_parallel_keep_their_line_numbers(con, tmp_path):
     load_records(con, [path], Config())
     wrong = rows(con, "SELECT count(*) FROM raw_records WHERE LastName <> '山田' || (_source_row - 2)")
     assert wrong == [(0,)]
+
+
+def test_trailing_unnamed_fields_of_a_spreadsheet_export_are_left_out(con, tmp_path):
+    """Excel writes ",,," after the last column when cells to the right were ever touched: the
+    unnamed trailing fields are read, found empty and left out; the rows keep their line numbers."""
+    path = tmp_path / "excel.csv"
+    path.write_bytes("Id,LastName,Company,,\r\n00Q000000000001,山田,ABC株式会社,,\r\n00Q000000000002,佐藤,,,\r\n"
+                     .encode("utf-8-sig"))
+    load_records(con, [path], Config())
+    cols = [r[0] for r in con.execute("DESCRIBE raw_records").fetchall()]
+    assert cols == ["Id", "Object", "LastName", "Company", "_source_file", "_source_row"]
+    assert con.execute('SELECT "Id", "LastName", _source_row FROM raw_records ORDER BY _source_row').fetchall() == [
+        ("00Q000000000001", "山田", 2), ("00Q000000000002", "佐藤", 3)]
