@@ -887,9 +887,13 @@ def _feature_sql(
     {", ".join(share_ctes)},
     phones AS (SELECT v AS num, n FROM ({phone_counts})),
     phone_total AS ({phone_total}),
+    -- (only a mailbox on at least SHARED_EMAIL_NAMES records can carry that many names: the distinct
+    -- count, the costly part, runs on those alone)
+    busy AS (SELECT email AS busy_email FROM {mailboxes} email IS NOT NULL GROUP BY email
+             HAVING count(*) >= {min(SHARED_EMAIL_NAMES, SHARED_EMAIL_RECORDS)}),
     emails AS (SELECT email AS shared_email,
                       count(DISTINCT name_key) >= {SHARED_EMAIL_NAMES} OR count(*) >= {SHARED_EMAIL_RECORDS} AS shared
-               FROM {mailboxes} email IS NOT NULL GROUP BY email)
+               FROM {mailboxes} email IN (SELECT busy_email FROM busy) GROUP BY email)
     SELECT b.*,
         coalesce(last_reading, last_name) AS lr,
         coalesce(first_reading, first_name) AS fr,
