@@ -882,6 +882,11 @@ def _feature_sql(
         SELECT phone AS num FROM b WHERE phone IS NOT NULL
         UNION ALL SELECT mobile FROM b WHERE mobile IS NOT NULL) GROUP BY num""")
     mailboxes = f'"{source}" WHERE' if base is None else f'"{base}" WHERE email IN (SELECT email FROM b) AND'
+    least = min(SHARED_EMAIL_NAMES, SHARED_EMAIL_RECORDS)
+    # (the email shares, when counted here over the same records, already hold every mailbox's count)
+    busy = (f"SELECT v AS busy_email FROM s_email WHERE n >= {least}"
+            if counts is None and tf_table is None and base is None and "email" in SHARES
+            else f"SELECT email AS busy_email FROM {mailboxes} email IS NOT NULL GROUP BY email HAVING count(*) >= {least}")
     return f"""
     WITH b AS (SELECT rec_idx, {cols} FROM "{source}"),
     {", ".join(share_ctes)},
@@ -889,8 +894,7 @@ def _feature_sql(
     phone_total AS ({phone_total}),
     -- (only a mailbox on at least SHARED_EMAIL_NAMES records can carry that many names: the distinct
     -- count, the costly part, runs on those alone)
-    busy AS (SELECT email AS busy_email FROM {mailboxes} email IS NOT NULL GROUP BY email
-             HAVING count(*) >= {min(SHARED_EMAIL_NAMES, SHARED_EMAIL_RECORDS)}),
+    busy AS ({busy}),
     emails AS (SELECT email AS shared_email,
                       count(DISTINCT name_key) >= {SHARED_EMAIL_NAMES} OR count(*) >= {SHARED_EMAIL_RECORDS} AS shared
                FROM {mailboxes} email IN (SELECT busy_email FROM busy) GROUP BY email)
