@@ -23,12 +23,14 @@ import json
 import math
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz.distance import JaroWinkler, Prefix
 from rapidfuzz.process import cpdist
 
@@ -255,21 +257,26 @@ class RecordNames:
         n = t.num_rows
         rec_idx = t.column("rec_idx").to_numpy().astype(np.int64)
         parts = ("lr", "fr", "last_name", "first_name")
-        enc = pa.concat_arrays(
-            [chunk for c in parts for chunk in t.column(c).cast(pa.string()).chunks] or [pa.array([], pa.string())]
-        ).dictionary_encode()
-        self.vocab = np.append(enc.dictionary.to_numpy(zero_copy_only=False), "").astype(object)
+        # One vocabulary of the four columns' values: each column encoded on its own (Arrow
+        # releases the interpreter's lock: two at a time), then the dictionaries unified -- the
+        # same first-seen order as encoding the four one after the other.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            encoded = list(pool.map(lambda c: t.column(c).cast(pa.string()).combine_chunks().dictionary_encode(), parts))
+        unified = pa.chunked_array(encoded, pa.dictionary(pa.int32(), pa.string())).unify_dictionaries()
+        dictionary = unified.chunk(0).dictionary if unified.num_chunks else pa.array([], pa.string())
+        self.vocab = np.append(dictionary.to_numpy(zero_copy_only=False), "").astype(object)
         self.null = len(self.vocab) - 1  # the code of a missing value ('' in the vocabulary, never equal)
-        self.length = np.fromiter((len(v) for v in self.vocab), dtype=np.int64, count=len(self.vocab))
-        self.first = np.fromiter((ord(v[0]) if v else -1 for v in self.vocab), dtype=np.int64, count=len(self.vocab))
-        codes = enc.indices.fill_null(self.null).to_numpy(zero_copy_only=False).astype(np.int32)
+        # lengths and first characters' code points in C loops (no Python call per value)
+        self.length = np.append(pc.utf8_length(dictionary).to_numpy(zero_copy_only=False), 0).astype(np.int64)
+        self.first = np.array(self.vocab.tolist(), dtype="<U1").view(np.uint32).astype(np.int64)
+        self.first[self.length == 0] = -1
         size = int(rec_idx.max(initial=-1)) + 1
         self._index: dict[str, int] | None = None
         self._reading_keys: dict[int, np.ndarray] = {}
         self.codes = {}
         for i, c in enumerate(parts):
             arr = np.full(size, self.null, dtype=np.int32)
-            arr[rec_idx] = codes[i * n:(i + 1) * n]
+            arr[rec_idx] = unified.chunk(i).indices.fill_null(self.null).to_numpy(zero_copy_only=False).astype(np.int32)
             self.codes[c] = arr
         self.kanji = {}
         for c in ("last_kanji", "first_kanji"):
