@@ -74,10 +74,15 @@ def block_keys_sql(rule: BlockingRule, source: str, incoming_sql: str | None = N
     a string does collide, e.g. two switchboard-style emails in the 1M sample), and its block's size."""
     key_list, filled = rule_key_sql(rule)
     inc_col = f", ({incoming_sql}) AS inc" if incoming_sql else ""
+    keys = [f"_k{i}" for i in range(len(rule.keys))]
+    named = ", ".join(f"{key_sql(k)} AS {a}" for k, a in zip(rule.keys, keys))
+    # A record alone in its block pairs with nothing: only blocks of two or more are kept (their
+    # sizes counted over every record), and only those rows get a hash and a key list.
     return f"""
-                SELECT rec_idx, hash({key_list}) AS bkey, [{key_list}] AS bval,
-                       count(*) OVER (PARTITION BY {key_list}) AS bsize{inc_col}
-                FROM "{source}" WHERE {filled}"""
+                SELECT rec_idx, hash({', '.join(keys)}) AS bkey, [{', '.join(keys)}] AS bval, bsize{', inc' if incoming_sql else ''}
+                FROM (SELECT rec_idx, {named}, count(*) OVER (PARTITION BY {key_list}) AS bsize{inc_col}
+                      FROM "{source}" WHERE {filled})
+                WHERE bsize >= 2"""
 
 
 def skipped_blocks_sql(limit: int, keys_table: str = "_block_keys") -> str:
@@ -93,7 +98,7 @@ def rule_pairs_sql(no: int, limit: int, keys_table: str = "_block_keys") -> str:
     return f"""
                     SELECT a.rec_idx, b.rec_idx, {no}
                     FROM {keys_table} a JOIN {keys_table} b ON a.bkey = b.bkey AND a.bval = b.bval AND a.rec_idx < b.rec_idx
-                    WHERE a.bsize <= {limit} AND b.bsize <= {limit}"""
+                    WHERE a.bsize BETWEEN 2 AND {limit} AND b.bsize BETWEEN 2 AND {limit}"""
 
 
 def rule_stats(rule, skipped) -> dict:
@@ -172,9 +177,9 @@ def block_pairs(
                         c.execute(
                             f"""INSERT INTO "{pairs_table}"
                             SELECT least(a.rec_idx, b.rec_idx), greatest(a.rec_idx, b.rec_idx), {no}
-                            FROM (SELECT * FROM _block_keys WHERE inc AND bsize <= {limit}) b
+                            FROM (SELECT * FROM _block_keys WHERE inc AND bsize BETWEEN 2 AND {limit}) b
                             JOIN _block_keys a ON a.bkey = b.bkey AND a.bval = b.bval AND a.rec_idx <> b.rec_idx
-                            WHERE a.bsize <= {limit} AND (NOT a.inc OR a.rec_idx < b.rec_idx)"""
+                            WHERE a.bsize BETWEEN 2 AND {limit} AND (NOT a.inc OR a.rec_idx < b.rec_idx)"""
                         )
                     else:
                         c.execute(f'INSERT INTO "{pairs_table}" {rule_pairs_sql(no, limit)}')

@@ -24,8 +24,9 @@ def test_engine_specific_functions_are_mapped():
 def test_blocking_sql_is_translated_once_per_rule():
     rule = BlockingRule(name="name_prefix", keys=["last_reading:3", "first_reading:3"])
     sql = to_spark(block_keys_sql(rule, "normalized_records"))
-    assert "XXHASH64(SUBSTRING(`last_reading`, 1, 3), SUBSTRING(`first_reading`, 1, 3))" in sql
-    assert "COUNT(*) OVER (PARTITION BY" in sql
+    assert "SUBSTRING(`last_reading`, 1, 3) AS _k0, SUBSTRING(`first_reading`, 1, 3) AS _k1" in sql
+    assert "XXHASH64(_k0, _k1)" in sql
+    assert "COUNT(*) OVER (PARTITION BY SUBSTRING(`last_reading`, 1, 3), SUBSTRING(`first_reading`, 1, 3))" in sql
     assert expr_to_spark('"email" IS NOT NULL') == "NOT `email` IS NULL"
 
 
