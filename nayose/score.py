@@ -31,7 +31,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from rapidfuzz.distance import JaroWinkler, Prefix
+from rapidfuzz.distance import JaroWinkler, Levenshtein, Prefix
 from rapidfuzz.process import cpdist
 
 from nayose.config import Config
@@ -354,7 +354,9 @@ class _NamePairs:
                 b[f"q_{tag}"] |= _sound_agrees(*sounds[f"l_{x}"], *sounds[f"r_{y}"])
             return b
         null = names.null
-        b = {f"k_{t}": _bools(batch, f"k_{t}") for t in self._SIDES}
+        # k_lf / k_fl are read only where the names are swapped (a few pairs): _name_levels fills
+        # them there (kanji_typo); k_ll / k_ff come from the pair query.
+        b = {f"k_{t}": _bools(batch, f"k_{t}") if t in ("ll", "ff") else np.zeros(self.n, dtype=bool) for t in self._SIDES}
         for tag in self._SIDES:
             x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
             b[f"q_{tag}"] = _sound_agrees(names.sound[x][self.left], names.script[x][self.left],
@@ -373,6 +375,22 @@ class _NamePairs:
             b[f"lk{no}"] = names.kanji["last_kanji"][idx]
             b[f"fk{no}"] = names.kanji["first_kanji"][idx]
         return b
+
+    def kanji_typo(self, tag: str, rows: np.ndarray) -> np.ndarray:
+        """k_ of an alignment at `rows` (what the pair query computes with name strings): both
+        written names in kanji, different, at least two characters each, one edit apart."""
+        names = self.names
+        x, y = self._WRITTEN[tag[0]], self._WRITTEN[tag[1]]
+        cx, cy = self.code("l", x)[rows], self.code("r", y)[rows]
+        kx = names.kanji[x.replace("_name", "_kanji")][self.left[rows]]
+        ky = names.kanji[y.replace("_name", "_kanji")][self.right[rows]]
+        out = np.zeros(len(rows), dtype=bool)
+        sub = np.flatnonzero(kx & ky & (cx != cy) & (cx != names.null) & (cy != names.null)
+                             & (np.minimum(names.length[cx], names.length[cy]) >= 2))
+        if len(sub):
+            out[sub] = cpdist(names.vocab[cx[sub]], names.vocab[cy[sub]], scorer=Levenshtein.distance,
+                              workers=-1, dtype=np.int32) == 1
+        return out
 
     def _values(self, x: str, y: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The left record's `x` and the right record's `y` at `rows` ('' where missing)."""
@@ -468,6 +486,10 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
     s_lf, s_fl = sim("lf", may_swap), sim("fl", may_swap)
     swap = agreement("lf", s_lf) + agreement("fl", s_fl)
     swapped = all_present & (swap > straight + 0.05)
+    if names is not None:  # the swapped alignments' one-kanji-off flags, where they are read
+        at = np.flatnonzero(swapped)
+        for tag in ("lf", "fl"):
+            b[f"k_{tag}"][at] = np_.kanji_typo(tag, at)
 
     def pick(straight: str, swap: str) -> np.ndarray:
         return np.where(swapped, b[swap], b[straight])
@@ -989,11 +1011,11 @@ def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> s
             f"{_eq(f'l.{xl}', f'r.{yr}')} AS q_{tag}",
             f"coalesce(length(l.{xl}) > 0 AND length(r.{yr}) > 0 AND "
             f"(starts_with(l.{xl}, r.{yr}) OR starts_with(r.{yr}, l.{xl})), false) AS p_{tag}",
-        ] if name_strings else []) + [
+        ] if name_strings else []) + ([
             f"CASE WHEN l.{x}_kanji AND r.{y}_kanji AND l.{x}_name <> r.{y}_name "
             f"AND least(length(l.{x}_name), length(r.{y}_name)) >= 2 "
             f"THEN levenshtein(l.{x}_name, r.{y}_name) = 1 ELSE false END AS k_{tag}",
-        ]
+        ] if name_strings or x == y else [])  # (without name_strings, the swapped k_lf / k_fl: _NamePairs.kanji_typo)
     exprs = name_parts + ([
         "l.lr AS l_lr", "l.fr AS l_fr", "r.lr AS r_lr", "r.fr AS r_fr",
         "l.last_name AS l_last_name", "l.first_name AS l_first_name", "r.last_name AS r_last_name",
