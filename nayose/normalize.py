@@ -979,12 +979,6 @@ def split_company(s: str | None) -> tuple[str | None, str | None]:
     return core, form
 
 
-def _company_all(s: str) -> tuple[str | None, str | None, str | None]:
-    core, form, spaced = _split_company(s)
-    reading = _company_reading(spaced) if core and spaced else None
-    return core, form, reading
-
-
 # ----------------------------------------------------------------------------------------------
 # Email (the steps and regexes are shared with the SQL path of the stage)
 # ----------------------------------------------------------------------------------------------
@@ -1775,8 +1769,8 @@ def _foreign_sound_of(v: str | None) -> str | None:
 
 
 def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple["_Col", list[pa.Array], np.ndarray]]:
-    """`_company_all` (core, legal form, reading) per dictionary entry of each source column
-    used by its rows, as `_select` sources. Many raw spellings share one core ((株)ABC, ABC株式会社,
+    """(core, legal form, reading) per dictionary entry of each source column used by its rows,
+    as `_select` sources. Many raw spellings share one core ((株)ABC, ABC株式会社,
     ＡＢＣ㈱), and the Company and Account.Name fields share companies: the reading (pykakasi, the
     costly part) is computed once per distinct spaced core over all sources, not per raw value."""
     splits = []

@@ -5,7 +5,7 @@ import os
 import pytest
 
 import nayose.values as values
-from nayose.normalize import _company_all, romaji_key
+from nayose.normalize import _split_company, romaji_key
 from nayose.values import map_values
 
 COMPANIES = ["株式会社サンプル商事", "(株)ABC", "有限会社 山田工務店", "Next Associates K.K.", "合同会社ミライ", "㈱東京物産"]
@@ -20,7 +20,7 @@ def small_min(monkeypatch):
 
 def test_results_equal_a_serial_loop_in_order(small_min):
     companies = [f"{c}{i}" for i in range(40) for c in COMPANIES]
-    assert map_values(_company_all, companies) == [_company_all(c) for c in companies]
+    assert map_values(_split_company, companies) == [_split_company(c) for c in companies]
     names = NAMES * 30
     assert map_values(romaji_key, names) == [romaji_key(n) for n in names]
 
