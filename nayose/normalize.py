@@ -156,9 +156,17 @@ _name_norm = lru_cache(maxsize=1 << 18)(normalize_name)
 # title before it (Mr. John Smith, Dr. 山田) and a note in brackets after it (山田 太郎（ヤマダ タロウ）,
 # 佐藤 花子 (旧姓 鈴木)). Purchased and event lists and form entries carry them. (さん / さま only
 # apart from the name: オサマ is a name.)
-_NAME_HONORIFIC_RE = re.compile(r"(?:\s*(?:様|殿|御中)|\s+(?:さん|さま))\s*$")
-_NAME_TITLE_RE = re.compile(r"^\s*(?:mr|mrs|ms|miss|dr|prof)(?:\.\s*|\s+)(?=\S)", re.IGNORECASE)
-_NAME_NOTE_RE = re.compile(r"\s*[(（][^()（）]*[)）]\s*$")
+_HONORIFICS = "様|殿|御中"  # right after the name or apart from it
+_SPACED_HONORIFICS = "さん|さま"  # apart from it only
+_TITLES = "mr|mrs|ms|miss|dr|prof"
+_NAME_NOTE = r"[(（][^()（）]*[)）]\s*$"
+_NAME_HONORIFIC_RE = re.compile(rf"(?:\s*(?:{_HONORIFICS})|\s+(?:{_SPACED_HONORIFICS}))\s*$")
+_NAME_TITLE_RE = re.compile(rf"^\s*(?:{_TITLES})(?:\.\s*|\s+)(?=\S)", re.IGNORECASE)
+_NAME_NOTE_RE = re.compile(rf"\s*{_NAME_NOTE}")
+#: A name value strip_name_extras would change (RE2 and Python's re read it alike): used to
+#: pick the values worth a Python call, and by survivorship to rank such names after plain ones.
+NAME_EXTRAS_RE2 = (rf"(?:{_HONORIFICS}|\s(?:{_SPACED_HONORIFICS}))\s*$|^\s*(?i:{_TITLES})(?:\.|\s)"
+                   rf"|{_NAME_NOTE}")
 
 
 def strip_name_extras(v: str) -> str:
@@ -173,13 +181,10 @@ def strip_name_extras(v: str) -> str:
     return t
 
 
-_NAME_EXTRA_HINT_RE = re.compile(r"(?:[様殿)）]|御中|さん|さま)\s*$|^\s*(?:mr|mrs|ms|miss|dr|prof)\b", re.IGNORECASE)
-
-
 def strip_name_extras_array(values: pa.Array) -> pa.Array:
-    """strip_name_extras over a string array (only the values that may carry something are
-    looked at in Python)."""
-    hint = pc.fill_null(pc.match_substring_regex(values, _NAME_EXTRA_HINT_RE.pattern, ignore_case=True), False)
+    """strip_name_extras over a string array (only the values that carry something are looked at
+    in Python)."""
+    hint = pc.fill_null(pc.match_substring_regex(values, NAME_EXTRAS_RE2), False)
     rows = np.flatnonzero(hint.to_numpy(zero_copy_only=False))
     if not len(rows):
         return values

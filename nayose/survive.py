@@ -49,6 +49,7 @@ import pyarrow.compute as pc
 import pyarrow as pa
 
 from nayose.config import Config, SurvivorshipConfig
+from nayose.normalize import NAME_EXTRAS_RE2
 from nayose.stage import StageResult, timed
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
@@ -186,9 +187,6 @@ TRUE_VALUES = ("true", "1", "yes", "y", "t", "はい")
 _WS = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 _KANJI_RE2 = r"[\x{3005}\x{4e00}-\x{9fff}\x{f900}-\x{faff}]"
 _KANA_RE2 = r"[\x{3040}-\x{30ff}\x{ff66}-\x{ff9f}]"
-# what nayose.normalize.strip_name_extras takes off a name (RE2)
-_NAME_EXTRAS_RE2 = (r"(?:様|殿|御中|\s(?:さん|さま))\s*$|^\s*(?i:mr|mrs|ms|miss|dr|prof)(?:\.|\s)"
-                    r"|[(（][^()（）]*[)）]\s*$")
 
 
 def _strip_sql(expr: str) -> str:
@@ -393,7 +391,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                         -- a name written with an honorific, a title or a note (山田 太郎 様, Mr. John,
                         -- 佐藤（旧姓 鈴木）) after the same script written plainly
                         + CASE WHEN k.primary_field IN ('LastName', 'FirstName') AND k.primary_value IS NOT NULL
-                               AND regexp_matches(k.primary_value, '{_NAME_EXTRAS_RE2}') THEN 1 ELSE 0 END
+                               AND regexp_matches(k.primary_value, '{NAME_EXTRAS_RE2}') THEN 1 ELSE 0 END
                     WHEN 'oldest' THEN CASE WHEN k.created IS NULL THEN 1 ELSE 0 END
                     ELSE 0 END AS rk1,
                 CASE WHEN k.rule = 'oldest' THEN coalesce(k.created, 0) ELSE 0 END AS rk2,
