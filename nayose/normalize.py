@@ -1798,21 +1798,30 @@ def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple
     return out
 
 
+def _distinct_pairs(a: np.ndarray, b: np.ndarray, b_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (a, b) pairs of two integer code arrays (codes 0..; -1 for none, b's below
+    b_size), as one integer key each: (a of each distinct pair, b of each, the distinct pair of
+    every row), in (a, b) order."""
+    width = b_size + 1
+    key = (a.astype(np.int64) + 1) * width + (b.astype(np.int64) + 1)
+    distinct, inverse = np.unique(key, return_inverse=True)
+    return distinct // width - 1, distinct % width - 1, inverse.reshape(-1)
+
+
 def _company_sound_array(core: pa.Array, reading: pa.Array) -> pa.Array:
     """company_sound per row, computed once per distinct (core, reading): raw spellings of one
     company share its core and reading."""
     aligned = pa.types.is_dictionary(core.type) and pa.types.is_dictionary(reading.type) \
         and core.indices.equals(reading.indices) and len(core.dictionary) == len(reading.dictionary)
     cores, readings = (core.dictionary, reading.dictionary) if aligned else (core.cast(pa.string()), reading.cast(pa.string()))
-    # the distinct (core, reading) pairs as integer keys (no Python tuple per entry)
+    # the distinct (core, reading) pairs (no Python tuple per entry)
     c_enc, r_enc = cores.dictionary_encode(), readings.dictionary_encode()
-    width = len(r_enc.dictionary) + 1
-    key = (pc.fill_null(c_enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1) * width \
-        + pc.fill_null(r_enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
-    distinct, inverse = np.unique(key, return_inverse=True)
-    core_values, reading_values = [None] + c_enc.dictionary.to_pylist(), [None] + r_enc.dictionary.to_pylist()
-    pairs = [(core_values[k // width], reading_values[k % width]) for k in distinct.tolist()]
-    sounds = pa.array(map_values(_company_sound_of, pairs), pa.string()).take(pa.array(inverse.reshape(-1)))
+    core_at, reading_at, inverse = _distinct_pairs(
+        pc.fill_null(c_enc.indices, -1).to_numpy(zero_copy_only=False), pc.fill_null(r_enc.indices, -1).to_numpy(zero_copy_only=False),
+        len(r_enc.dictionary))
+    core_values, reading_values = c_enc.dictionary.to_pylist() + [None], r_enc.dictionary.to_pylist() + [None]
+    pairs = [(core_values[c], reading_values[r]) for c, r in zip(core_at.tolist(), reading_at.tolist())]
+    sounds = pa.array(map_values(_company_sound_of, pairs), pa.string()).take(pa.array(inverse))
     return pa.DictionaryArray.from_arrays(core.indices, sounds) if aligned else sounds
 
 
@@ -2156,16 +2165,15 @@ def _phone_rows(views: _Views, col: _Col, region_rows: pa.Array, name: str) -> t
         regions = pa.DictionaryArray.from_arrays(
             pa.array(np.zeros(len(col.dictionary), dtype=np.int32)), pa.array(["JP"], pa.string())
         )
-    else:  # several regions: key on the distinct (value, region) pairs, as integers (no string per row)
+    else:  # several regions: key on the distinct (value, region) pairs (no string per row)
         reg = region_rows.dictionary_encode()
-        n_reg = len(reg.dictionary)
         has = col.idx >= 0
-        key = col.idx[has].astype(np.int64) * n_reg + reg.indices.to_numpy(zero_copy_only=False)[has]
-        distinct, inverse = np.unique(key, return_inverse=True)
+        values, region, inverse = _distinct_pairs(col.idx[has], reg.indices.to_numpy(zero_copy_only=False)[has],
+                                                  len(reg.dictionary))
         idx = np.full(len(col.idx), -1, dtype=np.int32)
-        idx[has] = inverse.reshape(-1)
-        key_col = _Col.of(col.dictionary.take(pa.array(distinct // n_reg)), idx)
-        regions = reg.dictionary.take(pa.array(distinct % n_reg))
+        idx[has] = inverse
+        key_col = _Col.of(col.dictionary.take(pa.array(values)), idx)
+        regions = reg.dictionary.take(pa.array(region))
     src = pa.table({"raw": pc.utf8_normalize(key_col.dictionary, "NFKC"), "region": regions})
     q = _PHONE_STEPS.sql("SELECT _i, region, lower(raw) AS t FROM {src}", "t")
     fast = views.sql_map(

@@ -213,19 +213,17 @@ def _foreign_sounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per written name of `values` (an object array, '' for none): its foreign-name sound as an
     integer code (-1 for none; equal codes are equal sounds) and its script
     (`nayose.normalize.foreign_name_script`). Work per distinct value."""
-    from nayose.normalize import foreign_name_script, foreign_name_sound
+    from nayose.normalize import _foreign_sound_of, foreign_name_script
 
     uniq, inv = np.unique(values.astype(str), return_inverse=True)
     codes = _SOUND_CODES
     snd = np.full(len(uniq), -1, dtype=np.int64)
     scr = np.zeros(len(uniq), dtype=np.int8)
     for i, v in enumerate(uniq.tolist()):
-        sc = foreign_name_script(v)
-        if sc:
-            k = foreign_name_sound(v)
-            if k is not None and len(k) >= 2:
-                scr[i] = sc
-                snd[i] = codes.setdefault(k, len(codes))
+        k = _foreign_sound_of(v)  # (normalize's rule: name_sound is built from the same)
+        if k is not None:
+            scr[i] = foreign_name_script(v)
+            snd[i] = codes.setdefault(k, len(codes))
     inv = inv.reshape(-1)
     return snd[inv], scr[inv]
 
