@@ -591,6 +591,59 @@ def company_reading(core: str | None) -> str | None:
     return _company_reading(core)
 
 
+# A Japanese company's English name (on the back of its business cards, in an English web form,
+# in a purchased list) translates its business words and keeps its proper name in romaji:
+# 相模不動産 / Sagami Real Estate, みらい保険サービス / Mirai Insurance Services, 極東産業電子 / Far
+# East Industrial Electronics. An English core's reading reads those words as the Japanese word
+# they usually translate (the rest stays as written), so the two readings agree. One Japanese
+# word per English word: where usage varies (industries: 産業 or 工業) the usual one is taken,
+# and the other spelling is simply not found. Katakana loanwords (services / サービス) are listed
+# for names that mix a proper name with them; a name all in katakana is compared by its sound.
+COMPANY_WORDS_EN: dict[str, str] = {
+    "real estate": "不動産", "realty": "不動産", "electric power": "電力", "electric": "電気", "electrical": "電気",
+    "electronics": "電子", "electronic": "電子", "heavy industries": "重工業", "industries": "産業", "industry": "産業",
+    "industrial": "産業", "manufacturing": "製作所", "trading": "商事", "life insurance": "生命保険", "insurance": "保険",
+    "securities": "証券", "bank": "銀行", "trust": "信託", "investment": "投資", "leasing": "リース", "lease": "リース",
+    "services": "サービス", "service": "サービス", "consulting": "コンサルティング", "systems": "システムズ", "system": "システム",
+    "technology": "テクノロジー", "technologies": "テクノロジーズ", "engineering": "エンジニアリング",
+    "solutions": "ソリューションズ", "solution": "ソリューション", "software": "ソフトウェア", "network": "ネットワーク",
+    "networks": "ネットワークス", "telecommunications": "通信", "communications": "通信", "communication": "通信",
+    "telecom": "テレコム", "pharmaceuticals": "薬品", "pharmaceutical": "薬品", "pharma": "ファーマ", "chemicals": "化学",
+    "chemical": "化学", "foods": "食品", "food": "食品", "printing": "印刷", "construction": "建設", "builders": "工務店",
+    "transportation": "運輸", "transport": "運輸", "logistics": "物流", "shipping": "海運", "machinery": "機械",
+    "motors": "自動車", "motor": "自動車", "paper": "製紙", "travel": "トラベル", "tourism": "観光", "development": "開発",
+    "planning": "企画", "design": "設計", "international": "国際", "research institute": "研究所", "laboratories": "研究所",
+    "laboratory": "研究所", "labs": "ラボ", "lab": "ラボ", "education": "教育", "medical": "医療", "healthcare": "ヘルスケア",
+    "health care": "ヘルスケア", "environmental": "環境", "environment": "環境", "information": "情報", "housing": "ハウジング",
+    "security": "セキュリティ", "precision": "精密", "instruments": "計器", "facilities": "設備", "facility": "設備",
+    "brewery": "酒造", "brewing": "酒造", "fisheries": "水産", "marine products": "水産", "textiles": "繊維",
+    "textile": "繊維", "metals": "金属", "metal": "金属", "mining": "鉱業", "railway": "鉄道", "airlines": "航空",
+    "hotels": "ホテル", "hotel": "ホテル", "holdings": "ホールディングス", "partners": "パートナーズ",
+    "associates": "アソシエイツ", "general": "総合", "far east": "極東", "publishing": "出版", "broadcasting": "放送",
+    "advertising": "広告", "human resources": "人材", "staffing": "人材",
+}
+_COMPANY_WORDS_EN_RE = re.compile(
+    r"(?<![a-z0-9])("
+    + "|".join(r"[\s-]+".join(map(re.escape, w.split())) for w in sorted(COMPANY_WORDS_EN, key=len, reverse=True))
+    + r")(?![a-z0-9])"
+)
+
+
+def company_words_read_as_japanese(spaced_core: str) -> str:
+    """The English business words of a (casefolded, spaced) company core replaced by the Japanese
+    words they translate (COMPANY_WORDS_EN): 'sagami real estate' -> 'sagami 不動産'."""
+    return _COMPANY_WORDS_EN_RE.sub(lambda m: f" {COMPANY_WORDS_EN[' '.join(m.group(1).replace('-', ' ').split())]} ",
+                                    spaced_core)
+
+
+@lru_cache(maxsize=1 << 16)
+def _company_reading_translated(s: str) -> str | None:
+    """Reading of a spaced company core with its English business words read as Japanese: what
+    company_reading stores (compared for equality); the plain reading gives the sound."""
+    t = _COMPANY_WORDS_EN_RE.search(s) and company_words_read_as_japanese(s)
+    return _company_reading(t) if t else _company_reading(s)
+
+
 # ----------------------------------------------------------------------------------------------
 # Foreign names: katakana against Latin letters
 # ----------------------------------------------------------------------------------------------
@@ -1774,7 +1827,9 @@ def _foreign_sound_of(v: str | None) -> str | None:
 
 
 def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple["_Col", list[pa.Array], np.ndarray]]:
-    """(core, legal form, reading) per dictionary entry of each source column used by its rows,
+    """(core, legal form, reading, plain reading) per dictionary entry of each source column used
+    by its rows (the reading reads English business words as Japanese, the plain one does not: it
+    gives the company's sound),
     as `_select` sources. Many raw spellings share one core ((株)ABC, ABC株式会社,
     ＡＢＣ㈱), and the Company and Account.Name fields share companies: the reading (pykakasi, the
     costly part) is computed once per distinct spaced core over all sources, not per raw value."""
@@ -1785,14 +1840,17 @@ def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple
         splits.append((pos, map_values(_split_company, [vals[i] for i in pos.tolist()])))
     spaced = list(dict.fromkeys(sp for _, parts in splits for core, _, sp in parts if core and sp))
     reading_of = dict(zip(spaced, map_values(_company_reading, spaced)))
+    # English business words read as Japanese (few cores have any: those alone are read again)
+    english = [sp for sp in spaced if _COMPANY_WORDS_EN_RE.search(sp)]
+    translated_of = reading_of | dict(zip(english, map_values(_company_reading_translated, english)))
     out = []
     for (col, mask), (pos, parts) in zip(sources, splits):
         arrays = []
-        for j in range(3):
+        for j, of in ((0, None), (1, None), (2, translated_of), (3, reading_of)):
             values = np.full(len(col.dictionary), None, dtype=object)
             if parts:
-                values[pos] = [p[j] for p in parts] if j < 2 else \
-                    [reading_of[p[2]] if p[0] and p[2] else None for p in parts]
+                values[pos] = [p[j] for p in parts] if of is None else \
+                    [of[p[2]] if p[0] and p[2] else None for p in parts]
             arrays.append(pa.array(values, pa.string()))
         out.append((col, arrays, mask))
     return out
@@ -2020,7 +2078,7 @@ def _run(
             "last_reading": last_reading, "first_reading": first_reading,
             "last_sound": _foreign_sound_array(last_name), "first_sound": _foreign_sound_array(first_name),
             "company_core": company[0], "company_legal_form": company[1], "company_reading": company[2],
-            "company_sound": _company_sound_array(company[0], company[2]),
+            "company_sound": _company_sound_array(company[0], company[3]),
             "email": email_cols[0], "email_local": email_cols[1], "email_domain": email_cols[2],
             "email_is_freemail": email_cols[3], "email_is_role": email_cols[4],
             "phone": phone_cols[0][0], "phone_is_mobile": phone_cols[0][1], "mobile": phone_cols[1][0],

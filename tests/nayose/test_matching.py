@@ -51,6 +51,12 @@ CASES = [
     # Two companies sharing a leading name are two companies.
     ("00Q9X00000000H1AAA", "康", "菊池", "越後水産株式会社", "", "025-111-2233", "", "", "", "", "", "Web"),
     ("00Q9X00000000H2AAA", "康", "菊池", "越後工務店株式会社", "", "025-444-5566", "", "", "", "", "", "Web"),
+    # One person: a business card with the Japanese company name, a web form with its English
+    # name (the business words translated, the proper name in romaji), nothing else in common ...
+    ("00Q9X00000000I1AAA", "早苗", "蔵前", "株式会社相模不動産", "", "046-221-8890", "", "", "", "", "", "名刺"),
+    ("00Q9X00000000I2AAA", "Sanae", "Kuramae", "Sagami Real Estate Inc.", "sanae.k@example.net", "", "", "", "", "", "", "Web"),
+    # ... and a namesake at another company of the same proper name.
+    ("00Q9X00000000I3AAA", "早苗", "蔵前", "Sagami Logistics Co., Ltd.", "", "042-771-1200", "", "", "", "", "", "Web"),
 ]
 
 
@@ -163,3 +169,14 @@ def test_a_shared_leading_name_does_not_make_companies_similar(matched):
     con, _, _, _ = matched
     row = _pair(con, "00Q9X00000000H1AAA", "00Q9X00000000H2AAA")
     assert row and row[0][1] == 0
+
+
+def test_company_in_japanese_and_its_english_name_is_the_same_company(matched):
+    con, _, clusters, _ = matched
+    row = _pair(con, "00Q9X00000000I1AAA", "00Q9X00000000I2AAA")
+    assert row and row[0][1] == 1  # 相模不動産 / Sagami Real Estate: similar
+    assert _cluster(clusters, "00Q9X00000000I1AAA") == _cluster(clusters, "00Q9X00000000I2AAA")
+    # Sagami Logistics is another company: the namesake there stays apart
+    other = _pair(con, "00Q9X00000000I2AAA", "00Q9X00000000I3AAA")
+    assert not other or other[0][1] == 0
+    assert _cluster(clusters, "00Q9X00000000I3AAA") != _cluster(clusters, "00Q9X00000000I1AAA")
