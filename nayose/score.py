@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import queue
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -871,9 +872,24 @@ def write_tf_counts(con: duckdb.DuckDBPyConnection, source: str, present: dict[s
     con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT col, v, n, hash(col, v) AS h FROM ({body})')
 
 
+# Columns the lean pair query compares for equality only: with `_feature_sql(..., codes=True)` the
+# feature table carries an integer code for each (`<col>_c`: equal values, equal codes; NULL for
+# none; phone and mobile numbered together, as a mobile may be another record's phone), and the
+# pair query joins those instead of the strings. Carrying a string through the two joins of the
+# pair query costs far more than its comparison: at 1M records (3M pairs) these six strings took
+# ~0.8 s of the ~5 s query.
+CODED_COLUMNS = ("email", "email_domain", "company_reading", "region", "phone", "mobile")
+_CODED_RE = re.compile(r"\b([lr])\.(" + "|".join(CODED_COLUMNS) + r")\b")
+
+
+def _with_codes(sql: str) -> str:
+    """`sql` (the pair query's expressions) comparing the codes of CODED_COLUMNS instead of the values."""
+    return _CODED_RE.sub(r"\1.\2_c", sql).replace("_c, '')", "_c, -1)")
+
+
 def _feature_sql(
     source: str, present: dict[str, bool], populations: dict[str, int] | None = None, tf_table: str | None = None,
-    counts: str | None = None, base: str | None = None,
+    counts: str | None = None, base: str | None = None, codes: bool = False,
 ) -> str:
     """Per-record features: the compared values, value shares (term frequencies) and flags.
 
@@ -882,7 +898,8 @@ def _feature_sql(
     counts in `source`. With `tf_table` (write_tf_counts: a model's), a value's count comes from
     there when it has one. With `counts` (a table col, v, n: every value of `source`'s records
     counted, e.g. in the whole store) and `base` (where mailboxes are looked at), the records of
-    `source` are a few of `base`'s (an incremental run's pair endpoints)."""
+    `source` are a few of `base`'s (an incremental run's pair endpoints). With `codes`, the
+    CODED_COLUMNS' codes too (see there)."""
     cols = ", ".join(
         f'"{c}"' if c in present else f"NULL::{t} AS {c}" for c, t in FEATURES
     )
@@ -914,10 +931,23 @@ def _feature_sql(
     busy = (f"SELECT v AS busy_email FROM s_email WHERE n >= {least}"
             if counts is None and tf_table is None and base is None and "email" in SHARES
             else f"SELECT email AS busy_email FROM {mailboxes} email IS NOT NULL GROUP BY email HAVING count(*) >= {least}")
+    code_ctes, code_cols, code_joins = "", "", ""
+    if codes:
+        # (the email shares and the phone counts already hold one row per value: numbered there)
+        coded = {"email_domain": "b.email_domain", "company_reading": "b.company_reading",
+                 "region": "coalesce(b.prefecture, b.state)"}  # (region: as the select below writes it)
+        code_ctes = "".join(f",\n    k_{c} AS (SELECT {x} AS v, row_number() OVER () AS code FROM b WHERE {x} IS NOT NULL GROUP BY ALL)"
+                            for c, x in coded.items())
+        code_cols = ", s_email.code AS email_c, pp.code AS phone_c, pm.code AS mobile_c, " + ", ".join(
+            f"k_{c}.code AS {c}_c" for c in coded)
+        code_joins = "".join(f" LEFT JOIN k_{c} ON k_{c}.v = {x}" for c, x in coded.items())
+        share_ctes = [x.replace("s_email AS (", "s_email AS (SELECT *, row_number() OVER () AS code FROM (", 1) + ")"
+                      if x.startswith("s_email AS (") else x for x in share_ctes]
+    phones = "SELECT v AS num, n, row_number() OVER () AS code FROM" if codes else "SELECT v AS num, n FROM"
     return f"""
     WITH b AS (SELECT rec_idx, {cols} FROM "{source}"),
-    {", ".join(share_ctes)},
-    phones AS (SELECT v AS num, n FROM ({phone_counts})),
+    {", ".join(share_ctes)}{code_ctes},
+    phones AS ({phones} ({phone_counts})),
     phone_total AS ({phone_total}),
     -- (only a mailbox on at least SHARED_EMAIL_NAMES records can carry that many names: the distinct
     -- count, the costly part, runs on those alone)
@@ -942,12 +972,12 @@ def _feature_sql(
         coalesce(emails.shared, false) AS email_shared,
         {", ".join(share_cols)},
         log2(pp.n / (SELECT total FROM phone_total)) AS lf_phone,
-        log2(pm.n / (SELECT total FROM phone_total)) AS lf_mobile
+        log2(pm.n / (SELECT total FROM phone_total)) AS lf_mobile{code_cols}
     FROM b
     {" ".join(share_joins)}
     LEFT JOIN phones pp ON pp.num = b.phone
     LEFT JOIN phones pm ON pm.num = b.mobile
-    LEFT JOIN emails ON emails.shared_email = b.email"""
+    LEFT JOIN emails ON emails.shared_email = b.email{code_joins}"""
 
 
 def _eq(a: str, b: str) -> str:
@@ -1118,18 +1148,20 @@ def _address_parts(lean: bool = False) -> str:
 
 def pair_levels_sql(
     pairs_sql: str, features: str = "_score_features", name_strings: bool = True, comps: list[str] | None = None,
-    rare_max: int = RARE_ADDRESS_MAX,
+    rare_max: int = RARE_ADDRESS_MAX, codes: bool = False,
 ) -> str:
     """The pair query (DuckDB dialect): per pair of `pairs_sql` (left_idx, right_idx, rule_no), the
     name primitives and the other fields' levels that `compute_levels` reads. The Spark engine
     translates this very string (nayose.spark.sql), with the defaults. `name_strings=False`
     leaves out the per-record name values (compute_levels then needs a RecordNames), `comps` the
     inactive comparisons' levels (see `_pair_select`); with `comps`, the address level is
-    computed once (the same values)."""
+    computed once (the same values); with `codes` as well, the features' codes of CODED_COLUMNS
+    are compared instead of the values (`_feature_sql(..., codes=True)`)."""
     if comps is not None:
+        select = f"{_pair_select(name_strings, comps)}, {_address_parts(lean=True)}"
         return f"""WITH p AS (
             SELECT *, st_jw >= 0.92 AS st_close, st_jw >= 0.80 AS st_similar FROM (
-            SELECT p.left_idx, p.right_idx, p.rule_no, {_pair_select(name_strings, comps)}, {_address_parts(lean=True)}
+            SELECT p.left_idx, p.right_idx, p.rule_no, {_with_codes(select) if codes else select}
             FROM ({pairs_sql}) p
             JOIN {features} l ON l.rec_idx = p.left_idx
             JOIN {features} r ON r.rec_idx = p.right_idx))
@@ -1213,7 +1245,7 @@ def _pair_levels(
     comparisons' levels (the same results). `rare_max`: see `home_address_max`."""
     k = len(comps)
     sql = pair_levels_sql(pairs_sql, name_strings=names is None, comps=[c.name for c in comps] if lean else None,
-                          rare_max=rare_max)
+                          rare_max=rare_max, codes=lean)
     reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
     if PREFETCH and total > BATCH_ROWS:
         reader = _prefetched(reader)
@@ -1300,7 +1332,7 @@ def score_pairs(
         # Scoring with a given model takes its counts (the table beside it) when it has them.
         frozen = tf_table if model is not None and "tf_populations" in model.sessions and table_exists(con, tf_table) else None
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present, populations, tf_table=frozen)}"
+            f"CREATE OR REPLACE TEMP TABLE _score_features AS {_feature_sql(source, present, populations, tf_table=frozen, codes=True)}"
         )
         names = RecordNames.load(con) if any(c.name in ("last_name", "first_name") for c in comps) else None
         n_pairs = con.execute(f'SELECT count(*) FROM "{pairs}"').fetchall()[0][0]

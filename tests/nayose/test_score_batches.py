@@ -137,3 +137,31 @@ def test_within_one_edit_lean_is_levenshtein():
     assert len(rows) == len(values) ** 2
     assert all(full is lean for _, _, full, lean in rows)
     assert sum(bool(full) for _, _, full, _ in rows) > len(values)
+
+
+def test_lean_query_comparing_codes_gives_the_levels_of_the_values(blocked):
+    """score_pairs' pair query compares integer codes of the equality-only columns (emails,
+    domains, company readings, regions, phone and mobile numbers across the two fields) and
+    leaves out the inactive comparisons: the levels are those of the full query on the values."""
+    con, config = blocked
+    present = {k: v for k, v in score._present_columns(con, "normalized_records").items() if v}
+    comps = score.active_comparisons(present)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {score._feature_sql('normalized_records', present, codes=True)}")
+    names = score.RecordNames.load(con)
+    pairs = "SELECT left_idx, right_idx, rule_no FROM candidate_pairs"
+    full = score._pair_levels(con, pairs, comps)
+    lean = score._pair_levels(con, pairs, comps, total=len(full["left"]), names=names, lean=True)
+    # the codes stand for the values: equal where the values are equal, NULL where they are
+    agree = con.execute(
+        """SELECT count(*) FILTER (WHERE (l.email = r.email) IS DISTINCT FROM (l.email_c = r.email_c)
+                                    OR (l.mobile = r.phone) IS DISTINCT FROM (l.mobile_c = r.phone_c)
+                                    OR (l.company_reading = r.company_reading) IS DISTINCT FROM (l.company_reading_c = r.company_reading_c)),
+                  count(*) FILTER (WHERE l.mobile = r.phone), count(*) FILTER (WHERE l.email = r.email)
+           FROM candidate_pairs p JOIN _score_features l ON l.rec_idx = p.left_idx JOIN _score_features r ON r.rec_idx = p.right_idx"""
+    ).fetchall()[0]
+    con.execute("DROP TABLE _score_features")
+    assert agree[0] == 0 and agree[1] > 0 and agree[2] > 0, agree
+    order_a = np.lexsort((full["right"], full["left"]))
+    order_b = np.lexsort((lean["right"], lean["left"]))
+    for key in score.PAIR_KEYS:
+        assert np.array_equal(full[key][order_a], lean[key][order_b], equal_nan=key == "tf"), key
