@@ -114,6 +114,8 @@ def _default_blocking_rules() -> list[BlockingRule]:
         BlockingRule(name="street_city", keys=["street:8", "city"], max_block_size=8),
         BlockingRule(name="last_name_city", keys=["last_reading", "city"], max_block_size=8),
         BlockingRule(name="first_name_city", keys=["first_reading", "city"], max_block_size=8),
+        # The person a business-card service already consolidated its cards into (Sansan's person ID).
+        BlockingRule(name="card_person_id", keys=["card_person_id"]),
     ]
 
 
@@ -136,6 +138,16 @@ class MatchingConfig(_Strict):
         100, ge=2, description="Blocks larger than this are skipped for that rule and reported."
     )
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    person_id_fields: list[str] = Field(
+        default_factory=lambda: ["Sansan_Person_Id__c"],
+        description=(
+            "Fields holding the person identifier a business-card service gives the cards it has consolidated "
+            "(Sansan writes its person ID with every card it sends to Salesforce). Two records with the same "
+            "value are one person by that service's own matching: a personal identifier, like a personal "
+            "email. The first field with a value is used; a different value is weak evidence against (the "
+            "service may not have consolidated two cards yet)."
+        ),
+    )
     em_iterations: int = Field(50, ge=1, le=1000)
     term_frequency: bool = Field(True, description="Adjust exact-match weights by value frequency.")
     same_home_other_given_name: Literal["auto", "different_people", "review"] = Field(

@@ -530,7 +530,7 @@ def _review_rows(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[list[s
     scored = set(columns(con, "import_scored_pairs"))
     norm = set(columns(con, "import_normalized"))
     comps = [c for c in COMPARISONS if f"lvl_{c.name}" in scored]
-    gate_cases = " ".join(f"WHEN {k} THEN '{v}'" for k, v in GATES.items())
+    gate_cases = " ".join(f"WHEN {k} THEN '{v.replace(chr(39), chr(39) * 2)}'" for k, v in GATES.items())
     parts = [f"CASE p.gate {gate_cases} END AS gate", "round(p.match_weight, 2) AS match_weight"]
     header = ["incoming_id", "Id", "duplicate_of", "object", "match_probability", "reason", "gate", "match_weight"]
     for c in comps:

@@ -73,7 +73,7 @@ OUTPUT_COLUMNS = (
     "email", "email_local", "email_domain", "email_is_freemail", "email_is_role",
     "phone", "mobile", "phone_is_mobile",
     "postal_code", "prefecture", "city", "street", "state",
-    "birthdate", "title", "department", "lead_source", "created_date", "last_modified_date",
+    "birthdate", "title", "department", "lead_source", "created_date", "last_modified_date", "card_person_id",
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -1915,6 +1915,11 @@ def _run(
     select = [f"CAST({_q(id_col)} AS VARCHAR) AS id"] + [
         f"CAST({_q(actual)} AS VARCHAR) AS {_q(f)}" for f, actual in present.items()
     ]
+    # a business-card service's person identifier: the first configured field with a value
+    person_fields = [by_lower[f.lower()] for f in config.matching.person_id_fields if f.lower() in by_lower]
+    if person_fields:
+        select.append("coalesce(" + ", ".join(f"nullif(trim(CAST({_q(f)} AS VARCHAR)), '')" for f in person_fields)
+                      + ", NULL) AS __person_id")
     raw = con.sql(f"SELECT {', '.join(select)} FROM {source}").to_arrow_table()
     n = raw.num_rows
     lap("fetch")
@@ -1930,6 +1935,7 @@ def _run(
         f: _single(raw.column(f)).take(order) if f in present else pa.nulls(n, pa.string()) for f in stamp_fields
     }
     ids_sorted = ids.take(order)
+    person = _Col(_single(raw.column("__person_id")) if person_fields else None, order, n)
     del raw
     obj = c["Object"]
     (object_raw,) = _select(n, [(obj, [pc.utf8_trim_whitespace(obj.dictionary)], None)])
@@ -2052,6 +2058,7 @@ def _run(
         (texts[f],) = _select(
             n, [(col, col.compute(lambda v, fold=fold: (_collapse_text(v, fold),), [pa.string()]), None)]
         )
+    (card_person_id,) = _select(n, [(person, person.compute(lambda v: (_collapse_text(v, False),), [pa.string()]), None)])
     lap("python_other")
 
     # ---- rows from the SQL maps -------------------------------------------------------------
@@ -2087,6 +2094,7 @@ def _run(
             "state": state_text, "birthdate": birthdate,
             "title": texts["Title"], "department": texts["Department"], "lead_source": texts["LeadSource"],
             "created_raw": stamps["CreatedDate"], "modified_raw": stamps["LastModifiedDate"],
+            "card_person_id": card_person_id,
         }
     )
     view = views.register("assembled", _plain_large_dictionaries(tbl, _threads(con)))
@@ -2123,7 +2131,8 @@ def _run(
                ELSE street_n END AS street,
           state, birthdate, title, department, lead_source,
           CAST({_sql_timestamp('created_raw')} AS TIMESTAMP) AS created_date,
-          CAST({_sql_timestamp('modified_raw')} AS TIMESTAMP) AS last_modified_date
+          CAST({_sql_timestamp('modified_raw')} AS TIMESTAMP) AS last_modified_date,
+          card_person_id
         FROM j{'' if keep_order else ' ORDER BY rec_idx'}"""
     )
     lap("write")

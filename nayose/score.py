@@ -38,7 +38,8 @@ from rapidfuzz.process import cpdist
 from nayose.config import Config
 from nayose.stage import StageResult, timed
 
-GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names do not agree"}
+GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names do not agree",
+         4: "raised to review: the person ID of a business-card service agrees"}
 NULL = -1  # level of a comparison where either side is empty: no evidence either way
 BATCH_ROWS = 500_000  # pairs per Arrow batch of the pair query
 APPLY_BATCH_ROWS = 1_000_000  # pairs per slice when weighting and writing the scored pairs
@@ -87,6 +88,8 @@ COMPARISONS: list[Comparison] = [
         ["different", "same region", "same area", "mostly same", "same"],
         ["street", "postal_code", "city", "prefecture", "state"],
     ),
+    # A business-card service's person ID (Sansan's): the service's own consolidation of its cards.
+    Comparison("person_id", ["different", "same"], ["card_person_id"]),
 ]
 
 
@@ -645,6 +648,7 @@ DEFAULT_M = {
     "phone": [0.35, 0.45, 0.20],
     "company": [0.15, 0.05, 0.80],
     "birthdate": [0.02, 0.02, 0.06, 0.90],
+    "person_id": [0.10, 0.90],
     "address": [0.10, 0.03, 0.07, 0.15, 0.65],
 }
 M_FLOOR = 0.02  # no agreement level is impossible for a true match (data entry is messy)
@@ -790,14 +794,14 @@ def build_model(
     m = [np.array(DEFAULT_M[c.name], dtype=np.float64) for c in comps]
     sessions: dict = {}
     name_cols = [idx[n] for n in ("last_name", "first_name") if n in idx]
-    id_cols = [idx[n] for n in ("email", "phone", "birthdate") if n in idx]
+    id_cols = [idx[n] for n in ("email", "phone", "birthdate", "person_id") if n in idx]
     other_cols = [j for j in range(len(comps)) if j not in name_cols]
 
     def lv(name):
         return levels[:, idx[name]] if name in idx else np.full(len(levels), NULL, dtype=np.int8)
 
     # Session "identifiers": names learnt where a personal identifier agrees.
-    ident = ((lv("email") == 2) | (lv("phone") == 2) | (lv("birthdate") == 3)) & (tier >= 1)
+    ident = ((lv("email") == 2) | (lv("phone") == 2) | (lv("birthdate") == 3) | (lv("person_id") == 1)) & (tier >= 1)
     if name_cols and n_of(ident) >= MIN_TRAINING_PAIRS:
         use = [j for j in range(len(comps)) if j not in id_cols]
         m, lam_i, it = estimate_m(levels[ident], comps, u, use, name_cols, m, iterations, sub(ident))
@@ -841,7 +845,7 @@ FEATURES = [
     ("email", "VARCHAR"), ("email_domain", "VARCHAR"), ("email_is_role", "BOOLEAN"), ("phone", "VARCHAR"), ("mobile", "VARCHAR"),
     ("phone_is_mobile", "BOOLEAN"), ("company_core", "VARCHAR"), ("company_reading", "VARCHAR"), ("company_sound", "VARCHAR"),
     ("birthdate", "VARCHAR"), ("street", "VARCHAR"), ("postal_code", "VARCHAR"), ("city", "VARCHAR"),
-    ("prefecture", "VARCHAR"), ("state", "VARCHAR"),
+    ("prefecture", "VARCHAR"), ("state", "VARCHAR"), ("card_person_id", "VARCHAR"),
 ]
 SHARES = ["last_name", "first_name", "last_reading", "first_reading", "email", "company_core", "street"]
 
@@ -1099,9 +1103,14 @@ def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> s
                 WHEN {_within_one_edit("l.birthdate", "r.birthdate", comps is not None)} OR coalesce(l.birthdate_dm = r.birthdate, false) THEN 2
                 WHEN l.birth_year = r.birth_year THEN 1 ELSE 0 END AS lvl_birthdate""",
         "NULL::DOUBLE AS tf_birthdate",
+        # person_id: 0 different, 1 same (a business-card service's consolidated person)
+        """CASE WHEN l.card_person_id IS NULL OR r.card_person_id IS NULL THEN -1
+                WHEN l.card_person_id = r.card_person_id THEN 1 ELSE 0 END AS lvl_person_id""",
+        "NULL::DOUBLE AS tf_person_id",
     ]
     if comps is not None:
-        dropped = {f"{x}_{c}" for c in ("email", "phone", "company", "birthdate") if c not in comps for x in ("lvl", "tf")}
+        dropped = {f"{x}_{c}" for c in ("email", "phone", "company", "birthdate", "person_id") if c not in comps
+                   for x in ("lvl", "tf")}
         kept = []
         for e in exprs:
             alias = e.split()[-1]
@@ -1488,6 +1497,14 @@ def apply_model(
     # Which gate capped the pair (see GATES): 0 none, 1 no person-level evidence,
     # 2 weak person-level evidence, 3 names disagree.
     gate = np.where(tier == 0, 1, np.where(tier == 1, 2, np.where(conflict, 3, 0))).astype(np.int8)
+    # Two cards a business-card service consolidated into one person (the same Sansan person ID)
+    # are at least for review, whatever else changed (a new company, a misread name): the
+    # service matched them itself, an analyst decides. (Auto-merging still needs the model.)
+    names = [c.name for c in model.comparisons] if model is not None else []
+    if "person_id" in names:
+        raised = (levels[:, names.index("person_id")] == 1) & (capped < th.review)
+        capped = np.where(raised, th.review, capped)
+        gate = np.where(raised, 4, gate).astype(np.int8)
     return weights, total, prob, capped, gate
 
 
@@ -1512,8 +1529,9 @@ def person_evidence(
     """(person-evidence tier 0/1/2, names do not agree: review at most) per pair.
 
     Tier 2 (may auto-merge): the whole name agrees (any script, any order), or a personal
-    (non-shared) email, a mobile number or the birth date agrees, and the given names do not
-    clearly differ.
+    (non-shared) email, a mobile number, the birth date or a business-card service's person ID
+    agrees, and the given names do not clearly differ (the person ID overrides that: the service
+    matched the cards itself).
     Tier 1 (review at most): one name part, with a home-like address (a street few records
     share), where no personal identifier contradicts; or, at one company, the given name written
     the same and the surname one kanji / kana off.
@@ -1528,9 +1546,10 @@ def person_evidence(
 
     last, first = lv("last_name"), lv("first_name")
     email, phone, dob = lv("email"), lv("phone"), lv("birthdate")
+    card_person = lv("person_id") == 1  # one person by the business-card service's own matching
     names_agree = (last >= 2) & (first >= 2)
     unsplit_agree = (last >= 2) & (first == NULL)
-    strong_id = (email == 2) | (phone == 2) | (dob >= 2)
+    strong_id = (email == 2) | (phone == 2) | (dob >= 2) | card_person
     # Different given names are different people (family members share a surname, an address,
     # even an email); a different surname with the same given name may be a marriage, so it
     # needs a personal identifier and then goes to review.
@@ -1542,7 +1561,7 @@ def person_evidence(
     given_only = (first >= 3) & (last == NULL)  # review at most (see conflict below)
     two_ids = (email == 2) & (phone == 2)  # a personal mailbox and a mobile: one person
     strong = (names_agree | unsplit_agree | given_only | strong_id) & (
-        ~first_conflict | (dob == 3) | (strong_id & (company == 2)) | two_ids
+        ~first_conflict | (dob == 3) | (strong_id & (company == 2)) | two_ids | card_person
     )
     # Review at most, where no personal identifier contradicts (both emails present and
     # different, or no common phone number):

@@ -83,7 +83,7 @@ def test_close_names_without_a_personal_identifier_are_not_auto():
 
     from nayose.score import COMPARISONS, person_evidence
 
-    comps = COMPARISONS
+    comps = [c for c in COMPARISONS if c.name != "person_id"]
     # last, first, email, phone, company, birthdate, address
     close = np.array([[2, 2, -1, 1, 2, -1, 4]], dtype=np.int8)
     same = np.array([[3, 3, -1, 1, 2, -1, 4]], dtype=np.int8)
@@ -104,11 +104,27 @@ def test_surname_one_kanji_off_at_one_company_is_for_review():
 
     from nayose.score import COMPARISONS, person_evidence
 
+    comps = [c for c in COMPARISONS if c.name != "person_id"]
     rare = np.zeros(1, dtype=bool)
     # last, first, email, phone, company, birthdate, address
-    tier, _ = person_evidence(np.array([[1, 4, -1, 1, 2, -1, 4]], dtype=np.int8), COMPARISONS, rare)
+    tier, _ = person_evidence(np.array([[1, 4, -1, 1, 2, -1, 4]], dtype=np.int8), comps, rare)
     assert tier[0] == 1
-    tier, _ = person_evidence(np.array([[1, 4, 0, 1, 2, -1, 4]], dtype=np.int8), COMPARISONS, rare)
+    tier, _ = person_evidence(np.array([[1, 4, 0, 1, 2, -1, 4]], dtype=np.int8), comps, rare)
     assert tier[0] == 0
-    tier, _ = person_evidence(np.array([[4, 1, -1, 1, 2, -1, 4]], dtype=np.int8), COMPARISONS, rare)
+    tier, _ = person_evidence(np.array([[4, 1, -1, 1, 2, -1, 4]], dtype=np.int8), comps, rare)
     assert tier[0] == 0  # 北村 誠一 / 北村 真一: two colleagues
+
+
+def test_a_card_services_person_id_is_a_personal_identifier():
+    """Two cards a business-card service consolidated (the same Sansan person ID): person-level
+    evidence even with a misread given name at another company; a different ID is not."""
+    import numpy as np
+
+    from nayose.score import COMPARISONS, person_evidence
+
+    rare = np.zeros(1, dtype=bool)
+    # last, first, email, phone, company, birthdate, address, person_id
+    tier, _ = person_evidence(np.array([[4, 0, 0, 0, 0, -1, -1, 1]], dtype=np.int8), COMPARISONS, rare)
+    assert tier[0] == 2
+    tier, _ = person_evidence(np.array([[4, 0, 0, 0, 0, -1, -1, 0]], dtype=np.int8), COMPARISONS, rare)
+    assert tier[0] == 0

@@ -57,7 +57,21 @@ CASES = [
     ("00Q9X00000000I2AAA", "Sanae", "Kuramae", "Sagami Real Estate Inc.", "sanae.k@example.net", "", "", "", "", "", "", "Web"),
     # ... and a namesake at another company of the same proper name.
     ("00Q9X00000000I3AAA", "早苗", "蔵前", "Sagami Logistics Co., Ltd.", "", "042-771-1200", "", "", "", "", "", "Web"),
+    # Two Sansan cards Sansan itself consolidated into one person (the same person ID): she moved
+    # company and the second card's given name was misread -- nothing else agrees ...
+    ("00Q9X00000000J1AAA", "亜希子", "石黒", "株式会社ミナトデータ", "a.ishiguro@minato-data.co.jp", "03-5412-7788", "", "", "", "", "", "Sansan"),
+    ("00Q9X00000000J2AAA", "亜紀子", "石黒", "北斗電機株式会社", "ishiguro@hokuto-denki.co.jp", "011-555-2020", "", "", "", "", "", "Sansan"),
+    # ... and two namesakes whose cards Sansan keeps apart (two person IDs).
+    ("00Q9X00000000K1AAA", "健", "松永", "株式会社ミナトデータ", "", "", "", "", "", "", "", "Sansan"),
+    ("00Q9X00000000K2AAA", "健", "松永", "北斗電機株式会社", "", "", "", "", "", "", "", "Sansan"),
 ]
+# Fields beyond the columns above, by Id.
+MORE_FIELDS = {
+    "00Q9X00000000J1AAA": {"Sansan_Person_Id__c": "a1f3e0c2d4b5"},
+    "00Q9X00000000J2AAA": {"Sansan_Person_Id__c": " a1f3e0c2d4b5 "},
+    "00Q9X00000000K1AAA": {"Sansan_Person_Id__c": "77c0e9b1a2d3"},
+    "00Q9X00000000K2AAA": {"Sansan_Person_Id__c": "0b9d4e6f8a1c"},
+}
 
 
 def _write_org(tmp_path):
@@ -71,6 +85,7 @@ def _write_org(tmp_path):
                 case,
             ))
             row["Object"] = "Lead"
+            row |= MORE_FIELDS.get(row["Id"], {})
             w.writerow([row.get(c, "") for c in COLUMNS])
     return path
 
@@ -180,3 +195,14 @@ def test_company_in_japanese_and_its_english_name_is_the_same_company(matched):
     other = _pair(con, "00Q9X00000000I2AAA", "00Q9X00000000I3AAA")
     assert not other or other[0][1] == 0
     assert _cluster(clusters, "00Q9X00000000I3AAA") != _cluster(clusters, "00Q9X00000000I1AAA")
+
+
+def test_cards_a_card_service_consolidated_are_one_person(matched):
+    """A business-card service's person ID (Sansan's) is a personal identifier: its two cards of
+    one person are one group although the company changed and a given name was misread; two
+    person IDs are no reason to merge namesakes."""
+    con, _, clusters, _ = matched
+    assert _cluster(clusters, "00Q9X00000000J1AAA") == _cluster(clusters, "00Q9X00000000J2AAA")
+    assert con.execute(
+        "SELECT card_person_id FROM normalized_records WHERE id = '00Q9X00000000J2AAA'").fetchall() == [("a1f3e0c2d4b5",)]
+    assert _cluster(clusters, "00Q9X00000000K1AAA") != _cluster(clusters, "00Q9X00000000K2AAA")
