@@ -84,13 +84,17 @@ def test_skipped_similarities_change_nothing(blocked, monkeypatch):
     _same(skipped, _scored(con, config))
 
 
+def _features(con, codes: bool = False):
+    """score's feature table `_score_features` (with the codes of CODED_COLUMNS if `codes`), the
+    active comparisons, the RecordNames and the candidate pairs' query."""
+    present = {k: v for k, v in score._present_columns(con, "normalized_records").items() if v}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {score._feature_sql('normalized_records', present, codes=codes)}")
+    return score.active_comparisons(present), score.RecordNames.load(con), "SELECT left_idx, right_idx, rule_no FROM candidate_pairs"
+
+
 def test_names_by_rec_idx_give_the_levels_of_the_name_strings(blocked):
     con, config = blocked
-    present = {k: v for k, v in score._present_columns(con, "normalized_records").items() if v}
-    comps = score.active_comparisons(present)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {score._feature_sql('normalized_records', present)}")
-    names = score.RecordNames.load(con)
-    pairs = "SELECT left_idx, right_idx, rule_no FROM candidate_pairs"
+    comps, names, pairs = _features(con)
     with_strings = score._pair_levels(con, pairs, comps)  # the seam nayose.incremental uses
     by_idx = score._pair_levels(con, pairs, comps, total=len(with_strings["left"]), names=names)
     con.execute("DROP TABLE _score_features")
@@ -144,11 +148,7 @@ def test_lean_query_comparing_codes_gives_the_levels_of_the_values(blocked):
     domains, company readings, regions, phone and mobile numbers across the two fields) and
     leaves out the inactive comparisons: the levels are those of the full query on the values."""
     con, config = blocked
-    present = {k: v for k, v in score._present_columns(con, "normalized_records").items() if v}
-    comps = score.active_comparisons(present)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _score_features AS {score._feature_sql('normalized_records', present, codes=True)}")
-    names = score.RecordNames.load(con)
-    pairs = "SELECT left_idx, right_idx, rule_no FROM candidate_pairs"
+    comps, names, pairs = _features(con, codes=True)
     full = score._pair_levels(con, pairs, comps)
     lean = score._pair_levels(con, pairs, comps, total=len(full["left"]), names=names, lean=True)
     # the codes stand for the values: equal where the values are equal, NULL where they are
