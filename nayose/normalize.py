@@ -618,7 +618,7 @@ COMPANY_WORDS_EN: dict[str, str] = {
     "security": "セキュリティ", "precision": "精密", "instruments": "計器", "facilities": "設備", "facility": "設備",
     "brewery": "酒造", "brewing": "酒造", "fisheries": "水産", "marine products": "水産", "textiles": "繊維",
     "textile": "繊維", "metals": "金属", "metal": "金属", "mining": "鉱業", "railway": "鉄道", "airlines": "航空",
-    "hotels": "ホテル", "hotel": "ホテル", "holdings": "ホールディングス", "partners": "パートナーズ",
+    "hotels": "ホテル", "hotel": "ホテル", "store": "ストア", "transit": "交通", "holdings": "ホールディングス", "partners": "パートナーズ",
     "associates": "アソシエイツ", "general": "総合", "far east": "極東", "publishing": "出版", "broadcasting": "放送",
     "advertising": "広告", "human resources": "人材", "staffing": "人材",
 }
