@@ -639,7 +639,9 @@ def company_words_read_as_japanese(spaced_core: str) -> str:
 @lru_cache(maxsize=1 << 16)
 def _company_reading_translated(s: str) -> str | None:
     """Reading of a spaced company core with its English business words read as Japanese: what
-    company_reading stores (compared for equality); the plain reading gives the sound."""
+    company_reading stores. Compared for equality, and the company's sound comes from it: a
+    katakana name with its business words in kanji (クリエイト設備テクノロジー) then sounds like its
+    English name (Create Facility Technology)."""
     t = _COMPANY_WORDS_EN_RE.search(s) and company_words_read_as_japanese(s)
     return _company_reading(t) if t else _company_reading(s)
 
@@ -1827,9 +1829,8 @@ def _foreign_sound_of(v: str | None) -> str | None:
 
 
 def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple["_Col", list[pa.Array], np.ndarray]]:
-    """(core, legal form, reading, plain reading) per dictionary entry of each source column used
-    by its rows (the reading reads English business words as Japanese, the plain one does not: it
-    gives the company's sound),
+    """(core, legal form, reading) per dictionary entry of each source column used by its rows (an
+    English core's business words read as Japanese: COMPANY_WORDS_EN),
     as `_select` sources. Many raw spellings share one core ((株)ABC, ABC株式会社,
     ＡＢＣ㈱), and the Company and Account.Name fields share companies: the reading (pykakasi, the
     costly part) is computed once per distinct spaced core over all sources, not per raw value."""
@@ -1846,7 +1847,7 @@ def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple
     out = []
     for (col, mask), (pos, parts) in zip(sources, splits):
         arrays = []
-        for j, of in ((0, None), (1, None), (2, translated_of), (3, reading_of)):
+        for j, of in ((0, None), (1, None), (2, translated_of)):
             values = np.full(len(col.dictionary), None, dtype=object)
             if parts:
                 values[pos] = [p[j] for p in parts] if of is None else \
@@ -2085,7 +2086,7 @@ def _run(
             "last_reading": last_reading, "first_reading": first_reading,
             "last_sound": _foreign_sound_array(last_name), "first_sound": _foreign_sound_array(first_name),
             "company_core": company[0], "company_legal_form": company[1], "company_reading": company[2],
-            "company_sound": _company_sound_array(company[0], company[3]),
+            "company_sound": _company_sound_array(company[0], company[2]),
             "email": email_cols[0], "email_local": email_cols[1], "email_domain": email_cols[2],
             "email_is_freemail": email_cols[3], "email_is_role": email_cols[4],
             "phone": phone_cols[0][0], "phone_is_mobile": phone_cols[0][1], "mobile": phone_cols[1][0],
