@@ -57,7 +57,7 @@ from nayose.errors import InputError, NayoseError
 from nayose.link import INCOMING_PREFIX, columns, link_records, load_link_inputs
 from nayose.plan import _pattern_key, _phone_sql, _valid_email_sql, excel_safe
 from nayose.progress import StageProgress
-from nayose.score import COMPARISONS, GATES
+from nayose.score import COMPARISONS, gate_label_sql
 from nayose.stage import StageResult, timed
 from nayose.store import connect
 from nayose.survive import card_sql, considered_fields
@@ -530,8 +530,7 @@ def _review_rows(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[list[s
     scored = set(columns(con, "import_scored_pairs"))
     norm = set(columns(con, "import_normalized"))
     comps = [c for c in COMPARISONS if f"lvl_{c.name}" in scored]
-    gate_cases = " ".join(f"WHEN {k} THEN '{v.replace(chr(39), chr(39) * 2)}'" for k, v in GATES.items())
-    parts = [f"CASE p.gate {gate_cases} END AS gate", "round(p.match_weight, 2) AS match_weight"]
+    parts = [f"{gate_label_sql('p.gate')} AS gate", "round(p.match_weight, 2) AS match_weight"]
     header = ["incoming_id", "Id", "duplicate_of", "object", "match_probability", "reason", "gate", "match_weight"]
     for c in comps:
         cases = " ".join(f"WHEN {k} THEN '{lab}'" for k, lab in enumerate(c.levels))

@@ -585,10 +585,13 @@ def _company_reading(s: str) -> str | None:
 
 def company_reading(core: str | None) -> str | None:
     """Romaji key of a company core (digits kept; a final consonant+y is read as i: Sony ~
-    ソニー). Best effort."""
+    ソニー), English business words read as Japanese (COMPANY_WORDS_EN, given the core with its
+    spaces: 'sagami real estate' -> sagamifudosan). What the stage stores, and what the company's
+    sound is made from: a katakana name with its business words in kanji (クリエイト設備テクノロジー)
+    then sounds like its English name (Create Facility Technology). Best effort."""
     if core is None:
         return None
-    return _company_reading(core)
+    return _company_reading_en(core)
 
 
 # A Japanese company's English name (on the back of its business cards, in an English web form,
@@ -637,13 +640,8 @@ def company_words_read_as_japanese(spaced_core: str) -> str:
 
 
 @lru_cache(maxsize=1 << 16)
-def _company_reading_translated(s: str) -> str | None:
-    """Reading of a spaced company core with its English business words read as Japanese: what
-    company_reading stores. Compared for equality, and the company's sound comes from it: a
-    katakana name with its business words in kanji (クリエイト設備テクノロジー) then sounds like its
-    English name (Create Facility Technology)."""
-    t = _COMPANY_WORDS_EN_RE.search(s) and company_words_read_as_japanese(s)
-    return _company_reading(t) if t else _company_reading(s)
+def _company_reading_en(s: str) -> str | None:
+    return _company_reading(company_words_read_as_japanese(s))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1840,18 +1838,15 @@ def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple
         vals = col.values
         splits.append((pos, map_values(_split_company, [vals[i] for i in pos.tolist()])))
     spaced = list(dict.fromkeys(sp for _, parts in splits for core, _, sp in parts if core and sp))
-    reading_of = dict(zip(spaced, map_values(_company_reading, spaced)))
-    # English business words read as Japanese (few cores have any: those alone are read again)
-    english = [sp for sp in spaced if _COMPANY_WORDS_EN_RE.search(sp)]
-    translated_of = reading_of | dict(zip(english, map_values(_company_reading_translated, english)))
+    reading_of = dict(zip(spaced, map_values(company_reading, spaced)))
     out = []
     for (col, mask), (pos, parts) in zip(sources, splits):
         arrays = []
-        for j, of in ((0, None), (1, None), (2, translated_of)):
+        for j in range(3):
             values = np.full(len(col.dictionary), None, dtype=object)
             if parts:
-                values[pos] = [p[j] for p in parts] if of is None else \
-                    [of[p[2]] if p[0] and p[2] else None for p in parts]
+                values[pos] = [p[j] for p in parts] if j < 2 else \
+                    [reading_of[p[2]] if p[0] and p[2] else None for p in parts]
             arrays.append(pa.array(values, pa.string()))
         out.append((col, arrays, mask))
     return out
@@ -1920,7 +1915,7 @@ def _run(
     person_fields = [by_lower[f.lower()] for f in config.matching.person_id_fields if f.lower() in by_lower]
     if person_fields:
         select.append("coalesce(" + ", ".join(f"nullif(trim(CAST({_q(f)} AS VARCHAR)), '')" for f in person_fields)
-                      + ", NULL) AS __person_id")
+                      + ") AS __person_id")
     raw = con.sql(f"SELECT {', '.join(select)} FROM {source}").to_arrow_table()
     n = raw.num_rows
     lap("fetch")

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from nayose.config import Config
-from nayose.score import COMPARISONS, GATES
+from nayose.score import COMPARISONS, gate_label_sql
 from nayose.stage import StageResult
 
 # Normalized values shown beside the evidence (left/right), when present.
@@ -71,8 +71,7 @@ def evidence_select(con: duckdb.DuckDBPyConnection, config: Config, rule_names: 
     if rule_names:
         cases = " ".join(f"WHEN {i} THEN '{n}'" for i, n in enumerate(rule_names))
         parts.append(f"CASE p.rule_no {cases} END AS blocking_rule")
-    gate_cases = " ".join(f"WHEN {k} THEN '{v.replace(chr(39), chr(39) * 2)}'" for k, v in GATES.items())
-    parts.append(f"CASE p.gate {gate_cases} END AS gate")
+    parts.append(f"{gate_label_sql('p.gate')} AS gate")
     for comp in COMPARISONS:
         if f"lvl_{comp.name}" not in scored:
             continue

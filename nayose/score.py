@@ -46,6 +46,12 @@ APPLY_BATCH_ROWS = 1_000_000  # pairs per slice when weighting and writing the s
 PREFETCH = True  # fetch the next pair-query batch in a background thread (see _prefetched)
 
 
+def gate_label_sql(column: str) -> str:
+    """SQL: the GATES label of the gate number in `column` (NULL for none)."""
+    cases = " ".join(f"WHEN {k} THEN '{v.replace(chr(39), chr(39) * 2)}'" for k, v in GATES.items())
+    return f"CASE {column} {cases} END"
+
+
 @dataclass
 class Comparison:
     """One compared field (or field group): its levels, from 0 (disagree) up to the strongest."""
@@ -888,7 +894,7 @@ _CODED_RE = re.compile(r"\b([lr])\.(" + "|".join(CODED_COLUMNS) + r")\b")
 
 def _with_codes(sql: str) -> str:
     """`sql` (the pair query's expressions) comparing the codes of CODED_COLUMNS instead of the values."""
-    return _CODED_RE.sub(r"\1.\2_c", sql).replace("_c, '')", "_c, -1)")
+    return _CODED_RE.sub(r"\1.\2_c", sql)
 
 
 def _feature_sql(
@@ -1021,7 +1027,7 @@ _ID_CONFLICT_EMAIL = """coalesce(l.email <> r.email AND l.email_domain = r.email
                     AND NOT coalesce(l.email_is_role, false) AND NOT coalesce(r.email_is_role, false)
                     AND NOT l.email_shared AND NOT r.email_shared, false)"""
 _ID_CONFLICT_MOBILE = (
-    "coalesce(l.mobile <> r.mobile AND l.mobile <> coalesce(r.phone, '') AND r.mobile <> coalesce(l.phone, ''), false)"
+    "coalesce(l.mobile <> r.mobile AND l.mobile IS DISTINCT FROM r.phone AND r.mobile IS DISTINCT FROM l.phone, false)"
 )
 
 
