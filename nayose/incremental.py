@@ -470,6 +470,8 @@ def incremental_run(
         now = time.perf_counter()
         res.seconds[name] = round(now - lap_t[0], 3)
         lap_t[0] = now
+        if os.environ.get("NAYOSE_INC_DEBUG"):
+            print(f"--- lap {name}: {res.seconds[name]:.3f}s")
 
     preload()
     _drop_raw(con)

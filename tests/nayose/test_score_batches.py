@@ -165,3 +165,29 @@ def test_lean_query_comparing_codes_gives_the_levels_of_the_values(blocked):
     order_b = np.lexsort((lean["right"], lean["left"]))
     for key in score.PAIR_KEYS:
         assert np.array_equal(full[key][order_a], lean[key][order_b], equal_nan=key == "tf"), key
+
+
+def test_probing_with_the_pairs_gives_the_same_levels_and_restores_the_setting(blocked, monkeypatch):
+    """Below a row group of records score plans the pair query to probe with the pairs (both
+    cores); the levels are those of DuckDB's own plan, and the connection's optimizer setting is
+    what it was before, also after an error while comparing."""
+    con, config = blocked
+    comps, names, pairs = _features(con, codes=True)
+    con.execute("SET disabled_optimizers = 'compressed_materialization'")  # a user's own setting
+    own = score._pair_levels(con, pairs, comps, names=names, lean=True)
+    probed = score._pair_levels(con, pairs, comps, names=names, lean=True, probe_pairs=True)
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0] == "compressed_materialization"
+    order_a, order_b = np.lexsort((own["right"], own["left"])), np.lexsort((probed["right"], probed["left"]))
+    assert len(own["left"]) > 1_000
+    for key in score.PAIR_KEYS:
+        assert np.array_equal(own[key][order_a], probed[key][order_b], equal_nan=key == "tf"), key
+
+    def failing(batch, comps, names=None):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(score, "compute_levels", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        score._pair_levels(con, pairs, comps, names=names, lean=True, probe_pairs=True)
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0] == "compressed_materialization"
+    con.execute("SET disabled_optimizers = ''")
+    con.execute("DROP TABLE _score_features")
