@@ -43,14 +43,16 @@ def key_column(key: str) -> str:
 def active_rules(con: duckdb.DuckDBPyConnection, config: Config, source: str) -> list[BlockingRule]:
     """Rules whose key columns all exist and are filled somewhere (zero-config: use what is present)."""
     cols = _columns(con, source)
-    rules = []
-    for rule in config.matching.blocking_rules:
-        if not all(key_column(k) in cols for k in rule.keys):
-            continue
-        filled = " AND ".join(f"{key_sql(k)} IS NOT NULL" for k in rule.keys)
-        if con.execute(f'SELECT EXISTS (SELECT 1 FROM "{source}" WHERE {filled})').fetchall()[0][0]:
-            rules.append(rule)
-    return rules
+    candidates = [rule for rule in config.matching.blocking_rules if all(key_column(k) in cols for k in rule.keys)]
+    if not candidates:
+        return []
+    # (one statement for all the rules: each statement costs ~1 ms however small)
+    checks = ", ".join(
+        f'EXISTS (SELECT 1 FROM "{source}" WHERE {" AND ".join(f"{key_sql(k)} IS NOT NULL" for k in rule.keys)})'
+        for rule in candidates
+    )
+    filled = con.execute(f"SELECT {checks}").fetchall()[0]
+    return [rule for rule, ok in zip(candidates, filled) if ok]
 
 
 def rule_limit(rule: BlockingRule, config: Config) -> int:

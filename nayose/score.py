@@ -105,8 +105,9 @@ def _present_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, bo
     cols = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
     if not cols:
         return {}
-    checks = ", ".join(f'count("{c}") > 0' for c in cols)
-    filled = con.execute(f'SELECT {checks} FROM "{table}"').fetchall()[0]
+    # (EXISTS stops at a column's first value: only the empty columns are read whole)
+    checks = ", ".join(f'EXISTS (SELECT 1 FROM "{table}" WHERE "{c}" IS NOT NULL)' for c in cols)
+    filled = con.execute(f"SELECT {checks}").fetchall()[0]
     return dict(zip(cols, filled))
 
 
@@ -214,7 +215,12 @@ def name_readings(written: str) -> frozenset[str]:
                 for yomi, tail in table.get(text[i:j], ()):
                     if tail is None:
                         extend(j, yomi)
-    return frozenset(k for k in map(_fold, dict.fromkeys(partial.get(len(text), []))) if k)
+    readings = list(dict.fromkeys(partial.get(len(text), [])))
+    if not readings:
+        return frozenset()
+    # (folded in one call: the readings are a-z only and no fold rule reaches across the '|', which
+    # acts as the start and the end of a string do)
+    return frozenset(k for k in _fold("|".join(readings)).split("|") if k)
 
 
 _SOUND_CODES: dict[str, int] = {}  # one code per sound, shared by every call (codes are compared)
