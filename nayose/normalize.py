@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 
 from nayose.config import Config
 from nayose.errors import InputError
-from nayose.stage import StageResult, timed
+from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 from nayose.values import map_values
 
 __all__ = [
@@ -1657,7 +1657,7 @@ def normalize_records(
     cities taken off streets: an incremental run normalizes a few records with the whole
     snapshot's vocabulary (nayose.incremental)."""
     result = StageResult(stage="normalize", table=target)
-    with timed(result):
+    with timed(result), fine_grained_scans(con, table_rows(con, source)):
         views = _Views(con)
         try:
             # millions of short-lived tuples: no cyclic garbage, but costly full collections

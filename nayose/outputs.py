@@ -16,7 +16,7 @@ import duckdb
 
 from nayose.config import Config
 from nayose.score import COMPARISONS, gate_label_sql
-from nayose.stage import StageResult
+from nayose.stage import StageResult, fine_grained_scans, table_rows
 
 # Normalized values shown beside the evidence (left/right), when present.
 EVIDENCE_VALUES = ["full_name", "email", "phone", "mobile", "company_core", "postal_code", "street", "birthdate"]
@@ -92,6 +92,11 @@ def evidence_select(con: duckdb.DuckDBPyConnection, config: Config, rule_names: 
 
 
 def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, rule_names: list[str] | None = None) -> None:
+    with fine_grained_scans(con, table_rows(con, "clusters")):
+        _write_outputs(con, out, config, rule_names)
+
+
+def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, rule_names: list[str] | None) -> None:
     th = config.matching.thresholds
     _copy_csv(con, 'SELECT "Id", cluster_id, status FROM clusters ORDER BY "Id"', out / "clusters.csv")
     _copy_csv(

@@ -39,7 +39,7 @@ import pyarrow as pa
 from nayose.config import Config
 from nayose.outputs import evidence_select
 from nayose.score import COMPARISONS
-from nayose.stage import StageResult, timed
+from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 from nayose.survive import card_sql
 
 MAX_LOSERS_PER_MERGE = 2  # Salesforce merge(): a master and at most 2 other records
@@ -142,7 +142,7 @@ def delete_candidates(con: duckdb.DuckDBPyConnection, config: Config) -> str:
 def build_plan(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
     """Write `plan_steps` and `delete_plan` (see the module doc)."""
     result = StageResult(stage="plan", table="plan_steps")
-    with timed(result):
+    with timed(result), fine_grained_scans(con, table_rows(con, "clusters")):
         account = ('nullif(regexp_replace(r."AccountId", \'^\\s+|\\s+$\', \'\', \'g\'), \'\')'
                    if _has_column(con, "raw_records", "AccountId") else "CAST(NULL AS VARCHAR)")
         # Losers of the master's object merged two at a time (Id
@@ -332,6 +332,11 @@ def copy_csv(con: duckdb.DuckDBPyConnection, query: str, columns: list[str], pat
 def write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, config: Config) -> dict:
     """Write merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv into out_dir;
     return counts. Everything is produced by DuckDB (JSON per group, COPY for the CSVs)."""
+    with fine_grained_scans(con, table_rows(con, "clusters")):
+        return _write_plan_outputs(con, out_dir, config)
+
+
+def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, config: Config) -> dict:
     out = Path(out_dir)
     plan_id, created_at = plan_identity(con, config)
     n_groups = write_plan_json(out / "merge_plan.json", {"plan_id": plan_id, "created_at": created_at},

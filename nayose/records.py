@@ -56,7 +56,7 @@ import duckdb
 
 from nayose.config import SALESFORCE_OBJECTS, Config
 from nayose.errors import InputError
-from nayose.stage import StageResult, timed
+from nayose.stage import StageResult, fine_grained_scans, timed
 
 STAGE = "records"
 
@@ -173,10 +173,11 @@ def load_records(
             _validate(con, f"{view}_check", files)
             _create_view(con, view, files, columns, config)
             out_cols = ", ".join(_q(c) for c in columns)
-            con.execute(
-                f"CREATE OR REPLACE TABLE {_q(table)} AS SELECT Id, Object"
-                f"{', ' + out_cols if out_cols else ''}, _source_file, _source_row FROM {_q(view)}"
-            )
+            with fine_grained_scans(con, sum(f.rows for f in files)):
+                con.execute(
+                    f"CREATE OR REPLACE TABLE {_q(table)} AS SELECT Id, Object"
+                    f"{', ' + out_cols if out_cols else ''}, _source_file, _source_row FROM {_q(view)}"
+                )
             counts = dict(con.execute(f"SELECT Object, count(*) FROM {_q(table)} GROUP BY Object").fetchall())
         finally:
             con.execute(f"DROP VIEW IF EXISTS {_q(view)}")

@@ -37,7 +37,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein, Prefix
 from rapidfuzz.process import cpdist
 
 from nayose.config import Config
-from nayose.stage import StageResult, timed
+from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 
 GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names do not agree",
          4: "raised to review: the person ID of a business-card service agrees"}
@@ -1373,7 +1373,7 @@ def score_pairs(
     `<model_table>_tf`, which `write_tf_counts` writes for an incremental state: the counts the
     model was scored with), and the shares' denominators are the model's `tf_populations`."""
     result = StageResult(stage="score", table=target)
-    with timed(result):
+    with timed(result), fine_grained_scans(con, table_rows(con, source)):
         present = {k: v for k, v in _present_columns(con, source).items() if v}
         comps = active_comparisons(present)
         k = len(comps)

@@ -50,7 +50,7 @@ import pyarrow as pa
 
 from nayose.config import Config, SurvivorshipConfig
 from nayose.normalize import NAME_EXTRAS_RE2
-from nayose.stage import StageResult, timed
+from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
 UNION_SEP = ";"
@@ -506,7 +506,7 @@ def long_values(con: duckdb.DuckDBPyConnection, source_sql: str, fields: list[st
 def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
     """Write `survivors`, `surviving_fields` and `group_records` (see the module doc)."""
     result = StageResult(stage="survive", table="survivors")
-    with timed(result):
+    with timed(result), fine_grained_scans(con, table_rows(con, "clusters")):
         sv = config.survivorship
         cols = [c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()]
         fields = considered_fields(cols, sv)
