@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from nayose.config import Config
 from nayose.errors import InputError
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
-from nayose.values import map_values
+from nayose.values import PARALLEL_MIN, Forked, map_values
 
 __all__ = [
     "normalize_records",
@@ -1599,12 +1599,17 @@ _SCAN_CHUNK = 16_384  # rows per record batch of a registered Arrow table (DuckD
 
 
 class _Views:
-    """Arrow tables registered on the connection for the duration of the stage."""
+    """Arrow tables registered on the connection for the duration of the stage (and what else
+    must be let go when it ends: `on_cleanup`)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self.prefix = f"_nz_{uuid.uuid4().hex[:8]}_"
         self.names: list[str] = []
+        self.callbacks: list[Callable[[], None]] = []
+
+    def on_cleanup(self, fn: Callable[[], None]) -> None:
+        self.callbacks.append(fn)
 
     def register(self, name: str, table: pa.Table) -> str:
         full = self.prefix + name
@@ -1625,6 +1630,9 @@ class _Views:
         return self.con.sql(f"SELECT * EXCLUDE (_i) FROM ({sql}) ORDER BY _i").to_arrow_table()
 
     def cleanup(self) -> None:
+        for fn in self.callbacks:  # (e.g. a child process whose result is not wanted after an error)
+            fn()
+        self.callbacks.clear()
         for name in reversed(self.names):
             try:
                 self.con.unregister(name)
@@ -1818,7 +1826,10 @@ def _foreign_sound_array(names: pa.Array) -> pa.Array:
         names = names.combine_chunks()
     if not pa.types.is_dictionary(names.type):
         names = names.dictionary_encode()
-    return pa.array(map_values(_foreign_sound_of, names.dictionary.to_pylist()), pa.string()).take(names.indices)
+    # (the dictionary `_select` builds joins its sources' dictionaries: the same name may be in it twice)
+    distinct = names.dictionary.dictionary_encode()
+    sounds = pa.array(map_values(_foreign_sound_of, distinct.dictionary.to_pylist()), pa.string())
+    return sounds.take(distinct.indices).take(names.indices)
 
 
 def _foreign_sound_of(v: str | None) -> str | None:
@@ -1826,12 +1837,17 @@ def _foreign_sound_of(v: str | None) -> str | None:
     return k if k is not None and len(k) >= 2 else None
 
 
-def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple["_Col", list[pa.Array], np.ndarray]]:
-    """(core, legal form, reading) per dictionary entry of each source column used by its rows (an
-    English core's business words read as Japanese: COMPANY_WORDS_EN),
-    as `_select` sources. Many raw spellings share one core ((株)ABC, ABC株式会社,
-    ＡＢＣ㈱), and the Company and Account.Name fields share companies: the reading (pykakasi, the
-    costly part) is computed once per distinct spaced core over all sources, not per raw value."""
+COMPANY_CHILD_MIN = 5_000  # distinct raw company values (~17 µs of work each) worth a child process
+
+
+def _company_arrays(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[list[pa.Array]]:
+    """Per source column (a `_Col` and the rows that take their company from it): core, legal
+    form, reading and sound per dictionary entry used by those rows (an English core's business
+    words read as Japanese: COMPANY_WORDS_EN), for `_select`. Many raw spellings share one core
+    ((株)ABC, ABC株式会社, ＡＢＣ㈱), and the Company and Account.Name fields share companies: the
+    reading (pykakasi, the costly part) is computed once per distinct spaced core over all
+    sources, the sound once per distinct (core, reading), not per raw value. Pure: normalize runs
+    it in a forked child (`Forked`) while it works on the names."""
     splits = []
     for col, mask in sources:
         pos = np.flatnonzero(col.used(mask))
@@ -1839,16 +1855,20 @@ def _company_columns(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[tuple
         splits.append((pos, map_values(_split_company, [vals[i] for i in pos.tolist()])))
     spaced = list(dict.fromkeys(sp for _, parts in splits for core, _, sp in parts if core and sp))
     reading_of = dict(zip(spaced, map_values(company_reading, spaced)))
+    both = list(dict.fromkeys((p[0], reading_of[p[2]] if p[0] and p[2] else None)
+                              for _, parts in splits for p in parts))
+    sound_of = dict(zip(both, map_values(_company_sound_of, both)))
     out = []
-    for (col, mask), (pos, parts) in zip(sources, splits):
+    for (col, _mask), (pos, parts) in zip(sources, splits):
         arrays = []
-        for j in range(3):
+        for j in range(4):
             values = np.full(len(col.dictionary), None, dtype=object)
             if parts:
-                values[pos] = [p[j] for p in parts] if j < 2 else \
-                    [reading_of[p[2]] if p[0] and p[2] else None for p in parts]
+                readings = [reading_of[p[2]] if p[0] and p[2] else None for p in parts]
+                values[pos] = ([p[j] for p in parts] if j < 2 else readings if j == 2
+                               else [sound_of[(p[0], r)] for p, r in zip(parts, readings)])
             arrays.append(pa.array(values, pa.string()))
-        out.append((col, arrays, mask))
+        out.append(arrays)
     return out
 
 
@@ -1860,23 +1880,6 @@ def _distinct_pairs(a: np.ndarray, b: np.ndarray, b_size: int) -> tuple[np.ndarr
     key = (a.astype(np.int64) + 1) * width + (b.astype(np.int64) + 1)
     distinct, inverse = np.unique(key, return_inverse=True)
     return distinct // width - 1, distinct % width - 1, inverse.reshape(-1)
-
-
-def _company_sound_array(core: pa.Array, reading: pa.Array) -> pa.Array:
-    """company_sound per row, computed once per distinct (core, reading): raw spellings of one
-    company share its core and reading."""
-    aligned = pa.types.is_dictionary(core.type) and pa.types.is_dictionary(reading.type) \
-        and core.indices.equals(reading.indices) and len(core.dictionary) == len(reading.dictionary)
-    cores, readings = (core.dictionary, reading.dictionary) if aligned else (core.cast(pa.string()), reading.cast(pa.string()))
-    # the distinct (core, reading) pairs (no Python tuple per entry)
-    c_enc, r_enc = cores.dictionary_encode(), readings.dictionary_encode()
-    core_at, reading_at, inverse = _distinct_pairs(
-        pc.fill_null(c_enc.indices, -1).to_numpy(zero_copy_only=False), pc.fill_null(r_enc.indices, -1).to_numpy(zero_copy_only=False),
-        len(r_enc.dictionary))
-    core_values, reading_values = c_enc.dictionary.to_pylist() + [None], r_enc.dictionary.to_pylist() + [None]
-    pairs = [(core_values[c], reading_values[r]) for c, r in zip(core_at.tolist(), reading_at.tolist())]
-    sounds = pa.array(map_values(_company_sound_of, pairs), pa.string()).take(pa.array(inverse))
-    return pa.DictionaryArray.from_arrays(core.indices, sounds) if aligned else sounds
 
 
 def _company_sound_of(core_reading: tuple) -> str | None:
@@ -1959,6 +1962,22 @@ def _run(
         use_std |= col.present()
     use_mail = ~use_std
 
+    # ---- companies, in a child process while this one does the SQL maps and the names --------
+    loader.join()
+    co, an = c["Company"], c["Account.Name"]  # company: Company, else Account.Name
+    use_co = co.present()
+    use_an = ~use_co & an.present()
+    company_sources = [(co, use_co), (an, use_an)]
+    # The companies' Python work (cores, readings, sounds) and the names' are independent: below
+    # map_values' own split (PARALLEL_MIN values) a forked child computes the companies while
+    # this process goes on (100k sample: 25,000 values, ~0.4 s of company work; the child needs
+    # the kanji dictionary, loaded by then). Below COMPANY_CHILD_MIN values the fork costs more.
+    company_values = int(co.used(use_co).sum() + an.used(use_an).sum())
+    company_job = (Forked(_company_arrays, company_sources) if COMPANY_CHILD_MIN <= company_values < PARALLEL_MIN
+                   else None)
+    if company_job is not None:
+        views.on_cleanup(company_job.cancel)
+
     # ---- SQL maps: emails, phones, streets, postal codes (DuckDB, both cores) --------------
     # (Overlapping them with the Python maps below on a second connection was measured slower
     # on two cores: DuckDB already keeps both busy.)
@@ -1973,7 +1992,6 @@ def _run(
     }
     lap("sql_maps")
     # ---- names ---------------------------------------------------------------------------
-    loader.join()
     ln, fn = (_Col.of(strip_name_extras_array(x.dictionary), x.idx) for x in (c["LastName"], c["FirstName"]))
     pl, pf = ln.present(), fn.present()
     both, ln_only, fn_only = pl & pf, pl & ~pf, pf & ~pl
@@ -2016,10 +2034,8 @@ def _run(
     lap("names")
 
     # ---- company: Company, else Account.Name --------------------------------------------
-    co, an = c["Company"], c["Account.Name"]
-    use_co = co.present()
-    use_an = ~use_co & an.present()
-    company = _select(n, _company_columns([(co, use_co), (an, use_an)]))
+    company_arrays = company_job.result() if company_job is not None else _company_arrays(company_sources)
+    company = _select(n, [(col, arrays, mask) for (col, mask), arrays in zip(company_sources, company_arrays)])
     lap("company")
 
     # ---- cities, states, birthdates, short texts (Python) -----------------------------------
@@ -2081,7 +2097,7 @@ def _run(
             "last_reading": last_reading, "first_reading": first_reading,
             "last_sound": _foreign_sound_array(last_name), "first_sound": _foreign_sound_array(first_name),
             "company_core": company[0], "company_legal_form": company[1], "company_reading": company[2],
-            "company_sound": _company_sound_array(company[0], company[2]),
+            "company_sound": company[3],
             "email": email_cols[0], "email_local": email_cols[1], "email_domain": email_cols[2],
             "email_is_freemail": email_cols[3], "email_is_role": email_cols[4],
             "phone": phone_cols[0][0], "phone_is_mobile": phone_cols[0][1], "mobile": phone_cols[1][0],

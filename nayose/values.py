@@ -10,6 +10,10 @@ its argument only; anything it changes in the child is lost). Below `PARALLEL_MI
 platforms have no fork, with one core, or with NAYOSE_SERIAL set, it is a plain loop. If the
 child fails in any way its half is computed here, so an error is raised by the same code and
 value as in a serial run.
+
+`Forked` runs one pure call in a forked child while the caller does other work (task
+parallelism where the values are too few to split: normalize computes the companies in a child
+while it does the names), with the same fallback.
 """
 
 from __future__ import annotations
@@ -62,3 +66,66 @@ def map_values(fn: Callable[[object], T], values: Sequence) -> list[T]:
     if status != 0 or not data:
         return head + [fn(v) for v in values[half:]]
     return head + pickle.loads(data)
+
+
+class Forked:
+    """`fn(*args)` computed in a forked child while the caller goes on with other work; `result()`
+    takes it back. The same contract as `map_values`: `fn` is pure, and a child that fails in any
+    way is replaced by computing `fn(*args)` here (so an error is raised by the same code, here).
+    Without fork (see `_parallel`) `result()` simply computes it. Use it as a context manager:
+    leaving the block without `result()` (an error meanwhile) kills the child."""
+
+    def __init__(self, fn: Callable[..., T], *args) -> None:
+        self.fn, self.args = fn, args
+        self.pid: int | None = None
+        self.src = None
+        if not _parallel():
+            return
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: compute, send, leave without running the parent's exit handlers
+            status = 1
+            try:
+                os.close(read_end)
+                data = pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(write_end, "wb") as out:
+                    out.write(data)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        self.pid, self.src = pid, os.fdopen(read_end, "rb")
+
+    def result(self) -> T:
+        if self.pid is None:
+            return self.fn(*self.args)
+        pid, self.pid = self.pid, None
+        try:
+            data = self.src.read()
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        finally:
+            self.src.close()
+            _, status = os.waitpid(pid, 0)
+        if status != 0 or not data:
+            return self.fn(*self.args)
+        return pickle.loads(data)
+
+    def cancel(self) -> None:
+        """Kill the child (its result is not wanted)."""
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # pragma: no cover - already gone
+            pass
+        self.src.close()
+        os.waitpid(pid, 0)
+
+    def __enter__(self) -> "Forked":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cancel()

@@ -906,3 +906,38 @@ def test_phone_with_a_fax_number_after_it(raw, e164):
 ])
 def test_postal_code_with_the_address_after_it(raw, code):
     assert normalize_postal(raw) == code
+
+
+def test_the_company_child_is_stopped_when_the_names_fail(monkeypatch):
+    """The companies are computed in a forked child while the stage goes on; an error meanwhile
+    leaves no child behind, and the stage's own error is what the caller sees."""
+    import os
+
+    import nayose.normalize as normalize_module
+    from nayose.values import Forked
+
+    monkeypatch.delenv("NAYOSE_SERIAL", raising=False)
+    started = []
+
+    class Recorded(Forked):
+        def __init__(self, fn, *args):
+            super().__init__(fn, *args)
+            started.append(self.pid)
+
+    def failing(*_args, **_kwargs):
+        raise RuntimeError("names failed")
+
+    monkeypatch.setattr(normalize_module, "Forked", Recorded)
+    monkeypatch.setattr(normalize_module, "COMPANY_CHILD_MIN", 1)  # (a few rows here)
+    monkeypatch.setattr(normalize_module, "strip_name_extras_array", failing)
+    con = duckdb.connect()
+    _table(con, JP_ROWS)
+    with pytest.raises(RuntimeError, match="names failed"):
+        normalize_records(con, Config())
+    assert len(started) == 1 and started[0] is not None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(started[0], os.WNOHANG)  # killed and reaped
+    monkeypatch.undo()
+    # and without the failure the child's companies are the ones the stage writes
+    normalize_records(con, Config())
+    assert "サンプル商事" in {r["company_core"] for r in _rows(con).values()}

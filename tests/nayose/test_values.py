@@ -71,3 +71,51 @@ def test_small_inputs_and_serial_mode_run_in_this_process(monkeypatch):
     monkeypatch.delenv("NAYOSE_SERIAL")
     assert set(map_values(lambda _v: os.getpid(), list(range(5)))) == {os.getpid()}
     assert len(set(map_values(lambda _v: os.getpid(), list(range(50))))) == 2
+
+
+def _company_parts(companies):
+    return [_split_company(c) for c in companies]
+
+
+def test_forked_work_gives_what_computing_it_here_gives(monkeypatch):
+    monkeypatch.delenv("NAYOSE_SERIAL", raising=False)
+    companies = [f"{c}{i}" for i in range(20) for c in COMPANIES]
+    job = values.Forked(_company_parts, companies)
+    assert job.pid is not None and job.pid != os.getpid()
+    pid = job.pid
+    assert job.result() == _company_parts(companies)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped
+    # in the child: its own process
+    assert values.Forked(os.getpid).result() != os.getpid()
+    monkeypatch.setenv("NAYOSE_SERIAL", "1")
+    assert values.Forked(os.getpid).result() == os.getpid()
+
+
+def test_a_forked_job_that_fails_is_computed_here_and_its_error_raised_here(monkeypatch):
+    monkeypatch.delenv("NAYOSE_SERIAL", raising=False)
+    parent = os.getpid()
+
+    def only_here(x):
+        if os.getpid() != parent:
+            raise RuntimeError("the child fails")
+        return x + 1
+
+    assert values.Forked(only_here, 1).result() == 2
+
+    def bad(x):
+        raise ValueError(f"bad {x}")
+
+    with pytest.raises(ValueError, match="bad 7"):
+        values.Forked(bad, 7).result()
+
+
+def test_leaving_without_the_result_kills_the_child(monkeypatch):
+    monkeypatch.delenv("NAYOSE_SERIAL", raising=False)
+    import time
+
+    with values.Forked(time.sleep, 60) as job:
+        pid = job.pid
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # killed and reaped at once, not after a minute
+    job.cancel()  # twice: nothing more to do
