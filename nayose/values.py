@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import signal
 from typing import Callable, Sequence, TypeVar
 
@@ -33,6 +34,39 @@ PARALLEL_MIN = 50_000
 
 def _parallel() -> bool:
     return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2 and not os.environ.get("NAYOSE_SERIAL")
+
+
+# A child forked while another thread of this process held a lock it then needs (an import in
+# progress, a library's loading lock) waits for it forever. The parent does not wait with it: a
+# child that has used no CPU for STUCK_SECONDS while its result is awaited is killed, and its work
+# is done here instead (Linux: /proc; elsewhere the parent simply waits).
+STUCK_SECONDS = 0.5
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _receive(pid: int, src) -> bytes:
+    """The child's whole output; b"" when it got stuck (then killed) -- the caller computes its
+    part itself, as for a failed child."""
+    fd = src.fileno()
+    last = _cpu_ticks(pid)
+    if last is not None:
+        while not select.select([fd], [], [], STUCK_SECONDS)[0]:
+            now = _cpu_ticks(pid)
+            if now is None:  # gone: its exit status tells
+                break
+            if now == last:
+                os.kill(pid, signal.SIGKILL)
+                return b""
+            last = now
+    return src.read()
 
 
 def map_values(fn: Callable[[object], T], values: Sequence) -> list[T]:
@@ -56,7 +90,7 @@ def map_values(fn: Callable[[object], T], values: Sequence) -> list[T]:
     src = os.fdopen(read_end, "rb")  # (closing it while the child writes makes the child fail, not hang)
     try:
         head = [fn(v) for v in values[:half]]
-        data = src.read()
+        data = _receive(pid, src)
     except BaseException:
         os.kill(pid, signal.SIGKILL)  # (an error or an interrupt here: the child's half is not wanted)
         raise
@@ -101,7 +135,7 @@ class Forked:
             return self.fn(*self.args)
         pid, self.pid = self.pid, None
         try:
-            data = self.src.read()
+            data = _receive(pid, self.src)
         except BaseException:
             os.kill(pid, signal.SIGKILL)
             raise

@@ -119,3 +119,51 @@ def test_leaving_without_the_result_kills_the_child(monkeypatch):
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # killed and reaped at once, not after a minute
     job.cancel()  # twice: nothing more to do
+
+
+def _held_lock_at_fork():
+    """A lock another thread holds while the caller forks, released right after."""
+    import threading
+
+    lock, held, release = threading.Lock(), threading.Event(), threading.Event()
+
+    def hold():
+        with lock:
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    return lock, release, holder
+
+
+def test_a_child_stuck_on_a_lock_held_at_fork_is_replaced_by_computing_here(monkeypatch):
+    """A child forked while another thread held a lock it needs waits forever (an import in
+    progress, a library's loading lock): the parent notices it uses no CPU, kills it and computes
+    the work itself, instead of waiting with it."""
+    import time
+
+    monkeypatch.delenv("NAYOSE_SERIAL", raising=False)
+    monkeypatch.setattr(values, "PARALLEL_MIN", 10)
+    lock, release, holder = _held_lock_at_fork()
+
+    def needs_lock(x):
+        with lock:
+            return x * 2
+
+    job = values.Forked(needs_lock, 21)  # its copy of the lock stays held: it never gets it
+    pid = job.pid
+    mapped_start = time.monotonic()
+    release.set()
+    holder.join()
+    assert job.result() == 42
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # killed and reaped
+    assert time.monotonic() - mapped_start < 5
+
+    lock, release, holder = _held_lock_at_fork()
+    release_later = __import__("threading").Timer(0.2, release.set)
+    release_later.start()  # the parent's half waits for the lock a moment; the child's never gets it
+    assert map_values(needs_lock, list(range(40))) == [v * 2 for v in range(40)]
+    holder.join()
