@@ -49,7 +49,11 @@ def fine_grained_scans(con: Any, rows: int) -> Iterator[None]:
     if not FINE_SCAN_MIN_ROWS <= rows <= FINE_SCAN_MAX_ROWS:
         yield
         return
-    con.execute("PRAGMA verify_parallelism")
+    try:
+        con.execute("PRAGMA verify_parallelism")
+    except Exception:  # noqa: BLE001 - a DuckDB without it (a testing pragma): the default scans
+        yield
+        return
     try:
         yield
     finally:

@@ -70,6 +70,10 @@ def test_the_setting_is_turned_off_after_the_block_even_on_error(monkeypatch):
     with pytest.raises(ValueError, match="stage failed"):
         with stage.fine_grained_scans(con, 1_000):
             raise ValueError("stage failed")
+    con = _Recorder(fail_on="PRAGMA verify_parallelism")  # a DuckDB without the pragma: the stage runs as is
+    with stage.fine_grained_scans(con, 1_000):
+        con.execute("SELECT 1")
+    assert con.sql == ["PRAGMA verify_parallelism", "SELECT 1"]
     for rows in (99, stage.FINE_SCAN_MAX_ROWS + 1):  # outside the window: nothing is set
         con = _Recorder()
         with stage.fine_grained_scans(con, rows):
