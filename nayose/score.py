@@ -1411,7 +1411,7 @@ def score_pairs(
                                          "right_idx": numbers.take(random_pairs.column("right_idx")),
                                          "rule_no": random_pairs.column("rule_no")})
             # (in batches: DuckDB reads an Arrow table's batches in parallel)
-            con.register("_random_pairs_arrow", pa.Table.from_batches(random_pairs.to_batches(max_chunksize=8192)))
+            con.register("_random_pairs_arrow", pa.Table.from_batches(random_pairs.to_batches(max_chunksize=8192), random_pairs.schema))
             rand = _pair_levels(con, "SELECT * FROM _random_pairs_arrow", comps, names=names, lean=True, probe_pairs=probe)
             con.unregister("_random_pairs_arrow")
         con.execute("DROP TABLE IF EXISTS _score_features")
