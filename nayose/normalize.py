@@ -1863,13 +1863,14 @@ def _company_arrays(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[list[p
     sound_of = dict(zip(both, map_values(_company_sound_of, both)))
     out = []
     for (col, _mask), (pos, parts) in zip(sources, splits):
+        readings = [reading_of[p[2]] if p[0] and p[2] else None for p in parts]
+        per_entry = ([p[0] for p in parts], [p[1] for p in parts], readings,
+                     [sound_of[(p[0], r)] for p, r in zip(parts, readings)])
         arrays = []
-        for j in range(4):
+        for column in per_entry:
             values = np.full(len(col.dictionary), None, dtype=object)
             if parts:
-                readings = [reading_of[p[2]] if p[0] and p[2] else None for p in parts]
-                values[pos] = ([p[j] for p in parts] if j < 2 else readings if j == 2
-                               else [sound_of[(p[0], r)] for p, r in zip(parts, readings)])
+                values[pos] = column
             arrays.append(pa.array(values, pa.string()))
         out.append(arrays)
     return out
@@ -1982,8 +1983,9 @@ def _run(
         views.on_cleanup(company_job.cancel)
 
     # ---- SQL maps: emails, phones, streets, postal codes (DuckDB, both cores) --------------
-    # (Overlapping them with the Python maps below on a second connection was measured slower
-    # on two cores: DuckDB already keeps both busy.)
+    # (Overlapping them with the names' Python maps below, in a thread on a second connection, was
+    # measured slower on two cores: DuckDB already keeps both busy. The company child above does
+    # gain: it has the names' stretch, on one core here, to itself.)
     m = {
         "email": _email_map(views, c["Email"]),
         "phone": _phone_rows(views, c["Phone"], region_rows, "phone"),
