@@ -74,32 +74,15 @@ def map_values(fn: Callable[[object], T], values: Sequence) -> list[T]:
     if len(values) < PARALLEL_MIN or not _parallel():
         return [fn(v) for v in values]
     half = len(values) // 2
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: compute, send, leave without running the parent's exit handlers
-        status = 1
-        try:
-            os.close(read_end)
-            data = pickle.dumps([fn(v) for v in values[half:]], protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write_end, "wb") as out:
-                out.write(data)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    src = os.fdopen(read_end, "rb")  # (closing it while the child writes makes the child fail, not hang)
-    try:
+    # (an error in the first half is raised here first, as a serial loop raises it, and the child
+    # is killed on the way out; an error in the second half is raised by computing it here)
+    with Forked(_mapped, fn, values[half:]) as tail:
         head = [fn(v) for v in values[:half]]
-        data = _receive(pid, src)
-    except BaseException:
-        os.kill(pid, signal.SIGKILL)  # (an error or an interrupt here: the child's half is not wanted)
-        raise
-    finally:
-        src.close()
-        _, status = os.waitpid(pid, 0)
-    if status != 0 or not data:
-        return head + [fn(v) for v in values[half:]]
-    return head + pickle.loads(data)
+        return head + tail.result()
+
+
+def _mapped(fn: Callable[[object], T], values: Sequence) -> list[T]:
+    return [fn(v) for v in values]
 
 
 class Forked:
