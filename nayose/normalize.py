@@ -1858,12 +1858,12 @@ def _company_arrays(sources: Sequence[tuple["_Col", np.ndarray]]) -> list[list[p
         splits.append((pos, map_values(_split_company, [vals[i] for i in pos.tolist()])))
     spaced = list(dict.fromkeys(sp for _, parts in splits for core, _, sp in parts if core and sp))
     reading_of = dict(zip(spaced, map_values(company_reading, spaced)))
-    both = list(dict.fromkeys((p[0], reading_of[p[2]] if p[0] and p[2] else None)
-                              for _, parts in splits for p in parts))
+    readings_of = [[reading_of[p[2]] if p[0] and p[2] else None for p in parts] for _, parts in splits]
+    both = list(dict.fromkeys((p[0], r) for (_, parts), readings in zip(splits, readings_of)
+                              for p, r in zip(parts, readings)))
     sound_of = dict(zip(both, map_values(_company_sound_of, both)))
     out = []
-    for (col, _mask), (pos, parts) in zip(sources, splits):
-        readings = [reading_of[p[2]] if p[0] and p[2] else None for p in parts]
+    for (col, _mask), (pos, parts), readings in zip(sources, splits, readings_of):
         per_entry = ([p[0] for p in parts], [p[1] for p in parts], readings,
                      [sound_of[(p[0], r)] for p, r in zip(parts, readings)])
         arrays = []

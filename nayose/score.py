@@ -37,7 +37,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein, Prefix
 from rapidfuzz.process import cpdist
 
 from nayose.config import Config
-from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
+from nayose.stage import StageResult, fine_grained_scans, timed
 
 GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names do not agree",
          4: "raised to review: the person ID of a business-card service agrees"}
@@ -1375,12 +1375,12 @@ def score_pairs(
     `<model_table>_tf`, which `write_tf_counts` writes for an incremental state: the counts the
     model was scored with), and the shares' denominators are the model's `tf_populations`."""
     result = StageResult(stage="score", table=target)
-    with timed(result), fine_grained_scans(con, table_rows(con, source)):
+    n_records, top = con.execute(f'SELECT count(*), max(rec_idx) FROM "{source}"').fetchall()[0]
+    with timed(result), fine_grained_scans(con, n_records):
         present = {k: v for k, v in _present_columns(con, source).items() if v}
         comps = active_comparisons(present)
         k = len(comps)
         household = household_review(config, comps)
-        n_records, top = con.execute(f'SELECT count(*), max(rec_idx) FROM "{source}"').fetchall()[0]
         populations = (model.sessions.get("tf_populations") if model is not None else None) or tf_populations(con, source, present)
         from nayose.store import table_exists
 
