@@ -128,3 +128,62 @@ def test_a_card_services_person_id_is_a_personal_identifier():
     assert tier[0] == 2
     tier, _ = person_evidence(np.array([[4, 0, 0, 0, 0, -1, -1, 0]], dtype=np.int8), COMPARISONS, rare)
     assert tier[0] == 0
+
+
+def _register_model(comps):
+    """A Fellegi-Sunter model over `comps` under which one name part and the home address
+    agreeing, with the other name part and the birth date different, scores below review."""
+    import numpy as np
+
+    from nayose.score import Model
+
+    m, u = [], []
+    for c in comps:
+        k = len(c.levels)
+        mj = np.full(k, 0.02)
+        mj[-1] = 1 - 0.02 * (k - 1)
+        uj = np.full(k, 1e-4)
+        uj[0] = 1 - 1e-4 * (k - 1)
+        m.append(mj)
+        u.append(uj)
+    return Model(comps, m, u, 1e-5, [np.log2(a / b) for a, b in zip(m, u)], {})
+
+
+def test_one_name_part_at_a_home_in_a_register_is_raised_to_review():
+    """A person register (names, addresses, birth dates; no email, phone or company): "abbey /
+    gabrielle finlay" at one street address with two birth dates may be a corrupted record as
+    well as a daughter, and nothing else can tell: the pair goes to an analyst (review, never
+    auto) whatever the model's probability. In a CRM export (contact channels present) or with
+    same_home_other_given_name: different_people, the same pair stays below review."""
+    import numpy as np
+
+    from nayose.config import Config
+    from nayose.score import COMPARISONS, apply_model, household_review, person_evidence
+
+    register = [c for c in COMPARISONS if c.name in ("last_name", "first_name", "birthdate", "address")]
+    # last exact, first different, birth date different, address the same; home-like street
+    levels = np.array([[4, 0, 0, 4]], dtype=np.int8)
+    rare = np.ones(1, dtype=bool)
+    tfs = np.full((1, len(register)), np.nan)
+    config = Config()
+    assert household_review(config, register)
+    tier, conflict = person_evidence(levels, register, rare, household_review=True)
+    assert tier[0] == 1
+    _, _, prob, capped, gate = apply_model(levels, tfs, tier, conflict, _register_model(register), config)
+    th = config.matching.thresholds
+    assert prob[0] < th.review  # the model alone would drop it
+    assert th.review <= capped[0] < th.auto and gate[0] == 5
+
+    families = Config.model_validate({"matching": {"same_home_other_given_name": "different_people"}})
+    assert not household_review(families, register)
+    tier, conflict = person_evidence(levels, register, rare, household_review=False)
+    _, _, _, capped, gate = apply_model(levels, tfs, tier, conflict, _register_model(register), families)
+    assert capped[0] < th.review and gate[0] != 5
+
+    crm = [c for c in COMPARISONS if c.name in ("last_name", "first_name", "email", "birthdate", "address")]
+    levels = np.array([[4, 0, -1, 0, 4]], dtype=np.int8)
+    tfs = np.full((1, len(crm)), np.nan)
+    assert not household_review(config, crm)
+    tier, conflict = person_evidence(levels, crm, rare, household_review=False)
+    _, _, _, capped, gate = apply_model(levels, tfs, tier, conflict, _register_model(crm), config)
+    assert capped[0] < th.review and gate[0] != 5
