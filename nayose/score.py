@@ -40,8 +40,7 @@ from nayose.config import Config
 from nayose.stage import StageResult, fine_grained_scans, timed
 
 GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names do not agree",
-         4: "raised to review: the person ID of a business-card service agrees",
-         5: "raised to review: one name part at a home in a person register"}
+         4: "raised to review: the person ID of a business-card service agrees"}
 NULL = -1  # level of a comparison where either side is empty: no evidence either way
 BATCH_ROWS = 500_000  # pairs per Arrow batch of the pair query
 APPLY_BATCH_ROWS = 1_000_000  # pairs per slice when weighting and writing the scored pairs
@@ -1551,14 +1550,6 @@ def apply_model(
     # are at least for review, whatever else changed (a new company, a misread name): the
     # service matched them itself, an analyst decides. (Auto-merging still needs the model.)
     names = [c.name for c in model.comparisons] if model is not None else []
-    if model is not None and household_review(config, model.comparisons):
-        # In a person register (no contact channel; same_home_other_given_name: review) one name
-        # part at a home may be one person's corrupted record as well as a relative: nothing else
-        # in the data can tell, so the pair is shown to an analyst whatever the model says (it
-        # can never auto-merge: such a pair is capped below auto, tier 1).
-        raised = (tier == 1) & (capped < th.review)
-        capped = np.where(raised, th.review, capped)
-        gate = np.where(raised, 5, gate).astype(np.int8)
     if "person_id" in names:
         raised = (levels[:, names.index("person_id")] == 1) & (capped < th.review)
         capped = np.where(raised, th.review, capped)
