@@ -408,7 +408,7 @@ class _KanjiReader:
         """Load pykakasi's dictionary (idempotent, thread-safe)."""
         with self._lock:
             if self._table is None:
-                with _gc_paused():  # the pickle holds ~570k objects: collections during the load cost ~0.3 s
+                with _gc_paused():  # the pickle (first run) holds ~570k objects: collections during its load cost ~0.3 s
                     self._load()
                     # They live as long as the process and hold no cycles: keep every later
                     # collection from walking them again (gc.freeze moves what is tracked now
@@ -417,9 +417,11 @@ class _KanjiReader:
 
     def _load(self) -> None:
         try:
-            from pykakasi.kanji import Itaiji, Kanwa
+            from pykakasi.kanji import Itaiji
 
-            self._table = Kanwa()._jisyo_table
+            from nayose.kanji_dictionary import install
+
+            self._table = install()
             self._itaiji = Itaiji()._itaijidict
             extra = "".join(re.escape(chr(k)) for k in self._itaiji if not 0x3400 <= k < 0xE000)
             self._kanji_re = re.compile(f"[\\u3400-\\udfff{extra}]")
