@@ -69,6 +69,9 @@ class KanjiTable(Mapping):
         return got
 
     def get(self, key: int, default: Any = None) -> Any:
+        got = self._loaded.get(key)  # (the common case first: pykakasi asks once per character)
+        if got is not None:
+            return got
         return self[key] if key in self._index else default
 
     def __contains__(self, key: object) -> bool:
