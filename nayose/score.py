@@ -904,6 +904,14 @@ def _with_codes(sql: str) -> str:
     return _CODED_RE.sub(r"\1.\2_c", sql)
 
 
+def _others(count: str) -> str:
+    """SQL: the other records holding a value held by `count` records (NULL without a value). A
+    value's share is the chance that another record has it given that this one does: counting the
+    record itself doubled it for a value two records share (a bit of evidence off the rarest
+    agreements). A value only one record has is never agreed on; it counts as one."""
+    return f"CASE WHEN {count} IS NOT NULL THEN greatest({count} - 1, 1) END"
+
+
 def _feature_sql(
     source: str, present: dict[str, bool], populations: dict[str, int] | None = None, tf_table: str | None = None,
     counts: str | None = None, base: str | None = None, codes: bool = False,
@@ -936,7 +944,7 @@ def _feature_sql(
         share_ctes.append(f"s_{c} AS ({frozen(c, f'SELECT {c} AS v, count(*) AS n FROM b WHERE {c} IS NOT NULL GROUP BY {c}')})")
         share_joins.append(f"LEFT JOIN s_{c} ON s_{c}.v = b.{c}")
         pop = f"(SELECT count({c}) FROM b)" if populations is None else f"{int(populations[c])}::BIGINT"
-        share_cols.append(f"log2(s_{c}.n / greatest({pop}, {TF_MIN_POPULATION})) AS lf_{c}")
+        share_cols.append(f"log2({_others(f's_{c}.n')} / greatest({pop}, {TF_MIN_POPULATION})) AS lf_{c}")
     phone_total = (f"SELECT greatest(sum(n), {TF_MIN_POPULATION}) AS total FROM phones" if populations is None
                    else f"SELECT greatest({int(populations['phones'])}::HUGEINT, {TF_MIN_POPULATION}) AS total")
     phone_counts = frozen("phones", """SELECT num AS v, count(*) AS n FROM (
@@ -988,8 +996,8 @@ def _feature_sql(
         s_street.n AS n_street,
         coalesce(emails.shared, false) AS email_shared,
         {", ".join(share_cols)},
-        log2(pp.n / (SELECT total FROM phone_total)) AS lf_phone,
-        log2(pm.n / (SELECT total FROM phone_total)) AS lf_mobile{code_cols}
+        log2({_others("pp.n")} / (SELECT total FROM phone_total)) AS lf_phone,
+        log2({_others("pm.n")} / (SELECT total FROM phone_total)) AS lf_mobile{code_cols}
     FROM b
     {" ".join(share_joins)}
     LEFT JOIN phones pp ON pp.num = b.phone
