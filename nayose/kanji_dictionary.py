@@ -4,11 +4,12 @@ pykakasi unpickles its whole dictionary (kanwadict4.db: 6,823 leading kanji, 269
 570k Python objects) the first time it reads a kanji: ~0.3 s of CPU holding the GIL at the start
 of every run, while a batch of names needs a few thousand of those kanji. Here the same
 dictionary is written once into a cache file (one marshal blob per leading kanji behind an index)
-and a kanji's words are read when it is first looked up. The contents are exactly pykakasi's: the
-file is keyed by the dictionary file's name, size and modification time (a reinstalled or new
-pykakasi gets its own), written to a temporary name and renamed (never half-written), checked
-when opened (a damaged file is rebuilt). Where no cache directory is writable, the pickle is used
-as before. `install` makes pykakasi's own converter (`Kanwa`) read the same table.
+and a kanji's words are read when it is first looked up. The contents are exactly pykakasi's:
+the file is keyed by the dictionary file's name, size and modification time and by the Python
+version (a reinstalled or new pykakasi, or another Python, gets its own), written to a temporary
+name and renamed (never half-written), and checked when opened (a damaged file is rebuilt). Where
+no cache directory is writable, the pickle is used as before. `install` makes pykakasi's own
+converter (`Kanwa`) read the same table.
 
 Cache directory: $NAYOSE_CACHE_DIR, else $XDG_CACHE_HOME/nayose, else ~/.cache/nayose.
 """
@@ -20,6 +21,7 @@ import mmap
 import os
 import pickle
 import struct
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -94,7 +96,9 @@ def cache_path(source: Path | None = None) -> Path:
     """The cache file for pykakasi's installed dictionary."""
     source = source or _source()
     st = source.stat()
-    return cache_dir() / f"{source.stem}-{st.st_size}-{st.st_mtime_ns}-{MAGIC.decode()}.bin"
+    # (marshal's format belongs to the Python version: another Python writes its own file)
+    py = f"py{sys.version_info[0]}{sys.version_info[1]}m{marshal.version}"
+    return cache_dir() / f"{source.stem}-{st.st_size}-{st.st_mtime_ns}-{py}-{MAGIC.decode()}.bin"
 
 
 def write_cache(table: Mapping, path: Path) -> None:
@@ -136,7 +140,7 @@ def load_table() -> Mapping:
     if path is not None and path.exists():
         try:
             return KanjiTable(path)
-        except (OSError, ValueError, EOFError, TypeError):
+        except (OSError, ValueError, EOFError, TypeError, struct.error):
             pass  # damaged or foreign: rebuilt below
     with open(source, "rb") as f:  # (callers pause garbage collection: nayose.normalize)
         table = pickle.load(f)
@@ -145,7 +149,21 @@ def load_table() -> Mapping:
             write_cache(table, path)
         except OSError:
             pass  # no writable cache directory: this run uses the pickle, as pykakasi would
+        else:
+            _remove_outdated(path)
     return table
+
+
+def _remove_outdated(path: Path) -> None:
+    """Remove the cache files of earlier installs of pykakasi for this Python (same name but for
+    the dictionary's size and time); another Python's files are left alone."""
+    stem, tail = path.name.split("-", 1)[0], path.name.rsplit("-", 2)[-2:]
+    for old in path.parent.glob(f"{stem}-*-{tail[0]}-{tail[1]}"):
+        if old != path:
+            try:
+                old.unlink()
+            except OSError:
+                pass
 
 
 _install_lock = threading.Lock()

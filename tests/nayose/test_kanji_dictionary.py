@@ -72,3 +72,25 @@ def test_readings_through_the_cache_match_pykakasi(cache):
     kakasi = pykakasi.kakasi()
     for name in ("渡邉健太郎", "佐藤", "高橋美帆", "根本", "東京都港区芝浦", "大阪府大阪市北区梅田", "株式会社"):
         assert _KANJI.to_hiragana(name) == "".join(x["hira"] for x in kakasi.convert(name)), name
+
+
+def test_a_truncated_or_empty_cache_file_is_rebuilt(cache):
+    kd.load_table()
+    path = kd.cache_path()
+    data = path.read_bytes()
+    for damaged in (b"", data[:10]):  # empty (mmap refuses it), shorter than the header
+        path.write_bytes(damaged)
+        assert kd.load_table()[ord("根")] == _pickled()[ord("根")]
+        assert path.read_bytes() == data
+
+
+def test_an_earlier_installs_cache_file_is_removed_when_a_new_one_is_written(cache):
+    path = kd.cache_path()
+    cache.mkdir(parents=True)
+    tag = "-".join(path.name.rsplit("-", 2)[-2:])
+    earlier = cache / f"kanwadict4-123-456-{tag}"  # an earlier pykakasi, this Python
+    other_python = cache / "kanwadict4-123-456-py27m2-NYKW0001.bin"
+    earlier.write_bytes(b"old")
+    other_python.write_bytes(b"other")
+    kd.load_table()
+    assert path.exists() and not earlier.exists() and other_python.exists()
