@@ -1535,8 +1535,9 @@ def apply_model(
             col = levels[:, j]
             w = np.where(col >= 0, model.weights[j][np.clip(col, 0, None)], 0.0)
             if config.matching.term_frequency:
-                # Term frequency: agreeing on a value shared by a fraction f of records is
-                # worth log2(m / f): a common surname or a switchboard is weak evidence.
+                # Term frequency: agreeing on a value is worth log2(m / f), f the share of
+                # the other records holding it (`_others`): a common surname or a switchboard
+                # is weak evidence.
                 t = tfs[:, j]
                 has = ~np.isnan(t) & (col >= 0)
                 log_m = np.log2(model.m[j][np.clip(col, 0, None)])
