@@ -23,7 +23,6 @@ import pickle
 import struct
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -166,21 +165,14 @@ def _remove_outdated(path: Path) -> None:
                 pass
 
 
-_install_lock = threading.Lock()
-
-
 def install() -> Mapping:
     """Load the table (once per process) and hand it to pykakasi's `Kanwa`, so that pykakasi's
-    own lookups read the same table instead of unpickling the dictionary again."""
+    own lookups read the same table instead of unpickling the dictionary again. (Under Kanwa's
+    own lock: a `Kanwa()` made meanwhile waits for this table instead of loading its own.)"""
     from pykakasi.kanji import Kanwa
 
     state = Kanwa._shared_state
-    with _install_lock:
-        table = state.get("_jisyo_table")
-        if table is None:
-            table = load_table()
-            with state["_lock"]:
-                if state.get("_jisyo_table") is None:
-                    state["_jisyo_table"] = table
-                table = state["_jisyo_table"]
-    return table
+    with state["_lock"]:
+        if state.get("_jisyo_table") is None:
+            state["_jisyo_table"] = load_table()
+        return state["_jisyo_table"]
