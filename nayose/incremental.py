@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from rapidfuzz.distance import Levenshtein
+from rapidfuzz.process import cpdist
 
 from nayose.block import active_rules, key_sql
 from nayose.cluster import _components, assign_groups, chain_guard, cluster_stats, cluster_table, component_figures
@@ -78,6 +81,7 @@ from nayose.stage import StageResult, timed
 from nayose.store import table_exists
 
 STATE_VERSION = "4"
+_TRAILING_DIGITS = re.compile("[0-9]+$")
 MAIN_TABLES = ("raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "clusters")
 STATE_TABLES = ("nayose_inc_meta", "nayose_inc_hash", "nayose_inc_vocab", "nayose_inc_deps",
                 "nayose_inc_keys", "nayose_inc_blocks")
@@ -885,9 +889,10 @@ def _codes(arr: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
 def _endpoint_corpus(con: duckdb.DuckDBPyConnection, n_rec: int) -> dict[str, np.ndarray]:
     """Per record (index = rec_idx; only the records in `_score_features` are filled) what score's
     feature table took from the whole store: value shares lf_* (NaN without a value), n_street
-    (0: no street), shared mailboxes, and codes of the values the kept pairs compare (equal
-    values, equal codes)."""
-    cols = list(dict.fromkeys(SHARES + ["email_domain", "email_is_role", "phone", "mobile", "n_street", "email_shared"]
+    (0: no street), shared mailboxes, the mailboxes' local parts, and codes of the values the kept
+    pairs compare (equal values, equal codes)."""
+    cols = list(dict.fromkeys(SHARES + ["email_domain", "email_is_role", "email_is_freemail", "email_local", "phone", "mobile",
+                                        "n_street", "email_shared"]
                               + [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile"]))
     t = con.sql(f"SELECT rec_idx, {', '.join(cols)} FROM _score_features").to_arrow_table()
     at = t.column("rec_idx").to_numpy().astype(np.int64)
@@ -911,6 +916,10 @@ def _endpoint_corpus(con: duckdb.DuckDBPyConnection, n_rec: int) -> dict[str, np
     put("n_street", pc.fill_null(t.column("n_street"), 0).to_numpy(zero_copy_only=False).astype(np.int64), 0, np.int64)
     put("email_shared", flags("email_shared"), False, bool)
     put("email_is_role", flags("email_is_role"), False, bool)
+    put("email_is_freemail", flags("email_is_freemail"), False, bool)
+    local = np.full(n_rec, None, dtype=object)
+    local[at] = t.column("email_local").to_numpy(zero_copy_only=False)
+    out["email_local"] = local
     # One dictionary for phone and mobile numbers (a mobile may be another record's phone).
     both, _ = _codes(pa.concat_arrays([t.column(c).combine_chunks().cast(pa.string()) for c in ("phone", "mobile")]))
     put("code_phone", both[: t.num_rows], -1, np.int64)
@@ -1212,7 +1221,17 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
     pl, pr = c["code_phone"][left], c["code_phone"][right]
     mail_conflict = (el >= 0) & (er >= 0) & (el != er) & (dl >= 0) & (dl == dr) & ~role & ~shared_l & ~shared_r
     mobile_conflict = (ml >= 0) & (mr >= 0) & (ml != mr) & (ml != pr) & (mr != pl)
+    # ... and the mailboxes that say two people (score._MAIL_CONFLICT): not free mail, not one typo apart
+    two_people = mail_conflict & ~c["email_is_freemail"][left] & ~c["email_is_freemail"][right]
+    at = np.flatnonzero(two_people)
+    if len(at):
+        local_l, local_r = [str(x) for x in c["email_local"][left[at]]], [str(x) for x in c["email_local"][right[at]]]
+        edits = cpdist(local_l, local_r, scorer=Levenshtein.distance, dtype=np.int64, workers=1)
+        numbered = np.array([_TRAILING_DIGITS.sub("", a) == _TRAILING_DIGITS.sub("", b) for a, b in zip(local_l, local_r)],
+                            dtype=bool)
+        two_people[at] = ~((edits <= 1) & ~numbered)
     return {
         "left": left.astype(np.int32), "right": right.astype(np.int32), "rule": rule.astype(np.int16),
         "levels": levels, "tf": tf, "swapped": swapped, "rare_address": rare, "id_conflict": mail_conflict | mobile_conflict,
+        "mail_conflict": two_people,
     }

@@ -64,6 +64,13 @@ CASES = [
     # ... and two namesakes whose cards Sansan keeps apart (two person IDs).
     ("00Q9X00000000K1AAA", "健", "松永", "株式会社ミナトデータ", "", "", "", "", "", "", "", "Sansan"),
     ("00Q9X00000000K2AAA", "健", "松永", "北斗電機株式会社", "", "", "", "", "", "", "", "Sansan"),
+    # Two namesakes at one company: the second was given the numbered mailbox. Two people, however
+    # much else agrees.
+    ("00Q9X00000000L1AAA", "健", "佐藤", "株式会社ミナトデータ", "ken.sato@minato-data.co.jp", "03-5412-7788", "", "芝浦3-4-1", "港区", "東京都", "108-0023", "Web"),
+    ("00Q9X00000000L2AAA", "健", "佐藤", "（株）ミナトデータ", "ken.sato2@minato-data.co.jp", "03-5412-7788", "", "芝浦3-4-1", "港区", "東京都", "108-0023", "名刺"),
+    # One person whose business card's mailbox was read one letter off: for review, not kept apart.
+    ("00Q9X00000000M1AAA", "陽子", "小林", "株式会社ミナトデータ", "yoko.kobayashi@minato-data.co.jp", "03-5412-7788", "", "芝浦3-4-1", "港区", "東京都", "108-0023", "Web"),
+    ("00Q9X00000000M2AAA", "陽子", "小林", "ミナトデータ株式会社", "yoko.kobayasi@minato-data.co.jp", "0354127788", "", "芝浦三丁目4番1号", "港区", "東京都", "108-0023", "名刺"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -206,3 +213,20 @@ def test_cards_a_card_service_consolidated_are_one_person(matched):
     assert con.execute(
         "SELECT card_person_id FROM normalized_records WHERE id = '00Q9X00000000J2AAA'").fetchall() == [("a1f3e0c2d4b5",)]
     assert _cluster(clusters, "00Q9X00000000K1AAA") != _cluster(clusters, "00Q9X00000000K2AAA")
+
+
+def test_namesakes_with_numbered_mailboxes_at_one_company_are_two_people(matched):
+    """t.watanabe@ and t.watanabe2@ at one company are two people: not even for review."""
+    _, _, clusters, pairs = matched
+    assert _cluster(clusters, "00Q9X00000000L1AAA") != _cluster(clusters, "00Q9X00000000L2AAA")
+    p, gate = pairs[("00Q9X00000000L1AAA", "00Q9X00000000L2AAA")]
+    assert p < 0.5 and gate == 1
+
+
+def test_mailbox_one_typo_apart_stays_reviewable(matched):
+    """A card's mailbox read one letter off is no proof of two people: the pair is grouped for review."""
+    _, _, clusters, pairs = matched
+    assert _cluster(clusters, "00Q9X00000000M1AAA") == _cluster(clusters, "00Q9X00000000M2AAA")
+    assert clusters["00Q9X00000000M1AAA"][1] == "review"
+    p, gate = pairs[("00Q9X00000000M1AAA", "00Q9X00000000M2AAA")]
+    assert p >= 0.5 and gate == 3
