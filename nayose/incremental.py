@@ -75,7 +75,7 @@ from nayose.normalize import (
 from nayose.records import load_records
 from nayose.score import (
     FEATURES, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, home_address_max,
-    household_review, load_model, scored_batches, scored_schema, write_tf_counts,
+    household_review, load_model, rare_given_name, scored_batches, scored_schema, write_tf_counts,
 )
 from nayose.stage import StageResult, timed
 from nayose.store import table_exists
@@ -893,7 +893,7 @@ def _endpoint_corpus(con: duckdb.DuckDBPyConnection, n_rec: int) -> dict[str, np
     pairs compare (equal values, equal codes)."""
     cols = list(dict.fromkeys(SHARES + ["email_domain", "email_is_role", "email_is_freemail", "email_local", "phone", "mobile",
                                         "n_street", "email_shared"]
-                              + [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile"]))
+                              + [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile", "n_last_name", "n_first_name"]))
     t = con.sql(f"SELECT rec_idx, {', '.join(cols)} FROM _score_features").to_arrow_table()
     at = t.column("rec_idx").to_numpy().astype(np.int64)
     out: dict[str, np.ndarray] = {}
@@ -904,14 +904,14 @@ def _endpoint_corpus(con: duckdb.DuckDBPyConnection, n_rec: int) -> dict[str, np
         out[name] = arr
 
     def floats(c: str) -> np.ndarray:
-        return pc.fill_null(t.column(c), np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+        return pc.fill_null(t.column(c).cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
 
     def flags(c: str) -> np.ndarray:
         return pc.fill_null(t.column(c).cast(pa.bool_()), False).to_numpy(zero_copy_only=False).astype(bool)
 
     for c in SHARES + ["email_domain"]:
         put(f"code_{c}", _codes(t.column(c))[0], -1, np.int64)
-    for c in [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile"]:
+    for c in [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile", "n_last_name", "n_first_name"]:
         put(c, floats(c), np.nan, np.float64)
     put("n_street", pc.fill_null(t.column("n_street"), 0).to_numpy(zero_copy_only=False).astype(np.int64), 0, np.int64)
     put("email_shared", flags("email_shared"), False, bool)
@@ -1042,7 +1042,11 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
             SELECT rec_idx, ({name_cond}) AS name_flag, ({other_cond}) AS other_flag FROM normalized_records
             WHERE ({name_cond}) OR ({other_cond})""", params
     )
+    # (a name's count matters where the name agrees -- its share weighs the agreement -- and where a
+    # given name is a near miss under the same surname: whether it is a rare one, score.rare_given_name)
     name_lvls = " OR ".join(f"lvl_{x} >= 3" for x in names if x in ("last_name", "first_name")) or "false"
+    if "last_name" in names and "first_name" in names:
+        name_lvls += " OR (lvl_first_name = 1 AND lvl_last_name = 4)"
     lvl_cols = ", ".join(f"lvl_{x}" for x in names)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _inc_affected AS
@@ -1234,4 +1238,5 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
         "left": left.astype(np.int32), "right": right.astype(np.int32), "rule": rule.astype(np.int16),
         "levels": levels, "tf": tf, "swapped": swapped, "rare_address": rare, "id_conflict": mail_conflict | mobile_conflict,
         "mail_conflict": two_people,
+        "rare_given": rare_given_name(c["n_first_name"][left], c["n_first_name"][right], c["n_last_name"][right], swapped),
     }

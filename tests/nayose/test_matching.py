@@ -71,6 +71,14 @@ CASES = [
     # One person whose business card's mailbox was read one letter off: for review, not kept apart.
     ("00Q9X00000000M1AAA", "陽子", "小林", "株式会社ミナトデータ", "yoko.kobayashi@minato-data.co.jp", "03-5412-7788", "", "芝浦3-4-1", "港区", "東京都", "108-0023", "Web"),
     ("00Q9X00000000M2AAA", "陽子", "小林", "ミナトデータ株式会社", "yoko.kobayasi@minato-data.co.jp", "0354127788", "", "芝浦三丁目4番1号", "港区", "東京都", "108-0023", "名刺"),
+    # A business card whose given name was read one kanji off (恵子 -> 恵予, a name nobody else
+    # has) next to the web form: for review ...
+    ("00Q9X00000000N1AAA", "恵子", "藤岡", "北斗電機株式会社", "keiko.fujioka@hokuto-denki.co.jp", "011-555-2020", "", "", "", "", "", "Web"),
+    ("00Q9X00000000N2AAA", "恵予", "藤岡", "北斗電機（株）", "", "011-555-2020", "", "", "", "", "", "名刺"),
+    # ... while two colleagues whose given names are one kanji apart and both real names (達也 /
+    # 卓也, each carried by other records of the org) stay apart.
+    ("00Q9X00000000O1AAA", "達也", "藤岡", "北斗電機株式会社", "", "011-555-2020", "", "", "", "", "", "名刺"),
+    ("00Q9X00000000O2AAA", "卓也", "藤岡", "北斗電機株式会社", "", "011-555-2020", "", "", "", "", "", "Web"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -230,3 +238,14 @@ def test_mailbox_one_typo_apart_stays_reviewable(matched):
     assert clusters["00Q9X00000000M1AAA"][1] == "review"
     p, gate = pairs[("00Q9X00000000M1AAA", "00Q9X00000000M2AAA")]
     assert p >= 0.5 and gate == 3
+
+
+def test_given_name_misread_on_a_card_is_reviewed_colleagues_with_real_names_are_not(matched):
+    """At one company, the same surname and a given name one kanji off: one person when the odd
+    given name is nobody else's (a misread card), two colleagues when both are names the org knows."""
+    _, _, clusters, pairs = matched
+    assert _cluster(clusters, "00Q9X00000000N1AAA") == _cluster(clusters, "00Q9X00000000N2AAA")
+    assert clusters["00Q9X00000000N1AAA"][1] == "review"
+    assert _cluster(clusters, "00Q9X00000000O1AAA") != _cluster(clusters, "00Q9X00000000O2AAA")
+    p, gate = pairs[("00Q9X00000000O1AAA", "00Q9X00000000O2AAA")]
+    assert p < 0.5 and gate == 1
