@@ -75,7 +75,7 @@ from nayose.normalize import (
 from nayose.records import load_records
 from nayose.score import (
     FEATURES, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, home_address_max,
-    household_review, load_model, rare_given_name, scored_batches, scored_schema, write_tf_counts,
+    household_review, load_model, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
 )
 from nayose.stage import StageResult, timed
 from nayose.store import table_exists
@@ -1043,10 +1043,10 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
             WHERE ({name_cond}) OR ({other_cond})""", params
     )
     # (a name's count matters where the name agrees -- its share weighs the agreement -- and where a
-    # given name is a near miss under the same surname: whether it is a rare one, score.rare_given_name)
+    # part is a near miss under the other part written the same: whether it is rare, score.rare_near_miss)
     name_lvls = " OR ".join(f"lvl_{x} >= 3" for x in names if x in ("last_name", "first_name")) or "false"
     if "last_name" in names and "first_name" in names:
-        name_lvls += " OR (lvl_first_name = 1 AND lvl_last_name = 4)"
+        name_lvls += " OR (lvl_first_name = 1 AND lvl_last_name = 4) OR (lvl_last_name = 1 AND lvl_first_name = 4)"
     lvl_cols = ", ".join(f"lvl_{x}" for x in names)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _inc_affected AS
@@ -1238,5 +1238,8 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
         "left": left.astype(np.int32), "right": right.astype(np.int32), "rule": rule.astype(np.int16),
         "levels": levels, "tf": tf, "swapped": swapped, "rare_address": rare, "id_conflict": mail_conflict | mobile_conflict,
         "mail_conflict": two_people,
-        "rare_given": rare_given_name(c["n_first_name"][left], c["n_first_name"][right], c["n_last_name"][right], swapped),
+        "rare_near": (rare_near_miss(levels[:, names.index("last_name")], levels[:, names.index("first_name")], swapped,
+                                     c["n_last_name"][left], c["n_first_name"][left], c["n_last_name"][right],
+                                     c["n_first_name"][right])
+                      if "last_name" in names and "first_name" in names else np.zeros(n, dtype=bool)),
     }

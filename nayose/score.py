@@ -622,7 +622,6 @@ def compute_levels(
     tf = np.full((n, len(comps)), np.nan, dtype=np.float32)
     swapped = np.zeros(n, dtype=bool)
     rare_address = np.zeros(n, dtype=bool)
-    rare_given = np.zeros(n, dtype=bool)
     name_lv = None
     for j, comp in enumerate(comps):
         if comp.name in ("last_name", "first_name"):
@@ -640,30 +639,42 @@ def compute_levels(
             lf_exact = np.fmax(np_.shares("l", f"lf_{part}_name"), r_exact)
             lf_read = np.fmax(np_.shares("l", f"lf_{part}_reading"), r_read)
             tf[:, j] = np.where(lv == 4, lf_exact, np.where(lv == 3, lf_read, np.nan))
-            if comp.name == "first_name":
-                rare_given = rare_given_name(np_.shares("l", "n_first_name"), np_.shares("r", "n_first_name"),
-                                             np_.shares("r", "n_last_name"), swapped)
         else:
             lv = _ints(batch, f"lvl_{comp.name}")
             tf[:, j] = _floats(batch, f"tf_{comp.name}")
             if comp.name == "address":
                 rare_address = _bools(batch, "rare_address")
         levels[:, j] = lv
-    return levels, tf, {"swapped": swapped, "rare_address": rare_address, "rare_given": rare_given}
+    rare_near = np.zeros(n, dtype=bool)
+    if name_lv is not None and "last_name" in names_of(comps) and "first_name" in names_of(comps):
+        np_ = _NamePairs(batch, names)
+        rare_near = rare_near_miss(
+            levels[:, names_of(comps).index("last_name")], levels[:, names_of(comps).index("first_name")], swapped,
+            np_.shares("l", "n_last_name"), np_.shares("l", "n_first_name"),
+            np_.shares("r", "n_last_name"), np_.shares("r", "n_first_name"))
+    return levels, tf, {"swapped": swapped, "rare_address": rare_address, "rare_near": rare_near}
 
 
-RARE_GIVEN_NAME_RECORDS = 2  # a given name on at most this many records (itself and one more) is rare
+def names_of(comps: list[Comparison]) -> list[str]:
+    return [c.name for c in comps]
 
 
-def rare_given_name(l_first: np.ndarray, r_first: np.ndarray, r_last: np.ndarray, swapped: np.ndarray) -> np.ndarray:
-    """Per pair: one of the two given names is held by at most RARE_GIVEN_NAME_RECORDS records
-    (the feature table's counts n_first_name / n_last_name: the model's count of a value when it
-    has one). The right record's given name is in its surname field where the names are swapped.
-    A misread or mistyped given name (恵子 read 恵予 off a card) is a string nobody else carries;
-    two colleagues' given names are real names, seen elsewhere in the org."""
-    right = np.where(swapped, r_last, r_first)
+RARE_NAME_RECORDS = 2  # a name on at most this many records (itself and one more) is rare
+
+
+def rare_near_miss(last: np.ndarray, first: np.ndarray, swapped: np.ndarray, l_last: np.ndarray, l_first: np.ndarray,
+                   r_last: np.ndarray, r_first: np.ndarray) -> np.ndarray:
+    """Per pair with one name part the same (level 4) and the other a near miss (level 1): whether
+    that near-miss part, on one side or the other, is held by at most RARE_NAME_RECORDS records
+    (the feature table's counts n_last_name / n_first_name: the model's count of a value when it
+    has one; the right record's parts are crossed where its names are swapped). A misread or
+    mistyped name (恵子 read 恵予 off a card) is a string nobody else carries; two colleagues'
+    names are real names, seen elsewhere in the org."""
+    r_l, r_f = np.where(swapped, r_first, r_last), np.where(swapped, r_last, r_first)
     with np.errstate(invalid="ignore"):
-        return np.fmin(l_first, right) <= RARE_GIVEN_NAME_RECORDS
+        rare_last = np.fmin(l_last, r_l) <= RARE_NAME_RECORDS
+        rare_first = np.fmin(l_first, r_f) <= RARE_NAME_RECORDS
+    return ((last == 4) & (first == 1) & rare_first) | ((last == 1) & (first == 4) & rare_last)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1286,7 +1297,7 @@ def _prefetched(reader, depth: int = 1):
         worker.join()
 
 
-PAIR_KEYS = ("left", "right", "rule", "levels", "tf", "swapped", "rare_address", "rare_given", "id_conflict",
+PAIR_KEYS = ("left", "right", "rule", "levels", "tf", "swapped", "rare_address", "rare_near", "id_conflict",
              "mail_conflict")
 
 
@@ -1296,7 +1307,7 @@ def _empty_pairs(k: int, n: int = 0) -> dict[str, np.ndarray]:
         "left": np.empty(n, dtype=np.int32), "right": np.empty(n, dtype=np.int32), "rule": np.empty(n, dtype=np.int16),
         "levels": np.empty((n, k), dtype=np.int8), "tf": np.empty((n, k), dtype=np.float32),
         "swapped": np.empty(n, dtype=bool), "rare_address": np.empty(n, dtype=bool), "id_conflict": np.empty(n, dtype=bool),
-        "mail_conflict": np.empty(n, dtype=bool), "rare_given": np.empty(n, dtype=bool),
+        "mail_conflict": np.empty(n, dtype=bool), "rare_near": np.empty(n, dtype=bool),
     }
 
 
@@ -1358,7 +1369,7 @@ def _pair_levels(
                     "left": _col(batch, "left_idx").to_numpy(), "right": _col(batch, "right_idx").to_numpy(),
                     "rule": _col(batch, "rule_no").to_numpy(), "levels": lv, "tf": tf, "swapped": flags["swapped"],
                     "rare_address": flags["rare_address"], "id_conflict": _bools(batch, "id_conflict"),
-                    "mail_conflict": _bools(batch, "mail_conflict"), "rare_given": flags["rare_given"],
+                    "mail_conflict": _bools(batch, "mail_conflict"), "rare_near": flags["rare_near"],
                 }
                 if pos + n <= total:
                     for key in PAIR_KEYS:
@@ -1516,7 +1527,7 @@ def evidence_tiers(cand: dict[str, np.ndarray], comps: list[Comparison], househo
     for lo in range(0, n, APPLY_BATCH_ROWS):
         sl = slice(lo, lo + APPLY_BATCH_ROWS)
         tier[sl], conflict[sl] = person_evidence(levels[sl], comps, cand["rare_address"][sl], household,
-                                                 cand["mail_conflict"][sl], cand["rare_given"][sl])
+                                                 cand["mail_conflict"][sl], cand["rare_near"][sl] & ~cand["id_conflict"][sl])
     # Namesakes at one company (two 佐藤 健 with their own mailboxes) are for review, not auto.
     conflict |= cand["id_conflict"]
     return tier, conflict
@@ -1622,7 +1633,7 @@ def home_address_max(household: bool) -> int:
 
 def person_evidence(
     levels: np.ndarray, comps: list[Comparison], rare_address: np.ndarray, household_review: bool = False,
-    mail_conflict: np.ndarray | None = None, rare_given: np.ndarray | None = None,
+    mail_conflict: np.ndarray | None = None, misread: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(person-evidence tier 0/1/2, names do not agree: review at most) per pair.
 
@@ -1632,9 +1643,9 @@ def person_evidence(
     matched the cards itself).
     Tier 1 (review at most): one name part, with a home-like address (a street few records
     share), where no personal identifier contradicts; or, at one company, the given name written
-    the same and the surname one kanji / kana off; or (`rare_given`, see rare_given_name) at one
-    company, the surname written the same and the given name a near miss that nobody else in the
-    org carries.
+    the same and the surname one kanji / kana off; or (`misread`: rare_near_miss, where no two
+    mailboxes at the company's domain or two mobiles say two people) at one company, one name part
+    written the same and the other a near miss that nobody else in the org carries.
     Tier 0 (never a match): nothing about the person, or different given names, or (`mail_conflict`,
     see _MAIL_CONFLICT) two different personal mailboxes at one company's domain where no mobile,
     birth date or card person ID says one person. Company, switchboard, office address and postal
@@ -1680,11 +1691,12 @@ def person_evidence(
     # contradicts (two mailboxes, two mobiles).
     # (Not the other way round: 北村 誠一 / 北村 真一 at one company are usually two colleagues.)
     weak |= (company == 2) & (email != 0) & (phone != 0) & (last == 1) & (first == 4)
-    # The other way round only where the given name looks misread: 北村 誠一 / 北村 真一 at one
+    # A near miss that looks misread, either way round, whatever else differs (a personal mailbox
+    # beside the work one, a direct line beside the switchboard): 北村 誠一 / 北村 真一 at one
     # company are usually two colleagues (two real names), 藤田 恵子 / 藤田 恵予 one card read
-    # wrong (恵予 is nobody else's name). 100k sample: 49 such pairs grouped, all one person.
-    if rare_given is not None:
-        weak |= (company == 2) & (email != 0) & (phone != 0) & (last == 4) & (first == 1) & rare_given
+    # wrong (恵予 is nobody else's name).
+    if misread is not None:
+        weak |= (company == 2) & misread
     if household_review:
         # Registers without households (FEBRL-like): one name part at a home may be a corrupted record.
         weak |= home & ((last >= 2) | (first >= 2))

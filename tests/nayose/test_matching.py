@@ -79,6 +79,10 @@ CASES = [
     # 卓也, each carried by other records of the org) stay apart.
     ("00Q9X00000000O1AAA", "達也", "藤岡", "北斗電機株式会社", "", "011-555-2020", "", "", "", "", "", "名刺"),
     ("00Q9X00000000O2AAA", "卓也", "藤岡", "北斗電機株式会社", "", "011-555-2020", "", "", "", "", "", "Web"),
+    # A surname misread on a card (鷲尾 -> 鷲屋, nobody else's), the card with the work mailbox and
+    # direct line, the web form with a personal mailbox and the switchboard: for review.
+    ("00Q9X00000000P1AAA", "真理子", "鷲尾", "北斗電機株式会社", "", "011-555-2020", "", "", "", "", "", "Web"),
+    ("00Q9X00000000P2AAA", "真理子", "鷲屋", "北斗電機株式会社", "m.washio@hokuto-denki.co.jp", "011-555-2071", "", "", "", "", "", "名刺"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -240,12 +244,14 @@ def test_mailbox_one_typo_apart_stays_reviewable(matched):
     assert p >= 0.5 and gate == 3
 
 
-def test_given_name_misread_on_a_card_is_reviewed_colleagues_with_real_names_are_not(matched):
-    """At one company, the same surname and a given name one kanji off: one person when the odd
-    given name is nobody else's (a misread card), two colleagues when both are names the org knows."""
+def test_name_misread_on_a_card_is_reviewed_colleagues_with_real_names_are_not(matched):
+    """At one company, one name part the same and the other one kanji off: one person when the odd
+    name is nobody else's (a misread card), two colleagues when both are names the org knows."""
     _, _, clusters, pairs = matched
     assert _cluster(clusters, "00Q9X00000000N1AAA") == _cluster(clusters, "00Q9X00000000N2AAA")
     assert clusters["00Q9X00000000N1AAA"][1] == "review"
+    assert _cluster(clusters, "00Q9X00000000P1AAA") == _cluster(clusters, "00Q9X00000000P2AAA")
+    assert clusters["00Q9X00000000P1AAA"][1] == "review"
     assert _cluster(clusters, "00Q9X00000000O1AAA") != _cluster(clusters, "00Q9X00000000O2AAA")
     p, gate = pairs[("00Q9X00000000O1AAA", "00Q9X00000000O2AAA")]
     assert p < 0.5 and gate == 1
