@@ -1043,10 +1043,10 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
             WHERE ({name_cond}) OR ({other_cond})""", params
     )
     # (a name's count matters where the name agrees -- its share weighs the agreement -- and where a
-    # part is a near miss under the other part written the same: whether it is rare, score.rare_near_miss)
+    # part is a near miss: whether it is rare, score.rare_near_miss)
     name_lvls = " OR ".join(f"lvl_{x} >= 3" for x in names if x in ("last_name", "first_name")) or "false"
     if "last_name" in names and "first_name" in names:
-        name_lvls += " OR (lvl_first_name = 1 AND lvl_last_name = 4) OR (lvl_last_name = 1 AND lvl_first_name = 4)"
+        name_lvls += " OR lvl_first_name = 1 OR lvl_last_name = 1"
     lvl_cols = ", ".join(f"lvl_{x}" for x in names)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _inc_affected AS

@@ -664,17 +664,17 @@ RARE_NAME_RECORDS = 2  # a name on at most this many records (itself and one mor
 
 def rare_near_miss(last: np.ndarray, first: np.ndarray, swapped: np.ndarray, l_last: np.ndarray, l_first: np.ndarray,
                    r_last: np.ndarray, r_first: np.ndarray) -> np.ndarray:
-    """Per pair with one name part the same (level 4) and the other a near miss (level 1): whether
-    that near-miss part, on one side or the other, is held by at most RARE_NAME_RECORDS records
-    (the feature table's counts n_last_name / n_first_name: the model's count of a value when it
-    has one; the right record's parts are crossed where its names are swapped). A misread or
-    mistyped name (恵子 read 恵予 off a card) is a string nobody else carries; two colleagues'
-    names are real names, seen elsewhere in the org."""
+    """Per pair: a name part is a near miss (level 1), and every near-miss part looks misread: on
+    one side or the other it is held by at most RARE_NAME_RECORDS records (the feature table's
+    counts n_last_name / n_first_name: the model's count of a value when it has one; the right
+    record's parts are crossed where its names are swapped). A misread or mistyped name (恵子 read
+    恵予 off a card) is a string nobody else carries; two colleagues' or two siblings' names (誠一
+    / 真一, 美香 / 美咲) are real names, seen elsewhere in the org."""
     r_l, r_f = np.where(swapped, r_first, r_last), np.where(swapped, r_last, r_first)
     with np.errstate(invalid="ignore"):
         rare_last = np.fmin(l_last, r_l) <= RARE_NAME_RECORDS
         rare_first = np.fmin(l_first, r_f) <= RARE_NAME_RECORDS
-    return ((last == 4) & (first == 1) & rare_first) | ((last == 1) & (first == 4) & rare_last)
+    return ((first == 1) | (last == 1)) & ((first != 1) | rare_first) & ((last != 1) | rare_last)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1527,7 +1527,7 @@ def evidence_tiers(cand: dict[str, np.ndarray], comps: list[Comparison], househo
     for lo in range(0, n, APPLY_BATCH_ROWS):
         sl = slice(lo, lo + APPLY_BATCH_ROWS)
         tier[sl], conflict[sl] = person_evidence(levels[sl], comps, cand["rare_address"][sl], household,
-                                                 cand["mail_conflict"][sl], cand["rare_near"][sl] & ~cand["id_conflict"][sl])
+                                                 cand["mail_conflict"][sl], cand["rare_near"][sl], cand["id_conflict"][sl])
     # Namesakes at one company (two 佐藤 健 with their own mailboxes) are for review, not auto.
     conflict |= cand["id_conflict"]
     return tier, conflict
@@ -1633,7 +1633,7 @@ def home_address_max(household: bool) -> int:
 
 def person_evidence(
     levels: np.ndarray, comps: list[Comparison], rare_address: np.ndarray, household_review: bool = False,
-    mail_conflict: np.ndarray | None = None, misread: np.ndarray | None = None,
+    mail_conflict: np.ndarray | None = None, rare_near: np.ndarray | None = None, id_conflict: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(person-evidence tier 0/1/2, names do not agree: review at most) per pair.
 
@@ -1643,9 +1643,10 @@ def person_evidence(
     matched the cards itself).
     Tier 1 (review at most): one name part, with a home-like address (a street few records
     share), where no personal identifier contradicts; or, at one company, the given name written
-    the same and the surname one kanji / kana off; or (`misread`: rare_near_miss, where no two
-    mailboxes at the company's domain or two mobiles say two people) at one company, one name part
-    written the same and the other a near miss that nobody else in the org carries.
+    the same and the surname one kanji / kana off; or (`rare_near`: rare_near_miss, where no two
+    mailboxes at the company's domain or two mobiles say two people, `id_conflict`) at one company,
+    one name part written the same and the other a near miss that nobody else in the org carries.
+    A near-miss given name that is a real name (`rare_near` false) is a family member's at a home.
     Tier 0 (never a match): nothing about the person, or different given names, or (`mail_conflict`,
     see _MAIL_CONFLICT) two different personal mailboxes at one company's domain where no mobile,
     birth date or card person ID says one person. Company, switchboard, office address and postal
@@ -1681,22 +1682,21 @@ def person_evidence(
     # - one name part with a home-like address (few records share the street, and no shared
     #   company explains it);
     # - one name part agreeing and the other a near miss (one kanji, a truncated reading) at a
-    #   home. (Not at a company: 北村 誠一 and 北村 真一 there are usually two colleagues.)
+    #   home -- but a near-miss given name only where it looks misread (`rare_near`): 美香 / 美咲
+    #   at one home are two sisters as often as not (100k sample: 18 of 20 such groups).
     # (At a home, both emails present and different contradict: family members.)
     home = rare_address & (company != 2) & (email != 0) & (phone != 0)
     near_miss = ((last >= 2) & (first == 1)) | ((last == 1) & (first >= 2))
     weak = home & ((((last >= 1) | (first >= 1)) & ~first_conflict & ~last_conflict) | near_miss)
-    # At one company, a surname one kanji or kana off with the given name written the same
-    # (大石 / 太石 正夫: a business card's OCR, a typo) is for review, where nothing personal
-    # contradicts (two mailboxes, two mobiles).
-    # (Not the other way round: 北村 誠一 / 北村 真一 at one company are usually two colleagues.)
-    weak |= (company == 2) & (email != 0) & (phone != 0) & (last == 1) & (first == 4)
-    # A near miss that looks misread, either way round, whatever else differs (a personal mailbox
-    # beside the work one, a direct line beside the switchboard): 北村 誠一 / 北村 真一 at one
-    # company are usually two colleagues (two real names), 藤田 恵子 / 藤田 恵予 one card read
-    # wrong (恵予 is nobody else's name).
-    if misread is not None:
-        weak |= (company == 2) & misread
+    if rare_near is not None:
+        weak &= ~((first == 1) & ~rare_near)
+        # At one company, one name part written the same and the other a near miss that looks
+        # misread, whatever else differs (a personal mailbox beside the work one, a direct line
+        # beside the switchboard), unless two mailboxes at the domain or two mobiles say two
+        # people: 大石 / 太石 正夫 and 藤田 恵子 / 恵予 are one card read wrong (太石, 恵予 are nobody
+        # else's names), 北村 誠一 / 北村 真一 usually two colleagues (two real names).
+        one_off = ((last == 4) & (first == 1)) | ((last == 1) & (first == 4))
+        weak |= (company == 2) & one_off & rare_near & (~id_conflict if id_conflict is not None else True)
     if household_review:
         # Registers without households (FEBRL-like): one name part at a home may be a corrupted record.
         weak |= home & ((last >= 2) | (first >= 2))

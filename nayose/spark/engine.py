@@ -220,8 +220,8 @@ def _levels_fn(comps: list[Comparison], household_review: bool):
                 continue
             lv, tf, flags = compute_levels(batch, comps)
             tier, conflict = person_evidence(lv, comps, flags["rare_address"], household_review,
-                                             _bools(batch, "mail_conflict"),
-                                             flags["rare_near"] & ~_bools(batch, "id_conflict"))
+                                             _bools(batch, "mail_conflict"), flags["rare_near"],
+                                             _bools(batch, "id_conflict"))
             conflict = conflict | _bools(batch, "id_conflict")
             cols = {
                 "left_idx": _col(batch, "left_idx").cast(pa.int32()),

@@ -97,22 +97,30 @@ def test_close_names_without_a_personal_identifier_are_not_auto():
     assert tier[0] == 2 and not conflict[0]
 
 
-def test_surname_one_kanji_off_at_one_company_is_for_review():
-    """大石 正夫 / 太石 正夫 at one company sharing the switchboard (a card's OCR): review, never auto;
-    with two different mailboxes at the company, or a different given name, nothing."""
+def test_name_one_kanji_off_at_one_company_is_for_review_where_it_looks_misread():
+    """大石 正夫 / 太石 正夫 or 藤田 恵子 / 恵予 at one company (a card's OCR: the odd name is nobody
+    else's, `rare_near`): review, never auto, whatever mailbox or line each has -- unless two
+    mailboxes at the company's domain or two mobiles say two people (`id_conflict`). Two real names
+    (北村 誠一 / 北村 真一, 北村 / 北川 正夫): two colleagues."""
     import numpy as np
 
     from nayose.score import COMPARISONS, person_evidence
 
     comps = [c for c in COMPARISONS if c.name != "person_id"]
     rare = np.zeros(1, dtype=bool)
-    # last, first, email, phone, company, birthdate, address
-    tier, _ = person_evidence(np.array([[1, 4, -1, 1, 2, -1, 4]], dtype=np.int8), comps, rare)
-    assert tier[0] == 1
-    tier, _ = person_evidence(np.array([[1, 4, 0, 1, 2, -1, 4]], dtype=np.int8), comps, rare)
-    assert tier[0] == 0
-    tier, _ = person_evidence(np.array([[4, 1, -1, 1, 2, -1, 4]], dtype=np.int8), comps, rare)
-    assert tier[0] == 0  # 北村 誠一 / 北村 真一: two colleagues
+    yes, no = np.ones(1, dtype=bool), np.zeros(1, dtype=bool)
+
+    def tier(levels, rare_near, id_conflict=no):
+        # last, first, email, phone, company, birthdate, address
+        return person_evidence(np.array([levels], dtype=np.int8), comps, rare, False, None, rare_near, id_conflict)[0][0]
+
+    assert tier([1, 4, -1, 1, 2, -1, 4], yes) == 1
+    assert tier([4, 1, -1, 1, 2, -1, 4], yes) == 1
+    assert tier([4, 1, 0, 0, 2, -1, 4], yes) == 1  # a personal mailbox beside the work one, a direct line
+    assert tier([4, 1, 0, 1, 2, -1, 4], yes, id_conflict=yes) == 0  # two mailboxes at the company
+    assert tier([1, 4, -1, 1, 2, -1, 4], no) == 0
+    assert tier([4, 1, -1, 1, 2, -1, 4], no) == 0
+    assert tier([4, 1, -1, 1, 0, -1, -1], yes) == 0  # not at one company
 
 
 def test_a_card_services_person_id_is_a_personal_identifier():
