@@ -40,7 +40,8 @@ from nayose.config import Config
 from nayose.stage import StageResult, fine_grained_scans, timed
 
 GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "names do not agree",
-         4: "raised to review: the person ID of a business-card service agrees"}
+         4: "raised to review: the person ID of a business-card service agrees",
+         5: "two personal mailboxes at the company's domain: two people"}
 NULL = -1  # level of a comparison where either side is empty: no evidence either way
 BATCH_ROWS = 500_000  # pairs per Arrow batch of the pair query
 APPLY_BATCH_ROWS = 1_000_000  # pairs per slice when weighting and writing the scored pairs
@@ -1081,10 +1082,11 @@ _ID_CONFLICT_MOBILE = (
 # OCR) stays a conflict (review at most); a trailing number is no typo. Free-mail addresses prove
 # nothing of the kind (one person may hold two). `mail_conflict` in person_evidence.
 _MAIL_LOCAL_L, _MAIL_LOCAL_R = "l.email_local", "r.email_local"
-_MAIL_CONFLICT = f"""({_ID_CONFLICT_EMAIL}
-                    AND NOT coalesce(l.email_is_freemail OR r.email_is_freemail, false)
-                    AND NOT (levenshtein({_MAIL_LOCAL_L}, {_MAIL_LOCAL_R}) <= 1
-                             AND regexp_replace({_MAIL_LOCAL_L}, '[0-9]+$', '') <> regexp_replace({_MAIL_LOCAL_R}, '[0-9]+$', '')))"""
+# (CASE: the string work runs on the few pairs with two mailboxes at one domain, not on every pair)
+_MAIL_CONFLICT = f"""CASE WHEN {_ID_CONFLICT_EMAIL} AND NOT coalesce(l.email_is_freemail OR r.email_is_freemail, false)
+                     THEN NOT (levenshtein({_MAIL_LOCAL_L}, {_MAIL_LOCAL_R}) <= 1
+                               AND regexp_replace({_MAIL_LOCAL_L}, '[0-9]+$', '') <> regexp_replace({_MAIL_LOCAL_R}, '[0-9]+$', ''))
+                     ELSE false END"""
 
 
 def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> str:
@@ -1554,7 +1556,7 @@ def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: C
     for lo in range(0, len(levels), APPLY_BATCH_ROWS):
         sl = slice(lo, lo + APPLY_BATCH_ROWS)
         t, c = tier[sl], conflict[sl]
-        weights, total, prob, capped, gate = apply_model(levels[sl], tfs[sl], t, c, model, config)
+        weights, total, prob, capped, gate = apply_model(levels[sl], tfs[sl], t, c, model, config, cand["mail_conflict"][sl])
         counts["auto"] += int((capped >= th_auto).sum())
         counts["review"] += int(((capped >= th_review) & (capped < th_auto)).sum())
         counts["below"] += int((capped < th_review).sum())
@@ -1571,7 +1573,8 @@ def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: C
         yield pa.RecordBatch.from_arrays(cols, schema=schema)
 
 def apply_model(
-    levels: np.ndarray, tfs: np.ndarray, tier: np.ndarray, conflict: np.ndarray, model: "Model | None", config: Config
+    levels: np.ndarray, tfs: np.ndarray, tier: np.ndarray, conflict: np.ndarray, model: "Model | None", config: Config,
+    mail_conflict: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per pair: field weights (pairs x comparisons, float32), total match weight, probability,
     the probability after the person-evidence gates, and the gate that capped it. Row by row, so
@@ -1605,6 +1608,8 @@ def apply_model(
     # Which gate capped the pair (see GATES): 0 none, 1 no person-level evidence,
     # 2 weak person-level evidence, 3 names disagree.
     gate = np.where(tier == 0, 1, np.where(tier == 1, 2, np.where(conflict, 3, 0))).astype(np.int8)
+    if mail_conflict is not None:  # (what person_evidence made of it: said so, rather than gate 1)
+        gate[(gate == 1) & mail_conflict] = 5
     # Two cards a business-card service consolidated into one person (the same Sansan person ID)
     # are at least for review, whatever else changed (a new company, a misread name): the
     # service matched them itself, an analyst decides. (Auto-merging still needs the model.)

@@ -205,7 +205,7 @@ def _level_schema(comps: list[Comparison]) -> str:
     cols = ["left_idx INT", "right_idx INT", "rule_no SMALLINT"]
     cols += [f"lvl_{c.name} TINYINT" for c in comps]
     cols += [f"tf_{c.name} FLOAT" for c in comps]
-    cols += ["swapped BOOLEAN", "rare_address BOOLEAN", "tier TINYINT", "conflict BOOLEAN"]
+    cols += ["swapped BOOLEAN", "rare_address BOOLEAN", "tier TINYINT", "conflict BOOLEAN", "mail_conflict BOOLEAN"]
     return ", ".join(cols)
 
 
@@ -236,6 +236,7 @@ def _levels_fn(comps: list[Comparison], household_review: bool):
             cols["rare_address"] = pa.array(flags["rare_address"])
             cols["tier"] = pa.array(tier, pa.int8())
             cols["conflict"] = pa.array(conflict)
+            cols["mail_conflict"] = pa.array(_bools(batch, "mail_conflict"))
             yield pa.RecordBatch.from_pydict(cols)
 
     return fn
@@ -269,7 +270,8 @@ def _apply_fn(comps: list[Comparison], model: Model | None, config: Config):
                 tfs[:, j] = _col(batch, f"tf_{c.name}").to_numpy(zero_copy_only=False)
             tier = _col(batch, "tier").to_numpy(zero_copy_only=False).astype(np.int8)
             conflict = _col(batch, "conflict").to_numpy(zero_copy_only=False).astype(bool)
-            weights, total, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model, config)
+            mail_conflict = _col(batch, "mail_conflict").to_numpy(zero_copy_only=False).astype(bool)
+            weights, total, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model, config, mail_conflict)
             cols = {
                 "left_idx": _col(batch, "left_idx"),
                 "right_idx": _col(batch, "right_idx"),

@@ -5,7 +5,7 @@ built-in Japanese sample org. Pairwise precision / recall / F1 of the clusters a
 (recall against all true pairs, so blocking misses count).
 
 The floors are a little below what the engine reaches today (regression guards): FEBRL3 0.9969,
-FEBRL4 0.9947, the Japanese sample at 20k 0.9719 with precision 0.9965. Issue #2's targets are
+FEBRL4 0.9947, the Japanese sample at 20k 0.9760 with precision 0.9977. Issue #2's targets are
 higher where noted: FEBRL4 F1 0.996 and, on the Japanese sample, F1 0.98 (precision 0.995 is
 met); see the issue notes for why.
 """
@@ -51,6 +51,6 @@ def test_japanese_sample_zero_config(tmp_path):
     m = evaluate_files(out / "clusters.csv", truth)
     auto = evaluate_files(out / "clusters.csv", truth, auto_only=True)
     print("sample", json.dumps(m), "auto", json.dumps(auto))
-    assert m["f1"] >= 0.97 and m["precision"] >= 0.995, m
+    assert m["f1"] >= 0.975 and m["precision"] >= 0.997, m
     assert auto["precision"] >= 0.999, auto
     assert auto["true_positives"] >= 0.75 * auto["true_pairs"], auto
