@@ -647,17 +647,14 @@ def compute_levels(
                 rare_address = _bools(batch, "rare_address")
         levels[:, j] = lv
     rare_near = np.zeros(n, dtype=bool)
-    if name_lv is not None and "last_name" in names_of(comps) and "first_name" in names_of(comps):
+    compared = [c.name for c in comps]
+    if name_lv is not None and "last_name" in compared and "first_name" in compared:
         np_ = _NamePairs(batch, names)
         rare_near = rare_near_miss(
-            levels[:, names_of(comps).index("last_name")], levels[:, names_of(comps).index("first_name")], swapped,
+            levels[:, compared.index("last_name")], levels[:, compared.index("first_name")], swapped,
             np_.shares("l", "n_last_name"), np_.shares("l", "n_first_name"),
             np_.shares("r", "n_last_name"), np_.shares("r", "n_first_name"))
     return levels, tf, {"swapped": swapped, "rare_address": rare_address, "rare_near": rare_near}
-
-
-def names_of(comps: list[Comparison]) -> list[str]:
-    return [c.name for c in comps]
 
 
 RARE_NAME_RECORDS = 2  # a name on at most this many records (itself and one more) is rare
@@ -885,7 +882,8 @@ def build_model(
 # (column, SQL type) of the per-record feature table; a column the data lacks is NULL.
 FEATURES = [
     ("last_name", "VARCHAR"), ("first_name", "VARCHAR"), ("last_reading", "VARCHAR"), ("first_reading", "VARCHAR"),
-    ("email", "VARCHAR"), ("email_domain", "VARCHAR"), ("email_is_role", "BOOLEAN"), ("email_is_freemail", "BOOLEAN"), ("email_local", "VARCHAR"), ("phone", "VARCHAR"), ("mobile", "VARCHAR"),
+    ("email", "VARCHAR"), ("email_domain", "VARCHAR"), ("email_is_role", "BOOLEAN"), ("email_is_freemail", "BOOLEAN"),
+    ("email_local", "VARCHAR"), ("phone", "VARCHAR"), ("mobile", "VARCHAR"),
     ("phone_is_mobile", "BOOLEAN"), ("company_core", "VARCHAR"), ("company_reading", "VARCHAR"), ("company_sound", "VARCHAR"),
     ("birthdate", "VARCHAR"), ("street", "VARCHAR"), ("postal_code", "VARCHAR"), ("city", "VARCHAR"),
     ("prefecture", "VARCHAR"), ("state", "VARCHAR"), ("card_person_id", "VARCHAR"),
@@ -1606,7 +1604,7 @@ def apply_model(
     capped = np.where(tier == 0, np.minimum(prob, below_review), prob)
     capped = np.where((tier == 1) | conflict, np.minimum(capped, below_auto), capped)
     # Which gate capped the pair (see GATES): 0 none, 1 no person-level evidence,
-    # 2 weak person-level evidence, 3 names disagree.
+    # 2 weak person-level evidence, 3 names disagree, 5 two mailboxes at one domain (4: below).
     gate = np.where(tier == 0, 1, np.where(tier == 1, 2, np.where(conflict, 3, 0))).astype(np.int8)
     if mail_conflict is not None:  # (what person_evidence made of it: said so, rather than gate 1)
         gate[(gate == 1) & mail_conflict] = 5
@@ -1647,11 +1645,11 @@ def person_evidence(
     agrees, and the given names do not clearly differ (the person ID overrides that: the service
     matched the cards itself).
     Tier 1 (review at most): one name part, with a home-like address (a street few records
-    share), where no personal identifier contradicts; or, at one company, the given name written
-    the same and the surname one kanji / kana off; or (`rare_near`: rare_near_miss, where no two
-    mailboxes at the company's domain or two mobiles say two people, `id_conflict`) at one company,
-    one name part written the same and the other a near miss that nobody else in the org carries.
-    A near-miss given name that is a real name (`rare_near` false) is a family member's at a home.
+    share), where no personal identifier contradicts; or (`rare_near`: rare_near_miss, where no
+    two mailboxes at the company's domain or two mobiles say two people, `id_conflict`) at one
+    company, one name part written the same and the other a near miss that nobody else in the org
+    carries. A near-miss given name that is a real name (`rare_near` false) is a family member's at
+    a home.
     Tier 0 (never a match): nothing about the person, or different given names, or (`mail_conflict`,
     see _MAIL_CONFLICT) two different personal mailboxes at one company's domain where no mobile,
     birth date or card person ID says one person. Company, switchboard, office address and postal
@@ -1688,7 +1686,8 @@ def person_evidence(
     #   company explains it);
     # - one name part agreeing and the other a near miss (one kanji, a truncated reading) at a
     #   home -- but a near-miss given name only where it looks misread (`rare_near`): 美香 / 美咲
-    #   at one home are two sisters as often as not (100k sample: 18 of 20 such groups).
+    #   at one home are two sisters (100k sample: of ~90 pairs at one address with the surname
+    #   the same and a near-miss given name that is a real name, 3 were one person).
     # (At a home, both emails present and different contradict: family members.)
     home = rare_address & (company != 2) & (email != 0) & (phone != 0)
     near_miss = ((last >= 2) & (first == 1)) | ((last == 1) & (first >= 2))
