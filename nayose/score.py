@@ -261,7 +261,8 @@ _SIM_EVERY_PAIR = False  # tests: compute every similarity, to check that skippi
 class RecordNames:
     """Per-record name values by rec_idx, for the name levels: the readings (lr = reading or
     written surname, fr = given name) and written names as codes into one vocabulary of the
-    distinct values, the kanji flags and the value shares (lf_*). The pair query then carries
+    distinct values, the kanji flags, the value shares (lf_*) and the names' counts (n_*, for
+    rare_near_miss; kept with the shares, `shares[col]`). The pair query then carries
     none of them (`pair_levels_sql(..., name_strings=False)`): equalities are code comparisons,
     and the pairs whose similarity matters take their strings by index (a few distinct Python
     strings instead of an Arrow -> Python conversion per pair)."""
@@ -623,18 +624,18 @@ def compute_levels(
     tf = np.full((n, len(comps)), np.nan, dtype=np.float32)
     swapped = np.zeros(n, dtype=bool)
     rare_address = np.zeros(n, dtype=bool)
-    name_lv = None
+    name_lv = np_ = None
     for j, comp in enumerate(comps):
         if comp.name in ("last_name", "first_name"):
             if name_lv is None:
                 name_lv = _name_levels(batch, names)
                 swapped = name_lv["swapped"]
+                np_ = _NamePairs(batch, names)  # (the per-record shares and counts, by pair)
             lv = name_lv[comp.name]
             part = comp.name.split("_")[0]
             other = "first" if part == "last" else "last"
             # The share of the agreed name, on whichever side is more common (conservative; with
             # swapped fields the right-hand value sits in the other field).
-            np_ = _NamePairs(batch, names)
             r_exact = np.where(swapped, np_.shares("r", f"lf_{other}_name"), np_.shares("r", f"lf_{part}_name"))
             r_read = np.where(swapped, np_.shares("r", f"lf_{other}_reading"), np_.shares("r", f"lf_{part}_reading"))
             lf_exact = np.fmax(np_.shares("l", f"lf_{part}_name"), r_exact)
@@ -648,8 +649,7 @@ def compute_levels(
         levels[:, j] = lv
     rare_near = np.zeros(n, dtype=bool)
     compared = [c.name for c in comps]
-    if name_lv is not None and "last_name" in compared and "first_name" in compared:
-        np_ = _NamePairs(batch, names)
+    if np_ is not None and "last_name" in compared and "first_name" in compared:
         rare_near = rare_near_miss(
             levels[:, compared.index("last_name")], levels[:, compared.index("first_name")], swapped,
             np_.shares("l", "n_last_name"), np_.shares("l", "n_first_name"),
