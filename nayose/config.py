@@ -156,8 +156,11 @@ class MatchingConfig(_Strict):
             "Records with one name part in common at the same home address but the other different: family "
             "members (different_people), or possibly one person's corrupted record (review: at most for "
             "review, never auto). auto (default): different_people when the data has any contact channel "
-            "(email, phone or company), as CRM exports do; review when it has none (a person register of "
-            "names, addresses and birth dates, where nothing else could tell the two apart)."
+            "(email, phone or company), as CRM exports do. When it has none (a person register of names, "
+            "addresses and birth dates) the data decides (the model's shared_home): where pairs at one home "
+            "with other names and other birth dates are no more common than duplicates corrupted in both "
+            "would make them, a shared home is one person's (review, whatever the names); where families "
+            "live together, another given name at a home is a family member's."
         ),
     )
 

@@ -45,6 +45,7 @@ from nayose.score import (
     compute_levels,
     home_address_max,
     household_review,
+    judged_homes,
     pair_levels_sql,
     person_evidence,
 )
@@ -271,7 +272,8 @@ def _apply_fn(comps: list[Comparison], model: Model | None, config: Config):
             tier = _col(batch, "tier").to_numpy(zero_copy_only=False).astype(np.int8)
             conflict = _col(batch, "conflict").to_numpy(zero_copy_only=False).astype(bool)
             mail_conflict = _col(batch, "mail_conflict").to_numpy(zero_copy_only=False).astype(bool)
-            weights, total, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model, config, mail_conflict)
+            home = _col(batch, "rare_address").to_numpy(zero_copy_only=False).astype(bool)
+            weights, total, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model, config, mail_conflict, home)
             cols = {
                 "left_idx": _col(batch, "left_idx"),
                 "right_idx": _col(batch, "right_idx"),
@@ -339,14 +341,17 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
             clock.lap("random pairs")
             # EM on the comparison-pattern counts: one GROUP BY on the cluster.
             lvl_cols = [f"lvl_{c.name}" for c in comps]
-            counts = levels.groupBy(*lvl_cols, "tier").count().toArrow()
+            counts = levels.groupBy(*lvl_cols, "tier", "rare_address").count().toArrow()
             patterns = np.column_stack(
                 [counts.column(c).to_numpy().astype(np.int8) for c in lvl_cols]
             ) if counts.num_rows else np.zeros((0, k), dtype=np.int8)
             tiers = counts.column("tier").to_numpy().astype(np.int8) if counts.num_rows else np.zeros(0, dtype=np.int8)
             pair_counts = counts.column("count").to_numpy().astype(np.int64) if counts.num_rows else np.zeros(0, dtype=np.int64)
+            homes = counts.column("rare_address").to_numpy(zero_copy_only=False).astype(bool) \
+                if counts.num_rows else np.zeros(0, dtype=bool)
             model = build_model(
-                patterns, tiers, rand_levels, comps, n_records, config.matching.em_iterations, None, pair_counts
+                patterns, tiers, rand_levels, comps, n_records, config.matching.em_iterations, None, pair_counts,
+                home=homes if judged_homes(config, household) else None,
             )
             model.sessions["tf_populations"] = _tf_populations(records, present)
             clock.lap("pattern counts + EM")

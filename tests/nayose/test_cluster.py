@@ -136,3 +136,83 @@ def test_a_card_services_person_id_is_a_personal_identifier():
     assert tier[0] == 2
     tier, _ = person_evidence(np.array([[4, 0, 0, 0, 0, -1, -1, 0]], dtype=np.int8), COMPARISONS, rare)
     assert tier[0] == 0
+
+
+def _register_levels(duplicates: dict[tuple, int], family: int = 0):
+    """Home pairs of a person register: levels (last, first, birthdate, address) x count."""
+    import numpy as np
+
+    rows = []
+    for (last, first, dob), n in duplicates.items():
+        rows += [[last, first, dob, 4]] * n
+    rows += [[4, 0, 0, 4]] * family  # a relative: the surname, another given name and birth date
+    return np.array(rows, dtype=np.int8)
+
+
+def test_a_register_says_itself_whether_a_shared_home_is_one_person():
+    """A register without contact channels (FEBRL): records at one home are one person's
+    duplicates, or family members. Duplicates with another name *and* another birth date are about
+    as common as the two corruptions' own rates multiply to; family members are many more."""
+    import numpy as np
+
+    from nayose.score import COMPARISONS, shared_home
+
+    comps = [c for c in COMPARISONS if c.name in ("last_name", "first_name", "birthdate", "address")]
+    # 1,000 duplicate pairs at homes: 10% with the birth date corrupted, ~10% with a name replaced,
+    # so ~1% with both.
+    dups = {(4, 4, 3): 800, (4, 4, 0): 90, (4, 0, 3): 90, (4, 0, 0): 10, (4, 4, -1): 10}
+    levels = _register_levels(dups)
+    judged = shared_home(levels, np.ones(len(levels), dtype=bool), comps)
+    assert judged["one_person"] is True, judged
+    assert judged["other_name_and_birth_date"] == 10 and 9 < judged["expected_if_duplicates"] < 11, judged
+    # One original in a hundred with a relative at home (and one of its duplicates): 20 more pairs.
+    levels = _register_levels(dups, family=20)
+    judged = shared_home(levels, np.ones(len(levels), dtype=bool), comps)
+    assert judged["one_person"] is False, judged
+    # Not homes (an address many records share): nothing to judge from.
+    judged = shared_home(levels, np.zeros(len(levels), dtype=bool), comps)
+    assert judged == {"home_pairs": 0, "one_person": False}
+    # Pattern counts (the Spark engine's GROUP BY) give the same judgement.
+    patterns, counts = np.unique(levels, axis=0, return_counts=True)
+    assert shared_home(patterns, np.ones(len(patterns), dtype=bool), comps, counts)["one_person"] is False
+
+
+def test_the_registers_judgement_raises_or_caps_pairs_at_a_home():
+    """Where a shared home is one person's, a home pair without person-level evidence is raised to
+    review (gate 6); where families live together, another given name there is never a match
+    (gate 7). A CRM export, or the user's own word in the config, is left alone."""
+    import numpy as np
+
+    from nayose.config import load_config
+    from nayose.score import COMPARISONS, GATES, Model, apply_model
+
+    comps = [c for c in COMPARISONS if c.name in ("last_name", "first_name", "birthdate", "address")]
+    m = [np.array([0.1, 0.1, 0.1, 0.1, 0.6]), np.array([0.1, 0.1, 0.1, 0.1, 0.6]), np.array([0.1, 0.1, 0.1, 0.7]),
+         np.array([0.05, 0.05, 0.1, 0.2, 0.6])]
+    u = [np.array([0.9, 0.05, 0.03, 0.01, 0.01]), np.array([0.9, 0.05, 0.03, 0.01, 0.01]), np.array([0.9, 0.05, 0.04, 0.01]),
+         np.array([0.5, 0.3, 0.1, 0.09, 0.01])]
+
+    def model(one_person):
+        sessions = {"shared_home": {"home_pairs": 1000, "one_person": one_person,
+                                    "other_name_and_birth_date": 10, "expected_if_duplicates": 10.0}}
+        return Model(comps, m, u, 1e-4, [np.log2(a / b) for a, b in zip(m, u)], sessions)
+
+    # abbey / gabrielle finlay at 14 lipman street, two birth dates: tier 1 (a register), weak weight
+    levels = np.array([[4, 0, 0, 4]], dtype=np.int8)
+    tfs = np.full((1, 4), np.nan, dtype=np.float32)
+    tier, conflict, home = np.array([1], dtype=np.int8), np.array([True]), np.array([True])
+    config = load_config(None)
+    th = config.matching.thresholds
+    *_, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model(True), config, None, home)
+    assert prob[0] < th.review and capped[0] == th.review and gate[0] == 6, (prob, capped, gate)
+    assert "one person" in GATES[6]
+    *_, capped, gate = apply_model(levels, tfs, tier, conflict, model(False), config, None, home)
+    assert capped[0] < th.review and gate[0] == 7, (capped, gate)
+    # Not a home (home false), or the config says review: the weight decides as before (gate 2: weak
+    # person-level evidence, capped below auto).
+    *_, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model(True), config, None, np.array([False]))
+    assert capped[0] == prob[0] and gate[0] == 2
+    forced = load_config(None)
+    forced.matching.same_home_other_given_name = "review"
+    *_, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model(True), forced, None, home)
+    assert capped[0] == prob[0] and gate[0] == 2
