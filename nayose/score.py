@@ -1799,7 +1799,10 @@ def person_evidence(
         weak |= home & ((last >= 2) | (first >= 2))
     # A name alone is not enough: namesakes are common (佐藤 健 at two companies). Something else
     # about the person or their company must agree too.
-    corroborated = (email >= 1) | (phone >= 1) | (company >= 1) | (dob >= 1) | (lv("address") >= 2)
+    # (At two different companies an address in the same area or street is two offices' (Congress
+    # Avenue in Austin, 大手町): it says nothing about the person; the same address still may.)
+    address = lv("address")
+    corroborated = (email >= 1) | (phone >= 1) | (company >= 1) | (dob >= 1) | (address == 4) | ((address >= 2) & (company != 0))
     strong &= corroborated | strong_id
     tier = np.where(strong, 2, np.where(weak, 1, 0)).astype(np.int8)
     if mail_conflict is not None:

@@ -90,6 +90,12 @@ CASES = [
     # ... and one woman whose given name was mistyped on a form at the same kind of home: review.
     ("00Q9X00000000R1AAA", "智恵", "蒔田", "", "", "", "", "本郷2-8-14 本郷ハイツ 305", "文京区", "東京都", "113-0033", "Web"),
     ("00Q9X00000000R2AAA", "智惠美", "蒔田", "", "", "", "", "本郷2-8-14 本郷ハイツ 305", "文京区", "東京都", "113-0033", "展示会"),
+    # Namesakes at two companies whose offices are on one street (Congress Avenue in Austin,
+    # 大手町 in 千代田区), each with their own mailbox and line: two people.
+    ("00Q9X00000000S1AAA", "Ingrid", "Halvorsen", "Evergreen Peak Energy Inc.", "ingrid.halvorsen@evergreenpeak.com", "+1 512-380-6331", "", "533 Congress Avenue, Suite 142", "Austin", "TX", "78701", "Web"),
+    ("00Q9X00000000S2AAA", "Ingrid", "Halvorsen", "Falcon Data GmbH", "ihalvorsen@falcondata.com", "+1 512-838-2865", "", "918 Congress Avenue", "Austin", "TX", "78701", "Purchased List"),
+    ("00Q9X00000000T1AAA", "澄人", "蓬田", "東邦精機株式会社", "s.yomogita@toho-seiki.co.jp", "03-3211-7788", "", "大手町1-5-1", "千代田区", "東京都", "100-0004", "Web"),
+    ("00Q9X00000000T2AAA", "澄人", "蓬田", "丸菱商事株式会社", "yomogita@marubishi.co.jp", "03-3211-4455", "", "大手町1丁目9番2号", "千代田区", "東京都", "100-0004", "名刺"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -271,3 +277,13 @@ def test_sisters_at_one_home_stay_apart_a_mistyped_given_name_there_is_reviewed(
     assert _cluster(clusters, "00Q9X00000000Q1AAA") != _cluster(clusters, "00Q9X00000000Q2AAA")
     assert _cluster(clusters, "00Q9X00000000R1AAA") == _cluster(clusters, "00Q9X00000000R2AAA")
     assert clusters["00Q9X00000000R1AAA"][1] == "review"
+
+
+def test_namesakes_with_offices_on_one_street_at_two_companies_stay_apart(matched):
+    """The same name at two companies whose offices share a street (two mailboxes, two lines):
+    the address is the companies', not the person's -- no person-level evidence (gate 1)."""
+    _, _, clusters, pairs = matched
+    for a, b in (("00Q9X00000000S1AAA", "00Q9X00000000S2AAA"), ("00Q9X00000000T1AAA", "00Q9X00000000T2AAA")):
+        assert _cluster(clusters, a) != _cluster(clusters, b)
+        p, gate = pairs[(a, b)] if (a, b) in pairs else pairs[(b, a)]  # (compared: the full name blocks them)
+        assert p < 0.5 and gate == 1, (a, b, p, gate)
