@@ -418,3 +418,40 @@ def test_names_with_honorifics_and_notes_are_learnt_and_split_as_normalize_reads
                            [teacher["Id"], whole["Id"]]).fetchall())
     con.close()
     assert got == {teacher["Id"]: ["麒麟川", "太郎"], whole["Id"]: ["麒麟川", "花子"]}
+
+
+def test_a_person_registers_incremental_run_equals_a_full_run(tmp_path):
+    """FEBRL3 (a register: no contact channel): the model judges its shared homes one person's
+    (shared_home) and raises home pairs to review (gate 6); the incremental run keeps that judgement
+    with the model and gives the full run's tables. Before: 100 records missing; after: they arrive
+    while 40 others get another given name and 20 another street."""
+    import csv
+
+    from nayose.evaluate import write_febrl_contacts
+
+    config = load_config(None)
+    full = tmp_path / "febrl3.csv"
+    write_febrl_contacts("febrl3", full, tmp_path / "febrl3.truth.csv")
+    with open(full, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    given = sorted({r["FirstName"] for r in rows if r["FirstName"]})
+    after = []
+    for i, r in enumerate(rows):
+        r = dict(r)
+        if i % 120 == 7:
+            r["FirstName"] = given[(i * 31) % len(given)]
+        if i % 240 == 11:
+            r["MailingStreet"] = f"{i % 90 + 1} kent street"
+        after.append(r)
+    before_path, after_path = tmp_path / "before.csv", tmp_path / "after.csv"
+    for path, data in ((before_path, [r for i, r in enumerate(rows) if i % 50]), (after_path, after)):
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(data)
+    result, twin = _night_after(tmp_path, before_path, after_path, config)
+    assert result.new == 100 and result.changed >= 55, result
+    con = duckdb.connect(str(tmp_path / "store.duckdb"), read_only=True)
+    assert load_model(con).sessions["shared_home"]["one_person"] is True
+    assert con.execute("SELECT count(*) FROM scored_pairs WHERE gate = 6").fetchall()[0][0] > 0
+    con.close()
