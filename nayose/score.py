@@ -921,23 +921,6 @@ def shared_home(levels: np.ndarray, home: np.ndarray, comps: list[Comparison], p
     out.update(other_name_and_birth_date=observed, expected_if_duplicates=round(expected, 1),
                one_person=bool(observed <= SHARED_HOME_EXCESS * expected + SHARED_HOME_SLACK))
     return out
-    w = np.asarray(pair_counts, dtype=np.int64) if pair_counts is not None else np.ones(len(levels), dtype=np.int64)
-    at_home = home & (levels[:, idx["address"]] == 4)
-    names_agree = (levels[:, idx["last_name"]] >= 2) & (levels[:, idx["first_name"]] >= 2)
-    dob = levels[:, idx["birthdate"]]
-
-    def n(mask: np.ndarray) -> int:
-        return int(w[mask & at_home].sum())
-
-    pairs, dob_same, names_same = n(np.ones(len(levels), dtype=bool)), n(dob == 3), n(names_agree)
-    out["home_pairs"] = pairs
-    if min(pairs, dob_same, names_same) < SHARED_HOME_MIN_PAIRS:
-        return out
-    share = n(tier < 2) / pairs
-    expected = (n((dob == 3) & ~names_agree) / dob_same) * (n(names_agree & (dob < 2)) / names_same)
-    out.update(without_person_evidence=round(share, 4), expected_if_duplicates=round(expected, 4),
-               one_person=bool(share <= SHARED_HOME_EXCESS * expected))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
