@@ -442,8 +442,9 @@ def scored_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Ma
                     )
                     + "\n\n"
                     + md_table(
-                        ["person-evidence gate", "pairs capped"],
-                        [(k.removeprefix("capped_").replace("_", " "), v) for k, v in s.items() if k.startswith("capped_")],
+                        ["person-evidence gate", "pairs capped (raised)"],
+                        [(k.removeprefix("capped_").replace("_", " "), v) for k, v in s.items()
+                         if k.startswith(("capped_", "raised_"))],
                     )
                 ),
                 "pairs_auto": dg.MetadataValue.int(int(s.get("pairs_auto", 0))),

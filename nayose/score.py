@@ -1540,7 +1540,7 @@ def score_pairs(
 
         # Weights and probabilities slice by slice, streamed into the table: only the compact
         # per-pair arrays above live for all pairs at once.
-        counts = dict.fromkeys(("auto", "review", "below", "c0", "c1", "c2"), 0)
+        counts = dict.fromkeys(GATE_COUNTS, 0)
         schema = scored_schema(comps)
         batches = scored_batches(cand, comps, tier, conflict, model, config, counts)
         con.register("_scored_arrow", pa.RecordBatchReader.from_batches(schema, batches))
@@ -1559,7 +1559,7 @@ def score_pairs(
             "capped_no_person_evidence": counts["c0"],
             "capped_weak_person_evidence": counts["c1"],
             "capped_names_disagree": counts["c2"],
-        }
+        } | home_gate_stats(model, counts)
         save_model(con, model, model_table)
         if frozen is None:  # scored with the data's counts: counts kept before do not describe these scores
             con.execute(f'DROP TABLE IF EXISTS "{tf_table}"')
@@ -1596,7 +1596,8 @@ def scored_schema(comps: list[Comparison]) -> pa.Schema:
 
 def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: Config, counts: dict[str, int]):
     """scored_pairs rows of the pairs `cand` (with their evidence tiers), APPLY_BATCH_ROWS at a
-    time; `counts` (auto, review, below, c0-c2: pairs a gate capped) is added to on the way."""
+    time; `counts` (GATE_COUNTS: auto, review, below, c0-c2 and c7: pairs a gate capped, r6: pairs
+    gate 6 raised) is added to on the way."""
     th_auto, th_review = config.matching.thresholds.auto, config.matching.thresholds.review
     levels, tfs = cand["levels"], cand["tf"]
     schema = scored_schema(comps)
@@ -1611,6 +1612,8 @@ def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: C
         counts["c0"] += int(((t == 0) & (prob >= th_review)).sum())
         counts["c1"] += int(((t == 1) & (prob >= th_auto)).sum())
         counts["c2"] += int((c & (t == 2) & (prob >= th_auto)).sum())
+        counts["c7"] += int(((gate == 7) & (prob >= th_review)).sum())
+        counts["r6"] += int((gate == 6).sum())
         cols = [
             pa.array(cand["left"][sl], pa.int32()), pa.array(cand["right"][sl], pa.int32()),
             pa.array(cand["rule"][sl], pa.int16()), pa.array(total.astype(np.float32)),
@@ -1697,6 +1700,16 @@ def household_review(config: Config, comps: list[Comparison]) -> bool:
     if mode == "auto":
         return not {c.name for c in comps} & {"email", "phone", "company"}
     return mode == "review"
+
+
+GATE_COUNTS = ("auto", "review", "below", "c0", "c1", "c2", "c7", "r6")
+
+
+def home_gate_stats(model: "Model | None", counts: dict[str, int]) -> dict[str, int]:
+    """A person register's shared-home gates (6, 7) in the score stats, when the model judged its homes."""
+    if model is None or "one_person" not in model.sessions.get("shared_home", {}):
+        return {}
+    return {"capped_family_at_home": int(counts["c7"]), "raised_one_person_home": int(counts["r6"])}
 
 
 def judged_homes(config: Config, household: bool) -> bool:

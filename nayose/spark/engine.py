@@ -44,6 +44,7 @@ from nayose.score import (
     build_model,
     compute_levels,
     home_address_max,
+    home_gate_stats,
     household_review,
     judged_homes,
     pair_levels_sql,
@@ -368,6 +369,8 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
             F.sum(((F.col("tier") == 0) & (F.col("raw_probability") >= th.review)).cast("long")).alias("c0"),
             F.sum(((F.col("tier") == 1) & (F.col("raw_probability") >= th.auto)).cast("long")).alias("c1"),
             F.sum((F.col("conflict") & (F.col("tier") == 2) & (F.col("raw_probability") >= th.auto)).cast("long")).alias("c2"),
+            F.sum(((F.col("gate") == 7) & (F.col("raw_probability") >= th.review)).cast("long")).alias("c7"),
+            F.sum((F.col("gate") == 6).cast("long")).alias("r6"),
         ).collect()[0]
         result.rows = int(agg["rows"])
         result.stats = {
@@ -380,7 +383,7 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
             "capped_no_person_evidence": int(agg["c0"] or 0),
             "capped_weak_person_evidence": int(agg["c1"] or 0),
             "capped_names_disagree": int(agg["c2"] or 0),
-        }
+        } | home_gate_stats(model, {k: int(agg[k] or 0) for k in ("c7", "r6")})
         clock.lap("stats")
         result.step_seconds = clock.steps
     return result, scored, model
