@@ -96,6 +96,10 @@ CASES = [
     ("00Q9X00000000S2AAA", "Ingrid", "Halvorsen", "Falcon Data GmbH", "ihalvorsen@falcondata.com", "+1 512-838-2865", "", "918 Congress Avenue", "Austin", "TX", "78701", "Purchased List"),
     ("00Q9X00000000T1AAA", "澄人", "蓬田", "東邦精機株式会社", "s.yomogita@toho-seiki.co.jp", "03-3211-7788", "", "大手町1-5-1", "千代田区", "東京都", "100-0004", "Web"),
     ("00Q9X00000000T2AAA", "澄人", "蓬田", "丸菱商事株式会社", "yomogita@marubishi.co.jp", "03-3211-4455", "", "大手町1丁目9番2号", "千代田区", "東京都", "100-0004", "名刺"),
+    # Two private customers of one name in one ward, each with their own mobile and street: two
+    # people (sharing a city is where namesakes live).
+    ("00Q9X00000000U1AAA", "紗代", "鴇田", "", "", "", "090-4417-2290", "太子堂2-14-5", "世田谷区", "東京都", "154-0004", "Web"),
+    ("00Q9X00000000U2AAA", "紗代", "鴇田", "", "", "", "080-6120-7734", "成城6-8-21", "世田谷区", "東京都", "157-0066", "展示会"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -287,3 +291,13 @@ def test_namesakes_with_offices_on_one_street_at_two_companies_stay_apart(matche
         assert _cluster(clusters, a) != _cluster(clusters, b)
         p, gate = pairs[(a, b)] if (a, b) in pairs else pairs[(b, a)]  # (compared: the full name blocks them)
         assert p < 0.5 and gate == 1, (a, b, p, gate)
+
+
+def test_namesakes_in_one_city_with_their_own_mobiles_stay_apart(matched):
+    """Where records carry contact channels, the same city alone does not back a name: two
+    private customers of one name in 世田谷区 with two mobiles are two people (gate 1)."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X00000000U1AAA", "00Q9X00000000U2AAA"
+    assert _cluster(clusters, a) != _cluster(clusters, b)
+    p, gate = pairs[(a, b)] if (a, b) in pairs else pairs[(b, a)]
+    assert p < 0.5 and gate == 1, (p, gate)
