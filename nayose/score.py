@@ -913,7 +913,7 @@ def shared_home(levels: np.ndarray, home: np.ndarray, comps: list[Comparison], p
     def n(mask: np.ndarray) -> int:
         return int(w[mask & at_home].sum())
 
-    pairs, dob_same, names_same = n(np.ones(len(levels), dtype=bool)), n(dob == 3), n(names_agree)
+    pairs, dob_same, names_same = int(w[at_home].sum()), n(dob == 3), n(names_agree)
     out["home_pairs"] = pairs
     if min(dob_same, names_same) < SHARED_HOME_MIN_PAIRS:
         return out
@@ -1624,6 +1624,13 @@ def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: C
             cols += [pa.array(levels[sl, j], pa.int8()), pa.array(weights[:, j], pa.float32())]
         yield pa.RecordBatch.from_arrays(cols, schema=schema)
 
+def _raised_to_review(capped: np.ndarray, gate: np.ndarray, mask: np.ndarray, number: int,
+                      review: float) -> tuple[np.ndarray, np.ndarray]:
+    """(capped, gate) with the pairs of `mask` below the review threshold raised to it, gate `number`."""
+    raised = mask & (capped < review)
+    return np.where(raised, review, capped), np.where(raised, number, gate).astype(np.int8)
+
+
 def apply_model(
     levels: np.ndarray, tfs: np.ndarray, tier: np.ndarray, conflict: np.ndarray, model: "Model | None", config: Config,
     mail_conflict: np.ndarray | None = None, home: np.ndarray | None = None,
@@ -1670,9 +1677,8 @@ def apply_model(
     homes = model.sessions.get("shared_home", {}) if model is not None else {}
     if home is not None and "address" in names and "one_person" in homes and config.matching.same_home_other_given_name == "auto":
         if homes["one_person"]:
-            raised = home & (levels[:, names.index("address")] == 4) & (tier < 2) & (capped < th.review)
-            capped = np.where(raised, th.review, capped)
-            gate = np.where(raised, 6, gate).astype(np.int8)
+            capped, gate = _raised_to_review(capped, gate, home & (levels[:, names.index("address")] == 4) & (tier < 2),
+                                             6, th.review)
         elif "other_name_and_birth_date" in homes:
             # Either name part different: a swapped record of the person compares its given name
             # with the relative's surname. (A duplicate with a name part replaced looks the same:
@@ -1688,16 +1694,12 @@ def apply_model(
     # review whatever else differs, so its weight may not keep it below (100k sample: 21 such
     # pairs were, 20 of them one person).
     if "company" in names:
-        misread = (tier == 1) & (levels[:, names.index("company")] == 2) & (capped < th.review)
-        capped = np.where(misread, th.review, capped)
-        gate = np.where(misread, 8, gate).astype(np.int8)
+        capped, gate = _raised_to_review(capped, gate, (tier == 1) & (levels[:, names.index("company")] == 2), 8, th.review)
     # Two cards a business-card service consolidated into one person (the same Sansan person ID)
     # are at least for review, whatever else changed (a new company, a misread name): the
     # service matched them itself, an analyst decides. (Auto-merging still needs the model.)
     if "person_id" in names:
-        raised = (levels[:, names.index("person_id")] == 1) & (capped < th.review)
-        capped = np.where(raised, th.review, capped)
-        gate = np.where(raised, 4, gate).astype(np.int8)
+        capped, gate = _raised_to_review(capped, gate, levels[:, names.index("person_id")] == 1, 4, th.review)
     return weights, total, prob, capped, gate
 
 
