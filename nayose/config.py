@@ -90,7 +90,9 @@ class BlockingRule(_Strict):
 def _default_blocking_rules() -> list[BlockingRule]:
     return [
         BlockingRule(name="email", keys=["email"]),
-        BlockingRule(name="mobile", keys=["mobile"]),
+        # The person's own number: the mobile, or a mobile number in the Phone field (either
+        # record's: the phone comparison matches a mobile against the other's Phone too).
+        BlockingRule(name="mobile", keys=["personal_phone"]),
         BlockingRule(name="phone_last_name", keys=["phone", "last_reading"]),
         BlockingRule(name="company_last_name", keys=["company_core", "last_reading"]),
         BlockingRule(name="company_first_name", keys=["company_core", "first_reading"]),

@@ -71,7 +71,7 @@ OUTPUT_COLUMNS = (
     "last_name", "first_name", "full_name", "last_reading", "first_reading", "name_key", "name_sound",
     "company_core", "company_legal_form", "company_reading", "company_sound",
     "email", "email_local", "email_domain", "email_is_freemail", "email_is_role",
-    "phone", "mobile", "phone_is_mobile",
+    "phone", "mobile", "phone_is_mobile", "personal_phone",
     "postal_code", "prefecture", "city", "street", "state",
     "birthdate", "title", "department", "lead_source", "created_date", "last_modified_date", "card_person_id",
 )
@@ -2142,6 +2142,9 @@ def _run(
           company_core, company_legal_form, company_reading, company_sound,
           email, email_local, email_domain, email_is_freemail, email_is_role,
           phone, mobile, phone_is_mobile,
+          -- the person's own number: the mobile, else a mobile number written in the Phone field
+          -- (携帯 typed into 電話番号 is common): what the mobile blocking rule joins on
+          coalesce(mobile, CASE WHEN phone_is_mobile THEN phone END) AS personal_phone,
           postal_code, coalesce(state_pref, city_pref, street_pref) AS prefecture,
           coalesce(city_n, street_city) AS city,
           CASE WHEN city_n IS NOT NULL AND starts_with(street_n, city_n) AND length(street_n) > length(city_n)

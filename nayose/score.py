@@ -490,21 +490,50 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
     s_ll = sim("ll", ~b["ln1n"] & ~b["ln2n"])
     s_ff = sim("ff", ~b["fn1n"] & ~b["fn2n"])
 
+    # A name in kanji against one in kana / romaji: any reading the kanji may have (根本 is
+    # konpon or nemoto, 直穂 naoho) agreeing is the same reading, not only the one guessed.
+    def other_reading(tag: str, need: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, dtype=bool)
+        kl, kr = b[f"{tag[0]}k1"], b[f"{tag[1]}k2"]
+        rows = np.flatnonzero(need & (kl ^ kr) & ~b[f"e_{tag}"] & ~b[f"q_{tag}"])
+        if len(rows):
+            left_kanji = kl[rows]
+            if np_.names is not None:  # readings per distinct kanji name, then one set lookup
+                (wl, wr), (rl, rr) = np_.written_codes(tag, rows), np_.string_codes(tag, rows)
+                size = len(np_.names.vocab)
+                kanji = np.where(left_kanji, wl, wr).astype(np.int64)
+                other = np.where(left_kanji, rr, rl).astype(np.int64)
+                out[rows] = np.isin(kanji * size + other, np_.names.reading_keys(np.unique(kanji)))
+            else:
+                (wl, wr), (rl, rr) = np_.written(tag, rows), np_.strings(tag, rows)
+                out[rows] = [(r_ in name_readings(w_l)) if k else (l_ in name_readings(w_r))
+                             for k, w_l, w_r, l_, r_ in zip(left_kanji.tolist(), wl, wr, rl, rr)]
+        return out
+
     # Alignment: surname with surname, or with the given name when one record has them swapped.
     # The written names decide first (a reading field may follow the person, not the field),
-    # then the readings.
-    def agreement(tag: str, sim: np.ndarray) -> np.ndarray:
-        return np.where(b[f"e_{tag}"], 3.0, np.where(b[f"q_{tag}"], 2.5, sim))
+    # then the readings -- the kanji's other readings included: 水上 幸子 against Mizukami Sachiko
+    # is read suijo yukiko, which is closer to the swapped order than to the straight one, yet
+    # mizukami and sachiko are readings of the kanji in the straight order.
+    alt_ll = other_reading("ll", ~b["ln1n"] & ~b["ln2n"])
+    alt_ff = other_reading("ff", ~b["fn1n"] & ~b["fn2n"])
 
-    straight = agreement("ll", s_ll) + agreement("ff", s_ff)
+    def agreement(tag: str, sim: np.ndarray, alt: np.ndarray) -> np.ndarray:
+        return np.where(b[f"e_{tag}"], 3.0, np.where(b[f"q_{tag}"] | alt, 2.5, sim))
+
+    straight = agreement("ll", s_ll, alt_ll) + agreement("ff", s_ff, alt_ff)
     # A similarity is at most 1.0, so the swapped order can only win where its upper bound
-    # (equal written names 3, equal readings 2.5, else 1.0 each) beats the straight order:
-    # only there are the swapped-order similarities needed (rounding is monotone, so the bound
-    # holds for the float sum too).
-    bound = agreement("lf", np.ones(n, dtype=np.float32)) + agreement("fl", np.ones(n, dtype=np.float32))
+    # (equal written names 3, equal readings 2.5 -- or a kanji name against kana / romaji, whose
+    # other readings may agree --, else 1.0 each) beats the straight order: only there are the
+    # swapped-order similarities and readings needed (rounding is monotone, so the bound holds
+    # for the float sum too).
+    cross_lf, cross_fl = b["lk1"] ^ b["fk2"], b["fk1"] ^ b["lk2"]
+    ones = np.ones(n, dtype=np.float32)
+    bound = agreement("lf", ones, cross_lf) + agreement("fl", ones, cross_fl)
     may_swap = all_present & (bound > straight + 0.05)
     s_lf, s_fl = sim("lf", may_swap), sim("fl", may_swap)
-    swap = agreement("lf", s_lf) + agreement("fl", s_fl)
+    alt_lf, alt_fl = other_reading("lf", may_swap), other_reading("fl", may_swap)
+    swap = agreement("lf", s_lf, alt_lf) + agreement("fl", s_fl, alt_fl)
     swapped = all_present & (swap > straight + 0.05)
     if names is not None:  # the swapped alignments' one-kanji-off flags, where they are read
         at = np.flatnonzero(swapped)
@@ -542,30 +571,6 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
         lv[null] = NULL
         return lv
 
-    # A name in kanji against one in kana / romaji: any reading the kanji may have (根本 is
-    # konpon or nemoto, 直穂 naoho) agreeing is the same reading, not only the one guessed.
-    def other_reading(tag: str, need: np.ndarray) -> np.ndarray:
-        out = np.zeros(n, dtype=bool)
-        kl, kr = b[f"{tag[0]}k1"], b[f"{tag[1]}k2"]
-        rows = np.flatnonzero(need & (kl ^ kr) & ~b[f"e_{tag}"] & ~b[f"q_{tag}"])
-        if len(rows):
-            left_kanji = kl[rows]
-            if np_.names is not None:  # readings per distinct kanji name, then one set lookup
-                (wl, wr), (rl, rr) = np_.written_codes(tag, rows), np_.string_codes(tag, rows)
-                size = len(np_.names.vocab)
-                kanji = np.where(left_kanji, wl, wr).astype(np.int64)
-                other = np.where(left_kanji, rr, rl).astype(np.int64)
-                out[rows] = np.isin(kanji * size + other, np_.names.reading_keys(np.unique(kanji)))
-            else:
-                (wl, wr), (rl, rr) = np_.written(tag, rows), np_.strings(tag, rows)
-                out[rows] = [(r_ in name_readings(w_l)) if k else (l_ in name_readings(w_r))
-                             for k, w_l, w_r, l_, r_ in zip(left_kanji.tolist(), wl, wr, rl, rr)]
-        return out
-
-    straight_rows = ~swapped
-    alt_ll = other_reading("ll", straight_rows & ~b["ln1n"] & ~b["ln2n"])
-    alt_ff = other_reading("ff", straight_rows & ~b["fn1n"] & ~b["fn2n"])
-    alt_lf, alt_fl = other_reading("lf", swapped), other_reading("fl", swapped)
     last = levels(s_last, pick("e_ll", "e_lf"), pick("q_ll", "q_lf") | np.where(swapped, alt_lf, alt_ll),
                   pick("p_ll", "p_lf"), pick("k_ll", "k_lf"), kanji_last, cross_last, last_null)
     first = levels(s_first, pick("e_ff", "e_fl"), pick("q_ff", "q_fl") | np.where(swapped, alt_fl, alt_ff),

@@ -104,6 +104,15 @@ CASES = [
     # the switchboard: every contact differs, yet it is one person's card -- for review.
     ("00Q9X00000000V1AAA", "健", "大石", "北斗電機株式会社", "ken.oishi.58@gmail.com", "011-555-2020", "", "", "", "", "", "Web"),
     ("00Q9X00000000V2AAA", "健", "太石", "北斗電機（株）", "k.oishi@hokuto-denki.co.jp", "011-555-2147", "", "", "", "", "", "名刺"),
+    # One woman's mobile typed into the Phone field on both records (携帯 in 電話番号), her name in
+    # kanji (水上, read suijo by the dictionary) and in romaji, after a move to another company:
+    # nothing else in common ...
+    ("00Q9X00000000W1AAA", "幸子", "水上", "株式会社ミナトデータ", "", "090-4412-6952", "", "", "", "", "", "名刺"),
+    ("00Q9X00000000W2AAA", "Sachiko", "Mizukami", "Atlas Devices Inc.", "", "+81 90-4412-6952", "", "", "", "", "", "Web"),
+    # ... and a man's mobile in the Phone field of one record and the MobilePhone field of the
+    # other (大木 read taiboku; Ohki in romaji).
+    ("00Q9X00000000X1AAA", "謙介", "大木", "北斗電機株式会社", "", "080-7014-3321", "", "", "", "", "", "名刺"),
+    ("00Q9X00000000X2AAA", "Kensuke", "Ohki", "Sagami Real Estate Inc.", "", "045-301-7788", "080-7014-3321", "", "", "", "", "Web"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -316,3 +325,19 @@ def test_a_card_read_one_kanji_off_at_one_company_goes_to_review_whatever_else_d
     assert clusters[a][1] == "review"
     p, gate = pairs[(a, b)] if (a, b) in pairs else pairs[(b, a)]
     assert 0.5 <= p < 0.99 and gate == 8, (p, gate)
+
+
+def test_a_mobile_number_in_the_phone_field_finds_the_person_across_scripts(matched):
+    """A mobile number is the person's own wherever it was typed: in the Phone field of both
+    records, or in the Phone field of one and MobilePhone of the other. With the names in kanji
+    and romaji (the dictionary reads 水上 suijo, 大木 taiboku) and different companies, only the
+    mobile blocking rule brings the two records together; the shared mobile and the names then
+    make them one person."""
+    con, results, clusters, pairs = matched
+    rules = next(r for r in results if r.stage == "block").stats["rule_names"]
+    for a, b in (("00Q9X00000000W1AAA", "00Q9X00000000W2AAA"), ("00Q9X00000000X1AAA", "00Q9X00000000X2AAA")):
+        rule_no = con.execute(
+            """SELECT p.rule_no FROM candidate_pairs p JOIN normalized_records l ON l.rec_idx = p.left_idx
+               JOIN normalized_records r ON r.rec_idx = p.right_idx WHERE l.id = ? AND r.id = ?""", [a, b]).fetchall()
+        assert rule_no and rules[rule_no[0][0]] == "mobile", (a, b, rule_no)
+        assert _cluster(clusters, a) == _cluster(clusters, b), (a, b, pairs.get((a, b)))
