@@ -156,19 +156,22 @@ def normalize_name(s: str | None) -> str | None:
 _name_norm = lru_cache(maxsize=1 << 18)(normalize_name)
 
 # Around a name, not part of it: an honorific after it (山田 太郎 様, 鈴木様, 総務部御中, 佐藤 さん), a
-# title before it (Mr. John Smith, Dr. 山田) and a note in brackets after it (山田 太郎（ヤマダ タロウ）,
-# 佐藤 花子 (旧姓 鈴木)). Purchased and event lists and form entries carry them. (さん / さま only
-# apart from the name: オサマ is a name.)
+# job title after it (山田 部長, 佐藤課長: how a colleague is entered by hand), a title before it
+# (Mr. John Smith, Dr. 山田) and a note in brackets after it (山田 太郎（ヤマダ タロウ）, 佐藤 花子
+# (旧姓 鈴木)). Purchased and event lists and form entries carry them. (さん / さま only apart from
+# the name: オサマ is a name. The job titles are words no Japanese name ends with.)
 _HONORIFICS = "様|殿|御中"  # right after the name or apart from it
+_JOB_TITLES = ("代表取締役社長|代表取締役|取締役|社長|副社長|会長|専務|常務|部長|副部長|次長|課長|係長|"
+               "室長|所長|支店長|店長|主任|担当者|ご担当者|担当")  # right after the name or apart from it
 _SPACED_HONORIFICS = "さん|さま"  # apart from it only
 _TITLES = "mr|mrs|ms|miss|dr|prof"
 _NAME_NOTE = r"[(（][^()（）]*[)）]\s*$"
-_NAME_HONORIFIC_RE = re.compile(rf"(?:\s*(?:{_HONORIFICS})|\s+(?:{_SPACED_HONORIFICS}))\s*$")
+_NAME_HONORIFIC_RE = re.compile(rf"(?:\s*(?:{_HONORIFICS}|{_JOB_TITLES})|\s+(?:{_SPACED_HONORIFICS}))\s*$")
 _NAME_TITLE_RE = re.compile(rf"^\s*(?:{_TITLES})(?:\.\s*|\s+)(?=\S)", re.IGNORECASE)
 _NAME_NOTE_RE = re.compile(rf"\s*{_NAME_NOTE}")
 #: A name value strip_name_extras would change (RE2 and Python's re read it alike): used to
 #: pick the values worth a Python call, and by survivorship to rank such names after plain ones.
-NAME_EXTRAS_RE2 = (rf"(?:{_HONORIFICS}|\s(?:{_SPACED_HONORIFICS}))\s*$|^\s*(?i:{_TITLES})(?:\.|\s)"
+NAME_EXTRAS_RE2 = (rf"(?:{_HONORIFICS}|{_JOB_TITLES}|\s(?:{_SPACED_HONORIFICS}))\s*$|^\s*(?i:{_TITLES})(?:\.|\s)"
                    rf"|{_NAME_NOTE}")
 
 

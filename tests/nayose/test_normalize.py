@@ -856,6 +856,7 @@ def test_english_company_name_reads_like_the_japanese_one():
 @pytest.mark.parametrize("last, first, whole", [
     ("山田", "太郎 様", None), ("山田", "太郎様", None), ("山田（ヤマダ）", "太郎（タロウ）", None),
     (None, None, "山田 太郎 様"), (None, None, "山田太郎（ヤマダタロウ）"), (None, None, "山田 太郎 さん"),
+    ("山田", "太郎 部長", None), (None, None, "山田 太郎 代表取締役社長"), (None, None, "山田太郎課長様"),
 ])
 def test_stage_names_without_honorifics_titles_and_notes(last, first, whole):
     """An honorific after a name, a title before it and a note in brackets after it are left out:
@@ -868,6 +869,17 @@ def test_stage_names_without_honorifics_titles_and_notes(last, first, whole):
     rows = con.execute("SELECT last_name, first_name, last_reading, first_reading, name_key FROM normalized_records "
                        "ORDER BY rec_idx").fetchall()
     assert rows[1] == rows[0] == ("山田", "太郎", "yamada", "taro", "taroyamada")
+
+
+def test_stage_a_job_title_in_the_name_field_is_not_a_given_name():
+    """山田 部長 typed by hand into one field is 山田 with no given name known -- not a given name
+    部長 that would contradict 山田 太郎; a field holding only the title is left as it is."""
+    con = duckdb.connect()
+    _table(con, [{"Id": "1", "LastName": "山田 部長"}, {"Id": "2", "LastName": "佐藤課長", "FirstName": None},
+                 {"Id": "3", "LastName": "鈴木", "FirstName": "主任"}, {"Id": "4", "LastName": "長谷部", "FirstName": "信長"}])
+    normalize_records(con, Config())
+    got = con.execute("SELECT last_name, first_name FROM normalized_records ORDER BY rec_idx").fetchall()
+    assert got == [("山田", None), ("佐藤", None), ("鈴木", "主任"), ("長谷部", "信長")]
 
 
 def test_stage_english_titles_and_names_that_only_look_like_them():
