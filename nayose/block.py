@@ -40,19 +40,37 @@ def key_column(key: str) -> str:
     return key.partition(":")[0]
 
 
+def key_columns(key: str) -> list[str]:
+    return [key_column(k) for k in key.split("|")]
+
+
+def key_value_sql(key: str) -> str:
+    """SQL for a key's value per record: key_sql, or for `a|b` (either column) one row per
+    distinct non-empty alternative (unnest)."""
+    alts = key.split("|")
+    if len(alts) == 1:
+        return key_sql(key)
+    return f"unnest(list_distinct([{', '.join(key_sql(a) for a in alts)}]))"
+
+
 def active_rules(con: duckdb.DuckDBPyConnection, config: Config, source: str) -> list[BlockingRule]:
     """Rules whose key columns all exist and are filled somewhere (zero-config: use what is present)."""
     cols = _columns(con, source)
-    candidates = [rule for rule in config.matching.blocking_rules if all(key_column(k) in cols for k in rule.keys)]
+    candidates = [rule for rule in config.matching.blocking_rules if all(c in cols for k in rule.keys for c in key_columns(k))]
     if not candidates:
         return []
     # (one statement for all the rules: each statement costs ~1 ms however small)
     checks = ", ".join(
-        f'EXISTS (SELECT 1 FROM "{source}" WHERE {" AND ".join(f"{key_sql(k)} IS NOT NULL" for k in rule.keys)})'
+        f'EXISTS (SELECT 1 FROM "{source}" WHERE {" AND ".join(filled_sql(k) for k in rule.keys)})'
         for rule in candidates
     )
     filled = con.execute(f"SELECT {checks}").fetchall()[0]
     return [rule for rule, ok in zip(candidates, filled) if ok]
+
+
+def filled_sql(key: str) -> str:
+    """SQL: the record has a value for `key` (any alternative of `a|b`)."""
+    return "(" + " OR ".join(f"{key_sql(a)} IS NOT NULL" for a in key.split("|")) + ")"
 
 
 def rule_limit(rule: BlockingRule, config: Config) -> int:
@@ -64,26 +82,30 @@ def rule_limit(rule: BlockingRule, config: Config) -> int:
 # (nayose.spark.sql), with `hash` mapped to a 64-bit hash there too.
 
 
-def rule_key_sql(rule: BlockingRule) -> tuple[str, str]:
-    """(the rule's key expressions as an SQL list, the SQL condition that all of them are filled)."""
-    keys = [key_sql(k) for k in rule.keys]
-    return ", ".join(keys), " AND ".join(f"{k} IS NOT NULL" for k in keys)
+def key_rows_sql(rule: BlockingRule, source: str, extra: str = "") -> str:
+    """SQL: per record of `source` with every key of `rule` filled, its rec_idx, the key values
+    `_k0`, `_k1` ... and the `extra` select items. A key with alternatives (`a|b`) gives the
+    record one row per distinct filled alternative (its blocks are those of each value)."""
+    named = ", ".join(f"{key_value_sql(k)} AS _k{i}" for i, k in enumerate(rule.keys))
+    filled = " AND ".join(filled_sql(k) for k in rule.keys)
+    rows = f'SELECT rec_idx, {named}{", " + extra if extra else ""} FROM "{source}" WHERE {filled}'
+    if not any("|" in k for k in rule.keys):
+        return rows
+    # (a NULL alternative unnests to a NULL row: dropped here, after the unnest)
+    return f"SELECT * FROM ({rows}) WHERE {' AND '.join(f'_k{i} IS NOT NULL' for i in range(len(rule.keys)))}"
 
 
 def block_keys_sql(rule: BlockingRule, source: str, incoming_sql: str | None = None) -> str:
     """Per record with every key of `rule` filled: its block key hash, the key values (`bval`,
     so that records whose different keys share a hash are never paired: DuckDB's 64-bit hash of
     a string does collide, e.g. two switchboard-style emails in the 1M sample), and its block's size."""
-    key_list, filled = rule_key_sql(rule)
-    inc_col = f", ({incoming_sql}) AS inc" if incoming_sql else ""
-    keys = [f"_k{i}" for i in range(len(rule.keys))]
-    named = ", ".join(f"{key_sql(k)} AS {a}" for k, a in zip(rule.keys, keys))
+    keys = ", ".join(f"_k{i}" for i in range(len(rule.keys)))
+    rows = key_rows_sql(rule, source, f"({incoming_sql}) AS inc" if incoming_sql else "")
     # A record alone in its block pairs with nothing: only blocks of two or more are kept (their
     # sizes counted over every record), and only those rows get a hash and a key list.
     return f"""
-                SELECT rec_idx, hash({', '.join(keys)}) AS bkey, [{', '.join(keys)}] AS bval, bsize{', inc' if incoming_sql else ''}
-                FROM (SELECT rec_idx, {named}, count(*) OVER (PARTITION BY {key_list}) AS bsize{inc_col}
-                      FROM "{source}" WHERE {filled})
+                SELECT rec_idx, hash({keys}) AS bkey, [{keys}] AS bval, bsize{', inc' if incoming_sql else ''}
+                FROM (SELECT *, count(*) OVER (PARTITION BY {keys}) AS bsize FROM ({rows}))
                 WHERE bsize >= 2"""
 
 

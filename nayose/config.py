@@ -60,14 +60,17 @@ class InputConfig(_Strict):
     )
 
 
-KEY_PATTERN = r"^[a-z][a-z0-9_]*(:[1-9][0-9]?)?$"
+_ONE_KEY = r"[a-z][a-z0-9_]*(:[1-9][0-9]?)?"
+KEY_PATTERN = rf"^{_ONE_KEY}(\|{_ONE_KEY})*$"
 
 
 class BlockingRule(_Strict):
     """Records become a candidate pair when every key is equal and not empty.
 
     A key is a normalized column name (`last_reading`), or `column:N` for its first N characters
-    (`street:6`), which lets a rule survive a typo late in the value.
+    (`street:6`), which lets a rule survive a typo late in the value, or alternatives `a|b`: the
+    record is in the block of each value it has (`last_reading|first_reading`: either name part,
+    whichever field it was typed in). At most one key of a rule has alternatives.
     """
 
     name: str
@@ -80,7 +83,9 @@ class BlockingRule(_Strict):
 
         for k in keys:
             if not re.match(KEY_PATTERN, k):
-                raise ValueError(f"blocking key {k!r} must be a column name or 'column:N'")
+                raise ValueError(f"blocking key {k!r} must be a column name, 'column:N' or alternatives 'a|b'")
+        if sum("|" in k for k in keys) > 1:
+            raise ValueError(f"blocking keys {keys!r}: at most one key may have alternatives ('a|b')")
         return keys
     max_block_size: int | None = Field(
         None, ge=2, description="Skip (and report) blocks larger than this; default: matching.max_block_size."
@@ -99,6 +104,10 @@ def _default_blocking_rules() -> list[BlockingRule]:
         # The same keys on the written names: a reading guessed wrong (増畑 zohatake / masubata)
         # must not hide a pair written identically.
         BlockingRule(name="company_last_name_written", keys=["company_core", "last_name"]),
+        # Either name part at the company or the phone, in either field: a card with surname and
+        # given name swapped where the other part was misread as well (白江 晋太 / シンタ シラエ).
+        BlockingRule(name="company_name_part", keys=["company_core", "last_reading|first_reading"], max_block_size=10),
+        BlockingRule(name="phone_name_part", keys=["phone", "last_reading|first_reading"], max_block_size=10),
         BlockingRule(name="full_name_written", keys=["full_name"], max_block_size=10),
         BlockingRule(name="name", keys=["name_key"], max_block_size=10),
         # A kanji name against its kana / romaji where the reading guessed for the kanji is wrong

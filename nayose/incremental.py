@@ -65,7 +65,7 @@ import pyarrow.compute as pc
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cpdist
 
-from nayose.block import active_rules, key_sql
+from nayose.block import active_rules, key_rows_sql
 from nayose.cluster import _components, assign_groups, chain_guard, cluster_stats, cluster_table, component_figures
 from nayose.config import Config
 from nayose.errors import NayoseError
@@ -348,14 +348,13 @@ def dependencies(t: pa.Table, vocabulary: dict[str, set]) -> pa.Table:
 
 
 def _keys_sql(rules, source: str) -> str:
-    """(rule_no, rec_idx, bkey) of every record of `source` with all of a rule's keys: the key
-    index rows."""
+    """(rule_no, rec_idx, bkey) of every record of `source` with all of a rule's keys (a key
+    with alternatives: a row per value, as block_pairs forms its blocks): the key index rows."""
     parts = []
     for no, rule in enumerate(rules):
-        keys = [key_sql(k) for k in rule.keys]
-        filled = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-        parts.append(f'SELECT {no}::SMALLINT AS rule_no, rec_idx::INTEGER AS rec_idx, hash({", ".join(keys)}) AS bkey FROM "{source}" '
-                     f"WHERE {filled}")
+        keys = ", ".join(f"_k{i}" for i in range(len(rule.keys)))
+        parts.append(f"SELECT {no}::SMALLINT AS rule_no, rec_idx::INTEGER AS rec_idx, hash({keys}) AS bkey "
+                     f"FROM ({key_rows_sql(rule, source)})")
     return " UNION ALL ".join(parts) if parts else "SELECT NULL::SMALLINT AS rule_no, NULL::INTEGER AS rec_idx, NULL::UBIGINT AS bkey WHERE false"
 
 

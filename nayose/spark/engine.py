@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from nayose.block import key_column, key_sql, rule_key_sql, rule_limit, rule_stats
+from nayose.block import filled_sql, key_columns, key_rows_sql, rule_limit, rule_stats
 from nayose.config import Config
 from nayose.score import (
     SHARES,
@@ -94,12 +94,12 @@ def active_rules(spark, config: Config, records) -> list:
     from pyspark.sql import functions as F
 
     cols = set(records.columns)
-    candidates = [r for r in config.matching.blocking_rules if all(key_column(k) in cols for k in r.keys)]
+    candidates = [r for r in config.matching.blocking_rules if all(c in cols for k in r.keys for c in key_columns(k))]
     if not candidates:
         return []
     checks = []
     for no, rule in enumerate(candidates):
-        filled = " AND ".join(f"{key_sql(k)} IS NOT NULL" for k in rule.keys)
+        filled = " AND ".join(filled_sql(k) for k in rule.keys)
         checks.append(F.max(F.expr(expr_to_spark(filled)).cast("int")).alias(f"r{no}"))
     row = records.agg(*checks).collect()[0]
     return [rule for no, rule in enumerate(candidates) if row[f"r{no}"] == 1]
@@ -107,17 +107,17 @@ def active_rules(spark, config: Config, records) -> list:
 
 def block_keys_all_sql(rules: list, limits: list[int], source: str = SOURCE) -> str:
     """Every rule's block keys in one query (Spark dialect): per record and rule with all keys
-    filled, the rule, the 64-bit hash of its keys (nayose.block.rule_key_sql's expressions,
-    translated), the block's size and the rule's limit. One pass and one shuffle for all rules,
-    where a query per rule would cost a few Spark stages each."""
+    filled (a key with alternatives: a row per value), the rule, the 64-bit hash of its keys
+    (nayose.block.key_rows_sql's values, translated), the block's size and the rule's limit. One
+    pass and one shuffle for all rules, where a query per rule would cost a few Spark stages each."""
     parts = []
     for no, (rule, limit) in enumerate(zip(rules, limits)):
-        key_list, filled = rule_key_sql(rule)
+        keys = ", ".join(f"_k{i}" for i in range(len(rule.keys)))
         parts.append(
             f"SELECT {no} AS rule_no, {limit} AS block_limit, rec_idx, "
-            f"{expr_to_spark(f'hash({key_list})')} AS bkey, "
-            f"CAST({expr_to_spark(f'[{key_list}]')} AS ARRAY<STRING>) AS bval "
-            f"FROM `{source}` WHERE {expr_to_spark(filled)}"
+            f"{expr_to_spark(f'hash({keys})')} AS bkey, "
+            f"CAST({expr_to_spark(f'[{keys}]')} AS ARRAY<STRING>) AS bval "
+            f"FROM ({to_spark(key_rows_sql(rule, source))})"
         )
     union = " UNION ALL ".join(parts)
     return f"SELECT *, COUNT(*) OVER (PARTITION BY rule_no, bkey, bval) AS bsize FROM ({union})"

@@ -98,6 +98,20 @@ def test_bad_config_names_file_and_key(tmp_path, sample_csv):
     assert proc.returncode == 2 and "line" in proc.stderr
 
 
+def test_blocking_keys_with_alternatives_are_checked(tmp_path):
+    cfg = tmp_path / "nayose.yaml"
+    cfg.write_text("matching:\n  blocking_rules:\n    - {name: part, keys: [company_core, \"last_reading|first_reading:3\"]}\n",
+                   encoding="utf-8")
+    assert run("config", "--check", cfg).returncode == 0
+    cfg.write_text("matching:\n  blocking_rules:\n    - {name: two, keys: [\"email|phone\", \"last_reading|first_reading\"]}\n",
+                   encoding="utf-8")
+    proc = run("config", "--check", cfg)
+    assert proc.returncode == 2 and "at most one key may have alternatives" in proc.stderr
+    cfg.write_text("matching:\n  blocking_rules:\n    - {name: bad, keys: [\"email||phone\"]}\n", encoding="utf-8")
+    proc = run("config", "--check", cfg)
+    assert proc.returncode == 2 and "alternatives" in proc.stderr
+
+
 def test_default_config_round_trips(tmp_path):
     proc = run("config")
     assert proc.returncode == 0 and "blocking_rules" in proc.stdout

@@ -113,6 +113,12 @@ CASES = [
     # other (大木 read taiboku; Ohki in romaji).
     ("00Q9X00000000X1AAA", "謙介", "大木", "北斗電機株式会社", "", "080-7014-3321", "", "", "", "", "", "名刺"),
     ("00Q9X00000000X2AAA", "Kensuke", "Ohki", "Sagami Real Estate Inc.", "", "045-301-7788", "080-7014-3321", "", "", "", "", "Web"),
+    # A business card of 白江 晋太 read in katakana with the fields swapped (LastName シンタ,
+    # FirstName シラエ) beside his web form: same company and switchboard, nothing else. His
+    # given name read by the dictionary (susumuta) matches nothing, so no rule on one name field
+    # finds the pair; his surname in the other field does.
+    ("00Q9X00000000Y1AAA", "晋太", "白江", "昭栄ヘルスケア株式会社", "shinta.shirae88@docomo.ne.jp", "03-8596-2275", "", "", "", "", "", "Web"),
+    ("00Q9X00000000Y2AAA", "シラエ", "シンタ", "昭栄ヘルスケア（株）", "", "03-8596-2275", "", "", "", "", "", "名刺"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -341,3 +347,17 @@ def test_a_mobile_number_in_the_phone_field_finds_the_person_across_scripts(matc
                JOIN normalized_records r ON r.rec_idx = p.right_idx WHERE l.id = ? AND r.id = ?""", [a, b]).fetchall()
         assert rule_no and rules[rule_no[0][0]] == "mobile", (a, b, rule_no)
         assert _cluster(clusters, a) == _cluster(clusters, b), (a, b, pairs.get((a, b)))
+
+
+def test_surname_and_given_name_swapped_with_one_misread_are_found_at_the_company(matched):
+    """One name part agreeing in the other field (シラエ typed as the given name) at one company:
+    the company_name_part rule (either name part, either field) brings the records together, and
+    the swapped names agreeing in reading make them one person."""
+    con, results, clusters, pairs = matched
+    rules = next(r for r in results if r.stage == "block").stats["rule_names"]
+    a, b = "00Q9X00000000Y1AAA", "00Q9X00000000Y2AAA"
+    rule_no = con.execute(
+        """SELECT p.rule_no FROM candidate_pairs p JOIN normalized_records l ON l.rec_idx = p.left_idx
+           JOIN normalized_records r ON r.rec_idx = p.right_idx WHERE l.id = ? AND r.id = ?""", [a, b]).fetchall()
+    assert rule_no and rules[rule_no[0][0]] == "company_name_part", rule_no
+    assert _cluster(clusters, a) == _cluster(clusters, b), pairs.get((a, b))

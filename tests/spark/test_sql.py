@@ -26,8 +26,15 @@ def test_blocking_sql_is_translated_once_per_rule():
     sql = to_spark(block_keys_sql(rule, "normalized_records"))
     assert "SUBSTRING(`last_reading`, 1, 3) AS _k0, SUBSTRING(`first_reading`, 1, 3) AS _k1" in sql
     assert "XXHASH64(_k0, _k1)" in sql
-    assert "COUNT(*) OVER (PARTITION BY SUBSTRING(`last_reading`, 1, 3), SUBSTRING(`first_reading`, 1, 3))" in sql
+    assert "COUNT(*) OVER (PARTITION BY _k0, _k1)" in sql
     assert expr_to_spark('"email" IS NOT NULL') == "NOT `email` IS NULL"
+
+
+def test_a_key_with_alternatives_explodes_in_spark_as_it_unnests_in_duckdb():
+    rule = BlockingRule(name="company_name_part", keys=["company_core", "last_reading|first_reading"])
+    sql = to_spark(block_keys_sql(rule, "normalized_records"))
+    assert "EXPLODE(ARRAY_DISTINCT(ARRAY(`last_reading`, `first_reading`))) AS _k1" in sql
+    assert "NOT _k0 IS NULL AND NOT _k1 IS NULL" in sql  # (Spark keeps a NULL in ARRAY_DISTINCT: dropped after)
 
 
 def test_engine_is_chosen_by_config_or_cli_and_is_not_part_of_the_plan_identity(tmp_path):
