@@ -322,6 +322,27 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         WHERE NOT (rec.mapped AND m.src IS NOT NULL
                    AND EXISTS (SELECT 1 FROM _sv_long0 o WHERE o.id = l.id AND o.field = m.dst))
     """)
+    # A whole Japanese name typed into LastName with FirstName blank (松本　明香 on a card) is the
+    # record's surname and given name: its two parts compete as such, so that the merged record
+    # is not LastName 松本　明香 with the other record's FirstName 明香 beside it.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_view AS
+        WITH whole AS (
+            SELECT cluster_id, id, regexp_extract(value, '^[\\s\\x{{3000}}]*([^\\s\\x{{3000}}]+)[\\s\\x{{3000}}]+([^\\s\\x{{3000}}]+)[\\s\\x{{3000}}]*$', 1) AS last_part,
+                   regexp_extract(value, '^[\\s\\x{{3000}}]*([^\\s\\x{{3000}}]+)[\\s\\x{{3000}}]+([^\\s\\x{{3000}}]+)[\\s\\x{{3000}}]*$', 2) AS first_part
+            FROM _sv_view v
+            WHERE field = 'LastName' AND NOT regexp_matches(value, '{NAME_EXTRAS_RE2}')
+              AND NOT EXISTS (SELECT 1 FROM _sv_view f WHERE f.id = v.id AND f.field = 'FirstName')
+        ),
+        split AS (
+            SELECT * FROM whole
+            WHERE last_part <> '' AND first_part <> ''
+              AND regexp_matches(last_part, '{_KANJI_RE2}|{_KANA_RE2}') AND regexp_matches(first_part, '{_KANJI_RE2}|{_KANA_RE2}')
+        )
+        SELECT * FROM _sv_view WHERE NOT (field = 'LastName' AND id IN (SELECT id FROM split))
+        UNION ALL SELECT cluster_id, id, 'LastName', last_part FROM split
+        UNION ALL SELECT cluster_id, id, 'FirstName', first_part FROM split
+    """)
     # Candidates of every (group, unit): the records holding a value of one of its fields, with
     # every key the rules rank by.
     con.execute(f"""

@@ -380,6 +380,23 @@ def test_names_keep_their_kanji_over_newer_kana_or_romaji():
     assert g.fields["LastName"].rule == "native_script"
 
 
+def test_a_whole_name_in_lastname_on_a_card_competes_as_surname_and_given_name():
+    """A card holding 松本　明香 in LastName and nothing in FirstName: its surname and given name win
+    as such (the card rule), instead of LastName 松本　明香 beside the other record's FirstName 紗香;
+    a Latin-letter whole name (order unknown) or a name with a note is left as it is."""
+    g = group(
+        rec("003000000000001", "Contact", created=0, LastName="松本", FirstName="紗香"),
+        rec("00Q000000000002", "Lead", created=9, LeadSource="名刺", LastName="松本\u3000明香"),
+    )
+    assert (g.fields["LastName"].value, g.fields["FirstName"].value) == ("松本", "明香")
+    assert g.fields["FirstName"].from_id == "00Q000000000002" and g.fields["FirstName"].rule == "business_card"
+    g = group(
+        rec("003000000000003", "Contact", created=0, LastName="Smith", FirstName="John"),
+        rec("00Q000000000004", "Lead", created=9, LeadSource="名刺", LastName="John Smith"),
+    )
+    assert (g.fields["LastName"].value, g.fields["FirstName"].value) == ("John Smith", "John")
+
+
 def test_names_written_plainly_survive_over_ones_with_an_honorific_or_a_note():
     """A newer record whose name carries 様, a title or a note in brackets does not write them into
     the master: the same name written plainly survives; in the same script only (kanji first)."""
