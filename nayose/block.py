@@ -40,8 +40,9 @@ def key_column(key: str) -> str:
     return key.partition(":")[0]
 
 
-def key_columns(key: str) -> list[str]:
-    return [key_column(k) for k in key.split("|")]
+def rule_columns(rule: BlockingRule) -> list[str]:
+    """The normalized columns a rule's keys read (every alternative of `a|b`)."""
+    return [key_column(a) for k in rule.keys for a in k.split("|")]
 
 
 def key_value_sql(key: str) -> str:
@@ -56,7 +57,7 @@ def key_value_sql(key: str) -> str:
 def active_rules(con: duckdb.DuckDBPyConnection, config: Config, source: str) -> list[BlockingRule]:
     """Rules whose key columns all exist and are filled somewhere (zero-config: use what is present)."""
     cols = _columns(con, source)
-    candidates = [rule for rule in config.matching.blocking_rules if all(c in cols for k in rule.keys for c in key_columns(k))]
+    candidates = [rule for rule in config.matching.blocking_rules if set(rule_columns(rule)) <= cols]
     if not candidates:
         return []
     # (one statement for all the rules: each statement costs ~1 ms however small)

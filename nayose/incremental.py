@@ -74,8 +74,8 @@ from nayose.normalize import (
 )
 from nayose.records import load_records
 from nayose.score import (
-    FEATURES, GATE_COUNTS, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, home_address_max,
-    home_gate_stats, household_review, load_model, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
+    FEATURES, GATE_COUNTS, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, gate_stats,
+    home_address_max, household_review, load_model, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
 )
 from nayose.stage import StageResult, timed
 from nayose.store import table_exists
@@ -1111,10 +1111,7 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
         "random_pairs": 0,
         "pairs_auto": int(auto), "pairs_review": int(review), "pairs_below_review": int(below),
         "incremental": {"compared_pairs": res.compared_pairs, "reweighed_pairs": res.reweighed_pairs,
-                        "gates_in_rescored_pairs": {"capped_no_person_evidence": counts["c0"],
-                                                    "capped_weak_person_evidence": counts["c1"],
-                                                    "capped_names_disagree": counts["c2"]}
-                                                   | home_gate_stats(model, counts)},
+                        "gates_in_rescored_pairs": gate_stats(model, counts)},
     }
     _drop_tables(con, "_inc_gone_idx", "_inc_d_now", "_inc_chg", "_inc_affected", "_inc_endpoints", "_inc_vals",
                  "_inc_counts")

@@ -1562,10 +1562,7 @@ def score_pairs(
             "pairs_auto": counts["auto"],
             "pairs_review": counts["review"],
             "pairs_below_review": counts["below"],
-            "capped_no_person_evidence": counts["c0"],
-            "capped_weak_person_evidence": counts["c1"],
-            "capped_names_disagree": counts["c2"],
-        } | home_gate_stats(model, counts)
+        } | gate_stats(model, counts)
         save_model(con, model, model_table)
         if frozen is None:  # scored with the data's counts: counts kept before do not describe these scores
             con.execute(f'DROP TABLE IF EXISTS "{tf_table}"')
@@ -1628,6 +1625,7 @@ def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: C
         for j in range(len(comps)):
             cols += [pa.array(levels[sl, j], pa.int8()), pa.array(weights[:, j], pa.float32())]
         yield pa.RecordBatch.from_arrays(cols, schema=schema)
+
 
 def _raised_to_review(capped: np.ndarray, gate: np.ndarray, mask: np.ndarray, number: int,
                       review: float) -> tuple[np.ndarray, np.ndarray]:
@@ -1721,11 +1719,15 @@ def household_review(config: Config, comps: list[Comparison]) -> bool:
 GATE_COUNTS = ("auto", "review", "below", "c0", "c1", "c2", "c7", "r6")
 
 
-def home_gate_stats(model: "Model | None", counts: dict[str, int]) -> dict[str, int]:
-    """A person register's shared-home gates (6, 7) in the score stats, when the model judged its homes."""
-    if model is None or "one_person" not in model.sessions.get("shared_home", {}):
-        return {}
-    return {"capped_family_at_home": int(counts["c7"]), "raised_one_person_home": int(counts["r6"])}
+def gate_stats(model: "Model | None", counts: dict[str, int]) -> dict[str, int]:
+    """What the person-evidence gates did, for the score stats (every engine): pairs capped by
+    gates 1-3 (GATE_COUNTS c0-c2) and, when the model judged a person register's homes, by the
+    shared-home gates 6 and 7."""
+    out = {"capped_no_person_evidence": int(counts["c0"]), "capped_weak_person_evidence": int(counts["c1"]),
+           "capped_names_disagree": int(counts["c2"])}
+    if model is not None and "one_person" in model.sessions.get("shared_home", {}):
+        out |= {"capped_family_at_home": int(counts["c7"]), "raised_one_person_home": int(counts["r6"])}
+    return out
 
 
 def judged_homes(config: Config, household: bool) -> bool:

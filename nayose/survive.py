@@ -187,6 +187,8 @@ TRUE_VALUES = ("true", "1", "yes", "y", "t", "はい")
 _WS = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 _KANJI_RE2 = r"[\x{3005}\x{4e00}-\x{9fff}\x{f900}-\x{faff}]"
 _KANA_RE2 = r"[\x{3040}-\x{30ff}\x{ff66}-\x{ff9f}]"
+# A value of two parts apart (ASCII or ideographic space): a whole name typed into one field.
+_TWO_PARTS_RE2 = r"^[\s\x{3000}]*([^\s\x{3000}]+)[\s\x{3000}]+([^\s\x{3000}]+)[\s\x{3000}]*$"
 
 
 def _strip_sql(expr: str) -> str:
@@ -328,16 +330,15 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_view AS
         WITH whole AS (
-            SELECT cluster_id, id, regexp_extract(value, '^[\\s\\x{{3000}}]*([^\\s\\x{{3000}}]+)[\\s\\x{{3000}}]+([^\\s\\x{{3000}}]+)[\\s\\x{{3000}}]*$', 1) AS last_part,
-                   regexp_extract(value, '^[\\s\\x{{3000}}]*([^\\s\\x{{3000}}]+)[\\s\\x{{3000}}]+([^\\s\\x{{3000}}]+)[\\s\\x{{3000}}]*$', 2) AS first_part
+            SELECT cluster_id, id, regexp_extract(value, '{_TWO_PARTS_RE2}', ['last_part', 'first_part']) AS parts
             FROM _sv_view v
             WHERE field = 'LastName' AND NOT regexp_matches(value, '{NAME_EXTRAS_RE2}')
               AND NOT EXISTS (SELECT 1 FROM _sv_view f WHERE f.id = v.id AND f.field = 'FirstName')
         ),
         split AS (
-            SELECT * FROM whole
-            WHERE last_part <> '' AND first_part <> ''
-              AND regexp_matches(last_part, '{_KANJI_RE2}|{_KANA_RE2}') AND regexp_matches(first_part, '{_KANJI_RE2}|{_KANA_RE2}')
+            SELECT cluster_id, id, parts.last_part, parts.first_part FROM whole
+            WHERE regexp_matches(parts.last_part, '{_KANJI_RE2}|{_KANA_RE2}')
+              AND regexp_matches(parts.first_part, '{_KANJI_RE2}|{_KANA_RE2}')
         )
         SELECT * FROM _sv_view WHERE NOT (field = 'LastName' AND id IN (SELECT id FROM split))
         UNION ALL SELECT cluster_id, id, 'LastName', last_part FROM split

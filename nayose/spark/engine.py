@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from nayose.block import filled_sql, key_columns, key_rows_sql, rule_limit, rule_stats
+from nayose.block import filled_sql, key_rows_sql, rule_columns, rule_limit, rule_stats
 from nayose.config import Config
 from nayose.score import (
     SHARES,
@@ -43,8 +43,8 @@ from nayose.score import (
     apply_model,
     build_model,
     compute_levels,
+    gate_stats,
     home_address_max,
-    home_gate_stats,
     household_review,
     judged_homes,
     pair_levels_sql,
@@ -94,7 +94,7 @@ def active_rules(spark, config: Config, records) -> list:
     from pyspark.sql import functions as F
 
     cols = set(records.columns)
-    candidates = [r for r in config.matching.blocking_rules if all(c in cols for k in r.keys for c in key_columns(k))]
+    candidates = [r for r in config.matching.blocking_rules if set(rule_columns(r)) <= cols]
     if not candidates:
         return []
     checks = []
@@ -380,10 +380,7 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
             "pairs_auto": int(agg["auto"] or 0),
             "pairs_review": int(agg["review"] or 0),
             "pairs_below_review": int(agg["below"] or 0),
-            "capped_no_person_evidence": int(agg["c0"] or 0),
-            "capped_weak_person_evidence": int(agg["c1"] or 0),
-            "capped_names_disagree": int(agg["c2"] or 0),
-        } | home_gate_stats(model, {k: int(agg[k] or 0) for k in ("c7", "r6")})
+        } | gate_stats(model, {k: int(agg[k] or 0) for k in ("c0", "c1", "c2", "c7", "r6")})
         clock.lap("stats")
         result.step_seconds = clock.steps
     return result, scored, model
