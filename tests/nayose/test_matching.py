@@ -119,6 +119,12 @@ CASES = [
     # finds the pair; his surname in the other field does.
     ("00Q9X00000000Y1AAA", "晋太", "白江", "昭栄ヘルスケア株式会社", "shinta.shirae88@docomo.ne.jp", "03-8596-2275", "", "", "", "", "", "Web"),
     ("00Q9X00000000Y2AAA", "シラエ", "シンタ", "昭栄ヘルスケア（株）", "", "03-8596-2275", "", "", "", "", "", "名刺"),
+    # 城戸 直樹 changed jobs: a card from each company, each with its work mailbox, switchboard and
+    # office; only his mobile and his name stayed ...
+    ("00Q9X00000000Z1AAA", "直樹", "城戸", "株式会社ミナトデータ", "naoki.kido@minato-data.co.jp", "03-5412-7788", "090-5521-3340", "芝浦3-4-1", "港区", "東京都", "108-0023", "名刺"),
+    ("00Q9X00000000Z2AAA", "直樹", "城戸", "北斗電機株式会社", "n-kido@hokuto-denki.co.jp", "011-555-2020", "090-5521-3340", "北4条西5-1", "札幌市中央区", "北海道", "060-0004", "名刺"),
+    # ... while a namesake at a third company has his own mobile.
+    ("00Q9X00000000Z3AAA", "直樹", "城戸", "越後水産株式会社", "kido.naoki@echigo-suisan.co.jp", "025-111-2233", "080-2290-4471", "", "", "", "", "Web"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -361,3 +367,16 @@ def test_surname_and_given_name_swapped_with_one_misread_are_found_at_the_compan
            JOIN normalized_records r ON r.rec_idx = p.right_idx WHERE l.id = ? AND r.id = ?""", [a, b]).fetchall()
     assert rule_no and rules[rule_no[0][0]] == "company_name_part", rule_no
     assert _cluster(clusters, a) == _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_a_job_changer_with_his_own_mobile_is_one_person_a_namesake_with_another_is_not(matched):
+    """The same name and the same mobile at two companies, with every work contact changed: one
+    person who changed jobs, grouped (where the model weighs the moved company, mailbox and
+    switchboard below review, gate 9 still raises the pair to review: test_score). A namesake with
+    another mobile stays apart."""
+    _, _, clusters, pairs = matched
+    a, b, c = "00Q9X00000000Z1AAA", "00Q9X00000000Z2AAA", "00Q9X00000000Z3AAA"
+    assert _cluster(clusters, a) == _cluster(clusters, b)
+    p, _ = pairs[(a, b)]
+    assert p >= 0.5
+    assert _cluster(clusters, c) not in (_cluster(clusters, a), _cluster(clusters, b))
