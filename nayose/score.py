@@ -1792,11 +1792,16 @@ def person_evidence(
     last_conflict = last == 0
     company = lv("company")
     # ... unless the birth date agrees too (family members do not share one), or a personal
-    # identifier agrees at the same company (a misread name on a business card).
+    # identifier agrees at the same company (a misread name on a business card) -- for the
+    # personal mailbox also where the company is written another way (its katakana reading, its
+    # English name: company "similar"), the mailbox being at the company's own domain. (Three
+    # samples, the built-in and two written independently of nayose: every such pair one person;
+    # with the company missing, a mailbox shared at home is a family's.)
     given_only = (first >= 3) & (last == NULL)  # review at most (see conflict below)
     two_ids = (email == 2) & (phone == 2)  # a personal mailbox and a mobile: one person
+    at_company = (strong_id & (company == 2)) | ((email == 2) & (company == 1))
     strong = (names_agree | unsplit_agree | given_only | strong_id) & (
-        ~first_conflict | (dob == 3) | (strong_id & (company == 2)) | two_ids | card_person
+        ~first_conflict | (dob == 3) | at_company | two_ids | card_person
     )
     # Review at most, where no personal identifier contradicts (both emails present and
     # different, or no common phone number):

@@ -123,6 +123,13 @@ CASES = [
     # office; only his mobile and his name stayed ...
     ("00Q9X00000000Z1AAA", "直樹", "城戸", "株式会社ミナトデータ", "naoki.kido@minato-data.co.jp", "03-5412-7788", "090-5521-3340", "芝浦3-4-1", "港区", "東京都", "108-0023", "名刺"),
     ("00Q9X00000000Z2AAA", "直樹", "城戸", "北斗電機株式会社", "n-kido@hokuto-denki.co.jp", "011-555-2020", "090-5521-3340", "北4条西5-1", "札幌市中央区", "北海道", "060-0004", "名刺"),
+    # A card with the given name misread (梓 read as the look-alike 椊) and the company in katakana,
+    # beside a web form: the same mailbox at the company's domain says one person ...
+    ("00Q9X0000000AA1AAA", "梓", "渡辺", "中日通信株式会社", "a.watanabe@chunichi-tsushin.co.jp", "052-201-3344", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AA2AAA", "椊", "渡辺", "チュウニチツウシン（株）", "a.watanabe@chunichi-tsushin.co.jp", "", "", "", "", "", "", "名刺"),
+    # ... while at home (no company) one mailbox is a family's.
+    ("00Q9X0000000AB1AAA", "恵子", "大和田", "", "owada.family@gmail.com", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AB2AAA", "健二", "大和田", "", "owada.family@gmail.com", "", "", "", "", "", "", "Web"),
     # ... while a namesake at a third company has his own mobile.
     ("00Q9X00000000Z3AAA", "直樹", "城戸", "越後水産株式会社", "kido.naoki@echigo-suisan.co.jp", "025-111-2233", "080-2290-4471", "", "", "", "", "Web"),
 ]
@@ -380,3 +387,15 @@ def test_a_job_changer_with_his_own_mobile_is_one_person_a_namesake_with_another
     p, _ = pairs[(a, b)]
     assert p >= 0.5
     assert _cluster(clusters, c) not in (_cluster(clusters, a), _cluster(clusters, b))
+
+
+def test_one_mailbox_at_the_company_domain_outweighs_a_misread_given_name_a_family_mailbox_does_not(matched):
+    """渡辺 梓 / 渡辺 椊 (a look-alike kanji on the card), the company in kanji and in katakana, one
+    mailbox at the company's domain: one person, for review. Two given names sharing a free-mail
+    address with no company are a family: apart."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AA1AAA", "00Q9X0000000AA2AAA"
+    assert _cluster(clusters, a) == _cluster(clusters, b), pairs.get((a, b))
+    assert clusters[a][1] == "review"
+    c, d = "00Q9X0000000AB1AAA", "00Q9X0000000AB2AAA"
+    assert _cluster(clusters, c) != _cluster(clusters, d)
