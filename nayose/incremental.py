@@ -75,7 +75,7 @@ from nayose.normalize import (
 from nayose.records import load_records
 from nayose.score import (
     FEATURES, GATE_COUNTS, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, gate_stats,
-    home_address_max, household_review, load_model, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
+    home_address_max, household_review, load_model, ocr_mail_fold, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
 )
 from nayose.stage import StageResult, timed
 from nayose.store import table_exists
@@ -1222,7 +1222,8 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
     pl, pr = c["code_phone"][left], c["code_phone"][right]
     mail_conflict = (el >= 0) & (er >= 0) & (el != er) & (dl >= 0) & (dl == dr) & ~role & ~shared_l & ~shared_r
     mobile_conflict = (ml >= 0) & (mr >= 0) & (ml != mr) & (ml != pr) & (mr != pl)
-    # ... and the mailboxes that say two people (score._MAIL_CONFLICT): not free mail, not one typo apart
+    # ... and the mailboxes that say two people (score._MAIL_CONFLICT): not free mail, not one typo
+    # apart, not one mailbox read twice by a card's OCR
     two_people = mail_conflict & ~c["email_is_freemail"][left] & ~c["email_is_freemail"][right]
     at = np.flatnonzero(two_people)
     if len(at):
@@ -1230,7 +1231,8 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
         edits = cpdist(local_l, local_r, scorer=Levenshtein.distance, dtype=np.int64, workers=1)
         numbered = np.array([_TRAILING_DIGITS.sub("", a) == _TRAILING_DIGITS.sub("", b) for a, b in zip(local_l, local_r)],
                             dtype=bool)
-        two_people[at] = ~((edits <= 1) & ~numbered)
+        misread = np.array([ocr_mail_fold(a) == ocr_mail_fold(b) for a, b in zip(local_l, local_r)], dtype=bool)
+        two_people[at] = ~(((edits <= 1) & ~numbered) | misread)
     return {
         "left": left.astype(np.int32), "right": right.astype(np.int32), "rule": rule.astype(np.int16),
         "levels": levels, "tf": tf, "swapped": swapped, "rare_address": rare, "id_conflict": mail_conflict | mobile_conflict,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from nayose.config import load_config
-from nayose.score import COMPARISONS, GATES, Model, apply_model
+import duckdb
+
+from nayose.score import COMPARISONS, GATES, Model, apply_model, ocr_mail_fold, ocr_mail_fold_sql
 
 
 def _card_org_model() -> tuple[list, Model]:
@@ -51,3 +53,14 @@ def test_a_job_changer_the_model_already_matches_keeps_its_probability():
     tfs = np.full(levels.shape, np.nan, dtype=np.float32)
     *_, prob, capped, gate = apply_model(levels, tfs, np.array([2], dtype=np.int8), np.array([False]), model, config)
     assert prob[0] >= config.matching.thresholds.review and capped[0] == prob[0] and gate[0] == 0
+
+
+def test_the_ocr_mailbox_fold_is_the_same_in_sql_and_python():
+    """The incremental engine folds in Python what the pair query folds in SQL: the same strings."""
+    values = ["yuu.nakayarna", "rnari.sato", "taro01", "vvatanabe", "m.kato", "l1o0rnvv", ""]
+    con = duckdb.connect()
+    got = [r[0] for r in con.execute(
+        f"SELECT {ocr_mail_fold_sql('v')} FROM unnest(?) AS t(v)", [values]).fetchall()]
+    assert got == [ocr_mail_fold(v) for v in values]
+    assert ocr_mail_fold("yuu.nakayarna") == ocr_mail_fold("yuu.nakayama")
+    assert ocr_mail_fold("t.watanabe") != ocr_mail_fold("t.watanabe2")
