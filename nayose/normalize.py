@@ -732,7 +732,11 @@ def foreign_name_sound(written: str | None) -> str | None:
 
 
 _LOAN_KANA_RE = re.compile("[ァィゥェォヴ]")
-_FOREIGN_LATIN_RE = re.compile(r"[lqvx]|c(?!h)|th|ph|[bcdfgkmprstvz]$")
+# Letters and clusters romaji has no use for: l, q, v, x, c not in ch, th / ph / gh, r or w before a
+# consonant (Anderson, Brown), an English initial cluster (Green, Bryan, Smith, White), a final
+# consonant other than n.
+_FOREIGN_LATIN_RE = re.compile(
+    r"[lqvx]|c(?!h)|th|ph|gh|r(?![aiueoy])|w(?![aiueo])|^(?:[bdfgpt]r|s[cknmptw]|[dt]w|wh|wr|kn)|[bcdfgkmprstvz]$")
 
 
 def foreign_name_script(written: str | None) -> int:
@@ -747,9 +751,8 @@ def foreign_name_script(written: str | None) -> int:
     if not _LATIN_ONLY_RE.match(t):
         return 0
     toks = _ALPHA_RE.findall(_ascii_fold(t))
-    # Clearly not romaji: letters romaji has no use for (l, q, v, x, c not in ch), th / ph, or a
-    # final consonant other than n (Rogers, Smith, Mark). A typo in a romaji name (Kwamura) is
-    # not read as a foreign name.
+    # Clearly not romaji (_FOREIGN_LATIN_RE): Rogers, Smith, Mark, Brown, Green, Anderson. A typo
+    # in a romaji name (Kwamura) is not read as a foreign name.
     return 4 if toks and any(_FOREIGN_LATIN_RE.search(x) for x in toks) else 2
 
 
@@ -800,14 +803,18 @@ def split_whole_name(
     known_first_readings: Iterable[str] | set[str] = (),
 ) -> tuple[str | None, str | None, str]:
     """Split a whole name held in one field. Returns (last_raw, first_raw, how) with how in
-    {'space', 'comma', 'learned', 'unsplit'}.
+    {'space', 'comma', 'dot', 'learned', 'unsplit'}.
 
     * With a comma: "Yamada, Taro" -> surname before the comma.
+    * With the middle dot and no space: a foreign name in katakana, given name first
+      (ルーカス・ブラウン -> surname ブラウン).
     * With spaces: Japanese script -> surname first; latin -> given name first, except when
       exactly one token is ALL CAPS (YAMADA Taro) or when the surnames / given names learned
       from the same table say otherwise.
     * Without a space, Japanese script: the longest known surname (normalized form) that is a
-      proper prefix; the whole value is kept when it is itself a known surname.
+      proper prefix; the whole value is kept when it is itself a known surname. Katakana alone
+      with no known surname in front: the longest known surname it ends with (a foreign name,
+      given name first: ルーカスブラウン).
     * Otherwise unsplit.
     """
     kl = known_last if isinstance(known_last, set) else set(known_last)
@@ -827,6 +834,12 @@ def _split_whole(whole: str, kl: set, klr: set, kfr: set) -> tuple[str | None, s
         a, b = a.strip(), b.strip()
         if a and b:
             return a, b, "comma"
+    if "・" in t and " " not in t:
+        # A foreign name in katakana, its parts joined by the middle dot, given name first as
+        # Japanese writes them (ルーカス・ブラウン: Lucas Brown).
+        toks = [x for x in t.split("・") if x]
+        if len(toks) >= 2:
+            return toks[-1], " ".join(toks[:-1]), "dot"
     if " " in t:
         toks = t.split(" ")
         r0, r1 = _name_reading(toks[0]), _name_reading(toks[-1])
@@ -847,6 +860,12 @@ def _split_whole(whole: str, kl: set, klr: set, kfr: set) -> tuple[str | None, s
             for ln in range(len(norm) - 1, 0, -1):
                 if norm[:ln] in kl:
                     return norm[:ln], norm[ln:], "learned"
+            if _KATA_ONLY_RE.match(norm):
+                # A foreign name in katakana run together, given name first (ルーカスブラウン): the
+                # longest known surname it ends with, both parts two kana or more.
+                for ln in range(len(norm) - 2, 1, -1):
+                    if norm[-ln:] in kl:
+                        return norm[-ln:], norm[:-ln], "learned"
     return t, None, "unsplit"
 
 
@@ -2017,7 +2036,7 @@ def _run(
     known_first_r = {x for x in pc.filter(fn_part[1], pa.array(fn_used)).to_pylist() if x}
     if vocabulary is not None:
         known_last, known_last_r, known_first_r = vocabulary["last"], vocabulary["last_r"], vocabulary["first_r"]
-    split_counts = {"space": 0, "comma": 0, "learned": 0, "unsplit": 0}
+    split_counts = {"space": 0, "comma": 0, "dot": 0, "learned": 0, "unsplit": 0}
 
     def whole(v: str) -> tuple:
         last, first, how = _split_whole(v, known_last, known_last_r, known_first_r)

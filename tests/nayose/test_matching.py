@@ -131,6 +131,11 @@ CASES = [
     # not two people's mailboxes at the company's domain.
     ("00Q9X0000000AC1AAA", "優", "中山", "ソリッドサービス株式会社", "yuu.nakayama@solidservice.co.jp", "03-5148-5017", "", "", "", "", "", "Web"),
     ("00Q9X0000000AC2AAA", "優", "中山", "ソリッドサービス（株）", "yuu.nakayarna@solidservice.co.jp", "03-5148-5017", "", "", "", "", "", "名刺"),
+    # Lucas Brown: a web form in Latin letters, a business card in katakana with the middle dot in
+    # one field (ルーカス・ブラウン, given name first), one switchboard. Brown reads as romaji would
+    # not ("br", "wn"): its sound, not a romaji reading, is compared with ブラウン.
+    ("00Q9X0000000AD1AAA", "Lucas", "Brown", "Blue Agency Inc.", "lucas.brown@blue-agency.co.jp", "03-6206-1180", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AD2AAA", "", "ルーカス・ブラウン", "ブルーエージェンシー株式会社", "", "03-6206-1180", "", "", "", "", "", "名刺"),
     # ... while at home (no company) one mailbox is a family's.
     ("00Q9X0000000AB1AAA", "恵子", "大和田", "", "owada.family@gmail.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AB2AAA", "健二", "大和田", "", "owada.family@gmail.com", "", "", "", "", "", "", "Web"),
@@ -412,3 +417,11 @@ def test_a_mailbox_the_cards_ocr_misread_is_not_a_second_persons(matched):
     a, b = "00Q9X0000000AC1AAA", "00Q9X0000000AC2AAA"
     assert _cluster(clusters, a) == _cluster(clusters, b), pairs.get((a, b))
     assert pairs[(a, b)][1] != 5
+
+
+def test_a_foreign_name_with_the_middle_dot_on_a_card_is_the_latin_web_form(matched):
+    """ルーカス・ブラウン in one field is split at the middle dot (given name first) and heard as
+    Lucas Brown: the card and the web form at one switchboard are one person."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AD1AAA", "00Q9X0000000AD2AAA"
+    assert _cluster(clusters, a) == _cluster(clusters, b), pairs.get((a, b))

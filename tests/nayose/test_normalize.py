@@ -444,6 +444,14 @@ def test_split_whole_name():
     assert split_whole_name("Taro Yamada") == ("Yamada", "Taro", "space")  # given name first
     assert split_whole_name("YAMADA Taro") == ("YAMADA", "Taro", "space")  # ALL CAPS = surname
     assert split_whole_name("Yamada, Taro") == ("Yamada", "Taro", "comma")
+    # a foreign name in katakana with the middle dot (half-width too): given name first
+    assert split_whole_name("ルーカス・ブラウン") == ("ブラウン", "ルーカス", "dot")
+    assert split_whole_name("ﾙｰｶｽ･ﾌﾞﾗｳﾝ") == ("ブラウン", "ルーカス", "dot")
+    assert split_whole_name("ジョン・F・ケネディ") == ("ケネディ", "ジョン F", "dot")
+    # run together: a known surname at the end of katakana alone (a foreign name, given name first)
+    assert split_whole_name("ルーカスブラウン", known_last={"ブラウン", "ヤマダ"}) == ("ブラウン", "ルーカス", "learned")
+    assert split_whole_name("ヤマダタロウ", known_last={"ヤマダ", "タロウ"}) == ("ヤマダ", "タロウ", "learned")
+    assert split_whole_name("ルーカスブラウン", known_last={"スミス"}) == ("ルーカスブラウン", None, "unsplit")
     # learned readings decide the order
     assert split_whole_name("Yamada Taro", known_last_readings={"yamada"}) == ("Yamada", "Taro", "space")
     # no space: the longest known surname prefix
@@ -792,6 +800,14 @@ def test_foreign_sound_is_not_used_between_japanese_names():
     # Sato / セト have the same consonants: Japanese names keep their readings (vowels decide)
     assert foreign_name_sound("sato") == foreign_name_sound("セト")
     assert not foreign_sound_agrees(foreign_name_script("sato"), foreign_name_script("セト"))
+    # letters romaji never writes make a Latin name foreign (r or w before a consonant, an English
+    # initial cluster): Brown / ブラウン, Green / グリーン, Anderson / アンダーソン compare by sound ...
+    for latin, kana in (("brown", "ブラウン"), ("green", "グリーン"), ("anderson", "アンダーソン"), ("white", "ホワイト")):
+        assert foreign_name_script(latin) == 4, latin
+        assert foreign_sound_agrees(foreign_name_script(latin), foreign_name_script(kana))
+    # ... while romaji, with its long-vowel h, syllabic n and doubled consonants, stays romaji
+    for romaji in ("sato", "satoh", "ohno", "shinichi", "hattori", "kondo", "homma", "matcha", "ryunosuke"):
+        assert foreign_name_script(romaji) == 2, romaji
     # a typo in a romaji name is not a foreign name
     assert not foreign_sound_agrees(foreign_name_script("kwamura"), foreign_name_script("キムラ"))
     # two names in one script are never compared by sound; kanji has none
