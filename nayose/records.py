@@ -246,6 +246,10 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: _File, config: Config, tmpdir:
             raise _decode_error(f, wanted, bad)
 
     _read_header(f, config)
+    # (rows with surplus empty fields are looked for on a second connection while DuckDB reads)
+    checking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nayose-extra-fields")
+    extra_future = checking.submit(_lines_with_extra_fields, con, f)
+    checking.shutdown(wait=False)
     try:
         _read_csv(con, f)
         if lines_future is not None:
@@ -260,8 +264,12 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: _File, config: Config, tmpdir:
         _transcode_or_fail(f, "cp932", tmpdir, utf8_error=bad)
         _read_header(f, config)
         _read_csv(con, f)
+        extra_future = None
     _number_lines(con, f)
     _check_unnamed_fields(con, f)
+    suspect = extra_future.result() if extra_future is not None else _lines_with_extra_fields(con, f)
+    if suspect:
+        _check_extra_empty_fields(f)
 
 
 def _check_unnamed_fields(con: duckdb.DuckDBPyConnection, f: _File) -> None:
@@ -279,6 +287,55 @@ def _check_unnamed_fields(con: duckdb.DuckDBPyConnection, f: _File) -> None:
         row, values = first[0]
         k = next(i for i, v in zip(extra, values) if v is not None and v.strip(_WS_PY))
         raise InputError(f"header field {k + 1} has no name, but this row holds a value in it", f.given, row=row)
+
+
+def _lines_with_extra_fields(con: duckdb.DuckDBPyConnection, f: _File) -> int:
+    """Lines of the file with more commas outside quotes than the header has separators (DuckDB,
+    every line as one column, on a connection of its own: run beside the file's read). A line
+    inside a multi-line quoted value may miscount: `_check_extra_empty_fields` decides."""
+    n = f.fields
+    assert f.data_path is not None
+    outside = "regexp_replace(line, '\"[^\"]*\"', '', 'g')"
+    cur = con.cursor()
+    try:
+        return cur.execute(
+            f"SELECT count(*) FROM read_csv({_sql_path(f.data_path)}, columns = {{'line': 'VARCHAR'}}, header = true, "
+            f"delim = chr(31), quote = '', escape = '', auto_detect = false, strict_mode = false, ignore_errors = true) "
+            f"WHERE length(line) - length(replace(line, ',', '')) > {n - 1} "
+            f"AND length({outside}) - length(replace({outside}, ',', '')) > {n - 1}"
+        ).fetchall()[0][0]
+    except duckdb.Error:  # (the file's own read reports what is wrong with it)
+        return 0
+    finally:
+        cur.close()
+
+
+def _check_extra_empty_fields(f: _File) -> None:
+    """A row with more fields than the header is an error even when the extra ones are empty.
+
+    DuckDB's strict mode lets a row through when its surplus fields are all empty (nothing is
+    lost, it reasons), which hides the commonest shift in a hand-made CSV: a value with an
+    unquoted comma (ABC Co., Ltd.) pushes every later field one column on, and a row whose last
+    field was empty still "fits". Called when `_lines_with_extra_fields` found such lines: the
+    records are read with Python's csv module and the first with more fields than the header is
+    reported."""
+    n = f.fields
+    assert f.data_path is not None
+    try:
+        with open(f.data_path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader)
+            prev = reader.line_num
+            for rec in reader:
+                if len(rec) > n:
+                    empty = len(rec) - n if not any(v.strip(_WS_PY) for v in rec[n:]) else 0
+                    hint = (f" (the last {empty} empty: a value with an unquoted comma, such as 'Co., Ltd.', "
+                            "moves every later field one column on)") if empty else ""
+                    raise InputError(f"ragged row: {len(rec)} fields but the header has {n}{hint}", f.given,
+                                     row=prev + 1)
+                prev = reader.line_num
+    except (csv.Error, UnicodeDecodeError):  # pragma: no cover - DuckDB read the file: it is valid CSV
+        return
 
 
 def _tmpdir(tmpdir: list[Path]) -> Path:

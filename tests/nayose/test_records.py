@@ -388,6 +388,12 @@ BAD_CASES = [
      "duplicate Id '00Q000000000001': already on row 2", 4, "Id"),
     ("ragged", "ragged.csv", "Id,LastName\n00Q000000000001,山田\n00Q000000000002,佐藤,余分\n".encode(), {},
      "ragged row: 3 fields but the header has 2", 3, None),
+    # An unquoted comma in a value shifts the later fields; the row's last fields were empty, so
+    # DuckDB's strict mode alone would take it (ABC Co. in Company, " Ltd." in Email).
+    ("unquoted-comma", "handmade.csv",
+     "Id,LastName,FirstName,Company,Email\n00Q000000000001,髙橋,健一,ABC,k@abc.co.jp\n"
+     "00Q000000000002,髙橋,健一,ABC Co., Ltd.,,\n".encode(), {},
+     "ragged row: 7 fields but the header has 5 (the last 2 empty: a value with an unquoted comma", 3, None),
     ("short", "short.csv", b"Id,LastName,Email\n00Q000000000001,a,b\n00Q000000000002\n", {},
      "short row: 1 field but the header has 3", 3, None),
     ("ragged-after-multiline", "r2.csv", b'Id,Street\n00Q000000000001,"a\nb\nc"\n\n00Q000000000002,x,y\n', {},
@@ -439,6 +445,17 @@ def test_bad_input(con, tmp_path, name, data, input_kwargs, expected, row, colum
     assert err.column == column, message
     assert not table_exists(con)
     assert leftovers(con) == []
+
+
+def test_commas_inside_a_multiline_quoted_value_are_not_extra_fields(con, tmp_path):
+    """A street on two lines whose second line holds commas (and every field after it) is one
+    record of the header's width: read, not mistaken for a row with surplus fields."""
+    path = write(tmp_path / "multiline.csv",
+                 'Id,Street,City,State,PostalCode\n00Q000000000001,"Suite 100\nFloor 3, Bldg A, Wing B",Austin,TX,78701\n'
+                 "00Q000000000002,1-1-1 千代田,千代田区,東京都,100-0001\n")
+    result = load_records(con, [path], Config())
+    assert result.rows == 2
+    assert rows(con, "SELECT Street FROM raw_records ORDER BY Id")[0] == ("Suite 100\nFloor 3, Bldg A, Wing B",)
 
 
 def test_bad_input_leaves_an_existing_table_unchanged(con, tmp_path):
