@@ -552,6 +552,10 @@ def _japanese_key(run: str, digits: bool) -> str:
     rom = _kana_to_romaji(_KANJI.to_hiragana(_kata2hira(run)))
     if not rom.isascii():
         rom = _ascii_fold(rom)
+    # ヴ is written ブ as often (ヴィーナス / ビーナス, ヴィクトリア / ビクトリア): one reading. (In a
+    # reading of Japanese script a v comes from ヴ alone.)
+    if "v" in rom:
+        rom = rom.replace("v", "b")
     return _fold("".join((_ALNUM_RE if digits else _ALPHA_RE).findall(rom)))
 
 

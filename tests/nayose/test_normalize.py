@@ -85,6 +85,7 @@ def test_normalize_name_drops_middle_dots():
         ["洋子", "ヨウコ", "Yoko", "Youko", "Yohko"],
         ["裕子", "ユウコ", "Yuko", "Yuuko", "Yūko"],
         ["山田", "ヤマダ", "Yamada"],
+        ["ヴィクトリア", "ビクトリア", "ｳﾞｨｸﾄﾘｱ"],  # ヴ written ブ
     ],
 )
 def test_romaji_key_cross_script(variants):
@@ -127,6 +128,7 @@ def test_romaji_key_keeps_english_names():
 def test_company_reading_katakana_vs_latin():
     assert company_reading("ソニー") == company_reading("sony") == "soni"
     assert company_reading("サンサン") == company_reading("sansan")
+    assert company_reading("ヴィーナス電機") == company_reading("ビーナス電機")  # ヴ written ブ
 
 
 # ----------------------------------------------------------------------------------------------
