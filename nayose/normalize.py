@@ -1079,7 +1079,7 @@ _EMAIL_STEPS = _Steps(
         ("(?s)^.*?<([^<>]*)>.*$", "\\1", False, ("<",)),
         ("^[ \t\r\n\"']+", "", False, _WS_GUARDS + ('"', "'")),
         ("[ \t\r\n\"'.]+$", "", False, tuple("$" + g for g in _WS_GUARDS + ('"', "'", "."))),
-        ("(?s)[,; \t\r\n].*$", "", False, _WS_GUARDS + (",", ";")),
+        ("(?s)[,;( \t\r\n].*$", "", False, _WS_GUARDS + (",", ";", "(")),  # a second address, a note: t@x.jp（代表）
         ("^([^@+]*)\\+[^@]*@", "\\1@", False, ("+",)),
     ]
 )

@@ -214,6 +214,7 @@ def test_split_company_cores():
         ("<taro@example.com>", "taro@example.com"),
         ("山田太郎 <taro@example.com>", "taro@example.com"),
         ("taro@example.com; hanako@example.com", "taro@example.com"),
+        ("taro@example.com（代表）", "taro@example.com"),  # a note after the address
         ("taro@example.com.", "taro@example.com"),
         ("taro@example", None),
         ("taro@@example.com", None),
