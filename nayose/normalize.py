@@ -838,7 +838,7 @@ def _split_whole(whole: str, kl: set, klr: set, kfr: set) -> tuple[str | None, s
         a, b = a.strip(), b.strip()
         if a and b:
             return a, b, "comma"
-    if "・" in t and " " not in t:
+    if "・" in t and " " not in t and _KATA_ONLY_RE.match(t):
         # A foreign name in katakana, its parts joined by the middle dot, given name first as
         # Japanese writes them (ルーカス・ブラウン: Lucas Brown).
         toks = [x for x in t.split("・") if x]

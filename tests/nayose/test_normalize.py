@@ -450,7 +450,8 @@ def test_split_whole_name():
     # a foreign name in katakana with the middle dot (half-width too): given name first
     assert split_whole_name("ルーカス・ブラウン") == ("ブラウン", "ルーカス", "dot")
     assert split_whole_name("ﾙｰｶｽ･ﾌﾞﾗｳﾝ") == ("ブラウン", "ルーカス", "dot")
-    assert split_whole_name("ジョン・F・ケネディ") == ("ケネディ", "ジョン F", "dot")
+    assert split_whole_name("ジョン・ケネディ・ジュニア") == ("ジュニア", "ジョン ケネディ", "dot")
+    assert split_whole_name("山田・太郎") == ("山田・太郎", None, "unsplit")  # a Japanese name: not given name first
     # run together: a known surname at the end of katakana alone (a foreign name, given name first)
     assert split_whole_name("ルーカスブラウン", known_last={"ブラウン", "ヤマダ"}) == ("ブラウン", "ルーカス", "learned")
     assert split_whole_name("ヤマダタロウ", known_last={"ヤマダ", "タロウ"}) == ("ヤマダ", "タロウ", "learned")
