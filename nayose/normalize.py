@@ -165,14 +165,17 @@ _JOB_TITLES = ("代表取締役社長|代表取締役|取締役|社長|副社長
                "室長|所長|支店長|店長|主任|担当者|ご担当者|担当")  # right after the name or apart from it
 _SPACED_HONORIFICS = "さん|さま"  # apart from it only
 _TITLES = "mr|mrs|ms|miss|dr|prof"
-_NAME_NOTE = r"[(（][^()（）]*[)）]\s*$"
+# ... and the notes an org's users add: a bracketed tag in front (【重要】山田, [退職]佐藤), a ※ remark
+# after (山田 ※退職済み), an English generational suffix (John Smith Jr.).
+_NAME_NOTE = r"[(（][^()（）]*[)）]\s*$|\s*※.*$|[\s,]+(?i:jr|sr|iii|iv)\.?\s*$"
+_NAME_TAG = r"^\s*[【\[［][^】\]］]*[】\]］]\s*"
 _NAME_HONORIFIC_RE = re.compile(rf"(?:\s*(?:{_HONORIFICS}|{_JOB_TITLES})|\s+(?:{_SPACED_HONORIFICS}))\s*$")
-_NAME_TITLE_RE = re.compile(rf"^\s*(?:{_TITLES})(?:\.\s*|\s+)(?=\S)", re.IGNORECASE)
-_NAME_NOTE_RE = re.compile(rf"\s*{_NAME_NOTE}")
+_NAME_TITLE_RE = re.compile(rf"^\s*(?:{_TITLES})(?:\.\s*|\s+)(?=\S)|{_NAME_TAG}", re.IGNORECASE)
+_NAME_NOTE_RE = re.compile(rf"\s*(?:{_NAME_NOTE})")
 #: A name value strip_name_extras would change (RE2 and Python's re read it alike): used to
 #: pick the values worth a Python call, and by survivorship to rank such names after plain ones.
 NAME_EXTRAS_RE2 = (rf"(?:{_HONORIFICS}|{_JOB_TITLES}|\s(?:{_SPACED_HONORIFICS}))\s*$|^\s*(?i:{_TITLES})(?:\.|\s)"
-                   rf"|{_NAME_NOTE}")
+                   rf"|{_NAME_NOTE}|{_NAME_TAG}")
 
 
 def strip_name_extras(v: str) -> str:

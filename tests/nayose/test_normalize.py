@@ -877,6 +877,7 @@ def test_english_company_name_reads_like_the_japanese_one():
     ("山田", "太郎 様", None), ("山田", "太郎様", None), ("山田（ヤマダ）", "太郎（タロウ）", None),
     (None, None, "山田 太郎 様"), (None, None, "山田太郎（ヤマダタロウ）"), (None, None, "山田 太郎 さん"),
     ("山田", "太郎 部長", None), (None, None, "山田 太郎 代表取締役社長"), (None, None, "山田太郎課長様"),
+    ("【重要】山田", "太郎", None), ("［退職］山田", "太郎 ※2023年退職", None), (None, None, "山田 太郎 ※担当変更"),
 ])
 def test_stage_names_without_honorifics_titles_and_notes(last, first, whole):
     """An honorific after a name, a title before it and a note in brackets after it are left out:
@@ -905,10 +906,12 @@ def test_stage_a_job_title_in_the_name_field_is_not_a_given_name():
 def test_stage_english_titles_and_names_that_only_look_like_them():
     con = duckdb.connect()
     _table(con, [{"Id": "1", "LastName": "Smith", "FirstName": "Mr. John"}, {"Id": "2", "LastName": "Dr. Smith", "FirstName": "John"},
-                 {"Id": "3", "LastName": "Drake", "FirstName": "Misses"}, {"Id": "4", "LastName": "オサマ", "FirstName": "様"}])
+                 {"Id": "3", "LastName": "Drake", "FirstName": "Misses"}, {"Id": "4", "LastName": "オサマ", "FirstName": "様"},
+                 {"Id": "5", "LastName": "Smith Jr.", "FirstName": "John"}, {"Id": "6", "LastName": "John Smith, Jr"}])
     normalize_records(con, Config())
     got = con.execute("SELECT last_name, first_name FROM normalized_records ORDER BY rec_idx").fetchall()
-    assert got == [("smith", "john"), ("smith", "john"), ("drake", "misses"), ("オサマ", "様")]
+    assert got == [("smith", "john"), ("smith", "john"), ("drake", "misses"), ("オサマ", "様"), ("smith", "john"),
+                   ("smith", "john")]
 
 
 @pytest.mark.parametrize("raw", ["株式会社ABC 東京支店", "ABC株式会社 大阪営業所 営業部", "(株)ABC 本社", "ABC（株）本社",
