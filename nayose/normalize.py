@@ -1001,12 +1001,19 @@ def _split_company(s: str) -> tuple[str | None, str | None, str | None]:
 
 
 _COMPANY_NOTE_RE = re.compile(r"\s*\(([^()]*)\)$")
+# How an organisation is addressed, after its name (ABC株式会社 御中, ABC株式会社様): not the name.
+_COMPANY_HONORIFIC_RE = re.compile(r"\s*(?:御中|様|殿)$")
 
 
 def _without_notes(t: str) -> str:
-    """`t` without offices (see _OFFICE_SUFFIX_RE) and notes in brackets at its end (ABC株式会社
-    （エービーシー）, （旧 XYZ）, (Japan)); a legal form in brackets ((株), (有)) is kept."""
+    """`t` without offices (see _OFFICE_SUFFIX_RE), notes in brackets at its end (ABC株式会社
+    （エービーシー）, （旧 XYZ）, (Japan)) and an honorific (御中, 様); a legal form in brackets ((株),
+    (有)) is kept."""
     for _ in range(4):
+        honorific = _COMPANY_HONORIFIC_RE.search(t)
+        if honorific and honorific.start() > 0:
+            t = t[: honorific.start()]
+            continue
         note = _COMPANY_NOTE_RE.search(t)
         if note and note.start() > 0 and note.group(1).strip() not in _JP_ABBR \
                 and note.group(1).strip() not in _KANA_ABBR:

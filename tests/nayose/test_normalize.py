@@ -916,7 +916,8 @@ def test_stage_english_titles_and_names_that_only_look_like_them():
 
 @pytest.mark.parametrize("raw", ["株式会社ABC 東京支店", "ABC株式会社 大阪営業所 営業部", "(株)ABC 本社", "ABC（株）本社",
                                  "ABC Co., Ltd. Osaka Branch", "ABC株式会社（エービーシー）", "ABC株式会社 (旧社名: XYZ)",
-                                 "株式会社ABC 東京支店（旧XYZ）", "ABC Inc. (Japan)", "ＡＢＣ（株）"])
+                                 "株式会社ABC 東京支店（旧XYZ）", "ABC Inc. (Japan)", "ＡＢＣ（株）",
+                                 "ABC株式会社 御中", "株式会社ABC様", "(株)ABC 営業部 御中"])
 def test_company_office_or_note_after_the_name_is_not_part_of_the_core(raw):
     assert split_company(raw)[0] == "abc"
 
