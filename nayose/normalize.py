@@ -1347,9 +1347,18 @@ def canonical_prefecture(s: str | None) -> str | None:
     return _PREF_ROMAJI_KEYS.get(_romaji_pref_key("".join(toks)))
 
 
+# Place names are written with ヶ, ケ, ガ or が (霞が関 / 霞ヶ関 / 霞ケ関, 茅ヶ崎 / 茅ケ崎) and with の, ノ or
+# 之 (丸の内 / 丸ノ内 / 丸之内) between two kanji: one spelling each (RE2 steps: the street's SQL twin too).
+_PLACE_KANA_STEPS = (
+    ("([一-鿿々])[ヶケガ]([一-鿿])", "\\1が\\2", True, ("ヶ", "ケ", "ガ")),
+    ("([一-鿿々])[ノ之]([一-鿿])", "\\1の\\2", True, ("ノ", "之")),
+)
+_PLACE_KANA = _Steps(_PLACE_KANA_STEPS)
+
+
 @lru_cache(maxsize=1 << 16)
 def _city(s: str) -> tuple[str | None, str | None]:
-    t = _WS_RE.sub("", _nfkc(s).lower())
+    t = _PLACE_KANA.apply(_WS_RE.sub("", _nfkc(s).lower()))
     if not t:
         return None, None
     pref, t = _leading_prefecture(t)
@@ -1382,6 +1391,7 @@ _STREET_A = _Steps(
         (_WS_CLASS + "+", "", True, _WS_ALL_GUARDS),  # spaces removed
         ("([0-9])[ー~〜]([0-9])", "\\1-\\2", True, ("ー", "~", "〜")),  # 1ー2 -> 1-2
         ("([0-9])[ー~〜]([0-9])", "\\1-\\2", True, ("ー", "~", "〜")),
+        *_PLACE_KANA_STEPS,
     ]
 )
 # 番町 / 号室 / 号館 / 号棟 are names, not house numbers, and の only joins two numbers: those are

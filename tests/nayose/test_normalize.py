@@ -395,6 +395,11 @@ def test_normalize_street_details():
     assert normalize_street("千代田区一番町5番地の3") == "千代田区一番町5-3"  # 一番町 is a place name
     assert normalize_street("二十三番地") == "23"
     assert normalize_street("101号室") == "101号室"
+    # ヶ / ケ / ガ and ノ / 之 between kanji in a place name: one spelling (not in katakana words)
+    assert normalize_street("霞ヶ関3-2-1") == normalize_street("霞ケ関三丁目2番1号") == normalize_street("霞が関3-2-1")
+    assert normalize_street("丸ノ内1-1-1") == normalize_street("丸之内1-1-1") == "丸の内1-1-1"
+    assert normalize_street("ケーズビル1F") == "ケーズビル1f"
+    assert normalize_city("茅ヶ崎市") == normalize_city("茅ケ崎市")
     assert normalize_street("センタービル") == "センタービル"  # katakana ー kept
     assert normalize_street("42 Smith Street") == "42smithstreet"
     assert normalize_street("大阪市北区梅田3丁目1番3号") == "大阪市北区梅田3-1-3"
@@ -754,7 +759,7 @@ def test_stage_sql_paths_match_reference_functions():
     ])
     streets = _variants(3, 3000, [
         ["", "〒100-0001 ", "100-0001", "東京都", "大阪府", "京都市", "宮城野区", "石川郡", "東京", " "],
-        ["千代田区", "港区", "一番町", "梅田", "Smith Street ", "", "ABCビル"],
+        ["千代田区", "港区", "一番町", "梅田", "Smith Street ", "", "ABCビル", "霞ヶ関", "霞ケ関", "丸ノ内", "丸之内", "ケーズ"],
         ["1", "２", "三", "十二", "二十三", "10", ""],
         ["丁目", "番地", "番", "号", "の", "-", "－", "ー", "‐", " ", "階", "号室", "番町", ""],
         ["1", "２", "三", "3", ""],
