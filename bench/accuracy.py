@@ -10,13 +10,16 @@ to bench/out/accuracy.json and into README.md between the `bench:accuracy` marke
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.readme_section import replace_section  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 
 
@@ -70,12 +73,7 @@ def main() -> None:
     md = "\n".join(lines)
     print(md)
     (OUT / "accuracy.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
-    readme = ROOT / "README.md"
-    start, end = "<!-- bench:accuracy:start -->", "<!-- bench:accuracy:end -->"
-    text = readme.read_text(encoding="utf-8")
-    if start in text and end in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{md}\n{end}", text, flags=re.S)
-        readme.write_text(text, encoding="utf-8")
+    replace_section("accuracy", md)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
@@ -48,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from bench.readme_section import replace_section  # noqa: E402
 BENCH = ROOT / "bench"
 OUT = BENCH / "out" / "compare"
 IMG = ROOT / "docs" / "img"
@@ -564,17 +564,6 @@ def plots(results: list[dict], img: Path) -> list[Path]:
     return paths
 
 
-def replace_between(path: Path, start: str, end: str, md: str) -> bool:
-    if not path.exists():
-        return False
-    text = path.read_text(encoding="utf-8")
-    if start not in text or end not in text:
-        return False
-    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{md}\n{end}", text, flags=re.S)
-    path.write_text(text, encoding="utf-8")
-    return True
-
-
 def load_results(out: Path) -> dict[str, dict]:
     f = out / "compare.json"
     if f.exists():
@@ -603,9 +592,8 @@ def run_compare(keys: list[str], out: Path = OUT, img: Path = IMG, update_docs: 
     md = markdown(results, info)
     paths = plots(results, img) if make_plots else []
     if update_docs:
-        replace_between(ROOT / "README.md", "<!-- bench:compare:start -->", "<!-- bench:compare:end -->", md)
-        replace_between(ROOT / "docs" / "benchmarks.md", "<!-- bench:compare:start -->", "<!-- bench:compare:end -->",
-                        md.replace("docs/img/", "img/"))
+        replace_section("compare", md)
+        replace_section("compare", md.replace("docs/img/", "img/"), ROOT / "docs" / "benchmarks.md")
     return {"machine": info, "results": results, "markdown": md, "plots": [str(p) for p in paths]}
 
 
@@ -630,9 +618,8 @@ def main() -> None:
         if not a.no_plots:
             plots(results, IMG)
         if not a.no_readme:
-            replace_between(ROOT / "README.md", "<!-- bench:compare:start -->", "<!-- bench:compare:end -->", md)
-            replace_between(ROOT / "docs" / "benchmarks.md", "<!-- bench:compare:start -->", "<!-- bench:compare:end -->",
-                            md.replace("docs/img/", "img/"))
+            replace_section("compare", md)
+            replace_section("compare", md.replace("docs/img/", "img/"), ROOT / "docs" / "benchmarks.md")
         print(md)
         return
     keys: list[str] = []

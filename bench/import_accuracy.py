@@ -21,7 +21,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -29,6 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.readme_section import replace_section  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 
 
@@ -122,12 +125,7 @@ def main() -> None:
     (OUT / "import_accuracy.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     md = render(results)
     print(md)
-    readme = ROOT / "README.md"
-    start, end = "<!-- bench:import:start -->", "<!-- bench:import:end -->"
-    text = readme.read_text(encoding="utf-8")
-    if start in text and end in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{md}\n{end}", text, flags=re.S)
-        readme.write_text(text, encoding="utf-8")
+    replace_section("import", md)
 
 
 def render(r: dict) -> str:

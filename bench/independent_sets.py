@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.readme_section import replace_section  # noqa: E402
+
 OUT = ROOT / "bench" / "out" / "independent"
 SETS = {  # name: (script, seed, label)
     "colleagues": ("gen_colleagues.py", 1, "colleagues (`gen_colleagues.py`, seed 1)"),
@@ -90,12 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     (OUT / "independent.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
     if args.no_readme:
         return
-    readme = ROOT / "README.md"
-    start, end = "<!-- bench:independent:start -->", "<!-- bench:independent:end -->"
-    text = readme.read_text(encoding="utf-8")
-    if start in text and end in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{md}\n{end}", text, flags=re.S)
-        readme.write_text(text, encoding="utf-8")
+    replace_section("independent", md)
 
 
 if __name__ == "__main__":

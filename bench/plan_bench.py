@@ -17,13 +17,16 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.readme_section import replace_section  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 TARGETS = {100_000: 4.0, 1_000_000: 70.0}  # seconds, end to end on 2 cores
 MEMORY_TARGET_GB = 4.0
@@ -109,14 +112,7 @@ def _markdown(results: list[dict]) -> str:
 
 
 def _update_readme(md: str) -> None:
-    readme = ROOT / "README.md"
-    if not readme.exists():
-        return
-    text = readme.read_text(encoding="utf-8")
-    start, end = "<!-- bench:plan:start -->", "<!-- bench:plan:end -->"
-    if start in text and end in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{md}\n{end}", text, flags=re.S)
-        readme.write_text(text, encoding="utf-8")
+    replace_section("plan", md)
 
 
 def main() -> None:

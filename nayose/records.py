@@ -49,6 +49,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,21 +321,14 @@ def _check_extra_empty_fields(f: _File) -> None:
     records are read with Python's csv module and the first with more fields than the header is
     reported."""
     n = f.fields
-    assert f.data_path is not None
     try:
-        with open(f.data_path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader)
-            prev = reader.line_num
-            for rec in reader:
-                if len(rec) > n:
-                    empty = len(rec) - n if not any(v.strip(_WS_PY) for v in rec[n:]) else 0
-                    hint = (f" (the last {empty} empty: a value with an unquoted comma, such as 'Co., Ltd.', "
-                            "moves every later field one column on)") if empty else ""
-                    raise InputError(f"ragged row: {len(rec)} fields but the header has {n}{hint}", f.given,
-                                     row=prev + 1)
-                prev = reader.line_num
-    except (csv.Error, UnicodeDecodeError):  # pragma: no cover - DuckDB read the file: it is valid CSV
+        for line, rec in _csv_records(f):
+            if len(rec) > n:
+                empty = len(rec) - n if not any(v.strip(_WS_PY) for v in rec[n:]) else 0
+                hint = (f" (the last {empty} empty: a value with an unquoted comma, such as 'Co., Ltd.', "
+                        "moves every later field one column on)") if empty else ""
+                raise InputError(f"ragged row: {len(rec)} fields but the header has {n}{hint}", f.given, row=line)
+    except (csv.Error, UnicodeDecodeError, StopIteration):  # pragma: no cover - DuckDB read the file: valid CSV
         return
 
 
@@ -636,21 +630,25 @@ def _number_lines(con: duckdb.DuckDBPyConnection, f: _File) -> None:
     con.execute(f"UPDATE {t} SET _source_row = rowid + {first}")
 
 
-def _python_line_starts(f: _File) -> list[int] | None:
+def _csv_records(f: _File) -> Iterator[tuple[int, list[str]]]:
+    """(physical line it starts on, fields) per data record of the (decoded) file, read with
+    Python's csv module; csv.Error, UnicodeDecodeError and StopIteration (no header) are the
+    caller's."""
     assert f.data_path is not None
-    starts: list[int] = []
-    try:
-        with open(f.data_path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader)
+    with open(f.data_path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        prev = reader.line_num
+        for rec in reader:
+            yield prev + 1, rec
             prev = reader.line_num
-            for rec in reader:
-                if rec and (len(rec) > 1 or rec[0].strip(_WS_PY)):
-                    starts.append(prev + 1)
-                prev = reader.line_num
+
+
+def _python_line_starts(f: _File) -> list[int] | None:
+    try:
+        return [line for line, rec in _csv_records(f) if rec and (len(rec) > 1 or rec[0].strip(_WS_PY))]
     except (csv.Error, UnicodeDecodeError, StopIteration):
         return None
-    return starts
 
 
 # --------------------------------------------------------------------------------------------
