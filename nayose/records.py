@@ -50,7 +50,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,28 +247,34 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: _File, config: Config, tmpdir:
             raise _decode_error(f, wanted, bad)
 
     _read_header(f, config)
-    # (rows with surplus empty fields are looked for on a second connection while DuckDB reads)
+    # (rows with surplus empty fields are looked for on a second connection while DuckDB reads;
+    # the look ends before this function does, whatever happens: no query outlives the stage)
     checking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nayose-extra-fields")
     extra_future = checking.submit(_lines_with_extra_fields, con, f)
     checking.shutdown(wait=False)
     try:
-        _read_csv(con, f)
-        if lines_future is not None:
-            f.lines = lines_future.result()
-    except _InvalidUtf8:
-        # DuckDB met invalid UTF-8 after the first MiB: locate it exactly, then try CP932.
-        bad = _scan_utf8(p)
-        if bad is None:  # pragma: no cover - DuckDB and Python disagree on UTF-8 validity
-            raise InputError("invalid UTF-8 (reported by DuckDB)", f.given) from None
-        if wanted != "auto":
-            raise _decode_error(f, wanted, bad) from None
-        _transcode_or_fail(f, "cp932", tmpdir, utf8_error=bad)
-        _read_header(f, config)
-        _read_csv(con, f)
-        extra_future = None
-    _number_lines(con, f)
-    _check_unnamed_fields(con, f)
-    suspect = extra_future.result() if extra_future is not None else _lines_with_extra_fields(con, f)
+        try:
+            _read_csv(con, f)
+            if lines_future is not None:
+                f.lines = lines_future.result()
+        except _InvalidUtf8:
+            # DuckDB met invalid UTF-8 after the first MiB: locate it exactly, then try CP932.
+            bad = _scan_utf8(p)
+            if bad is None:  # pragma: no cover - DuckDB and Python disagree on UTF-8 validity
+                raise InputError("invalid UTF-8 (reported by DuckDB)", f.given) from None
+            if wanted != "auto":
+                raise _decode_error(f, wanted, bad) from None
+            _transcode_or_fail(f, "cp932", tmpdir, utf8_error=bad)
+            _read_header(f, config)
+            _read_csv(con, f)
+            extra_future.result()
+            suspect = _lines_with_extra_fields(con, f)  # (the decoded file's)
+        else:
+            suspect = extra_future.result()
+        _number_lines(con, f)
+        _check_unnamed_fields(con, f)
+    finally:
+        wait([extra_future])  # (its outcome is read above, or an error is already on its way)
     if suspect:
         _check_extra_empty_fields(f)
 

@@ -1622,8 +1622,8 @@ def scored_schema(comps: list[Comparison]) -> pa.Schema:
 
 def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: Config, counts: dict[str, int]):
     """scored_pairs rows of the pairs `cand` (with their evidence tiers), APPLY_BATCH_ROWS at a
-    time; `counts` (GATE_COUNTS: auto, review, below, c0-c2 and c7: pairs a gate capped, r6: pairs
-    gate 6 raised) is added to on the way."""
+    time; `counts` (GATE_COUNTS: auto, review, below, c0-c2 and c7: pairs a gate capped, r4, r6, r8,
+    r9: pairs gates 4, 6, 8, 9 raised) is added to on the way."""
     th_auto, th_review = config.matching.thresholds.auto, config.matching.thresholds.review
     levels, tfs = cand["levels"], cand["tf"]
     schema = scored_schema(comps)
@@ -1640,6 +1640,8 @@ def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: C
         counts["c2"] += int((c & (t == 2) & (prob >= th_auto)).sum())
         counts["c7"] += int(((gate == 7) & (prob >= th_review)).sum())
         counts["r6"] += int((gate == 6).sum())
+        for g in RAISED_GATES:
+            counts[f"r{g}"] += int((gate == g).sum())
         cols = [
             pa.array(cand["left"][sl], pa.int32()), pa.array(cand["right"][sl], pa.int32()),
             pa.array(cand["rule"][sl], pa.int16()), pa.array(total.astype(np.float32)),
@@ -1749,15 +1751,17 @@ def household_review(config: Config, comps: list[Comparison]) -> bool:
     return mode == "review"
 
 
-GATE_COUNTS = ("auto", "review", "below", "c0", "c1", "c2", "c7", "r6")
+GATE_COUNTS = ("auto", "review", "below", "c0", "c1", "c2", "c7", "r6", "r4", "r8", "r9")
+RAISED_GATES = (4, 8, 9)  # gates that raise a pair to review, counted as r4, r8, r9
 
 
 def gate_stats(model: "Model | None", counts: dict[str, int]) -> dict[str, int]:
     """What the person-evidence gates did, for the score stats (every engine): pairs capped by
-    gates 1-3 (GATE_COUNTS c0-c2) and, when the model judged a person register's homes, by the
-    shared-home gates 6 and 7."""
+    gates 1-3 (GATE_COUNTS c0-c2), pairs raised to review by gates 4, 8 and 9 and, when the model
+    judged a person register's homes, pairs capped or raised by the shared-home gates 6 and 7."""
     out = {"capped_no_person_evidence": int(counts["c0"]), "capped_weak_person_evidence": int(counts["c1"]),
-           "capped_names_disagree": int(counts["c2"])}
+           "capped_names_disagree": int(counts["c2"]), "raised_card_person_id": int(counts["r4"]),
+           "raised_misread_name": int(counts["r8"]), "raised_mobile_and_name": int(counts["r9"])}
     if model is not None and "one_person" in model.sessions.get("shared_home", {}):
         out |= {"capped_family_at_home": int(counts["c7"]), "raised_one_person_home": int(counts["r6"])}
     return out

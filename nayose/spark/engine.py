@@ -35,6 +35,8 @@ from nayose.score import (
     SHARES,
     COMPARISONS,
     RANDOM_PAIRS,
+    GATE_COUNTS,
+    RAISED_GATES,
     Comparison,
     Model,
     _feature_sql,
@@ -371,6 +373,7 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
             F.sum((F.col("conflict") & (F.col("tier") == 2) & (F.col("raw_probability") >= th.auto)).cast("long")).alias("c2"),
             F.sum(((F.col("gate") == 7) & (F.col("raw_probability") >= th.review)).cast("long")).alias("c7"),
             F.sum((F.col("gate") == 6).cast("long")).alias("r6"),
+            *[F.sum((F.col("gate") == g).cast("long")).alias(f"r{g}") for g in RAISED_GATES],
         ).collect()[0]
         result.rows = int(agg["rows"])
         result.stats = {
@@ -380,7 +383,7 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
             "pairs_auto": int(agg["auto"] or 0),
             "pairs_review": int(agg["review"] or 0),
             "pairs_below_review": int(agg["below"] or 0),
-        } | gate_stats(model, {k: int(agg[k] or 0) for k in ("c0", "c1", "c2", "c7", "r6")})
+        } | gate_stats(model, {k: int(agg[k] or 0) for k in GATE_COUNTS if k not in ("auto", "review", "below")})
         clock.lap("stats")
         result.step_seconds = clock.steps
     return result, scored, model
