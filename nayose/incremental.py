@@ -75,7 +75,7 @@ from nayose.normalize import (
 from nayose.records import load_records
 from nayose.score import (
     FEATURES, GATE_COUNTS, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, gate_stats,
-    home_address_max, household_review, load_model, ocr_mail_fold, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
+    home_address_max, household_review, load_model, ocr_mail_fold, one_name_in_two_mailboxes, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
 )
 from nayose.stage import StageResult, timed
 from nayose.store import table_exists
@@ -1233,6 +1233,9 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
                             dtype=bool)
         misread = np.array([ocr_mail_fold(a) == ocr_mail_fold(b) for a, b in zip(local_l, local_r)], dtype=bool)
         two_people[at] = ~(((edits <= 1) & ~numbered) | misread)
+        local_of = dict(zip(at.tolist(), zip(local_l, local_r)))
+        two_people = one_name_in_two_mailboxes(
+            two_people, levels, comps, lambda rows: tuple(map(list, zip(*(local_of[i] for i in rows.tolist())))))
     return {
         "left": left.astype(np.int32), "right": right.astype(np.int32), "rule": rule.astype(np.int16),
         "levels": levels, "tf": tf, "swapped": swapped, "rare_address": rare, "id_conflict": mail_conflict | mobile_conflict,

@@ -49,6 +49,7 @@ from nayose.score import (
     home_address_max,
     household_review,
     judged_homes,
+    mail_conflict_of,
     pair_levels_sql,
     person_evidence,
 )
@@ -223,9 +224,9 @@ def _levels_fn(comps: list[Comparison], household_review: bool):
             if batch.num_rows == 0:
                 continue
             lv, tf, flags = compute_levels(batch, comps)
+            mail_conflict = mail_conflict_of(batch, lv, comps)
             tier, conflict = person_evidence(lv, comps, flags["rare_address"], household_review,
-                                             _bools(batch, "mail_conflict"), flags["rare_near"],
-                                             _bools(batch, "id_conflict"))
+                                             mail_conflict, flags["rare_near"], _bools(batch, "id_conflict"))
             conflict = conflict | _bools(batch, "id_conflict")
             cols = {
                 "left_idx": _col(batch, "left_idx").cast(pa.int32()),
@@ -240,7 +241,7 @@ def _levels_fn(comps: list[Comparison], household_review: bool):
             cols["rare_address"] = pa.array(flags["rare_address"])
             cols["tier"] = pa.array(tier, pa.int8())
             cols["conflict"] = pa.array(conflict)
-            cols["mail_conflict"] = pa.array(_bools(batch, "mail_conflict"))
+            cols["mail_conflict"] = pa.array(mail_conflict)
             yield pa.RecordBatch.from_pydict(cols)
 
     return fn

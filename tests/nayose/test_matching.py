@@ -136,6 +136,10 @@ CASES = [
     # not ("br", "wn"): its sound, not a romaji reading, is compared with ブラウン.
     ("00Q9X0000000AD1AAA", "Lucas", "Brown", "Blue Agency Inc.", "lucas.brown@blue-agency.co.jp", "03-6206-1180", "", "", "", "", "", "Web"),
     ("00Q9X0000000AD2AAA", "", "ルーカス・ブラウン", "ブルーエージェンシー株式会社", "", "03-6206-1180", "", "", "", "", "", "名刺"),
+    # One man's address at his company written two ways (a format change: ishikawa@ became
+    # kazuo.ishikawa@), his name in kanji and in katakana: one person, for review.
+    ("00Q9X0000000AE1AAA", "一男", "石川", "スカイ通商株式会社", "ishikawa@sky-tsusho.co.jp", "03-6206-5511", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AE2AAA", "カズオ", "イシカワ", "スカイ通商（株）", "kazuo.ishikawa@sky-tsusho.co.jp", "03-6206-5511", "", "", "", "", "", "名刺"),
     # ... while at home (no company) one mailbox is a family's.
     ("00Q9X0000000AB1AAA", "恵子", "大和田", "", "owada.family@gmail.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AB2AAA", "健二", "大和田", "", "owada.family@gmail.com", "", "", "", "", "", "", "Web"),
@@ -425,3 +429,14 @@ def test_a_foreign_name_with_the_middle_dot_on_a_card_is_the_latin_web_form(matc
     _, _, clusters, pairs = matched
     a, b = "00Q9X0000000AD1AAA", "00Q9X0000000AD2AAA"
     assert _cluster(clusters, a) == _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_one_address_written_two_ways_at_the_company_is_reviewed_not_two_people(matched):
+    """ishikawa@ and kazuo.ishikawa@ at one domain spell the one name both records carry: a
+    format change, not the company's second 石川 一男 (a number would say that: t.watanabe2@, the
+    numbered-mailbox test above) -- grouped for review."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AE1AAA", "00Q9X0000000AE2AAA"
+    assert _cluster(clusters, a) == _cluster(clusters, b), pairs.get((a, b))
+    assert clusters[a][1] == "review"
+    assert pairs[(a, b)][1] != 5

@@ -7,7 +7,9 @@ import numpy as np
 from nayose.config import load_config
 import duckdb
 
-from nayose.score import COMPARISONS, GATES, Model, apply_model, ocr_mail_fold, ocr_mail_fold_sql
+from nayose.score import (
+    COMPARISONS, GATES, Model, apply_model, mailboxes_spell_one_name, ocr_mail_fold, ocr_mail_fold_sql,
+)
 
 
 def _card_org_model() -> tuple[list, Model]:
@@ -64,3 +66,11 @@ def test_the_ocr_mailbox_fold_is_the_same_in_sql_and_python():
     assert got == [ocr_mail_fold(v) for v in values]
     assert ocr_mail_fold("yuu.nakayarna") == ocr_mail_fold("yuu.nakayama")
     assert ocr_mail_fold("t.watanabe") != ocr_mail_fold("t.watanabe2")
+
+
+def test_two_mailboxes_spell_one_name_in_two_formats_but_not_two_initials_or_a_number():
+    for a, b in (("a.yamazaki", "yamazaki_anna"), ("ishikawa", "ishikawa_kazuo"), ("hiromi.tomita", "tomita_hiromi"),
+                 ("tkano", "teruaki.kano"), ("mizuho.shimizu", "shimizu.mizuho")):
+        assert mailboxes_spell_one_name(a, b) and mailboxes_spell_one_name(b, a), (a, b)
+    for a, b in (("t.sato", "k.sato"), ("t.watanabe", "t.watanabe2"), ("info", "sales"), ("sato.k", "sato.t"), ("", "x")):
+        assert not mailboxes_spell_one_name(a, b), (a, b)
