@@ -19,8 +19,8 @@ against its truth (recall against all true pairs). Figures go to bench/out/indep
 into README.md between the `bench:independent` markers. These sets are checks of generalization:
 what nayose gets wrong on them is read for what real data would show, not tuned to the generator.
 
-    python bench/independent_sets.py                 # both sets, 20,000 records each
-    python bench/independent_sets.py --records 100000
+    python bench/independent_sets.py                 # both sets, 20,000 and 100,000 records each
+    python bench/independent_sets.py --records 20000
 """
 
 from __future__ import annotations
@@ -68,10 +68,10 @@ def run_set(name: str, records: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=20_000)
+    ap.add_argument("--records", type=int, nargs="+", default=[20_000, 100_000])
     ap.add_argument("--no-readme", action="store_true")
     args = ap.parse_args(argv)
-    rows = [run_set(name, args.records) for name in SETS]
+    rows = [run_set(name, n) for n in args.records for name in SETS]
     for r in rows:
         print(json.dumps(r, ensure_ascii=False))
     lines = [
