@@ -891,7 +891,7 @@ def _endpoint_corpus(con: duckdb.DuckDBPyConnection, n_rec: int) -> dict[str, np
     (0: no street), shared mailboxes, the mailboxes' local parts, and codes of the values the kept
     pairs compare (equal values, equal codes)."""
     cols = list(dict.fromkeys(SHARES + ["email_domain", "email_is_role", "email_is_freemail", "email_local", "phone", "mobile",
-                                        "n_street", "email_shared"]
+                                        "n_street", "email_shared", "email_numbered"]
                               + [f"lf_{c}" for c in SHARES] + ["lf_phone", "lf_mobile", "n_last_name", "n_first_name"]))
     t = con.sql(f"SELECT rec_idx, {', '.join(cols)} FROM _score_features").to_arrow_table()
     at = t.column("rec_idx").to_numpy().astype(np.int64)
@@ -916,6 +916,7 @@ def _endpoint_corpus(con: duckdb.DuckDBPyConnection, n_rec: int) -> dict[str, np
     put("email_shared", flags("email_shared"), False, bool)
     put("email_is_role", flags("email_is_role"), False, bool)
     put("email_is_freemail", flags("email_is_freemail"), False, bool)
+    put("email_numbered", flags("email_numbered"), False, bool)
     local = np.full(n_rec, None, dtype=object)
     local[at] = t.column("email_local").to_numpy(zero_copy_only=False)
     out["email_local"] = local
@@ -1222,6 +1223,8 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
     pl, pr = c["code_phone"][left], c["code_phone"][right]
     mail_conflict = (el >= 0) & (er >= 0) & (el != er) & (dl >= 0) & (dl == dr) & ~role & ~shared_l & ~shared_r
     mobile_conflict = (ml >= 0) & (mr >= 0) & (ml != mr) & (ml != pr) & (mr != pl)
+    # ... and a numbered mailbox at the company's domain against any other (score._ID_CONFLICT_NUMBERED)
+    numbered_conflict = (c["email_numbered"][left] | c["email_numbered"][right]) & (el != er)
     # ... and the mailboxes that say two people (score._MAIL_CONFLICT): not free mail, not one typo
     # apart, not one mailbox read twice by a card's OCR
     two_people = mail_conflict & ~c["email_is_freemail"][left] & ~c["email_is_freemail"][right]
@@ -1238,7 +1241,7 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
             two_people, levels, comps, lambda rows: tuple(map(list, zip(*(local_of[i] for i in rows.tolist())))))
     return {
         "left": left.astype(np.int32), "right": right.astype(np.int32), "rule": rule.astype(np.int16),
-        "levels": levels, "tf": tf, "swapped": swapped, "rare_address": rare, "id_conflict": mail_conflict | mobile_conflict,
+        "levels": levels, "tf": tf, "swapped": swapped, "rare_address": rare, "id_conflict": mail_conflict | mobile_conflict | numbered_conflict,
         "mail_conflict": two_people,
         "rare_near": (rare_near_miss(levels[:, names.index("last_name")], levels[:, names.index("first_name")], swapped,
                                      c["n_last_name"][left], c["n_first_name"][left], c["n_last_name"][right],
