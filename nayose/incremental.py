@@ -1236,9 +1236,9 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
                             dtype=bool)
         misread = np.array([ocr_mail_fold(a) == ocr_mail_fold(b) for a, b in zip(local_l, local_r)], dtype=bool)
         two_people[at] = ~(((edits <= 1) & ~numbered) | misread)
-        local_of = dict(zip(at.tolist(), zip(local_l, local_r)))
         two_people = one_name_in_two_mailboxes(
-            two_people, levels, comps, lambda rows: tuple(map(list, zip(*(local_of[i] for i in rows.tolist())))))
+            two_people, levels, comps,
+            lambda rows: ([str(x) for x in c["email_local"][left[rows]]], [str(x) for x in c["email_local"][right[rows]]]))
     return {
         "left": left.astype(np.int32), "right": right.astype(np.int32), "rule": rule.astype(np.int16),
         "levels": levels, "tf": tf, "swapped": swapped, "rare_address": rare, "id_conflict": mail_conflict | mobile_conflict | numbered_conflict,

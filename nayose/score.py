@@ -1711,7 +1711,6 @@ def scored_batches(cand, comps, tier, conflict, model: "Model | None", config: C
         counts["c1"] += int(((t == 1) & (prob >= th_auto)).sum())
         counts["c2"] += int((c & (t == 2) & (prob >= th_auto)).sum())
         counts["c7"] += int(((gate == 7) & (prob >= th_review)).sum())
-        counts["r6"] += int((gate == 6).sum())
         for g in RAISED_GATES:
             counts[f"r{g}"] += int((gate == g).sum())
         cols = [
@@ -1823,8 +1822,8 @@ def household_review(config: Config, comps: list[Comparison]) -> bool:
     return mode == "review"
 
 
-GATE_COUNTS = ("auto", "review", "below", "c0", "c1", "c2", "c7", "r6", "r4", "r8", "r9")
-RAISED_GATES = (4, 8, 9)  # gates that raise a pair to review, counted as r4, r8, r9
+RAISED_GATES = (4, 6, 8, 9)  # gates that raise a pair to review, counted as r4, r6, r8, r9
+GATE_COUNTS = ("auto", "review", "below", "c0", "c1", "c2", "c7") + tuple(f"r{g}" for g in RAISED_GATES)
 
 
 def gate_stats(model: "Model | None", counts: dict[str, int]) -> dict[str, int]:

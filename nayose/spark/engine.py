@@ -373,7 +373,6 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
             F.sum(((F.col("tier") == 1) & (F.col("raw_probability") >= th.auto)).cast("long")).alias("c1"),
             F.sum((F.col("conflict") & (F.col("tier") == 2) & (F.col("raw_probability") >= th.auto)).cast("long")).alias("c2"),
             F.sum(((F.col("gate") == 7) & (F.col("raw_probability") >= th.review)).cast("long")).alias("c7"),
-            F.sum((F.col("gate") == 6).cast("long")).alias("r6"),
             *[F.sum((F.col("gate") == g).cast("long")).alias(f"r{g}") for g in RAISED_GATES],
         ).collect()[0]
         result.rows = int(agg["rows"])
