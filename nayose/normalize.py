@@ -134,6 +134,12 @@ _ITAIJI_PAIRS = (
     "嶋島 嶌島 槇槙 藪薮 壽寿 榮栄 彌弥 豐豊 藏蔵 學学 禮礼 戶戸 靜静 與与 亞亜 傳伝 圓円 縣県 晉晋 "
     "條条 團団 當当 萬万 滿満 凜凛 曻昇 桒桑 瀨瀬 氣気 黑黒 將将 莊荘 靑青 淺浅 會会 聰聡 峯峰 邨村 "
     "淵渕 塚塚 﨔欅 髮髪 顯顕 齒歯 龜亀 驒騨 穗穂 諸諸"
+).split() + (
+    # Simplified Chinese forms, which are no Japanese name's: an OCR or an input method set for
+    # Chinese writes them for the Japanese kanji (渡边 / 渡辺, 铃木 / 鈴木, 长谷川 / 長谷川).
+    "边辺 泽沢 滨浜 桥橋 岛島 冈岡 门門 东東 汤湯 广広 杨楊 龙竜 马馬 兰蘭 长長 进進 荣栄 铃鈴 钱銭 "
+    "关関 纪紀 红紅 绿緑 陈陳 张張 宫宮 贺賀 间間 泷滝 远遠 达達 伟偉 华華 丽麗 胜勝 树樹 诚誠 刚剛 "
+    "义義 亚亜 乔喬 须須 赖頼 丰豊"
 ).split()
 _ITAIJI = {ord(p[0]): p[1] for p in _ITAIJI_PAIRS if p[0] != p[1]}
 _ITAIJI_RE = re.compile("[" + "".join(chr(k) for k in _ITAIJI) + "]")
@@ -684,6 +690,9 @@ _EN_SOUND = (
     (re.compile(r"sch"), "s"),
     (re.compile(r"tch"), "C"),
     (re.compile(r"ch(?=[rl])"), "k"),  # Christopher
+    # ch heard as k (Michael, Nicholas, Zachary: マイケル, ニコラス, ザカリー) and as sh (Michelle)
+    (re.compile(r"(?<=[aeiouy])ch(?=ael|ol|ary)"), "k"),
+    (re.compile(r"(?<=i)ch(?=el)"), "s"),
     (re.compile(r"ch"), "C"),
     (re.compile(r"^th"), "t"),  # Thomas
     (re.compile(r"th|sh"), "s"),  # Smith, Matthew, Elizabeth
@@ -1871,8 +1880,7 @@ def _plain_large_dictionaries(tbl: pa.Table, threads: int) -> pa.Table:
 
 def _foreign_sound_array(names: pa.Array) -> pa.Array:
     """foreign_name_sound per row of a (dictionary-encoded) string array, computed once per
-    distinct value; NULL where the name is neither katakana nor Latin letters only, or its
-    skeleton is shorter than two consonants (too little to block on)."""
+    distinct value; NULL where the name is neither katakana nor Latin letters only."""
     if isinstance(names, pa.ChunkedArray):
         names = names.combine_chunks()
     if not pa.types.is_dictionary(names.type):
@@ -1884,8 +1892,7 @@ def _foreign_sound_array(names: pa.Array) -> pa.Array:
 
 
 def _foreign_sound_of(v: str | None) -> str | None:
-    k = foreign_name_sound(v) if v and foreign_name_script(v) else None
-    return k if k is not None and len(k) >= 2 else None
+    return foreign_name_sound(v) if v and foreign_name_script(v) else None
 
 
 COMPANY_CHILD_MIN = 5_000  # distinct raw company values (~17 µs of work each) worth a child process
@@ -2183,7 +2190,8 @@ def _run(
                ELSE least(last_reading, first_reading) || greatest(last_reading, first_reading) END AS name_key,
           -- a foreign name's sound (katakana or Latin letters), in either order: ロジャース トーマス
           -- and Thomas Rogers block together
-          CASE WHEN last_sound IS NOT NULL AND first_sound IS NOT NULL
+          -- (three consonants at least in all: Walker / ウォーカー has one, 'k', Lee Ray two)
+          CASE WHEN last_sound IS NOT NULL AND first_sound IS NOT NULL AND length(last_sound) + length(first_sound) >= 3
                THEN least(last_sound, first_sound) || ' ' || greatest(last_sound, first_sound) END AS name_sound,
           company_core, company_legal_form, company_reading, company_sound,
           email, email_local, email_domain, email_is_freemail, email_is_role,

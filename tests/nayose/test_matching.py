@@ -150,6 +150,13 @@ CASES = [
     ("00Q9X0000000AB2AAA", "健二", "大和田", "", "owada.family@gmail.com", "", "", "", "", "", "", "Web"),
     # ... while a namesake at a third company has his own mobile.
     ("00Q9X00000000Z3AAA", "直樹", "城戸", "越後水産株式会社", "kido.naoki@echigo-suisan.co.jp", "025-111-2233", "080-2290-4471", "", "", "", "", "Web"),
+    # Foreign names a card and a web form write in two scripts, at one company and with nothing
+    # else personal in common: Michael's ch is heard as k (マイケル), Walker has one consonant
+    # heard ('k': ウォーカー).
+    ("00Q9X0000000AG1AAA", "Michael", "Chen", "エコデザイン株式会社", "micche62@yahoo.co.jp", "", "", "", "", "", "", "セミナー"),
+    ("00Q9X0000000AG2AAA", "マイケル", "チェン", "エコデザイン（株）", "m.chen@ecodesign.co.jp", "06-6201-3344", "", "", "", "", "", "名刺"),
+    ("00Q9X0000000AG3AAA", "Tom", "Walker", "Vertex Wave Devices Japan K.K.", "", "03-3591-2210", "", "内幸町2-2-3", "千代田区", "東京都", "100-0011", "名刺"),
+    ("00Q9X0000000AG4AAA", "トム", "ウォーカー", "Vertex Wave Devices Japan", "support@vertex-wave.co.jp", "", "", "", "", "", "", "Web"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -455,3 +462,11 @@ def test_a_numbered_mailbox_at_the_company_keeps_its_namesake_pair_out_of_auto(m
     p, _ = pairs[(a, b)]
     assert p < 0.99, p
     assert not (_cluster(clusters, a) == _cluster(clusters, b) and clusters[a][1] == "auto")
+
+
+def test_foreign_names_heard_in_katakana_at_one_company_are_one_person(matched):
+    """Michael Chen and マイケル チェン (ch heard as k), Tom Walker and トム ウォーカー (one consonant
+    heard), each pair at one company with no other personal detail in common: one person each."""
+    _, _, clusters, pairs = matched
+    for a, b in (("00Q9X0000000AG3AAA", "00Q9X0000000AG4AAA"), ("00Q9X0000000AG1AAA", "00Q9X0000000AG2AAA")):
+        assert _cluster(clusters, a) == _cluster(clusters, b), (a, pairs.get((a, b)))

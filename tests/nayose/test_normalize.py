@@ -96,7 +96,9 @@ def test_romaji_key_cross_script(variants):
 @pytest.mark.parametrize(
     "variant, standard",
     [("渡邊", "渡辺"), ("渡邉", "渡辺"), ("髙橋", "高橋"), ("山﨑", "山崎"), ("濵田", "浜田"), ("德永", "徳永"),
-     ("𠮷田", "吉田"), ("櫻井", "桜井"), ("澤田", "沢田"), ("齋藤", "斎藤")],
+     ("𠮷田", "吉田"), ("櫻井", "桜井"), ("澤田", "沢田"), ("齋藤", "斎藤"),
+     # simplified Chinese forms an OCR or a Chinese input method writes
+     ("渡边", "渡辺"), ("铃木", "鈴木"), ("长谷川", "長谷川"), ("关口", "関口"), ("须藤", "須藤")],
 )
 def test_variant_kanji(variant, standard):
     assert romaji_key(variant) == romaji_key(standard)
@@ -794,6 +796,10 @@ def test_stage_sql_paths_match_reference_functions():
     ("エバンス", "Evans"), ("マーク", "Mark"), ("マシュー", "Matthew"), ("ピーター", "Peter"),
     ("ジェニファー", "Jennifer"), ("ハリス", "Harris"), ("ケビン", "Kevin"), ("スミス", "Smith"),
     ("キャンベル", "Campbell"), ("ウィリアムズ", "Williams"), ("エリザベス", "Elizabeth"), ("リチャード", "Richard"),
+    # ch heard as k or as sh, and names with one consonant heard (Walker: 'k')
+    ("マイケル", "Michael"), ("ニコラス", "Nicholas"), ("ミシェル", "Michelle"),
+    ("レイチェル", "Rachel"), ("ミッチェル", "Mitchell"), ("ウォーカー", "Walker"), ("ローラ", "Laura"),
+    ("ピエール", "Pierre"),
 ])
 def test_foreign_name_in_katakana_sounds_like_latin(kana, latin):
     from nayose.normalize import foreign_name_script, foreign_name_sound, foreign_sound_agrees, normalize_name
@@ -801,6 +807,30 @@ def test_foreign_name_in_katakana_sounds_like_latin(kana, latin):
     k, lat = normalize_name(kana), normalize_name(latin)
     assert foreign_name_sound(k) == foreign_name_sound(lat)
     assert foreign_sound_agrees(foreign_name_script(k), foreign_name_script(lat))
+
+
+def test_ch_is_heard_by_the_name():
+    from nayose.normalize import foreign_name_sound
+
+    assert foreign_name_sound("michael") != foreign_name_sound("mitchell")  # k / ch
+    assert foreign_name_sound("zachary") == foreign_name_sound("ザカリー")
+    assert foreign_name_sound("richard") == foreign_name_sound("リチャード") != foreign_name_sound("rikard")
+    assert foreign_name_sound("rachel") != foreign_name_sound("ラセル")  # Rachel keeps its ch
+
+
+def test_stage_name_sound_blocks_on_three_consonants_at_least():
+    """One consonant (Walker) still compares a katakana part with a Latin one, but the
+    whole name's sound that blocks needs three: 'k tm' does, Lee Ray's 'r r' would pair every Lee."""
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE raw_records AS SELECT * FROM (VALUES
+           ('003A', 'Tom', 'Walker'), ('003B', 'トム', 'ウォーカー'), ('003C', 'Ray', 'Lee'), ('003D', 'レイ', 'リー'))
+           t("Id", "FirstName", "LastName")"""
+    )
+    normalize_records(con, Config())
+    got = dict(con.execute("SELECT id, name_sound FROM normalized_records").fetchall())
+    assert got["003A"] == got["003B"] is not None
+    assert got["003C"] is None and got["003D"] is None
 
 
 def test_foreign_sound_is_not_used_between_japanese_names():
