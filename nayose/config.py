@@ -48,6 +48,18 @@ class InputConfig(_Strict):
     first_name_reading_column: str | None = Field(
         None, description="Column holding the given name's reading (メイ, 名(カナ)); detected like the surname's."
     )
+    name_placeholders: list[str] = Field(
+        default_factory=lambda: [
+            "不明", "未入力", "未設定", "未記入", "未定", "不詳", "なし", "無し", "名無し", "名前なし", "氏名不明",
+            "名前不明", "担当者", "ご担当者", "御担当者", "担当", "ご担当", "各位", "様", "殿", "御中", "ー",
+            "unknown", "n/a", "none", "null", "nil", "tbd", "xxx", "test", "テスト", "dummy", "ダミー",
+        ],
+        description=(
+            "Name values that mean 'no name' (a Lead's required Last Name filled with 不明, ご担当者, -): "
+            "treated as empty, like a value with no letter at all (-, ?, *, 〇〇). Two records at one "
+            "company called 不明 are not one person."
+        ),
+    )
     company_placeholders: list[str] = Field(
         default_factory=lambda: [
             "個人", "個人のお客様", "個人様", "個人事業主", "なし", "無し", "不明", "未設定", "未入力", "同上",

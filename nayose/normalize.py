@@ -196,6 +196,34 @@ def strip_name_extras(v: str) -> str:
     return t
 
 
+def name_placeholder_key(s: str) -> str:
+    """How name_placeholders are compared: NFKC, casefolded, without whitespace, hiragana as
+    katakana (ご担当者 / ゴ担当者, Ｕｎｋｎｏｗｎ / unknown)."""
+    return _hira2kata(_WS_RE.sub("", _nfkc(s).casefold()))
+
+
+def blank_name_placeholders(values: pa.Array, placeholders: Iterable[str]) -> pa.Array:
+    """`values` (distinct raw name values, extras stripped) with the placeholders ('' for each value
+    whose name_placeholder_key is one of `placeholders`' keys) and the values without a letter of
+    any script (-, ?, ＊, 〇〇) made empty: they name nobody."""
+    keys = sorted({name_placeholder_key(p) for p in placeholders} - {""})
+    key = pc.utf8_lower(pc.replace_substring_regex(pc.utf8_normalize(values, "NFKC"), r"\s+", ""))
+    # (hiragana to katakana: the 0x60 code-point shift, on the few short values that can be placeholders)
+    blank = pc.invert(pc.fill_null(pc.match_substring_regex(values, r"\pL"), True))
+    if keys:
+        hira = pc.match_substring_regex(key, "[\u3041-\u3096]")
+        rows = np.flatnonzero(pc.fill_null(hira, False).to_numpy(zero_copy_only=False))
+        if len(rows):
+            kata = [_hira2kata(v) for v in key.take(pa.array(rows)).to_pylist()]
+            mask = np.zeros(len(key), dtype=bool)
+            mask[rows] = True
+            key = pc.replace_with_mask(key, pa.array(mask), pa.array(kata, key.type))
+        blank = pc.or_(blank, pc.fill_null(pc.is_in(key, value_set=pa.array(keys, pa.string())), False))
+    if not pc.any(blank).as_py():
+        return values
+    return pc.if_else(blank, pa.scalar("", values.type), values)
+
+
 def strip_name_extras_array(values: pa.Array) -> pa.Array:
     """strip_name_extras over a string array (only the values that carry something are looked at
     in Python)."""
@@ -1146,13 +1174,22 @@ _R_FREEMAIL = re.compile(_FREEMAIL_RE)
 _R_ROLE = re.compile(_ROLE_RE)
 
 
+# Gmail reads no dots in the local part and googlemail.com is gmail.com: taro.yamada@gmail.com and
+# taroyamada@googlemail.com are one mailbox (written both ways on two forms).
+_GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
+
+
 def normalize_email(s: str | None) -> str | None:
     """NFKC, trimmed, lowercase; 'mailto:' and '<...>' wrappers removed; first address of a list;
-    '+tag' removed from the local part; None when not a valid address."""
+    '+tag' removed from the local part; a Gmail address without the dots of its local part, at
+    gmail.com; None when not a valid address."""
     if s is None:
         return None
     t = _EMAIL_STEPS.apply(_nfkc(s).lower())
-    return t if _R_EMAIL_VALID.fullmatch(t) else None
+    if not _R_EMAIL_VALID.fullmatch(t):
+        return None
+    local, _, domain = t.partition("@")
+    return f"{local.replace('.', '')}@gmail.com" if domain in _GMAIL_DOMAINS else t
 
 
 def email_flags(email: str | None) -> tuple[bool | None, bool | None]:
@@ -2052,7 +2089,11 @@ def _run(
     }
     lap("sql_maps")
     # ---- names ---------------------------------------------------------------------------
-    ln, fn = (_Col.of(strip_name_extras_array(x.dictionary), x.idx) for x in (c["LastName"], c["FirstName"]))
+    # (a placeholder name -- 不明, ご担当者様, '-' -- is no name: emptied, so that it never agrees)
+    # (before the honorifics and titles come off -- ゴ担当者 would leave ゴ -- and after: ご担当者様)
+    ph = config.input.name_placeholders
+    ln, fn = (_Col.of(blank_name_placeholders(strip_name_extras_array(blank_name_placeholders(x.dictionary, ph)), ph), x.idx)
+              for x in (c["LastName"], c["FirstName"]))
     pl, pf = ln.present(), fn.present()
     both, ln_only, fn_only = pl & pf, pl & ~pf, pf & ~pl
 
@@ -2295,7 +2336,9 @@ def _email_map(views: _Views, em: _Col) -> pa.Table:
         f"""SELECT _i, email, split_part(email, '@', 1) AS local, split_part(email, '@', 2) AS domain,
                    regexp_full_match(split_part(email, '@', 2), {_lit(_FREEMAIL_RE)}) AS freemail,
                    regexp_full_match(split_part(email, '@', 1), {_lit(_ROLE_RE)}) AS role
-            FROM (SELECT _i, CASE WHEN regexp_full_match(t, {_lit(_EMAIL_VALID)}) THEN t END AS email
+            FROM (SELECT _i, CASE WHEN NOT regexp_full_match(t, {_lit(_EMAIL_VALID)}) THEN NULL
+                                  WHEN split_part(t, '@', 2) IN ({', '.join(map(_lit, _GMAIL_DOMAINS))})
+                                  THEN replace(split_part(t, '@', 1), '.', '') || '@gmail.com' ELSE t END AS email
                   FROM ({q}))""",
     )
 

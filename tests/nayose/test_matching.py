@@ -157,6 +157,15 @@ CASES = [
     ("00Q9X0000000AG2AAA", "マイケル", "チェン", "エコデザイン（株）", "m.chen@ecodesign.co.jp", "06-6201-3344", "", "", "", "", "", "名刺"),
     ("00Q9X0000000AG3AAA", "Tom", "Walker", "Vertex Wave Devices Japan K.K.", "", "03-3591-2210", "", "内幸町2-2-3", "千代田区", "東京都", "100-0011", "名刺"),
     ("00Q9X0000000AG4AAA", "トム", "ウォーカー", "Vertex Wave Devices Japan", "support@vertex-wave.co.jp", "", "", "", "", "", "", "Web"),
+    # One Gmail mailbox written with and without the dots of its local part (Gmail reads none),
+    # once at googlemail.com: one person's.
+    ("00Q9X0000000AH1AAA", "美咲", "渡辺", "", "Misaki.Watanabe@gmail.com", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AH2AAA", "ミサキ", "ワタナベ", "", "misakiwatanabe@googlemail.com", "", "", "", "", "", "", "展示会"),
+    # Placeholder names (a Lead's required Last Name filled in): two 不明 with their own mailboxes
+    # and a ご担当者様 at one company and switchboard are three unknown people, not one.
+    ("00Q9X0000000AI1AAA", "", "不明", "株式会社サンプル商事", "sales@sample-shoji.co.jp", "03-3456-7890", "", "", "", "", "", "購入リスト"),
+    ("00Q9X0000000AI2AAA", "", "不明", "（株）サンプル商事", "k.tanaka@sample-shoji.co.jp", "03-3456-7890", "", "", "", "", "", "展示会"),
+    ("00Q9X0000000AI3AAA", "", "ご担当者様", "サンプル商事株式会社", "", "03-3456-7890", "", "", "", "", "", "Web"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -470,3 +479,15 @@ def test_foreign_names_heard_in_katakana_at_one_company_are_one_person(matched):
     _, _, clusters, pairs = matched
     for a, b in (("00Q9X0000000AG3AAA", "00Q9X0000000AG4AAA"), ("00Q9X0000000AG1AAA", "00Q9X0000000AG2AAA")):
         assert _cluster(clusters, a) == _cluster(clusters, b), (a, pairs.get((a, b)))
+
+
+def test_a_gmail_address_with_and_without_its_dots_is_one_mailbox(matched):
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AH1AAA", "00Q9X0000000AH2AAA"
+    assert _cluster(clusters, a) == _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_placeholder_names_at_one_company_are_not_one_person(matched):
+    _, _, clusters, pairs = matched
+    ids = ("00Q9X0000000AI1AAA", "00Q9X0000000AI2AAA", "00Q9X0000000AI3AAA")
+    assert len({_cluster(clusters, i) for i in ids}) == 3, [pairs.get(p) for p in zip(ids, ids[1:])]

@@ -218,6 +218,10 @@ def test_split_company_cores():
         ("taro@example.com; hanako@example.com", "taro@example.com"),
         ("taro@example.com（代表）", "taro@example.com"),  # a note after the address
         ("taro@example.com.", "taro@example.com"),
+        # Gmail ignores the dots of the local part; googlemail.com is gmail.com
+        ("Taro.Yamada@gmail.com", "taroyamada@gmail.com"),
+        ("taro.yamada+news@googlemail.com", "taroyamada@gmail.com"),
+        ("taro.yamada@yahoo.co.jp", "taro.yamada@yahoo.co.jp"),
         ("taro@example", None),
         ("taro@@example.com", None),
         ("taro", None),
@@ -747,7 +751,7 @@ def test_stage_sql_paths_match_reference_functions():
         ["", " ", "mailto:", "<", "Name <", "'", "\t"],
         ["taro", "Taro.Yamada", "info", "sales-jp", "ｔａｒｏ", "a+b", "x.y+tag", "山田", "o'neil"],
         ["@", "@@", "＠", ""],
-        ["example.com", "Example.CO.JP", "gmail.com", "docomo.ne.jp", "x.ocn.ne.jp", "ｅｘａｍｐｌｅ．ｃｏｍ", "x"],
+        ["example.com", "Example.CO.JP", "gmail.com", "GoogleMail.com", "docomo.ne.jp", "x.ocn.ne.jp", "ｅｘａｍｐｌｅ．ｃｏｍ", "x"],
         ["", ">", ".", "; b@y.com", ", c@z.jp", " (work)", "\n"],
     ])
     phones = _variants(2, 3000, [
@@ -816,6 +820,30 @@ def test_ch_is_heard_by_the_name():
     assert foreign_name_sound("zachary") == foreign_name_sound("ザカリー")
     assert foreign_name_sound("richard") == foreign_name_sound("リチャード") != foreign_name_sound("rikard")
     assert foreign_name_sound("rachel") != foreign_name_sound("ラセル")  # Rachel keeps its ch
+
+
+def test_placeholder_names_are_no_names():
+    """A Lead's required Last Name filled with 不明, ご担当者様, '-' or Unknown names nobody: such
+    values (and any without a letter) are empty, real names stay, whatever their script."""
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE raw_records AS SELECT * FROM (VALUES
+           ('00Q1', NULL, '不明'), ('00Q2', '', 'ご担当者様'), ('00Q3', '太郎', '-'), ('00Q4', '?', '山田'),
+           ('00Q5', 'Ｕｎｋｎｏｗｎ', '〇〇'), ('00Q6', 'ナ', 'ゴ担当者'), ('00Q7', 'Na', 'Test'), ('00Q8', '花子', '未入力'))
+           t("Id", "FirstName", "LastName")"""
+    )
+    normalize_records(con, Config())
+    got = {r[0]: r[1:] for r in con.execute("SELECT id, last_name, first_name, full_name FROM normalized_records").fetchall()}
+    assert got["00Q1"] == got["00Q2"] == (None, None, None)
+    assert got["00Q4"] == ("山田", None, "山田")
+    assert got["00Q5"] == (None, None, None)
+    assert got["00Q6"][2] == "ナ"  # ナ is a name's letter
+    assert got["00Q7"][2] == "na"  # Na is a surname; Test is a test record's
+    for rid in ("00Q3", "00Q8"):  # the given name alone is what is left of the name
+        assert got[rid][2] is not None and got[rid][2] != "-", got[rid]
+    cfg = Config.model_validate({"input": {"name_placeholders": []}})
+    normalize_records(con, cfg)
+    assert con.execute("SELECT last_name FROM normalized_records WHERE id = '00Q1'").fetchall() == [("不明",)]
 
 
 def test_stage_name_sound_blocks_on_three_consonants_at_least():
@@ -945,7 +973,8 @@ def test_stage_english_titles_and_names_that_only_look_like_them():
                  {"Id": "5", "LastName": "Smith Jr.", "FirstName": "John"}, {"Id": "6", "LastName": "John Smith, Jr"}])
     normalize_records(con, Config())
     got = con.execute("SELECT last_name, first_name FROM normalized_records ORDER BY rec_idx").fetchall()
-    assert got == [("smith", "john"), ("smith", "john"), ("drake", "misses"), ("オサマ", "様"), ("smith", "john"),
+    # (様 typed alone into the given-name field is a placeholder: no given name)
+    assert got == [("smith", "john"), ("smith", "john"), ("drake", "misses"), ("オサマ", None), ("smith", "john"),
                    ("smith", "john")]
 
 
