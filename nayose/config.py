@@ -52,12 +52,21 @@ class InputConfig(_Strict):
         default_factory=lambda: [
             "不明", "未入力", "未設定", "未記入", "未定", "不詳", "なし", "無し", "名無し", "名前なし", "氏名不明",
             "名前不明", "担当者", "ご担当者", "御担当者", "担当", "ご担当", "各位", "様", "殿", "御中", "ー",
-            "unknown", "n/a", "none", "null", "nil", "tbd", "xxx", "test", "テスト", "dummy", "ダミー",
+            "unknown", "n/a", "none", "null", "nil", "tbd", "xxx", "test", "テスト", "dummy", "ダミー", "名刺交換",
         ],
         description=(
-            "Name values that mean 'no name' (a Lead's required Last Name filled with 不明, ご担当者, -): "
-            "treated as empty, like a value with no letter at all (-, ?, *, 〇〇). Two records at one "
-            "company called 不明 are not one person."
+            "Name values that mean 'no name' (a Lead's required Last Name filled with 不明, ご担当者様, "
+            "[[Unknown]], -): compared without case, width, brackets, punctuation or a trailing 様 / さま / "
+            "各位, every word a placeholder (不明 不明). Treated as empty, like a value with no letter at all "
+            "(-, ?, *, 〇〇): two records at one company called 不明 are not one person."
+        ),
+    )
+    birthdate_placeholders: list[str] = Field(
+        default_factory=lambda: ["1900-01-01", "1901-01-01", "1970-01-01"],
+        description=(
+            "Birth dates that a system writes when it has none (a spreadsheet's or a database's zero date): "
+            "treated as empty. Forty people at forty companies sharing 1900-01-01 were auto-merged by name "
+            "and 'birth date'."
         ),
     )
     company_placeholders: list[str] = Field(

@@ -196,29 +196,41 @@ def strip_name_extras(v: str) -> str:
     return t
 
 
+_PLACEHOLDER_BRACKETS_RE = re.compile(r"[\[\](){}【】「」『』<>〈〉《》]+")
+_PLACEHOLDER_EDGE_RE = re.compile(r"^[\"'.,:;!?*#_~・･-]+|[\"'.,:;!?*#_~・･-]+$")
+_PLACEHOLDER_HONORIFIC_RE = re.compile(r"(?<=.)(?:様|サマ|殿|各位)$")
+
+
 def name_placeholder_key(s: str) -> str:
-    """How name_placeholders are compared: NFKC, casefolded, without whitespace, hiragana as
-    katakana (ご担当者 / ゴ担当者, Ｕｎｋｎｏｗｎ / unknown)."""
-    return _hira2kata(_WS_RE.sub("", _nfkc(s).casefold()))
+    """How name_placeholders are compared: NFKC, casefolded, hiragana as katakana, brackets and
+    the punctuation at either end dropped ([[Unknown]], Ｕｎｋｎｏｗｎ, ご担当者)."""
+    return _PLACEHOLDER_EDGE_RE.sub("", _PLACEHOLDER_BRACKETS_RE.sub("", _hira2kata(_nfkc(s).casefold())))
+
+
+def is_name_placeholder(s: str, keys: set[str] | frozenset[str]) -> bool:
+    """Every word of `s` is a placeholder, with or without an honorific after it (不明, 不明 不明,
+    Unknown Unknown, ご担当者さま, 担当者 様, 様)."""
+    words = [name_placeholder_key(w) for w in _nfkc(s).split()]
+    words = [w for w in words if w]
+    return bool(words) and all(w in keys or _PLACEHOLDER_HONORIFIC_RE.sub("", w) in keys for w in words)
 
 
 def blank_name_placeholders(values: pa.Array, placeholders: Iterable[str]) -> pa.Array:
-    """`values` (distinct raw name values, extras stripped) with the placeholders ('' for each value
-    whose name_placeholder_key is one of `placeholders`' keys) and the values without a letter of
-    any script (-, ?, ＊, 〇〇) made empty: they name nobody."""
-    keys = sorted({name_placeholder_key(p) for p in placeholders} - {""})
-    key = pc.utf8_lower(pc.replace_substring_regex(pc.utf8_normalize(values, "NFKC"), r"\s+", ""))
-    # (hiragana to katakana: the 0x60 code-point shift, on the few short values that can be placeholders)
+    """`values` (distinct raw name values) with the placeholders (`is_name_placeholder`) and the
+    values without a letter of any script (-, ?, ＊, 〇〇) made empty (''): they name nobody. Only
+    the short values holding a placeholder word are looked at in Python."""
+    keys = frozenset(name_placeholder_key(p) for p in placeholders) - {""}
     blank = pc.invert(pc.fill_null(pc.match_substring_regex(values, r"\pL"), True))
     if keys:
-        hira = pc.match_substring_regex(key, "[\u3041-\u3096]")
-        rows = np.flatnonzero(pc.fill_null(hira, False).to_numpy(zero_copy_only=False))
+        words = sorted(keys | {_kata2hira(k) for k in keys}, key=len, reverse=True)
+        hint = pc.and_(pc.less_equal(pc.utf8_length(values), 24), pc.match_substring_regex(
+            pc.utf8_lower(pc.utf8_normalize(values, "NFKC")), "|".join(re.escape(w) for w in words)))
+        rows = np.flatnonzero(pc.fill_null(hint, False).to_numpy(zero_copy_only=False))
         if len(rows):
-            kata = [_hira2kata(v) for v in key.take(pa.array(rows)).to_pylist()]
-            mask = np.zeros(len(key), dtype=bool)
-            mask[rows] = True
-            key = pc.replace_with_mask(key, pa.array(mask), pa.array(kata, key.type))
-        blank = pc.or_(blank, pc.fill_null(pc.is_in(key, value_set=pa.array(keys, pa.string())), False))
+            found = [is_name_placeholder(v, keys) for v in values.take(pa.array(rows)).to_pylist()]
+            mask = np.zeros(len(values), dtype=bool)
+            mask[rows[np.asarray(found, dtype=bool)]] = True
+            blank = pc.or_(blank, pa.array(mask))
     if not pc.any(blank).as_py():
         return values
     return pc.if_else(blank, pa.scalar("", values.type), values)
@@ -2164,7 +2176,13 @@ def _run(
         known_cities = vocabulary["city"]
     state_pref, state_text = pick(2, state_fn, 2)
     bd = c["Birthdate"]
-    (birthdate,) = _select(n, [(bd, bd.compute(lambda v: (_parse_birthdate(v),), [pa.string()]), None)])
+    no_birthdate = {parse_birthdate(d) for d in config.input.birthdate_placeholders} - {None}
+
+    def birthdate_fn(v: str) -> tuple:  # (a system's zero date is no birth date: 1900-01-01)
+        d = _parse_birthdate(v)
+        return (None if d in no_birthdate else d,)
+
+    (birthdate,) = _select(n, [(bd, bd.compute(birthdate_fn, [pa.string()]), None)])
     texts = {}
     for f, fold in (("Title", True), ("Department", True), ("LeadSource", False)):
         col = c[f]

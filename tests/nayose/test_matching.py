@@ -166,6 +166,10 @@ CASES = [
     ("00Q9X0000000AI1AAA", "", "不明", "株式会社サンプル商事", "sales@sample-shoji.co.jp", "03-3456-7890", "", "", "", "", "", "購入リスト"),
     ("00Q9X0000000AI2AAA", "", "不明", "（株）サンプル商事", "k.tanaka@sample-shoji.co.jp", "03-3456-7890", "", "", "", "", "", "展示会"),
     ("00Q9X0000000AI3AAA", "", "ご担当者様", "サンプル商事株式会社", "", "03-3456-7890", "", "", "", "", "", "Web"),
+    # Namesakes at two companies whose birth date is a system's zero date (1900-01-01): no birth
+    # date, two people.
+    ("00Q9X0000000AJ1AAA", "健", "佐藤", "青葉商事株式会社", "", "03-5501-1234", "", "", "港区", "東京都", "", "Web"),
+    ("00Q9X0000000AJ2AAA", "健", "佐藤", "朝日建設株式会社", "", "03-5506-1234", "", "", "港区", "東京都", "", "展示会"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -173,6 +177,8 @@ MORE_FIELDS = {
     "00Q9X00000000J2AAA": {"Sansan_Person_Id__c": " a1f3e0c2d4b5 "},
     "00Q9X00000000K1AAA": {"Sansan_Person_Id__c": "77c0e9b1a2d3"},
     "00Q9X00000000K2AAA": {"Sansan_Person_Id__c": "0b9d4e6f8a1c"},
+    "00Q9X0000000AJ1AAA": {"Birthdate": "1900-01-01"},
+    "00Q9X0000000AJ2AAA": {"Birthdate": "1900/01/01"},
 }
 
 
@@ -491,3 +497,11 @@ def test_placeholder_names_at_one_company_are_not_one_person(matched):
     _, _, clusters, pairs = matched
     ids = ("00Q9X0000000AI1AAA", "00Q9X0000000AI2AAA", "00Q9X0000000AI3AAA")
     assert len({_cluster(clusters, i) for i in ids}) == 3, [pairs.get(p) for p in zip(ids, ids[1:])]
+
+
+def test_a_zero_birth_date_is_no_birth_date(matched):
+    """1900-01-01 is what a system writes when it has no birth date: namesakes at two companies
+    sharing it are two people (they were auto-merged on name and 'birth date')."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AJ1AAA", "00Q9X0000000AJ2AAA"
+    assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))

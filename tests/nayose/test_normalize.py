@@ -846,6 +846,31 @@ def test_placeholder_names_are_no_names():
     assert con.execute("SELECT last_name FROM normalized_records WHERE id = '00Q1'").fetchall() == [("不明",)]
 
 
+def test_stage_zero_birth_dates_are_no_birth_dates():
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE raw_records AS SELECT * FROM (VALUES ('003A', '山田', '1900-01-01'), ('003B', '山田', '1900/1/1'),
+           ('003C', '山田', '1970-01-01'), ('003D', '山田', '昭和60年4月12日')) t("Id", "LastName", "Birthdate")"""
+    )
+    normalize_records(con, Config())
+    got = dict(con.execute("SELECT id, CAST(birthdate AS VARCHAR) FROM normalized_records").fetchall())
+    assert got == {"003A": None, "003B": None, "003C": None, "003D": "1985-04-12"}
+    normalize_records(con, Config.model_validate({"input": {"birthdate_placeholders": []}}))
+    assert con.execute("SELECT count(birthdate) FROM normalized_records").fetchall() == [(4,)]
+
+
+@pytest.mark.parametrize("value, blank", [
+    ("[[Unknown]]", True), ("Unknown Unknown", True), ("不明 不明", True), ("ご担当者さま", True), ("担当者 様", True),
+    ("ご担当者各位", True), ("N/A", True), ("－－", True), ("様", True), ("名刺交換", True),
+    ("Na", False), ("オサマ", False), ("テスト太郎", False), ("山田", False), ("不明子", False),
+])
+def test_name_placeholder_values(value, blank):
+    from nayose.normalize import blank_name_placeholders
+
+    got = blank_name_placeholders(pa.array([value]), Config().input.name_placeholders).to_pylist()[0]
+    assert (got == "") is blank, got
+
+
 def test_stage_name_sound_blocks_on_three_consonants_at_least():
     """One consonant (Walker) still compares a katakana part with a Latin one, but the
     whole name's sound that blocks needs three: 'k tm' does, Lee Ray's 'r r' would pair every Lee."""
