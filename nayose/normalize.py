@@ -1191,16 +1191,24 @@ _R_ROLE = re.compile(_ROLE_RE)
 _GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 
 
+# A dummy typed where an address is required (noemail@, dummy@, test@, xxx@): nobody's mailbox, so
+# no address at all -- as a shared mailbox it would still corroborate a namesake.
+_DUMMY_LOCAL = r"(?:no[-_]?e?[-_]?mail(?:[-_]?address)?|no[-_]?address|dummy|none|null|unknown|test|sample|x{3,})[0-9]*"
+_R_DUMMY_LOCAL = re.compile(_DUMMY_LOCAL)
+
+
 def normalize_email(s: str | None) -> str | None:
     """NFKC, trimmed, lowercase; 'mailto:' and '<...>' wrappers removed; first address of a list;
     '+tag' removed from the local part; a Gmail address without the dots of its local part, at
-    gmail.com; None when not a valid address."""
+    gmail.com; None when not a valid address or a dummy (noemail@, dummy@, test@)."""
     if s is None:
         return None
     t = _EMAIL_STEPS.apply(_nfkc(s).lower())
     if not _R_EMAIL_VALID.fullmatch(t):
         return None
     local, _, domain = t.partition("@")
+    if _R_DUMMY_LOCAL.fullmatch(local):
+        return None
     return f"{local.replace('.', '')}@gmail.com" if domain in _GMAIL_DOMAINS else t
 
 
@@ -2354,7 +2362,8 @@ def _email_map(views: _Views, em: _Col) -> pa.Table:
         f"""SELECT _i, email, split_part(email, '@', 1) AS local, split_part(email, '@', 2) AS domain,
                    regexp_full_match(split_part(email, '@', 2), {_lit(_FREEMAIL_RE)}) AS freemail,
                    regexp_full_match(split_part(email, '@', 1), {_lit(_ROLE_RE)}) AS role
-            FROM (SELECT _i, CASE WHEN NOT regexp_full_match(t, {_lit(_EMAIL_VALID)}) THEN NULL
+            FROM (SELECT _i, CASE WHEN NOT regexp_full_match(t, {_lit(_EMAIL_VALID)})
+                                    OR regexp_full_match(split_part(t, '@', 1), {_lit(_DUMMY_LOCAL)}) THEN NULL
                                   WHEN split_part(t, '@', 2) IN ({', '.join(map(_lit, _GMAIL_DOMAINS))})
                                   THEN replace(split_part(t, '@', 1), '.', '') || '@gmail.com' ELSE t END AS email
                   FROM ({q}))""",

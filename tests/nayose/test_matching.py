@@ -170,6 +170,9 @@ CASES = [
     # date, two people.
     ("00Q9X0000000AJ1AAA", "健", "佐藤", "青葉商事株式会社", "", "03-5501-1234", "", "", "港区", "東京都", "", "Web"),
     ("00Q9X0000000AJ2AAA", "健", "佐藤", "朝日建設株式会社", "", "03-5506-1234", "", "", "港区", "東京都", "", "展示会"),
+    # Namesakes at two companies with the dummy address a validation rule made someone type.
+    ("00Q9X0000000AK1AAA", "真一", "中川", "白鳥電子株式会社", "noemail@example.com", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AK2AAA", "真一", "中川", "北陸倉庫株式会社", "noemail@example.com", "", "", "", "", "", "", "展示会"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -504,4 +507,12 @@ def test_a_zero_birth_date_is_no_birth_date(matched):
     sharing it are two people (they were auto-merged on name and 'birth date')."""
     _, _, clusters, pairs = matched
     a, b = "00Q9X0000000AJ1AAA", "00Q9X0000000AJ2AAA"
+    assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_a_dummy_address_is_nobodys_mailbox(matched):
+    """noemail@example.com, typed where an address is required, says nothing about the person:
+    namesakes at two companies that both carry it are two people."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AK1AAA", "00Q9X0000000AK2AAA"
     assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))

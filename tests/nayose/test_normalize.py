@@ -222,6 +222,10 @@ def test_split_company_cores():
         ("Taro.Yamada@gmail.com", "taroyamada@gmail.com"),
         ("taro.yamada+news@googlemail.com", "taroyamada@gmail.com"),
         ("taro.yamada@yahoo.co.jp", "taro.yamada@yahoo.co.jp"),
+        # a dummy typed where an address is required is nobody's mailbox: no address
+        ("noemail@example.co.jp", None), ("dummy@dummy.co.jp", None), ("Test@Test.com", None),
+        ("no-email@abc.co.jp", None), ("xxx@xxx.xxx", None), ("none1@abc.jp", None),
+        ("nonaka@abc.co.jp", "nonaka@abc.co.jp"), ("testuya.sato@abc.jp", "testuya.sato@abc.jp"),
         ("taro@example", None),
         ("taro@@example.com", None),
         ("taro", None),
@@ -749,7 +753,7 @@ def _variants(seed: int, n: int, parts: list[list[str]]) -> list[str]:
 def test_stage_sql_paths_match_reference_functions():
     emails = _variants(1, 3000, [
         ["", " ", "mailto:", "<", "Name <", "'", "\t"],
-        ["taro", "Taro.Yamada", "info", "sales-jp", "ｔａｒｏ", "a+b", "x.y+tag", "山田", "o'neil"],
+        ["taro", "Taro.Yamada", "info", "sales-jp", "ｔａｒｏ", "a+b", "x.y+tag", "山田", "o'neil", "noemail", "Dummy1"],
         ["@", "@@", "＠", ""],
         ["example.com", "Example.CO.JP", "gmail.com", "GoogleMail.com", "docomo.ne.jp", "x.ocn.ne.jp", "ｅｘａｍｐｌｅ．ｃｏｍ", "x"],
         ["", ">", ".", "; b@y.com", ", c@z.jp", " (work)", "\n"],
