@@ -1237,6 +1237,19 @@ _R_PHONE_PLUS = re.compile(_PHONE_PLUS)
 _R_NONDIGIT = re.compile(r"[^0-9]")
 
 
+# A dummy number typed where one is required: the last eight digits one digit repeated
+# (03-0000-0000, 080-1111-1111, 000-0000-0000) or counted up or down (090-1234-5678, 03-1234-5678):
+# nobody's number. (No backreferences in RE2: spelled out.)
+DUMMY_PHONE_RE = "(?:" + "|".join([d * 8 for d in "0123456789"] + ["12345678", "23456789", "01234567",
+                                                                   "87654321", "98765432", "76543210"]) + ")$"
+_R_DUMMY_PHONE = re.compile(DUMMY_PHONE_RE)
+
+
+def is_dummy_phone(number: str | None) -> bool:
+    """A normalized number (E.164, or the digits) that is a dummy (DUMMY_PHONE_RE)."""
+    return number is not None and _R_DUMMY_PHONE.search(number) is not None
+
+
 def _jp_nsn(digits: str, plus: bool, region: str) -> str | None:
     nsn = None
     if plus and digits.startswith("81"):
@@ -2418,5 +2431,10 @@ def _phone_rows(views: _Views, col: _Col, region_rows: pa.Array, name: str) -> t
         e_arr = pc.replace_with_mask(e_arr, mask_arr, pa.array([e for e, _ in res], pa.string()))
         m_arr = pc.replace_with_mask(m_arr, mask_arr, pa.array([None if e is None else m for e, m in res], pa.bool_()))
     slow = len(slow_idx)
+    # (a dummy number -- 090-1234-5678, 03-0000-0000 -- is no number: it would agree for anyone)
+    dummy = pc.fill_null(pc.match_substring_regex(e_arr, DUMMY_PHONE_RE), False)
+    if pc.any(dummy).as_py():
+        e_arr = pc.if_else(dummy, pa.scalar(None, pa.string()), e_arr)
+        m_arr = pc.if_else(dummy, pa.scalar(None, pa.bool_()), m_arr)
     e_rows, m_rows = _select(len(region_rows), [(key_col, [e_arr, m_arr], None)])
     return e_rows, m_rows, slow

@@ -173,6 +173,12 @@ CASES = [
     # Namesakes at two companies with the dummy address a validation rule made someone type.
     ("00Q9X0000000AK1AAA", "真一", "中川", "白鳥電子株式会社", "noemail@example.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AK2AAA", "真一", "中川", "北陸倉庫株式会社", "noemail@example.com", "", "", "", "", "", "", "展示会"),
+    # Namesakes at two companies with the dummy mobile (090-1234-5678) or switchboard (03-0000-0000)
+    # someone typed where a number is required.
+    ("00Q9X0000000AL1AAA", "恵子", "小松", "青葉商事株式会社", "", "", "090-1234-5678", "", "", "", "", "Web"),
+    ("00Q9X0000000AL2AAA", "恵子", "小松", "朝日建設株式会社", "", "", "090-1234-5678", "", "", "", "", "展示会"),
+    ("00Q9X0000000AL3AAA", "大介", "森下", "富士電機株式会社", "", "03-0000-0000", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AL4AAA", "大介", "森下", "昭和物産株式会社", "", "03-0000-0000", "", "", "", "", "", "展示会"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -516,3 +522,11 @@ def test_a_dummy_address_is_nobodys_mailbox(matched):
     _, _, clusters, pairs = matched
     a, b = "00Q9X0000000AK1AAA", "00Q9X0000000AK2AAA"
     assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_a_dummy_phone_number_is_nobodys_number(matched):
+    """090-1234-5678 and 03-0000-0000, typed where a number is required, agree for anyone: namesakes
+    at two companies that carry them are two people (they were auto-merged at 1.0)."""
+    _, _, clusters, pairs = matched
+    for a, b in (("00Q9X0000000AL1AAA", "00Q9X0000000AL2AAA"), ("00Q9X0000000AL3AAA", "00Q9X0000000AL4AAA")):
+        assert _cluster(clusters, a) != _cluster(clusters, b), (a, pairs.get((a, b)))
