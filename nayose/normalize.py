@@ -218,13 +218,12 @@ def is_name_placeholder(s: str, keys: set[str] | frozenset[str]) -> bool:
 def blank_name_placeholders(values: pa.Array, placeholders: Iterable[str]) -> pa.Array:
     """`values` (distinct raw name values) with the placeholders (`is_name_placeholder`) and the
     values without a letter of any script (-, ?, ＊, 〇〇) made empty (''): they name nobody. Only
-    the short values holding a placeholder word are looked at in Python."""
+    the values holding a placeholder word are looked at in Python."""
     keys = frozenset(name_placeholder_key(p) for p in placeholders) - {""}
     blank = pc.invert(pc.fill_null(pc.match_substring_regex(values, r"\pL"), True))
     if keys:
         words = sorted(keys | {_kata2hira(k) for k in keys}, key=len, reverse=True)
-        hint = pc.and_(pc.less_equal(pc.utf8_length(values), 24), pc.match_substring_regex(
-            pc.utf8_lower(pc.utf8_normalize(values, "NFKC")), "|".join(re.escape(w) for w in words)))
+        hint = pc.match_substring_regex(pc.utf8_lower(pc.utf8_normalize(values, "NFKC")), "|".join(map(re.escape, words)))
         rows = np.flatnonzero(pc.fill_null(hint, False).to_numpy(zero_copy_only=False))
         if len(rows):
             found = [is_name_placeholder(v, keys) for v in values.take(pa.array(rows)).to_pylist()]
