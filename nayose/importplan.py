@@ -301,7 +301,7 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
     incoming row and differs from the existing value — and `import_insert_values(row_no, field,
     value)`; turns updates that change nothing into `skip` (already in the org), and updates where
     an incoming Contact meets an existing Lead into `review`."""
-    from nayose.survive import long_values, run_survive_sql
+    from nayose.survive import drop_placeholder_values, long_values, run_survive_sql
 
     result = StageResult(stage="survive", table="import_changes")
     sv = config.survivorship
@@ -340,6 +340,9 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
             mem.execute("CREATE TEMP TABLE _sv_rec AS SELECT * FROM _rec_arrow")
             mem.register("_raw_arrow", raw)
             long_values(mem, "SELECT * FROM _raw_arrow", fields)
+            # (placeholders -- 不明, 090-1234-5678 -- do not compete, but the existing value shown is what the org holds)
+            mem.execute("CREATE TEMP TABLE _sv_long_all AS SELECT * FROM _sv_long0")
+            drop_placeholder_values(mem, config)
             run_survive_sql(mem, fields, sv.model_copy(update={"master_order": ["oldest"]}))
             upd_list = ", ".join(_lit(f) for f in updatable) or "NULL"
             changes = mem.sql(
@@ -348,7 +351,7 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
                     FROM surviving_fields f JOIN survivors s USING (cluster_id)
                     JOIN _sv_rec m ON m.cluster_id = s.cluster_id AND m.id = s.master_id
                     JOIN _sv_rec src ON src.cluster_id = f.cluster_id AND src.id = f.from_id
-                    LEFT JOIN _sv_long0 cur ON cur.id = s.master_id AND cur.field = f.field
+                    LEFT JOIN _sv_long_all cur ON cur.id = s.master_id AND cur.field = f.field
                     WHERE m.status = 'update' AND f.from_id <> s.master_id AND f.field IN ({upd_list})
                       AND f.value IS DISTINCT FROM cur.value"""
             ).to_arrow_table()

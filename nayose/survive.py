@@ -21,9 +21,11 @@ Rules (config `survivorship:`), for each field or field group:
    the field is in `card_exempt_fields`.
 2. **The field's rule** (`field_rules`, `field_groups`, else `default_rule` = most_recent by
    LastModifiedDate); ties go to the smallest Id, so the result is deterministic.
-3. **A blank never wins over a value.** Only records holding a value compete; in a field group the
-   chosen record supplies every member it holds, and a member it leaves blank is filled from the
-   next-ranked record holding it (rule `…: fill_blank`).
+3. **A blank never wins over a value**, nor a placeholder over a real one
+   (`drop_placeholder_values`: 不明 / ご担当者様 in a name, 090-1234-5678, noemail@, 1900-01-01,
+   個人 as the company). Only records holding a value compete; in a field group the chosen record
+   supplies every member it holds, and a member it leaves blank is filled from the next-ranked
+   record holding it (rule `…: fill_blank`).
 
 Leads converted into a Contact master compete under the Contact's fields
 (`lead_to_contact_fields`: Street -> MailingStreet, Company -> Account.Name, …). System fields
@@ -525,6 +527,70 @@ def long_values(con: duckdb.DuckDBPyConnection, source_sql: str, fields: list[st
     """)
 
 
+NAME_FIELDS = ("LastName", "FirstName")
+PHONE_FIELDS = ("Phone", "MobilePhone")
+EMAIL_FIELDS = ("Email",)
+BIRTHDATE_FIELDS = ("Birthdate",)
+COMPANY_FIELDS = ("Company", "Account.Name")
+
+
+def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> int:
+    """Remove from _sv_long0 the values that only hold a field's place (see normalize) where another
+    record of the group holds a real value of the field: a name placeholder (不明, ご担当者様, -), a
+    dummy number (090-1234-5678) or address (noemail@), a zero birth date (1900-01-01), a company
+    placeholder (個人) never wins over a real value -- a merge must not keep 不明 beside 山田's given
+    name. Returns the values removed."""
+    from nayose.normalize import (
+        _R_DUMMY_LOCAL, blank_name_placeholders, is_dummy_phone, normalize_phone, parse_birthdate, split_company,
+    )
+
+    inp = config.input
+    fields = NAME_FIELDS + PHONE_FIELDS + EMAIL_FIELDS + BIRTHDATE_FIELDS + COMPANY_FIELDS
+    rows = con.execute(
+        f"SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({', '.join(repr(f) for f in fields)})"
+    ).fetchall()
+    if not rows:
+        return 0
+    names = [(f, v) for f, v in rows if f in NAME_FIELDS]
+    drop = []
+    if names:
+        blanked = blank_name_placeholders(pa.array([v for _, v in names], pa.string()), inp.name_placeholders)
+        drop += [fv for fv, b in zip(names, blanked.to_pylist()) if b == ""]
+    zero_dates = {parse_birthdate(d) for d in inp.birthdate_placeholders} - {None}
+    no_company = {split_company(c)[0] for c in inp.company_placeholders} - {None}
+    for f, v in rows:
+        t = v.strip()
+        if f in PHONE_FIELDS:
+            gone = is_dummy_phone(normalize_phone(t, "JP")[0])
+        elif f in EMAIL_FIELDS:
+            gone = bool(_R_DUMMY_LOCAL.fullmatch(t.lower().partition("@")[0])) and "@" in t
+        elif f in BIRTHDATE_FIELDS:
+            gone = parse_birthdate(t) in zero_dates
+        elif f in COMPANY_FIELDS:
+            gone = split_company(t)[0] in no_company
+        else:
+            continue
+        if gone:
+            drop.append((f, v))
+    if not drop:
+        return 0
+    con.register("_sv_drop_arrow", pa.table({"field": pa.array([f for f, _ in drop], pa.string()),
+                                             "value": pa.array([v for _, v in drop], pa.string())}))
+    try:
+        # (only where another record of the group holds a real value: a field every record fills
+        # with 個人 keeps it -- nothing better is there)
+        n = con.execute("""
+            WITH ph AS (SELECT l.id, l.field FROM _sv_long0 l SEMI JOIN _sv_drop_arrow d ON d.field = l.field AND d.value = l.value),
+            real AS (SELECT DISTINCT r.cluster_id, l.field FROM _sv_long0 l JOIN _sv_rec r ON r.id = l.id
+                     ANTI JOIN ph ON ph.id = l.id AND ph.field = l.field),
+            gone AS (SELECT ph.id, ph.field FROM ph JOIN _sv_rec r ON r.id = ph.id
+                     SEMI JOIN real ON real.cluster_id = r.cluster_id AND real.field = ph.field)
+            DELETE FROM _sv_long0 l USING gone g WHERE l.id = g.id AND l.field = g.field""").fetchall()[0][0]
+    finally:
+        con.unregister("_sv_drop_arrow")
+    return int(n)
+
+
 def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
     """Write `survivors`, `surviving_fields` and `group_records` (see the module doc)."""
     result = StageResult(stage="survive", table="survivors")
@@ -544,6 +610,7 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         """)
         long_values(
             con, 'SELECT r."Id" AS __id, r.* EXCLUDE ("Id") FROM raw_records r SEMI JOIN _sv_rec s ON s.id = r."Id"', fields)
+        placeholders = drop_placeholder_values(con, config)
         run_survive_sql(con, fields, sv)
         con.execute("DROP TABLE IF EXISTS _sv_rec")
         con.execute("DROP TABLE IF EXISTS _sv_long0")
@@ -553,7 +620,7 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         n_fields, n_card = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE rule LIKE '%business_card%') FROM surviving_fields").fetchall()[0]
         result.stats = {"groups": statuses, "lowered_to_review": int(lowered), "fields": int(n_fields),
-                        "card_fields": int(n_card)}
+                        "card_fields": int(n_card), "placeholder_values_ignored": placeholders}
     return result
 
 

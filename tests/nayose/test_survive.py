@@ -416,3 +416,25 @@ def test_names_written_plainly_survive_over_ones_with_an_honorific_or_a_note():
         rec("003000000000007", "Contact", created=9, LastName="山田", FirstName="太郎様"),
     )
     assert g.fields["FirstName"].value == "太郎様"
+
+
+def test_placeholder_values_never_win_over_real_ones():
+    """不明 in LastName, a dummy mobile (090-1234-5678) and address (noemail@) and 個人 as the
+    company only hold their fields' places (a zero birth date too: unit-tested in normalize): the group's real values survive, even from
+    a newer non-master record. Where every record holds the placeholder, it stays (nothing better)."""
+    con = make_db([
+        [rec("00Q000000000071", created=0, LastName="不明", Company="個人", MobilePhone="090-1234-5678",
+             Email="noemail@example.com"),
+         rec("00Q000000000072", created=9, LastName="山田", FirstName="太郎", Company="株式会社サンプル",
+             MobilePhone="090-3321-4455", Email="taro.yamada@sample.co.jp")],
+        [rec("00Q000000000073", created=0, LastName="佐藤", Company="個人"),
+         rec("00Q000000000074", created=9, LastName="佐藤", Company="個人")],
+    ])
+    result = survive(con, Config())
+    got = {(c, f): v for c, f, v in con.execute("SELECT cluster_id, field, value FROM surviving_fields").fetchall()}
+    g = "00Q000000000071"
+    assert got[(g, "LastName")] == "山田" and got[(g, "FirstName")] == "太郎"
+    assert got[(g, "Company")] == "株式会社サンプル" and got[(g, "MobilePhone")] == "090-3321-4455"
+    assert got[(g, "Email")] == "taro.yamada@sample.co.jp"
+    assert got[("00Q000000000073", "Company")] == "個人"
+    assert result.stats["placeholder_values_ignored"] == 4
