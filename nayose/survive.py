@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow.compute as pc
 import pyarrow as pa
 
@@ -527,6 +528,10 @@ def long_values(con: duckdb.DuckDBPyConnection, source_sql: str, fields: list[st
     """)
 
 
+def _lit_sql(v: str) -> str:
+    return "'" + v.replace("'", "''") + "'"
+
+
 NAME_FIELDS = ("LastName", "FirstName")
 PHONE_FIELDS = ("Phone", "MobilePhone")
 EMAIL_FIELDS = ("Email",)
@@ -540,38 +545,51 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
     dummy number (090-1234-5678) or address (noemail@), a zero birth date (1900-01-01), a company
     placeholder (個人) never wins over a real value -- a merge must not keep 不明 beside 山田's given
     name. Returns the values removed."""
-    from nayose.normalize import (
-        _R_DUMMY_LOCAL, blank_name_placeholders, is_dummy_phone, normalize_phone, parse_birthdate, split_company,
-    )
+    from nayose.normalize import DUMMY_PHONE_RE, _DUMMY_LOCAL, blank_name_placeholders, parse_birthdate, split_company
 
     inp = config.input
-    fields = NAME_FIELDS + PHONE_FIELDS + EMAIL_FIELDS + BIRTHDATE_FIELDS + COMPANY_FIELDS
-    rows = con.execute(
-        f"SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({', '.join(repr(f) for f in fields)})"
-    ).fetchall()
-    if not rows:
-        return 0
-    names = [(f, v) for f, v in rows if f in NAME_FIELDS]
-    drop = []
-    if names:
-        blanked = blank_name_placeholders(pa.array([v for _, v in names], pa.string()), inp.name_placeholders)
-        drop += [fv for fv, b in zip(names, blanked.to_pylist()) if b == ""]
     zero_dates = {parse_birthdate(d) for d in inp.birthdate_placeholders} - {None}
     no_company = {split_company(c)[0] for c in inp.company_placeholders} - {None}
-    for f, v in rows:
-        t = v.strip()
-        if f in PHONE_FIELDS:
-            gone = is_dummy_phone(normalize_phone(t, "JP")[0])
-        elif f in EMAIL_FIELDS:
-            gone = bool(_R_DUMMY_LOCAL.fullmatch(t.lower().partition("@")[0])) and "@" in t
-        elif f in BIRTHDATE_FIELDS:
-            gone = parse_birthdate(t) in zero_dates
-        elif f in COMPANY_FIELDS:
-            gone = split_company(t)[0] in no_company
-        else:
-            continue
-        if gone:
-            drop.append((f, v))
+
+    every = NAME_FIELDS + PHONE_FIELDS + EMAIL_FIELDS + BIRTHDATE_FIELDS + COMPANY_FIELDS
+    table = con.sql(f"SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({', '.join(map(_lit_sql, every))})"
+                    ).to_arrow_table()
+
+    def distinct(fields: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
+        t = table.filter(pc.is_in(table.column("field"), value_set=pa.array(fields, pa.string())))
+        return t.column("field").combine_chunks(), t.column("value").combine_chunks().cast(pa.string())
+
+    def hinted(values: pa.Array, pattern: str) -> list[int]:  # (the few values worth a Python look)
+        return np.flatnonzero(pc.fill_null(pc.match_substring_regex(values, pattern), False).to_numpy(
+            zero_copy_only=False)).tolist()
+
+    drop: list[tuple[str, str]] = []
+
+    def take(f: pa.Array, v: pa.Array, rows, keep=None) -> None:
+        rows = pa.array(list(rows), pa.int64())
+        if len(rows):
+            drop.extend((a, x) for a, x in zip(f.take(rows).to_pylist(), v.take(rows).to_pylist()) if keep is None or keep(x))
+
+    f, v = distinct(NAME_FIELDS)
+    if len(v):
+        blanked = blank_name_placeholders(v, inp.name_placeholders)
+        take(f, v, np.flatnonzero(pc.equal(blanked, "").fill_null(False).to_numpy(zero_copy_only=False)).tolist())
+    f, v = distinct(PHONE_FIELDS)
+    if len(v):
+        take(f, v, hinted(pc.replace_substring_regex(pc.utf8_normalize(v, "NFKC"), "[^0-9]", ""), DUMMY_PHONE_RE))
+    f, v = distinct(EMAIL_FIELDS)
+    if len(v):
+        take(f, v, hinted(pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC"))), f"^{_DUMMY_LOCAL}@"))
+    f, v = distinct(BIRTHDATE_FIELDS)
+    if len(v) and zero_dates:
+        take(f, v, hinted(v, "|".join(sorted({d[:4] for d in zero_dates}))),
+             lambda x: parse_birthdate(x.strip()) in zero_dates)
+    f, v = distinct(COMPANY_FIELDS)
+    if len(v) and no_company:
+        # (a company placeholder is the whole value, as written or with its legal form: 個人, (株)個人 is rare)
+        folded = pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC")))
+        exact = pa.array(sorted({c.strip().lower() for c in inp.company_placeholders} | no_company), pa.string())
+        take(f, v, np.flatnonzero(pc.is_in(folded, value_set=exact).fill_null(False).to_numpy(zero_copy_only=False)).tolist())
     if not drop:
         return 0
     con.register("_sv_drop_arrow", pa.table({"field": pa.array([f for f, _ in drop], pa.string()),
@@ -579,15 +597,20 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
     try:
         # (only where another record of the group holds a real value: a field every record fills
         # with 個人 keeps it -- nothing better is there)
+        con.execute("""CREATE OR REPLACE TEMP TABLE _sv_ph AS
+            SELECT l.id, l.field, r.cluster_id FROM _sv_long0 l
+            SEMI JOIN _sv_drop_arrow d ON d.field = l.field AND d.value = l.value JOIN _sv_rec r ON r.id = l.id""")
         n = con.execute("""
-            WITH ph AS (SELECT l.id, l.field FROM _sv_long0 l SEMI JOIN _sv_drop_arrow d ON d.field = l.field AND d.value = l.value),
-            real AS (SELECT DISTINCT r.cluster_id, l.field FROM _sv_long0 l JOIN _sv_rec r ON r.id = l.id
-                     ANTI JOIN ph ON ph.id = l.id AND ph.field = l.field),
-            gone AS (SELECT ph.id, ph.field FROM ph JOIN _sv_rec r ON r.id = ph.id
-                     SEMI JOIN real ON real.cluster_id = r.cluster_id AND real.field = ph.field)
+            WITH groups AS (SELECT r.id, r.cluster_id FROM _sv_rec r SEMI JOIN (SELECT DISTINCT cluster_id FROM _sv_ph) g
+                            ON g.cluster_id = r.cluster_id),
+            real AS (SELECT DISTINCT g.cluster_id, l.field FROM _sv_long0 l JOIN groups g ON g.id = l.id
+                     SEMI JOIN (SELECT DISTINCT field FROM _sv_ph) f ON f.field = l.field
+                     ANTI JOIN _sv_ph p ON p.id = l.id AND p.field = l.field),
+            gone AS (SELECT p.id, p.field FROM _sv_ph p SEMI JOIN real ON real.cluster_id = p.cluster_id AND real.field = p.field)
             DELETE FROM _sv_long0 l USING gone g WHERE l.id = g.id AND l.field = g.field""").fetchall()[0][0]
     finally:
         con.unregister("_sv_drop_arrow")
+        con.execute("DROP TABLE IF EXISTS _sv_ph")
     return int(n)
 
 
