@@ -15,6 +15,11 @@ How it stays fast at 1M rows (no Python loop over rows):
 * results go back to the rows as Arrow DictionaryArrays (no hash joins) and one
   CREATE OR REPLACE TABLE writes the target.
 
+Values that only hold a field's place are no value: a name placeholder (不明, ご担当者様, -, with
+no letter; ``input.name_placeholders``), a dummy address (noemail@, dummy@: DUMMY_MAIL_LOCAL_RE)
+or number (090-1234-5678, 03-0000-0000: DUMMY_PHONE_RE), a zero birth date (1900-01-01;
+``input.birthdate_placeholders``). Each would otherwise agree between strangers and merge them.
+
 The value-level functions (``normalize_text``, ``split_company``, ``romaji_key``,
 ``normalize_email``, ``normalize_phone``, ``normalize_postal``, ``canonical_prefecture``,
 ``normalize_street``, ``parse_birthdate`` ...) are pure and are the reference behaviour; the
@@ -56,6 +61,8 @@ __all__ = [
     "normalize_email",
     "email_flags",
     "normalize_phone",
+    "is_dummy_phone",
+    "blank_name_placeholders",
     "normalize_postal",
     "canonical_prefecture",
     "normalize_city",
@@ -1192,8 +1199,8 @@ _GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 
 # A dummy typed where an address is required (noemail@, dummy@, test@, xxx@): nobody's mailbox, so
 # no address at all -- as a shared mailbox it would still corroborate a namesake.
-_DUMMY_LOCAL = r"(?:no[-_]?e?[-_]?mail(?:[-_]?address)?|no[-_]?address|dummy|none|null|unknown|test|sample|x{3,})[0-9]*"
-_R_DUMMY_LOCAL = re.compile(_DUMMY_LOCAL)
+DUMMY_MAIL_LOCAL_RE = r"(?:no[-_]?e?[-_]?mail(?:[-_]?address)?|no[-_]?address|dummy|none|null|unknown|test|sample|x{3,})[0-9]*"
+_R_DUMMY_LOCAL = re.compile(DUMMY_MAIL_LOCAL_RE)
 
 
 def normalize_email(s: str | None) -> str | None:
@@ -2375,7 +2382,7 @@ def _email_map(views: _Views, em: _Col) -> pa.Table:
                    regexp_full_match(split_part(email, '@', 2), {_lit(_FREEMAIL_RE)}) AS freemail,
                    regexp_full_match(split_part(email, '@', 1), {_lit(_ROLE_RE)}) AS role
             FROM (SELECT _i, CASE WHEN NOT regexp_full_match(t, {_lit(_EMAIL_VALID)})
-                                    OR regexp_full_match(split_part(t, '@', 1), {_lit(_DUMMY_LOCAL)}) THEN NULL
+                                    OR regexp_full_match(split_part(t, '@', 1), {_lit(DUMMY_MAIL_LOCAL_RE)}) THEN NULL
                                   WHEN split_part(t, '@', 2) IN ({', '.join(map(_lit, _GMAIL_DOMAINS))})
                                   THEN replace(split_part(t, '@', 1), '.', '') || '@gmail.com' ELSE t END AS email
                   FROM ({q}))""",

@@ -528,10 +528,6 @@ def long_values(con: duckdb.DuckDBPyConnection, source_sql: str, fields: list[st
     """)
 
 
-def _lit_sql(v: str) -> str:
-    return "'" + v.replace("'", "''") + "'"
-
-
 NAME_FIELDS = ("LastName", "FirstName")
 PHONE_FIELDS = ("Phone", "MobilePhone")
 EMAIL_FIELDS = ("Email",)
@@ -545,14 +541,14 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
     dummy number (090-1234-5678) or address (noemail@), a zero birth date (1900-01-01), a company
     placeholder (個人) never wins over a real value -- a merge must not keep 不明 beside 山田's given
     name. Returns the values removed."""
-    from nayose.normalize import DUMMY_PHONE_RE, _DUMMY_LOCAL, blank_name_placeholders, parse_birthdate, split_company
+    from nayose.normalize import DUMMY_MAIL_LOCAL_RE, DUMMY_PHONE_RE, blank_name_placeholders, parse_birthdate, split_company
 
     inp = config.input
     zero_dates = {parse_birthdate(d) for d in inp.birthdate_placeholders} - {None}
     no_company = {split_company(c)[0] for c in inp.company_placeholders} - {None}
 
     every = NAME_FIELDS + PHONE_FIELDS + EMAIL_FIELDS + BIRTHDATE_FIELDS + COMPANY_FIELDS
-    table = con.sql(f"SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({', '.join(map(_lit_sql, every))})"
+    table = con.sql(f"SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({', '.join(map(_lit, every))})"
                     ).to_arrow_table()
 
     def distinct(fields: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
@@ -579,7 +575,7 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
         take(f, v, hinted(pc.replace_substring_regex(pc.utf8_normalize(v, "NFKC"), "[^0-9]", ""), DUMMY_PHONE_RE))
     f, v = distinct(EMAIL_FIELDS)
     if len(v):
-        take(f, v, hinted(pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC"))), f"^{_DUMMY_LOCAL}@"))
+        take(f, v, hinted(pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC"))), f"^{DUMMY_MAIL_LOCAL_RE}@"))
     f, v = distinct(BIRTHDATE_FIELDS)
     if len(v) and zero_dates:
         take(f, v, hinted(v, "|".join(sorted({d[:4] for d in zero_dates}))),
