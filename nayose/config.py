@@ -53,6 +53,9 @@ class InputConfig(_Strict):
             "不明", "未入力", "未設定", "未記入", "未定", "不詳", "なし", "無し", "名無し", "名前なし", "氏名不明",
             "名前不明", "担当者", "ご担当者", "御担当者", "担当", "ご担当", "各位", "様", "殿", "御中", "ー",
             "unknown", "n/a", "none", "null", "nil", "tbd", "xxx", "test", "テスト", "dummy", "ダミー", "名刺交換",
+            # a job title typed alone where the name goes (山田 部長 keeps 山田; 部長 alone names nobody)
+            "代表", "代表者", "代表取締役", "代表取締役社長", "取締役", "社長", "副社長", "会長", "専務", "常務", "部長",
+            "副部長", "次長", "課長", "係長", "室長", "所長", "支店長", "店長", "主任",
         ],
         description=(
             "Name values that mean 'no name' (a Lead's required Last Name filled with 不明, ご担当者様, "

@@ -878,7 +878,8 @@ def test_stage_zero_birth_dates_are_no_birth_dates():
 
 @pytest.mark.parametrize("value, blank", [
     ("[[Unknown]]", True), ("Unknown Unknown", True), ("不明 不明", True), ("ご担当者さま", True), ("担当者 様", True),
-    ("ご担当者各位", True), ("N/A", True), ("－－", True), ("様", True), ("名刺交換", True),
+    ("ご担当者各位", True), ("N/A", True), ("－－", True), ("様", True), ("名刺交換", True), ("部長", True),
+    ("代表取締役社長", True), ("社長 様", True),
     ("Na", False), ("オサマ", False), ("テスト太郎", False), ("山田", False), ("不明子", False),
 ])
 def test_name_placeholder_values(value, blank):
@@ -999,13 +1000,14 @@ def test_stage_names_without_honorifics_titles_and_notes(last, first, whole):
 
 def test_stage_a_job_title_in_the_name_field_is_not_a_given_name():
     """山田 部長 typed by hand into one field is 山田 with no given name known -- not a given name
-    部長 that would contradict 山田 太郎; a field holding only the title is left as it is."""
+    部長 that would contradict 山田 太郎; a field holding only the title (主任 as the given name) is a
+    placeholder: no given name either."""
     con = duckdb.connect()
     _table(con, [{"Id": "1", "LastName": "山田 部長"}, {"Id": "2", "LastName": "佐藤課長", "FirstName": None},
                  {"Id": "3", "LastName": "鈴木", "FirstName": "主任"}, {"Id": "4", "LastName": "長谷部", "FirstName": "信長"}])
     normalize_records(con, Config())
     got = con.execute("SELECT last_name, first_name FROM normalized_records ORDER BY rec_idx").fetchall()
-    assert got == [("山田", None), ("佐藤", None), ("鈴木", "主任"), ("長谷部", "信長")]
+    assert got == [("山田", None), ("佐藤", None), ("鈴木", None), ("長谷部", "信長")]
 
 
 def test_stage_english_titles_and_names_that_only_look_like_them():
