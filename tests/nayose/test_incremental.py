@@ -455,3 +455,30 @@ def test_a_person_registers_incremental_run_equals_a_full_run(tmp_path):
     assert load_model(con).sessions["shared_home"]["one_person"] is True
     assert con.execute("SELECT count(*) FROM scored_pairs WHERE gate = 6").fetchall()[0][0] > 0
     con.close()
+
+
+def test_placeholder_values_arriving_in_an_incremental_run_equal_a_full_run(tmp_path):
+    """Records arriving with placeholder names (不明, ご担当者様), a dummy address and dummy numbers
+    beside namesakes already in the org: the incremental run gives what a full run gives, and
+    none of them is grouped with a stranger through a placeholder."""
+    config = load_config(None)
+    # (nothing else of the template record's: no address, card person ID or birth date)
+    blank = {c: None for c in ("Street", "City", "State", "PostalCode", "MailingStreet", "MailingCity", "MailingState",
+                               "MailingPostalCode", "Sansan_Person_Id__c", "Birthdate", "Account.Name", "AccountId")}
+    company = {**blank, "Company": "株式会社サンプル商事", "Phone": "03-3456-7891"}
+    known = [{"Id": "00Q000000000XP1AAA", **blank, "LastName": "中川", "FirstName": "真一", "Company": "白鳥電子株式会社",
+              "Email": "noemail@example.com", "MobilePhone": "090-1234-5678"},
+             {"Id": "00Q000000000XP2AAA", "LastName": "不明", "FirstName": None, **company, "Email": "sales@sample-shoji.co.jp"}]
+    arriving = [{"Id": "00Q000000000XP3AAA", **blank, "LastName": "中川", "FirstName": "真一", "Company": "北陸倉庫株式会社",
+                 "Email": "noemail@example.com", "MobilePhone": "090-1234-5678"},
+                {"Id": "00Q000000000XP4AAA", "LastName": "不明", "FirstName": None, **company, "Email": "k.tanaka@sample-shoji.co.jp"},
+                {"Id": "00Q000000000XP5AAA", "LastName": "ご担当者様", "FirstName": None, **company}]
+    before = _sample_with(tmp_path, "before.csv", known)
+    after = _sample_with(tmp_path, "after.csv", known + arriving)
+    _, twin = _night_after(tmp_path, before, after, config)
+    con = duckdb.connect(str(twin), read_only=True)
+    ids = [r["Id"] for r in known + arriving]
+    clusters = dict(con.execute(f"SELECT \"Id\", cluster_id FROM clusters WHERE \"Id\" IN ({', '.join('?' for _ in ids)})",
+                                ids).fetchall())
+    con.close()
+    assert len(set(clusters.values())) == len(ids), clusters
