@@ -343,8 +343,10 @@ class DeleteRule(_Strict):
     reason: str
     fields: list[str] = Field(default_factory=list, description="Fields tested against patterns (any field matching).")
     patterns: list[str] = Field(default_factory=list)
-    no_valid_email: bool = Field(False, description="Also require: no syntactically valid email in email_fields.")
-    no_phone: bool = Field(False, description="Also require: no phone number (6+ digits) in phone_fields.")
+    no_valid_email: bool = Field(False, description="Also require: no syntactically valid email in email_fields "
+                                 "(a dummy such as noemail@ does not count).")
+    no_phone: bool = Field(False, description="Also require: no phone number (6+ digits) in phone_fields "
+                           "(a dummy such as 090-1234-5678 or 03-0000-0000 does not count).")
     include_business_cards: bool = Field(False, description="Explicitly allow deleting business-card records.")
 
     @field_validator("patterns")

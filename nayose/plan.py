@@ -37,6 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from nayose.config import Config
+from nayose.normalize import DUMMY_MAIL_LOCAL_RE, DUMMY_PHONE_RE
 from nayose.outputs import evidence_select
 from nayose.score import COMPARISONS
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
@@ -78,11 +79,15 @@ def write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> i
 
 
 def _valid_email_sql(col: str) -> str:
-    return f"regexp_full_match(trim({col}), '[^@＠\\s]+[@＠][^@＠\\s]+[.．][^@＠\\s]+')"
+    """A syntactically valid address that is not a dummy (noemail@, dummy@: DUMMY_MAIL_LOCAL_RE)."""
+    return (f"(regexp_full_match(trim({col}), '[^@＠\\s]+[@＠][^@＠\\s]+[.．][^@＠\\s]+') AND NOT "
+            f"regexp_full_match(lower(split_part(translate(trim({col}), '＠', '@'), '@', 1)), '{DUMMY_MAIL_LOCAL_RE}'))")
 
 
 def _phone_sql(col: str) -> str:
-    return f"length(regexp_replace(coalesce({col}, ''), '[^0-9０-９]', '', 'g')) >= 6"
+    """Six digits or more that are not a dummy number (090-1234-5678, 03-0000-0000: DUMMY_PHONE_RE)."""
+    digits = f"regexp_replace(translate(coalesce({col}, ''), '０１２３４５６７８９', '0123456789'), '[^0-9]', '', 'g')"
+    return f"(length({digits}) >= 6 AND NOT regexp_matches({digits}, '{DUMMY_PHONE_RE}'))"
 
 
 def _pattern_key(v: str) -> str:

@@ -225,16 +225,19 @@ def test_delete_rules_never_touch_cards_unless_explicit():
         rec("00Q0000000000T2", LastName="テスト", LeadSource="名刺", Email="t2@example.co.jp"),
         rec("00Q0000000000T3", LastName="山田", Sansan_Person_Id__c="SP1"),  # no email, no phone, but a card
         rec("00Q0000000000T4", LastName="山田", Email="not-an-email"),
-        rec("00Q0000000000T5", LastName="山田", Phone="０３－１２３４－５６７８"),
+        rec("00Q0000000000T5", LastName="山田", Phone="０３－１２３４－５６７９"),
         rec("00Q0000000000T6", LastName="テスト工業", Company="テストエンジニアリング株式会社", Email="x@example.co.jp"),
         rec("00Q0000000000T7", LastName="aaaa", Email="a@example.co.jp"),
+        # a dummy address and a dummy number are no contact information
+        rec("00Q0000000000T8", LastName="山田", Email="noemail@example.com", MobilePhone="090-1234-5678"),
+        rec("00Q0000000000T9", LastName="山田", Email="yamada@example.co.jp", Phone="０３－００００－００００"),
     ]
     con = make_db([], singles)
     survive(con, CFG)
     build_plan(con, CFG)
     got = dict(con.execute('SELECT "Id", reason FROM delete_plan').fetchall())
     assert got == {"00Q0000000000T1": "test / dummy name or company", "00Q0000000000T4": "no valid email and no phone",
-                   "00Q0000000000T7": "test / dummy name or company"}
+                   "00Q0000000000T7": "test / dummy name or company", "00Q0000000000T8": "no valid email and no phone"}
     cfg = Config(delete_rules=DeleteRulesConfig(rules=[
         DeleteRule(name="t", reason="test", fields=["LastName"], patterns=["テスト"], include_business_cards=True)]))
     build_plan(con, cfg)
