@@ -19,7 +19,7 @@ the flag plan that sets the field the Marketing Data Sharing rule reads.
   for the objects in `freshness_objects`.
 * **Quality**: company filled and not a placeholder (`input.company_placeholders`: 個人, [[Unknown]] …;
   punctuation only: -, ー; the person's own name),
-  an email that is valid as written.
+  an email that is valid as written and not a dummy (noemail@, dummy@: `quality:dummy_email`).
 
 Every condition is evaluated for every record, so ``reasons`` lists all that apply; ``reason_code``
 / ``reason`` is the first in the order exclusions, route rules, freshness, quality. The same rules
@@ -63,7 +63,7 @@ import pyarrow as pa
 
 from nayose.config import Config, ExclusionRule
 from nayose.errors import InputError
-from nayose.normalize import _FREEMAIL_RE, _ROLE_RE
+from nayose.normalize import _FREEMAIL_RE, _ROLE_RE, DUMMY_MAIL_LOCAL_RE
 from nayose.plan import write_csv
 from nayose.stage import StageResult, timed
 from nayose.survive import card_sql
@@ -326,6 +326,9 @@ def compute_eligibility(
 
         # --- every reason a record may not sync, in order
         selects: list[str] = []
+        # (a dummy typed where an address is required -- noemail@, dummy@ -- reaches nobody: a prospect
+        # made of it would count against the cap and collect every record that carries it)
+        dummy_email = f"coalesce(regexp_full_match(lower(split_part(r._email, '@', 1)), {lit(DUMMY_MAIL_LOCAL_RE)}), false)"
         for i, rule in enumerate(el.exclusions):
             selects += _exclusion_selects(con, rule, 100 + i, cols)
         owner = col(cols, "OwnerId")
@@ -366,9 +369,13 @@ def compute_eligibility(
             )
         if el.require_valid_email:
             selects.append(
-                f"""SELECT r."Id", 401 AS ord, CASE WHEN r._email IS NULL THEN 'quality:no_email' ELSE 'quality:invalid_email' END,
-                       CASE WHEN r._email IS NULL THEN 'no email' ELSE 'email not valid as written: ' || r._email END
-                    FROM _elig_src r WHERE r._email IS NULL OR NOT regexp_full_match(r._email, {lit(EMAIL_AS_WRITTEN)})"""
+                f"""SELECT r."Id", 401 AS ord,
+                       CASE WHEN r._email IS NULL THEN 'quality:no_email' WHEN {dummy_email} THEN 'quality:dummy_email'
+                            ELSE 'quality:invalid_email' END,
+                       CASE WHEN r._email IS NULL THEN 'no email' WHEN {dummy_email} THEN 'email is a dummy: ' || r._email
+                            ELSE 'email not valid as written: ' || r._email END
+                    FROM _elig_src r WHERE r._email IS NULL OR NOT regexp_full_match(r._email, {lit(EMAIL_AS_WRITTEN)})
+                                        OR {dummy_email}"""
             )
         con.execute(f"CREATE OR REPLACE TEMP TABLE _elig_routed AS SELECT r.\"Id\", {route} AS _route, {owner} AS _owner FROM _elig_src r")
         body = " UNION ALL ".join(selects) if selects else "SELECT NULL::VARCHAR AS \"Id\", 0 AS ord, ''::VARCHAR AS code, ''::VARCHAR AS detail WHERE false"
@@ -391,7 +398,7 @@ def compute_eligibility(
             p_flags = "coalesce(pf.dne OR pf.hb OR pf.oo, false)"
         opted = truthy(col(cols, "HasOptedOutOfEmail"))
         sf_bounced = f"({col(cols, 'EmailBouncedDate')} IS NOT NULL OR {col(cols, 'EmailBouncedReason')} IS NOT NULL)"
-        valid_email = f"coalesce(regexp_full_match(r._email, {lit(EMAIL_AS_WRITTEN)}), false)"
+        valid_email = f"coalesce(regexp_full_match(r._email, {lit(EMAIL_AS_WRITTEN)}) AND NOT {dummy_email}, false)"
         not_mailable = (
             f"CASE WHEN e.\"Id\" IS NOT NULL THEN 'not eligible' WHEN NOT {valid_email} THEN 'no valid email' "
             f"WHEN {opted} THEN 'opted out' WHEN {sf_bounced} THEN 'email bounced' "

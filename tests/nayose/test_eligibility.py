@@ -110,12 +110,14 @@ def test_freshness_and_quality(tmp_path):
         _base(8, Email="ｋｅｎ＠example.co.jp"),                                 # full-width: not valid as written
         _base(9, Email=None),
         _base(10, LastModifiedDate="2026-11-01T00:00:00.000Z"),                 # as-of: the newest date in the data
+        _base(11, Email="noemail@example.co.jp"),                               # a dummy: reaches nobody
     ]
     con = _con(_records(rows, tmp_path), Config())
     got = dict(con.execute("SELECT substr(\"Id\", 12, 4), coalesce(reason_code, 'eligible') FROM sync_eligibility").fetchall())
     assert got == {"0001": "stale", "0002": "eligible", "0003": "quality:no_company", "0004": "quality:no_company",
                    "0005": "quality:no_company", "0006": "quality:no_company", "0007": "quality:no_company",
-                   "0008": "quality:invalid_email", "0009": "quality:no_email", "0010": "eligible"}
+                   "0008": "quality:invalid_email", "0009": "quality:no_email", "0010": "eligible",
+                   "0011": "quality:dummy_email"}
     reason = con.execute("SELECT reason FROM sync_eligibility WHERE substr(\"Id\", 12, 4) = '0001'").fetchall()[0][0]
     assert reason == "stale: acquired 2022-01-01, more than 3 years before 2026-11-01"
     # every condition that applies is listed, the first one is the reason
@@ -123,7 +125,7 @@ def test_freshness_and_quality(tmp_path):
     cfg.eligibility.freshness_years = None
     cfg.eligibility.require_company = False
     con = _con(_records(rows, tmp_path, "r2.csv"), cfg)
-    assert con.execute("SELECT count(*) FROM sync_eligibility WHERE NOT eligible").fetchall()[0][0] == 2
+    assert con.execute("SELECT count(*) FROM sync_eligibility WHERE NOT eligible").fetchall()[0][0] == 3
 
 
 def test_route_and_owner_rule(org):
