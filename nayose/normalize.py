@@ -18,7 +18,8 @@ How it stays fast at 1M rows (no Python loop over rows):
 Values that only hold a field's place are no value: a name placeholder (不明, ご担当者様, -, with
 no letter; ``input.name_placeholders``), a dummy address (noemail@, dummy@: DUMMY_MAIL_LOCAL_RE)
 or number (090-1234-5678, 03-0000-0000: DUMMY_PHONE_RE), a zero birth date (1900-01-01;
-``input.birthdate_placeholders``). Each would otherwise agree between strangers and merge them.
+``input.birthdate_placeholders``), a street / city / prefecture 不明 or なし (address_placeholders)
+and a postal code 000-0000 (DUMMY_POSTAL_RE). Each would otherwise agree between strangers and merge them.
 
 The value-level functions (``normalize_text``, ``split_company``, ``romaji_key``,
 ``normalize_email``, ``normalize_phone``, ``normalize_postal``, ``canonical_prefecture``,
@@ -1251,6 +1252,17 @@ DUMMY_PHONE_RE = "(?:" + "|".join([d * 8 for d in "0123456789"] + ["12345678", "
 _R_DUMMY_PHONE = re.compile(DUMMY_PHONE_RE)
 
 
+# A postal code typed where one is required: seven times one digit, or 1234567.
+DUMMY_POSTAL_RE = "(?:" + "|".join([d * 7 for d in "0123456789"] + ["1234567"]) + ")"
+
+
+def address_placeholders(config: Config) -> list[str]:
+    """Street and city values that only hold the place (不明, なし, 未入力, 同上, unknown …: the
+    company and name placeholders as normalize_street / normalize_city write them)."""
+    words = (*config.input.company_placeholders, *config.input.name_placeholders, "同上", "不明", "-", "－", "?")
+    return sorted({x for w in words for x in (normalize_street(w), normalize_city(w)[0]) if x})
+
+
 def is_dummy_phone(number: str | None) -> bool:
     """A normalized number (E.164, or the digits) that is a dummy (DUMMY_PHONE_RE)."""
     return number is not None and _R_DUMMY_PHONE.search(number) is not None
@@ -2256,13 +2268,19 @@ def _run(
         }
     )
     view = views.register("assembled", _plain_large_dictionaries(tbl, _threads(con)))
+    no_address = ", ".join(_lit(x) for x in address_placeholders(config)) or "NULL"
     default_obj = _lit(config.input.default_object) if config.input.default_object else "NULL"
     id_prefix = " ".join(f"WHEN left(id, 3) = {_lit(p)} THEN {_lit(o)}" for p, o in _ID_PREFIX_OBJECT.items())
     keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     con.execute(
         f"""CREATE OR REPLACE TABLE {target} AS
         WITH j AS (
-          SELECT *,
+          SELECT * REPLACE (
+              -- (an address that only holds the place -- 不明, なし, 〒000-0000 -- is no address)
+              CASE WHEN street_n IN ({no_address}) THEN NULL ELSE street_n END AS street_n,
+              CASE WHEN city_n IN ({no_address}) THEN NULL ELSE city_n END AS city_n,
+              CASE WHEN state IN ({no_address}) THEN NULL ELSE state END AS state,
+              CASE WHEN regexp_full_match(postal_code, {_lit(DUMMY_POSTAL_RE)}) THEN NULL ELSE postal_code END AS postal_code),
             CASE WHEN last_name IS NULL AND first_name IS NULL THEN NULL
                  ELSE coalesce(last_name, '') || coalesce(first_name, '') END AS full_name
           FROM {view}

@@ -533,21 +533,26 @@ PHONE_FIELDS = ("Phone", "MobilePhone")
 EMAIL_FIELDS = ("Email",)
 BIRTHDATE_FIELDS = ("Birthdate",)
 COMPANY_FIELDS = ("Company", "Account.Name")
+ADDRESS_FIELDS = ("Street", "City", "State", "MailingStreet", "MailingCity", "MailingState")
+POSTAL_FIELDS = ("PostalCode", "MailingPostalCode")
 
 
 def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     """Remove from _sv_long0 the values that only hold a field's place (see normalize) where another
     record of the group holds a real value of the field: a name placeholder (不明, ご担当者様, -), a
     dummy number (090-1234-5678) or address (noemail@), a zero birth date (1900-01-01), a company
-    placeholder (個人) never wins over a real value -- a merge must not keep 不明 beside 山田's given
+    placeholder (個人), a street or city 不明 / なし or a postal code 000-0000 never wins over a real value -- a merge must not keep 不明 beside 山田's given
     name. Returns the values removed."""
-    from nayose.normalize import DUMMY_MAIL_LOCAL_RE, DUMMY_PHONE_RE, blank_name_placeholders, parse_birthdate, split_company
+    from nayose.normalize import (
+        DUMMY_MAIL_LOCAL_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, address_placeholders, blank_name_placeholders, parse_birthdate,
+        split_company,
+    )
 
     inp = config.input
     zero_dates = {parse_birthdate(d) for d in inp.birthdate_placeholders} - {None}
     no_company = {split_company(c)[0] for c in inp.company_placeholders} - {None}
 
-    every = NAME_FIELDS + PHONE_FIELDS + EMAIL_FIELDS + BIRTHDATE_FIELDS + COMPANY_FIELDS
+    every = NAME_FIELDS + PHONE_FIELDS + EMAIL_FIELDS + BIRTHDATE_FIELDS + COMPANY_FIELDS + ADDRESS_FIELDS + POSTAL_FIELDS
     table = con.sql(f"SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({', '.join(map(_lit, every))})"
                     ).to_arrow_table()
 
@@ -586,6 +591,15 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
         folded = pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC")))
         exact = pa.array(sorted({c.strip().lower() for c in inp.company_placeholders} | no_company), pa.string())
         take(f, v, np.flatnonzero(pc.is_in(folded, value_set=exact).fill_null(False).to_numpy(zero_copy_only=False)).tolist())
+    f, v = distinct(ADDRESS_FIELDS)
+    if len(v):
+        folded = pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC")))
+        exact = pa.array(address_placeholders(config), pa.string())
+        take(f, v, np.flatnonzero(pc.is_in(folded, value_set=exact).fill_null(False).to_numpy(zero_copy_only=False)).tolist())
+    f, v = distinct(POSTAL_FIELDS)
+    if len(v):
+        digits = pc.replace_substring_regex(pc.utf8_normalize(v, "NFKC"), "[^0-9]", "")
+        take(f, v, hinted(digits, f"^{DUMMY_POSTAL_RE}$"))
     if not drop:
         return 0
     con.register("_sv_drop_arrow", pa.table({"field": pa.array([f for f, _ in drop], pa.string()),

@@ -179,6 +179,9 @@ CASES = [
     ("00Q9X0000000AL2AAA", "恵子", "小松", "朝日建設株式会社", "", "", "090-1234-5678", "", "", "", "", "展示会"),
     ("00Q9X0000000AL3AAA", "大介", "森下", "富士電機株式会社", "", "03-0000-0000", "", "", "", "", "", "Web"),
     ("00Q9X0000000AL4AAA", "大介", "森下", "昭和物産株式会社", "", "03-0000-0000", "", "", "", "", "", "展示会"),
+    # Namesakes at two companies whose address only holds the place (不明, 〒000-0000).
+    ("00Q9X0000000AM1AAA", "真一", "中川", "白鳥電子株式会社", "", "", "", "不明", "不明", "", "000-0000", "Web"),
+    ("00Q9X0000000AM2AAA", "真一", "中川", "北陸倉庫株式会社", "", "", "", "不明", "不明", "", "000-0000", "展示会"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -530,3 +533,11 @@ def test_a_dummy_phone_number_is_nobodys_number(matched):
     _, _, clusters, pairs = matched
     for a, b in (("00Q9X0000000AL1AAA", "00Q9X0000000AL2AAA"), ("00Q9X0000000AL3AAA", "00Q9X0000000AL4AAA")):
         assert _cluster(clusters, a) != _cluster(clusters, b), (a, pairs.get((a, b)))
+
+
+def test_an_address_that_only_holds_the_place_is_no_address(matched):
+    """Street and city 不明 with the postal code 000-0000 agree for anyone: namesakes at two
+    companies that carry them are two people (they were auto-merged at 1.0)."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AM1AAA", "00Q9X0000000AM2AAA"
+    assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))

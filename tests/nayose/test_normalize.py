@@ -863,6 +863,19 @@ def test_placeholder_names_are_no_names():
     assert con.execute("SELECT last_name FROM normalized_records WHERE id = '00Q1'").fetchall() == [("不明",)]
 
 
+def test_stage_addresses_that_only_hold_the_place_are_no_addresses():
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE raw_records AS SELECT * FROM (VALUES
+           ('003A', '山田', '不明', '不明', 'なし', '000-0000'), ('003B', '山田', '同上', '-', '-', '1234567'),
+           ('003C', '山田', '丸の内1-1-1', '千代田区', '東京都', '100-0005')) t("Id", "LastName", "Street", "City", "State", "PostalCode")"""
+    )
+    normalize_records(con, Config())
+    got = {r[0]: r[1:] for r in con.execute("SELECT id, street, city, state, postal_code FROM normalized_records").fetchall()}
+    assert got["003A"] == got["003B"] == (None, None, None, None)
+    assert got["003C"][0] is not None and got["003C"][3] == "1000005"
+
+
 def test_stage_zero_birth_dates_are_no_birth_dates():
     con = duckdb.connect()
     con.execute(

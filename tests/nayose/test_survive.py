@@ -427,6 +427,8 @@ def test_placeholder_values_never_win_over_real_ones():
              Email="noemail@example.com"),
          rec("00Q000000000072", created=9, LastName="山田", FirstName="太郎", Company="株式会社サンプル",
              MobilePhone="090-3321-4455", Email="taro.yamada@sample.co.jp")],
+        [rec("00Q000000000075", created=9, LastName="田中", City="不明", PostalCode="000-0000"),  # the newer record
+         rec("00Q000000000076", created=0, LastName="田中", City="千代田区", PostalCode="100-0005")],
         [rec("00Q000000000073", created=0, LastName="佐藤", Company="個人"),
          rec("00Q000000000074", created=9, LastName="佐藤", Company="個人")],
     ])
@@ -437,4 +439,5 @@ def test_placeholder_values_never_win_over_real_ones():
     assert got[(g, "Company")] == "株式会社サンプル" and got[(g, "MobilePhone")] == "090-3321-4455"
     assert got[(g, "Email")] == "taro.yamada@sample.co.jp"
     assert got[("00Q000000000073", "Company")] == "個人"
-    assert result.stats["placeholder_values_ignored"] == 4
+    assert got[("00Q000000000075", "City")] == "千代田区" and got[("00Q000000000075", "PostalCode")] == "100-0005"
+    assert result.stats["placeholder_values_ignored"] == 6
