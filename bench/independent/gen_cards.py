@@ -31,6 +31,9 @@ from collections import Counter, defaultdict
 import jaconv
 import numpy as np
 
+# (Salesforce's 15 -> 18 character Id: the platform's algorithm, not nayose's matching)
+from nayose.fakeorg.store import id18
+
 # ----------------------------------------------------------------------------------------------
 # Name lists.  "kanji:reading[/alt reading...]"; '|' in a reading marks a morpheme boundary
 # (no long-vowel merge across it when romanizing, e.g. いの|うえ -> Inoue).  Order = frequency rank.
@@ -389,15 +392,6 @@ class W:
         return self.vals[bisect.bisect_right(self.cum, r.random() * self.cum[-1])]
 
 
-def sfid18(id15):
-    suffix = ""
-    for i in range(3):
-        bits = 0
-        for j, ch in enumerate(id15[i * 5:(i + 1) * 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << j
-        suffix += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
-    return id15 + suffix
 
 
 def b62(n, width):
@@ -1130,7 +1124,7 @@ class Generator:
         pods = {"Lead": "00Q5g00000", "Contact": "0035g00000"}
         for r in recs:
             counters[r["_obj"]] += self.R.randint(1, 40)
-            r["Id"] = sfid18(pods[r["_obj"]] + b62(counters[r["_obj"]], 5))
+            r["Id"] = id18(pods[r["_obj"]] + b62(counters[r["_obj"]], 5))
         return recs
 
 
