@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from bench.readme_section import replace_section  # noqa: E402
+from bench.readme_section import metrics_cells, replace_section  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -65,11 +65,7 @@ def main() -> None:
         "|---|---:|---:|---|---|---:|",
     ]
     for r in rows:
-        a, u = r["all"], r["auto"]
-        lines.append(
-            f"| {r['data']} | {r['records']:,} | {r['blocking_recall']:.4f} | {a['precision']:.4f} / {a['recall']:.4f} / **{a['f1']:.4f}** | "
-            f"{u['precision']:.4f} / {u['recall']:.4f} | {r['seconds']:.1f} s |"
-        )
+        lines.append(f"| {r['data']} | {r['records']:,} | {r['blocking_recall']:.4f} | {metrics_cells(r)} | {r['seconds']:.1f} s |")
     md = "\n".join(lines)
     print(md)
     (OUT / "accuracy.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from bench.readme_section import replace_section  # noqa: E402
+from bench.readme_section import metrics_cells, replace_section  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "independent"
 SETS = {  # name: (script, seed, label)
@@ -82,12 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---:|---:|---:|---|---|---:|",
     ]
     for r in rows:
-        a, u = r["all"], r["auto"]
-        lines.append(
-            f"| {r['data']} | {r['records']:,} | {r['true_pairs']:,} | {r['blocking_recall']:.4f} | "
-            f"{a['precision']:.4f} / {a['recall']:.4f} / **{a['f1']:.4f}** | {u['precision']:.4f} / {u['recall']:.4f} | "
-            f"{r['seconds']:.1f} s |"
-        )
+        lines.append(f"| {r['data']} | {r['records']:,} | {r['true_pairs']:,} | {r['blocking_recall']:.4f} | "
+                     f"{metrics_cells(r)} | {r['seconds']:.1f} s |")
     md = "\n".join(lines)
     print(md)
     (OUT / "independent.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -23,3 +23,10 @@ def replace_section(name: str, md: str, path: Path = README) -> bool:
     text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{md}\n{end}", text, flags=re.S)
     path.write_text(text, encoding="utf-8")
     return True
+
+
+def metrics_cells(row: dict) -> str:
+    """The table cells the accuracy benchmarks share: all groups' precision / recall / **F1**, then
+    the auto groups' precision / recall (`row["all"]`, `row["auto"]` as nayose.evaluate gives them)."""
+    a, u = row["all"], row["auto"]
+    return f"{a['precision']:.4f} / {a['recall']:.4f} / **{a['f1']:.4f}** | {u['precision']:.4f} / {u['recall']:.4f}"
