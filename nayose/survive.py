@@ -560,46 +560,44 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
         t = table.filter(pc.is_in(table.column("field"), value_set=pa.array(fields, pa.string())))
         return t.column("field").combine_chunks(), t.column("value").combine_chunks().cast(pa.string())
 
-    def hinted(values: pa.Array, pattern: str) -> list[int]:  # (the few values worth a Python look)
-        return np.flatnonzero(pc.fill_null(pc.match_substring_regex(values, pattern), False).to_numpy(
-            zero_copy_only=False)).tolist()
+    def folded(v: pa.Array) -> pa.Array:  # NFKC, trimmed, lower case
+        return pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC")))
+
+    def digits(v: pa.Array) -> pa.Array:
+        return pc.replace_substring_regex(pc.utf8_normalize(v, "NFKC"), "[^0-9]", "")
 
     drop: list[tuple[str, str]] = []
 
-    def take(f: pa.Array, v: pa.Array, rows, keep=None) -> None:
-        rows = pa.array(list(rows), pa.int64())
+    def take(f: pa.Array, v: pa.Array, mask: pa.Array, keep=None) -> None:
+        """The (field, value) pairs where `mask` holds (and `keep`, looked at in Python, agrees)."""
+        rows = pa.array(np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False)), pa.int64())
         if len(rows):
             drop.extend((a, x) for a, x in zip(f.take(rows).to_pylist(), v.take(rows).to_pylist()) if keep is None or keep(x))
 
     f, v = distinct(NAME_FIELDS)
     if len(v):
-        blanked = blank_name_placeholders(v, inp.name_placeholders)
-        take(f, v, np.flatnonzero(pc.equal(blanked, "").fill_null(False).to_numpy(zero_copy_only=False)).tolist())
+        take(f, v, pc.equal(blank_name_placeholders(v, inp.name_placeholders), ""))
     f, v = distinct(PHONE_FIELDS)
     if len(v):
-        take(f, v, hinted(pc.replace_substring_regex(pc.utf8_normalize(v, "NFKC"), "[^0-9]", ""), DUMMY_PHONE_RE))
+        take(f, v, pc.match_substring_regex(digits(v), DUMMY_PHONE_RE))
     f, v = distinct(EMAIL_FIELDS)
     if len(v):
-        take(f, v, hinted(pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC"))), f"^{DUMMY_MAIL_LOCAL_RE}@"))
+        take(f, v, pc.match_substring_regex(folded(v), f"^{DUMMY_MAIL_LOCAL_RE}@"))
     f, v = distinct(BIRTHDATE_FIELDS)
-    if len(v) and zero_dates:
-        take(f, v, hinted(v, "|".join(sorted({d[:4] for d in zero_dates}))),
+    if len(v) and zero_dates:  # (the zero dates' years first: the few values worth a Python look)
+        take(f, v, pc.match_substring_regex(v, "|".join(sorted({d[:4] for d in zero_dates}))),
              lambda x: parse_birthdate(x.strip()) in zero_dates)
     f, v = distinct(COMPANY_FIELDS)
     if len(v) and no_company:
         # (a company placeholder is the whole value, as written or with its legal form: 個人, (株)個人 is rare)
-        folded = pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC")))
         exact = pa.array(sorted({c.strip().lower() for c in inp.company_placeholders} | no_company), pa.string())
-        take(f, v, np.flatnonzero(pc.is_in(folded, value_set=exact).fill_null(False).to_numpy(zero_copy_only=False)).tolist())
+        take(f, v, pc.is_in(folded(v), value_set=exact))
     f, v = distinct(ADDRESS_FIELDS)
     if len(v):
-        folded = pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC")))
-        exact = pa.array(address_placeholders(config), pa.string())
-        take(f, v, np.flatnonzero(pc.is_in(folded, value_set=exact).fill_null(False).to_numpy(zero_copy_only=False)).tolist())
+        take(f, v, pc.is_in(folded(v), value_set=pa.array(address_placeholders(config), pa.string())))
     f, v = distinct(POSTAL_FIELDS)
     if len(v):
-        digits = pc.replace_substring_regex(pc.utf8_normalize(v, "NFKC"), "[^0-9]", "")
-        take(f, v, hinted(digits, f"^{DUMMY_POSTAL_RE}$"))
+        take(f, v, pc.match_substring_regex(digits(v), f"^{DUMMY_POSTAL_RE}$"))
     if not drop:
         return 0
     con.register("_sv_drop_arrow", pa.table({"field": pa.array([f for f, _ in drop], pa.string()),
