@@ -233,9 +233,13 @@ def _exclusion_selects(con: duckdb.DuckDBPyConnection, rule: ExclusionRule, orde
     out = []
     code = lit("exclusion:" + rule.name)
 
-    def emit(cond: str, detail_sql: str) -> None:
+    # Which matching field names the reason when several match (`sub`): what the org's process set
+    # (record type, lead source, a flag) before the words people typed (title, department, mailbox).
+    sub = {"record_type": 0, "lead_source": 1, "flag": 2, "title": 3, "department": 4, "email": 5}
+
+    def emit(cond: str, detail_sql: str, kind: str) -> None:
         out.append(
-            f"SELECT r.\"Id\", {order} AS ord, {code} AS code, {lit(rule.reason + ': ')} || {detail_sql} AS detail "
+            f"SELECT r.\"Id\", {order} AS ord, {sub[kind]} AS sub, {code} AS code, {lit(rule.reason + ': ')} || {detail_sql} AS detail "
             f"FROM _elig_src r WHERE {cond}"
         )
 
@@ -247,14 +251,14 @@ def _exclusion_selects(con: duckdb.DuckDBPyConnection, rule: ExclusionRule, orde
         hits = matching_values(con, "_elig_src", real, rx)
         if hits:
             t = register_values(con, f"_elig_kw_{rule.name}_{field}", hits)
-            emit(f"r.{q(real)} IN (SELECT v FROM {t})", f"'{field} = ' || r.{q(real)}")
+            emit(f"r.{q(real)} IN (SELECT v FROM {t})", f"'{field} = ' || r.{q(real)}", field.lower())
     if rule.lead_sources and "leadsource" in cols:
         wanted = {fold(v) for v in rule.lead_sources}
         real = cols["leadsource"]
         vals = [v for (v,) in con.execute(f"SELECT DISTINCT {q(real)} FROM _elig_src WHERE {q(real)} IS NOT NULL").fetchall()]
         hits = [v for v in vals if fold(v) in wanted]
         if hits:
-            emit(f"r.{q(real)} IN ({', '.join(lit(v) for v in hits)})", f"'LeadSource = ' || r.{q(real)}")
+            emit(f"r.{q(real)} IN ({', '.join(lit(v) for v in hits)})", f"'LeadSource = ' || r.{q(real)}", "lead_source")
     if rule.record_types:
         wanted = {fold(v) for v in rule.record_types}
         for field in ("RecordTypeId", "RecordType.DeveloperName", "RecordType.Name"):
@@ -264,18 +268,18 @@ def _exclusion_selects(con: duckdb.DuckDBPyConnection, rule: ExclusionRule, orde
             vals = [v for (v,) in con.execute(f"SELECT DISTINCT {q(real)} FROM _elig_src WHERE {q(real)} IS NOT NULL").fetchall()]
             hits = [v for v in vals if fold(v) in wanted or fold(v)[:15] in {w[:15] for w in wanted}]
             if hits:
-                emit(f"r.{q(real)} IN ({', '.join(lit(v) for v in hits)})", f"'{field} = ' || r.{q(real)}")
+                emit(f"r.{q(real)} IN ({', '.join(lit(v) for v in hits)})", f"'{field} = ' || r.{q(real)}", "record_type")
     if rule.email_locals:
         locals_ = ", ".join(lit(fold(v)) for v in rule.email_locals)
-        emit(f"regexp_replace(r._email_local, '[0-9]+$', '') IN ({locals_})", "'Email = ' || r._email")
+        emit(f"regexp_replace(r._email_local, '[0-9]+$', '') IN ({locals_})", "'Email = ' || r._email", "email")
     if rule.email_domains:
         doms = [fold(v).lstrip("@") for v in rule.email_domains]
         cond = " OR ".join(f"(r._email_domain = {lit(d)} OR suffix(r._email_domain, {lit('.' + d)}))" for d in doms)
-        emit(f"({cond})", "'Email = ' || r._email")
+        emit(f"({cond})", "'Email = ' || r._email", "email")
     for field in rule.flag_fields:
         real = cols.get(field.casefold())
         if real is not None:
-            emit(truthy(f"r.{q(real)}"), f"'{field} = ' || r.{q(real)}")
+            emit(truthy(f"r.{q(real)}"), f"'{field} = ' || r.{q(real)}", "flag")
     return out
 
 
@@ -339,7 +343,7 @@ def compute_eligibility(
             if rr.owner_ids:
                 conds.append(f"left(r._owner, 15) IN ({', '.join(lit(x[:15]) for x in rr.owner_ids)})")
             selects.append(
-                f"SELECT r.\"Id\", {200 + i} AS ord, {lit('route:' + rr.name)} AS code, "
+                f"SELECT r.\"Id\", {200 + i} AS ord, 0 AS sub, {lit('route:' + rr.name)} AS code, "
                 f"{lit(rr.reason + ': ')} || 'route ' || r._route || coalesce(', owner ' || r._owner, '') AS detail "
                 f"FROM _elig_routed r WHERE {' AND '.join(conds)}"
             )
@@ -347,7 +351,7 @@ def compute_eligibility(
             days = int(round(el.freshness_years * 365.25))
             objs = ", ".join(lit(o) for o in el.freshness_objects)
             selects.append(
-                f"""SELECT r."Id", 300 AS ord, 'stale' AS code,
+                f"""SELECT r."Id", 300 AS ord, 0 AS sub, 'stale' AS code,
                        'stale: acquired ' || strftime(r._created, '%Y-%m-%d') || ', more than {el.freshness_years:g} years before '
                        || strftime(TIMESTAMP {lit(as_of)}, '%Y-%m-%d') AS detail
                     FROM _elig_src r WHERE r._object IN ({objs}) AND r._created < TIMESTAMP {lit(as_of)} - INTERVAL {days} DAY"""
@@ -360,7 +364,7 @@ def compute_eligibility(
             own = (f"replace(replace(r._company, ' ', ''), chr(12288), '') = "
                    f"coalesce({col(cols, 'LastName')}, '') || coalesce({col(cols, 'FirstName')}, '')")
             selects.append(
-                f"""SELECT r."Id", 400 AS ord, 'quality:no_company' AS code,
+                f"""SELECT r."Id", 400 AS ord, 0 AS sub, 'quality:no_company' AS code,
                        CASE WHEN r._company IS NULL THEN 'no company'
                             ELSE 'no company: ' || r._company || ' is a placeholder' END AS detail
                     FROM _elig_src r
@@ -369,7 +373,7 @@ def compute_eligibility(
             )
         if el.require_valid_email:
             selects.append(
-                f"""SELECT r."Id", 401 AS ord,
+                f"""SELECT r."Id", 401 AS ord, 0 AS sub,
                        CASE WHEN r._email IS NULL THEN 'quality:no_email' WHEN {dummy_email} THEN 'quality:dummy_email'
                             ELSE 'quality:invalid_email' END,
                        CASE WHEN r._email IS NULL THEN 'no email' WHEN {dummy_email} THEN 'email is a dummy: ' || r._email
@@ -378,10 +382,13 @@ def compute_eligibility(
                                         OR {dummy_email}"""
             )
         con.execute(f"CREATE OR REPLACE TEMP TABLE _elig_routed AS SELECT r.\"Id\", {route} AS _route, {owner} AS _owner FROM _elig_src r")
-        body = " UNION ALL ".join(selects) if selects else "SELECT NULL::VARCHAR AS \"Id\", 0 AS ord, ''::VARCHAR AS code, ''::VARCHAR AS detail WHERE false"
+        body = " UNION ALL ".join(selects) if selects else "SELECT NULL::VARCHAR AS \"Id\", 0 AS ord, 0 AS sub, ''::VARCHAR AS code, ''::VARCHAR AS detail WHERE false"
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _elig_reasons AS
-                SELECT "Id", arg_min(code, ord) AS reason_code, arg_min(detail, ord) AS reason,
+                SELECT "Id", arg_min(code, ord) AS reason_code,
+                       -- (one rule matching in two fields is one ord: `sub` picks the field, where
+                       -- arg_min(detail, ord) picked either, differently from run to run)
+                       first(detail ORDER BY ord, sub, detail) AS reason,
                        string_agg(detail, ' | ' ORDER BY ord, detail) AS reasons
                 FROM ({body}) GROUP BY "Id" """
         )
