@@ -157,13 +157,68 @@ def _fold_itaiji(s: str) -> str:
     return s.translate(_ITAIJI) if _ITAIJI_RE.search(s) else s
 
 
+# Katakana and kanji that look alike, which a business card's OCR (and a hurried typist) writes for
+# one another: ロ / 口, カ / 力, エ / 工, ニ / 二, ハ / 八, タ / 夕, ト / 卜, ー / 一, ナ / 十.
+_LOOKALIKE_KANA_KANJI = dict(zip("ロカエニハタトーナ", "口力工二八夕卜一十"))
+_LOOKALIKE_KANJI_KANA = {v: k for k, v in _LOOKALIKE_KANA_KANJI.items()}
+_LOOKALIKE_RE = re.compile("[" + "".join(_LOOKALIKE_KANA_KANJI) + "".join(_LOOKALIKE_KANJI_KANA) + "]")
+#: A value fold_ocr_lookalikes may change (RE2 and Python's re read it alike): kanji and kana
+#: together with a look-alike among them; picks the values worth a Python look.
+LOOKALIKE_HINT_RE2 = "[\u4e00-\u9fff].*[\u3041-\u3096\u30a1-\u30fc]|[\u3041-\u3096\u30a1-\u30fc].*[\u4e00-\u9fff]"
+# katakana a kanji name holds by itself (一ノ瀬, 霞ヶ関, 八ケ岳): neither a sign of a kana name nor read wrong
+_KANJI_NAME_KANA = frozenset("ノヶヵケ")
+
+
+def _is_kanji_char(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff" or ch in "々〆" or ch > "\uffff"
+
+
+def _is_kana_char(ch: str) -> bool:
+    return "\u3041" <= ch <= "\u3096" or "\u30a1" <= ch <= "\u30fa" or ch == "ー"
+
+
+def fold_ocr_lookalikes(t: str) -> str:
+    """A name (NFKC) with the katakana written for a look-alike kanji, or the kanji written for a
+    look-alike katakana, put back in the script of the rest of the name: 山ロ -> 山口, エ藤 -> 工藤,
+    健ニ -> 健二, 浩ー / 啓ー郎 -> 浩一 / 啓一郎, ハ木 -> 八木; オ力ダ -> オカダ, ヒ口ミ -> ヒロミ, 十カムラ ->
+    ナカムラ, マサ八ル -> マサハル. Only where the rest is all of the other script: a kanji name holds no
+    other katakana (一ノ瀬 and 霞ヶ関 keep theirs) and the katakana stands alone between kanji (ハナ子,
+    ユリ子, トシ子 stay), a kana name holds no other kanji (一 as a given name, 一二三, 力 stay)."""
+    if not _LOOKALIKE_RE.search(t):
+        return t
+    kanji_rest = kana_rest = False
+    for ch in t:
+        if _is_kanji_char(ch):
+            kanji_rest = kanji_rest or ch not in _LOOKALIKE_KANJI_KANA
+        elif _is_kana_char(ch):
+            kana_rest = kana_rest or (ch not in _LOOKALIKE_KANA_KANJI and ch not in _KANJI_NAME_KANA)
+    if kanji_rest == kana_rest:  # both scripts of their own (トシ子), or neither (一, ナナ)
+        return t
+    out = list(t)
+    n = len(t)
+    for i, ch in enumerate(t):
+        before = t[i - 1] if i else ""
+        after = t[i + 1] if i + 1 < n else ""
+        if kanji_rest and ch in _LOOKALIKE_KANA_KANJI:
+            # a lone katakana among kanji: no kana beside it, a kanji on one side at least
+            if not (_is_kana_char(before) if before else False) and not (_is_kana_char(after) if after else False) \
+                    and ((_is_kanji_char(before) if before else False) or (_is_kanji_char(after) if after else False)):
+                out[i] = _LOOKALIKE_KANA_KANJI[ch]
+        elif kana_rest and ch in _LOOKALIKE_KANJI_KANA:
+            # a lone kanji among kana (hiragana too: it comes out as katakana, which normalize writes)
+            if not (_is_kanji_char(before) if before else False) and not (_is_kanji_char(after) if after else False):
+                out[i] = _LOOKALIKE_KANJI_KANA[ch]
+    return "".join(out)
+
+
 def normalize_name(s: str | None) -> str | None:
-    """A name part in its own script: ``normalize_text`` plus middle dots / periods removed and
-    variant kanji folded (渡邊 / 渡邉 -> 渡辺, 髙 -> 高, 﨑 -> 崎)."""
+    """A name part in its own script: ``normalize_text`` plus middle dots / periods removed,
+    look-alike katakana and kanji put back in the name's script (山ロ -> 山口, オ力ダ -> オカダ:
+    fold_ocr_lookalikes) and variant kanji folded (渡邊 / 渡邉 -> 渡辺, 髙 -> 高, 﨑 -> 崎)."""
     t = normalize_text(s)
     if t is None:
         return None
-    t = _fold_itaiji(_NAME_PUNCT_RE.sub("", t))
+    t = _fold_itaiji(fold_ocr_lookalikes(_NAME_PUNCT_RE.sub("", t)))
     return t or None
 
 
@@ -643,7 +698,8 @@ def romaji_key(s: str | None) -> str | None:
 
 @lru_cache(maxsize=1 << 18)
 def _name_reading(s: str) -> str | None:
-    return _romaji_key(s, False, False)
+    # (look-alikes put back first: 山ロ reads yamaguchi, オ力ダ okada, as their normalized names)
+    return _romaji_key(fold_ocr_lookalikes(_nfkc(s)), False, False)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -1004,7 +1060,7 @@ def _jp_canon(m: re.Match) -> str:
 
 
 def _company_core_text(t: str) -> str | None:
-    t = _fold_itaiji(t)
+    t = _fold_itaiji(fold_ocr_lookalikes(t))  # (a card's 東洋エ業, 第ー精機, ハ一トラボ: 東洋工業, 第一精機, ハートラボ)
     if _LONG_MARK_ANY_RE.search(t):
         t = _LONG_MARK_RE.sub("ー", t)
     t = _NON_WORD_RE.sub("", t)

@@ -23,7 +23,8 @@ Rules (config `survivorship:`), for each field or field group:
    LastModifiedDate); ties go to the smallest Id, so the result is deterministic.
 3. **A blank never wins over a value**, nor a placeholder over a real one
    (`drop_placeholder_values`: 不明 / ご担当者様 in a name, 090-1234-5678, noemail@, 1900-01-01,
-   個人 as the company). Only records holding a value compete; in a field group the chosen record
+   個人 as the company), nor a card's OCR misreading (山ロ, 東洋エ業: `drop_misread_values`) over
+   the value as it should read. Only records holding a value compete; in a field group the chosen record
    supplies every member it holds, and a member it leaves blank is filled from the next-ranked
    record holding it (rule `…: fill_blank`).
 
@@ -622,6 +623,60 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
     return int(n)
 
 
+def drop_misread_values(con: duckdb.DuckDBPyConnection) -> int:
+    """Remove from _sv_long0 the names and companies a card's OCR misread with look-alike
+    characters (山ロ for 山口, 東洋エ業 for 東洋工業, オ力ダ for オカダ: `normalize.fold_ocr_lookalikes`)
+    where another record of the group holds the value as it should read (a name the same once
+    NFKC'd, a company with the same core): a protected card value then never puts the misreading
+    on the master. Without such a record the card's value stays as it is (nothing here writes a
+    value no record holds). Returns the values removed."""
+    from nayose.normalize import LOOKALIKE_HINT_RE2, fold_ocr_lookalikes, split_company
+
+    fields = NAME_FIELDS + COMPANY_FIELDS
+    t = con.sql(f"SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({', '.join(map(_lit, fields))})"
+                ).to_arrow_table()
+    if not t.num_rows:
+        return 0
+    v = t.column("value").combine_chunks().cast(pa.string())
+    nf = pc.utf8_trim_whitespace(pc.utf8_normalize(v, "NFKC"))
+    rows = pa.array(np.flatnonzero(pc.fill_null(pc.match_substring_regex(nf, LOOKALIKE_HINT_RE2), False)
+                                   .to_numpy(zero_copy_only=False)), pa.int64())
+    bad = [(f, x) for f, x, n in zip(t.column("field").take(rows).to_pylist(), v.take(rows).to_pylist(), nf.take(rows).to_pylist())
+           if fold_ocr_lookalikes(n) != n]
+    if not bad:
+        return 0
+
+    def key(field: str, value: str) -> str | None:  # the value as it should read
+        if field in COMPANY_FIELDS:
+            return split_company(value)[0]  # (its core: look-alikes folded, the legal form apart)
+        return fold_ocr_lookalikes(unicodedata.normalize("NFKC", value).strip())
+
+    con.register("_sv_bad_arrow", pa.table({"field": pa.array([b[0] for b in bad], pa.string()),
+                                            "value": pa.array([b[1] for b in bad], pa.string())}))
+    try:
+        # every value of those fields in the groups holding a misread one (few): keyed in Python
+        con.execute("""CREATE OR REPLACE TEMP TABLE _sv_mr AS
+            SELECT l.id, l.field, l.value, r.cluster_id, b.value IS NOT NULL AS misread FROM _sv_long0 l
+            JOIN _sv_rec r ON r.id = l.id LEFT JOIN _sv_bad_arrow b ON b.field = l.field AND b.value = l.value
+            WHERE (r.cluster_id, l.field) IN (SELECT (r2.cluster_id, b2.field) FROM _sv_long0 l2
+                  JOIN _sv_bad_arrow b2 ON b2.field = l2.field AND b2.value = l2.value JOIN _sv_rec r2 ON r2.id = l2.id)""")
+        pairs = con.execute("SELECT DISTINCT field, value FROM _sv_mr").fetchall()
+        con.register("_sv_key_arrow", pa.table({"field": pa.array([p[0] for p in pairs], pa.string()),
+                                                "value": pa.array([p[1] for p in pairs], pa.string()),
+                                                "key": pa.array([key(*p) for p in pairs], pa.string())}))
+        n = con.execute("""
+            WITH m AS (SELECT x.*, k.key FROM _sv_mr x JOIN _sv_key_arrow k ON k.field = x.field AND k.value = x.value),
+            gone AS (SELECT b.id, b.field FROM m b SEMI JOIN m g
+                     ON g.cluster_id = b.cluster_id AND g.field = b.field AND g.key = b.key AND NOT g.misread
+                     WHERE b.misread)
+            DELETE FROM _sv_long0 l USING gone g WHERE l.id = g.id AND l.field = g.field""").fetchall()[0][0]
+    finally:
+        con.unregister("_sv_bad_arrow")
+        con.unregister("_sv_key_arrow")  # (a no-op when it was never registered)
+        con.execute("DROP TABLE IF EXISTS _sv_mr")
+    return int(n)
+
+
 def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
     """Write `survivors`, `surviving_fields` and `group_records` (see the module doc)."""
     result = StageResult(stage="survive", table="survivors")
@@ -642,6 +697,7 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         long_values(
             con, 'SELECT r."Id" AS __id, r.* EXCLUDE ("Id") FROM raw_records r SEMI JOIN _sv_rec s ON s.id = r."Id"', fields)
         placeholders = drop_placeholder_values(con, config)
+        misread = drop_misread_values(con)
         run_survive_sql(con, fields, sv)
         con.execute("DROP TABLE IF EXISTS _sv_rec")
         con.execute("DROP TABLE IF EXISTS _sv_long0")
@@ -651,7 +707,8 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         n_fields, n_card = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE rule LIKE '%business_card%') FROM surviving_fields").fetchall()[0]
         result.stats = {"groups": statuses, "lowered_to_review": int(lowered), "fields": int(n_fields),
-                        "card_fields": int(n_card), "placeholder_values_ignored": placeholders}
+                        "card_fields": int(n_card), "placeholder_values_ignored": placeholders,
+                        "misread_values_ignored": misread}
     return result
 
 

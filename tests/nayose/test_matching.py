@@ -182,6 +182,12 @@ CASES = [
     # Namesakes at two companies whose address only holds the place (不明, 〒000-0000).
     ("00Q9X0000000AM1AAA", "真一", "中川", "白鳥電子株式会社", "", "", "", "不明", "不明", "", "000-0000", "Web"),
     ("00Q9X0000000AM2AAA", "真一", "中川", "北陸倉庫株式会社", "", "", "", "不明", "不明", "", "000-0000", "展示会"),
+    # Business cards read by OCR with a katakana for a look-alike kanji (山ロ for 山口, エ業 for 工業)
+    # and a kanji for a look-alike katakana (オ力ダ for オカダ), beside the same people's web forms.
+    ("00Q9X0000000AN1AAA", "陽子", "山ロ", "株式会社東洋エ業", "", "06-6201-3300", "090-2231-8765", "", "", "", "", "名刺"),
+    ("00Q9X0000000AN2AAA", "ヨウコ", "ヤマグチ", "東洋工業株式会社", "yoko.yamaguchi@toyo-kogyo.co.jp", "", "090-2231-8765", "", "", "", "", "Web"),
+    ("00Q9X0000000AN3AAA", "ケンジ", "オ力ダ", "三協精機株式会社", "k-okada@sankyo-seiki.co.jp", "052-300-1122", "", "", "", "", "", "名刺"),
+    ("00Q9X0000000AN4AAA", "健二", "岡田", "三協精機株式会社", "k-okada@sankyo-seiki.co.jp", "", "", "", "", "", "", "Web"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -541,3 +547,13 @@ def test_an_address_that_only_holds_the_place_is_no_address(matched):
     _, _, clusters, pairs = matched
     a, b = "00Q9X0000000AM1AAA", "00Q9X0000000AM2AAA"
     assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_a_cards_ocr_lookalike_characters_do_not_hide_the_person(matched):
+    """A card's OCR writes 山ロ for 山口 (katakana ro for the kanji), エ業 for 工業, オ力ダ for オカダ
+    (the kanji chikara for the katakana ka): read as written, 山ロ is 'yamaro' and the card never
+    agrees with the person's web form. Put back in the name's script, each card is its person."""
+    _, _, clusters, pairs = matched
+    for a, b in (("00Q9X0000000AN1AAA", "00Q9X0000000AN2AAA"), ("00Q9X0000000AN3AAA", "00Q9X0000000AN4AAA")):
+        assert _cluster(clusters, a) == _cluster(clusters, b), (a, b, pairs.get((a, b)))
+        assert clusters[a][1] == "auto", (a, b, clusters[a], pairs.get((a, b)))

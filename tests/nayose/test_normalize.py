@@ -17,6 +17,7 @@ from nayose.normalize import (
     company_reading,
     country_region,
     email_flags,
+    fold_ocr_lookalikes,
     is_dummy_phone,
     normalize_city,
     normalize_email,
@@ -105,6 +106,42 @@ def test_variant_kanji(variant, standard):
     assert romaji_key(variant) == romaji_key(standard)
     if variant != "齋藤":  # 齋 / 斎 differ in writing; the reading is the same
         assert normalize_name(variant) == normalize_name(standard)
+
+
+@pytest.mark.parametrize(
+    "read, written",
+    [  # a kanji name with a look-alike katakana (a card's OCR, a hurried typist) ...
+     ("山ロ", "山口"), ("エ藤", "工藤"), ("健ニ", "健二"), ("浩ー", "浩一"), ("啓ー郎", "啓一郎"), ("ハ木", "八木"),
+     ("タ子", "夕子"), ("ニ宮", "二宮"), ("山ロ　陽子", "山口　陽子"),
+     # ... and a katakana name with a look-alike kanji (hiragana too)
+     ("オ力ダ", "オカダ"), ("カネバヒ口ミ", "カネバヒロミ"), ("十カムラ", "ナカムラ"), ("マサ八ル", "マサハル"),
+     ("力トウ", "カトウ"), ("ユ一コ", "ユーコ")],
+)
+def test_ocr_lookalikes_are_put_back_in_the_names_script(read, written):
+    assert fold_ocr_lookalikes(read) == written
+    assert normalize_name(read) == normalize_name(written)
+    assert romaji_key(read) == romaji_key(written)
+
+
+@pytest.mark.parametrize(
+    "name",
+    # katakana a kanji name holds, a kana run beside kanji (ハナ子 is hana-ko), names of look-alikes
+    # alone, a name in both scripts of its own
+    ["一ノ瀬", "霞ヶ関", "八ケ岳", "二ノ宮", "ハナ子", "ユリ子", "トシ子", "ヒロ子", "一", "一二三", "力", "ナナ", "ユーコ",
+     "ロバート", "山口", "工藤", "カ口ウ子"],
+)
+def test_names_of_both_scripts_keep_their_characters(name):
+    assert fold_ocr_lookalikes(name) == name
+
+
+def test_company_lookalikes_are_put_back_in_its_script():
+    assert split_company("株式会社東洋エ業") == split_company("東洋工業株式会社")
+    assert split_company("丸ー機械株式会社")[0] == "丸一機械"
+    assert split_company("ハ一トラボ")[0] == "ハートラボ"
+    # companies written in both scripts keep them (ハウス, ハム are katakana)
+    assert split_company("大和ハウス工業株式会社")[0] == "大和ハウス工業"
+    assert split_company("日本ハム株式会社")[0] == "日本ハム"
+    assert split_company("トヨタ自動車株式会社")[0] == "トヨタ自動車"
 
 
 def test_romaji_key_values():

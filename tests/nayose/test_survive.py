@@ -418,6 +418,26 @@ def test_names_written_plainly_survive_over_ones_with_an_honorific_or_a_note():
     assert g.fields["FirstName"].value == "太郎様"
 
 
+def test_a_cards_ocr_misreading_never_wins_over_the_name_as_written():
+    """A business card (protected) read 山ロ for 山口 and 東洋エ業 for 東洋工業; the web form of the same
+    person has them right: the master carries 山口 and 東洋工業 (the card's given name, right, still
+    wins). Where no record has the right spelling (a katakana web form), the card's value stays:
+    nothing writes a value no record holds."""
+    con = make_db([
+        [rec("00Q000000000081", created=9, LastName="山ロ", FirstName="陽子", Company="株式会社東洋エ業", LeadSource="名刺"),
+         rec("00Q000000000082", created=0, LastName="山口", FirstName="ようこ", Company="東洋工業株式会社", LeadSource="Web")],
+        [rec("00Q000000000083", created=9, LastName="山ロ", FirstName="陽子", LeadSource="名刺"),
+         rec("00Q000000000084", created=0, LastName="ヤマグチ", FirstName="ヨウコ", LeadSource="Web")],
+    ])
+    result = survive(con, Config())
+    got = {(c, f): v for c, f, v in con.execute("SELECT cluster_id, field, value FROM surviving_fields").fetchall()}
+    g = "00Q000000000081"
+    assert got[(g, "LastName")] == "山口" and got[(g, "FirstName")] == "陽子"
+    assert got[(g, "Company")] == "東洋工業株式会社"
+    assert got[("00Q000000000083", "LastName")] == "山ロ"
+    assert result.stats["misread_values_ignored"] == 2
+
+
 def test_placeholder_values_never_win_over_real_ones():
     """不明 in LastName, a dummy mobile (090-1234-5678) and address (noemail@) and 個人 as the
     company only hold their fields' places (a zero birth date too: unit-tested in normalize): the group's real values survive, even from
