@@ -565,5 +565,17 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+def run() -> None:
+    """The `nayose` command: `main`, then the process ends at once with its exit code, without
+    the interpreter's teardown (freeing every object of a large run one by one: ~0.1 s at 100k
+    records, more at 1M). By then every output is written and renamed into place, the store is
+    closed (DuckDB removes its spill files then) and its lock is the kernel's, released with the
+    process; standard output and error are flushed here. An exception still ends it as usual."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if code is None else int(code))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -933,7 +933,8 @@ def split_whole_name(
     * Without a space, Japanese script: the longest known surname (normalized form) that is a
       proper prefix; the whole value is kept when it is itself a known surname. Katakana alone
       with no known surname in front: the longest known surname it ends with (a foreign name,
-      given name first: ルーカスブラウン).
+      given name first: ルーカスブラウン), else the longest front part read as a known surname with
+      the rest read as a known given name (キクジロフユミ where 菊城 reads kikujiro and 冬美 fuyumi).
     * Otherwise unsplit.
     """
     kl = known_last if isinstance(known_last, set) else set(known_last)
@@ -985,6 +986,12 @@ def _split_whole(whole: str, kl: set, klr: set, kfr: set) -> tuple[str | None, s
                 for ln in range(len(norm) - 2, 1, -1):
                     if norm[-ln:] in kl:
                         return norm[-ln:], norm[:-ln], "learned"
+                # A Japanese name in katakana run together, surname first (キクジロフユミ, a card's
+                # reading or a form): the longest part in front read as a surname the org knows
+                # (菊城 kikujiro) with the rest read as a given name it knows, both two kana or more.
+                for ln in range(len(norm) - 2, 1, -1):
+                    if _name_reading(norm[:ln]) in klr and _name_reading(norm[ln:]) in kfr:
+                        return norm[:ln], norm[ln:], "learned"
     return t, None, "unsplit"
 
 

@@ -528,6 +528,15 @@ def test_split_whole_name():
     assert split_whole_name("林誠", known_last={"林"}) == ("林", "誠", "learned")
     assert split_whole_name("山田太郎") == ("山田太郎", None, "unsplit")
     assert split_whole_name("やまだたろう", known_last={"ヤマダ"}) == ("ヤマダ", "タロウ", "learned")
+    # a Japanese name in katakana run together whose surname the org writes in kanji only (菊城,
+    # read kikujiro): split where the front reads as a known surname and the rest as a known given
+    # name; with either unknown it stays whole
+    assert split_whole_name("キクジロフユミ", known_last={"菊城"}, known_last_readings={"kikujiro"},
+                            known_first_readings={"fuyumi"}) == ("キクジロ", "フユミ", "learned")
+    assert split_whole_name("キクジロフユミ", known_last={"菊城"}, known_last_readings={"kikujiro"}) == (
+        "キクジロフユミ", None, "unsplit")
+    assert split_whole_name("ｷｸｼﾞﾛﾌﾕﾐ", known_last={"菊城"}, known_last_readings={"kikujiro"},
+                            known_first_readings={"fuyumi"}) == ("キクジロ", "フユミ", "learned")
 
 
 # ----------------------------------------------------------------------------------------------
