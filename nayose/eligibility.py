@@ -8,6 +8,8 @@ the flag plan that sets the field the Marketing Data Sharing rule reads.
     reasons, mailable, not_mailable, quality, quality_signals, freshness_bucket, cap_rank,
     within_cap, cap_explanation, sync_current, sync_target, as_of
 
+* **Converted Leads** (IsConverted true) never sync and get no flag: read-only history of the
+  Contact each became, which is the record that syncs (reason code `converted`).
 * **Exclusions** (`eligibility.exclusions`): billing / recruiting / partner contacts by title,
   department, lead source, record type, email local part or domain, or a flag field; the reason
   names the field and value that matched (``billing contact (経理 / 請求): Title = 経理課長``).
@@ -333,6 +335,15 @@ def compute_eligibility(
         # (a dummy typed where an address is required -- noemail@, dummy@ -- reaches nobody: a prospect
         # made of it would count against the cap and collect every record that carries it)
         dummy_email = f"coalesce(regexp_full_match(lower(split_part(r._email, '@', 1)), {lit(DUMMY_MAIL_LOCAL_RE)}), false)"
+        # (a converted Lead is read-only history: the Contact it became is the one that syncs)
+        converted = col(cols, "IsConverted")
+        if "isconverted" in cols:
+            selects.append(
+                f"""SELECT r."Id", 50 AS ord, 0 AS sub, 'converted' AS code,
+                       'converted: a Lead converted into ' || coalesce({col(cols, 'ConvertedContactId')}, 'a Contact')
+                       || ' (read-only; the Contact syncs)' AS detail
+                    FROM _elig_src r WHERE {truthy(converted)}"""
+            )
         for i, rule in enumerate(el.exclusions):
             selects += _exclusion_selects(con, rule, 100 + i, cols)
         owner = col(cols, "OwnerId")
@@ -524,7 +535,8 @@ def build_flag_plan(con: duckdb.DuckDBPyConnection, config: Config, plan_id: str
                         WHEN NOT eligible THEN reason_code
                         ELSE 'over_cap' END AS reason_code
             FROM {q(table)}
-            WHERE sync_current IS NULL OR lower(sync_current) <> lower(sync_target)
+            WHERE (sync_current IS NULL OR lower(sync_current) <> lower(sync_target))
+              AND reason_code IS DISTINCT FROM 'converted'  -- (a converted Lead cannot be updated)
             ORDER BY "Id" """
     )
     return int(con.execute(f"SELECT count(*) FROM {FLAG_TABLE}").fetchall()[0][0])

@@ -2096,6 +2096,34 @@ def _company_sound_of(core_reading: tuple) -> str | None:
     return company_sound(*core_reading)
 
 
+#: What a Lead's IsConverted holds when the Lead was converted (Data Loader writes true / false).
+CONVERTED_VALUES = ("true", "1", "yes", "y", "t")
+_KEPT_WHEN_CONVERTED = ("Object", "CreatedDate", "LastModifiedDate")
+
+
+def converted_lead_sql(columns_by_lower: dict[str, str], alias: str = "") -> str | None:
+    """SQL: the row is a Lead already converted (its IsConverted column true), or None when the
+    table has no IsConverted column.
+
+    A converted Lead is what remains in Salesforce of a Lead that became a Contact: read-only,
+    hidden from the Lead lists, never merged, edited or converted again -- and beside its own
+    Contact it looks like a perfect duplicate (the same name, mailbox and phone). So normalize
+    keeps only its Id, object and dates: no rule pairs it with anything, it teaches the
+    vocabulary nothing, and it is a single record in every output (an extract and a Data Loader
+    export include converted Leads unless asked not to)."""
+    col = columns_by_lower.get("isconverted")
+    if col is None:
+        return None
+    ref = f"{alias}.{_q(col)}" if alias else _q(col)
+    return f"coalesce(lower(trim(CAST({ref} AS VARCHAR))) IN ({', '.join(_lit(v) for v in CONVERTED_VALUES)}), false)"
+
+
+def _unless_converted(expr: str, converted: str | None, field: str) -> str:
+    if converted is None or field in _KEPT_WHEN_CONVERTED:
+        return expr
+    return f"CASE WHEN {converted} THEN NULL ELSE {expr} END"
+
+
 def _run(
     con: duckdb.DuckDBPyConnection, config: Config, source: str, target: str, result: StageResult, views: _Views,
     vocabulary: dict[str, set[str]] | None = None,
@@ -2121,14 +2149,18 @@ def _run(
     if id_col is None:
         raise InputError(f"normalize: table {source!r} has no Id column", column="Id")
     present = {f: by_lower[f.lower()] for f in _RAW_FIELDS if f.lower() in by_lower}
+    # (a converted Lead keeps only its object and dates: see converted_lead_sql)
+    converted = converted_lead_sql(by_lower)
     select = [f"CAST({_q(id_col)} AS VARCHAR) AS id"] + [
-        f"CAST({_q(actual)} AS VARCHAR) AS {_q(f)}" for f, actual in present.items()
+        f"{_unless_converted(f'CAST({_q(actual)} AS VARCHAR)', converted, f)} AS {_q(f)}" for f, actual in present.items()
     ]
     # a business-card service's person identifier: the first configured field with a value
     person_fields = [by_lower[f.lower()] for f in config.matching.person_id_fields if f.lower() in by_lower]
     if person_fields:
-        select.append("coalesce(" + ", ".join(f"nullif(trim(CAST({_q(f)} AS VARCHAR)), '')" for f in person_fields)
-                      + ") AS __person_id")
+        person_sql = "coalesce(" + ", ".join(f"nullif(trim(CAST({_q(f)} AS VARCHAR)), '')" for f in person_fields) + ")"
+        select.append(f"{_unless_converted(person_sql, converted, '__person_id')} AS __person_id")
+    if converted is not None:
+        result.stats["converted_leads"] = int(con.execute(f"SELECT count(*) FROM {source} WHERE {converted}").fetchall()[0][0])
     raw = con.sql(f"SELECT {', '.join(select)} FROM {source}").to_arrow_table()
     n = raw.num_rows
     lap("fetch")

@@ -224,3 +224,22 @@ def test_flag_plan(org, tmp_path):
     compute_eligibility(con, cfg, records="r2")
     assert build_flag_plan(con, cfg, pid) == 7
     assert {r[0] for r in con.execute("SELECT value FROM flag_plan").fetchall()} == {"false"}
+
+
+def test_a_converted_lead_never_syncs_and_gets_no_flag(tmp_path):
+    """A Lead converted into a Contact is read-only history; the Contact syncs. It is not eligible
+    (reason `converted`, before any other), counts nowhere against the cap, and the flag plan
+    leaves it alone (Salesforce refuses an update to a converted Lead)."""
+    rows = [_base(1, IsConverted="true", ConvertedContactId="0035F00000C0001AAA"),
+            _base(2, IsConverted="false"), _base(3, IsConverted="", Title="経理課長")]
+    path = _records(rows, tmp_path)
+    con = _con(path, Config())
+    got = {r[0][11:15]: r[1:] for r in con.execute(
+        'SELECT "Id", eligible, reason_code, reason, mailable FROM sync_eligibility ORDER BY "Id"').fetchall()}
+    assert got["0001"][:2] == (False, "converted") and "0035F00000C0001AAA" in got["0001"][2]
+    assert not got["0001"][3]
+    assert got["0002"][:2] == (True, None)
+    assert got["0003"][1] == "exclusion:billing"
+    build_flag_plan(con, Config(), sync_plan_id(con, Config()))
+    flagged = {r[0][11:15] for r in con.execute('SELECT "Id" FROM flag_plan').fetchall()}
+    assert flagged == {"0002", "0003"}

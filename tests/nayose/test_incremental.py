@@ -482,3 +482,43 @@ def test_placeholder_values_arriving_in_an_incremental_run_equal_a_full_run(tmp_
                                 ids).fetchall())
     con.close()
     assert len(set(clusters.values())) == len(ids), clusters
+
+
+def _with_converted(src: Path, out: Path, converted: set[str]) -> Path:
+    """`src` with an IsConverted column (as an extract and Data Loader give it): true for `converted`."""
+    con = duckdb.connect()
+    ids = ", ".join(f"'{i}'" for i in converted) or "NULL"
+    con.execute(f"""COPY (SELECT *, CASE WHEN "Object" <> 'Lead' THEN NULL WHEN "Id" IN ({ids}) THEN 'true' ELSE 'false' END
+                          AS "IsConverted" FROM read_csv('{src}', all_varchar=true, header=true) ORDER BY "Id")
+                    TO '{out}' (HEADER, DELIMITER ',')""")
+    con.close()
+    return out
+
+
+def test_a_lead_converted_overnight_leaves_its_contacts_group_as_a_full_run_does(tmp_path):
+    """A Lead and the Contact it is converted into the next day: the first night they are one
+    person in one group; once the Lead is converted (IsConverted true: read-only, never merged
+    again) it is a single record and the incremental run equals a full run."""
+    config = load_config(None)
+    person = {"LastName": "森下", "FirstName": "健太", "Company": "株式会社ミナトデータ", "Phone": "03-5412-7788",
+              "MobilePhone": "090-3321-9911", "Email": "kenta.morishita@minato-data.co.jp"}
+    rows = [{"Id": "00Q000000000XC1AAA", "Object": "Lead", **person},
+            {"Id": "003000000000XC2AAA", "Object": "Contact", **person, "Account.Name": "株式会社ミナトデータ"}]
+    base = _sample_with(tmp_path, "base.csv", rows)
+    before = _with_converted(base, tmp_path / "before.csv", set())
+    after = _with_converted(base, tmp_path / "after.csv", {"00Q000000000XC1AAA"})
+    store = tmp_path / "store.duckdb"
+    con = connect(store)
+    incremental_run(con, [before], config)
+    grouped = dict(con.execute("""SELECT "Id", cluster_id FROM clusters WHERE "Id" IN ('00Q000000000XC1AAA', '003000000000XC2AAA')""").fetchall())
+    con.close()
+    assert len(set(grouped.values())) == 1, grouped
+    twin = tmp_path / "full.duckdb"
+    _full_twin(store, twin, after, config)
+    result, diff, _ = _incremental(store, after, twin, config)
+    assert result.mode == "incremental", result.reason
+    assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff
+    con = duckdb.connect(str(store), read_only=True)
+    status = dict(con.execute("""SELECT "Id", status FROM clusters WHERE "Id" IN ('00Q000000000XC1AAA', '003000000000XC2AAA')""").fetchall())
+    con.close()
+    assert status["00Q000000000XC1AAA"] == "single", status

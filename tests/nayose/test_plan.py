@@ -258,3 +258,44 @@ def test_every_csv_cell_is_escaped(tmp_path):
     with open(p, encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
     assert rows == [["Id", "v"], ["003A", "'=1+1"], ["003B", "'-cmd"]]
+
+
+def test_a_converted_lead_beside_its_contact_is_no_duplicate(tmp_path):
+    """An org's extract (and Data Loader's export) holds the Leads already converted: read-only
+    history beside the Contact each became, with the same name, mailbox and phone. Such a Lead is
+    a single record with no step in any plan (before, it was grouped auto with its Contact and
+    given a convert_lead step Salesforce refuses); a Lead not converted yet still is."""
+    org = tmp_path / "org.csv"
+    write_sample(500, 4, org, tmp_path / "org.truth.csv")
+    with open(org, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = list(rows[0]) + ["IsConverted", "ConvertedContactId"]
+    person = {"LastName": "森下", "FirstName": "健太", "Email": "kenta.morishita@minato-data.co.jp",
+              "Phone": "03-5412-7788", "MobilePhone": "090-3321-9911", "LeadSource": "Web"}
+    extra = [
+        {"Id": "0035F00000ZC001AAA", "Object": "Contact", **person, "Account.Name": "株式会社ミナトデータ",
+         "AccountId": "0015F00000ZC001AAA"},
+        {"Id": "00Q5F00000ZC001AAA", "Object": "Lead", **person, "Company": "株式会社ミナトデータ",
+         "IsConverted": "true", "ConvertedContactId": "0035F00000ZC001AAA"},
+        {"Id": "00Q5F00000ZC002AAA", "Object": "Lead", **person, "Company": "ミナトデータ", "IsConverted": "false"},
+        # a converted test Lead with neither mailbox nor phone: no delete candidate either
+        {"Id": "00Q5F00000ZC003AAA", "Object": "Lead", "LastName": "テスト", "FirstName": "太郎", "Company": "テスト",
+         "IsConverted": "TRUE"},
+    ]
+    with open(org, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "IsConverted": "false" if r["Object"] == "Lead" else ""})
+        for r in extra:
+            w.writerow({c: r.get(c, "") for c in cols})
+    out = tmp_path / "out"
+    proc = run("plan", org, "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr.decode()
+    with open(out / "clusters.csv", encoding="utf-8", newline="") as f:
+        clusters = {r["Id"]: r for r in csv.DictReader(f)}
+    assert clusters["00Q5F00000ZC001AAA"]["status"] == "single"
+    assert clusters["00Q5F00000ZC002AAA"]["cluster_id"] == clusters["0035F00000ZC001AAA"]["cluster_id"]
+    plan = (out / "merge_plan.csv").read_text(encoding="utf-8")
+    assert "00Q5F00000ZC001AAA" not in plan and "00Q5F00000ZC002AAA" in plan
+    assert "00Q5F00000ZC003AAA" not in (out / "delete_plan.csv").read_text(encoding="utf-8")
