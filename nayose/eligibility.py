@@ -9,7 +9,8 @@ the flag plan that sets the field the Marketing Data Sharing rule reads.
     within_cap, cap_explanation, sync_current, sync_target, as_of
 
 * **Converted Leads** (IsConverted true) never sync and get no flag: read-only history of the
-  Contact each became, which is the record that syncs (reason code `converted`).
+  Contact each became, which is the record that syncs (reason code `converted`); nor do deleted
+  records (IsDeleted true, as Data Loader's Export All writes them: `deleted`).
 * **Exclusions** (`eligibility.exclusions`): billing / recruiting / partner contacts by title,
   department, lead source, record type, email local part or domain, or a flag field; the reason
   names the field and value that matched (``billing contact (経理 / 請求): Title = 経理課長``).
@@ -344,6 +345,13 @@ def compute_eligibility(
                        || ' (read-only; the Contact syncs)' AS detail
                     FROM _elig_src r WHERE {truthy(converted)}"""
             )
+        if "isdeleted" in cols:  # (Data Loader's Export All writes the Recycle Bin too)
+            selects.append(
+                f"""SELECT r."Id", 51 AS ord, 0 AS sub, 'deleted' AS code,
+                       'deleted: in the Recycle Bin' || coalesce(' (merged into ' || {col(cols, 'MasterRecordId')} || ')', '')
+                       AS detail
+                    FROM _elig_src r WHERE {truthy(col(cols, 'IsDeleted'))}"""
+            )
         for i, rule in enumerate(el.exclusions):
             selects += _exclusion_selects(con, rule, 100 + i, cols)
         owner = col(cols, "OwnerId")
@@ -536,7 +544,7 @@ def build_flag_plan(con: duckdb.DuckDBPyConnection, config: Config, plan_id: str
                         ELSE 'over_cap' END AS reason_code
             FROM {q(table)}
             WHERE (sync_current IS NULL OR lower(sync_current) <> lower(sync_target))
-              AND reason_code IS DISTINCT FROM 'converted'  -- (a converted Lead cannot be updated)
+              AND coalesce(reason_code, '') NOT IN ('converted', 'deleted')  -- (Salesforce refuses an update to either)
             ORDER BY "Id" """
     )
     return int(con.execute(f"SELECT count(*) FROM {FLAG_TABLE}").fetchall()[0][0])

@@ -70,7 +70,7 @@ from nayose.cluster import _components, assign_groups, chain_guard, cluster_stat
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.normalize import (
-    _city, _is_japanese, _split_whole, _unless_converted, converted_lead_sql, normalize_records, preload, reading_columns,
+    _city, _is_japanese, _split_whole, _unless_read_only, read_only_record_sql, normalize_records, preload, reading_columns,
     romaji_key, strip_name_extras_array,
 )
 from nayose.records import load_records
@@ -237,9 +237,9 @@ def _raw_frame(con: duckdb.DuckDBPyConnection, config: Config, raw: str, norm: s
     cols = [r[0] for r in con.execute(f'DESCRIBE "{raw}"').fetchall()]
     by_lower = {c.lower(): c for c in cols}
     id_col = by_lower.get((config.input.id_column or "Id").lower()) or by_lower.get("id")
-    # (a converted Lead teaches normalize nothing: its values are left out as normalize leaves them)
-    converted = converted_lead_sql(by_lower, "s")
-    sel = [_unless_converted('CAST(s."' + by_lower[f.lower()] + '" AS VARCHAR)', converted, f) + f' AS "{f}"'
+    # (a converted Lead or a deleted record teaches normalize nothing: left out as normalize leaves it)
+    read_only = read_only_record_sql(by_lower, "s")
+    sel = [_unless_read_only('CAST(s."' + by_lower[f.lower()] + '" AS VARCHAR)', read_only, f) + f' AS "{f}"'
            for f in RAW_FIELDS if f.lower() in by_lower]
     if norm is None:
         sql = f'SELECT CAST(s."{id_col}" AS VARCHAR) AS id{"".join(", " + x for x in sel)} FROM "{raw}" s'

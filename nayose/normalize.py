@@ -2096,32 +2096,34 @@ def _company_sound_of(core_reading: tuple) -> str | None:
     return company_sound(*core_reading)
 
 
-#: What a Lead's IsConverted holds when the Lead was converted (Data Loader writes true / false).
-CONVERTED_VALUES = ("true", "1", "yes", "y", "t")
-_KEPT_WHEN_CONVERTED = ("Object", "CreatedDate", "LastModifiedDate")
+#: What IsConverted / IsDeleted hold when true (Data Loader writes true / false).
+TRUE_FLAG_VALUES = ("true", "1", "yes", "y", "t")
+_KEPT_WHEN_READ_ONLY = ("Object", "CreatedDate", "LastModifiedDate")
 
 
-def converted_lead_sql(columns_by_lower: dict[str, str], alias: str = "") -> str | None:
-    """SQL: the row is a Lead already converted (its IsConverted column true), or None when the
-    table has no IsConverted column.
+def read_only_record_sql(columns_by_lower: dict[str, str], alias: str = "") -> str | None:
+    """SQL: the row is a record Salesforce keeps read-only -- a Lead already converted
+    (IsConverted true) or a deleted record (IsDeleted true: the Recycle Bin, a merge loser, as
+    Data Loader's Export All writes them) --, or None when the table has neither column.
 
-    A converted Lead is what remains in Salesforce of a Lead that became a Contact: read-only,
-    hidden from the Lead lists, never merged, edited or converted again -- and beside its own
-    Contact it looks like a perfect duplicate (the same name, mailbox and phone). So normalize
-    keeps only its Id, object and dates: no rule pairs it with anything, it teaches the
-    vocabulary nothing, and it is a single record in every output (an extract and a Data Loader
-    export include converted Leads unless asked not to)."""
-    col = columns_by_lower.get("isconverted")
-    if col is None:
+    A converted Lead is what remains of a Lead that became a Contact: hidden from the Lead lists,
+    never merged, edited or converted again -- and beside its own Contact it looks like a perfect
+    duplicate (the same name, mailbox and phone). A deleted record cannot be merged either. So
+    normalize keeps only their Id, object and dates: no rule pairs them with anything, they teach
+    the vocabulary nothing, and they are single records in every output (an extract and a Data
+    Loader export include converted Leads unless asked not to)."""
+    flags = [columns_by_lower[c] for c in ("isconverted", "isdeleted") if c in columns_by_lower]
+    if not flags:
         return None
-    ref = f"{alias}.{_q(col)}" if alias else _q(col)
-    return f"coalesce(lower(trim(CAST({ref} AS VARCHAR))) IN ({', '.join(_lit(v) for v in CONVERTED_VALUES)}), false)"
+    values = ", ".join(_lit(v) for v in TRUE_FLAG_VALUES)
+    tests = [f"coalesce(lower(trim(CAST({f'{alias}.' if alias else ''}{_q(c)} AS VARCHAR))) IN ({values}), false)" for c in flags]
+    return "(" + " OR ".join(tests) + ")"
 
 
-def _unless_converted(expr: str, converted: str | None, field: str) -> str:
-    if converted is None or field in _KEPT_WHEN_CONVERTED:
+def _unless_read_only(expr: str, read_only: str | None, field: str) -> str:
+    if read_only is None or field in _KEPT_WHEN_READ_ONLY:
         return expr
-    return f"CASE WHEN {converted} THEN NULL ELSE {expr} END"
+    return f"CASE WHEN {read_only} THEN NULL ELSE {expr} END"
 
 
 def _run(
@@ -2149,18 +2151,16 @@ def _run(
     if id_col is None:
         raise InputError(f"normalize: table {source!r} has no Id column", column="Id")
     present = {f: by_lower[f.lower()] for f in _RAW_FIELDS if f.lower() in by_lower}
-    # (a converted Lead keeps only its object and dates: see converted_lead_sql)
-    converted = converted_lead_sql(by_lower)
+    # (a converted Lead or a deleted record keeps only its object and dates: see read_only_record_sql)
+    read_only = read_only_record_sql(by_lower)
     select = [f"CAST({_q(id_col)} AS VARCHAR) AS id"] + [
-        f"{_unless_converted(f'CAST({_q(actual)} AS VARCHAR)', converted, f)} AS {_q(f)}" for f, actual in present.items()
+        f"{_unless_read_only(f'CAST({_q(actual)} AS VARCHAR)', read_only, f)} AS {_q(f)}" for f, actual in present.items()
     ]
     # a business-card service's person identifier: the first configured field with a value
     person_fields = [by_lower[f.lower()] for f in config.matching.person_id_fields if f.lower() in by_lower]
     if person_fields:
         person_sql = "coalesce(" + ", ".join(f"nullif(trim(CAST({_q(f)} AS VARCHAR)), '')" for f in person_fields) + ")"
-        select.append(f"{_unless_converted(person_sql, converted, '__person_id')} AS __person_id")
-    if converted is not None:
-        result.stats["converted_leads"] = int(con.execute(f"SELECT count(*) FROM {source} WHERE {converted}").fetchall()[0][0])
+        select.append(f"{_unless_read_only(person_sql, read_only, '__person_id')} AS __person_id")
     raw = con.sql(f"SELECT {', '.join(select)} FROM {source}").to_arrow_table()
     n = raw.num_rows
     lap("fetch")
@@ -2182,6 +2182,8 @@ def _run(
     (object_raw,) = _select(n, [(obj, [pc.utf8_trim_whitespace(obj.dictionary)], None)])
     lap("read")
     stats: dict = {"rows": n, "missing_columns": [f for f in _RAW_FIELDS if f not in present]}
+    if read_only is not None:  # (converted Leads and deleted records: matched with nothing)
+        stats["read_only_records"] = int(con.execute(f"SELECT count(*) FROM {source} WHERE {read_only}").fetchall()[0][0])
 
     # ---- which fields feed which outputs ----------------------------------------------------
     c1, c2 = c["Country"], c["MailingCountry"]  # phone region: Country, else MailingCountry, else JP

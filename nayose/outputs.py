@@ -126,6 +126,10 @@ def summary_dict(results: list[StageResult], config: Config, inputs: list) -> di
         "inputs": [str(p) for p in inputs],
         "records_in": records.rows if records else 0,
         "objects": records.stats.get("objects", {}) if records else {},
+        # converted Leads and deleted records, matched with nothing (normalize.read_only_record_sql);
+        # null where not counted (an incremental run normalizes the changed records only)
+        "read_only_records": by["normalize"].stats.get("read_only_records", 0 if "rows" in by["normalize"].stats else None)
+        if "normalize" in by else None,
         "candidate_pairs": {
             "total": block.rows if block else 0,
             "per_rule": {

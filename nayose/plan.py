@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from nayose.config import Config
-from nayose.normalize import DUMMY_MAIL_LOCAL_RE, DUMMY_PHONE_RE, converted_lead_sql
+from nayose.normalize import DUMMY_MAIL_LOCAL_RE, DUMMY_PHONE_RE, read_only_record_sql
 from nayose.outputs import evidence_select
 from nayose.score import COMPARISONS
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
@@ -101,7 +101,7 @@ def delete_candidates(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     dr = config.delete_rules
     card = card_sql(con, config)
     grouped = "EXISTS (SELECT 1 FROM group_records g WHERE g.\"Id\" = r.\"Id\")"
-    converted = converted_lead_sql({c.lower(): c for c in cols}, "r")
+    read_only = read_only_record_sql({c.lower(): c for c in cols}, "r")
     selects = []
     for i, rule in enumerate(dr.rules):
         conds: list[str] = []
@@ -131,8 +131,8 @@ def delete_candidates(con: duckdb.DuckDBPyConnection, config: Config) -> str:
         if not rule.include_business_cards:
             conds.append(f"NOT coalesce({card}, false)")
         conds.append(f"NOT {grouped}")
-        if converted is not None:  # (a converted Lead is the history of a conversion: kept)
-            conds.append(f"NOT {converted}")
+        if read_only is not None:  # (a converted Lead is the history of a conversion; a deleted record is gone)
+            conds.append(f"NOT {read_only}")
         reason = rule.reason.replace("'", "''")
         selects.append(
             f"SELECT r.\"Id\" AS \"Id\", r.\"Object\" AS object, {i} AS rule_no, '{reason}' AS reason "

@@ -226,12 +226,13 @@ def test_flag_plan(org, tmp_path):
     assert {r[0] for r in con.execute("SELECT value FROM flag_plan").fetchall()} == {"false"}
 
 
-def test_a_converted_lead_never_syncs_and_gets_no_flag(tmp_path):
+def test_a_converted_lead_or_a_deleted_record_never_syncs_and_gets_no_flag(tmp_path):
     """A Lead converted into a Contact is read-only history; the Contact syncs. It is not eligible
     (reason `converted`, before any other), counts nowhere against the cap, and the flag plan
     leaves it alone (Salesforce refuses an update to a converted Lead)."""
     rows = [_base(1, IsConverted="true", ConvertedContactId="0035F00000C0001AAA"),
-            _base(2, IsConverted="false"), _base(3, IsConverted="", Title="経理課長")]
+            _base(2, IsConverted="false"), _base(3, IsConverted="", Title="経理課長"),
+            _base(4, IsDeleted="true", MasterRecordId="00Q5F00000A0002AAA")]
     path = _records(rows, tmp_path)
     con = _con(path, Config())
     got = {r[0][11:15]: r[1:] for r in con.execute(
@@ -240,6 +241,7 @@ def test_a_converted_lead_never_syncs_and_gets_no_flag(tmp_path):
     assert not got["0001"][3]
     assert got["0002"][:2] == (True, None)
     assert got["0003"][1] == "exclusion:billing"
+    assert got["0004"][:2] == (False, "deleted") and "00Q5F00000A0002AAA" in got["0004"][2]
     build_flag_plan(con, Config(), sync_plan_id(con, Config()))
     flagged = {r[0][11:15] for r in con.execute('SELECT "Id" FROM flag_plan').fetchall()}
     assert flagged == {"0002", "0003"}

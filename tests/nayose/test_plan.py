@@ -269,7 +269,7 @@ def test_a_converted_lead_beside_its_contact_is_no_duplicate(tmp_path):
     write_sample(500, 4, org, tmp_path / "org.truth.csv")
     with open(org, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    cols = list(rows[0]) + ["IsConverted", "ConvertedContactId"]
+    cols = list(rows[0]) + ["IsConverted", "ConvertedContactId", "IsDeleted", "MasterRecordId"]
     person = {"LastName": "森下", "FirstName": "健太", "Email": "kenta.morishita@minato-data.co.jp",
               "Phone": "03-5412-7788", "MobilePhone": "090-3321-9911", "LeadSource": "Web"}
     extra = [
@@ -281,6 +281,9 @@ def test_a_converted_lead_beside_its_contact_is_no_duplicate(tmp_path):
         # a converted test Lead with neither mailbox nor phone: no delete candidate either
         {"Id": "00Q5F00000ZC003AAA", "Object": "Lead", "LastName": "テスト", "FirstName": "太郎", "Company": "テスト",
          "IsConverted": "TRUE"},
+        # a merge loser in the Recycle Bin (Data Loader's Export All): no duplicate either
+        {"Id": "00Q5F00000ZC004AAA", "Object": "Lead", **person, "Company": "ミナトデータ", "IsConverted": "false",
+         "IsDeleted": "true", "MasterRecordId": "00Q5F00000ZC002AAA"},
     ]
     with open(org, "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, cols)
@@ -294,8 +297,10 @@ def test_a_converted_lead_beside_its_contact_is_no_duplicate(tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()
     with open(out / "clusters.csv", encoding="utf-8", newline="") as f:
         clusters = {r["Id"]: r for r in csv.DictReader(f)}
-    assert clusters["00Q5F00000ZC001AAA"]["status"] == "single"
+    assert clusters["00Q5F00000ZC001AAA"]["status"] == clusters["00Q5F00000ZC004AAA"]["status"] == "single"
     assert clusters["00Q5F00000ZC002AAA"]["cluster_id"] == clusters["0035F00000ZC001AAA"]["cluster_id"]
     plan = (out / "merge_plan.csv").read_text(encoding="utf-8")
     assert "00Q5F00000ZC001AAA" not in plan and "00Q5F00000ZC002AAA" in plan
     assert "00Q5F00000ZC003AAA" not in (out / "delete_plan.csv").read_text(encoding="utf-8")
+    assert "00Q5F00000ZC004AAA" not in plan
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["read_only_records"] == 3
