@@ -455,6 +455,10 @@ def _read_header(f: _File, config: Config) -> None:
         hint = ""
         if any(_SF_ID.match(n) and n[:3] in ID_PREFIXES or "@" in n for n in names):
             hint = "; the first line looks like a data row - the file needs a header row of field names"
+        elif any(n in config.import_plan.incoming_columns for n in names):
+            # (a business-card or list export: its rows have no Salesforce Ids yet)
+            hint = ("; a business-card or list export (Sansan, Eight, a purchased list) has no Ids: match it against "
+                    "the org with `nayose import-plan --existing ORG.csv --incoming FILE`")
         how = " (after input.columns mapping)" if mapping else ""
         raise InputError(
             f"no {config.input.id_column!r} column{how}; columns found: {found}{hint}", f.given, row=1

@@ -378,6 +378,8 @@ BAD_CASES = [
      "no 'Id' column; columns found: LastName, Email", 1, None),
     ("no-header", "noheader.csv", "00Q5g00000AbCdEEAZ,山田,taro@abc.co.jp\n00Q5g00000AbCdFEAZ,佐藤,x@y.jp\n".encode(),
      {}, "looks like a data row", 1, None),
+    ("card-export-without-ids", "sansan_export.csv", "会社名,氏名,メールアドレス\nABC,山田,taro@abc.co.jp\n".encode("cp932"), {},
+     "has no Ids: match it against the org with `nayose import-plan", 1, None),
     ("no-id-after-mapping", "sansan.csv", "会社名,氏名\nABC,山田\n".encode("cp932"),
      {"columns": {"会社名": "Company", "氏名": "LastName"}},
      "no 'Id' column (after input.columns mapping); columns found: 会社名, 氏名", 1, None),
