@@ -76,7 +76,7 @@ from nayose.normalize import (
 from nayose.records import load_records
 from nayose.score import (
     FEATURES, GATE_COUNTS, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, gate_stats,
-    home_address_max, household_review, load_model, ocr_mail_fold, one_name_in_two_mailboxes, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
+    both_nameless, home_address_max, household_review, load_model, ocr_mail_fold, one_name_in_two_mailboxes, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
 )
 from nayose.stage import StageResult, timed
 from nayose.store import table_exists
@@ -1251,4 +1251,8 @@ def _kept_levels(comps, left, right, rule, levels, swapped, c: dict[str, np.ndar
                                      c["n_last_name"][left], c["n_first_name"][left], c["n_last_name"][right],
                                      c["n_first_name"][right])
                       if "last_name" in names and "first_name" in names else np.zeros(n, dtype=bool)),
+        # (as score.compute_levels: only where the names are compared)
+        "nameless": (both_nameless(c["n_last_name"][left], c["n_first_name"][left], c["n_last_name"][right],
+                                   c["n_first_name"][right])
+                     if "last_name" in names and "first_name" in names else np.zeros(n, dtype=bool)),
     }

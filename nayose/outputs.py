@@ -144,7 +144,7 @@ def summary_dict(results: list[StageResult], config: Config, inputs: list) -> di
             "below_review": score.stats.get("pairs_below_review", 0) if score else 0,
         },
         "gates": {
-            k: v for k, v in (score.stats.items() if score else []) if k.startswith(("capped_", "raised_"))
+            k: v for k, v in (score.stats.items() if score else []) if k.startswith(("capped_", "raised_", "review_"))
         },
         "clusters": cluster.stats.get("clusters", {}) if cluster else {},
         "records_by_status": cluster.stats.get("records", {}) if cluster else {},

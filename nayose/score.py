@@ -45,7 +45,8 @@ GATES = {1: "no person-level evidence", 2: "weak person-level evidence", 3: "nam
          6: "raised to review: one home, and in this register a shared home is one person's",
          7: "another given name at one home: in this register homes hold families",
          8: "raised to review: a name part read wrong at one company",
-         9: "raised to review: the mobile number and the name agree (a job change?)"}
+         9: "raised to review: the mobile number and the name agree (a job change?)",
+         10: "review at most: two records without a name that nothing tells apart at one company (a list loaded twice?)"}
 NULL = -1  # level of a comparison where either side is empty: no evidence either way
 BATCH_ROWS = 500_000  # pairs per Arrow batch of the pair query
 APPLY_BATCH_ROWS = 1_000_000  # pairs per slice when weighting and writing the scored pairs
@@ -663,7 +664,17 @@ def compute_levels(
             levels[:, compared.index("last_name")], levels[:, compared.index("first_name")], swapped,
             np_.shares("l", "n_last_name"), np_.shares("l", "n_first_name"),
             np_.shares("r", "n_last_name"), np_.shares("r", "n_first_name"))
-    return levels, tf, {"swapped": swapped, "rare_address": rare_address, "rare_near": rare_near}
+    nameless = np.zeros(n, dtype=bool)
+    if np_ is not None:
+        nameless = both_nameless(np_.shares("l", "n_last_name"), np_.shares("l", "n_first_name"),
+                                 np_.shares("r", "n_last_name"), np_.shares("r", "n_first_name"))
+    return levels, tf, {"swapped": swapped, "rare_address": rare_address, "rare_near": rare_near, "nameless": nameless}
+
+
+def both_nameless(l_last: np.ndarray, l_first: np.ndarray, r_last: np.ndarray, r_first: np.ndarray) -> np.ndarray:
+    """Per pair: neither record has a name (the name counts n_last_name / n_first_name are NaN where
+    the record has no such name; a placeholder name -- ご担当者様, 不明 -- is none)."""
+    return np.isnan(l_last) & np.isnan(l_first) & np.isnan(r_last) & np.isnan(r_first)
 
 
 RARE_NAME_RECORDS = 2  # a name on at most this many records (itself and one more) is rare
@@ -1447,7 +1458,7 @@ def _prefetched(reader, depth: int = 1):
 
 
 PAIR_KEYS = ("left", "right", "rule", "levels", "tf", "swapped", "rare_address", "rare_near", "id_conflict",
-             "mail_conflict")
+             "mail_conflict", "nameless")
 
 
 def _empty_pairs(k: int, n: int = 0) -> dict[str, np.ndarray]:
@@ -1456,7 +1467,7 @@ def _empty_pairs(k: int, n: int = 0) -> dict[str, np.ndarray]:
         "left": np.empty(n, dtype=np.int32), "right": np.empty(n, dtype=np.int32), "rule": np.empty(n, dtype=np.int16),
         "levels": np.empty((n, k), dtype=np.int8), "tf": np.empty((n, k), dtype=np.float32),
         "swapped": np.empty(n, dtype=bool), "rare_address": np.empty(n, dtype=bool), "id_conflict": np.empty(n, dtype=bool),
-        "mail_conflict": np.empty(n, dtype=bool), "rare_near": np.empty(n, dtype=bool),
+        "mail_conflict": np.empty(n, dtype=bool), "rare_near": np.empty(n, dtype=bool), "nameless": np.empty(n, dtype=bool),
     }
 
 
@@ -1519,6 +1530,7 @@ def _pair_levels(
                     "rule": _col(batch, "rule_no").to_numpy(), "levels": lv, "tf": tf, "swapped": flags["swapped"],
                     "rare_address": flags["rare_address"], "id_conflict": _bools(batch, "id_conflict"),
                     "mail_conflict": mail_conflict_of(batch, lv, comps), "rare_near": flags["rare_near"],
+                    "nameless": flags["nameless"],
                 }
                 if pos + n <= total:
                     for key in PAIR_KEYS:
@@ -1674,7 +1686,8 @@ def evidence_tiers(cand: dict[str, np.ndarray], comps: list[Comparison], househo
     for lo in range(0, n, APPLY_BATCH_ROWS):
         sl = slice(lo, lo + APPLY_BATCH_ROWS)
         tier[sl], conflict[sl] = person_evidence(levels[sl], comps, cand["rare_address"][sl], household,
-                                                 cand["mail_conflict"][sl], cand["rare_near"][sl], cand["id_conflict"][sl])
+                                                 cand["mail_conflict"][sl], cand["rare_near"][sl], cand["id_conflict"][sl],
+                                                 cand["nameless"][sl])
     # Namesakes at one company (two 佐藤 健 with their own mailboxes) are for review, not auto.
     conflict |= cand["id_conflict"]
     return tier, conflict
@@ -1794,6 +1807,12 @@ def apply_model(
     # pairs were, 20 of them one person).
     if "company" in names:
         capped, gate = _raised_to_review(capped, gate, (tier == 1) & (levels[:, names.index("company")] == 2), 8, th.review)
+        if "last_name" in names and "first_name" in names:
+            # ... where neither record has a name, weak evidence at one company is person_evidence's
+            # two nameless records that nothing tells apart: said so (gate 10), raised or not.
+            nameless = ((tier == 1) & (levels[:, names.index("company")] == 2)
+                        & (levels[:, names.index("last_name")] == NULL) & (levels[:, names.index("first_name")] == NULL))
+            gate = np.where(nameless, np.int8(10), gate).astype(np.int8)
     # The person's own mobile number and the whole name agree (any script, any order), nothing
     # contradicting them: one person, whatever else changed -- a job change moves the company, the
     # mailbox and the switchboard at once, one event the model weighs as three independent
@@ -1822,17 +1841,19 @@ def household_review(config: Config, comps: list[Comparison]) -> bool:
     return mode == "review"
 
 
-RAISED_GATES = (4, 6, 8, 9)  # gates that raise a pair to review, counted as r4, r6, r8, r9
+RAISED_GATES = (4, 6, 8, 9, 10)  # gates that raise a pair to review, counted as r4, r6, r8, r9, r10
 GATE_COUNTS = ("auto", "review", "below", "c0", "c1", "c2", "c7") + tuple(f"r{g}" for g in RAISED_GATES)
 
 
 def gate_stats(model: "Model | None", counts: dict[str, int]) -> dict[str, int]:
     """What the person-evidence gates did, for the score stats (every engine): pairs capped by
-    gates 1-3 (GATE_COUNTS c0-c2), pairs raised to review by gates 4, 8 and 9 and, when the model
+    gates 1-3 (GATE_COUNTS c0-c2), pairs raised to review by gates 4, 8 and 9, the pairs of gate 10
+    (two nameless records nothing tells apart: review at most, raised or not) and, when the model
     judged a person register's homes, pairs capped or raised by the shared-home gates 6 and 7."""
     out = {"capped_no_person_evidence": int(counts["c0"]), "capped_weak_person_evidence": int(counts["c1"]),
            "capped_names_disagree": int(counts["c2"]), "raised_card_person_id": int(counts["r4"]),
-           "raised_misread_name": int(counts["r8"]), "raised_mobile_and_name": int(counts["r9"])}
+           "raised_misread_name": int(counts["r8"]), "raised_mobile_and_name": int(counts["r9"]),
+           "review_nameless_alike": int(counts["r10"])}
     if model is not None and "one_person" in model.sessions.get("shared_home", {}):
         out |= {"capped_family_at_home": int(counts["c7"]), "raised_one_person_home": int(counts["r6"])}
     return out
@@ -1852,6 +1873,7 @@ def home_address_max(household: bool) -> int:
 def person_evidence(
     levels: np.ndarray, comps: list[Comparison], rare_address: np.ndarray, household_review: bool = False,
     mail_conflict: np.ndarray | None = None, rare_near: np.ndarray | None = None, id_conflict: np.ndarray | None = None,
+    nameless: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(person-evidence tier 0/1/2, names do not agree: review at most) per pair.
 
@@ -1865,6 +1887,9 @@ def person_evidence(
     company, one name part written the same and the other a near miss that nobody else in the org
     carries. A near-miss given name that is a real name (`rare_near` false) is a family member's at
     a home.
+    Also tier 1 (`nameless`: neither record has a name -- ご担当者様 on a purchased list): two such
+    records at one company that nothing tells apart -- the whole address and a phone or a mailbox
+    agree, nothing both fill differs: a list loaded twice, or two unknown contacts there.
     Tier 0 (never a match): nothing about the person, or different given names, or (`mail_conflict`,
     see _MAIL_CONFLICT) two different personal mailboxes at one company's domain where no mobile,
     birth date or card person ID says one person. Company, switchboard, office address and postal
@@ -1921,6 +1946,15 @@ def person_evidence(
         # else's names), 北村 誠一 / 北村 真一 usually two colleagues (two real names).
         one_off = ((last == 4) & (first == 1)) | ((last == 1) & (first == 4))
         weak |= (company == 2) & one_off & rare_near & (~id_conflict if id_conflict is not None else True)
+    if nameless is not None:
+        # Two records without a name (a purchased list's ご担当者様 rows: the placeholder is no name)
+        # at one company that nothing tells apart: review at most (gate 10), never auto -- a list
+        # loaded twice, or two unknown contacts at one office. Only where the whole address agrees
+        # and a phone or a mailbox too, and nothing both fill differs (a bare row with the company
+        # and its switchboard alone would chain every nameless record of the company together).
+        alike = ((company == 2) & (lv("address") == 4) & ((phone >= 1) | (email >= 1))
+                 & (email != 0) & (phone != 0) & (dob != 0) & (lv("person_id") != 0))
+        weak |= nameless & alike
     if household_review:
         # Registers without households (FEBRL-like): one name part at a home may be a corrupted record.
         weak |= home & ((last >= 2) | (first >= 2))

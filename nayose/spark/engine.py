@@ -226,7 +226,8 @@ def _levels_fn(comps: list[Comparison], household_review: bool):
             lv, tf, flags = compute_levels(batch, comps)
             mail_conflict = mail_conflict_of(batch, lv, comps)
             tier, conflict = person_evidence(lv, comps, flags["rare_address"], household_review,
-                                             mail_conflict, flags["rare_near"], _bools(batch, "id_conflict"))
+                                             mail_conflict, flags["rare_near"], _bools(batch, "id_conflict"),
+                                             flags["nameless"])
             conflict = conflict | _bools(batch, "id_conflict")
             cols = {
                 "left_idx": _col(batch, "left_idx").cast(pa.int32()),

@@ -216,3 +216,31 @@ def test_the_registers_judgement_raises_or_caps_pairs_at_a_home():
     forced.matching.same_home_other_given_name = "review"
     *_, prob, capped, gate = apply_model(levels, tfs, tier, conflict, model(True), forced, None, home)
     assert capped[0] == prob[0] and gate[0] == 2
+
+
+def test_two_nameless_records_nothing_tells_apart_at_one_company_are_for_review():
+    """Two records whose only name was a placeholder (ご担当者様 on a purchased list loaded twice) at
+    one company, the whole address and the switchboard the same, nothing differing: review at
+    most (tier 1, conflict: never auto). Anything both fill that differs, an address only in the
+    same area, no phone or mailbox beside the address, or a name on either: no match."""
+    import numpy as np
+
+    from nayose.score import COMPARISONS, person_evidence
+
+    rare = np.zeros(1, dtype=bool)
+    yes, no = np.ones(1, dtype=bool), np.zeros(1, dtype=bool)
+
+    def evidence(levels, nameless=yes):
+        # last, first, email, phone, company, birthdate, address, person_id
+        tier, conflict = person_evidence(np.array([levels], dtype=np.int8), COMPARISONS, rare, False, None, no, no, nameless)
+        return int(tier[0]), bool(conflict[0])
+
+    assert evidence([-1, -1, -1, 1, 2, -1, 4, -1]) == (1, True)  # a list loaded twice
+    assert evidence([-1, -1, 1, -1, 2, -1, 4, -1]) == (1, True)  # one shared mailbox instead of a phone
+    assert evidence([-1, -1, 0, 1, 2, -1, 4, -1])[0] == 0  # two different mailboxes
+    assert evidence([-1, -1, -1, 0, 2, -1, 4, -1])[0] == 0  # two different numbers
+    assert evidence([-1, -1, -1, 1, 2, -1, 3, -1])[0] == 0  # the address only mostly the same
+    assert evidence([-1, -1, -1, -1, 2, -1, 4, -1])[0] == 0  # the place alone
+    assert evidence([-1, -1, -1, 1, 1, -1, 4, -1])[0] == 0  # the company only similar
+    assert evidence([-1, -1, -1, 1, 2, -1, 4, 0])[0] == 0  # two card person IDs
+    assert evidence([-1, -1, -1, 1, 2, -1, 4, -1], nameless=no)[0] == 0  # a name on one of them

@@ -522,3 +522,24 @@ def test_a_lead_converted_overnight_leaves_its_contacts_group_as_a_full_run_does
     status = dict(con.execute("""SELECT "Id", status FROM clusters WHERE "Id" IN ('00Q000000000XC1AAA', '003000000000XC2AAA')""").fetchall())
     con.close()
     assert status["00Q000000000XC1AAA"] == "single", status
+
+
+def test_a_nameless_list_loaded_twice_overnight_equals_a_full_run(tmp_path):
+    """The night after a purchased list arrived, the same list is loaded again: its ご担当者様 rows
+    (no name: the placeholder is none) pair with yesterday's for review (gate 10) exactly as a
+    full run pairs them."""
+    config = load_config(None)
+    place = {"Street": "栄3-5-12", "City": "名古屋市中区", "State": "愛知県", "PostalCode": "460-0008",
+             "MailingStreet": None, "MailingCity": None, "MailingState": None, "MailingPostalCode": None,
+             "Sansan_Person_Id__c": None, "Birthdate": None, "Account.Name": None, "AccountId": None}
+    row = {**place, "LastName": "ご担当者様", "FirstName": None, "Company": "株式会社北斗精工", "Phone": "052-331-8800",
+           "LeadSource": "購入リスト"}
+    first = [{"Id": "00Q000000000XN1AAA", **row}]
+    again = [{"Id": "00Q000000000XN2AAA", **row}]
+    before = _sample_with(tmp_path, "before.csv", first)
+    after = _sample_with(tmp_path, "after.csv", first + again)
+    _, twin = _night_after(tmp_path, before, after, config)
+    con = duckdb.connect(str(twin), read_only=True)
+    got = con.execute("""SELECT c.cluster_id, c.status FROM clusters c WHERE c."Id" IN ('00Q000000000XN1AAA', '00Q000000000XN2AAA')""").fetchall()
+    con.close()
+    assert len({g[0] for g in got}) == 1 and {g[1] for g in got} == {"review"}, got

@@ -182,6 +182,12 @@ CASES = [
     # Namesakes at two companies whose address only holds the place (不明, 〒000-0000).
     ("00Q9X0000000AM1AAA", "真一", "中川", "白鳥電子株式会社", "", "", "", "不明", "不明", "", "000-0000", "Web"),
     ("00Q9X0000000AM2AAA", "真一", "中川", "北陸倉庫株式会社", "", "", "", "不明", "不明", "", "000-0000", "展示会"),
+    # A purchased list loaded twice: rows without a name (ご担当者様) that nothing tells apart; a third
+    # such row at the office with its own direct line, and a named colleague at the switchboard.
+    ("00Q9X0000000AO1AAA", "", "ご担当者様", "株式会社北斗精工", "", "052-331-8800", "", "栄3-5-12", "名古屋市中区", "愛知県", "460-0008", "購入リスト"),
+    ("00Q9X0000000AO2AAA", "", "ご担当者様", "株式会社北斗精工", "", "052-331-8800", "", "栄3-5-12", "名古屋市中区", "愛知県", "460-0008", "購入リスト"),
+    ("00Q9X0000000AO3AAA", "", "ご担当者様", "株式会社北斗精工", "", "052-331-8871", "", "栄3-5-12", "名古屋市中区", "愛知県", "460-0008", "展示会"),
+    ("00Q9X0000000AO4AAA", "誠", "北原", "株式会社北斗精工", "", "052-331-8800", "", "栄3-5-12", "名古屋市中区", "愛知県", "460-0008", "Web"),
     # Business cards read by OCR with a katakana for a look-alike kanji (山ロ for 山口, エ業 for 工業)
     # and a kanji for a look-alike katakana (オ力ダ for オカダ), beside the same people's web forms.
     ("00Q9X0000000AN1AAA", "陽子", "山ロ", "株式会社東洋エ業", "", "06-6201-3300", "090-2231-8765", "", "", "", "", "名刺"),
@@ -557,3 +563,14 @@ def test_a_cards_ocr_lookalike_characters_do_not_hide_the_person(matched):
     for a, b in (("00Q9X0000000AN1AAA", "00Q9X0000000AN2AAA"), ("00Q9X0000000AN3AAA", "00Q9X0000000AN4AAA")):
         assert _cluster(clusters, a) == _cluster(clusters, b), (a, b, pairs.get((a, b)))
         assert clusters[a][1] == "auto", (a, b, clusters[a], pairs.get((a, b)))
+
+
+def test_a_nameless_list_loaded_twice_is_for_review_and_chains_nobody(matched):
+    """Two ご担当者様 rows of one purchased list loaded twice (the placeholder is no name): one
+    group for review, never auto. The same company's ご担当者様 with its own direct line and the
+    named colleague at the switchboard stay out of it."""
+    _, _, clusters, pairs = matched
+    a, b, c, named = "00Q9X0000000AO1AAA", "00Q9X0000000AO2AAA", "00Q9X0000000AO3AAA", "00Q9X0000000AO4AAA"
+    assert _cluster(clusters, a) == _cluster(clusters, b), pairs.get((a, b))
+    assert clusters[a][1] == "review" and pairs[(a, b)][1] == 10, (clusters[a], pairs.get((a, b)))
+    assert _cluster(clusters, c) != _cluster(clusters, a) and _cluster(clusters, named) != _cluster(clusters, a)

@@ -38,8 +38,19 @@ def test_parity_on_the_sample_through_nayose_plan(spark, tmp_path):
     from nayose.pipeline import run_plan
     from nayose.sample import write_sample
 
+    import csv as csv_module
+
+    from nayose.sample import COLUMNS
+
     csv = tmp_path / "org.csv"
     write_sample(SAMPLE_RECORDS, 11, csv, tmp_path / "org.truth.csv")
+    # ... and a purchased list's nameless rows loaded twice (gate 10: the flag crosses the engine)
+    nameless = {"Object": "Lead", "LastName": "ご担当者様", "Company": "株式会社北斗精工", "Phone": "052-331-8800",
+                "Street": "栄3-5-12", "City": "名古屋市中区", "State": "愛知県", "PostalCode": "460-0008", "LeadSource": "購入リスト"}
+    with open(csv, "a", newline="", encoding="utf-8") as f:
+        w = csv_module.writer(f)
+        for rid in ("00Q9X0000000ZN1AAA", "00Q9X0000000ZN2AAA"):
+            w.writerow([{**nameless, "Id": rid}.get(c, "") for c in COLUMNS])
     duck = run_plan([csv], tmp_path / "duck", Config(), db_path=tmp_path / "duck.duckdb", quiet=True)
     on_spark = run_plan([csv], tmp_path / "spark", Config(engine="spark"), db_path=tmp_path / "spark.duckdb", quiet=True)
     ddb = duckdb.connect(str(tmp_path / "duck.duckdb"), read_only=True)
@@ -52,6 +63,7 @@ def test_parity_on_the_sample_through_nayose_plan(spark, tmp_path):
         assert (tmp_path / "duck" / name).read_bytes() == (tmp_path / "spark" / name).read_bytes(), name
     for key in ("candidate_pairs", "pairs", "clusters", "model"):
         assert duck[key] == on_spark[key], key
+    assert duck["gates"]["review_nameless_alike"] == on_spark["gates"]["review_nameless_alike"] >= 1
 
 
 def test_parity_on_febrl3(spark, tmp_path):
