@@ -53,6 +53,8 @@ class InputConfig(_Strict):
             "不明", "未入力", "未設定", "未記入", "未定", "不詳", "なし", "無し", "名無し", "名前なし", "氏名不明",
             "名前不明", "担当者", "ご担当者", "御担当者", "担当", "ご担当", "各位", "様", "殿", "御中", "ー",
             "unknown", "n/a", "none", "null", "nil", "tbd", "xxx", "test", "テスト", "dummy", "ダミー", "名刺交換",
+            # what Salesforce's Web-to-Lead writes into a required field the form left blank
+            "[not provided]",
             # a job title typed alone where the name goes (山田 部長 keeps 山田; 部長 alone names nobody)
             "代表", "代表者", "代表取締役", "代表取締役社長", "取締役", "社長", "副社長", "会長", "専務", "常務", "部長",
             "副部長", "次長", "課長", "係長", "室長", "所長", "支店長", "店長", "主任",
@@ -75,10 +77,13 @@ class InputConfig(_Strict):
     company_placeholders: list[str] = Field(
         default_factory=lambda: [
             "個人", "個人のお客様", "個人様", "個人事業主", "なし", "無し", "不明", "未設定", "未入力", "同上",
-            "ー", "unknown", "[[Unknown]]", "n/a", "na", "none", "null", "test", "テスト", "ダミー", "dummy",
+            "ー", "unknown", "[[Unknown]]", "n/a", "na", "none", "null", "test", "テスト", "ダミー", "dummy", "未記入",
+            # what Salesforce's Web-to-Lead writes into Company when the form has none
+            "[not provided]",
         ],
         description=(
-            "Company values that mean 'no company' (a Lead's required Company filled with 個人, [[Unknown]], -). "
+            "Company values that mean 'no company' (a Lead's required Company filled with 個人, [[Unknown]], -, "
+            "or Web-to-Lead's [not provided]). "
             "They, and a company equal to the person's own name, are treated as empty."
         ),
     )

@@ -273,6 +273,10 @@ def name_placeholder_key(s: str) -> str:
 def is_name_placeholder(s: str, keys: set[str] | frozenset[str]) -> bool:
     """Every word of `s` is a placeholder, with or without an honorific after it (不明, 不明 不明,
     Unknown Unknown, ご担当者さま, 担当者 様, 様)."""
+    # (a placeholder of several words as a whole first: Web-to-Lead's [not provided])
+    whole = name_placeholder_key(" ".join(_nfkc(s).split()))
+    if whole and (whole in keys or _PLACEHOLDER_HONORIFIC_RE.sub("", whole) in keys):
+        return True
     words = [name_placeholder_key(w) for w in _nfkc(s).split()]
     words = [w for w in words if w]
     return bool(words) and all(w in keys or _PLACEHOLDER_HONORIFIC_RE.sub("", w) in keys for w in words)

@@ -1144,3 +1144,17 @@ def test_the_company_child_is_stopped_when_the_names_fail(monkeypatch):
     # and without the failure the child's companies are the ones the stage writes
     normalize_records(con, Config())
     assert "サンプル商事" in {r["company_core"] for r in _rows(con).values()}
+
+
+def test_web_to_leads_not_provided_is_a_placeholder_of_two_words():
+    """Web-to-Lead's [not provided] (any case, spacing, width) names nobody and is no company; the
+    words alone are no placeholder (Provided is nobody's name, but not a placeholder either)."""
+    from nayose.normalize import is_name_placeholder, name_placeholder_key
+
+    cfg = Config()
+    keys = frozenset(name_placeholder_key(p) for p in cfg.input.name_placeholders)
+    for v in ("[not provided]", "[Not Provided]", "not  provided", "［ｎｏｔ ｐｒｏｖｉｄｅｄ］"):
+        assert is_name_placeholder(v, keys), v
+    for v in ("not", "provided", "Provided Smith", "佐藤"):
+        assert not is_name_placeholder(v, keys), v
+    assert "[not provided]" in cfg.input.company_placeholders
