@@ -80,10 +80,16 @@ class InputConfig(_Strict):
             "ー", "unknown", "[[Unknown]]", "n/a", "na", "none", "null", "test", "テスト", "ダミー", "dummy", "未記入",
             # what Salesforce's Web-to-Lead writes into Company when the form has none
             "[not provided]",
+            # what a person without a company types into a form's required company field: an
+            # occupation, no employer -- two namesakes who are both 学生 or 主婦 share nothing
+            "学生", "大学生", "大学院生", "高校生", "専門学校生", "主婦", "専業主婦", "主夫", "無職", "自営業", "自営",
+            "個人事業", "フリーランス", "特になし", "無所属", "退職", "定年退職", "年金生活", "パート", "アルバイト",
+            "student", "self-employed", "self employed", "freelance", "freelancer", "retired", "homemaker",
+            "unemployed", "private", "individual",
         ],
         description=(
             "Company values that mean 'no company' (a Lead's required Company filled with 個人, [[Unknown]], -, "
-            "or Web-to-Lead's [not provided]). "
+            "or Web-to-Lead's [not provided]), or an occupation typed where the form asks for a company (学生, 主婦, 自営業). "
             "They, and a company equal to the person's own name, are treated as empty."
         ),
     )

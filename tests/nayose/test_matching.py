@@ -188,6 +188,12 @@ CASES = [
     ("00Q9X0000000AP2AAA", "健", "佐藤", "[not provided]", "sato-ken@yahoo.co.jp", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AP3AAA", "", "[not provided]", "[not provided]", "a.kimura@example.co.jp", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AP4AAA", "", "[Not Provided]", "[not provided]", "h.ono@example.co.jp", "", "", "", "", "", "", "Web"),
+    # An occupation typed into a form's required company field: namesakes who are both students or
+    # both homemakers, each with a free mailbox, are two people.
+    ("00Q9X0000000AQ1AAA", "翔太", "佐藤", "学生", "shota.sato2003@gmail.com", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AQ2AAA", "翔太", "佐藤", "学生", "satoshota@icloud.com", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AQ3AAA", "恵子", "鈴木", "主婦", "keiko.s@yahoo.co.jp", "", "", "", "", "", "", "セミナー"),
+    ("00Q9X0000000AQ4AAA", "恵子", "鈴木", "専業主婦", "suzuki-k1970@docomo.ne.jp", "", "", "", "", "", "", "Web"),
     # A purchased list loaded twice: rows without a name (ご担当者様) that nothing tells apart; a third
     # such row at the office with its own direct line, and a named colleague at the switchboard.
     ("00Q9X0000000AO1AAA", "", "ご担当者様", "株式会社北斗精工", "", "052-331-8800", "", "栄3-5-12", "名古屋市中区", "愛知県", "460-0008", "購入リスト"),
@@ -588,4 +594,12 @@ def test_web_to_leads_not_provided_is_no_company_and_no_name(matched):
     'company'; two nameless ones would agree on that 'name'. Neither is evidence now."""
     _, _, clusters, pairs = matched
     for a, b in (("00Q9X0000000AP1AAA", "00Q9X0000000AP2AAA"), ("00Q9X0000000AP3AAA", "00Q9X0000000AP4AAA")):
+        assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_an_occupation_in_the_company_field_is_no_company(matched):
+    """学生 or 主婦 typed where a web form requires a company is an occupation, no employer: two 佐藤
+    翔太 who are both students (their own free mailboxes) were auto-merged at 0.9998 on it."""
+    _, _, clusters, pairs = matched
+    for a, b in (("00Q9X0000000AQ1AAA", "00Q9X0000000AQ2AAA"), ("00Q9X0000000AQ3AAA", "00Q9X0000000AQ4AAA")):
         assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
