@@ -283,9 +283,10 @@ def is_name_placeholder(s: str, keys: set[str] | frozenset[str]) -> bool:
 
 
 def blank_name_placeholders(values: pa.Array, placeholders: Iterable[str]) -> pa.Array:
-    """`values` (distinct raw name values) with the placeholders (`is_name_placeholder`) and the
-    values without a letter of any script (-, ?, ＊, 〇〇) made empty (''): they name nobody. Only
-    the values holding a placeholder word are looked at in Python."""
+    """`values` (distinct raw name values) with the placeholders (`is_name_placeholder`), the
+    values without a letter of any script (-, ?, ＊, 〇〇) and the companies (a value with a legal
+    form: 株式会社北斗精工, ABC Co., Ltd.) made empty (''): they name nobody. Only the values holding a
+    placeholder word or a legal form are looked at in Python."""
     keys = frozenset(name_placeholder_key(p) for p in placeholders) - {""}
     blank = pc.invert(pc.fill_null(pc.match_substring_regex(values, r"\pL"), True))
     if keys:
@@ -297,9 +298,23 @@ def blank_name_placeholders(values: pa.Array, placeholders: Iterable[str]) -> pa
             mask = np.zeros(len(values), dtype=bool)
             mask[rows[np.asarray(found, dtype=bool)]] = True
             blank = pc.or_(blank, pa.array(mask))
+    # A company written where the name goes (株式会社北斗精工 as a Lead's Last Name, ABC Co., Ltd.):
+    # a legal form says it is no person's name -- two such records at one company agreed exactly.
+    hint = pc.match_substring_regex(pc.utf8_normalize(values, "NFKC"), _NAME_LEGAL_FORM_HINT, ignore_case=True)
+    rows = np.flatnonzero(pc.fill_null(hint, False).to_numpy(zero_copy_only=False))
+    if len(rows):
+        found = [split_company(v)[1] is not None and split_company(v)[0] is not None for v in values.take(pa.array(rows)).to_pylist()]
+        mask = np.zeros(len(values), dtype=bool)
+        mask[rows[np.asarray(found, dtype=bool)]] = True
+        blank = pc.or_(blank, pa.array(mask))
     if not pc.any(blank).as_py():
         return values
     return pc.if_else(blank, pa.scalar("", values.type), values)
+
+
+# Legal forms a name value may carry when it holds a company (checked with split_company).
+_NAME_LEGAL_FORM_HINT = (r"株式会社|有限会社|合同会社|合資会社|合名会社|[(（]\s*[株有]\s*[)）]|㈱|㈲|"
+                         r"\b(?:inc|co|corp|ltd|llc|k\.?k)\b\.?")
 
 
 def strip_name_extras_array(values: pa.Array) -> pa.Array:

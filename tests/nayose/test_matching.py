@@ -194,6 +194,10 @@ CASES = [
     ("00Q9X0000000AQ2AAA", "翔太", "佐藤", "学生", "satoshota@icloud.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AQ3AAA", "恵子", "鈴木", "主婦", "keiko.s@yahoo.co.jp", "", "", "", "", "", "", "セミナー"),
     ("00Q9X0000000AQ4AAA", "恵子", "鈴木", "専業主婦", "suzuki-k1970@docomo.ne.jp", "", "", "", "", "", "", "Web"),
+    # The company written where the name goes (a Lead's required Last Name): Tanaka's own record (by
+    # his mailbox) and a purchased list's row agreed "exactly" on that name and were merged at 1.0.
+    ("00Q9X0000000AR1AAA", "", "株式会社北斗精工", "株式会社北斗精工", "k.tanaka@hokuto-seiko.co.jp", "052-331-8800", "", "", "", "", "", "展示会"),
+    ("00Q9X0000000AR2AAA", "", "株式会社北斗精工", "株式会社北斗精工", "", "052-331-8800", "", "", "", "", "", "購入リスト"),
     # A purchased list loaded twice: rows without a name (ご担当者様) that nothing tells apart; a third
     # such row at the office with its own direct line, and a named colleague at the switchboard.
     ("00Q9X0000000AO1AAA", "", "ご担当者様", "株式会社北斗精工", "", "052-331-8800", "", "栄3-5-12", "名古屋市中区", "愛知県", "460-0008", "購入リスト"),
@@ -603,3 +607,11 @@ def test_an_occupation_in_the_company_field_is_no_company(matched):
     _, _, clusters, pairs = matched
     for a, b in (("00Q9X0000000AQ1AAA", "00Q9X0000000AQ2AAA"), ("00Q9X0000000AQ3AAA", "00Q9X0000000AQ4AAA")):
         assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_a_company_written_as_the_name_is_no_name(matched):
+    """株式会社北斗精工 as a Lead's Last Name is the company, not a person: two such records at
+    the company (one of them Tanaka's, by his mailbox) are not one person by that 'name'."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AR1AAA", "00Q9X0000000AR2AAA"
+    assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
