@@ -55,13 +55,18 @@ class InputConfig(_Strict):
             "unknown", "n/a", "none", "null", "nil", "tbd", "xxx", "test", "テスト", "dummy", "ダミー", "名刺交換",
             # what Salesforce's Web-to-Lead writes into a required field the form left blank
             "[not provided]",
+            # a department written where the name goes (総務部 御中 on a purchased list, 営業部 on a card)
+            "営業", "営業部", "営業課", "営業本部", "営業所", "総務", "総務部", "総務課", "人事", "人事部", "人事課",
+            "経理", "経理部", "経理課", "財務部", "法務部", "広報", "広報部", "企画部", "経営企画部", "購買部", "資材部",
+            "情報システム部", "システム部", "マーケティング部", "技術部", "開発部", "製造部", "品質保証部", "管理部",
+            "業務部", "事務局", "受付", "窓口", "お客様窓口", "採用担当", "カスタマーサポート",
             # a job title typed alone where the name goes (山田 部長 keeps 山田; 部長 alone names nobody)
             "代表", "代表者", "代表取締役", "代表取締役社長", "取締役", "社長", "副社長", "会長", "専務", "常務", "部長",
             "副部長", "次長", "課長", "係長", "室長", "所長", "支店長", "店長", "主任",
         ],
         description=(
             "Name values that mean 'no name' (a Lead's required Last Name filled with 不明, ご担当者様, "
-            "[[Unknown]], -): compared without case, width, brackets, punctuation or a trailing 様 / さま / "
+            "[[Unknown]], -, a department such as 総務部): compared without case, width, brackets, punctuation or a trailing 様 / さま / "
             "各位, every word a placeholder (不明 不明). Treated as empty, like a value with no letter at all "
             "(-, ?, *, 〇〇): two records at one company called 不明 are not one person."
         ),

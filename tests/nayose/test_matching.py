@@ -198,6 +198,10 @@ CASES = [
     # his mailbox) and a purchased list's row agreed "exactly" on that name and were merged at 1.0.
     ("00Q9X0000000AR1AAA", "", "株式会社北斗精工", "株式会社北斗精工", "k.tanaka@hokuto-seiko.co.jp", "052-331-8800", "", "", "", "", "", "展示会"),
     ("00Q9X0000000AR2AAA", "", "株式会社北斗精工", "株式会社北斗精工", "", "052-331-8800", "", "", "", "", "", "購入リスト"),
+    # A department written where the name goes: a purchased list's 総務部 御中 and Mori's own record (by
+    # her mailbox) filed as 総務部 were merged at 1.0 on that "name".
+    ("00Q9X0000000AS1AAA", "", "総務部 御中", "株式会社北斗精工", "", "052-331-8800", "", "", "", "", "", "購入リスト"),
+    ("00Q9X0000000AS2AAA", "", "総務部", "北斗精工株式会社", "y.mori@hokuto-seiko.co.jp", "052-331-8800", "", "", "", "", "", "展示会"),
     # A purchased list loaded twice: rows without a name (ご担当者様) that nothing tells apart; a third
     # such row at the office with its own direct line, and a named colleague at the switchboard.
     ("00Q9X0000000AO1AAA", "", "ご担当者様", "株式会社北斗精工", "", "052-331-8800", "", "栄3-5-12", "名古屋市中区", "愛知県", "460-0008", "購入リスト"),
@@ -614,4 +618,10 @@ def test_a_company_written_as_the_name_is_no_name(matched):
     the company (one of them Tanaka's, by his mailbox) are not one person by that 'name'."""
     _, _, clusters, pairs = matched
     a, b = "00Q9X0000000AR1AAA", "00Q9X0000000AR2AAA"
+    assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_a_department_written_as_the_name_is_no_name(matched):
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AS1AAA", "00Q9X0000000AS2AAA"
     assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
