@@ -46,8 +46,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         c = summary["clusters"]
+        read_only = summary.get("read_only_records") or 0
         print(
-            f"{summary['records_in']:,} records, {summary['candidate_pairs']['total']:,} candidate pairs, "
+            f"{summary['records_in']:,} records"
+            + (f" ({read_only:,} converted Leads or deleted records left out of matching)" if read_only else "")
+            + f", {summary['candidate_pairs']['total']:,} candidate pairs, "
             f"{summary['pairs']['auto']:,} auto / {summary['pairs']['review']:,} review pairs; "
             f"groups: {c.get('auto', 0):,} auto, {c.get('review', 0):,} review; "
             f"{summary['seconds']['total']:.1f} s. Outputs in {args.out}/",

@@ -293,8 +293,9 @@ def test_a_converted_lead_beside_its_contact_is_no_duplicate(tmp_path):
         for r in extra:
             w.writerow({c: r.get(c, "") for c in cols})
     out = tmp_path / "out"
-    proc = run("plan", org, "--out", out, "--quiet")
+    proc = run("plan", org, "--out", out)
     assert proc.returncode == 0, proc.stderr.decode()
+    assert "(3 converted Leads or deleted records left out of matching)" in proc.stderr.decode()
     with open(out / "clusters.csv", encoding="utf-8", newline="") as f:
         clusters = {r["Id"]: r for r in csv.DictReader(f)}
     assert clusters["00Q5F00000ZC001AAA"]["status"] == clusters["00Q5F00000ZC004AAA"]["status"] == "single"
