@@ -1258,6 +1258,8 @@ _ROLE_WORDS = (
     "enquiries press pr koho kouhou marketing billing accounting accounts finance service "
     "customer customers cs team staff desk reception uketsuke order orders shop store "
     "hanbai gyomu gyoumu kikaku jimu jimukyoku system it general contact-us "
+    # a company's main / head-office / front-desk mailbox (代表 daihyo, 本社 honsha, 管理 kanri, 担当 tanto, 窓口 madoguchi)
+    "daihyo daihyou honsha kanri tanto tantou madoguchi "
     # billing mailboxes: accounts payable / receivable, invoices (請求 seikyu, 支払 shiharai, 会計 kaikei)
     "ap ar invoice invoices seikyu seikyuu seikyusho shiharai kaikei payment payments payable payables "
     "receivable receivables purchasing kobai koubai"

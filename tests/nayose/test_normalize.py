@@ -297,6 +297,12 @@ def test_normalize_email(raw, expected):
         ("noreply@example.co.jp", False, True),
         ("info-jp@example.com", False, True),
         ("support2@example.com", False, True),
+        # a company's main / head-office mailbox (代表, 本社, 管理, 担当, 窓口)
+        ("daihyo@example.co.jp", False, True),
+        ("honsha-tokyo@example.co.jp", False, True),
+        ("kanri@example.co.jp", False, True),
+        ("madoguchi@example.co.jp", False, True),
+        ("kanrin@example.co.jp", False, False),
         ("itou@example.com", False, False),  # starts like 'it' but is a name
         ("office.tanaka@example.com", False, False),
     ],
