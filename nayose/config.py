@@ -55,6 +55,9 @@ class InputConfig(_Strict):
             "unknown", "n/a", "none", "null", "nil", "tbd", "xxx", "test", "テスト", "dummy", "ダミー", "名刺交換",
             # what Salesforce's Web-to-Lead writes into a required field the form left blank
             "[not provided]",
+            # what a web shop or a form writes for a visitor without a name
+            "お客様", "お客", "ゲスト", "匿名", "会員", "ユーザー", "guest", "anonymous", "customer", "user", "noname",
+            "no name",
             # a department written where the name goes (総務部 御中 on a purchased list, 営業部 on a card)
             "営業", "営業部", "営業課", "営業本部", "営業所", "総務", "総務部", "総務課", "人事", "人事部", "人事課",
             "経理", "経理部", "経理課", "財務部", "法務部", "広報", "広報部", "企画部", "経営企画部", "購買部", "資材部",
@@ -90,7 +93,7 @@ class InputConfig(_Strict):
             "学生", "大学生", "大学院生", "高校生", "専門学校生", "主婦", "専業主婦", "主夫", "無職", "自営業", "自営",
             "個人事業", "フリーランス", "特になし", "無所属", "退職", "定年退職", "年金生活", "パート", "アルバイト",
             "student", "self-employed", "self employed", "freelance", "freelancer", "retired", "homemaker",
-            "unemployed", "private", "individual",
+            "unemployed", "private", "personal", "individual",
         ],
         description=(
             "Company values that mean 'no company' (a Lead's required Company filled with 個人, [[Unknown]], -, "

@@ -1164,3 +1164,15 @@ def test_web_to_leads_not_provided_is_a_placeholder_of_two_words():
     for v in ("not", "provided", "Provided Smith", "佐藤"):
         assert not is_name_placeholder(v, keys), v
     assert "[not provided]" in cfg.input.company_placeholders
+
+
+def test_a_web_shops_visitor_names_nobody():
+    """お客様, ゲスト, Guest, 匿名 (what a shop or a form writes for a visitor without a name) are no
+    names; real names around them stay."""
+    from nayose.normalize import is_name_placeholder, name_placeholder_key
+
+    keys = frozenset(name_placeholder_key(p) for p in Config().input.name_placeholders)
+    for v in ("お客様", "ゲスト", "Guest", "匿名", "No Name", "会員様"):
+        assert is_name_placeholder(v, keys), v
+    for v in ("佐藤", "Guestier", "ユウキ"):
+        assert not is_name_placeholder(v, keys), v
