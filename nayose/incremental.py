@@ -70,8 +70,8 @@ from nayose.cluster import _components, assign_groups, chain_guard, cluster_stat
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.normalize import (
-    _city, _is_japanese, _split_whole, _unless_read_only, blank_name_placeholders, read_only_record_sql, normalize_records, preload, reading_columns,
-    romaji_key, strip_name_extras_array,
+    _city, _is_japanese, _split_whole, _unless_read_only, clean_name_values, normalize_records, preload, read_only_record_sql,
+    reading_columns, romaji_key,
 )
 from nayose.records import load_records
 from nayose.score import (
@@ -251,12 +251,10 @@ def _raw_frame(con: duckdb.DuckDBPyConnection, config: Config, raw: str, norm: s
     t = con.sql(sql).to_arrow_table()
     # the name values as normalize reads them (honorifics, titles and notes in brackets left out;
     # placeholders and companies written as names empty)
-    ph = config.input.name_placeholders
     for f in ("LastName", "FirstName"):
         if f in t.column_names:
             i = t.column_names.index(f)
-            raw_names = t.column(f).combine_chunks().cast(pa.string())
-            t = t.set_column(i, f, blank_name_placeholders(strip_name_extras_array(blank_name_placeholders(raw_names, ph)), ph))
+            t = t.set_column(i, f, clean_name_values(t.column(f).combine_chunks().cast(pa.string()), config.input.name_placeholders))
     return t, cols
 
 

@@ -195,18 +195,16 @@ def fold_ocr_lookalikes(t: str) -> str:
     if kanji_rest == kana_rest:  # both scripts of their own (トシ子), or neither (一, ナナ)
         return t
     out = list(t)
-    n = len(t)
+    padded = f" {t} "  # (a space on either end: neither kanji nor kana)
     for i, ch in enumerate(t):
-        before = t[i - 1] if i else ""
-        after = t[i + 1] if i + 1 < n else ""
+        before, after = padded[i], padded[i + 2]
         if kanji_rest and ch in _LOOKALIKE_KANA_KANJI:
             # a lone katakana among kanji: no kana beside it, a kanji on one side at least
-            if not (_is_kana_char(before) if before else False) and not (_is_kana_char(after) if after else False) \
-                    and ((_is_kanji_char(before) if before else False) or (_is_kanji_char(after) if after else False)):
+            if not _is_kana_char(before) and not _is_kana_char(after) and (_is_kanji_char(before) or _is_kanji_char(after)):
                 out[i] = _LOOKALIKE_KANA_KANJI[ch]
         elif kana_rest and ch in _LOOKALIKE_KANJI_KANA:
             # a lone kanji among kana (hiragana too: it comes out as katakana, which normalize writes)
-            if not (_is_kanji_char(before) if before else False) and not (_is_kanji_char(after) if after else False):
+            if not _is_kanji_char(before) and not _is_kanji_char(after):
                 out[i] = _LOOKALIKE_KANJI_KANA[ch]
     return "".join(out)
 
@@ -289,24 +287,24 @@ def blank_name_placeholders(values: pa.Array, placeholders: Iterable[str]) -> pa
     placeholder word or a legal form are looked at in Python."""
     keys = frozenset(name_placeholder_key(p) for p in placeholders) - {""}
     blank = pc.invert(pc.fill_null(pc.match_substring_regex(values, r"\pL"), True))
+    nfkc = pc.utf8_normalize(values, "NFKC")
+
+    def where(hint: pa.Array, test: Callable[[str], bool]) -> pa.Array:
+        """The values `hint` picks that `test` (in Python) confirms, as a mask over `values`."""
+        rows = np.flatnonzero(pc.fill_null(hint, False).to_numpy(zero_copy_only=False))
+        mask = np.zeros(len(values), dtype=bool)
+        if len(rows):
+            mask[rows[np.asarray([test(v) for v in values.take(pa.array(rows)).to_pylist()], dtype=bool)]] = True
+        return pa.array(mask)
+
     if keys:
         words = sorted(keys | {_kata2hira(k) for k in keys}, key=len, reverse=True)
-        hint = pc.match_substring_regex(pc.utf8_lower(pc.utf8_normalize(values, "NFKC")), "|".join(map(re.escape, words)))
-        rows = np.flatnonzero(pc.fill_null(hint, False).to_numpy(zero_copy_only=False))
-        if len(rows):
-            found = [is_name_placeholder(v, keys) for v in values.take(pa.array(rows)).to_pylist()]
-            mask = np.zeros(len(values), dtype=bool)
-            mask[rows[np.asarray(found, dtype=bool)]] = True
-            blank = pc.or_(blank, pa.array(mask))
+        blank = pc.or_(blank, where(pc.match_substring_regex(pc.utf8_lower(nfkc), "|".join(map(re.escape, words))),
+                                    lambda v: is_name_placeholder(v, keys)))
     # A company written where the name goes (株式会社北斗精工 as a Lead's Last Name, ABC Co., Ltd.):
     # a legal form says it is no person's name -- two such records at one company agreed exactly.
-    hint = pc.match_substring_regex(pc.utf8_normalize(values, "NFKC"), _NAME_LEGAL_FORM_HINT, ignore_case=True)
-    rows = np.flatnonzero(pc.fill_null(hint, False).to_numpy(zero_copy_only=False))
-    if len(rows):
-        found = [split_company(v)[1] is not None and split_company(v)[0] is not None for v in values.take(pa.array(rows)).to_pylist()]
-        mask = np.zeros(len(values), dtype=bool)
-        mask[rows[np.asarray(found, dtype=bool)]] = True
-        blank = pc.or_(blank, pa.array(mask))
+    blank = pc.or_(blank, where(pc.match_substring_regex(nfkc, _NAME_LEGAL_FORM_HINT, ignore_case=True),
+                                lambda v: None not in split_company(v)))
     if not pc.any(blank).as_py():
         return values
     return pc.if_else(blank, pa.scalar("", values.type), values)
@@ -315,6 +313,13 @@ def blank_name_placeholders(values: pa.Array, placeholders: Iterable[str]) -> pa
 # Legal forms a name value may carry when it holds a company (checked with split_company).
 _NAME_LEGAL_FORM_HINT = (r"株式会社|有限会社|合同会社|合資会社|合名会社|[(（]\s*[株有]\s*[)）]|㈱|㈲|"
                          r"\b(?:inc|co|corp|ltd|llc|k\.?k)\b\.?")
+
+
+def clean_name_values(values: pa.Array, placeholders: Iterable[str]) -> pa.Array:
+    """Raw name values as normalize reads them: honorifics, titles and notes around them left out,
+    placeholders and companies written as names empty -- the placeholders looked for before the
+    honorifics come off (ゴ担当者 would leave ゴ) and after (ご担当者様)."""
+    return blank_name_placeholders(strip_name_extras_array(blank_name_placeholders(values, placeholders)), placeholders)
 
 
 def strip_name_extras_array(values: pa.Array) -> pa.Array:
@@ -2259,9 +2264,7 @@ def _run(
     lap("sql_maps")
     # ---- names ---------------------------------------------------------------------------
     # (a placeholder name -- 不明, ご担当者様, '-' -- is no name: emptied, so that it never agrees)
-    # (before the honorifics and titles come off -- ゴ担当者 would leave ゴ -- and after: ご担当者様)
-    ph = config.input.name_placeholders
-    ln, fn = (_Col.of(blank_name_placeholders(strip_name_extras_array(blank_name_placeholders(x.dictionary, ph)), ph), x.idx)
+    ln, fn = (_Col.of(clean_name_values(x.dictionary, config.input.name_placeholders), x.idx)
               for x in (c["LastName"], c["FirstName"]))
     pl, pf = ln.present(), fn.present()
     both, ln_only, fn_only = pl & pf, pl & ~pf, pf & ~pl
