@@ -151,6 +151,10 @@ TF_MIN_POPULATION = 5_000  # shares are taken over at least this many records (t
 SHARED_EMAIL_NAMES = 4  # an email used under this many different names is a shared mailbox ...
 SHARED_EMAIL_RECORDS = 8  # ... and so is one on this many records, whatever its local part
 RARE_ADDRESS_MAX = 3  # an address shared by more records than this is an office, not a home
+#: A birth date on this day of the year (MM-DD) is often a stand-in for an unknown day: what a
+#: form's date picker starts at (2000-01-01), what a register writes when only the year is known.
+#: Two records agreeing on it agree on the year only ("same year"), never "exact".
+STAND_IN_BIRTH_DAY = "01-01"
 # In a person register (no contact channel: no offices in the data) a person's own duplicate
 # records share their home address; up to this many records at one street is still a home.
 REGISTER_HOME_MAX = 6
@@ -1321,6 +1325,9 @@ def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> s
         "CASE WHEN l.company_core = r.company_core THEN l.lf_company_core END AS tf_company",
         # birthdate: 0 different, 1 same year, 2 one digit off or day/month swapped, 3 same
         f"""CASE WHEN l.birthdate IS NULL OR r.birthdate IS NULL THEN -1
+                -- (1 January: often a stand-in for an unknown day, see STAND_IN_BIRTH_DAY)
+                WHEN substr(l.birthdate, 6, 5) = '{STAND_IN_BIRTH_DAY}' OR substr(r.birthdate, 6, 5) = '{STAND_IN_BIRTH_DAY}'
+                     THEN CASE WHEN l.birth_year = r.birth_year THEN 1 ELSE 0 END
                 WHEN l.birthdate = r.birthdate THEN 3
                 WHEN {_within_one_edit("l.birthdate", "r.birthdate", comps is not None)} OR coalesce(l.birthdate_dm = r.birthdate, false) THEN 2
                 WHEN l.birth_year = r.birth_year THEN 1 ELSE 0 END AS lvl_birthdate""",

@@ -170,6 +170,12 @@ CASES = [
     # date, two people.
     ("00Q9X0000000AJ1AAA", "健", "佐藤", "青葉商事株式会社", "", "03-5501-1234", "", "", "港区", "東京都", "", "Web"),
     ("00Q9X0000000AJ2AAA", "健", "佐藤", "朝日建設株式会社", "", "03-5506-1234", "", "", "港区", "東京都", "", "展示会"),
+    # Namesakes at two companies whose web form's date picker started at 2000-01-01 and was left
+    # there; and a job changer at two companies whose real birth date both records carry.
+    ("00Q9X0000000AT1AAA", "健", "佐藤", "株式会社アルファ建設", "ken.sato@alpha-kensetsu.co.jp", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AT2AAA", "健", "佐藤", "株式会社ベータ商事", "k-sato@beta-shoji.co.jp", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AT3AAA", "亮介", "大河内", "株式会社アルファ建設", "r.okochi@alpha-kensetsu.co.jp", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AT4AAA", "亮介", "大河内", "株式会社ベータ商事", "okochi-r@beta-shoji.co.jp", "", "", "", "", "", "", "Web"),
     # Namesakes at two companies with the dummy address a validation rule made someone type.
     ("00Q9X0000000AK1AAA", "真一", "中川", "白鳥電子株式会社", "noemail@example.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AK2AAA", "真一", "中川", "北陸倉庫株式会社", "noemail@example.com", "", "", "", "", "", "", "展示会"),
@@ -223,6 +229,10 @@ MORE_FIELDS = {
     "00Q9X00000000K2AAA": {"Sansan_Person_Id__c": "0b9d4e6f8a1c"},
     "00Q9X0000000AJ1AAA": {"Birthdate": "1900-01-01"},
     "00Q9X0000000AJ2AAA": {"Birthdate": "1900/01/01"},
+    "00Q9X0000000AT1AAA": {"Birthdate": "2000-01-01"},
+    "00Q9X0000000AT2AAA": {"Birthdate": "2000/01/01"},
+    "00Q9X0000000AT3AAA": {"Birthdate": "1984-07-23"},
+    "00Q9X0000000AT4AAA": {"Birthdate": "1984/07/23"},
 }
 
 
@@ -549,6 +559,17 @@ def test_a_zero_birth_date_is_no_birth_date(matched):
     _, _, clusters, pairs = matched
     a, b = "00Q9X0000000AJ1AAA", "00Q9X0000000AJ2AAA"
     assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
+
+
+def test_a_birth_date_on_new_years_day_proves_the_year_only(matched):
+    """A form's date picker starting at 2000-01-01, or a register writing 1 January when only the
+    year is known: namesakes at two companies sharing it are two people (they were auto-merged,
+    p 0.995, on name and 'birth date'), while a job changer's real birth date still makes him one."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AT1AAA", "00Q9X0000000AT2AAA"
+    assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
+    c, d = "00Q9X0000000AT3AAA", "00Q9X0000000AT4AAA"
+    assert _cluster(clusters, c) == _cluster(clusters, d), pairs.get((c, d))
 
 
 def test_a_dummy_address_is_nobodys_mailbox(matched):
