@@ -141,7 +141,8 @@ _ITAIJI_PAIRS = (
     "髙高 﨑崎 嵜崎 邊辺 邉辺 濱浜 濵浜 德徳 𠮷吉 栁柳 淸清 實実 澤沢 櫻桜 廣広 國国 眞真 惠恵 冨富 "
     "嶋島 嶌島 槇槙 藪薮 壽寿 榮栄 彌弥 豐豊 藏蔵 學学 禮礼 戶戸 靜静 與与 亞亜 傳伝 圓円 縣県 晉晋 "
     "條条 團団 當当 萬万 滿満 凜凛 曻昇 桒桑 瀨瀬 氣気 黑黒 將将 莊荘 靑青 淺浅 會会 聰聡 峯峰 邨村 "
-    "淵渕 塚塚 﨔欅 髮髪 顯顕 齒歯 龜亀 驒騨 穗穂 諸諸"
+    "淵渕 塚塚 﨔欅 髮髪 顯顕 齒歯 龜亀 驒騨 穗穂 諸諸 齋斎 齊斉 瀧滝 槗橋 鐵鉄 寶宝 寳宝 臺台 驛駅 體体 "
+    "醫医 鹽塩 檢検 讀読 狹狭 來来 佛仏 兒児 拔抜 曉暁"
 ).split() + (
     # Simplified Chinese forms, which are no Japanese name's: an OCR or an input method set for
     # Chinese writes them for the Japanese kanji (渡边 / 渡辺, 铃木 / 鈴木, 长谷川 / 長谷川).
