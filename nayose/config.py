@@ -327,6 +327,9 @@ class SurvivorshipConfig(_Strict):
             "CreatedDate", "LastModifiedDate", "SystemModstamp", "CreatedById", "LastModifiedById",
             "IsDeleted", "MasterRecordId", "LastActivityDate", "LastViewedDate", "LastReferencedDate",
             "IsConverted", "ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId", "ConvertedDate",
+            # a Lead's, a Contact's and a Person Account's Name is compound (built from FirstName and
+            # LastName, which compete as names do) and read-only; so is a Person Account's kind
+            "Name", "IsPersonAccount", "PersonContactId",
         ],
         description=(
             "Read-only system fields: not merged value by value, they stay with the master. OwnerId is not one: "

@@ -309,7 +309,9 @@ def compute_eligibility(
         if "id" not in cols:
             raise InputError(f"table {records} has no Id column")
         obj = col(cols, "Object")
-        email = col(cols, "Email")
+        # (a Person Account's mailbox and opt-out are its Person* fields; it has no company)
+        email = f"coalesce({col(cols, 'Email')}, {col(cols, 'PersonEmail')})"
+        person_account = truthy(col(cols, "IsPersonAccount"))
         company = f"coalesce({col(cols, 'Company')}, {col(cols, 'Account.Name')})"
         if "company" in cols and "account.name" in cols:
             company = (f"CASE WHEN {obj} = 'Contact' THEN coalesce({col(cols, 'Account.Name')}, {col(cols, 'Company')}) "
@@ -387,8 +389,9 @@ def compute_eligibility(
                        CASE WHEN r._company IS NULL THEN 'no company'
                             ELSE 'no company: ' || r._company || ' is a placeholder' END AS detail
                     FROM _elig_src r
-                    WHERE r._company IS NULL OR NOT regexp_matches(r._company, '[\\pL\\pN]')
-                       OR r._company IN (SELECT v FROM {ph_tbl}) OR {own}"""
+                    WHERE (r._company IS NULL OR NOT regexp_matches(r._company, '[\\pL\\pN]')
+                           OR r._company IN (SELECT v FROM {ph_tbl}) OR {own})
+                      AND NOT {person_account}"""
             )
         if el.require_valid_email:
             selects.append(
@@ -422,7 +425,7 @@ def compute_eligibility(
             )
             pjoin = "LEFT JOIN _elig_pflags pf ON pf.crm_id = left(r.\"Id\", 15)"
             p_flags = "coalesce(pf.dne OR pf.hb OR pf.oo, false)"
-        opted = truthy(col(cols, "HasOptedOutOfEmail"))
+        opted = truthy(f"coalesce({col(cols, 'HasOptedOutOfEmail')}, {col(cols, 'PersonHasOptedOutOfEmail')})")
         sf_bounced = f"({col(cols, 'EmailBouncedDate')} IS NOT NULL OR {col(cols, 'EmailBouncedReason')} IS NOT NULL)"
         valid_email = f"coalesce(regexp_full_match(r._email, {lit(EMAIL_AS_WRITTEN)}) AND NOT {dummy_email}, false)"
         not_mailable = (

@@ -70,7 +70,7 @@ from nayose.cluster import _components, assign_groups, chain_guard, cluster_stat
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.normalize import (
-    _city, _is_japanese, _split_whole, _unless_read_only, clean_name_values, normalize_records, preload, read_only_record_sql,
+    _city, _is_japanese, _split_whole, _unless_read_only, clean_name_values, normalize_records, preload, raw_field_sql, read_only_record_sql,
     reading_columns, romaji_key,
 )
 from nayose.records import load_records
@@ -239,8 +239,8 @@ def _raw_frame(con: duckdb.DuckDBPyConnection, config: Config, raw: str, norm: s
     id_col = by_lower.get((config.input.id_column or "Id").lower()) or by_lower.get("id")
     # (a converted Lead or a deleted record teaches normalize nothing: left out as normalize leaves it)
     read_only = read_only_record_sql(by_lower, "s")
-    sel = [_unless_read_only('CAST(s."' + by_lower[f.lower()] + '" AS VARCHAR)', read_only, f) + f' AS "{f}"'
-           for f in RAW_FIELDS if f.lower() in by_lower]
+    sel = [_unless_read_only(sql, read_only, f) + f' AS "{f}"'
+           for f in RAW_FIELDS if (sql := raw_field_sql(f, by_lower, "s")) is not None]
     if norm is None:
         sql = f'SELECT CAST(s."{id_col}" AS VARCHAR) AS id{"".join(", " + x for x in sel)} FROM "{raw}" s'
     else:

@@ -1723,6 +1723,32 @@ _RAW_FIELDS = (
     "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry",
     "Birthdate", "LeadSource", "CreatedDate", "LastModifiedDate",
 )
+# A Person Account (a B2C org's customer: an Account that is a person, Id prefix 001, exported
+# with IsPersonAccount) carries the person's fields under Person* names: its mailbox is PersonEmail,
+# its mobile PersonMobilePhone, its address PersonMailing*. Where a standard field is missing or
+# blank, the Person Account field stands in (two exports of one customer agree on PersonEmail as
+# two Contacts agree on Email). FirstName / LastName are the Person Account's own.
+PERSON_ACCOUNT_FIELDS: dict[str, tuple[str, ...]] = {
+    "Email": ("PersonEmail",), "Phone": ("PersonHomePhone",), "MobilePhone": ("PersonMobilePhone",),
+    "MailingStreet": ("PersonMailingStreet",), "MailingCity": ("PersonMailingCity",),
+    "MailingState": ("PersonMailingState",), "MailingPostalCode": ("PersonMailingPostalCode",),
+    "MailingCountry": ("PersonMailingCountry",), "Birthdate": ("PersonBirthdate",), "Title": ("PersonTitle",),
+    "Department": ("PersonDepartment",), "LeadSource": ("PersonLeadSource",),
+}
+
+
+def raw_field_sql(field: str, by_lower: dict[str, str], alias: str = "") -> str | None:
+    """SQL for a standard raw field as VARCHAR (its column, else or where blank the Person Account
+    field standing in for it: PERSON_ACCOUNT_FIELDS), or None when the table has neither.
+    `by_lower`: the table's column names by their lower case; `alias`: a table alias to qualify them."""
+    prefix = f"{alias}." if alias else ""
+    names = [by_lower[c.lower()] for c in (field, *PERSON_ACCOUNT_FIELDS.get(field, ())) if c.lower() in by_lower]
+    if not names:
+        return None
+    exprs = [f"CAST({prefix}{_q(c)} AS VARCHAR)" for c in names]
+    return exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
+
+
 _TS_FORMATS = (
     "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p",
     "%m/%d/%Y %H:%M", "%m/%d/%Y", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日",
@@ -2177,11 +2203,11 @@ def _run(
     id_col = by_lower.get((config.input.id_column or "Id").lower()) or by_lower.get("id")
     if id_col is None:
         raise InputError(f"normalize: table {source!r} has no Id column", column="Id")
-    present = {f: by_lower[f.lower()] for f in _RAW_FIELDS if f.lower() in by_lower}
+    present = {f: sql for f in _RAW_FIELDS if (sql := raw_field_sql(f, by_lower)) is not None}
     # (a converted Lead or a deleted record keeps only its object and dates: see read_only_record_sql)
     read_only = read_only_record_sql(by_lower)
     select = [f"CAST({_q(id_col)} AS VARCHAR) AS id"] + [
-        f"{_unless_read_only(f'CAST({_q(actual)} AS VARCHAR)', read_only, f)} AS {_q(f)}" for f, actual in present.items()
+        f"{_unless_read_only(sql, read_only, f)} AS {_q(f)}" for f, sql in present.items()
     ]
     # a business-card service's person identifier: the first configured field with a value
     person_fields = [by_lower[f.lower()] for f in config.matching.person_id_fields if f.lower() in by_lower]

@@ -245,3 +245,19 @@ def test_a_converted_lead_or_a_deleted_record_never_syncs_and_gets_no_flag(tmp_p
     build_flag_plan(con, Config(), sync_plan_id(con, Config()))
     flagged = {r[0][11:15] for r in con.execute('SELECT "Id" FROM flag_plan').fetchall()}
     assert flagged == {"0002", "0003"}
+
+
+def test_a_person_account_syncs_by_its_person_email_and_needs_no_company(tmp_path):
+    """A Person Account (a B2C customer) keeps its mailbox and opt-out in PersonEmail /
+    PersonHasOptedOutOfEmail and has no company: it is eligible and mailable by those, while a
+    Lead without a company still fails the quality rule."""
+    pa = {"Company": "", "Email": "", "IsPersonAccount": "true"}
+    rows = [_base(1, Id="0015F00000A0001AAA", PersonEmail="taro.yamada@gmail.com", **pa),
+            _base(2, Id="0015F00000A0002AAA", PersonEmail="hanako.sato@yahoo.co.jp", PersonHasOptedOutOfEmail="true", **pa),
+            _base(3, Company="")]
+    con = _con(_records(rows, tmp_path), Config())
+    got = {r[0][11:15]: r[1:] for r in con.execute(
+        'SELECT "Id", eligible, reason_code, mailable, not_mailable FROM sync_eligibility ORDER BY "Id"').fetchall()}
+    assert got["0001"] == (True, None, True, None)
+    assert got["0002"][:3] == (True, None, False) and got["0002"][3] == "opted out"
+    assert got["0003"][:2] == (False, "quality:no_company")

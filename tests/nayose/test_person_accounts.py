@@ -1,0 +1,163 @@
+"""Person Accounts: a B2C org's customers are Accounts that are people (Id prefix 001,
+IsPersonAccount true), exported with the person's fields under Person* names (PersonEmail,
+PersonMobilePhone, PersonMailing*, PersonBirthdate). They are matched as the same people exported
+as Contacts are, merged as Accounts, and business Accounts beside them are still never matched."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from nayose.config import Config, load_config
+from nayose.incremental import incremental_run
+from nayose.normalize import normalize_records
+from nayose.pipeline import run_stages
+from nayose.sample import write_sample
+from nayose.store import connect
+
+# Contact field -> the Person Account field an export of Person Accounts holds instead
+AS_PERSON_ACCOUNT = {
+    "Email": "PersonEmail", "MobilePhone": "PersonMobilePhone", "MailingStreet": "PersonMailingStreet",
+    "MailingCity": "PersonMailingCity", "MailingState": "PersonMailingState",
+    "MailingPostalCode": "PersonMailingPostalCode", "MailingCountry": "PersonMailingCountry",
+    "Birthdate": "PersonBirthdate", "Title": "PersonTitle", "Department": "PersonDepartment",
+}
+
+
+def _contacts_two_ways(tmp: Path, records: int = 2000, seed: int = 4) -> tuple[Path, Path, dict[str, str]]:
+    """The sample's Contacts (without their company: a Person Account has none) as a Contact export
+    and the same people as a Person Account export; and the Person Account Id of each Contact Id."""
+    src = tmp / "sample.csv"
+    write_sample(records, seed, src, tmp / "sample.truth.csv")
+    con = duckdb.connect()
+    con.execute(f"""CREATE TABLE c AS SELECT * EXCLUDE ("Account.Name", "AccountId", "Company")
+                    FROM read_csv('{src}', all_varchar=true, header=true) WHERE "Object" = 'Contact'""")
+    contacts = tmp / "contacts.csv"
+    con.execute(f"COPY c TO '{contacts}' (HEADER, DELIMITER ',')")
+    cols = [r[0] for r in con.execute("DESCRIBE c").fetchall()]
+    sel = ", ".join(
+        "'001' || substr(\"Id\", 4) AS \"Id\"" if c == "Id" else "'Account' AS \"Object\"" if c == "Object"
+        else f'"{c}" AS "{AS_PERSON_ACCOUNT.get(c, c)}"' for c in cols
+    )
+    accounts = tmp / "person_accounts.csv"
+    con.execute(f"""COPY (SELECT {sel}, 'true' AS "IsPersonAccount", trim(coalesce("LastName", '') || ' ' || coalesce("FirstName", '')) AS "Name"
+                          FROM c) TO '{accounts}' (HEADER, DELIMITER ',')""")
+    ids = dict(con.execute("""SELECT "Id", '001' || substr("Id", 4) FROM c""").fetchall())
+    con.close()
+    return contacts, accounts, ids
+
+
+def _partition(con: duckdb.DuckDBPyConnection, rename: dict[str, str] | None = None) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for rid, cid in con.execute('SELECT "Id", cluster_id FROM clusters').fetchall():
+        groups.setdefault(cid, set()).add(rename.get(rid, rid) if rename else rid)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_person_account_fields_stand_in_for_the_contact_fields():
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE raw_records AS SELECT * FROM (VALUES
+        ('001000000000001AAA', '太郎', '山田', 'Taro.Yamada@Gmail.com', NULL, '090-1111-2222', '丸の内1-1-1', '千代田区', '東京都', '100-0005', '1980/05/06'),
+        ('001000000000002AAA', '花子', '佐藤', 'hanako@yahoo.co.jp', 'h.sato@example.co.jp', NULL, NULL, NULL, NULL, NULL, NULL)
+    ) t("Id", "FirstName", "LastName", "PersonEmail", "Email", "PersonMobilePhone", "PersonMailingStreet",
+        "PersonMailingCity", "PersonMailingState", "PersonMailingPostalCode", "PersonBirthdate")""")
+    normalize_records(con, Config())
+    rows = {r[0]: r[1:] for r in con.execute(
+        "SELECT id, email, mobile, city, postal_code, birthdate, object FROM normalized_records").fetchall()}
+    assert rows["001000000000001AAA"] == ("taroyamada@gmail.com", "+819011112222", "千代田区", "1000005", "1980-05-06", "Account")
+    # a standard field with a value wins over the Person Account field
+    assert rows["001000000000002AAA"][0] == "h.sato@example.co.jp"
+
+
+def test_person_accounts_group_as_the_same_people_exported_as_contacts_do(tmp_path):
+    contacts, accounts, ids = _contacts_two_ways(tmp_path)
+    as_contacts = duckdb.connect()
+    run_stages(as_contacts, [contacts], Config())
+    as_accounts = duckdb.connect()
+    run_stages(as_accounts, [accounts], Config())
+    expected = _partition(as_contacts, ids)
+    assert sum(len(g) > 1 for g in expected) > 50  # the sample's Contacts hold duplicates to find
+    assert _partition(as_accounts) == expected
+
+
+def test_a_person_account_export_plans_account_merges_and_leaves_business_accounts_alone(tmp_path):
+    rows = [
+        # one customer twice (a shop's form in kanji, the call centre in katakana) ...
+        {"Id": "001000000000P01AAA", "IsPersonAccount": "true", "Name": "山田 太郎", "FirstName": "太郎", "LastName": "山田",
+         "PersonEmail": "taro.yamada@gmail.com", "PersonMobilePhone": "090-1111-2222", "PersonMailingCity": "千代田区",
+         "LastModifiedDate": "2023-01-01T00:00:00.000Z"},
+        {"Id": "001000000000P02AAA", "IsPersonAccount": "true", "Name": "ヤマダ タロウ", "FirstName": "タロウ", "LastName": "ヤマダ",
+         "PersonEmail": "taro.yamada@gmail.com", "PersonMobilePhone": "090-1111-2222", "PersonMailingStreet": "丸の内1-1-1",
+         "LastModifiedDate": "2024-01-01T00:00:00.000Z"},
+        # ... a namesake with his own mailbox and mobile ...
+        {"Id": "001000000000P03AAA", "IsPersonAccount": "true", "Name": "山田 太郎", "FirstName": "太郎", "LastName": "山田",
+         "PersonEmail": "yamada-t@docomo.ne.jp", "PersonMobilePhone": "080-3333-4444",
+         "LastModifiedDate": "2024-02-01T00:00:00.000Z"},
+        # ... and a business Account written two ways at one switchboard (never matched here)
+        {"Id": "001000000000B01AAA", "IsPersonAccount": "false", "Name": "株式会社アルファ", "Phone": "03-5555-1111",
+         "LastModifiedDate": "2023-01-01T00:00:00.000Z"},
+        {"Id": "001000000000B02AAA", "IsPersonAccount": "false", "Name": "アルファ株式会社", "Phone": "03-5555-1111",
+         "LastModifiedDate": "2023-01-01T00:00:00.000Z"},
+    ]
+    cols = ["Id", "IsPersonAccount", "Name", "FirstName", "LastName", "PersonEmail", "Phone", "PersonMobilePhone",
+            "PersonMailingStreet", "PersonMailingCity", "LastModifiedDate"]
+    src = tmp_path / "accounts.csv"
+    with open(src, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(rows)
+    from nayose.cli import main
+
+    out = tmp_path / "out"
+    assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
+    with open(out / "clusters.csv", encoding="utf-8") as f:
+        clusters = {r["Id"]: r for r in csv.DictReader(f)}
+    assert clusters["001000000000P02AAA"]["cluster_id"] == clusters["001000000000P01AAA"]["cluster_id"]
+    assert clusters["001000000000P01AAA"]["status"] == "auto"
+    for single in ("001000000000P03AAA", "001000000000B01AAA", "001000000000B02AAA"):
+        assert clusters[single]["status"] == "single", clusters[single]
+    with open(out / "merge_plan.csv", encoding="utf-8") as f:
+        steps = list(csv.DictReader(f))
+    assert [(s["action"], s["object"], s["LoserId1"]) for s in steps] == [("merge", "Account", "001000000000P02AAA")]
+    with open(out / "field_changes.csv", encoding="utf-8") as f:
+        changes = {r["field"]: r for r in csv.DictReader(f)}
+    # the blank street is filled from the other record; the compound, read-only Name is never
+    # written (nor the name itself: the kanji master keeps 山田 太郎 over the newer katakana)
+    assert changes["PersonMailingStreet"]["new_value"] == "丸の内1-1-1"
+    assert not {"Name", "FirstName", "LastName", "IsPersonAccount"} & changes.keys(), changes
+    plan = json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))
+    assert plan["plan_id"]
+
+
+def test_a_person_account_arriving_overnight_gives_what_a_full_run_gives(tmp_path):
+    contacts, accounts, _ = _contacts_two_ways(tmp_path, records=600, seed=6)
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE a AS SELECT * FROM read_csv('{accounts}', all_varchar=true, header=true)")
+    before = tmp_path / "before.csv"
+    # the previous night lacked a tenth of the customers; tonight's snapshot has them all
+    con.execute(f"COPY (SELECT * FROM a WHERE hash(\"Id\") % 10 <> 0) TO '{before}' (HEADER, DELIMITER ',')")
+    con.close()
+    config = load_config(None)
+    store, twin = tmp_path / "store.duckdb", tmp_path / "twin.duckdb"
+    c = connect(store)
+    assert incremental_run(c, [before], config).mode == "full"
+    c.close()
+    import shutil
+
+    from nayose.score import load_model
+
+    shutil.copy(store, twin)
+    t = connect(twin)
+    run_stages(t, [accounts], config, model=load_model(t))
+    full = _partition(t)
+    t.close()
+    c = connect(store)
+    result = incremental_run(c, [accounts], config)
+    assert result.mode == "incremental", result.reason
+    assert result.new > 0
+    assert _partition(c) == full
+    c.close()
