@@ -82,6 +82,10 @@ STANDARD_FIELDS = (
     "BillingStreet", "BillingCity", "BillingState", "BillingPostalCode", "BillingCountry",
     "ShippingStreet", "ShippingCity", "ShippingState", "ShippingPostalCode", "ShippingCountry",
     "ParentId", "Type", "AccountNumber", "Site", "RecordTypeId",
+    # a Person Account's person fields (a B2C org's customers; see normalize.PERSON_ACCOUNT_FIELDS)
+    "IsPersonAccount", "PersonContactId", "PersonEmail", "PersonHasOptedOutOfEmail", "PersonMobilePhone",
+    "PersonHomePhone", "PersonMailingStreet", "PersonMailingCity", "PersonMailingState", "PersonMailingPostalCode",
+    "PersonMailingCountry", "PersonBirthdate", "PersonTitle", "PersonDepartment", "PersonLeadSource",
 )
 _CANONICAL = {f.casefold(): f for f in STANDARD_FIELDS}
 
