@@ -243,6 +243,11 @@ class FieldGroup(_Strict):
     ] = Field("most_recent", description="How the group's source record is chosen (after the card rule).")
 
 
+#: Opt-out checkboxes (a Lead's / Contact's and a Person Account's): any record's true stays true.
+CONSENT_FIELDS = ("HasOptedOutOfEmail", "HasOptedOutOfFax", "DoNotCall",
+                  "PersonHasOptedOutOfEmail", "PersonHasOptedOutOfFax", "PersonDoNotCall")
+
+
 def _default_field_groups() -> list[FieldGroup]:
     return [
         FieldGroup(name="address", fields=["Street", "City", "State", "PostalCode", "Country"]),
@@ -250,7 +255,8 @@ def _default_field_groups() -> list[FieldGroup]:
             name="mailing_address",
             fields=["MailingStreet", "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry"],
         ),
-        FieldGroup(name="email", fields=["Email", "HasOptedOutOfEmail", "EmailBouncedReason", "EmailBouncedDate"]),
+        # (the bounce belongs to the address; the opt-out to the person: see the consent fields' any_true)
+        FieldGroup(name="email", fields=["Email", "EmailBouncedReason", "EmailBouncedDate"]),
     ]
 
 
@@ -297,13 +303,17 @@ class SurvivorshipConfig(_Strict):
             "FirstName": "native_script",
             "Company": "native_script",
             "Account.Name": "native_script",
+            # Consent: a person who opted out (of email, fax or calls) on any record stays opted out;
+            # a merge must never subscribe them again (特定電子メール法 is opt-in; the newer record's
+            # false used to win and travel to the master)
+            **{f: "any_true" for f in CONSENT_FIELDS},
         },
         description=(
             "Rule per field: source_priority (rank of inflow routes), most_recent, oldest, most_complete (the value "
             "of the most complete record), master, keep_master_if_set, max, min, union (multi-select picklists, "
             "';'-joined), native_script (kanji, then kana, then other scripts, a name with an honorific, a title or a note in brackets after the same script written plainly; then the most recent), any_true (a checkbox true on any record stays true, e.g. `DoNotCall: any_true`; it takes "
-            "precedence over the business-card rule). By default HasOptedOutOfEmail travels with its email in the "
-            "email field group."
+            "precedence over the business-card rule). By default the consent fields (HasOptedOutOfEmail, DoNotCall, "
+            "HasOptedOutOfFax and a Person Account's Person* ones) are any_true: an opt-out on any record of the group is kept."
         ),
     )
     field_groups: list[FieldGroup] = Field(default_factory=_default_field_groups)

@@ -13,7 +13,7 @@ import unicodedata
 
 import pytest
 
-from nayose.config import Config, DeleteRule, DeleteRulesConfig
+from nayose.config import CONSENT_FIELDS, Config, DeleteRule, DeleteRulesConfig
 from nayose.plan import build_plan, excel_safe, plan_document, write_csv
 from nayose.sample import write_sample
 from nayose.survive import blank, considered_fields, is_card_record, survive
@@ -78,6 +78,10 @@ def test_sample_single_card_values_survive_and_no_blank_wins(sample_plan):
             for f, v in card.items():
                 if not blank(v):
                     assert f in c["fields"], (c["cluster_id"], f)
+                    if f in CONSENT_FIELDS:  # an opt-out on any record is kept, over the card's value too
+                        opted = any(views[i].get(f) == "true" for i in ids)
+                        assert (c["fields"][f]["value"] == "true") == opted, (c["cluster_id"], f, c["fields"][f])
+                        continue
                     assert nfkc(c["fields"][f]["value"]) == nfkc(v), (c["cluster_id"], f, v, c["fields"][f])
         # no blank wins over a value, in any group
         for f in {f for v in views.values() for f in v}:

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nayose.config import Config, SurvivorshipConfig
+from nayose.config import CONSENT_FIELDS, Config, SurvivorshipConfig
 from nayose.plan import build_plan, plan_document
 from nayose.survive import Rec, blank, survive, survive_group
 
@@ -20,7 +21,8 @@ SV = SurvivorshipConfig()
 FIELDS = [
     "FirstName", "LastName", "Company", "Account.Name", "AccountId", "Title", "Department", "Email", "Phone", "MobilePhone",
     "Street", "City", "State", "PostalCode", "MailingStreet", "MailingCity", "MailingPostalCode", "LeadSource",
-    "Sansan_Person_Id__c", "HasOptedOutOfEmail", "Segment__c", "OwnerId", "CreatedDate", "LastModifiedDate",
+    "Sansan_Person_Id__c", "HasOptedOutOfEmail", "DoNotCall", "EmailBouncedReason", "Segment__c", "OwnerId",
+    "CreatedDate", "LastModifiedDate",
 ]
 T0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
@@ -159,11 +161,23 @@ def test_address_group_survives_together_and_fills_blanks_from_next_record():
     assert g.fields["PostalCode"].value == "100-0001" and g.fields["PostalCode"].rule.endswith("fill_blank")
 
 
-def test_email_group_keeps_opt_out_with_its_email():
-    a = rec("00Q000000000001", created=0, modified=900, Email="a@x.co.jp", HasOptedOutOfEmail="true")
-    b = rec("00Q000000000002", created=10, modified=10, Email="b@x.co.jp", HasOptedOutOfEmail="false")
+def test_email_group_keeps_its_bounce_with_its_email():
+    a = rec("00Q000000000001", created=0, modified=900, Email="a@x.co.jp", EmailBouncedReason="550 user unknown")
+    b = rec("00Q000000000002", created=10, modified=10, Email="b@x.co.jp")
     g = group(a, b)
-    assert (g.fields["Email"].value, g.fields["HasOptedOutOfEmail"].value) == ("a@x.co.jp", "true")
+    assert (g.fields["Email"].value, g.fields["EmailBouncedReason"].value) == ("a@x.co.jp", "550 user unknown")
+
+
+@pytest.mark.parametrize("newer_opted_out", [False, True])
+def test_an_opt_out_on_any_record_survives_the_merge(newer_opted_out):
+    """A person who opted out of email and calls on one record stays opted out whichever record is
+    newer or the master: a merge never subscribes them again (the newer record's false won before)."""
+    old, new = ("false", "true") if newer_opted_out else ("true", "false")
+    a = rec("00Q000000000001", created=0, modified=10, Email="taro@x.co.jp", HasOptedOutOfEmail=old, DoNotCall=old)
+    b = rec("00Q000000000002", created=5, modified=900, Email="taro@x.co.jp", HasOptedOutOfEmail=new, DoNotCall=new)
+    g = group(a, b)
+    assert g.fields["HasOptedOutOfEmail"].value == "true" and g.fields["HasOptedOutOfEmail"].rule == "any_true"
+    assert g.fields["DoNotCall"].value == "true"
 
 
 def test_union_of_multi_select_picklist():
@@ -283,6 +297,9 @@ def test_property_card_protection_and_blanks(recs):
         assert f in g.fields and not blank(g.fields[f].value), f
         # the value comes from a record that holds it
         assert views[g.fields[f].from_id][f] == g.fields[f].value
+        if f in CONSENT_FIELDS:  # an opt-out on any record stays, over the card rule too
+            assert (g.fields[f].value == "true") == any(views[i][f] == "true" for i in holders), (f, g.fields[f])
+            continue
         card_holders = [r["Id"] for r in cards if r["Id"] in holders]
         if card_holders:
             # never overwritten by a non-card value
