@@ -66,7 +66,7 @@ import pyarrow as pa
 
 from nayose.config import Config, ExclusionRule
 from nayose.errors import InputError
-from nayose.normalize import _FREEMAIL_RE, _ROLE_RE, DUMMY_MAIL_LOCAL_RE
+from nayose.normalize import _FREEMAIL_RE, _ROLE_RE, dummy_email_sql
 from nayose.plan import write_csv
 from nayose.stage import StageResult, timed
 from nayose.survive import card_sql
@@ -337,7 +337,7 @@ def compute_eligibility(
         selects: list[str] = []
         # (a dummy typed where an address is required -- noemail@, dummy@ -- reaches nobody: a prospect
         # made of it would count against the cap and collect every record that carries it)
-        dummy_email = f"coalesce(regexp_full_match(lower(split_part(r._email, '@', 1)), {lit(DUMMY_MAIL_LOCAL_RE)}), false)"
+        dummy_email = f"coalesce({dummy_email_sql('lower(r._email)')}, false)"
         # (a converted Lead is read-only history: the Contact it became is the one that syncs)
         converted = col(cols, "IsConverted")
         if "isconverted" in cols:

@@ -16,7 +16,7 @@ How it stays fast at 1M rows (no Python loop over rows):
   CREATE OR REPLACE TABLE writes the target.
 
 Values that only hold a field's place are no value: a name placeholder (不明, ご担当者様, -, with
-no letter; ``input.name_placeholders``), a dummy address (noemail@, dummy@: DUMMY_MAIL_LOCAL_RE)
+no letter; ``input.name_placeholders``), a dummy address (noemail@, dummy@, a@a.com, taro@example.com: DUMMY_MAIL_RE)
 or number (090-1234-5678, 03-0000-0000: DUMMY_PHONE_RE), a zero birth date (1900-01-01;
 ``input.birthdate_placeholders``), a street / city / prefecture 不明 or なし (address_placeholders)
 and a postal code 000-0000 (DUMMY_POSTAL_RE). Each would otherwise agree between strangers and merge them.
@@ -121,8 +121,16 @@ def _kata2hira(s: str) -> str:
     return s.translate(_KATA2HIRA_T) if _KATA_RE.search(s) else s
 
 
+# Variation selectors (U+FE00-FE0F; the ideographic ones U+E0100-E01EF, IVS) choose a glyph of a
+# kanji (辻 with one or two dots, 葛 with its old-style bottom: 辻󠄀 / 葛󠄀) and are kept by NFKC; a
+# name typed with one and the same name typed without are the same name. Left in, 葛󠄀飾 read
+# kuzushoku against 葛飾 katsushika.
+_VARIATION_SELECTOR_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
 def _nfkc(s: str) -> str:
-    return unicodedata.normalize("NFKC", s)
+    t = unicodedata.normalize("NFKC", s)
+    return _VARIATION_SELECTOR_RE.sub("", t) if _VARIATION_SELECTOR_RE.search(t) else t
 
 
 def normalize_text(s: str | None) -> str | None:
@@ -1288,10 +1296,33 @@ _R_ROLE = re.compile(_ROLE_RE)
 _GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 
 
-# A dummy typed where an address is required (noemail@, dummy@, test@, xxx@): nobody's mailbox, so
-# no address at all -- as a shared mailbox it would still corroborate a namesake.
-DUMMY_MAIL_LOCAL_RE = r"(?:no[-_]?e?[-_]?mail(?:[-_]?address)?|no[-_]?address|dummy|none|null|unknown|test|sample|x{3,})[0-9]*"
-_R_DUMMY_LOCAL = re.compile(DUMMY_MAIL_LOCAL_RE)
+# A dummy typed where an address is required: nobody's mailbox, so no address at all -- as a shared
+# mailbox it would still corroborate a namesake. A dummy local part (noemail@, dummy@, test@, xxx@,
+# and hoge@ / fuga@ / piyo@, the Japanese programmer's foo / bar), a domain reserved for examples
+# (RFC 2606 / 6761: example.com, example.co.jp, *.test, *.invalid, localhost), or a local part that
+# repeats the domain's name (a@a.com, hoge@hoge.com, 1@1.com: is_dummy_email / dummy_email_sql).
+# Two namesakes at two companies sharing a@a.com, hoge@hoge.com or ichiro@example.com were
+# auto-merged at 0.9997-0.9999.
+DUMMY_MAIL_LOCAL_RE = (r"(?:no[-_]?e?[-_]?mail(?:[-_]?address)?|no[-_]?address|dummy|none|null|unknown|test|sample|x{3,}|a{3,}"
+                       r"|hoge|fuga|piyo|foo|foobar)[0-9]*")
+DUMMY_MAIL_DOMAIN_RE = (r"(?:[a-z0-9-]+\.)*(?:example\.(?:com|net|org|jp|co\.jp|ne\.jp|or\.jp)"
+                        r"|[a-z0-9-]+\.(?:test|example|invalid|localhost)|localhost)")
+#: A dummy address as a whole (lower case; RE2 and Python read it alike). With the local part that
+#: repeats the domain's name (not a regular expression): is_dummy_email, dummy_email_sql.
+DUMMY_MAIL_RE = f"(?:{DUMMY_MAIL_LOCAL_RE})@.*|[^@]*@{DUMMY_MAIL_DOMAIN_RE}"
+_R_DUMMY_MAIL = re.compile(DUMMY_MAIL_RE)
+
+
+def is_dummy_email(address: str) -> bool:
+    """Whether a lower-case address is a dummy (see DUMMY_MAIL_RE): a@a.com, noemail@x.jp, taro@example.com."""
+    local, _, domain = address.partition("@")
+    return bool(_R_DUMMY_MAIL.fullmatch(address)) or (bool(domain) and local == domain.split(".")[0])
+
+
+def dummy_email_sql(address: str) -> str:
+    """SQL twin of is_dummy_email for the lower-case address expression `address` (NULL for NULL)."""
+    return (f"(regexp_full_match({address}, {_lit(DUMMY_MAIL_RE)}) OR (split_part({address}, '@', 2) <> '' "
+            f"AND split_part({address}, '@', 1) = split_part(split_part({address}, '@', 2), '.', 1)))")
 
 
 def normalize_email(s: str | None) -> str | None:
@@ -1304,7 +1335,7 @@ def normalize_email(s: str | None) -> str | None:
     if not _R_EMAIL_VALID.fullmatch(t):
         return None
     local, _, domain = t.partition("@")
-    if _R_DUMMY_LOCAL.fullmatch(local):
+    if is_dummy_email(t):
         return None
     return f"{local.replace('.', '')}@gmail.com" if domain in _GMAIL_DOMAINS else t
 
@@ -2548,7 +2579,7 @@ def _email_map(views: _Views, em: _Col) -> pa.Table:
                    regexp_full_match(split_part(email, '@', 2), {_lit(_FREEMAIL_RE)}) AS freemail,
                    regexp_full_match(split_part(email, '@', 1), {_lit(_ROLE_RE)}) AS role
             FROM (SELECT _i, CASE WHEN NOT regexp_full_match(t, {_lit(_EMAIL_VALID)})
-                                    OR regexp_full_match(split_part(t, '@', 1), {_lit(DUMMY_MAIL_LOCAL_RE)}) THEN NULL
+                                    OR {dummy_email_sql('t')} THEN NULL
                                   WHEN split_part(t, '@', 2) IN ({', '.join(map(_lit, _GMAIL_DOMAINS))})
                                   THEN replace(split_part(t, '@', 1), '.', '') || '@gmail.com' ELSE t END AS email
                   FROM ({q}))""",

@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from nayose.config import Config
-from nayose.normalize import DUMMY_MAIL_LOCAL_RE, DUMMY_PHONE_RE, read_only_record_sql
+from nayose.normalize import DUMMY_PHONE_RE, dummy_email_sql, read_only_record_sql
 from nayose.outputs import evidence_select
 from nayose.score import COMPARISONS
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
@@ -79,9 +79,10 @@ def write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> i
 
 
 def _valid_email_sql(col: str) -> str:
-    """A syntactically valid address that is not a dummy (noemail@, dummy@: DUMMY_MAIL_LOCAL_RE)."""
+    """A syntactically valid address that is not a dummy (noemail@, dummy@, a@a.com: DUMMY_MAIL_RE)."""
+    folded = f"lower(translate(trim({col}), '＠', '@'))"
     return (f"(regexp_full_match(trim({col}), '[^@＠\\s]+[@＠][^@＠\\s]+[.．][^@＠\\s]+') AND NOT "
-            f"regexp_full_match(lower(split_part(translate(trim({col}), '＠', '@'), '@', 1)), '{DUMMY_MAIL_LOCAL_RE}'))")
+            f"coalesce({dummy_email_sql(folded)}, false))")
 
 
 def _phone_sql(col: str) -> str:

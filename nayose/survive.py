@@ -545,7 +545,7 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
     placeholder (個人), a street or city 不明 / なし or a postal code 000-0000 never wins over a real value -- a merge must not keep 不明 beside 山田's given
     name. Returns the values removed."""
     from nayose.normalize import (
-        DUMMY_MAIL_LOCAL_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, address_placeholders, blank_name_placeholders, parse_birthdate,
+        DUMMY_MAIL_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, address_placeholders, blank_name_placeholders, parse_birthdate,
         split_company,
     )
 
@@ -583,7 +583,11 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
         take(f, v, pc.match_substring_regex(digits(v), DUMMY_PHONE_RE))
     f, v = distinct(EMAIL_FIELDS)
     if len(v):
-        take(f, v, pc.match_substring_regex(folded(v), f"^{DUMMY_MAIL_LOCAL_RE}@"))
+        fv = folded(v)
+        # (a local part that repeats the domain's name, a@a.com: is_dummy_email)
+        parts = pc.extract_regex(fv, r"^(?P<local>[^@]*)@(?P<label>[^.@]+)")
+        take(f, v, pc.or_kleene(pc.match_substring_regex(fv, f"^(?:{DUMMY_MAIL_RE})$"),
+                                pc.equal(pc.struct_field(parts, [0]), pc.struct_field(parts, [1]))))
     f, v = distinct(BIRTHDATE_FIELDS)
     if len(v) and zero_dates:  # (the zero dates' years first: the few values worth a Python look)
         take(f, v, pc.match_substring_regex(v, "|".join(sorted({d[:4] for d in zero_dates}))),

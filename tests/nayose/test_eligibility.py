@@ -47,7 +47,7 @@ def _records(rows, tmp_path, name="r.csv"):
 
 def _base(i, **over):
     r = {"Id": f"00Q5F00000A{i:04d}AAA", "LastName": "佐藤", "FirstName": "健", "Company": "株式会社テスト商事",
-         "Email": f"ken.sato{i}@example.co.jp", "CreatedDate": "2026-06-01T00:00:00.000Z",
+         "Email": f"ken.sato{i}@abc-shoji.co.jp", "CreatedDate": "2026-06-01T00:00:00.000Z",
          "LastModifiedDate": "2026-10-01T00:00:00.000Z", "Title": "課長", "Department": "営業部"}
     r.update(over)
     return r
@@ -81,7 +81,7 @@ def test_keywords_width_words_and_other_conditions(tmp_path):
         _base(4, Title="Three-Year Planner"),                     # 'HR' inside a word: not recruiting
         _base(5, Department="Partner Sales"),                     # partner
         _base(6, Title="CFO"),                                    # a CFO is a customer
-        _base(7, Email="keiri2@example.co.jp"),                   # billing mailbox (digits ignored)
+        _base(7, Email="keiri2@abc-shoji.co.jp"),                   # billing mailbox (digits ignored)
         _base(8, LeadSource="採用"),                              # recruiting route
         _base(9, IsPartner__c="true"),                            # flag field (custom rule below)
         _base(10, Email="someone@agency-partner.jp"),             # partner domain (custom rule below)
@@ -110,7 +110,7 @@ def test_freshness_and_quality(tmp_path):
         _base(8, Email="ｋｅｎ＠example.co.jp"),                                 # full-width: not valid as written
         _base(9, Email=None),
         _base(10, LastModifiedDate="2026-11-01T00:00:00.000Z"),                 # as-of: the newest date in the data
-        _base(11, Email="noemail@example.co.jp"),                               # a dummy: reaches nobody
+        _base(11, Email="noemail@abc-shoji.co.jp"),                               # a dummy: reaches nobody
     ]
     con = _con(_records(rows, tmp_path), Config())
     got = dict(con.execute("SELECT substr(\"Id\", 12, 4), coalesce(reason_code, 'eligible') FROM sync_eligibility").fetchall())

@@ -62,7 +62,7 @@ def test_person_account_fields_stand_in_for_the_contact_fields():
     con = duckdb.connect()
     con.execute("""CREATE TABLE raw_records AS SELECT * FROM (VALUES
         ('001000000000001AAA', '太郎', '山田', 'Taro.Yamada@Gmail.com', NULL, '090-1111-2222', '丸の内1-1-1', '千代田区', '東京都', '100-0005', '1980/05/06'),
-        ('001000000000002AAA', '花子', '佐藤', 'hanako@yahoo.co.jp', 'h.sato@example.co.jp', NULL, NULL, NULL, NULL, NULL, NULL)
+        ('001000000000002AAA', '花子', '佐藤', 'hanako@yahoo.co.jp', 'h.sato@abc-shoji.co.jp', NULL, NULL, NULL, NULL, NULL, NULL)
     ) t("Id", "FirstName", "LastName", "PersonEmail", "Email", "PersonMobilePhone", "PersonMailingStreet",
         "PersonMailingCity", "PersonMailingState", "PersonMailingPostalCode", "PersonBirthdate")""")
     normalize_records(con, Config())
@@ -70,7 +70,7 @@ def test_person_account_fields_stand_in_for_the_contact_fields():
         "SELECT id, email, mobile, city, postal_code, birthdate, object FROM normalized_records").fetchall()}
     assert rows["001000000000001AAA"] == ("taroyamada@gmail.com", "+819011112222", "千代田区", "1000005", "1980-05-06", "Account")
     # a standard field with a value wins over the Person Account field
-    assert rows["001000000000002AAA"][0] == "h.sato@example.co.jp"
+    assert rows["001000000000002AAA"][0] == "h.sato@abc-shoji.co.jp"
 
 
 def test_person_accounts_group_as_the_same_people_exported_as_contacts_do(tmp_path):

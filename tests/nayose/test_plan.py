@@ -225,16 +225,16 @@ def test_contacts_under_different_accounts_are_review_in_the_plan():
 
 def test_delete_rules_never_touch_cards_unless_explicit():
     singles = [
-        rec("00Q0000000000T1", LastName="テスト", Company="ｔｅｓｔ", Email="t@example.co.jp"),
-        rec("00Q0000000000T2", LastName="テスト", LeadSource="名刺", Email="t2@example.co.jp"),
+        rec("00Q0000000000T1", LastName="テスト", Company="ｔｅｓｔ", Email="t@abc-shoji.co.jp"),
+        rec("00Q0000000000T2", LastName="テスト", LeadSource="名刺", Email="t2@abc-shoji.co.jp"),
         rec("00Q0000000000T3", LastName="山田", Sansan_Person_Id__c="SP1"),  # no email, no phone, but a card
         rec("00Q0000000000T4", LastName="山田", Email="not-an-email"),
         rec("00Q0000000000T5", LastName="山田", Phone="０３－１２３４－５６７９"),
-        rec("00Q0000000000T6", LastName="テスト工業", Company="テストエンジニアリング株式会社", Email="x@example.co.jp"),
-        rec("00Q0000000000T7", LastName="aaaa", Email="a@example.co.jp"),
+        rec("00Q0000000000T6", LastName="テスト工業", Company="テストエンジニアリング株式会社", Email="x@abc-shoji.co.jp"),
+        rec("00Q0000000000T7", LastName="aaaa", Email="a@abc-shoji.co.jp"),
         # a dummy address and a dummy number are no contact information
-        rec("00Q0000000000T8", LastName="山田", Email="noemail@example.com", MobilePhone="090-1234-5678"),
-        rec("00Q0000000000T9", LastName="山田", Email="yamada@example.co.jp", Phone="０３－００００－００００"),
+        rec("00Q0000000000T8", LastName="山田", Email="noemail@abc-shoji.com", MobilePhone="090-1234-5678"),
+        rec("00Q0000000000T9", LastName="山田", Email="yamada@abc-shoji.co.jp", Phone="０３－００００－００００"),
     ]
     con = make_db([], singles)
     survive(con, CFG)
