@@ -66,7 +66,7 @@ import pyarrow as pa
 
 from nayose.config import Config, ExclusionRule
 from nayose.errors import InputError
-from nayose.normalize import _FREEMAIL_RE, _ROLE_RE, dummy_email_sql
+from nayose.normalize import _FREEMAIL_RE, _ROLE_RE, TRUE_FLAG_VALUES, dummy_email_sql
 from nayose.plan import write_csv
 from nayose.stage import StageResult, timed
 from nayose.survive import card_sql
@@ -83,7 +83,7 @@ ELIGIBILITY_CSV_COLUMNS = [
 ]
 # An address Account Engagement accepts as written: ASCII, one @, a dotted domain.
 EMAIL_AS_WRITTEN = r"[A-Za-z0-9!#$%&'*/=?^_`{|}~.+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}"
-TRUE_VALUES = ("true", "1", "yes", "y", "t", "on")
+TRUE_VALUES = TRUE_FLAG_VALUES
 SIGNAL_LABELS = {
     "business_email": "company email",
     "phone": "phone",

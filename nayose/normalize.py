@@ -2180,8 +2180,10 @@ def _company_sound_of(core_reading: tuple) -> str | None:
     return company_sound(*core_reading)
 
 
-#: What IsConverted / IsDeleted hold when true (Data Loader writes true / false).
-TRUE_FLAG_VALUES = ("true", "1", "yes", "y", "t")
+#: What a checkbox holds when true (IsConverted, IsDeleted, HasOptedOutOfEmail, IsPersonAccount …),
+#: lower case: Data Loader writes true / false, other exports 1 / 0, yes / no, on, はい / いいえ. The
+#: one list eligibility, survivorship and normalize read.
+TRUE_FLAG_VALUES = ("true", "1", "yes", "y", "t", "on", "はい")
 _KEPT_WHEN_READ_ONLY = ("Object", "CreatedDate", "LastModifiedDate")
 
 

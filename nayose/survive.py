@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 import pyarrow as pa
 
 from nayose.config import Config, SurvivorshipConfig
-from nayose.normalize import NAME_EXTRAS_RE2
+from nayose.normalize import NAME_EXTRAS_RE2, TRUE_FLAG_VALUES
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
@@ -186,7 +186,7 @@ def considered_fields(columns: list[str], config: SurvivorshipConfig) -> list[st
 #   _sv_long0(id, field, value)   one row per non-blank value of a considered field
 # and the considered fields in column order. Output: survivors, surviving_fields, group_records.
 
-TRUE_VALUES = ("true", "1", "yes", "y", "t", "はい")
+TRUE_VALUES = TRUE_FLAG_VALUES
 # Python's str.strip() whitespace, for RE2 (whose \s is ASCII only)
 _WS = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 _KANJI_RE2 = r"[\x{3005}\x{4e00}-\x{9fff}\x{f900}-\x{faff}]"

@@ -254,10 +254,13 @@ def test_a_person_account_syncs_by_its_person_email_and_needs_no_company(tmp_pat
     pa = {"Company": "", "Email": "", "IsPersonAccount": "true"}
     rows = [_base(1, Id="0015F00000A0001AAA", PersonEmail="taro.yamada@gmail.com", **pa),
             _base(2, Id="0015F00000A0002AAA", PersonEmail="hanako.sato@yahoo.co.jp", PersonHasOptedOutOfEmail="true", **pa),
-            _base(3, Company="")]
+            _base(3, Company=""),
+            # a checkbox exported as はい (a Japanese-language export) is as true as Data Loader's true
+            _base(4, HasOptedOutOfEmail="はい")]
     con = _con(_records(rows, tmp_path), Config())
     got = {r[0][11:15]: r[1:] for r in con.execute(
         'SELECT "Id", eligible, reason_code, mailable, not_mailable FROM sync_eligibility ORDER BY "Id"').fetchall()}
     assert got["0001"] == (True, None, True, None)
     assert got["0002"][:3] == (True, None, False) and got["0002"][3] == "opted out"
     assert got["0003"][:2] == (False, "quality:no_company")
+    assert got["0004"][2:] == (False, "opted out")
