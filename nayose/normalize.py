@@ -1239,6 +1239,8 @@ _EMAIL_STEPS = _Steps(
     [
         ("^[ \t\r\n]*mailto:", "", False, ("mailto:",)),
         ("(?s)^.*?<([^<>]*)>.*$", "\\1", False, ("<",)),
+        # a spreadsheet's text formula, which keeps a cell as typed: ="taro@abc.co.jp"
+        ("^[ \t\r\n]*=[ \t]*([\"'])", "\\1", False, ("=",)),
         ("^[ \t\r\n\"']+", "", False, _WS_GUARDS + ('"', "'")),
         ("[ \t\r\n\"'.]+$", "", False, tuple("$" + g for g in _WS_GUARDS + ('"', "'", "."))),
         ("(?s)[,;( \t\r\n].*$", "", False, _WS_GUARDS + (",", ";", "(")),  # a second address, a note: t@x.jp（代表）
@@ -1352,8 +1354,13 @@ def email_flags(email: str | None) -> tuple[bool | None, bool | None]:
 # Phones (JP rule shared with the SQL fast path; phonenumbers for everything else)
 # ----------------------------------------------------------------------------------------------
 
+#: A number a spreadsheet turned into a float (lower case): 3.12346e+09.
+SPREADSHEET_NUMBER_RE = "^[ \t]*[0-9](?:\\.[0-9]+)?e\\+?[0-9]+[ \t]*$"
 _PHONE_STEPS = _Steps(
     [
+        # a number a spreadsheet turned into a float (3.12346E+09: the leading 0 and the last digits
+        # are gone, and other numbers read the same): no number
+        (SPREADSHEET_NUMBER_RE, "", False, ("e",)),
         ("(?s)[/,;、].*$", "", False, ("/", ",", ";", "、")),  # only the first number
         ("(?s)([0-9])[ \t(]*(?:内線|ext\\.?|extension|x|#|内)[ \t.:]*[0-9].*$", "\\1", False, ("x", "#", "内")),
         # a fax number after the phone (TEL 03-1234-5678 FAX 03-1234-5679, from a card)

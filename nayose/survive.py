@@ -545,7 +545,7 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
     placeholder (個人), a street or city 不明 / なし or a postal code 000-0000 never wins over a real value -- a merge must not keep 不明 beside 山田's given
     name. Returns the values removed."""
     from nayose.normalize import (
-        DUMMY_MAIL_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, address_placeholders, blank_name_placeholders, parse_birthdate,
+        DUMMY_MAIL_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, SPREADSHEET_NUMBER_RE, address_placeholders, blank_name_placeholders, parse_birthdate,
         split_company,
     )
 
@@ -580,7 +580,9 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
         take(f, v, pc.equal(blank_name_placeholders(v, inp.name_placeholders), ""))
     f, v = distinct(PHONE_FIELDS)
     if len(v):
-        take(f, v, pc.match_substring_regex(digits(v), DUMMY_PHONE_RE))
+        # (a dummy number, or one a spreadsheet turned into a float: 3.12346E+09)
+        take(f, v, pc.or_kleene(pc.match_substring_regex(digits(v), DUMMY_PHONE_RE),
+                                pc.match_substring_regex(folded(v), SPREADSHEET_NUMBER_RE)))
     f, v = distinct(EMAIL_FIELDS)
     if len(v):
         fv = folded(v)

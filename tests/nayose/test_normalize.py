@@ -253,6 +253,7 @@ def test_split_company_cores():
         ("Taro.Yamada+pardot-2024@Abc-Shoji.CO.JP", "taro.yamada@abc-shoji.co.jp"),
         ("ｔａｒｏ＠ａｂｃ－ｓｈｏｊｉ．ｃｏｍ", "taro@abc-shoji.com"),  # full-width
         ("mailto:taro@abc-shoji.com", "taro@abc-shoji.com"),
+        ('="taro@abc-shoji.com"', "taro@abc-shoji.com"),  # a spreadsheet's text formula
         ("<taro@abc-shoji.com>", "taro@abc-shoji.com"),
         ("山田太郎 <taro@abc-shoji.com>", "taro@abc-shoji.com"),
         ("taro@abc-shoji.com; hanako@abc-shoji.com", "taro@abc-shoji.com"),
@@ -349,6 +350,8 @@ def test_email_flags(email, freemail, role):
         ("12345", (None, False)),
         ("なし", (None, False)),
         ("", (None, False)),
+        # a number a spreadsheet turned into a float: its digits are gone, no number
+        ("3.12346E+09", (None, False)), ("9.01235E+09", (None, False)),
         (None, (None, False)),
     ],
 )
@@ -821,7 +824,7 @@ def _variants(seed: int, n: int, parts: list[list[str]]) -> list[str]:
 
 def test_stage_sql_paths_match_reference_functions():
     emails = _variants(1, 3000, [
-        ["", " ", "mailto:", "<", "Name <", "'", "\t"],
+        ["", " ", "mailto:", "<", "Name <", "'", "\t", '="', "='"],
         ["taro", "Taro.Yamada", "info", "sales-jp", "ｔａｒｏ", "a+b", "x.y+tag", "山田", "o'neil", "noemail", "Dummy1"],
         ["@", "@@", "＠", ""],
         ["example.com", "Example.CO.JP", "gmail.com", "GoogleMail.com", "docomo.ne.jp", "x.ocn.ne.jp", "ｅｘａｍｐｌｅ．ｃｏｍ", "x"],
@@ -835,7 +838,7 @@ def test_stage_sql_paths_match_reference_functions():
         ["-", " ", ""],
         ["5678", "５６７８", "2671", "9"],
         ["", " 内線12", " ext. 3", " x5", "#22", " / 090-1234-5678", "、03-0000-0000", " FAX 03-1111-2222", " ファックス03-1"],
-    ])
+    ]) + ["3.12346E+09", "9.01235e+09", " 3.1E+8 ", "1E+10"]
     streets = _variants(3, 3000, [
         ["", "〒100-0001 ", "100-0001", "東京都", "大阪府", "京都市", "宮城野区", "石川郡", "東京", " "],
         ["千代田区", "港区", "一番町", "梅田", "Smith Street ", "", "ABCビル", "霞ヶ関", "霞ケ関", "丸ノ内", "丸之内", "ケーズ"],

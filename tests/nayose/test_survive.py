@@ -478,3 +478,14 @@ def test_placeholder_values_never_win_over_real_ones():
     assert got[("00Q000000000073", "Company")] == "個人"
     assert got[("00Q000000000075", "City")] == "千代田区" and got[("00Q000000000075", "PostalCode")] == "100-0005"
     assert result.stats["placeholder_values_ignored"] == 6
+
+
+def test_a_phone_number_a_spreadsheet_mangled_never_overwrites_the_real_one():
+    """A CSV saved by a spreadsheet that read the phone column as numbers (3.12346E+09: the leading
+    0 and the last digits gone): the newer record's mangled number must not be written over the
+    master's real one."""
+    con = make_db([[rec("00Q000000000081", created=0, modified=0, LastName="山田", Phone="03-1234-6094"),
+                    rec("00Q000000000082", created=5, modified=900, LastName="山田", Phone="3.12346E+09")]])
+    survive(con, Config())
+    got = dict(con.execute("SELECT field, value FROM surviving_fields").fetchall())
+    assert got["Phone"] == "03-1234-6094"
