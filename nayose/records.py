@@ -64,6 +64,8 @@ STAGE = "records"
 
 #: Salesforce Id key prefixes -> object.
 ID_PREFIXES = {"00Q": "Lead", "003": "Contact", "001": "Account"}
+#: A Salesforce record Id: 15 characters (case-sensitive) or 18 (the 15 and a case checksum).
+SALESFORCE_ID_RE = "[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?"
 
 #: Standard Lead / Contact / Account fields, for canonical spelling of Data Loader's upper-case headers.
 STANDARD_FIELDS = (
@@ -730,25 +732,33 @@ def _validate(con: duckdb.DuckDBPyConnection, view: str, files: list[_File]) -> 
             column=f.header[f.object_pos] if f.object_pos is not None else "Object",
         )
 
+    # One record is one Id whichever way it is written: a Salesforce Id's 15-character form (reports)
+    # is the first 15 characters of its 18-character form (Data Loader, the API), so both are
+    # compared by those 15 (case-sensitive); any other Id as written.
+    key = f"CASE WHEN regexp_full_match(Id, {_lit(SALESFORCE_ID_RE)}) THEN left(Id, 15) ELSE Id END"
     r = con.execute(
         f"""
-        WITH d AS (SELECT Id FROM {v} GROUP BY Id HAVING count(*) > 1),
+        WITH k AS (SELECT Id, __nayose_f, _source_row, {key} AS k FROM {v}),
+        d AS (SELECT k FROM k GROUP BY k HAVING count(*) > 1),
         o AS (
-            SELECT x.Id, x.__nayose_f AS fi, x._source_row AS row,
-                   row_number() OVER (PARTITION BY x.Id ORDER BY x.__nayose_f, x._source_row) AS rn
-            FROM {v} x SEMI JOIN d ON x.Id = d.Id
+            SELECT x.k, x.Id, x.__nayose_f AS fi, x._source_row AS row,
+                   row_number() OVER (PARTITION BY x.k ORDER BY x.__nayose_f, x._source_row) AS rn
+            FROM k x SEMI JOIN d ON x.k = d.k
         )
-        SELECT a.Id, a.fi, a.row, b.fi, b.row, (SELECT count(*) FROM d)
-        FROM o a JOIN o b ON a.Id = b.Id AND a.rn = 1 AND b.rn = 2
+        SELECT b.Id, a.fi, a.row, b.fi, b.row, (SELECT count(*) FROM d), a.Id
+        FROM o a JOIN o b ON a.k = b.k AND a.rn = 1 AND b.rn = 2
         ORDER BY b.fi, b.row LIMIT 1
         """
     ).fetchall()
     if r:
-        dup_id, fa, ra, fb, rb, n = r[0]
+        dup_id, fa, ra, fb, rb, n, first_id = r[0]
         first = f"row {ra}" if fa == fb else f"{files[fa].given} row {ra}"
         more = f" ({n} duplicated Ids in all)" if n > 1 else ""
         if fa != fb and Path(files[fa].given).resolve() == Path(files[fb].given).resolve():
             more += " - the same file is given twice"
+        if first_id != dup_id:
+            first = (f"{first} as {first_id!r} (one record: a 15-character Id is the first 15 characters "
+                     "of the 18-character one)")
         raise InputError(
             f"duplicate Id {dup_id!r}: already on {first}{more}", files[fb].given, row=rb, column=id_col(fb)
         )

@@ -496,6 +496,24 @@ def test_duplicate_ids_across_files_name_both_files_and_rows(con, tmp_path):
     assert leftovers(con) == []
 
 
+def test_one_record_as_a_15_and_an_18_character_id_is_a_duplicate(con, tmp_path):
+    """A report exports 15-character Ids, Data Loader 18-character ones: the same record in both
+    was grouped with itself and planned as a merge into itself. Two different records whose
+    15-character Ids differ only in case stay two records."""
+    a = write(tmp_path / "dataloader.csv", "Id,LastName\n00Q5F000000dc1DUAQ,山田\n00Q5F000000dc1GUAQ,佐藤\n")
+    b = write(tmp_path / "report.csv", "Id,LastName\n00Q5F000000dc1d,鈴木\n00Q5F000000dc1D,山田\n")
+    with pytest.raises(InputError) as info:
+        load_records(con, [a, b], Config())
+    assert str(info.value) == (
+        f"{b}, row 3, column 'Id': duplicate Id '00Q5F000000dc1D': already on {a} row 2 as '00Q5F000000dc1DUAQ' "
+        "(one record: a 15-character Id is the first 15 characters of the 18-character one)"
+    )
+    assert not table_exists(con)
+    c = write(tmp_path / "cases.csv", "Id,LastName\n00Q5F000000dc1d,鈴木\n00Q5F000000dc1D,山田\n")
+    load_records(con, [c], Config())
+    assert con.execute("SELECT count(*) FROM raw_records").fetchall() == [(2,)]
+
+
 def test_duplicate_ids_count_all_duplicates(con, tmp_path):
     text = "Id,LastName\n" + "".join(f"00Q00000000000{i},x\n00Q00000000000{i},y\n" for i in range(3))
     with pytest.raises(InputError, match=r"already on row 2 \(3 duplicated Ids in all\)"):
