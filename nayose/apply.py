@@ -235,6 +235,12 @@ def load_plan(plan: str | Path | dict) -> dict:
     for c in doc["clusters"]:
         if not c.get("steps"):
             continue
+        for st in c["steps"]:
+            # (one record twice in a merge -- its 15- and 18-character Ids -- would merge it into itself)
+            if st.get("action") == "merge":
+                named = [st.get("master_id") or "", *(st.get("loser_ids") or [])]
+                if len({i[:15] for i in named}) < len(named):
+                    raise ApplyError(f"group {c.get('cluster_id')}: a merge step names one record twice ({', '.join(named)})")
         ids = _group_ids(c)
         as_of = c.get("as_of") or {}
         missing.extend(f"{c['cluster_id']}:{i}" for i in sorted(ids) if not as_of.get(i))

@@ -303,6 +303,16 @@ def test_plan_without_as_of_is_refused(db):
         apply_plan(plan, journal_db=db, execute=False)
 
 
+def test_a_merge_naming_one_record_twice_is_refused_before_anything_runs(db):
+    """One record as its 18- and its 15-character Id in one merge would merge it into itself."""
+    _, plan, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
+    step = next(st for st in plan["clusters"][0]["steps"] if st["action"] == "merge")
+    step["loser_ids"][0] = step["master_id"][:15]
+    with pytest.raises(ApplyError, match="names one record twice"):
+        apply_plan(plan, journal_db=db, execute=False)
+    assert Journal(db).entries(plan["plan_id"]) == []
+
+
 def test_reset_after_merge_executed_is_confirmed_not_repeated(db):
     store, plan, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
     c = plan["clusters"][0]
