@@ -529,13 +529,15 @@ def long_values(con: duckdb.DuckDBPyConnection, source_sql: str, fields: list[st
     """)
 
 
+# (with a Person Account's person fields: normalize.PERSON_ACCOUNT_FIELDS)
 NAME_FIELDS = ("LastName", "FirstName")
-PHONE_FIELDS = ("Phone", "MobilePhone")
-EMAIL_FIELDS = ("Email",)
-BIRTHDATE_FIELDS = ("Birthdate",)
+PHONE_FIELDS = ("Phone", "MobilePhone", "PersonMobilePhone", "PersonHomePhone")
+EMAIL_FIELDS = ("Email", "PersonEmail")
+BIRTHDATE_FIELDS = ("Birthdate", "PersonBirthdate")
 COMPANY_FIELDS = ("Company", "Account.Name")
-ADDRESS_FIELDS = ("Street", "City", "State", "MailingStreet", "MailingCity", "MailingState")
-POSTAL_FIELDS = ("PostalCode", "MailingPostalCode")
+ADDRESS_FIELDS = ("Street", "City", "State", "MailingStreet", "MailingCity", "MailingState", "PersonMailingStreet",
+                  "PersonMailingCity", "PersonMailingState")
+POSTAL_FIELDS = ("PostalCode", "MailingPostalCode", "PersonMailingPostalCode")
 
 
 def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> int:
@@ -545,7 +547,7 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
     placeholder (個人), a street or city 不明 / なし or a postal code 000-0000 never wins over a real value -- a merge must not keep 不明 beside 山田's given
     name. Returns the values removed."""
     from nayose.normalize import (
-        DUMMY_MAIL_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, SPREADSHEET_NUMBER_RE, address_placeholders, blank_name_placeholders, parse_birthdate,
+        _ROLE_RE, DUMMY_MAIL_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, SPREADSHEET_NUMBER_RE, address_placeholders, blank_name_placeholders, parse_birthdate,
         split_company,
     )
 
@@ -590,6 +592,10 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
         parts = pc.extract_regex(fv, r"^(?P<local>[^@]*)@(?P<label>[^.@]+)")
         take(f, v, pc.or_kleene(pc.match_substring_regex(fv, f"^(?:{DUMMY_MAIL_RE})$"),
                                 pc.equal(pc.struct_field(parts, [0]), pc.struct_field(parts, [1]))))
+        # A shared role mailbox (info@, sales@, eigyo@) never wins over a person's own address: a
+        # newer record's info@ was written over taro.yamada@ on the master.
+        untagged = pc.replace_substring_regex(fv, r"\+[^@]*@", "@")  # (marketing+2021@ is marketing@)
+        take(f, v, pc.match_substring_regex(untagged, f"^(?:{_ROLE_RE})@"))
     f, v = distinct(BIRTHDATE_FIELDS)
     if len(v) and zero_dates:  # (the zero dates' years first: the few values worth a Python look)
         take(f, v, pc.match_substring_regex(v, "|".join(sorted({d[:4] for d in zero_dates}))),

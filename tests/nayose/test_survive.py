@@ -480,6 +480,19 @@ def test_placeholder_values_never_win_over_real_ones():
     assert result.stats["placeholder_values_ignored"] == 6
 
 
+def test_a_shared_role_mailbox_never_wins_over_the_persons_own_address():
+    """The newer record carries the company's info@: the merge keeps the person's own address (it
+    wrote info@ over taro.yamada@); a group holding only role addresses keeps one."""
+    con = make_db([[rec("00Q000000000091", created=0, modified=0, LastName="山田", Email="taro.yamada@alpha.co.jp"),
+                    rec("00Q000000000092", created=5, modified=900, LastName="山田", Email="info@alpha.co.jp")],
+                   [rec("00Q000000000093", created=0, modified=0, LastName="佐藤", Email="sales@beta.co.jp"),
+                    rec("00Q000000000094", created=5, modified=900, LastName="佐藤", Email="eigyo@beta.co.jp")]])
+    survive(con, Config())
+    got = {(c, f): v for c, f, v in con.execute("SELECT cluster_id, field, value FROM surviving_fields").fetchall()}
+    assert got[("00Q000000000091", "Email")] == "taro.yamada@alpha.co.jp"
+    assert got[("00Q000000000093", "Email")] == "eigyo@beta.co.jp"
+
+
 def test_a_phone_number_a_spreadsheet_mangled_never_overwrites_the_real_one():
     """A CSV saved by a spreadsheet that read the phone column as numbers (3.12346E+09: the leading
     0 and the last digits gone): the newer record's mangled number must not be written over the
