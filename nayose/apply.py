@@ -82,6 +82,7 @@ import requests
 
 from nayose.errors import NayoseError
 from nayose.journal import EXEC_STATUSES, Journal, latest_by_step
+from nayose.records import canonical_id
 from nayose.soap import (
     CallResult,
     LeadConvert,
@@ -239,7 +240,7 @@ def load_plan(plan: str | Path | dict) -> dict:
             # (one record twice in a merge -- its 15- and 18-character Ids -- would merge it into itself)
             if st.get("action") == "merge":
                 named = [st.get("master_id") or "", *(st.get("loser_ids") or [])]
-                if len({i[:15] for i in named}) < len(named):
+                if len({canonical_id(i) for i in named}) < len(named):
                     raise ApplyError(f"group {c.get('cluster_id')}: a merge step names one record twice ({', '.join(named)})")
         ids = _group_ids(c)
         as_of = c.get("as_of") or {}

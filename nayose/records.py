@@ -64,8 +64,32 @@ STAGE = "records"
 
 #: Salesforce Id key prefixes -> object.
 ID_PREFIXES = {"00Q": "Lead", "003": "Contact", "001": "Account"}
-#: A Salesforce record Id: 15 characters (case-sensitive) or 18 (the 15 and a case checksum).
-SALESFORCE_ID_RE = "[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?"
+#: A Salesforce record Id in its 15-character, case-sensitive form.
+SALESFORCE_ID15_RE = "[0-9A-Za-z]{15}"
+_ID18_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def id18(id15: str) -> str:
+    """A 15-character Salesforce Id in its 18-character form: each 5-character chunk adds the letter
+    that encodes which of its characters are upper case (bit i for character i)."""
+    out = id15
+    for k in range(0, 15, 5):
+        out += _ID18_SUFFIX[sum(1 << i for i, ch in enumerate(id15[k:k + 5]) if "A" <= ch <= "Z")]
+    return out
+
+
+def canonical_id(record_id: str) -> str:
+    """A record's Id as one form: a 15-character Salesforce Id in its 18-character form, any other as written."""
+    return id18(record_id) if len(record_id) == 15 and record_id.isascii() and record_id.isalnum() else record_id
+
+
+def id18_sql(expr: str) -> str:
+    """SQL twin of id18 for a 15-character Id expression."""
+    def chunk(k: int) -> str:
+        bits = " + ".join(f"(CASE WHEN ascii(substr({expr}, {k + i + 1}, 1)) BETWEEN 65 AND 90 THEN {1 << i} ELSE 0 END)"
+                          for i in range(5))
+        return f"substr('{_ID18_SUFFIX}', 1 + {bits}, 1)"
+    return f"({expr} || {chunk(0)} || {chunk(5)} || {chunk(10)})"
 
 #: Standard Lead / Contact / Account fields, for canonical spelling of Data Loader's upper-case headers.
 STANDARD_FIELDS = (
@@ -733,9 +757,9 @@ def _validate(con: duckdb.DuckDBPyConnection, view: str, files: list[_File]) -> 
         )
 
     # One record is one Id whichever way it is written: a Salesforce Id's 15-character form (reports)
-    # is the first 15 characters of its 18-character form (Data Loader, the API), so both are
-    # compared by those 15 (case-sensitive); any other Id as written.
-    key = f"CASE WHEN regexp_full_match(Id, {_lit(SALESFORCE_ID_RE)}) THEN left(Id, 15) ELSE Id END"
+    # is its 18-character form (Data Loader, the API) less the 3-character checksum of its letters'
+    # case, so a 15-character Id is compared in its 18-character form; any other Id as written.
+    key = f"CASE WHEN regexp_full_match(Id, {_lit(SALESFORCE_ID15_RE)}) THEN {id18_sql('Id')} ELSE Id END"
     r = con.execute(
         f"""
         WITH k AS (SELECT Id, __nayose_f, _source_row, {key} AS k FROM {v}),
