@@ -1322,9 +1322,11 @@ def is_dummy_email(address: str) -> bool:
 
 
 def dummy_email_sql(address: str) -> str:
-    """SQL twin of is_dummy_email for the lower-case address expression `address` (NULL for NULL)."""
-    return (f"(regexp_full_match({address}, {_lit(DUMMY_MAIL_RE)}) OR (split_part({address}, '@', 2) <> '' "
-            f"AND split_part({address}, '@', 1) = split_part(split_part({address}, '@', 2), '.', 1)))")
+    """SQL twin of is_dummy_email for the lower-case address expression `address` (NULL for NULL).
+    (The expression is bound once through a lambda: written out four times, a computed address
+    made the test four times slower over a million rows.)"""
+    return (f"list_transform([{address}], lambda a: regexp_full_match(a, {_lit(DUMMY_MAIL_RE)}) "
+            "OR (split_part(a, '@', 2) <> '' AND split_part(a, '@', 1) = split_part(split_part(a, '@', 2), '.', 1)))[1]")
 
 
 def normalize_email(s: str | None) -> str | None:
