@@ -297,6 +297,13 @@ class SurvivorshipConfig(_Strict):
     ]] = Field(
         default_factory=lambda: {
             "AccountId": "keep_master_if_set",
+            # The master keeps its owner, its lead status and its record type (after the card rule:
+            # the card's owner met the person): a new web inquiry merged into a worked Lead used to
+            # hand it to the inquiry's owner (often a queue or the integration user) and reset its
+            # Status from Working to Open, and could change its record type.
+            "OwnerId": "keep_master_if_set",
+            "Status": "keep_master_if_set",
+            "RecordTypeId": "keep_master_if_set",
             "LeadSource": "source_priority",
             # 佐藤 over サトウ over Sato: a newer romaji or kana spelling does not replace the kanji
             "LastName": "native_script",
@@ -340,10 +347,13 @@ class SurvivorshipConfig(_Strict):
             # a Lead's, a Contact's and a Person Account's Name is compound (built from FirstName and
             # LastName, which compete as names do) and read-only; so is a Person Account's kind
             "Name", "IsPersonAccount", "PersonContactId",
+            # kept up by Salesforce itself
+            "IsUnreadByOwner",
         ],
         description=(
             "Read-only system fields: not merged value by value, they stay with the master. OwnerId is not one: "
-            "like every field it follows the business-card rule (the card's owner met the person), then its rule."
+            "like every field it follows the business-card rule (the card's owner met the person), then its rule "
+            "(keep_master_if_set by default)."
         ),
     )
     lead_to_contact_fields: dict[str, str] = Field(

@@ -22,7 +22,7 @@ FIELDS = [
     "FirstName", "LastName", "Company", "Account.Name", "AccountId", "Title", "Department", "Email", "Phone", "MobilePhone",
     "Street", "City", "State", "PostalCode", "MailingStreet", "MailingCity", "MailingPostalCode", "LeadSource",
     "Sansan_Person_Id__c", "HasOptedOutOfEmail", "DoNotCall", "EmailBouncedReason", "Segment__c", "OwnerId",
-    "CreatedDate", "LastModifiedDate",
+    "Status", "RecordTypeId", "CreatedDate", "LastModifiedDate",
 ]
 T0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
@@ -205,8 +205,28 @@ def test_rules_max_min_oldest_source_priority_master():
 def test_system_fields_are_not_merged_but_the_card_owner_survives():
     g = group(rec("00Q000000000001", OwnerId="005A"), rec("00Q000000000002", created=5, OwnerId="005B"))
     assert "CreatedDate" not in g.fields and "LastModifiedDate" not in g.fields
+    # the master keeps its owner: a newer duplicate's owner (a web form's queue) does not take it
+    assert g.master_id == "00Q000000000001" and g.fields["OwnerId"].value == "005A"
     card = group(rec("00Q000000000001", OwnerId="005A"), rec("00Q000000000002", created=5, OwnerId="005C", LeadSource="名刺"))
     assert card.fields["OwnerId"].value == "005C" and card.fields["OwnerId"].rule == "business_card"
+
+
+def test_a_new_inquiry_merged_into_a_worked_lead_leaves_its_status_owner_and_record_type():
+    """The newer duplicate (a web inquiry: Open, owned by the lead queue, another record type)
+    merged into the Lead a rep is working: Status, OwnerId and RecordTypeId stay the master's
+    (most_recent wrote Open, the queue and the other record type over them); an empty master
+    value is filled."""
+    worked = rec("00Q000000000001", created=0, modified=0, Status="Working", OwnerId="005REP",
+                 RecordTypeId="012A", Title=None)
+    inquiry = rec("00Q000000000002", created=5, modified=900, Status="Open - Not Contacted", OwnerId="00GQUEUE",
+                  RecordTypeId="012B", Title="課長", Email="taro@abc-shoji.co.jp")
+    g = group(worked, inquiry)
+    assert g.master_id == "00Q000000000001"
+    assert (g.fields["Status"].value, g.fields["OwnerId"].value, g.fields["RecordTypeId"].value) == ("Working", "005REP", "012A")
+    assert g.fields["Title"].value == "課長"
+    blank = group(rec("00Q000000000003", created=0, modified=0, Status=None),
+                  rec("00Q000000000004", created=5, modified=900, Status="Open - Not Contacted"))
+    assert blank.fields["Status"].value == "Open - Not Contacted"
 
 
 def test_lead_values_compete_under_contact_fields_when_converted():
