@@ -43,6 +43,11 @@ class PairMetrics:
         }
 
 
+
+def _path_lit(path) -> str:
+    """A file path as an SQL string literal (a quote in a folder name doubled)."""
+    return "'" + Path(path).as_posix().replace("'", "''") + "'"
+
 def cluster_pair_metrics(
     con: duckdb.DuckDBPyConnection, clusters_sql: str, truth_sql: str
 ) -> PairMetrics:
@@ -141,8 +146,8 @@ def evaluate_files(clusters_csv: str | Path, truth_csv: str | Path, auto_only: b
     con = duckdb.connect()
     try:
         cid = "CASE WHEN status = 'auto' THEN cluster_id ELSE \"Id\" END" if auto_only else "cluster_id"
-        clusters = f"SELECT \"Id\", {cid} AS cluster_id FROM read_csv('{Path(clusters_csv).as_posix()}', all_varchar=true)"
-        truth = f"SELECT \"Id\", entity_id FROM read_csv('{Path(truth_csv).as_posix()}', all_varchar=true)"
+        clusters = f"SELECT \"Id\", {cid} AS cluster_id FROM read_csv({_path_lit(clusters_csv)}, all_varchar=true)"
+        truth = f"SELECT \"Id\", entity_id FROM read_csv({_path_lit(truth_csv)}, all_varchar=true)"
         return cluster_pair_metrics(con, clusters, truth).as_dict()
     finally:
         con.close()
@@ -156,7 +161,7 @@ def evaluate_run(con: duckdb.DuckDBPyConnection, truth_csv: str | Path) -> dict:
     path = Path(truth_csv)
     if not path.is_file():
         raise InputError("truth file not found", file=path)
-    truth = f"SELECT \"Id\", entity_id FROM read_csv('{path.as_posix()}', all_varchar=true)"
+    truth = f"SELECT \"Id\", entity_id FROM read_csv({_path_lit(path)}, all_varchar=true)"
     try:
         con.execute(f"SELECT * FROM ({truth}) LIMIT 0")
     except duckdb.Error:
