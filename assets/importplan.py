@@ -20,7 +20,6 @@ a record that is not in the org.
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -29,7 +28,7 @@ from pydantic import Field
 from assets.matching import KINDS, POOL, _json_value, engine_errors, raw_records
 from assets.metadata import md_table, table_preview
 from assets.store import NayoseStore, require_tables
-from nayose.pipeline import publish_outputs
+from nayose.pipeline import output_tmp, publish_outputs
 
 IMPORT_GROUP = "import"
 PREVIEW_ROWS = 20
@@ -108,7 +107,7 @@ def import_plan(context: dg.AssetExecutionContext, config: ImportPlanRunConfig, 
         results = run_import_stages(con, nconfig, config.incoming_path, existing_paths,
                                     existing_table=None if existing_paths else "raw_records")
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp = output_tmp(out)
         try:
             counts = write_import_outputs(con, tmp, nconfig)
             summary = import_summary(con, nconfig, results, existing_paths or ["raw_records"], config.incoming_path)

@@ -13,7 +13,6 @@ pairs.csv, evidence.csv, summary.json) to the output folder.
 
 import json
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +35,7 @@ from pydantic import Field
 
 from assets.sources import RecordsSourceConfig, resolve_source
 from assets.store import NayoseStore, load_stage_results, require_tables, save_stage_result
-from nayose.pipeline import publish_outputs
+from nayose.pipeline import output_tmp, publish_outputs
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.stage import StageResult
@@ -477,7 +476,7 @@ def write_all_outputs(con: duckdb.DuckDBPyConnection, store: NayoseStore, config
     inputs = records_extra.get("inputs", [])
     out = store.output_path
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = output_tmp(out)
     try:
         t0 = time.perf_counter()
         write_outputs(con, tmp, config, rule_names_for(con, config))

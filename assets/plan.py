@@ -17,13 +17,12 @@ The helpers at the end (group picks and before -> after values) are shared with 
 # decorated functions at definition time.
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from assets.matching import GROUP, KINDS, POOL, _json_value, duplicate_clusters, engine_errors, publish_outputs
+from assets.matching import GROUP, KINDS, POOL, _json_value, duplicate_clusters, engine_errors, output_tmp, publish_outputs
 from assets.metadata import md_table, stage_metadata, table_preview
 from assets.store import NayoseStore, require_tables, save_stage_result
 from nayose.config import Config
@@ -195,7 +194,7 @@ def write_plan_files(con: duckdb.DuckDBPyConnection, store: NayoseStore, config:
 
     out = store.output_path
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = output_tmp(out)
     try:
         counts = write_plan_outputs(con, tmp, config)
         publish_outputs(tmp, out)

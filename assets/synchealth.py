@@ -26,7 +26,6 @@ planted (`nayose.sample_sync`, the demo); ``csv`` loads exports. `sync_health_jo
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -34,7 +33,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from assets.matching import KINDS, POOL, _json_value, engine_errors, publish_outputs, raw_records
+from assets.matching import KINDS, POOL, _json_value, engine_errors, output_tmp, publish_outputs, raw_records
 from assets.metadata import md_table, stage_metadata, table_preview
 from assets.review import sync_review_metadata
 from assets.store import NayoseStore, load_stage_results, require_tables, save_stage_result
@@ -181,7 +180,7 @@ def sync_health(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Mat
         save_stage_result(con, result, inputs)
         out = store.output_path
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp = output_tmp(out)
         try:
             counts = write_health_outputs(con, tmp, plan_id=inputs.get("plan_id") or None)
             publish_outputs(tmp, out)

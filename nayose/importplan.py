@@ -44,7 +44,6 @@ import json
 import math
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -704,7 +703,7 @@ def run_import_plan(
 ) -> dict:
     """`nayose import-plan`: link `incoming` to the `existing` exports and write the import files
     to out_dir (all or nothing: a temporary folder is moved into place)."""
-    from nayose.pipeline import publish_outputs
+    from nayose.pipeline import output_tmp, publish_outputs
 
     out = Path(out_dir)
     started = time.perf_counter()
@@ -714,7 +713,7 @@ def run_import_plan(
         with progress:
             results = run_import_stages(con, config, incoming, existing, progress=progress)
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+            tmp = output_tmp(out)
             try:
                 with progress.stage("write outputs"):
                     t0 = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -159,6 +160,25 @@ def test_card_value_in_org_is_not_overwritten_by_a_list(org, tmp_path, capsys):
     assert [(c["current_value"], c["new_value"], c["rule"]) for c in title] == [(rec["Title"], rows[0][4], "business_card")]
     upd = _rows(tmp_path / "card" / "import_update.csv")[0]
     assert upd["Id"] == rec["Id"] and upd["Title"] == rows[0][4] and upd["incoming_id"] == "1"
+
+
+def test_a_killed_import_runs_temporary_folder_is_removed_by_the_next_run(org, tmp_path, capsys):
+    """A run killed while writing leaves `.<DIR>.tmp-<pid>.<random>` beside DIR: the next run removes
+    those whose process is gone (they used to stay, named without the pid), and never another's."""
+    org_csv, _ = org
+    rec, header, rows = _card_and_list_rows(org_csv)
+    incoming = _write_csv(tmp_path / "list.csv", header, rows)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".imp.tmp-{dead.pid}.x1"
+    stale.mkdir()
+    (stale / "import_decisions.csv").write_text("half", encoding="utf-8")
+    alive = tmp_path / f".imp.tmp-{os.getpid()}.x2"
+    alive.mkdir()
+    code, err = _run(["--existing", str(org_csv), "--incoming", str(incoming), "--out", str(tmp_path / "imp")], capsys)
+    assert code == 0, err
+    assert not stale.exists() and alive.exists()
+    assert (tmp_path / "imp" / "import_decisions.csv").exists()
 
 
 def test_file_duplicates_collapse_and_ids_are_kept(org, tmp_path, capsys):
