@@ -1077,6 +1077,7 @@ def _en_canon(tok: str) -> str:
 _EN_FORMS_C = [(re.compile(rx), canon) for rx, canon in _EN_FORMS]
 _EN_ALT = "|".join(f"(?:{rx})" for rx, _ in _EN_FORMS)
 _EN_SUFFIX_RE = re.compile(rf"(?:^|(?<=[\s,.&(]))(?P<f>{_EN_ALT})[\s.)]*$")
+_EN_ONLY_RE = re.compile(rf"^[\s,.(]*(?P<f>{_EN_ALT})[\s.)]*$")
 _JP_FORM_ALT = "|".join(sorted(map(re.escape, _JP_FORMS), key=len, reverse=True))
 _JP_ABBR_ALT = "|".join(sorted(map(re.escape, _JP_ABBR), key=len, reverse=True))
 _KANA_ABBR_ALT = "|".join(_KANA_ABBR)
@@ -1210,6 +1211,8 @@ def _split_company_text(t: str) -> tuple[str | None, str | None, str | None]:
             t = t[: m.start()] + " " + t[m.end():]
         elif m:  # the whole value is a legal form only (e.g. '株式会社')
             return None, _jp_canon(m), None
+        elif latin and (only := _EN_ONLY_RE.match(t)):  # ... or an English one ('Co., Ltd.', 'Inc.', 'K.K.')
+            return None, _en_canon(only.group("f").strip()), None
     seen: list[str] = []
     for f in forms:
         if f not in seen:

@@ -184,6 +184,10 @@ CASES = [
     ("00Q9X0000000AU4AAA", "美咲", "田中", "株式会社デルタ", "hoge@hoge.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AU5AAA", "一郎", "鈴木", "株式会社イプシロン", "ichiro@example.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AU6AAA", "一郎", "鈴木", "株式会社ゼータ", "ichiro@example.com", "", "", "", "", "", "", "Web"),
+    # An English web form's required Company filled with a legal form alone: two Ken Satos with their
+    # own free mailboxes were merged at 0.999999 on the name and 'the same company'.
+    ("00Q9X0000000AV1AAA", "Ken", "Sato", "Co., Ltd.", "ken.sato1985@gmail.com", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AV2AAA", "Ken", "Sato", "Co., Ltd.", "satoken@yahoo.co.jp", "", "", "", "", "", "", "Web"),
     # Namesakes at two companies with the dummy address a validation rule made someone type.
     ("00Q9X0000000AK1AAA", "真一", "中川", "白鳥電子株式会社", "noemail@example.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AK2AAA", "真一", "中川", "北陸倉庫株式会社", "noemail@example.com", "", "", "", "", "", "", "展示会"),
@@ -595,6 +599,12 @@ def test_a_made_up_address_is_nobodys_mailbox(matched):
     for a, b in (("00Q9X0000000AU1AAA", "00Q9X0000000AU2AAA"), ("00Q9X0000000AU3AAA", "00Q9X0000000AU4AAA"),
                  ("00Q9X0000000AU5AAA", "00Q9X0000000AU6AAA")):
         assert _cluster(clusters, a) != _cluster(clusters, b), (a, b, pairs.get((a, b)))
+
+
+def test_a_legal_form_alone_is_no_company(matched):
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AV1AAA", "00Q9X0000000AV2AAA"
+    assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
 
 
 def test_a_dummy_phone_number_is_nobodys_number(matched):

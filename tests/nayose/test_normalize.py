@@ -232,6 +232,10 @@ def test_split_company_cores():
     assert split_company("ABC Holdings Co., Ltd.")[0] == "abcholdings"
     assert split_company("ABC株式会社 東京支店") == ("abc", "株式会社")  # one company, whichever office (offices move)
     assert split_company("株式会社") == (None, "株式会社")
+    # an English legal form alone names no company either (two web leads whose Company is
+    # 'Co., Ltd.' are at no company in common)
+    assert split_company("Co., Ltd.") == (None, "co ltd") and split_company("Inc.") == (None, "inc")
+    assert split_company("K.K.") == (None, "kk") and split_company("Alpha K.K.") == ("alpha", "kk")
     assert split_company("株式会社髙島屋") == split_company("高島屋株式会社") == ("高島屋", "株式会社")
     assert split_company("Acme") == ("acme", None)
     assert split_company("[[Unknown]]") == ("unknown", None)  # placeholders are kept (see the report)
