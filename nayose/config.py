@@ -94,6 +94,11 @@ class InputConfig(_Strict):
             "個人事業", "フリーランス", "特になし", "無所属", "退職", "定年退職", "年金生活", "パート", "アルバイト",
             "student", "self-employed", "self employed", "freelance", "freelancer", "retired", "homemaker",
             "unemployed", "private", "personal", "individual",
+            # an occupation without an employer, typed the same way (会社員: "an office worker")
+            "会社員", "公務員", "フリー", "self", "home",
+            # the field's own label or a form's sample text left in it, an undecided answer, a test
+            "会社名", "御社名", "貴社名", "company name", "your company", "ご所属", "所属なし", "未定", "検討中",
+            "tbd", "not applicable", "xxx", "sample", "サンプル", "テスト会社",
         ],
         description=(
             "Company values that mean 'no company' (a Lead's required Company filled with 個人, [[Unknown]], -, "

@@ -1189,3 +1189,17 @@ def test_a_web_shops_visitor_names_nobody():
         assert is_name_placeholder(v, keys), v
     for v in ("佐藤", "Guestier", "ユウキ"):
         assert not is_name_placeholder(v, keys), v
+
+
+@pytest.mark.parametrize("value", ["会社員", "公務員", "フリー", "Self", "会社名", "御社名", "Company Name", "Your company",
+                                   "未定", "検討中", "TBD", "Not applicable", "サンプル", "テスト会社", "xxx", "Co., Ltd."])
+def test_what_a_form_holds_in_place_of_a_company_is_no_company(value):
+    """An occupation without an employer (会社員), the field's own label or sample text left in it
+    (会社名, Company Name), an undecided answer (未定), a test value or a legal form alone: no company,
+    so two namesakes who typed it share none; a real company beside them keeps its core."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE raw_records AS SELECT * FROM (VALUES ('00Q000000000001', '山田', ?), "
+                "('00Q000000000002', '佐藤', '株式会社アルファ')) t(Id, LastName, Company)", [value])
+    normalize_records(con, Config())
+    got = dict(con.execute("SELECT id, company_core FROM normalized_records").fetchall())
+    assert got == {"00Q000000000001": None, "00Q000000000002": "アルファ"}
