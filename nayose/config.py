@@ -58,6 +58,9 @@ class InputConfig(_Strict):
             # what a web shop or a form writes for a visitor without a name
             "お客様", "お客", "ゲスト", "匿名", "会員", "ユーザー", "guest", "anonymous", "customer", "user", "noname",
             "no name",
+            # the field's own label left in it (a form's placeholder text submitted as typed)
+            "氏名", "お名前", "名前", "姓", "名", "フリガナ", "name", "your name", "last name", "first name",
+            "lastname", "firstname", "full name",
             # a department written where the name goes (総務部 御中 on a purchased list, 営業部 on a card)
             "営業", "営業部", "営業課", "営業本部", "営業所", "総務", "総務部", "総務課", "人事", "人事部", "人事課",
             "経理", "経理部", "経理課", "財務部", "法務部", "広報", "広報部", "企画部", "経営企画部", "購買部", "資材部",

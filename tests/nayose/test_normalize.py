@@ -1203,3 +1203,15 @@ def test_what_a_form_holds_in_place_of_a_company_is_no_company(value):
     normalize_records(con, Config())
     got = dict(con.execute("SELECT id, company_core FROM normalized_records").fetchall())
     assert got == {"00Q000000000001": None, "00Q000000000002": "アルファ"}
+
+
+def test_a_name_fields_own_label_names_nobody():
+    """氏名, お名前, Last Name … (a form's placeholder text submitted as typed) are no names; a whole name
+    with a real part (佐藤 名) and names that only contain the word (名取, 姓名) stay."""
+    from nayose.normalize import is_name_placeholder, name_placeholder_key
+
+    keys = frozenset(name_placeholder_key(p) for p in Config().input.name_placeholders)
+    for v in ("氏名", "お名前", "名前", "姓", "名", "フリガナ", "Last Name", "FirstName", "Your name"):
+        assert is_name_placeholder(v, keys), v
+    for v in ("名取", "姓名", "佐藤 名", "メイ", "セイ", "Nameth"):
+        assert not is_name_placeholder(v, keys), v
