@@ -2502,7 +2502,13 @@ def _run(
                THEN substr(street_n, length(city_n) + 1)
                WHEN city_n IS NULL AND street_city IS NOT NULL THEN street_rest
                ELSE street_n END AS street,
-          state, birthdate, title, department, lead_source,
+          state,
+          -- (a birth date on the day the record was made -- a day either side, for the time zones -- is
+          -- a date picker left at today: no birth date)
+          CASE WHEN abs(date_diff('day', try_cast(birthdate AS DATE),
+                                  CAST(CAST({_sql_timestamp('created_raw')} AS TIMESTAMP) AS DATE))) <= 1 THEN NULL
+               ELSE birthdate END AS birthdate,
+          title, department, lead_source,
           CAST({_sql_timestamp('created_raw')} AS TIMESTAMP) AS created_date,
           CAST({_sql_timestamp('modified_raw')} AS TIMESTAMP) AS last_modified_date,
           card_person_id

@@ -188,6 +188,10 @@ CASES = [
     # own free mailboxes were merged at 0.999999 on the name and 'the same company'.
     ("00Q9X0000000AV1AAA", "Ken", "Sato", "Co., Ltd.", "ken.sato1985@gmail.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AV2AAA", "Ken", "Sato", "Co., Ltd.", "satoken@yahoo.co.jp", "", "", "", "", "", "", "Web"),
+    # Namesakes at two companies whose form's date picker started at today: the "birth date" is the
+    # day each record was made (one in the morning in Japan, the evening before in UTC).
+    ("00Q9X0000000AW1AAA", "健", "佐藤", "株式会社アルファ建設", "ken.sato@alpha-kensetsu.co.jp", "", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AW2AAA", "健", "佐藤", "株式会社ベータ商事", "k-sato@beta-shoji.co.jp", "", "", "", "", "", "", "Web"),
     # Namesakes at two companies with the dummy address a validation rule made someone type.
     ("00Q9X0000000AK1AAA", "真一", "中川", "白鳥電子株式会社", "noemail@example.com", "", "", "", "", "", "", "Web"),
     ("00Q9X0000000AK2AAA", "真一", "中川", "北陸倉庫株式会社", "noemail@example.com", "", "", "", "", "", "", "展示会"),
@@ -241,6 +245,8 @@ MORE_FIELDS = {
     "00Q9X00000000K2AAA": {"Sansan_Person_Id__c": "0b9d4e6f8a1c"},
     "00Q9X0000000AJ1AAA": {"Birthdate": "1900-01-01"},
     "00Q9X0000000AJ2AAA": {"Birthdate": "1900/01/01"},
+    "00Q9X0000000AW1AAA": {"Birthdate": "2025-03-10", "CreatedDate": "2025-03-09T23:30:00.000Z"},
+    "00Q9X0000000AW2AAA": {"Birthdate": "2025/03/10", "CreatedDate": "2025-03-10T06:00:00.000Z"},
     "00Q9X0000000AT1AAA": {"Birthdate": "2000-01-01"},
     "00Q9X0000000AT2AAA": {"Birthdate": "2000/01/01"},
     "00Q9X0000000AT3AAA": {"Birthdate": "1984-07-23"},
@@ -582,6 +588,14 @@ def test_a_birth_date_on_new_years_day_proves_the_year_only(matched):
     assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
     c, d = "00Q9X0000000AT3AAA", "00Q9X0000000AT4AAA"
     assert _cluster(clusters, c) == _cluster(clusters, d), pairs.get((c, d))
+
+
+def test_a_birth_date_on_the_day_the_record_was_made_is_no_birth_date(matched):
+    """A date picker left at today: namesakes at two companies "born" the day their records were made
+    were auto-merged at 0.995 on the name and the 'exact' birth date."""
+    _, _, clusters, pairs = matched
+    a, b = "00Q9X0000000AW1AAA", "00Q9X0000000AW2AAA"
+    assert _cluster(clusters, a) != _cluster(clusters, b), pairs.get((a, b))
 
 
 def test_a_dummy_address_is_nobodys_mailbox(matched):
