@@ -2475,7 +2475,8 @@ def _run(
               CASE WHEN state IN ({no_address}) THEN NULL ELSE state END AS state,
               CASE WHEN regexp_full_match(postal_code, {_lit(DUMMY_POSTAL_RE)}) THEN NULL ELSE postal_code END AS postal_code),
             CASE WHEN last_name IS NULL AND first_name IS NULL THEN NULL
-                 ELSE coalesce(last_name, '') || coalesce(first_name, '') END AS full_name
+                 ELSE coalesce(last_name, '') || coalesce(first_name, '') END AS full_name,
+            CAST({_sql_timestamp('created_raw')} AS TIMESTAMP) AS created_ts
           FROM {view}
         )
         SELECT
@@ -2505,11 +2506,10 @@ def _run(
           state,
           -- (a birth date on the day the record was made -- a day either side, for the time zones -- is
           -- a date picker left at today: no birth date)
-          CASE WHEN abs(date_diff('day', try_cast(birthdate AS DATE),
-                                  CAST(CAST({_sql_timestamp('created_raw')} AS TIMESTAMP) AS DATE))) <= 1 THEN NULL
+          CASE WHEN abs(date_diff('day', try_cast(birthdate AS DATE), CAST(created_ts AS DATE))) <= 1 THEN NULL
                ELSE birthdate END AS birthdate,
           title, department, lead_source,
-          CAST({_sql_timestamp('created_raw')} AS TIMESTAMP) AS created_date,
+          created_ts AS created_date,
           CAST({_sql_timestamp('modified_raw')} AS TIMESTAMP) AS last_modified_date,
           card_person_id
         FROM j{'' if keep_order else ' ORDER BY rec_idx'}"""
