@@ -611,16 +611,30 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
     f, v = distinct(POSTAL_FIELDS)
     if len(v):
         take(f, v, pc.match_substring_regex(digits(v), f"^{DUMMY_POSTAL_RE}$"))
-    if not drop:
+    # A birth date within a day of its own record's creation is a date picker left at today (as
+    # normalize reads it): per record, so the parsed dates are joined with each record's created time.
+    f, v = distinct(BIRTHDATE_FIELDS)
+    parsed = [(x, parse_birthdate(x.strip())) for x in dict.fromkeys(v.to_pylist())] if len(v) else []
+    parsed = [(x, d) for x, d in parsed if d is not None]
+    if not drop and not parsed:
         return 0
     con.register("_sv_drop_arrow", pa.table({"field": pa.array([f for f, _ in drop], pa.string()),
                                              "value": pa.array([v for _, v in drop], pa.string())}))
+    con.register("_sv_bd_arrow", pa.table({"value": pa.array([x for x, _ in parsed], pa.string()),
+                                           "d": pa.array([d for _, d in parsed], pa.string())}))
     try:
         # (only where another record of the group holds a real value: a field every record fills
         # with 個人 keeps it -- nothing better is there)
-        con.execute("""CREATE OR REPLACE TEMP TABLE _sv_ph AS
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_ph AS
             SELECT l.id, l.field, r.cluster_id FROM _sv_long0 l
-            SEMI JOIN _sv_drop_arrow d ON d.field = l.field AND d.value = l.value JOIN _sv_rec r ON r.id = l.id""")
+            SEMI JOIN _sv_drop_arrow d ON d.field = l.field AND d.value = l.value JOIN _sv_rec r ON r.id = l.id
+            UNION
+            SELECT l.id, l.field, r.cluster_id FROM _sv_long0 l
+            JOIN _sv_bd_arrow b ON b.value = l.value JOIN _sv_rec r ON r.id = l.id
+            WHERE l.field IN ({', '.join(map(_lit, BIRTHDATE_FIELDS))}) AND r.created IS NOT NULL
+              AND abs(date_diff('day', CAST(b.d AS DATE), CAST(to_timestamp(r.created) AS DATE))) <= 1""")
+        if not con.execute("SELECT count(*) FROM _sv_ph").fetchall()[0][0]:
+            return 0
         n = con.execute("""
             WITH groups AS (SELECT r.id, r.cluster_id FROM _sv_rec r SEMI JOIN (SELECT DISTINCT cluster_id FROM _sv_ph) g
                             ON g.cluster_id = r.cluster_id),
@@ -631,6 +645,7 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
             DELETE FROM _sv_long0 l USING gone g WHERE l.id = g.id AND l.field = g.field""").fetchall()[0][0]
     finally:
         con.unregister("_sv_drop_arrow")
+        con.unregister("_sv_bd_arrow")
         con.execute("DROP TABLE IF EXISTS _sv_ph")
     return int(n)
 

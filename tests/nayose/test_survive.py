@@ -22,7 +22,7 @@ FIELDS = [
     "FirstName", "LastName", "Company", "Account.Name", "AccountId", "Title", "Department", "Email", "Phone", "MobilePhone",
     "Street", "City", "State", "PostalCode", "MailingStreet", "MailingCity", "MailingPostalCode", "LeadSource",
     "Sansan_Person_Id__c", "HasOptedOutOfEmail", "DoNotCall", "EmailBouncedReason", "Segment__c", "OwnerId",
-    "Status", "RecordTypeId", "CreatedDate", "LastModifiedDate",
+    "Status", "RecordTypeId", "Birthdate", "CreatedDate", "LastModifiedDate",
 ]
 T0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
@@ -511,6 +511,19 @@ def test_a_shared_role_mailbox_never_wins_over_the_persons_own_address():
     got = {(c, f): v for c, f, v in con.execute("SELECT cluster_id, field, value FROM surviving_fields").fetchall()}
     assert got[("00Q000000000091", "Email")] == "taro.yamada@alpha.co.jp"
     assert got[("00Q000000000093", "Email")] == "eigyo@beta.co.jp"
+
+
+def test_a_birth_date_left_at_the_day_the_record_was_made_never_wins():
+    """A web form's date picker left at today: the newer record's 'birth date' is its creation day
+    and must not be written over the master's real one; where it is the only one, it stays."""
+    con = make_db([[rec("00Q000000000101", created=0, modified=0, LastName="山田", Birthdate="1984-07-23"),
+                    rec("00Q000000000102", created=400, modified=900, LastName="山田", Birthdate=ts(400)[:10])],
+                   [rec("00Q000000000103", created=0, modified=0, LastName="佐藤"),
+                    rec("00Q000000000104", created=400, modified=900, LastName="佐藤", Birthdate=ts(400)[:10])]])
+    survive(con, Config())
+    got = {(c, f): v for c, f, v in con.execute("SELECT cluster_id, field, value FROM surviving_fields").fetchall()}
+    assert got[("00Q000000000101", "Birthdate")] == "1984-07-23"
+    assert got[("00Q000000000103", "Birthdate")] == ts(400)[:10]
 
 
 def test_a_phone_number_a_spreadsheet_mangled_never_overwrites_the_real_one():
