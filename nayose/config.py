@@ -280,7 +280,11 @@ class SurvivorshipConfig(_Strict):
 
     card_lead_sources: list[str] = Field(
         default_factory=lambda: ["Business Card", "名刺", "Sansan", "Eight"],
-        description="LeadSource values (compared after NFKC, trimmed, case-insensitive) that mark a business-card record.",
+        description=(
+            "LeadSource values (compared after NFKC, trimmed, case-insensitive) that mark a business-card record, "
+            "as the whole value or inside it: a Japanese word anywhere (名刺交換), a Latin one as a word of its own "
+            "(Sansan連携, not Freight Expo for Eight)."
+        ),
     )
     card_provenance_fields: list[str] = Field(
         default_factory=lambda: ["Sansan_Person_Id__c", "Sansan_Company_Id__c", "Eight_Card_Id__c"],

@@ -107,10 +107,26 @@ class GroupResult:
 # Business-card detection
 
 
+def is_card_lead_source(value: Any, config: SurvivorshipConfig) -> bool:
+    """Whether a LeadSource value marks a business-card record: one of `card_lead_sources` (NFKC,
+    trimmed, case-insensitive) as the whole value, or within it -- a Japanese word anywhere (名刺交換,
+    名刺（Sansan）), a Latin one as a word of its own (Sansan連携, Eight card; not Freight Expo)."""
+    if blank(value):
+        return False
+    v = fold(value)
+    for w in (fold(x) for x in config.card_lead_sources):
+        if not w:
+            continue
+        if v == w or (not w.isascii() and w in v):
+            return True
+        if w.isascii() and re.search(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])", v):
+            return True
+    return False
+
+
 def card_lead_source_values(values: list[str | None], config: SurvivorshipConfig) -> list[str]:
-    """The raw LeadSource values (as they occur) that mark a card record."""
-    wanted = {fold(v) for v in config.card_lead_sources}
-    return sorted({v for v in values if v is not None and fold(v) in wanted})
+    """The raw LeadSource values (as they occur) that mark a card record (is_card_lead_source)."""
+    return sorted({v for v in values if v is not None and is_card_lead_source(v, config)})
 
 
 def card_sql(con: duckdb.DuckDBPyConnection, config: Config, table: str = "raw_records", alias: str = "r") -> str:
@@ -131,9 +147,7 @@ def card_sql(con: duckdb.DuckDBPyConnection, config: Config, table: str = "raw_r
 
 def is_card_record(values: dict[str, Any], config: SurvivorshipConfig) -> bool:
     """Python twin of card_sql, for records built in memory (tests)."""
-    wanted = {fold(v) for v in config.card_lead_sources}
-    ls = values.get("LeadSource")
-    if not blank(ls) and fold(ls) in wanted:
+    if is_card_lead_source(values.get("LeadSource"), config):
         return True
     return any(not blank(values.get(f)) for f in config.card_provenance_fields)
 

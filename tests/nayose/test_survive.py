@@ -535,3 +535,17 @@ def test_a_phone_number_a_spreadsheet_mangled_never_overwrites_the_real_one():
     survive(con, Config())
     got = dict(con.execute("SELECT field, value FROM surviving_fields").fetchall())
     assert got["Phone"] == "03-1234-6094"
+
+
+def test_a_card_lead_source_is_recognised_inside_longer_values():
+    """Orgs write the card route as 名刺交換, 名刺（Sansan）, Sansan連携 or 'business card scan': all
+    are card records (their values protected); Freight Expo or Eighteen are not."""
+    from nayose.survive import is_card_lead_source
+
+    for v in ("名刺", "名刺交換", "名刺（Sansan）", "Sansan連携", "sansan import", "Eight名刺", "business card scan", " SANSAN "):
+        assert is_card_lead_source(v, SV), v
+    for v in ("Freight Expo", "Eighteen", "Web", "展示会", "Cardinal", "", None):
+        assert not is_card_lead_source(v, SV), v
+    card = group(rec("00Q000000000111", created=0, modified=0, Title="部長", LeadSource="名刺交換"),
+                 rec("00Q000000000112", created=5, modified=900, Title="担当", LeadSource="Web"))
+    assert card.fields["Title"].value == "部長" and card.fields["Title"].rule == "business_card"
