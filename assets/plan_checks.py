@@ -26,6 +26,7 @@ from assets.store import NayoseStore
 from nayose.config import Config
 from nayose.plan import MAX_LOSERS_PER_MERGE
 from nayose.survive import Rec, as_master_object, blank, card_sql, considered_fields
+from nayose.store import table_exists
 
 SAMPLE_ROWS = 10  # offending rows shown in a failed check's metadata
 
@@ -57,13 +58,18 @@ def card_overwrites(con: duckdb.DuckDBPyConnection, config: Config) -> list[tupl
             "WHERE cluster_id IN (SELECT cluster_id FROM group_records WHERE is_card)"
         ).fetchall()
     }
+    # Values survivorship set aside (a placeholder such as 090-1234-5678, a role mailbox, an OCR
+    # misreading: `ignored_values`) are not card values to protect; named here as the record holds
+    # them, and under the Contact's names for a Lead merged into a Contact.
+    ignored: set[tuple[str, str]] = set()
+    if table_exists(con, "ignored_values"):
+        ignored = {(rid, f) for rid, f in con.execute('SELECT "Id", field FROM ignored_values').fetchall()}
     bad: list[tuple] = []
     seen: set[tuple[str, str]] = set()
     for row in cards:
         cid = row["__cluster_id"]
-        rec = as_master_object(
-            Rec(row["Id"], row["Object"], {f: row.get(f) for f in fields}, is_card=True), row["__master_object"], sv
-        )
+        kept = {f: (None if (row["Id"], f) in ignored else row.get(f)) for f in fields}
+        rec = as_master_object(Rec(row["Id"], row["Object"], kept, is_card=True), row["__master_object"], sv)
         for f, v in rec.values.items():
             if blank(v) or f in exempt or (cid, f) in seen:
                 continue

@@ -554,7 +554,7 @@ ADDRESS_FIELDS = ("Street", "City", "State", "MailingStreet", "MailingCity", "Ma
 POSTAL_FIELDS = ("PostalCode", "MailingPostalCode", "PersonMailingPostalCode")
 
 
-def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> int:
+def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, record: str | None = None) -> int:
     """Remove from _sv_long0 the values that only hold a field's place (see normalize) where another
     record of the group holds a real value of the field: a name placeholder (不明, ご担当者様, -), a
     dummy number (090-1234-5678) or address (noemail@), a zero birth date (1900-01-01), a company
@@ -649,14 +649,14 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
               AND abs(date_diff('day', CAST(b.d AS DATE), CAST(to_timestamp(r.created) AS DATE))) <= 1""")
         if not con.execute("SELECT count(*) FROM _sv_ph").fetchall()[0][0]:
             return 0
-        n = con.execute("""
+        con.execute("""CREATE OR REPLACE TEMP TABLE _sv_gone AS
             WITH groups AS (SELECT r.id, r.cluster_id FROM _sv_rec r SEMI JOIN (SELECT DISTINCT cluster_id FROM _sv_ph) g
                             ON g.cluster_id = r.cluster_id),
             real AS (SELECT DISTINCT g.cluster_id, l.field FROM _sv_long0 l JOIN groups g ON g.id = l.id
                      SEMI JOIN (SELECT DISTINCT field FROM _sv_ph) f ON f.field = l.field
-                     ANTI JOIN _sv_ph p ON p.id = l.id AND p.field = l.field),
-            gone AS (SELECT p.id, p.field FROM _sv_ph p SEMI JOIN real ON real.cluster_id = p.cluster_id AND real.field = p.field)
-            DELETE FROM _sv_long0 l USING gone g WHERE l.id = g.id AND l.field = g.field""").fetchall()[0][0]
+                     ANTI JOIN _sv_ph p ON p.id = l.id AND p.field = l.field)
+            SELECT DISTINCT p.id, p.field FROM _sv_ph p SEMI JOIN real ON real.cluster_id = p.cluster_id AND real.field = p.field""")
+        n = _drop_gone(con, record, "placeholder")
     finally:
         con.unregister("_sv_drop_arrow")
         con.unregister("_sv_bd_arrow")
@@ -664,7 +664,19 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config) -> i
     return int(n)
 
 
-def drop_misread_values(con: duckdb.DuckDBPyConnection) -> int:
+def _drop_gone(con: duckdb.DuckDBPyConnection, record: str | None, reason: str) -> int:
+    """Delete the values `_sv_gone(id, field)` names from _sv_long0 (recording them, with `reason`,
+    in the table `record` when given); return how many."""
+    try:
+        if record is not None:
+            con.execute(f"INSERT INTO {record} SELECT id, field, '{reason}' FROM _sv_gone")
+        return con.execute("DELETE FROM _sv_long0 l USING _sv_gone g WHERE l.id = g.id AND l.field = g.field"
+                           ).fetchall()[0][0]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _sv_gone")
+
+
+def drop_misread_values(con: duckdb.DuckDBPyConnection, record: str | None = None) -> int:
     """Remove from _sv_long0 the names and companies a card's OCR misread with look-alike
     characters (山ロ for 山口, 東洋エ業 for 東洋工業, オ力ダ for オカダ: `normalize.fold_ocr_lookalikes`)
     where another record of the group holds the value as it should read (a name the same once
@@ -705,12 +717,12 @@ def drop_misread_values(con: duckdb.DuckDBPyConnection) -> int:
         con.register("_sv_key_arrow", pa.table({"field": pa.array([p[0] for p in pairs], pa.string()),
                                                 "value": pa.array([p[1] for p in pairs], pa.string()),
                                                 "key": pa.array([key(*p) for p in pairs], pa.string())}))
-        n = con.execute("""
-            WITH m AS (SELECT x.*, k.key FROM _sv_mr x JOIN _sv_key_arrow k ON k.field = x.field AND k.value = x.value),
-            gone AS (SELECT b.id, b.field FROM m b SEMI JOIN m g
+        con.execute("""CREATE OR REPLACE TEMP TABLE _sv_gone AS
+            WITH m AS (SELECT x.*, k.key FROM _sv_mr x JOIN _sv_key_arrow k ON k.field = x.field AND k.value = x.value)
+            SELECT DISTINCT b.id, b.field FROM m b SEMI JOIN m g
                      ON g.cluster_id = b.cluster_id AND g.field = b.field AND g.key = b.key AND NOT g.misread
-                     WHERE b.misread)
-            DELETE FROM _sv_long0 l USING gone g WHERE l.id = g.id AND l.field = g.field""").fetchall()[0][0]
+                     WHERE b.misread""")
+        n = _drop_gone(con, record, "misread")
     finally:
         con.unregister("_sv_bad_arrow")
         con.unregister("_sv_key_arrow")  # (a no-op when it was never registered)
@@ -737,8 +749,14 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         """)
         long_values(
             con, 'SELECT r."Id" AS __id, r.* EXCLUDE ("Id") FROM raw_records r SEMI JOIN _sv_rec s ON s.id = r."Id"', fields)
-        placeholders = drop_placeholder_values(con, config)
-        misread = drop_misread_values(con)
+        # (what is set aside is kept: the plan's card check must not count it as a card value overwritten)
+        con.execute("CREATE OR REPLACE TEMP TABLE _sv_ignored (id VARCHAR, field VARCHAR, reason VARCHAR)")
+        placeholders = drop_placeholder_values(con, config, "_sv_ignored")
+        misread = drop_misread_values(con, "_sv_ignored")
+        con.execute("""CREATE OR REPLACE TABLE ignored_values AS
+            SELECT r.cluster_id, i.id AS "Id", i.field, i.reason FROM _sv_ignored i JOIN _sv_rec r ON r.id = i.id
+            ORDER BY 1, 2, 3""")
+        con.execute("DROP TABLE _sv_ignored")
         run_survive_sql(con, fields, sv)
         con.execute("DROP TABLE IF EXISTS _sv_rec")
         con.execute("DROP TABLE IF EXISTS _sv_long0")

@@ -208,3 +208,30 @@ def test_card_protection_check_is_not_fooled_by_exempt_fields(store_copy):
         assert card_overwrites(con, exempt) == []
     finally:
         con.close()
+
+
+def test_card_protection_check_accepts_what_survivorship_set_aside(tmp_path):
+    """A card's dummy mobile (090-1234-5678) and its role mailbox (info@) give way to the person's
+    own (survivorship sets them aside: `ignored_values`); the blocking card check does not count
+    them as card values overwritten (it did, which stopped such a plan), while a real card value
+    replaced is still found."""
+    from assets.plan_checks import card_overwrites
+    from nayose.config import Config
+    from nayose.pipeline import run_stages
+
+    src = tmp_path / "cards.csv"
+    src.write_text(
+        "Id,FirstName,LastName,Company,Email,MobilePhone,Phone,LeadSource,CreatedDate,LastModifiedDate\n"
+        "00Q000000000001AAA,太郎,山田,株式会社アルファ,info@alpha.co.jp,090-1234-5678,03-1111-2222,名刺,"
+        "2022-01-01T00:00:00.000Z,2022-01-01T00:00:00.000Z\n"
+        "00Q000000000002AAA,太郎,山田,株式会社アルファ,taro.yamada@alpha.co.jp,090-5555-6666,03-1111-2222,Web,"
+        "2024-01-01T00:00:00.000Z,2024-06-01T00:00:00.000Z\n", encoding="utf-8")
+    con = duckdb.connect()
+    config = Config()
+    run_stages(con, [src], config, with_plan=True)
+    got = dict(con.execute("SELECT field, value FROM surviving_fields").fetchall())
+    assert (got["Email"], got["MobilePhone"]) == ("taro.yamada@alpha.co.jp", "090-5555-6666")
+    assert sorted(con.execute('SELECT field FROM ignored_values').fetchall()) == [("Email",), ("MobilePhone",)]
+    assert card_overwrites(con, config) == []
+    con.execute("UPDATE surviving_fields SET from_id = '00Q000000000002AAA' WHERE field = 'Company'")
+    assert [b[1] for b in card_overwrites(con, config)] == ["Company"]
