@@ -557,9 +557,11 @@ POSTAL_FIELDS = ("PostalCode", "MailingPostalCode", "PersonMailingPostalCode")
 def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, record: str | None = None) -> int:
     """Remove from _sv_long0 the values that only hold a field's place (see normalize) where another
     record of the group holds a real value of the field: a name placeholder (不明, ご担当者様, -), a
-    dummy number (090-1234-5678) or address (noemail@), a zero birth date (1900-01-01), a company
-    placeholder (個人), a street or city 不明 / なし or a postal code 000-0000 never wins over a real value -- a merge must not keep 不明 beside 山田's given
-    name. Returns the values removed."""
+    dummy number (090-1234-5678, a spreadsheet's 3.12346E+09) or address (noemail@, a@a.com), a
+    shared role mailbox (info@), a zero birth date (1900-01-01) or one on its record's creation day,
+    a company placeholder (個人), a street or city 不明 / なし or a postal code 000-0000 never wins
+    over a real value -- a merge must not keep 不明 beside 山田's given name. With `record` (a table
+    (id, field, reason)) the values removed are listed there. Returns how many were removed."""
     from nayose.normalize import (
         _ROLE_RE, DUMMY_MAIL_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, SPREADSHEET_NUMBER_RE, address_placeholders, blank_name_placeholders, parse_birthdate,
         split_company,
