@@ -10,7 +10,11 @@ timestamps) and `clusters`; writes
   group mixes objects that cannot be merged (`reason` says why);
 * `surviving_fields(cluster_id, ord, field, value, from_id, rule)` — every field the master
   carries after the merge: each field holding a value in at least one record of the group;
-* `group_records(cluster_id, Id, object, is_card, is_master)` — the records of each group.
+* `group_records(cluster_id, Id, object, is_card, is_master)` — the records of each group;
+* `ignored_values(cluster_id, Id, field, reason)` — values set aside because another record of
+  the group holds a real one (reason `placeholder`: 不明, a dummy number or address, a role
+  mailbox …; `misread`: a card's OCR look-alike): the plan's card check does not count them as
+  card values overwritten.
 
 Rules (config `survivorship:`), for each field or field group:
 
