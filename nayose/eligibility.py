@@ -66,7 +66,7 @@ import pyarrow as pa
 
 from nayose.config import Config, ExclusionRule
 from nayose.errors import InputError
-from nayose.normalize import _FREEMAIL_RE, _ROLE_RE, TRUE_FLAG_VALUES, dummy_email_sql
+from nayose.normalize import _FREEMAIL_RE, _ROLE_RE, PERSON_ACCOUNT_FIELDS, TRUE_FLAG_VALUES, dummy_email_sql
 from nayose.plan import write_csv
 from nayose.stage import StageResult, timed
 from nayose.survive import card_sql
@@ -310,7 +310,7 @@ def compute_eligibility(
             raise InputError(f"table {records} has no Id column")
         obj = col(cols, "Object")
         # (a Person Account's mailbox and opt-out are its Person* fields; it has no company)
-        email = f"coalesce({col(cols, 'Email')}, {col(cols, 'PersonEmail')})"
+        email = "coalesce(" + ", ".join(col(cols, f) for f in ("Email", *PERSON_ACCOUNT_FIELDS["Email"])) + ")"
         person_account = truthy(col(cols, "IsPersonAccount"))
         company = f"coalesce({col(cols, 'Company')}, {col(cols, 'Account.Name')})"
         if "company" in cols and "account.name" in cols:

@@ -2218,6 +2218,12 @@ def read_only_record_sql(columns_by_lower: dict[str, str], alias: str = "") -> s
     return "(" + " OR ".join(tests) + ")"
 
 
+def born_on_creation_day_sql(birth_date: str, created: str) -> str:
+    """SQL: the DATE `birth_date` lies within a day of its record's creation `created` (a timestamp):
+    a form's date picker left at today (a day either side, for the time zones) -- no birth date."""
+    return f"abs(date_diff('day', {birth_date}, CAST({created} AS DATE))) <= 1"
+
+
 def _unless_read_only(expr: str, read_only: str | None, field: str) -> str:
     if read_only is None or field in _KEPT_WHEN_READ_ONLY:
         return expr
@@ -2506,7 +2512,7 @@ def _run(
           state,
           -- (a birth date on the day the record was made -- a day either side, for the time zones -- is
           -- a date picker left at today: no birth date)
-          CASE WHEN abs(date_diff('day', try_cast(birthdate AS DATE), CAST(created_ts AS DATE))) <= 1 THEN NULL
+          CASE WHEN {born_on_creation_day_sql('try_cast(birthdate AS DATE)', 'created_ts')} THEN NULL
                ELSE birthdate END AS birthdate,
           title, department, lead_source,
           created_ts AS created_date,

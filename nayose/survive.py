@@ -57,7 +57,7 @@ import pyarrow.compute as pc
 import pyarrow as pa
 
 from nayose.config import Config, SurvivorshipConfig
-from nayose.normalize import NAME_EXTRAS_RE2, TRUE_FLAG_VALUES
+from nayose.normalize import NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, TRUE_FLAG_VALUES
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
@@ -547,15 +547,18 @@ def long_values(con: duckdb.DuckDBPyConnection, source_sql: str, fields: list[st
     """)
 
 
-# (with a Person Account's person fields: normalize.PERSON_ACCOUNT_FIELDS)
+def _with_person_fields(*fields: str) -> tuple[str, ...]:
+    """`fields` and the Person Account fields standing in for them (normalize.PERSON_ACCOUNT_FIELDS)."""
+    return tuple(x for f in fields for x in (f, *PERSON_ACCOUNT_FIELDS.get(f, ())))
+
+
 NAME_FIELDS = ("LastName", "FirstName")
-PHONE_FIELDS = ("Phone", "MobilePhone", "PersonMobilePhone", "PersonHomePhone")
-EMAIL_FIELDS = ("Email", "PersonEmail")
-BIRTHDATE_FIELDS = ("Birthdate", "PersonBirthdate")
+PHONE_FIELDS = _with_person_fields("Phone", "MobilePhone")
+EMAIL_FIELDS = _with_person_fields("Email")
+BIRTHDATE_FIELDS = _with_person_fields("Birthdate")
 COMPANY_FIELDS = ("Company", "Account.Name")
-ADDRESS_FIELDS = ("Street", "City", "State", "MailingStreet", "MailingCity", "MailingState", "PersonMailingStreet",
-                  "PersonMailingCity", "PersonMailingState")
-POSTAL_FIELDS = ("PostalCode", "MailingPostalCode", "PersonMailingPostalCode")
+ADDRESS_FIELDS = _with_person_fields("Street", "City", "State", "MailingStreet", "MailingCity", "MailingState")
+POSTAL_FIELDS = _with_person_fields("PostalCode", "MailingPostalCode")
 
 
 def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, record: str | None = None) -> int:
@@ -567,7 +570,7 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, reco
     over a real value -- a merge must not keep 不明 beside 山田's given name. With `record` (a table
     (id, field, reason)) the values removed are listed there. Returns how many were removed."""
     from nayose.normalize import (
-        _ROLE_RE, DUMMY_MAIL_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, SPREADSHEET_NUMBER_RE, address_placeholders, blank_name_placeholders, parse_birthdate,
+        _ROLE_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, SPREADSHEET_NUMBER_RE, born_on_creation_day_sql, dummy_email_sql, address_placeholders, blank_name_placeholders, parse_birthdate,
         split_company,
     )
 
@@ -608,10 +611,13 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, reco
     f, v = distinct(EMAIL_FIELDS)
     if len(v):
         fv = folded(v)
-        # (a local part that repeats the domain's name, a@a.com: is_dummy_email)
-        parts = pc.extract_regex(fv, r"^(?P<local>[^@]*)@(?P<label>[^.@]+)")
-        take(f, v, pc.or_kleene(pc.match_substring_regex(fv, f"^(?:{DUMMY_MAIL_RE})$"),
-                                pc.equal(pc.struct_field(parts, [0]), pc.struct_field(parts, [1]))))
+        # (normalize's own test of a dummy address, run by DuckDB over the distinct values)
+        con.register("_sv_mail_arrow", pa.table({"v": fv}))
+        try:
+            dummies = con.sql(f"SELECT DISTINCT v FROM _sv_mail_arrow WHERE {dummy_email_sql('v')}").to_arrow_table()
+        finally:
+            con.unregister("_sv_mail_arrow")
+        take(f, v, pc.is_in(fv, value_set=dummies.column("v").combine_chunks()))
         # A shared role mailbox (info@, sales@, eigyo@) never wins over a person's own address: a
         # newer record's info@ was written over taro.yamada@ on the master.
         untagged = pc.replace_substring_regex(fv, r"\+[^@]*@", "@")  # (marketing+2021@ is marketing@)
@@ -652,7 +658,7 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, reco
             SELECT l.id, l.field, r.cluster_id FROM _sv_long0 l
             JOIN _sv_bd_arrow b ON b.value = l.value JOIN _sv_rec r ON r.id = l.id
             WHERE l.field IN ({', '.join(map(_lit, BIRTHDATE_FIELDS))}) AND r.created IS NOT NULL
-              AND abs(date_diff('day', CAST(b.d AS DATE), CAST(to_timestamp(r.created) AS DATE))) <= 1""")
+              AND {born_on_creation_day_sql('CAST(b.d AS DATE)', 'to_timestamp(r.created)')}""")
         if not con.execute("SELECT count(*) FROM _sv_ph").fetchall()[0][0]:
             return 0
         con.execute("""CREATE OR REPLACE TEMP TABLE _sv_gone AS
