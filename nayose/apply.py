@@ -74,7 +74,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -245,6 +245,10 @@ def load_plan(plan: str | Path | dict) -> dict:
         ids = _group_ids(c)
         as_of = c.get("as_of") or {}
         missing.extend(f"{c['cluster_id']}:{i}" for i in sorted(ids) if not as_of.get(i))
+        for i in sorted(ids):
+            why = as_of.get(i) and as_of_problem(as_of[i])
+            if why:
+                raise ApplyError(f"group {c['cluster_id']}: record {i}: {why}")
     if missing:
         raise ApplyError(
             f"plan {doc['plan_id']} has no as-of time (SystemModstamp / LastModifiedDate) for {len(missing)} "
@@ -287,8 +291,11 @@ def load_deletes(deletes: str | Path | Iterable[dict] | None, plan_id: str) -> l
         valid = rid.isdigit() if obj == "Prospect" else bool(_ID.match(rid))
         if not valid:
             raise ApplyError(f"{where}: row {n}: column Id: not a {'Pardot prospect' if obj == 'Prospect' else 'Salesforce'} id: {rid!r}")
-        out.append({"Id": rid, "object": obj, "reason": r.get("reason"),
-                    "as_of": (r.get("as_of") or "").strip() or None})
+        as_of = (r.get("as_of") or "").strip() or None
+        why = as_of and as_of_problem(as_of)
+        if why:
+            raise ApplyError(f"{where}: row {n}: column as_of: {why}")
+        out.append({"Id": rid, "object": obj, "reason": r.get("reason"), "as_of": as_of})
     return out
 
 
@@ -391,8 +398,12 @@ def load_flags(flags: str | Path | Iterable[dict] | None, plan_id: str) -> list[
             raise ApplyError(f"{where}: row {n}: {rid} {fld} appears twice")
         seen.add((rid, fld.casefold()))
         value = r.get("value")
+        as_of = (r.get("as_of") or "").strip() or None
+        why = as_of and as_of_problem(as_of)
+        if why:
+            raise ApplyError(f"{where}: row {n}: column as_of: {why}")
         out.append({"Id": rid, "object": obj, "field": fld, "value": None if value in (None, "") else str(value),
-                    "reason": r.get("reason"), "as_of": (r.get("as_of") or "").strip() or None})
+                    "reason": r.get("reason"), "as_of": as_of})
     return out
 
 
@@ -402,6 +413,22 @@ def flag_step(row: dict) -> Step:
 
 # ------------------------------------------------------------------------------------------------
 # Values and times
+
+
+def as_of_problem(value: Any) -> str | None:
+    """Why `value` cannot serve as a record's as-of time, or None. The stale check compares it with
+    the org's SystemModstamp (UTC), so it must be readable and say its time zone: a report export's
+    local time (2024/04/01 10:18, JST) read as UTC is nine hours late, and a change made in those
+    hours would not be seen. A plain date (2024-04-01, midnight UTC) is early: only too careful."""
+    v = str(value).strip()
+    if len(v) != 10 and not re.search(r"(?:[zZ]|[+-]\d{2}:?\d{2})$", v):
+        return (f"as-of time {v!r} has no time zone (a report export's local time?): export the records with "
+                "Data Loader or the API (SystemModstamp / LastModifiedDate in UTC) and make the plan again")
+    try:
+        parse_time(v)
+    except ValueError:
+        return f"as-of time {v!r} is not a date-time the applier can read"
+    return None
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -682,11 +709,28 @@ class _Org:
             self.calls += self.soap.calls - before
 
 
+_YEAR_FIRST_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T].*)?")
+
+
+def iso_date(value: Any) -> Any:
+    """A date field's value as the API takes it (YYYY-MM-DD): a spreadsheet's 2024/4/1 or
+    2024年4月1日 from an export is written as 2024-04-01; anything else is left to the org to judge."""
+    m = _YEAR_FIRST_DATE.fullmatch(str(value).strip())
+    if not m:
+        return value
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+    except ValueError:
+        return value
+
+
 def _typed(info: dict | None, value: Any) -> Any:
     """A plan value (text from the export) typed for REST by the field's describe type."""
     if info is None or value is None:
         return value
     t = info.get("type")
+    if t == "date":
+        return iso_date(value)
     if t == "boolean":
         return norm(value) == "true"
     if t in ("int",):

@@ -300,7 +300,7 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
     incoming row and differs from the existing value — and `import_insert_values(row_no, field,
     value)`; turns updates that change nothing into `skip` (already in the org), and updates where
     an incoming Contact meets an existing Lead into `review`."""
-    from nayose.survive import drop_misread_values, drop_placeholder_values, long_values, run_survive_sql
+    from nayose.survive import drop_malformed_values, drop_misread_values, drop_placeholder_values, long_values, run_survive_sql
 
     result = StageResult(stage="survive", table="import_changes")
     sv = config.survivorship
@@ -343,6 +343,7 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
             mem.execute("CREATE TEMP TABLE _sv_long_all AS SELECT * FROM _sv_long0")
             drop_placeholder_values(mem, config)
             drop_misread_values(mem)
+            drop_malformed_values(mem)
             run_survive_sql(mem, fields, sv.model_copy(update={"master_order": ["oldest"]}))
             upd_list = ", ".join(_lit(f) for f in updatable) or "NULL"
             changes = mem.sql(

@@ -13,7 +13,7 @@ timestamps) and `clusters`; writes
 * `group_records(cluster_id, Id, object, is_card, is_master)` — the records of each group;
 * `ignored_values(cluster_id, Id, field, reason)` — values set aside because another record of
   the group holds a real one (reason `placeholder`: 不明, a dummy number or address, a role
-  mailbox …; `misread`: a card's OCR look-alike): the plan's card check does not count them as
+  mailbox …; `misread`: a card's OCR look-alike; `malformed`: a value Salesforce would refuse): the plan's card check does not count them as
   card values overwritten.
 
 Rules (config `survivorship:`), for each field or field group:
@@ -28,7 +28,8 @@ Rules (config `survivorship:`), for each field or field group:
 3. **A blank never wins over a value**, nor a placeholder over a real one
    (`drop_placeholder_values`: 不明 / ご担当者様 in a name, 090-1234-5678, noemail@, 1900-01-01,
    個人 as the company), nor a card's OCR misreading (山ロ, 東洋エ業: `drop_misread_values`) over
-   the value as it should read. Only records holding a value compete; in a field group the chosen record
+   the value as it should read, nor a value Salesforce would refuse (an email with a display name,
+   a birth date not in YYYY-MM-DD: `drop_malformed_values`) over one it takes. Only records holding a value compete; in a field group the chosen record
    supplies every member it holds, and a member it leaves blank is filled from the next-ranked
    record holding it (rule `…: fill_blank`).
 
@@ -676,6 +677,51 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, reco
     return int(n)
 
 
+# A value Salesforce takes as it is: one bare address in an email field, an ISO date in a date field.
+_BARE_EMAIL_RE2 = r"[^@\s<>;,:()\[\]\x{3000}]+@[^@\s<>;,:()\[\]\x{3000}]+\.[^@\s<>;,:()\[\]\x{3000}]+"
+_ISO_DATE_RE2 = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+def drop_malformed_values(con: duckdb.DuckDBPyConnection, record: str | None = None) -> int:
+    """Remove from _sv_long0 the values Salesforce would refuse to write where another record of
+    the group holds one it takes: an email with a display name or two addresses in it
+    (`松田 恵子 <keiko@…>`, `a@x.co.jp; b@y.co.jp`: matching reads the address in it, a merge
+    cannot write it), a birth date not written as YYYY-MM-DD (1970/3/15 after a spreadsheet
+    saved the export, 昭和45年3月15日 from a form): a newer record's 1970/3/15 is the master's
+    1970-03-15 again, and the merge carrying it would fail. Without such a record the value stays
+    (nothing here writes a value no record holds). A birth date normalize can read is first
+    written in the form Salesforce takes (昭和45年3月15日 and 1970/3/15 are 1970-03-15: one date,
+    not three values competing). Returns the values removed."""
+    from nayose.normalize import parse_birthdate
+
+    emails, dates = ", ".join(map(_lit, EMAIL_FIELDS)), ", ".join(map(_lit, BIRTHDATE_FIELDS))
+    other = [v for (v,) in con.execute(f"""SELECT DISTINCT value FROM _sv_long0 WHERE field IN ({dates})
+                                           AND NOT regexp_full_match(value, '{_ISO_DATE_RE2}')""").fetchall()]
+    iso = [(v, d) for v, d in ((v, parse_birthdate(v.strip())) for v in other) if d is not None]
+    if iso:
+        con.register("_sv_iso_arrow", pa.table({"value": pa.array([v for v, _ in iso], pa.string()),
+                                                "iso": pa.array([d for _, d in iso], pa.string())}))
+        try:
+            con.execute(f"""UPDATE _sv_long0 SET value = m.iso FROM _sv_iso_arrow m
+                            WHERE _sv_long0.field IN ({dates}) AND _sv_long0.value = m.value""")
+        finally:
+            con.unregister("_sv_iso_arrow")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_mf AS
+        SELECT l.id, l.field, r.cluster_id,
+               NOT regexp_full_match({_strip_sql('l.value')},
+                   CASE WHEN l.field IN ({emails}) THEN '{_BARE_EMAIL_RE2}' ELSE '{_ISO_DATE_RE2}' END) AS malformed
+        FROM _sv_long0 l JOIN _sv_rec r ON r.id = l.id
+        WHERE l.field IN ({emails}, {dates})""")
+    try:
+        con.execute("""CREATE OR REPLACE TEMP TABLE _sv_gone AS
+            SELECT DISTINCT b.id, b.field FROM _sv_mf b
+            SEMI JOIN _sv_mf g ON g.cluster_id = b.cluster_id AND g.field = b.field AND NOT g.malformed
+            WHERE b.malformed""")
+        return int(_drop_gone(con, record, "malformed"))
+    finally:
+        con.execute("DROP TABLE IF EXISTS _sv_mf")
+
+
 def _drop_gone(con: duckdb.DuckDBPyConnection, record: str | None, reason: str) -> int:
     """Delete the values `_sv_gone(id, field)` names from _sv_long0 (recording them, with `reason`,
     in the table `record` when given); return how many."""
@@ -765,6 +811,7 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         con.execute("CREATE OR REPLACE TEMP TABLE _sv_ignored (id VARCHAR, field VARCHAR, reason VARCHAR)")
         placeholders = drop_placeholder_values(con, config, "_sv_ignored")
         misread = drop_misread_values(con, "_sv_ignored")
+        malformed = drop_malformed_values(con, "_sv_ignored")
         con.execute("""CREATE OR REPLACE TABLE ignored_values AS
             SELECT r.cluster_id, i.id AS "Id", i.field, i.reason FROM _sv_ignored i JOIN _sv_rec r ON r.id = i.id
             ORDER BY 1, 2, 3""")
@@ -779,7 +826,7 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
             "SELECT count(*), count(*) FILTER (WHERE rule LIKE '%business_card%') FROM surviving_fields").fetchall()[0]
         result.stats = {"groups": statuses, "lowered_to_review": int(lowered), "fields": int(n_fields),
                         "card_fields": int(n_card), "placeholder_values_ignored": placeholders,
-                        "misread_values_ignored": misread}
+                        "misread_values_ignored": misread, "malformed_values_ignored": malformed}
     return result
 
 

@@ -10,10 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 from simple_salesforce import Salesforce
 
-from nayose.apply import ApplyError, apply_plan, norm, undo_plan
+from nayose.apply import ApplyError, apply_plan, load_plan, norm, undo_plan
 from nayose.fakeorg.server import FakeOrg
 from nayose.fakeorg.soap import soap_log
 from nayose.fakeorg.store import OrgStore, id18
@@ -294,6 +295,28 @@ def test_dry_run_changes_nothing_and_journals_dry_run(db):
     assert merge["request"]["fields"]["Title"] == "課長代理"
     offline = apply_plan(plan, journal_db=db, execute=False)  # no connection: the plan's requests only
     assert offline.steps_dry_run == 4
+
+
+def test_plan_with_a_local_as_of_time_is_refused_before_anything_is_journaled(db):
+    # A Salesforce report export (Japanese locale) writes LastModifiedDate as 2026/10/27 18:30 in the
+    # user's time zone: read as UTC it is nine hours late, and a change made after the export but
+    # inside those hours would not make the group stale. The plan is refused, naming the record.
+    _, plan, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
+    rid = plan["clusters"][0]["loser_ids"][0]
+    plan["clusters"][0]["as_of"][rid] = "2026/10/27 18:30"
+    with pytest.raises(ApplyError, match=f"record {rid}: as-of time '2026/10/27 18:30' has no time zone"):
+        apply_plan(plan, journal_db=db, execute=False)
+    plan["clusters"][0]["as_of"][rid] = "27.10.2026"
+    with pytest.raises(ApplyError, match="not a date-time the applier can read"):
+        apply_plan(plan, journal_db=db, execute=False)
+    con = duckdb.connect(str(db))
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert "journal" not in tables or con.execute("SELECT count(*) FROM journal").fetchall()[0][0] == 0
+    con.close()
+    # a Data Loader time (Z), an offset, or a plain date (midnight UTC: early, so only too careful) pass
+    for ok in ("2026-10-27T09:30:00.000Z", "2026-10-27T18:30:00+09:00", "2026-10-27"):
+        plan["clusters"][0]["as_of"][rid] = ok
+        assert load_plan(plan)["plan_id"] == plan["plan_id"]
 
 
 def test_plan_without_as_of_is_refused(db):

@@ -549,3 +549,42 @@ def test_a_card_lead_source_is_recognised_inside_longer_values():
     card = group(rec("00Q000000000111", created=0, modified=0, Title="部長", LeadSource="名刺交換"),
                  rec("00Q000000000112", created=5, modified=900, Title="担当", LeadSource="Web"))
     assert card.fields["Title"].value == "部長" and card.fields["Title"].rule == "business_card"
+
+
+def test_values_salesforce_would_refuse_never_win_and_dates_are_written_as_it_takes_them():
+    """A newer record's email with a display name in it (a mail client's copy: `松田 恵子 <…>`) or two
+    addresses is read by matching, but a merge cannot write it: the plain address wins. A birth
+    date from a spreadsheet-saved export (1970/3/15) or a form (昭和45年3月15日) is the same date as
+    1970-03-15 and is written in that form (the merge carrying 1970/3/15 would fail). Where no record
+    holds a usable value, the value stays (nothing writes what no record holds)."""
+    con = make_db([[rec("00Q000000000121", created=0, modified=0, LastName="松田", Email="keiko.matsuda@haruka.co.jp"),
+                    rec("00Q000000000122", created=5, modified=900, LastName="松田",
+                        Email="松田 恵子 <keiko.matsuda@haruka.co.jp>")],
+                   [rec("0030000000001231", created=0, modified=0, LastName="森", Birthdate="昭和45年3月15日",
+                        Email="k.mori@sora.co.jp; kazuo@gmail.com"),
+                    rec("0030000000001241", created=5, modified=500, LastName="森", Birthdate="1970/3/15"),
+                    rec("0030000000001251", created=5, modified=900, LastName="森", Birthdate="S45.3.15")],
+                   [rec("00Q000000000126", created=0, modified=0, LastName="岡田", Birthdate="不詳"),
+                    rec("00Q000000000127", created=5, modified=900, LastName="岡田", Birthdate="1982-11-02",
+                        Email="岡田 <t.okada@nagisa.co.jp>")]])
+    survive(con, Config())
+    got = {(c, f): v for c, f, v in con.execute("SELECT cluster_id, field, value FROM surviving_fields").fetchall()}
+    assert got[("00Q000000000121", "Email")] == "keiko.matsuda@haruka.co.jp"
+    assert got[("0030000000001231", "Birthdate")] == "1970-03-15"
+    assert got[("0030000000001231", "Email")] == "k.mori@sora.co.jp; kazuo@gmail.com"  # the only one: kept
+    assert got[("00Q000000000126", "Birthdate")] == "1982-11-02"
+    assert got[("00Q000000000126", "Email")] == "岡田 <t.okada@nagisa.co.jp>"
+    ignored = set(con.execute("SELECT \"Id\", field, reason FROM ignored_values").fetchall())
+    assert ("00Q000000000122", "Email", "malformed") in ignored
+    assert ("00Q000000000126", "Birthdate", "malformed") in ignored
+
+
+def test_a_date_field_is_written_as_the_api_takes_it():
+    from nayose.apply import _typed
+
+    date_field = {"type": "date"}
+    assert _typed(date_field, "1970/3/15") == "1970-03-15"
+    assert _typed(date_field, "2024年4月1日") == "2024-04-01"
+    assert _typed(date_field, "2024-04-01") == "2024-04-01"
+    assert _typed(date_field, "2024/02/30") == "2024/02/30"  # no such day: the org says so
+    assert _typed({"type": "string"}, "1970/3/15") == "1970/3/15"
