@@ -330,7 +330,7 @@ class SurvivorshipConfig(_Strict):
         description=(
             "Rule per field: source_priority (rank of inflow routes), most_recent, oldest, most_complete (the value "
             "of the most complete record), master, keep_master_if_set, max, min, union (multi-select picklists, "
-            "';'-joined), native_script (kanji, then kana, then other scripts, a name with an honorific, a title or a note in brackets after the same script written plainly; then the most recent), any_true (a checkbox true on any record stays true, e.g. `DoNotCall: any_true`; it takes "
+            "';'-joined), native_script (kanji, then kana, then other scripts, a name with an honorific, a title or a note in brackets after the same script written plainly, Latin letters in one case only (JOHN, smith) after mixed case; then the most recent), any_true (a checkbox true on any record stays true, e.g. `DoNotCall: any_true`; it takes "
             "precedence over the business-card rule). By default the consent fields (HasOptedOutOfEmail, DoNotCall, "
             "HasOptedOutOfFax and a Person Account's Person* ones) are any_true: an opt-out on any record of the group is kept."
         ),

@@ -437,6 +437,13 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                         -- 佐藤（旧姓 鈴木）) after the same script written plainly
                         + CASE WHEN k.primary_field IN ('LastName', 'FirstName') AND k.primary_value IS NOT NULL
                                AND regexp_matches(k.primary_value, '{NAME_EXTRAS_RE2}') THEN 1 ELSE 0 END
+                        -- Latin letters in one case only (JOHN SMITH, ACME CORPORATION from a form
+                        -- typed in capitals, or all lower case) after a name written in mixed case
+                        + CASE WHEN k.primary_value IS NOT NULL
+                               AND NOT regexp_matches(k.primary_value, '{_KANJI_RE2}|{_KANA_RE2}')
+                               AND regexp_matches(k.primary_value, '[A-Za-z].*[A-Za-z]')
+                               AND NOT (regexp_matches(k.primary_value, '[a-z]') AND regexp_matches(k.primary_value, '[A-Z]'))
+                               THEN 1 ELSE 0 END
                     WHEN 'oldest' THEN CASE WHEN k.created IS NULL THEN 1 ELSE 0 END
                     ELSE 0 END AS rk1,
                 CASE WHEN k.rule = 'oldest' THEN coalesce(k.created, 0) ELSE 0 END AS rk2,

@@ -455,6 +455,22 @@ def test_names_written_plainly_survive_over_ones_with_an_honorific_or_a_note():
     assert g.fields["FirstName"].value == "太郎様"
 
 
+def test_names_in_mixed_case_survive_over_capitals_or_lower_case():
+    """A newer form typed in capitals (JOHN SMITH, ACME CORPORATION) does not write them over the
+    name as written; with no mixed-case value the most recent stays the rule."""
+    g = group(
+        rec("00Q000000000131", created=0, modified=0, LastName="Smith", FirstName="John", Company="Acme Corporation"),
+        rec("00Q000000000132", created=9, modified=900, LastName="SMITH", FirstName="JOHN", Company="ACME CORPORATION"),
+        rec("00Q000000000133", created=5, modified=500, LastName="smith", FirstName="john", Company="acme corporation"),
+    )
+    assert [g.fields[f].value for f in ("LastName", "FirstName", "Company")] == ["Smith", "John", "Acme Corporation"]
+    g = group(
+        rec("00Q000000000134", created=0, modified=0, LastName="smith", Company="NEC"),
+        rec("00Q000000000135", created=9, modified=900, LastName="SMITH", Company="NEC"),
+    )
+    assert g.fields["LastName"].value == "SMITH" and g.fields["Company"].value == "NEC"
+
+
 def test_a_cards_ocr_misreading_never_wins_over_the_name_as_written():
     """A business card (protected) read 山ロ for 山口 and 東洋エ業 for 東洋工業; the web form of the same
     person has them right: the master carries 山口 and 東洋工業 (the card's given name, right, still
