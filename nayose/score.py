@@ -1244,6 +1244,22 @@ _MAIL_CONFLICT = f"""CASE WHEN {_ID_CONFLICT_EMAIL} AND NOT coalesce(l.email_is_
                      ELSE false END"""
 
 
+
+# company: 0 different, 1 similar, 2 same, -1 unknown; over two normalized records `l` and `r`
+# (company_core, company_reading, company_sound). Survivorship asks the same of a Lead and the
+# Contact it would be converted into.
+COMPANY_LEVEL_SQL = """CASE WHEN l.company_core IS NULL OR r.company_core IS NULL THEN -1
+                WHEN l.company_core = r.company_core THEN 2
+                WHEN jaro_winkler_similarity(l.company_core, r.company_core) >= 0.92
+                     OR coalesce(l.company_reading = r.company_reading, false)
+                     -- in Latin letters and in katakana (Next Associates / ネクストアソシエイツ): the
+                     -- consonants heard agree, a long name's up to one (ティ / ti)
+                     OR coalesce(left(l.company_sound, 1) <> left(r.company_sound, 1)
+                                 AND (substr(l.company_sound, 2) = substr(r.company_sound, 2)
+                                      OR (least(length(l.company_sound), length(r.company_sound)) >= 7
+                                          AND levenshtein(substr(l.company_sound, 2), substr(r.company_sound, 2)) <= 1)), false)
+                THEN 1 ELSE 0 END"""
+
 def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> str:
     """Per-pair expressions computed in DuckDB: name primitives and the other fields' levels.
 
@@ -1310,18 +1326,7 @@ def _pair_select(name_strings: bool = True, comps: list[str] | None = None) -> s
         """CASE WHEN coalesce(l.phone = r.phone, false) THEN l.lf_phone
                 WHEN coalesce(l.mobile = r.mobile OR l.mobile = r.phone, false) THEN l.lf_mobile
                 WHEN coalesce(l.phone = r.mobile, false) THEN l.lf_phone END AS tf_phone""",
-        # company: 0 different, 1 similar, 2 same
-        """CASE WHEN l.company_core IS NULL OR r.company_core IS NULL THEN -1
-                WHEN l.company_core = r.company_core THEN 2
-                WHEN jaro_winkler_similarity(l.company_core, r.company_core) >= 0.92
-                     OR coalesce(l.company_reading = r.company_reading, false)
-                     -- in Latin letters and in katakana (Next Associates / ネクストアソシエイツ): the
-                     -- consonants heard agree, a long name's up to one (ティ / ti)
-                     OR coalesce(left(l.company_sound, 1) <> left(r.company_sound, 1)
-                                 AND (substr(l.company_sound, 2) = substr(r.company_sound, 2)
-                                      OR (least(length(l.company_sound), length(r.company_sound)) >= 7
-                                          AND levenshtein(substr(l.company_sound, 2), substr(r.company_sound, 2)) <= 1)), false)
-                THEN 1 ELSE 0 END AS lvl_company""",
+        f"{COMPANY_LEVEL_SQL} AS lvl_company",
         "CASE WHEN l.company_core = r.company_core THEN l.lf_company_core END AS tf_company",
         # birthdate: 0 different, 1 same year, 2 one digit off or day/month swapped, 3 same
         f"""CASE WHEN l.birthdate IS NULL OR r.birthdate IS NULL THEN -1

@@ -6,8 +6,9 @@ timestamps) and `clusters`; writes
 
 * `survivors(cluster_id, master_id, object, status, reason, size)` — one row per group with
   status auto or review (single records get none). `status` is the cluster's status, lowered to
-  review when Contacts of the group sit under different AccountIds (never auto-merged) or the
-  group mixes objects that cannot be merged (`reason` says why);
+  review when Contacts of the group sit under different AccountIds (never auto-merged), the
+  group mixes objects that cannot be merged, or its Leads would be converted into a Contact
+  without an account or at another company (`lower_conversions_to_review`; `reason` says why);
 * `surviving_fields(cluster_id, ord, field, value, from_id, rule)` — every field the master
   carries after the merge: each field holding a value in at least one record of the group;
 * `group_records(cluster_id, Id, object, is_card, is_master)` — the records of each group;
@@ -795,6 +796,48 @@ def drop_misread_values(con: duckdb.DuckDBPyConnection, record: str | None = Non
     return int(n)
 
 
+NO_ACCOUNT_REASON = "the contact has no account: a lead cannot be converted into it"
+OTHER_COMPANY_REASON = "a lead's company is not the contact's account (a job change?)"
+
+
+def lower_conversions_to_review(con: duckdb.DuckDBPyConnection) -> int:
+    """Groups whose Leads would be converted into a Contact master that cannot take them well go to
+    review (never auto-applied), with the reason added: a Contact without an account (convertLead
+    needs one: an export with an AccountId column and the master's blank), and a Lead whose company
+    is another company than the Contact's account (the Contact's Account.Name; compared as scoring
+    compares companies, `score.COMPANY_LEVEL_SQL`): a job changer's new card converted into the old
+    company's Contact would put the new company's address and title under the old account. Returns
+    the groups lowered."""
+    from nayose.score import COMPANY_LEVEL_SQL
+
+    cols = {c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()}
+    no_account = (f"""WHEN s.object = 'Contact' AND EXISTS (SELECT 1 FROM group_records g WHERE g.cluster_id = s.cluster_id
+                                                            AND g.object = 'Lead')
+                      AND EXISTS (SELECT 1 FROM raw_records a WHERE a."Id" = s.master_id
+                                  AND {_blank_sql('CAST(a."AccountId" AS VARCHAR)')}) THEN {_lit(NO_ACCOUNT_REASON)}"""
+                  if "AccountId" in cols else "")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_lowered AS
+        SELECT cluster_id, why FROM (
+            SELECT s.cluster_id, CASE {no_account}
+                WHEN s.object = 'Contact' AND EXISTS (
+                    SELECT 1 FROM group_records g JOIN normalized_records l ON l.id = g."Id"
+                    JOIN normalized_records r ON r.id = s.master_id
+                    WHERE g.cluster_id = s.cluster_id AND g.object = 'Lead' AND ({COMPANY_LEVEL_SQL}) = 0
+                      -- (a name and its translation, 信州人材サービス / Shinshu Staffing, are not
+                      -- compared; one mail domain is one company however it is written)
+                      AND regexp_matches(l.company_core, '{_KANJI_RE2}|{_KANA_RE2}')
+                          = regexp_matches(r.company_core, '{_KANJI_RE2}|{_KANA_RE2}')
+                      AND split_part(l.email, '@', 2) IS DISTINCT FROM split_part(r.email, '@', 2))
+                THEN {_lit(OTHER_COMPANY_REASON)} END AS why
+            FROM survivors s WHERE s.object = 'Contact') WHERE why IS NOT NULL""")
+    try:
+        return int(con.execute("""UPDATE survivors s SET status = 'review',
+                                      reason = CASE WHEN s.reason IS NULL THEN x.why ELSE s.reason || '; ' || x.why END
+                                  FROM _sv_lowered x WHERE x.cluster_id = s.cluster_id""").fetchall()[0][0])
+    finally:
+        con.execute("DROP TABLE IF EXISTS _sv_lowered")
+
+
 def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
     """Write `survivors`, `surviving_fields` and `group_records` (see the module doc)."""
     result = StageResult(stage="survive", table="survivors")
@@ -824,6 +867,7 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
             ORDER BY 1, 2, 3""")
         con.execute("DROP TABLE _sv_ignored")
         run_survive_sql(con, fields, sv)
+        lower_conversions_to_review(con)
         con.execute("DROP TABLE IF EXISTS _sv_rec")
         con.execute("DROP TABLE IF EXISTS _sv_long0")
         statuses = dict(con.execute("SELECT status, count(*) FROM survivors GROUP BY status ORDER BY status").fetchall())

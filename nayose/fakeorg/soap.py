@@ -16,9 +16,8 @@ optionally `api_version`. Semantics follow Salesforce's documentation:
   empty fields are filled from the Lead's mapped fields (LeadSource too only when empty, unless
   overwriteLeadSource); the Lead becomes IsConverted with ConvertedContactId / ConvertedAccountId /
   ConvertedDate / Status; its Tasks move to the Contact and its CampaignMembers get the ContactId.
-  A Contact given with an accountId must belong to that Account (an empty AccountId is filled);
-  without an accountId the Contact's own Account is used (the fake also accepts a Contact without
-  any Account, where Salesforce would ask for one).
+  As the real API asks: a Contact is named with its Account (`accountId` required with
+  `contactId`), and must belong to it (a Contact without an Account cannot take a Lead).
 * `undelete(ids[])`: back from the Recycle Bin; ids purged from the bin fail with
   ENTITY_IS_DELETED (undeleting a merge loser does not move its children back).
 * `retrieve(fieldList, sObjectType, ids[])`: live records or nil.
@@ -314,11 +313,11 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
             if store.object_of(account_id) != "Account":
                 raise OrgError("INVALID_ID_FIELD", f"{account_id} is not an Account id", ["accountId"])
             store.get(account_id, "Account")
-            if contact.get("AccountId") and contact["AccountId"] != account_id:
+            if contact.get("AccountId") != account_id:
                 raise OrgError("INVALID_CROSS_REFERENCE_KEY",
                                f"contact {contact_id} is not associated with account {account_id}", ["contactId"])
-        else:
-            account_id = contact.get("AccountId")
+        else:  # (as the real API: a Contact to convert into is named with its Account)
+            raise OrgError("REQUIRED_FIELD_MISSING", "accountId is required when contactId is given", ["accountId"])
         # Only empty Contact fields are filled (LeadSource only when empty, unless overwriteLeadSource).
         fill: dict[str, Any] = {}
         mapping = dict(LEAD_TO_CONTACT)
@@ -332,8 +331,6 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
         src = lead.get("LeadSource")
         if src not in (None, "") and (overwrite_source or contact.get("LeadSource") in (None, "")):
             fill["LeadSource"] = src
-        if account_id and not contact.get("AccountId"):
-            fill["AccountId"] = account_id
         moved: list[str] = []
         for rid, rec in sorted(store.objects["Task"].items()):
             if not rec["IsDeleted"] and rec.get("WhoId") == lead_id:

@@ -143,6 +143,9 @@ def test_convert_lead_overwrite_lead_source_and_account_mismatch(org):
     status, body = call(org, convert_lead_body([LeadConvert(lead_id=L[1], contact_id=C[4], account_id=other)]))
     assert parse_response(body, "convertLead")[0].errors[0].status_code == "INVALID_CROSS_REFERENCE_KEY"
     status, body = call(org, convert_lead_body([LeadConvert(lead_id=L[0], contact_id=C[4], overwrite_lead_source=True)]))
+    assert parse_response(body, "convertLead")[0].errors[0].status_code == "REQUIRED_FIELD_MISSING"  # no accountId
+    status, body = call(org, convert_lead_body([LeadConvert(lead_id=L[0], contact_id=C[4], account_id=ACC,
+                                                            overwrite_lead_source=True)]))
     assert parse_response(body, "convertLead")[0].success and org.store.get(C[4])["LeadSource"] == "Web"
 
 

@@ -80,7 +80,8 @@ def make_db(groups: list[list[dict]], singles: list[dict] = ()) -> duckdb.DuckDB
     # plan_document's evidence needs scored_pairs; an empty one is enough here.
     con.execute("""CREATE TABLE scored_pairs (left_idx INTEGER, right_idx INTEGER, rule_no SMALLINT, match_weight FLOAT,
                    match_probability DOUBLE, gate TINYINT)""")
-    for c in ["last_name", "first_name", "full_name", "email", "phone", "mobile", "company_core", "postal_code", "street", "birthdate"]:
+    for c in ["last_name", "first_name", "full_name", "email", "phone", "mobile", "company_core", "company_reading",
+              "company_sound", "postal_code", "street", "birthdate"]:
         con.execute(f"ALTER TABLE normalized_records ADD COLUMN {c} VARCHAR")
     return con
 
@@ -604,3 +605,39 @@ def test_a_date_field_is_written_as_the_api_takes_it():
     assert _typed(date_field, "2024-04-01") == "2024-04-01"
     assert _typed(date_field, "2024/02/30") == "2024/02/30"  # no such day: the org says so
     assert _typed({"type": "string"}, "1970/3/15") == "1970/3/15"
+
+
+def test_leads_that_a_contact_cannot_take_well_send_the_conversion_to_review():
+    """A job changer's new card (another company, another mail domain) converted into the old
+    company's Contact would put the new address and title under the old account: review, with the
+    reason. So does a Contact without an account (convertLead needs one). The same company written
+    in another script (a translation), or the same mail domain, is no job change."""
+    from nayose.normalize import split_company
+    from nayose.survive import NO_ACCOUNT_REASON, OTHER_COMPANY_REASON
+
+    con = make_db([
+        [rec("0030000000000141", "Contact", created=0, LastName="西村", FirstName="浩二", **{"Account.Name": "株式会社オメガ電子"},
+             AccountId="0010000000000141", Email="k.nishimura@omega-denshi.co.jp", MobilePhone="090-5151-6161"),
+         rec("00Q000000000142", created=9, LastName="西村", FirstName="浩二", Company="株式会社ベータシステム",
+             Email="nishimura@beta-system.co.jp", MobilePhone="090-5151-6161", LeadSource="名刺")],
+        [rec("0030000000000143", "Contact", created=0, LastName="石井", FirstName="智子", AccountId=None,
+             Email="tomoko.ishii@gmail.com"),
+         rec("00Q000000000144", created=9, LastName="石井", FirstName="智子", Email="tomoko.ishii@gmail.com")],
+        [rec("0030000000000145", "Contact", created=0, LastName="久保田", FirstName="未来", **{"Account.Name": "株式会社信州人材サービス"},
+             AccountId="0010000000000145", Email="m.kubota@shinshujinzai.co.jp"),
+         rec("00Q000000000146", created=9, LastName="久保田", FirstName="未来", Company="Shinshu Staffing Co., Ltd.")],
+        [rec("0030000000000147", "Contact", created=0, LastName="田中", FirstName="一郎", **{"Account.Name": "株式会社トライ"},
+             AccountId="0010000000000147", Email="ichiro.tanaka@try-inc.co.jp"),
+         rec("00Q000000000148", created=9, LastName="田中", FirstName="一郎", Company="トライホールディングス株式会社",
+             Email="i.tanaka@try-inc.co.jp")],
+    ])
+    for rid, company, email in con.execute(
+            """SELECT "Id", coalesce("Company", "Account.Name"), "Email" FROM raw_records""").fetchall():
+        con.execute("UPDATE normalized_records SET company_core = ?, email = lower(?) WHERE id = ?",
+                    [split_company(company)[0] if company else None, email, rid])
+    survive(con, Config())
+    got = {c: (s, r) for c, s, r in con.execute("SELECT cluster_id, status, reason FROM survivors").fetchall()}
+    assert got["0030000000000141"] == ("review", OTHER_COMPANY_REASON)
+    assert got["0030000000000143"] == ("review", NO_ACCOUNT_REASON)
+    assert got["0030000000000145"] == ("auto", None)  # a translation is not another company
+    assert got["0030000000000147"] == ("auto", None)  # one mail domain: one company
