@@ -401,6 +401,10 @@ class DeleteRule(_Strict):
                                  "(a dummy such as noemail@ does not count).")
     no_phone: bool = Field(False, description="Also require: no phone number (6+ digits) in phone_fields "
                            "(a dummy such as 090-1234-5678 or 03-0000-0000 does not count).")
+    no_address: bool = Field(False, description="Also require: no postal address (a street or a postal code in "
+                             "address_fields; 不明 or 000-0000 does not count).")
+    objects: list[str] = Field(default_factory=list, description="Only records of these objects (Lead, Contact, "
+                               "Account); empty: any.")
     include_business_cards: bool = Field(False, description="Explicitly allow deleting business-card records.")
 
     @field_validator("patterns")
@@ -432,7 +436,10 @@ def _default_delete_rules() -> list[DeleteRule]:
             fields=["LastName", "FirstName", "Company", "Account.Name"],
             patterns=[r"(test|テスト|てすと)[0-9]*", r"(dummy|ダミー|だみー)[0-9]*", r"a{3,}", r"x{3,}", r"あ{3,}"],
         ),
-        DeleteRule(name="no_contact_info", reason="no valid email and no phone", no_valid_email=True, no_phone=True),
+        # A Lead nobody can reach: no mailbox, no number, no postal address. Not a Contact: it belongs
+        # to an account and may carry opportunities, cases and history the export does not show.
+        DeleteRule(name="no_contact_info", reason="a lead with no valid email, phone or address", no_valid_email=True,
+                   no_phone=True, no_address=True, objects=["Lead"]),
     ]
 
 
@@ -443,6 +450,8 @@ class DeleteRulesConfig(_Strict):
     rules: list[DeleteRule] = Field(default_factory=_default_delete_rules)
     email_fields: list[str] = Field(default_factory=lambda: ["Email"])
     phone_fields: list[str] = Field(default_factory=lambda: ["Phone", "MobilePhone"])
+    address_fields: list[str] = Field(default_factory=lambda: [
+        "Street", "PostalCode", "MailingStreet", "MailingPostalCode", "PersonMailingStreet", "PersonMailingPostalCode"])
 
 
 class ExclusionRule(_Strict):

@@ -91,6 +91,33 @@ def _phone_sql(col: str) -> str:
     return f"(length({digits}) >= 6 AND NOT regexp_matches({digits}, '{DUMMY_PHONE_RE}'))"
 
 
+def _lit(v: str) -> str:
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[str]) -> str:
+    """SQL over `r`: the record holds a postal address in one of `fields` -- a postal code of 7
+    digits that is not a dummy (000-0000), or a street that is not a placeholder (不明, なし, 同上)."""
+    from nayose.normalize import DUMMY_POSTAL_RE, address_placeholders, normalize_street
+
+    placeholders = set(address_placeholders(config))
+    conds = []
+    for f in fields:
+        if "postal" in f.lower():
+            digits = f"regexp_replace(translate(coalesce(CAST(r.\"{f}\" AS VARCHAR), ''), '０１２３４５６７８９', '0123456789'), '[^0-9]', '', 'g')"
+            conds.append(f"(length({digits}) = 7 AND NOT regexp_full_match({digits}, '{DUMMY_POSTAL_RE}'))")
+            continue
+        values = [v for (v,) in con.execute(f'SELECT DISTINCT CAST("{f}" AS VARCHAR) FROM raw_records WHERE "{f}" IS NOT NULL').fetchall()]
+        real = [v for v in values if (normalize_street(v) or "") not in placeholders | {""}]
+        if real:
+            tname = f"_del_addr_{len(conds)}"
+            con.register(tname, pa.table({"v": pa.array(real, pa.string())}))
+            con.execute(f'CREATE OR REPLACE TEMP TABLE "{tname}_t" AS SELECT v FROM "{tname}"')
+            con.unregister(tname)
+            conds.append(f'coalesce(CAST(r."{f}" AS VARCHAR) IN (SELECT v FROM "{tname}_t"), false)')
+    return " OR ".join(conds) or "false"
+
+
 def _pattern_key(v: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", v).strip())
 
@@ -129,6 +156,10 @@ def delete_candidates(con: duckdb.DuckDBPyConnection, config: Config) -> str:
         if rule.no_phone:
             phs = [_phone_sql(f'r."{f}"') for f in dr.phone_fields if f in cols]
             conds.append("NOT (" + (" OR ".join(phs) if phs else "false") + ")")
+        if rule.no_address:
+            conds.append("NOT (" + _address_sql(con, config, [f for f in dr.address_fields if f in cols]) + ")")
+        if rule.objects:
+            conds.append(f"r.\"Object\" IN ({', '.join(_lit(o) for o in rule.objects)})")
         if not rule.include_business_cards:
             conds.append(f"NOT coalesce({card}, false)")
         conds.append(f"NOT {grouped}")

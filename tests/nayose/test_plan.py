@@ -235,13 +235,21 @@ def test_delete_rules_never_touch_cards_unless_explicit():
         # a dummy address and a dummy number are no contact information
         rec("00Q0000000000T8", LastName="山田", Email="noemail@abc-shoji.com", MobilePhone="090-1234-5678"),
         rec("00Q0000000000T9", LastName="山田", Email="yamada@abc-shoji.co.jp", Phone="０３－００００－００００"),
+        # a postal address is a way to reach a person (direct mail); 不明 and 000-0000 are not
+        rec("00Q0000000000TA", LastName="山田", Street="丸の内1-1-1"),
+        rec("00Q0000000000TB", LastName="山田", PostalCode="〒100-0005"),
+        rec("00Q0000000000TC", LastName="山田", Street="不明", PostalCode="000-0000"),
+        # a Contact belongs to an account and may carry history the export does not show
+        rec("0035F00000000TD", "Contact", LastName="山田", AccountId="0015F000000A001"),
     ]
     con = make_db([], singles)
     survive(con, CFG)
     build_plan(con, CFG)
     got = dict(con.execute('SELECT "Id", reason FROM delete_plan').fetchall())
-    assert got == {"00Q0000000000T1": "test / dummy name or company", "00Q0000000000T4": "no valid email and no phone",
-                   "00Q0000000000T7": "test / dummy name or company", "00Q0000000000T8": "no valid email and no phone"}
+    unreachable = "a lead with no valid email, phone or address"
+    assert got == {"00Q0000000000T1": "test / dummy name or company", "00Q0000000000T4": unreachable,
+                   "00Q0000000000T7": "test / dummy name or company", "00Q0000000000T8": unreachable,
+                   "00Q0000000000TC": unreachable}
     cfg = Config(delete_rules=DeleteRulesConfig(rules=[
         DeleteRule(name="t", reason="test", fields=["LastName"], patterns=["テスト"], include_business_cards=True)]))
     build_plan(con, cfg)
