@@ -25,7 +25,7 @@ from assets.plan import merge_plan, survivorship
 from assets.store import NayoseStore
 from nayose.config import Config
 from nayose.plan import MAX_LOSERS_PER_MERGE
-from nayose.survive import Rec, as_master_object, blank, card_sql, considered_fields
+from nayose.survive import Rec, as_master_object, blank, card_sql, considered_fields, person_account_sql
 from nayose.store import table_exists
 
 SAMPLE_ROWS = 10  # offending rows shown in a failed check's metadata
@@ -35,15 +35,18 @@ def card_overwrites(con: duckdb.DuckDBPyConnection, config: Config) -> list[tupl
     """(cluster_id, field, card record, card value, surviving value, from record, rule) for every
     field where a business-card record of the group holds a value but the surviving value does not
     come from a business-card record (fields in card_exempt_fields excepted). Lead values in a
-    group with a Contact master are compared under the Contact's field names, as survivorship sees
-    them."""
+    group with a Contact or Person Account master are compared under the master's field names, as
+    survivorship sees them."""
     sv = config.survivorship
     cols = [c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()]
     fields = considered_fields(cols, sv)
     exempt = set(sv.card_exempt_fields)
     cards = con.sql(
-        """SELECT g.cluster_id AS __cluster_id, s.object AS __master_object, r.*
+        f"""SELECT g.cluster_id AS __cluster_id,
+                  CASE WHEN s.object = 'Account' AND {person_account_sql(con, 'm')} THEN 'PersonAccount'
+                       ELSE s.object END AS __master_object, r.*
            FROM group_records g JOIN survivors s USING (cluster_id) JOIN raw_records r ON r."Id" = g."Id"
+           LEFT JOIN raw_records m ON m."Id" = s.master_id
            WHERE g.is_card ORDER BY g.cluster_id, r."Id" """
     ).to_arrow_table().to_pylist()
     if not cards:

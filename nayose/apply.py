@@ -305,7 +305,7 @@ def _group_ids(c: dict) -> set[str]:
         if st["action"] == "merge":
             ids.update([st["master_id"], *st["loser_ids"]])
         elif st["action"] == "convert_lead":
-            ids.update([st["lead_id"], st["contact_id"]])
+            ids.update([st["lead_id"], st.get("contact_id") or st.get("account_id")])
     return {i for i in ids if i}
 
 
@@ -329,11 +329,17 @@ class Step:
         p = self.payload
         if self.action == "merge":
             return [p["master_id"], *p["loser_ids"]]
-        if self.action == "convert_lead":
-            return [p["lead_id"], p["contact_id"]]
+        if self.action == "convert_lead":  # (into a Person Account: the account, no contact)
+            return [p["lead_id"], p["contact_id"] or p["account_id"]]
         if self.action == "update_fields":
             return [p["master_id"]]
         return [p["Id"]]
+
+
+def _convert_target(payload: dict) -> str:
+    if payload.get("contact_id"):
+        return f"contact {payload['contact_id']}"
+    return f"person account {payload.get('account_id')}"
 
 
 def group_steps(c: dict) -> list[Step]:
@@ -346,8 +352,10 @@ def group_steps(c: dict) -> list[Step]:
             steps.append(Step(f"{cid}/{k}:merge", cid, "merge", object_of(st["master_id"]),
                               {"master_id": st["master_id"], "loser_ids": list(st["loser_ids"])}))
         elif st["action"] == "convert_lead":
+            if not st.get("contact_id") and not st.get("account_id"):
+                raise ApplyError(f"group {cid}: a convert_lead step names neither a contact nor a person account")
             steps.append(Step(f"{cid}/{k}:convert_lead", cid, "convert_lead", "Lead",
-                              {"lead_id": st["lead_id"], "contact_id": st["contact_id"], "account_id": st.get("account_id")}))
+                              {"lead_id": st["lead_id"], "contact_id": st.get("contact_id"), "account_id": st.get("account_id")}))
         else:
             raise ApplyError(f"group {cid}: unknown step action {st['action']!r}")
     if steps and not any(s.action == "merge" for s in steps) and c.get("fields"):
@@ -621,7 +629,7 @@ class _Org:
                 pass
         gone = [i for i in ids if i not in out]
         if gone:
-            extra = ", IsConverted, ConvertedContactId" if sobject == "Lead" else ""
+            extra = ", IsConverted, ConvertedContactId, ConvertedAccountId" if sobject == "Lead" else ""
             soql = (f"SELECT Id, IsDeleted, MasterRecordId, SystemModstamp, LastModifiedDate{extra} FROM {sobject} "
                     f"WHERE Id IN ({', '.join(soql_quote(x) for x in gone)})")
             for r in self.query(soql):
@@ -789,7 +797,7 @@ def _staleness(rec: dict | None, as_of: str | None, sobject: str) -> str | None:
             return f"merged into {rec['MasterRecordId']} since the plan"
         return "deleted since the plan"
     if sobject == "Lead" and rec.get("IsConverted") in (True, "true"):
-        return f"converted into {rec.get('ConvertedContactId') or 'a contact'} since the plan"
+        return f"converted into {rec.get('ConvertedContactId') or rec.get('ConvertedAccountId') or 'a contact'} since the plan"
     if as_of is None:
         return "no as-of time in the plan"
     ref = parse_time(as_of)
@@ -885,8 +893,10 @@ class _Applier:
             recs = org.records("Lead", [p["lead_id"]])
             lead = recs.get(p["lead_id"])
             ev = {"IsConverted": lead.get("IsConverted") if lead else None,
-                  "ConvertedContactId": lead.get("ConvertedContactId") if lead else None}
-            if lead and lead.get("IsConverted") in (True, "true") and lead.get("ConvertedContactId") == p["contact_id"]:
+                  "ConvertedContactId": lead.get("ConvertedContactId") if lead else None,
+                  "ConvertedAccountId": lead.get("ConvertedAccountId") if lead else None}
+            into = (lead or {}).get("ConvertedContactId") if p["contact_id"] else (lead or {}).get("ConvertedAccountId")
+            if lead and lead.get("IsConverted") in (True, "true") and into == (p["contact_id"] or p["account_id"]):
                 return "done", ev
             if lead and lead.get("IsConverted") in (False, "false", None) and lead.get("IsDeleted") not in (True, "true"):
                 return "not_done", ev
@@ -1117,7 +1127,7 @@ class _Applier:
         # 2. stale check: one read of every record of the group (+ the children merges re-parent)
         ids = sorted(_group_ids(c))
         masters = {s.payload["master_id"] for s in steps if s.action in ("merge", "update_fields")}
-        masters |= {s.payload["contact_id"] for s in steps if s.action == "convert_lead"}
+        masters |= {s.payload["contact_id"] or s.payload["account_id"] for s in steps if s.action == "convert_lead"}
         try:
             recs, kids = org.read(ids, [i for i in ids if i not in masters])
         except _Unresolved as exc:
@@ -1798,11 +1808,11 @@ def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify
         elif s.action == "convert_lead":
             lead = s.payload["lead_id"]
             report.not_restored.append({"cluster_id": cid, "Id": lead, "object": "Lead", "kind": "converted_lead",
-                                        "detail": f"lead converted into contact {s.payload['contact_id']}: the API cannot revert a conversion"})
+                                        "detail": f"lead converted into {_convert_target(s.payload)}: the API cannot revert a conversion"})
             for child, child_id, fld in kids.get(lead, []):
                 report.not_restored.append({
                     "cluster_id": cid, "Id": child_id, "object": child, "kind": "reparented_child",
-                    "detail": f"{child} of lead {lead} now points at contact {s.payload['contact_id']} (conversion)"})
+                    "detail": f"{child} of lead {lead} now points at {_convert_target(s.payload)} (conversion)"})
     # 3. the master's fields
     key_m = f"undo/{cid}/master"
     if undone(key_m):

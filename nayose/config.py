@@ -265,6 +265,13 @@ def _default_field_groups() -> list[FieldGroup]:
         ),
         # (the bounce belongs to the address; the opt-out to the person: see the consent fields' any_true)
         FieldGroup(name="email", fields=["Email", "EmailBouncedReason", "EmailBouncedDate"]),
+        # a Person Account's own address and mailbox (and a Lead's, converted into it)
+        FieldGroup(
+            name="person_mailing_address",
+            fields=["PersonMailingStreet", "PersonMailingCity", "PersonMailingState", "PersonMailingPostalCode",
+                    "PersonMailingCountry"],
+        ),
+        FieldGroup(name="person_email", fields=["PersonEmail", "PersonEmailBouncedReason", "PersonEmailBouncedDate"]),
     ]
 
 
@@ -374,6 +381,23 @@ class SurvivorshipConfig(_Strict):
             "PostalCode": "MailingPostalCode", "Country": "MailingCountry", "Company": "Account.Name",
         },
         description="When Leads are converted into a Contact master, their values compete under these Contact fields.",
+    )
+    lead_to_person_account_fields: dict[str, str] = Field(
+        default_factory=lambda: {
+            "Email": "PersonEmail", "MobilePhone": "PersonMobilePhone", "Title": "PersonTitle",
+            "Street": "PersonMailingStreet", "City": "PersonMailingCity", "State": "PersonMailingState",
+            "PostalCode": "PersonMailingPostalCode", "Country": "PersonMailingCountry",
+            "EmailBouncedReason": "PersonEmailBouncedReason", "EmailBouncedDate": "PersonEmailBouncedDate",
+            "HasOptedOutOfEmail": "PersonHasOptedOutOfEmail", "HasOptedOutOfFax": "PersonHasOptedOutOfFax",
+            "DoNotCall": "PersonDoNotCall", "LeadSource": "PersonLeadSource",
+            # a Person Account has no company: a Lead's (個人, or the employer) is not carried
+            "Company": "",
+        },
+        description=(
+            "When Leads are converted into a Person Account master (a group of Leads and Person Accounts only), "
+            "their values compete under these Person Account fields (an empty name: the value is not carried); the "
+            "others keep their names (Phone, FirstName, LastName are the Person Account's own)."
+        ),
     )
 
     @field_validator("field_groups")

@@ -7,8 +7,10 @@
   master and at most 2 other records, so a group of N records of one object becomes
   ceil((N-1)/2) chained `merge` steps with the same master. In a group holding Leads and
   Contacts, the Contacts are merged into the Contact master and every Lead becomes a
-  `convert_lead` step into that Contact (and its AccountId). A group mixing other objects gets no
-  steps (status review).
+  `convert_lead` step into that Contact (and its AccountId). In a group of Leads and Person
+  Accounts only, the Person Accounts are merged (as Accounts) and every Lead becomes a
+  `convert_lead` step into the master Person Account (account_id, no contact_id: convertLead
+  takes the Person Account alone). A group mixing other objects gets no steps (status review).
 * `delete_plan(Id, object, reason)`: junk / test records by `delete_rules` — never a business-card
   record unless the rule sets `include_business_cards: true`, never a record of a duplicate group
   (those go through the merge plan).
@@ -190,12 +192,14 @@ def build_plan(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         con.execute(f"""
             CREATE OR REPLACE TABLE plan_steps AS
             WITH grp AS (
-                SELECT s.cluster_id, s.master_id, s.object, {account} AS account_id,
+                SELECT s.cluster_id, s.master_id, s.object, {account} AS account_id, s.reason,
                        (SELECT list_distinct(list(g.object)) FROM group_records g WHERE g.cluster_id = s.cluster_id) AS objs
                 FROM survivors s LEFT JOIN raw_records r ON r."Id" = s.master_id
             ),
             ok AS (
+                -- (Leads with Person Accounts only: survivorship gave no 'mixed objects' reason)
                 SELECT * FROM grp WHERE len(objs) = 1 OR list_sort(objs) = ['Contact', 'Lead']
+                    OR (list_sort(objs) = ['Account', 'Lead'] AND coalesce(reason NOT LIKE 'mixed objects%', true))
             ),
             losers AS (
                 SELECT g.cluster_id, g."Id", (row_number() OVER (PARTITION BY g.cluster_id ORDER BY g."Id") - 1) // {MAX_LOSERS_PER_MERGE} AS chunk
@@ -213,9 +217,11 @@ def build_plan(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
                 SELECT g.cluster_id,
                        coalesce(m.n, 0) + row_number() OVER (PARTITION BY g.cluster_id ORDER BY g."Id") - 1 AS k,
                        'convert_lead' AS action, 'Lead' AS object, NULL::VARCHAR AS master_id, NULL::VARCHAR[] AS loser_ids,
-                       g."Id" AS lead_id, ok.master_id AS contact_id, ok.account_id
+                       g."Id" AS lead_id,
+                       CASE WHEN ok.object = 'Contact' THEN ok.master_id END AS contact_id,
+                       CASE WHEN ok.object = 'Contact' THEN ok.account_id ELSE ok.master_id END AS account_id
                 FROM group_records g JOIN ok USING (cluster_id) LEFT JOIN n_merges m USING (cluster_id)
-                WHERE ok.object = 'Contact' AND g.object = 'Lead'
+                WHERE ok.object IN ('Contact', 'Account') AND g.object = 'Lead'
             )
             SELECT cluster_id, CAST(k + 1 AS INTEGER) AS step_no, action, object, master_id, loser_ids,
                    lead_id, contact_id, account_id

@@ -85,6 +85,7 @@ class Rec:
     created: float | None = None  # epoch seconds
     modified: float | None = None
     is_card: bool = False
+    is_person: bool = False  # a Person Account (IsPersonAccount): Leads are converted into it
 
     @property
     def completeness(self) -> int:
@@ -180,17 +181,37 @@ def script_rank(value: str | None) -> int:
     return 1 if _KANA.search(v) else 2
 
 
+def lead_field_map(master_kind: str | None, config: SurvivorshipConfig) -> dict[str, str]:
+    """The Lead field -> master field names of a Lead converted into a master of `master_kind`
+    ('Contact' or 'PersonAccount'; anything else: no conversion)."""
+    if master_kind == "Contact":
+        return dict(config.lead_to_contact_fields)
+    if master_kind == "PersonAccount":
+        return dict(config.lead_to_person_account_fields)
+    return {}
+
+
+def person_account_sql(con: duckdb.DuckDBPyConnection, alias: str = "r") -> str:
+    """SQL over raw_records `alias`: the record is a Person Account (IsPersonAccount true)."""
+    cols = {c[0].lower(): c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()}
+    if "ispersonaccount" not in cols:
+        return "false"
+    truthy = ", ".join(_lit(v) for v in TRUE_FLAG_VALUES)
+    return (f"coalesce(lower(trim(CAST({alias}.\"{cols['ispersonaccount']}\" AS VARCHAR))) IN ({truthy}), false)")
+
+
 def as_master_object(rec: Rec, master_object: str, config: SurvivorshipConfig) -> Rec:
-    """A Lead converted into a Contact: its values under the Contact's field names."""
-    if rec.object != "Lead" or master_object != "Contact":
+    """A Lead converted into a Contact (master_object 'Contact') or a Person Account
+    ('PersonAccount'): its values under the master's field names."""
+    if rec.object != "Lead" or master_object not in ("Contact", "PersonAccount"):
         return rec
     vals = dict(rec.values)
-    for src, dst in config.lead_to_contact_fields.items():
+    for src, dst in lead_field_map(master_object, config).items():
         if src in vals:
             v = vals.pop(src)
-            if blank(vals.get(dst)):
+            if dst and blank(vals.get(dst)):
                 vals[dst] = v
-    return Rec(rec.id, rec.object, vals, rec.created, rec.modified, rec.is_card)
+    return Rec(rec.id, rec.object, vals, rec.created, rec.modified, rec.is_card, rec.is_person)
 
 
 def considered_fields(columns: list[str], config: SurvivorshipConfig) -> list[str]:
@@ -202,7 +223,8 @@ def considered_fields(columns: list[str], config: SurvivorshipConfig) -> list[st
 # The SQL engine
 #
 # Input: two tables —
-#   _sv_rec(cluster_id, status, id, object, created DOUBLE, modified DOUBLE, is_card BOOLEAN)
+#   _sv_rec(cluster_id, status, id, object, created DOUBLE, modified DOUBLE, is_card BOOLEAN
+#           [, is_person BOOLEAN: a Person Account; false when the column is missing])
 #   _sv_long0(id, field, value)   one row per non-blank value of a considered field
 # and the considered fields in column order. Output: survivors, surviving_fields, group_records.
 
@@ -238,7 +260,8 @@ def _units(fields: list[str], config: SurvivorshipConfig) -> tuple[pa.Table, lis
     """One row per field that can survive: its unit (the field, or its field group), rule, and the
     unit's primary field — plain, and when Leads are mapped into a Contact master (mapped fields
     that are not input columns then join the field universe). Returns (table, field universe)."""
-    mapped_extra = [d for d in dict.fromkeys(config.lead_to_contact_fields.values()) if d not in fields]
+    mapped_extra = [d for d in dict.fromkeys([*config.lead_to_contact_fields.values(),
+                                              *config.lead_to_person_account_fields.values()]) if d and d not in fields]
     universe = fields + mapped_extra
     grouped = {f: g for g in config.field_groups for f in g.fields}
     cols: dict[str, list] = {k: [] for k in (
@@ -291,10 +314,12 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     con.register("_sv_units_arrow", units)
     con.execute("CREATE OR REPLACE TEMP TABLE _sv_units AS SELECT * FROM _sv_units_arrow")
     con.unregister("_sv_units_arrow")
-    lmap = list(config.lead_to_contact_fields.items())
-    con.execute("CREATE OR REPLACE TEMP TABLE _sv_map (src VARCHAR, dst VARCHAR)")
+    if "is_person" not in {c[0] for c in con.execute("DESCRIBE _sv_rec").fetchall()}:
+        con.execute("ALTER TABLE _sv_rec ADD COLUMN is_person BOOLEAN DEFAULT false")
+    lmap = [(kind, src, dst) for kind in ("Contact", "PersonAccount") for src, dst in lead_field_map(kind, config).items()]
+    con.execute("CREATE OR REPLACE TEMP TABLE _sv_map (kind VARCHAR, src VARCHAR, dst VARCHAR)")
     if lmap:
-        con.executemany("INSERT INTO _sv_map VALUES (?, ?)", lmap)
+        con.executemany("INSERT INTO _sv_map VALUES (?, ?, ?)", lmap)
     route_rank: dict[str, int] = {}
     pos = {route: i for i, route in enumerate(config.source_priority)}
     for route, sources in config.routes.items():
@@ -318,35 +343,41 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         g AS (
             SELECT cluster_id, any_value(status) AS status, count(*) AS size,
                    list_sort(list_distinct(list(object))) AS objs,
-                   bool_or(object = 'Contact') AND bool_or(object = 'Lead') AS lead_contact
+                   bool_or(object = 'Contact') AND bool_or(object = 'Lead') AS lead_contact,
+                   -- Leads and Person Accounts only: the Leads are converted into a Person Account
+                   bool_or(object = 'Account') AND bool_or(object = 'Lead')
+                       AND bool_and(object IN ('Account', 'Lead') AND (object <> 'Account' OR coalesce(is_person, false))) AS lead_person
             FROM _sv_rec GROUP BY cluster_id
         ),
         ranked AS (
-            SELECT r.cluster_id, r.id, r.object,
+            SELECT r.cluster_id, r.id, r.object, coalesce(r.is_person, false) AS is_person,
                    row_number() OVER (PARTITION BY r.cluster_id ORDER BY
-                       (g.lead_contact AND r.object <> 'Contact'), {_master_order_sql(config)}) AS k
+                       (g.lead_contact AND r.object <> 'Contact') OR (g.lead_person AND r.object <> 'Account'),
+                       {_master_order_sql(config)}) AS k
             FROM _sv_rec r JOIN g USING (cluster_id) LEFT JOIN complete cm ON cm.id = r.id
         )
         SELECT g.cluster_id, m.id AS master_id, m.object AS master_object, g.size, g.status AS cluster_status,
+               CASE WHEN g.lead_contact THEN 'Contact' WHEN g.lead_person THEN 'PersonAccount' END AS master_kind,
                CASE WHEN coalesce(a.n_accounts, 0) > 1 THEN 'contacts under different accounts'
-                    WHEN len(g.objs) > 1 AND g.objs <> ['Contact', 'Lead'] THEN 'mixed objects: ' || array_to_string(g.objs, ', ')
+                    WHEN len(g.objs) > 1 AND g.objs <> ['Contact', 'Lead'] AND NOT g.lead_person
+                        THEN 'mixed objects: ' || array_to_string(g.objs, ', ')
                END AS reason
         FROM g JOIN ranked m ON m.cluster_id = g.cluster_id AND m.k = 1
         LEFT JOIN acct a ON a.cluster_id = g.cluster_id
     """)
-    # The values as the master object sees them: a Lead converted into a Contact master competes
-    # under the Contact's fields (its own value of the target field first).
+    # The values as the master object sees them: a Lead converted into a Contact or a Person
+    # Account master competes under the master's fields (its own value of the target field first).
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _sv_view AS
         WITH rec AS (
-            SELECT r.*, (r.object = 'Lead' AND g.master_object = 'Contact') AS mapped, r.id = g.master_id AS is_master
+            SELECT r.*, g.master_kind, (r.object = 'Lead' AND g.master_kind IS NOT NULL) AS mapped, r.id = g.master_id AS is_master
             FROM _sv_rec r JOIN _sv_groups g USING (cluster_id)
         )
         SELECT rec.cluster_id, l.id, CASE WHEN rec.mapped AND m.src IS NOT NULL THEN m.dst ELSE l.field END AS field, l.value
         FROM _sv_long0 l JOIN rec ON rec.id = l.id
-        LEFT JOIN _sv_map m ON m.src = l.field
+        LEFT JOIN _sv_map m ON m.kind = rec.master_kind AND m.src = l.field
         WHERE NOT (rec.mapped AND m.src IS NOT NULL
-                   AND EXISTS (SELECT 1 FROM _sv_long0 o WHERE o.id = l.id AND o.field = m.dst))
+                   AND (m.dst = '' OR EXISTS (SELECT 1 FROM _sv_long0 o WHERE o.id = l.id AND o.field = m.dst)))
     """)
     # A whole Japanese name typed into LastName with FirstName blank (松本　明香 on a card) is the
     # record's surname and given name: its two parts compete as such, so that the merged record
@@ -373,7 +404,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_cand AS
         WITH gmap AS (
-            SELECT cluster_id, bool_or(r.object = 'Lead') AND any_value(g.master_object) = 'Contact' AS has_mapped
+            SELECT cluster_id, bool_or(r.object = 'Lead') AND any_value(g.master_kind) IS NOT NULL AS has_mapped
             FROM _sv_rec r JOIN _sv_groups g USING (cluster_id) GROUP BY cluster_id
         ),
         cu AS (
@@ -849,7 +880,7 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
             CREATE OR REPLACE TEMP TABLE _sv_rec AS
             SELECT c.cluster_id, c.status, r."Id" AS id, r."Object" AS object,
                    epoch(n.created_date) AS created, epoch(n.last_modified_date) AS modified,
-                   coalesce({card_sql(con, config)}, false) AS is_card
+                   coalesce({card_sql(con, config)}, false) AS is_card, {person_account_sql(con)} AS is_person
             FROM clusters c
             JOIN raw_records r ON r."Id" = c."Id"
             JOIN normalized_records n ON n.rec_idx = c.rec_idx
@@ -899,6 +930,7 @@ def survive_group(cluster_id: str, status: str, recs: list[Rec], config: Survivo
             "created": pa.array([r.created for r in recs], pa.float64()),
             "modified": pa.array([r.modified for r in recs], pa.float64()),
             "is_card": pa.array([bool(r.is_card) for r in recs], pa.bool_()),
+            "is_person": pa.array([bool(r.is_person) for r in recs], pa.bool_()),
         })
         long = [(r.id, f, v if v is None else str(v)) for r in recs for f, v in r.values.items() if not blank(v)]
         long_table = pa.table({

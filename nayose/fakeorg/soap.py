@@ -12,7 +12,8 @@ optionally `api_version`. Semantics follow Salesforce's documentation:
   (and `fieldsToNull`) are written on the master; the losers' children are re-parented to the
   master (`store.reparent`) and the losers deleted with `MasterRecordId = master`. Result per
   request: id, success, mergedRecordIds, updatedRelatedIds, errors.
-* `convertLead(LeadConvert[])` into an existing Contact (and its Account): only the Contact's
+* `convertLead(LeadConvert[])` into an existing Contact (and its Account), or with an accountId
+  and no contactId into an existing Person Account (its Person* fields filled): only the Contact's
   empty fields are filled from the Lead's mapped fields (LeadSource too only when empty, unless
   overwriteLeadSource); the Lead becomes IsConverted with ConvertedContactId / ConvertedAccountId /
   ConvertedDate / Status; its Tasks move to the Contact and its CampaignMembers get the ContactId.
@@ -55,6 +56,14 @@ LEAD_TO_CONTACT = {
     "Description": "Description", "HasOptedOutOfEmail": "HasOptedOutOfEmail", "DoNotCall": "DoNotCall",
     "Department": "Department", "Street": "MailingStreet", "City": "MailingCity", "State": "MailingState",
     "PostalCode": "MailingPostalCode", "Country": "MailingCountry",
+}
+# Lead field → Person Account field filled by convertLead into a Person Account.
+LEAD_TO_PERSON_ACCOUNT = {
+    "FirstName": "FirstName", "LastName": "LastName", "Salutation": "Salutation", "Title": "PersonTitle",
+    "Email": "PersonEmail", "Phone": "Phone", "MobilePhone": "PersonMobilePhone", "Fax": "Fax",
+    "Description": "Description", "HasOptedOutOfEmail": "PersonHasOptedOutOfEmail", "DoNotCall": "PersonDoNotCall",
+    "Street": "PersonMailingStreet", "City": "PersonMailingCity", "State": "PersonMailingState",
+    "PostalCode": "PersonMailingPostalCode", "Country": "PersonMailingCountry",
 }
 
 _logs: "weakref.WeakKeyDictionary[Any, list[dict]]" = weakref.WeakKeyDictionary()
@@ -298,8 +307,11 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
         raise OrgError("REQUIRED_FIELD_MISSING", "leadId is required", ["leadId"])
     if not status:
         raise OrgError("REQUIRED_FIELD_MISSING", "convertedStatus is required", ["convertedStatus"])
+    if not contact_id and not account_id:
+        raise OrgError("REQUIRED_FIELD_MISSING", "the fake org converts into an existing Contact or Person Account only",
+                       ["contactId"])
     if not contact_id:
-        raise OrgError("REQUIRED_FIELD_MISSING", "the fake org converts into an existing Contact only", ["contactId"])
+        return _convert_into_person_account(store, lc, lead_id, account_id, status, overwrite_source, item)
     with store.lock:
         if store.object_of(lead_id) != "Lead":
             raise OrgError("INVALID_ID_FIELD", f"{lead_id} is not a Lead id", ["leadId"])
@@ -356,6 +368,58 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
         + (f"<accountId>{escape(account_id)}</accountId>" if account_id else '<accountId xsi:nil="true"/>')
         + f"<contactId>{escape(contact_id)}</contactId><leadId>{escape(lead_id)}</leadId>"
         '<opportunityId xsi:nil="true"/><success>true</success>'
+        "</result>"
+    ), item
+
+
+def _convert_into_person_account(store: OrgStore, lc: ET.Element, lead_id: str, account_id: str, status: str,
+                                 overwrite_source: bool, item: dict) -> tuple[str, dict]:
+    """convertLead with an accountId and no contactId: into that Person Account (as the API: a
+    business Account would get a new Contact, which the fake does not make). Only the Person
+    Account's empty fields are filled; the Lead's Tasks move to its PersonContactId."""
+    with store.lock:
+        if store.object_of(lead_id) != "Lead":
+            raise OrgError("INVALID_ID_FIELD", f"{lead_id} is not a Lead id", ["leadId"])
+        lead = store.get(lead_id, "Lead")
+        if lead.get("IsConverted"):
+            raise OrgError("CANNOT_UPDATE_CONVERTED_LEAD", f"lead already converted: {lead_id}", ["leadId"])
+        if store.object_of(account_id) != "Account":
+            raise OrgError("INVALID_ID_FIELD", f"{account_id} is not an Account id", ["accountId"])
+        account = store.get(account_id, "Account")
+        if not account.get("IsPersonAccount"):
+            raise OrgError("REQUIRED_FIELD_MISSING",
+                           "the fake org converts into an existing Contact or Person Account only", ["contactId"])
+        fill: dict[str, Any] = {}
+        mapping = dict(LEAD_TO_PERSON_ACCOUNT)
+        mapping.update({f: f for f in lead if f.endswith("__c")})
+        for lf, af in mapping.items():
+            v = lead.get(lf)
+            if v not in (None, "") and account.get(af) in (None, ""):
+                fill[af] = v
+        src = lead.get("LeadSource")
+        if src not in (None, "") and (overwrite_source or account.get("PersonLeadSource") in (None, "")):
+            fill["PersonLeadSource"] = src
+        person = account.get("PersonContactId")
+        moved: list[str] = []
+        for rid, rec in sorted(store.objects["Task"].items()):
+            if person and not rec["IsDeleted"] and rec.get("WhoId") == lead_id:
+                rec["WhoId"] = person
+                rec["SystemModstamp"] = store.now()
+                moved.append(rid)
+        if fill:
+            store.update(account_id, fill, "Account")
+        t = store.now()
+        store.objects["Lead"][lead_id].update({
+            "IsConverted": True, "ConvertedContactId": person, "ConvertedAccountId": account_id,
+            "ConvertedDate": t[:10], "Status": status, "LastModifiedDate": t, "SystemModstamp": t,
+        })
+    item.update({"contact_id": person, "filled": sorted(fill), "moved": moved})
+    return (
+        "<result>"
+        f"<accountId>{escape(account_id)}</accountId>"
+        + (f"<contactId>{escape(person)}</contactId>" if person else '<contactId xsi:nil="true"/>')
+        + f"<leadId>{escape(lead_id)}</leadId><opportunityId xsi:nil=\"true\"/>"
+        + f"<relatedPersonAccountId>{escape(account_id)}</relatedPersonAccountId><success>true</success>"
         "</result>"
     ), item
 

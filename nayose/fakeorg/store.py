@@ -49,7 +49,8 @@ LOOKUPS: dict[str, dict[str, tuple[str, ...]]] = {
     "CampaignMember": {"LeadId": ("Lead",), "ContactId": ("Contact",)},
 }
 SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp", "MasterRecordId")
-READ_ONLY_FIELDS = frozenset(SYSTEM_FIELDS) | {"IsConverted", "ConvertedContactId", "ConvertedAccountId", "ConvertedDate"}
+READ_ONLY_FIELDS = frozenset(SYSTEM_FIELDS) | {"IsConverted", "ConvertedContactId", "ConvertedAccountId", "ConvertedDate",
+                                               "IsPersonAccount", "PersonContactId"}
 _CHECK_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 EPOCH = datetime(2026, 11, 1, 0, 0, 0, tzinfo=timezone.utc)
 

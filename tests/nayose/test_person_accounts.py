@@ -161,3 +161,72 @@ def test_a_person_account_arriving_overnight_gives_what_a_full_run_gives(tmp_pat
     assert result.new > 0
     assert _partition(c) == full
     c.close()
+
+
+def test_a_lead_from_an_existing_customer_is_converted_into_the_person_account(tmp_path):
+    """A B2C org: a customer who is a Person Account (twice: kanji and katakana) fills in a web form
+    again and hands over a business card at a fair -- two Leads. The plan merges the Person Accounts
+    and converts each Lead into the master (convertLead with the Person Account alone, no contact);
+    the card's mobile is the surviving PersonMobilePhone. Applied to the fake org over HTTPS: the
+    Leads are converted into the Person Account, their Tasks move to its PersonContactId, the
+    master carries the surviving values, and a second run repeats nothing."""
+    from nayose.apply import apply_plan
+    from nayose.cli import main
+    from nayose.fakeorg.server import FakeOrg
+    from nayose.fakeorg.store import OrgStore, id18
+    from simple_salesforce import Salesforce
+
+    ts = "2026-10-{:02d}T09:00:00.000+0000".format
+    pa1, pa2 = id18("0015F00000P0001"), id18("0015F00000P0002")
+    web, card = id18("00Q5F00000W0001"), id18("00Q5F00000W0002")
+    pc1, pc2 = id18("0035F00000PC001"), id18("0035F00000PC002")
+    rows = [
+        {"Id": pa1, "IsPersonAccount": "true", "PersonContactId": pc1, "FirstName": "健太", "LastName": "佐々木",
+         "PersonEmail": "kenta.sasaki@gmail.com", "Phone": "045-321-7788", "PersonMailingCity": "横浜市",
+         "PersonLeadSource": "Web", "CreatedDate": ts(1), "LastModifiedDate": ts(1), "SystemModstamp": ts(1)},
+        {"Id": pa2, "IsPersonAccount": "true", "PersonContactId": pc2, "FirstName": "ケンタ", "LastName": "ササキ",
+         "PersonEmail": "kenta.sasaki@gmail.com", "PersonMailingStreet": "港北区日吉2-3-4",
+         "CreatedDate": ts(2), "LastModifiedDate": ts(2), "SystemModstamp": ts(2)},
+        {"Id": web, "FirstName": "健太", "LastName": "佐々木", "Company": "個人", "Email": "kenta.sasaki@gmail.com",
+         "LeadSource": "Web", "Status": "Open - Not Contacted", "CreatedDate": ts(3), "LastModifiedDate": ts(3), "SystemModstamp": ts(3)},
+        {"Id": card, "FirstName": "健太", "LastName": "佐々木", "Company": "個人", "Email": "kenta.sasaki@gmail.com",
+         "MobilePhone": "090-8765-4321", "Title": "店長", "LeadSource": "名刺", "Status": "Open - Not Contacted",
+         "CreatedDate": ts(4), "LastModifiedDate": ts(4), "SystemModstamp": ts(4)},
+    ]
+    store = OrgStore(api_daily_limit=1_000_000)
+    store.load_records(rows)
+    store.insert("Task", {"Id": id18("00T5F00000T0001"), "WhoId": card, "Subject": "展示会 名刺交換のお礼",
+                          "CreatedDate": ts(4), "LastModifiedDate": ts(4), "SystemModstamp": ts(4)}, keep_id=True)
+    cols = sorted({k for r in rows for k in r}, key=lambda c: (c != "Id", c))
+    src = tmp_path / "export.csv"
+    with open(src, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "out"
+    assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
+    plan = json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))
+    [group] = plan["clusters"]
+    assert group["master_id"] == pa1 and group["status"] == "auto", group
+    steps = [(s["action"], s.get("master_id"), s.get("lead_id"), s.get("contact_id"), s.get("account_id")) for s in group["steps"]]
+    assert steps == [("merge", pa1, None, None, None), ("convert_lead", None, web, None, pa1),
+                     ("convert_lead", None, card, None, pa1)], steps
+    fields = {f: v["value"] for f, v in group["fields"].items()}
+    assert fields["PersonMobilePhone"] == "090-8765-4321" and fields["PersonTitle"] == "店長"  # the card's
+    assert fields["PersonEmail"] == "kenta.sasaki@gmail.com" and "Company" not in fields and "Email" not in fields
+    assert (fields["LastName"], fields["FirstName"]) == ("佐々木", "健太")
+
+    with FakeOrg(store) as org:
+        sf = Salesforce(instance_url=org.instance_url, session_id=org.access_token, session=org.session(), version="62.0")
+        report = apply_plan(plan, journal_db=tmp_path / "journal.duckdb", sf=sf, execute=True)
+        assert report.exit_code == 0 and report.groups_applied == 1 and report.steps_done == 3, report.to_dict()
+        assert store.get(pa2, include_deleted=True)["MasterRecordId"] == pa1
+        for lead in (web, card):
+            rec = store.get(lead)
+            assert rec["IsConverted"] is True and rec["ConvertedAccountId"] == pa1 and rec["ConvertedContactId"] == pc1
+        master = store.get(pa1)
+        assert master["PersonMobilePhone"] == "090-8765-4321" and master["PersonTitle"] == "店長"
+        assert master["PersonMailingStreet"] == "港北区日吉2-3-4" and master["Phone"] == "045-321-7788"
+        assert store.get(id18("00T5F00000T0001"))["WhoId"] == pc1
+        again = apply_plan(plan, journal_db=tmp_path / "journal.duckdb", sf=sf, execute=True)
+        assert again.steps_done == 0 and again.steps_already_done == 3 and again.exit_code == 0
