@@ -83,6 +83,7 @@ import requests
 from nayose.errors import NayoseError
 from nayose.journal import EXEC_STATUSES, Journal, latest_by_step
 from nayose.records import canonical_id
+from nayose.survive import CLEARED
 from nayose.soap import (
     CallResult,
     LeadConvert,
@@ -959,7 +960,10 @@ class _Applier:
         org = self.org
         p = step.payload
         if step.action == "merge":
-            req = MergeRequest(step.sobject, p["master_id"], list(p["loser_ids"]), fields=request["fields"])
+            values = request["fields"]
+            req = MergeRequest(step.sobject, p["master_id"], list(p["loser_ids"]),
+                               fields={f: v for f, v in values.items() if v is not None},
+                               fields_to_null=[f for f, v in values.items() if v is None])
             return org.soap_call(lambda: org.soap.merge([req]))[0]
         if step.action == "convert_lead":
             lc = LeadConvert(lead_id=p["lead_id"], contact_id=p["contact_id"], account_id=request.get("account_id"))
@@ -1054,12 +1058,19 @@ class _Applier:
         out: dict[str, Any] = {}
         for f, fv in (c.get("fields") or {}).items():
             value = fv.get("value") if isinstance(fv, dict) else fv
-            if value is None or norm(value) is None:
-                continue  # a blank never overwrites a value
+            # a blank never overwrites a value -- but a bounce left by the master's old address is
+            # cleared when survivorship says so (survive.CLEARED: the new address did not bounce)
+            cleared = isinstance(fv, dict) and str(fv.get("rule") or "").endswith(CLEARED)
+            if (value is None or norm(value) is None) and not cleared:
+                continue
             if self.org is not None and not self.org.updateable(sobject, f, master):
                 continue
             if self.org is None and ("." in f or f in NON_UPDATEABLE):
                 continue
+            if cleared:
+                value = None
+            elif self.org is not None and ((self.org.field_info(sobject) or {}).get(f) or {}).get("type") == "date":
+                value = iso_date(value)  # (the merge's SOAP request takes a date as YYYY-MM-DD too)
             current = master.get(f) if master else None
             if norm(current) != norm(value):
                 out[f] = value

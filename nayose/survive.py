@@ -32,7 +32,10 @@ Rules (config `survivorship:`), for each field or field group:
    the value as it should read, nor a value Salesforce would refuse (an email with a display name,
    a birth date not in YYYY-MM-DD: `drop_malformed_values`) over one it takes. Only records holding a value compete; in a field group the chosen record
    supplies every member it holds, and a member it leaves blank is filled from the next-ranked
-   record holding it (rule `…: fill_blank`).
+   record holding it (rule `…: fill_blank`) — except an address's bounce (EmailBouncedReason /
+   Date): an address that bounced ranks after one that did not, and the winner's blank bounce
+   fields are cleared (value NULL, rule `…: cleared with its address`), never filled from another
+   address.
 
 Leads converted into a Contact master compete under the Contact's fields
 (`lead_to_contact_fields`: Street -> MailingStreet, Company -> Account.Name, …). System fields
@@ -447,7 +450,10 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         CREATE OR REPLACE TEMP TABLE _sv_ranked AS
         WITH k AS (
             SELECT c.*, p.value AS primary_value, ls.value AS lead_source,
-                   (c.card_applies AND c.is_card) AS card_first
+                   (c.card_applies AND c.is_card) AS card_first,
+                   c.primary_field IN ('Email', 'PersonEmail') AND EXISTS (
+                       SELECT 1 FROM _sv_view b WHERE b.id = c.id AND b.field IN ({", ".join(map(_lit, BOUNCE_FIELDS))})
+                   ) AS bounced
             FROM _sv_cand c
             LEFT JOIN _sv_view p ON p.id = c.id AND p.field = c.primary_field
             LEFT JOIN _sv_view ls ON ls.id = c.id AND ls.field = 'LeadSource'
@@ -488,7 +494,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         SELECT *, row_number() OVER (PARTITION BY cluster_id, unit ORDER BY
                 NOT card_first, (card_first AND created IS NULL),
                 CASE WHEN card_first THEN -coalesce(created, 0) ELSE 0 END,
-                primary_value IS NULL, rk1, rk2, rm1, rm2, id) AS rnk
+                primary_value IS NULL, bounced, rk1, rk2, rm1, rm2, id) AS rnk
         FROM keyed
     """)
     # Surviving values. Field rules: per field of the unit, the best-ranked record holding it
@@ -513,9 +519,11 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
             GROUP BY c.cluster_id, c.unit, v.field
         ),
         plain_out AS (
-            SELECT p.cluster_id, p.field, p.value, p.from_id,
-                   l.prefix || l.label || CASE WHEN p.best > 1 THEN ': fill_blank' ELSE '' END AS rule
-            FROM plain p JOIN _sv_units u ON u.field = p.field JOIN labelled l ON l.cluster_id = p.cluster_id AND l.unit = u.unit
+            SELECT p.cluster_id, p.field, CASE WHEN cleared THEN NULL ELSE p.value END AS value,
+                   CASE WHEN cleared THEN l.win_id ELSE p.from_id END AS from_id,
+                   l.prefix || l.label || CASE WHEN cleared THEN ': {CLEARED}' WHEN p.best > 1 THEN ': fill_blank' ELSE '' END AS rule
+            FROM (SELECT *, best > 1 AND field IN ({", ".join(map(_lit, BOUNCE_FIELDS))}) AS cleared FROM plain) p
+            JOIN _sv_units u ON u.field = p.field JOIN labelled l ON l.cluster_id = p.cluster_id AND l.unit = u.unit
         ),
         items AS (
             SELECT c.cluster_id, c.unit, c.rnk, s.pos, {_strip_sql('s.item')} AS item
@@ -593,6 +601,12 @@ def _with_person_fields(*fields: str) -> tuple[str, ...]:
 
 
 NAME_FIELDS = ("LastName", "FirstName")
+# A bounce belongs to its address: in an email field group, an address that bounced ranks after one
+# that did not, and the winner's blank bounce fields are not filled from another record's but
+# cleared (surviving value NULL, rule ending in CLEARED): a working address must not carry the old
+# one's bounce, nor a bounced one win over a working one.
+BOUNCE_FIELDS = ("EmailBouncedReason", "EmailBouncedDate", "PersonEmailBouncedReason", "PersonEmailBouncedDate")
+CLEARED = "cleared with its address"
 PHONE_FIELDS = _with_person_fields("Phone", "MobilePhone")
 EMAIL_FIELDS = _with_person_fields("Email")
 BIRTHDATE_FIELDS = _with_person_fields("Birthdate")

@@ -538,3 +538,57 @@ def test_cli_apply_dry_run_and_execute(db, tmp_path):
         assert undo.returncode == 1 and "converted_lead" in undo.stdout  # a conversion cannot be undone
         for out in (dry, run, bad, undo):
             assert org.access_token not in out.stdout + out.stderr
+
+
+def test_a_bounce_stays_with_its_address_and_dates_are_written_as_the_api_takes_them(tmp_path, db):
+    """The master's old address bounced; the newer record brings the person's working address. The
+    merge writes the new address and clears the old bounce (SOAP fieldsToNull) -- it used to leave
+    EmailBouncedReason on the master, marking the working address as bounced. A second group whose
+    newer record bounced keeps the master's working address. Birthdate from a spreadsheet-saved
+    export (1984/7/23) reaches the org as 1984-07-23."""
+    import csv as _csv
+
+    from nayose.cli import main
+
+    t = "2026-10-{:02d}T09:00:00.000+0000".format
+    rows = [
+        {"Id": id18("00Q5F00000B0001"), "LastName": "村上", "FirstName": "春樹", "Company": "株式会社ノルウェイ",
+         "Email": "h.murakami@old-norway.co.jp", "EmailBouncedReason": "550 5.1.1 User unknown",
+         "EmailBouncedDate": "2026-05-01T10:00:00.000+0000", "MobilePhone": "090-3434-5656",
+         "CreatedDate": t(1), "LastModifiedDate": t(1), "SystemModstamp": t(1)},
+        {"Id": id18("00Q5F00000B0002"), "LastName": "村上", "FirstName": "春樹", "Company": "株式会社ノルウェイ",
+         "Email": "haruki.murakami@norway.co.jp", "MobilePhone": "090-3434-5656",
+         "CreatedDate": t(2), "LastModifiedDate": t(2), "SystemModstamp": t(2)},
+        {"Id": id18("0035F00000B0003"), "LastName": "吉本", "FirstName": "ばなな", "AccountId": id18("0015F00000B0001"),
+         "Email": "banana@kitchen.co.jp", "MobilePhone": "080-2323-4545",
+         "CreatedDate": t(1), "LastModifiedDate": t(1), "SystemModstamp": t(1)},
+        {"Id": id18("0035F00000B0004"), "LastName": "吉本", "FirstName": "ばなな", "AccountId": id18("0015F00000B0001"),
+         "Email": "b.yoshimoto@kitchen.co.jp", "EmailBouncedReason": "550 5.1.1 User unknown",
+         "EmailBouncedDate": "2026-06-01T10:00:00.000+0000", "MobilePhone": "080-2323-4545", "Birthdate": "1964-07-24",
+         "CreatedDate": t(2), "LastModifiedDate": t(2), "SystemModstamp": t(2)},
+    ]
+    store = OrgStore(api_daily_limit=1_000_000)
+    store.load_records([{"Id": id18("0015F00000B0001"), "Name": "株式会社キッチン", "CreatedDate": t(1),
+                         "LastModifiedDate": t(1), "SystemModstamp": t(1)}])
+    store.load_records(rows)
+    export = [dict(r) for r in rows]
+    export[3]["Birthdate"] = "1964/7/24"  # (the export went through a spreadsheet)
+    cols = sorted({k for r in export for k in r}, key=lambda c: (c != "Id", c))
+    src = tmp_path / "export.csv"
+    with open(src, "w", newline="", encoding="utf-8") as f:
+        w = _csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(export)
+    out = tmp_path / "out"
+    assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
+    plan = json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))
+    assert len(plan["clusters"]) == 2
+    with FakeOrg(store) as org:
+        report = apply_plan(plan, journal_db=db, sf=client(org), execute=True)
+        assert report.exit_code == 0 and report.groups_applied == 2, report.to_dict()
+    murakami = store.get(id18("00Q5F00000B0001"))
+    assert murakami["Email"] == "haruki.murakami@norway.co.jp"
+    assert murakami["EmailBouncedReason"] is None and murakami["EmailBouncedDate"] is None
+    yoshimoto = store.get(id18("0035F00000B0003"))
+    assert yoshimoto["Email"] == "banana@kitchen.co.jp" and yoshimoto.get("EmailBouncedReason") is None
+    assert yoshimoto["Birthdate"] == "1964-07-24"

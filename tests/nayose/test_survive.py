@@ -163,8 +163,9 @@ def test_address_group_survives_together_and_fills_blanks_from_next_record():
 
 
 def test_email_group_keeps_its_bounce_with_its_email():
+    # (every address bounced: the most recent wins with its own bounce, not the other's)
     a = rec("00Q000000000001", created=0, modified=900, Email="a@x.co.jp", EmailBouncedReason="550 user unknown")
-    b = rec("00Q000000000002", created=10, modified=10, Email="b@x.co.jp")
+    b = rec("00Q000000000002", created=10, modified=10, Email="b@x.co.jp", EmailBouncedReason="552 mailbox full")
     g = group(a, b)
     assert (g.fields["Email"].value, g.fields["EmailBouncedReason"].value) == ("a@x.co.jp", "550 user unknown")
 
@@ -641,3 +642,22 @@ def test_leads_that_a_contact_cannot_take_well_send_the_conversion_to_review():
     assert got["0030000000000143"] == ("review", NO_ACCOUNT_REASON)
     assert got["0030000000000145"] == ("auto", None)  # a translation is not another company
     assert got["0030000000000147"] == ("auto", None)  # one mail domain: one company
+
+
+def test_a_bounce_belongs_to_its_address():
+    """A working address wins over one that bounced, and the winner's blank bounce fields are
+    cleared, not filled from the other record (the new address used to inherit the old one's
+    550 User unknown)."""
+    g = group(
+        rec("00Q000000000151", created=0, modified=0, Email="h.murakami@old.co.jp",
+            EmailBouncedReason="550 5.1.1 User unknown", EmailBouncedDate="2023-05-01T10:00:00.000Z"),
+        rec("00Q000000000152", created=5, modified=900, Email="haruki.murakami@norway.co.jp"),
+    )
+    assert g.fields["Email"].value == "haruki.murakami@norway.co.jp"
+    assert g.fields["EmailBouncedReason"].value is None and g.fields["EmailBouncedReason"].rule.endswith("cleared with its address")
+    g = group(
+        rec("00Q000000000153", created=0, modified=0, Email="banana@kitchen.co.jp"),
+        rec("00Q000000000154", created=5, modified=900, Email="b.yoshimoto@kitchen.co.jp",
+            EmailBouncedReason="550 5.1.1 User unknown"),
+    )
+    assert g.fields["Email"].value == "banana@kitchen.co.jp" and g.fields["EmailBouncedReason"].value is None
