@@ -62,6 +62,7 @@ from nayose.store import connect
 from nayose.survive import card_sql, considered_fields
 
 DECISIONS = ("insert", "update", "review", "skip")
+JOB_CHANGE_REASON = "the card's company is not the contact's account (a job change?): update or add a contact by hand"
 OUTPUT_FILES = (
     "import_insert.csv", "import_update.csv", "import_changes.csv", "import_review.csv",
     "import_decisions.csv", "import_summary.json",
@@ -299,8 +300,10 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
     new_value, from_id, rule, from_card)` — the updated fields whose surviving value comes from an
     incoming row and differs from the existing value — and `import_insert_values(row_no, field,
     value)`; turns updates that change nothing into `skip` (already in the org), and updates where
-    an incoming Contact meets an existing Lead into `review`."""
-    from nayose.survive import drop_malformed_values, drop_misread_values, drop_placeholder_values, long_values, run_survive_sql
+    an incoming Contact meets an existing Lead, or a card meets a Contact at another company (a
+    job change: `survive.other_company_sql`), into `review`."""
+    from nayose.survive import (drop_malformed_values, drop_misread_values, drop_placeholder_values, long_values,
+                                other_company_sql, run_survive_sql)
 
     result = StageResult(stage="survive", table="import_changes")
     sv = config.survivorship
@@ -376,6 +379,16 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
                    WHERE decision = 'update' AND "Id" IN (
                        SELECT m.unit FROM _imp_masters_arrow m JOIN import_decisions d ON d."Id" = m.unit
                        WHERE m.master_id <> d.existing_id)"""
+            )
+            # A card of a Contact's person at another company (another mail domain too): a job
+            # change. Updating the Contact would put the new company's address under the old account.
+            con.execute(
+                f"""UPDATE import_decisions SET decision = 'review', reason = {_lit(JOB_CHANGE_REASON)}
+                   WHERE decision = 'update' AND "Id" IN (
+                       SELECT d."Id" FROM import_decisions d
+                       JOIN import_existing_view e ON e."Id" = d.existing_id AND e."Object" = 'Contact'
+                       JOIN import_normalized l ON l.id = d."Id" JOIN import_normalized r ON r.id = d.existing_id
+                       WHERE {other_company_sql()})"""
             )
             con.execute(
                 """CREATE OR REPLACE TABLE import_changes AS

@@ -841,6 +841,19 @@ def drop_misread_values(con: duckdb.DuckDBPyConnection, record: str | None = Non
     return int(n)
 
 
+def other_company_sql(left: str = "l", right: str = "r") -> str:
+    """SQL over two normalized records: they are at two different companies -- the companies
+    compared as scoring compares them (`score.COMPANY_LEVEL_SQL`: level 0), both written in the
+    same script (a name and its translation, 信州人材サービス / Shinshu Staffing, are not compared),
+    and not at one mail domain (one domain is one company however its name is written)."""
+    from nayose.score import COMPANY_LEVEL_SQL
+
+    level = COMPANY_LEVEL_SQL.replace("l.", f"{left}.").replace("r.", f"{right}.")
+    script = f"'{_KANJI_RE2}|{_KANA_RE2}'"
+    return (f"(({level}) = 0 AND regexp_matches({left}.company_core, {script}) = regexp_matches({right}.company_core, {script})"
+            f" AND split_part({left}.email, '@', 2) IS DISTINCT FROM split_part({right}.email, '@', 2))")
+
+
 NO_ACCOUNT_REASON = "the contact has no account: a lead cannot be converted into it"
 OTHER_COMPANY_REASON = "a lead's company is not the contact's account (a job change?)"
 
@@ -853,8 +866,6 @@ def lower_conversions_to_review(con: duckdb.DuckDBPyConnection) -> int:
     compares companies, `score.COMPANY_LEVEL_SQL`): a job changer's new card converted into the old
     company's Contact would put the new company's address and title under the old account. Returns
     the groups lowered."""
-    from nayose.score import COMPANY_LEVEL_SQL
-
     cols = {c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()}
     no_account = (f"""WHEN s.object = 'Contact' AND EXISTS (SELECT 1 FROM group_records g WHERE g.cluster_id = s.cluster_id
                                                             AND g.object = 'Lead')
@@ -867,12 +878,7 @@ def lower_conversions_to_review(con: duckdb.DuckDBPyConnection) -> int:
                 WHEN s.object = 'Contact' AND EXISTS (
                     SELECT 1 FROM group_records g JOIN normalized_records l ON l.id = g."Id"
                     JOIN normalized_records r ON r.id = s.master_id
-                    WHERE g.cluster_id = s.cluster_id AND g.object = 'Lead' AND ({COMPANY_LEVEL_SQL}) = 0
-                      -- (a name and its translation, 信州人材サービス / Shinshu Staffing, are not
-                      -- compared; one mail domain is one company however it is written)
-                      AND regexp_matches(l.company_core, '{_KANJI_RE2}|{_KANA_RE2}')
-                          = regexp_matches(r.company_core, '{_KANJI_RE2}|{_KANA_RE2}')
-                      AND split_part(l.email, '@', 2) IS DISTINCT FROM split_part(r.email, '@', 2))
+                    WHERE g.cluster_id = s.cluster_id AND g.object = 'Lead' AND {other_company_sql()})
                 THEN {_lit(OTHER_COMPANY_REASON)} END AS why
             FROM survivors s WHERE s.object = 'Contact') WHERE why IS NOT NULL""")
     try:

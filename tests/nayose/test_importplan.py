@@ -339,3 +339,31 @@ def test_sample_card_import_accuracy(tmp_path):
             assert s["field_changes"]["values_from_cards"] == 0
         else:
             assert s["field_changes"]["values_from_cards"] == s["field_changes"]["field_changes"] > 0
+
+
+def test_a_card_from_a_contacts_new_company_goes_to_review(tmp_path, capsys):
+    """A job changer's new card (another company, another mail domain, matched on the personal
+    mobile) used to update the old company's Contact with the new company's address and phone,
+    under the old account: review now. A card at the Contact's own company still updates it; a Lead
+    takes the card's update (its company is its own field)."""
+    org = _write_csv(tmp_path / "org.csv",
+                     ["Id", "LastName", "FirstName", "Company", "Account.Name", "AccountId", "Email", "MobilePhone", "Title",
+                      "LeadSource", "CreatedDate", "LastModifiedDate", "SystemModstamp"],
+                     [["0035F00000X0002AAA", "西村", "浩二", "", "株式会社オメガ電子", "0015F00000X0001AAA",
+                       "k.nishimura@omega-denshi.co.jp", "090-5151-6161", "課長", "Web", *["2021-04-01T10:00:00.000Z"] * 3],
+                      ["0035F00000X0003AAA", "石田", "衣良", "", "株式会社池袋ウエスト", "0015F00000X0002AAA",
+                       "ira.ishida@ikebukuro-west.co.jp", "080-7171-8181", "主任", "Web", *["2021-04-01T10:00:00.000Z"] * 3],
+                      ["00Q5F00000X0001AAA", "村上", "春樹", "株式会社ノルウェイ", "", "",
+                       "h.murakami@norway.co.jp", "090-3434-5656", "", "Web", *["2022-04-01T10:00:00.000Z"] * 3]])
+    cards = _write_csv(tmp_path / "cards.csv", ["会社名", "役職", "氏名", "メールアドレス", "電話番号", "携帯電話"],
+                       [["株式会社ベータシステム", "部長", "西村 浩二", "nishimura@beta-system.co.jp", "03-5555-8888", "090-5151-6161"],
+                        ["株式会社池袋ウエスト", "課長", "石田 衣良", "ira.ishida@ikebukuro-west.co.jp", "03-6262-7373", "080-7171-8181"],
+                        ["株式会社ダンス", "部長", "村上 春樹", "haruki@dance.co.jp", "03-3456-7821", "090-3434-5656"]])
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(cards), "--out", str(out), "--lead-source", "名刺"], capsys)
+    assert code == 0, err
+    got = {r["Id"]: (r["decision"], r["reason"]) for r in _rows(out / "import_decisions.csv")}
+    assert got["0035F00000X0002AAA"][0] == "review" and "job change" in got["0035F00000X0002AAA"][1]
+    assert got["0035F00000X0003AAA"][0] == "update"
+    assert got["00Q5F00000X0001AAA"][0] == "update"
+    assert {r["Id"] for r in _rows(out / "import_update.csv")} == {"0035F00000X0003AAA", "00Q5F00000X0001AAA"}
