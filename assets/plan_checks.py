@@ -215,7 +215,10 @@ def steps_well_formed(store: NayoseStore) -> dg.AssetCheckResult:
                     LATERAL (SELECT 'master' AS role, p.master_id AS id WHERE p.action = 'merge'
                              UNION ALL SELECT 'loser', unnest(p.loser_ids) WHERE p.action = 'merge'
                              UNION ALL SELECT 'lead', p.lead_id WHERE p.action = 'convert_lead'
-                             UNION ALL SELECT 'contact', p.contact_id WHERE p.action = 'convert_lead') x"""
+                             UNION ALL SELECT 'contact', p.contact_id WHERE p.action = 'convert_lead' AND p.contact_id IS NOT NULL
+                             -- (into a Person Account: the account alone)
+                             UNION ALL SELECT 'person account', p.account_id
+                                 WHERE p.action = 'convert_lead' AND p.contact_id IS NULL) x"""
         )
         too_many = con.execute(
             f"""SELECT cluster_id, step_no, action, len(loser_ids) + 1 FROM plan_steps
@@ -231,7 +234,8 @@ def steps_well_formed(store: NayoseStore) -> dg.AssetCheckResult:
                         OR bool_or(r."Object" IS DISTINCT FROM s.step_object)))
                    OR (any_value(s.action) = 'convert_lead' AND (
                         bool_or(s.role = 'lead' AND r."Object" IS DISTINCT FROM 'Lead')
-                        OR bool_or(s.role = 'contact' AND r."Object" IS DISTINCT FROM 'Contact')))
+                        OR bool_or(s.role = 'contact' AND r."Object" IS DISTINCT FROM 'Contact')
+                        OR bool_or(s.role = 'person account' AND r."Object" IS DISTINCT FROM 'Account')))
                ORDER BY ALL"""
         ).fetchall()
         outside = con.execute(
@@ -264,7 +268,7 @@ def steps_well_formed(store: NayoseStore) -> dg.AssetCheckResult:
     asset=merge_plan,
     blocking=True,
     pool=POOL,
-    description="Every master (and every Contact a Lead is converted into) is a record of the input.",
+    description="Every master (and every Contact or Person Account a Lead is converted into) is a record of the input.",
 )
 def masters_in_input(store: NayoseStore) -> dg.AssetCheckResult:
     if (res := _missing(store, "survivors", "plan_steps", "raw_records")) is not None:
@@ -274,7 +278,7 @@ def masters_in_input(store: NayoseStore) -> dg.AssetCheckResult:
             """SELECT DISTINCT cluster_id, id FROM (
                    SELECT cluster_id, master_id AS id FROM survivors
                    UNION ALL SELECT cluster_id, master_id FROM plan_steps WHERE action = 'merge'
-                   UNION ALL SELECT cluster_id, contact_id FROM plan_steps WHERE action = 'convert_lead')
+                   UNION ALL SELECT cluster_id, coalesce(contact_id, account_id) FROM plan_steps WHERE action = 'convert_lead')
                WHERE id IS NULL OR id NOT IN (SELECT "Id" FROM raw_records) ORDER BY ALL"""
         ).fetchall()
         masters = con.execute("SELECT count(*) FROM survivors").fetchall()[0][0]

@@ -120,7 +120,7 @@ def _steps_text(group: dict) -> str:
         if st["action"] == "merge":
             parts.append(f"merge {', '.join(st['loser_ids'])} → {st['master_id']}")
         else:
-            parts.append(f"convert_lead {st['lead_id']} → {st['contact_id']}")
+            parts.append(f"convert_lead {st['lead_id']} → {st.get('contact_id') or st.get('account_id')}")
     return "; ".join(parts) or "no steps"
 
 

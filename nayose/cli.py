@@ -268,7 +268,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         if st["action"] == "merge":
             lines.append(f"  {k}. merge {', '.join(st['loser_ids'])} into {st['master_id']}")
         else:
-            lines.append(f"  {k}. convert lead {st['lead_id']} into contact {st['contact_id']} (account {st['account_id'] or '-'})")
+            if st.get("contact_id"):
+                lines.append(f"  {k}. convert lead {st['lead_id']} into contact {st['contact_id']} (account {st['account_id'] or '-'})")
+            else:
+                lines.append(f"  {k}. convert lead {st['lead_id']} into person account {st['account_id']}")
     if not cluster["steps"]:
         lines.append("  (none)")
     text = "\n".join(lines) + "\n"

@@ -235,3 +235,30 @@ def test_card_protection_check_accepts_what_survivorship_set_aside(tmp_path):
     assert card_overwrites(con, config) == []
     con.execute("UPDATE surviving_fields SET from_id = '00Q000000000002AAA' WHERE field = 'Company'")
     assert [b[1] for b in card_overwrites(con, config)] == ["Company"]
+
+
+def test_a_lead_converted_into_a_person_account_passes_the_plan_checks(tmp_path):
+    """A B2C export: a Person Account, a card Lead of the same customer and a web Lead. The plan
+    converts both Leads into the Person Account (no contact); the blocking checks accept it (the
+    masters check asked for a Contact and would have stopped the plan), and the card's values
+    mapped to the Person Account's fields count as protected."""
+    from pipeline_helpers import failure_messages, run_job
+
+    src = tmp_path / "b2c.csv"
+    src.write_text(
+        "Id,IsPersonAccount,FirstName,LastName,PersonEmail,Phone,Email,MobilePhone,Company,LeadSource,CreatedDate,LastModifiedDate\n"
+        "001000000000PA1AAA,true,健太,佐々木,kenta.sasaki@gmail.com,045-321-7788,,,,,2021-04-01T10:00:00.000Z,2021-04-01T10:00:00.000Z\n"
+        "00Q000000000LD1AAA,,健太,佐々木,,,kenta.sasaki@gmail.com,090-8765-4321,個人,名刺,2024-04-01T10:00:00.000Z,2024-04-01T10:00:00.000Z\n"
+        "00Q000000000LD2AAA,,健太,佐々木,,,kenta.sasaki@gmail.com,,個人,Web,2024-06-01T10:00:00.000Z,2024-06-01T10:00:00.000Z\n",
+        encoding="utf-8")
+    result, _, out = run_job(tmp_path, {"source": "csv", "csv_paths": [str(src)]})
+    assert result.success, "\n".join(failure_messages(result))
+    evals = _evaluations(result)
+    for key in PLAN_CHECKS:
+        assert evals[key].passed, key
+    plan = json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))
+    [group] = plan["clusters"]
+    assert [(s["action"], s["lead_id"], s["contact_id"], s["account_id"]) for s in group["steps"]] == [
+        ("convert_lead", "00Q000000000LD1AAA", None, "001000000000PA1AAA"),
+        ("convert_lead", "00Q000000000LD2AAA", None, "001000000000PA1AAA")]
+    assert group["fields"]["PersonMobilePhone"]["value"] == "090-8765-4321"
