@@ -112,12 +112,22 @@ def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[st
         values = [v for (v,) in con.execute(f'SELECT DISTINCT CAST("{f}" AS VARCHAR) FROM raw_records WHERE "{f}" IS NOT NULL').fetchall()]
         real = [v for v in values if (normalize_street(v) or "") not in placeholders | {""}]
         if real:
-            tname = f"_del_addr_{len(conds)}"
-            con.register(tname, pa.table({"v": pa.array(real, pa.string())}))
-            con.execute(f'CREATE OR REPLACE TEMP TABLE "{tname}_t" AS SELECT v FROM "{tname}"')
-            con.unregister(tname)
-            conds.append(f'coalesce(CAST(r."{f}" AS VARCHAR) IN (SELECT v FROM "{tname}_t"), false)')
+            conds.append(f"coalesce({_one_of_sql(con, f'_del_addr_{len(conds)}', f'CAST(r.{_q(f)} AS VARCHAR)', real)}, false)")
     return " OR ".join(conds) or "false"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _one_of_sql(con: duckdb.DuckDBPyConnection, table: str, expr: str, values: list[str]) -> str:
+    """SQL: `expr` is one of `values` (kept in the temporary table `table`_t on `con`)."""
+    con.register(table, pa.table({"v": pa.array(values, pa.string())}))
+    try:
+        con.execute(f'CREATE OR REPLACE TEMP TABLE "{table}_t" AS SELECT v FROM "{table}"')
+    finally:
+        con.unregister(table)
+    return f'{expr} IN (SELECT v FROM "{table}_t")'
 
 
 def _pattern_key(v: str) -> str:
@@ -144,11 +154,7 @@ def delete_candidates(con: duckdb.DuckDBPyConnection, config: Config) -> str:
                 distinct = [v[0] for v in con.execute(f'SELECT DISTINCT "{f}" FROM raw_records WHERE "{f}" IS NOT NULL').fetchall()]
                 hits = [v for v in distinct if any(x.fullmatch(_pattern_key(v)) for x in rx)]
                 if hits:
-                    tname = f"_del_{i}_{len(field_conds)}"
-                    con.register(tname, pa.table({"v": pa.array(hits, pa.string())}))
-                    con.execute(f'CREATE OR REPLACE TEMP TABLE "{tname}_t" AS SELECT v FROM "{tname}"')
-                    con.unregister(tname)
-                    field_conds.append(f'r."{f}" IN (SELECT v FROM "{tname}_t")')
+                    field_conds.append(_one_of_sql(con, f"_del_{i}_{len(field_conds)}", f'r."{f}"', hits))
             if not field_conds:
                 continue
             conds.append("(" + " OR ".join(field_conds) + ")")

@@ -313,11 +313,7 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
     if not contact_id:
         return _convert_into_person_account(store, lc, lead_id, account_id, status, overwrite_source, item)
     with store.lock:
-        if store.object_of(lead_id) != "Lead":
-            raise OrgError("INVALID_ID_FIELD", f"{lead_id} is not a Lead id", ["leadId"])
-        lead = store.get(lead_id, "Lead")
-        if lead.get("IsConverted"):
-            raise OrgError("CANNOT_UPDATE_CONVERTED_LEAD", f"lead already converted: {lead_id}", ["leadId"])
+        lead = _lead_to_convert(store, lead_id)
         if store.object_of(contact_id) != "Contact":
             raise OrgError("INVALID_ID_FIELD", f"{contact_id} is not a Contact id", ["contactId"])
         contact = store.get(contact_id, "Contact")
@@ -372,17 +368,23 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
     ), item
 
 
+def _lead_to_convert(store: OrgStore, lead_id: str) -> dict:
+    """The Lead named by a LeadConvert (a copy), or the API's error: not a Lead, or converted."""
+    if store.object_of(lead_id) != "Lead":
+        raise OrgError("INVALID_ID_FIELD", f"{lead_id} is not a Lead id", ["leadId"])
+    lead = store.get(lead_id, "Lead")
+    if lead.get("IsConverted"):
+        raise OrgError("CANNOT_UPDATE_CONVERTED_LEAD", f"lead already converted: {lead_id}", ["leadId"])
+    return lead
+
+
 def _convert_into_person_account(store: OrgStore, lc: ET.Element, lead_id: str, account_id: str, status: str,
                                  overwrite_source: bool, item: dict) -> tuple[str, dict]:
     """convertLead with an accountId and no contactId: into that Person Account (as the API: a
     business Account would get a new Contact, which the fake does not make). Only the Person
     Account's empty fields are filled; the Lead's Tasks move to its PersonContactId."""
     with store.lock:
-        if store.object_of(lead_id) != "Lead":
-            raise OrgError("INVALID_ID_FIELD", f"{lead_id} is not a Lead id", ["leadId"])
-        lead = store.get(lead_id, "Lead")
-        if lead.get("IsConverted"):
-            raise OrgError("CANNOT_UPDATE_CONVERTED_LEAD", f"lead already converted: {lead_id}", ["leadId"])
+        lead = _lead_to_convert(store, lead_id)
         if store.object_of(account_id) != "Account":
             raise OrgError("INVALID_ID_FIELD", f"{account_id} is not an Account id", ["accountId"])
         account = store.get(account_id, "Account")

@@ -69,3 +69,22 @@ def sample_store() -> OrgStore:
 def client(org: FakeOrg, session=None) -> Salesforce:
     return Salesforce(instance_url=org.instance_url, session_id=org.access_token,
                       session=session or org.session(), version=org.api_version)
+
+
+def plan_export(tmp_path, rows: list[dict]) -> dict:
+    """Write `rows` as an export CSV (Id first, the other columns sorted), run `nayose plan` on it
+    and return merge_plan.json."""
+    import csv
+    import json
+
+    from nayose.cli import main
+
+    cols = sorted({k for r in rows for k in r}, key=lambda c: (c != "Id", c))
+    src = tmp_path / "export.csv"
+    with open(src, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "out"
+    assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
+    return json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))

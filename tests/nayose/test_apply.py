@@ -546,9 +546,7 @@ def test_a_bounce_stays_with_its_address_and_dates_are_written_as_the_api_takes_
     EmailBouncedReason on the master, marking the working address as bounced. A second group whose
     newer record bounced keeps the master's working address. Birthdate from a spreadsheet-saved
     export (1984/7/23) reaches the org as 1984-07-23."""
-    import csv as _csv
-
-    from nayose.cli import main
+    from tests.nayose.fakeorg_helpers import plan_export
 
     t = "2026-10-{:02d}T09:00:00.000+0000".format
     rows = [
@@ -573,15 +571,7 @@ def test_a_bounce_stays_with_its_address_and_dates_are_written_as_the_api_takes_
     store.load_records(rows)
     export = [dict(r) for r in rows]
     export[3]["Birthdate"] = "1964/7/24"  # (the export went through a spreadsheet)
-    cols = sorted({k for r in export for k in r}, key=lambda c: (c != "Id", c))
-    src = tmp_path / "export.csv"
-    with open(src, "w", newline="", encoding="utf-8") as f:
-        w = _csv.DictWriter(f, cols)
-        w.writeheader()
-        w.writerows(export)
-    out = tmp_path / "out"
-    assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
-    plan = json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))
+    plan = plan_export(tmp_path, export)
     assert len(plan["clusters"]) == 2
     with FakeOrg(store) as org:
         report = apply_plan(plan, journal_db=db, sf=client(org), execute=True)

@@ -170,8 +170,9 @@ def test_a_lead_from_an_existing_customer_is_converted_into_the_person_account(t
     the card's mobile is the surviving PersonMobilePhone. Applied to the fake org over HTTPS: the
     Leads are converted into the Person Account, their Tasks move to its PersonContactId, the
     master carries the surviving values, and a second run repeats nothing."""
+    from tests.nayose.fakeorg_helpers import plan_export
+
     from nayose.apply import apply_plan
-    from nayose.cli import main
     from nayose.fakeorg.server import FakeOrg
     from nayose.fakeorg.store import OrgStore, id18
     from simple_salesforce import Salesforce
@@ -197,15 +198,7 @@ def test_a_lead_from_an_existing_customer_is_converted_into_the_person_account(t
     store.load_records(rows)
     store.insert("Task", {"Id": id18("00T5F00000T0001"), "WhoId": card, "Subject": "展示会 名刺交換のお礼",
                           "CreatedDate": ts(4), "LastModifiedDate": ts(4), "SystemModstamp": ts(4)}, keep_id=True)
-    cols = sorted({k for r in rows for k in r}, key=lambda c: (c != "Id", c))
-    src = tmp_path / "export.csv"
-    with open(src, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, cols)
-        w.writeheader()
-        w.writerows(rows)
-    out = tmp_path / "out"
-    assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
-    plan = json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))
+    plan = plan_export(tmp_path, rows)
     [group] = plan["clusters"]
     assert group["master_id"] == pa1 and group["status"] == "auto", group
     steps = [(s["action"], s.get("master_id"), s.get("lead_id"), s.get("contact_id"), s.get("account_id")) for s in group["steps"]]
