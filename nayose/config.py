@@ -307,6 +307,14 @@ class SurvivorshipConfig(_Strict):
             "Leads and Contacts the master is always a Contact (a Lead is converted into it)."
         ),
     )
+    prefer_company_email: bool = Field(
+        True,
+        description=(
+            "In a group of Leads / Contacts, a person's address at a company's domain wins over a free-mail one "
+            "(gmail.com, docomo.ne.jp …) whatever the email rule says (after the business-card rule and a bounce); "
+            "a group converted into a Person Account is exempt."
+        ),
+    )
     default_rule: Literal[
         "source_priority", "most_recent", "oldest", "most_complete", "master", "max", "min", "keep_master_if_set",
     ] = Field("most_recent", description="Rule for fields not named in field_rules / field_groups (most recent = LastModifiedDate).")

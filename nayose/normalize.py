@@ -1293,6 +1293,8 @@ _ROLE_RE = rf"(?:(?:{_GEN_ALT})[._-])*(?:{_ROLE_ALT})(?:[._-]?(?:{_ROLE_ALT}|{_G
 
 _R_EMAIL_VALID = re.compile(_EMAIL_VALID)
 _R_FREEMAIL = re.compile(_FREEMAIL_RE)
+# (a free-mail domain and a role mailbox's local part, in full; survivorship reads them in DuckDB SQL)
+FREEMAIL_RE, ROLE_RE = _FREEMAIL_RE, _ROLE_RE
 _R_ROLE = re.compile(_ROLE_RE)
 
 

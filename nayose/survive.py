@@ -35,7 +35,8 @@ Rules (config `survivorship:`), for each field or field group:
    record holding it (rule `…: fill_blank`) — except an address's bounce (EmailBouncedReason /
    Date): an address that bounced ranks after one that did not, and the winner's blank bounce
    fields are cleared (value NULL, rule `…: cleared with its address`), never filled from another
-   address.
+   address; and in a group of Leads / Contacts a person's own address at a company's domain ranks
+   before a free-mail one or a role mailbox (`prefer_company_email`; not for a Person Account).
 
 Leads converted into a Contact master compete under the Contact's fields
 (`lead_to_contact_fields`: Street -> MailingStreet, Company -> Account.Name, …). System fields
@@ -62,7 +63,7 @@ import pyarrow.compute as pc
 import pyarrow as pa
 
 from nayose.config import Config, SurvivorshipConfig
-from nayose.normalize import NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, TRUE_FLAG_VALUES
+from nayose.normalize import FREEMAIL_RE, NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
@@ -453,8 +454,17 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                    (c.card_applies AND c.is_card) AS card_first,
                    c.primary_field IN ('Email', 'PersonEmail') AND EXISTS (
                        SELECT 1 FROM _sv_view b WHERE b.id = c.id AND b.field IN ({", ".join(map(_lit, BOUNCE_FIELDS))})
-                   ) AS bounced
-            FROM _sv_cand c
+                   ) AS bounced,
+                   -- a person's own address at a company's domain over any other (a free one: gmail,
+                   -- docomo.ne.jp; a role mailbox), except for a Person Account (a consumer's own
+                   -- address is the free one)
+                   {'true' if config.prefer_company_email else 'false'} AND c.primary_field = 'Email'
+                       AND g.master_kind IS DISTINCT FROM 'PersonAccount'
+                       AND NOT coalesce(NOT regexp_full_match(split_part(lower({_strip_sql('p.value')}), '@', 2), {_lit(FREEMAIL_RE)})
+                                        AND NOT regexp_full_match(regexp_replace(split_part(lower({_strip_sql('p.value')}), '@', 1), '[+].*$', ''),
+                                                                  {_lit(ROLE_RE)}), false)
+                       AS free_mail
+            FROM _sv_cand c JOIN _sv_groups g ON g.cluster_id = c.cluster_id
             LEFT JOIN _sv_view p ON p.id = c.id AND p.field = c.primary_field
             LEFT JOIN _sv_view ls ON ls.id = c.id AND ls.field = 'LeadSource'
         ),
@@ -494,7 +504,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         SELECT *, row_number() OVER (PARTITION BY cluster_id, unit ORDER BY
                 NOT card_first, (card_first AND created IS NULL),
                 CASE WHEN card_first THEN -coalesce(created, 0) ELSE 0 END,
-                primary_value IS NULL, bounced, rk1, rk2, rm1, rm2, id) AS rnk
+                primary_value IS NULL, bounced, free_mail, rk1, rk2, rm1, rm2, id) AS rnk
         FROM keyed
     """)
     # Surviving values. Field rules: per field of the unit, the best-ranked record holding it

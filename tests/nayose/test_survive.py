@@ -661,3 +661,21 @@ def test_a_bounce_belongs_to_its_address():
             EmailBouncedReason="550 5.1.1 User unknown"),
     )
     assert g.fields["Email"].value == "banana@kitchen.co.jp" and g.fields["EmailBouncedReason"].value is None
+
+
+def test_a_persons_company_address_wins_over_a_free_one_except_for_a_consumer():
+    """B2B: the newer web form's gmail does not replace the person's company address (the most recent
+    rule alone wrote it over 105 company addresses on the 20k sample); a role mailbox still gives way
+    to the person's own free address; a Person Account (a consumer) keeps the most recent rule."""
+    older_corp = rec("00Q000000000161", created=0, modified=0, LastName="古谷", Email="misaki_furuya@blue-life.co.jp")
+    newer_free = rec("00Q000000000162", created=5, modified=900, LastName="古谷", Email="misaki_furuya314@icloud.com")
+    assert group(older_corp, newer_free).fields["Email"].value == "misaki_furuya@blue-life.co.jp"
+    off = SV.model_copy(update={"prefer_company_email": False})
+    assert group(older_corp, newer_free, config=off).fields["Email"].value == "misaki_furuya314@icloud.com"
+    role = rec("00Q000000000163", created=0, modified=0, LastName="古谷", Email="soumu@blue-life.co.jp")
+    assert group(role, newer_free).fields["Email"].value == "misaki_furuya314@icloud.com"
+    account = Rec("0015F00000P0161", "Account", {"PersonEmail": "misaki_furuya@blue-life.co.jp", "LastName": "古谷"},
+                  0.0, 0.0, False, True)
+    lead = Rec("00Q000000000164", "Lead", {"Email": "misaki_furuya314@icloud.com", "LastName": "古谷"}, 5.0, 900.0)
+    g = survive_group("G", "auto", [account, lead], SV)
+    assert g.master_id == "0015F00000P0161" and g.fields["PersonEmail"].value == "misaki_furuya314@icloud.com"
