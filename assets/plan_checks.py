@@ -25,7 +25,7 @@ from assets.plan import merge_plan, survivorship
 from assets.store import NayoseStore
 from nayose.config import Config
 from nayose.plan import MAX_LOSERS_PER_MERGE
-from nayose.survive import Rec, as_master_object, blank, card_sql, considered_fields, person_account_sql
+from nayose.survive import AS_MASTER_WRITES, Rec, as_master_object, blank, card_sql, considered_fields, person_account_sql
 from nayose.store import table_exists
 
 SAMPLE_ROWS = 10  # offending rows shown in a failed check's metadata
@@ -77,8 +77,8 @@ def card_overwrites(con: duckdb.DuckDBPyConnection, config: Config) -> list[tupl
             if blank(v) or f in exempt or (cid, f) in seen:
                 continue
             value, src, rule = surviving.get((cid, f), (None, None, None))
-            if rule is not None and "any_true" in rule:
-                continue  # a flag that is true if any record says so: not a value to protect
+            if rule is not None and ("any_true" in rule or rule.endswith(AS_MASTER_WRITES)):
+                continue  # a flag true if any record says so; a card's value written as the master writes it
             if src is None or src not in card_ids.get(cid, set()):
                 seen.add((cid, f))
                 bad.append((cid, f, rec.id, v, value, src, rule))

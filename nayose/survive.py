@@ -249,6 +249,24 @@ def _blank_sql(expr: str) -> str:
     return f"({expr} IS NULL OR regexp_full_match({expr}, '{_WS}*'))"
 
 
+def _phone_key_sql(expr: str) -> str:
+    """SQL: a phone number's digits as dialled in Japan (+81 (0)3-… and 03-… alike, full-width digits too)."""
+    d = f"regexp_replace(nayose_nfkc({expr}), '[^0-9+]', '', 'g')"
+    return f"CASE WHEN starts_with({d}, '+81') THEN '0' || ltrim(substr({d}, 4), '0') ELSE {d} END"
+
+
+def _street_key_sql(expr: str) -> str:
+    """SQL: a street as written on either side of a card (四谷３丁目１８番１６号　太陽ビル / 四谷3-18-16 太陽ビル alike)."""
+    dashed = f"regexp_replace(regexp_replace(nayose_nfkc({expr}), '丁目|番地|番', '-', 'g'), '号|\\s', '', 'g')"
+    return f"lower(regexp_replace(regexp_replace({dashed}, '-+', '-', 'g'), '-([^0-9]|$)', '\\1', 'g'))"
+
+
+def _company_key_sql(expr: str) -> str:
+    """SQL: a company name without its legal form, spaces and case (株式会社ABC, (株)ABC, ABC Co., Ltd. alike)."""
+    return (f"lower(regexp_replace(nayose_nfkc({expr}), '株式会社|有限会社|合同会社|[(]株[)]|[(]有[)]|"
+            f"(?i:co[.],?\\s*ltd[.]?|inc[.]?|k[.]k[.])|\\s', '', 'g'))")
+
+
 def _register_nfkc(con: duckdb.DuckDBPyConnection) -> None:
     """`nayose_nfkc(text)`: Unicode NFKC, vectorized through Arrow (DuckDB itself only has NFC)."""
     try:
@@ -492,6 +510,12 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                                AND regexp_matches(k.primary_value, '[A-Za-z].*[A-Za-z]')
                                AND NOT (regexp_matches(k.primary_value, '[a-z]') AND regexp_matches(k.primary_value, '[A-Z]'))
                                THEN 1 ELSE 0 END
+                        -- a whole Latin name in LastName (Mark Clark) after a surname alone (Clark);
+                        -- (a Japanese one is split into its two parts above)
+                        + CASE WHEN k.primary_field = 'LastName' AND k.primary_value IS NOT NULL
+                               AND NOT regexp_matches(k.primary_value, '{_KANJI_RE2}|{_KANA_RE2}')
+                               AND regexp_matches(trim(k.primary_value), '[A-Za-z][^\\s]*\\s+[A-Za-z]')
+                               THEN 1 ELSE 0 END
                     WHEN 'oldest' THEN CASE WHEN k.created IS NULL THEN 1 ELSE 0 END
                     ELSE 0 END AS rk1,
                 CASE WHEN k.rule = 'oldest' THEN coalesce(k.created, 0) ELSE 0 END AS rk2,
@@ -574,6 +598,22 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                reason, CAST(size AS INTEGER) AS size
         FROM _sv_groups ORDER BY cluster_id
     """)
+    # The master's own value written another way (03-1234-5678 / ＋８１－３－１２３４－５６７８, TARO@ABC.CO.JP /
+    # taro@abc.co.jp, 株式会社ABC / (株)ABC) is the value: the master keeps its writing -- no change
+    # to review, and no full-width digits written over it. A company keeps the master's writing
+    # unless that drops a legal form the chosen value has (ABC -> 株式会社ABC is a change).
+    con.execute(f"""
+        UPDATE _sv_out o SET value = m.value, from_id = g.master_id, rule = o.rule || ': {AS_MASTER_WRITES}'
+        FROM _sv_groups g, _sv_view m
+        WHERE g.cluster_id = o.cluster_id AND m.id = g.master_id AND m.field = o.field
+          AND o.from_id <> g.master_id AND o.value IS NOT NULL AND o.value <> m.value
+          AND CASE WHEN o.field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('o.value')} = {_phone_key_sql('m.value')}
+                   WHEN o.field IN ({", ".join(map(_lit, EMAIL_FIELDS))}) THEN lower({_strip_sql('o.value')}) = lower({_strip_sql('m.value')})
+                   WHEN o.field IN ({", ".join(map(_lit, STREET_FIELDS))}) THEN {_street_key_sql('o.value')} = {_street_key_sql('m.value')}
+                   WHEN o.field IN ({", ".join(map(_lit, COMPANY_FIELDS))}) THEN {_company_key_sql('o.value')} = {_company_key_sql('m.value')}
+                        AND ({_company_key_sql('m.value')} <> lower(regexp_replace(nayose_nfkc(m.value), '\\s', '', 'g'))
+                             OR {_company_key_sql('o.value')} = lower(regexp_replace(nayose_nfkc(o.value), '\\s', '', 'g')))
+                   ELSE false END""")
     con.execute("""
         CREATE OR REPLACE TABLE surviving_fields AS
         SELECT o.cluster_id, CAST(row_number() OVER (PARTITION BY o.cluster_id ORDER BY u.pos) - 1 AS INTEGER) AS ord,
@@ -617,11 +657,14 @@ NAME_FIELDS = ("LastName", "FirstName")
 # one's bounce, nor a bounced one win over a working one.
 BOUNCE_FIELDS = ("EmailBouncedReason", "EmailBouncedDate", "PersonEmailBouncedReason", "PersonEmailBouncedDate")
 CLEARED = "cleared with its address"
+# The master's own value written another way survives as the master writes it (rule suffix)
+AS_MASTER_WRITES = "as the master writes it"
 PHONE_FIELDS = _with_person_fields("Phone", "MobilePhone")
 EMAIL_FIELDS = _with_person_fields("Email")
 BIRTHDATE_FIELDS = _with_person_fields("Birthdate")
 COMPANY_FIELDS = ("Company", "Account.Name")
 ADDRESS_FIELDS = _with_person_fields("Street", "City", "State", "MailingStreet", "MailingCity", "MailingState")
+STREET_FIELDS = _with_person_fields("Street", "MailingStreet")
 POSTAL_FIELDS = _with_person_fields("PostalCode", "MailingPostalCode")
 
 

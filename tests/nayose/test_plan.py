@@ -16,7 +16,7 @@ import pytest
 from nayose.config import CONSENT_FIELDS, Config, DeleteRule, DeleteRulesConfig
 from nayose.plan import build_plan, excel_safe, plan_document, write_csv
 from nayose.sample import write_sample
-from nayose.survive import blank, considered_fields, is_card_record, survive
+from nayose.survive import AS_MASTER_WRITES, blank, considered_fields, is_card_record, survive
 
 from test_survive import make_db, rec  # noqa: E402  (tests/nayose is on sys.path under pytest)
 
@@ -81,6 +81,9 @@ def test_sample_single_card_values_survive_and_no_blank_wins(sample_plan):
                     if f in CONSENT_FIELDS:  # an opt-out on any record is kept, over the card's value too
                         opted = any(views[i].get(f) == "true" for i in ids)
                         assert (c["fields"][f]["value"] == "true") == opted, (c["cluster_id"], f, c["fields"][f])
+                        continue
+                    if c["fields"][f]["rule"].endswith(AS_MASTER_WRITES):  # the card's value, as the master writes it
+                        assert c["fields"][f]["value"] == views[c["master_id"]][f], (c["cluster_id"], f, c["fields"][f])
                         continue
                     assert nfkc(c["fields"][f]["value"]) == nfkc(v), (c["cluster_id"], f, v, c["fields"][f])
         # no blank wins over a value, in any group

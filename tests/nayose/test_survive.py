@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from nayose.config import CONSENT_FIELDS, Config, SurvivorshipConfig
 from nayose.plan import build_plan, plan_document
-from nayose.survive import Rec, blank, survive, survive_group
+from nayose.survive import AS_MASTER_WRITES, Rec, blank, survive, survive_group
 
 SV = SurvivorshipConfig()
 FIELDS = [
@@ -323,7 +323,10 @@ def test_property_card_protection_and_blanks(recs):
             assert (g.fields[f].value == "true") == any(views[i][f] == "true" for i in holders), (f, g.fields[f])
             continue
         card_holders = [r["Id"] for r in cards if r["Id"] in holders]
-        if card_holders:
+        if card_holders and g.fields[f].rule.endswith(AS_MASTER_WRITES):
+            # the card's value, as the master already writes it (03-1234-5678 / ０３－１２３４－５６７８)
+            assert g.fields[f].from_id == g.master_id
+        elif card_holders:
             # never overwritten by a non-card value
             assert g.fields[f].from_id in card_holders, (f, g.fields[f])
             if len(card_holders) == 1:
@@ -679,3 +682,35 @@ def test_a_persons_company_address_wins_over_a_free_one_except_for_a_consumer():
     lead = Rec("00Q000000000164", "Lead", {"Email": "misaki_furuya314@icloud.com", "LastName": "古谷"}, 5.0, 900.0)
     g = survive_group("G", "auto", [account, lead], SV)
     assert g.master_id == "0015F00000P0161" and g.fields["PersonEmail"].value == "misaki_furuya314@icloud.com"
+
+
+def test_the_masters_value_written_another_way_is_no_change():
+    """A newer record with the same number in full-width digits or +81 form, the same address in
+    capitals, the same company without its legal form: the master keeps its writing (these were
+    field changes to review, and wrote full-width digits into Salesforce). A legal form the master
+    lacks is still added."""
+    g = group(
+        rec("00Q000000000171", created=0, modified=0, LastName="松田", Phone="03-3456-7821",
+            Email="keiko.matsuda@haruka.co.jp", Company="株式会社ハルカ物産"),
+        rec("00Q000000000172", created=5, modified=900, LastName="松田", Phone="＋８１－３－３４５６－７８２１",
+            Email="Keiko.Matsuda@HARUKA.CO.JP", Company="ハルカ物産"),
+    )
+    for f, v in (("Phone", "03-3456-7821"), ("Email", "keiko.matsuda@haruka.co.jp"), ("Company", "株式会社ハルカ物産")):
+        assert (g.fields[f].value, g.fields[f].from_id) == (v, "00Q000000000171"), f
+        assert g.fields[f].rule.endswith(AS_MASTER_WRITES), f
+    g = group(  # a card's street written with 丁目 / 番 / 号 and full-width digits is the master's street
+        rec("0030000000001751", "Contact", created=0, modified=0, LastName="松田", MailingStreet="四谷3-18-16 太陽ビル本館 6F"),
+        rec("00Q000000000176", created=5, modified=900, LastName="松田", LeadSource="名刺",
+            Street="四谷３丁目１８番１６号　太陽ビル本館　６Ｆ"),
+    )
+    assert g.fields["MailingStreet"].value == "四谷3-18-16 太陽ビル本館 6F"
+    g = group(  # a whole Latin name in LastName does not replace the surname
+        rec("00Q000000000177", created=0, modified=0, LastName="Clark", FirstName="Mark"),
+        rec("00Q000000000178", created=5, modified=900, LastName="Mark Clark"),
+    )
+    assert g.fields["LastName"].value == "Clark"
+    g = group(
+        rec("00Q000000000173", created=0, modified=0, LastName="松田", Company="ハルカ物産", Phone="03-3456-7821"),
+        rec("00Q000000000174", created=5, modified=900, LastName="松田", Company="株式会社ハルカ物産", Phone="03-3456-7822"),
+    )
+    assert g.fields["Company"].value == "株式会社ハルカ物産" and g.fields["Phone"].value == "03-3456-7822"
