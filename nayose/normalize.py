@@ -1995,6 +1995,11 @@ _READING_RE = {
 MIN_READING_KANA = 2  # a shorter reading is truncated (Eight keeps only the first kana): not used
 
 
+def is_reading_column(name: str) -> bool:
+    """A surname / given-name reading (フリガナ) column by its header (LastNameKana__c, セイ, 姓（カナ）)."""
+    return any(rx.match(name.strip()) for rx in _READING_RE.values())
+
+
 def reading_columns(columns: Sequence[str], config: Config) -> dict[str, str]:
     """The surname / given-name reading columns: from the config, else detected by header."""
     found: dict[str, str] = {}

@@ -63,7 +63,7 @@ import pyarrow.compute as pc
 import pyarrow as pa
 
 from nayose.config import Config, SurvivorshipConfig
-from nayose.normalize import FREEMAIL_RE, NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES
+from nayose.normalize import FREEMAIL_RE, NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, is_reading_column
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
@@ -253,6 +253,13 @@ def _phone_key_sql(expr: str) -> str:
     """SQL: a phone number's digits as dialled in Japan (+81 (0)3-… and 03-… alike, full-width digits too)."""
     d = f"regexp_replace(nayose_nfkc({expr}), '[^0-9+]', '', 'g')"
     return f"CASE WHEN starts_with({d}, '+81') THEN '0' || ltrim(substr({d}, 4), '0') ELSE {d} END"
+
+
+def _kana_key_sql(expr: str) -> str:
+    """SQL: a reading in katakana, full width, without spaces (ﾔﾏﾀﾞ / やまだ / ヤマダ alike)."""
+    hira = "".join(chr(c) for c in range(0x3041, 0x3097))
+    kata = "".join(chr(c) for c in range(0x30A1, 0x30F7))
+    return f"translate(regexp_replace(nayose_nfkc({expr}), '\\s', '', 'g'), '{hira}', '{kata}')"
 
 
 def _street_key_sql(expr: str) -> str:
@@ -610,6 +617,10 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
           AND CASE WHEN o.field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('o.value')} = {_phone_key_sql('m.value')}
                    WHEN o.field IN ({", ".join(map(_lit, EMAIL_FIELDS))}) THEN lower({_strip_sql('o.value')}) = lower({_strip_sql('m.value')})
                    WHEN o.field IN ({", ".join(map(_lit, STREET_FIELDS))}) THEN {_street_key_sql('o.value')} = {_street_key_sql('m.value')}
+                   WHEN o.field IN ({", ".join(map(_lit, POSTAL_FIELDS))})
+                        THEN regexp_replace(nayose_nfkc(o.value), '[^0-9]', '', 'g') = regexp_replace(nayose_nfkc(m.value), '[^0-9]', '', 'g')
+                   WHEN o.field IN ({", ".join(map(_lit, [f for f in fields if is_reading_column(f)] or ['']))})
+                        THEN {_kana_key_sql('o.value')} = {_kana_key_sql('m.value')}
                    WHEN o.field IN ({", ".join(map(_lit, COMPANY_FIELDS))}) THEN {_company_key_sql('o.value')} = {_company_key_sql('m.value')}
                         AND ({_company_key_sql('m.value')} <> lower(regexp_replace(nayose_nfkc(m.value), '\\s', '', 'g'))
                              OR {_company_key_sql('o.value')} = lower(regexp_replace(nayose_nfkc(o.value), '\\s', '', 'g')))
@@ -673,19 +684,22 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, reco
     record of the group holds a real value of the field: a name placeholder (不明, ご担当者様, -), a
     dummy number (090-1234-5678, a spreadsheet's 3.12346E+09) or address (noemail@, a@a.com), a
     shared role mailbox (info@), a zero birth date (1900-01-01) or one on its record's creation day,
-    a company placeholder (個人), a street or city 不明 / なし or a postal code 000-0000 never wins
-    over a real value -- a merge must not keep 不明 beside 山田's given name. With `record` (a table
+    a company placeholder (個人), a street or city 不明 / なし, a postal code 000-0000 or a name
+    reading cut to one kana (Eight keeps only the first: ｲ for イケダ) never wins over a real value
+    -- a merge must not keep 不明 beside 山田's given name. With `record` (a table
     (id, field, reason)) the values removed are listed there. Returns how many were removed."""
     from nayose.normalize import (
-        _ROLE_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, SPREADSHEET_NUMBER_RE, born_on_creation_day_sql, dummy_email_sql, address_placeholders, blank_name_placeholders, parse_birthdate,
-        split_company,
+        _ROLE_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, MIN_READING_KANA, SPREADSHEET_NUMBER_RE, born_on_creation_day_sql, dummy_email_sql, address_placeholders, blank_name_placeholders, parse_birthdate,
+        reading_columns, split_company,
     )
 
     inp = config.input
     zero_dates = {parse_birthdate(d) for d in inp.birthdate_placeholders} - {None}
     no_company = {split_company(c)[0] for c in inp.company_placeholders} - {None}
 
-    every = NAME_FIELDS + PHONE_FIELDS + EMAIL_FIELDS + BIRTHDATE_FIELDS + COMPANY_FIELDS + ADDRESS_FIELDS + POSTAL_FIELDS
+    long_fields = [f for (f,) in con.execute("SELECT DISTINCT field FROM _sv_long0").fetchall()]
+    readings = tuple(reading_columns(long_fields, config).values())
+    every = NAME_FIELDS + PHONE_FIELDS + EMAIL_FIELDS + BIRTHDATE_FIELDS + COMPANY_FIELDS + ADDRESS_FIELDS + POSTAL_FIELDS + readings
     table = con.sql(f"SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({', '.join(map(_lit, every))})"
                     ).to_arrow_table()
 
@@ -744,6 +758,10 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, reco
     f, v = distinct(POSTAL_FIELDS)
     if len(v):
         take(f, v, pc.match_substring_regex(digits(v), f"^{DUMMY_POSTAL_RE}$"))
+    f, v = distinct(readings)
+    if len(v):
+        spaced = pc.replace_substring_regex(pc.utf8_normalize(v, "NFKC"), r"[\s\x{3000}]", "")
+        take(f, v, pc.less(pc.utf8_length(spaced), MIN_READING_KANA))
     # A birth date within a day of its own record's creation is a date picker left at today (as
     # normalize reads it): per record, so the parsed dates are joined with each record's created time.
     f, v = distinct(BIRTHDATE_FIELDS)

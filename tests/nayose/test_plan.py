@@ -16,6 +16,7 @@ import pytest
 from nayose.config import CONSENT_FIELDS, Config, DeleteRule, DeleteRulesConfig
 from nayose.plan import build_plan, excel_safe, plan_document, write_csv
 from nayose.sample import write_sample
+from nayose.normalize import MIN_READING_KANA, is_reading_column
 from nayose.survive import AS_MASTER_WRITES, blank, considered_fields, is_card_record, survive
 
 from test_survive import make_db, rec  # noqa: E402  (tests/nayose is on sys.path under pytest)
@@ -82,6 +83,8 @@ def test_sample_single_card_values_survive_and_no_blank_wins(sample_plan):
                         opted = any(views[i].get(f) == "true" for i in ids)
                         assert (c["fields"][f]["value"] == "true") == opted, (c["cluster_id"], f, c["fields"][f])
                         continue
+                    if is_reading_column(f) and len(nfkc(v)) < MIN_READING_KANA and c["fields"][f]["value"] != v:
+                        continue  # (a reading cut to one kana by Eight gives way to the full one)
                     if c["fields"][f]["rule"].endswith(AS_MASTER_WRITES):  # the card's value, as the master writes it
                         assert c["fields"][f]["value"] == views[c["master_id"]][f], (c["cluster_id"], f, c["fields"][f])
                         continue

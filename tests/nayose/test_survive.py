@@ -22,7 +22,7 @@ FIELDS = [
     "FirstName", "LastName", "Company", "Account.Name", "AccountId", "Title", "Department", "Email", "Phone", "MobilePhone",
     "Street", "City", "State", "PostalCode", "MailingStreet", "MailingCity", "MailingPostalCode", "LeadSource",
     "Sansan_Person_Id__c", "HasOptedOutOfEmail", "DoNotCall", "EmailBouncedReason", "Segment__c", "OwnerId",
-    "Status", "RecordTypeId", "Birthdate", "CreatedDate", "LastModifiedDate",
+    "Status", "RecordTypeId", "Birthdate", "LastNameKana__c", "CreatedDate", "LastModifiedDate",
 ]
 T0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
@@ -704,6 +704,11 @@ def test_the_masters_value_written_another_way_is_no_change():
             Street="四谷３丁目１８番１６号　太陽ビル本館　６Ｆ"),
     )
     assert g.fields["MailingStreet"].value == "四谷3-18-16 太陽ビル本館 6F"
+    g = group(  # a postal code with 〒 and a reading in half-width kana are the master's own
+        rec("00Q000000000181", created=0, modified=0, LastName="渡辺", PostalCode="100-0005", LastNameKana__c="ワタナベ"),
+        rec("00Q000000000182", created=5, modified=900, LastName="渡辺", PostalCode="〒1000005", LastNameKana__c="ﾜﾀﾅﾍﾞ"),
+    )
+    assert (g.fields["PostalCode"].value, g.fields["LastNameKana__c"].value) == ("100-0005", "ワタナベ")
     g = group(  # a whole Latin name in LastName does not replace the surname
         rec("00Q000000000177", created=0, modified=0, LastName="Clark", FirstName="Mark"),
         rec("00Q000000000178", created=5, modified=900, LastName="Mark Clark"),
@@ -714,3 +719,16 @@ def test_the_masters_value_written_another_way_is_no_change():
         rec("00Q000000000174", created=5, modified=900, LastName="松田", Company="株式会社ハルカ物産", Phone="03-3456-7822"),
     )
     assert g.fields["Company"].value == "株式会社ハルカ物産" and g.fields["Phone"].value == "03-3456-7822"
+
+
+def test_a_reading_cut_to_one_kana_never_wins():
+    """Eight keeps only a reading's first kana (ｲ for イケダ): the card's cut reading used to be written
+    over the full one by the card rule; where it is the only one, it stays."""
+    con = make_db([[rec("00Q000000000191", created=0, modified=0, LastName="池田", LastNameKana__c="イケダ"),
+                    rec("00Q000000000192", created=5, modified=900, LastName="池田", LastNameKana__c="ｲ", LeadSource="Eight")],
+                   [rec("00Q000000000193", created=0, modified=0, LastName="北城"),
+                    rec("00Q000000000194", created=5, modified=900, LastName="北城", LastNameKana__c="キ", LeadSource="Eight")]])
+    survive(con, Config())
+    got = {(c, f): v for c, f, v in con.execute("SELECT cluster_id, field, value FROM surviving_fields").fetchall()}
+    assert got[("00Q000000000191", "LastNameKana__c")] == "イケダ"
+    assert got[("00Q000000000193", "LastNameKana__c")] == "キ"
