@@ -97,9 +97,10 @@ def _lit(v: str) -> str:
     return "'" + str(v).replace("'", "''") + "'"
 
 
-def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[str]) -> str:
+def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[str], where: str = "true") -> str:
     """SQL over `r`: the record holds a postal address in one of `fields` -- a postal code of 7
-    digits that is not a dummy (000-0000), or a street that is not a placeholder (不明, なし, 同上)."""
+    digits that is not a dummy (000-0000), or a street that is not a placeholder (不明, なし, 同上).
+    The streets are read from the raw_records `r` where `where` holds."""
     from nayose.normalize import DUMMY_POSTAL_RE, address_placeholders, normalize_street
 
     placeholders = set(address_placeholders(config))
@@ -109,7 +110,8 @@ def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[st
             digits = f"regexp_replace(translate(coalesce(CAST(r.\"{f}\" AS VARCHAR), ''), '０１２３４５６７８９', '0123456789'), '[^0-9]', '', 'g')"
             conds.append(f"(length({digits}) = 7 AND NOT regexp_full_match({digits}, '{DUMMY_POSTAL_RE}'))")
             continue
-        values = [v for (v,) in con.execute(f'SELECT DISTINCT CAST("{f}" AS VARCHAR) FROM raw_records WHERE "{f}" IS NOT NULL').fetchall()]
+        values = [v for (v,) in con.execute(
+            f'SELECT DISTINCT CAST(r."{f}" AS VARCHAR) FROM raw_records r WHERE r."{f}" IS NOT NULL AND {where}').fetchall()]
         real = [v for v in values if (normalize_street(v) or "") not in placeholders | {""}]
         if real:
             conds.append(f"coalesce({_one_of_sql(con, f'_del_addr_{len(conds)}', f'CAST(r.{_q(f)} AS VARCHAR)', real)}, false)")
@@ -164,8 +166,6 @@ def delete_candidates(con: duckdb.DuckDBPyConnection, config: Config) -> str:
         if rule.no_phone:
             phs = [_phone_sql(f'r."{f}"') for f in dr.phone_fields if f in cols]
             conds.append("NOT (" + (" OR ".join(phs) if phs else "false") + ")")
-        if rule.no_address:
-            conds.append("NOT (" + _address_sql(con, config, [f for f in dr.address_fields if f in cols]) + ")")
         if rule.objects:
             conds.append(f"r.\"Object\" IN ({', '.join(_lit(o) for o in rule.objects)})")
         if not rule.include_business_cards:
@@ -173,6 +173,9 @@ def delete_candidates(con: duckdb.DuckDBPyConnection, config: Config) -> str:
         conds.append(f"NOT {grouped}")
         if read_only is not None:  # (a converted Lead is the history of a conversion; a deleted record is gone)
             conds.append(f"NOT {read_only}")
+        if rule.no_address:  # (last: its streets are read in Python, only those of the records left)
+            where = " AND ".join(conds)
+            conds.append("NOT (" + _address_sql(con, config, [f for f in dr.address_fields if f in cols], where) + ")")
         reason = rule.reason.replace("'", "''")
         selects.append(
             f"SELECT r.\"Id\" AS \"Id\", r.\"Object\" AS object, {i} AS rule_no, '{reason}' AS reason "

@@ -281,8 +281,8 @@ def _register_nfkc(con: duckdb.DuckDBPyConnection) -> None:
             "nayose_nfkc", lambda a: pc.utf8_normalize(a, "NFKC"), [duckdb.sqltype("VARCHAR")],
             duckdb.sqltype("VARCHAR"), type="arrow",
         )
-    except duckdb.CatalogException:
-        pass  # already registered on this connection
+    except (duckdb.CatalogException, duckdb.NotImplementedException):
+        pass  # already registered on this connection (DuckDB 2 says "not implemented")
 
 
 def _units(fields: list[str], config: SurvivorshipConfig) -> tuple[pa.Table, list[str]]:
@@ -472,26 +472,30 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                END AS vrank
         FROM vals JOIN kinds k USING (cluster_id, unit)
     """)
+    # The records whose address bounced, and which addresses are a person's own at a company's
+    # domain (not a free one: gmail, docomo.ne.jp; not a role mailbox) -- over the distinct addresses.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_bounced AS
+        SELECT DISTINCT id FROM _sv_view WHERE field IN ({", ".join(map(_lit, BOUNCE_FIELDS))})""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_company_mail AS
+        SELECT value FROM (SELECT DISTINCT value, split_part(lower({_strip_sql('value')}), '@', 2) AS domain,
+                                  regexp_replace(split_part(lower({_strip_sql('value')}), '@', 1), '[+].*$', '') AS local
+                           FROM _sv_view WHERE field = 'Email')
+        WHERE NOT regexp_full_match(domain, {_lit(FREEMAIL_RE)}) AND NOT regexp_full_match(local, {_lit(ROLE_RE)})""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_ranked AS
         WITH k AS (
             SELECT c.*, p.value AS primary_value, ls.value AS lead_source,
                    (c.card_applies AND c.is_card) AS card_first,
-                   c.primary_field IN ('Email', 'PersonEmail') AND EXISTS (
-                       SELECT 1 FROM _sv_view b WHERE b.id = c.id AND b.field IN ({", ".join(map(_lit, BOUNCE_FIELDS))})
-                   ) AS bounced,
-                   -- a person's own address at a company's domain over any other (a free one: gmail,
-                   -- docomo.ne.jp; a role mailbox), except for a Person Account (a consumer's own
-                   -- address is the free one)
+                   c.primary_field IN ('Email', 'PersonEmail') AND bo.id IS NOT NULL AS bounced,
+                   -- a person's own address at a company's domain over any other, except for a
+                   -- Person Account (a consumer's own address is the free one)
                    {'true' if config.prefer_company_email else 'false'} AND c.primary_field = 'Email'
-                       AND g.master_kind IS DISTINCT FROM 'PersonAccount'
-                       AND NOT coalesce(NOT regexp_full_match(split_part(lower({_strip_sql('p.value')}), '@', 2), {_lit(FREEMAIL_RE)})
-                                        AND NOT regexp_full_match(regexp_replace(split_part(lower({_strip_sql('p.value')}), '@', 1), '[+].*$', ''),
-                                                                  {_lit(ROLE_RE)}), false)
-                       AS free_mail
+                       AND g.master_kind IS DISTINCT FROM 'PersonAccount' AND cm.value IS NULL AS free_mail
             FROM _sv_cand c JOIN _sv_groups g ON g.cluster_id = c.cluster_id
             LEFT JOIN _sv_view p ON p.id = c.id AND p.field = c.primary_field
             LEFT JOIN _sv_view ls ON ls.id = c.id AND ls.field = 'LeadSource'
+            LEFT JOIN _sv_bounced bo ON bo.id = c.id
+            LEFT JOIN _sv_company_mail cm ON cm.value = p.value
         ),
         keyed AS (
             SELECT k.*,
@@ -609,27 +613,40 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     # taro@abc.co.jp, 株式会社ABC / (株)ABC) is the value: the master keeps its writing -- no change
     # to review, and no full-width digits written over it. A company keeps the master's writing
     # unless that drops a legal form the chosen value has (ABC -> 株式会社ABC is a change).
+    readings = [f for f in fields if is_reading_column(f)] or [""]
+    keyed = [*PHONE_FIELDS, *EMAIL_FIELDS, *STREET_FIELDS, *POSTAL_FIELDS, *readings, *COMPANY_FIELDS]
     con.execute(f"""
-        UPDATE _sv_out o SET value = m.value, from_id = g.master_id, rule = o.rule || ': {AS_MASTER_WRITES}'
-        FROM _sv_groups g, _sv_view m
-        WHERE g.cluster_id = o.cluster_id AND m.id = g.master_id AND m.field = o.field
-          AND o.from_id <> g.master_id AND o.value IS NOT NULL AND o.value <> m.value
-          AND CASE WHEN o.field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('o.value')} = {_phone_key_sql('m.value')}
-                   WHEN o.field IN ({", ".join(map(_lit, EMAIL_FIELDS))}) THEN lower({_strip_sql('o.value')}) = lower({_strip_sql('m.value')})
-                   WHEN o.field IN ({", ".join(map(_lit, STREET_FIELDS))}) THEN {_street_key_sql('o.value')} = {_street_key_sql('m.value')}
-                   WHEN o.field IN ({", ".join(map(_lit, POSTAL_FIELDS))})
-                        THEN regexp_replace(nayose_nfkc(o.value), '[^0-9]', '', 'g') = regexp_replace(nayose_nfkc(m.value), '[^0-9]', '', 'g')
-                   WHEN o.field IN ({", ".join(map(_lit, [f for f in fields if is_reading_column(f)] or ['']))})
-                        THEN {_kana_key_sql('o.value')} = {_kana_key_sql('m.value')}
-                   WHEN o.field IN ({", ".join(map(_lit, COMPANY_FIELDS))}) THEN {_company_key_sql('o.value')} = {_company_key_sql('m.value')}
-                        AND ({_company_key_sql('m.value')} <> lower(regexp_replace(nayose_nfkc(m.value), '\\s', '', 'g'))
-                             OR {_company_key_sql('o.value')} = lower(regexp_replace(nayose_nfkc(o.value), '\\s', '', 'g')))
+        CREATE OR REPLACE TEMP TABLE _sv_other AS
+        SELECT o.cluster_id, o.field, o.value AS v, m.value AS mv, g.master_id
+        FROM _sv_out o JOIN _sv_groups g USING (cluster_id) JOIN _sv_view m ON m.id = g.master_id AND m.field = o.field
+        WHERE o.field IN ({", ".join(map(_lit, keyed))}) AND o.from_id <> g.master_id AND o.value <> m.value""")
+    # (the keys over the distinct pairs of writings only: few, and the NFKC function is Python)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_same AS
+        SELECT field, v, mv FROM (SELECT DISTINCT field, v, mv FROM _sv_other)
+        WHERE CASE WHEN field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('v')} = {_phone_key_sql('mv')}
+                   WHEN field IN ({", ".join(map(_lit, EMAIL_FIELDS))}) THEN lower({_strip_sql('v')}) = lower({_strip_sql('mv')})
+                   WHEN field IN ({", ".join(map(_lit, STREET_FIELDS))}) THEN {_street_key_sql('v')} = {_street_key_sql('mv')}
+                   WHEN field IN ({", ".join(map(_lit, POSTAL_FIELDS))})
+                        THEN regexp_replace(nayose_nfkc(v), '[^0-9]', '', 'g') = regexp_replace(nayose_nfkc(mv), '[^0-9]', '', 'g')
+                   WHEN field IN ({", ".join(map(_lit, readings))}) THEN {_kana_key_sql('v')} = {_kana_key_sql('mv')}
+                   WHEN field IN ({", ".join(map(_lit, COMPANY_FIELDS))}) THEN {_company_key_sql('v')} = {_company_key_sql('mv')}
+                        AND ({_company_key_sql('mv')} <> lower(regexp_replace(nayose_nfkc(mv), '\\s', '', 'g'))
+                             OR {_company_key_sql('v')} = lower(regexp_replace(nayose_nfkc(v), '\\s', '', 'g')))
                    ELSE false END""")
     con.execute("""
+        CREATE OR REPLACE TEMP TABLE _sv_keep AS
+        SELECT a.cluster_id, a.field, a.mv, a.master_id FROM _sv_other a
+        SEMI JOIN _sv_same s ON s.field = a.field AND s.v = a.v AND s.mv = a.mv""")
+    con.execute("DROP TABLE IF EXISTS _sv_other")
+    con.execute("DROP TABLE IF EXISTS _sv_same")
+    con.execute(f"""
         CREATE OR REPLACE TABLE surviving_fields AS
         SELECT o.cluster_id, CAST(row_number() OVER (PARTITION BY o.cluster_id ORDER BY u.pos) - 1 AS INTEGER) AS ord,
-               o.field, o.value, o.from_id, o.rule
+               o.field, coalesce(k.mv, o.value) AS value, coalesce(k.master_id, o.from_id) AS from_id,
+               CASE WHEN k.mv IS NULL THEN o.rule ELSE o.rule || ': {AS_MASTER_WRITES}' END AS rule
         FROM _sv_out o JOIN _sv_units u ON u.field = o.field
+        LEFT JOIN _sv_keep k ON k.cluster_id = o.cluster_id AND k.field = o.field
         ORDER BY o.cluster_id, ord
     """)
     con.execute("""
@@ -637,7 +654,8 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         SELECT r.cluster_id, r.id AS "Id", r.object, r.is_card, r.id = g.master_id AS is_master
         FROM _sv_rec r JOIN _sv_groups g USING (cluster_id) ORDER BY r.cluster_id, r.id
     """)
-    for t in ("_sv_units", "_sv_map", "_sv_routes", "_sv_groups", "_sv_view", "_sv_cand", "_sv_vrank", "_sv_ranked", "_sv_out"):
+    for t in ("_sv_units", "_sv_map", "_sv_routes", "_sv_groups", "_sv_view", "_sv_cand", "_sv_vrank", "_sv_ranked", "_sv_out",
+              "_sv_keep", "_sv_bounced", "_sv_company_mail"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
@@ -830,20 +848,24 @@ def drop_malformed_values(con: duckdb.DuckDBPyConnection, record: str | None = N
                             WHERE _sv_long0.field IN ({dates}) AND _sv_long0.value = m.value""")
         finally:
             con.unregister("_sv_iso_arrow")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_mf AS
-        SELECT l.id, l.field, r.cluster_id,
-               NOT regexp_full_match({_strip_sql('l.value')},
-                   CASE WHEN l.field IN ({emails}) THEN '{_BARE_EMAIL_RE2}' ELSE '{_ISO_DATE_RE2}' END) AS malformed
-        FROM _sv_long0 l JOIN _sv_rec r ON r.id = l.id
-        WHERE l.field IN ({emails}, {dates})""")
+    # (the test over the distinct values, with constant patterns; then only the groups holding one)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_badv AS
+        SELECT field, value FROM (SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({emails}, {dates}))
+        WHERE CASE WHEN field IN ({emails}) THEN NOT regexp_full_match({_strip_sql('value')}, '{_BARE_EMAIL_RE2}')
+                   ELSE NOT regexp_full_match({_strip_sql('value')}, '{_ISO_DATE_RE2}') END""")
     try:
-        con.execute("""CREATE OR REPLACE TEMP TABLE _sv_gone AS
-            SELECT DISTINCT b.id, b.field FROM _sv_mf b
-            SEMI JOIN _sv_mf g ON g.cluster_id = b.cluster_id AND g.field = b.field AND NOT g.malformed
-            WHERE b.malformed""")
+        if not con.execute("SELECT count(*) FROM _sv_badv").fetchall()[0][0]:
+            return 0
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_gone AS
+            WITH bad AS (SELECT l.id, l.field, r.cluster_id FROM _sv_long0 l
+                         SEMI JOIN _sv_badv b ON b.field = l.field AND b.value = l.value JOIN _sv_rec r ON r.id = l.id),
+            good AS (SELECT DISTINCT r.cluster_id, l.field FROM _sv_long0 l JOIN _sv_rec r ON r.id = l.id
+                     WHERE l.field IN ({emails}, {dates}) AND r.cluster_id IN (SELECT cluster_id FROM bad)
+                       AND NOT EXISTS (SELECT 1 FROM _sv_badv b WHERE b.field = l.field AND b.value = l.value))
+            SELECT DISTINCT bad.id, bad.field FROM bad SEMI JOIN good ON good.cluster_id = bad.cluster_id AND good.field = bad.field""")
         return int(_drop_gone(con, record, "malformed"))
     finally:
-        con.execute("DROP TABLE IF EXISTS _sv_mf")
+        con.execute("DROP TABLE IF EXISTS _sv_badv")
 
 
 def _drop_gone(con: duckdb.DuckDBPyConnection, record: str | None, reason: str) -> int:
@@ -938,20 +960,21 @@ def lower_conversions_to_review(con: duckdb.DuckDBPyConnection) -> int:
     company's Contact would put the new company's address and title under the old account. Returns
     the groups lowered."""
     cols = {c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()}
-    no_account = (f"""WHEN s.object = 'Contact' AND EXISTS (SELECT 1 FROM group_records g WHERE g.cluster_id = s.cluster_id
-                                                            AND g.object = 'Lead')
-                      AND EXISTS (SELECT 1 FROM raw_records a WHERE a."Id" = s.master_id
-                                  AND {_blank_sql('CAST(a."AccountId" AS VARCHAR)')}) THEN {_lit(NO_ACCOUNT_REASON)}"""
-                  if "AccountId" in cols else "")
+    # (joins, not correlated lookups: the Contact-master groups holding a Lead first)
+    no_account = (f"""SELECT p.cluster_id, {_lit(NO_ACCOUNT_REASON)} AS why, 0 AS k FROM pairs p
+                      JOIN raw_records a ON a."Id" = p.master_id WHERE {_blank_sql('CAST(a."AccountId" AS VARCHAR)')}
+                      UNION ALL """ if "AccountId" in cols else "")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_lowered AS
-        SELECT cluster_id, why FROM (
-            SELECT s.cluster_id, CASE {no_account}
-                WHEN s.object = 'Contact' AND EXISTS (
-                    SELECT 1 FROM group_records g JOIN normalized_records l ON l.id = g."Id"
-                    JOIN normalized_records r ON r.id = s.master_id
-                    WHERE g.cluster_id = s.cluster_id AND g.object = 'Lead' AND {other_company_sql()})
-                THEN {_lit(OTHER_COMPANY_REASON)} END AS why
-            FROM survivors s WHERE s.object = 'Contact') WHERE why IS NOT NULL""")
+        WITH pairs AS MATERIALIZED (
+            SELECT s.cluster_id, s.master_id, g."Id" AS lead_id FROM survivors s
+            JOIN group_records g ON g.cluster_id = s.cluster_id AND g.object = 'Lead' WHERE s.object = 'Contact'
+        )
+        SELECT cluster_id, arg_min(why, k) AS why FROM (
+            {no_account}
+            SELECT p.cluster_id, {_lit(OTHER_COMPANY_REASON)} AS why, 1 AS k FROM pairs p
+            JOIN normalized_records l ON l.id = p.lead_id JOIN normalized_records r ON r.id = p.master_id
+            WHERE {other_company_sql()}
+        ) GROUP BY cluster_id""")
     try:
         return int(con.execute("""UPDATE survivors s SET status = 'review',
                                       reason = CASE WHEN s.reason IS NULL THEN x.why ELSE s.reason || '; ' || x.why END
