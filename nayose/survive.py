@@ -63,7 +63,8 @@ import pyarrow.compute as pc
 import pyarrow as pa
 
 from nayose.config import Config, SurvivorshipConfig
-from nayose.normalize import FREEMAIL_RE, NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, is_reading_column
+from nayose.normalize import (FREEMAIL_RE, NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, country_region,
+                              is_reading_column)
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
@@ -614,13 +615,18 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     # to review, and no full-width digits written over it. A company keeps the master's writing
     # unless that drops a legal form the chosen value has (ABC -> 株式会社ABC is a change).
     readings = [f for f in fields if is_reading_column(f)] or [""]
-    keyed = [*PHONE_FIELDS, *EMAIL_FIELDS, *STREET_FIELDS, *POSTAL_FIELDS, *readings, *COMPANY_FIELDS]
+    keyed = [*PHONE_FIELDS, *EMAIL_FIELDS, *STREET_FIELDS, *POSTAL_FIELDS, *readings, *COMPANY_FIELDS, *COUNTRY_FIELDS]
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_other AS
         SELECT o.cluster_id, o.field, o.value AS v, m.value AS mv, g.master_id
         FROM _sv_out o JOIN _sv_groups g USING (cluster_id) JOIN _sv_view m ON m.id = g.master_id AND m.field = o.field
         WHERE o.field IN ({", ".join(map(_lit, keyed))}) AND o.from_id <> g.master_id AND o.value <> m.value""")
-    # (the keys over the distinct pairs of writings only: few, and the NFKC function is Python)
+    # (the keys over the distinct pairs of writings only: few, and the NFKC function is Python;
+    # a country's ISO code from normalize's table: Japan / 日本 / JP)
+    countries = sorted({v for (v,) in con.execute(f"""SELECT DISTINCT x FROM _sv_other, unnest([v, mv]) t(x)
+                                                     WHERE field IN ({", ".join(map(_lit, COUNTRY_FIELDS))})""").fetchall()})
+    con.register("_sv_country_arrow", pa.table({"value": pa.array(countries, pa.string()),
+                                                "code": pa.array([country_region(c) for c in countries], pa.string())}))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_same AS
         SELECT field, v, mv FROM (SELECT DISTINCT field, v, mv FROM _sv_other)
@@ -633,7 +639,10 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                    WHEN field IN ({", ".join(map(_lit, COMPANY_FIELDS))}) THEN {_company_key_sql('v')} = {_company_key_sql('mv')}
                         AND ({_company_key_sql('mv')} <> lower(regexp_replace(nayose_nfkc(mv), '\\s', '', 'g'))
                              OR {_company_key_sql('v')} = lower(regexp_replace(nayose_nfkc(v), '\\s', '', 'g')))
+                   WHEN field IN ({", ".join(map(_lit, COUNTRY_FIELDS))})
+                        THEN (SELECT code FROM _sv_country_arrow WHERE value = v) = (SELECT code FROM _sv_country_arrow WHERE value = mv)
                    ELSE false END""")
+    con.unregister("_sv_country_arrow")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _sv_keep AS
         SELECT a.cluster_id, a.field, a.mv, a.master_id FROM _sv_other a
@@ -694,6 +703,7 @@ BIRTHDATE_FIELDS = _with_person_fields("Birthdate")
 COMPANY_FIELDS = ("Company", "Account.Name")
 ADDRESS_FIELDS = _with_person_fields("Street", "City", "State", "MailingStreet", "MailingCity", "MailingState")
 STREET_FIELDS = _with_person_fields("Street", "MailingStreet")
+COUNTRY_FIELDS = _with_person_fields("Country", "MailingCountry")
 POSTAL_FIELDS = _with_person_fields("PostalCode", "MailingPostalCode")
 
 

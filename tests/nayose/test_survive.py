@@ -20,7 +20,7 @@ from nayose.survive import AS_MASTER_WRITES, Rec, blank, survive, survive_group
 SV = SurvivorshipConfig()
 FIELDS = [
     "FirstName", "LastName", "Company", "Account.Name", "AccountId", "Title", "Department", "Email", "Phone", "MobilePhone",
-    "Street", "City", "State", "PostalCode", "MailingStreet", "MailingCity", "MailingPostalCode", "LeadSource",
+    "Street", "City", "State", "PostalCode", "MailingStreet", "MailingCity", "MailingPostalCode", "MailingCountry", "LeadSource",
     "Sansan_Person_Id__c", "HasOptedOutOfEmail", "DoNotCall", "EmailBouncedReason", "Segment__c", "OwnerId",
     "Status", "RecordTypeId", "Birthdate", "LastNameKana__c", "CreatedDate", "LastModifiedDate",
 ]
@@ -705,10 +705,13 @@ def test_the_masters_value_written_another_way_is_no_change():
     )
     assert g.fields["MailingStreet"].value == "四谷3-18-16 太陽ビル本館 6F"
     g = group(  # a postal code with 〒 and a reading in half-width kana are the master's own
-        rec("00Q000000000181", created=0, modified=0, LastName="渡辺", PostalCode="100-0005", LastNameKana__c="ワタナベ"),
-        rec("00Q000000000182", created=5, modified=900, LastName="渡辺", PostalCode="〒1000005", LastNameKana__c="ﾜﾀﾅﾍﾞ"),
+        rec("00Q000000000181", created=0, modified=0, LastName="渡辺", PostalCode="100-0005", LastNameKana__c="ワタナベ",
+            MailingCountry="Japan"),
+        rec("00Q000000000182", created=5, modified=900, LastName="渡辺", PostalCode="〒1000005", LastNameKana__c="ﾜﾀﾅﾍﾞ",
+            MailingCountry="日本"),
     )
     assert (g.fields["PostalCode"].value, g.fields["LastNameKana__c"].value) == ("100-0005", "ワタナベ")
+    assert g.fields["MailingCountry"].value == "Japan"
     g = group(  # a whole Latin name in LastName does not replace the surname
         rec("00Q000000000177", created=0, modified=0, LastName="Clark", FirstName="Mark"),
         rec("00Q000000000178", created=5, modified=900, LastName="Mark Clark"),
