@@ -485,6 +485,11 @@ def _read_header(f: _File, config: Config) -> None:
         hint = ""
         if any(_SF_ID.match(n) and n[:3] in ID_PREFIXES or "@" in n for n in names):
             hint = "; the first line looks like a data row - the file needs a header row of field names"
+        elif any(re.sub(r"\s", "", n).casefold() in _REPORT_ID_LABELS for n in names):
+            # (a Salesforce report exported to CSV: labels for headers, local times without a zone)
+            hint = ("; this looks like a Salesforce report export (field labels, not API names): export the records "
+                    "with Data Loader or `nayose extract` (API names, and times in UTC the applier can check), "
+                    "or map the labels to API names in input.columns")
         elif any(n in config.import_plan.incoming_columns for n in names):
             # (a business-card or list export: its rows have no Salesforce Ids yet)
             hint = ("; a business-card or list export (Sansan, Eight, a purchased list) has no Ids: match it against "
@@ -519,6 +524,10 @@ def _read_header(f: _File, config: Config) -> None:
 
 class _InvalidUtf8(Exception):
     pass
+
+
+# The record Id columns of a Salesforce report exported to CSV (English and Japanese labels, spaces removed)
+_REPORT_ID_LABELS = frozenset({"leadid", "contactid", "リードid", "取引先責任者id", "personaccountid", "個人取引先id"})
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, f: _File) -> None:
