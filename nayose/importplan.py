@@ -303,14 +303,14 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
     an incoming Contact meets an existing Lead, or a card meets a Contact at another company (a
     job change: `survive.other_company_sql`), into `review`."""
     from nayose.survive import (drop_malformed_values, drop_misread_values, drop_placeholder_values, long_values,
-                                other_company_sql, run_survive_sql)
+                                other_company_sql, person_account_sql, run_survive_sql)
 
     result = StageResult(stage="survive", table="import_changes")
     sv = config.survivorship
     with timed(result):
         fields = considered_fields(columns(con, "import_raw"), sv)
         ex_cols = set(columns(con, "import_existing_view"))
-        updatable = sorted(f for f in fields + list(sv.lead_to_contact_fields.values())
+        updatable = sorted(f for f in fields + list(sv.lead_to_contact_fields.values()) + list(sv.lead_to_person_account_fields.values())
                            if f in ex_cols and API_NAME.match(f) and f not in NEVER_WRITTEN and f not in sv.system_fields)
         # Group members: (cluster_id = the unit's internal Id, record Id, existing?)
         con.execute(
@@ -330,7 +330,8 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
         rec = con.sql(
             f"""SELECT m.cluster_id, m.decision AS status, m.id, r."Object" AS object,
                        CASE WHEN m.existing THEN coalesce(epoch(n.created_date), 0) ELSE epoch(n.created_date) END AS created,
-                       epoch(n.last_modified_date) AS modified, coalesce({card}, false) AS is_card
+                       epoch(n.last_modified_date) AS modified, coalesce({card}, false) AS is_card,
+                       {person_account_sql(con, "r", "import_raw")} AS is_person
                 FROM _imp_members m JOIN import_raw r ON r."Id" = m.id JOIN import_normalized n ON n.id = m.id"""
         ).to_arrow_table()
         raw = con.sql(

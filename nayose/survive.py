@@ -196,9 +196,9 @@ def lead_field_map(master_kind: str | None, config: SurvivorshipConfig) -> dict[
     return {}
 
 
-def person_account_sql(con: duckdb.DuckDBPyConnection, alias: str = "r") -> str:
-    """SQL over raw_records `alias`: the record is a Person Account (IsPersonAccount true)."""
-    cols = {c[0].lower(): c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()}
+def person_account_sql(con: duckdb.DuckDBPyConnection, alias: str = "r", table: str = "raw_records") -> str:
+    """SQL over `table` (raw records) as `alias`: the record is a Person Account (IsPersonAccount true)."""
+    cols = {c[0].lower(): c[0] for c in con.execute(f'DESCRIBE "{table}"').fetchall()}
     if "ispersonaccount" not in cols:
         return "false"
     truthy = ", ".join(_lit(v) for v in TRUE_FLAG_VALUES)

@@ -367,3 +367,26 @@ def test_a_card_from_a_contacts_new_company_goes_to_review(tmp_path, capsys):
     assert got["0035F00000X0003AAA"][0] == "update"
     assert got["00Q5F00000X0001AAA"][0] == "update"
     assert {r["Id"] for r in _rows(out / "import_update.csv")} == {"0035F00000X0003AAA", "00Q5F00000X0001AAA"}
+
+
+def test_a_card_of_a_person_account_updates_its_person_fields(tmp_path, capsys):
+    """A B2C org: a card of an existing customer (a Person Account) used to be planned as an update
+    of Email, MobilePhone, Company and LeadSource -- fields an Account does not have (Data Loader
+    refuses the file). The card's values are written under the Person Account's fields."""
+    org = _write_csv(tmp_path / "org.csv",
+                     ["Id", "IsPersonAccount", "FirstName", "LastName", "PersonEmail", "PersonMobilePhone", "PersonLeadSource",
+                      "Phone", "Email", "Company", "CreatedDate", "LastModifiedDate", "SystemModstamp"],
+                     [["001000000000PA1AAA", "true", "健太", "佐々木", "kenta.sasaki@gmail.com", "", "Web", "045-321-7788", "", "",
+                       *["2021-04-01T10:00:00.000Z"] * 3],
+                      ["00Q000000000LD9AAA", "", "花子", "山本", "", "", "", "", "hanako@yamamoto.co.jp", "山本商店",
+                       *["2021-04-01T10:00:00.000Z"] * 3]])
+    cards = _write_csv(tmp_path / "cards.csv", ["会社名", "氏名", "メールアドレス", "携帯電話"],
+                       [["個人", "佐々木 健太", "kenta.sasaki@gmail.com", "090-8765-4321"]])
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(cards), "--out", str(out), "--lead-source", "名刺"], capsys)
+    assert code == 0, err
+    [update] = _rows(out / "import_update.csv")
+    assert update["Id"] == "001000000000PA1AAA" and update["object"] == "Account"
+    changed = update["changed_fields"].split(";")
+    assert set(changed) == {"PersonMobilePhone", "PersonLeadSource"}, changed
+    assert update["PersonMobilePhone"] == "090-8765-4321" and update["PersonLeadSource"] == "名刺"
