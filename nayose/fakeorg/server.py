@@ -832,7 +832,10 @@ class FakeOrg:
         return out
 
     def _check_required(self, sobject: str, rec: dict[str, Any]) -> None:
-        missing = [f for f in REQUIRED.get(sobject, ()) if rec.get(f) in (None, "")]
+        required = REQUIRED.get(sobject, ())
+        if sobject == "Account" and rec.get("IsPersonAccount") in (True, "true"):
+            required = ("LastName",)  # (a Person Account's Name is compound: its LastName is asked for)
+        missing = [f for f in required if rec.get(f) in (None, "")]
         if missing:
             raise OrgError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
 
@@ -849,7 +852,8 @@ class FakeOrg:
     def _update(self, sobject: str, rid: str, body: dict[str, Any], txn: _Txn | None = None) -> None:
         fields = self._clean_fields(sobject, body, creating=False)
         current = self.store.get(rid, sobject)
-        self._check_required(sobject, {**{f: current.get(f) for f in REQUIRED.get(sobject, ())}, **fields})
+        self._check_required(sobject, {**{f: current.get(f) for f in (*REQUIRED.get(sobject, ()), "IsPersonAccount", "LastName")},
+                                       **fields})
         if txn is not None:
             txn.touch(sobject, rid)
         self.store.update(rid, fields, sobject)

@@ -172,7 +172,7 @@ def test_a_lead_from_an_existing_customer_is_converted_into_the_person_account(t
     master carries the surviving values, and a second run repeats nothing."""
     from tests.nayose.fakeorg_helpers import plan_export
 
-    from nayose.apply import apply_plan
+    from nayose.apply import apply_plan, undo_plan
     from nayose.fakeorg.server import FakeOrg
     from nayose.fakeorg.store import OrgStore, id18
     from simple_salesforce import Salesforce
@@ -223,3 +223,12 @@ def test_a_lead_from_an_existing_customer_is_converted_into_the_person_account(t
         assert store.get(id18("00T5F00000T0001"))["WhoId"] == pc1
         again = apply_plan(plan, journal_db=tmp_path / "journal.duckdb", sf=sf, execute=True)
         assert again.steps_done == 0 and again.steps_already_done == 3 and again.exit_code == 0
+        # undo: the merged Person Account comes back, the master's values are restored, and the
+        # conversions are reported as what the API cannot revert
+        undone = undo_plan(plan, journal_db=tmp_path / "journal.duckdb", sf=sf, execute=True)
+        assert store.get(pa2)["IsDeleted"] is False
+        assert undone.exit_code == 1 and not undone.steps_failed, undone.to_dict()  # (1: conversions not restored)
+        assert store.get(pa1).get("PersonMobilePhone") in (None, "") and store.get(pa1).get("PersonTitle") in (None, "")
+        kinds = {(r["kind"], r["Id"]) for r in undone.not_restored}
+        assert {("converted_lead", web), ("converted_lead", card)} <= kinds, undone.not_restored
+        assert any(f"person account {pa1}" in r["detail"] for r in undone.not_restored)
