@@ -14,8 +14,8 @@ timestamps) and `clusters`; writes
 * `group_records(cluster_id, Id, object, is_card, is_master)` — the records of each group;
 * `ignored_values(cluster_id, Id, field, reason)` — values set aside because another record of
   the group holds a real one (reason `placeholder`: 不明, a dummy number or address, a role
-  mailbox …; `misread`: a card's OCR look-alike; `malformed`: a value Salesforce would refuse): the plan's card check does not count them as
-  card values overwritten.
+  mailbox, a reading cut to one kana …; `misread`: a card's OCR look-alike; `malformed`: a value
+  Salesforce would refuse): the plan's card check does not count them as card values overwritten.
 
 Rules (config `survivorship:`), for each field or field group:
 
@@ -30,16 +30,21 @@ Rules (config `survivorship:`), for each field or field group:
    (`drop_placeholder_values`: 不明 / ご担当者様 in a name, 090-1234-5678, noemail@, 1900-01-01,
    個人 as the company), nor a card's OCR misreading (山ロ, 東洋エ業: `drop_misread_values`) over
    the value as it should read, nor a value Salesforce would refuse (an email with a display name,
-   a birth date not in YYYY-MM-DD: `drop_malformed_values`) over one it takes. Only records holding a value compete; in a field group the chosen record
-   supplies every member it holds, and a member it leaves blank is filled from the next-ranked
-   record holding it (rule `…: fill_blank`) — except an address's bounce (EmailBouncedReason /
-   Date): an address that bounced ranks after one that did not, and the winner's blank bounce
-   fields are cleared (value NULL, rule `…: cleared with its address`), never filled from another
-   address; and in a group of Leads / Contacts a person's own address at a company's domain ranks
-   before a free-mail one or a role mailbox (`prefer_company_email`; not for a Person Account).
+   a birth date not in YYYY-MM-DD: `drop_malformed_values`) over one it takes. Only records
+   holding a value compete; in a field group the chosen record supplies every member it holds,
+   and a member it leaves blank is filled from the next-ranked record holding it (rule
+   `…: fill_blank`) — except an address's bounce (EmailBouncedReason / Date): an address that
+   bounced ranks after one that did not, and the winner's blank bounce fields are cleared (value
+   NULL, rule `…: cleared with its address`), never filled from another address; and in a group
+   of Leads / Contacts a person's own address at a company's domain ranks before a free-mail one
+   or a role mailbox (`prefer_company_email`; not for a Person Account).
+4. **The master's own value written another way** (03-… / ＋８１－３－…, 株式会社ABC / (株)ABC, a
+   street with 丁目 / 番 / 号, Japan / 日本, ﾜﾀﾅﾍﾞ / ワタナベ, case in an address) survives as the master
+   writes it (rule `…: as the master writes it`): no change to review or write.
 
 Leads converted into a Contact master compete under the Contact's fields
-(`lead_to_contact_fields`: Street -> MailingStreet, Company -> Account.Name, …). System fields
+(`lead_to_contact_fields`: Street -> MailingStreet, Company -> Account.Name, …), into a Person
+Account master under its Person* fields (`lead_to_person_account_fields`). System fields
 (`system_fields`: CreatedDate, LastModifiedDate, OwnerId, …) are not merged value by value:
 they stay with the master.
 
