@@ -85,6 +85,7 @@ from nayose.journal import EXEC_STATUSES, Journal, latest_by_step
 from nayose.records import canonical_id
 from nayose.survive import CLEARED
 from nayose.soap import (
+    CallError,
     CallResult,
     LeadConvert,
     MergeRequest,
@@ -757,8 +758,6 @@ def _typed(info: dict | None, value: Any) -> Any:
 
 def _collection_result(res: dict, record_id: str) -> CallResult:
     """A CallResult from one sObject Collections result ({id, success, errors})."""
-    from nayose.soap import CallError
-
     errors = [CallError(str(e.get("statusCode") or e.get("errorCode") or ""), str(e.get("message") or ""),
                         list(e.get("fields") or [])) for e in (res or {}).get("errors") or []]
     return CallResult(success=bool((res or {}).get("success")), id=(res or {}).get("id") or record_id, errors=errors)
@@ -966,6 +965,11 @@ class _Applier:
                                fields_to_null=[f for f, v in values.items() if v is None])
             return org.soap_call(lambda: org.soap.merge([req]))[0]
         if step.action == "convert_lead":
+            if p["contact_id"] and not request.get("account_id"):
+                # (convertLead names a Contact with its Account: one without an account cannot take a Lead)
+                return CallResult(success=False, id=p["lead_id"], errors=[CallError(
+                    "NO_ACCOUNT", f"contact {p['contact_id']} has no account: a lead cannot be converted into it "
+                    "(give the contact an account, or merge by hand)", ["accountId"])])
             lc = LeadConvert(lead_id=p["lead_id"], contact_id=p["contact_id"], account_id=request.get("account_id"))
             return org.soap_call(lambda: org.soap.convert_lead([lc]))[0]
         if step.action == "update_fields":

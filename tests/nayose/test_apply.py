@@ -582,3 +582,29 @@ def test_a_bounce_stays_with_its_address_and_dates_are_written_as_the_api_takes_
     yoshimoto = store.get(id18("0035F00000B0003"))
     assert yoshimoto["Email"] == "banana@kitchen.co.jp" and yoshimoto.get("EmailBouncedReason") is None
     assert yoshimoto["Birthdate"] == "1964-07-24"
+
+
+def test_a_lead_is_not_converted_into_a_contact_without_an_account(tmp_path, db):
+    """convertLead names a Contact with its Account; a Contact without one cannot take a Lead. The
+    plan sends the group to review; approved anyway, the step fails with that reason and no
+    convertLead request is sent."""
+    from tests.nayose.fakeorg_helpers import plan_export
+
+    t = "2026-10-{:02d}T09:00:00.000+0000".format
+    contact, lead = id18("0035F00000N0001"), id18("00Q5F00000N0001")
+    rows = [{"Id": contact, "LastName": "石井", "FirstName": "智子", "AccountId": None, "Email": "tomoko.ishii@gmail.com",
+             "MobilePhone": "090-3131-4141", "CreatedDate": t(1), "LastModifiedDate": t(1), "SystemModstamp": t(1)},
+            {"Id": lead, "LastName": "石井", "FirstName": "智子", "Company": "個人", "Email": "tomoko.ishii@gmail.com",
+             "MobilePhone": "090-3131-4141", "CreatedDate": t(2), "LastModifiedDate": t(2), "SystemModstamp": t(2)}]
+    store = OrgStore(api_daily_limit=1_000_000)
+    store.load_records(rows)
+    plan = plan_export(tmp_path, rows)
+    [group] = plan["clusters"]
+    assert group["status"] == "review" and "has no account" in group["status_reason"]
+    with FakeOrg(store) as org:
+        report = apply_plan(plan, journal_db=db, sf=client(org), execute=True)
+        assert report.steps_failed == 1 and report.exit_code == 1
+        failed = Journal(db).entries(plan["plan_id"])
+        assert any(e["status"] == "failed" and "has no account" in json.dumps(e.get("result"), ensure_ascii=False) for e in failed)
+        assert not [e for e in soap_log(org) if e["call"] == "convertLead"]
+    assert store.get(lead)["IsConverted"] in (False, None)
