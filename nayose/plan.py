@@ -201,7 +201,11 @@ def build_plan(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         con.execute(f"""
             CREATE OR REPLACE TABLE plan_steps AS
             WITH grp AS (
-                SELECT s.cluster_id, s.master_id, s.object, {account} AS account_id, s.reason,
+                -- (the account the master has after the merge: a surviving AccountId -- a card's
+                -- Contact under another account -- else its own)
+                SELECT s.cluster_id, s.master_id, s.object,
+                       coalesce((SELECT nullif(trim(f.value), '') FROM surviving_fields f
+                                 WHERE f.cluster_id = s.cluster_id AND f.field = 'AccountId'), {account}) AS account_id, s.reason,
                        (SELECT list_distinct(list(g.object)) FROM group_records g WHERE g.cluster_id = s.cluster_id) AS objs
                 FROM survivors s LEFT JOIN raw_records r ON r."Id" = s.master_id
             ),

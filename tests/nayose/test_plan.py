@@ -229,6 +229,20 @@ def test_contacts_under_different_accounts_are_review_in_the_plan():
     assert c["status"] == "review" and c["status_reason"] == "contacts under different accounts"
 
 
+def test_a_lead_is_converted_under_the_account_the_master_has_after_the_merge():
+    """A newer card Contact under another account gives the master (an older card) its AccountId in
+    the merge (the most recent card wins); the Lead's conversion that follows names that account -- it named the master's old one,
+    and convertLead refused (the contact is not associated with that account)."""
+    g = [rec("0035F0000000011", "Contact", created=0, LastName="古谷", AccountId="0015F000000A001", LeadSource="Sansan"),
+         rec("0035F0000000012", "Contact", created=5, LastName="古谷", AccountId="0015F000000A002", LeadSource="名刺"),
+         rec("00Q5F0000000013", created=9, LastName="古谷")]
+    con = make_db([g])
+    survive(con, CFG)
+    build_plan(con, CFG)
+    steps = con.execute("SELECT action, master_id, contact_id, account_id FROM plan_steps ORDER BY step_no").fetchall()
+    assert steps == [("merge", "0035F0000000011", None, None), ("convert_lead", None, "0035F0000000011", "0015F000000A002")]
+
+
 def test_delete_rules_never_touch_cards_unless_explicit():
     singles = [
         rec("00Q0000000000T1", LastName="テスト", Company="ｔｅｓｔ", Email="t@abc-shoji.co.jp"),
