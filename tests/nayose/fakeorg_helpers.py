@@ -71,20 +71,25 @@ def client(org: FakeOrg, session=None) -> Salesforce:
                       session=session or org.session(), version=org.api_version)
 
 
-def plan_export(tmp_path, rows: list[dict]) -> dict:
-    """Write `rows` as an export CSV (Id first, the other columns sorted), run `nayose plan` on it
-    and return merge_plan.json."""
+def write_export(path, rows: list[dict], cols: list[str] | None = None):
+    """Write `rows` as an export CSV (columns `cols`, else Id first and the others sorted); return path."""
     import csv
+
+    cols = cols or sorted({k for r in rows for k in r}, key=lambda c: (c != "Id", c))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def plan_export(tmp_path, rows: list[dict]) -> dict:
+    """Write `rows` as an export CSV, run `nayose plan` on it and return merge_plan.json."""
     import json
 
     from nayose.cli import main
 
-    cols = sorted({k for r in rows for k in r}, key=lambda c: (c != "Id", c))
-    src = tmp_path / "export.csv"
-    with open(src, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, cols)
-        w.writeheader()
-        w.writerows(rows)
+    src = write_export(tmp_path / "export.csv", rows)
     out = tmp_path / "out"
     assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
     return json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))

@@ -105,12 +105,10 @@ def test_a_person_account_export_plans_account_merges_and_leaves_business_accoun
     ]
     cols = ["Id", "IsPersonAccount", "Name", "FirstName", "LastName", "PersonEmail", "Phone", "PersonMobilePhone",
             "PersonMailingStreet", "PersonMailingCity", "LastModifiedDate"]
-    src = tmp_path / "accounts.csv"
-    with open(src, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, cols)
-        w.writeheader()
-        w.writerows(rows)
     from nayose.cli import main
+    from tests.nayose.fakeorg_helpers import write_export
+
+    src = write_export(tmp_path / "accounts.csv", rows, cols)
 
     out = tmp_path / "out"
     assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
