@@ -311,40 +311,22 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
         raise OrgError("REQUIRED_FIELD_MISSING", "the fake org converts into an existing Contact or Person Account only",
                        ["contactId"])
     if not contact_id:
-        return _convert_into_person_account(store, lc, lead_id, account_id, status, overwrite_source, item)
+        return _convert_into_person_account(store, lead_id, account_id, status, overwrite_source, item)
     with store.lock:
         lead = _lead_to_convert(store, lead_id)
         if store.object_of(contact_id) != "Contact":
             raise OrgError("INVALID_ID_FIELD", f"{contact_id} is not a Contact id", ["contactId"])
         contact = store.get(contact_id, "Contact")
-        if account_id:
-            if store.object_of(account_id) != "Account":
-                raise OrgError("INVALID_ID_FIELD", f"{account_id} is not an Account id", ["accountId"])
-            store.get(account_id, "Account")
-            if contact.get("AccountId") != account_id:
-                raise OrgError("INVALID_CROSS_REFERENCE_KEY",
-                               f"contact {contact_id} is not associated with account {account_id}", ["contactId"])
-        else:  # (as the real API: a Contact to convert into is named with its Account)
+        if not account_id:  # (as the real API: a Contact to convert into is named with its Account)
             raise OrgError("REQUIRED_FIELD_MISSING", "accountId is required when contactId is given", ["accountId"])
-        # Only empty Contact fields are filled (LeadSource only when empty, unless overwriteLeadSource).
-        fill: dict[str, Any] = {}
-        mapping = dict(LEAD_TO_CONTACT)
-        mapping.update({f: f for f in lead if f.endswith("__c")})
-        for lf, cf in mapping.items():
-            v = lead.get(lf)
-            if v is None or v == "":
-                continue
-            if contact.get(cf) is None or contact.get(cf) == "":
-                fill[cf] = v
-        src = lead.get("LeadSource")
-        if src not in (None, "") and (overwrite_source or contact.get("LeadSource") in (None, "")):
-            fill["LeadSource"] = src
-        moved: list[str] = []
-        for rid, rec in sorted(store.objects["Task"].items()):
-            if not rec["IsDeleted"] and rec.get("WhoId") == lead_id:
-                rec["WhoId"] = contact_id
-                rec["SystemModstamp"] = store.now()
-                moved.append(rid)
+        if store.object_of(account_id) != "Account":
+            raise OrgError("INVALID_ID_FIELD", f"{account_id} is not an Account id", ["accountId"])
+        store.get(account_id, "Account")
+        if contact.get("AccountId") != account_id:
+            raise OrgError("INVALID_CROSS_REFERENCE_KEY",
+                           f"contact {contact_id} is not associated with account {account_id}", ["contactId"])
+        fill = _fill_from_lead(lead, contact, LEAD_TO_CONTACT, "LeadSource", overwrite_source)
+        moved = _move_tasks(store, lead_id, contact_id)
         for rid, rec in sorted(store.objects["CampaignMember"].items()):
             if not rec["IsDeleted"] and rec.get("LeadId") == lead_id and not rec.get("ContactId"):
                 rec["ContactId"] = contact_id
@@ -352,17 +334,11 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
                 moved.append(rid)
         if fill:
             store.update(contact_id, fill, "Contact")
-        rec = store.objects["Lead"][lead_id]
-        t = store.now()
-        rec.update({
-            "IsConverted": True, "ConvertedContactId": contact_id, "ConvertedAccountId": account_id,
-            "ConvertedDate": t[:10], "Status": status, "LastModifiedDate": t, "SystemModstamp": t,
-        })
+        _mark_converted(store, lead_id, contact_id, account_id, status)
     item.update({"account_id": account_id, "filled": sorted(fill), "moved": moved})
     return (
-        "<result>"
-        + (f"<accountId>{escape(account_id)}</accountId>" if account_id else '<accountId xsi:nil="true"/>')
-        + f"<contactId>{escape(contact_id)}</contactId><leadId>{escape(lead_id)}</leadId>"
+        f"<result><accountId>{escape(account_id)}</accountId>"
+        f"<contactId>{escape(contact_id)}</contactId><leadId>{escape(lead_id)}</leadId>"
         '<opportunityId xsi:nil="true"/><success>true</success>'
         "</result>"
     ), item
@@ -378,8 +354,42 @@ def _lead_to_convert(store: OrgStore, lead_id: str) -> dict:
     return lead
 
 
-def _convert_into_person_account(store: OrgStore, lc: ET.Element, lead_id: str, account_id: str, status: str,
-                                 overwrite_source: bool, item: dict) -> tuple[str, dict]:
+def _fill_from_lead(lead: dict, target: dict, mapping: dict[str, str], source_field: str,
+                    overwrite_source: bool) -> dict[str, Any]:
+    """What convertLead writes on the record a Lead is converted into: only its empty fields, from the
+    Lead's mapped fields (custom fields by name); the LeadSource only when empty, unless overwriteLeadSource."""
+    fill: dict[str, Any] = {}
+    for lf, tf in {**mapping, **{f: f for f in lead if f.endswith("__c")}}.items():
+        v = lead.get(lf)
+        if v not in (None, "") and target.get(tf) in (None, ""):
+            fill[tf] = v
+    src = lead.get("LeadSource")
+    if src not in (None, "") and (overwrite_source or target.get(source_field) in (None, "")):
+        fill[source_field] = src
+    return fill
+
+
+def _move_tasks(store: OrgStore, lead_id: str, who_id: str | None) -> list[str]:
+    """The converted Lead's Tasks now name `who_id` (the Contact, or the Person Account's contact)."""
+    moved: list[str] = []
+    for rid, rec in sorted(store.objects["Task"].items()):
+        if who_id and not rec["IsDeleted"] and rec.get("WhoId") == lead_id:
+            rec["WhoId"] = who_id
+            rec["SystemModstamp"] = store.now()
+            moved.append(rid)
+    return moved
+
+
+def _mark_converted(store: OrgStore, lead_id: str, contact_id: str | None, account_id: str, status: str) -> None:
+    t = store.now()
+    store.objects["Lead"][lead_id].update({
+        "IsConverted": True, "ConvertedContactId": contact_id, "ConvertedAccountId": account_id,
+        "ConvertedDate": t[:10], "Status": status, "LastModifiedDate": t, "SystemModstamp": t,
+    })
+
+
+def _convert_into_person_account(store: OrgStore, lead_id: str, account_id: str, status: str, overwrite_source: bool,
+                                 item: dict) -> tuple[str, dict]:
     """convertLead with an accountId and no contactId: into that Person Account (as the API: a
     business Account would get a new Contact, which the fake does not make). Only the Person
     Account's empty fields are filled; the Lead's Tasks move to its PersonContactId."""
@@ -391,30 +401,12 @@ def _convert_into_person_account(store: OrgStore, lc: ET.Element, lead_id: str, 
         if not account.get("IsPersonAccount"):
             raise OrgError("REQUIRED_FIELD_MISSING",
                            "the fake org converts into an existing Contact or Person Account only", ["contactId"])
-        fill: dict[str, Any] = {}
-        mapping = dict(LEAD_TO_PERSON_ACCOUNT)
-        mapping.update({f: f for f in lead if f.endswith("__c")})
-        for lf, af in mapping.items():
-            v = lead.get(lf)
-            if v not in (None, "") and account.get(af) in (None, ""):
-                fill[af] = v
-        src = lead.get("LeadSource")
-        if src not in (None, "") and (overwrite_source or account.get("PersonLeadSource") in (None, "")):
-            fill["PersonLeadSource"] = src
+        fill = _fill_from_lead(lead, account, LEAD_TO_PERSON_ACCOUNT, "PersonLeadSource", overwrite_source)
         person = account.get("PersonContactId")
-        moved: list[str] = []
-        for rid, rec in sorted(store.objects["Task"].items()):
-            if person and not rec["IsDeleted"] and rec.get("WhoId") == lead_id:
-                rec["WhoId"] = person
-                rec["SystemModstamp"] = store.now()
-                moved.append(rid)
+        moved = _move_tasks(store, lead_id, person)
         if fill:
             store.update(account_id, fill, "Account")
-        t = store.now()
-        store.objects["Lead"][lead_id].update({
-            "IsConverted": True, "ConvertedContactId": person, "ConvertedAccountId": account_id,
-            "ConvertedDate": t[:10], "Status": status, "LastModifiedDate": t, "SystemModstamp": t,
-        })
+        _mark_converted(store, lead_id, person, account_id, status)
     item.update({"contact_id": person, "filled": sorted(fill), "moved": moved})
     return (
         "<result>"
