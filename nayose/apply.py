@@ -80,10 +80,10 @@ from typing import Any, Callable, Iterable
 
 import requests
 
+from nayose.config import CLEARED
 from nayose.errors import NayoseError
 from nayose.journal import EXEC_STATUSES, Journal, latest_by_step
 from nayose.records import canonical_id
-from nayose.survive import CLEARED
 from nayose.soap import (
     CallError,
     CallResult,
@@ -1063,7 +1063,7 @@ class _Applier:
         for f, fv in (c.get("fields") or {}).items():
             value = fv.get("value") if isinstance(fv, dict) else fv
             # a blank never overwrites a value -- but a bounce left by the master's old address is
-            # cleared when survivorship says so (survive.CLEARED: the new address did not bounce)
+            # cleared when survivorship says so (config.CLEARED: the new address did not bounce)
             cleared = isinstance(fv, dict) and str(fv.get("rule") or "").endswith(CLEARED)
             if (value is None or norm(value) is None) and not cleared:
                 continue

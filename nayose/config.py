@@ -252,6 +252,12 @@ class FieldGroup(_Strict):
 
 
 #: Opt-out checkboxes (a Lead's / Contact's and a Person Account's): any record's true stays true.
+# Suffixes of a surviving value's rule that the applier and the plan's checks read: a bounce field
+# cleared with its address (the value NULL is written), and the master's own value written another
+# way (kept as the master writes it: nothing to write).
+CLEARED = "cleared with its address"
+AS_MASTER_WRITES = "as the master writes it"
+
 CONSENT_FIELDS = ("HasOptedOutOfEmail", "HasOptedOutOfFax", "DoNotCall",
                   "PersonHasOptedOutOfEmail", "PersonHasOptedOutOfFax", "PersonDoNotCall")
 

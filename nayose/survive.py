@@ -67,7 +67,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow as pa
 
-from nayose.config import Config, SurvivorshipConfig
+from nayose.config import AS_MASTER_WRITES, CLEARED, Config, SurvivorshipConfig
 from nayose.normalize import (FREEMAIL_RE, NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, country_region,
                               is_reading_column)
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
@@ -699,9 +699,6 @@ NAME_FIELDS = ("LastName", "FirstName")
 # cleared (surviving value NULL, rule ending in CLEARED): a working address must not carry the old
 # one's bounce, nor a bounced one win over a working one.
 BOUNCE_FIELDS = ("EmailBouncedReason", "EmailBouncedDate", "PersonEmailBouncedReason", "PersonEmailBouncedDate")
-CLEARED = "cleared with its address"
-# The master's own value written another way survives as the master writes it (rule suffix)
-AS_MASTER_WRITES = "as the master writes it"
 PHONE_FIELDS = _with_person_fields("Phone", "MobilePhone")
 EMAIL_FIELDS = _with_person_fields("Email")
 BIRTHDATE_FIELDS = _with_person_fields("Birthdate")
@@ -722,8 +719,8 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, reco
     -- a merge must not keep 不明 beside 山田's given name. With `record` (a table
     (id, field, reason)) the values removed are listed there. Returns how many were removed."""
     from nayose.normalize import (
-        _ROLE_RE, DUMMY_PHONE_RE, DUMMY_POSTAL_RE, MIN_READING_KANA, SPREADSHEET_NUMBER_RE, born_on_creation_day_sql, dummy_email_sql, address_placeholders, blank_name_placeholders, parse_birthdate,
-        reading_columns, split_company,
+        DUMMY_PHONE_RE, DUMMY_POSTAL_RE, MIN_READING_KANA, SPREADSHEET_NUMBER_RE, address_placeholders,
+        blank_name_placeholders, born_on_creation_day_sql, dummy_email_sql, parse_birthdate, reading_columns, split_company,
     )
 
     inp = config.input
@@ -775,7 +772,7 @@ def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, reco
         # A shared role mailbox (info@, sales@, eigyo@) never wins over a person's own address: a
         # newer record's info@ was written over taro.yamada@ on the master.
         untagged = pc.replace_substring_regex(fv, r"\+[^@]*@", "@")  # (marketing+2021@ is marketing@)
-        take(f, v, pc.match_substring_regex(untagged, f"^(?:{_ROLE_RE})@"))
+        take(f, v, pc.match_substring_regex(untagged, f"^(?:{ROLE_RE})@"))
     f, v = distinct(BIRTHDATE_FIELDS)
     if len(v) and zero_dates:  # (the zero dates' years first: the few values worth a Python look)
         take(f, v, pc.match_substring_regex(v, "|".join(sorted({d[:4] for d in zero_dates}))),
@@ -949,17 +946,17 @@ def drop_misread_values(con: duckdb.DuckDBPyConnection, record: str | None = Non
     return int(n)
 
 
-def other_company_sql(left: str = "l", right: str = "r") -> str:
-    """SQL over two normalized records: they are at two different companies -- the companies
-    compared as scoring compares them (`score.COMPANY_LEVEL_SQL`: level 0), both written in the
-    same script (a name and its translation, 信州人材サービス / Shinshu Staffing, are not compared),
-    and not at one mail domain (one domain is one company however its name is written)."""
+def other_company_sql() -> str:
+    """SQL over two normalized records `l` and `r` (the aliases scoring's SQL uses): they are at two
+    different companies -- the companies compared as scoring compares them (`score.COMPANY_LEVEL_SQL`:
+    level 0), both written in the same script (a name and its translation, 信州人材サービス /
+    Shinshu Staffing, are not compared), and not at one mail domain (one domain is one company
+    however its name is written)."""
     from nayose.score import COMPANY_LEVEL_SQL
 
-    level = COMPANY_LEVEL_SQL.replace("l.", f"{left}.").replace("r.", f"{right}.")
     script = f"'{_KANJI_RE2}|{_KANA_RE2}'"
-    return (f"(({level}) = 0 AND regexp_matches({left}.company_core, {script}) = regexp_matches({right}.company_core, {script})"
-            f" AND split_part({left}.email, '@', 2) IS DISTINCT FROM split_part({right}.email, '@', 2))")
+    return (f"(({COMPANY_LEVEL_SQL}) = 0 AND regexp_matches(l.company_core, {script}) = regexp_matches(r.company_core, {script})"
+            " AND split_part(l.email, '@', 2) IS DISTINCT FROM split_part(r.email, '@', 2))")
 
 
 NO_ACCOUNT_REASON = "the contact has no account: a lead cannot be converted into it"
