@@ -66,7 +66,7 @@ import pyarrow as pa
 
 from nayose.config import Config, ExclusionRule
 from nayose.errors import InputError
-from nayose.normalize import _FREEMAIL_RE, _ROLE_RE, PERSON_ACCOUNT_FIELDS, TRUE_FLAG_VALUES, dummy_email_sql
+from nayose.normalize import PERSON_ACCOUNT_FIELDS, TRUE_FLAG_VALUES, company_mailbox_sql, dummy_email_sql
 from nayose.plan import write_csv
 from nayose.stage import StageResult, timed
 from nayose.survive import card_sql
@@ -436,8 +436,7 @@ def compute_eligibility(
             + "END"
         )
         signals = {
-            "business_email": f"({valid_email} AND NOT regexp_full_match(r._email_domain, {lit(_FREEMAIL_RE)}) "
-                              f"AND NOT regexp_full_match(r._email_local, {lit(_ROLE_RE)}))",
+            "business_email": f"({valid_email} AND {company_mailbox_sql('r._email_domain', 'r._email_local')})",
             "phone": f"({col(cols, 'Phone')} IS NOT NULL OR {col(cols, 'MobilePhone')} IS NOT NULL)",
             "title": f"({col(cols, 'Title')} IS NOT NULL)",
             "business_card": f"coalesce({card}, false)",

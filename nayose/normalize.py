@@ -1295,6 +1295,13 @@ _R_EMAIL_VALID = re.compile(_EMAIL_VALID)
 _R_FREEMAIL = re.compile(_FREEMAIL_RE)
 # (a free-mail domain and a role mailbox's local part, in full; survivorship reads them in DuckDB SQL)
 FREEMAIL_RE, ROLE_RE = _FREEMAIL_RE, _ROLE_RE
+
+
+def company_mailbox_sql(domain: str, local: str) -> str:
+    """SQL: an address is a person's own at a company's domain -- the domain (lower case) is not a
+    free one (gmail.com, docomo.ne.jp …) and the local part (lower case) not a role mailbox (info,
+    sales, eigyo …). Eligibility's quality signal and survivorship's email ranking read it."""
+    return f"(NOT regexp_full_match({domain}, {_lit(FREEMAIL_RE)}) AND NOT regexp_full_match({local}, {_lit(ROLE_RE)}))"
 _R_ROLE = re.compile(_ROLE_RE)
 
 

@@ -68,8 +68,8 @@ import pyarrow.compute as pc
 import pyarrow as pa
 
 from nayose.config import AS_MASTER_WRITES, CLEARED, Config, SurvivorshipConfig
-from nayose.normalize import (FREEMAIL_RE, NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, country_region,
-                              is_reading_column)
+from nayose.normalize import (NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, company_mailbox_sql,
+                              country_region, is_reading_column)
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
@@ -486,7 +486,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         SELECT value FROM (SELECT DISTINCT value, split_part(lower({_strip_sql('value')}), '@', 2) AS domain,
                                   regexp_replace(split_part(lower({_strip_sql('value')}), '@', 1), '[+].*$', '') AS local
                            FROM _sv_view WHERE field = 'Email')
-        WHERE NOT regexp_full_match(domain, {_lit(FREEMAIL_RE)}) AND NOT regexp_full_match(local, {_lit(ROLE_RE)})""")
+        WHERE {company_mailbox_sql('domain', 'local')}""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_ranked AS
         WITH k AS (

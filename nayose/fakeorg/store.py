@@ -30,6 +30,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from nayose.records import id18  # noqa: F401  (the fixtures' and tests' id18: one algorithm)
+
 KEY_PREFIXES = {
     "Account": "001",
     "Contact": "003",
@@ -51,7 +53,6 @@ LOOKUPS: dict[str, dict[str, tuple[str, ...]]] = {
 SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp", "MasterRecordId")
 READ_ONLY_FIELDS = frozenset(SYSTEM_FIELDS) | {"IsConverted", "ConvertedContactId", "ConvertedAccountId", "ConvertedDate",
                                                "IsPersonAccount", "PersonContactId"}
-_CHECK_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 EPOCH = datetime(2026, 11, 1, 0, 0, 0, tzinfo=timezone.utc)
 
 
@@ -63,18 +64,6 @@ class OrgError(Exception):
         self.code = code
         self.message = message
         self.fields = list(fields)
-
-
-def id18(id15: str) -> str:
-    """Salesforce's 15 → 18 character Id (case-safe checksum suffix)."""
-    suffix = ""
-    for i in range(3):
-        bits = 0
-        for j, ch in enumerate(id15[i * 5:(i + 1) * 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << j
-        suffix += _CHECK_CHARS[bits]
-    return id15 + suffix
 
 
 def sf_time(ts: datetime) -> str:
