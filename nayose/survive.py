@@ -69,8 +69,9 @@ import pyarrow as pa
 
 from nayose.config import AS_MASTER_WRITES, CLEARED, Config, SurvivorshipConfig
 from nayose.normalize import (NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, company_mailbox_sql,
-                              country_region, is_reading_column)
+                              country_region, is_reading_column, normalize_street, split_company)
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
+from nayose.values import map_values
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
 UNION_SEP = ";"
@@ -266,18 +267,6 @@ def _kana_key_sql(expr: str) -> str:
     hira = "".join(chr(c) for c in range(0x3041, 0x3097))
     kata = "".join(chr(c) for c in range(0x30A1, 0x30F7))
     return f"translate(regexp_replace(nayose_nfkc({expr}), '\\s', '', 'g'), '{hira}', '{kata}')"
-
-
-def _street_key_sql(expr: str) -> str:
-    """SQL: a street as written on either side of a card (四谷３丁目１８番１６号　太陽ビル / 四谷3-18-16 太陽ビル alike)."""
-    dashed = f"regexp_replace(regexp_replace(nayose_nfkc({expr}), '丁目|番地|番', '-', 'g'), '号|\\s', '', 'g')"
-    return f"lower(regexp_replace(regexp_replace({dashed}, '-+', '-', 'g'), '-([^0-9]|$)', '\\1', 'g'))"
-
-
-def _company_key_sql(expr: str) -> str:
-    """SQL: a company name without its legal form, spaces and case (株式会社ABC, (株)ABC, ABC Co., Ltd. alike)."""
-    return (f"lower(regexp_replace(nayose_nfkc({expr}), '株式会社|有限会社|合同会社|[(]株[)]|[(]有[)]|"
-            f"(?i:co[.],?\\s*ltd[.]?|inc[.]?|k[.]k[.])|\\s', '', 'g'))")
 
 
 def _register_nfkc(con: duckdb.DuckDBPyConnection) -> None:
@@ -628,26 +617,41 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         WHERE o.field IN ({", ".join(map(_lit, keyed))}) AND o.from_id <> g.master_id AND o.value <> m.value""")
     # (the keys over the distinct pairs of writings only: few, and the NFKC function is Python;
     # a country's ISO code from normalize's table: Japan / 日本 / JP)
-    countries = sorted({v for (v,) in con.execute(f"""SELECT DISTINCT x FROM _sv_other, unnest([v, mv]) t(x)
-                                                     WHERE field IN ({", ".join(map(_lit, COUNTRY_FIELDS))})""").fetchall()})
-    con.register("_sv_country_arrow", pa.table({"value": pa.array(countries, pa.string()),
-                                                "code": pa.array([country_region(c) for c in countries], pa.string())}))
+    # Countries, streets and companies are keyed by normalize itself, over the distinct writings
+    # (Japan / 日本 / JP: its country table; a street as normalize_street folds it -- 丁目 / 番 / 号,
+    # 階 / F, widths; a company's core and legal form as split_company splits it).
+    def writings(fields: tuple[str, ...]) -> list[str]:
+        return sorted({x for (x,) in con.execute(f"""SELECT DISTINCT x FROM _sv_other, unnest([v, mv]) t(x)
+                                                      WHERE field IN ({", ".join(map(_lit, fields))})""").fetchall()})
+
+    keys: list[tuple[str, str, str | None, bool]] = []  # (kind, writing, key, has a legal form)
+    keys += [("country", x, country_region(x), False) for x in writings(COUNTRY_FIELDS)]
+    streets = writings(STREET_FIELDS)  # (the costly one: on both cores, as normalize does)
+    keys += [("street", x, k or None, False) for x, k in zip(streets, map_values(normalize_street, streets))]
+    keys += [("company", x, core, form is not None)
+             for x in writings(COMPANY_FIELDS) for core, form, *_ in [split_company(x)]]
+    con.register("_sv_key_arrow", pa.table({
+        "kind": pa.array([k[0] for k in keys], pa.string()), "value": pa.array([k[1] for k in keys], pa.string()),
+        "key": pa.array([k[2] for k in keys], pa.string()), "form": pa.array([k[3] for k in keys], pa.bool_())}))
+
+    kind = (f"CASE WHEN field IN ({', '.join(map(_lit, STREET_FIELDS))}) THEN 'street' "
+            f"WHEN field IN ({', '.join(map(_lit, COMPANY_FIELDS))}) THEN 'company' "
+            f"WHEN field IN ({', '.join(map(_lit, COUNTRY_FIELDS))}) THEN 'country' END")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_same AS
-        SELECT field, v, mv FROM (SELECT DISTINCT field, v, mv FROM _sv_other)
-        WHERE CASE WHEN field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('v')} = {_phone_key_sql('mv')}
+        WITH d AS (SELECT DISTINCT field, v, mv, {kind} AS kind FROM _sv_other)
+        SELECT d.field, d.v, d.mv FROM d
+        LEFT JOIN _sv_key_arrow kv ON kv.kind = d.kind AND kv.value = d.v
+        LEFT JOIN _sv_key_arrow km ON km.kind = d.kind AND km.value = d.mv
+        WHERE CASE WHEN d.kind IN ('street', 'country') THEN kv.key = km.key
+                   WHEN d.kind = 'company' THEN kv.key = km.key AND (km.form OR NOT kv.form)
+                   WHEN field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('v')} = {_phone_key_sql('mv')}
                    WHEN field IN ({", ".join(map(_lit, EMAIL_FIELDS))}) THEN lower({_strip_sql('v')}) = lower({_strip_sql('mv')})
-                   WHEN field IN ({", ".join(map(_lit, STREET_FIELDS))}) THEN {_street_key_sql('v')} = {_street_key_sql('mv')}
                    WHEN field IN ({", ".join(map(_lit, POSTAL_FIELDS))})
                         THEN regexp_replace(nayose_nfkc(v), '[^0-9]', '', 'g') = regexp_replace(nayose_nfkc(mv), '[^0-9]', '', 'g')
                    WHEN field IN ({", ".join(map(_lit, readings))}) THEN {_kana_key_sql('v')} = {_kana_key_sql('mv')}
-                   WHEN field IN ({", ".join(map(_lit, COMPANY_FIELDS))}) THEN {_company_key_sql('v')} = {_company_key_sql('mv')}
-                        AND ({_company_key_sql('mv')} <> lower(regexp_replace(nayose_nfkc(mv), '\\s', '', 'g'))
-                             OR {_company_key_sql('v')} = lower(regexp_replace(nayose_nfkc(v), '\\s', '', 'g')))
-                   WHEN field IN ({", ".join(map(_lit, COUNTRY_FIELDS))})
-                        THEN (SELECT code FROM _sv_country_arrow WHERE value = v) = (SELECT code FROM _sv_country_arrow WHERE value = mv)
                    ELSE false END""")
-    con.unregister("_sv_country_arrow")
+    con.unregister("_sv_key_arrow")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _sv_keep AS
         SELECT a.cluster_id, a.field, a.mv, a.master_id FROM _sv_other a
