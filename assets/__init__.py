@@ -1,7 +1,7 @@
 """Dagster assets for nayose: thin wrappers that run one engine stage each on a DuckDB store.
 
 raw_records -> normalized_records -> candidate_pairs -> scored_pairs -> duplicate_clusters
-    -> survivorship -> merge_plan
+    -> survivorship -> merge_plan        (normalized_records -> account_pairs -> duplicate_clusters)
 raw_records -> sync_eligibility -> sync_health   (Salesforce <-> Account Engagement sync rules and health)
 
 The matching itself lives in the `nayose` package (no Dagster there); these modules open the
@@ -13,6 +13,7 @@ from assets.bench import BENCH_ASSETS, BenchmarkConfig, benchmark_comparison, be
 from assets.checks import ASSET_CHECKS
 from assets.matching import (
     MATCHING_ASSETS,
+    account_pairs,
     candidate_pairs,
     duplicate_clusters,
     normalized_records,
@@ -49,6 +50,7 @@ __all__ = [
     "SalesforceResource",
     "pardot_prospects",
     "salesforce_records",
+    "account_pairs",
     "candidate_pairs",
     "duplicate_clusters",
     "merge_plan",

@@ -1,7 +1,8 @@
-"""The five matching assets. Each one opens the store, runs one engine stage on the tables already
+"""The six matching assets. Each one opens the store, runs one engine stage on the tables already
 there, records the stage result, and returns a MaterializeResult describing what it produced.
 
     raw_records -> normalized_records -> candidate_pairs -> scored_pairs -> duplicate_clusters
+                                     \-> account_pairs ---------/
 
 Tables pass through the DuckDB file, not through an IO manager: assets depend on each other with
 `deps` and return metadata only. duplicate_clusters also publishes the outputs (clusters.csv,
@@ -44,8 +45,8 @@ GROUP = "matching"
 POOL = "nayose_store"  # one writer at a time on the DuckDB file (set a pool limit of 1 on the instance)
 KINDS = {"duckdb", "python"}
 HISTOGRAM_PNG = "score_histogram.png"
-OUTPUT_FILES = ("clusters.csv", "pairs.csv", "evidence.csv", "summary.json")
-STAGE_ORDER = ["records", "normalize", "block", "score", "cluster"]
+OUTPUT_FILES = ("clusters.csv", "pairs.csv", "evidence.csv", "account_pairs.csv", "summary.json")
+STAGE_ORDER = ["records", "normalize", "accounts", "block", "score", "cluster"]
 
 
 @contextmanager
@@ -342,6 +343,51 @@ def candidate_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg
 
 
 # ---------------------------------------------------------------------------------------------
+# account_pairs
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds=KINDS,
+    pool=POOL,
+    deps=[normalized_records],
+    description=(
+        "Duplicate business Accounts (companies, never matched with people): pairs decided by explicit "
+        "rules on the name without its legal form, the 法人番号, the switchboard, the website's domain and "
+        "the address (config accounts:), each with the rule that decided and what agreed."
+    ),
+)
+def account_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.MaterializeResult:
+    from nayose.accounts import RULES, match_accounts
+
+    nconfig = store.load_config()
+    with engine_errors(), store.connect() as con:
+        require_tables(con, store.database, "raw_records", "normalized_records")
+        result = done_incrementally(con, "accounts", context.run.run_id)
+        if result is None:
+            result = match_accounts(con, nconfig)
+            save_stage_result(con, result)
+        metadata = stage_metadata(con, result, store.database)
+        s = result.stats
+        metadata.update({
+            "accounts": dg.MetadataValue.int(int(s.get("accounts", 0))),
+            "pairs_auto": dg.MetadataValue.int(int(s.get("pairs", {}).get("auto", 0))),
+            "pairs_review": dg.MetadataValue.int(int(s.get("pairs", {}).get("review", 0))),
+            "rules": dg.MetadataValue.md(md_table(
+                ["rule", "decision", "what it means", "candidate pairs"],
+                [(r, d, meaning, s.get("rules", {}).get(r, 0)) for r, (d, meaning) in RULES.items()])),
+            "pairs_preview": table_preview(con, """
+                SELECT p.decision, p.rule, l.name AS left_name, r.name AS right_name, p.evidence AS agrees,
+                       p.left_id, p.right_id
+                FROM account_pairs p JOIN normalized_accounts l ON l.rec_idx = p.left_idx
+                JOIN normalized_accounts r ON r.rec_idx = p.right_idx
+                ORDER BY p.decision DESC, p.rule, p.left_id LIMIT 20""", 20),
+            "stats": _json_value(s),
+        })
+    return dg.MaterializeResult(metadata=metadata)
+
+
+# ---------------------------------------------------------------------------------------------
 # scored_pairs
 
 
@@ -388,9 +434,10 @@ def evidence_preview_sql(con: duckdb.DuckDBPyConnection, config: Config, rule_na
     group_name=GROUP,
     kinds=KINDS,
     pool=POOL,
-    deps=[candidate_pairs],
+    deps=[candidate_pairs, account_pairs],
     description=(
-        "Every candidate pair scored with a Fellegi-Sunter model (m/u by EM, term-frequency adjusted): "
+        "Every candidate pair scored with a Fellegi-Sunter model (m/u by EM, term-frequency adjusted; business "
+        "Accounts left out of the random pairs and the prior): "
         "per-field agreement level and weight, the person-evidence gate, match weight and probability. "
         "Also writes the table match_model and the score histogram PNG to the output folder."
     ),
@@ -507,11 +554,11 @@ def largest_groups_sql(limit: int = 15) -> str:
     group_name=GROUP,
     kinds=KINDS,
     pool=POOL,
-    deps=[scored_pairs],
+    deps=[scored_pairs, account_pairs],
     description=(
         "Duplicate groups: one row per record with its cluster_id and status (auto: may be merged without "
-        "review; review: an analyst decides; single). Publishes clusters.csv, pairs.csv, evidence.csv and "
-        "summary.json to the output folder."
+        "review; review: an analyst decides; single), people and business Accounts alike. Publishes clusters.csv, "
+        "pairs.csv, evidence.csv, account_pairs.csv and summary.json to the output folder."
     ),
 )
 def duplicate_clusters(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.MaterializeResult:
@@ -543,7 +590,7 @@ def duplicate_clusters(context: dg.AssetExecutionContext, store: NayoseStore) ->
                 "largest_cluster": dg.MetadataValue.int(int(result.stats.get("largest_cluster", 0))),
                 "largest_groups": table_preview(con, largest_groups_sql(), 15),
                 "output_dir": dg.MetadataValue.path(str(out)),
-                **{f"output/{name}": dg.MetadataValue.path(str(out / name)) for name in OUTPUT_FILES},
+                **{f"output/{name}": dg.MetadataValue.path(str(out / name)) for name in OUTPUT_FILES if (out / name).exists()},
                 "summary": _json_value({k: v for k, v in summary.items() if k not in ("model", "comparisons")}),
                 "stats": _json_value(result.stats),
             }
@@ -565,4 +612,4 @@ def duplicate_clusters(context: dg.AssetExecutionContext, store: NayoseStore) ->
     return dg.MaterializeResult(metadata=metadata)
 
 
-MATCHING_ASSETS = [raw_records, normalized_records, candidate_pairs, scored_pairs, duplicate_clusters]
+MATCHING_ASSETS = [raw_records, normalized_records, candidate_pairs, scored_pairs, account_pairs, duplicate_clusters]

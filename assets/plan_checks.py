@@ -173,22 +173,32 @@ def review_volume(store: NayoseStore) -> dg.AssetCheckResult:
     name="group_size",
     asset=survivorship,
     pool=POOL,
-    description="Warns about groups with more records than NayoseStore.large_group_warn (likely chains, not one person).",
+    description=(
+        "Warns about groups of people with more records than NayoseStore.large_group_warn (likely chains, not one "
+        "person). Groups of business Accounts (one company entered many times, grouped by nayose.accounts' rules) "
+        "are counted, not warned about."
+    ),
 )
 def group_size(store: NayoseStore) -> dg.AssetCheckResult:
     if (res := _missing(store, "survivors")) is not None:
         return res
     limit = int(store.large_group_warn)
     with store.connect() as con:
+        company = ("master_id IN (SELECT id FROM normalized_accounts)" if table_exists(con, "normalized_accounts")
+                   else "false")
         rows = con.execute(
-            "SELECT cluster_id, size, status, master_id FROM survivors WHERE size > ? ORDER BY size DESC, cluster_id",
+            f"SELECT cluster_id, size, status, master_id FROM survivors WHERE size > ? AND NOT {company} "
+            "ORDER BY size DESC, cluster_id",
             [limit],
         ).fetchall()
-        largest = con.execute("SELECT coalesce(max(size), 0) FROM survivors").fetchall()[0][0]
+        largest, companies = con.execute(
+            f"SELECT coalesce(max(size) FILTER (WHERE NOT {company}), 0), count(*) FILTER (WHERE {company} AND size > ?) "
+            "FROM survivors", [limit]).fetchall()[0]
     return dg.AssetCheckResult(
         passed=not rows,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"groups_too_large": len(rows), "largest_group": int(largest), "threshold": limit,
+                  "account_groups_over_threshold": int(companies),
                   "groups": _sample_md(["cluster", "records", "status", "master"], rows)},
     )
 

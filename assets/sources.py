@@ -32,6 +32,11 @@ class RecordsSourceConfig(dg.Config):
     )
     sample_records: int = Field(default=10_000, ge=1, description="Records in the generated sample org.")
     sample_seed: int = Field(default=42, description="Random seed of the generated sample org.")
+    sample_accounts: bool = Field(
+        default=False,
+        description="Also load the sample org's Account export (business Accounts, matched as companies); its truth "
+                    "joins the people's.",
+    )
     csv_paths: list[str] = Field(
         default_factory=list,
         description="CSV exports to load when source is 'csv' (UTF-8, UTF-8 with BOM or CP932).",
@@ -56,8 +61,18 @@ def sample_source(config: RecordsSourceConfig, data_dir: Path) -> SourceFiles:
     stem = f"sample_{config.sample_records}_seed{config.sample_seed}"
     out_csv = data_dir / f"{stem}.csv"
     truth_csv = data_dir / f"{stem}.truth.csv"
-    stats = write_sample(config.sample_records, config.sample_seed, out_csv, truth_csv)
-    return SourceFiles("sample", [out_csv], truth_csv, {"sample": stats or {}})
+    if not config.sample_accounts:
+        stats = write_sample(config.sample_records, config.sample_seed, out_csv, truth_csv)
+        return SourceFiles("sample", [out_csv], truth_csv, {"sample": stats or {}})
+    accounts_csv = data_dir / f"{stem}.accounts.csv"
+    stats = write_sample(config.sample_records, config.sample_seed, out_csv, data_dir / f"{stem}.people.truth.csv",
+                         accounts_csv=accounts_csv)
+    # one truth for both (entity ids do not collide: P… people, C… / B… / N… / G… companies)
+    with open(truth_csv, "w", encoding="utf-8") as f:
+        for i, part in enumerate((data_dir / f"{stem}.people.truth.csv", accounts_csv.with_name(accounts_csv.stem + ".truth.csv"))):
+            lines = part.read_text(encoding="utf-8").splitlines(keepends=True)
+            f.writelines(lines if i == 0 else lines[1:])
+    return SourceFiles("sample", [out_csv, accounts_csv], truth_csv, {"sample": stats or {}})
 
 
 def csv_source(config: RecordsSourceConfig, data_dir: Path) -> SourceFiles:

@@ -1657,6 +1657,9 @@ def apply_plan(
                          journal_db=str(journal_db), api_budget=api_budget)
     approved = None if clusters is None else {str(c) for c in clusters}
     groups = [c for c in doc["clusters"] if c.get("steps") and (approved is None or c["cluster_id"] in approved)]
+    # Account merges last: an Account merge re-parents the losers' Contacts, which changes them
+    # (SystemModstamp), and a Contact group applied after it would be skipped as changed after the plan.
+    groups.sort(key=lambda c: c.get("object") == "Account")
     if approved is not None:
         unknown = approved - {c["cluster_id"] for c in doc["clusters"]}
         if unknown:

@@ -2,7 +2,7 @@
 
     nayose plan INPUT.csv [INPUT.csv ...] --out DIR [--config nayose.yaml] [--db FILE [--incremental [--changes-only [--deleted IDS.csv]]]] [--quiet] [--truth T.csv]
     nayose import-plan --existing ORG.csv [--existing ...] --incoming NEW.csv --out DIR [--config nayose.yaml] [--lead-source Sansan]
-    nayose sample --records N --seed S --out FILE.csv [--truth FILE.csv]
+    nayose sample --records N --seed S --out FILE.csv [--truth FILE.csv] [--accounts ACCOUNTS.csv]
     nayose evaluate --clusters DIR/clusters.csv --truth TRUTH.csv
     nayose config [--show-default]
     nayose explain DIR CLUSTER_ID
@@ -180,7 +180,7 @@ def _cmd_sync_sample(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from nayose.sample import write_sample
 
-    stats = write_sample(args.records, args.seed, args.out, args.truth)
+    stats = write_sample(args.records, args.seed, args.out, args.truth, accounts_csv=args.accounts)
     print(json.dumps(stats, ensure_ascii=False), file=sys.stderr)
     return 0
 
@@ -254,6 +254,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     else:
         for e in cluster.get("evidence", []):
             lines.append(f"  {e['left_id']} ~ {e['right_id']}: p={e['match_probability']}")
+            if e.get("rule"):  # business Accounts (nayose.accounts): the rule that decided, what agreed
+                from nayose.accounts import RULES
+
+                meaning = RULES.get(e["rule"], ("", ""))[1]
+                lines.append(f"      rule {e['rule']} ({e.get('decision')}): {meaning}; agrees: {e.get('agrees') or '-'}")
             for k, lvl in e.get("levels", {}).items():
                 lines.append(f"      {k:<11} {lvl:<22} {e.get('weights', {}).get(k, '')!s:>7}")
         if not cluster.get("evidence"):
@@ -475,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", required=True, help="records CSV to write")
     p.add_argument("--truth", help="truth CSV (default: <out>.truth.csv)")
+    p.add_argument("--accounts", help="also write the org's Account export here (its truth beside it: <accounts>.truth.csv)")
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("sync-health", help="which records may sync to Pardot, the prospect cap, and what goes wrong in the sync")

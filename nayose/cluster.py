@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from nayose.config import Config
 from nayose.stage import StageResult, timed
+from nayose.store import table_exists
 
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -148,6 +149,17 @@ def cluster_stats(con: duckdb.DuckDBPyConnection, target: str) -> dict:
     }
 
 
+def linked_pairs(con: duckdb.DuckDBPyConnection, config: Config, pairs: str = "scored_pairs",
+                 accounts: str = "account_pairs") -> pa.Table:
+    """(left_idx, right_idx, match_probability) of the pairs at or above the review threshold: the
+    people's scored pairs and, when the table exists, the business Accounts' pairs (nayose.accounts)."""
+    review = float(config.matching.thresholds.review)
+    sql = f'SELECT left_idx, right_idx, match_probability FROM "{pairs}" WHERE match_probability >= {review!r}'
+    if table_exists(con, accounts):
+        sql += f' UNION ALL SELECT left_idx, right_idx, match_probability FROM "{accounts}" WHERE match_probability >= {review!r}'
+    return con.sql(sql).to_arrow_table()
+
+
 def cluster_records(
     con: duckdb.DuckDBPyConnection,
     config: Config,
@@ -163,9 +175,7 @@ def cluster_records(
         n = records.num_rows
         numbers = records.column(0).to_numpy().astype(np.int64)
         ids = records.column(1).to_numpy(zero_copy_only=False)
-        linked = con.sql(
-            f'SELECT left_idx, right_idx, match_probability FROM "{pairs}" WHERE match_probability >= {float(th.review)!r}'
-        ).to_arrow_table()
+        linked = linked_pairs(con, config, pairs)
         left, right = linked.column(0).to_numpy().astype(np.int64), linked.column(1).to_numpy().astype(np.int64)
         if n and numbers[-1] != n - 1:  # record numbers with gaps (an incremental run's): positions
             position = np.full(int(numbers[-1]) + 1, -1, dtype=np.int64)

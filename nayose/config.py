@@ -237,6 +237,53 @@ class ClusterConfig(_Strict):
 
 
 
+class AccountMatchingConfig(_Strict):
+    """Duplicate business Accounts (companies, not Person Accounts): nayose.accounts. Rules, not a
+    learned model: a company's name, switchboard, website and address are what identify it."""
+
+    enabled: bool = Field(True, description="Match business Accounts with each other (they are never matched with people).")
+    corporate_number_fields: list[str] = Field(
+        default_factory=lambda: ["CorporateNumber__c", "Corporate_Number__c", "HojinBango__c", "HoujinBangou__c", "法人番号"],
+        description=(
+            "Fields holding the company's 13-digit corporate number (法人番号, issued by the National Tax Agency; "
+            "orgs keep it in a custom field). The first field present is used. The same number is the same "
+            "legal entity (auto); two different numbers are two entities, whatever their names."
+        ),
+    )
+    company_id_fields: list[str] = Field(
+        default_factory=lambda: ["Sansan_Company_Id__c", "SansanCompanyId__c"],
+        description="Fields holding a business-card service's company ID (Sansan's): the same ID is one company (auto).",
+    )
+    website_fields: list[str] = Field(default_factory=lambda: ["Website"], description="The company's web site (its domain is compared).")
+    phone_fields: list[str] = Field(default_factory=lambda: ["Phone"], description="The company's switchboard.")
+    address_prefixes: list[str] = Field(
+        default_factory=lambda: ["Billing", "Shipping"],
+        description="Address field prefixes, in order: the first with a postal code or a state is used (BillingPostalCode, BillingState …).",
+    )
+    similar_name_ratio: float = Field(
+        80.0, ge=50, le=100,
+        description=(
+            "Two names that differ (a typo, 製作所 / 制作所) sharing the switchboard or the website are a pair for "
+            "review when their cores (without the legal form, four characters or more) are at least this "
+            "similar (rapidfuzz's Indel ratio, 0–100; one character in five is 80)."
+        ),
+    )
+    branch_accounts: Literal["separate", "review"] = Field(
+        "separate",
+        description=(
+            "An Account naming an office (ABC株式会社 大阪支店) beside the company's own: separate (default: "
+            "branch Accounts are kept on purpose, never paired) or review (an org with one Account per company)."
+        ),
+    )
+    max_block_size: int = Field(
+        50, ge=2,
+        description=(
+            "Accounts sharing one key (a name, a switchboard, a domain) beyond this many are not paired on it "
+            "(a group's shared switchboard, a generic name); reported in the stage's figures."
+        ),
+    )
+
+
 class FieldGroup(_Strict):
     """Fields that survive together: all of them come from the one record the group's rule picks
     (a member blank in that record is filled from the next-ranked record, since a blank never
@@ -278,6 +325,15 @@ def _default_field_groups() -> list[FieldGroup]:
                     "PersonMailingCountry"],
         ),
         FieldGroup(name="person_email", fields=["PersonEmail", "PersonEmailBouncedReason", "PersonEmailBouncedDate"]),
+        # a business Account's addresses (nayose.accounts)
+        FieldGroup(
+            name="billing_address",
+            fields=["BillingStreet", "BillingCity", "BillingState", "BillingPostalCode", "BillingCountry"],
+        ),
+        FieldGroup(
+            name="shipping_address",
+            fields=["ShippingStreet", "ShippingCity", "ShippingState", "ShippingPostalCode", "ShippingCountry"],
+        ),
     ]
 
 
@@ -694,6 +750,7 @@ class Config(_Strict):
     input: InputConfig = Field(default_factory=InputConfig)
     matching: MatchingConfig = Field(default_factory=MatchingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    accounts: AccountMatchingConfig = Field(default_factory=AccountMatchingConfig)
     survivorship: SurvivorshipConfig = Field(default_factory=SurvivorshipConfig)
     delete_rules: DeleteRulesConfig = Field(default_factory=DeleteRulesConfig)
     eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)

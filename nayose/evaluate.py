@@ -54,7 +54,8 @@ def cluster_pair_metrics(
     """Pairwise metrics of a clustering against the truth.
 
     `clusters_sql` yields (Id, cluster_id); `truth_sql` yields (Id, entity_id). Both relations
-    are counted in SQL: every pair of records sharing a cluster is a predicted pair.
+    are counted in SQL: every pair of records sharing a cluster is a predicted pair. Records the
+    truth does not label (an Account export loaded beside a people's truth) are left out.
     """
     row = con.execute(
         f"""
@@ -63,7 +64,7 @@ def cluster_pair_metrics(
              j AS (SELECT c.cid, t.eid FROM c JOIN t USING (id))
         SELECT
           (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) n FROM t GROUP BY eid)),
-          (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) n FROM c GROUP BY cid)),
+          (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) n FROM c SEMI JOIN t USING (id) GROUP BY cid)),
           (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) n FROM j GROUP BY cid, eid))
         """
     ).fetchall()[0]

@@ -66,11 +66,13 @@ from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cpdist
 
 from nayose.block import active_rules, key_rows_sql
-from nayose.cluster import _components, assign_groups, chain_guard, cluster_stats, cluster_table, component_figures
+from nayose.accounts import match_accounts
+from nayose.cluster import (_components, assign_groups, chain_guard, cluster_stats, cluster_table, component_figures,
+                            linked_pairs)
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.normalize import (
-    _city, _is_japanese, _split_whole, _unless_read_only, clean_name_values, normalize_records, preload, raw_field_sql, read_only_record_sql,
+    _city, _is_japanese, _split_whole, _unless_read_only, clean_name_values, normalize_records, preload, raw_field_sql, not_matched_as_person_sql,
     reading_columns, romaji_key,
 )
 from nayose.records import load_records
@@ -237,8 +239,9 @@ def _raw_frame(con: duckdb.DuckDBPyConnection, config: Config, raw: str, norm: s
     cols = [r[0] for r in con.execute(f'DESCRIBE "{raw}"').fetchall()]
     by_lower = {c.lower(): c for c in cols}
     id_col = by_lower.get((config.input.id_column or "Id").lower()) or by_lower.get("id")
-    # (a converted Lead or a deleted record teaches normalize nothing: left out as normalize leaves it)
-    read_only = read_only_record_sql(by_lower, "s")
+    # (a converted Lead, a deleted record or a business Account teaches normalize nothing: left out as
+    # normalize leaves it)
+    read_only = not_matched_as_person_sql(by_lower, "s")
     sel = [_unless_read_only(sql, read_only, f) + f' AS "{f}"'
            for f in RAW_FIELDS if (sql := raw_field_sql(f, by_lower, "s")) is not None]
     if norm is None:
@@ -714,6 +717,9 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
             con.execute("ROLLBACK")
             return _full(con, inputs, config, res, "the model has no term-frequency populations (an older nayose wrote it): "
                                                    "full run with it", model)
+        # (business Accounts are matched again in full, before the people: score leaves them out)
+        accounts_result = match_accounts(con, config)
+        lap("accounts")
         block_result = _block_incremental(con, config, rules, res)
         lap("block")
 
@@ -737,7 +743,7 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
     res.records = int(con.execute("SELECT count(*) FROM normalized_records").fetchall()[0][0])
     res.candidate_pairs = block_result.rows
     res.seconds["total"] = round(time.perf_counter() - started, 3)
-    res.results = [block_result, score_result, cluster_result]
+    res.results = [accounts_result, block_result, score_result, cluster_result]
     return res
 
 
@@ -1140,16 +1146,17 @@ def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> Stag
     with timed(result):
         con.execute('DELETE FROM clusters WHERE "Id" IN (SELECT id FROM _inc_deleted)')
         n = _numbers(con)
-        linked = con.sql(
-            f"SELECT left_idx, right_idx, match_probability FROM scored_pairs WHERE match_probability >= {float(th.review)!r}"
-        ).to_arrow_table()
+        linked = linked_pairs(con, config)
         left, right = linked.column(0).to_numpy().astype(np.int64), linked.column(1).to_numpy().astype(np.int64)
         prob = linked.column(2).to_numpy()
         labels = _components(n, left, right)
         # The touched records with the other records of their previous groups.
+        # (business Accounts are matched again in full every run, nayose.accounts: all of them, with
+        # their previous groups, are formed again)
         seeds = con.sql(
-            """SELECT DISTINCT rec_idx FROM _inc_touched_rec UNION SELECT c.rec_idx FROM clusters c
-               WHERE c.cluster_id IN (SELECT c2.cluster_id FROM clusters c2 SEMI JOIN _inc_touched_rec t USING (rec_idx))"""
+            """WITH t AS (SELECT rec_idx FROM _inc_touched_rec UNION SELECT rec_idx FROM normalized_accounts)
+               SELECT DISTINCT rec_idx FROM t UNION SELECT c.rec_idx FROM clusters c
+               WHERE c.cluster_id IN (SELECT c2.cluster_id FROM clusters c2 SEMI JOIN t USING (rec_idx))"""
         ).to_arrow_table().column(0).to_numpy().astype(np.int64)
         hit = np.zeros(n, dtype=bool)
         hit[np.unique(labels[seeds])] = True

@@ -1222,6 +1222,41 @@ def _split_company_text(t: str) -> tuple[str | None, str | None, str | None]:
     return core, form, t
 
 
+def company_office(s: str | None) -> str | None:
+    """The office a company name names after it (ABC株式会社 東京支店 -> '東京支店', ABC Inc. Osaka
+    Branch -> 'osaka branch'), NFKC, casefolded, spaces removed; None when it names none. A person's
+    company drops it (offices move); an Account keeps it: a branch is often an Account of its own."""
+    if s is None:
+        return None
+    if _CIRCLED_RE.search(s):
+        s = s.translate(_CIRCLED)
+    t = _WS_RE.sub(" ", _nfkc(s).casefold()).strip()
+    for _ in range(3):  # an honorific or a note after the office: not part of it
+        honorific = _COMPANY_HONORIFIC_RE.search(t)
+        note = _COMPANY_NOTE_RE.search(t)
+        if honorific and honorific.start() > 0:
+            t = t[: honorific.start()]
+        elif note and note.start() > 0 and note.group(1).strip() not in _JP_ABBR and note.group(1).strip() not in _KANA_ABBR:
+            t = t[: note.start()]
+        else:
+            break
+    office = _OFFICE_SUFFIX_RE.search(t)
+    if not office or office.start() == 0:
+        return None
+    return office.group(0).replace(" ", "") or None
+
+
+def company_identity(s: str | None) -> tuple[str | None, str | None, str | None, str | None, str | None]:
+    """(core, legal_form, reading, sound, office) of a company name: split_company's core and legal
+    form, the core's reading (company_reading of the name as spaced) and sound (company_sound), and
+    the office it names (company_office). What Account matching compares; pure."""
+    if s is None:
+        return None, None, None, None, None
+    core, form, spaced = _split_company(s)
+    reading = company_reading(spaced) if core and spaced else None
+    return core, form, reading, company_sound(core, reading), company_office(s)
+
+
 def split_company(s: str | None) -> tuple[str | None, str | None]:
     """('株式会社ABC' | 'ABC株式会社' | '(株)ABC' | '㈱ABC' | '（株）ABC' | 'ABC Co., Ltd.' ...) ->
     (core, legal_form). Core: NFKC, casefold, spaces and punctuation removed, long-vowel mark
@@ -2232,6 +2267,33 @@ def read_only_record_sql(columns_by_lower: dict[str, str], alias: str = "") -> s
     return "(" + " OR ".join(tests) + ")"
 
 
+def person_account_sql(columns_by_lower: dict[str, str], alias: str = "") -> str:
+    """SQL: the row is a Person Account (IsPersonAccount true); 'false' when there is no such column."""
+    if "ispersonaccount" not in columns_by_lower:
+        return "false"
+    values = ", ".join(_lit(v) for v in TRUE_FLAG_VALUES)
+    col = f"{alias + '.' if alias else ''}{_q(columns_by_lower['ispersonaccount'])}"
+    return f"coalesce(lower(trim(CAST({col} AS VARCHAR))) IN ({values}), false)"
+
+
+def business_account_sql(columns_by_lower: dict[str, str], alias: str = "") -> str | None:
+    """SQL: the row is a business Account (Object Account, not a Person Account), or None when the
+    table has no Object column. A company, not a person: nayose.accounts matches it with other
+    Accounts; normalize keeps only its object and dates, as for a read-only record, so that it
+    pairs with no person and teaches the people's vocabulary and value counts nothing."""
+    if "object" not in columns_by_lower:
+        return None
+    col = f"{alias + '.' if alias else ''}{_q(columns_by_lower['object'])}"
+    return f"(coalesce(trim(CAST({col} AS VARCHAR)) = 'Account', false) AND NOT {person_account_sql(columns_by_lower, alias)})"
+
+
+def not_matched_as_person_sql(columns_by_lower: dict[str, str], alias: str = "") -> str | None:
+    """SQL: a read-only record (read_only_record_sql) or a business Account (business_account_sql):
+    no person-matching rule pairs it with anything; None when the table can hold neither."""
+    parts = [x for x in (read_only_record_sql(columns_by_lower, alias), business_account_sql(columns_by_lower, alias)) if x]
+    return "(" + " OR ".join(parts) + ")" if parts else None
+
+
 def born_on_creation_day_sql(birth_date: str, created: str) -> str:
     """SQL: the DATE `birth_date` lies within a day of its record's creation `created` (a timestamp):
     a form's date picker left at today (a day either side, for the time zones) -- no birth date."""
@@ -2269,8 +2331,9 @@ def _run(
     if id_col is None:
         raise InputError(f"normalize: table {source!r} has no Id column", column="Id")
     present = {f: sql for f in _RAW_FIELDS if (sql := raw_field_sql(f, by_lower)) is not None}
-    # (a converted Lead or a deleted record keeps only its object and dates: see read_only_record_sql)
-    read_only = read_only_record_sql(by_lower)
+    # (a converted Lead, a deleted record or a business Account keeps only its object and dates: see
+    # read_only_record_sql and business_account_sql)
+    read_only = not_matched_as_person_sql(by_lower)
     select = [f"CAST({_q(id_col)} AS VARCHAR) AS id"] + [
         f"{_unless_read_only(sql, read_only, f)} AS {_q(f)}" for f, sql in present.items()
     ]
@@ -2300,8 +2363,8 @@ def _run(
     (object_raw,) = _select(n, [(obj, [pc.utf8_trim_whitespace(obj.dictionary)], None)])
     lap("read")
     stats: dict = {"rows": n, "missing_columns": [f for f in _RAW_FIELDS if f not in present]}
-    if read_only is not None:  # (converted Leads and deleted records: matched with nothing)
-        stats["read_only_records"] = int(con.execute(f"SELECT count(*) FROM {source} WHERE {read_only}").fetchall()[0][0])
+    if (ro := read_only_record_sql(by_lower)) is not None:  # (converted Leads and deleted records: matched with nothing)
+        stats["read_only_records"] = int(con.execute(f"SELECT count(*) FROM {source} WHERE {ro}").fetchall()[0][0])
 
     # ---- which fields feed which outputs ----------------------------------------------------
     c1, c2 = c["Country"], c["MailingCountry"]  # phone region: Country, else MailingCountry, else JP

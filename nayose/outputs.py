@@ -17,6 +17,7 @@ import duckdb
 from nayose.config import Config
 from nayose.score import COMPARISONS, gate_label_sql
 from nayose.stage import StageResult, fine_grained_scans, table_rows
+from nayose.store import table_exists
 
 # Normalized values shown beside the evidence (left/right), when present.
 EVIDENCE_VALUES = ["full_name", "email", "phone", "mobile", "company_core", "postal_code", "street", "birthdate"]
@@ -98,6 +99,10 @@ def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, rul
 
 def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, rule_names: list[str] | None) -> None:
     th = config.matching.thresholds
+    accounts = (table_exists(con, "account_pairs") and table_exists(con, "normalized_accounts")
+                and con.execute("SELECT count(*) FROM normalized_accounts").fetchall()[0][0] > 0)
+    account_pairs = ("UNION ALL SELECT left_id, right_id, round(match_probability, 6), decision FROM account_pairs"
+                     if accounts else "")
     _copy_csv(con, 'SELECT "Id", cluster_id, status FROM clusters ORDER BY "Id"', out / "clusters.csv")
     _copy_csv(
         con,
@@ -107,10 +112,17 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, ru
             JOIN normalized_records l ON l.rec_idx = p.left_idx
             JOIN normalized_records r ON r.rec_idx = p.right_idx
             WHERE p.match_probability >= {float(th.review)!r}
-            ORDER BY p.match_probability DESC, left_id, right_id""",
+            {account_pairs}
+            ORDER BY match_probability DESC, left_id, right_id""",
         out / "pairs.csv",
     )
     _copy_csv(con, evidence_select(con, config, rule_names), out / "evidence.csv")
+    if accounts:  # the business Accounts' pairs with the rule that decided and what agreed (when there are Accounts)
+        _copy_csv(con, """SELECT p.left_id, p.right_id, l.name AS left_name, r.name AS right_name, p.decision, p.rule,
+                                 p.evidence AS agrees
+                          FROM account_pairs p JOIN normalized_accounts l ON l.rec_idx = p.left_idx
+                          JOIN normalized_accounts r ON r.rec_idx = p.right_idx
+                          ORDER BY p.decision, p.left_id, p.right_id""", out / "account_pairs.csv")
 
 
 def summary_dict(results: list[StageResult], config: Config, inputs: list) -> dict:
@@ -151,5 +163,7 @@ def summary_dict(results: list[StageResult], config: Config, inputs: list) -> di
         "largest_cluster": cluster.stats.get("largest_cluster", 0) if cluster else 0,
         "comparisons": score.stats.get("comparisons", []) if score else [],
         "model": score.stats.get("model") if score else None,
+        # business Accounts (nayose.accounts): how many, their candidate pairs, pairs per decision and per rule
+        "accounts": by["accounts"].stats if "accounts" in by else None,
         "seconds": {r.stage: r.seconds for r in results},
     }

@@ -29,6 +29,7 @@ from nayose.store import connect
 # phonenumbers ...) are imported by `_warm_up` while DuckDB reads the CSV, which leaves the GIL
 # free; run_stages looks the stage functions up when it reaches them.
 _LAZY = {
+    "match_accounts": "nayose.accounts",
     "block_pairs": "nayose.block",
     "cluster_records": "nayose.cluster",
     "normalize_records": "nayose.normalize",
@@ -51,7 +52,7 @@ def _warm_up(with_plan: bool) -> None:
         from nayose.normalize import _KANJI
 
         _KANJI.load()
-        for module in ("nayose.block", "nayose.score", "nayose.cluster", "nayose.outputs"):
+        for module in ("nayose.block", "nayose.score", "nayose.accounts", "nayose.cluster", "nayose.outputs"):
             importlib.import_module(module)
         if with_plan:
             importlib.import_module("nayose.survive")
@@ -80,6 +81,10 @@ def _loaded_records(con: duckdb.DuckDBPyConnection) -> StageResult:
                        stats={"files": [], "objects": {o: int(n) for o, n in counts.items()}})
 
 
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
+
+
 def run_stages(
     con: duckdb.DuckDBPyConnection,
     inputs: list[str | Path],
@@ -100,6 +105,7 @@ def run_stages(
     steps: list[tuple[str, Callable[..., StageResult]]] = [
         ("read records", lambda: _loaded_records(con) if records_loaded else load_records(con, list(inputs), config)),
         ("normalize", lambda: _lazy("normalize_records")(con, config)),
+        ("match accounts", lambda: _lazy("match_accounts")(con, config)),
         ("block", lambda: _lazy("block_pairs")(con, config)),
         ("score", lambda: _lazy("score_pairs")(
             con, config, progress=progress.advance_callback("score"), model=model)),
@@ -110,7 +116,9 @@ def run_stages(
             raise ValueError("scoring with a given model is not supported on the spark engine")
         from nayose.spark.bridge import run_spark_stages
 
-        steps[2:] = [("block, score, cluster (spark)", lambda: run_spark_stages(con, config))]
+        steps[3:] = [("block, score, cluster (spark)", lambda: run_spark_stages(con, config)),
+                     # (Spark grouped the people; business Accounts' pairs, when any, join them here)
+                     ("cluster", lambda: _lazy("cluster_records")(con, config) if _has_rows(con, "account_pairs") else [])]
     if with_plan:
         steps += [
             ("survive", lambda: _lazy("survive")(con, config)),

@@ -43,6 +43,7 @@ from nayose.normalize import DUMMY_PHONE_RE, dummy_email_sql, read_only_record_s
 from nayose.outputs import evidence_select
 from nayose.score import COMPARISONS
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
+from nayose.store import table_exists
 from nayose.survive import card_sql
 
 MAX_LOSERS_PER_MERGE = 2  # Salesforce merge(): a master and at most 2 other records
@@ -287,6 +288,16 @@ def _cluster_json_sql(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     con.execute(f"CREATE OR REPLACE TEMP TABLE _plan_evidence AS {evidence_select(con, config)}")
     ev_cols = [c[0] for c in con.execute("DESCRIBE _plan_evidence").fetchall()]
     comps = [c.name for c in COMPARISONS if c.name in ev_cols]
+    # (a group of business Accounts: each pair's rule and what agreed, nayose.accounts)
+    account_evidence = """UNION ALL
+            SELECT a.cluster_id, to_json(list(json_object(
+                       'left_id', e.left_id, 'right_id', e.right_id, 'match_probability', e.match_probability,
+                       'decision', e.decision, 'rule', e.rule, 'agrees', e.evidence)
+                   ORDER BY e.decision, e.left_id, e.right_id))
+            FROM account_pairs e
+            JOIN group_records a ON a."Id" = e.left_id JOIN group_records b ON b."Id" = e.right_id
+            WHERE a.cluster_id = b.cluster_id
+            GROUP BY a.cluster_id""" if table_exists(con, "account_pairs") else ""
     levels = "json_object(" + ", ".join(f"'{c}', e.{c}" for c in comps) + ")"
     weights = "json_object(" + ", ".join(f"'{c}', e.{c}_weight" for c in comps) + ")"
     return f"""
@@ -299,6 +310,7 @@ def _cluster_json_sql(con: duckdb.DuckDBPyConnection, config: Config) -> str:
             JOIN group_records a ON a."Id" = e.left_id JOIN group_records b ON b."Id" = e.right_id
             WHERE a.cluster_id = b.cluster_id
             GROUP BY a.cluster_id
+            {account_evidence}
         ),
         fv AS (
             SELECT cluster_id, '{{' || string_agg(to_json(field) || ':' || json_object('value', value, 'from_id', from_id, 'rule', rule),

@@ -1064,7 +1064,7 @@ def _pick(strings: list[str], idx: np.ndarray) -> pa.Array:
     return _take(_S(strings), idx)
 
 
-def _generate(records: int, seed: int) -> tuple[pa.Table, pa.Table]:
+def _generate(records: int, seed: int, accounts: bool = False) -> tuple[pa.Table, ...]:
     P = _pools()
     rng = np.random.default_rng(seed)
     prand = random.Random(seed * 7919 + 17)
@@ -1592,7 +1592,134 @@ def _generate(records: int, seed: int) -> tuple[pa.Table, pa.Table]:
                                  names=COLUMNS)
     truth = pa.Table.from_arrays(
         [ids, _j("P", _pad(_istr(ent), 7)), _pick(list(KINDS), kind[ent])], names=TRUTH_COLUMNS)
-    return table, truth
+    if not accounts:
+        return table, truth
+    # The Accounts the Contacts hang under: the first Contact of each AccountId names it.
+    acc_of = np.where(has_acc & (acc_key >= 0), inv_k.ravel(), -1)
+    first = np.unique(acc_of[acc_of >= 0], return_index=True)[1]
+    first_row = np.flatnonzero(acc_of >= 0)[first]
+    bucket_rows = np.flatnonzero(contact & (acc_key == -2))[:1]
+    return (table, truth) + _account_export(
+        seed, P, C, S, main_site, br_sites, br_start, n_branch,
+        ids_of=account_id.take(pa.array(np.concatenate([first_row, bucket_rows]))),
+        names=account_name.take(pa.array(np.concatenate([first_row, bucket_rows]))),
+        comp_of=np.concatenate([rcidx[first_row], np.full(len(bucket_rows), -1)]), owners=owners,
+    )
+
+
+ACCOUNT_COLUMNS = ["Id", "Object", "Name", "Phone", "Website", "BillingPostalCode", "BillingState", "BillingCity",
+                   "BillingStreet", "ParentId", "CorporateNumber__c", "OwnerId", "CreatedDate", "LastModifiedDate"]
+_BRANCH_LABELS = ["大阪支店", "名古屋支店", "福岡営業所", "札幌支店", "横浜支社", "仙台営業所", "広島支店", "京都営業所"]
+_GROUP_SUFFIXES = [("ホールディングス", "Holdings"), ("テクノ", "Techno"), ("ソリューションズ", "Solutions"),
+                   ("サービス", "Services"), ("ロジスティクス", "Logistics")]
+_WEBSITE_FORMS = ["https://www.{}/", "http://www.{}", "www.{}", "{}", "https://{}/company/"]
+
+
+def _account_export(seed: int, P: _Pools, C: dict, S: "_Sites", main_site: np.ndarray, br_sites: np.ndarray,
+                    br_start: np.ndarray, n_branch: np.ndarray, ids_of: pa.Array, names: pa.Array,
+                    comp_of: np.ndarray, owners: pa.Array) -> tuple[pa.Table, pa.Table]:
+    """The sample's Accounts as an Account export, with its truth (Id, entity_id, kind).
+
+    Every AccountId the Contacts carry is an Account named as its first Contact shows it; a company
+    written two ways on its Contacts (株式会社ABC / ABC(株), a width change) is two Accounts of one
+    company (kind `company`, entity the company). Each Account keeps or drops its switchboard,
+    website, billing address and corporate number (法人番号) on its own. Added, each an entity of its
+    own: branch Accounts of large companies (ABC株式会社 大阪支店, at the branch's office, the same
+    corporate number, half of them with the head office as ParentId: kind `branch`), namesakes (the
+    same registered name at another place, kind `namesake`) and group companies (ABCホールディングス
+    株式会社 at the same website and often the same switchboard: kind `group`). Own random stream:
+    the records are what they are without it."""
+    rng = np.random.default_rng([seed, 0x41434354])
+    n_comp = len(main_site)
+    corp_no = rng.integers(10 ** 12, 10 ** 13, n_comp)
+    forms = C["forms"]
+    rows: list[dict] = []
+    truth: list[tuple[str, str, str]] = []
+    counter = [int(rng.integers(10 ** 6, 10 ** 7))]
+
+    def new_id() -> str:
+        counter[0] += 3
+        return _sf_ids("001", np.array([counter[0]]), pod="9A0")[0].as_py()
+
+    def phone_at(site: int) -> str:
+        if S.overseas[site] >= 0:
+            return S.intl_phone[site].as_py()
+        code = int(rng.choice(3, p=[0.8, 0.12, 0.08]))
+        return _fmt_phone(P, np.array([S.area[site]]), np.array([S.mid[site]]), np.array([S.last[site]]),
+                          np.array([code]))[0].as_py()
+
+    def account(rid: str, name: str, site: int | None, comp: int, domain: str | None, parent: str | None = None,
+                corp: bool | None = None, phone: str | None = None) -> None:
+        r = rng.random(5)
+        row = {"Id": rid, "Object": "Account", "Name": name, "ParentId": parent, "OwnerId": owners[int(rng.integers(0, len(owners)))].as_py()}
+        if site is not None:
+            row["Phone"] = phone if phone is not None else (phone_at(site) if r[0] < 0.85 else None)
+            if r[1] < 0.8:
+                fmt = _POSTAL_FMT[int(rng.integers(0, len(_POSTAL_FMT)))]
+                row["BillingPostalCode"] = (S.p3[site].as_py() if S.overseas[site] >= 0
+                                            else f"{fmt[0]}{S.p3[site].as_py()}{fmt[1]}{S.p4[site].as_py()}")
+                row["BillingState"] = S.pref[site].as_py() or None
+                row["BillingCity"] = S.city[site].as_py() or None
+                row["BillingStreet"] = S.street_flat[site].as_py() or None
+        if domain and r[2] < 0.65:
+            row["Website"] = _WEBSITE_FORMS[int(rng.integers(0, len(_WEBSITE_FORMS)))].format(domain)
+        if comp >= 0 and (corp if corp is not None else r[3] < 0.3):
+            row["CorporateNumber__c"] = str(corp_no[comp])
+        created = _END - np.timedelta64(int(rng.integers(60, 8 * 365)), "D") - np.timedelta64(int(rng.integers(0, 86400)), "s")
+        row["CreatedDate"] = str(created.astype("datetime64[s]")).replace(" ", "T") + ".000Z"
+        row["LastModifiedDate"] = str(min(created + np.timedelta64(int(rng.integers(0, 400)), "D"),
+                                          _END - np.timedelta64(60, "s")).astype("datetime64[s]")) + ".000Z"
+        rows.append(row)
+
+    ids_l, names_l = ids_of.to_pylist(), names.to_pylist()
+    first_of: dict[int, str] = {}
+    for rid, name, comp in zip(ids_l, names_l, comp_of.tolist()):
+        if comp < 0:  # the B2C bucket Account (個人のお客様)
+            account(rid, name, None, -1, None)
+            truth.append((rid, "B2C", "bucket"))
+            continue
+        first_of.setdefault(comp, rid)
+        account(rid, name, int(main_site[comp]), comp, C["domain"][comp].as_py())
+        truth.append((rid, f"C{comp:07d}", "company"))
+    for comp, head in first_of.items():
+        registered, core = forms[comp * _N_FORMS].as_py(), forms[comp * _N_FORMS + 8].as_py()
+        latin = core.isascii()
+        r = rng.random(4)
+        if n_branch[comp] > 0 and r[0] < 0.4:  # a branch Account
+            site = int(br_sites[br_start[comp] + int(rng.integers(0, n_branch[comp]))])
+            label = _BRANCH_LABELS[int(rng.integers(0, len(_BRANCH_LABELS)))]
+            rid = new_id()
+            account(rid, f"{registered} {label}", site, comp, C["domain"][comp].as_py(),
+                    parent=head if rng.random() < 0.5 else None, corp=rng.random() < 0.3)
+            truth.append((rid, f"B{comp:07d}", "branch"))
+        if r[1] < 0.015:  # a namesake: the same registered name somewhere else
+            other = int(rng.integers(0, n_comp))
+            rid = new_id()
+            account(rid, registered, int(main_site[other]), -1, None,
+                    phone=_fmt_phone(P, np.array([S.area[int(main_site[other])]]), rng.integers(100, 9999, 1),
+                                     rng.integers(0, 9999, 1), np.array([0]))[0].as_py() or None)
+            truth.append((rid, f"N{comp:07d}", "namesake"))
+        if r[2] < 0.01:  # a group company at the same website (and often switchboard)
+            ja, en = _GROUP_SUFFIXES[int(rng.integers(0, len(_GROUP_SUFFIXES)))]
+            if latin:
+                name = f"{core} {en} Inc."
+            else:
+                name = (f"{core}{ja}株式会社" if registered.startswith(core) else f"株式会社{core}{ja}")
+            site = int(main_site[comp])
+            rid = new_id()
+            account(rid, name, site, -1, C["domain"][comp].as_py(), phone=phone_at(site) if rng.random() < 0.4 else None)
+            truth.append((rid, f"G{comp:07d}", "group"))
+    columns = {c: pa.array([row.get(c) for row in rows], pa.string()) for c in ACCOUNT_COLUMNS}
+    table = pa.table(columns)
+    truth_t = pa.table({"Id": [t[0] for t in truth], "entity_id": [t[1] for t in truth], "kind": [t[2] for t in truth]})
+    return table, truth_t
+
+
+def generate_sample_with_accounts(records: int, seed: int = 42) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """generate_sample's (records, truth) and the org's Account export with its truth (_account_export)."""
+    if int(records) < 1:
+        raise ValueError("records must be >= 1")
+    return _generate(int(records), int(seed), accounts=True)
 
 
 def generate_sample(records: int, seed: int = 42) -> tuple[pa.Table, pa.Table]:
@@ -1621,19 +1748,30 @@ def sample_stats(truth: pa.Table) -> dict:
     }
 
 
-def write_sample(records: int, seed: int, out_csv: str | Path, truth_csv: str | Path | None = None) -> dict:
+def write_sample(records: int, seed: int, out_csv: str | Path, truth_csv: str | Path | None = None,
+                 accounts_csv: str | Path | None = None) -> dict:
     """Write the records CSV (UTF-8, header row, empty string for null) and the truth CSV; default truth path is
-    <out_csv stem>.truth.csv beside it. Returns a small dict of stats (records, entities, duplicate records, seconds)."""
+    <out_csv stem>.truth.csv beside it. With `accounts_csv`, also the org's Account export and its truth
+    (<accounts stem>.truth.csv). Returns a small dict of stats (records, entities, duplicate records, seconds)."""
     start = time.perf_counter()
     out_csv = Path(out_csv)
     truth_path = Path(truth_csv) if truth_csv is not None else out_csv.with_name(out_csv.stem + ".truth.csv")
-    table, truth = generate_sample(records, seed)
+    if accounts_csv is None:
+        table, truth = generate_sample(records, seed)
+    else:
+        table, truth, acc, acc_truth = generate_sample_with_accounts(records, seed)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     opts = pacsv.WriteOptions(include_header=True, batch_size=65536)
     pacsv.write_csv(table, str(out_csv), opts)
     pacsv.write_csv(truth, str(truth_path), opts)
     stats = sample_stats(truth)
+    if accounts_csv is not None:
+        acc_path = Path(accounts_csv)
+        acc_path.parent.mkdir(parents=True, exist_ok=True)
+        pacsv.write_csv(acc, str(acc_path), opts)
+        pacsv.write_csv(acc_truth, str(acc_path.with_name(acc_path.stem + ".truth.csv")), opts)
+        stats["accounts"] = sample_stats(acc_truth)
     stats.update({"seed": int(seed), "out_csv": str(out_csv), "truth_csv": str(truth_path),
                   "seconds": round(time.perf_counter() - start, 3)})
     return stats

@@ -1604,15 +1604,21 @@ def score_pairs(
     With `model`, a value's term-frequency count is the model's when it has one (the table
     `<model_table>_tf`, which `write_tf_counts` writes for an incremental state: the counts the
     model was scored with), and the shares' denominators are the model's `tf_populations`."""
+    from nayose.store import table_exists
+
     result = StageResult(stage="score", table=target)
     n_records, top = con.execute(f'SELECT count(*), max(rec_idx) FROM "{source}"').fetchall()[0]
+    # Business Accounts (nayose.accounts, run before) are no people: not in the random pairs that give
+    # u, nor in the pairs the prior counts -- loading an Account export beside the people changes nothing.
+    companies = (con.execute("SELECT count(*) FROM normalized_accounts").fetchall()[0][0]
+                 if source == "normalized_records" and table_exists(con, "normalized_accounts") else 0)
+    n_records -= companies
     with timed(result), fine_grained_scans(con, n_records):
         present = {k: v for k, v in _present_columns(con, source).items() if v}
         comps = active_comparisons(present)
         k = len(comps)
         household = household_review(config, comps)
         populations = (model.sessions.get("tf_populations") if model is not None else None) or tf_populations(con, source, present)
-        from nayose.store import table_exists
 
         tf_table = f"{model_table}_tf"
         # Scoring with a given model takes its counts (the table beside it) when it has them.
@@ -1636,9 +1642,10 @@ def score_pairs(
             rand = {"levels": np.zeros((0, k), dtype=np.int8)}
         else:
             random_pairs = _random_pairs(n_records, RANDOM_PAIRS)
-            if n_records and top != n_records - 1:
-                # Record numbers with gaps (an incremental run's): the i-th record's number.
-                numbers = con.sql(f'SELECT rec_idx FROM "{source}" ORDER BY rec_idx').to_arrow_table().column(0).combine_chunks()
+            if n_records and (top != n_records - 1 or companies):
+                # Record numbers with gaps (an incremental run's, or the companies left out): the i-th number.
+                anti = "ANTI JOIN normalized_accounts a USING (rec_idx)" if companies else ""
+                numbers = con.sql(f'SELECT rec_idx FROM "{source}" {anti} ORDER BY rec_idx').to_arrow_table().column(0).combine_chunks()
                 random_pairs = pa.table({"left_idx": numbers.take(random_pairs.column("left_idx")),
                                          "right_idx": numbers.take(random_pairs.column("right_idx")),
                                          "rule_no": random_pairs.column("rule_no")})

@@ -67,10 +67,13 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow as pa
 
+from nayose.accounts import website_domain
 from nayose.config import AS_MASTER_WRITES, CLEARED, Config, SurvivorshipConfig
 from nayose.normalize import (NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, company_mailbox_sql,
                               country_region, is_reading_column, normalize_street, split_company)
+from nayose.normalize import person_account_sql as normalize_person_account_sql
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
+from nayose.store import table_exists
 from nayose.values import map_values
 
 SKIP_COLUMNS = {"Id", "Object", "_source_file", "_source_row"}
@@ -205,10 +208,7 @@ def lead_field_map(master_kind: str | None, config: SurvivorshipConfig) -> dict[
 def person_account_sql(con: duckdb.DuckDBPyConnection, alias: str = "r", table: str = "raw_records") -> str:
     """SQL over `table` (raw records) as `alias`: the record is a Person Account (IsPersonAccount true)."""
     cols = {c[0].lower(): c[0] for c in con.execute(f'DESCRIBE "{table}"').fetchall()}
-    if "ispersonaccount" not in cols:
-        return "false"
-    truthy = ", ".join(_lit(v) for v in TRUE_FLAG_VALUES)
-    return (f"coalesce(lower(trim(CAST({alias}.\"{cols['ispersonaccount']}\" AS VARCHAR))) IN ({truthy}), false)")
+    return normalize_person_account_sql(cols, alias)
 
 
 def as_master_object(rec: Rec, master_object: str, config: SurvivorshipConfig) -> Rec:
@@ -338,6 +338,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     con.register("_sv_units_arrow", units)
     con.execute("CREATE OR REPLACE TEMP TABLE _sv_units AS SELECT * FROM _sv_units_arrow")
     con.unregister("_sv_units_arrow")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _sv_account_groups (id15 VARCHAR, account_group VARCHAR)")
     if "is_person" not in {c[0] for c in con.execute("DESCRIBE _sv_rec").fetchall()}:
         con.execute("ALTER TABLE _sv_rec ADD COLUMN is_person BOOLEAN DEFAULT false")
     lmap = [(kind, src, dst) for kind in ("Contact", "PersonAccount") for src, dst in lead_field_map(kind, config).items()]
@@ -359,9 +360,10 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_groups AS
         WITH complete AS (SELECT id, count(*) AS n FROM _sv_long0 GROUP BY id),
-        acct AS (
-            SELECT r.cluster_id, count(DISTINCT {_strip_sql('l.value')}) AS n_accounts
+        acct AS (  -- (two Accounts of one auto group of Accounts, nayose.accounts, are one company)
+            SELECT r.cluster_id, count(DISTINCT coalesce(ag.account_group, {_strip_sql('l.value')})) AS n_accounts
             FROM _sv_rec r JOIN _sv_long0 l ON l.id = r.id AND l.field = 'AccountId'
+            LEFT JOIN _sv_account_groups ag ON ag.id15 = left({_strip_sql('l.value')}, 15)
             WHERE r.object = 'Contact' GROUP BY r.cluster_id
         ),
         g AS (
@@ -609,7 +611,8 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     # to review, and no full-width digits written over it. A company keeps the master's writing
     # unless that drops a legal form the chosen value has (ABC -> 株式会社ABC is a change).
     readings = [f for f in fields if is_reading_column(f)] or [""]
-    keyed = [*PHONE_FIELDS, *EMAIL_FIELDS, *STREET_FIELDS, *POSTAL_FIELDS, *readings, *COMPANY_FIELDS, *COUNTRY_FIELDS]
+    keyed = [*PHONE_FIELDS, *EMAIL_FIELDS, *STREET_FIELDS, *POSTAL_FIELDS, *readings, *COMPANY_FIELDS, *COUNTRY_FIELDS,
+             *WEBSITE_FIELDS]
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_other AS
         SELECT o.cluster_id, o.field, o.value AS v, m.value AS mv, g.master_id
@@ -630,20 +633,22 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     keys += [("street", x, k or None, False) for x, k in zip(streets, map_values(normalize_street, streets))]
     keys += [("company", x, core, form is not None)
              for x in writings(COMPANY_FIELDS) for core, form, *_ in [split_company(x)]]
+    keys += [("website", x, website_domain(x), False) for x in writings(WEBSITE_FIELDS)]  # (www.abc.co.jp / https://abc.co.jp/)
     con.register("_sv_key_arrow", pa.table({
         "kind": pa.array([k[0] for k in keys], pa.string()), "value": pa.array([k[1] for k in keys], pa.string()),
         "key": pa.array([k[2] for k in keys], pa.string()), "form": pa.array([k[3] for k in keys], pa.bool_())}))
 
     kind = (f"CASE WHEN field IN ({', '.join(map(_lit, STREET_FIELDS))}) THEN 'street' "
             f"WHEN field IN ({', '.join(map(_lit, COMPANY_FIELDS))}) THEN 'company' "
-            f"WHEN field IN ({', '.join(map(_lit, COUNTRY_FIELDS))}) THEN 'country' END")
+            f"WHEN field IN ({', '.join(map(_lit, COUNTRY_FIELDS))}) THEN 'country' "
+            f"WHEN field IN ({', '.join(map(_lit, WEBSITE_FIELDS))}) THEN 'website' END")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_same AS
         WITH d AS (SELECT DISTINCT field, v, mv, {kind} AS kind FROM _sv_other)
         SELECT d.field, d.v, d.mv FROM d
         LEFT JOIN _sv_key_arrow kv ON kv.kind = d.kind AND kv.value = d.v
         LEFT JOIN _sv_key_arrow km ON km.kind = d.kind AND km.value = d.mv
-        WHERE CASE WHEN d.kind IN ('street', 'country') THEN kv.key = km.key
+        WHERE CASE WHEN d.kind IN ('street', 'country', 'website') THEN kv.key = km.key
                    WHEN d.kind = 'company' THEN kv.key = km.key AND (km.form OR NOT kv.form)
                    WHEN field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('v')} = {_phone_key_sql('mv')}
                    WHEN field IN ({", ".join(map(_lit, EMAIL_FIELDS))}) THEN lower({_strip_sql('v')}) = lower({_strip_sql('mv')})
@@ -708,9 +713,10 @@ EMAIL_FIELDS = _with_person_fields("Email")
 BIRTHDATE_FIELDS = _with_person_fields("Birthdate")
 COMPANY_FIELDS = ("Company", "Account.Name")
 ADDRESS_FIELDS = _with_person_fields("Street", "City", "State", "MailingStreet", "MailingCity", "MailingState")
-STREET_FIELDS = _with_person_fields("Street", "MailingStreet")
-COUNTRY_FIELDS = _with_person_fields("Country", "MailingCountry")
-POSTAL_FIELDS = _with_person_fields("PostalCode", "MailingPostalCode")
+STREET_FIELDS = _with_person_fields("Street", "MailingStreet") + ("BillingStreet", "ShippingStreet")
+COUNTRY_FIELDS = _with_person_fields("Country", "MailingCountry") + ("BillingCountry", "ShippingCountry")
+POSTAL_FIELDS = _with_person_fields("PostalCode", "MailingPostalCode") + ("BillingPostalCode", "ShippingPostalCode")
+WEBSITE_FIELDS = ("Website",)
 
 
 def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, record: str | None = None) -> int:
@@ -1016,6 +1022,13 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
             JOIN normalized_records n ON n.rec_idx = c.rec_idx
             WHERE c.status IN ('auto', 'review')
         """)
+        # Business Accounts merged without review (nayose.accounts): Contacts under two of them are
+        # under one company's Account.
+        accounts = table_exists(con, "normalized_accounts")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_account_groups AS
+            SELECT left(c."Id", 15) AS id15, c.cluster_id AS account_group FROM clusters c
+            {'SEMI JOIN normalized_accounts a ON a.rec_idx = c.rec_idx' if accounts else ''}
+            WHERE c.status = 'auto' AND {'true' if accounts else 'false'}""")
         long_values(
             con, 'SELECT r."Id" AS __id, r.* EXCLUDE ("Id") FROM raw_records r SEMI JOIN _sv_rec s ON s.id = r."Id"', fields)
         # (what is set aside is kept: the plan's card check must not count it as a card value overwritten)
@@ -1029,8 +1042,8 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         con.execute("DROP TABLE _sv_ignored")
         run_survive_sql(con, fields, sv)
         lower_conversions_to_review(con)
-        con.execute("DROP TABLE IF EXISTS _sv_rec")
-        con.execute("DROP TABLE IF EXISTS _sv_long0")
+        for t in ("_sv_rec", "_sv_long0", "_sv_account_groups"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
         statuses = dict(con.execute("SELECT status, count(*) FROM survivors GROUP BY status ORDER BY status").fetchall())
         result.rows = sum(statuses.values())
         lowered, = con.execute("SELECT count(*) FROM survivors WHERE reason IS NOT NULL").fetchall()[0]

@@ -55,7 +55,8 @@ def run_demo(
     if config_path:
         store_config["config_path"] = config_path
     run_config = {
-        "ops": {"raw_records": {"config": {"source": "sample", "sample_records": records, "sample_seed": seed}}},
+        "ops": {"raw_records": {"config": {"source": "sample", "sample_records": records, "sample_seed": seed,
+                                           "sample_accounts": True}}},
         "resources": {"store": {"config": store_config}},
         "loggers": {"console": {"config": {"log_level": log_level}}},
     }
@@ -77,6 +78,13 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
         ) else None
         lines.append(f"{ev.step_key}: {desc or (err.message.strip() if err else 'failed')}")
     return lines
+
+
+def _part_truth(truth: Path, part: str) -> Path:
+    """The sample's people or accounts truth beside the combined one the source wrote (when it has one)."""
+    stem = truth.name.removesuffix(".truth.csv")
+    own = truth.with_name(f"{stem}.{part}.truth.csv")
+    return own if own.is_file() else truth
 
 
 def _truth_csv(result: dg.ExecuteInProcessResult) -> Path | None:
@@ -179,6 +187,7 @@ def run_import_demo(
     if truth is None or not truth.is_file():
         return None
     org_csv = truth.with_name(truth.name.replace(".truth.csv", ".csv"))
+    truth = _part_truth(truth, "people")  # (cards are of people: the org's people and their truth)
     with open(truth, encoding="utf-8") as f:
         rows = min(IMPORT_CARDS, max(10, (sum(1 for _ in f) - 1) // 5))  # a small org gets a small export
     cards = Path(database).parent / f"cards_{rows}.csv"
@@ -267,12 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     groups = summary.get("clusters", {})
     pairs = summary.get("pairs", {})
     lines = [
-        f"records             {summary.get('records_in', 0):,}",
+        f"records             {summary.get('records_in', 0):,}  ("
+        + ", ".join(f"{n:,} {obj}s" for obj, n in (summary.get("objects") or {}).items() if n) + ")",
         f"candidate pairs     {summary['candidate_pairs']['total']:,}"
         f"  (matches: {pairs.get('auto', 0):,} auto, {pairs.get('review', 0):,} review)",
         f"duplicate groups    {groups.get('auto', 0):,} auto, {groups.get('review', 0):,} review"
         f"  (largest: {summary.get('largest_cluster', 0)} records)",
-        f"outputs             {out}/clusters.csv, pairs.csv, evidence.csv, summary.json, score_histogram.png",
+        f"outputs             {out}/clusters.csv, pairs.csv, evidence.csv, account_pairs.csv, summary.json, score_histogram.png",
         f"store               {args.db}",
     ]
     plan = _plan_counts(result)
@@ -287,12 +297,20 @@ def main(argv: list[str] | None = None) -> int:
     if truth_csv and truth_csv.is_file():
         from nayose.evaluate import evaluate_files
 
-        m = evaluate_files(out / "clusters.csv", truth_csv)
-        a = evaluate_files(out / "clusters.csv", truth_csv, auto_only=True)
-        lines.append(
-            f"vs sample truth     precision {m['precision']:.3f}, recall {m['recall']:.3f}, F1 {m['f1']:.3f}"
-            f"  (auto groups only: precision {a['precision']:.3f}, recall {a['recall']:.3f}, F1 {a['f1']:.3f})"
-        )
+        for label, part in (("vs sample truth    ", "people"), ("accounts vs truth  ", "accounts")):
+            part_truth = _part_truth(truth_csv, part)
+            if part == "accounts" and part_truth == truth_csv:
+                continue
+            m = evaluate_files(out / "clusters.csv", part_truth)
+            a = evaluate_files(out / "clusters.csv", part_truth, auto_only=True)
+            lines.append(
+                f"{label} precision {m['precision']:.3f}, recall {m['recall']:.3f}, F1 {m['f1']:.3f}"
+                f"  (auto groups only: precision {a['precision']:.3f}, recall {a['recall']:.3f}, F1 {a['f1']:.3f})"
+            )
+        accounts = summary.get("accounts") or {}
+        if accounts.get("accounts"):
+            lines.append(f"business accounts   {accounts['accounts']:,} Accounts, {accounts.get('pairs', {}).get('auto', 0):,} auto "
+                         f"+ {accounts.get('pairs', {}).get('review', 0):,} review pairs by rule: {out}/account_pairs.csv")
     checks = _check_failures(result)
     lines.append("asset checks        " + ("all passed" if not checks else "FAILED: " + ", ".join(checks)))
     lines.append(_sync_line(sync_result, out))

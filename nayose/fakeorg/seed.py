@@ -65,8 +65,11 @@ def seed_sync_sample(org: "FakeOrg", sample: dict) -> dict:
     rows = _rows(sample["records"])
     accounts: dict[str, dict] = {}
     by_name: dict[str, str] = {}
+    exported = {r["Id"] for r in rows if r.get("Object") == "Account"}  # (an Account export's rows are loaded as they are)
     for r in rows:
         if r.get("Object") != "Contact" or not (r.get("AccountId") or r.get("Account.Name")):
+            continue
+        if r.get("AccountId") in exported:
             continue
         aid = r.get("AccountId")
         if not aid:

@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 
 ASSET_NAMES = [
-    "raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "duplicate_clusters", "survivorship", "merge_plan",
+    "raw_records", "normalized_records", "candidate_pairs", "scored_pairs", "account_pairs", "duplicate_clusters", "survivorship",
+    "merge_plan",
 ]
 
 

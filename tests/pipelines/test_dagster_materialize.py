@@ -12,6 +12,7 @@ TABLES = {
     "normalized_records": "normalized_records",
     "candidate_pairs": "candidate_pairs",
     "scored_pairs": "scored_pairs",
+    "account_pairs": "account_pairs",
     "duplicate_clusters": "clusters",
     "survivorship": "survivors",
     "merge_plan": "plan_steps",
@@ -46,7 +47,7 @@ def test_tables_in_the_store(sample_run):
         assert con.execute("SELECT count(*) FROM clusters").fetchall()[0][0] == 2000
         assert con.execute("SELECT count(*) FROM candidate_pairs WHERE left_idx >= right_idx").fetchall()[0][0] == 0
         stages = {r[0] for r in con.execute("SELECT stage FROM stage_results").fetchall()}
-        assert stages == {"records", "normalize", "block", "score", "cluster", "survive", "plan"}
+        assert stages == {"records", "normalize", "accounts", "block", "score", "cluster", "survive", "plan"}
     finally:
         con.close()
 
@@ -179,8 +180,12 @@ def test_demo_prints_a_summary(tmp_path, monkeypatch, capsys):
     rc = demo.main(["--records", "500", "--seed", "3", "--db", str(tmp_path / "d.duckdb"), "--out", str(tmp_path / "o")])
     text = capsys.readouterr().out
     assert rc == 0, text
-    assert "records             500" in text
+    objects = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))["objects"]
+    assert objects["Lead"] + objects["Contact"] == 500 and objects["Account"] > 0  # the people and their Accounts
+    assert f"records             {500 + objects['Account']:,}  ({objects['Lead']:,} Leads, {objects['Contact']:,} Contacts, " \
+           f"{objects['Account']:,} Accounts)" in text
     assert "duplicate groups" in text and "precision" in text and "F1" in text
+    assert "accounts vs truth" in text and "business accounts" in text
     assert "make ui" in text and "http://127.0.0.1:3000" in text
     assert (tmp_path / "o" / "clusters.csv").is_file()
     # Where the plan files are, and a few groups before -> after.

@@ -1,0 +1,304 @@
+"""Duplicate business Accounts: the same company entered twice (株式会社ABC / ABC(株) / ＡＢＣ㈱ at one
+switchboard, a card tool's import beside a sales rep's entry).
+
+People are matched by a learned model on person-level evidence (nayose.score), and a company's
+name, switchboard and address never make a match of two people there. For Accounts those *are*
+the evidence, so business Accounts (Object Account, not Person Accounts, not deleted) are matched
+here, with each other only, by explicit rules a reviewer can read (config `accounts:`):
+
+* **corporate_number** — the same 法人番号 (13 digits, in a custom field) is one legal entity: auto.
+  Two different numbers are two entities, whatever their names (no pair).
+* **company_id** — the same business-card service company ID (Sansan's): auto.
+* **same_name_and_contact** — the same name (core without the legal form; 株式会社ABC = ABC(株); or
+  the same reading, 山田製作所 = やまだ製作所) and a contact point in common (switchboard, website
+  domain or postal code): auto.
+* **review** — the same name with nothing else to compare, or with a contact point that differs in
+  the same prefecture (a company that moved); the same name in another script by its sound only
+  (ABC / エービーシー); another legal form at a common switchboard or domain (有限会社 reorganised
+  as 株式会社); head office against a branch (ABC株式会社 / ABC株式会社 大阪支店); a name almost the
+  same (a typo: 製作所 / 制作所) at a common switchboard or domain.
+* **never** — two branches (東京支店 / 大阪支店: kept apart on purpose), an Account and its parent
+  (ParentId: a hierarchy), the same name with every contact point different in another
+  prefecture (a namesake), and different names sharing a switchboard or a domain (group companies).
+
+Writes `account_pairs(left_idx, right_idx, left_id, right_id, match_probability, decision, rule,
+evidence)` — the pairs to group (auto or review; left_id < right_id) with the rule that decided
+and what agreed — and `normalized_accounts` (what was compared). The cluster stage groups them with
+the people's scored pairs (a business Account never pairs with a person, so its groups are of
+Accounts alone) and survivorship plans them as Account merges.
+
+Per distinct value in Python (names, phones), per pair in DuckDB SQL: Accounts are a fraction of
+an org's records, and only Accounts sharing a key are compared.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from rapidfuzz import process
+from rapidfuzz.distance import Indel
+
+from nayose.config import Config
+from nayose.normalize import (canonical_prefecture, company_identity, is_name_placeholder, name_placeholder_key,
+                              normalize_phone, normalize_postal, person_account_sql, read_only_record_sql)
+from nayose.stage import StageResult, timed
+from nayose.values import map_values
+
+STAGE = "accounts"
+TARGET = "account_pairs"
+
+#: rule -> (decision, what it means); the order is the order the rules are tried in.
+RULES: dict[str, tuple[str, str]] = {
+    "parent_account": ("never", "one is the other's parent Account (a hierarchy is kept)"),
+    "other_corporate_number": ("never", "different corporate numbers (two legal entities)"),
+    "other_branch": ("never", "two different offices of one company (branch Accounts are kept apart)"),
+    "corporate_number": ("auto", "the same corporate number (法人番号)"),
+    "company_id": ("auto", "the same business-card service company ID"),
+    "other_legal_form": ("review", "the same name with another legal form at a common switchboard or domain"),
+    "other_legal_form_elsewhere": ("never", "the same name with another legal form, no common switchboard or domain"),
+    "head_office_and_branch": ("review", "the same company, one of them a branch (config branch_accounts: review)"),
+    "branch_account": ("never", "the same company, one of them a branch (branch Accounts are kept: branch_accounts)"),
+    "same_name_and_contact": ("auto", "the same name and a common switchboard, website domain or postal code"),
+    "same_reading_and_contact": ("auto", "the same name in another script (its reading) and a common contact point"),
+    "same_sound_and_contact": ("review", "the same name by its sound only (ABC / エービーシー) and a common contact point"),
+    "namesake_elsewhere": ("never", "the same name, every contact point different, another prefecture"),
+    "same_name_other_contact": ("review", "the same name, contact points different (a move?)"),
+    "same_name_nothing_else": ("review", "the same name and nothing else to compare"),
+    "similar_name_and_contact": ("review", "almost the same name (a typo?) and a common switchboard or domain"),
+    "different_names": ("never", "different names (a shared switchboard or domain is a group's)"),
+}
+
+_DOMAIN_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(?:www\d?\.)?([^/:?#\s]+)")
+_DIGITS_RE = re.compile(r"\D+")
+
+
+def website_domain(value: str | None) -> str | None:
+    """https://www.ABC.co.jp/company/ -> abc.co.jp (NFKC, lower case, no scheme, www, port or path)."""
+    if value is None:
+        return None
+    t = unicodedata.normalize("NFKC", value).strip().lower()
+    m = _DOMAIN_RE.match(t)
+    host = m.group(1).strip(".") if m else ""
+    return host if "." in host else None
+
+
+def corporate_number(value: str | None) -> str | None:
+    """A 13-digit corporate number (hyphens, spaces, full-width digits allowed), else None."""
+    if value is None:
+        return None
+    digits = _DIGITS_RE.sub("", unicodedata.normalize("NFKC", value))
+    return digits if len(digits) == 13 else None
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _first(cols: dict[str, str], names: list[str]) -> str | None:
+    for n in names:
+        if n.lower() in cols:
+            return cols[n.lower()]
+    return None
+
+
+def _text(alias: str, col: str | None) -> str:
+    return f"nullif(trim(CAST({alias}.{_q(col)} AS VARCHAR)), '')" if col else "CAST(NULL AS VARCHAR)"
+
+
+def _mapped(values: pa.Array, fn) -> pa.Array:
+    """fn over the distinct non-null values of `values` (in a forked child for many), joined back."""
+    enc = values.dictionary_encode() if not pa.types.is_dictionary(values.type) else values
+    out = map_values(fn, enc.dictionary.to_pylist())
+    return pa.array(np.asarray(out + [None], dtype=object)[np.where(enc.indices.is_null().to_numpy(zero_copy_only=False),
+                                                                      len(out), enc.indices.fill_null(0).to_numpy())],
+                    pa.string())
+
+
+def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table | None:
+    cols = {c[0].lower(): c[0] for c in con.execute("DESCRIBE raw_records").fetchall()}
+    if "name" not in cols:
+        return None
+    ac = config.accounts
+    not_person = f"NOT {person_account_sql(cols, 'r')}"
+    read_only = read_only_record_sql(cols, "r")
+    where = f"r.\"Object\" = 'Account' AND {not_person}" + (f" AND NOT {read_only}" if read_only else "")
+    addr = [(_first(cols, [f"{p}PostalCode"]), _first(cols, [f"{p}State"])) for p in ac.address_prefixes]
+    postal = "coalesce(" + ", ".join([_text("r", p) for p, _ in addr] + ["NULL"]) + ")"
+    state = "coalesce(" + ", ".join([_text("r", s) for _, s in addr] + ["NULL"]) + ")"
+    t = con.sql(f"""
+        SELECT n.rec_idx, r."Id" AS id, {_text('r', cols['name'])} AS name,
+               {_text('r', _first(cols, ac.phone_fields))} AS phone_raw,
+               {_text('r', _first(cols, ac.website_fields))} AS website_raw,
+               {postal} AS postal_raw, {state} AS state_raw,
+               {_text('r', _first(cols, ac.corporate_number_fields))} AS corp_raw,
+               {_text('r', _first(cols, ac.company_id_fields))} AS company_id,
+               left({_text('r', cols.get('parentid'))}, 15) AS parent15
+        FROM raw_records r JOIN normalized_records n ON n.id = r."Id"
+        WHERE {where}
+    """).to_arrow_table()
+    if t.num_rows == 0:
+        return None
+    placeholders = {name_placeholder_key(p) for p in config.input.company_placeholders}
+
+    def name_parts(v: str) -> tuple:
+        if is_name_placeholder(v, placeholders):
+            return (None,) * 5
+        return company_identity(v)
+
+    enc = t.column("name").combine_chunks().dictionary_encode()
+    parts = map_values(name_parts, enc.dictionary.to_pylist())
+    idx = enc.indices.fill_null(len(parts)).to_numpy()
+    parts.append((None,) * 5)
+    columns = {}
+    for k, label in enumerate(("core", "legal_form", "reading", "sound", "office")):
+        columns[label] = pa.array(np.asarray([p[k] for p in parts], dtype=object)[idx], pa.string())
+    columns["phone"] = _mapped(t.column("phone_raw").combine_chunks(), lambda v: normalize_phone(v)[0])
+    columns["domain"] = _mapped(t.column("website_raw").combine_chunks(), website_domain)
+    columns["postal"] = _mapped(t.column("postal_raw").combine_chunks(), normalize_postal)
+    columns["state"] = _mapped(t.column("state_raw").combine_chunks(), canonical_prefecture)
+    columns["corporate_number"] = _mapped(t.column("corp_raw").combine_chunks(), corporate_number)
+    out = t.select(["rec_idx", "id", "name", "company_id", "parent15"])
+    for name, arr in columns.items():
+        out = out.append_column(name, arr)
+    return out
+
+
+_PAIR_KEYS = ("corporate_number", "company_id", "core", "reading", "sound", "phone", "domain")
+
+
+def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str = TARGET) -> StageResult:
+    """Write `target` and normalized_accounts (see the module docstring)."""
+    result = StageResult(stage=STAGE, table=target)
+    th = config.matching.thresholds
+    auto_p, review_p = max(th.auto, 0.999), th.review
+    with timed(result):
+        accounts = _accounts_table(con, config) if config.accounts.enabled else None
+        con.execute("""CREATE OR REPLACE TABLE normalized_accounts (rec_idx INTEGER, id VARCHAR, name VARCHAR,
+            company_id VARCHAR, parent15 VARCHAR, core VARCHAR, legal_form VARCHAR, reading VARCHAR, sound VARCHAR,
+            office VARCHAR, phone VARCHAR, domain VARCHAR, postal VARCHAR, state VARCHAR, corporate_number VARCHAR)""")
+        con.execute(f"""CREATE OR REPLACE TABLE {_q(target)} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
+            right_id VARCHAR, match_probability DOUBLE, decision VARCHAR, rule VARCHAR, evidence VARCHAR)""")
+        stats: dict = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}}
+        if accounts is not None:
+            con.register("_acct_arrow", accounts)
+            con.execute("INSERT INTO normalized_accounts BY NAME SELECT * FROM _acct_arrow")
+            con.unregister("_acct_arrow")
+            stats["accounts"] = accounts.num_rows
+            _pairs(con, config, target, auto_p, review_p, stats)
+        result.rows = int(con.execute(f"SELECT count(*) FROM {_q(target)}").fetchall()[0][0])
+        result.stats = stats
+    return result
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: float, review_p: float,
+           stats: dict) -> None:
+    cap = config.accounts.max_block_size
+    keys = " UNION ALL ".join(
+        f"SELECT rec_idx, '{k}' AS kind, {k} AS key FROM normalized_accounts WHERE {k} IS NOT NULL"
+        + (" AND length(reading) >= 3" if k == "reading" else "")
+        for k in _PAIR_KEYS
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _acct_keys AS {keys}")
+    skipped = con.execute(f"""SELECT kind, count(*) FROM (SELECT kind, key FROM _acct_keys GROUP BY ALL
+                              HAVING count(*) > {int(cap)}) GROUP BY kind ORDER BY kind""").fetchall()
+    stats["skipped_blocks"] = {k: int(n) for k, n in skipped}
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _acct_cand AS
+        WITH k AS (SELECT * FROM _acct_keys QUALIFY count(*) OVER (PARTITION BY kind, key) <= {int(cap)})
+        SELECT DISTINCT CASE WHEN a.id < b.id THEN a.rec_idx ELSE b.rec_idx END AS l,
+                        CASE WHEN a.id < b.id THEN b.rec_idx ELSE a.rec_idx END AS r
+        FROM k x JOIN k y ON x.kind = y.kind AND x.key = y.key AND x.rec_idx < y.rec_idx
+        JOIN normalized_accounts a ON a.rec_idx = x.rec_idx JOIN normalized_accounts b ON b.rec_idx = y.rec_idx
+    """)
+    stats["candidate_pairs"] = int(con.execute("SELECT count(*) FROM _acct_cand").fetchall()[0][0])
+    cand = con.sql("""SELECT c.l, c.r, coalesce(a.core, '') AS ac, coalesce(b.core, '') AS bc,
+                             coalesce(a.reading, '') AS ar, coalesce(b.reading, '') AS br
+                      FROM _acct_cand c
+                      JOIN normalized_accounts a ON a.rec_idx = c.l JOIN normalized_accounts b ON b.rec_idx = c.r
+                      ORDER BY c.l, c.r""").to_arrow_table()
+
+    def ratio(x: str, y: str) -> np.ndarray:
+        if not cand.num_rows:
+            return np.zeros(0)
+        return np.asarray(process.cpdist(cand.column(x).to_pylist(), cand.column(y).to_pylist(),
+                                         scorer=Indel.normalized_similarity, processor=None, workers=1), dtype=float) * 100
+
+    # (names in two scripts, 銀座システム / Ginza Systems, are compared by their readings)
+    con.register("_acct_sim_arrow", pa.table({"l": cand.column("l"), "r": cand.column("r"),
+                                              "name_ratio": pa.array(ratio("ac", "bc")),
+                                              "reading_ratio": pa.array(ratio("ar", "br"))}))
+    both = "a.{0} IS NOT NULL AND b.{0} IS NOT NULL"
+    same = "(a.{0} = b.{0})"
+    diff = "(a.{0} <> b.{0})"
+    s = {"reading_only": "(a.reading = b.reading AND a.core <> b.core)"}
+    s |= {k: same.format(k) for k in ("corporate_number", "company_id", "core", "reading", "phone", "domain", "postal", "office", "legal_form", "state")}
+    d = {k: diff.format(k) for k in ("corporate_number", "core", "phone", "domain", "postal", "office", "legal_form", "state")}
+    contact = f"coalesce({s['phone']} OR {s['domain']} OR {s['postal']}, false)"
+    switchboard = f"coalesce({s['phone']} OR {s['domain']}, false)"
+    compared = f"({both.format('phone')} OR {both.format('domain')} OR {both.format('postal')})"
+    same_name = f"coalesce({s['core']}, false)"
+    same_reading = f"coalesce({s['reading']} AND length(a.reading) >= 3, false)"
+    cross_sound = "coalesce(a.sound = b.sound AND left(a.sound, 1) <> left(b.sound, 1), false)"
+    named = f"({same_name} OR {same_reading} OR {cross_sound})"
+    ratio = float(config.accounts.similar_name_ratio)
+    same_script = "(regexp_matches(a.core, '^[a-z0-9 &.-]+$') = regexp_matches(b.core, '^[a-z0-9 &.-]+$'))"
+    branch = "'head_office_and_branch'" if config.accounts.branch_accounts == "review" else "'branch_account'"
+    # (the order of the WHEN branches is the order of RULES)
+    rule_sql = f"""CASE
+        WHEN a.parent15 = left(b.id, 15) OR b.parent15 = left(a.id, 15) THEN 'parent_account'
+        WHEN coalesce({d['corporate_number']}, false) THEN 'other_corporate_number'
+        WHEN coalesce({d['office']}, false) AND ({named} OR coalesce({s['corporate_number']}, false)) THEN 'other_branch'
+        WHEN coalesce({s['corporate_number']}, false) THEN
+             CASE WHEN (a.office IS NULL) <> (b.office IS NULL) THEN {branch} ELSE 'corporate_number' END
+        WHEN coalesce({s['company_id']}, false) THEN
+             CASE WHEN (a.office IS NULL) <> (b.office IS NULL) THEN {branch} ELSE 'company_id' END
+        WHEN {named} AND coalesce({d['legal_form']}, false) THEN
+             CASE WHEN {switchboard} THEN 'other_legal_form' ELSE 'other_legal_form_elsewhere' END
+        WHEN {named} AND (a.office IS NULL) <> (b.office IS NULL) THEN {branch}
+        WHEN {named} AND {contact} THEN
+             CASE WHEN {same_name} THEN 'same_name_and_contact' WHEN {same_reading} THEN 'same_reading_and_contact'
+                  ELSE 'same_sound_and_contact' END
+        WHEN {named} AND {compared} THEN
+             CASE WHEN coalesce({d['state']}, false) THEN 'namesake_elsewhere'
+                  WHEN {same_name} OR {same_reading} THEN 'same_name_other_contact' ELSE 'different_names' END
+        WHEN {same_name} OR {same_reading} THEN 'same_name_nothing_else'
+        WHEN {switchboard} AND length(a.core) >= 4 AND length(b.core) >= 4
+             AND CASE WHEN {same_script}
+                      -- (ABC / ABCホールディングス: a group company's name is another's and a word)
+                      THEN x.name_ratio >= {ratio!r} AND NOT starts_with(a.core, b.core) AND NOT starts_with(b.core, a.core)
+                      ELSE x.reading_ratio >= {ratio!r} END THEN 'similar_name_and_contact'
+        ELSE 'different_names'
+    END"""
+    evidence = "concat_ws('; ', " + ", ".join(
+        f"CASE WHEN {s[k]} THEN '{label}' END"
+        for k, label in (("corporate_number", "corporate number"), ("company_id", "company ID"), ("core", "name"),
+                         ("reading_only", "reading"), ("phone", "switchboard"), ("domain", "website"), ("postal", "postal code"),
+                         ("state", "prefecture"))
+    ) + ")"
+    decisions = ", ".join(f"('{r}', '{dec}')" for r, (dec, _) in RULES.items())
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _acct_decided AS
+        SELECT c.l AS left_idx, c.r AS right_idx, a.id AS left_id, b.id AS right_id, {rule_sql} AS rule,
+               {evidence} AS evidence
+        FROM _acct_cand c JOIN _acct_sim_arrow x ON x.l = c.l AND x.r = c.r
+        JOIN normalized_accounts a ON a.rec_idx = c.l JOIN normalized_accounts b ON b.rec_idx = c.r
+    """)
+    con.unregister("_acct_sim_arrow")
+    con.execute(f"""
+        INSERT INTO {_q(target)}
+        SELECT left_idx, right_idx, left_id, right_id,
+               CASE d.decision WHEN 'auto' THEN {auto_p!r} ELSE {review_p!r} END, d.decision, x.rule, x.evidence
+        FROM _acct_decided x JOIN (VALUES {decisions}) d(rule, decision) USING (rule)
+        WHERE d.decision <> 'never' ORDER BY left_id, right_id
+    """)
+    stats["rules"] = {r: int(n) for r, n in con.execute(
+        "SELECT rule, count(*) FROM _acct_decided GROUP BY rule ORDER BY rule").fetchall()}
+    stats["pairs"] = {dec: int(n) for dec, n in con.execute(
+        f"SELECT decision, count(*) FROM {_q(target)} GROUP BY 1 ORDER BY 1").fetchall()}
+    for t in ("_acct_keys", "_acct_cand", "_acct_decided"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+

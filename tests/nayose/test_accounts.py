@@ -1,0 +1,263 @@
+"""Duplicate business Accounts (nayose/accounts.py): rules a reviewer can read, run inside
+`nayose plan`, grouped and planned as Account merges, applied to the fake org over HTTPS."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from nayose.accounts import corporate_number, website_domain
+from nayose.config import Config
+from nayose.pipeline import run_stages
+from nayose.records import id18
+
+TS = "2026-{:02d}-01T09:00:00.000Z".format
+
+
+def acc(n: int) -> str:
+    return id18(f"0015F00000A{n:04d}")
+
+
+def con_id(n: int) -> str:
+    return id18(f"0035F00000K{n:04d}")
+
+
+# An org's Accounts as a Data Loader export shows them: the same companies entered by a rep, by a
+# card tool and by a list import; branches kept on purpose; a namesake; a group company.
+ACCOUNTS = [
+    # (n, Name, Phone, Website, BillingPostalCode, BillingState, ParentId n, 法人番号)
+    (1, "株式会社山田製作所", "03-1234-5678", "https://www.yamada-ss.co.jp/", "〒100-0001", "東京都", None, None),
+    (2, "山田製作所(株)", "0312345678", None, "100-0001", "東京", None, None),  # the same company, another writing
+    (3, "ＡＢＣ㈱", "06-1111-2222", "abc.co.jp", "530-0001", "大阪府", None, None),
+    (5, "ABC株式会社 東京支店", "03-9999-0000", "abc.co.jp", "100-0005", "東京都", 3, None),  # a branch, ParentId the head office
+    (6, "ABC株式会社 大阪支店", "06-1111-3333", "abc.co.jp", "530-0002", "大阪府", None, None),  # another branch
+    (7, "有限会社山田製作所", "092-111-2222", None, "810-0001", "福岡県", None, None),  # another company of that name
+    (8, "山田制作所株式会社", "03-1234-5678", None, None, None, None, None),  # a typo at the same switchboard
+    (9, "株式会社さくら商事", "011-222-3333", None, "060-0001", "北海道", None, "1234-5678-90123"),
+    (10, "さくら商事株式会社", "092-222-3333", None, "810-0002", "福岡県", None, None),  # a namesake in Fukuoka
+    (11, "Sakura Shoji Co., Ltd.", None, None, None, None, None, "1234567890123"),  # the English name, the same 法人番号
+    (12, "個人のお客様", None, None, None, None, None, None),  # B2C bucket Accounts: no name to match on
+    (13, "個人のお客様", None, None, None, None, None, None),
+    (14, "ABCホールディングス株式会社", "06-1111-2222", "https://abc.co.jp", None, None, None, None),  # the group's holding
+    (15, "株式会社グリーン物流", "045-200-3000", "green-logi.co.jp", "220-0001", "神奈川県", None, "9876543210987"),
+    (16, "グリーン物流株式会社", "045-200-3000", "green-logi.co.jp", "220-0001", "神奈川県", None, "9876543210999"),  # two 法人番号
+]
+
+
+def account_rows() -> list[dict]:
+    rows = []
+    for n, name, phone, web, postal, state, parent, corp in ACCOUNTS:
+        rows.append({"Id": acc(n), "Object": "Account", "Name": name, "Phone": phone or "", "Website": web or "",
+                     "BillingPostalCode": postal or "", "BillingState": state or "",
+                     "ParentId": acc(parent) if parent else "", "CorporateNumber__c": corp or "",
+                     "CreatedDate": TS(n % 12 + 1), "LastModifiedDate": TS(n % 12 + 1)})
+    return rows
+
+
+def _pairs(tmp_path, rows, config: Config | None = None) -> dict[tuple[int, int], tuple[str, str]]:
+    from tests.nayose.fakeorg_helpers import write_export
+
+    src = write_export(tmp_path / "accounts.csv", rows)
+    con = duckdb.connect()
+    run_stages(con, [src], config or Config())
+    by_id = {acc(n): n for n, *_ in ACCOUNTS}
+    return {(by_id[a], by_id[b]): (d, r) for a, b, d, r in
+            con.execute("SELECT left_id, right_id, decision, rule FROM account_pairs").fetchall()}
+
+
+def test_the_account_rules_on_an_orgs_accounts(tmp_path):
+    pairs = _pairs(tmp_path, account_rows())
+    ordered = {tuple(sorted(k)): v for k, v in pairs.items()}
+    assert ordered[(1, 2)] == ("auto", "same_name_and_contact")  # 株式会社山田製作所 / 山田製作所(株), one switchboard
+    assert ordered[(9, 11)] == ("auto", "corporate_number")  # さくら商事 / Sakura Shoji Co., Ltd.: one 法人番号
+    assert ordered[(1, 8)] == ("review", "similar_name_and_contact") and ordered[(2, 8)][0] == "review"  # 製作所 / 制作所
+    never = [(3, 5), (5, 6), (3, 6), (1, 7), (9, 10), (12, 13), (3, 14), (15, 16), (10, 11)]
+    assert not [p for p in never if p in ordered], ordered  # parent, branches, 有限会社, namesake, bucket, group, two 法人番号
+    assert set(ordered) == {(1, 2), (9, 11), (1, 8), (2, 8)}, ordered
+
+
+def test_branch_accounts_can_be_put_to_review(tmp_path):
+    config = Config.model_validate({"accounts": {"branch_accounts": "review"}})
+    ordered = {tuple(sorted(k)): v for k, v in _pairs(tmp_path, account_rows(), config).items()}
+    assert ordered[(3, 6)] == ("review", "head_office_and_branch")
+    assert (5, 6) not in ordered and (3, 5) not in ordered  # two branches; a parent and its child: never
+
+
+def test_accounts_are_never_matched_with_people(tmp_path):
+    """A Contact at the company's switchboard with the company's name is no duplicate of its Account."""
+    from tests.nayose.fakeorg_helpers import write_export
+
+    rows = account_rows()[:2] + [
+        {"Id": con_id(1), "Object": "Contact", "LastName": "山田", "FirstName": "製作所", "Account.Name": "株式会社山田製作所",
+         "AccountId": acc(1), "Phone": "03-1234-5678", "CreatedDate": TS(1), "LastModifiedDate": TS(1)}]
+    src = write_export(tmp_path / "mixed.csv", rows)
+    con = duckdb.connect()
+    run_stages(con, [src], Config())
+    assert con.execute("""SELECT count(*) FROM candidate_pairs p JOIN normalized_records n
+                          ON n.rec_idx IN (p.left_idx, p.right_idx) WHERE n.id = ?""", [con_id(1)]).fetchall()[0][0] == 0
+    assert con.execute("SELECT count(*) FROM account_pairs WHERE ? IN (left_id, right_id)", [con_id(1)]).fetchall()[0][0] == 0
+    assert con.execute("SELECT status FROM clusters WHERE \"Id\" = ?", [con_id(1)]).fetchall() == [("single",)]
+
+
+def test_key_readers():
+    assert website_domain("https://www.ABC.co.jp/company/") == "abc.co.jp"
+    assert website_domain("ｗｗｗ．ｘｙｚ．ｊｐ") == "xyz.jp" and website_domain("http://abc.co.jp:8080/x") == "abc.co.jp"
+    assert website_domain("なし") is None and website_domain(None) is None
+    assert corporate_number("1234-5678-90123") == "1234567890123" and corporate_number("１２３４５６７８９０１２３") == "1234567890123"
+    assert corporate_number("123") is None
+
+
+def test_sample_accounts_are_grouped_with_precision(tmp_path):
+    """The sample org's Accounts (every writing of a company its Contacts show is an Account, plus
+    branches, namesakes and group companies): groups of Accounts are one company."""
+    from nayose.sample import generate_sample, generate_sample_with_accounts
+    import pyarrow.csv as pacsv
+
+    records, truth, accounts, acc_truth = generate_sample_with_accounts(3000, 5)
+    plain, plain_truth = generate_sample(3000, 5)
+    assert records.equals(plain) and truth.equals(plain_truth)  # the records are what they are without Accounts
+    assert set(acc_truth.column("kind").to_pylist()) >= {"company", "branch"}
+    pacsv.write_csv(accounts, str(tmp_path / "accounts.csv"))
+    pacsv.write_csv(acc_truth, str(tmp_path / "truth.csv"))
+    con = duckdb.connect()
+    run_stages(con, [tmp_path / "accounts.csv"], Config())
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{tmp_path / 'truth.csv'}', all_varchar=true)")
+
+    def metrics(where: str) -> tuple[int, int, int]:
+        return con.execute(f"""
+            WITH x AS (SELECT c."Id", c.cluster_id, c.status, t.entity_id FROM clusters c JOIN t USING ("Id"))
+            SELECT count(*) FILTER (WHERE a.entity_id = b.entity_id), count(*),
+                   (SELECT count(*) FROM t a JOIN t b ON a.entity_id = b.entity_id AND a."Id" < b."Id")
+            FROM x a JOIN x b ON a.cluster_id = b.cluster_id AND a."Id" < b."Id" WHERE {where}""").fetchall()[0]
+
+    tp, predicted, true_pairs = metrics("true")
+    assert true_pairs > 100 and tp / predicted >= 0.99 and tp / true_pairs >= 0.85, (tp, predicted, true_pairs)
+    tp, predicted, _ = metrics("a.status = 'auto'")
+    assert tp == predicted and tp / true_pairs >= 0.5, (tp, predicted, true_pairs)
+
+
+def _people_and_accounts() -> list[dict]:
+    """One person's two Contacts, each under one of the company's two Accounts (株式会社山田製作所 /
+    山田製作所(株)), plus the two Accounts."""
+    people = [
+        {"Id": con_id(1), "Object": "Contact", "LastName": "高橋", "FirstName": "健一", "AccountId": acc(1),
+         "Account.Name": "株式会社山田製作所", "Email": "k.takahashi@yamada-ss.co.jp", "MobilePhone": "090-3333-1111",
+         "Title": "部長", "CreatedDate": TS(3), "LastModifiedDate": TS(3)},
+        {"Id": con_id(2), "Object": "Contact", "LastName": "高橋", "FirstName": "健一", "AccountId": acc(2),
+         "Account.Name": "山田製作所(株)", "Email": "k.takahashi@yamada-ss.co.jp", "MobilePhone": "09033331111",
+         "LeadSource": "名刺", "Department": "営業部", "CreatedDate": TS(9), "LastModifiedDate": TS(9)},
+    ]
+    return account_rows()[:2] + people
+
+
+def test_contacts_under_two_accounts_of_one_company_are_merged_without_review(tmp_path):
+    """Without the Account export, Contacts under different AccountIds are held for review; with it,
+    the two Accounts are one company (an auto group of Accounts) and the Contacts merge like any."""
+    from tests.nayose.fakeorg_helpers import plan_export
+
+    rows = _people_and_accounts()
+    plan = plan_export(tmp_path, rows)
+    groups = {g["object"]: g for g in plan["clusters"]}
+    assert groups["Account"]["status"] == "auto" and groups["Contact"]["status"] == "auto", plan["clusters"]
+    (tmp_path / "people").mkdir()
+    plan = plan_export(tmp_path / "people", [r for r in rows if r["Object"] == "Contact"])
+    [group] = plan["clusters"]
+    assert group["status"] == "review" and "different accounts" in group["status_reason"]
+
+
+def test_an_account_merge_is_applied_to_the_org_and_undone(tmp_path):
+    """The plan's Account merge over HTTPS: the loser's Contacts move to the master, which keeps its
+    name and gains the loser's web site; the Contacts merge; undo brings the Accounts back."""
+    from simple_salesforce import Salesforce
+    from tests.nayose.fakeorg_helpers import plan_export
+
+    from nayose.apply import apply_plan, undo_plan
+    from nayose.fakeorg.server import FakeOrg
+    from nayose.fakeorg.store import OrgStore
+
+    rows = _people_and_accounts()
+    store = OrgStore(api_daily_limit=1_000_000)
+    store.load_records([{k: v for k, v in r.items() if v and "." not in k and k not in ("CorporateNumber__c",)}
+                        | {"SystemModstamp": r["LastModifiedDate"]} for r in rows])
+    plan = plan_export(tmp_path, rows)
+    account_group = next(g for g in plan["clusters"] if g["object"] == "Account")
+    master = account_group["master_id"]
+    assert master == acc(1)  # the older Account (CreatedDate) survives
+    assert "Name" not in account_group["fields"]  # (the master keeps its own name: never written by a merge)
+    with FakeOrg(store) as org:
+        sf = Salesforce(instance_url=org.instance_url, session_id=org.access_token, session=org.session(), version="62.0")
+        report = apply_plan(plan, journal_db=tmp_path / "journal.duckdb", sf=sf, execute=True)
+        assert report.exit_code == 0 and report.groups_applied == 2, report.to_dict()
+        assert store.get(acc(2), include_deleted=True)["MasterRecordId"] == acc(1)
+        kept = store.get(acc(1))
+        assert kept["Name"] == "株式会社山田製作所" and kept["Website"] == "https://www.yamada-ss.co.jp/"
+        live = [c for c in (con_id(1), con_id(2)) if not store.get(c, include_deleted=True).get("IsDeleted")]
+        assert len(live) == 1 and store.get(live[0])["AccountId"] == acc(1)
+        undone = undo_plan(plan, journal_db=tmp_path / "journal.duckdb", sf=sf, execute=True)
+        assert not undone.steps_failed, undone.to_dict()
+        assert store.get(acc(2))["IsDeleted"] is False
+
+
+@pytest.mark.parametrize("changes_only", [False, True])
+def test_an_account_arriving_overnight_gives_what_a_full_run_gives(tmp_path, changes_only):
+    """Incremental runs match all business Accounts again: a new Account of a company joins its group,
+    as in a full run on the same snapshot."""
+    from tests.nayose.fakeorg_helpers import write_export
+
+    from nayose.incremental import incremental_run
+    from nayose.store import connect
+
+    rows = _people_and_accounts()
+    first = write_export(tmp_path / "night1.csv", rows, cols=sorted({k for r in rows for k in r}))
+    new = {**account_rows()[0], "Id": acc(99), "Name": "(株)山田製作所", "Website": "yamada-ss.co.jp", "Phone": ""}
+    second_rows = rows + [new]
+    cols = sorted({k for r in second_rows for k in r})
+    second = write_export(tmp_path / "night2.csv", second_rows, cols=cols)
+    changes = write_export(tmp_path / "changes.csv", [new], cols=cols)
+    db = tmp_path / "store.duckdb"
+    with connect(db) as con:
+        incremental_run(con, [first], Config())
+        inc = incremental_run(con, [changes] if changes_only else [second], Config(), changes_only=changes_only)
+        assert inc.mode == "incremental", inc.reason
+        got = sorted(con.execute('SELECT "Id", cluster_id, status FROM clusters').fetchall())
+    full = duckdb.connect()
+    run_stages(full, [second], Config())
+    assert got == sorted(full.execute('SELECT "Id", cluster_id, status FROM clusters').fetchall())
+    assert dict((i, c) for i, c, _ in got)[acc(99)] == dict((i, c) for i, c, _ in got)[acc(1)]
+
+
+def test_summary_reports_the_account_stage(tmp_path):
+    from tests.nayose.fakeorg_helpers import write_export
+
+    from nayose.cli import main
+
+    src = write_export(tmp_path / "accounts.csv", account_rows())
+    assert main(["plan", str(src), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["accounts"]["accounts"] == len(ACCOUNTS) and summary["accounts"]["pairs"] == {"auto": 2, "review": 2}
+    assert "accounts" in summary["seconds"]
+    with open(tmp_path / "out" / "pairs.csv", encoding="utf-8") as f:
+        assert sum(1 for _ in f) == 1 + 4  # the Accounts' pairs with the people's
+    with open(tmp_path / "out" / "account_pairs.csv", encoding="utf-8") as f:
+        text = f.read()
+    assert "株式会社山田製作所,山田製作所(株),auto,same_name_and_contact" in text.replace('"', "")
+    plan = json.loads((tmp_path / "out" / "merge_plan.json").read_text(encoding="utf-8"))
+    group = next(g for g in plan["clusters"] if acc(1) in [g["master_id"], *g["loser_ids"]])
+    assert {e["rule"] for e in group["evidence"]} >= {"same_name_and_contact"}
+
+
+def test_explain_says_which_rule_grouped_two_accounts(tmp_path, capsys):
+    from tests.nayose.fakeorg_helpers import write_export
+
+    from nayose.cli import main
+
+    src = write_export(tmp_path / "accounts.csv", account_rows())
+    assert main(["plan", str(src), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    plan = json.loads((tmp_path / "out" / "merge_plan.json").read_text(encoding="utf-8"))
+    group = next(g for g in plan["clusters"] if acc(9) in [g["master_id"], *g["loser_ids"]])
+    capsys.readouterr()
+    assert main(["explain", str(tmp_path / "out"), group["cluster_id"]]) == 0
+    text = capsys.readouterr().out
+    assert "rule corporate_number (auto): the same corporate number (法人番号)" in text, text
