@@ -58,10 +58,10 @@ RULES: dict[str, tuple[str, str]] = {
     "other_branch": ("never", "two different offices of one company (branch Accounts are kept apart)"),
     "corporate_number": ("auto", "the same corporate number (法人番号)"),
     "company_id": ("auto", "the same business-card service company ID"),
-    "other_legal_form": ("review", "the same name with another legal form at a common switchboard or domain"),
-    "other_legal_form_elsewhere": ("never", "the same name with another legal form, no common switchboard or domain"),
     "head_office_and_branch": ("review", "the same company, one of them a branch (config branch_accounts: review)"),
     "branch_account": ("never", "the same company, one of them a branch (branch Accounts are kept: branch_accounts)"),
+    "other_legal_form": ("review", "the same name with another legal form at a common switchboard or domain"),
+    "other_legal_form_elsewhere": ("never", "the same name with another legal form, no common switchboard or domain"),
     "same_name_and_contact": ("auto", "the same name and a common switchboard, website domain or postal code"),
     "same_reading_and_contact": ("auto", "the same name in another script (its reading) and a common contact point"),
     "same_sound_and_contact": ("review", "the same name by its sound only (ABC / エービーシー) and a common contact point"),
@@ -161,10 +161,28 @@ def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table 
     columns["postal"] = _mapped(t.column("postal_raw").combine_chunks(), normalize_postal)
     columns["state"] = _mapped(t.column("state_raw").combine_chunks(), canonical_prefecture)
     columns["corporate_number"] = _mapped(t.column("corp_raw").combine_chunks(), corporate_number)
+    columns["legal_family"] = _mapped(columns["legal_form"], legal_family)
     out = t.select(["rec_idx", "id", "name", "company_id", "parent15"])
     for name, arr in columns.items():
         out = out.append_column(name, arr)
     return out
+
+
+_FAMILY_OF = {"kk": "株式会社", "yk": "有限会社", "gk": "合同会社"}
+
+
+def legal_family(form: str | None) -> str | None:
+    """The legal form two names can disagree on: a Japanese one (株式会社, 有限会社, 一般社団法人 …; K.K.,
+    Y.K., G.K. are theirs), else None -- an English Co., Ltd., Inc. or Corporation translates any of
+    them (a 株式会社 writes itself ABC Co., Ltd. as often as ABC Inc.), so it never disagrees."""
+    if not form:
+        return None
+    for token in form.split(" "):
+        if token in _FAMILY_OF:
+            return _FAMILY_OF[token]
+        if not token.isascii():
+            return token
+    return None
 
 
 _PAIR_KEYS = ("corporate_number", "company_id", "core", "reading", "sound", "phone", "domain")
@@ -179,7 +197,8 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
         accounts = _accounts_table(con, config) if config.accounts.enabled else None
         con.execute("""CREATE OR REPLACE TABLE normalized_accounts (rec_idx INTEGER, id VARCHAR, name VARCHAR,
             company_id VARCHAR, parent15 VARCHAR, core VARCHAR, legal_form VARCHAR, reading VARCHAR, sound VARCHAR,
-            office VARCHAR, phone VARCHAR, domain VARCHAR, postal VARCHAR, state VARCHAR, corporate_number VARCHAR)""")
+            office VARCHAR, phone VARCHAR, domain VARCHAR, postal VARCHAR, state VARCHAR, corporate_number VARCHAR,
+            legal_family VARCHAR)""")
         con.execute(f"""CREATE OR REPLACE TABLE {_q(target)} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
             right_id VARCHAR, match_probability DOUBLE, decision VARCHAR, rule VARCHAR, evidence VARCHAR)""")
         stats: dict = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}}
@@ -235,13 +254,17 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
     same = "(a.{0} = b.{0})"
     diff = "(a.{0} <> b.{0})"
     s = {"reading_only": "(a.reading = b.reading AND a.core <> b.core)"}
-    s |= {k: same.format(k) for k in ("corporate_number", "company_id", "core", "reading", "phone", "domain", "postal", "office", "legal_form", "state")}
-    d = {k: diff.format(k) for k in ("corporate_number", "core", "phone", "domain", "postal", "office", "legal_form", "state")}
+    s |= {k: same.format(k) for k in ("corporate_number", "company_id", "core", "reading", "phone", "domain", "postal", "office",
+                                       "legal_family", "state")}
+    d = {k: diff.format(k) for k in ("corporate_number", "core", "phone", "domain", "postal", "office", "legal_family", "state")}
     contact = f"coalesce({s['phone']} OR {s['domain']} OR {s['postal']}, false)"
     switchboard = f"coalesce({s['phone']} OR {s['domain']}, false)"
     compared = f"({both.format('phone')} OR {both.format('domain')} OR {both.format('postal')})"
     same_name = f"coalesce({s['core']}, false)"
-    same_reading = f"coalesce({s['reading']} AND length(a.reading) >= 3, false)"
+    # (a reading is compared across scripts only: two kanji names read alike, 旭自動車 / 朝日自動車, are two companies)
+    kanji = "'[\u3400-\u9fff]'"
+    same_reading = (f"coalesce({s['reading']} AND length(a.reading) >= 3 "
+                    f"AND NOT (regexp_matches(a.core, {kanji}) AND regexp_matches(b.core, {kanji})), false)")
     cross_sound = "coalesce(a.sound = b.sound AND left(a.sound, 1) <> left(b.sound, 1), false)"
     named = f"({same_name} OR {same_reading} OR {cross_sound})"
     ratio = float(config.accounts.similar_name_ratio)
@@ -256,9 +279,9 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
              CASE WHEN (a.office IS NULL) <> (b.office IS NULL) THEN {branch} ELSE 'corporate_number' END
         WHEN coalesce({s['company_id']}, false) THEN
              CASE WHEN (a.office IS NULL) <> (b.office IS NULL) THEN {branch} ELSE 'company_id' END
-        WHEN {named} AND coalesce({d['legal_form']}, false) THEN
-             CASE WHEN {switchboard} THEN 'other_legal_form' ELSE 'other_legal_form_elsewhere' END
         WHEN {named} AND (a.office IS NULL) <> (b.office IS NULL) THEN {branch}
+        WHEN {named} AND coalesce({d['legal_family']}, false) THEN
+             CASE WHEN {switchboard} THEN 'other_legal_form' ELSE 'other_legal_form_elsewhere' END
         WHEN {named} AND {contact} THEN
              CASE WHEN {same_name} THEN 'same_name_and_contact' WHEN {same_reading} THEN 'same_reading_and_contact'
                   ELSE 'same_sound_and_contact' END

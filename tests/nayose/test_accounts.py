@@ -43,6 +43,10 @@ ACCOUNTS = [
     (14, "ABCホールディングス株式会社", "06-1111-2222", "https://abc.co.jp", None, None, None, None),  # the group's holding
     (15, "株式会社グリーン物流", "045-200-3000", "green-logi.co.jp", "220-0001", "神奈川県", None, "9876543210987"),
     (16, "グリーン物流株式会社", "045-200-3000", "green-logi.co.jp", "220-0001", "神奈川県", None, "9876543210999"),  # two 法人番号
+    (17, "旭自動車株式会社", "0120-111-000", None, None, None, None, None),
+    (18, "朝日自動車株式会社", "0120-111-000", None, None, None, None, None),  # read alike (asahi), written apart: two
+    (19, "Kongo Foods Co., Ltd.", None, "https://www.kongo-foods.co.jp", None, None, None, None),
+    (20, "株式会社金剛食品", "03-3333-4444", "kongo-foods.co.jp", "104-0061", "東京都", None, None),  # its English name
 ]
 
 
@@ -73,9 +77,12 @@ def test_the_account_rules_on_an_orgs_accounts(tmp_path):
     assert ordered[(1, 2)] == ("auto", "same_name_and_contact")  # 株式会社山田製作所 / 山田製作所(株), one switchboard
     assert ordered[(9, 11)] == ("auto", "corporate_number")  # さくら商事 / Sakura Shoji Co., Ltd.: one 法人番号
     assert ordered[(1, 8)] == ("review", "similar_name_and_contact") and ordered[(2, 8)][0] == "review"  # 製作所 / 制作所
-    never = [(3, 5), (5, 6), (3, 6), (1, 7), (9, 10), (12, 13), (3, 14), (15, 16), (10, 11)]
+    # the English name with nothing but its 法人番号, beside a さくら商事 with none: the same name, nothing else to compare
+    assert ordered[(10, 11)] == ("review", "same_name_nothing_else")
+    assert ordered[(19, 20)] == ("auto", "same_reading_and_contact")  # Kongo Foods Co., Ltd. = 株式会社金剛食品 at one site
+    never = [(3, 5), (5, 6), (3, 6), (1, 7), (9, 10), (12, 13), (3, 14), (15, 16), (17, 18)]
     assert not [p for p in never if p in ordered], ordered  # parent, branches, 有限会社, namesake, bucket, group, two 法人番号
-    assert set(ordered) == {(1, 2), (9, 11), (1, 8), (2, 8)}, ordered
+    assert set(ordered) == {(1, 2), (9, 11), (1, 8), (2, 8), (10, 11), (19, 20)}, ordered
 
 
 def test_branch_accounts_can_be_put_to_review(tmp_path):
@@ -236,10 +243,10 @@ def test_summary_reports_the_account_stage(tmp_path):
     src = write_export(tmp_path / "accounts.csv", account_rows())
     assert main(["plan", str(src), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["accounts"]["accounts"] == len(ACCOUNTS) and summary["accounts"]["pairs"] == {"auto": 2, "review": 2}
+    assert summary["accounts"]["accounts"] == len(ACCOUNTS) and summary["accounts"]["pairs"] == {"auto": 3, "review": 3}
     assert "accounts" in summary["seconds"]
     with open(tmp_path / "out" / "pairs.csv", encoding="utf-8") as f:
-        assert sum(1 for _ in f) == 1 + 4  # the Accounts' pairs with the people's
+        assert sum(1 for _ in f) == 1 + 6  # the Accounts' pairs with the people's
     with open(tmp_path / "out" / "account_pairs.csv", encoding="utf-8") as f:
         text = f.read()
     assert "株式会社山田製作所,山田製作所(株),auto,same_name_and_contact" in text.replace('"', "")
