@@ -268,3 +268,29 @@ def test_explain_says_which_rule_grouped_two_accounts(tmp_path, capsys):
     assert main(["explain", str(tmp_path / "out"), group["cluster_id"]]) == 0
     text = capsys.readouterr().out
     assert "rule corporate_number (auto): the same corporate number (法人番号)" in text, text
+
+
+def test_an_account_export_beside_the_people_changes_none_of_their_groups(tmp_path):
+    """Business Accounts teach the people's model nothing (no values, not in its random pairs or its
+    prior): with the org's Account export loaded beside them, the people get exactly the groups,
+    statuses and pair probabilities they get without it. (Before, their random pairs and prior
+    counted the Accounts: 3 of 2,100 predicted pairs moved on the 10,000-record sample.)"""
+    import pyarrow.csv as pacsv
+
+    from nayose.sample import generate_sample_with_accounts
+
+    records, _, accounts, _ = generate_sample_with_accounts(3000, 8)
+    pacsv.write_csv(records, str(tmp_path / "people.csv"))
+    pacsv.write_csv(accounts, str(tmp_path / "accounts.csv"))
+    runs = []
+    for inputs in ([tmp_path / "people.csv"], [tmp_path / "people.csv", tmp_path / "accounts.csv"]):
+        con = duckdb.connect()
+        run_stages(con, inputs, Config())
+        runs.append((
+            con.execute("""SELECT "Id", cluster_id, status FROM clusters WHERE "Id" NOT LIKE '001%' ORDER BY 1""").fetchall(),
+            con.execute("""SELECT l.id, r.id, round(p.match_probability, 9) FROM scored_pairs p
+                           JOIN normalized_records l ON l.rec_idx = p.left_idx JOIN normalized_records r ON r.rec_idx = p.right_idx
+                           ORDER BY 1, 2""").fetchall(),
+        ))
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
+    assert len(runs[0][0]) == 3000
