@@ -26,6 +26,7 @@ from assets.matching import GROUP, KINDS, POOL, _json_value, duplicate_clusters,
 from assets.metadata import md_table, stage_metadata, table_preview
 from assets.store import NayoseStore, require_tables, save_stage_result
 from nayose.config import Config
+from nayose.store import table_exists
 
 PLAN_GROUP = "plan"
 PLAN_FILES = ("merge_plan.json", "merge_plan.csv", "field_changes.csv", "delete_plan.csv")
@@ -43,12 +44,16 @@ def largest_group_ids(con: duckdb.DuckDBPyConnection, limit: int = PREVIEW_GROUP
     ).fetchall()]
 
 
-def group_certainty_sql(review: float) -> str:
+def group_certainty_sql(con: duckdb.DuckDBPyConnection, review: float) -> str:
     """Per group: the weakest link holding it together (lowest match probability among the pairs
-    inside the group at or above the review threshold)."""
+    inside the group at or above the review threshold: the people's scored pairs and the business
+    Accounts' pairs, an auto rule's probability high, a review rule's the review threshold)."""
+    pairs = "SELECT left_idx, right_idx, match_probability FROM scored_pairs"
+    if table_exists(con, "account_pairs"):
+        pairs += " UNION ALL SELECT left_idx, right_idx, match_probability FROM account_pairs"
     return f"""
         SELECT a.cluster_id, min(p.match_probability) AS weakest_link, count(*) AS links
-        FROM scored_pairs p
+        FROM ({pairs}) p
         JOIN clusters a ON a.rec_idx = p.left_idx
         JOIN clusters b ON b.rec_idx = p.right_idx AND b.cluster_id = a.cluster_id
         WHERE p.match_probability >= {float(review)!r}
@@ -58,7 +63,7 @@ def group_certainty_sql(review: float) -> str:
 def least_certain_group_ids(con: duckdb.DuckDBPyConnection, config: Config, limit: int = PREVIEW_GROUPS) -> list[str]:
     return [r[0] for r in con.execute(
         f"""SELECT s.cluster_id FROM survivors s
-            LEFT JOIN ({group_certainty_sql(config.matching.thresholds.review)}) c USING (cluster_id)
+            LEFT JOIN ({group_certainty_sql(con, config.matching.thresholds.review)}) c USING (cluster_id)
             ORDER BY coalesce(c.weakest_link, 0), s.size DESC, s.cluster_id LIMIT ?""",
         [int(limit)],
     ).fetchall()]

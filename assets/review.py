@@ -131,6 +131,8 @@ def evidence_md(group: dict, limit: int = EVIDENCE_LINKS) -> str:
         levels = ", ".join(
             f"{k}: {v}" for k, v in (e.get("levels") or {}).items() if v not in (None, "", "null", "missing")
         )
+        if e.get("rule"):  # business Accounts: the rule that decided and what agreed (nayose.accounts)
+            levels = f"rule {e['rule']}: {e.get('agrees') or '-'}"
         rows.append((f"{e['left_id']} – {e['right_id']}", e["match_probability"], e.get("decision"), e.get("gate") or "", levels))
     more = len(group.get("evidence", [])) - len(rows)
     text = md_table(["link", "probability", "decision", "gate", "agreement per field"], rows) if rows else "No links."

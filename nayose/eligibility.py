@@ -66,7 +66,8 @@ import pyarrow as pa
 
 from nayose.config import Config, ExclusionRule
 from nayose.errors import InputError
-from nayose.normalize import PERSON_ACCOUNT_FIELDS, TRUE_FLAG_VALUES, company_mailbox_sql, dummy_email_sql
+from nayose.normalize import (PERSON_ACCOUNT_FIELDS, TRUE_FLAG_VALUES, business_account_sql, company_mailbox_sql,
+                              dummy_email_sql)
 from nayose.plan import write_csv
 from nayose.stage import StageResult, timed
 from nayose.survive import card_sql
@@ -317,6 +318,8 @@ def compute_eligibility(
             company = (f"CASE WHEN {obj} = 'Contact' THEN coalesce({col(cols, 'Account.Name')}, {col(cols, 'Company')}) "
                        f"ELSE coalesce({col(cols, 'Company')}, {col(cols, 'Account.Name')}) END")
         modstamp = f"coalesce({col(cols, 'SystemModstamp')}, {col(cols, 'LastModifiedDate')})"
+        # (a business Account is a company: no prospect of its own; a Person Account is a person and syncs)
+        business = business_account_sql(cols, "r")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _elig_src AS
                 SELECT r.*, {obj} AS _object, {email} AS _email,
@@ -326,7 +329,8 @@ def compute_eligibility(
                        {ts_sql(col(cols, 'LastModifiedDate'))} AS _modified,
                        {ts_sql(col(cols, 'LastActivityDate'))} AS _activity,
                        {modstamp} AS _as_of
-                FROM {q(records)} r"""
+                FROM {q(records)} r
+                {f"WHERE NOT {business}" if business else ""}"""
         )
         card = card_sql(con, config, "_elig_src", "r")
         lead_source = col(cols, "LeadSource")

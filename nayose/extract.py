@@ -616,17 +616,19 @@ def _stamp_key(value: str) -> datetime:
 # output
 
 
-#: The objects nayose matches (Accounts are extracted for Account.Name and later account work).
+#: The objects nayose matches: people, and Accounts (Person Accounts as people, business Accounts as
+#: companies: nayose.accounts).
 PERSON_OBJECTS = ("Lead", "Contact")
+MATCHED_OBJECTS = (*PERSON_OBJECTS, "Account")
 
 
 def matching_objects(con: duckdb.DuckDBPyConnection) -> list[str] | None:
-    """The objects to put in the matching CSV: the Leads / Contacts extracted so far (every run's,
-    not only the last one's), or everything when there are none (an Account-only extract)."""
+    """The objects to put in the matching CSV: the Leads, Contacts and Accounts extracted so far
+    (every run's, not only the last one's); None (everything) when there are none of them."""
     ensure_tables(con)
     present = {r[0] for r in con.execute(f"SELECT DISTINCT Object FROM {RECORDS}").fetchall()}
-    persons = [o for o in PERSON_OBJECTS if o in present]
-    return persons or None
+    objects = [o for o in MATCHED_OBJECTS if o in present]
+    return objects or None
 
 
 def write_records_csv(
@@ -722,6 +724,7 @@ def extract_summary(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 __all__ = [
     "DEFAULT_OBJECTS",
+    "MATCHED_OBJECTS",
     "PERSON_OBJECTS",
     "SALESFORCE_CSV",
     "matching_objects",

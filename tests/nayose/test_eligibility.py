@@ -264,3 +264,16 @@ def test_a_person_account_syncs_by_its_person_email_and_needs_no_company(tmp_pat
     assert got["0002"][:3] == (True, None, False) and got["0002"][3] == "opted out"
     assert got["0003"][:2] == (False, "quality:no_company")
     assert got["0004"][2:] == (False, "opted out")
+
+
+def test_a_business_account_is_no_prospect(tmp_path):
+    """The matching CSV of a Salesforce extract holds the org's Accounts too (matched as companies):
+    a business Account is no record that syncs -- it gets no eligibility row, so the counts against
+    the prospect cap are the people's -- while a Person Account is a person and does."""
+    rows = [_base(1),
+            {"Id": "0015F00000B0001AAA", "Object": "Account", "Name": "株式会社テスト商事", "Phone": "03-1234-5678",
+             "IsPersonAccount": "false", "CreatedDate": "2026-06-01T00:00:00.000Z", "LastModifiedDate": "2026-10-01T00:00:00.000Z"},
+            _base(2, Id="0015F00000A0002AAA", Company="", Email="", PersonEmail="taro.yamada@gmail.com", IsPersonAccount="true")]
+    con = _con(_records(rows, tmp_path), Config())
+    ids = [r[0] for r in con.execute('SELECT "Id" FROM sync_eligibility ORDER BY "Id"').fetchall()]
+    assert ids == ["0015F00000A0002AAA", "00Q5F00000A0001AAA"]

@@ -548,3 +548,17 @@ def test_cli_extract_writes_the_csv_for_plan(org, tmp_path, monkeypatch, capsys)
     assert main(["extract", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "INVALID_LOGIN" in err and "Bad-Password-777" not in err and TOKEN not in err
+
+
+def test_the_matching_csv_holds_the_accounts_as_well(tmp_path):
+    """People and Accounts are matched (business Accounts as companies: nayose.accounts), so the
+    extract's matching CSV holds the three objects; an extract of other objects only gives None."""
+    import duckdb
+
+    from nayose.extract import RECORDS, ensure_tables, matching_objects
+
+    con = duckdb.connect()
+    ensure_tables(con)
+    assert matching_objects(con) is None
+    con.execute(f"INSERT INTO {RECORDS} (Id, Object) VALUES ('00Q1', 'Lead'), ('0011', 'Account'), ('0031', 'Contact')")
+    assert matching_objects(con) == ["Lead", "Contact", "Account"]

@@ -93,7 +93,7 @@ def test_extract_then_raw_records_from_salesforce(org_env, tmp_path):
                             raise_on_error=False)
     assert result.success, failure_messages(result)
     md = materialization(result, "salesforce_records")
-    assert md["dagster/row_count"].value == len(PEOPLE) + 1  # Leads + Contacts go to the matching CSV
+    assert md["dagster/row_count"].value == len(PEOPLE) + 2  # Leads + Contact + Account go to the matching CSV
     assert md["rows_per_object"].data == {"Lead": 5, "Contact": 1, "Account": 1}
     assert md["new"].value == 7 and md["changed"].value == 0
     assert "api_usage" in md and md["api_usage"].value.endswith("/ 100,000 daily API requests")
@@ -112,7 +112,7 @@ def test_extract_then_raw_records_from_salesforce(org_env, tmp_path):
                          raise_on_error=False)
     assert raw.success, failure_messages(raw)
     rmd = materialization(raw, "raw_records")
-    assert rmd["source"].value == "salesforce" and rmd["dagster/row_count"].value == 6
+    assert rmd["source"].value == "salesforce" and rmd["dagster/row_count"].value == 7  # (with the Account)
     assert rmd["run_mode"].value.startswith("full (no previous run")
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -152,10 +152,11 @@ def test_extract_then_raw_records_from_salesforce(org_env, tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM sf_changes").fetchall() == [(0,)]  # taken
-        # The snapshot now equals the whole extract: the same Ids and values as sf_records' Leads / Contacts.
+        # The snapshot now equals the whole extract: the same Ids and values as sf_records' Leads /
+        # Contacts / Accounts.
         got = con.execute('SELECT "Id", "Title", "Email" FROM raw_records ORDER BY "Id"').fetchall()
-        want = con.execute("SELECT Id, Title, Email FROM sf_records WHERE Object IN ('Lead', 'Contact') ORDER BY Id").fetchall()
-        assert got == want and len(got) == 6 and any(r[0] == new_contact for r in got)
+        want = con.execute("SELECT Id, Title, Email FROM sf_records WHERE Object IN ('Lead', 'Contact', 'Account') ORDER BY Id").fetchall()
+        assert got == want and len(got) == 7 and any(r[0] == new_contact for r in got)
         # The duplicate arrived in the new Contact: its pair with the Lead is scored.
         pair = con.execute(
             """SELECT count(*) FROM scored_pairs p JOIN normalized_records a ON a.rec_idx = p.left_idx
