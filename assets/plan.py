@@ -29,7 +29,7 @@ from nayose.config import Config
 from nayose.store import table_exists
 
 PLAN_GROUP = "plan"
-PLAN_FILES = ("merge_plan.json", "merge_plan.csv", "field_changes.csv", "delete_plan.csv")
+PLAN_FILES = ("merge_plan.json", "merge_plan.csv", "field_changes.csv", "delete_plan.csv", "lead_accounts.csv")
 PREVIEW_GROUPS = 3  # groups shown before -> after in each preview
 PREVIEW_FIELDS = 8  # changed fields shown per group
 
@@ -269,8 +269,13 @@ def merge_plan(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Mate
                     20,
                 ),
                 "delete_preview": table_preview(con, 'SELECT * FROM delete_plan ORDER BY "Id"', 20),
+                # a worklist, not applied: Leads whose company is an existing Account (nayose.accounts)
+                "leads_at_accounts": dg.MetadataValue.int(int(counts.get("leads_at_accounts", 0))),
+                **({"lead_accounts_preview": table_preview(
+                    con, "SELECT lead_id, account_id, account_name, lead_company, rule, agrees FROM lead_accounts "
+                         "ORDER BY rule, lead_id", 20)} if counts.get("leads_at_accounts") else {}),
                 "output_dir": dg.MetadataValue.path(str(out)),
-                **{f"output/{name}": dg.MetadataValue.path(str(out / name)) for name in PLAN_FILES},
+                **{f"output/{name}": dg.MetadataValue.path(str(out / name)) for name in PLAN_FILES if (out / name).exists()},
                 "stats": _json_value(result.stats),
             }
         )

@@ -64,8 +64,13 @@ def run(records: int) -> dict:
         if g["object"] == "Contact" and g["status"] == "review":
             key = g.get("status_reason") or "(the match itself)"
             reasons[key] = reasons.get(key, 0) + 1
+    with open(work / "with" / "lead_accounts.csv", encoding="utf-8") as f:
+        listed = [r["rule"] for r in csv.DictReader(f)]
+    leads = summary["objects"].get("Lead", 0)
     row = {
         "records": records, "accounts": summary["accounts"]["accounts"], "kinds": kinds,
+        "leads": leads, "leads_at_accounts": len(listed),
+        "leads_by_contact_point": sum(1 for r in listed if r == "company_and_contact"),
         "all": evaluate_files(work / "with" / "clusters.csv", truth),
         "auto": evaluate_files(work / "with" / "clusters.csv", truth, auto_only=True),
         "rules": summary["accounts"]["rules"], "pairs": summary["accounts"]["pairs"],
@@ -102,6 +107,8 @@ def main() -> None:
     last = rows[-1]
     lines += ["", f"Pairs per rule at {last['records']:,} records: "
               + ", ".join(f"{rule} {n:,}" for rule, n in sorted(last["rules"].items(), key=lambda x: -x[1])) + ". "
+              f"Leads at existing Accounts (`lead_accounts.csv`): {last['leads_at_accounts']:,} of {last['leads']:,} Leads, "
+              f"{last['leads_by_contact_point']:,} of them by a contact point. "
               "Contact groups still held for review, by reason: "
               + ", ".join(f"{why} {n:,}" for why, n in sorted(last["contact_review_groups"].items(), key=lambda x: -x[1])) + "."]
     md = "\n".join(lines)

@@ -325,3 +325,81 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
     for t in ("_acct_keys", "_acct_cand", "_acct_decided"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Leads at existing Accounts
+
+LEAD_RULES: dict[str, str] = {
+    "company_and_contact": "the Lead's company is the Account's name and a contact point agrees "
+                           "(its mail domain is the Account's website, its phone the switchboard, or its postal code)",
+    "company_name_only": "the Lead's company is the name of one Account and nothing disagrees",
+}
+
+
+def leads_at_accounts(con: duckdb.DuckDBPyConnection, target: str = "lead_accounts") -> int:
+    """Write `target(lead_id, account_id, account_name, lead_company, rule, agrees, accounts_named)`:
+    Leads that no group converts (single, or in a group of Leads only) whose company is an existing
+    business Account -- a customer's new inquiry or card, to route to the Account's owner or convert
+    into it. The Account is the master of its group when the Accounts' group is merged (auto), the
+    Account itself otherwise; a name several Accounts (not one group) carry is decided only by a
+    contact point. A worklist for the analyst: nothing in it is applied. Reads normalized_records,
+    normalized_accounts, clusters and survivors (run after survivorship); returns its rows."""
+    from nayose.store import table_exists
+
+    con.execute(f"""CREATE OR REPLACE TABLE {_q(target)} (lead_id VARCHAR, account_id VARCHAR, account_name VARCHAR,
+        lead_company VARCHAR, rule VARCHAR, agrees VARCHAR, accounts_named INTEGER)""")
+    if not table_exists(con, "normalized_accounts") or not con.execute("SELECT count(*) FROM normalized_accounts").fetchall()[0][0]:
+        return 0
+    kanji = "'[\u3400-\u9fff]'"
+    jp_family = ("CASE WHEN {0} LIKE '%株式会社%' OR list_contains(string_split({0}, ' '), 'kk') THEN '株式会社' "
+                 "WHEN {0} LIKE '%有限会社%' OR list_contains(string_split({0}, ' '), 'yk') THEN '有限会社' "
+                 "WHEN {0} LIKE '%合同会社%' OR list_contains(string_split({0}, ' '), 'gk') THEN '合同会社' "
+                 "WHEN regexp_matches({0}, '[^\\x00-\\x7f]') THEN {0} END")
+    con.execute(f"""
+        INSERT INTO {_q(target)}
+        WITH leads AS (
+            SELECT n.id, n.company_core AS core, n.company_reading AS reading, {jp_family.format('n.company_legal_form')} AS family,
+                   CASE WHEN NOT coalesce(n.email_is_freemail, false) AND NOT coalesce(n.email_is_role, false)
+                        THEN n.email_domain END AS domain,
+                   n.phone, n.postal_code AS postal
+            FROM normalized_records n JOIN clusters c USING (rec_idx)
+            WHERE n.object = 'Lead' AND n.company_core IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM group_records g WHERE g.cluster_id = c.cluster_id AND g.object <> 'Lead')
+        ),
+        accounts AS (  -- (an Account of a merged group stands for its master)
+            SELECT a.*, CASE WHEN c.status = 'auto' AND s.master_id IS NOT NULL THEN s.master_id ELSE a.id END AS target
+            FROM normalized_accounts a JOIN clusters c USING (rec_idx) LEFT JOIN survivors s USING (cluster_id)
+            WHERE a.core IS NOT NULL
+        ),
+        cand AS (
+            SELECT l.id AS lead_id, a.target, l.core AS lead_core,
+                   coalesce(a.domain = l.domain OR ends_with(l.domain, '.' || a.domain), false) AS same_domain,
+                   coalesce(a.phone = l.phone, false) AS same_phone, coalesce(a.postal = l.postal, false) AS same_postal,
+                   coalesce(l.domain <> a.domain AND NOT ends_with(l.domain, '.' || a.domain), false)
+                       OR coalesce(l.family <> a.legal_family, false)
+                       OR (coalesce(l.phone <> a.phone, false) AND coalesce(l.postal <> a.postal, false)) AS disagrees
+            FROM leads l JOIN accounts a
+              ON a.core = l.core OR (a.reading = l.reading AND length(l.reading) >= 3
+                                     AND NOT (regexp_matches(a.core, {kanji}) AND regexp_matches(l.core, {kanji})))
+        ),
+        per AS (  -- per Lead and target Account: what agreed on any of the Accounts standing for it
+            SELECT lead_id, target, any_value(lead_core) AS lead_core, bool_or(same_domain) AS d, bool_or(same_phone) AS p,
+                   bool_or(same_postal) AS z, bool_and(disagrees) AS x
+            FROM cand GROUP BY lead_id, target
+        ),
+        ranked AS (
+            SELECT *, count(*) OVER (PARTITION BY lead_id) AS named,
+                   count(*) FILTER (WHERE d OR p OR z) OVER (PARTITION BY lead_id) AS with_contact
+            FROM per
+        )
+        SELECT r.lead_id, r.target, an.name, r.lead_core,
+               CASE WHEN d OR p OR z THEN 'company_and_contact' ELSE 'company_name_only' END,
+               concat_ws('; ', 'company', CASE WHEN d THEN 'mail domain = website' END, CASE WHEN p THEN 'switchboard' END,
+                         CASE WHEN z THEN 'postal code' END),
+               CAST(named AS INTEGER)
+        FROM ranked r JOIN normalized_accounts an ON an.id = r.target
+        WHERE (with_contact = 1 AND (d OR p OR z)) OR (named = 1 AND NOT x)
+        ORDER BY r.lead_id
+    """)
+    return int(con.execute(f"SELECT count(*) FROM {_q(target)}").fetchall()[0][0])

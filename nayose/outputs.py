@@ -117,12 +117,16 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, ru
         out / "pairs.csv",
     )
     _copy_csv(con, evidence_select(con, config, rule_names), out / "evidence.csv")
-    if accounts:  # the business Accounts' pairs with the rule that decided and what agreed (when there are Accounts)
-        _copy_csv(con, """SELECT p.left_id, p.right_id, l.name AS left_name, r.name AS right_name, p.decision, p.rule,
-                                 p.evidence AS agrees
-                          FROM account_pairs p JOIN normalized_accounts l ON l.rec_idx = p.left_idx
-                          JOIN normalized_accounts r ON r.rec_idx = p.right_idx
-                          ORDER BY p.decision, p.left_id, p.right_id""", out / "account_pairs.csv")
+    # the business Accounts' pairs with the rule that decided and what agreed (the header alone without
+    # Accounts: every run writes the file, so that none is left over from an earlier run's)
+    _copy_csv(con, """SELECT p.left_id, p.right_id, l.name AS left_name, r.name AS right_name, p.decision, p.rule,
+                             p.evidence AS agrees
+                      FROM account_pairs p JOIN normalized_accounts l ON l.rec_idx = p.left_idx
+                      JOIN normalized_accounts r ON r.rec_idx = p.right_idx
+                      ORDER BY p.decision, p.left_id, p.right_id""" if accounts else
+              """SELECT NULL::VARCHAR AS left_id, NULL::VARCHAR AS right_id, NULL::VARCHAR AS left_name,
+                        NULL::VARCHAR AS right_name, NULL::VARCHAR AS decision, NULL::VARCHAR AS rule,
+                        NULL::VARCHAR AS agrees WHERE false""", out / "account_pairs.csv")
 
 
 def summary_dict(results: list[StageResult], config: Config, inputs: list) -> dict:

@@ -38,6 +38,7 @@ from typing import Any, Iterable
 import duckdb
 import pyarrow as pa
 
+from nayose.accounts import leads_at_accounts
 from nayose.config import Config
 from nayose.normalize import DUMMY_PHONE_RE, dummy_email_sql, read_only_record_sql
 from nayose.outputs import evidence_select
@@ -245,8 +246,9 @@ def build_plan(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         n_steps = sum(actions.values())
         delete_candidates(con, config)
         n_delete = con.execute("SELECT count(*) FROM delete_plan").fetchall()[0][0]
+        n_leads = leads_at_accounts(con)  # (a worklist: Leads of existing customer Accounts)
         result.rows = n_steps
-        result.stats = {"steps": actions, "delete_candidates": int(n_delete)}
+        result.stats = {"steps": actions, "delete_candidates": int(n_delete), "leads_at_accounts": n_leads}
     return result
 
 
@@ -458,5 +460,19 @@ def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, con
         ["plan_id", "Id", "object", "reason", "as_of"],
         out / "delete_plan.csv",
     )
+    # Leads of existing customer Accounts (a worklist; every run writes the file, the header alone when
+    # no Lead is listed, so that none is left over from an earlier run's)
+    if not table_exists(con, "lead_accounts"):
+        con.execute("""CREATE OR REPLACE TEMP TABLE lead_accounts (lead_id VARCHAR, account_id VARCHAR, account_name VARCHAR,
+                       lead_company VARCHAR, rule VARCHAR, agrees VARCHAR, accounts_named INTEGER)""")
+    company = 'CAST(r."Company" AS VARCHAR)' if "Company" in raw_cols else "l.lead_company"
+    n_leads = copy_csv(
+        con,
+        f"""SELECT {pid} AS plan_id, l.lead_id AS "LeadId", l.account_id AS "AccountId", l.account_name,
+                   {company} AS lead_company, l.rule, l.agrees, l.accounts_named, {_modified_expr(con, "r")} AS as_of
+            FROM lead_accounts l JOIN raw_records r ON r."Id" = l.lead_id ORDER BY l.lead_id""",
+        ["plan_id", "LeadId", "AccountId", "account_name", "lead_company", "rule", "agrees", "accounts_named", "as_of"],
+        out / "lead_accounts.csv",
+    )
     return {"plan_id": plan_id, "groups": n_groups, "steps": n_steps,
-            "field_changes": n_changes, "delete_candidates": n_delete}
+            "field_changes": n_changes, "delete_candidates": n_delete, "leads_at_accounts": n_leads}

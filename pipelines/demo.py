@@ -293,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{plan.get('steps_merge', 0):,} merge / {plan.get('steps_convert_lead', 0):,} convert_lead steps, "
             f"{plan.get('field_changes', 0):,} field changes, {plan.get('delete_candidates', 0):,} delete candidates)"
         )
+        if plan.get("leads_at_accounts"):
+            lines.append(f"leads at accounts   {plan['leads_at_accounts']:,} Leads of existing customer Accounts "
+                         f"(a worklist to route or convert): {out}/lead_accounts.csv")
     truth_csv = _truth_csv(result)
     if truth_csv and truth_csv.is_file():
         from nayose.evaluate import evaluate_files

@@ -353,7 +353,7 @@ def test_config_loader_special_paths(tmp_path, figures):
 
 
 CLI_OUTCOMES: Counter[str] = Counter()
-PLAN_FILES = {"clusters.csv", "pairs.csv", "evidence.csv", "summary.json", "merge_plan.json", "merge_plan.csv",
+PLAN_FILES = {"clusters.csv", "pairs.csv", "evidence.csv", "account_pairs.csv", "lead_accounts.csv", "summary.json", "merge_plan.json", "merge_plan.csv",
               "field_changes.csv", "delete_plan.csv"}
 
 

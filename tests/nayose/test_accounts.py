@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import duckdb
@@ -294,3 +295,38 @@ def test_an_account_export_beside_the_people_changes_none_of_their_groups(tmp_pa
         ))
     assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
     assert len(runs[0][0]) == 3000
+
+
+def test_leads_of_existing_customer_accounts_are_listed(tmp_path):
+    """lead_accounts.csv: a Lead no group converts whose company is an existing Account (a customer's
+    new inquiry) -- named by the Account standing for the company (the master of a merged group),
+    with the rule and what agreed; a name two companies carry needs a contact point; a Lead
+    converted into a Contact, a 個人 Lead and a Lead at an unknown company are not listed."""
+    from tests.nayose.fakeorg_helpers import write_export
+
+    from nayose.cli import main
+
+    def lead(n: int, company: str, **kw) -> dict:
+        return {"Id": id18(f"00Q5F00000L{n:04d}"), "Object": "Lead", "LastName": f"木村{n}", "FirstName": "誠",
+                "Company": company, "CreatedDate": TS(10), "LastModifiedDate": TS(10), **kw}
+
+    leads = [
+        lead(1, "山田製作所株式会社", Email="m.kimura@yamada-ss.co.jp"),  # the company's mail domain
+        lead(2, "株式会社さくら商事", Phone="011-222-3333"),  # さくら商事 is two companies: the switchboard decides
+        lead(3, "さくら商事株式会社"),  # ... and without one, no Account is named
+        lead(4, "個人", Email="kimura@gmail.com"),
+        lead(5, "株式会社みなと海運", Email="kimura@minato-kaiun.co.jp"),  # not a customer
+        lead(6, "株式会社金剛食品"),  # one company of that name, nothing disagrees
+    ]
+    src = write_export(tmp_path / "org.csv", account_rows() + leads)
+    assert main(["plan", str(src), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    with open(tmp_path / "out" / "lead_accounts.csv", encoding="utf-8") as f:
+        got = {r["LeadId"]: r for r in csv.DictReader(f)}
+    by_lead = {k[11:15]: (v["AccountId"], v["rule"], v["agrees"]) for k, v in got.items()}
+    assert by_lead == {
+        "0001": (acc(1), "company_and_contact", "company; mail domain = website"),  # acc(1): the group's master
+        "0002": (acc(9), "company_and_contact", "company; switchboard"),
+        "0006": (acc(19), "company_name_only", "company"),  # 金剛食品 = Kongo Foods Co., Ltd., the older: master
+    }, by_lead
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["plan"]["leads_at_accounts"] == 3

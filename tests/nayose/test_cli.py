@@ -137,5 +137,5 @@ def test_truth_adds_blocking_recall_and_pairwise_metrics(tmp_path, sample_csv):
 def test_no_plan_writes_matching_outputs_only(tmp_path, sample_csv):
     out = tmp_path / "out"
     assert run("plan", sample_csv, "--out", out, "--quiet", "--no-plan").returncode == 0
-    assert sorted(p.name for p in out.iterdir()) == ["clusters.csv", "evidence.csv", "pairs.csv", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["account_pairs.csv", "clusters.csv", "evidence.csv", "pairs.csv", "summary.json"]
     assert "plan" not in json.loads((out / "summary.json").read_text(encoding="utf-8"))
