@@ -14,12 +14,14 @@ here, with each other only, by explicit rules a reviewer can read (config `accou
   domain or postal code): auto.
 * **review** — the same name with nothing else to compare, or with a contact point that differs in
   the same prefecture (a company that moved); the same name in another script by its sound only
-  (ABC / エービーシー); another legal form at a common switchboard or domain (有限会社 reorganised
-  as 株式会社); head office against a branch (ABC株式会社 / ABC株式会社 大阪支店); a name almost the
-  same (a typo: 製作所 / 制作所) at a common switchboard or domain.
-* **never** — two branches (東京支店 / 大阪支店: kept apart on purpose), an Account and its parent
-  (ParentId: a hierarchy), the same name with every contact point different in another
-  prefecture (a namesake), and different names sharing a switchboard or a domain (group companies).
+  (Green Medical / グリーンメディカル); another Japanese legal form at a common switchboard or domain
+  (有限会社 reorganised as 株式会社); a name almost the same (a typo: 製作所 / 制作所; across scripts by
+  reading) at a common switchboard or domain; head office against a branch when `branch_accounts`
+  is review.
+* **never** — two branches (東京支店 / 大阪支店: kept apart on purpose), head office and branch (by
+  default), an Account and its parent (ParentId: a hierarchy), two 法人番号, the same name with every
+  contact point different in another prefecture (a namesake), two kanji names read alike (旭 / 朝日),
+  and different names sharing a switchboard or a domain (group companies).
 
 Writes `account_pairs(left_idx, right_idx, left_id, right_id, match_probability, decision, rule,
 evidence)` — the pairs to group (auto or review; left_id < right_id) with the rule that decided
@@ -92,6 +94,13 @@ def corporate_number(value: str | None) -> str | None:
         return None
     digits = _DIGITS_RE.sub("", unicodedata.normalize("NFKC", value))
     return digits if len(digits) == 13 else None
+
+
+def _empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """The table exists and holds no row."""
+    from nayose.store import table_exists
+
+    return table_exists(con, table) and not con.execute(f"SELECT count(*) FROM {_q(table)}").fetchall()[0][0]
 
 
 def _q(name: str) -> str:
@@ -195,6 +204,10 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
     auto_p, review_p = max(th.auto, 0.999), th.review
     with timed(result):
         accounts = _accounts_table(con, config) if config.accounts.enabled else None
+        if accounts is None and _empty(con, "normalized_accounts") and _empty(con, target):
+            # (no Account now nor before: nothing to write -- an incremental run's few milliseconds)
+            result.stats = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}}
+            return result
         con.execute("""CREATE OR REPLACE TABLE normalized_accounts (rec_idx INTEGER, id VARCHAR, name VARCHAR,
             company_id VARCHAR, parent15 VARCHAR, core VARCHAR, legal_form VARCHAR, reading VARCHAR, sound VARCHAR,
             office VARCHAR, phone VARCHAR, domain VARCHAR, postal VARCHAR, state VARCHAR, corporate_number VARCHAR,

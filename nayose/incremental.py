@@ -704,6 +704,10 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
             con.unregister("_inc_arrow")
         lap("update records")
 
+        # ---- business Accounts: matched again in full, before the people (score leaves them out) --
+        accounts_result = match_accounts(con, config)
+        lap("accounts")
+
         # ---- block ----------------------------------------------------------------------------
         rules = active_rules(con, config, "normalized_records")
         if "\x1f".join(r.name for r in rules) != rules_old_names:
@@ -717,9 +721,6 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
             con.execute("ROLLBACK")
             return _full(con, inputs, config, res, "the model has no term-frequency populations (an older nayose wrote it): "
                                                    "full run with it", model)
-        # (business Accounts are matched again in full, before the people: score leaves them out)
-        accounts_result = match_accounts(con, config)
-        lap("accounts")
         block_result = _block_incremental(con, config, rules, res)
         lap("block")
 
