@@ -273,6 +273,48 @@ def _plan_rows(source: str | Path | Iterable[dict], what: str) -> tuple[list[dic
     return [dict(r) for r in source], what
 
 
+def load_lead_conversions(rows: str | Path | Iterable[dict] | None, plan_id: str) -> list[dict]:
+    """lead_accounts.csv (path) or rows -- plan_id, LeadId, AccountId, as_of, account_as_of: the Leads
+    of existing customer Accounts the analyst chose to convert -- as groups of one `convert_lead`
+    step each (convertLead with the Account and no contact: Salesforce makes a new Contact under
+    it), so that they go through the groups' stale check, journal and resume. A row of another
+    plan, a Lead twice, or an Id of the wrong object is refused."""
+    if rows is None:
+        return []
+    rows, where = _plan_rows(rows, "lead conversions")
+    out: list[dict] = []
+    seen: set[str] = set()
+    for n, r in enumerate(rows, 2):
+        r = {k: (v.lstrip("'") if isinstance(v, str) and k in ("LeadId", "AccountId", "as_of", "account_as_of") else v)
+             for k, v in r.items()}
+        lead, account = str(r.get("LeadId") or "").strip(), str(r.get("AccountId") or "").strip()
+        if not lead or not account:
+            raise ApplyError(f"{where}: row {n}: LeadId and AccountId are required")
+        if "as_of" not in r or "account_as_of" not in r:
+            raise ApplyError(f"{where}: no as_of / account_as_of column: without as-of times a changed record cannot "
+                             "be told from an unchanged one; make the plan again")
+        if r.get("plan_id") and r["plan_id"] != plan_id:
+            raise ApplyError(f"{where}: row {n} belongs to plan {r['plan_id']}, not {plan_id}")
+        _check_id(lead)
+        _check_id(account)
+        if object_of(lead) != "Lead" or object_of(account) != "Account":
+            raise ApplyError(f"{where}: row {n}: {lead} must be a Lead and {account} an Account")
+        if canonical_id(lead) in seen:
+            raise ApplyError(f"{where}: row {n}: Lead {lead} appears twice")
+        seen.add(canonical_id(lead))
+        as_of = {}
+        for col, rid in (("as_of", lead), ("account_as_of", account)):
+            v = (r.get(col) or "").strip()
+            why = as_of_problem(v) if v else "no as-of time"
+            if why:
+                raise ApplyError(f"{where}: row {n}: column {col}: {why}")
+            as_of[rid] = v
+        out.append({"cluster_id": f"lead_account/{lead}", "object": "Lead", "status": "review", "master_id": account,
+                    "loser_ids": [], "fields": {}, "as_of": as_of,
+                    "steps": [{"action": "convert_lead", "lead_id": lead, "contact_id": None, "account_id": account}]})
+    return out
+
+
 def load_deletes(deletes: str | Path | Iterable[dict] | None, plan_id: str) -> list[dict]:
     """delete_plan.csv (path) or rows: plan_id, Id, object, reason, as_of."""
     if deletes is None:
@@ -341,7 +383,7 @@ class Step:
 def _convert_target(payload: dict) -> str:
     if payload.get("contact_id"):
         return f"contact {payload['contact_id']}"
-    return f"person account {payload.get('account_id')}"
+    return f"account {payload.get('account_id')}"
 
 
 def group_steps(c: dict) -> list[Step]:
@@ -1635,6 +1677,7 @@ def apply_plan(
     api_budget: int | None = None,
     progress: Callable[[dict], None] | None = None,
     flags: str | Path | Iterable[dict] | None = None,
+    lead_conversions: str | Path | Iterable[dict] | None = None,
 ) -> ApplyReport:
     """Apply merge_plan.json (path or dict) — see the module docstring.
 
@@ -1657,6 +1700,8 @@ def apply_plan(
                          journal_db=str(journal_db), api_budget=api_budget)
     approved = None if clusters is None else {str(c) for c in clusters}
     groups = [c for c in doc["clusters"] if c.get("steps") and (approved is None or c["cluster_id"] in approved)]
+    # (the Leads of customer Accounts the analyst chose, lead_accounts.csv: after the people's groups)
+    groups += load_lead_conversions(lead_conversions, doc["plan_id"])
     # Account merges last: an Account merge re-parents the losers' Contacts, which changes them
     # (SystemModstamp), and a Contact group applied after it would be skipped as changed after the plan.
     groups.sort(key=lambda c: c.get("object") == "Account")
@@ -1702,6 +1747,7 @@ def undo_plan(
     clusters: Iterable[str] | None = None,
     progress: Callable[[dict], None] | None = None,
     flags: str | Path | Iterable[dict] | None = None,
+    lead_conversions: str | Path | Iterable[dict] | None = None,
 ) -> UndoReport:
     """Undo what `apply_plan` did for this plan (per the journal) — see the module docstring.
 
@@ -1747,10 +1793,11 @@ def undo_plan(
         if e["status"] == "intent" and e["step_key"] not in first_intent:
             first_intent[e["step_key"]] = e
     verify = {e["cluster_id"]: e for e in entries if e["action"] == "verify" and e["status"] == "done"}
+    conversions = load_lead_conversions(lead_conversions, doc["plan_id"])  # (reported: the API cannot revert one)
     try:
-        for c in doc["clusters"]:
+        for c in [*doc["clusters"], *conversions]:
             cid = c["cluster_id"]
-            if approved is not None and cid not in approved:
+            if approved is not None and cid not in approved and not cid.startswith("lead_account/"):
                 continue
             steps = group_steps(c)
             done = [s for s in steps if (latest.get(s.key) or {}).get("status") == "done"]

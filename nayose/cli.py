@@ -364,11 +364,13 @@ def _print_report(title: str, rows: list[tuple[str, object]], problems: list[str
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:
-    from nayose.apply import apply_plan, load_deletes, load_flags, load_plan
+    from nayose.apply import apply_plan, load_deletes, load_flags, load_lead_conversions, load_plan
 
     plan = load_plan(args.plan)
     deletes = load_deletes(args.deletes, plan["plan_id"]) if args.deletes else None
     flags = load_flags(args.flags, plan["plan_id"]) if args.flags else None
+    if args.lead_conversions:  # (checked before connecting: a wrong file stops here)
+        load_lead_conversions(args.lead_conversions, plan["plan_id"])
     clusters = None
     if args.clusters:
         spec = args.clusters
@@ -379,7 +381,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     if args.execute or not args.offline:
         sf, pardot = _apply_connections(any(r["object"] == "Prospect" for r in deletes or []))
     report = apply_plan(plan, journal_db=args.db, sf=sf, pardot=pardot, execute=args.execute, clusters=clusters,
-                        deletes=deletes, api_budget=args.budget, flags=flags)
+                        deletes=deletes, api_budget=args.budget, flags=flags, lead_conversions=args.lead_conversions)
     d = report.to_dict()
     if args.report:
         Path(args.report).write_text(json.dumps(d, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -413,7 +415,8 @@ def _cmd_undo(args: argparse.Namespace) -> int:
     from nayose.apply import undo_plan
 
     sf, pardot = _apply_connections(bool(os.environ.get("NAYOSE_PARDOT_BUSINESS_UNIT_ID")))
-    report = undo_plan(args.plan, journal_db=args.db, sf=sf, pardot=pardot, execute=args.execute, flags=args.flags)
+    report = undo_plan(args.plan, journal_db=args.db, sf=sf, pardot=pardot, execute=args.execute, flags=args.flags,
+                       lead_conversions=args.lead_conversions)
     if args.report:
         Path(args.report).write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     problems = [f"not restored: {x['object']} {x['Id']} ({x['kind']}): {x['detail']}" for x in report.not_restored]
@@ -536,6 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plan", help="merge_plan.json")
     p.add_argument("--deletes", help="delete_plan.csv to apply too")
     p.add_argument("--flags", help="flag_plan.csv to apply too (sets the sync field Marketing Data Sharing reads)")
+    p.add_argument("--lead-conversions", help="lead_accounts.csv rows to convert: each Lead into its Account "
+                                              "as a new Contact (keep only the rows you approve)")
     p.add_argument("--clusters", help="approved cluster ids, comma-separated, or @FILE with one per line (default: every group)")
     p.add_argument("--db", default="data/nayose.duckdb", help="DuckDB store holding the journal (default data/nayose.duckdb)")
     p.add_argument("--execute", action="store_true", help="really change the org (default: dry run)")
@@ -549,6 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default="data/nayose.duckdb", help="DuckDB store holding the journal")
     p.add_argument("--execute", action="store_true", help="really change the org (default: dry run)")
     p.add_argument("--flags", help="flag_plan.csv: undo only these flag rows (default: every applied flag)")
+    p.add_argument("--lead-conversions", help="the lead_accounts.csv applied: its conversions are reported (the API "
+                                              "cannot revert one)")
     p.add_argument("--report", help="write the report as JSON to this file")
     p.set_defaults(func=_cmd_undo)
     return parser

@@ -469,9 +469,12 @@ def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, con
     n_leads = copy_csv(
         con,
         f"""SELECT {pid} AS plan_id, l.lead_id AS "LeadId", l.account_id AS "AccountId", l.account_name,
-                   {company} AS lead_company, l.rule, l.agrees, l.accounts_named, {_modified_expr(con, "r")} AS as_of
-            FROM lead_accounts l JOIN raw_records r ON r."Id" = l.lead_id ORDER BY l.lead_id""",
-        ["plan_id", "LeadId", "AccountId", "account_name", "lead_company", "rule", "agrees", "accounts_named", "as_of"],
+                   {company} AS lead_company, l.rule, l.agrees, l.accounts_named, {_modified_expr(con, "r")} AS as_of,
+                   {_modified_expr(con, "a")} AS account_as_of
+            FROM lead_accounts l JOIN raw_records r ON r."Id" = l.lead_id LEFT JOIN raw_records a ON a."Id" = l.account_id
+            ORDER BY l.lead_id""",
+        ["plan_id", "LeadId", "AccountId", "account_name", "lead_company", "rule", "agrees", "accounts_named", "as_of",
+         "account_as_of"],
         out / "lead_accounts.csv",
     )
     return {"plan_id": plan_id, "groups": n_groups, "steps": n_steps,

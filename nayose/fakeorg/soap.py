@@ -13,7 +13,8 @@ optionally `api_version`. Semantics follow Salesforce's documentation:
   master (`store.reparent`) and the losers deleted with `MasterRecordId = master`. Result per
   request: id, success, mergedRecordIds, updatedRelatedIds, errors.
 * `convertLead(LeadConvert[])` into an existing Contact (and its Account), or with an accountId
-  and no contactId into an existing Person Account (its Person* fields filled): only the Contact's
+  and no contactId into an existing Person Account (its Person* fields filled) or, for a business
+  Account, into a new Contact under it made from the Lead: only an existing Contact's
   empty fields are filled from the Lead's mapped fields (LeadSource too only when empty, unless
   overwriteLeadSource); the Lead becomes IsConverted with ConvertedContactId / ConvertedAccountId /
   ConvertedDate / Status; its Tasks move to the Contact and its CampaignMembers get the ContactId.
@@ -308,7 +309,7 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
     if not status:
         raise OrgError("REQUIRED_FIELD_MISSING", "convertedStatus is required", ["convertedStatus"])
     if not contact_id and not account_id:
-        raise OrgError("REQUIRED_FIELD_MISSING", "the fake org converts into an existing Contact or Person Account only",
+        raise OrgError("REQUIRED_FIELD_MISSING", "the fake org converts into an existing Contact or Account only",
                        ["contactId"])
     if not contact_id:
         return _convert_into_person_account(store, lead_id, account_id, status, overwrite_source, item)
@@ -388,10 +389,34 @@ def _mark_converted(store: OrgStore, lead_id: str, contact_id: str | None, accou
     })
 
 
+def _convert_into_new_contact(store: OrgStore, lead: dict, account_id: str, status: str, item: dict) -> tuple[str, dict]:
+    """convertLead with a business Account and no contactId: a new Contact under the Account, made
+    from the Lead (its mapped fields, custom fields by name, its owner and LeadSource); the Lead's
+    Tasks and campaign memberships move to it. The Account itself is not changed. (Called with
+    the store's lock held.)"""
+    lead_id = lead["Id"]
+    fields = {tf: lead[lf] for lf, tf in {**LEAD_TO_CONTACT, **{f: f for f in lead if f.endswith("__c")}}.items()
+              if lead.get(lf) not in (None, "")}
+    fields.update({"AccountId": account_id, "OwnerId": lead.get("OwnerId"), "LeadSource": lead.get("LeadSource")})
+    contact_id = store.insert("Contact", {k: v for k, v in fields.items() if v not in (None, "")})
+    moved = _move_tasks(store, lead_id, contact_id)
+    for rid, rec in sorted(store.objects["CampaignMember"].items()):
+        if not rec["IsDeleted"] and rec.get("LeadId") == lead_id and not rec.get("ContactId"):
+            rec["ContactId"] = contact_id
+            rec["SystemModstamp"] = store.now()
+            moved.append(rid)
+    _mark_converted(store, lead_id, contact_id, account_id, status)
+    item.update({"contact_id": contact_id, "created": True, "moved": moved})
+    return (
+        f"<result><accountId>{escape(account_id)}</accountId><contactId>{escape(contact_id)}</contactId>"
+        f"<leadId>{escape(lead_id)}</leadId><opportunityId xsi:nil=\"true\"/><success>true</success></result>"
+    ), item
+
+
 def _convert_into_person_account(store: OrgStore, lead_id: str, account_id: str, status: str, overwrite_source: bool,
                                  item: dict) -> tuple[str, dict]:
-    """convertLead with an accountId and no contactId: into that Person Account (as the API: a
-    business Account would get a new Contact, which the fake does not make). Only the Person
+    """convertLead with an accountId and no contactId: into that Person Account (a business Account
+    gets a new Contact: _convert_into_new_contact). Only the Person
     Account's empty fields are filled; the Lead's Tasks move to its PersonContactId."""
     with store.lock:
         lead = _lead_to_convert(store, lead_id)
@@ -399,8 +424,7 @@ def _convert_into_person_account(store: OrgStore, lead_id: str, account_id: str,
             raise OrgError("INVALID_ID_FIELD", f"{account_id} is not an Account id", ["accountId"])
         account = store.get(account_id, "Account")
         if not account.get("IsPersonAccount"):
-            raise OrgError("REQUIRED_FIELD_MISSING",
-                           "the fake org converts into an existing Contact or Person Account only", ["contactId"])
+            return _convert_into_new_contact(store, lead, account_id, status, item)
         fill = _fill_from_lead(lead, account, LEAD_TO_PERSON_ACCOUNT, "PersonLeadSource", overwrite_source)
         person = account.get("PersonContactId")
         moved = _move_tasks(store, lead_id, person)

@@ -330,3 +330,66 @@ def test_leads_of_existing_customer_accounts_are_listed(tmp_path):
     }, by_lead
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["plan"]["leads_at_accounts"] == 3
+
+
+def test_a_lead_at_a_customer_account_is_converted_into_it_over_https(tmp_path):
+    """The analyst keeps the rows of lead_accounts.csv to convert; `apply --lead-conversions` converts
+    each Lead into its Account (convertLead with the Account and no contact: a new Contact under it,
+    the Lead's Task moved to it), after the people's groups and before the Account merges, journaled;
+    a second run repeats nothing; a row changed since the plan is skipped; undo reports the
+    conversion as what the API cannot revert."""
+    from simple_salesforce import Salesforce
+    from tests.nayose.fakeorg_helpers import write_export
+
+    from nayose.apply import ApplyError, apply_plan, load_lead_conversions, undo_plan
+    from nayose.cli import main
+    from nayose.fakeorg.server import FakeOrg
+    from nayose.fakeorg.store import OrgStore
+
+    lead_a, lead_b = id18("00Q5F00000L0001"), id18("00Q5F00000L0002")
+    leads = [
+        {"Id": lead_a, "Object": "Lead", "LastName": "木村", "FirstName": "誠", "Company": "山田製作所株式会社",
+         "Email": "m.kimura@yamada-ss.co.jp", "Title": "購買部 課長", "LeadSource": "Web", "Status": "Open - Not Contacted",
+         "CreatedDate": TS(10), "LastModifiedDate": TS(10)},
+        {"Id": lead_b, "Object": "Lead", "LastName": "石田", "FirstName": "彩", "Company": "株式会社さくら商事",
+         "Phone": "011-222-3333", "Status": "Open - Not Contacted", "CreatedDate": TS(10), "LastModifiedDate": TS(10)},
+    ]
+    rows = account_rows() + leads
+    src = write_export(tmp_path / "org.csv", rows)
+    out = tmp_path / "out"
+    assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
+    plan = json.loads((out / "merge_plan.json").read_text(encoding="utf-8"))
+    with open(out / "lead_accounts.csv", encoding="utf-8") as f:
+        listed = list(csv.DictReader(f))
+    assert {r["LeadId"] for r in listed} == {lead_a, lead_b} and all(r["account_as_of"] for r in listed)
+    approved = [r for r in listed if r["LeadId"] == lead_a]  # the analyst approves one row
+    other = [r for r in listed if r["LeadId"] == lead_b]
+    with pytest.raises(ApplyError, match="belongs to plan"):
+        load_lead_conversions([{**approved[0], "plan_id": "plan_other"}], plan["plan_id"])
+
+    store = OrgStore(api_daily_limit=1_000_000)
+    store.load_records([{k: v for k, v in r.items() if v and "." not in k and k not in ("CorporateNumber__c", "Object")}
+                        | {"SystemModstamp": r["LastModifiedDate"]} for r in rows])
+    store.insert("Task", {"Id": id18("00T5F00000T0001"), "WhoId": lead_a, "Subject": "資料請求のお礼",
+                          "CreatedDate": TS(10), "LastModifiedDate": TS(10), "SystemModstamp": TS(10)}, keep_id=True)
+    with FakeOrg(store) as org:
+        sf = Salesforce(instance_url=org.instance_url, session_id=org.access_token, session=org.session(), version="62.0")
+        store.update(lead_b, {"Title": "部長"}, "Lead")  # changed after the plan
+        journal = tmp_path / "journal.duckdb"
+        report = apply_plan(plan, journal_db=journal, sf=sf, execute=True, lead_conversions=approved + other)
+        # (the plan's three groups of Accounts, then the approved conversion; the changed one skipped)
+        assert not report.groups_failed and report.groups_applied == 4, report.to_dict()
+        assert [g["Id"] for g in report.groups_stale] == [lead_b]  # skipped: changed since the plan
+        assert report.exit_code == 1  # (something was skipped)
+        lead = store.get(lead_a)
+        assert lead["IsConverted"] is True and lead["ConvertedAccountId"] == acc(1)
+        contact = store.get(lead["ConvertedContactId"])
+        assert (contact["AccountId"], contact["LastName"], contact["FirstName"], contact["Email"], contact["Title"]) == \
+            (acc(1), "木村", "誠", "m.kimura@yamada-ss.co.jp", "購買部 課長")
+        assert store.get(id18("00T5F00000T0001"))["WhoId"] == contact["Id"]
+        assert store.get(lead_b)["IsConverted"] is False
+        again = apply_plan(plan, journal_db=journal, sf=sf, execute=True, lead_conversions=approved)
+        assert again.steps_done == 0 and again.groups_already_applied == 4, again.to_dict()
+        undone = undo_plan(plan, journal_db=journal, sf=sf, execute=True, lead_conversions=approved)
+        assert {(r["kind"], r["Id"]) for r in undone.not_restored} >= {("converted_lead", lead_a)}, undone.not_restored
+        assert store.get(lead_a)["IsConverted"] is True  # (the API cannot revert a conversion)

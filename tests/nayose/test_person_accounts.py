@@ -232,4 +232,4 @@ def test_a_lead_from_an_existing_customer_is_converted_into_the_person_account(t
         assert store.get(pa1).get("PersonMobilePhone") in (None, "") and store.get(pa1).get("PersonTitle") in (None, "")
         kinds = {(r["kind"], r["Id"]) for r in undone.not_restored}
         assert {("converted_lead", web), ("converted_lead", card)} <= kinds, undone.not_restored
-        assert any(f"person account {pa1}" in r["detail"] for r in undone.not_restored)
+        assert any(f"account {pa1}" in r["detail"] for r in undone.not_restored)
