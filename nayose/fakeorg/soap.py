@@ -327,12 +327,7 @@ def _convert_one(store: OrgStore, lc: ET.Element) -> tuple[str, dict]:
             raise OrgError("INVALID_CROSS_REFERENCE_KEY",
                            f"contact {contact_id} is not associated with account {account_id}", ["contactId"])
         fill = _fill_from_lead(lead, contact, LEAD_TO_CONTACT, "LeadSource", overwrite_source)
-        moved = _move_tasks(store, lead_id, contact_id)
-        for rid, rec in sorted(store.objects["CampaignMember"].items()):
-            if not rec["IsDeleted"] and rec.get("LeadId") == lead_id and not rec.get("ContactId"):
-                rec["ContactId"] = contact_id
-                rec["SystemModstamp"] = store.now()
-                moved.append(rid)
+        moved = _move_tasks(store, lead_id, contact_id) + _move_campaign_members(store, lead_id, contact_id)
         if fill:
             store.update(contact_id, fill, "Contact")
         _mark_converted(store, lead_id, contact_id, account_id, status)
@@ -381,6 +376,17 @@ def _move_tasks(store: OrgStore, lead_id: str, who_id: str | None) -> list[str]:
     return moved
 
 
+def _move_campaign_members(store: OrgStore, lead_id: str, contact_id: str) -> list[str]:
+    """The converted Lead's campaign memberships now name the Contact too (ContactId)."""
+    moved: list[str] = []
+    for rid, rec in sorted(store.objects["CampaignMember"].items()):
+        if not rec["IsDeleted"] and rec.get("LeadId") == lead_id and not rec.get("ContactId"):
+            rec["ContactId"] = contact_id
+            rec["SystemModstamp"] = store.now()
+            moved.append(rid)
+    return moved
+
+
 def _mark_converted(store: OrgStore, lead_id: str, contact_id: str | None, account_id: str, status: str) -> None:
     t = store.now()
     store.objects["Lead"][lead_id].update({
@@ -399,12 +405,7 @@ def _convert_into_new_contact(store: OrgStore, lead: dict, account_id: str, stat
               if lead.get(lf) not in (None, "")}
     fields.update({"AccountId": account_id, "OwnerId": lead.get("OwnerId"), "LeadSource": lead.get("LeadSource")})
     contact_id = store.insert("Contact", {k: v for k, v in fields.items() if v not in (None, "")})
-    moved = _move_tasks(store, lead_id, contact_id)
-    for rid, rec in sorted(store.objects["CampaignMember"].items()):
-        if not rec["IsDeleted"] and rec.get("LeadId") == lead_id and not rec.get("ContactId"):
-            rec["ContactId"] = contact_id
-            rec["SystemModstamp"] = store.now()
-            moved.append(rid)
+    moved = _move_tasks(store, lead_id, contact_id) + _move_campaign_members(store, lead_id, contact_id)
     _mark_converted(store, lead_id, contact_id, account_id, status)
     item.update({"contact_id": contact_id, "created": True, "moved": moved})
     return (
