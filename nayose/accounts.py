@@ -72,6 +72,8 @@ RULES: dict[str, tuple[str, str]] = {
     "same_name_nothing_else": ("review", "the same name and nothing else to compare"),
     "similar_name_and_contact": ("review", "almost the same name (a typo?) and a common switchboard or domain"),
     "different_names": ("never", "different names (a shared switchboard or domain is a group's)"),
+    # (not a WHEN branch: an auto pair whose AccountNumbers differ is lowered to this)
+    "other_account_number": ("review", "an auto rule's pair, but two different AccountNumbers (customer codes)"),
 }
 
 _DOMAIN_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(?:www\d?\.)?([^/:?#\s]+)")
@@ -145,7 +147,8 @@ def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table 
                {postal} AS postal_raw, {state} AS state_raw,
                {_text('r', _first(cols, ac.corporate_number_fields))} AS corp_raw,
                {_text('r', _first(cols, ac.company_id_fields))} AS company_id,
-               left({_text('r', cols.get('parentid'))}, 15) AS parent15
+               left({_text('r', cols.get('parentid'))}, 15) AS parent15,
+               upper({_text('r', _first(cols, ac.account_number_fields))}) AS account_number
         FROM raw_records r JOIN normalized_records n ON n.id = r."Id"
         WHERE {where}
     """).to_arrow_table()
@@ -171,7 +174,7 @@ def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table 
     columns["state"] = _mapped(t.column("state_raw").combine_chunks(), canonical_prefecture)
     columns["corporate_number"] = _mapped(t.column("corp_raw").combine_chunks(), corporate_number)
     columns["legal_family"] = _mapped(columns["legal_form"], legal_family)
-    out = t.select(["rec_idx", "id", "name", "company_id", "parent15"])
+    out = t.select(["rec_idx", "id", "name", "company_id", "parent15", "account_number"])
     for name, arr in columns.items():
         out = out.append_column(name, arr)
     return out
@@ -211,7 +214,7 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
         con.execute("""CREATE OR REPLACE TABLE normalized_accounts (rec_idx INTEGER, id VARCHAR, name VARCHAR,
             company_id VARCHAR, parent15 VARCHAR, core VARCHAR, legal_form VARCHAR, reading VARCHAR, sound VARCHAR,
             office VARCHAR, phone VARCHAR, domain VARCHAR, postal VARCHAR, state VARCHAR, corporate_number VARCHAR,
-            legal_family VARCHAR)""")
+            legal_family VARCHAR, account_number VARCHAR)""")
         con.execute(f"""CREATE OR REPLACE TABLE {_q(target)} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
             right_id VARCHAR, match_probability DOUBLE, decision VARCHAR, rule VARCHAR, evidence VARCHAR)""")
         stats: dict = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}}
@@ -319,7 +322,7 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _acct_decided AS
         SELECT c.l AS left_idx, c.r AS right_idx, a.id AS left_id, b.id AS right_id, {rule_sql} AS rule,
-               {evidence} AS evidence
+               {evidence} AS evidence, coalesce(a.account_number <> b.account_number, false) AS other_number
         FROM _acct_cand c JOIN _acct_sim_arrow x ON x.l = c.l AND x.r = c.r
         JOIN normalized_accounts a ON a.rec_idx = c.l JOIN normalized_accounts b ON b.rec_idx = c.r
     """)
@@ -327,12 +330,17 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
     con.execute(f"""
         INSERT INTO {_q(target)}
         SELECT left_idx, right_idx, left_id, right_id,
-               CASE d.decision WHEN 'auto' THEN {auto_p!r} ELSE {review_p!r} END, d.decision, x.rule, x.evidence
+               CASE WHEN d.decision = 'auto' AND NOT x.other_number THEN {auto_p!r} ELSE {review_p!r} END,
+               CASE WHEN d.decision = 'auto' AND x.other_number THEN 'review' ELSE d.decision END,
+               CASE WHEN d.decision = 'auto' AND x.other_number THEN 'other_account_number' ELSE x.rule END, x.evidence
         FROM _acct_decided x JOIN (VALUES {decisions}) d(rule, decision) USING (rule)
         WHERE d.decision <> 'never' ORDER BY left_id, right_id
     """)
     stats["rules"] = {r: int(n) for r, n in con.execute(
         "SELECT rule, count(*) FROM _acct_decided GROUP BY rule ORDER BY rule").fetchall()}
+    lowered = con.execute(f"SELECT count(*) FROM {_q(target)} WHERE rule = 'other_account_number'").fetchall()[0][0]
+    if lowered:  # (counted under the rule that matched them, and here)
+        stats["rules"]["other_account_number"] = int(lowered)
     stats["pairs"] = {dec: int(n) for dec, n in con.execute(
         f"SELECT decision, count(*) FROM {_q(target)} GROUP BY 1 ORDER BY 1").fetchall()}
     for t in ("_acct_keys", "_acct_cand", "_acct_decided"):

@@ -255,6 +255,13 @@ class AccountMatchingConfig(_Strict):
         description="Fields holding a business-card service's company ID (Sansan's): the same ID is one company (auto).",
     )
     website_fields: list[str] = Field(default_factory=lambda: ["Website"], description="The company's web site (its domain is compared).")
+    account_number_fields: list[str] = Field(
+        default_factory=lambda: ["AccountNumber"],
+        description=(
+            "The Account's own customer code (an ERP's, kept in AccountNumber): two Accounts with different codes "
+            "are kept apart on purpose more often than not, so a pair an auto rule would merge goes to review."
+        ),
+    )
     phone_fields: list[str] = Field(default_factory=lambda: ["Phone"], description="The company's switchboard.")
     address_prefixes: list[str] = Field(
         default_factory=lambda: ["Billing", "Shipping"],
@@ -394,6 +401,10 @@ class SurvivorshipConfig(_Strict):
             "Status": "keep_master_if_set",
             "RecordTypeId": "keep_master_if_set",
             "LeadSource": "source_priority",
+            # A business Account's type (Customer / Prospect) and its ERP customer code stay the master's
+            # (the oldest Account): a newer duplicate entered as a Prospect must not demote a Customer.
+            "Type": "keep_master_if_set",
+            "AccountNumber": "keep_master_if_set",
             # 佐藤 over サトウ over Sato: a newer romaji or kana spelling does not replace the kanji
             "LastName": "native_script",
             "FirstName": "native_script",

@@ -393,3 +393,25 @@ def test_a_lead_at_a_customer_account_is_converted_into_it_over_https(tmp_path):
         undone = undo_plan(plan, journal_db=journal, sf=sf, execute=True, lead_conversions=approved)
         assert {(r["kind"], r["Id"]) for r in undone.not_restored} >= {("converted_lead", lead_a)}, undone.not_restored
         assert store.get(lead_a)["IsConverted"] is True  # (the API cannot revert a conversion)
+
+
+def test_two_customer_codes_hold_a_pair_for_review_and_a_customer_stays_a_customer(tmp_path):
+    """AccountNumber is an ERP's customer code: two Accounts of one name and switchboard with two
+    codes are kept apart more often than not (review, rule other_account_number); with one code or
+    the same, they merge -- and the merged Account keeps the master's Type (Customer) and code, not
+    a newer duplicate's Prospect."""
+    from tests.nayose.fakeorg_helpers import plan_export
+
+    def row(n: int, name: str, number: str, typ: str, month: int) -> dict:
+        return {"Id": acc(n), "Object": "Account", "Name": name, "Phone": "052-111-2222", "AccountNumber": number,
+                "Type": typ, "CreatedDate": TS(month), "LastModifiedDate": TS(month)}
+
+    rows = [row(31, "株式会社東海物産", "C-1001", "Customer", 1), row(32, "東海物産(株)", "C-2002", "Customer", 2),
+            row(33, "中部精工株式会社", "C-3003", "Customer", 1), row(34, "(株)中部精工", "", "Prospect", 5)]
+    plan = plan_export(tmp_path, rows)
+    groups = {tuple(sorted([g["master_id"], *g["loser_ids"]])): g for g in plan["clusters"]}
+    tokai = groups[(acc(31), acc(32))]
+    assert tokai["status"] == "review" and {e["rule"] for e in tokai["evidence"]} == {"other_account_number"}
+    chubu = groups[(acc(33), acc(34))]
+    assert chubu["status"] == "auto" and chubu["master_id"] == acc(33)
+    assert chubu["fields"]["Type"]["value"] == "Customer" and chubu["fields"]["AccountNumber"]["value"] == "C-3003"
