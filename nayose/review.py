@@ -48,6 +48,7 @@ write leaves no half-recorded plan or decision.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -69,7 +70,7 @@ PLAN_KINDS = ("merge", "sync")
 ITEM_KINDS = ("flag", "delete")
 # The plan document and the files kept beside it under <out_dir>/plans/<plan_id>/, per kind.
 PLAN_FILES = {
-    "merge": ("merge_plan.json", ("merge_plan.csv", "field_changes.csv", "delete_plan.csv")),
+    "merge": ("merge_plan.json", ("merge_plan.csv", "field_changes.csv", "delete_plan.csv", "lead_accounts.csv")),
     "sync": ("sync_plan.json", ("flag_plan.csv", "sync_delete_plan.csv", "sync_health.md", "sync_health.csv",
                                 "sync_eligibility.csv")),
 }
@@ -246,6 +247,41 @@ def _group_rows(doc: dict) -> list[dict]:
     return rows
 
 
+#: A Lead of an existing customer Account (lead_accounts.csv) to convert, listed among a merge plan's
+#: groups under this prefix and its LeadId: approved only by name (approve_partial's include), never by
+#: "approve" of the whole plan nor by the auto-approval policy (a conversion cannot be reverted).
+LEAD_CONVERSION_PREFIX = "lead_account/"
+
+
+def lead_conversion_rows(kept: Path) -> list[dict]:
+    """The rows of lead_accounts.csv kept beside a plan document (none when the plan has none)."""
+    path = kept.parent / "lead_accounts.csv"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return [{k: (v.lstrip("'") if isinstance(v, str) else v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def _conversion_groups(kept: Path) -> list[dict]:
+    return [{"cluster_id": LEAD_CONVERSION_PREFIX + r["LeadId"], "status": "review", "object": "Lead", "size": 1,
+             "steps": 1, "actions": ["convert_lead"], "min_probability": None, "has_convert_lead": True}
+            for r in lead_conversion_rows(kept) if r.get("LeadId")]
+
+
+def approved_work(decision: "DecisionRecord", kept: str | Path) -> tuple[list[str], list[dict]]:
+    """(the approved groups of a merge plan, the approved lead_accounts.csv rows) of an approval: the
+    conversions the analyst named are read from the plan's kept files."""
+    prefix = LEAD_CONVERSION_PREFIX
+    groups = [c for c in decision.approved_clusters if not c.startswith(prefix)]
+    leads = {c[len(prefix):] for c in decision.approved_clusters if c.startswith(prefix)}
+    rows = [r for r in lead_conversion_rows(Path(kept)) if r.get("LeadId") in leads]
+    missing = leads - {r["LeadId"] for r in rows}
+    if missing:
+        raise ReviewError(f"the kept files of plan {decision.plan_id} no longer hold {len(missing)} approved lead "
+                          f"conversion(s) ({_list(sorted(missing))})")
+    return groups, rows
+
+
 def _card_facts(con: duckdb.DuckDBPyConnection, plan_clusters: set[str]) -> dict[str, tuple[int, bool]]:
     """cluster_id -> (business-card records in the group, two cards disagree on a key field), from
     the store's group_records / raw_records when the plan was made from them."""
@@ -326,6 +362,7 @@ def register_plan(
     made = _aware(made_at or _now())
     groups = _group_rows(doc)
     cards = _card_facts(con, {g["cluster_id"] for g in groups})
+    conversions = _conversion_groups(kept)  # (listed with the groups so that a decision can name them)
     overwrites = set(card_conflicts)
     statuses: dict[str, int] = {}
     for g in groups:
@@ -338,12 +375,17 @@ def register_plan(
         "created_at": doc.get("created_at"),
         "groups": len(groups),
         "groups_by_status": statuses,
+        "lead_conversions": len(conversions),
         "plan_path": str(kept),
         "kind": "merge",
     }
+    for g in conversions:
+        g["card_records"], g["card_conflict"] = 0, False
+    groups = groups + conversions
     con.execute("BEGIN TRANSACTION")
     try:
-        _insert_plan(con, doc["plan_id"], "merge", doc.get("created_at"), made, len(groups), out, kept, summary, run_id)
+        _insert_plan(con, doc["plan_id"], "merge", doc.get("created_at"), made, len(groups) - len(conversions), out, kept,
+                     summary, run_id)
         con.execute("DELETE FROM plan_groups WHERE plan_id = ?", [doc["plan_id"]])
         if groups:
             con.executemany(
@@ -358,7 +400,8 @@ def register_plan(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return PlanRecord(doc["plan_id"], doc.get("created_at"), made, len(groups), str(out), str(kept), True, run_id)
+    return PlanRecord(doc["plan_id"], doc.get("created_at"), made, len(groups) - len(conversions), str(out), str(kept),
+                      True, run_id)
 
 
 def _insert_plan(con: duckdb.DuckDBPyConnection, plan_id: str, kind: str, created_at: str | None, made: datetime,
@@ -730,7 +773,8 @@ def _resolve_merge(con, plan: PlanRecord, decision: str, inc: list[str], exc: li
         return res
     if decision == "approve_partial" and not (inc or exc):
         raise ReviewError("approve_partial needs include_clusters or exclude_clusters (use approve for the whole plan)")
-    base = inc if inc else known
+    # (a Lead conversion is approved only by name: never by approving the whole plan or all but some)
+    base = inc if inc else [c for c in known if not c.startswith(LEAD_CONVERSION_PREFIX)]
     excluded = set(exc)
     approved = sorted(c for c in base if c not in excluded)
     if not approved:

@@ -62,7 +62,11 @@ class ReviewPlanConfig(dg.Config):
         "every group) minus exclude_clusters; sync plan: the rows of include_ids (else all) matching include_reasons "
         "(else any) minus the rows of exclude_ids; reject."
     )
-    include_clusters: list[str] = Field(default_factory=list, description="approve_partial of a merge plan: the cluster ids approved.")
+    include_clusters: list[str] = Field(
+        default_factory=list,
+        description=("approve_partial of a merge plan: the cluster ids approved; a Lead of an existing Account "
+                     "(lead_accounts.csv) is converted only when named here as lead_account/<LeadId>."),
+    )
     exclude_clusters: list[str] = Field(default_factory=list, description="approve_partial of a merge plan: cluster ids left out.")
     include_ids: list[str] = Field(
         default_factory=list,
@@ -166,18 +170,23 @@ def apply_approved_groups(
     context: dg.OpExecutionContext, config: ApplyPlanConfig, store: NayoseStore, review: ReviewSettings
 ) -> dict:
     from nayose import apply as applier
-    from nayose.review import approved_sync_rows, get_decision, get_plan
+    from nayose.review import approved_sync_rows, approved_work, get_decision, get_plan
 
     flags: list = []
     deletes: list = []
+    conversions: list = []
+    groups: list = []
     try:
         with store.connect() as con:
             decision = get_decision(con, config.decision_id)
             plan = get_plan(con, config.plan_id)
-            if plan is not None and plan.kind == "sync" and decision is not None and decision.plan_id == plan.plan_id \
+            if plan is not None and decision is not None and decision.plan_id == plan.plan_id \
                     and decision.decision in ("approve", "approve_partial"):
                 # The approved rows, read from the plan files kept when the plan was registered.
-                _, flags, deletes = approved_sync_rows(con, decision)
+                if plan.kind == "sync":
+                    _, flags, deletes = approved_sync_rows(con, decision)
+                else:  # (the groups, and the Lead conversions the analyst named)
+                    groups, conversions = approved_work(decision, plan.plan_path)
     except NayoseError as exc:
         raise _failure(exc) from None
     if decision is None or decision.plan_id != config.plan_id:
@@ -207,7 +216,7 @@ def apply_approved_groups(
             raise _failure(exc) from None
     journal = review.journal_path(store.database)
     what = (f"{len(flags)} flag row(s) and {len(deletes)} prospect delete(s) of sync plan" if sync
-            else f"{len(decision.approved_clusters)} group(s) of plan")
+            else f"{len(groups)} group(s) and {len(conversions)} lead conversion(s) of plan")
     context.log.info(
         f"{'executing' if execute else 'dry run of'} {what} {plan.plan_id} ({plan.plan_path}); journal {journal}"
     )
@@ -220,7 +229,7 @@ def apply_approved_groups(
         else:
             report = applier.apply_plan(
                 plan.plan_path, journal_db=str(journal), sf=sf, execute=execute,
-                clusters=list(decision.approved_clusters), deletes=None,
+                clusters=groups, deletes=None, lead_conversions=conversions or None,
             )
     except NayoseError as exc:
         raise _failure(exc) from None
@@ -237,7 +246,8 @@ def apply_approved_groups(
         metadata.update({"flags_approved": dg.MetadataValue.int(len(flags)),
                          "deletes_approved": dg.MetadataValue.int(len(deletes))})
     else:
-        metadata["groups_approved"] = dg.MetadataValue.int(len(decision.approved_clusters))
+        metadata["groups_approved"] = dg.MetadataValue.int(len(groups))
+        metadata["lead_conversions_approved"] = dg.MetadataValue.int(len(conversions))
     context.add_output_metadata(metadata)
     return result
 

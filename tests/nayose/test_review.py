@@ -385,3 +385,37 @@ def test_lock_is_reentrant_within_a_process(tmp_path):
     b = connect(db, lock_timeout=0)  # same process: no self-deadlock
     b.close()
     a.close()
+
+
+def test_lead_conversions_are_approved_only_by_name(con, tmp_path):
+    """A merge plan's lead_accounts.csv is kept with the plan and its Leads are listed among the
+    groups as lead_account/<LeadId>: approving the whole plan, or all but some groups, converts none
+    of them (a conversion cannot be reverted), the auto-approval policy never does, and naming one in
+    approve_partial gives its row to the applier."""
+    import csv
+    import json
+
+    from nayose.review import approved_work
+
+    src = tmp_path / "made"
+    src.mkdir()
+    doc = _plan("plan_l", [_group("003A"), _group("003B")])
+    (src / "merge_plan.json").write_text(json.dumps(doc), encoding="utf-8")
+    cols = ["plan_id", "LeadId", "AccountId", "account_name", "lead_company", "rule", "agrees", "accounts_named",
+            "as_of", "account_as_of"]
+    with open(src / "lead_accounts.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        for lead in ("00Q000000000001AAA", "00Q000000000002AAA"):
+            w.writerow({"plan_id": "plan_l", "LeadId": lead, "AccountId": "001000000000001AAA", "account_name": "株式会社山田製作所",
+                        "lead_company": "山田製作所(株)", "rule": "company_and_contact", "agrees": "company; switchboard",
+                        "accounts_named": 1, "as_of": "2026-11-01T00:00:00.000Z", "account_as_of": "2026-10-01T00:00:00.000Z"})
+    rec = register_plan(con, src / "merge_plan.json", tmp_path / "out", made_at=T0)
+    assert rec.groups == 2 and (tmp_path / "out" / "plans" / "plan_l" / "lead_accounts.csv").is_file()
+    whole = record_decision(con, "plan_l", "approve", reviewer="analyst", now=T0)
+    assert whole.approved_clusters == ["003A", "003B"] and approved_work(whole, rec.plan_path)[1] == []
+    assert auto_approve(con, "plan_l", AutoApprovalPolicy(enabled=True), now=T0) is None
+    named = record_decision(con, "plan_l", "approve_partial", include=["lead_account/00Q000000000002AAA"],
+                            reviewer="analyst", now=T0)
+    groups, rows = approved_work(named, rec.plan_path)
+    assert groups == [] and [r["LeadId"] for r in rows] == ["00Q000000000002AAA"] and rows[0]["account_as_of"]
