@@ -10,6 +10,7 @@ of that run are not materialized.
 import dagster as dg
 
 from assets.matching import (
+    account_pairs,
     POOL,
     candidate_pairs,
     duplicate_clusters,
@@ -189,10 +190,50 @@ def groups_consistent(store: NayoseStore) -> dg.AssetCheckResult:
     )
 
 
+@dg.asset_check(
+    name="companies_only",
+    asset=account_pairs,
+    blocking=True,
+    pool=POOL,
+    description=(
+        "Every Account pair joins two business Accounts (never a person, never a Person Account), once, smaller "
+        "Id on the left, decided auto or review by a rule nayose.accounts knows; no person's candidate pair "
+        "holds a business Account."
+    ),
+)
+def account_pairs_companies_only(store: NayoseStore) -> dg.AssetCheckResult:
+    if (res := _missing(store, "account_pairs", "normalized_accounts", "candidate_pairs")) is not None:
+        return res
+    from nayose.accounts import RULES
+
+    known = ", ".join("'" + r + "'" for r in RULES)
+    pairs, not_companies, twice, unordered, bad_rule, people_pairs = _one(
+        store,
+        f"""SELECT count(*),
+                  count(*) FILTER (WHERE l.id IS NULL OR r.id IS NULL),
+                  count(*) - (SELECT count(*) FROM (SELECT DISTINCT left_id, right_id FROM account_pairs)),
+                  count(*) FILTER (WHERE NOT p.left_id < p.right_id),
+                  count(*) FILTER (WHERE p.decision NOT IN ('auto', 'review') OR p.rule NOT IN ({known})),
+                  (SELECT count(*) FROM candidate_pairs c
+                   WHERE c.left_idx IN (SELECT rec_idx FROM normalized_accounts)
+                      OR c.right_idx IN (SELECT rec_idx FROM normalized_accounts))
+           FROM account_pairs p
+           LEFT JOIN normalized_accounts l ON l.rec_idx = p.left_idx AND l.id = p.left_id
+           LEFT JOIN normalized_accounts r ON r.rec_idx = p.right_idx AND r.id = p.right_id""",
+    )
+    return dg.AssetCheckResult(
+        passed=not (not_companies or twice or unordered or bad_rule or people_pairs),
+        metadata={"pairs": int(pairs), "not_two_business_accounts": int(not_companies), "pairs_twice": int(twice),
+                  "left_id_not_below_right_id": int(unordered), "unknown_rule_or_decision": int(bad_rule),
+                  "people_pairs_holding_a_business_account": int(people_pairs)},
+    )
+
+
 ASSET_CHECKS = [
     raw_records_ids_unique,
     normalized_rec_idx_unique,
     candidate_pairs_well_formed,
+    account_pairs_companies_only,
     scored_pairs_complete,
     every_record_clustered_once,
     groups_consistent,
