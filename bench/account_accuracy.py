@@ -94,15 +94,17 @@ def main() -> None:
         "`nayose plan` on the people and their Accounts together, zero config):",
         "",
         "| sample records | Accounts (company / branch / namesake / group) | all groups: precision / recall / **F1** "
-        "| auto groups: precision / recall | auto / review pairs | accounts stage | people's groups |",
-        "|---:|---|---|---|---|---:|---|",
+        "| auto groups: precision / recall | auto / review pairs | accounts stage | `nayose plan` (people + Accounts) "
+        "| people's groups |",
+        "|---:|---|---|---|---|---:|---:|---|",
     ]
     for r in rows:
         k = r["kinds"]
         lines.append(
             f"| {r['records']:,} | {r['accounts']:,} ({k.get('company', 0):,} / {k.get('branch', 0)} / {k.get('namesake', 0)} / "
             f"{k.get('group', 0)}) | {metrics_cells(r)} | {r['pairs'].get('auto', 0):,} / {r['pairs'].get('review', 0):,} "
-            f"| {r['accounts_seconds']:.2f} s | {'identical to a run without the Accounts' if r['people_groups_unchanged'] else 'CHANGED'} |"
+            f"| {r['accounts_seconds']:.2f} s | {r['plan_wall_seconds']:.1f} s "
+            f"| {'identical to a run without the Accounts' if r['people_groups_unchanged'] else 'CHANGED'} |"
         )
     last = rows[-1]
     lines += ["", f"Pairs per rule at {last['records']:,} records: "

@@ -10,7 +10,11 @@ counts and every failed step's error code; a failure that is not a review group'
 
 The seventeenth session ran it at 20,000 records: 41 failed steps of 3,953 before its mends (29
 conversions into a Contact without an account, 12 conversions naming the master's account from
-before its merge), 29 after (the first kind only, refused before any request).
+before its merge), 29 after (the first kind only, refused before any request). The eighteenth, with
+the org's Account export (`--accounts --records 20000`, 20 minutes): 3,030 groups, 4,753 of 4,824
+steps done, 29 failed (the same conversions into a Contact without an account), none stale; 604
+groups of Accounts merged (1,368 Accounts merged away), no live Contact left under a deleted
+Account; 109 deletes.
 """
 
 from __future__ import annotations

@@ -393,6 +393,12 @@ def leads_at_accounts(con: duckdb.DuckDBPyConnection, target: str = "lead_accoun
             FROM normalized_accounts a JOIN clusters c USING (rec_idx) LEFT JOIN survivors s USING (cluster_id)
             WHERE a.core IS NOT NULL
         ),
+        named AS (  -- (two equi-joins: an OR in one join condition would compare every Lead with every Account)
+            SELECT l.id AS lead_id, a.id AS account_id FROM leads l JOIN accounts a ON a.core = l.core
+            UNION
+            SELECT l.id, a.id FROM leads l JOIN accounts a ON a.reading = l.reading
+            WHERE length(l.reading) >= 3 AND NOT (regexp_matches(a.core, {kanji}) AND regexp_matches(l.core, {kanji}))
+        ),
         cand AS (
             SELECT l.id AS lead_id, a.target, l.core AS lead_core,
                    coalesce(a.domain = l.domain OR ends_with(l.domain, '.' || a.domain), false) AS same_domain,
@@ -400,9 +406,7 @@ def leads_at_accounts(con: duckdb.DuckDBPyConnection, target: str = "lead_accoun
                    coalesce(l.domain <> a.domain AND NOT ends_with(l.domain, '.' || a.domain), false)
                        OR coalesce(l.family <> a.legal_family, false)
                        OR (coalesce(l.phone <> a.phone, false) AND coalesce(l.postal <> a.postal, false)) AS disagrees
-            FROM leads l JOIN accounts a
-              ON a.core = l.core OR (a.reading = l.reading AND length(l.reading) >= 3
-                                     AND NOT (regexp_matches(a.core, {kanji}) AND regexp_matches(l.core, {kanji})))
+            FROM named n JOIN leads l ON l.id = n.lead_id JOIN accounts a ON a.id = n.account_id
         ),
         per AS (  -- per Lead and target Account: what agreed on any of the Accounts standing for it
             SELECT lead_id, target, any_value(lead_core) AS lead_core, bool_or(same_domain) AS d, bool_or(same_phone) AS p,
