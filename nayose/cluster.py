@@ -169,7 +169,6 @@ def cluster_records(
 ) -> StageResult:
     """Write `target(rec_idx, Id, cluster_id, status, cluster_size)`, one row per record."""
     result = StageResult(stage="cluster", table=target)
-    th = config.matching.thresholds
     with timed(result):
         records = con.sql(f'SELECT rec_idx, id FROM "{source}" ORDER BY rec_idx').to_arrow_table()
         n = records.num_rows

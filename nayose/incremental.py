@@ -1143,7 +1143,6 @@ def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> Stag
     on its component only, so every other row stays what a full run writes."""
     con = _timed(con)
     result = StageResult(stage="cluster", table="clusters")
-    th = config.matching.thresholds
     with timed(result):
         con.execute('DELETE FROM clusters WHERE "Id" IN (SELECT id FROM _inc_deleted)')
         n = _numbers(con)
