@@ -65,12 +65,32 @@ def run(records: int) -> dict:
             key = g.get("status_reason") or "(the match itself)"
             reasons[key] = reasons.get(key, 0) + 1
     with open(work / "with" / "lead_accounts.csv", encoding="utf-8") as f:
-        listed = [r["rule"] for r in csv.DictReader(f)]
+        listed_rows = list(csv.DictReader(f))
+    listed = [r["rule"] for r in listed_rows]
     leads = summary["objects"].get("Lead", 0)
+    # Leads at Accounts against the truth: a listed Lead is right when its Account is its company's;
+    # a Lead whose company has an Account (and no group converts it) should be listed
+    with open(truth, encoding="utf-8") as f:
+        account_entity = {r["Id"]: r["entity_id"] for r in csv.DictReader(f)}
+    with open(work / "accounts.leads.truth.csv", encoding="utf-8") as f:
+        lead_company = {r["Id"]: r["company_entity"] for r in csv.DictReader(f)}
+    with open(work / "with" / "clusters.csv", encoding="utf-8") as f:
+        grouped = {r["Id"] for r in csv.DictReader(f) if r["status"] != "single"}
+    right = sum(1 for r in listed_rows if account_entity.get(r["AccountId"]) == lead_company.get(r["LeadId"]))
+    # (the truth names a Lead's company, not its office: a branch Account of that company, matched at the
+    # branch's switchboard or postal code, is the company's office, counted apart)
+    branch = sum(1 for r in listed_rows if (account_entity.get(r["AccountId"]) or "").startswith("B")
+                 and account_entity[r["AccountId"]][1:] == (lead_company.get(r["LeadId"]) or "")[1:])
+    companies = set(account_entity.values())
+    listable = [i for i, e in lead_company.items() if e in companies and i not in grouped]
+    listed_ids = {r["LeadId"] for r in listed_rows}
     row = {
         "records": records, "accounts": summary["accounts"]["accounts"], "kinds": kinds,
         "leads": leads, "leads_at_accounts": len(listed),
         "leads_by_contact_point": sum(1 for r in listed if r == "company_and_contact"),
+        "leads_precision": round(right / len(listed_rows), 4) if listed_rows else None,
+        "leads_at_own_branch": branch,
+        "leads_recall_single": round(sum(1 for i in listable if i in listed_ids) / len(listable), 4) if listable else None,
         "all": evaluate_files(work / "with" / "clusters.csv", truth),
         "auto": evaluate_files(work / "with" / "clusters.csv", truth, auto_only=True),
         "rules": summary["accounts"]["rules"], "pairs": summary["accounts"]["pairs"],
@@ -110,7 +130,10 @@ def main() -> None:
     lines += ["", f"Pairs per rule at {last['records']:,} records: "
               + ", ".join(f"{rule} {n:,}" for rule, n in sorted(last["rules"].items(), key=lambda x: -x[1])) + ". "
               f"Leads at existing Accounts (`lead_accounts.csv`): {last['leads_at_accounts']:,} of {last['leads']:,} Leads, "
-              f"{last['leads_by_contact_point']:,} of them by a contact point. "
+              f"{last['leads_by_contact_point']:,} of them by a contact point; named Account of the Lead's own company "
+              f"(precision) {last['leads_precision']} (of the others, {last['leads_at_own_branch']:,} name a branch Account "
+              "of the Lead's own company, matched at the branch's switchboard or postal code: the truth names companies, "
+              f"not offices), single Leads of a company with an Account listed (recall) {last['leads_recall_single']}. "
               "Contact groups still held for review, by reason: "
               + ", ".join(f"{why} {n:,}" for why, n in sorted(last["contact_review_groups"].items(), key=lambda x: -x[1])) + "."]
     md = "\n".join(lines)

@@ -1599,12 +1599,17 @@ def _generate(records: int, seed: int, accounts: bool = False) -> tuple[pa.Table
     first = np.unique(acc_of[acc_of >= 0], return_index=True)[1]
     first_row = np.flatnonzero(acc_of >= 0)[first]
     bucket_rows = np.flatnonzero(contact & (acc_key == -2))[:1]
-    return (table, truth) + _account_export(
+    accounts, account_truth = _account_export(
         seed, P, C, S, main_site, br_sites, br_start, n_branch,
         ids_of=account_id.take(pa.array(np.concatenate([first_row, bucket_rows]))),
         names=account_name.take(pa.array(np.concatenate([first_row, bucket_rows]))),
         comp_of=np.concatenate([rcidx[first_row], np.full(len(bucket_rows), -1)]), owners=owners,
     )
+    # each Lead's company, as the Accounts' truth names companies (none for a consumer's Lead)
+    lead_rows = np.flatnonzero(is_lead & ~e_b2c)
+    lead_truth = pa.table({"Id": ids.take(pa.array(lead_rows)),
+                           "company_entity": _j("C", _pad(_istr(rcidx[lead_rows]), 7))})
+    return table, truth, accounts, account_truth, lead_truth
 
 
 ACCOUNT_COLUMNS = ["Id", "Object", "Name", "Phone", "Website", "BillingPostalCode", "BillingState", "BillingCity",
@@ -1715,8 +1720,10 @@ def _account_export(seed: int, P: _Pools, C: dict, S: "_Sites", main_site: np.nd
     return table, truth_t
 
 
-def generate_sample_with_accounts(records: int, seed: int = 42) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
-    """generate_sample's (records, truth) and the org's Account export with its truth (_account_export)."""
+def generate_sample_with_accounts(records: int, seed: int = 42) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, pa.Table]:
+    """generate_sample's (records, truth), the org's Account export with its truth (_account_export),
+    and each Lead's company (Id, company_entity: the entity the Accounts' truth gives that company;
+    no row for a consumer's Lead)."""
     if int(records) < 1:
         raise ValueError("records must be >= 1")
     return _generate(int(records), int(seed), accounts=True)
@@ -1759,7 +1766,7 @@ def write_sample(records: int, seed: int, out_csv: str | Path, truth_csv: str | 
     if accounts_csv is None:
         table, truth = generate_sample(records, seed)
     else:
-        table, truth, acc, acc_truth = generate_sample_with_accounts(records, seed)
+        table, truth, acc, acc_truth, lead_truth = generate_sample_with_accounts(records, seed)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     opts = pacsv.WriteOptions(include_header=True, batch_size=65536)
@@ -1771,6 +1778,7 @@ def write_sample(records: int, seed: int, out_csv: str | Path, truth_csv: str | 
         acc_path.parent.mkdir(parents=True, exist_ok=True)
         pacsv.write_csv(acc, str(acc_path), opts)
         pacsv.write_csv(acc_truth, str(acc_path.with_name(acc_path.stem + ".truth.csv")), opts)
+        pacsv.write_csv(lead_truth, str(acc_path.with_name(acc_path.stem + ".leads.truth.csv")), opts)
         stats["accounts"] = sample_stats(acc_truth)
     stats.update({"seed": int(seed), "out_csv": str(out_csv), "truth_csv": str(truth_path),
                   "seconds": round(time.perf_counter() - start, 3)})

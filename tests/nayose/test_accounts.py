@@ -123,7 +123,7 @@ def test_sample_accounts_are_grouped_with_precision(tmp_path):
     from nayose.sample import generate_sample, generate_sample_with_accounts
     import pyarrow.csv as pacsv
 
-    records, truth, accounts, acc_truth = generate_sample_with_accounts(3000, 5)
+    records, truth, accounts, acc_truth, _ = generate_sample_with_accounts(3000, 5)
     plain, plain_truth = generate_sample(3000, 5)
     assert records.equals(plain) and truth.equals(plain_truth)  # the records are what they are without Accounts
     assert set(acc_truth.column("kind").to_pylist()) >= {"company", "branch"}
@@ -280,7 +280,7 @@ def test_an_account_export_beside_the_people_changes_none_of_their_groups(tmp_pa
 
     from nayose.sample import generate_sample_with_accounts
 
-    records, _, accounts, _ = generate_sample_with_accounts(3000, 8)
+    records, _, accounts, _, _ = generate_sample_with_accounts(3000, 8)
     pacsv.write_csv(records, str(tmp_path / "people.csv"))
     pacsv.write_csv(accounts, str(tmp_path / "accounts.csv"))
     runs = []
