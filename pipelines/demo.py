@@ -147,15 +147,24 @@ def _cell(value: object, width: int = 24) -> str:
 
 
 def group_previews(database: str, config_path: str | None = None, groups: int = 3, fields: int = 4) -> list[str]:
-    """A few groups before -> after, compactly: the largest group, then the least certain ones."""
+    """A few groups before -> after, compactly: the largest group of people, the least certain ones,
+    and the largest group of business Accounts when there is one."""
     import duckdb
 
-    from assets.plan import before_after, largest_group_ids, least_certain_group_ids
+    from assets.plan import before_after, least_certain_group_ids
     from nayose.config import load_config
     con = duckdb.connect(database)
     try:
-        ids = list(dict.fromkeys(largest_group_ids(con, 1) + least_certain_group_ids(con, load_config(config_path), groups)))
-        shown = before_after(con, ids[:groups])
+        def largest(where: str) -> list[str]:
+            return [r[0] for r in con.execute(
+                f"SELECT cluster_id FROM survivors WHERE {where} ORDER BY size DESC, cluster_id LIMIT 1").fetchall()]
+
+        accounts = largest("object = 'Account'")
+        objects = dict(con.execute("SELECT cluster_id, object FROM survivors").fetchall())
+        uncertain = [c for c in least_certain_group_ids(con, load_config(config_path), 200) if objects.get(c) != "Account"]
+        people = list(dict.fromkeys(largest("object <> 'Account'") + uncertain))
+        ids = people[: groups - 1 if accounts else groups] + accounts
+        shown = before_after(con, ids)
     finally:
         con.close()
     lines = []
