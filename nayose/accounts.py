@@ -48,6 +48,7 @@ from nayose.config import Config
 from nayose.normalize import (canonical_prefecture, company_identity, is_name_placeholder, name_placeholder_key,
                               normalize_phone, normalize_postal, person_account_sql, read_only_record_sql)
 from nayose.stage import StageResult, timed
+from nayose.store import table_exists
 from nayose.values import map_values
 
 STAGE = "accounts"
@@ -100,8 +101,6 @@ def corporate_number(value: str | None) -> str | None:
 
 def _empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """The table exists and holds no row."""
-    from nayose.store import table_exists
-
     return table_exists(con, table) and not con.execute(f"SELECT count(*) FROM {_q(table)}").fetchall()[0][0]
 
 
@@ -197,6 +196,16 @@ def legal_family(form: str | None) -> str | None:
     return None
 
 
+_KANJI_RE2 = "'[\u3400-\u9fff]'"
+
+
+def _reading_agrees_sql(a: str, b: str) -> str:
+    """SQL: the names of `a` and `b` (rows with core and reading) read alike across scripts -- never two
+    names both written in kanji: read alike, 旭自動車 / 朝日自動車 are two companies."""
+    return (f"({a}.reading = {b}.reading AND length({a}.reading) >= 3 "
+            f"AND NOT (regexp_matches({a}.core, {_KANJI_RE2}) AND regexp_matches({b}.core, {_KANJI_RE2})))")
+
+
 _PAIR_KEYS = ("corporate_number", "company_id", "core", "reading", "sound", "phone", "domain")
 
 
@@ -277,10 +286,7 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
     switchboard = f"coalesce({s['phone']} OR {s['domain']}, false)"
     compared = f"({both.format('phone')} OR {both.format('domain')} OR {both.format('postal')})"
     same_name = f"coalesce({s['core']}, false)"
-    # (a reading is compared across scripts only: two kanji names read alike, 旭自動車 / 朝日自動車, are two companies)
-    kanji = "'[\u3400-\u9fff]'"
-    same_reading = (f"coalesce({s['reading']} AND length(a.reading) >= 3 "
-                    f"AND NOT (regexp_matches(a.core, {kanji}) AND regexp_matches(b.core, {kanji})), false)")
+    same_reading = f"coalesce({_reading_agrees_sql('a', 'b')}, false)"
     cross_sound = "coalesce(a.sound = b.sound AND left(a.sound, 1) <> left(b.sound, 1), false)"
     named = f"({same_name} OR {same_reading} OR {cross_sound})"
     ratio = float(config.accounts.similar_name_ratio)
@@ -358,6 +364,11 @@ LEAD_RULES: dict[str, str] = {
 }
 
 
+#: The columns of lead_accounts (leads_at_accounts).
+LEAD_ACCOUNTS_COLUMNS = ("lead_id VARCHAR, account_id VARCHAR, account_name VARCHAR, lead_company VARCHAR, rule VARCHAR, "
+                         "agrees VARCHAR, accounts_named INTEGER")
+
+
 def leads_at_accounts(con: duckdb.DuckDBPyConnection, target: str = "lead_accounts") -> int:
     """Write `target(lead_id, account_id, account_name, lead_company, rule, agrees, accounts_named)`:
     Leads that no group converts (single, or in a group of Leads only) whose company is an existing
@@ -366,25 +377,23 @@ def leads_at_accounts(con: duckdb.DuckDBPyConnection, target: str = "lead_accoun
     Account itself otherwise; a name several Accounts (not one group) carry is decided only by a
     contact point. A worklist for the analyst: nothing in it is applied. Reads normalized_records,
     normalized_accounts, clusters and survivors (run after survivorship); returns its rows."""
-    from nayose.store import table_exists
-
-    con.execute(f"""CREATE OR REPLACE TABLE {_q(target)} (lead_id VARCHAR, account_id VARCHAR, account_name VARCHAR,
-        lead_company VARCHAR, rule VARCHAR, agrees VARCHAR, accounts_named INTEGER)""")
+    con.execute(f"CREATE OR REPLACE TABLE {_q(target)} ({LEAD_ACCOUNTS_COLUMNS})")
     if not table_exists(con, "normalized_accounts") or not con.execute("SELECT count(*) FROM normalized_accounts").fetchall()[0][0]:
         return 0
-    kanji = "'[\u3400-\u9fff]'"
-    jp_family = ("CASE WHEN {0} LIKE '%株式会社%' OR list_contains(string_split({0}, ' '), 'kk') THEN '株式会社' "
-                 "WHEN {0} LIKE '%有限会社%' OR list_contains(string_split({0}, ' '), 'yk') THEN '有限会社' "
-                 "WHEN {0} LIKE '%合同会社%' OR list_contains(string_split({0}, ' '), 'gk') THEN '合同会社' "
-                 "WHEN regexp_matches({0}, '[^\\x00-\\x7f]') THEN {0} END")
+    # the Leads' legal forms as the Accounts' are compared (legal_family, over the few distinct forms)
+    forms = [f for (f,) in con.execute("""SELECT DISTINCT company_legal_form FROM normalized_records
+                                          WHERE object = 'Lead' AND company_legal_form IS NOT NULL""").fetchall()]
+    con.register("_lead_family_arrow", pa.table({"form": pa.array(forms, pa.string()),
+                                                 "family": pa.array([legal_family(f) for f in forms], pa.string())}))
     con.execute(f"""
         INSERT INTO {_q(target)}
         WITH leads AS (
-            SELECT n.id, n.company_core AS core, n.company_reading AS reading, {jp_family.format('n.company_legal_form')} AS family,
+            SELECT n.id, n.company_core AS core, n.company_reading AS reading, lf.family,
                    CASE WHEN NOT coalesce(n.email_is_freemail, false) AND NOT coalesce(n.email_is_role, false)
                         THEN n.email_domain END AS domain,
                    n.phone, n.postal_code AS postal
             FROM normalized_records n JOIN clusters c USING (rec_idx)
+            LEFT JOIN _lead_family_arrow lf ON lf.form = n.company_legal_form
             WHERE n.object = 'Lead' AND n.company_core IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM group_records g WHERE g.cluster_id = c.cluster_id AND g.object <> 'Lead')
         ),
@@ -396,8 +405,7 @@ def leads_at_accounts(con: duckdb.DuckDBPyConnection, target: str = "lead_accoun
         named AS (  -- (two equi-joins: an OR in one join condition would compare every Lead with every Account)
             SELECT l.id AS lead_id, a.id AS account_id FROM leads l JOIN accounts a ON a.core = l.core
             UNION
-            SELECT l.id, a.id FROM leads l JOIN accounts a ON a.reading = l.reading
-            WHERE length(l.reading) >= 3 AND NOT (regexp_matches(a.core, {kanji}) AND regexp_matches(l.core, {kanji}))
+            SELECT l.id, a.id FROM leads l JOIN accounts a ON a.reading = l.reading AND {_reading_agrees_sql('l', 'a')}
         ),
         cand AS (
             SELECT l.id AS lead_id, a.target, l.core AS lead_core,
@@ -427,4 +435,5 @@ def leads_at_accounts(con: duckdb.DuckDBPyConnection, target: str = "lead_accoun
         WHERE (with_contact = 1 AND (d OR p OR z)) OR (named = 1 AND NOT x)
         ORDER BY r.lead_id
     """)
+    con.unregister("_lead_family_arrow")
     return int(con.execute(f"SELECT count(*) FROM {_q(target)}").fetchall()[0][0])

@@ -99,8 +99,7 @@ def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, rul
 
 def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, rule_names: list[str] | None) -> None:
     th = config.matching.thresholds
-    accounts = (table_exists(con, "account_pairs") and table_exists(con, "normalized_accounts")
-                and con.execute("SELECT count(*) FROM normalized_accounts").fetchall()[0][0] > 0)
+    accounts = table_exists(con, "account_pairs") and table_exists(con, "normalized_accounts")
     account_pairs = ("UNION ALL SELECT left_id, right_id, round(match_probability, 6), decision FROM account_pairs"
                      if accounts else "")
     _copy_csv(con, 'SELECT "Id", cluster_id, status FROM clusters ORDER BY "Id"', out / "clusters.csv")
@@ -118,7 +117,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path, config: Config, ru
     )
     _copy_csv(con, evidence_select(con, config, rule_names), out / "evidence.csv")
     # the business Accounts' pairs with the rule that decided and what agreed (the header alone without
-    # Accounts: every run writes the file, so that none is left over from an earlier run's)
+    # Accounts, or from a store made before them: every run writes the file, none is left over)
     _copy_csv(con, """SELECT p.left_id, p.right_id, l.name AS left_name, r.name AS right_name, p.decision, p.rule,
                              p.evidence AS agrees
                       FROM account_pairs p JOIN normalized_accounts l ON l.rec_idx = p.left_idx

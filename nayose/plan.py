@@ -38,7 +38,7 @@ from typing import Any, Iterable
 import duckdb
 import pyarrow as pa
 
-from nayose.accounts import leads_at_accounts
+from nayose.accounts import LEAD_ACCOUNTS_COLUMNS, leads_at_accounts
 from nayose.config import Config
 from nayose.normalize import DUMMY_PHONE_RE, dummy_email_sql, read_only_record_sql
 from nayose.outputs import evidence_select
@@ -462,9 +462,8 @@ def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, con
     )
     # Leads of existing customer Accounts (a worklist; every run writes the file, the header alone when
     # no Lead is listed, so that none is left over from an earlier run's)
-    if not table_exists(con, "lead_accounts"):
-        con.execute("""CREATE OR REPLACE TEMP TABLE lead_accounts (lead_id VARCHAR, account_id VARCHAR, account_name VARCHAR,
-                       lead_company VARCHAR, rule VARCHAR, agrees VARCHAR, accounts_named INTEGER)""")
+    if not table_exists(con, "lead_accounts"):  # (a store whose plan was made before Leads at Accounts)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE lead_accounts ({LEAD_ACCOUNTS_COLUMNS})")
     company = 'CAST(r."Company" AS VARCHAR)' if "Company" in raw_cols else "l.lead_company"
     n_leads = copy_csv(
         con,
