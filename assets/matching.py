@@ -354,7 +354,8 @@ def candidate_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg
     description=(
         "Duplicate business Accounts (companies, never matched with people): pairs decided by explicit "
         "rules on the name without its legal form, the 法人番号, the switchboard, the website's domain and "
-        "the address (config accounts:), each with the rule that decided and what agreed."
+        "the address (config accounts:), each with the rule that decided and what agreed; and the pairs a rule "
+        "keeps apart (two 法人番号, a parent, two offices, two customer codes): a group they fall into is reviewed."
     ),
 )
 def account_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.MaterializeResult:
@@ -373,6 +374,8 @@ def account_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.M
             "accounts": dg.MetadataValue.int(int(s.get("accounts", 0))),
             "pairs_auto": dg.MetadataValue.int(int(s.get("pairs", {}).get("auto", 0))),
             "pairs_review": dg.MetadataValue.int(int(s.get("pairs", {}).get("review", 0))),
+            # (pairs a rule keeps apart for certain: a group chaining them is held for review)
+            "pairs_kept_apart": dg.MetadataValue.int(int(s.get("conflicts", 0))),
             "rules": dg.MetadataValue.md(md_table(
                 ["rule", "decision", "what it means", "candidate pairs"],
                 [(r, d, meaning, s.get("rules", {}).get(r, 0)) for r, (d, meaning) in RULES.items()])),

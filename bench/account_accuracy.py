@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import subprocess
 import sys
 import time
@@ -60,10 +61,12 @@ def run(records: int) -> dict:
     same_people = _people_clusters(work / "with" / "clusters.csv") == _people_clusters(work / "without" / "clusters.csv")
     plan = json.loads((work / "with" / "merge_plan.json").read_text(encoding="utf-8"))
     reasons: dict[str, int] = {}
+    account_reasons: dict[str, int] = {}  # (two Accounts a rule keeps apart: the rule, without the two Ids)
     for g in plan["clusters"]:
-        if g["object"] == "Contact" and g["status"] == "review":
-            key = g.get("status_reason") or "(the match itself)"
-            reasons[key] = reasons.get(key, 0) + 1
+        if g["status"] == "review" and g["object"] in ("Contact", "Account"):
+            key = re.sub(r" \(\w{15,18} / \w{15,18}\)$", "", g.get("status_reason") or "(the match itself)")
+            into = reasons if g["object"] == "Contact" else account_reasons
+            into[key] = into.get(key, 0) + 1
     with open(work / "with" / "lead_accounts.csv", encoding="utf-8") as f:
         listed_rows = list(csv.DictReader(f))
     listed = [r["rule"] for r in listed_rows]
@@ -97,6 +100,7 @@ def run(records: int) -> dict:
         "accounts_seconds": summary["seconds"].get("accounts"), "plan_wall_seconds": round(wall, 2),
         "people_groups_unchanged": same_people,
         "contact_review_groups": reasons,
+        "account_review_groups": account_reasons,
     }
     print(json.dumps(row, ensure_ascii=False, indent=1))
     return row
@@ -135,7 +139,9 @@ def main() -> None:
               "of the Lead's own company, matched at the branch's switchboard or postal code: the truth names companies, "
               f"not offices), single Leads of a company with an Account listed (recall) {last['leads_recall_single']}. "
               "Contact groups still held for review, by reason: "
-              + ", ".join(f"{why} {n:,}" for why, n in sorted(last["contact_review_groups"].items(), key=lambda x: -x[1])) + "."]
+              + ", ".join(f"{why} {n:,}" for why, n in sorted(last["contact_review_groups"].items(), key=lambda x: -x[1])) + ". "
+              "Account groups held for review, by reason: "
+              + ", ".join(f"{why} {n:,}" for why, n in sorted(last["account_review_groups"].items(), key=lambda x: -x[1])) + "."]
     md = "\n".join(lines)
     print(md)
     replace_section("accounts", md)

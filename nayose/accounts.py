@@ -25,7 +25,11 @@ here, with each other only, by explicit rules a reviewer can read (config `accou
 
 Writes `account_pairs(left_idx, right_idx, left_id, right_id, match_probability, decision, rule,
 evidence)` — the pairs to group (auto or review; left_id < right_id) with the rule that decided
-and what agreed — and `normalized_accounts` (what was compared). The cluster stage groups them with
+and what agreed —, `account_conflicts(left_idx, right_idx, left_id, right_id, rule)` — the pairs a
+rule keeps apart for certain (`CONFLICT_RULES`: two 法人番号, a parent, two offices, a namesake
+elsewhere, two AccountNumbers): a group their other links chain together is never merged without
+review (cluster's chaining guard), and says why (survivorship's reason) — and
+`normalized_accounts` (what was compared). The cluster stage groups them with
 the people's scored pairs (a business Account never pairs with a person, so its groups are of
 Accounts alone) and survivorship plans them as Account merges.
 
@@ -76,6 +80,17 @@ RULES: dict[str, tuple[str, str]] = {
     # (not a WHEN branch: an auto pair whose AccountNumbers differ is lowered to this)
     "other_account_number": ("review", "an auto rule's pair, but two different AccountNumbers (customer codes)"),
 }
+
+#: The rules that say two Accounts are two companies (or offices) for certain: every "never" rule but
+#: different_names (one company's two names, a translation the readings miss, can be linked through a
+#: third Account), and two AccountNumbers (customer codes) on any pair compared. A group of Accounts holding such a pair,
+#: however its other links chain it (A = B by a switchboard, B = C by a website, A and C two 法人番号),
+#: goes to review with the rule as its reason.
+CONFLICT_RULES: tuple[str, ...] = tuple(
+    r for r, (decision, _) in RULES.items() if decision == "never" and r != "different_names") + ("other_account_number",)
+
+#: The table of those pairs (match_accounts writes it beside account_pairs).
+CONFLICTS = "account_conflicts"
 
 _DOMAIN_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(?:www\d?\.)?([^/:?#\s]+)")
 _DIGITS_RE = re.compile(r"\D+")
@@ -218,7 +233,7 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
         accounts = _accounts_table(con, config) if config.accounts.enabled else None
         if accounts is None and _empty(con, "normalized_accounts") and _empty(con, target):
             # (no Account now nor before: nothing to write -- an incremental run's few milliseconds)
-            result.stats = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}}
+            result.stats = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}, "conflicts": 0}
             return result
         con.execute("""CREATE OR REPLACE TABLE normalized_accounts (rec_idx INTEGER, id VARCHAR, name VARCHAR,
             company_id VARCHAR, parent15 VARCHAR, core VARCHAR, legal_form VARCHAR, reading VARCHAR, sound VARCHAR,
@@ -226,7 +241,9 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
             legal_family VARCHAR, account_number VARCHAR)""")
         con.execute(f"""CREATE OR REPLACE TABLE {_q(target)} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
             right_id VARCHAR, match_probability DOUBLE, decision VARCHAR, rule VARCHAR, evidence VARCHAR)""")
-        stats: dict = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}}
+        con.execute(f"""CREATE OR REPLACE TABLE {CONFLICTS} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
+            right_id VARCHAR, rule VARCHAR)""")
+        stats: dict = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}, "conflicts": 0}
         if accounts is not None:
             con.register("_acct_arrow", accounts)
             con.execute("INSERT INTO normalized_accounts BY NAME SELECT * FROM _acct_arrow")
@@ -342,6 +359,13 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
         FROM _acct_decided x JOIN (VALUES {decisions}) d(rule, decision) USING (rule)
         WHERE d.decision <> 'never' ORDER BY left_id, right_id
     """)
+    hard = ", ".join(f"'{r}'" for r in CONFLICT_RULES)
+    con.execute(f"""
+        INSERT INTO {CONFLICTS}
+        SELECT left_idx, right_idx, left_id, right_id, CASE WHEN rule IN ({hard}) THEN rule ELSE 'other_account_number' END
+        FROM _acct_decided WHERE rule IN ({hard}) OR other_number ORDER BY left_id, right_id
+    """)
+    stats["conflicts"] = int(con.execute(f"SELECT count(*) FROM {CONFLICTS}").fetchall()[0][0])
     stats["rules"] = {r: int(n) for r, n in con.execute(
         "SELECT rule, count(*) FROM _acct_decided GROUP BY rule ORDER BY rule").fetchall()}
     lowered = con.execute(f"SELECT count(*) FROM {_q(target)} WHERE rule = 'other_account_number'").fetchall()[0][0]

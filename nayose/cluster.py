@@ -3,7 +3,8 @@
 Records linked by pairs at or above the review threshold form a group. A group is `auto` (may be
 merged without review) only when it is held together by auto-threshold links alone, is no larger
 than `cluster.max_auto_size`, and no pair inside it was scored as a non-match (A=B and B=C but
-A≠C is a chain, not a person). Groups larger than `cluster.max_size` are split into their
+A≠C is a chain, not a person; nor two business Accounts a rule keeps apart, nayose.accounts'
+`account_conflicts`). Groups larger than `cluster.max_size` are split into their
 auto-linked parts. Everything else that is linked is `review`; unlinked records are `single`.
 """
 
@@ -120,15 +121,20 @@ def cluster_table(rec_idx: np.ndarray, ids: np.ndarray, cluster_id: np.ndarray, 
     })
 
 
-def chain_guard(con: duckdb.DuckDBPyConnection, config: Config, pairs: str, target: str, where: str = "") -> int:
-    """A pair inside an auto group that was scored below review: the group goes to review.
-    `where` restricts the groups looked at (SQL on `a`, the left record's row of `target`).
-    Returns the number of groups guarded."""
+def chain_guard(con: duckdb.DuckDBPyConnection, config: Config, pairs: str, target: str, where: str = "",
+                conflicts: str = "account_conflicts") -> int:
+    """A pair inside an auto group that was scored below review, or two business Accounts in it that a
+    rule keeps apart (`conflicts`, nayose.accounts: two 法人番号 chained together by a third Account):
+    the group goes to review. `where` restricts the groups looked at (SQL on `a`, the left record's
+    row of `target`). Returns the number of groups guarded."""
     th = config.matching.thresholds
+    inside = f'SELECT left_idx, right_idx FROM "{pairs}" WHERE match_probability < ?'
+    if table_exists(con, conflicts):
+        inside += f' UNION ALL SELECT left_idx, right_idx FROM "{conflicts}"'
     chained = con.execute(
-        f"""SELECT DISTINCT a.cluster_id FROM "{pairs}" p
+        f"""SELECT DISTINCT a.cluster_id FROM ({inside}) p
         JOIN "{target}" a ON a.rec_idx = p.left_idx JOIN "{target}" b ON b.rec_idx = p.right_idx
-        WHERE a.cluster_id = b.cluster_id AND a.status = 'auto' AND p.match_probability < ?{' AND ' + where if where else ''}""",
+        WHERE a.cluster_id = b.cluster_id AND a.status = 'auto'{' AND ' + where if where else ''}""",
         [th.review],
     ).fetchall()
     if chained:

@@ -9,6 +9,8 @@ timestamps) and `clusters`; writes
   review when Contacts of the group sit under different AccountIds (never auto-merged), the
   group mixes objects that cannot be merged, or its Leads would be converted into a Contact
   without an account or at another company (`lower_conversions_to_review`; `reason` says why);
+  a group of business Accounts holding two that a rule keeps apart (the cluster stage sent it to
+  review) says which two and why (`_kept_apart`);
 * `surviving_fields(cluster_id, ord, field, value, from_id, rule)` — every field the master
   carries after the merge: each field holding a value in at least one record of the group;
 * `group_records(cluster_id, Id, object, is_card, is_master)` — the records of each group;
@@ -339,6 +341,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     con.execute("CREATE OR REPLACE TEMP TABLE _sv_units AS SELECT * FROM _sv_units_arrow")
     con.unregister("_sv_units_arrow")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _sv_account_groups (id15 VARCHAR, account_group VARCHAR)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _sv_kept_apart (cluster_id VARCHAR, why VARCHAR)")
     if "is_person" not in {c[0] for c in con.execute("DESCRIBE _sv_rec").fetchall()}:
         con.execute("ALTER TABLE _sv_rec ADD COLUMN is_person BOOLEAN DEFAULT false")
     lmap = [(kind, src, dst) for kind in ("Contact", "PersonAccount") for src, dst in lead_field_map(kind, config).items()]
@@ -384,12 +387,13 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         )
         SELECT g.cluster_id, m.id AS master_id, m.object AS master_object, g.size, g.status AS cluster_status,
                CASE WHEN g.lead_contact THEN 'Contact' WHEN g.lead_person THEN 'PersonAccount' END AS master_kind,
-               CASE WHEN coalesce(a.n_accounts, 0) > 1 THEN 'contacts under different accounts'
+               CASE WHEN k.why IS NOT NULL THEN k.why
+                    WHEN coalesce(a.n_accounts, 0) > 1 THEN 'contacts under different accounts'
                     WHEN len(g.objs) > 1 AND g.objs <> ['Contact', 'Lead'] AND NOT g.lead_person
                         THEN 'mixed objects: ' || array_to_string(g.objs, ', ')
                END AS reason
         FROM g JOIN ranked m ON m.cluster_id = g.cluster_id AND m.k = 1
-        LEFT JOIN acct a ON a.cluster_id = g.cluster_id
+        LEFT JOIN acct a ON a.cluster_id = g.cluster_id LEFT JOIN _sv_kept_apart k ON k.cluster_id = g.cluster_id
     """)
     # The values as the master object sees them: a Lead converted into a Contact or a Person
     # Account master competes under the master's fields (its own value of the target field first).
@@ -973,6 +977,24 @@ NO_ACCOUNT_REASON = "the contact has no account: a lead cannot be converted into
 OTHER_COMPANY_REASON = "a lead's company is not the contact's account (a job change?)"
 
 
+def _kept_apart(con: duckdb.DuckDBPyConnection) -> None:
+    """`_sv_kept_apart(cluster_id, why)`: the groups holding two business Accounts a rule keeps apart
+    (nayose.accounts' account_conflicts: the cluster stage sent them to review), with the first such
+    rule and its two Accounts -- the group must not be approved whole."""
+    from nayose.accounts import CONFLICT_RULES, CONFLICTS, RULES
+
+    con.execute("CREATE OR REPLACE TEMP TABLE _sv_kept_apart (cluster_id VARCHAR, why VARCHAR)")
+    if not table_exists(con, CONFLICTS):
+        return
+    rules = ", ".join(f"({i}, {_lit(r)}, {_lit(RULES[r][1])})" for i, r in enumerate(CONFLICT_RULES))
+    con.execute(f"""INSERT INTO _sv_kept_apart
+        SELECT a.cluster_id, arg_min('two Accounts here are kept apart: ' || d.what || ' (' || k.left_id || ' / ' || k.right_id || ')',
+                                     (d.i, k.left_id, k.right_id))
+        FROM {CONFLICTS} k JOIN (VALUES {rules}) d(i, rule, what) USING (rule)
+        JOIN _sv_rec a ON a.id = k.left_id JOIN _sv_rec b ON b.id = k.right_id
+        WHERE a.cluster_id = b.cluster_id GROUP BY a.cluster_id""")
+
+
 def lower_conversions_to_review(con: duckdb.DuckDBPyConnection) -> int:
     """Groups whose Leads would be converted into a Contact master that cannot take them well go to
     review (never auto-applied), with the reason added: a Contact without an account (convertLead
@@ -1029,6 +1051,7 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
             SELECT left(c."Id", 15) AS id15, c.cluster_id AS account_group FROM clusters c
             {'SEMI JOIN normalized_accounts a ON a.rec_idx = c.rec_idx' if accounts else ''}
             WHERE c.status = 'auto' AND {'true' if accounts else 'false'}""")
+        _kept_apart(con)
         long_values(
             con, 'SELECT r."Id" AS __id, r.* EXCLUDE ("Id") FROM raw_records r SEMI JOIN _sv_rec s ON s.id = r."Id"', fields)
         # (what is set aside is kept: the plan's card check must not count it as a card value overwritten)
@@ -1042,7 +1065,7 @@ def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
         con.execute("DROP TABLE _sv_ignored")
         run_survive_sql(con, fields, sv)
         lower_conversions_to_review(con)
-        for t in ("_sv_rec", "_sv_long0", "_sv_account_groups"):
+        for t in ("_sv_rec", "_sv_long0", "_sv_account_groups", "_sv_kept_apart"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
         statuses = dict(con.execute("SELECT status, count(*) FROM survivors GROUP BY status ORDER BY status").fetchall())
         result.rows = sum(statuses.values())

@@ -415,3 +415,76 @@ def test_two_customer_codes_hold_a_pair_for_review_and_a_customer_stays_a_custom
     chubu = groups[(acc(33), acc(34))]
     assert chubu["status"] == "auto" and chubu["master_id"] == acc(33)
     assert chubu["fields"]["Type"]["value"] == "Customer" and chubu["fields"]["AccountNumber"]["value"] == "C-3003"
+
+
+def test_two_legal_entities_chained_by_a_third_account_are_not_merged_without_review(tmp_path):
+    """株式会社東洋精機 with 法人番号 A at one switchboard, 東洋精機(株) with none at that switchboard and
+    at a website, 東洋精機株式会社 with 法人番号 B at the website: each link is an auto rule's, but the
+    first and the last are two legal entities (rule other_corporate_number). The group goes to review
+    and says which two Accounts are kept apart; the same chain with one 法人番号 merges without review.
+    Two customer codes (AccountNumber) chained the same way are held too."""
+    from tests.nayose.fakeorg_helpers import plan_export
+
+    def row(n: int, name: str, phone: str = "", web: str = "", corp: str = "", number: str = "") -> dict:
+        return {"Id": acc(n), "Object": "Account", "Name": name, "Phone": phone, "Website": web,
+                "CorporateNumber__c": corp, "AccountNumber": number, "CreatedDate": TS(n % 12 + 1),
+                "LastModifiedDate": TS(n % 12 + 1)}
+
+    rows = [row(41, "株式会社東洋精機", phone="03-5000-1000", corp="1010001000001"),
+            row(42, "東洋精機(株)", phone="0350001000", web="https://toyo-seiki.co.jp"),
+            row(43, "東洋精機株式会社", web="www.toyo-seiki.co.jp", corp="4010001000004"),
+            # one 法人番号 only: the same chain is one company
+            row(51, "株式会社北斗物産", phone="011-200-3000", corp="2430001000002"),
+            row(52, "北斗物産(株)", phone="0112003000", web="hokuto-bussan.co.jp"),
+            row(53, "北斗物産株式会社", web="https://www.hokuto-bussan.co.jp/"),
+            # two customer codes at the ends of the chain
+            row(61, "株式会社南海商会", phone="06-7000-8000", number="K-100"),
+            row(62, "南海商会(株)", phone="0670008000", web="nankai-shokai.co.jp"),
+            row(63, "南海商会株式会社", web="nankai-shokai.co.jp", number="K-200")]
+    plan = plan_export(tmp_path, rows)
+    groups = {tuple(sorted([g["master_id"], *g["loser_ids"]])): g for g in plan["clusters"]}
+    assert set(groups) == {(acc(41), acc(42), acc(43)), (acc(51), acc(52), acc(53)), (acc(61), acc(62), acc(63))}
+    toyo = groups[(acc(41), acc(42), acc(43))]
+    assert toyo["status"] == "review"
+    assert toyo["status_reason"] == (f"two Accounts here are kept apart: different corporate numbers (two legal entities) "
+                                     f"({acc(41)} / {acc(43)})")
+    assert groups[(acc(51), acc(52), acc(53))]["status"] == "auto"
+    nankai = groups[(acc(61), acc(62), acc(63))]
+    assert nankai["status"] == "review" and "two different AccountNumbers" in nankai["status_reason"]
+    # (the links themselves stay what their rules say: two auto pairs; the two legal entities are no pair)
+    assert {(e["left_id"], e["right_id"]): (e["decision"], e["rule"]) for e in toyo["evidence"]} == {
+        (acc(41), acc(42)): ("auto", "same_name_and_contact"), (acc(42), acc(43)): ("auto", "same_name_and_contact")}
+
+
+@pytest.mark.parametrize("changes_only", [False, True])
+def test_an_account_that_chains_two_legal_entities_overnight_sends_the_group_to_review(tmp_path, changes_only):
+    """Overnight, an Account with another 法人番号 joins an auto group of two by an auto link: the
+    incremental run holds the group for review as the full run on the same snapshot does."""
+    from tests.nayose.fakeorg_helpers import write_export
+
+    from nayose.incremental import incremental_run
+    from nayose.store import connect
+
+    def row(n: int, name: str, phone: str = "", web: str = "", corp: str = "") -> dict:
+        return {**{k: "" for k in account_rows()[0]}, "Id": acc(n), "Object": "Account", "Name": name, "Phone": phone,
+                "Website": web, "CorporateNumber__c": corp, "CreatedDate": TS(n % 12 + 1), "LastModifiedDate": TS(n % 12 + 1)}
+
+    rows = _people_and_accounts() + [row(41, "株式会社東洋精機", "03-5000-1000", corp="1010001000001"),
+                                     row(42, "東洋精機(株)", "0350001000", "https://toyo-seiki.co.jp")]
+    new = row(43, "東洋精機株式会社", web="www.toyo-seiki.co.jp", corp="4010001000004")
+    cols = sorted({k for r in rows + [new] for k in r})
+    first = write_export(tmp_path / "night1.csv", rows, cols=cols)
+    second = write_export(tmp_path / "night2.csv", rows + [new], cols=cols)
+    changes = write_export(tmp_path / "changes.csv", [new], cols=cols)
+    with connect(tmp_path / "store.duckdb") as con:
+        incremental_run(con, [first], Config())
+        before = dict(con.execute('SELECT "Id", status FROM clusters WHERE "Id" IN (?, ?)', [acc(41), acc(42)]).fetchall())
+        inc = incremental_run(con, [changes] if changes_only else [second], Config(), changes_only=changes_only)
+        assert inc.mode == "incremental", inc.reason
+        got = sorted(con.execute('SELECT "Id", cluster_id, status FROM clusters').fetchall())
+    assert before == {acc(41): "auto", acc(42): "auto"}
+    full = duckdb.connect()
+    run_stages(full, [second], Config())
+    assert got == sorted(full.execute('SELECT "Id", cluster_id, status FROM clusters').fetchall())
+    toyo = {i: (c, s) for i, c, s in got if i in (acc(41), acc(42), acc(43))}
+    assert len({c for c, _ in toyo.values()}) == 1 and {s for _, s in toyo.values()} == {"review"}
