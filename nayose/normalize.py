@@ -740,6 +740,52 @@ def _company_reading(s: str) -> str | None:
     return _romaji_key(s, True, True)
 
 
+NAME_READINGS_MAX = 256  # readings kept per name written in kanji (they multiply character by character)
+
+
+@lru_cache(maxsize=1 << 16)
+def name_readings(written: str) -> frozenset[str]:
+    """Every reading pykakasi's dictionary gives a name written in kanji, as romaji keys (as
+    `nayose.normalize.romaji_key` writes them: each word read, joined, long vowels folded): each
+    word or kanji may read several ways (根本 konpon / nemoto, 陽菜 haruna / hina, 直 choku / nao
+    ...), where the reading normalize guessed is one. Kana in the name read as themselves; at most
+    NAME_READINGS_MAX; empty when a character has no reading in the dictionary."""
+    from pykakasi.kanji import Itaiji, Kanwa
+
+    if not written:
+        return frozenset()
+    text = Itaiji().convert(written)
+    kanwa = Kanwa()
+    partial: dict[int, list[str]] = {0: [""]}  # readings (romaji) of text[:i]
+    for i, ch in enumerate(text):
+        heads = partial.get(i)
+        if not heads:
+            continue
+
+        def extend(j: int, kana: str) -> None:
+            rom = romaji_key(kana) or ""
+            got = partial.setdefault(j, [])
+            for h in heads:
+                if len(got) >= NAME_READINGS_MAX:
+                    return
+                got.append(h + rom)
+
+        if "\u3041" <= ch <= "\u30f6" or ch == "ー":
+            extend(i + 1, ch)
+        else:
+            table = kanwa.load(ch) or {}
+            for j in range(i + 1, len(text) + 1):  # the dictionary's words at i: prefixes of the rest
+                for yomi, tail in table.get(text[i:j], ()):
+                    if tail is None:
+                        extend(j, yomi)
+    readings = list(dict.fromkeys(partial.get(len(text), [])))
+    if not readings:
+        return frozenset()
+    # (folded in one call: the readings are a-z only and no fold rule reaches across the '|', which
+    # acts as the start and the end of a string do)
+    return frozenset(k for k in _fold("|".join(readings)).split("|") if k)
+
+
 def company_reading(core: str | None) -> str | None:
     """Romaji key of a company core (digits kept; a final consonant+y is read as i: Sony ~
     ソニー), English business words read as Japanese (COMPANY_WORDS_EN, given the core with its
@@ -2111,6 +2157,7 @@ def _apply_readings_and_placeholders(
                 CASE WHEN first_reading IS NULL THEN last_reading WHEN last_reading IS NULL THEN first_reading
                      ELSE least(last_reading, first_reading) || greatest(last_reading, first_reading) END"""
         )
+    result.stats["readings_from_mailbox"] = readings_from_mailbox(con, target)
     con.execute(
         f"""UPDATE {target} SET company_core = NULL, company_legal_form = NULL, company_reading = NULL, company_sound = NULL
         WHERE company_core IN ({ph}) OR company_core = full_name
@@ -2122,6 +2169,67 @@ def _apply_readings_and_placeholders(
         except Exception:  # noqa: BLE001 - not registered when the column had no usable value
             pass
     result.stats["reading_columns"] = used
+
+
+#: The shortest reading a mailbox may confirm (shorter ones, "ii", "oe", sit inside too many words).
+MAILBOX_READING_MIN = 3
+_KANJI_SQL = "[\u3400-\u9fff\uf900-\ufaff々]"
+
+
+@lru_cache(maxsize=1 << 16)
+def _mailbox_candidates(written: str) -> tuple[str, ...]:
+    """The readings of `written` a mailbox may confirm, longest first (`mailbox_reading`)."""
+    return tuple(sorted((r for r in name_readings(written) if len(r) >= MAILBOX_READING_MIN), key=lambda r: (-len(r), r)))
+
+
+def mailbox_reading(written: str, guess: str | None, letters: str) -> str | None:
+    """The reading of a kanji name that a mailbox (`letters`: its local part's letters, lower case)
+    spells, when it is not the one guessed: 平浜 guessed tairahama in hirahama.aya@ reads hirahama,
+    関丸 in ryunosukesekimaru@ reads sekimaru. Only a reading the dictionary gives the
+    name (`name_readings`), at least MAILBOX_READING_MIN letters long, found in the mailbox's letters
+    folded as readings are (ohno = ono); the longest when several are. None when the guess is in the
+    mailbox already or no reading is."""
+    letters = _fold(letters)
+    if not letters or (guess and guess in letters):
+        return None
+    return next((r for r in _mailbox_candidates(written) if r in letters), None)
+
+
+def readings_from_mailbox(con: duckdb.DuckDBPyConnection, target: str) -> int:
+    """Kanji surnames whose guessed reading the record's own mailbox does not spell, while it spells
+    another reading of the name (`mailbox_reading`): that reading replaces the guess in `target` (and
+    its name_key). Japanese company and personal addresses spell the holder's name in romaji
+    (hirahama.aya@, ryunosukesekimaru@): the one place a kanji name's reading is written down besides
+    a フリガナ column. Shared and role mailboxes (info@) say nothing of a name. Surnames only: a family
+    shares one address (makoto.higashihori@ for 東堀 誠 and 東堀 亮, whose 亮 also reads makoto), and
+    the surname is the family's. SQL keeps the rows whose mailbox misses the guess and holds at least
+    MAILBOX_READING_MIN letters besides the given name's reading; Python reads each row's name against
+    its mailbox (the readings per distinct name, cached: score compares the same). Returns the rows
+    changed."""
+    rows = con.sql(f"""
+        WITH r AS (
+            SELECT rec_idx, last_name, last_reading, first_reading,
+                   regexp_replace(lower(email_local), '[^a-z]', '', 'g') AS letters
+            FROM {target}
+            WHERE email_local IS NOT NULL AND NOT coalesce(email_is_role, false) AND regexp_matches(last_name, '{_KANJI_SQL}')
+        )
+        SELECT rec_idx, last_name, last_reading, letters FROM r
+        WHERE strpos(letters, last_reading) = 0
+          AND length(replace(letters, coalesce(nullif(first_reading, ''), '#'), '')) >= {int(MAILBOX_READING_MIN)}""").fetchall()
+    changed = [(rec_idx, new) for rec_idx, last, guess, letters in rows
+               if (new := mailbox_reading(last, guess, letters)) is not None]
+    if not changed:
+        return 0
+    con.register("_nayose_mailbox_readings", pa.table({
+        "rec_idx": pa.array([c[0] for c in changed], pa.int64()), "lr": pa.array([c[1] for c in changed], pa.string())}))
+    try:
+        con.execute(f"""UPDATE {target} AS u SET last_reading = x.lr,
+            name_key = CASE WHEN u.first_reading IS NULL THEN x.lr
+                            ELSE least(x.lr, u.first_reading) || greatest(x.lr, u.first_reading) END
+            FROM _nayose_mailbox_readings x WHERE u.rec_idx = x.rec_idx""")
+    finally:
+        con.unregister("_nayose_mailbox_readings")
+    return len(changed)
 
 
 def _select(n: int, sources: Sequence[tuple["_Col", Sequence[pa.Array], np.ndarray | None]]) -> list[pa.Array]:

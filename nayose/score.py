@@ -185,52 +185,8 @@ def _jw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cpdist(a, b, scorer=JaroWinkler.normalized_similarity, workers=-1, dtype=np.float32)
 
 
-NAME_READINGS_MAX = 256  # readings kept per name written in kanji (they multiply character by character)
-
-
-@lru_cache(maxsize=1 << 16)
-def name_readings(written: str) -> frozenset[str]:
-    """Every reading pykakasi's dictionary gives a name written in kanji, as romaji keys (as
-    `nayose.normalize.romaji_key` writes them: each word read, joined, long vowels folded): each
-    word or kanji may read several ways (根本 konpon / nemoto, 陽菜 haruna / hina, 直 choku / nao
-    ...), where the reading normalize guessed is one. Kana in the name read as themselves; at most
-    NAME_READINGS_MAX; empty when a character has no reading in the dictionary."""
-    from pykakasi.kanji import Itaiji, Kanwa
-
-    from nayose.normalize import _fold, romaji_key
-
-    if not written:
-        return frozenset()
-    text = Itaiji().convert(written)
-    kanwa = Kanwa()
-    partial: dict[int, list[str]] = {0: [""]}  # readings (romaji) of text[:i]
-    for i, ch in enumerate(text):
-        heads = partial.get(i)
-        if not heads:
-            continue
-
-        def extend(j: int, kana: str) -> None:
-            rom = romaji_key(kana) or ""
-            got = partial.setdefault(j, [])
-            for h in heads:
-                if len(got) >= NAME_READINGS_MAX:
-                    return
-                got.append(h + rom)
-
-        if "\u3041" <= ch <= "\u30f6" or ch == "ー":
-            extend(i + 1, ch)
-        else:
-            table = kanwa.load(ch) or {}
-            for j in range(i + 1, len(text) + 1):  # the dictionary's words at i: prefixes of the rest
-                for yomi, tail in table.get(text[i:j], ()):
-                    if tail is None:
-                        extend(j, yomi)
-    readings = list(dict.fromkeys(partial.get(len(text), [])))
-    if not readings:
-        return frozenset()
-    # (folded in one call: the readings are a-z only and no fold rule reaches across the '|', which
-    # acts as the start and the end of a string do)
-    return frozenset(k for k in _fold("|".join(readings)).split("|") if k)
+# (the readings of a kanji name live in normalize, which also uses them: a mailbox that spells one)
+from nayose.normalize import NAME_READINGS_MAX, name_readings  # noqa: E402
 
 
 _SOUND_CODES: dict[str, int] = {}  # one code per sound, shared by every call (codes are compared)

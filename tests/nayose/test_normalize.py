@@ -1215,3 +1215,49 @@ def test_a_name_fields_own_label_names_nobody():
         assert is_name_placeholder(v, keys), v
     for v in ("名取", "姓名", "佐藤 名", "メイ", "セイ", "Nameth"):
         assert not is_name_placeholder(v, keys), v
+
+
+# ----------------------------------------------------------------------------------------------
+# a kanji surname's reading from the record's own mailbox
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written, guess, letters, expected",
+    [
+        ("平浜", "tairahama", "hirahamaaya", "hirahama"),  # hirahama.aya@: pykakasi guessed tairahama
+        ("関丸", "sekigan", "ryunosukesekimaru", "sekimaru"),  # the whole name run together
+        ("平浜", "hirahama", "hirahamaaya", None),  # the guess is in the mailbox: nothing to change
+        ("小野", "ono", "kohno", None),  # ohno is ono (long vowels folded as readings are)
+        ("平浜", "tairahama", "sales", None),  # no reading of the name in it
+        ("平浜", "tairahama", "yamadataro", None),  # someone else's mailbox (a job change, a colleague's)
+    ],
+)
+def test_a_mailbox_spells_the_reading_of_a_kanji_surname(written, guess, letters, expected):
+    from nayose.normalize import mailbox_reading
+
+    assert mailbox_reading(written, guess, letters) == expected
+
+
+def test_the_stage_takes_a_surnames_reading_from_its_own_mailbox_only():
+    """平浜 (read tairahama by the dictionary's first guess) with hirahama.aya@ reads hirahama, and
+    keys alike with the card written in romaji; a role mailbox says nothing; a given name is left
+    as guessed even when the mailbox spells another reading (a family's shared address)."""
+    con = duckdb.connect()
+    rows = [
+        {"Id": "00Q000000000101", "Object": "Lead", "LastName": "平浜", "FirstName": "彩", "Company": "日之出研究所有限会社",
+         "Email": "hirahama.aya@hinode-kenkyusho.co.jp"},
+        {"Id": "00Q000000000102", "Object": "Lead", "LastName": "Hirahama", "FirstName": "Aya", "Company": "Hinode Kenkyusho"},
+        {"Id": "00Q000000000103", "Object": "Lead", "LastName": "平浜", "FirstName": "正夫", "Email": "info@hirahama-shoten.co.jp"},
+        {"Id": "00Q000000000104", "Object": "Lead", "LastName": "東堀", "FirstName": "亮",
+         "Email": "makoto.higashihori97@yahoo.co.jp"},
+    ]
+    _table(con, rows)
+    res = normalize_records(con, Config())
+    got = _rows(con)
+    assert got["00Q000000000103"]["last_reading"] != "hirahama"  # (the guess stands: info@ is the shop's)
+    assert got["00Q000000000101"]["last_reading"] == got["00Q000000000102"]["last_reading"] == "hirahama"
+    assert got["00Q000000000101"]["first_reading"] == "sai"  # 彩 as guessed: given names are not taken from mailboxes
+    assert got["00Q000000000101"]["name_key"] == "hirahamasai"
+    assert got["00Q000000000104"]["last_reading"] == "higashihori" and got["00Q000000000104"]["first_reading"] != "makoto"
+    assert res.stats["readings_from_mailbox"] == 2
