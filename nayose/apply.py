@@ -76,7 +76,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import requests
 
@@ -273,6 +273,33 @@ def _plan_rows(source: str | Path | Iterable[dict], what: str) -> tuple[list[dic
     return [dict(r) for r in source], what
 
 
+def _checked_rows(source: str | Path | Iterable[dict], what: str, plan_id: str, *, unquote: tuple[str, ...],
+                  required: tuple[str, ...], as_of_columns: tuple[str, ...], no_as_of: str) -> Iterator[tuple[int, dict, str]]:
+    """The rows of a plan CSV (`_plan_rows`) with what every loader checks first: the `unquote` cells
+    without the leading quote the Excel-safe writer adds, the `required` cells filled, the
+    `as_of_columns` present (else `no_as_of` says why they matter) and the row of this plan.
+    Yields (line number, row, the name errors use)."""
+    rows, where = _plan_rows(source, what)
+    for n, r in enumerate(rows, 2):
+        r = {k: (v.lstrip("'") if isinstance(v, str) and k in unquote else v) for k, v in r.items()}
+        if not all(str(r.get(c) or "").strip() for c in required):
+            raise ApplyError(f"{where}: row {n}: {' and '.join(required)} are required")
+        if any(c not in r for c in as_of_columns):
+            raise ApplyError(f"{where}: no {' / '.join(as_of_columns)} column: {no_as_of}; make the plan again")
+        if r.get("plan_id") and r["plan_id"] != plan_id:
+            raise ApplyError(f"{where}: row {n} belongs to plan {r['plan_id']}, not {plan_id}")
+        yield n, r, where
+
+
+def _as_of_cell(where: str, n: int, column: str, value: Any, required: bool = False) -> str | None:
+    """A row's as-of time (None when blank and not `required`); a value that is no time is refused."""
+    v = (value or "").strip() or None
+    why = as_of_problem(v) if v else ("no as-of time" if required else None)
+    if why:
+        raise ApplyError(f"{where}: row {n}: column {column}: {why}")
+    return v
+
+
 def load_lead_conversions(rows: str | Path | Iterable[dict] | None, plan_id: str) -> list[dict]:
     """lead_accounts.csv (path) or rows -- plan_id, LeadId, AccountId, as_of, account_as_of: the Leads
     of existing customer Accounts the analyst chose to convert -- as groups of one `convert_lead`
@@ -281,20 +308,13 @@ def load_lead_conversions(rows: str | Path | Iterable[dict] | None, plan_id: str
     plan, a Lead twice, or an Id of the wrong object is refused."""
     if rows is None:
         return []
-    rows, where = _plan_rows(rows, "lead conversions")
     out: list[dict] = []
     seen: set[str] = set()
-    for n, r in enumerate(rows, 2):
-        r = {k: (v.lstrip("'") if isinstance(v, str) and k in ("LeadId", "AccountId", "as_of", "account_as_of") else v)
-             for k, v in r.items()}
-        lead, account = str(r.get("LeadId") or "").strip(), str(r.get("AccountId") or "").strip()
-        if not lead or not account:
-            raise ApplyError(f"{where}: row {n}: LeadId and AccountId are required")
-        if "as_of" not in r or "account_as_of" not in r:
-            raise ApplyError(f"{where}: no as_of / account_as_of column: without as-of times a changed record cannot "
-                             "be told from an unchanged one; make the plan again")
-        if r.get("plan_id") and r["plan_id"] != plan_id:
-            raise ApplyError(f"{where}: row {n} belongs to plan {r['plan_id']}, not {plan_id}")
+    for n, r, where in _checked_rows(
+            rows, "lead conversions", plan_id, unquote=("LeadId", "AccountId", "as_of", "account_as_of"),
+            required=("LeadId", "AccountId"), as_of_columns=("as_of", "account_as_of"),
+            no_as_of="without as-of times a changed record cannot be told from an unchanged one"):
+        lead, account = str(r["LeadId"]).strip(), str(r["AccountId"]).strip()
         _check_id(lead)
         _check_id(account)
         if object_of(lead) != "Lead" or object_of(account) != "Account":
@@ -302,13 +322,8 @@ def load_lead_conversions(rows: str | Path | Iterable[dict] | None, plan_id: str
         if canonical_id(lead) in seen:
             raise ApplyError(f"{where}: row {n}: Lead {lead} appears twice")
         seen.add(canonical_id(lead))
-        as_of = {}
-        for col, rid in (("as_of", lead), ("account_as_of", account)):
-            v = (r.get(col) or "").strip()
-            why = as_of_problem(v) if v else "no as-of time"
-            if why:
-                raise ApplyError(f"{where}: row {n}: column {col}: {why}")
-            as_of[rid] = v
+        as_of = {rid: _as_of_cell(where, n, col, r.get(col), required=True)
+                 for col, rid in (("as_of", lead), ("account_as_of", account))}
         out.append({"cluster_id": f"lead_account/{lead}", "object": "Lead", "status": "review", "master_id": account,
                     "loser_ids": [], "fields": {}, "as_of": as_of,
                     "steps": [{"action": "convert_lead", "lead_id": lead, "contact_id": None, "account_id": account}]})
@@ -319,26 +334,16 @@ def load_deletes(deletes: str | Path | Iterable[dict] | None, plan_id: str) -> l
     """delete_plan.csv (path) or rows: plan_id, Id, object, reason, as_of."""
     if deletes is None:
         return []
-    rows, where = _plan_rows(deletes, "delete plan")
     out = []
-    for n, r in enumerate(rows, 2):
-        r = {k: (v.lstrip("'") if isinstance(v, str) and k in ("Id", "as_of") else v) for k, v in r.items()}
-        if not r.get("Id") or not r.get("object"):
-            raise ApplyError(f"{where}: row {n}: Id and object are required")
-        if "as_of" not in r:
-            raise ApplyError(f"{where}: no as_of column: a delete plan without as-of times cannot be checked "
-                             "for changes; make the plan again")
-        if r.get("plan_id") and r["plan_id"] != plan_id:
-            raise ApplyError(f"{where}: row {n} belongs to plan {r['plan_id']}, not {plan_id}")
+    for n, r, where in _checked_rows(deletes, "delete plan", plan_id, unquote=("Id", "as_of"), required=("Id", "object"),
+                                     as_of_columns=("as_of",),
+                                     no_as_of="a delete plan without as-of times cannot be checked for changes"):
         rid, obj = str(r["Id"]).strip(), str(r["object"]).strip()
         # Refused here, before anything is applied: a hostile or mangled Id never reaches a query.
         valid = rid.isdigit() if obj == "Prospect" else bool(_ID.match(rid))
         if not valid:
             raise ApplyError(f"{where}: row {n}: column Id: not a {'Pardot prospect' if obj == 'Prospect' else 'Salesforce'} id: {rid!r}")
-        as_of = (r.get("as_of") or "").strip() or None
-        why = as_of and as_of_problem(as_of)
-        if why:
-            raise ApplyError(f"{where}: row {n}: column as_of: {why}")
+        as_of = _as_of_cell(where, n, "as_of", r.get("as_of"))
         out.append({"Id": rid, "object": obj, "reason": r.get("reason"), "as_of": as_of})
     return out
 
@@ -425,19 +430,11 @@ def load_flags(flags: str | Path | Iterable[dict] | None, plan_id: str) -> list[
     record and field; a row of another plan is refused."""
     if flags is None:
         return []
-    rows, where = _plan_rows(flags, "flag plan")
     out: list[dict] = []
     seen: set[tuple[str, str]] = set()
-    for n, r in enumerate(rows, 2):
-        # cells the Excel-safe writer escaped with a leading quote
-        r = {k: (v.lstrip("'") if isinstance(v, str) and k in ("Id", "as_of", "value") else v) for k, v in r.items()}
-        if not r.get("Id") or not r.get("field"):
-            raise ApplyError(f"{where}: row {n}: Id and field are required")
-        if "as_of" not in r:
-            raise ApplyError(f"{where}: no as_of column: a flag plan without as-of times cannot be checked for "
-                             "changes; make the plan again")
-        if r.get("plan_id") and r["plan_id"] != plan_id:
-            raise ApplyError(f"{where}: row {n} belongs to plan {r['plan_id']}, not {plan_id}")
+    for n, r, where in _checked_rows(flags, "flag plan", plan_id, unquote=("Id", "as_of", "value"), required=("Id", "field"),
+                                     as_of_columns=("as_of",),
+                                     no_as_of="a flag plan without as-of times cannot be checked for changes"):
         rid = str(r["Id"]).strip()
         obj = str(r.get("object") or "").strip() or object_of(rid)
         if obj not in FLAG_OBJECTS:
@@ -450,10 +447,7 @@ def load_flags(flags: str | Path | Iterable[dict] | None, plan_id: str) -> list[
             raise ApplyError(f"{where}: row {n}: {rid} {fld} appears twice")
         seen.add((rid, fld.casefold()))
         value = r.get("value")
-        as_of = (r.get("as_of") or "").strip() or None
-        why = as_of and as_of_problem(as_of)
-        if why:
-            raise ApplyError(f"{where}: row {n}: column as_of: {why}")
+        as_of = _as_of_cell(where, n, "as_of", r.get("as_of"))
         out.append({"Id": rid, "object": obj, "field": fld, "value": None if value in (None, "") else str(value),
                     "reason": r.get("reason"), "as_of": as_of})
     return out
