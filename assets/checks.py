@@ -164,21 +164,29 @@ def every_record_clustered_once(store: NayoseStore) -> dg.AssetCheckResult:
     pool=POOL,
     description=(
         "Groups are consistent: cluster_size is the group's record count, one status per group, "
-        "auto groups have 2..cluster.max_auto_size records, single records are alone."
+        "auto groups have 2..cluster.max_auto_size records (groups of business Accounts 2..accounts.max_auto_size), "
+        "single records are alone."
     ),
 )
 def groups_consistent(store: NayoseStore) -> dg.AssetCheckResult:
     if (res := _missing(store, "clusters")) is not None:
         return res
-    max_auto = store.load_config().cluster.max_auto_size
+    config = store.load_config()
+    max_auto, max_auto_accounts = config.cluster.max_auto_size, config.accounts.max_auto_size
+    # (a group of business Accounts has its own limit, accounts.max_auto_size)
+    with store.connect() as con:
+        accounts = table_exists(con, "normalized_accounts")
+    is_account = ("bool_or(c.rec_idx IN (SELECT rec_idx FROM normalized_accounts))" if accounts else "false")
     wrong_size, mixed, bad_auto, bad_single = _one(
         store,
         f"""WITH g AS (SELECT cluster_id, count(*) AS n, count(DISTINCT status) AS statuses,
-                              any_value(status) AS status, min(cluster_size) AS lo, max(cluster_size) AS hi
-                       FROM clusters GROUP BY cluster_id)
+                              any_value(status) AS status, min(cluster_size) AS lo, max(cluster_size) AS hi,
+                              {is_account} AS accounts
+                       FROM clusters c GROUP BY cluster_id)
             SELECT count(*) FILTER (WHERE lo <> n OR hi <> n),
                    count(*) FILTER (WHERE statuses > 1),
-                   count(*) FILTER (WHERE status = 'auto' AND (n < 2 OR n > {int(max_auto)})),
+                   count(*) FILTER (WHERE status = 'auto' AND (n < 2 OR n > CASE WHEN accounts THEN {int(max_auto_accounts)}
+                                                                              ELSE {int(max_auto)} END)),
                    count(*) FILTER (WHERE status = 'single' AND n <> 1)
             FROM g""",
     )
@@ -186,7 +194,7 @@ def groups_consistent(store: NayoseStore) -> dg.AssetCheckResult:
         passed=(wrong_size == mixed == bad_auto == bad_single == 0),
         metadata={"groups_with_wrong_size": int(wrong_size), "groups_with_mixed_status": int(mixed),
                   "auto_groups_out_of_bounds": int(bad_auto), "single_groups_not_alone": int(bad_single),
-                  "max_auto_size": int(max_auto)},
+                  "max_auto_size": int(max_auto), "accounts_max_auto_size": int(max_auto_accounts)},
     )
 
 

@@ -11,9 +11,10 @@ here, with each other only, by explicit rules a reviewer can read (config `accou
 * **company_id** — the same business-card service company ID (Sansan's): auto.
 * **same_name_and_contact** — the same name (core without the legal form; 株式会社ABC = ABC(株); or
   the same reading, 山田製作所 = やまだ製作所) and a contact point in common (switchboard, website
-  domain or postal code): auto.
+  domain, or the postal code when no switchboard or website disagrees): auto.
 * **review** — the same name with nothing else to compare, or with a contact point that differs in
-  the same prefecture (a company that moved); the same name in another script by its sound only
+  the same prefecture (a company that moved); the same name at one postal code with another
+  switchboard or website (a postal code covers a block or a building: a namesake nearby); the same name in another script by its sound only
   (Green Medical / グリーンメディカル); another Japanese legal form at a common switchboard or domain
   (有限会社 reorganised as 株式会社); a name almost the same (a typo: 製作所 / 制作所; across scripts by
   reading) at a common switchboard or domain; head office against a branch when `branch_accounts`
@@ -69,6 +70,7 @@ RULES: dict[str, tuple[str, str]] = {
     "branch_account": ("never", "the same company, one of them a branch (branch Accounts are kept: branch_accounts)"),
     "other_legal_form": ("review", "the same name with another legal form at a common switchboard or domain"),
     "other_legal_form_elsewhere": ("never", "the same name with another legal form, no common switchboard or domain"),
+    "same_name_postal_only": ("review", "the same name at one postal code, but another switchboard or website (a namesake nearby?)"),
     "same_name_and_contact": ("auto", "the same name and a common switchboard, website domain or postal code"),
     "same_reading_and_contact": ("auto", "the same name in another script (its reading) and a common contact point"),
     "same_sound_and_contact": ("review", "the same name by its sound only (ABC / エービーシー) and a common contact point"),
@@ -321,6 +323,8 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
         WHEN {named} AND (a.office IS NULL) <> (b.office IS NULL) THEN {branch}
         WHEN {named} AND coalesce({d['legal_family']}, false) THEN
              CASE WHEN {switchboard} THEN 'other_legal_form' ELSE 'other_legal_form_elsewhere' END
+        WHEN {named} AND {contact} AND NOT {switchboard} AND coalesce({d['phone']} OR {d['domain']}, false)
+             AND ({same_name} OR {same_reading}) THEN 'same_name_postal_only'
         WHEN {named} AND {contact} THEN
              CASE WHEN {same_name} THEN 'same_name_and_contact' WHEN {same_reading} THEN 'same_reading_and_contact'
                   ELSE 'same_sound_and_contact' END

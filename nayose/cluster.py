@@ -2,10 +2,11 @@
 
 Records linked by pairs at or above the review threshold form a group. A group is `auto` (may be
 merged without review) only when it is held together by auto-threshold links alone, is no larger
-than `cluster.max_auto_size`, and no pair inside it was scored as a non-match (A=B and B=C but
-A≠C is a chain, not a person; nor two business Accounts a rule keeps apart, nayose.accounts'
-`account_conflicts`). Groups larger than `cluster.max_size` are split into their
-auto-linked parts. Everything else that is linked is `review`; unlinked records are `single`.
+than `cluster.max_auto_size` (a group of business Accounts: `accounts.max_auto_size`), and no pair
+inside it was scored as a non-match (A=B and B=C but A≠C is a chain, not a person; nor two business
+Accounts a rule keeps apart, nayose.accounts' `account_conflicts`). Groups larger than
+`cluster.max_size` are split into their auto-linked parts. Everything else that is linked is
+`review`; unlinked records are `single`.
 """
 
 from __future__ import annotations
@@ -53,12 +54,15 @@ def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def assign_groups(
-    ids: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray, config: Config
+    ids: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray, config: Config,
+    is_account: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Groups of the records `ids` (0..n-1) linked by the pairs (left, right) with probability
     `prob` at or above the review threshold: per record its cluster id, status and group size,
     and figures (largest component, groups split). A group depends only on its connected
-    component, so any set of whole components gives the same rows as all records do."""
+    component, so any set of whole components gives the same rows as all records do.
+    `is_account` marks the business Accounts (nayose.accounts: they link with each other only): a
+    group of them may be auto up to accounts.max_auto_size instead of cluster.max_auto_size."""
     th = config.matching.thresholds
     n = len(ids)
     auto = prob >= th.auto
@@ -89,7 +93,10 @@ def assign_groups(
     linked_rec[left] = True
     linked_rec[right] = True
     status = np.where(gsize > 1, "review", np.where(linked_rec, "review", "single")).astype(object)
-    is_auto = (gsize > 1) & uniform[group] & (gsize <= config.cluster.max_auto_size)
+    max_auto = np.full(n, config.cluster.max_auto_size, dtype=np.int64)
+    if is_account is not None and n:
+        max_auto[is_account.astype(bool)] = config.accounts.max_auto_size
+    is_auto = (gsize > 1) & uniform[group] & (gsize <= max_auto)
     status[is_auto] = "auto"
 
     # Cluster id: the smallest Id of the group; a single record's own Id.
@@ -155,6 +162,17 @@ def cluster_stats(con: duckdb.DuckDBPyConnection, target: str) -> dict:
     }
 
 
+def business_accounts(con: duckdb.DuckDBPyConnection, rec_idx: np.ndarray, accounts: str = "normalized_accounts") -> np.ndarray | None:
+    """Per record of `rec_idx` (ascending): a business Account (in nayose.accounts' table)? None
+    when there is none."""
+    if not table_exists(con, accounts):
+        return None
+    found = con.sql(f'SELECT rec_idx FROM "{accounts}" ORDER BY rec_idx').to_arrow_table().column(0).to_numpy()
+    if not len(found):
+        return None
+    return np.isin(rec_idx, found.astype(np.int64), assume_unique=True)
+
+
 def linked_pairs(con: duckdb.DuckDBPyConnection, config: Config, pairs: str = "scored_pairs",
                  accounts: str = "account_pairs") -> pa.Table:
     """(left_idx, right_idx, match_probability) of the pairs at or above the review threshold: the
@@ -186,7 +204,8 @@ def cluster_records(
             position = np.full(int(numbers[-1]) + 1, -1, dtype=np.int64)
             position[numbers] = np.arange(n)
             left, right = position[left], position[right]
-        cluster_id, status, gsize, figures = assign_groups(ids, left, right, linked.column(2).to_numpy(), config)
+        cluster_id, status, gsize, figures = assign_groups(ids, left, right, linked.column(2).to_numpy(), config,
+                                                           business_accounts(con, numbers))
         con.register("_clusters_arrow", cluster_table(numbers, ids, cluster_id, status, gsize))
         con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT * FROM _clusters_arrow')
         con.unregister("_clusters_arrow")

@@ -289,6 +289,14 @@ class AccountMatchingConfig(_Strict):
             "(a group's shared switchboard, a generic name); reported in the stage's figures."
         ),
     )
+    max_auto_size: int = Field(
+        20, ge=2,
+        description=(
+            "A group of business Accounts larger than this is never auto-merged (review); people's groups have "
+            "cluster.max_auto_size. A company entered many times over (an Account per rep, per card import) makes "
+            "larger groups than a person does, each link an auto rule's and no two of its Accounts kept apart by a rule."
+        ),
+    )
 
 
 class FieldGroup(_Strict):

@@ -67,8 +67,8 @@ from rapidfuzz.process import cpdist
 
 from nayose.block import active_rules, key_rows_sql
 from nayose.accounts import match_accounts
-from nayose.cluster import (_components, assign_groups, chain_guard, cluster_stats, cluster_table, component_figures,
-                            linked_pairs)
+from nayose.cluster import (_components, assign_groups, business_accounts, chain_guard, cluster_stats, cluster_table,
+                            component_figures, linked_pairs)
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.normalize import (
@@ -1170,7 +1170,8 @@ def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> Stag
         local = np.full(n, -1, dtype=np.int64)
         local[recs] = np.arange(len(recs))
         keep = hit[labels[left]]
-        cluster_id, status, gsize, _ = assign_groups(ids, local[left[keep]], local[right[keep]], prob[keep], config)
+        cluster_id, status, gsize, _ = assign_groups(ids, local[left[keep]], local[right[keep]], prob[keep], config,
+                                                     business_accounts(con, recs))
         con.execute("DELETE FROM clusters WHERE rec_idx IN (SELECT rec_idx FROM _inc_recs_arrow)")
         con.unregister("_inc_recs_arrow")
         con.register("_inc_clusters_arrow", cluster_table(recs, ids, cluster_id, status, gsize))

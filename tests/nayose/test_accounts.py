@@ -488,3 +488,47 @@ def test_an_account_that_chains_two_legal_entities_overnight_sends_the_group_to_
     assert got == sorted(full.execute('SELECT "Id", cluster_id, status FROM clusters').fetchall())
     toyo = {i: (c, s) for i, c, s in got if i in (acc(41), acc(42), acc(43))}
     assert len({c for c, _ in toyo.values()}) == 1 and {s for _, s in toyo.values()} == {"review"}
+
+
+def test_a_company_entered_ten_times_over_is_one_auto_group_up_to_its_own_limit(tmp_path):
+    """Ten Accounts of one company (a rep's, each card import's), every pair the same name at one
+    switchboard: one group merged without review (accounts.max_auto_size, 20 by default; people's
+    groups stop at cluster.max_auto_size, 8); with accounts.max_auto_size 8 the group waits for review."""
+    from tests.nayose.fakeorg_helpers import write_export
+
+    names = ["株式会社大和テック", "大和テック(株)", "大和テック株式会社", "（株）大和テック", "大和テック㈱",
+             "株式会社 大和テック", "大和テック　株式会社", "株式会社大和テック", "㈱大和テック", "大和テック (株)"]
+    phones = ["03-4100-2200", "0341002200", "03(4100)2200", "+81 3-4100-2200", "０３－４１００－２２００"] * 2
+    rows = [{"Id": acc(70 + i), "Object": "Account", "Name": name, "Phone": phone, "CreatedDate": TS(i + 1),
+             "LastModifiedDate": TS(i + 1)} for i, (name, phone) in enumerate(zip(names, phones))]
+    src = write_export(tmp_path / "accounts.csv", rows)
+
+    def statuses(config: Config) -> set[tuple[str, int]]:
+        con = duckdb.connect()
+        run_stages(con, [src], config)
+        return set(con.execute("SELECT DISTINCT status, cluster_size FROM clusters").fetchall())
+
+    assert statuses(Config()) == {("auto", 10)}
+    assert statuses(Config.model_validate({"accounts": {"max_auto_size": 8}})) == {("review", 10)}
+
+
+def test_one_name_at_one_postal_code_with_another_switchboard_is_for_review(tmp_path):
+    """A postal code covers a block or a building: さくら不動産 twice at 〒150-0002 with two switchboards
+    and two websites may be two companies (review, rule same_name_postal_only); with nothing that
+    disagrees the postal code is the common contact point (auto)."""
+    def row(n: int, name: str, phone: str = "", web: str = "", postal: str = "") -> dict:
+        return {"Id": acc(n), "Object": "Account", "Name": name, "Phone": phone, "Website": web,
+                "BillingPostalCode": postal, "BillingState": "東京都", "CreatedDate": TS(n % 12 + 1),
+                "LastModifiedDate": TS(n % 12 + 1)}
+
+    rows = [row(81, "株式会社さくら不動産", "03-3400-1111", "sakura-fudosan.co.jp", "150-0002"),
+            row(82, "さくら不動産(株)", "03-3499-2222", "sakura-estate.jp", "〒1500002"),
+            row(83, "有限会社みどり設計", "03-5500-3333", "", "160-0022"),
+            row(84, "みどり設計(有)", "", "", "160-0022")]
+    from tests.nayose.fakeorg_helpers import write_export
+
+    con = duckdb.connect()
+    run_stages(con, [write_export(tmp_path / "accounts.csv", rows)], Config())
+    got = {(a, b): (d, r) for a, b, d, r in con.execute("SELECT left_id, right_id, decision, rule FROM account_pairs").fetchall()}
+    assert got == {(acc(81), acc(82)): ("review", "same_name_postal_only"),
+                   (acc(83), acc(84)): ("auto", "same_name_and_contact")}
