@@ -1537,6 +1537,14 @@ def _random_pairs(n: int, count: int, seed: int = 20261129) -> pa.Table:
     })
 
 
+def numbers_without(positions: np.ndarray, skipped: np.ndarray) -> np.ndarray:
+    """The record numbers at `positions` in 0, 1, 2, ... once the sorted numbers `skipped` are left
+    out (the people's numbers when the business Accounts' are skipped): what taking `positions` from
+    the kept numbers gives, without listing them."""
+    kept_before = skipped - np.arange(len(skipped))  # numbers kept before each skipped one
+    return positions + np.searchsorted(kept_before, positions, side="right")
+
+
 def score_pairs(
     con: duckdb.DuckDBPyConnection,
     config: Config,

@@ -19,20 +19,27 @@ import duckdb
 
 from nayose.config import Config
 from nayose.stage import StageResult
+from nayose.store import table_exists
 
 SCORED_BASE = ["left_idx", "right_idx", "rule_no", "match_weight", "match_probability", "gate", "name_swapped"]
 
 
 def export_normalized(con: duckdb.DuckDBPyConnection, path: str | Path, source: str = "normalized_records") -> Path:
-    """Write `source` to one Parquet file (timestamps as text: the matching never reads them)."""
+    """Write `source` to one Parquet file (timestamps as text: the matching never reads them), with
+    the column `business_account` (engine.BUSINESS_ACCOUNT) when the store has business Accounts
+    (nayose.accounts): the people's model leaves them out, as the DuckDB engine's does."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = con.execute(f'DESCRIBE "{source}"').fetchall()
     select = ", ".join(
-        f'CAST("{c}" AS VARCHAR) AS "{c}"' if t.startswith("TIMESTAMP") or t.startswith("DATE") else f'"{c}"'
+        f'CAST(s."{c}" AS VARCHAR) AS "{c}"' if t.startswith("TIMESTAMP") or t.startswith("DATE") else f's."{c}"'
         for c, t, *_ in cols
     )
-    con.execute(f"COPY (SELECT {select} FROM \"{source}\" ORDER BY rec_idx) TO '{path}' (FORMAT PARQUET)")
+    companies = source == "normalized_records" and table_exists(con, "normalized_accounts") and bool(
+        con.execute("SELECT count(*) FROM normalized_accounts").fetchall()[0][0])
+    if companies:
+        select += ", s.rec_idx IN (SELECT rec_idx FROM normalized_accounts) AS business_account"
+    con.execute(f"COPY (SELECT {select} FROM \"{source}\" s ORDER BY s.rec_idx) TO '{path}' (FORMAT PARQUET)")
     return path
 
 

@@ -299,6 +299,31 @@ def _apply_fn(comps: list[Comparison], model: Model | None, config: Config):
     return fn
 
 
+#: The column nayose.spark.bridge.export_normalized adds when the store has business Accounts.
+BUSINESS_ACCOUNT = "business_account"
+
+
+def _people_random_pairs(records, n_records: int):
+    """score._random_pairs among the people: with business Accounts flagged (BUSINESS_ACCOUNT), their
+    numbers are skipped as the DuckDB engine skips them (record numbers are 0..n-1 here: a full
+    run's). Returns (the pairs, the number of people)."""
+    from nayose.score import numbers_without
+
+    if BUSINESS_ACCOUNT not in records.columns:
+        return _random_pairs(n_records, RANDOM_PAIRS), n_records
+    companies = records.where(f"`{BUSINESS_ACCOUNT}`").select("rec_idx").toArrow()
+    skipped = np.sort(companies.column(0).to_numpy().astype(np.int64)) if companies.num_rows else np.zeros(0, np.int64)
+    n_people = n_records - len(skipped)
+    pairs = _random_pairs(n_people, RANDOM_PAIRS)
+    if not len(skipped):
+        return pairs, n_people
+    return pa.table({
+        "left_idx": pa.array(numbers_without(pairs.column("left_idx").to_numpy().astype(np.int64), skipped).astype(np.int32)),
+        "right_idx": pa.array(numbers_without(pairs.column("right_idx").to_numpy().astype(np.int64), skipped).astype(np.int32)),
+        "rule_no": pairs.column("rule_no"),
+    }), n_people
+
+
 def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[StageResult, object, Model | None]:
     """Scored pairs, as nayose.score.score_pairs writes them (plus raw_probability, tier,
     conflict), written to out/scored_pairs; intermediate tables go to out/_work."""
@@ -333,8 +358,9 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
                 )
             n_random = 0
         elif k:
-            # u from the same deterministic random pairs as the DuckDB engine.
-            rand_table = _random_pairs(n_records, RANDOM_PAIRS)
+            # u from the same deterministic random pairs as the DuckDB engine: among the people only
+            # (business Accounts, flagged by the bridge, are left out of them and of the prior).
+            rand_table, n_people = _people_random_pairs(records, n_records)
             spark.createDataFrame(rand_table.to_pandas()).createOrReplaceTempView("_random_pairs")
             rand_sql = to_spark(pair_levels_sql("SELECT left_idx, right_idx, rule_no FROM _random_pairs"))
             rand = spark.sql(rand_sql).mapInArrow(_levels_fn(comps, household), level_schema)
@@ -355,7 +381,7 @@ def score(spark, config: Config, out: str, model: Model | None = None) -> tuple[
             homes = counts.column("rare_address").to_numpy(zero_copy_only=False).astype(bool) \
                 if counts.num_rows else np.zeros(0, dtype=bool)
             model = build_model(
-                patterns, tiers, rand_levels, comps, n_records, config.matching.em_iterations, None, pair_counts,
+                patterns, tiers, rand_levels, comps, n_people, config.matching.em_iterations, None, pair_counts,
                 home=homes if judged_homes(config, household) else None,
             )
             model.sessions["tf_populations"] = _tf_populations(records, present)

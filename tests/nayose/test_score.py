@@ -74,3 +74,18 @@ def test_two_mailboxes_spell_one_name_in_two_formats_but_not_two_initials_or_a_n
         assert mailboxes_spell_one_name(a, b) and mailboxes_spell_one_name(b, a), (a, b)
     for a, b in (("t.sato", "k.sato"), ("t.watanabe", "t.watanabe2"), ("info", "sales"), ("sato.k", "sato.t"), ("", "x")):
         assert not mailboxes_spell_one_name(a, b), (a, b)
+
+
+def test_numbers_without_skipped_ones_are_the_kept_numbers_taken_at_positions():
+    """The Spark engine's random pairs among the people (business Accounts' numbers skipped) are the
+    DuckDB engine's: its numbers taken at the same positions."""
+    import numpy as np
+
+    from nayose.score import numbers_without
+
+    rng = np.random.default_rng(3)
+    for n, m in ((10, 0), (10, 3), (1000, 250), (50, 49)):
+        skipped = np.sort(rng.choice(n, size=m, replace=False))
+        kept = np.setdiff1d(np.arange(n), skipped)
+        positions = rng.integers(0, len(kept), size=200)
+        assert (numbers_without(positions, skipped) == kept[positions]).all()

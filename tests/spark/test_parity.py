@@ -31,8 +31,10 @@ def _same_stats(duck_results, spark_results) -> None:
 
 
 def test_parity_on_the_sample_through_nayose_plan(spark, tmp_path):
-    """`nayose plan` with engine: spark: the same candidate pairs, scores, model and clusters in the
-    store as with duckdb, and byte-identical outputs (clusters, pairs, evidence, the merge plan)."""
+    """`nayose plan` with engine: spark on the sample and its Account export: the same candidate pairs,
+    scores, model (business Accounts left out of the people's random pairs and prior on both) and
+    clusters in the store as with duckdb, and byte-identical outputs (clusters, pairs, evidence, the
+    merge plan)."""
     import duckdb
 
     from nayose.pipeline import run_plan
@@ -43,7 +45,8 @@ def test_parity_on_the_sample_through_nayose_plan(spark, tmp_path):
     from nayose.sample import COLUMNS
 
     csv = tmp_path / "org.csv"
-    write_sample(SAMPLE_RECORDS, 11, csv, tmp_path / "org.truth.csv")
+    accounts = tmp_path / "accounts.csv"
+    write_sample(SAMPLE_RECORDS, 11, csv, tmp_path / "org.truth.csv", accounts_csv=accounts)
     # ... and a purchased list's nameless rows loaded twice (gate 10: the flag crosses the engine)
     nameless = {"Object": "Lead", "LastName": "ご担当者様", "Company": "株式会社北斗精工", "Phone": "052-331-8800",
                 "Street": "栄3-5-12", "City": "名古屋市中区", "State": "愛知県", "PostalCode": "460-0008", "LeadSource": "購入リスト"}
@@ -51,15 +54,18 @@ def test_parity_on_the_sample_through_nayose_plan(spark, tmp_path):
         w = csv_module.writer(f)
         for rid in ("00Q9X0000000ZN1AAA", "00Q9X0000000ZN2AAA"):
             w.writerow([{**nameless, "Id": rid}.get(c, "") for c in COLUMNS])
-    duck = run_plan([csv], tmp_path / "duck", Config(), db_path=tmp_path / "duck.duckdb", quiet=True)
-    on_spark = run_plan([csv], tmp_path / "spark", Config(engine="spark"), db_path=tmp_path / "spark.duckdb", quiet=True)
+    duck = run_plan([csv, accounts], tmp_path / "duck", Config(), db_path=tmp_path / "duck.duckdb", quiet=True)
+    on_spark = run_plan([csv, accounts], tmp_path / "spark", Config(engine="spark"), db_path=tmp_path / "spark.duckdb",
+                        quiet=True)
     ddb = duckdb.connect(str(tmp_path / "duck.duckdb"), read_only=True)
     sp = duckdb.connect(str(tmp_path / "spark.duckdb"), read_only=True)
     report = compare(ddb, sp)
     print(json.dumps(report))
     assert report["candidate_pairs"]["duckdb"] > 1000
     _assert_identical(report)
-    for name in ("clusters.csv", "pairs.csv", "evidence.csv", "merge_plan.json", "merge_plan.csv", "field_changes.csv"):
+    assert duck["accounts"]["pairs"].get("auto", 0) > 100  # (the Accounts were matched and grouped on both)
+    for name in ("clusters.csv", "pairs.csv", "evidence.csv", "merge_plan.json", "merge_plan.csv", "field_changes.csv",
+                 "account_pairs.csv", "lead_accounts.csv"):
         assert (tmp_path / "duck" / name).read_bytes() == (tmp_path / "spark" / name).read_bytes(), name
     for key in ("candidate_pairs", "pairs", "clusters", "model"):
         assert duck[key] == on_spark[key], key
