@@ -482,6 +482,11 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                                   regexp_replace(split_part(lower({_strip_sql('value')}), '@', 1), '[+].*$', '') AS local
                            FROM _sv_view WHERE field = 'Email')
         WHERE {company_mailbox_sql('domain', 'local')}""")
+    # source_priority's rank of each distinct LeadSource written (NFKC, a Python function: over the
+    # few distinct values, not the candidates' rows)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_lead_rank AS
+        SELECT d.value, rt.rank FROM (SELECT DISTINCT value FROM _sv_view WHERE field = 'LeadSource') d
+        JOIN _sv_routes rt ON rt.key = lower({_strip_sql('nayose_nfkc(d.value)')})""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_ranked AS
         WITH k AS (
@@ -534,7 +539,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                 CASE WHEN k.rule = 'oldest' THEN 0 WHEN k.modified IS NULL THEN 1 ELSE 0 END AS rm1,
                 CASE WHEN k.rule = 'oldest' THEN 0 ELSE -coalesce(k.modified, 0) END AS rm2
             FROM k
-            LEFT JOIN _sv_routes rt ON rt.key = lower({_strip_sql('nayose_nfkc(k.lead_source)')})
+            LEFT JOIN _sv_lead_rank rt ON rt.value = k.lead_source
             LEFT JOIN _sv_vrank vr ON vr.cluster_id = k.cluster_id AND vr.unit = k.unit AND vr.value = k.primary_value
         )
         SELECT *, row_number() OVER (PARTITION BY cluster_id, unit ORDER BY
