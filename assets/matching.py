@@ -40,6 +40,7 @@ from nayose.pipeline import output_tmp, publish_outputs
 from nayose.config import Config
 from nayose.errors import NayoseError
 from nayose.stage import StageResult
+from nayose.store import table_exists
 
 GROUP = "matching"
 POOL = "nayose_store"  # one writer at a time on the DuckDB file (set a pool limit of 1 on the instance)
@@ -385,6 +386,13 @@ def account_pairs(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.M
                 FROM account_pairs p JOIN normalized_accounts l ON l.rec_idx = p.left_idx
                 JOIN normalized_accounts r ON r.rec_idx = p.right_idx
                 ORDER BY p.decision DESC, p.rule, p.left_id LIMIT 20""", 20),
+            # (two Accounts a rule keeps apart: a group that holds both waits for review and says so)
+            "kept_apart_preview": table_preview(con, """
+                SELECT k.rule, l.name AS left_name, r.name AS right_name, k.left_id, k.right_id
+                FROM account_conflicts k JOIN normalized_accounts l ON l.rec_idx = k.left_idx
+                JOIN normalized_accounts r ON r.rec_idx = k.right_idx
+                ORDER BY k.rule, k.left_id LIMIT 20""", 20) if table_exists(con, "account_conflicts") else dg.MetadataValue.md(
+                "No pair kept apart."),
             "stats": _json_value(s),
         })
     return dg.MaterializeResult(metadata=metadata)

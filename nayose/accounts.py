@@ -14,8 +14,8 @@ here, with each other only, by explicit rules a reviewer can read (config `accou
   domain, or the postal code when no switchboard or website disagrees): auto.
 * **review** — the same name with nothing else to compare, or with a contact point that differs in
   the same prefecture (a company that moved); the same name at one postal code with another
-  switchboard or website (a postal code covers a block or a building: a namesake nearby); the same name in another script by its sound only
-  (Green Medical / グリーンメディカル); another Japanese legal form at a common switchboard or domain
+  switchboard or website (a postal code covers a block or a building: a namesake nearby); the same
+  name in another script by its sound only (Green Medical / グリーンメディカル); another Japanese legal form at a common switchboard or domain
   (有限会社 reorganised as 株式会社); a name almost the same (a typo: 製作所 / 制作所; across scripts by
   reading) at a common switchboard or domain; head office against a branch when `branch_accounts`
   is review.
@@ -85,9 +85,9 @@ RULES: dict[str, tuple[str, str]] = {
 
 #: The rules that say two Accounts are two companies (or offices) for certain: every "never" rule but
 #: different_names (one company's two names, a translation the readings miss, can be linked through a
-#: third Account), and two AccountNumbers (customer codes) on any pair compared. A group of Accounts holding such a pair,
-#: however its other links chain it (A = B by a switchboard, B = C by a website, A and C two 法人番号),
-#: goes to review with the rule as its reason.
+#: third Account), and two AccountNumbers (customer codes) on any pair compared. A group of Accounts
+#: holding such a pair, however its other links chain it (A = B by a switchboard, B = C by a website,
+#: A and C two 法人番号), goes to review with the rule as its reason.
 CONFLICT_RULES: tuple[str, ...] = tuple(
     r for r, (decision, _) in RULES.items() if decision == "never" and r != "different_names") + ("other_account_number",)
 

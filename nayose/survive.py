@@ -686,8 +686,8 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         SELECT r.cluster_id, r.id AS "Id", r.object, r.is_card, r.id = g.master_id AS is_master
         FROM _sv_rec r JOIN _sv_groups g USING (cluster_id) ORDER BY r.cluster_id, r.id
     """)
-    for t in ("_sv_units", "_sv_map", "_sv_routes", "_sv_groups", "_sv_view", "_sv_cand", "_sv_vrank", "_sv_ranked", "_sv_out",
-              "_sv_keep", "_sv_bounced", "_sv_company_mail"):
+    for t in ("_sv_units", "_sv_map", "_sv_routes", "_sv_lead_rank", "_sv_groups", "_sv_view", "_sv_cand", "_sv_vrank",
+              "_sv_ranked", "_sv_out", "_sv_keep", "_sv_bounced", "_sv_company_mail"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
