@@ -1032,11 +1032,25 @@ def lower_conversions_to_review(con: duckdb.DuckDBPyConnection) -> int:
         con.execute("DROP TABLE IF EXISTS _sv_lowered")
 
 
+def with_account_identities(config: Config) -> SurvivorshipConfig:
+    """The survivorship rules with a business Account's identities -- its 法人番号, its card service's
+    company ID, its customer code (config accounts: corporate_number_fields, company_id_fields,
+    account_number_fields) -- kept as the master holds them (keep_master_if_set) unless field_rules
+    names the field: a merged Account must not take a duplicate's other 法人番号 (most_recent did)."""
+    sv = config.survivorship
+    a = config.accounts
+    identities = [*a.corporate_number_fields, *a.company_id_fields, *a.account_number_fields]
+    missing = [f for f in identities if f not in sv.field_rules]
+    if not missing:
+        return sv
+    return sv.model_copy(update={"field_rules": {**sv.field_rules, **{f: "keep_master_if_set" for f in missing}}})
+
+
 def survive(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
     """Write `survivors`, `surviving_fields` and `group_records` (see the module doc)."""
     result = StageResult(stage="survive", table="survivors")
     with timed(result), fine_grained_scans(con, table_rows(con, "clusters")):
-        sv = config.survivorship
+        sv = with_account_identities(config)
         cols = [c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall()]
         fields = considered_fields(cols, sv)
         con.execute(f"""

@@ -448,8 +448,11 @@ def test_two_legal_entities_chained_by_a_third_account_are_not_merged_without_re
     assert toyo["status"] == "review"
     assert toyo["status_reason"] == (f"two Accounts here are kept apart: different corporate numbers (two legal entities) "
                                      f"({acc(41)} / {acc(43)})")
+    # (approved all the same, the merged Account keeps the master's 法人番号, not the newer duplicate's)
+    assert toyo["master_id"] == acc(41) and toyo["fields"]["CorporateNumber__c"]["value"] == "1010001000001"
     assert groups[(acc(51), acc(52), acc(53))]["status"] == "auto"
     nankai = groups[(acc(61), acc(62), acc(63))]
+    assert nankai["fields"]["AccountNumber"]["value"] == "K-100"
     assert nankai["status"] == "review" and "two different AccountNumbers" in nankai["status_reason"]
     # (the links themselves stay what their rules say: two auto pairs; the two legal entities are no pair)
     assert {(e["left_id"], e["right_id"]): (e["decision"], e["rule"]) for e in toyo["evidence"]} == {
