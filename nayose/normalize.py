@@ -746,7 +746,7 @@ NAME_READINGS_MAX = 256  # readings kept per name written in kanji (they multipl
 @lru_cache(maxsize=1 << 16)
 def name_readings(written: str) -> frozenset[str]:
     """Every reading pykakasi's dictionary gives a name written in kanji, as romaji keys (as
-    `nayose.normalize.romaji_key` writes them: each word read, joined, long vowels folded): each
+    `romaji_key` writes them: each word read, joined, long vowels folded): each
     word or kanji may read several ways (根本 konpon / nemoto, 陽菜 haruna / hina, 直 choku / nao
     ...), where the reading normalize guessed is one. Kana in the name read as themselves; at most
     NAME_READINGS_MAX; empty when a character has no reading in the dictionary."""
