@@ -6,8 +6,9 @@ name, switchboard and address never make a match of two people there. For Accoun
 the evidence, so business Accounts (Object Account, not Person Accounts, not deleted) are matched
 here, with each other only, by explicit rules a reviewer can read (config `accounts:`):
 
-* **corporate_number** — the same 法人番号 (13 digits, in a custom field) is one legal entity: auto.
-  Two different numbers are two entities, whatever their names (no pair).
+* **corporate_number** — the same 法人番号 (13 digits whose check digit holds, in a custom field) is
+  one legal entity: auto. Two different numbers are two entities, whatever their names (no pair); a
+  number failing its check digit is a typo, not an identity (not used; counted).
 * **company_id** — the same business-card service company ID (Sansan's): auto.
 * **same_name_and_contact** — the same name (core without the legal form; 株式会社ABC = ABC(株); or
   the same reading, 山田製作所 = やまだ製作所) and a contact point in common (switchboard, website
@@ -46,6 +47,7 @@ import unicodedata
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
@@ -108,12 +110,26 @@ def website_domain(value: str | None) -> str | None:
     return host if "." in host else None
 
 
+def corporate_check_digit(base: str) -> int:
+    """The check digit of a 法人番号's twelve base digits (National Tax Agency: 9 − (Σ Pn × Qn mod 9),
+    Pn the n-th digit from the right, Qn 1 for odd n and 2 for even n); it is written in front."""
+    return 9 - sum(int(d) * (1 if n % 2 else 2) for n, d in enumerate(reversed(base), 1)) % 9
+
+
+def corporate_number_valid(digits: str) -> bool:
+    """Whether 13 digits are a 法人番号 by its check digit: 7000012050002 (国税庁's own) is one, a digit
+    mistyped or two swapped is not."""
+    return len(digits) == 13 and digits.isdigit() and int(digits[0]) == corporate_check_digit(digits[1:])
+
+
 def corporate_number(value: str | None) -> str | None:
-    """A 13-digit corporate number (hyphens, spaces, full-width digits allowed), else None."""
+    """A 法人番号: 13 digits (hyphens, spaces, full-width digits allowed) whose check digit holds, else
+    None -- a mistyped number is no identity (it would keep two entries of one company apart as two
+    legal entities); `match_accounts` counts them (`invalid_corporate_numbers`)."""
     if value is None:
         return None
     digits = _DIGITS_RE.sub("", unicodedata.normalize("NFKC", value))
-    return digits if len(digits) == 13 else None
+    return digits if corporate_number_valid(digits) else None
 
 
 def _empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -145,7 +161,9 @@ def _mapped(values: pa.Array, fn) -> pa.Array:
                     pa.string())
 
 
-def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table | None:
+def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[pa.Table, int] | None:
+    """The business Accounts to compare (normalized_accounts' columns), and how many of them carry a
+    corporate number that is none (`corporate_number`); None when there is no business Account."""
     cols = {c[0].lower(): c[0] for c in con.execute("DESCRIBE raw_records").fetchall()}
     if "name" not in cols:
         return None
@@ -189,11 +207,14 @@ def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table 
     columns["postal"] = _mapped(t.column("postal_raw").combine_chunks(), normalize_postal)
     columns["state"] = _mapped(t.column("state_raw").combine_chunks(), canonical_prefecture)
     columns["corporate_number"] = _mapped(t.column("corp_raw").combine_chunks(), corporate_number)
+    # (a number written but not a 法人番号 -- a typo, another code in the field -- is counted, not used)
+    given = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(t.column("corp_raw")), ""), False)
+    invalid = int(pc.sum(pc.and_(given, pc.is_null(columns["corporate_number"]))).as_py() or 0)
     columns["legal_family"] = _mapped(columns["legal_form"], legal_family)
     out = t.select(["rec_idx", "id", "name", "company_id", "parent15", "account_number"])
     for name, arr in columns.items():
         out = out.append_column(name, arr)
-    return out
+    return out, invalid
 
 
 _FAMILY_OF = {"kk": "株式会社", "yk": "有限会社", "gk": "合同会社"}
@@ -232,7 +253,8 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
     th = config.matching.thresholds
     auto_p, review_p = max(th.auto, 0.999), th.review
     with timed(result):
-        accounts = _accounts_table(con, config) if config.accounts.enabled else None
+        found = _accounts_table(con, config) if config.accounts.enabled else None
+        accounts, invalid = found if found is not None else (None, 0)
         if accounts is None and _empty(con, "normalized_accounts") and _empty(con, target):
             # (no Account now nor before: nothing to write -- an incremental run's few milliseconds)
             result.stats = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}, "conflicts": 0}
@@ -251,6 +273,7 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
             con.execute("INSERT INTO normalized_accounts BY NAME SELECT * FROM _acct_arrow")
             con.unregister("_acct_arrow")
             stats["accounts"] = accounts.num_rows
+            stats["invalid_corporate_numbers"] = invalid
             _pairs(con, config, target, auto_p, review_p, stats)
         result.rows = int(con.execute(f"SELECT count(*) FROM {_q(target)}").fetchall()[0][0])
         result.stats = stats

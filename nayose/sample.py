@@ -1620,6 +1620,7 @@ _GROUP_SUFFIXES = [("ホールディングス", "Holdings"), ("テクノ", "Tech
 _WEBSITE_FORMS = ["https://www.{}/", "http://www.{}", "www.{}", "{}", "https://{}/company/"]
 
 
+
 def _account_export(seed: int, P: _Pools, C: dict, S: "_Sites", main_site: np.ndarray, br_sites: np.ndarray,
                     br_start: np.ndarray, n_branch: np.ndarray, ids_of: pa.Array, names: pa.Array,
                     comp_of: np.ndarray, owners: pa.Array) -> tuple[pa.Table, pa.Table]:
@@ -1636,7 +1637,11 @@ def _account_export(seed: int, P: _Pools, C: dict, S: "_Sites", main_site: np.nd
     the records are what they are without it."""
     rng = np.random.default_rng([seed, 0x41434354])
     n_comp = len(main_site)
-    corp_no = rng.integers(10 ** 12, 10 ** 13, n_comp)
+    from nayose.accounts import corporate_check_digit
+
+    # 法人番号: twelve drawn digits behind their check digit (a number that fails it is no 法人番号)
+    bases = [f"{int(x) % 10 ** 12:012d}" for x in rng.integers(10 ** 12, 10 ** 13, n_comp)]
+    corp_no = [f"{corporate_check_digit(b)}{b}" for b in bases]
     forms = C["forms"]
     rows: list[dict] = []
     truth: list[tuple[str, str, str]] = []
@@ -1669,7 +1674,7 @@ def _account_export(seed: int, P: _Pools, C: dict, S: "_Sites", main_site: np.nd
         if domain and r[2] < 0.65:
             row["Website"] = _WEBSITE_FORMS[int(rng.integers(0, len(_WEBSITE_FORMS)))].format(domain)
         if comp >= 0 and (corp if corp is not None else r[3] < 0.3):
-            row["CorporateNumber__c"] = str(corp_no[comp])
+            row["CorporateNumber__c"] = corp_no[comp]
         created = _END - np.timedelta64(int(rng.integers(60, 8 * 365)), "D") - np.timedelta64(int(rng.integers(0, 86400)), "s")
         row["CreatedDate"] = str(created.astype("datetime64[s]")).replace(" ", "T") + ".000Z"
         row["LastModifiedDate"] = str(min(created + np.timedelta64(int(rng.integers(0, 400)), "D"),

@@ -36,14 +36,14 @@ ACCOUNTS = [
     (6, "ABC株式会社 大阪支店", "06-1111-3333", "abc.co.jp", "530-0002", "大阪府", None, None),  # another branch
     (7, "有限会社山田製作所", "092-111-2222", None, "810-0001", "福岡県", None, None),  # another company of that name
     (8, "山田制作所株式会社", "03-1234-5678", None, None, None, None, None),  # a typo at the same switchboard
-    (9, "株式会社さくら商事", "011-222-3333", None, "060-0001", "北海道", None, "1234-5678-90123"),
+    (9, "株式会社さくら商事", "011-222-3333", None, "060-0001", "北海道", None, "9234-5678-90123"),
     (10, "さくら商事株式会社", "092-222-3333", None, "810-0002", "福岡県", None, None),  # a namesake in Fukuoka
-    (11, "Sakura Shoji Co., Ltd.", None, None, None, None, None, "1234567890123"),  # the English name, the same 法人番号
+    (11, "Sakura Shoji Co., Ltd.", None, None, None, None, None, "9234567890123"),  # the English name, the same 法人番号
     (12, "個人のお客様", None, None, None, None, None, None),  # B2C bucket Accounts: no name to match on
     (13, "個人のお客様", None, None, None, None, None, None),
     (14, "ABCホールディングス株式会社", "06-1111-2222", "https://abc.co.jp", None, None, None, None),  # the group's holding
-    (15, "株式会社グリーン物流", "045-200-3000", "green-logi.co.jp", "220-0001", "神奈川県", None, "9876543210987"),
-    (16, "グリーン物流株式会社", "045-200-3000", "green-logi.co.jp", "220-0001", "神奈川県", None, "9876543210999"),  # two 法人番号
+    (15, "株式会社グリーン物流", "045-200-3000", "green-logi.co.jp", "220-0001", "神奈川県", None, "2876543210987"),
+    (16, "グリーン物流株式会社", "045-200-3000", "green-logi.co.jp", "220-0001", "神奈川県", None, "7876543210999"),  # two 法人番号
     (17, "旭自動車株式会社", "0120-111-000", None, None, None, None, None),
     (18, "朝日自動車株式会社", "0120-111-000", None, None, None, None, None),  # read alike (asahi), written apart: two
     (19, "Kongo Foods Co., Ltd.", None, "https://www.kongo-foods.co.jp", None, None, None, None),
@@ -113,8 +113,11 @@ def test_key_readers():
     assert website_domain("https://www.ABC.co.jp/company/") == "abc.co.jp"
     assert website_domain("ｗｗｗ．ｘｙｚ．ｊｐ") == "xyz.jp" and website_domain("http://abc.co.jp:8080/x") == "abc.co.jp"
     assert website_domain("なし") is None and website_domain(None) is None
-    assert corporate_number("1234-5678-90123") == "1234567890123" and corporate_number("１２３４５６７８９０１２３") == "1234567890123"
+    assert corporate_number("9234-5678-90123") == "9234567890123" and corporate_number("９２３４５６７８９０１２３") == "9234567890123"
     assert corporate_number("123") is None
+    # the check digit: 国税庁's own number holds it; one digit mistyped, or two swapped, does not
+    assert corporate_number("7000012050002") == "7000012050002"
+    assert corporate_number("7000012050003") is None and corporate_number("7000012500002") is None
 
 
 def test_sample_accounts_are_grouped_with_precision(tmp_path):
@@ -430,11 +433,11 @@ def test_two_legal_entities_chained_by_a_third_account_are_not_merged_without_re
                 "CorporateNumber__c": corp, "AccountNumber": number, "CreatedDate": TS(n % 12 + 1),
                 "LastModifiedDate": TS(n % 12 + 1)}
 
-    rows = [row(41, "株式会社東洋精機", phone="03-5000-1000", corp="1010001000001"),
+    rows = [row(41, "株式会社東洋精機", phone="03-5000-1000", corp="6010001000001"),
             row(42, "東洋精機(株)", phone="0350001000", web="https://toyo-seiki.co.jp"),
-            row(43, "東洋精機株式会社", web="www.toyo-seiki.co.jp", corp="4010001000004"),
+            row(43, "東洋精機株式会社", web="www.toyo-seiki.co.jp", corp="3010001000004"),
             # one 法人番号 only: the same chain is one company
-            row(51, "株式会社北斗物産", phone="011-200-3000", corp="2430001000002"),
+            row(51, "株式会社北斗物産", phone="011-200-3000", corp="4430001000002"),
             row(52, "北斗物産(株)", phone="0112003000", web="hokuto-bussan.co.jp"),
             row(53, "北斗物産株式会社", web="https://www.hokuto-bussan.co.jp/"),
             # two customer codes at the ends of the chain
@@ -449,7 +452,7 @@ def test_two_legal_entities_chained_by_a_third_account_are_not_merged_without_re
     assert toyo["status_reason"] == (f"two Accounts here are kept apart: different corporate numbers (two legal entities) "
                                      f"({acc(41)} / {acc(43)})")
     # (approved all the same, the merged Account keeps the master's 法人番号, not the newer duplicate's)
-    assert toyo["master_id"] == acc(41) and toyo["fields"]["CorporateNumber__c"]["value"] == "1010001000001"
+    assert toyo["master_id"] == acc(41) and toyo["fields"]["CorporateNumber__c"]["value"] == "6010001000001"
     assert groups[(acc(51), acc(52), acc(53))]["status"] == "auto"
     nankai = groups[(acc(61), acc(62), acc(63))]
     assert nankai["fields"]["AccountNumber"]["value"] == "K-100"
@@ -472,9 +475,9 @@ def test_an_account_that_chains_two_legal_entities_overnight_sends_the_group_to_
         return {**{k: "" for k in account_rows()[0]}, "Id": acc(n), "Object": "Account", "Name": name, "Phone": phone,
                 "Website": web, "CorporateNumber__c": corp, "CreatedDate": TS(n % 12 + 1), "LastModifiedDate": TS(n % 12 + 1)}
 
-    rows = _people_and_accounts() + [row(41, "株式会社東洋精機", "03-5000-1000", corp="1010001000001"),
+    rows = _people_and_accounts() + [row(41, "株式会社東洋精機", "03-5000-1000", corp="6010001000001"),
                                      row(42, "東洋精機(株)", "0350001000", "https://toyo-seiki.co.jp")]
-    new = row(43, "東洋精機株式会社", web="www.toyo-seiki.co.jp", corp="4010001000004")
+    new = row(43, "東洋精機株式会社", web="www.toyo-seiki.co.jp", corp="3010001000004")
     cols = sorted({k for r in rows + [new] for k in r})
     first = write_export(tmp_path / "night1.csv", rows, cols=cols)
     second = write_export(tmp_path / "night2.csv", rows + [new], cols=cols)
@@ -535,3 +538,19 @@ def test_one_name_at_one_postal_code_with_another_switchboard_is_for_review(tmp_
     got = {(a, b): (d, r) for a, b, d, r in con.execute("SELECT left_id, right_id, decision, rule FROM account_pairs").fetchall()}
     assert got == {(acc(81), acc(82)): ("review", "same_name_postal_only"),
                    (acc(83), acc(84)): ("auto", "same_name_and_contact")}
+
+
+def test_a_mistyped_corporate_number_is_no_second_legal_entity(tmp_path):
+    """北斗物産 entered twice at one switchboard, the second 法人番号 mistyped (its check digit fails):
+    one company (auto, same_name_and_contact), not two legal entities; the stage counts the number."""
+    from tests.nayose.fakeorg_helpers import write_export
+
+    rows = [{"Id": acc(91), "Object": "Account", "Name": "株式会社北斗物産", "Phone": "011-200-3000",
+             "CorporateNumber__c": "4430001000002", "CreatedDate": TS(1), "LastModifiedDate": TS(1)},
+            {"Id": acc(92), "Object": "Account", "Name": "北斗物産(株)", "Phone": "0112003000",
+             "CorporateNumber__c": "4430001000020", "CreatedDate": TS(2), "LastModifiedDate": TS(2)}]
+    con = duckdb.connect()
+    results = run_stages(con, [write_export(tmp_path / "accounts.csv", rows)], Config())
+    assert con.execute("SELECT decision, rule FROM account_pairs").fetchall() == [("auto", "same_name_and_contact")]
+    assert con.execute("SELECT count(*) FROM account_conflicts").fetchall()[0][0] == 0
+    assert next(r for r in results if r.stage == "accounts").stats["invalid_corporate_numbers"] == 1
