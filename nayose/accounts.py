@@ -161,9 +161,10 @@ def _mapped(values: pa.Array, fn) -> pa.Array:
                     pa.string())
 
 
-def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[pa.Table, int] | None:
+def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config, only: str | None = None) -> tuple[pa.Table, int] | None:
     """The business Accounts to compare (normalized_accounts' columns), and how many of them carry a
-    corporate number that is none (`corporate_number`); None when there is no business Account."""
+    corporate number that is none (`corporate_number`); None when there is no business Account.
+    `only`: a table of ids (column id) to read, the others are left out."""
     cols = {c[0].lower(): c[0] for c in con.execute("DESCRIBE raw_records").fetchall()}
     if "name" not in cols:
         return None
@@ -171,6 +172,8 @@ def _accounts_table(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[pa.
     not_person = f"NOT {person_account_sql(cols, 'r')}"
     read_only = read_only_record_sql(cols, "r")
     where = f"r.\"Object\" = 'Account' AND {not_person}" + (f" AND NOT {read_only}" if read_only else "")
+    if only is not None:
+        where += f' AND r."Id" IN (SELECT id FROM {_q(only)})'
     addr = [(_first(cols, [f"{p}PostalCode"]), _first(cols, [f"{p}State"])) for p in ac.address_prefixes]
     postal = "coalesce(" + ", ".join([_text("r", p) for p, _ in addr] + ["NULL"]) + ")"
     state = "coalesce(" + ", ".join([_text("r", s) for _, s in addr] + ["NULL"]) + ")"
@@ -247,48 +250,79 @@ def _reading_agrees_sql(a: str, b: str) -> str:
 _PAIR_KEYS = ("corporate_number", "company_id", "core", "reading", "sound", "phone", "domain")
 
 
-def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str = TARGET) -> StageResult:
-    """Write `target` and normalized_accounts (see the module docstring)."""
+def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str = TARGET,
+                   changed: str | None = None) -> StageResult:
+    """Write `target`, account_conflicts and normalized_accounts (see the module docstring).
+
+    With `changed` -- a table of the ids (column id) new, changed or deleted since the previous run,
+    whose tables are in the store (an incremental run) -- only those Accounts are read and
+    normalized again, and only the candidate pairs that touch one of them or lie in a block one of
+    them is (or was) in are decided again: a pair's decision depends on its two Accounts only, and a
+    pair is a candidate or not by its blocks' members. The other rows stay; the tables equal a full
+    run's. The stage's rule counts are then of the pairs decided again."""
     result = StageResult(stage=STAGE, table=target)
     th = config.matching.thresholds
     auto_p, review_p = max(th.auto, 0.999), th.review
     with timed(result):
-        found = _accounts_table(con, config) if config.accounts.enabled else None
+        stored = all(table_exists(con, t) for t in ("normalized_accounts", target, CONFLICTS))
+        if changed is not None and not stored:
+            changed = None  # (no previous tables to keep: everything is matched)
+        found = _accounts_table(con, config, only=changed) if config.accounts.enabled else None
         accounts, invalid = found if found is not None else (None, 0)
         if accounts is None and _empty(con, "normalized_accounts") and _empty(con, target):
             # (no Account now nor before: nothing to write -- an incremental run's few milliseconds)
             result.stats = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}, "conflicts": 0}
             return result
-        con.execute("""CREATE OR REPLACE TABLE normalized_accounts (rec_idx INTEGER, id VARCHAR, name VARCHAR,
-            company_id VARCHAR, parent15 VARCHAR, core VARCHAR, legal_form VARCHAR, reading VARCHAR, sound VARCHAR,
-            office VARCHAR, phone VARCHAR, domain VARCHAR, postal VARCHAR, state VARCHAR, corporate_number VARCHAR,
-            legal_family VARCHAR, account_number VARCHAR)""")
-        con.execute(f"""CREATE OR REPLACE TABLE {_q(target)} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
-            right_id VARCHAR, match_probability DOUBLE, decision VARCHAR, rule VARCHAR, evidence VARCHAR)""")
-        con.execute(f"""CREATE OR REPLACE TABLE {CONFLICTS} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
-            right_id VARCHAR, rule VARCHAR)""")
         stats: dict = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}, "conflicts": 0}
-        if accounts is not None:
-            con.register("_acct_arrow", accounts)
-            con.execute("INSERT INTO normalized_accounts BY NAME SELECT * FROM _acct_arrow")
-            con.unregister("_acct_arrow")
-            stats["accounts"] = accounts.num_rows
-            stats["invalid_corporate_numbers"] = invalid
-            _pairs(con, config, target, auto_p, review_p, stats)
+        if changed is None or not config.accounts.enabled:
+            con.execute("""CREATE OR REPLACE TABLE normalized_accounts (rec_idx INTEGER, id VARCHAR, name VARCHAR,
+                company_id VARCHAR, parent15 VARCHAR, core VARCHAR, legal_form VARCHAR, reading VARCHAR, sound VARCHAR,
+                office VARCHAR, phone VARCHAR, domain VARCHAR, postal VARCHAR, state VARCHAR, corporate_number VARCHAR,
+                legal_family VARCHAR, account_number VARCHAR)""")
+            con.execute(f"""CREATE OR REPLACE TABLE {_q(target)} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
+                right_id VARCHAR, match_probability DOUBLE, decision VARCHAR, rule VARCHAR, evidence VARCHAR)""")
+            con.execute(f"""CREATE OR REPLACE TABLE {CONFLICTS} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
+                right_id VARCHAR, rule VARCHAR)""")
+            if accounts is not None:
+                con.register("_acct_arrow", accounts)
+                con.execute("INSERT INTO normalized_accounts BY NAME SELECT * FROM _acct_arrow")
+                con.unregister("_acct_arrow")
+                stats["invalid_corporate_numbers"] = invalid
+                _pairs(con, config, target, auto_p, review_p, stats)
+        else:
+            # The blocks the changed Accounts were in, before their rows go.
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _acct_was AS {_keys_sql('normalized_accounts')} "
+                        f"SEMI JOIN {_q(changed)} c ON c.id = normalized_accounts.id")
+            con.execute(f"DELETE FROM normalized_accounts WHERE id IN (SELECT id FROM {_q(changed)})")
+            if accounts is not None:
+                con.register("_acct_arrow", accounts)
+                con.execute("INSERT INTO normalized_accounts BY NAME SELECT * FROM _acct_arrow")
+                con.unregister("_acct_arrow")
+            stats["invalid_corporate_numbers_changed"] = invalid
+            _pairs(con, config, target, auto_p, review_p, stats, changed=changed)
+            con.execute("DROP TABLE IF EXISTS _acct_was")
+        stats["accounts"] = int(con.execute("SELECT count(*) FROM normalized_accounts").fetchall()[0][0])
         result.rows = int(con.execute(f"SELECT count(*) FROM {_q(target)}").fetchall()[0][0])
         result.stats = stats
     return result
 
 
-def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: float, review_p: float,
-           stats: dict) -> None:
-    cap = config.accounts.max_block_size
-    keys = " UNION ALL ".join(
-        f"SELECT rec_idx, '{k}' AS kind, {k} AS key FROM normalized_accounts WHERE {k} IS NOT NULL"
+def _keys_sql(table: str) -> str:
+    """SQL: (rec_idx, kind, key) of every blocking key of the Accounts in `table`."""
+    return "SELECT * FROM (" + " UNION ALL ".join(
+        f"SELECT rec_idx, id, '{k}' AS kind, {k} AS key FROM {table} WHERE {k} IS NOT NULL"
         + (" AND length(reading) >= 3" if k == "reading" else "")
         for k in _PAIR_KEYS
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _acct_keys AS {keys}")
+    ) + f") {table}"
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: float, review_p: float,
+           stats: dict, changed: str | None = None) -> None:
+    """Decide the candidate pairs into `target` and CONFLICTS (all of them; with `changed`, those the
+    changed Accounts touch -- see match_accounts -- replacing their rows, `_acct_was` holding the
+    changed Accounts' previous keys)."""
+    cap = config.accounts.max_block_size
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _acct_keys AS SELECT rec_idx, kind, key FROM ({_keys_sql('normalized_accounts')})")
     skipped = con.execute(f"""SELECT kind, count(*) FROM (SELECT kind, key FROM _acct_keys GROUP BY ALL
                               HAVING count(*) > {int(cap)}) GROUP BY kind ORDER BY kind""").fetchall()
     stats["skipped_blocks"] = {k: int(n) for k, n in skipped}
@@ -301,6 +335,28 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
         JOIN normalized_accounts a ON a.rec_idx = x.rec_idx JOIN normalized_accounts b ON b.rec_idx = y.rec_idx
     """)
     stats["candidate_pairs"] = int(con.execute("SELECT count(*) FROM _acct_cand").fetchall()[0][0])
+    if changed is not None:
+        # Decided again: the candidates touching a changed Account, and those in a block a changed
+        # Account is or was in (a block crossing max_block_size makes or unmakes its pairs); their
+        # previous rows, and every row of such a block, go first.
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _acct_touched AS
+            SELECT DISTINCT kind, key FROM _acct_was
+            UNION SELECT DISTINCT k.kind, k.key FROM _acct_keys k
+                  SEMI JOIN normalized_accounts a ON a.rec_idx = k.rec_idx AND a.id IN (SELECT id FROM {_q(changed)})""")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _acct_redo AS
+            SELECT DISTINCT x.rec_idx AS l, y.rec_idx AS r
+            FROM _acct_keys x JOIN _acct_keys y ON x.kind = y.kind AND x.key = y.key AND x.rec_idx <> y.rec_idx
+            SEMI JOIN _acct_touched t ON t.kind = x.kind AND t.key = x.key""")
+        gone = f"""(left_id IN (SELECT id FROM {_q(changed)}) OR right_id IN (SELECT id FROM {_q(changed)})
+                    OR (left_idx, right_idx) IN (SELECT (l, r) FROM _acct_redo))"""
+        for t in (target, CONFLICTS):
+            con.execute(f"DELETE FROM {_q(t)} WHERE {gone}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _acct_cand AS SELECT c.* FROM _acct_cand c
+            WHERE c.l IN (SELECT rec_idx FROM normalized_accounts WHERE id IN (SELECT id FROM {_q(changed)}))
+               OR c.r IN (SELECT rec_idx FROM normalized_accounts WHERE id IN (SELECT id FROM {_q(changed)}))
+               OR (c.l, c.r) IN (SELECT (l, r) FROM _acct_redo)""")
+        con.execute("DROP TABLE IF EXISTS _acct_touched")
+        con.execute("DROP TABLE IF EXISTS _acct_redo")
     cand = con.sql("""SELECT c.l, c.r, coalesce(a.core, '') AS ac, coalesce(b.core, '') AS bc,
                              coalesce(a.reading, '') AS ar, coalesce(b.reading, '') AS br
                       FROM _acct_cand c

@@ -704,8 +704,11 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
             con.unregister("_inc_arrow")
         lap("update records")
 
-        # ---- business Accounts: matched again in full, before the people (score leaves them out) --
-        accounts_result = match_accounts(con, config)
+        # ---- business Accounts: the new, changed and deleted ones against all, before the people ----
+        # (score leaves them out; nayose.accounts keeps every pair none of them touches)
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_acct_changed AS SELECT id FROM _inc_changed UNION SELECT id FROM _inc_deleted")
+        accounts_result = match_accounts(con, config, changed="_inc_acct_changed")
+        con.execute("DROP TABLE IF EXISTS _inc_acct_changed")
         lap("accounts")
 
         # ---- block ----------------------------------------------------------------------------

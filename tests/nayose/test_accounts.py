@@ -554,3 +554,54 @@ def test_a_mistyped_corporate_number_is_no_second_legal_entity(tmp_path):
     assert con.execute("SELECT decision, rule FROM account_pairs").fetchall() == [("auto", "same_name_and_contact")]
     assert con.execute("SELECT count(*) FROM account_conflicts").fetchall()[0][0] == 0
     assert next(r for r in results if r.stage == "accounts").stats["invalid_corporate_numbers"] == 1
+
+
+@pytest.mark.parametrize("changes_only", [False, True])
+def test_accounts_changed_deleted_and_added_overnight_match_as_a_full_run_does(tmp_path, changes_only):
+    """An incremental run decides again only the Account pairs the night's changes touch (a renamed
+    Account, one with a new switchboard, one deleted, two new ones -- one of them a fourth entry that
+    chains a company's Accounts): every Account table and group equals a full run's on the same
+    snapshot."""
+    from tests.nayose.fakeorg_helpers import write_export
+
+    from nayose.incremental import incremental_run
+    from nayose.store import connect
+
+    rows = account_rows() + _people_and_accounts()[2:]  # (and two people: an incremental state needs some)
+    cols = sorted({k for r in rows for k in r})
+    by_n = {n: r for (n, *_), r in zip(ACCOUNTS, rows)}
+    night2 = {r["Id"]: dict(r) for r in rows}
+    changed = [
+        {**by_n[8], "Name": "山田製作所株式会社", "LastModifiedDate": TS(12)},  # the typo mended: now the same name
+        {**by_n[10], "Phone": "011-222-3333", "LastModifiedDate": TS(12)},  # the namesake moves to さくら商事's switchboard
+        {**by_n[1], "Id": acc(97), "Name": "ヤマダ製作所(株)", "Phone": "03-1234-5678"},  # new: a kana writing
+        {**by_n[16], "Id": acc(98), "CorporateNumber__c": "", "Website": "green-logi.co.jp"},  # new: chains 15 and 16
+    ]
+    deleted = [acc(13)]  # a B2C bucket Account
+    for r in changed:
+        night2[r["Id"]] = {**{c: "" for c in cols}, **r}
+    for i in deleted:
+        del night2[i]
+    first = write_export(tmp_path / "night1.csv", rows, cols=cols)
+    second = write_export(tmp_path / "night2.csv", list(night2.values()), cols=cols)
+    delta = write_export(tmp_path / "changes.csv", changed, cols=cols)
+    gone = tmp_path / "deleted.csv"
+    gone.write_text("Id\n" + "\n".join(deleted) + "\n", encoding="utf-8")
+    tables = {"account_pairs": "left_id, right_id, match_probability, decision, rule, evidence",
+              "account_conflicts": "left_id, right_id, rule",
+              "normalized_accounts": "* EXCLUDE (rec_idx)", "clusters": '"Id", cluster_id, status'}
+    with connect(tmp_path / "store.duckdb") as con:
+        incremental_run(con, [first], Config())
+        inc = incremental_run(con, [delta] if changes_only else [second], Config(), changes_only=changes_only,
+                              deleted_ids=deleted if changes_only else ())
+        assert inc.mode == "incremental", inc.reason
+        stage = next(r for r in inc.results if r.stage == "accounts")
+        assert "invalid_corporate_numbers_changed" in stage.stats  # (the Accounts were matched incrementally)
+        got = {t: sorted(con.execute(f"SELECT {c} FROM {t}").fetchall(), key=str) for t, c in tables.items()}
+    full = duckdb.connect()
+    run_stages(full, [second], Config())
+    for t, c in tables.items():
+        assert got[t] == sorted(full.execute(f"SELECT {c} FROM {t}").fetchall(), key=str), t
+    rules = {(a, b): r for a, b, _, _, r, _ in got["account_pairs"]}
+    assert rules[(acc(15), acc(98))] == "same_name_and_contact" and (acc(16), acc(98)) in rules
+    assert any(r == "other_corporate_number" for *_, r in got["account_conflicts"])  # 15 / 16: kept apart
