@@ -10,9 +10,10 @@
 
     python bench/incremental_bench.py                    # 100k, 1% changed
     python bench/incremental_bench.py --records 20000 --share 0.01
+    python bench/incremental_bench.py --accounts         # the org with its business Accounts
 
 Prints the full vs incremental times per stage (median of --repeat alternating runs, default 3);
-writes bench/out/incremental_bench.json.
+writes bench/out/incremental_bench.json (incremental_bench_accounts.json with --accounts).
 """
 
 from __future__ import annotations
@@ -110,11 +111,19 @@ def compare(a: duckdb.DuckDBPyConnection, b_path: Path) -> dict:
         diff_scored = differences(by_id("main", "scored_pairs", "p.* EXCLUDE (left_idx, right_idx)"),
                                   by_id("other", "scored_pairs", "p.* EXCLUDE (left_idx, right_idx)"))
         groups = a.execute("SELECT count(DISTINCT cluster_id) FROM clusters WHERE status <> 'single'").fetchall()[0][0]
+        # business Accounts (nayose.accounts), when the input has them: their tables, by Id
+        accounts = {t: differences(f"SELECT {c} FROM main.{t}", f"SELECT {c} FROM other.{t}")
+                    for t, c in (("account_pairs", "* EXCLUDE (left_idx, right_idx)"),
+                                 ("account_conflicts", "* EXCLUDE (left_idx, right_idx)"),
+                                 ("normalized_accounts", "* EXCLUDE (rec_idx)"))
+                    if a.execute(f"SELECT count(DISTINCT database_name) FROM duckdb_tables() WHERE table_name = '{t}' "
+                                 "AND database_name IN (current_database(), 'other')").fetchall()[0][0] == 2}
     finally:
         a.execute("DETACH other")
     return {"candidate_pairs": int(pairs_a), "pair_differences": diff_pairs, "max_probability_difference": float(max_prob),
             "cluster_row_differences": diff_clusters, "normalized_row_differences": diff_norm,
-            "scored_row_differences": diff_scored, "groups": int(groups)}
+            "scored_row_differences": diff_scored, "groups": int(groups),
+            "account_row_differences": sum(accounts.values()), "account_tables_compared": sorted(accounts)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--share", type=float, default=0.01)
     ap.add_argument("--repeat", type=int, default=3, help="full and incremental runs, alternately (median reported)")
+    ap.add_argument("--accounts", action="store_true",
+                    help="the sample org with its business Account export (nayose sample --accounts) in the same file")
     args = ap.parse_args(argv)
 
     from nayose.config import load_config
@@ -132,12 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     from nayose.score import load_model
     from nayose.store import connect
 
-    work = OUT / f"incremental_{args.records}"
+    work = OUT / f"incremental_{args.records}{'_accounts' if args.accounts else ''}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     base = work / "base.csv"
     changed = work / "changed.csv"
-    write_sample(args.records, args.seed, base, work / "base.truth.csv")
+    if args.accounts:
+        # People and Accounts in one export (the changes then touch Accounts too: a switchboard, a name)
+        people, accounts = work / "people.csv", work / "accounts.csv"
+        write_sample(args.records, args.seed, people, work / "base.truth.csv", accounts_csv=accounts)
+        duckdb.execute(f"""COPY (SELECT * FROM read_csv('{people}', all_varchar=true, header=true)
+                               UNION ALL BY NAME SELECT * FROM read_csv('{accounts}', all_varchar=true, header=true)
+                               ORDER BY "Id") TO '{base}' (HEADER, DELIMITER ',')""")
+    else:
+        write_sample(args.records, args.seed, base, work / "base.truth.csv")
     config = load_config(None)
 
     prev_db = work / "previous.duckdb"
@@ -252,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "changes_only": deltas[0]["result"].to_dict(),
         "changes_only_equal_to_full_run": delta_diff,
     }
-    (OUT / "incremental_bench.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    (OUT / f"incremental_bench{'_accounts' if args.accounts else ''}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(report, indent=2, ensure_ascii=False))
     print(
         f"\nmedian of {args.repeat}: full run (same model): {full_seconds:.2f} s; incremental: {inc_seconds:.2f} s "
@@ -263,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
           f"incremental extract gives them): {delta_seconds:.2f} s = {100 * delta_seconds / full_seconds:.1f}% of the full run "
           f"with the same model, {100 * delta_seconds / median(estimated):.1f}% of a full run ({median(estimated):.2f} s: "
           f"the model estimated again).")
-    keys = ("pair_differences", "cluster_row_differences", "normalized_row_differences", "scored_row_differences")
+    keys = ("pair_differences", "cluster_row_differences", "normalized_row_differences", "scored_row_differences",
+            "account_row_differences")
     same = all(d[k] == 0 for d in (diff, delta_diff) for k in keys)
     print("same pairs, probabilities and groups as the full run (both incremental modes)" if same
           else f"DIFFERENCES: snapshot {diff}; changes only {delta_diff}")
