@@ -308,7 +308,7 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
 
 
 def _keys_sql(table: str) -> str:
-    """SQL: (rec_idx, kind, key) of every blocking key of the Accounts in `table`."""
+    """SQL: (rec_idx, id, kind, key) of every blocking key of the Accounts in `table` (aliased `table`)."""
     return "SELECT * FROM (" + " UNION ALL ".join(
         f"SELECT rec_idx, id, '{k}' AS kind, {k} AS key FROM {table} WHERE {k} IS NOT NULL"
         + (" AND length(reading) >= 3" if k == "reading" else "")
