@@ -1154,8 +1154,8 @@ def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> Stag
         prob = linked.column(2).to_numpy()
         labels = _components(n, left, right)
         # The touched records with the other records of their previous groups.
-        # (business Accounts are matched again in full every run, nayose.accounts: all of them, with
-        # their previous groups, are formed again)
+        # (every business Account, with its previous group, is formed again: the accounts stage
+        # decides again only the pairs the night touched, but which groups those change is not kept)
         seeds = con.sql(
             """WITH t AS (SELECT rec_idx FROM _inc_touched_rec UNION SELECT rec_idx FROM normalized_accounts)
                SELECT DISTINCT rec_idx FROM t UNION SELECT c.rec_idx FROM clusters c
