@@ -173,23 +173,21 @@ def groups_consistent(store: NayoseStore) -> dg.AssetCheckResult:
         return res
     config = store.load_config()
     max_auto, max_auto_accounts = config.cluster.max_auto_size, config.accounts.max_auto_size
-    # (a group of business Accounts has its own limit, accounts.max_auto_size)
     with store.connect() as con:
-        accounts = table_exists(con, "normalized_accounts")
-    is_account = ("bool_or(c.rec_idx IN (SELECT rec_idx FROM normalized_accounts))" if accounts else "false")
-    wrong_size, mixed, bad_auto, bad_single = _one(
-        store,
-        f"""WITH g AS (SELECT cluster_id, count(*) AS n, count(DISTINCT status) AS statuses,
-                              any_value(status) AS status, min(cluster_size) AS lo, max(cluster_size) AS hi,
-                              {is_account} AS accounts
-                       FROM clusters c GROUP BY cluster_id)
-            SELECT count(*) FILTER (WHERE lo <> n OR hi <> n),
-                   count(*) FILTER (WHERE statuses > 1),
-                   count(*) FILTER (WHERE status = 'auto' AND (n < 2 OR n > CASE WHEN accounts THEN {int(max_auto_accounts)}
-                                                                              ELSE {int(max_auto)} END)),
-                   count(*) FILTER (WHERE status = 'single' AND n <> 1)
-            FROM g""",
-    )
+        # (a group of business Accounts has its own limit, accounts.max_auto_size)
+        is_account = ("bool_or(c.rec_idx IN (SELECT rec_idx FROM normalized_accounts))"
+                      if table_exists(con, "normalized_accounts") else "false")
+        wrong_size, mixed, bad_auto, bad_single = con.execute(
+            f"""WITH g AS (SELECT cluster_id, count(*) AS n, count(DISTINCT status) AS statuses,
+                                  any_value(status) AS status, min(cluster_size) AS lo, max(cluster_size) AS hi,
+                                  {is_account} AS accounts
+                           FROM clusters c GROUP BY cluster_id)
+                SELECT count(*) FILTER (WHERE lo <> n OR hi <> n),
+                       count(*) FILTER (WHERE statuses > 1),
+                       count(*) FILTER (WHERE status = 'auto' AND (n < 2 OR n > CASE WHEN accounts THEN {int(max_auto_accounts)}
+                                                                                  ELSE {int(max_auto)} END)),
+                       count(*) FILTER (WHERE status = 'single' AND n <> 1)
+                FROM g""").fetchall()[0]
     return dg.AssetCheckResult(
         passed=(wrong_size == mixed == bad_auto == bad_single == 0),
         metadata={"groups_with_wrong_size": int(wrong_size), "groups_with_mixed_status": int(mixed),

@@ -55,7 +55,7 @@ from nayose.config import Config
 from nayose.normalize import (canonical_prefecture, company_identity, is_name_placeholder, name_placeholder_key,
                               normalize_phone, normalize_postal, person_account_sql, read_only_record_sql)
 from nayose.stage import StageResult, timed
-from nayose.store import table_exists
+from nayose.store import drop_tables, table_exists
 from nayose.values import map_values
 
 STAGE = "accounts"
@@ -269,12 +269,13 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
             changed = None  # (no previous tables to keep: everything is matched)
         found = _accounts_table(con, config, only=changed) if config.accounts.enabled else None
         accounts, invalid = found if found is not None else (None, 0)
+        stats: dict = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}, "conflicts": 0}
         if accounts is None and _empty(con, "normalized_accounts") and _empty(con, target):
             # (no Account now nor before: nothing to write -- an incremental run's few milliseconds)
-            result.stats = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}, "conflicts": 0}
+            result.stats = stats
             return result
-        stats: dict = {"accounts": 0, "candidate_pairs": 0, "skipped_blocks": {}, "pairs": {}, "rules": {}, "conflicts": 0}
-        if changed is None or not config.accounts.enabled:
+        full = changed is None or not config.accounts.enabled
+        if full:
             con.execute("""CREATE OR REPLACE TABLE normalized_accounts (rec_idx INTEGER, id VARCHAR, name VARCHAR,
                 company_id VARCHAR, parent15 VARCHAR, core VARCHAR, legal_form VARCHAR, reading VARCHAR, sound VARCHAR,
                 office VARCHAR, phone VARCHAR, domain VARCHAR, postal VARCHAR, state VARCHAR, corporate_number VARCHAR,
@@ -283,25 +284,25 @@ def match_accounts(con: duckdb.DuckDBPyConnection, config: Config, target: str =
                 right_id VARCHAR, match_probability DOUBLE, decision VARCHAR, rule VARCHAR, evidence VARCHAR)""")
             con.execute(f"""CREATE OR REPLACE TABLE {CONFLICTS} (left_idx INTEGER, right_idx INTEGER, left_id VARCHAR,
                 right_id VARCHAR, rule VARCHAR)""")
-            if accounts is not None:
-                con.register("_acct_arrow", accounts)
-                con.execute("INSERT INTO normalized_accounts BY NAME SELECT * FROM _acct_arrow")
-                con.unregister("_acct_arrow")
-                stats["invalid_corporate_numbers"] = invalid
-                _pairs(con, config, target, auto_p, review_p, stats)
         else:
             # The blocks the changed Accounts were in, before their rows go.
             con.execute(f"CREATE OR REPLACE TEMP TABLE _acct_was AS {_keys_sql('normalized_accounts')} "
                         f"SEMI JOIN {_q(changed)} c ON c.id = normalized_accounts.id")
             con.execute(f"DELETE FROM normalized_accounts WHERE id IN (SELECT id FROM {_q(changed)})")
+        if accounts is not None:
+            con.register("_acct_arrow", accounts)
+            con.execute("INSERT INTO normalized_accounts BY NAME SELECT * FROM _acct_arrow")
+            con.unregister("_acct_arrow")
+        if full:
             if accounts is not None:
-                con.register("_acct_arrow", accounts)
-                con.execute("INSERT INTO normalized_accounts BY NAME SELECT * FROM _acct_arrow")
-                con.unregister("_acct_arrow")
+                stats["accounts"] = accounts.num_rows
+                stats["invalid_corporate_numbers"] = invalid
+                _pairs(con, config, target, auto_p, review_p, stats)
+        else:
             stats["invalid_corporate_numbers_changed"] = invalid
             _pairs(con, config, target, auto_p, review_p, stats, changed=changed)
-            con.execute("DROP TABLE IF EXISTS _acct_was")
-        stats["accounts"] = int(con.execute("SELECT count(*) FROM normalized_accounts").fetchall()[0][0])
+            drop_tables(con, "_acct_was")
+            stats["accounts"] = int(con.execute("SELECT count(*) FROM normalized_accounts").fetchall()[0][0])
         result.rows = int(con.execute(f"SELECT count(*) FROM {_q(target)}").fetchall()[0][0])
         result.stats = stats
     return result
@@ -339,10 +340,11 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
         # Decided again: the candidates touching a changed Account, and those in a block a changed
         # Account is or was in (a block crossing max_block_size makes or unmakes its pairs); their
         # previous rows, and every row of such a block, go first.
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _acct_touched AS
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _acct_now AS
+            SELECT rec_idx FROM normalized_accounts WHERE id IN (SELECT id FROM {_q(changed)})""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE _acct_touched AS
             SELECT DISTINCT kind, key FROM _acct_was
-            UNION SELECT DISTINCT k.kind, k.key FROM _acct_keys k
-                  SEMI JOIN normalized_accounts a ON a.rec_idx = k.rec_idx AND a.id IN (SELECT id FROM {_q(changed)})""")
+            UNION SELECT DISTINCT k.kind, k.key FROM _acct_keys k SEMI JOIN _acct_now USING (rec_idx)""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _acct_redo AS
             SELECT DISTINCT x.rec_idx AS l, y.rec_idx AS r
             FROM _acct_keys x JOIN _acct_keys y ON x.kind = y.kind AND x.key = y.key AND x.rec_idx <> y.rec_idx
@@ -351,12 +353,10 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
                     OR (left_idx, right_idx) IN (SELECT (l, r) FROM _acct_redo))"""
         for t in (target, CONFLICTS):
             con.execute(f"DELETE FROM {_q(t)} WHERE {gone}")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _acct_cand AS SELECT c.* FROM _acct_cand c
-            WHERE c.l IN (SELECT rec_idx FROM normalized_accounts WHERE id IN (SELECT id FROM {_q(changed)}))
-               OR c.r IN (SELECT rec_idx FROM normalized_accounts WHERE id IN (SELECT id FROM {_q(changed)}))
+        con.execute("""CREATE OR REPLACE TEMP TABLE _acct_cand AS SELECT c.* FROM _acct_cand c
+            WHERE c.l IN (SELECT rec_idx FROM _acct_now) OR c.r IN (SELECT rec_idx FROM _acct_now)
                OR (c.l, c.r) IN (SELECT (l, r) FROM _acct_redo)""")
-        con.execute("DROP TABLE IF EXISTS _acct_touched")
-        con.execute("DROP TABLE IF EXISTS _acct_redo")
+        drop_tables(con, "_acct_now", "_acct_touched", "_acct_redo")
     cand = con.sql("""SELECT c.l, c.r, coalesce(a.core, '') AS ac, coalesce(b.core, '') AS bc,
                              coalesce(a.reading, '') AS ar, coalesce(b.reading, '') AS br
                       FROM _acct_cand c
@@ -456,8 +456,7 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: Config, target: str, auto_p: 
         stats["rules"]["other_account_number"] = int(lowered)
     stats["pairs"] = {dec: int(n) for dec, n in con.execute(
         f"SELECT decision, count(*) FROM {_q(target)} GROUP BY 1 ORDER BY 1").fetchall()}
-    for t in ("_acct_keys", "_acct_cand", "_acct_decided"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    drop_tables(con, "_acct_keys", "_acct_cand", "_acct_decided")
 
 
 

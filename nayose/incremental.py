@@ -81,7 +81,7 @@ from nayose.score import (
     both_nameless, home_address_max, household_review, load_model, ocr_mail_fold, one_name_in_two_mailboxes, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
 )
 from nayose.stage import StageResult, timed
-from nayose.store import table_exists
+from nayose.store import drop_tables, table_exists
 
 STATE_VERSION = "4"
 _TRAILING_DIGITS = re.compile("[0-9]+$")
@@ -183,12 +183,6 @@ def _ids_table(con: duckdb.DuckDBPyConnection, name: str, ids) -> None:
     con.register("_inc_ids_arrow", pa.table({"id": pa.array(sorted(ids), pa.string())}))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT id FROM _inc_ids_arrow")
     con.unregister("_inc_ids_arrow")
-
-
-def _drop_tables(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
-    """Drop the run's work tables (those that exist)."""
-    for t in tables:
-        con.execute(f'DROP TABLE IF EXISTS "{t}"')
 
 
 class _Timed:
@@ -509,7 +503,7 @@ def incremental_run(
         return out
     finally:
         _drop_raw(con)
-        _drop_tables(con, "_inc_batch_raw", "_inc_batch_norm", "_inc_endpoints", "_inc_delta", "_inc_gone_ids")
+        drop_tables(con, "_inc_batch_raw", "_inc_batch_norm", "_inc_endpoints", "_inc_delta", "_inc_gone_ids")
 
 
 def _drop_snapshot(con: duckdb.DuckDBPyConnection, inputs) -> None:
@@ -708,7 +702,7 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
         # (score leaves them out; nayose.accounts keeps every pair none of them touches)
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_acct_changed AS SELECT id FROM _inc_changed UNION SELECT id FROM _inc_deleted")
         accounts_result = match_accounts(con, config, changed="_inc_acct_changed")
-        con.execute("DROP TABLE IF EXISTS _inc_acct_changed")
+        drop_tables(con, "_inc_acct_changed")
         lap("accounts")
 
         # ---- block ----------------------------------------------------------------------------
@@ -740,7 +734,7 @@ def _incremental(con, inputs, config: Config, model, res: IncrementalResult, lap
         except duckdb.Error:
             pass
         raise
-    _drop_tables(con, "_inc_new_hash", "_inc_changed", "_inc_deleted", "_inc_renorm", "_inc_num", "_inc_deleted_rec",
+    drop_tables(con, "_inc_new_hash", "_inc_changed", "_inc_deleted", "_inc_renorm", "_inc_num", "_inc_deleted_rec",
                  "_inc_moved", "_inc_moved_rec", "_inc_rekeyed", "_inc_gone", "_inc_batch_new", "_inc_limits", "_inc_d", "_score_features", "_inc_old_values",
                  "_inc_flags", "_inc_dirty_pairs", "_inc_touched_rec", "_inc_regrouped", "_inc_prev")
     lap("finish")
@@ -866,7 +860,7 @@ def _block_incremental(con: duckdb.DuckDBPyConnection, config: Config, rules, re
                   coalesce(max(n) FILTER (WHERE n > l.lim), 0)
            FROM b JOIN _inc_limits l USING (rule_no) GROUP BY b.rule_no"""
     ).fetchall()}
-    _drop_tables(con, "_inc_touched", "_inc_members_old", "_inc_members_new", "_inc_batch_keys", "_inc_new_blocks",
+    drop_tables(con, "_inc_touched", "_inc_members_old", "_inc_members_new", "_inc_batch_keys", "_inc_new_blocks",
                  "_inc_d_rules")
     result.rows = total
     result.seconds = round(time.perf_counter() - t0, 3)
@@ -1129,7 +1123,7 @@ def _score_incremental(con: duckdb.DuckDBPyConnection, config: Config, model, pr
         "incremental": {"compared_pairs": res.compared_pairs, "reweighed_pairs": res.reweighed_pairs,
                         "gates_in_rescored_pairs": gate_stats(model, counts)},
     }
-    _drop_tables(con, "_inc_gone_idx", "_inc_d_now", "_inc_chg", "_inc_affected", "_inc_endpoints", "_inc_vals",
+    drop_tables(con, "_inc_gone_idx", "_inc_d_now", "_inc_chg", "_inc_affected", "_inc_endpoints", "_inc_vals",
                  "_inc_counts")
     return result
 

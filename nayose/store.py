@@ -59,3 +59,9 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
         ).fetchall()[0][0]
     )
+
+
+def drop_tables(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    """Drop a stage's work tables (those that exist)."""
+    for t in tables:
+        con.execute(f'DROP TABLE IF EXISTS "{t}"')
