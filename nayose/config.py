@@ -113,6 +113,16 @@ class InputConfig(_Strict):
 
 _ONE_KEY = r"[a-z][a-z0-9_]*(:[1-9][0-9]?)?"
 KEY_PATTERN = rf"^{_ONE_KEY}(\|{_ONE_KEY})*$"
+# The columns of the normalize stage's table a blocking key may name (nayose.normalize writes them;
+# a test keeps the two lists equal). A key naming anything else is a typo: without this check the
+# rule was silently inactive, as a rule on a field the export lacks is.
+KEY_COLUMNS = (
+    "object", "last_name", "first_name", "full_name", "last_reading", "first_reading", "name_key", "name_sound",
+    "company_core", "company_legal_form", "company_reading", "company_sound", "email", "email_local", "email_domain",
+    "email_is_freemail", "email_is_role", "phone", "mobile", "phone_is_mobile", "personal_phone", "postal_code",
+    "prefecture", "city", "street", "state", "birthdate", "title", "department", "lead_source", "created_date",
+    "last_modified_date", "card_person_id",
+)
 
 
 class BlockingRule(_Strict):
@@ -135,6 +145,10 @@ class BlockingRule(_Strict):
         for k in keys:
             if not re.match(KEY_PATTERN, k):
                 raise ValueError(f"blocking key {k!r} must be a column name, 'column:N' or alternatives 'a|b'")
+            unknown = [c for c in (a.partition(":")[0] for a in k.split("|")) if c not in KEY_COLUMNS]
+            if unknown:
+                raise ValueError(f"blocking key {k!r}: no normalized column {unknown[0]!r} "
+                                 f"(one of: {', '.join(KEY_COLUMNS)})")
         if sum("|" in k for k in keys) > 1:
             raise ValueError(f"blocking keys {keys!r}: at most one key may have alternatives ('a|b')")
         return keys

@@ -215,7 +215,9 @@ def run_plan(
 
 def output_tmp(out: Path) -> Path:
     """A temporary folder beside `out` for a run's outputs (``.<name>.tmp-<pid>.<random>``). Folders of
-    this kind left by runs that were killed (their process is gone) are removed first."""
+    this kind left by runs that were killed (their process is gone) are removed first. (`out` may be
+    relative: `--out .` is the current folder, whose name and parent come from its absolute path.)"""
+    out = _absolute(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(out)
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}.", dir=out.parent))
@@ -225,6 +227,7 @@ def remove_stale_tmp(out: Path) -> list[Path]:
     """Remove the temporary output folders of `out` whose owning process no longer runs."""
     import glob
 
+    out = _absolute(out)
     removed = []
     for p in out.parent.glob(glob.escape(f".{out.name}.tmp-") + "*"):
         pid_text = p.name[len(out.name) + 6:].split(".", 1)[0]
@@ -236,6 +239,21 @@ def remove_stale_tmp(out: Path) -> list[Path]:
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
     return removed
+
+
+def _absolute(out: Path) -> Path:
+    """`out` as an absolute path, `.` and `..` folded, symbolic links left as they are."""
+    return Path(os.path.abspath(out))
+
+
+def _holds_cwd(out: Path) -> bool:
+    """Is the current folder `out` or inside it? (A folder swapped away would leave the shell that
+    ran nayose in a deleted folder.)"""
+    try:
+        cwd = Path(os.getcwd())
+    except OSError:
+        return False
+    return cwd == out or out in cwd.parents
 
 
 def _alive(pid: int) -> bool:
@@ -257,9 +275,11 @@ def publish_outputs(tmp: Path, out: Path) -> None:
     with the old one in one `renameat2(RENAME_EXCHANGE)` (Linux); the old folder is removed
     afterwards (a run killed in between leaves it as a stale temporary folder, removed by the next
     run). Where that is not possible (another OS, a file system without RENAME_EXCHANGE, DIR a
-    mount point) the files are replaced one by one, each an atomic rename."""
+    mount point, or DIR the current folder or one holding it) the files are replaced one by one,
+    each an atomic rename."""
     from nayose.errors import NayoseError
 
+    out = _absolute(out)
     if not out.exists():
         mask = os.umask(0)
         os.umask(mask)
@@ -271,7 +291,7 @@ def publish_outputs(tmp: Path, out: Path) -> None:
             raise NayoseError(f"{out}: output path exists and is not a folder")
         _replace_files(tmp, out)
         return
-    if _exchange_dirs(tmp, out):
+    if not _holds_cwd(out) and _exchange_dirs(tmp, out):
         shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old folder
         return
     _replace_files(tmp, out)

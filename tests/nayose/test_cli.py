@@ -110,6 +110,31 @@ def test_blocking_keys_with_alternatives_are_checked(tmp_path):
     cfg.write_text("matching:\n  blocking_rules:\n    - {name: bad, keys: [\"email||phone\"]}\n", encoding="utf-8")
     proc = run("config", "--check", cfg)
     assert proc.returncode == 2 and "alternatives" in proc.stderr
+    # A misspelled column was a rule silently never active (0 candidate pairs, exit 0): now an error.
+    for key in ("emial", "company_core|last_nmae", "stret:6"):
+        cfg.write_text(f"matching:\n  blocking_rules:\n    - {{name: typo, keys: [\"{key}\"]}}\n", encoding="utf-8")
+        proc = run("config", "--check", cfg)
+        bad = key.split("|")[-1].split(":")[0]
+        assert proc.returncode == 2 and f"no normalized column '{bad}'" in proc.stderr, (key, proc.stderr)
+
+
+def test_out_may_be_the_current_folder(tmp_path, sample_csv):
+    """`--out .` (and `..` from a subfolder): the outputs land there, complete, next to what was
+    there; before, the temporary folder was made inside the output folder and the run failed
+    half-written ("Directory not empty")."""
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    mine = work / "notes.txt"
+    mine.write_text("mine", encoding="utf-8")
+    for cwd, out in ((work, "."), (work, "."), (work / "sub", "..")):
+        proc = subprocess.run([sys.executable, "-m", "nayose.cli", "plan", str(sample_csv), "--out", out, "--quiet"],
+                              capture_output=True, text=True, cwd=cwd, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert mine.read_text(encoding="utf-8") == "mine"
+        with open(work / "clusters.csv", encoding="utf-8") as f:
+            assert len(list(csv.DictReader(f))) == 2000
+        assert (work / "merge_plan.json").exists() and (work / "summary.json").exists()
+        assert not list(work.glob(".*tmp-*")) and not list(tmp_path.glob(".*tmp-*"))
 
 
 def test_default_config_round_trips(tmp_path):

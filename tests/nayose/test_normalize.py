@@ -623,6 +623,10 @@ def test_stage_shape(jp):
     assert res.rows == len(JP_ROWS) == len(rows)
     cols = [r[0] for r in con.execute("DESCRIBE normalized_records").fetchall()]
     assert cols == list(OUTPUT_COLUMNS)
+    # (the config checks a blocking key against its own list of these columns)
+    from nayose.config import KEY_COLUMNS
+
+    assert cols == ["rec_idx", "id", *KEY_COLUMNS]
     types = {r[0]: r[1] for r in con.execute("DESCRIBE normalized_records").fetchall()}
     assert types["rec_idx"] == "INTEGER"
     assert types["email_is_freemail"] == types["email_is_role"] == types["phone_is_mobile"] == "BOOLEAN"
