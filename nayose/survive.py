@@ -246,8 +246,12 @@ TRUE_VALUES = TRUE_FLAG_VALUES
 _WS = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 _KANJI_RE2 = r"[\x{3005}\x{4e00}-\x{9fff}\x{f900}-\x{faff}]"
 _KANA_RE2 = r"[\x{3040}-\x{30ff}\x{ff66}-\x{ff9f}]"
-# A value of two parts apart (ASCII or ideographic space): a whole name typed into one field.
-_TWO_PARTS_RE2 = r"^[\s\x{3000}]*([^\s\x{3000}]+)[\s\x{3000}]+([^\s\x{3000}]+)[\s\x{3000}]*$"
+# A value of two parts apart (ASCII or ideographic space, or a comma: 山田、太郎): a whole name typed
+# into one field, surname first.
+_TWO_PARTS_RE2 = (r"^[\s\x{3000}]*([^\s\x{3000},，、]+)(?:[\s\x{3000}]*[,，、][\s\x{3000}]*|[\s\x{3000}]+)"
+                  r"([^\s\x{3000},，、]+)[\s\x{3000}]*$")
+# A foreign name in katakana with its middle dot (ジョン・スミス), given name first.
+_DOT_PARTS_RE2 = r"^[\s\x{3000}]*([\p{Katakana}ーｰﾞﾟ゛゜]+)[・･·]([\p{Katakana}ーｰﾞﾟ゛゜]+)[\s\x{3000}]*$"
 
 
 def _strip_sql(expr: str) -> str:
@@ -262,6 +266,15 @@ def _phone_key_sql(expr: str) -> str:
     """SQL: a phone number's digits as dialled in Japan (+81 (0)3-… and 03-… alike, full-width digits too)."""
     d = f"regexp_replace(nayose_nfkc({expr}), '[^0-9+]', '', 'g')"
     return f"CASE WHEN starts_with({d}, '+81') THEN '0' || ltrim(substr({d}, 4), '0') ELSE {d} END"
+
+
+# Where a phone number's extension starts (03-1234-5678 内線 204, ext. 55, x55, #55).
+_EXTENSION_RE2 = r"(?i)(内線|ext\.?|ex\.|x\s*[0-9]|#).*$"
+
+
+def _phone_base_sql(expr: str) -> str:
+    """SQL: `_phone_key_sql` of the number without its extension."""
+    return _phone_key_sql(f"regexp_replace(nayose_nfkc({expr}), '{_EXTENSION_RE2}', '')")
 
 
 def _kana_key_sql(expr: str) -> str:
@@ -409,26 +422,33 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         WHERE NOT (rec.mapped AND m.src IS NOT NULL
                    AND (m.dst = '' OR EXISTS (SELECT 1 FROM _sv_long0 o WHERE o.id = l.id AND o.field = m.dst)))
     """)
-    # A whole Japanese name typed into LastName with FirstName blank (松本　明香 on a card) is the
-    # record's surname and given name: its two parts compete as such, so that the merged record
-    # is not LastName 松本　明香 with the other record's FirstName 明香 beside it.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _sv_view AS
-        WITH whole AS (
-            SELECT cluster_id, id, regexp_extract(value, '{_TWO_PARTS_RE2}', ['last_part', 'first_part']) AS parts
-            FROM _sv_view v
-            WHERE field = 'LastName' AND NOT regexp_matches(value, '{NAME_EXTRAS_RE2}')
-              AND NOT EXISTS (SELECT 1 FROM _sv_view f WHERE f.id = v.id AND f.field = 'FirstName')
-        ),
-        split AS (
-            SELECT cluster_id, id, parts.last_part, parts.first_part FROM whole
-            WHERE regexp_matches(parts.last_part, '{_KANJI_RE2}|{_KANA_RE2}')
-              AND regexp_matches(parts.first_part, '{_KANJI_RE2}|{_KANA_RE2}')
-        )
-        SELECT * FROM _sv_view WHERE NOT (field = 'LastName' AND id IN (SELECT id FROM split))
-        UNION ALL SELECT cluster_id, id, 'LastName', last_part FROM split
-        UNION ALL SELECT cluster_id, id, 'FirstName', first_part FROM split
-    """)
+    # A whole Japanese name typed into LastName with FirstName blank (松本　明香 on a card, 山田、太郎,
+    # ジョン・スミス) is the record's surname and given name: its two parts compete as such, so that
+    # the merged record is not LastName 松本　明香 with the other record's FirstName 明香 beside it.
+    # Not when the export has no FirstName column: the plan could not write the given name, and the
+    # surname alone would replace the whole name (a card export mapping 氏名 to LastName).
+    if "FirstName" in fields and "LastName" in fields:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _sv_view AS
+            WITH whole AS (
+                SELECT cluster_id, id,
+                       CASE WHEN regexp_full_match(value, '{_DOT_PARTS_RE2}')
+                            THEN {{'last_part': regexp_extract(value, '{_DOT_PARTS_RE2}', 2),
+                                   'first_part': regexp_extract(value, '{_DOT_PARTS_RE2}', 1)}}
+                            ELSE regexp_extract(value, '{_TWO_PARTS_RE2}', ['last_part', 'first_part']) END AS parts
+                FROM _sv_view v
+                WHERE field = 'LastName' AND NOT regexp_matches(value, '{NAME_EXTRAS_RE2}')
+                  AND NOT EXISTS (SELECT 1 FROM _sv_view f WHERE f.id = v.id AND f.field = 'FirstName')
+            ),
+            split AS (
+                SELECT cluster_id, id, parts.last_part, parts.first_part FROM whole
+                WHERE regexp_matches(parts.last_part, '{_KANJI_RE2}|{_KANA_RE2}')
+                  AND regexp_matches(parts.first_part, '{_KANJI_RE2}|{_KANA_RE2}')
+            )
+            SELECT * FROM _sv_view WHERE NOT (field = 'LastName' AND id IN (SELECT id FROM split))
+            UNION ALL SELECT cluster_id, id, 'LastName', last_part FROM split
+            UNION ALL SELECT cluster_id, id, 'FirstName', first_part FROM split
+        """)
     # Candidates of every (group, unit): the records holding a value of one of its fields, with
     # every key the rules rank by.
     con.execute(f"""
@@ -531,7 +551,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                         -- (a Japanese one is split into its two parts above)
                         + CASE WHEN k.primary_field = 'LastName' AND k.primary_value IS NOT NULL
                                AND NOT regexp_matches(k.primary_value, '{_KANJI_RE2}|{_KANA_RE2}')
-                               AND regexp_matches(trim(k.primary_value), '[A-Za-z][^\\s]*\\s+[A-Za-z]')
+                               AND regexp_matches(trim(k.primary_value), '[A-Za-z][^\\s,，、]*(\\s+|\\s*[,，、]\\s*)[A-Za-z]')
                                THEN 1 ELSE 0 END
                     WHEN 'oldest' THEN CASE WHEN k.created IS NULL THEN 1 ELSE 0 END
                     ELSE 0 END AS rk1,
@@ -550,6 +570,50 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     """)
     # Surviving values. Field rules: per field of the unit, the best-ranked record holding it
     # (the winner, or the next one down: fill_blank). union and any_true: the primary field only.
+    # An address group's blank member is filled only from a record at the same address as the
+    # winner's: the same postal code when both have one, else the same street as normalize folds it
+    # (丁目 / 番 / 号, widths; one of them may add its building or its city), else nothing tells them
+    # apart. A member of the master's that no such record holds is cleared: the old street's city and prefecture must not stay beside the new street (a
+    # country is no part of one address: filled and kept as before).
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_addr AS
+        SELECT c.cluster_id, c.unit, c.id, c.rnk,
+               max(nullif(regexp_replace(nayose_nfkc(v.value), '[^0-9]', '', 'g'), ''))
+                   FILTER (WHERE v.field IN ({", ".join(map(_lit, POSTAL_FIELDS))})) AS pk,
+               max(v.value) FILTER (WHERE v.field IN ({", ".join(map(_lit, STREET_FIELDS))})) AS street
+        FROM _sv_ranked c JOIN _sv_view v ON v.id = c.id
+        JOIN _sv_units u ON u.field = v.field AND u.unit = c.unit
+        WHERE u.group_name IS NOT NULL AND c.rule NOT IN ('union', 'any_true')
+        GROUP BY ALL""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _sv_addr_pairs AS
+        SELECT a.cluster_id, a.unit, a.id, w.pk AS wpk, a.pk, w.street AS wstreet, a.street
+        FROM _sv_addr a JOIN _sv_addr w ON w.cluster_id = a.cluster_id AND w.unit = a.unit AND w.rnk = 1
+        WHERE a.rnk > 1 AND (w.pk IS NOT NULL OR w.street IS NOT NULL)""")
+    # (streets keyed only where they decide and differ as written: few)
+    streets = sorted({x for (x,) in con.execute("""
+        SELECT DISTINCT x FROM _sv_addr_pairs, unnest([wstreet, street]) t(x)
+        WHERE NOT (wpk IS NOT NULL AND pk IS NOT NULL) AND wstreet IS NOT NULL AND street IS NOT NULL
+          AND wstreet <> street""").fetchall()})
+    con.register("_sv_street_arrow", pa.table({
+        "value": pa.array(streets, pa.string()),
+        "key": pa.array([k or v for v, k in zip(streets, map_values(normalize_street, streets))], pa.string())}))
+    try:
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _sv_elsewhere AS
+            SELECT p.cluster_id, p.unit, p.id FROM _sv_addr_pairs p
+            LEFT JOIN _sv_street_arrow kw ON kw.value = p.wstreet LEFT JOIN _sv_street_arrow ka ON ka.value = p.street
+            WHERE CASE WHEN p.wpk IS NOT NULL AND p.pk IS NOT NULL THEN p.wpk <> p.pk
+                       -- (one street with its building and floor, or with its city, the other without)
+                       WHEN p.wstreet IS NOT NULL AND p.street IS NOT NULL
+                            THEN p.wstreet <> p.street AND kw.key IS DISTINCT FROM ka.key
+                                 AND NOT (length(ka.key) >= 5 AND contains(kw.key, ka.key))
+                                 AND NOT (length(kw.key) >= 5 AND contains(ka.key, kw.key))
+                       ELSE false END""")
+    finally:
+        con.unregister("_sv_street_arrow")
+    con.execute("DROP TABLE IF EXISTS _sv_addr")
+    con.execute("DROP TABLE IF EXISTS _sv_addr_pairs")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_out AS
         WITH win AS (
@@ -562,11 +626,14 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
             FROM win w
         ),
         plain AS (
-            SELECT c.cluster_id, v.field, arg_min(v.value, c.rnk) AS value, arg_min(c.id, c.rnk) AS from_id,
+            SELECT c.cluster_id, c.unit, v.field, arg_min(v.value, c.rnk) AS value, arg_min(c.id, c.rnk) AS from_id,
                    min(c.rnk) AS best
             FROM _sv_ranked c JOIN _sv_view v ON v.id = c.id
             JOIN _sv_units u ON u.field = v.field AND u.unit = c.unit
-            WHERE c.rule NOT IN ('union', 'any_true')
+            -- (a country is no part of one address: any record's fills the winner's blank)
+            LEFT JOIN _sv_elsewhere e ON e.cluster_id = c.cluster_id AND e.unit = c.unit AND e.id = c.id
+                                        AND v.field NOT IN ({", ".join(map(_lit, COUNTRY_FIELDS))})
+            WHERE c.rule NOT IN ('union', 'any_true') AND e.id IS NULL
             GROUP BY c.cluster_id, c.unit, v.field
         ),
         plain_out AS (
@@ -574,7 +641,15 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                    CASE WHEN cleared THEN l.win_id ELSE p.from_id END AS from_id,
                    l.prefix || l.label || CASE WHEN cleared THEN ': {CLEARED}' WHEN p.best > 1 THEN ': fill_blank' ELSE '' END AS rule
             FROM (SELECT *, best > 1 AND field IN ({", ".join(map(_lit, BOUNCE_FIELDS))}) AS cleared FROM plain) p
-            JOIN _sv_units u ON u.field = p.field JOIN labelled l ON l.cluster_id = p.cluster_id AND l.unit = u.unit
+            JOIN labelled l ON l.cluster_id = p.cluster_id AND l.unit = p.unit
+            UNION ALL
+            -- the master's members of an address the group does not keep
+            SELECT g.cluster_id, m.field, NULL, l.win_id, l.prefix || l.label || ': {CLEARED}'
+            FROM _sv_groups g JOIN _sv_elsewhere e ON e.cluster_id = g.cluster_id AND e.id = g.master_id
+            JOIN _sv_view m ON m.id = g.master_id AND m.field NOT IN ({", ".join(map(_lit, COUNTRY_FIELDS))})
+            JOIN _sv_units u ON u.field = m.field AND u.unit = e.unit
+            JOIN labelled l ON l.cluster_id = g.cluster_id AND l.unit = e.unit
+            ANTI JOIN plain p ON p.cluster_id = g.cluster_id AND p.field = m.field
         ),
         items AS (
             SELECT c.cluster_id, c.unit, c.rnk, s.pos, {_strip_sql('s.item')} AS item
@@ -659,7 +734,9 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         LEFT JOIN _sv_key_arrow km ON km.kind = d.kind AND km.value = d.mv
         WHERE CASE WHEN d.kind IN ('street', 'country', 'website') THEN kv.key = km.key
                    WHEN d.kind = 'company' THEN kv.key = km.key AND (km.form OR NOT kv.form)
+                   -- (also the master's number with its extension, the chosen one without: the extension stays)
                    WHEN field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('v')} = {_phone_key_sql('mv')}
+                        OR ({_phone_key_sql('v')} = {_phone_base_sql('v')} AND {_phone_base_sql('v')} = {_phone_base_sql('mv')})
                    WHEN field IN ({", ".join(map(_lit, EMAIL_FIELDS))}) THEN lower({_strip_sql('v')}) = lower({_strip_sql('mv')})
                    WHEN field IN ({", ".join(map(_lit, POSTAL_FIELDS))})
                         THEN regexp_replace(nayose_nfkc(v), '[^0-9]', '', 'g') = regexp_replace(nayose_nfkc(mv), '[^0-9]', '', 'g')
@@ -687,7 +764,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         FROM _sv_rec r JOIN _sv_groups g USING (cluster_id) ORDER BY r.cluster_id, r.id
     """)
     for t in ("_sv_units", "_sv_map", "_sv_routes", "_sv_lead_rank", "_sv_groups", "_sv_view", "_sv_cand", "_sv_vrank",
-              "_sv_ranked", "_sv_out", "_sv_keep", "_sv_bounced", "_sv_company_mail"):
+              "_sv_ranked", "_sv_out", "_sv_keep", "_sv_bounced", "_sv_company_mail", "_sv_elsewhere"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 

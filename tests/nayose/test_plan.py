@@ -13,7 +13,7 @@ import unicodedata
 
 import pytest
 
-from nayose.config import CONSENT_FIELDS, Config, DeleteRule, DeleteRulesConfig
+from nayose.config import CLEARED, CONSENT_FIELDS, Config, DeleteRule, DeleteRulesConfig
 from nayose.plan import build_plan, excel_safe, plan_document, write_csv
 from nayose.sample import write_sample
 from nayose.normalize import MIN_READING_KANA, is_reading_column
@@ -89,9 +89,23 @@ def test_sample_single_card_values_survive_and_no_blank_wins(sample_plan):
                         assert c["fields"][f]["value"] == views[c["master_id"]][f], (c["cluster_id"], f, c["fields"][f])
                         continue
                     assert nfkc(c["fields"][f]["value"]) == nfkc(v), (c["cluster_id"], f, v, c["fields"][f])
-        # no blank wins over a value, in any group
+        # no blank wins over a value, in any group -- but an address's member is taken only from a
+        # record at the group's address (its postal code, else its street), and the master's of
+        # another address is cleared with it
         for f in {f for v in views.values() for f in v}:
-            if any(not blank(v.get(f)) for v in views.values()):
+            grp = next((x.fields for x in CFG.survivorship.field_groups if "address" in x.name and f in x.fields), None)
+            holders = [i for i, v in views.items() if not blank(v.get(f))]
+            if grp and holders and (f not in c["fields"] or c["fields"][f]["rule"].endswith(CLEARED)):
+                kept = c["fields"].get(grp[0]) or c["fields"].get(grp[3])
+                assert kept is not None, (c["cluster_id"], f)
+                w = views[kept["from_id"]]
+                for i in holders:
+                    if not blank(w.get(grp[3])) and not blank(views[i].get(grp[3])):
+                        assert re.sub(r"\D", "", nfkc(w[grp[3]])) != re.sub(r"\D", "", nfkc(views[i][grp[3]])), (c["cluster_id"], f, i)
+                    else:
+                        assert not blank(w.get(grp[0])) and not blank(views[i].get(grp[0])), (c["cluster_id"], f, i)
+                continue
+            if holders:
                 assert f in c["fields"] and not blank(c["fields"][f]["value"]), (c["cluster_id"], f)
     assert one_card_groups > 30
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nayose.config import CONSENT_FIELDS, Config, SurvivorshipConfig
+from nayose.config import CLEARED, CONSENT_FIELDS, Config, SurvivorshipConfig
 from nayose.plan import build_plan, plan_document
 from nayose.survive import AS_MASTER_WRITES, Rec, blank, survive, survive_group
 
@@ -158,8 +158,33 @@ def test_address_group_survives_together_and_fills_blanks_from_next_record():
     assert (g.fields["Street"].value, g.fields["City"].value, g.fields["State"].value) == ("梅田2-2", "大阪市北区", "大阪府")
     assert {g.fields[f].from_id for f in ("Street", "City", "State")} == {"00Q000000000002"}
     assert g.fields["Street"].rule == "group address: most_recent"
-    # the newer record has no postal code: it is filled (a blank never wins), and says so
-    assert g.fields["PostalCode"].value == "100-0001" and g.fields["PostalCode"].rule.endswith("fill_blank")
+    # The newer record has no postal code, and the older one's is of another address (another
+    # street): not filled in beside 梅田 -- cleared, and said so.
+    assert g.fields["PostalCode"].value is None and g.fields["PostalCode"].rule.endswith(CLEARED)
+    assert g.fields["PostalCode"].from_id == "00Q000000000002"
+    # The same address written another way (the same postal code): its blanks are filled, and say so.
+    first = rec("00Q000000000001", created=0, modified=0, Street="千代田1-1")
+    mid = rec("00Q000000000002", created=5, modified=5, Street="千代田１－１", City="千代田区", State="東京都", PostalCode="100-0001")
+    new = rec("00Q000000000003", created=10, modified=500, Street="千代田一丁目1番", PostalCode="〒1000001")
+    g = group(first, mid, new)
+    # (the master's street written another way: it keeps its writing)
+    assert [g.fields[f].value for f in ("Street", "City", "State", "PostalCode")] == ["千代田1-1", "千代田区", "東京都", "〒1000001"]
+    assert g.fields["City"].rule.endswith("fill_blank") and g.fields["City"].from_id == "00Q000000000002"
+    # No postal code on the newer one, the same street (widths, dashes): filled too.
+    new = rec("00Q000000000003", created=10, modified=500, Street="千代田1-1")
+    g = group(first, mid, new)
+    assert [g.fields[f].value for f in ("City", "PostalCode")] == ["千代田区", "100-0001"]
+
+
+def test_an_address_is_not_mixed_from_two_addresses():
+    """The newer record's address is all in Street (大阪府大阪市北区梅田1-1-1), with its postal code: the
+    master's city and prefecture of its old address (豊田市, 愛知県) are cleared, not kept beside it."""
+    old = rec("00Q000000000001", created=0, modified=0, Street="虎ノ門5-4", City="豊田市", State="愛知県", PostalCode="464-0191")
+    new = rec("00Q000000000002", created=10, modified=500, Street="大阪府大阪市北区梅田1-1-1", PostalCode="530-0001")
+    g = group(old, new)
+    assert g.master_id == "00Q000000000001"
+    assert [g.fields[f].value for f in ("Street", "City", "State", "PostalCode")] == ["大阪府大阪市北区梅田1-1-1", None, None, "530-0001"]
+    assert g.fields["City"].rule == f"group address: most_recent: {CLEARED}"
 
 
 def test_email_group_keeps_its_bounce_with_its_email():
@@ -303,6 +328,28 @@ def nfkc(v):
     return unicodedata.normalize("NFKC", v).strip()
 
 
+ADDRESS_GROUPS = [grp.fields for grp in SV.field_groups if "address" in grp.name]
+
+
+def other_addresses(g, views: dict, f: str) -> set:
+    """The records whose address is not the one the group keeps in f's address group (another
+    postal code, or no postal code to compare and another street)."""
+    grp = next((x for x in ADDRESS_GROUPS if f in x), None)
+    if grp is None or grp[0] not in g.fields:
+        return set()
+    def key(v: dict, i: int) -> str | None:
+        return None if blank(v.get(grp[i])) else nfkc(v[grp[i]]).replace(" ", "").replace("-", "")
+    w = views[g.fields[grp[0]].from_id]
+    out = set()
+    for rid, v in views.items():
+        for i in (3, 0):  # postal code, else street
+            if key(w, i) is not None and key(v, i) is not None:
+                if key(w, i) != key(v, i):
+                    out.add(rid)
+                break
+    return out
+
+
 @settings(max_examples=60, deadline=None)
 @given(records(n_min=2))
 def test_property_card_protection_and_blanks(recs):
@@ -311,9 +358,11 @@ def test_property_card_protection_and_blanks(recs):
     views = {r["Id"]: mapped_values(r, g.object) for r in recs}
     all_fields = {f for v in views.values() for f in v}
     for f in all_fields:
-        holders = [i for i, v in views.items() if not blank(v.get(f))]
+        # (an address's member counts from the records at the address the group keeps: the others'
+        # are of another address, and the master's is cleared with it)
+        holders = [i for i, v in views.items() if not blank(v.get(f)) and i not in other_addresses(g, views, f)]
         if not holders:
-            assert f not in g.fields
+            assert f not in g.fields or (g.fields[f].value is None and g.fields[f].rule.endswith(CLEARED))
             continue
         # a blank never wins over a value
         assert f in g.fields and not blank(g.fields[f].value), f
@@ -437,6 +486,48 @@ def test_a_whole_name_in_lastname_on_a_card_competes_as_surname_and_given_name()
         rec("00Q000000000004", "Lead", created=9, LeadSource="名刺", LastName="John Smith"),
     )
     assert (g.fields["LastName"].value, g.fields["FirstName"].value) == ("John Smith", "John")
+
+
+def test_whole_names_written_with_a_dot_or_a_comma_compete_as_surname_and_given_name():
+    """ジョン・スミス (given name first, a katakana name's middle dot) and 山田、太郎 in LastName are
+    split like 松本　明香; Smith，John (a full-width comma) is a whole Latin name like John Smith: none
+    of them is written into LastName beside the master's FirstName."""
+    for whole, last, first in (("ジョン・スミス", "スミス", "ジョン"), ("ﾙｰｶｽ･ﾌﾞﾗｳﾝ", "ブラウン", "ルーカス"),
+                               ("山田、太郎", "山田", "太郎"), ("Smith，John", "Smith", "John")):
+        g = group(
+            rec("00Q000000000001", created=0, modified=0, LastName=last, FirstName=first),
+            rec("00Q000000000002", created=10, modified=500, LastName=whole),
+        )
+        got = tuple(unicodedata.normalize("NFKC", g.fields[f].value) for f in ("LastName", "FirstName"))
+        assert got == (last, first), (whole, got)  # (a half-width writing, the newer, may survive)
+
+
+def test_a_whole_name_stays_whole_when_the_export_has_no_firstname_column():
+    """A card export mapping 氏名 to LastName (no FirstName column): the plan cannot write a given
+    name, so the whole name is not replaced by the surname alone (山田　太郎 → 山田 lost 太郎)."""
+    def without_first(d):
+        r = to_rec(d)
+        r.values.pop("FirstName")
+        return r
+
+    recs = [without_first(rec("00Q000000000001", created=0, modified=0, LastName="山田　太郎", Email="t@abc.co.jp")),
+            without_first(rec("00Q000000000002", created=10, modified=500, LastName="山田 太郎", Email="t@abc.co.jp"))]
+    g = survive_group("G", "auto", recs, SV)
+    assert "FirstName" not in g.fields
+    assert g.fields["LastName"].value in ("山田　太郎", "山田 太郎")
+
+
+def test_a_phone_number_keeps_its_extension():
+    """The master's 03-6666-1212 内線 204 against a newer 03-6666-1212 (the same number without the
+    extension): the master keeps its writing; a newer number with an extension is a change."""
+    for written, newer in (("03-6666-1212 内線 204", "03-6666-1212"), ("03-6666-1212 ext. 55", "+81 3 6666 1212"),
+                           ("0366661212#3", "03-6666-1212")):
+        g = group(rec("00Q000000000001", created=0, modified=0, LastName="渡辺", Phone=written),
+                  rec("00Q000000000002", created=10, modified=500, LastName="渡辺", Phone=newer))
+        assert g.fields["Phone"].value == written and g.fields["Phone"].rule.endswith(AS_MASTER_WRITES), written
+    g = group(rec("00Q000000000001", created=0, modified=0, LastName="渡辺", Phone="03-6666-1212"),
+              rec("00Q000000000002", created=10, modified=500, LastName="渡辺", Phone="03-6666-1212 内線 204"))
+    assert g.fields["Phone"].value == "03-6666-1212 内線 204"
 
 
 def test_names_written_plainly_survive_over_ones_with_an_honorific_or_a_note():
