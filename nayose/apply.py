@@ -19,8 +19,11 @@ What `apply_plan` does, group by group (a group = one cluster of merge_plan.json
    after its `as_of` in the plan (SystemModstamp or LastModifiedDate newer), is gone, deleted,
    merged or converted, the whole group is skipped, journaled `stale` with the reason and
    reported; nothing is written. In a group a previous run already started, the records that
-   run changed (the master, merged losers, converted leads) are only checked to be alive / in the
-   expected state; the untouched ones still against their as_of.
+   run changed (the master, merged losers, converted leads) are checked to be alive / in the
+   expected state, and the master not changed since the read that followed that run's last write
+   (the snapshot of the step that then failed; a run killed between a write and the next read
+   leaves no such read); the untouched ones still against their as_of. One executing apply or
+   undo of a plan at a time per journal: a second one stops at once (`nayose.lock.exclusive_run`).
 3. **Journal first.** Before each call an `intent` entry holds the logical request and a snapshot
    of every record involved (all fields + child ids); after it the result (`done` / `failed`).
 4. **Calls.** `merge` steps through the SOAP `merge()` call with the master + at most 2 losers,
@@ -56,7 +59,9 @@ A dry run (`execute=False`) writes `dry_run` entries for the steps it would run 
 it would send when `sf` is given, after the same read-only stale check) and changes nothing.
 
 `undo_plan` restores each master's fields from its first snapshot (only the fields the apply
-changed, and only when nobody edited the master since — else it reports them), undeletes merge
+changed, and only when nobody edited the master since — else it reports them; for a group whose
+apply did not finish, or whose verify read came on a later run, only the fields the apply wrote
+itself, where the master still holds what it wrote), undeletes merge
 losers and deleted records through SOAP `undelete()` (Pardot: `do/undelete`), and reports what it
 cannot restore: children the merges re-parented (undeleting a loser does not move them back),
 records purged from the Recycle Bin, lead conversions (the API cannot revert them). Undo steps
@@ -860,6 +865,7 @@ class _Applier:
         self.progress = progress
         self.run_id: str | None = None
         self.latest: dict[str, dict] = {}
+        self.post_write: dict[str, dict] = {}  # see _post_write_records
         self.done_count = 0
         self.total = 0
 
@@ -1185,13 +1191,24 @@ class _Applier:
             rep.groups_unknown.append({"cluster_id": cid, "step_key": None, "reason": f"could not read the records: {exc}"})
             return
         reasons = []
+        seen = self.post_write.get(cid) or {}
         for rid in ids:
             obj = object_of(rid)
             if rid in touched:
-                # changed by this plan's own done steps: only the survivors must still be alive
+                # changed by this plan's own done steps: the survivors must still be alive, and not
+                # changed since the read that followed this plan's own write (someone's edit in
+                # between would be overwritten by the next step)
                 rec = recs.get(rid)
                 if rid in masters and (rec is None or rec.get("IsDeleted") in (True, "true")):
                     reasons.append({"cluster_id": cid, "Id": rid, "reason": _staleness(rec, None, obj)})
+                elif rid in masters and rid in seen and pending:
+                    for f in ("SystemModstamp", "LastModifiedDate"):
+                        was, now = parse_time((seen[rid] or {}).get(f)), parse_time(rec.get(f))
+                        if was is not None and now is not None and now > was:
+                            reasons.append({"cluster_id": cid, "Id": rid, "reason":
+                                            f"changed after this plan's own write: {f} {rec.get(f)} is newer than "
+                                            f"{seen[rid].get(f)}, read after the group's last step done"})
+                            break
                 continue
             why = _staleness(recs.get(rid), (c.get("as_of") or {}).get(rid), obj)
             if why:
@@ -1203,6 +1220,7 @@ class _Applier:
             rep.steps_stale += len(pending)
             return
         # 3. the steps, journal first
+        resumed_only = not pending  # (every step done by an earlier run: see the verify entry)
         first = True
         for s in pending:
             if not first:
@@ -1246,8 +1264,10 @@ class _Applier:
                     continue
                 if norm(after.get(f)) != norm(value):
                     mismatches[f] = {"expected": value, "actual": after.get(f)}
+        # (`after_resume`: the steps were done by an earlier run that ended before this read, so the
+        # master read now may hold someone's later edit; undo then trusts the values it wrote, not this)
         self._j(None, "done", key=verify_key, action="verify", cluster_id=cid,
-                result={"master_after": after, "mismatches": mismatches})
+                result={"master_after": after, "mismatches": mismatches, "after_resume": resumed_only})
         rep.groups_applied += 1
 
     def _dry_run_group(self, c: dict, pending: list[Step]) -> None:
@@ -1703,8 +1723,49 @@ def apply_plan(
         unknown = approved - {c["cluster_id"] for c in doc["clusters"]}
         if unknown:
             raise ApplyError(f"cluster(s) not in plan {doc['plan_id']}: {', '.join(sorted(unknown)[:5])}")
+    with _plan_run(journal_db, doc["plan_id"], "apply", execute):
+        return _apply_run(doc, journal, org, execute, report, progress, groups, rows, flag_rows, started)
+
+
+def _plan_run(journal_db: str | Path, plan_id: str, kind: str, execute: bool):
+    """One executing apply or undo of a plan at a time per journal (a lock file beside it): a second
+    one started meanwhile treated the first one's in-flight call as an interrupted one, journaled it
+    failed after it was done, and the journal contradicted the org. Dry runs write nothing to the org."""
+    from contextlib import nullcontext
+
+    from nayose.lock import exclusive_run
+
+    if not execute:
+        return nullcontext()
+    db = Path(journal_db)
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", plan_id)[:80]
+    return exclusive_run(db.with_name(f"{db.name}.apply-{safe}.lock"), f"an apply or undo of plan {plan_id} ({db})")
+
+
+def _post_write_records(entries: list[dict]) -> dict[str, dict]:
+    """Per group: its records as read after the group's last done write (the snapshot of a later
+    step's intent: the step failed or was interrupted, and the read came after the write). Absent
+    when no read followed that write (the run was killed between the write and the next read)."""
+    last_done: dict[str, int] = {}
+    snap: dict[str, tuple[int, dict]] = {}
+    for e in entries:
+        cid = e.get("cluster_id")
+        if not cid or e["step_key"].startswith("undo/"):
+            continue
+        if e["status"] == "done" and e["action"] != "verify":
+            last_done[cid] = e["seq"]
+        elif e["status"] == "intent" and e.get("snapshot"):
+            snap[cid] = (e["seq"], (e["snapshot"] or {}).get("records") or {})
+    return {cid: recs for cid, (seq, recs) in snap.items() if cid in last_done and seq > last_done[cid]}
+
+
+def _apply_run(doc: dict, journal: Journal, org: "_Org | None", execute: bool, report: ApplyReport,
+               progress: Callable[[dict], None] | None, groups: list[dict], rows: list[dict], flag_rows: list[dict],
+               started: float) -> ApplyReport:
     app = _Applier(doc, journal, org, execute, report, progress)
-    app.latest = latest_by_step(journal.entries(doc["plan_id"]))
+    entries = journal.entries(doc["plan_id"])
+    app.latest = latest_by_step(entries)
+    app.post_write = _post_write_records(entries)
     app.total = sum(len(group_steps(c)) for c in groups) + len(rows) + len(flag_rows)
     app.run_id = journal.start_run(doc["plan_id"], "apply", report.mode)
     report.run_id = app.run_id
@@ -1755,6 +1816,14 @@ def undo_plan(
     org = _Org(sf, pardot, None)
     journal = Journal(journal_db, secrets=org.secrets)
     report = UndoReport(plan_id=doc["plan_id"], mode="execute" if execute else "dry_run")
+    with _plan_run(journal_db, doc["plan_id"], "undo", execute):
+        return _undo_run(doc, org, journal, report, execute, clusters, progress, flags, lead_conversions, started)
+
+
+def _undo_run(doc: dict, org: "_Org", journal: Journal, report: UndoReport, execute: bool,
+              clusters: Iterable[str] | None, progress: Callable[[dict], None] | None,
+              flags: str | Path | Iterable[dict] | None, lead_conversions: str | Path | Iterable[dict] | None,
+              started: float) -> UndoReport:
     entries = journal.entries(doc["plan_id"])
     latest = latest_by_step(entries)
     run_id = journal.start_run(doc["plan_id"], "undo", report.mode)
@@ -1783,9 +1852,11 @@ def undo_plan(
                             for k, a, st, kw in items if execute or st == "dry_run"])
 
     first_intent: dict[str, dict] = {}
+    last_intent: dict[str, dict] = {}
     for e in entries:
-        if e["status"] == "intent" and e["step_key"] not in first_intent:
-            first_intent[e["step_key"]] = e
+        if e["status"] == "intent":
+            first_intent.setdefault(e["step_key"], e)
+            last_intent[e["step_key"]] = e
     verify = {e["cluster_id"]: e for e in entries if e["action"] == "verify" and e["status"] == "done"}
     conversions = load_lead_conversions(lead_conversions, doc["plan_id"])  # (reported: the API cannot revert one)
     try:
@@ -1798,7 +1869,13 @@ def undo_plan(
             if not done:
                 continue
             report.groups += 1
-            _undo_group(org, c, done, first_intent, verify.get(cid), report, execute, jw, undone)
+            # the values the apply wrote on the master itself (its done steps' requests)
+            written: dict[str, Any] = {}
+            for st in done:
+                req = (last_intent.get(st.key) or {}).get("request") or {}
+                if st.action in ("merge", "update_fields"):
+                    written.update(req.get("fields") or {})
+            _undo_group(org, c, done, first_intent, verify.get(cid), report, execute, jw, undone, written)
         _undo_deletes(org, doc, latest, first_intent, report, execute, jw, undone)
         _undo_flags(org, entries, latest, first_intent, report, execute, jw_many, undone, flag_keys)
     finally:
@@ -1810,7 +1887,7 @@ def undo_plan(
 
 
 def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify: dict | None, report: UndoReport,
-                execute: bool, jw, undone) -> None:
+                execute: bool, jw, undone, written: dict[str, Any] | None = None) -> None:
     cid = c["cluster_id"]
     master_id = c["master_id"]
     mobj = object_of(master_id)
@@ -1885,9 +1962,34 @@ def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify
         report.not_restored.append({"cluster_id": cid, "Id": master_id, "object": mobj, "kind": "master_deleted",
                                     "detail": "the master has been deleted since the apply"})
         return
-    ref = after if after is not None else current
-    changed = {f: before.get(f) for f in sorted(set(before) | set(ref))
-               if org.updateable(mobj, f, before) and norm(ref.get(f)) != norm(before.get(f))}
+    if after is not None and ((verify or {}).get("result") or {}).get("after_resume"):
+        after = None  # (read on a later run: it may hold someone's edit, not what the apply left)
+    if after is None:
+        # No read right after the apply's last write (the group failed or was interrupted before its
+        # verify entry): only the fields the apply wrote itself are restored, and only where the
+        # master still holds what it wrote -- a field someone changed since is theirs (before, every
+        # field differing from the snapshot was restored, a later edit of a field the plan never
+        # touched included).
+        written = written or {}
+        changed = {f: before.get(f) for f in sorted(written)
+                   if org.updateable(mobj, f, before) and norm(written[f]) != norm(before.get(f))}
+        edited = {f: {"snapshot": before.get(f), "written": written[f], "now": current.get(f)}
+                  for f in changed if norm(current.get(f)) != norm(written[f])}
+        if any(s.action == "convert_lead" for s in done):
+            report.not_restored.append({
+                "cluster_id": cid, "Id": master_id, "object": mobj, "kind": "conversion_fills_unknown",
+                "detail": "the group's apply did not finish: fields a lead conversion filled on the master are not known "
+                          "and not restored"})
+        if edited:
+            report.not_restored.append({
+                "cluster_id": cid, "Id": master_id, "object": mobj, "kind": "edited_since",
+                "detail": f"the master was edited after the apply: {', '.join(sorted(edited))} no longer hold(s) what the "
+                          f"apply wrote; fields not restored: {', '.join(sorted(changed))}", "fields": edited})
+            jw(key_m, "restore_master", "failed" if execute else "dry_run", cid, result={"edited_since": True, "fields": sorted(changed)})
+            return
+    else:
+        changed = {f: before.get(f) for f in sorted(set(before) | set(after))
+                   if org.updateable(mobj, f, before) and norm(after.get(f)) != norm(before.get(f))}
     if after is not None and (current.get("LastModifiedDate") != after.get("LastModifiedDate")):
         edited = {f: {"snapshot": before.get(f), "now": current.get(f)} for f in changed}
         report.not_restored.append({

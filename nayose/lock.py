@@ -193,3 +193,41 @@ def reader_lock(db_path: str | Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+class RunBusyError(NayoseError):
+    """Another process is running the same one-at-a-time job (an apply or undo of one plan)."""
+
+
+@contextmanager
+def exclusive_run(path: str | Path, what: str) -> Iterator[None]:
+    """`with exclusive_run(lock_file, "apply of plan X"):` — the block runs in one process at a time.
+    Does not wait: a second one fails at once with RunBusyError naming the holder (two applies of
+    one plan interleaving their journal entries made the journal contradict the org). The kernel
+    releases the lock when the process dies; a second hold within the process is refused too."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise RunBusyError(f"{what} is already running ({_holder(fd)}); run again when it has finished") from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))[:200]}
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps(info).encode("utf-8"))
+        try:
+            yield
+        finally:
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -49,6 +49,7 @@ write leaves no half-recorded plan or decision.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -331,6 +332,38 @@ def _archive(doc: dict, source_path: Path | None, out_dir: Path, kind: str = "me
     return kept
 
 
+def _kept_digests(kept: Path, kind: str) -> dict[str, str]:
+    """sha256 of each file kept with a plan (its document and the CSVs beside it)."""
+    main, extras = PLAN_FILES[kind]
+    return {name: hashlib.sha256((kept.parent / name).read_bytes()).hexdigest()
+            for name in (main, *extras) if (kept.parent / name).is_file()}
+
+
+def _stored_digests(con: duckdb.DuckDBPyConnection, plan_id: str) -> dict[str, str] | None:
+    rows = con.execute("SELECT document FROM plans WHERE plan_id = ?", [plan_id]).fetchall()
+    if not rows or rows[0][0] is None:
+        return None
+    return (json.loads(rows[0][0]) or {}).get("files_sha256")
+
+
+def verified_document(con: duckdb.DuckDBPyConnection, plan: "PlanRecord") -> dict:
+    """The plan's kept document, after checking every kept file against the digests recorded when
+    the plan was first registered: an approval is of what the analyst reviewed, so a kept file
+    edited since (another surviving value, a record added to a merge) is refused, not applied.
+    Plans registered by an older nayose have no digests: their files are taken as they are."""
+    kept = Path(plan.plan_path)
+    data = kept.read_bytes()
+    stored = _stored_digests(con, plan.plan_id)
+    if stored:
+        now = _kept_digests(kept, plan.kind or "merge")
+        now[kept.name] = hashlib.sha256(data).hexdigest()  # (the bytes this call returns)
+        changed = sorted(n for n in set(stored) | set(now) if stored.get(n) != now.get(n))
+        if changed:
+            raise ReviewError(f"the kept files of plan {plan.plan_id} ({kept.parent}) changed after the plan was "
+                              f"registered ({', '.join(changed)}): not applied; make and review a new plan")
+    return json.loads(data.decode("utf-8"))
+
+
 def register_plan(
     con: duckdb.DuckDBPyConnection,
     plan: str | Path | dict,
@@ -378,6 +411,8 @@ def register_plan(
         "lead_conversions": len(conversions),
         "plan_path": str(kept),
         "kind": "merge",
+        # (of the files as first kept: registering the plan again keeps them, see verified_document)
+        "files_sha256": _stored_digests(con, doc["plan_id"]) or _kept_digests(kept, "merge"),
     }
     for g in conversions:
         g["card_records"], g["card_conflict"] = 0, False
@@ -531,6 +566,7 @@ def register_sync_plan(
     summary = {
         "plan_id": doc["plan_id"], "kind": "sync", "created_at": doc.get("created_at"),
         "flags": len(flags), "deletes": len(deletes), "rows_by_reason": by_reason, "plan_path": str(kept),
+        "files_sha256": _stored_digests(con, doc["plan_id"]) or _kept_digests(kept, "sync"),
     }
     table = pa.table({k: pa.array([it[k] for it in items], type=pa.string()) for k in _ITEM_COLUMNS})
     con.execute("BEGIN TRANSACTION")

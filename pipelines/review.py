@@ -170,19 +170,22 @@ def apply_approved_groups(
     context: dg.OpExecutionContext, config: ApplyPlanConfig, store: NayoseStore, review: ReviewSettings
 ) -> dict:
     from nayose import apply as applier
-    from nayose.review import approved_sync_rows, approved_work, get_decision, get_plan
+    from nayose.review import approved_sync_rows, approved_work, get_decision, get_plan, verified_document
 
     flags: list = []
     deletes: list = []
     conversions: list = []
     groups: list = []
+    document: dict = {}
     try:
         with store.connect() as con:
             decision = get_decision(con, config.decision_id)
             plan = get_plan(con, config.plan_id)
             if plan is not None and decision is not None and decision.plan_id == plan.plan_id \
                     and decision.decision in ("approve", "approve_partial"):
-                # The approved rows, read from the plan files kept when the plan was registered.
+                # The approved rows, read from the plan files kept when the plan was registered
+                # (checked unchanged since: the document applied is the one checked).
+                document = verified_document(con, plan)
                 if plan.kind == "sync":
                     _, flags, deletes = approved_sync_rows(con, decision)
                 else:  # (the groups, and the Lead conversions the analyst named)
@@ -223,12 +226,12 @@ def apply_approved_groups(
     try:
         if sync:
             report = applier.apply_plan(
-                plan.plan_path, journal_db=str(journal), sf=sf, pardot=pardot, execute=execute,
+                document, journal_db=str(journal), sf=sf, pardot=pardot, execute=execute,
                 clusters=[], flags=flags, deletes=deletes,
             )
         else:
             report = applier.apply_plan(
-                plan.plan_path, journal_db=str(journal), sf=sf, execute=execute,
+                document, journal_db=str(journal), sf=sf, execute=execute,
                 clusters=groups, deletes=None, lead_conversions=conversions or None,
             )
     except NayoseError as exc:

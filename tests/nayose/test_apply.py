@@ -608,3 +608,114 @@ def test_a_lead_is_not_converted_into_a_contact_without_an_account(tmp_path, db)
         assert any(e["status"] == "failed" and "has no account" in json.dumps(e.get("result"), ensure_ascii=False) for e in failed)
         assert not [e for e in soap_log(org) if e["call"] == "convertLead"]
     assert store.get(lead)["IsConverted"] in (False, None)
+
+
+# ---- a group applied in parts, edits in between, two applies at once (found by an audit) ----------
+
+
+def _fail_second_merge(org):
+    """A progress callback that makes the group's second merge fail (a record lock): not executed."""
+    def prog(ev):
+        if ev["status"] == "done" and ev["step_key"].endswith("1:merge"):
+            org.faults.add("partial", "SOAP", "merge", indices=(0,), error_code="UNABLE_TO_LOCK_ROW")
+    return prog
+
+
+def test_resuming_a_group_skips_it_when_its_master_was_edited_after_this_plans_own_write(tmp_path):
+    """Merge 1 done, merge 2 failed; a salesperson then edits the master's Title and Email. Running
+    the plan again used to write the plan's values over the edit (the records a done step changed
+    were only checked to be alive): the group is stale now, and the edit stays."""
+    db = tmp_path / "j.duckdb"
+    store, plan, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
+    m = plan["clusters"][0]["master_id"]
+    with FakeOrg(store) as org:
+        sf = client(org)
+        rep = apply_plan(plan, journal_db=db, sf=sf, execute=True, progress=_fail_second_merge(org))
+        assert rep.groups_failed and rep.steps_done == 1
+        store.advance(60)
+        store.update(m, {"Title": "本部長", "Email": "new.address@example.co.jp"})
+        rep = apply_plan(plan, journal_db=db, sf=sf, execute=True)
+        assert rep.groups_applied == 0 and [s["Id"] for s in rep.groups_stale] == [m]
+        assert "changed after this plan's own write" in rep.groups_stale[0]["reason"]
+    assert (store.get(m)["Title"], store.get(m)["Email"]) == ("本部長", "new.address@example.co.jp")
+    # nobody edited it: the group resumes (the failure was transient)
+    store2, plan2, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
+    with FakeOrg(store2) as org:
+        sf = client(org)
+        apply_plan(plan2, journal_db=tmp_path / "j2.duckdb", sf=sf, execute=True, progress=_fail_second_merge(org))
+        rep = apply_plan(plan2, journal_db=tmp_path / "j2.duckdb", sf=sf, execute=True)
+        assert rep.groups_applied == 1 and not rep.groups_stale
+
+
+def test_undo_of_an_unfinished_group_restores_only_what_the_apply_wrote(tmp_path):
+    """No verify entry (the group's second merge failed): undo restored every field differing from
+    the snapshot, a later edit of the master's Phone (a field the plan never wrote) included. Now
+    only the fields the apply wrote come back; the Phone edit stays."""
+    db = tmp_path / "j.duckdb"
+    store, plan, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
+    m = plan["clusters"][0]["master_id"]
+    before = dict(store.get(m))
+    with FakeOrg(store) as org:
+        sf = client(org)
+        apply_plan(plan, journal_db=db, sf=sf, execute=True, progress=_fail_second_merge(org))
+        written = {k for e in Journal(db).entries(plan["plan_id"]) if e["status"] == "done" and e["action"] == "merge"
+                   for k in (e["request"] or {}).get("fields", {})}
+        assert written and "Phone" not in written
+        store.advance(60)
+        store.update(m, {"Phone": "03-9999-0000"})
+        u = undo_plan(plan, journal_db=db, sf=sf, execute=True)
+    assert store.get(m)["Phone"] == "03-9999-0000"
+    (restored,) = u.masters_restored
+    assert set(restored["fields"]) <= written and "Phone" not in restored["fields"]
+    assert all(norm(store.get(m)[f]) == norm(before[f]) for f in restored["fields"])
+
+
+def test_a_verify_read_on_a_later_run_is_not_taken_for_the_applys_result(tmp_path):
+    """Killed between the merge's done entry and the verify read; the master is edited; the resume
+    writes the verify entry (marked after_resume) and the undo keeps the edit."""
+    db = tmp_path / "j.duckdb"
+    store, plan, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
+    c = plan["clusters"][0]
+    m = c["master_id"]
+    c["steps"] = [{"action": "merge", "master_id": m, "loser_ids": c["loser_ids"][:2]}]
+    c["loser_ids"] = c["loser_ids"][:2]
+
+    class Killed(BaseException):
+        pass
+
+    def kill(ev):
+        if ev["status"] == "done" and ev["step_key"].endswith(":merge"):
+            raise Killed()
+
+    with FakeOrg(store) as org:
+        sf = client(org)
+        with pytest.raises(Killed):
+            apply_plan(plan, journal_db=db, sf=sf, execute=True, progress=kill)
+        store.advance(60)
+        store.update(m, {"Phone": "03-9999-0000"})
+        assert apply_plan(plan, journal_db=db, sf=sf, execute=True).groups_applied == 1
+        (v,) = [e for e in Journal(db).entries(plan["plan_id"]) if e["action"] == "verify"]
+        assert v["result"]["after_resume"] is True
+        u = undo_plan(plan, journal_db=db, sf=sf, execute=True)
+    assert store.get(m)["Phone"] == "03-9999-0000"
+    assert u.masters_restored and "Phone" not in u.masters_restored[0]["fields"]
+
+
+def test_one_executing_apply_of_a_plan_at_a_time(tmp_path):
+    """A second apply (or undo) of the plan while one runs stops at once with a clear error: two
+    interleaved runs made the journal say failed for a merge that was done, and undo skipped it."""
+    from nayose.apply import _plan_run
+    from nayose.lock import RunBusyError
+
+    db = tmp_path / "j.duckdb"
+    store, plan, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
+    with FakeOrg(store) as org:
+        sf = client(org)
+        with _plan_run(db, plan["plan_id"], "apply", True):
+            with pytest.raises(RunBusyError, match=f"plan {plan['plan_id']}.*already running"):
+                apply_plan(plan, journal_db=db, sf=sf, execute=True)
+            with pytest.raises(RunBusyError):
+                undo_plan(plan, journal_db=db, sf=sf, execute=True)
+            assert apply_plan(plan, journal_db=db, sf=sf, execute=False).mode == "dry_run"  # (a dry run may)
+        assert store.get(plan["clusters"][0]["loser_ids"][0])["IsDeleted"] in (False, "false")
+        assert apply_plan(plan, journal_db=db, sf=sf, execute=True).groups_applied == 1

@@ -419,3 +419,34 @@ def test_lead_conversions_are_approved_only_by_name(con, tmp_path):
                             reviewer="analyst", now=T0)
     groups, rows = approved_work(named, rec.plan_path)
     assert groups == [] and [r["LeadId"] for r in rows] == ["00Q000000000002AAA"] and rows[0]["account_as_of"]
+
+
+def test_a_kept_plan_file_edited_after_registration_is_not_applied(con, tmp_path, plan, sync_plan):
+    """An approval is of what the analyst reviewed: the kept files are checked against the digests
+    taken when the plan was first registered (registering it again keeps them), and an edited one
+    -- another surviving value, a record of an unapproved group added to a merge -- is refused."""
+    import json
+    from pathlib import Path
+
+    from nayose.review import get_plan, verified_document
+
+    rec = get_plan(con, "plan_a")
+    assert verified_document(con, rec)["plan_id"] == "plan_a"
+    kept = Path(rec.plan_path)
+    doc = json.loads(kept.read_text(encoding="utf-8"))
+    doc["clusters"][0]["steps"][0]["loser_ids"].append("003B")
+    kept.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ReviewError, match="plan_a .*changed after the plan was registered \\(merge_plan.json\\)"):
+        verified_document(con, rec)
+    # registering the same plan_id again does not bless the edited file
+    register_plan(con, _plan("plan_a", [_group("003A")]), tmp_path / "out", made_at=T0 + timedelta(hours=2))
+    with pytest.raises(ReviewError, match="changed after"):
+        verified_document(con, get_plan(con, "plan_a"))
+    # a sync plan's CSVs too
+    srec = get_plan(con, "sync_a")
+    assert verified_document(con, srec)["plan_id"] == "sync_a"
+    flags = Path(srec.plan_path).with_name("flag_plan.csv")
+    flags.write_text(flags.read_text(encoding="utf-8") + "sync_a,003ZZZ,Contact,Pardot_Sync__c,true,x,2026-01-01T00:00:00Z\n",
+                     encoding="utf-8")
+    with pytest.raises(ReviewError, match="flag_plan.csv"):
+        verified_document(con, srec)
