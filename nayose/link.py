@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 import tempfile
 import time
@@ -142,7 +143,13 @@ def load_incoming(con: duckdb.DuckDBPyConnection, path: str | Path, config: Conf
             try:
                 result = load_records(con, [str(numbered)], row_cfg, table=table)
             except InputError as exc:
-                raise InputError(exc.message, given, exc.row, exc.column) from None
+                # (the numbered copy has one field more per row than the file: counts as the file has them)
+                def fields(m: re.Match) -> str:
+                    n = int(m.group(1)) - 1
+                    return f"{n} field{'' if n == 1 else 's'} but the header has {int(m.group(2)) - 1}"
+
+                message = re.sub(r"(\d+) fields? but the header has (\d+)", fields, exc.message)
+                raise InputError(message, given, exc.row, exc.column) from None
             con.execute(f"UPDATE {_q(table)} SET _source_file = ?", [given])
             for f in result.stats.get("files", []):
                 f["path"] = given
@@ -231,7 +238,9 @@ def split_whole_names(con: duckdb.DuckDBPyConnection) -> int:
     LastName / FirstName in `import_raw`, as normalize split it (surname first or last, with or
     without a space), so an update or an insert never writes 佐藤 健 into LastName. The written
     form is kept (only cut). Python runs once per distinct name. Returns the rows split."""
-    from nayose.normalize import normalize_name
+    import re
+
+    from nayose.normalize import normalize_name, strip_name_extras
 
     cols = columns(con, "import_raw")
     if "LastName" not in cols:
@@ -244,15 +253,21 @@ def split_whole_names(con: duckdb.DuckDBPyConnection) -> int:
     ).fetchall()
     raw_v, last_v, first_v = [], [], []
     for raw, last in pairs:
-        tokens = raw.split(None, 1)
+        # (様 / 殿, a title or a note are no part of either name: 山田 太郎 様 gave FirstName 太郎 様; a
+        # katakana name with its middle dot is given name first: ジョン・スミス; a comma parts the
+        # surname from the given name: 山田、太郎)
+        plain = strip_name_extras(raw).strip()
+        dotted = re.fullmatch(r"([^\s・･·]+)\s*[・･·]\s*([^\s・･·]+)", plain)
+        tokens = ([dotted.group(2), dotted.group(1)] if dotted
+                  else [t for t in re.split(r"\s*[,，、]\s*|\s+", plain, maxsplit=1) if t])
         split = None
         if len(tokens) == 2:
             if normalize_name(tokens[0]) == last:
                 split = (tokens[0], tokens[1])
             elif normalize_name(tokens[1]) == last:
                 split = (tokens[1], tokens[0])
-        elif len(raw) > len(last) and normalize_name(raw[: len(last)]) == last:
-            split = (raw[: len(last)], raw[len(last):])
+        elif len(plain) > len(last) and normalize_name(plain[: len(last)]) == last:
+            split = (plain[: len(last)], plain[len(last):])
         if split and split[1].strip():
             raw_v.append(raw)
             last_v.append(split[0].strip())

@@ -223,7 +223,10 @@ def test_excel_safe_switch(org, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, row, what", [
-    ("会社名,氏名,メールアドレス\n架空,山田 太郎,a@example.com\n架空,佐藤,b@example.com,extra\n", 3, "ragged row"),
+    # (the counts are the file's own: the row-numbered copy read for a file without Ids has one more)
+    ("会社名,氏名,メールアドレス\n架空,山田 太郎,a@example.com\n架空,佐藤,b@example.com,extra\n", 3,
+     "ragged row: 4 fields but the header has 3"),
+    ("会社名,氏名,メールアドレス\n架空,山田 太郎,a@example.com\n架空,佐藤\n", 3, "short row: 2 fields but the header has 3"),
     ("会社名,氏名\n", None, "no data rows"),
 ])
 def test_bad_incoming_file_one_line_exit_2_nothing_written(org, tmp_path, capsys, content, row, what):
@@ -390,3 +393,19 @@ def test_a_card_of_a_person_account_updates_its_person_fields(tmp_path, capsys):
     changed = update["changed_fields"].split(";")
     assert set(changed) == {"PersonMobilePhone", "PersonLeadSource"}, changed
     assert update["PersonMobilePhone"] == "090-8765-4321" and update["PersonLeadSource"] == "名刺"
+
+
+def test_whole_names_on_cards_are_split_without_honorifics_and_dots(org, tmp_path, capsys):
+    """氏名 as a card tool writes it: 山田 太郎 様 inserts 山田 / 太郎 (the honorific was left in the
+    given name), ジョン・スミス inserts スミス / ジョン (given name first; it was inserted whole),
+    長谷川、まり子 長谷川 / まり子."""
+    org_csv, _ = org
+    incoming = _write_csv(tmp_path / "in.csv", ["会社名", "氏名", "メールアドレス"], [
+        ["架空新規商事", "山田 太郎 様", "taro.yamada@kakushin.example.jp"],
+        ["架空新規商事", "ジョン・スミス", "john.smith@kakushin.example.jp"],
+        ["架空新規商事", "長谷川、まり子", "mariko.hasegawa@kakushin.example.jp"],
+    ], encoding="cp932")
+    code, err = _run(["--existing", str(org_csv), "--incoming", str(incoming), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    got = {(r["LastName"], r["FirstName"]) for r in _rows(tmp_path / "out" / "import_insert.csv")}
+    assert got == {("山田", "太郎"), ("スミス", "ジョン"), ("長谷川", "まり子")}
