@@ -302,11 +302,27 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: _File, config: Config, tmpdir:
         else:
             suspect = extra_future.result()
         _number_lines(con, f)
+        _drop_empty_rows(con, f)
         _check_unnamed_fields(con, f)
     finally:
         wait([extra_future])  # (its outcome is read above, or an error is already on its way)
     if suspect:
         _check_extra_empty_fields(f)
+
+
+def _drop_empty_rows(con: duckdb.DuckDBPyConnection, f: _File) -> None:
+    """Rows with every field empty (",,,,": what Excel writes for rows whose cells were cleared) are
+    skipped like blank lines, after the lines are numbered; they stopped the run with "empty Id"."""
+    first = f.id_pos if f.id_pos is not None and 0 <= f.id_pos < f.fields else 0
+    order = [first, *(i for i in range(f.fields) if i != first)]
+    blank = " AND ".join(f"coalesce(trim(c{i}, {_WS_SQL}), '') = ''" for i in order)
+    t = _q(f.table)
+    gone = con.execute(f"SELECT count(*) FROM {t} WHERE {blank}").fetchall()[0][0]
+    if gone:
+        con.execute(f"DELETE FROM {t} WHERE {blank}")
+        f.rows -= gone
+        if f.rows == 0:
+            raise InputError("no data rows (the file has only a header and empty rows)", f.given)
 
 
 def _check_unnamed_fields(con: duckdb.DuckDBPyConnection, f: _File) -> None:

@@ -550,6 +550,19 @@ def test_one_column_file_skips_blank_lines(con, tmp_path):
     assert result.stats["files"][0]["source_row"] == "line"
 
 
+def test_rows_of_empty_fields_are_skipped_like_blank_lines(con, tmp_path):
+    """Excel saves rows whose cells were cleared as ",,,": skipped (they stopped the run with "empty
+    Id"); line numbers stay the file's; a row with a value but no Id is still an error."""
+    text = "Id,LastName,Company\n00Q000000000001,山田,A社\n,,\n 　,,\n00Q000000000002,佐藤,B社\n,,\n"
+    result = load_records(con, [write(tmp_path / "ghost.csv", text)], Config())
+    assert rows(con, "SELECT Id, _source_row FROM raw_records") == [("00Q000000000001", 2), ("00Q000000000002", 5)]
+    assert result.rows == 2
+    with pytest.raises(InputError, match=r"row 3, column 'Id': empty Id"):
+        load_records(con, [write(tmp_path / "noid.csv", "Id,LastName,Company\n00Q000000000001,山田,A社\n,佐藤,B社\n")], Config())
+    with pytest.raises(InputError, match="no data rows"):
+        load_records(con, [write(tmp_path / "none.csv", "Id,LastName,Company\n,,\n,,\n")], Config())
+
+
 def test_cp932_multiline_address_keeps_true_line_numbers(con, tmp_path):
     text = csv_text(
         SANSAN_HEADER,
