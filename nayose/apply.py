@@ -33,7 +33,8 @@ What `apply_plan` does, group by group (a group = one cluster of merge_plan.json
    Account); a group with converts but no merge gets a final REST update of the master with the
    surviving values (`update_fields`); then a read-only `verify` entry records the master as it
    ended up (undo compares against it). Deletes (delete_plan.csv) go through REST DELETE (the
-   Recycle Bin, never hardDelete), object "Prospect" rows through the Pardot client.
+   Recycle Bin, never hardDelete), object "Prospect" rows through the Pardot client; an Account
+   that holds Contacts or Opportunities is skipped with the reason (its delete would take them along).
 5. **Failures.** Reads (and the field update, which is idempotent) are retried on 429 / 5xx /
    connection errors with exponential backoff. A merge / convert / delete is never blindly
    repeated: a 429 (or a SOAP fault) means not executed and it is retried after a pause; any other
@@ -109,6 +110,8 @@ CHILD_LOOKUPS: dict[str, list[tuple[str, str]]] = {
     "Contact": [("Task", "WhoId"), ("CampaignMember", "ContactId")],
     "Account": [("Contact", "AccountId"), ("Opportunity", "AccountId"), ("Task", "WhatId")],
 }
+#: children whose presence stops a delete (the delete would cascade to them)
+CASCADE_GUARDED: dict[str, tuple[str, ...]] = {"Account": ("Contact", "Opportunity")}
 #: never written, whatever describe says (system, audit, conversion and compound fields)
 NON_UPDATEABLE = frozenset({
     "Id", "IsDeleted", "MasterRecordId", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
@@ -1352,6 +1355,15 @@ class _Applier:
     def _delete_one(self, s: Step, rec: dict | None, kids: dict) -> None:
         rep = self.report
         why = _staleness(rec, s.payload.get("as_of"), s.sobject)
+        cascade = [k for k in kids.get(s.payload["Id"], []) if k[0] in CASCADE_GUARDED.get(s.sobject, ())]
+        if not why and cascade:
+            # (deleting an Account deletes its Contacts and Opportunities with it: a test-named Account
+            # holding real ones is for a person to look at, not for a junk rule)
+            counts: dict[str, int] = {}
+            for child, _cid, _fld in cascade:
+                counts[child] = counts.get(child, 0) + 1
+            why = (f"has related records that deleting it would delete too ({', '.join(f'{n} {o}' for o, n in sorted(counts.items()))}): "
+                   "not deleted; review them and delete it by hand")
         if why:
             self._j(s, "stale", result={"reason": why})
             rep.deletes_stale.append({"Id": s.payload["Id"], "object": s.sobject, "reason": why})

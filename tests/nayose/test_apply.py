@@ -719,3 +719,24 @@ def test_one_executing_apply_of_a_plan_at_a_time(tmp_path):
             assert apply_plan(plan, journal_db=db, sf=sf, execute=False).mode == "dry_run"  # (a dry run may)
         assert store.get(plan["clusters"][0]["loser_ids"][0])["IsDeleted"] in (False, "false")
         assert apply_plan(plan, journal_db=db, sf=sf, execute=True).groups_applied == 1
+
+
+def test_a_test_named_account_holding_contacts_is_not_deleted(tmp_path):
+    """Deleting an Account deletes its Contacts and Opportunities with it: an Account the test /
+    dummy rule names (テスト株式会社) that holds a Contact is skipped, said why; an empty one goes."""
+    store, plan, _ = build_org(n_five=0, n_convert=0, n_delete=0, prospect=False)
+    t = "2026-10-01T00:00:00.000Z"
+    held, empty = id18("0015F00000T0001"), id18("0015F00000T0002")
+    store.load_records([{"Id": a, "Name": "テスト株式会社", "CreatedDate": t, "LastModifiedDate": t, "SystemModstamp": t}
+                        for a in (held, empty)])
+    contact = id18("0035F00000T0001")
+    store.load_records([{"Id": contact, "LastName": "本田", "AccountId": held, "CreatedDate": t, "LastModifiedDate": t,
+                         "SystemModstamp": t}])
+    rows = [{"plan_id": plan["plan_id"], "Id": a, "object": "Account", "reason": "test / dummy name or company", "as_of": t}
+            for a in (held, empty)]
+    with FakeOrg(store) as org:
+        rep = apply_plan(plan, journal_db=tmp_path / "j.duckdb", sf=client(org), execute=True, deletes=rows)
+    assert [d["Id"] for d in rep.deletes_stale] == [held] and "1 Contact" in rep.deletes_stale[0]["reason"]
+    assert rep.deletes_done == 1
+    assert store.get(held)["IsDeleted"] in (False, "false") and store.get(contact)["IsDeleted"] in (False, "false")
+    assert store.get(empty, include_deleted=True)["IsDeleted"] in (True, "true")
