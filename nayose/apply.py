@@ -1858,6 +1858,11 @@ def _undo_run(doc: dict, org: "_Org", journal: Journal, report: UndoReport, exec
         e = latest.get(key)
         return bool(e and e["status"] == "done")
 
+    def interrupted(key: str) -> dict | None:
+        """The entry of an undo call left without a result (killed mid-call), if any."""
+        e = latest.get(key)
+        return e if e and e["status"] in ("intent", "unknown") else None
+
     def jw_many(items: list[tuple[str, str, str, dict]]) -> None:
         """Several undo entries (key, action, status, {request, snapshot, result}) in one transaction."""
         journal.write_many([{"plan_id": doc["plan_id"], "step_key": k, "action": a, "status": st, "run_id": run_id, **kw}
@@ -1887,7 +1892,7 @@ def _undo_run(doc: dict, org: "_Org", journal: Journal, report: UndoReport, exec
                 req = (last_intent.get(st.key) or {}).get("request") or {}
                 if st.action in ("merge", "update_fields"):
                     written.update(req.get("fields") or {})
-            _undo_group(org, c, done, first_intent, verify.get(cid), report, execute, jw, undone, written)
+            _undo_group(org, c, done, first_intent, verify.get(cid), report, execute, jw, undone, written, interrupted)
         _undo_deletes(org, doc, latest, first_intent, report, execute, jw, undone)
         _undo_flags(org, entries, latest, first_intent, report, execute, jw_many, undone, flag_keys)
     finally:
@@ -1899,7 +1904,7 @@ def _undo_run(doc: dict, org: "_Org", journal: Journal, report: UndoReport, exec
 
 
 def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify: dict | None, report: UndoReport,
-                execute: bool, jw, undone, written: dict[str, Any] | None = None) -> None:
+                execute: bool, jw, undone, written: dict[str, Any] | None = None, interrupted=None) -> None:
     cid = c["cluster_id"]
     master_id = c["master_id"]
     mobj = object_of(master_id)
@@ -1974,6 +1979,15 @@ def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify
         report.not_restored.append({"cluster_id": cid, "Id": master_id, "object": mobj, "kind": "master_deleted",
                                     "detail": "the master has been deleted since the apply"})
         return
+    left = interrupted(key_m) if interrupted is not None and execute else None
+    if left is not None:
+        # an earlier undo was cut off mid-call: when the master holds what it sent, it went through
+        # (the master's newer LastModifiedDate is the undo's own: not "edited since")
+        sent = (left.get("request") or {}).get("fields") or {}
+        if sent and all(norm(current.get(f)) == norm(v) for f, v in sent.items()):
+            report.masters_restored.append({"cluster_id": cid, "Id": master_id, "fields": sorted(sent)})
+            jw(key_m, "restore_master", "done", cid, request=left.get("request"), result={"confirmed": True})
+            return
     if after is not None and ((verify or {}).get("result") or {}).get("after_resume"):
         after = None  # (read on a later run: it may hold someone's edit, not what the apply left)
     if after is None:

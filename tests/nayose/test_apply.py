@@ -740,3 +740,38 @@ def test_a_test_named_account_holding_contacts_is_not_deleted(tmp_path):
     assert rep.deletes_done == 1
     assert store.get(held)["IsDeleted"] in (False, "false") and store.get(contact)["IsDeleted"] in (False, "false")
     assert store.get(empty, include_deleted=True)["IsDeleted"] in (True, "true")
+
+
+def test_an_undo_killed_after_restoring_the_master_is_confirmed_on_the_next_run(tmp_path, monkeypatch):
+    """Killed right after the master's restore reached the org (before its journal entry): the next
+    undo sees the master holding what was sent and records it done -- it had reported the master as
+    edited since the apply (its own restore's LastModifiedDate) and journaled it failed."""
+    import nayose.apply as applier
+
+    db = tmp_path / "j.duckdb"
+    store, plan, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
+    m = plan["clusters"][0]["master_id"]
+    before = dict(store.get(m))
+
+    class Killed(BaseException):
+        pass
+
+    real = applier._Org.rest_update
+
+    def cut_off(self, sobject, record_id, values):
+        real(self, sobject, record_id, values)
+        raise Killed()
+
+    with FakeOrg(store) as org:
+        sf = client(org)
+        assert apply_plan(plan, journal_db=db, sf=sf, execute=True).groups_applied == 1
+        monkeypatch.setattr(applier._Org, "rest_update", cut_off)
+        with pytest.raises(Killed):
+            undo_plan(plan, journal_db=db, sf=sf, execute=True)
+        monkeypatch.setattr(applier._Org, "rest_update", real)
+        u = undo_plan(plan, journal_db=db, sf=sf, execute=True)
+    assert not [x for x in u.not_restored if x["kind"] == "edited_since"]
+    (restored,) = u.masters_restored
+    assert all(norm(store.get(m)[f]) == norm(before[f]) for f in restored["fields"])
+    last = [e for e in Journal(db).entries(plan["plan_id"]) if e["step_key"].endswith("/master")][-1]
+    assert (last["status"], last["result"]) == ("done", {"confirmed": True})
