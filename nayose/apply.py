@@ -1979,6 +1979,14 @@ def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify
         report.not_restored.append({"cluster_id": cid, "Id": master_id, "object": mobj, "kind": "master_deleted",
                                     "detail": "the master has been deleted since the apply"})
         return
+    def edited_since(why: str, fields: dict) -> None:
+        """Nothing restored: the master was edited after the apply (reported with the fields)."""
+        report.not_restored.append({
+            "cluster_id": cid, "Id": master_id, "object": mobj, "kind": "edited_since",
+            "detail": f"the master was edited after the apply ({why}); fields not restored: {', '.join(sorted(changed)) or '-'}",
+            "fields": fields})
+        jw(key_m, "restore_master", "failed" if execute else "dry_run", cid, result={"edited_since": True, "fields": sorted(changed)})
+
     left = interrupted(key_m) if interrupted is not None and execute else None
     if left is not None:
         # an earlier undo was cut off mid-call: when the master holds what it sent, it went through
@@ -2007,22 +2015,14 @@ def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify
                 "detail": "the group's apply did not finish: fields a lead conversion filled on the master are not known "
                           "and not restored"})
         if edited:
-            report.not_restored.append({
-                "cluster_id": cid, "Id": master_id, "object": mobj, "kind": "edited_since",
-                "detail": f"the master was edited after the apply: {', '.join(sorted(edited))} no longer hold(s) what the "
-                          f"apply wrote; fields not restored: {', '.join(sorted(changed))}", "fields": edited})
-            jw(key_m, "restore_master", "failed" if execute else "dry_run", cid, result={"edited_since": True, "fields": sorted(changed)})
+            edited_since(f"{', '.join(sorted(edited))} no longer hold(s) what the apply wrote", edited)
             return
     else:
         changed = {f: before.get(f) for f in sorted(set(before) | set(after))
                    if org.updateable(mobj, f, before) and norm(after.get(f)) != norm(before.get(f))}
     if after is not None and (current.get("LastModifiedDate") != after.get("LastModifiedDate")):
-        edited = {f: {"snapshot": before.get(f), "now": current.get(f)} for f in changed}
-        report.not_restored.append({
-            "cluster_id": cid, "Id": master_id, "object": mobj, "kind": "edited_since",
-            "detail": f"the master was edited after the apply (LastModifiedDate {current.get('LastModifiedDate')}); "
-                      f"fields not restored: {', '.join(sorted(changed)) or '-'}", "fields": edited})
-        jw(key_m, "restore_master", "failed" if execute else "dry_run", cid, result={"edited_since": True, "fields": sorted(changed)})
+        edited_since(f"LastModifiedDate {current.get('LastModifiedDate')}",
+                     {f: {"snapshot": before.get(f), "now": current.get(f)} for f in changed})
         return
     if not changed:
         jw(key_m, "restore_master", "done" if execute else "dry_run", cid, result={"nothing_to_restore": True})

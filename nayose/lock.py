@@ -85,6 +85,30 @@ def _holder(fd: int) -> str:
     return " ".join(parts)
 
 
+def _try_flock(fd: int, kind: int) -> bool:
+    """Take the flock `kind` (LOCK_SH / LOCK_EX) without waiting: False when another process holds it."""
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise
+        return False
+    return True
+
+
+def _write_holder(fd: int) -> None:
+    """Who holds the lock, written into the lock file for the error another process shows."""
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))[:200],
+    }
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, json.dumps(info).encode("utf-8"))
+
+
 def acquire(db_path: str | Path, timeout: float | None = None) -> None:
     """Take the writer lock of the store at db_path (re-entrant within the process).
 
@@ -103,28 +127,14 @@ def acquire(db_path: str | Path, timeout: float | None = None) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         deadline = time.monotonic() + wait
         try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise StoreBusyError(
-                            f"{db}: the store is being written by {_holder(fd)}; waited {wait:g} s for it "
-                            f"to finish. Run again when it has finished, or wait longer with {LOCK_TIMEOUT_ENV}."
-                        ) from None
-                    time.sleep(POLL_SECONDS)
-            info = {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))[:200],
-            }
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, json.dumps(info).encode("utf-8"))
+            while not _try_flock(fd, fcntl.LOCK_EX):
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"{db}: the store is being written by {_holder(fd)}; waited {wait:g} s for it "
+                        f"to finish. Run again when it has finished, or wait longer with {LOCK_TIMEOUT_ENV}."
+                    )
+                time.sleep(POLL_SECONDS)
+            _write_holder(fd)
         except BaseException:
             os.close(fd)
             raise
@@ -181,12 +191,8 @@ def reader_lock(db_path: str | Path) -> Iterator[None]:
         return
     fd = os.open(path, os.O_RDWR)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            raise StoreBusyError(f"{db_path}: the store is being written by {_holder(fd)}") from None
+        if not _try_flock(fd, fcntl.LOCK_SH):
+            raise StoreBusyError(f"{db_path}: the store is being written by {_holder(fd)}")
         try:
             yield
         finally:
@@ -209,18 +215,9 @@ def exclusive_run(path: str | Path, what: str) -> Iterator[None]:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            raise RunBusyError(f"{what} is already running ({_holder(fd)}); run again when it has finished") from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))[:200]}
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, json.dumps(info).encode("utf-8"))
+        if not _try_flock(fd, fcntl.LOCK_EX):
+            raise RunBusyError(f"{what} is already running ({_holder(fd)}); run again when it has finished")
+        _write_holder(fd)
         try:
             yield
         finally:
