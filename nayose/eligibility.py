@@ -131,6 +131,16 @@ def truthy(expr: str) -> str:
     return f"coalesce(lower({expr}) IN ({', '.join(lit(v) for v in TRUE_VALUES)}), false)"
 
 
+def same_setting_sql(current: str, wanted: str) -> str:
+    """SQL: the sharing field's current value already is `wanted` (SQL expressions). A checkbox
+    compares as true / false whatever its writing (a report exports 1 / 0: Pardot_Sync__c = 1 was
+    taken for "not true" -- a needless flag row and a not-synced finding); any other value after
+    case folding."""
+    booleans = ("'true'", "'false'")
+    return (f"(CASE WHEN lower({wanted}) IN ({', '.join(booleans)}) THEN {truthy(current)} = {truthy(wanted)} "
+            f"ELSE lower({current}) = lower({wanted}) END)")
+
+
 def crm_key(expr: str) -> str:
     """Salesforce Ids compare on their first 15 characters (an 18-character Id adds a checksum)."""
     return f"left({expr}, 15)"
@@ -205,7 +215,11 @@ def prospect_link_sql(con: duckdb.DuckDBPyConnection, prospects: str) -> str:
                {truthy(col(pc, 'isDeleted', 'p'))} AS is_deleted,
                {ts_sql(col(pc, 'createdAt', 'p'))} AS created_at,
                {ts_sql(col(pc, 'updatedAt', 'p'))} AS updated_at,
-               {ts_sql(last_sync)} AS last_sync
+               {ts_sql(last_sync)} AS last_sync,
+               -- (engagement: a score or an activity is history a delete would throw away)
+               coalesce(TRY_CAST({col(pc, 'score', 'p')} AS DOUBLE), 0) > 0
+                   OR {ts_sql(col(pc, 'lastActivityAt', 'p'))} IS NOT NULL AS engaged,
+               {ts_sql(col(pc, 'lastActivityAt', 'p'))} AS last_activity
         FROM {q(prospects)} p"""
 
 
@@ -270,7 +284,11 @@ def _exclusion_selects(con: duckdb.DuckDBPyConnection, rule: ExclusionRule, orde
             if real is None:
                 continue
             vals = [v for (v,) in con.execute(f"SELECT DISTINCT {q(real)} FROM _elig_src WHERE {q(real)} IS NOT NULL").fetchall()]
-            hits = [v for v in vals if fold(v) in wanted or fold(v)[:15] in {w[:15] for w in wanted}]
+            # (a name compares whole; an Id -- 15 or 18 characters -- by its case-sensitive 15-character form:
+            # the first 15 characters of names made Partner_Contact_Customer a Partner_Contact_Agency)
+            ids15 = {v.strip()[:15] for v in rule.record_types if re.fullmatch(r"[0-9A-Za-z]{15}|[0-9A-Za-z]{18}", v.strip())}
+            hits = [v for v in vals if fold(v) in wanted
+                    or (re.fullmatch(r"[0-9A-Za-z]{15}|[0-9A-Za-z]{18}", v.strip()) and v.strip()[:15] in ids15)]
             if hits:
                 emit(f"r.{q(real)} IN ({', '.join(lit(v) for v in hits)})", f"'{field} = ' || r.{q(real)}", "record_type")
     if rule.email_locals:
@@ -313,10 +331,26 @@ def compute_eligibility(
         # (a Person Account's mailbox and opt-out are its Person* fields; it has no company)
         email = "coalesce(" + ", ".join(col(cols, f) for f in ("Email", *PERSON_ACCOUNT_FIELDS["Email"])) + ")"
         person_account = truthy(col(cols, "IsPersonAccount"))
-        company = f"coalesce({col(cols, 'Company')}, {col(cols, 'Account.Name')})"
-        if "company" in cols and "account.name" in cols:
-            company = (f"CASE WHEN {obj} = 'Contact' THEN coalesce({col(cols, 'Account.Name')}, {col(cols, 'Company')}) "
-                       f"ELSE coalesce({col(cols, 'Company')}, {col(cols, 'Account.Name')}) END")
+        # A Contact's company is its Account: Account.Name when exported, else the Name of the Account
+        # row of the same input (an Account export loaded beside the Contacts), else the AccountId alone
+        # says it has one (an export without Account.Name made every Contact "no company": excluded,
+        # flagged and its prospect planned for deletion).
+        account_name = col(cols, "Account.Name")
+        join = ""
+        if "accountid" in cols:
+            acct_id = f"nullif(trim({col(cols, 'AccountId')}), '')"
+            named = "_acct._name" if "name" in cols else "NULL"
+            account_name = (f"coalesce({account_name}, {named}, "
+                            f"CASE WHEN {acct_id} IS NOT NULL THEN '(Account ' || {acct_id} || ')' END)")
+            if "name" in cols:
+                rid = q(cols["id"])
+                join = (f"""LEFT JOIN (SELECT left({rid}, 15) AS _id15, any_value({q(cols['name'])}) AS _name FROM {q(records)}
+                                      WHERE starts_with({rid}, '001') GROUP BY 1) _acct
+                                   ON _acct._id15 = left({acct_id}, 15)""")
+        company = f"coalesce({col(cols, 'Company')}, {account_name})"
+        if "company" in cols and ("account.name" in cols or "accountid" in cols):
+            company = (f"CASE WHEN {obj} = 'Contact' THEN coalesce({account_name}, {col(cols, 'Company')}) "
+                       f"ELSE coalesce({col(cols, 'Company')}, {account_name}) END")
         modstamp = f"coalesce({col(cols, 'SystemModstamp')}, {col(cols, 'LastModifiedDate')})"
         # (a business Account is a company: no prospect of its own; a Person Account is a person and syncs)
         business = business_account_sql(cols, "r")
@@ -329,7 +363,7 @@ def compute_eligibility(
                        {ts_sql(col(cols, 'LastModifiedDate'))} AS _modified,
                        {ts_sql(col(cols, 'LastActivityDate'))} AS _activity,
                        {modstamp} AS _as_of
-                FROM {q(records)} r
+                FROM {q(records)} r {join}
                 {f"WHERE NOT {business}" if business else ""}"""
         )
         card = card_sql(con, config, "_elig_src", "r")
@@ -549,7 +583,7 @@ def build_flag_plan(con: duckdb.DuckDBPyConnection, config: Config, plan_id: str
                         WHEN NOT eligible THEN reason_code
                         ELSE 'over_cap' END AS reason_code
             FROM {q(table)}
-            WHERE (sync_current IS NULL OR lower(sync_current) <> lower(sync_target))
+            WHERE (sync_current IS NULL OR NOT {same_setting_sql('sync_current', 'sync_target')})
               AND coalesce(reason_code, '') NOT IN ('converted', 'deleted')  -- (Salesforce refuses an update to either)
             ORDER BY "Id" """
     )

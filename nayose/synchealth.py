@@ -12,6 +12,7 @@ the Salesforce records with the Pardot prospects by CRM ID and email.
   | not_synced | sharing_rule_excludes | an eligible record without a prospect whose sharing field keeps it out |
   | not_synced | email_on_other_prospect | its email is on a prospect synced to another record |
   | not_synced | unlinked_prospect_has_email | a prospect without CRM ID holds its email (it links to the first record with that email) |
+  | not_synced | prospect_in_recycle_bin | its prospect is in the recycle bin (a recycled prospect does not sync: undelete it) |
   | not_synced | no_email / invalid_email | only when the quality rules let such a record be eligible |
   | not_synced | new_since_last_sync | created after the newest sync in the export: the next sync takes it |
   | not_synced | unknown | nothing in the data explains it (the connector user's visibility, the sync error queue) |
@@ -91,7 +92,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pac
 
-from nayose.config import Config
+from nayose.config import CONSENT_FIELDS, Config
 from nayose.eligibility import (
     TABLE as ELIGIBILITY,
     col,
@@ -99,6 +100,7 @@ from nayose.eligibility import (
     lit,
     prospect_link_sql,
     q,
+    same_setting_sql,
     truthy,
     ts_sql,
     write_eligibility_outputs,
@@ -431,7 +433,10 @@ def diagnose(
         else:
             pc = columns(con, prospects)
             con.execute(f"CREATE OR REPLACE TEMP TABLE _sh_prospects_raw AS SELECT {col(pc, 'id', 'p')} AS _pid, p.* FROM {q(prospects)} p")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _sh_p AS SELECT * FROM ({prospect_link_sql(con, prospects)}) WHERE NOT is_deleted")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _sh_all_p AS {prospect_link_sql(con, prospects)}")
+            con.execute("CREATE OR REPLACE TEMP TABLE _sh_p AS SELECT * FROM _sh_all_p WHERE NOT is_deleted")
+            con.execute("""CREATE OR REPLACE TEMP TABLE _sh_recycled AS SELECT crm_id, min(prospect_id) AS prospect_id
+                           FROM _sh_all_p WHERE is_deleted AND crm_id IS NOT NULL GROUP BY crm_id""")
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _sh_rec AS
                     SELECT r."Id", left(r."Id", 15) AS crm_id, {col(rc, 'Object')} AS object, lower({col(rc, 'Email')}) AS email_key,
@@ -451,24 +456,28 @@ def diagnose(
             watermark = con.execute("SELECT max(coalesce(last_sync, updated_at)) FROM _sh_p").fetchall()[0][0]
             wm = f"TIMESTAMP {lit(str(watermark))}" if watermark is not None else "NULL::TIMESTAMP"
             inc = lit(config.sync.include_value)
+            already_included = same_setting_sql("r.sync_current", inc)  # (the sharing field already says include)
 
             # --- not synced
             selects.append(
                 f"""SELECT 'not_synced' AS problem,
                        CASE WHEN r.email_key IS NULL THEN 'no_email'
                             WHEN NOT regexp_full_match(r.email, {lit(_email_rx())}) THEN 'invalid_email'
-                            WHEN r.sync_current IS NOT NULL AND lower(r.sync_current) <> lower({inc}) THEN 'sharing_rule_excludes'
+                            WHEN r.sync_current IS NOT NULL AND NOT {already_included} THEN 'sharing_rule_excludes'
+                            WHEN rb.prospect_id IS NOT NULL THEN 'prospect_in_recycle_bin'
                             WHEN o.prospect_id IS NOT NULL THEN 'email_on_other_prospect'
                             WHEN u.prospect_id IS NOT NULL THEN 'unlinked_prospect_has_email'
                             WHEN {wm} IS NOT NULL AND r.created > {wm} THEN 'new_since_last_sync'
                             ELSE 'unknown' END AS cause,
-                       r."Id", r.object, coalesce(o.prospect_id, u.prospect_id) AS prospect_id,
-                       CASE WHEN r.sync_current IS NOT NULL AND lower(r.sync_current) <> lower({inc}) THEN {lit(config.sync.sharing_field)} END AS field,
+                       r."Id", r.object, coalesce(rb.prospect_id, o.prospect_id, u.prospect_id) AS prospect_id,
+                       CASE WHEN r.sync_current IS NOT NULL AND NOT {already_included} THEN {lit(config.sync.sharing_field)} END AS field,
                        r.email AS salesforce_value, coalesce(o.email, u.email) AS pardot_value, NULL::VARCHAR AS next_sync_value,
                        CASE WHEN r.email_key IS NULL THEN 'eligible but no email: a prospect needs one'
                             WHEN NOT regexp_full_match(r.email, {lit(_email_rx())}) THEN 'eligible but the email is not valid as written'
-                            WHEN r.sync_current IS NOT NULL AND lower(r.sync_current) <> lower({inc}) THEN
+                            WHEN r.sync_current IS NOT NULL AND NOT {already_included} THEN
                                  {lit(config.sync.sharing_field + ' = ')} || r.sync_current || ': the Marketing Data Sharing rule keeps it out (the flag plan sets it to ' || {inc} || ')'
+                            WHEN rb.prospect_id IS NOT NULL THEN 'its prospect ' || rb.prospect_id || ' is in the Account Engagement recycle bin: '
+                                 || 'a recycled prospect does not sync; undelete it (do/undelete) to keep its history'
                             WHEN o.prospect_id IS NOT NULL THEN 'its email is on prospect ' || o.prospect_id || ', synced to ' || o.crm_id_raw
                             WHEN u.prospect_id IS NOT NULL THEN 'prospect ' || u.prospect_id || ' has its email but no CRM ID: it syncs to the first record with that email'
                             WHEN {wm} IS NOT NULL AND r.created > {wm} THEN 'created ' || strftime(r.created, '%Y-%m-%d %H:%M') || ', after the newest sync in the export: the next sync takes it'
@@ -479,6 +488,7 @@ def diagnose(
                                FROM _sh_p WHERE crm_id IS NOT NULL GROUP BY email_key) o ON o.email_key = r.email_key
                     LEFT JOIN (SELECT email_key, min(prospect_id) AS prospect_id, min(email) AS email FROM _sh_p
                                WHERE crm_id IS NULL GROUP BY email_key) u ON u.email_key = r.email_key
+                    LEFT JOIN _sh_recycled rb ON rb.crm_id = r.crm_id
                     WHERE r.sync_target = {inc} AND r.crm_id NOT IN (SELECT crm_id FROM _sh_p WHERE crm_id IS NOT NULL)"""
             )
             # --- over-synced
@@ -541,6 +551,7 @@ def diagnose(
             selects += value_parts
             if value_parts:
                 protect = "true" if config.sync.protect_card_values else "false"
+                consent = ", ".join(lit(f) for f in CONSENT_FIELDS)
                 con.execute(
                     f"""CREATE OR REPLACE TEMP TABLE _sh_values_all AS
                         WITH d AS (
@@ -553,7 +564,10 @@ def diagnose(
                                CASE WHEN winner = 'salesforce' THEN sf_ts ELSE pd_ts END AS win_ts,
                                CASE WHEN winner = 'salesforce' THEN pd_ts ELSE sf_ts END AS lose_ts,
                                CASE
-                                 WHEN {protect} AND is_card AND winner = 'pardot' AND sf IS NOT NULL THEN 'reverts:card_value_overwritten'
+                                 -- (consent is the person's latest word, not a card's value: an unsubscribe in
+                                 -- Pardot is no card value being overwritten)
+                                 WHEN {protect} AND is_card AND winner = 'pardot' AND sf IS NOT NULL
+                                      AND NOT list_has_any(string_split(field, '/'), [{consent}]) THEN 'reverts:card_value_overwritten'
                                  WHEN winner = 'salesforce' AND sf IS NOT NULL AND NOT sf_fits THEN 'not_syncing:value_does_not_fit'
                                  WHEN (sf IS NULL OR pd IS NULL) AND (CASE WHEN sf IS NULL THEN sf_ts > pd_ts ELSE pd_ts > sf_ts END)
                                       THEN 'reverts:cleared_value_refilled'
@@ -589,6 +603,11 @@ def diagnose(
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _sh_values AS {EMPTY_FINDINGS}")
 
             # --- prospect delete plan
+            # Not planned for deletion: the prospect of a converted Lead (the next sync moves it to the
+            # Contact), of a merged-away or deleted record (Account Engagement recycles it itself after
+            # copying its activities to the winner's), an over-synced prospect active in the last year
+            # before the export's newest sync, and an extra prospect of a CRM ID with a score or an
+            # activity (its history would be lost: the findings list it, a person merges it in the UI).
             con.execute(
                 f"""CREATE OR REPLACE TABLE {DELETES} AS
                     SELECT {lit(plan_id)} AS plan_id, prospect_id AS "Id", 'Prospect' AS object, arg_min(reason, ord) AS reason,
@@ -600,16 +619,18 @@ def diagnose(
                                strftime(p.updated_at, '%Y-%m-%dT%H:%M:%SZ') AS as_of,
                                CASE WHEN r.eligible THEN 'over_cap' ELSE r.reason_code END AS reason_code
                         FROM _sh_p p JOIN _sh_rec r ON r.crm_id = p.crm_id
-                        WHERE NOT r.eligible OR (r.mailable AND NOT r.within_cap)
+                        WHERE (NOT r.eligible OR (r.mailable AND NOT r.within_cap))
+                          AND coalesce(r.reason_code, '') NOT IN ('converted', 'deleted')
+                          AND NOT coalesce(p.last_activity >= coalesce({wm}, now()::TIMESTAMP) - INTERVAL 365 DAY, false)
                         UNION ALL
-                        SELECT prospect_id, 2, 'duplicate prospect of CRM ID ' || crm_id_raw || ' (' || members || '); keeps '
-                               || first_value(prospect_id) OVER (PARTITION BY crm_id ORDER BY keep_rank),
+                        SELECT prospect_id, 2, 'duplicate prospect of CRM ID ' || crm_id_raw || ' (' || members || '); keeps ' || kept,
                                strftime(updated_at, '%Y-%m-%dT%H:%M:%SZ'), 'duplicate_prospect'
-                        FROM _sh_same_crm QUALIFY keep_rank > 1)
+                        FROM (SELECT *, first_value(prospect_id) OVER (PARTITION BY crm_id ORDER BY keep_rank) AS kept FROM _sh_same_crm)
+                        WHERE keep_rank > 1 AND NOT engaged)
                     GROUP BY prospect_id ORDER BY TRY_CAST(prospect_id AS BIGINT), prospect_id"""
             )
         _create_findings(con, selects)
-        for t in ("_sh_prospects_raw", "_sh_p", "_sh_rec", "_sh_links", "_sh_same_crm", "_sh_diff", "_sh_keys", "_sh_diff2",
+        for t in ("_sh_prospects_raw", "_sh_all_p", "_sh_recycled", "_sh_p", "_sh_rec", "_sh_links", "_sh_same_crm", "_sh_diff", "_sh_keys", "_sh_diff2",
                   "_sh_values_all", "_sh_values"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
         by = con.execute(f"SELECT problem, cause, count(*) FROM {FINDINGS} GROUP BY ALL ORDER BY ALL").fetchall()

@@ -263,3 +263,110 @@ def test_cli(tmp_path, capsys):
     rc = main(["sync-health", str(s / "sync_records.csv"), "--prospects", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o2")])
     assert rc == 2 and not (tmp_path / "o2").exists()
     assert "lacks column(s) id, email" in capsys.readouterr().err
+
+
+# ---- cases found by an audit (twentieth session): what the delete and flag plans must not touch ---------
+
+_T = "2025-01-01T00:00:00.000Z"
+_P_HEAD = "id,email,crmLeadFid,crmContactFid,optedOut,isDoNotEmail,isEmailHardBounced,isDeleted,createdAt,updatedAt,crmLastSync,lastActivityAt,score"
+
+
+def _health(tmp_path, name, records, prospects, config=None):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "r.csv").write_text(records, encoding="utf-8")
+    (d / "p.csv").write_text(prospects, encoding="utf-8")
+    args = ["sync-health", str(d / "r.csv"), "--prospects", str(d / "p.csv"), "--out", str(d / "out"), "--quiet"]
+    if config:
+        (d / "c.yaml").write_text(config, encoding="utf-8")
+        args += ["--config", str(d / "c.yaml")]
+    assert main(args) == 0
+
+    def rows(f):
+        with open(d / "out" / f, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+    return rows
+
+
+def test_converted_merged_and_active_prospects_are_not_planned_for_deletion(tmp_path):
+    """A converted Lead's prospect (the next sync moves it to the Contact), a merged-away Lead's
+    (Account Engagement recycles it after copying its history to the winner's) and a prospect active
+    in the last year are not deleted; an old, inactive one of a stale record is."""
+    head = "Id,Object,FirstName,LastName,Company,Email,CreatedDate,LastModifiedDate,IsConverted,ConvertedContactId,IsDeleted,MasterRecordId,Pardot_Sync__c"
+    recs = "\n".join([
+        head,
+        f"00Q000000000001AAA,Lead,太郎,山田,株式会社ABC,t.yamada@abc.co.jp,{_T},{_T},false,,false,,true",
+        f"00Q000000000002AAA,Lead,花子,佐藤,株式会社DEF,h.sato@def.co.jp,{_T},{_T},true,003000000000009AAA,false,,true",
+        f"00Q000000000003AAA,Lead,太郎,山田,株式会社ABC,taro.yamada@abc.co.jp,{_T},{_T},false,,true,00Q000000000001AAA,true",
+        f"00Q000000000004AAA,Lead,一郎,鈴木,株式会社GHI,i.suzuki@ghi.co.jp,2015-01-01T00:00:00.000Z,{_T},false,,false,,true",
+        f"00Q000000000005AAA,Lead,次郎,鈴木,株式会社GHI,j.suzuki@ghi.co.jp,2015-01-01T00:00:00.000Z,{_T},false,,false,,true",
+    ]) + "\n"
+    pros = "\n".join([
+        _P_HEAD,
+        f"2001,h.sato@def.co.jp,00Q000000000002AAA,,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,,0",
+        f"2002,taro.yamada@abc.co.jp,00Q000000000003AAA,,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,,0",
+        f"2003,i.suzuki@ghi.co.jp,00Q000000000004AAA,,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,2025-05-20T00:00:00.000Z,120",
+        f"2004,j.suzuki@ghi.co.jp,00Q000000000005AAA,,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,2019-05-20T00:00:00.000Z,5",
+    ]) + "\n"
+    rows = _health(tmp_path, "a", recs, pros)
+    assert [r["Id"] for r in rows("sync_delete_plan.csv")] == ["2004"]
+    findings = {(r["Id"][-4:], r["cause"]) for r in rows("sync_health.csv") if r["problem"] == "over_synced"}
+    assert {("2AAA", "converted"), ("3AAA", "deleted"), ("4AAA", "stale"), ("5AAA", "stale")} <= findings
+
+
+def test_an_extra_prospect_with_history_is_not_deleted(tmp_path):
+    """An email change made a second prospect of one Lead: the old one, with a score and activity, is
+    listed (merge it in the UI), not deleted; without history it is deleted as before."""
+    recs = f"Id,Object,FirstName,LastName,Company,Email,CreatedDate,LastModifiedDate,Pardot_Sync__c\n" \
+           f"00Q000000000001AAA,Lead,太郎,山田,株式会社ABC,t.yamada@new-abc.co.jp,{_T},{_T},true\n"
+    new = f"6002,t.yamada@new-abc.co.jp,00Q000000000001AAA,,false,false,false,false,2025-04-01T00:00:00.000Z,2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,,0"
+    old = (f"6001,t.yamada@abc.co.jp,00Q000000000001AAA,,false,false,false,false,2024-01-01T00:00:00.000Z,2025-05-01T00:00:00.000Z,"
+           f"2025-06-01T00:00:00.000Z,2025-03-01T00:00:00.000Z,250")
+    rows = _health(tmp_path, "a", recs, "\n".join([_P_HEAD, old, new]) + "\n")
+    assert rows("sync_delete_plan.csv") == []
+    assert {r["prospect_id"] for r in rows("sync_health.csv") if r["cause"] == "same_crm_id"} == {"6001", "6002"}
+    rows = _health(tmp_path, "b", recs, "\n".join([_P_HEAD, old.rsplit(",", 2)[0] + ",,0", new]) + "\n")
+    assert [(r["Id"], r["reason"].split(";")[-1].strip()) for r in rows("sync_delete_plan.csv")] == [("6001", "keeps 6002")]
+
+
+def test_contacts_under_an_account_have_a_company_and_record_types_compare_whole(tmp_path):
+    """A Contact export with AccountId but no Account.Name: every Contact was "no company" (excluded,
+    flagged false, its prospect planned for deletion). Record type names compare whole: the first
+    15 characters made Partner_Contact_Customer a Partner_Contact_Agency."""
+    recs = "\n".join([
+        "Id,Object,FirstName,LastName,AccountId,Title,Email,CreatedDate,LastModifiedDate,Pardot_Sync__c,RecordType.DeveloperName",
+        f"003000000000001AAA,Contact,太郎,山田,001000000000001AAA,部長,t.yamada@abc.co.jp,{_T},{_T},true,Partner_Contact_Customer",
+        f"003000000000002AAA,Contact,花子,佐藤,001000000000002AAA,課長,h.sato@def.co.jp,{_T},{_T},true,Partner_Contact_Agency",
+    ]) + "\n"
+    pros = "\n".join([
+        _P_HEAD,
+        f"3001,t.yamada@abc.co.jp,,003000000000001AAA,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,,0",
+    ]) + "\n"
+    cfg = "eligibility:\n  exclusions:\n    - {name: partner, reason: outside partner, record_types: [Partner_Contact_Agency]}\n"
+    rows = _health(tmp_path, "a", recs, pros, cfg)
+    got = {r["Id"][-4:]: (r["eligible"], r["reason_code"]) for r in rows("sync_eligibility.csv")}
+    assert got == {"1AAA": ("True", ""), "2AAA": ("False", "exclusion:partner")}
+    assert rows("sync_delete_plan.csv") == []
+
+
+def test_a_sharing_checkbox_exported_as_1_is_true_and_an_unsubscribe_is_no_card_value(tmp_path):
+    """Reports export checkboxes as 1 / 0: Pardot_Sync__c = 1 was taken for "kept out by the sharing
+    rule" with a flag row to set it true. A business-card Lead that unsubscribed in Pardot is not a
+    card value being overwritten. A record whose prospect is in the recycle bin says so."""
+    head = "Id,Object,FirstName,LastName,Company,Email,LeadSource,CreatedDate,LastModifiedDate,HasOptedOutOfEmail,Pardot_Sync__c"
+    recs = "\n".join([
+        head,
+        f"00Q000000000001AAA,Lead,太郎,山田,株式会社ABC,t.yamada@abc.co.jp,Web,{_T},{_T},false,1",
+        f"00Q000000000002AAA,Lead,花子,佐藤,株式会社DEF,h.sato@def.co.jp,名刺,{_T},{_T},false,true",
+        f"00Q000000000003AAA,Lead,一郎,鈴木,株式会社GHI,i.suzuki@ghi.co.jp,Web,{_T},{_T},false,true",
+    ]) + "\n"
+    pros = "\n".join([
+        _P_HEAD,
+        f"5002,h.sato@def.co.jp,00Q000000000002AAA,,true,false,false,false,{_T},2025-06-01T00:00:00.000Z,2025-05-01T00:00:00.000Z,,0",
+        f"5003,i.suzuki@ghi.co.jp,00Q000000000003AAA,,false,false,false,true,{_T},2025-05-01T00:00:00.000Z,2025-05-01T00:00:00.000Z,,0",
+    ]) + "\n"
+    rows = _health(tmp_path, "a", recs, pros)
+    findings = {(r["Id"][-4:], r["problem"], r["cause"]) for r in rows("sync_health.csv")}
+    assert not [f for f in findings if f[2] in ("sharing_rule_excludes", "card_value_overwritten")], findings
+    assert ("3AAA", "not_synced", "prospect_in_recycle_bin") in findings
+    assert "00Q000000000001AAA" not in {r["Id"] for r in rows("flag_plan.csv")}
