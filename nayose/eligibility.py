@@ -182,18 +182,21 @@ def load_prospects(con: duckdb.DuckDBPyConnection, path: str | Path, table: str 
     """Read a Pardot prospects export (CSV with a header of v5 field names: id, email, salesforceId,
     crmLeadFid, crmContactFid, optedOut, isDoNotEmail, isEmailHardBounced, createdAt, updatedAt, custom
     `*__c` …) into `table`, every value as text; returns the row count."""
+    from nayose.records import utf8_view
+
     p = Path(path)
     if not p.is_file():
         raise InputError("file not found", str(p))
-    try:
-        rel = con.read_csv(str(p), header=True, all_varchar=True)
-    except duckdb.Error as exc:
-        raise InputError(f"cannot read prospects CSV: {str(exc).splitlines()[0]}", str(p)) from None
-    names = {c.casefold() for c in rel.columns}
-    missing = [c for c in ("id", "email") if c not in names]
-    if missing:
-        raise InputError(f"prospects export lacks column(s) {', '.join(missing)} (Pardot v5 field names expected)", str(p))
-    con.execute(f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM rel")
+    with utf8_view(p, "the prospects export") as readable:  # (a CP932 export too)
+        try:
+            rel = con.read_csv(str(readable), header=True, all_varchar=True)
+        except duckdb.Error as exc:
+            raise InputError(f"cannot read prospects CSV: {str(exc).splitlines()[0]}", str(p)) from None
+        names = {c.casefold() for c in rel.columns}
+        missing = [c for c in ("id", "email") if c not in names]
+        if missing:
+            raise InputError(f"prospects export lacks column(s) {', '.join(missing)} (Pardot v5 field names expected)", str(p))
+        con.execute(f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM rel")
     return int(con.execute(f"SELECT count(*) FROM {q(table)}").fetchall()[0][0])
 
 

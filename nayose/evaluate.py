@@ -157,35 +157,18 @@ def load_labelled(con: duckdb.DuckDBPyConnection, path: str | Path, table: str, 
     9.4), Ids in one form (15- and 18-character alike). Bad input is an InputError naming the file,
     row and column."""
     from nayose.errors import InputError
+    from nayose.records import utf8_view
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{what} not found", file=p)
-    head = p.read_bytes()[:1 << 20]
-    source = _path_lit(p)
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # (not a character cut at the end of the sample)
-            try:
-                text = p.read_bytes().decode("cp932")
-            except UnicodeDecodeError:
-                raise InputError("neither UTF-8 nor CP932", file=p) from None
-            tmp = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or None
-            import tempfile
 
-            fd, name = tempfile.mkstemp(suffix=".csv", dir=tmp if tmp and Path(tmp).is_dir() else None)
-            with open(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-            source = _path_lit(name)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _labelled_raw AS SELECT *, row_number() OVER () + 1 AS _line "
-                    f"FROM read_csv({source}, all_varchar=true, header=true)")
-    except duckdb.Error as exc:
-        raise InputError(f"not a readable CSV: {' '.join(str(exc).split())[:200]}", file=p) from None
-    finally:
-        if source != _path_lit(p):
-            Path(source.strip("'")).unlink(missing_ok=True)
+    with utf8_view(p, what) as readable:
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _labelled_raw AS SELECT *, row_number() OVER () + 1 AS _line "
+                        f"FROM read_csv({_path_lit(readable)}, all_varchar=true, header=true)")
+        except duckdb.Error as exc:
+            raise InputError(f"not a readable CSV: {' '.join(str(exc).split())[:200]}", file=p) from None
     have = {r[0] for r in con.execute("DESCRIBE _labelled_raw").fetchall()}
     lower = {c.lower(): c for c in have}
     for c in columns:

@@ -51,6 +51,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,31 @@ def id18(id15: str) -> str:
     for k in range(0, 15, 5):
         out += _ID18_SUFFIX[sum(1 << i for i, ch in enumerate(id15[k:k + 5]) if "A" <= ch <= "Z")]
     return out
+
+
+@contextmanager
+def utf8_view(path: str | Path, what: str = "file"):
+    """`with utf8_view(path) as readable:` -- the path to give DuckDB's CSV reader for a small side
+    file (a truth file, a prospects export): the file itself when it is UTF-8 (with or without BOM),
+    else a temporary UTF-8 copy of its CP932 text (removed afterwards). Neither: an InputError."""
+    p = Path(path)
+    data = p.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp932")
+        except UnicodeDecodeError:
+            raise InputError(f"{what} is neither UTF-8 nor CP932", str(p)) from None
+        fd, name = tempfile.mkstemp(suffix=".csv", prefix="nayose-utf8-")
+        try:
+            with open(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+            yield Path(name)
+        finally:
+            Path(name).unlink(missing_ok=True)
+        return
+    yield p
 
 
 def canonical_id(record_id: str) -> str:

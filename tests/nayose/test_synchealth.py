@@ -368,5 +368,12 @@ def test_a_sharing_checkbox_exported_as_1_is_true_and_an_unsubscribe_is_no_card_
     rows = _health(tmp_path, "a", recs, pros)
     findings = {(r["Id"][-4:], r["problem"], r["cause"]) for r in rows("sync_health.csv")}
     assert not [f for f in findings if f[2] in ("sharing_rule_excludes", "card_value_overwritten")], findings
+    # (the same prospects exported in CP932 read the same)
+    d = tmp_path / "cp932"
+    d.mkdir()
+    (d / "p.csv").write_bytes(pros.encode("cp932"))
+    (d / "r.csv").write_text(recs, encoding="utf-8")
+    assert main(["sync-health", str(d / "r.csv"), "--prospects", str(d / "p.csv"), "--out", str(d / "out"), "--quiet"]) == 0
+    assert (d / "out" / "sync_health.csv").read_bytes() == (tmp_path / "a" / "out" / "sync_health.csv").read_bytes()
     assert ("3AAA", "not_synced", "prospect_in_recycle_bin") in findings
     assert "00Q000000000001AAA" not in {r["Id"] for r in rows("flag_plan.csv")}
