@@ -128,14 +128,24 @@ def cluster_table(rec_idx: np.ndarray, ids: np.ndarray, cluster_id: np.ndarray, 
     })
 
 
+# Person-evidence gates (nayose.score.GATES) that cap a pair because its own evidence says two people:
+# the names do not agree, two personal mailboxes at the company's domain, another given name at one home.
+CONTRADICTING_GATES = (3, 5, 7)
+
+
 def chain_guard(con: duckdb.DuckDBPyConnection, config: Config, pairs: str, target: str, where: str = "",
                 conflicts: str = "account_conflicts") -> int:
-    """A pair inside an auto group that was scored below review, or two business Accounts in it that a
-    rule keeps apart (`conflicts`, nayose.accounts: two 法人番号 chained together by a third Account):
-    the group goes to review. `where` restricts the groups looked at (SQL on `a`, the left record's
-    row of `target`). Returns the number of groups guarded."""
+    """A pair inside an auto group that was scored below review or capped by a gate whose evidence
+    says two people (CONTRADICTING_GATES: 比嘉 洋子 and 比嘉 陽子 at one home, born 1955 and 1984,
+    chained by a third record written ヒガ ヨウコ, were merged without review), or two business
+    Accounts in it that a rule keeps apart (`conflicts`, nayose.accounts: two 法人番号 chained together
+    by a third Account): the group goes to review. `where` restricts the groups looked at (SQL on
+    `a`, the left record's row of `target`). Returns the number of groups guarded."""
     th = config.matching.thresholds
-    inside = f'SELECT left_idx, right_idx FROM "{pairs}" WHERE match_probability < ?'
+    gated = ""
+    if "gate" in {r[0] for r in con.execute(f'DESCRIBE "{pairs}"').fetchall()}:
+        gated = f" OR gate IN ({', '.join(str(g) for g in CONTRADICTING_GATES)})"
+    inside = f'SELECT left_idx, right_idx FROM "{pairs}" WHERE match_probability < ?{gated}'
     if table_exists(con, conflicts):
         inside += f' UNION ALL SELECT left_idx, right_idx FROM "{conflicts}"'
     chained = con.execute(

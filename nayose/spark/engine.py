@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from nayose.block import filled_sql, key_rows_sql, rule_columns, rule_limit, rule_stats
+from nayose.cluster import CONTRADICTING_GATES
 from nayose.config import Config
 from nayose.score import (
     SHARES,
@@ -508,7 +509,8 @@ def cluster(spark, config: Config, scored, out_dir: str) -> tuple[StageResult, o
         )
         rec = rec.withColumn("status", status)
         rec = rec.persist()
-        # Chaining guard: a pair inside an auto group that was scored below review.
+        # Chaining guard: a pair inside an auto group that was scored below review, or capped by a
+        # gate whose evidence says two people (nayose.cluster.chain_guard).
         a, b = rec.alias("a"), rec.alias("b")
         chained = (
             scored.alias("p")
@@ -516,7 +518,7 @@ def cluster(spark, config: Config, scored, out_dir: str) -> tuple[StageResult, o
             .join(b, F.col("b.rec_idx") == F.col("p.right_idx"))
             .where(
                 (F.col("a.cluster_id") == F.col("b.cluster_id")) & (F.col("a.status") == "auto")
-                & (F.col("p.match_probability") < float(th.review))
+                & ((F.col("p.match_probability") < float(th.review)) | F.col("p.gate").isin(*CONTRADICTING_GATES))
             )
             .select(F.col("a.cluster_id").alias("chained_id"))
             .distinct()

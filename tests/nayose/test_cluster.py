@@ -51,6 +51,22 @@ def test_chain_with_a_non_match_inside_is_not_auto():
     assert res.stats["chain_guarded_groups"] == 1
 
 
+@pytest.mark.parametrize("gate, status", [(3, "review"), (5, "review"), (7, "review"), (2, "auto"), (None, "auto")])
+def test_a_pair_whose_own_evidence_says_two_people_keeps_its_chain_out_of_auto(gate, status):
+    """比嘉 洋子 and 比嘉 陽子 at one home (born 1955 and 1984): their pair is capped at review because
+    the names do not agree (gate 3), and a third record written ヒガ ヨウコ agrees with each by
+    reading: the three were an auto group, the daughter's record merged away without review. A pair
+    capped for want of evidence (gate 2) does not hold the chain back."""
+    ids = [f"00Q00000000000{i}AAA" for i in range(3)]
+    con = _setup(ids, [])
+    con.execute("ALTER TABLE scored_pairs ADD COLUMN gate TINYINT")
+    con.executemany("INSERT INTO scored_pairs VALUES (?, ?, ?, ?)",
+                    [(0, 2, 0.999996, None), (1, 2, 0.999996, None), (0, 1, 0.99 - 1e-9, gate)])
+    res = cluster_records(con, Config())
+    assert {s for _, s in _result(con).values()} == {status}
+    assert res.stats["chain_guarded_groups"] == (1 if status == "review" else 0)
+
+
 def test_large_groups_never_auto_and_oversized_groups_split():
     ids = [f"003{i:015d}" for i in range(12)]
     chain = [(i, i + 1, 0.999) for i in range(9)]  # 10 records strongly chained
