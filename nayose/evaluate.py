@@ -144,9 +144,9 @@ def write_febrl_contacts(name: str, out_csv: str | Path, truth_csv: str | Path) 
 
 def _id_sql(expr: str) -> str:
     """SQL: an Id in one form -- a 15-character Salesforce Id as its 18-character form (records.canonical_id)."""
-    from nayose.records import id18_sql
+    from nayose.records import canonical_id_sql
 
-    return f"CASE WHEN regexp_full_match({expr}, '[0-9A-Za-z]{{15}}') THEN {id18_sql(expr)} ELSE {expr} END"
+    return canonical_id_sql(expr)
 
 
 def load_labelled(con: duckdb.DuckDBPyConnection, path: str | Path, table: str, columns: tuple[str, ...],

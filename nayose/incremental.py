@@ -70,12 +70,12 @@ from nayose.accounts import match_accounts
 from nayose.cluster import (_components, assign_groups, business_accounts, chain_guard, cluster_stats, cluster_table,
                             component_figures, linked_pairs)
 from nayose.config import Config
-from nayose.errors import NayoseError
+from nayose.errors import InputError, NayoseError
 from nayose.normalize import (
     _city, _is_japanese, _split_whole, _unless_read_only, clean_name_values, normalize_records, preload, raw_field_sql, not_matched_as_person_sql,
     reading_columns, romaji_key,
 )
-from nayose.records import load_records
+from nayose.records import canonical_id_sql, load_records
 from nayose.score import (
     FEATURES, GATE_COUNTS, SHARES, _feature_sql, _pair_levels, _present_columns, active_comparisons, evidence_tiers, gate_stats,
     both_nameless, home_address_max, household_review, load_model, ocr_mail_fold, one_name_in_two_mailboxes, rare_near_miss, scored_batches, scored_schema, write_tf_counts,
@@ -527,7 +527,14 @@ def _load_changes(con: duckdb.DuckDBPyConnection, inputs: list[str | Path], conf
     """Read the changed records into `_inc_delta` and the deleted Ids into `_inc_gone_ids`; build
     the new snapshot `_inc_raw`: a view of the previous raw_records without those Ids, plus the
     changed rows (it stays the same view when raw_records is updated in place)."""
-    result = load_records(con, inputs, config, table="_inc_delta")
+    try:
+        result = load_records(con, inputs, config, table="_inc_delta")
+    except InputError as exc:
+        # A night with deletions only: a changes file with a header alone, or empty, is no change.
+        if not exc.message.startswith(("no data rows", "empty file")):
+            raise
+        con.execute('CREATE OR REPLACE TABLE "_inc_delta" AS SELECT * FROM raw_records LIMIT 0')
+        result = StageResult(stage="records", table="_inc_delta")
     old = _source_columns(con, "raw_records")
     new = _source_columns(con, "_inc_delta")
     if sorted(c.casefold() for c in new) != sorted(c.casefold() for c in old):
@@ -539,6 +546,16 @@ def _load_changes(con: duckdb.DuckDBPyConnection, inputs: list[str | Path], conf
             + (f"; missing {', '.join(missing)}" if missing else "") + (f"; not in the snapshot {', '.join(extra)}" if extra else "")
         )
     _ids_table(con, "_inc_gone_ids", {str(x) for x in deleted_ids})
+    # One record is one Id in either form (a report's 15 characters, Data Loader's 18): a deleted Id
+    # names the stored record in whichever form it was stored, and a changed record whose stored Id is
+    # the other form replaces it (the stored form goes: it was kept beside the new one, and the two
+    # were grouped and planned as a merge of the record into itself).
+    key = canonical_id_sql('"Id"')
+    con.execute(f"""INSERT INTO _inc_gone_ids
+        SELECT DISTINCT r."Id" FROM raw_records r
+        WHERE {canonical_id_sql('r."Id"')} IN (SELECT {canonical_id_sql('id')} FROM _inc_gone_ids
+                                                 UNION ALL SELECT {key} FROM "_inc_delta")
+          AND r."Id" NOT IN (SELECT id FROM _inc_gone_ids) AND r."Id" NOT IN (SELECT "Id" FROM "_inc_delta")""")
     all_cols = ", ".join(f'"{c[0]}"' for c in con.execute('DESCRIBE raw_records').fetchall())
     con.execute(
         f"""CREATE TEMP VIEW "_inc_raw" AS

@@ -109,6 +109,11 @@ def canonical_id(record_id: str) -> str:
     return id18(record_id) if len(record_id) == 15 and record_id.isascii() and record_id.isalnum() else record_id
 
 
+def canonical_id_sql(expr: str) -> str:
+    """SQL twin of canonical_id: a 15-character Salesforce Id in its 18-character form, any other as written."""
+    return f"CASE WHEN regexp_full_match({expr}, '[0-9A-Za-z]{{15}}') THEN {id18_sql(expr)} ELSE {expr} END"
+
+
 def id18_sql(expr: str) -> str:
     """SQL twin of id18 for a 15-character Id expression."""
     def chunk(k: int) -> str:

@@ -543,3 +543,56 @@ def test_a_nameless_list_loaded_twice_overnight_equals_a_full_run(tmp_path):
     got = con.execute("""SELECT c.cluster_id, c.status FROM clusters c WHERE c."Id" IN ('00Q000000000XN1AAA', '00Q000000000XN2AAA')""").fetchall()
     con.close()
     assert len({g[0] for g in got}) == 1 and {g[1] for g in got} == {"review"}, got
+
+
+def test_changed_records_only_take_an_id_in_either_form_and_deletions_alone(tmp_path):
+    """One record is one Id whether written with 15 or 18 characters (found by an audit): a changed
+    record stored under the other form replaced it (it was kept beside it, grouped with itself and
+    planned as a merge into itself); a deleted Id in the other form deletes it (it was ignored); a
+    night with deletions only may come with a changes file holding its header alone."""
+    import csv
+
+    config = load_config(None)
+    base = tmp_path / "base.csv"
+    write_sample(1500, 21, base, tmp_path / "base.truth.csv")
+    with open(base, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = list(rows[0])
+    grouped = [r["Id"] for r in rows if len(r["Id"]) == 18]
+    a, b = grouped[10], grouped[20]
+
+    def write(path, rs):
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, cols)
+            w.writeheader()
+            w.writerows(rs)
+        return path
+
+    stored = write(tmp_path / "stored15.csv", [dict(r, Id=r["Id"][:15]) if r["Id"] == a else r for r in rows])
+    store = tmp_path / "store.duckdb"
+    con = connect(store)
+    assert incremental_run(con, [stored], config).mode == "full"
+    con.close()
+    # night 1: record a arrives in its 18-character form; record b is deleted, named by 15 characters
+    changes = write(tmp_path / "changes.csv", [r for r in rows if r["Id"] == a])
+    final1 = write(tmp_path / "final1.csv", [r for r in rows if r["Id"] != b])
+    twin = tmp_path / "twin1.duckdb"
+    _full_twin(store, twin, final1, config)
+    con = connect(store)
+    res = incremental_run(con, [changes], config, changes_only=True, deleted_ids=[b[:15]])
+    assert res.mode == "incremental" and res.records == len(rows) - 1, res.reason
+    diff = bench.compare(con, twin)
+    assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff
+    assert con.execute("SELECT count(*) FROM raw_records WHERE \"Id\" IN (?, ?, ?)", [a[:15], b, b[:15]]).fetchall() == [(0,)]
+    con.close()
+    # night 2: deletions only, the changes file a header alone
+    empty = write(tmp_path / "empty.csv", [])
+    final2 = write(tmp_path / "final2.csv", [r for r in rows if r["Id"] not in (b, grouped[30])])
+    twin = tmp_path / "twin2.duckdb"
+    _full_twin(store, twin, final2, config)
+    con = connect(store)
+    res = incremental_run(con, [empty], config, changes_only=True, deleted_ids=[grouped[30]])
+    assert (res.mode, res.deleted, res.new, res.changed) == ("incremental", 1, 0, 0), res.reason
+    diff = bench.compare(con, twin)
+    assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff
+    con.close()
