@@ -262,19 +262,19 @@ def _blank_sql(expr: str) -> str:
     return f"({expr} IS NULL OR regexp_full_match({expr}, '{_WS}*'))"
 
 
-def _phone_key_sql(expr: str) -> str:
-    """SQL: a phone number's digits as dialled in Japan (+81 (0)3-… and 03-… alike, full-width digits too)."""
-    d = f"regexp_replace(nayose_nfkc({expr}), '[^0-9+]', '', 'g')"
-    return f"CASE WHEN starts_with({d}, '+81') THEN '0' || ltrim(substr({d}, 4), '0') ELSE {d} END"
-
-
 # Where a phone number's extension starts (03-1234-5678 内線 204, ext. 55, x55, #55).
 _EXTENSION_RE2 = r"(?i)(内線|ext\.?|ex\.|x\s*[0-9]|#).*$"
 
 
-def _phone_base_sql(expr: str) -> str:
-    """SQL: `_phone_key_sql` of the number without its extension."""
-    return _phone_key_sql(f"regexp_replace(nayose_nfkc({expr}), '{_EXTENSION_RE2}', '')")
+def _phone_key_sql(expr: str, without_extension: bool = False) -> str:
+    """SQL: a phone number's digits as dialled in Japan (+81 (0)3-… and 03-… alike, full-width digits
+    too; folded by translate, not the Python NFKC function: one call per row slowed survive at 1M);
+    `without_extension`: of the number before its extension."""
+    folded = f"translate({expr}, '０１２３４５６７８９＋＃ｘＸ', '0123456789+#xX')"
+    if without_extension:
+        folded = f"regexp_replace({folded}, '{_EXTENSION_RE2}', '')"
+    d = f"regexp_replace({folded}, '[^0-9+]', '', 'g')"
+    return f"CASE WHEN starts_with({d}, '+81') THEN '0' || ltrim(substr({d}, 4), '0') ELSE {d} END"
 
 
 def _kana_key_sql(expr: str) -> str:
@@ -577,43 +577,45 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     # country is no part of one address: filled and kept as before).
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_addr AS
-        SELECT c.cluster_id, c.unit, c.id, c.rnk,
-               max(nullif(regexp_replace(nayose_nfkc(v.value), '[^0-9]', '', 'g'), ''))
+        WITH au AS (  -- the members of the address groups (the units holding a street or a postal code)
+            SELECT field, unit FROM _sv_units WHERE group_name IS NOT NULL AND rule NOT IN ('union', 'any_true')
+              AND unit IN (SELECT unit FROM _sv_units WHERE field IN ({", ".join(map(_lit, (*POSTAL_FIELDS, *STREET_FIELDS)))}))
+        )
+        SELECT c.cluster_id, c.unit, c.id, c.rnk, list(v.field) AS fields,
+               max(nullif(regexp_replace(translate(v.value, '０１２３４５６７８９', '0123456789'), '[^0-9]', '', 'g'), ''))
                    FILTER (WHERE v.field IN ({", ".join(map(_lit, POSTAL_FIELDS))})) AS pk,
                max(v.value) FILTER (WHERE v.field IN ({", ".join(map(_lit, STREET_FIELDS))})) AS street
-        FROM _sv_ranked c JOIN _sv_view v ON v.id = c.id
-        JOIN _sv_units u ON u.field = v.field AND u.unit = c.unit
-        WHERE u.group_name IS NOT NULL AND c.rule NOT IN ('union', 'any_true')
+        FROM _sv_view v JOIN au ON au.field = v.field
+        JOIN _sv_ranked c ON c.id = v.id AND c.unit = au.unit AND c.cluster_id = v.cluster_id
         GROUP BY ALL""")
+    # (only a record holding a member the winner lacks can fill one or have one cleared: the others'
+    # addresses decide nothing, and their streets are not keyed)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _sv_addr_pairs AS
         SELECT a.cluster_id, a.unit, a.id, w.pk AS wpk, a.pk, w.street AS wstreet, a.street
         FROM _sv_addr a JOIN _sv_addr w ON w.cluster_id = a.cluster_id AND w.unit = a.unit AND w.rnk = 1
-        WHERE a.rnk > 1 AND (w.pk IS NOT NULL OR w.street IS NOT NULL)""")
+        WHERE a.rnk > 1 AND (w.pk IS NOT NULL OR w.street IS NOT NULL) AND NOT list_has_all(w.fields, a.fields)""")
     # (streets keyed only where they decide and differ as written: few)
     streets = sorted({x for (x,) in con.execute("""
         SELECT DISTINCT x FROM _sv_addr_pairs, unnest([wstreet, street]) t(x)
         WHERE NOT (wpk IS NOT NULL AND pk IS NOT NULL) AND wstreet IS NOT NULL AND street IS NOT NULL
           AND wstreet <> street""").fetchall()})
-    con.register("_sv_street_arrow", pa.table({
-        "value": pa.array(streets, pa.string()),
-        "key": pa.array([k or v for v, k in zip(streets, map_values(normalize_street, streets))], pa.string())}))
-    try:
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _sv_elsewhere AS
-            SELECT p.cluster_id, p.unit, p.id FROM _sv_addr_pairs p
-            LEFT JOIN _sv_street_arrow kw ON kw.value = p.wstreet LEFT JOIN _sv_street_arrow ka ON ka.value = p.street
-            WHERE CASE WHEN p.wpk IS NOT NULL AND p.pk IS NOT NULL THEN p.wpk <> p.pk
-                       -- (one street with its building and floor, or with its city, the other without)
-                       WHEN p.wstreet IS NOT NULL AND p.street IS NOT NULL
-                            THEN p.wstreet <> p.street AND kw.key IS DISTINCT FROM ka.key
-                                 AND NOT (length(ka.key) >= 5 AND contains(kw.key, ka.key))
-                                 AND NOT (length(kw.key) >= 5 AND contains(ka.key, kw.key))
-                       ELSE false END""")
-    finally:
-        con.unregister("_sv_street_arrow")
-    con.execute("DROP TABLE IF EXISTS _sv_addr")
-    con.execute("DROP TABLE IF EXISTS _sv_addr_pairs")
+    con.execute("CREATE OR REPLACE TEMP TABLE _sv_street_keys (value VARCHAR, key VARCHAR)")
+    if streets:  # (few: no fork, and a plain table -- a registered Arrow table slowed the statements after it)
+        con.executemany("INSERT INTO _sv_street_keys VALUES (?, ?)", [[v, normalize_street(v) or v] for v in streets])
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _sv_elsewhere AS
+        SELECT p.cluster_id, p.unit, p.id FROM _sv_addr_pairs p
+        LEFT JOIN _sv_street_keys kw ON kw.value = p.wstreet LEFT JOIN _sv_street_keys ka ON ka.value = p.street
+        WHERE CASE WHEN p.wpk IS NOT NULL AND p.pk IS NOT NULL THEN p.wpk <> p.pk
+                   -- (one street with its building and floor, or with its city, the other without)
+                   WHEN p.wstreet IS NOT NULL AND p.street IS NOT NULL
+                        THEN p.wstreet <> p.street AND kw.key IS DISTINCT FROM ka.key
+                             AND NOT (length(ka.key) >= 5 AND contains(kw.key, ka.key))
+                             AND NOT (length(kw.key) >= 5 AND contains(ka.key, kw.key))
+                   ELSE false END""")
+    for t in ("_sv_addr", "_sv_addr_pairs", "_sv_street_keys"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_out AS
         WITH win AS (
@@ -736,7 +738,8 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
                    WHEN d.kind = 'company' THEN kv.key = km.key AND (km.form OR NOT kv.form)
                    -- (also the master's number with its extension, the chosen one without: the extension stays)
                    WHEN field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('v')} = {_phone_key_sql('mv')}
-                        OR ({_phone_key_sql('v')} = {_phone_base_sql('v')} AND {_phone_base_sql('v')} = {_phone_base_sql('mv')})
+                        OR (regexp_matches(mv, '{_EXTENSION_RE2}') AND NOT regexp_matches(v, '{_EXTENSION_RE2}')
+                            AND {_phone_key_sql('v', True)} = {_phone_key_sql('mv', True)})
                    WHEN field IN ({", ".join(map(_lit, EMAIL_FIELDS))}) THEN lower({_strip_sql('v')}) = lower({_strip_sql('mv')})
                    WHEN field IN ({", ".join(map(_lit, POSTAL_FIELDS))})
                         THEN regexp_replace(nayose_nfkc(v), '[^0-9]', '', 'g') = regexp_replace(nayose_nfkc(mv), '[^0-9]', '', 'g')
