@@ -346,6 +346,54 @@ def _master_order_sql(config: SurvivorshipConfig) -> str:
     return ", ".join(keys + ["r.id"])
 
 
+def _address_elsewhere(con: duckdb.DuckDBPyConnection) -> None:
+    """`_sv_elsewhere(cluster_id, unit, id)`: per address group, the records at another address than
+    the winner's (see run_survive_sql)."""
+    # An address group's blank member is filled only from a record at the same address as the
+    # winner's: the same postal code when both have one, else the same street as normalize folds it
+    # (丁目 / 番 / 号, widths; one of them may add its building or its city), else nothing tells them
+    # apart. A member of the master's that no such record holds is cleared: the old street's city and prefecture must not stay beside the new street (a
+    # country is no part of one address: filled and kept as before).
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_addr AS
+        WITH au AS (  -- the members of the address groups (the units holding a street or a postal code)
+            SELECT field, unit FROM _sv_units WHERE group_name IS NOT NULL AND rule NOT IN ('union', 'any_true')
+              AND unit IN (SELECT unit FROM _sv_units WHERE field IN ({", ".join(map(_lit, (*POSTAL_FIELDS, *STREET_FIELDS)))}))
+        )
+        SELECT c.cluster_id, c.unit, c.id, c.rnk, list(v.field) AS fields,
+               max(nullif(regexp_replace(translate(v.value, '０１２３４５６７８９', '0123456789'), '[^0-9]', '', 'g'), ''))
+                   FILTER (WHERE v.field IN ({", ".join(map(_lit, POSTAL_FIELDS))})) AS pk,
+               max(v.value) FILTER (WHERE v.field IN ({", ".join(map(_lit, STREET_FIELDS))})) AS street
+        FROM _sv_view v JOIN au ON au.field = v.field
+        JOIN _sv_ranked c ON c.id = v.id AND c.unit = au.unit AND c.cluster_id = v.cluster_id
+        GROUP BY ALL""")
+    # (only a record holding a member the winner lacks can fill one or have one cleared: the others'
+    # addresses decide nothing, and their streets are not keyed)
+    pairs = """SELECT a.cluster_id, a.unit, a.id, w.pk AS wpk, a.pk, w.street AS wstreet, a.street
+        FROM _sv_addr a JOIN _sv_addr w ON w.cluster_id = a.cluster_id AND w.unit = a.unit AND w.rnk = 1
+        WHERE a.rnk > 1 AND (w.pk IS NOT NULL OR w.street IS NOT NULL) AND NOT list_has_all(w.fields, a.fields)"""
+    # (streets keyed only where they decide and differ as written: few)
+    streets = sorted({x for (x,) in con.execute(f"""
+        SELECT DISTINCT x FROM ({pairs}), unnest([wstreet, street]) t(x)
+        WHERE NOT (wpk IS NOT NULL AND pk IS NOT NULL) AND wstreet IS NOT NULL AND street IS NOT NULL
+          AND wstreet <> street""").fetchall()})
+    keys = (f"SELECT * FROM (VALUES {', '.join(f'({_lit(v)}, {_lit(normalize_street(v) or v)})' for v in streets)}) t(value, key)"
+            if streets else "SELECT NULL::VARCHAR AS value, NULL::VARCHAR AS key WHERE false")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _sv_elsewhere AS
+        WITH p AS ({pairs}), k AS ({keys})
+        SELECT p.cluster_id, p.unit, p.id FROM p
+        LEFT JOIN k kw ON kw.value = p.wstreet LEFT JOIN k ka ON ka.value = p.street
+        WHERE CASE WHEN p.wpk IS NOT NULL AND p.pk IS NOT NULL THEN p.wpk <> p.pk
+                   -- (one street with its building and floor, or with its city, the other without)
+                   WHEN p.wstreet IS NOT NULL AND p.street IS NOT NULL
+                        THEN p.wstreet <> p.street AND kw.key IS DISTINCT FROM ka.key
+                             AND NOT (length(ka.key) >= 5 AND contains(kw.key, ka.key))
+                             AND NOT (length(kw.key) >= 5 AND contains(ka.key, kw.key))
+                   ELSE false END""")
+    con.execute("DROP TABLE IF EXISTS _sv_addr")
+
+
 def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: SurvivorshipConfig) -> None:
     """From _sv_rec / _sv_long0 (see above) write survivors, surviving_fields, group_records."""
     _register_nfkc(con)
@@ -570,52 +618,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     """)
     # Surviving values. Field rules: per field of the unit, the best-ranked record holding it
     # (the winner, or the next one down: fill_blank). union and any_true: the primary field only.
-    # An address group's blank member is filled only from a record at the same address as the
-    # winner's: the same postal code when both have one, else the same street as normalize folds it
-    # (丁目 / 番 / 号, widths; one of them may add its building or its city), else nothing tells them
-    # apart. A member of the master's that no such record holds is cleared: the old street's city and prefecture must not stay beside the new street (a
-    # country is no part of one address: filled and kept as before).
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _sv_addr AS
-        WITH au AS (  -- the members of the address groups (the units holding a street or a postal code)
-            SELECT field, unit FROM _sv_units WHERE group_name IS NOT NULL AND rule NOT IN ('union', 'any_true')
-              AND unit IN (SELECT unit FROM _sv_units WHERE field IN ({", ".join(map(_lit, (*POSTAL_FIELDS, *STREET_FIELDS)))}))
-        )
-        SELECT c.cluster_id, c.unit, c.id, c.rnk, list(v.field) AS fields,
-               max(nullif(regexp_replace(translate(v.value, '０１２３４５６７８９', '0123456789'), '[^0-9]', '', 'g'), ''))
-                   FILTER (WHERE v.field IN ({", ".join(map(_lit, POSTAL_FIELDS))})) AS pk,
-               max(v.value) FILTER (WHERE v.field IN ({", ".join(map(_lit, STREET_FIELDS))})) AS street
-        FROM _sv_view v JOIN au ON au.field = v.field
-        JOIN _sv_ranked c ON c.id = v.id AND c.unit = au.unit AND c.cluster_id = v.cluster_id
-        GROUP BY ALL""")
-    # (only a record holding a member the winner lacks can fill one or have one cleared: the others'
-    # addresses decide nothing, and their streets are not keyed)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _sv_addr_pairs AS
-        SELECT a.cluster_id, a.unit, a.id, w.pk AS wpk, a.pk, w.street AS wstreet, a.street
-        FROM _sv_addr a JOIN _sv_addr w ON w.cluster_id = a.cluster_id AND w.unit = a.unit AND w.rnk = 1
-        WHERE a.rnk > 1 AND (w.pk IS NOT NULL OR w.street IS NOT NULL) AND NOT list_has_all(w.fields, a.fields)""")
-    # (streets keyed only where they decide and differ as written: few)
-    streets = sorted({x for (x,) in con.execute("""
-        SELECT DISTINCT x FROM _sv_addr_pairs, unnest([wstreet, street]) t(x)
-        WHERE NOT (wpk IS NOT NULL AND pk IS NOT NULL) AND wstreet IS NOT NULL AND street IS NOT NULL
-          AND wstreet <> street""").fetchall()})
-    con.execute("CREATE OR REPLACE TEMP TABLE _sv_street_keys (value VARCHAR, key VARCHAR)")
-    if streets:  # (few: no fork, and a plain table -- a registered Arrow table slowed the statements after it)
-        con.executemany("INSERT INTO _sv_street_keys VALUES (?, ?)", [[v, normalize_street(v) or v] for v in streets])
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _sv_elsewhere AS
-        SELECT p.cluster_id, p.unit, p.id FROM _sv_addr_pairs p
-        LEFT JOIN _sv_street_keys kw ON kw.value = p.wstreet LEFT JOIN _sv_street_keys ka ON ka.value = p.street
-        WHERE CASE WHEN p.wpk IS NOT NULL AND p.pk IS NOT NULL THEN p.wpk <> p.pk
-                   -- (one street with its building and floor, or with its city, the other without)
-                   WHEN p.wstreet IS NOT NULL AND p.street IS NOT NULL
-                        THEN p.wstreet <> p.street AND kw.key IS DISTINCT FROM ka.key
-                             AND NOT (length(ka.key) >= 5 AND contains(kw.key, ka.key))
-                             AND NOT (length(kw.key) >= 5 AND contains(ka.key, kw.key))
-                   ELSE false END""")
-    for t in ("_sv_addr", "_sv_addr_pairs", "_sv_street_keys"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    _address_elsewhere(con)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_out AS
         WITH win AS (
