@@ -464,7 +464,8 @@ def compute_eligibility(
                     SELECT crm_id, bool_or(do_not_email) AS dne, bool_or(hard_bounced) AS hb, bool_or(opted_out) AS oo
                     FROM ({prospect_link_sql(con, prospects)}) WHERE crm_id IS NOT NULL AND NOT is_deleted GROUP BY crm_id"""
             )
-            pjoin = "LEFT JOIN _elig_pflags pf ON pf.crm_id = left(r.\"Id\", 15)"
+            # (a Person Account's prospect carries its person contact's Id)
+            pjoin = f"LEFT JOIN _elig_pflags pf ON pf.crm_id = left(coalesce({col(cols, 'PersonContactId')}, r.\"Id\"), 15)"
             p_flags = "coalesce(pf.dne OR pf.hb OR pf.oo, false)"
         opted = truthy(f"coalesce({col(cols, 'HasOptedOutOfEmail')}, {col(cols, 'PersonHasOptedOutOfEmail')})")
         sf_bounced = f"({col(cols, 'EmailBouncedDate')} IS NOT NULL OR {col(cols, 'EmailBouncedReason')} IS NOT NULL)"

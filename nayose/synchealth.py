@@ -439,8 +439,10 @@ def diagnose(
                            FROM _sh_all_p WHERE is_deleted AND crm_id IS NOT NULL GROUP BY crm_id""")
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _sh_rec AS
-                    SELECT r."Id", left(r."Id", 15) AS crm_id, {col(rc, 'Object')} AS object, lower({col(rc, 'Email')}) AS email_key,
-                           {col(rc, 'Email')} AS email,
+                    -- (a Person Account syncs through its person contact, with its PersonEmail)
+                    SELECT r."Id", left(coalesce({col(rc, 'PersonContactId')}, r."Id"), 15) AS crm_id, {col(rc, 'Object')} AS object,
+                           lower(coalesce({col(rc, 'Email')}, {col(rc, 'PersonEmail')})) AS email_key,
+                           coalesce({col(rc, 'Email')}, {col(rc, 'PersonEmail')}) AS email,
                            {ts_sql(col(rc, 'LastModifiedDate'))} AS modified, {ts_sql(col(rc, 'CreatedDate'))} AS created,
                            e.eligible, e.reason_code, e.reason, e.mailable, e.within_cap, e.cap_explanation, e.sync_current,
                            e.sync_target, e.is_card

@@ -377,3 +377,21 @@ def test_a_sharing_checkbox_exported_as_1_is_true_and_an_unsubscribe_is_no_card_
     assert (d / "out" / "sync_health.csv").read_bytes() == (tmp_path / "a" / "out" / "sync_health.csv").read_bytes()
     assert ("3AAA", "not_synced", "prospect_in_recycle_bin") in findings
     assert "00Q000000000001AAA" not in {r["Id"] for r in rows("flag_plan.csv")}
+
+
+def test_a_person_account_syncs_through_its_person_contact(tmp_path):
+    """A Person Account's prospect carries its PersonContactId and its PersonEmail: it was reported
+    not synced ("eligible but no email"), and its prospect's Do Not Email never reached the cap count."""
+    recs = "\n".join([
+        "Id,Object,FirstName,LastName,IsPersonAccount,PersonEmail,PersonContactId,PersonHasOptedOutOfEmail,CreatedDate,LastModifiedDate,Pardot_Sync__c",
+        f"001000000000001AAA,Account,太郎,山田,true,taro.yamada@yamato-kogyo.co.jp,003000000000001AAA,false,{_T},{_T},true",
+        f"001000000000002AAA,Account,次郎,鈴木,true,jiro.suzuki@yamato-kogyo.co.jp,003000000000002AAA,false,{_T},{_T},true",
+    ]) + "\n"
+    pros = "\n".join([
+        _P_HEAD,
+        f"4001,taro.yamada@yamato-kogyo.co.jp,,003000000000001AAA,false,true,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,,0",
+    ]) + "\n"
+    rows = _health(tmp_path, "a", recs, pros)
+    assert {(r["Id"][-4:], r["cause"]) for r in rows("sync_health.csv")} == {("2AAA", "unknown")}
+    got = {r["Id"][-4:]: r["not_mailable"] for r in rows("sync_eligibility.csv")}
+    assert got["1AAA"] == "prospect is Do Not Email" and not got["2AAA"]
