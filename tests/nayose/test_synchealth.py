@@ -271,6 +271,10 @@ _T = "2025-01-01T00:00:00.000Z"
 _P_HEAD = "id,email,crmLeadFid,crmContactFid,optedOut,isDoNotEmail,isEmailHardBounced,isDeleted,createdAt,updatedAt,crmLastSync,lastActivityAt,score"
 
 
+def _csv(header, *rows):
+    return "\n".join([header, *rows]) + "\n"
+
+
 def _health(tmp_path, name, records, prospects, config=None):
     d = tmp_path / name
     d.mkdir()
@@ -293,21 +297,21 @@ def test_converted_merged_and_active_prospects_are_not_planned_for_deletion(tmp_
     (Account Engagement recycles it after copying its history to the winner's) and a prospect active
     in the last year are not deleted; an old, inactive one of a stale record is."""
     head = "Id,Object,FirstName,LastName,Company,Email,CreatedDate,LastModifiedDate,IsConverted,ConvertedContactId,IsDeleted,MasterRecordId,Pardot_Sync__c"
-    recs = "\n".join([
+    recs = _csv(
         head,
         f"00Q000000000001AAA,Lead,太郎,山田,株式会社ABC,t.yamada@abc.co.jp,{_T},{_T},false,,false,,true",
         f"00Q000000000002AAA,Lead,花子,佐藤,株式会社DEF,h.sato@def.co.jp,{_T},{_T},true,003000000000009AAA,false,,true",
         f"00Q000000000003AAA,Lead,太郎,山田,株式会社ABC,taro.yamada@abc.co.jp,{_T},{_T},false,,true,00Q000000000001AAA,true",
         f"00Q000000000004AAA,Lead,一郎,鈴木,株式会社GHI,i.suzuki@ghi.co.jp,2015-01-01T00:00:00.000Z,{_T},false,,false,,true",
         f"00Q000000000005AAA,Lead,次郎,鈴木,株式会社GHI,j.suzuki@ghi.co.jp,2015-01-01T00:00:00.000Z,{_T},false,,false,,true",
-    ]) + "\n"
-    pros = "\n".join([
+    )
+    pros = _csv(
         _P_HEAD,
         f"2001,h.sato@def.co.jp,00Q000000000002AAA,,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,,0",
         f"2002,taro.yamada@abc.co.jp,00Q000000000003AAA,,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,,0",
         f"2003,i.suzuki@ghi.co.jp,00Q000000000004AAA,,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,2025-05-20T00:00:00.000Z,120",
         f"2004,j.suzuki@ghi.co.jp,00Q000000000005AAA,,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,2019-05-20T00:00:00.000Z,5",
-    ]) + "\n"
+    )
     rows = _health(tmp_path, "a", recs, pros)
     assert [r["Id"] for r in rows("sync_delete_plan.csv")] == ["2004"]
     findings = {(r["Id"][-4:], r["cause"]) for r in rows("sync_health.csv") if r["problem"] == "over_synced"}
@@ -333,15 +337,15 @@ def test_contacts_under_an_account_have_a_company_and_record_types_compare_whole
     """A Contact export with AccountId but no Account.Name: every Contact was "no company" (excluded,
     flagged false, its prospect planned for deletion). Record type names compare whole: the first
     15 characters made Partner_Contact_Customer a Partner_Contact_Agency."""
-    recs = "\n".join([
+    recs = _csv(
         "Id,Object,FirstName,LastName,AccountId,Title,Email,CreatedDate,LastModifiedDate,Pardot_Sync__c,RecordType.DeveloperName",
         f"003000000000001AAA,Contact,太郎,山田,001000000000001AAA,部長,t.yamada@abc.co.jp,{_T},{_T},true,Partner_Contact_Customer",
         f"003000000000002AAA,Contact,花子,佐藤,001000000000002AAA,課長,h.sato@def.co.jp,{_T},{_T},true,Partner_Contact_Agency",
-    ]) + "\n"
-    pros = "\n".join([
+    )
+    pros = _csv(
         _P_HEAD,
         f"3001,t.yamada@abc.co.jp,,003000000000001AAA,false,false,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,,0",
-    ]) + "\n"
+    )
     cfg = "eligibility:\n  exclusions:\n    - {name: partner, reason: outside partner, record_types: [Partner_Contact_Agency]}\n"
     rows = _health(tmp_path, "a", recs, pros, cfg)
     got = {r["Id"][-4:]: (r["eligible"], r["reason_code"]) for r in rows("sync_eligibility.csv")}
@@ -354,17 +358,17 @@ def test_a_sharing_checkbox_exported_as_1_is_true_and_an_unsubscribe_is_no_card_
     rule" with a flag row to set it true. A business-card Lead that unsubscribed in Pardot is not a
     card value being overwritten. A record whose prospect is in the recycle bin says so."""
     head = "Id,Object,FirstName,LastName,Company,Email,LeadSource,CreatedDate,LastModifiedDate,HasOptedOutOfEmail,Pardot_Sync__c"
-    recs = "\n".join([
+    recs = _csv(
         head,
         f"00Q000000000001AAA,Lead,太郎,山田,株式会社ABC,t.yamada@abc.co.jp,Web,{_T},{_T},false,1",
         f"00Q000000000002AAA,Lead,花子,佐藤,株式会社DEF,h.sato@def.co.jp,名刺,{_T},{_T},false,true",
         f"00Q000000000003AAA,Lead,一郎,鈴木,株式会社GHI,i.suzuki@ghi.co.jp,Web,{_T},{_T},false,true",
-    ]) + "\n"
-    pros = "\n".join([
+    )
+    pros = _csv(
         _P_HEAD,
         f"5002,h.sato@def.co.jp,00Q000000000002AAA,,true,false,false,false,{_T},2025-06-01T00:00:00.000Z,2025-05-01T00:00:00.000Z,,0",
         f"5003,i.suzuki@ghi.co.jp,00Q000000000003AAA,,false,false,false,true,{_T},2025-05-01T00:00:00.000Z,2025-05-01T00:00:00.000Z,,0",
-    ]) + "\n"
+    )
     rows = _health(tmp_path, "a", recs, pros)
     findings = {(r["Id"][-4:], r["problem"], r["cause"]) for r in rows("sync_health.csv")}
     assert not [f for f in findings if f[2] in ("sharing_rule_excludes", "card_value_overwritten")], findings
@@ -382,15 +386,15 @@ def test_a_sharing_checkbox_exported_as_1_is_true_and_an_unsubscribe_is_no_card_
 def test_a_person_account_syncs_through_its_person_contact(tmp_path):
     """A Person Account's prospect carries its PersonContactId and its PersonEmail: it was reported
     not synced ("eligible but no email"), and its prospect's Do Not Email never reached the cap count."""
-    recs = "\n".join([
+    recs = _csv(
         "Id,Object,FirstName,LastName,IsPersonAccount,PersonEmail,PersonContactId,PersonHasOptedOutOfEmail,CreatedDate,LastModifiedDate,Pardot_Sync__c",
         f"001000000000001AAA,Account,太郎,山田,true,taro.yamada@yamato-kogyo.co.jp,003000000000001AAA,false,{_T},{_T},true",
         f"001000000000002AAA,Account,次郎,鈴木,true,jiro.suzuki@yamato-kogyo.co.jp,003000000000002AAA,false,{_T},{_T},true",
-    ]) + "\n"
-    pros = "\n".join([
+    )
+    pros = _csv(
         _P_HEAD,
         f"4001,taro.yamada@yamato-kogyo.co.jp,,003000000000001AAA,false,true,false,false,{_T},2025-05-01T00:00:00.000Z,2025-06-01T00:00:00.000Z,,0",
-    ]) + "\n"
+    )
     rows = _health(tmp_path, "a", recs, pros)
     assert {(r["Id"][-4:], r["cause"]) for r in rows("sync_health.csv")} == {("2AAA", "unknown")}
     got = {r["Id"][-4:]: r["not_mailable"] for r in rows("sync_eligibility.csv")}
