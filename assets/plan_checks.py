@@ -25,7 +25,8 @@ from assets.plan import merge_plan, survivorship
 from assets.store import NayoseStore
 from nayose.config import Config
 from nayose.plan import MAX_LOSERS_PER_MERGE
-from nayose.survive import AS_MASTER_WRITES, Rec, as_master_object, blank, card_sql, considered_fields, person_account_sql
+from nayose.survive import (AS_MASTER_WRITES, POSTAL_FIELDS, STREET_FIELDS, Rec, as_master_object, blank, card_sql,
+                            considered_fields, person_account_sql, same_address)
 from nayose.store import table_exists
 
 SAMPLE_ROWS = 10  # offending rows shown in a failed check's metadata
@@ -67,6 +68,20 @@ def card_overwrites(con: duckdb.DuckDBPyConnection, config: Config) -> list[tupl
     ignored: set[tuple[str, str]] = set()
     if table_exists(con, "ignored_values"):
         ignored = {(rid, f) for rid, f in con.execute('SELECT "Id", field FROM ignored_values').fetchall()}
+    # An address survives whole: a card's member of another address than the group's (another postal
+    # code, else another street) is not the surviving address's, and is not protected.
+    groups = {f: g.fields for g in sv.field_groups for f in g.fields
+              if any(m in POSTAL_FIELDS for m in g.fields) or any(m in STREET_FIELDS for m in g.fields)}
+
+    def other_address(cid: str, values: dict, f: str) -> bool:
+        members = groups.get(f)
+        if not members:
+            return False
+        postal = next((m for m in members if m in POSTAL_FIELDS), None)
+        street = next((m for m in members if m in STREET_FIELDS), None)
+        kept = {m: surviving.get((cid, m), (None,))[0] for m in (postal, street) if m}
+        return not same_address(values.get(postal), values.get(street), kept.get(postal), kept.get(street))
+
     bad: list[tuple] = []
     seen: set[tuple[str, str]] = set()
     for row in cards:
@@ -74,7 +89,7 @@ def card_overwrites(con: duckdb.DuckDBPyConnection, config: Config) -> list[tupl
         kept = {f: (None if (row["Id"], f) in ignored else row.get(f)) for f in fields}
         rec = as_master_object(Rec(row["Id"], row["Object"], kept, is_card=True), row["__master_object"], sv)
         for f, v in rec.values.items():
-            if blank(v) or f in exempt or (cid, f) in seen:
+            if blank(v) or f in exempt or (cid, f) in seen or other_address(cid, rec.values, f):
                 continue
             value, src, rule = surviving.get((cid, f), (None, None, None))
             if rule is not None and ("any_true" in rule or rule.endswith(AS_MASTER_WRITES)):

@@ -346,6 +346,24 @@ def _master_order_sql(config: SurvivorshipConfig) -> str:
     return ", ".join(keys + ["r.id"])
 
 
+def same_address(postal_a: str | None, street_a: str | None, postal_b: str | None, street_b: str | None) -> bool:
+    """Python twin of `_address_elsewhere`'s test: the same postal code when both have one, else the
+    same street as normalize folds it (one may add its building or its city), else nothing tells them
+    apart (True)."""
+    def digits(v: str | None) -> str:
+        return "".join(ch for ch in unicodedata.normalize("NFKC", v or "") if ch.isdigit())
+
+    pa_, pb = digits(postal_a), digits(postal_b)
+    if pa_ and pb:
+        return pa_ == pb
+    if blank(street_a) or blank(street_b):
+        return True
+    if street_a == street_b:
+        return True
+    ka, kb = normalize_street(street_a) or street_a, normalize_street(street_b) or street_b
+    return ka == kb or (len(kb) >= 5 and kb in ka) or (len(ka) >= 5 and ka in kb)
+
+
 def _address_elsewhere(con: duckdb.DuckDBPyConnection) -> None:
     """`_sv_elsewhere(cluster_id, unit, id)`: per address group, the records at another address than
     the winner's (see run_survive_sql)."""

@@ -826,3 +826,18 @@ def test_a_reading_cut_to_one_kana_never_wins():
     got = {(c, f): v for c, f, v in con.execute("SELECT cluster_id, field, value FROM surviving_fields").fetchall()}
     assert got[("00Q000000000191", "LastNameKana__c")] == "イケダ"
     assert got[("00Q000000000193", "LastNameKana__c")] == "キ"
+
+
+@pytest.mark.parametrize("a, b, same", [
+    (("464-0191", "虎ノ門5-4"), ("〒５３０－０００１", "梅田1-1-1"), False),
+    (("1000001", "千代田1-1"), ("〒100-0001", "千代田一丁目1番"), True),
+    ((None, "千代田１－１ 千代田ビル 5F"), ("100-0001", "千代田1-1"), True),   # the building added
+    ((None, "鶴見中央3丁目19番18号"), (None, "池袋1-26-22"), False),
+    ((None, None), ("100-0001", "千代田1-1"), True),                          # nothing to compare
+])
+def test_same_address_as_the_address_groups_compare_it(a, b, same):
+    """The Python twin of the address groups' SQL test (the plan check uses it: a card's City of
+    another address is no card value overwritten)."""
+    from nayose.survive import same_address
+
+    assert same_address(*a, *b) is same
