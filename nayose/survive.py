@@ -370,8 +370,9 @@ def _address_elsewhere(con: duckdb.DuckDBPyConnection) -> None:
     # An address group's blank member is filled only from a record at the same address as the
     # winner's: the same postal code when both have one, else the same street as normalize folds it
     # (丁目 / 番 / 号, widths; one of them may add its building or its city), else nothing tells them
-    # apart. A member of the master's that no such record holds is cleared: the old street's city and prefecture must not stay beside the new street (a
-    # country is no part of one address: filled and kept as before).
+    # apart. A member of the master's that no such record holds is cleared: the old street's city and
+    # prefecture must not stay beside the new street (a country is no part of one address: filled and
+    # kept as before).
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_addr AS
         WITH au AS (  -- the members of the address groups (the units holding a street or a postal code)
