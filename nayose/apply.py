@@ -79,6 +79,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -1359,9 +1360,7 @@ class _Applier:
         if not why and cascade:
             # (deleting an Account deletes its Contacts and Opportunities with it: a test-named Account
             # holding real ones is for a person to look at, not for a junk rule)
-            counts: dict[str, int] = {}
-            for child, _cid, _fld in cascade:
-                counts[child] = counts.get(child, 0) + 1
+            counts = Counter(child for child, _cid, _fld in cascade)
             why = (f"has related records that deleting it would delete too ({', '.join(f'{n} {o}' for o, n in sorted(counts.items()))}): "
                    "not deleted; review them and delete it by hand")
         if why:
@@ -1735,11 +1734,11 @@ def apply_plan(
         unknown = approved - {c["cluster_id"] for c in doc["clusters"]}
         if unknown:
             raise ApplyError(f"cluster(s) not in plan {doc['plan_id']}: {', '.join(sorted(unknown)[:5])}")
-    with _plan_run(journal_db, doc["plan_id"], "apply", execute):
+    with _plan_run(journal_db, doc["plan_id"], execute):
         return _apply_run(doc, journal, org, execute, report, progress, groups, rows, flag_rows, started)
 
 
-def _plan_run(journal_db: str | Path, plan_id: str, kind: str, execute: bool):
+def _plan_run(journal_db: str | Path, plan_id: str, execute: bool):
     """One executing apply or undo of a plan at a time per journal (a lock file beside it): a second
     one started meanwhile treated the first one's in-flight call as an interrupted one, journaled it
     failed after it was done, and the journal contradicted the org. Dry runs write nothing to the org."""
@@ -1828,7 +1827,7 @@ def undo_plan(
     org = _Org(sf, pardot, None)
     journal = Journal(journal_db, secrets=org.secrets)
     report = UndoReport(plan_id=doc["plan_id"], mode="execute" if execute else "dry_run")
-    with _plan_run(journal_db, doc["plan_id"], "undo", execute):
+    with _plan_run(journal_db, doc["plan_id"], execute):
         return _undo_run(doc, org, journal, report, execute, clusters, progress, flags, lead_conversions, started)
 
 
@@ -1904,7 +1903,7 @@ def _undo_run(doc: dict, org: "_Org", journal: Journal, report: UndoReport, exec
 
 
 def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify: dict | None, report: UndoReport,
-                execute: bool, jw, undone, written: dict[str, Any] | None = None, interrupted=None) -> None:
+                execute: bool, jw, undone, written: dict[str, Any], interrupted) -> None:
     cid = c["cluster_id"]
     master_id = c["master_id"]
     mobj = object_of(master_id)
@@ -1987,7 +1986,7 @@ def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify
             "fields": fields})
         jw(key_m, "restore_master", "failed" if execute else "dry_run", cid, result={"edited_since": True, "fields": sorted(changed)})
 
-    left = interrupted(key_m) if interrupted is not None and execute else None
+    left = interrupted(key_m) if execute else None
     if left is not None:
         # an earlier undo was cut off mid-call: when the master holds what it sent, it went through
         # (the master's newer LastModifiedDate is the undo's own: not "edited since")
@@ -2004,7 +2003,6 @@ def _undo_group(org: _Org, c: dict, done: list[Step], first_intent: dict, verify
         # master still holds what it wrote -- a field someone changed since is theirs (before, every
         # field differing from the snapshot was restored, a later edit of a field the plan never
         # touched included).
-        written = written or {}
         changed = {f: before.get(f) for f in sorted(written)
                    if org.updateable(mobj, f, before) and norm(written[f]) != norm(before.get(f))}
         edited = {f: {"snapshot": before.get(f), "written": written[f], "now": current.get(f)}

@@ -113,9 +113,9 @@ class InputConfig(_Strict):
 
 _ONE_KEY = r"[a-z][a-z0-9_]*(:[1-9][0-9]?)?"
 KEY_PATTERN = rf"^{_ONE_KEY}(\|{_ONE_KEY})*$"
-# The columns of the normalize stage's table a blocking key may name (nayose.normalize writes them;
-# a test keeps the two lists equal). A key naming anything else is a typo: without this check the
-# rule was silently inactive, as a rule on a field the export lacks is.
+# The columns of the normalize stage's table a blocking key may name (nayose.normalize writes them,
+# after rec_idx and id, in this order: its OUTPUT_COLUMNS). A key naming anything else is a typo:
+# without this check the rule was silently inactive, as a rule on a field the export lacks is.
 KEY_COLUMNS = (
     "object", "last_name", "first_name", "full_name", "last_reading", "first_reading", "name_key", "name_sound",
     "company_core", "company_legal_form", "company_reading", "company_sound", "email", "email_local", "email_domain",

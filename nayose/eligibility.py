@@ -141,9 +141,18 @@ def same_setting_sql(current: str, wanted: str) -> str:
             f"ELSE lower({current}) = lower({wanted}) END)")
 
 
+_RECORD_ID = re.compile(r"[0-9A-Za-z]{15}|[0-9A-Za-z]{18}")  # a Salesforce Id as written
+
+
 def crm_key(expr: str) -> str:
     """Salesforce Ids compare on their first 15 characters (an 18-character Id adds a checksum)."""
     return f"left({expr}, 15)"
+
+
+def record_crm_key(cols: dict[str, str], alias: str = "r") -> str:
+    """SQL: the CRM ID a record's prospect carries, as crm_key compares it (a Person Account syncs
+    through its person contact: its PersonContactId)."""
+    return crm_key(f'coalesce({col(cols, "PersonContactId", alias)}, {alias}."Id")')
 
 
 def fold(value: object) -> str:
@@ -289,9 +298,8 @@ def _exclusion_selects(con: duckdb.DuckDBPyConnection, rule: ExclusionRule, orde
             vals = [v for (v,) in con.execute(f"SELECT DISTINCT {q(real)} FROM _elig_src WHERE {q(real)} IS NOT NULL").fetchall()]
             # (a name compares whole; an Id -- 15 or 18 characters -- by its case-sensitive 15-character form:
             # the first 15 characters of names made Partner_Contact_Customer a Partner_Contact_Agency)
-            ids15 = {v.strip()[:15] for v in rule.record_types if re.fullmatch(r"[0-9A-Za-z]{15}|[0-9A-Za-z]{18}", v.strip())}
-            hits = [v for v in vals if fold(v) in wanted
-                    or (re.fullmatch(r"[0-9A-Za-z]{15}|[0-9A-Za-z]{18}", v.strip()) and v.strip()[:15] in ids15)]
+            ids15 = {v.strip()[:15] for v in rule.record_types if _RECORD_ID.fullmatch(v.strip())}
+            hits = [v for v in vals if fold(v) in wanted or (_RECORD_ID.fullmatch(v.strip()) and v.strip()[:15] in ids15)]
             if hits:
                 emit(f"r.{q(real)} IN ({', '.join(lit(v) for v in hits)})", f"'{field} = ' || r.{q(real)}", "record_type")
     if rule.email_locals:
@@ -464,8 +472,7 @@ def compute_eligibility(
                     SELECT crm_id, bool_or(do_not_email) AS dne, bool_or(hard_bounced) AS hb, bool_or(opted_out) AS oo
                     FROM ({prospect_link_sql(con, prospects)}) WHERE crm_id IS NOT NULL AND NOT is_deleted GROUP BY crm_id"""
             )
-            # (a Person Account's prospect carries its person contact's Id)
-            pjoin = f"LEFT JOIN _elig_pflags pf ON pf.crm_id = left(coalesce({col(cols, 'PersonContactId')}, r.\"Id\"), 15)"
+            pjoin = f"LEFT JOIN _elig_pflags pf ON pf.crm_id = {record_crm_key(cols)}"
             p_flags = "coalesce(pf.dne OR pf.hb OR pf.oo, false)"
         opted = truthy(f"coalesce({col(cols, 'HasOptedOutOfEmail')}, {col(cols, 'PersonHasOptedOutOfEmail')})")
         sf_bounced = f"({col(cols, 'EmailBouncedDate')} IS NOT NULL OR {col(cols, 'EmailBouncedReason')} IS NOT NULL)"

@@ -142,13 +142,6 @@ def write_febrl_contacts(name: str, out_csv: str | Path, truth_csv: str | Path) 
     return rows
 
 
-def _id_sql(expr: str) -> str:
-    """SQL: an Id in one form -- a 15-character Salesforce Id as its 18-character form (records.canonical_id)."""
-    from nayose.records import canonical_id_sql
-
-    return canonical_id_sql(expr)
-
-
 def load_labelled(con: duckdb.DuckDBPyConnection, path: str | Path, table: str, columns: tuple[str, ...],
                   what: str) -> None:
     """Read a labelled CSV (a truth file: Id, entity_id; a clusters.csv: Id, cluster_id[, status])
@@ -157,7 +150,7 @@ def load_labelled(con: duckdb.DuckDBPyConnection, path: str | Path, table: str, 
     9.4), Ids in one form (15- and 18-character alike). Bad input is an InputError naming the file,
     row and column."""
     from nayose.errors import InputError
-    from nayose.records import utf8_view
+    from nayose.records import canonical_id_sql, utf8_view
 
     p = Path(path)
     if not p.is_file():
@@ -181,7 +174,7 @@ def load_labelled(con: duckdb.DuckDBPyConnection, path: str | Path, table: str, 
         bad = con.execute(f"""SELECT _line FROM _labelled WHERE coalesce(trim("{c}"), '') = '' ORDER BY _line LIMIT 1""").fetchall()
         if bad:
             raise InputError(f"empty {c}", file=p, row=int(bad[0][0]), column=c)
-    canonical = _id_sql('trim("Id")')
+    canonical = canonical_id_sql('trim("Id")')
     rest = ", ".join(f'trim("{c}") AS "{c}"' for c in columns[1:])
     con.execute(f'CREATE OR REPLACE TEMP TABLE "{table}" AS SELECT {canonical} AS "Id", {rest}, _line FROM _labelled')
     con.execute("DROP TABLE _labelled")
@@ -210,26 +203,24 @@ def evaluate_files(clusters_csv: str | Path, truth_csv: str | Path, auto_only: b
 def evaluate_run(con: duckdb.DuckDBPyConnection, truth_csv: str | Path) -> dict:
     """On labelled data: blocking recall, and pairwise metrics of all groups and of auto groups,
     for a run whose tables are in `con` (normalized_records, candidate_pairs, clusters)."""
-    from nayose.errors import InputError
+    from nayose.records import canonical_id_sql
 
     path = Path(truth_csv)
     load_labelled(con, path, "_eval_truth", ("Id", "entity_id"), "truth file")
     truth = 'SELECT "Id", entity_id FROM _eval_truth'
-    rid = _id_sql("l.id")
-    pairs = f"""SELECT {rid} AS left_id, {_id_sql('r.id')} AS right_id FROM candidate_pairs p
+    pairs = f"""SELECT {canonical_id_sql('l.id')} AS left_id, {canonical_id_sql('r.id')} AS right_id FROM candidate_pairs p
                JOIN normalized_records l ON l.rec_idx = p.left_idx JOIN normalized_records r ON r.rec_idx = p.right_idx"""
     blocking = pair_list_metrics(con, pairs, truth)
+    rid = canonical_id_sql('"Id"')
     try:
         return {
             "truth": str(path),
             "blocking_recall": round(blocking.recall, 5),
             "candidate_pairs": blocking.predicted_pairs,
-            "all_groups": cluster_pair_metrics(con, f'SELECT {_id_sql(chr(34) + "Id" + chr(34))} AS "Id", cluster_id FROM clusters',
-                                               truth).as_dict(),
+            "all_groups": cluster_pair_metrics(con, f'SELECT {rid} AS "Id", cluster_id FROM clusters', truth).as_dict(),
             "auto_groups": cluster_pair_metrics(
-                con, f"SELECT {_id_sql(chr(34) + 'Id' + chr(34))} AS \"Id\", CASE WHEN status = 'auto' THEN cluster_id "
-                     "ELSE \"Id\" END AS cluster_id FROM clusters", truth
-            ).as_dict(),
+                con, f"""SELECT {rid} AS "Id", CASE WHEN status = 'auto' THEN cluster_id ELSE "Id" END AS cluster_id
+                         FROM clusters""", truth).as_dict(),
         }
     finally:
         con.execute("DROP TABLE IF EXISTS _eval_truth")

@@ -238,8 +238,6 @@ def split_whole_names(con: duckdb.DuckDBPyConnection) -> int:
     LastName / FirstName in `import_raw`, as normalize split it (surname first or last, with or
     without a space), so an update or an insert never writes 佐藤 健 into LastName. The written
     form is kept (only cut). Python runs once per distinct name. Returns the rows split."""
-    import re
-
     from nayose.normalize import normalize_name, strip_name_extras
 
     cols = columns(con, "import_raw")

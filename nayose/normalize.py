@@ -47,7 +47,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nayose.config import Config
+from nayose.config import KEY_COLUMNS, Config
 from nayose.errors import InputError
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
 from nayose.values import PARALLEL_MIN, Forked, map_values
@@ -74,15 +74,8 @@ __all__ = [
     "OUTPUT_COLUMNS",
 ]
 
-OUTPUT_COLUMNS = (
-    "rec_idx", "id", "object",
-    "last_name", "first_name", "full_name", "last_reading", "first_reading", "name_key", "name_sound",
-    "company_core", "company_legal_form", "company_reading", "company_sound",
-    "email", "email_local", "email_domain", "email_is_freemail", "email_is_role",
-    "phone", "mobile", "phone_is_mobile", "personal_phone",
-    "postal_code", "prefecture", "city", "street", "state",
-    "birthdate", "title", "department", "lead_source", "created_date", "last_modified_date", "card_person_id",
-)
+# (the columns a blocking key may name are config.KEY_COLUMNS: the config checks a key against them)
+OUTPUT_COLUMNS = ("rec_idx", "id", *KEY_COLUMNS)
 
 # ----------------------------------------------------------------------------------------------
 # Basic text

@@ -111,7 +111,7 @@ def canonical_id(record_id: str) -> str:
 
 def canonical_id_sql(expr: str) -> str:
     """SQL twin of canonical_id: a 15-character Salesforce Id in its 18-character form, any other as written."""
-    return f"CASE WHEN regexp_full_match({expr}, '[0-9A-Za-z]{{15}}') THEN {id18_sql(expr)} ELSE {expr} END"
+    return f"CASE WHEN regexp_full_match({expr}, {_lit(SALESFORCE_ID15_RE)}) THEN {id18_sql(expr)} ELSE {expr} END"
 
 
 def id18_sql(expr: str) -> str:
@@ -347,10 +347,8 @@ def _drop_empty_rows(con: duckdb.DuckDBPyConnection, f: _File) -> None:
     first = f.id_pos if f.id_pos is not None and 0 <= f.id_pos < f.fields else 0
     order = [first, *(i for i in range(f.fields) if i != first)]
     blank = " AND ".join(f"coalesce(trim(c{i}, {_WS_SQL}), '') = ''" for i in order)
-    t = _q(f.table)
-    gone = con.execute(f"SELECT count(*) FROM {t} WHERE {blank}").fetchall()[0][0]
+    gone = con.execute(f"DELETE FROM {_q(f.table)} WHERE {blank}").fetchall()[0][0]  # (the count deleted)
     if gone:
-        con.execute(f"DELETE FROM {t} WHERE {blank}")
         f.rows -= gone
         if f.rows == 0:
             raise InputError("no data rows (the file has only a header and empty rows)", f.given)
@@ -815,7 +813,7 @@ def _validate(con: duckdb.DuckDBPyConnection, view: str, files: list[_File]) -> 
     # One record is one Id whichever way it is written: a Salesforce Id's 15-character form (reports)
     # is its 18-character form (Data Loader, the API) less the 3-character checksum of its letters'
     # case, so a 15-character Id is compared in its 18-character form; any other Id as written.
-    key = f"CASE WHEN regexp_full_match(Id, {_lit(SALESFORCE_ID15_RE)}) THEN {id18_sql('Id')} ELSE Id END"
+    key = canonical_id_sql("Id")
     r = con.execute(
         f"""
         WITH k AS (SELECT Id, __nayose_f, _source_row, {key} AS k FROM {v}),

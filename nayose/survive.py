@@ -262,6 +262,11 @@ def _blank_sql(expr: str) -> str:
     return f"({expr} IS NULL OR regexp_full_match({expr}, '{_WS}*'))"
 
 
+# Full-width digits and their ASCII forms (folded by translate in SQL, str.translate in Python: the
+# NFKC function is Python, one call per row).
+_FULLWIDTH_DIGITS, _ASCII_DIGITS = "０１２３４５６７８９", "0123456789"
+_DIGITS_TABLE = str.maketrans(_FULLWIDTH_DIGITS, _ASCII_DIGITS)
+
 # Where a phone number's extension starts (03-1234-5678 内線 204, ext. 55, x55, #55).
 _EXTENSION_RE2 = r"(?i)(内線|ext\.?|ex\.|x\s*[0-9]|#).*$"
 
@@ -270,7 +275,7 @@ def _phone_key_sql(expr: str, without_extension: bool = False) -> str:
     """SQL: a phone number's digits as dialled in Japan (+81 (0)3-… and 03-… alike, full-width digits
     too; folded by translate, not the Python NFKC function: one call per row slowed survive at 1M);
     `without_extension`: of the number before its extension."""
-    folded = f"translate({expr}, '０１２３４５６７８９＋＃ｘＸ', '0123456789+#xX')"
+    folded = f"translate({expr}, '{_FULLWIDTH_DIGITS}＋＃ｘＸ', '{_ASCII_DIGITS}+#xX')"
     if without_extension:
         folded = f"regexp_replace({folded}, '{_EXTENSION_RE2}', '')"
     d = f"regexp_replace({folded}, '[^0-9+]', '', 'g')"
@@ -351,7 +356,7 @@ def same_address(postal_a: str | None, street_a: str | None, postal_b: str | Non
     same street as normalize folds it (one may add its building or its city), else nothing tells them
     apart (True)."""
     def digits(v: str | None) -> str:
-        return "".join(ch for ch in unicodedata.normalize("NFKC", v or "") if ch.isdigit())
+        return re.sub(r"[^0-9]", "", (v or "").translate(_DIGITS_TABLE))
 
     pa_, pb = digits(postal_a), digits(postal_b)
     if pa_ and pb:
@@ -380,7 +385,7 @@ def _address_elsewhere(con: duckdb.DuckDBPyConnection) -> None:
               AND unit IN (SELECT unit FROM _sv_units WHERE field IN ({", ".join(map(_lit, (*POSTAL_FIELDS, *STREET_FIELDS)))}))
         )
         SELECT c.cluster_id, c.unit, c.id, c.rnk, list(v.field) AS fields,
-               max(nullif(regexp_replace(translate(v.value, '０１２３４５６７８９', '0123456789'), '[^0-9]', '', 'g'), ''))
+               max(nullif(regexp_replace(translate(v.value, '{_FULLWIDTH_DIGITS}', '{_ASCII_DIGITS}'), '[^0-9]', '', 'g'), ''))
                    FILTER (WHERE v.field IN ({", ".join(map(_lit, POSTAL_FIELDS))})) AS pk,
                max(v.value) FILTER (WHERE v.field IN ({", ".join(map(_lit, STREET_FIELDS))})) AS street
         FROM _sv_view v JOIN au ON au.field = v.field

@@ -100,6 +100,7 @@ from nayose.eligibility import (
     lit,
     prospect_link_sql,
     q,
+    record_crm_key,
     same_setting_sql,
     truthy,
     ts_sql,
@@ -439,10 +440,9 @@ def diagnose(
                            FROM _sh_all_p WHERE is_deleted AND crm_id IS NOT NULL GROUP BY crm_id""")
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _sh_rec AS
-                    -- (a Person Account syncs through its person contact, with its PersonEmail)
-                    SELECT r."Id", left(coalesce({col(rc, 'PersonContactId')}, r."Id"), 15) AS crm_id, {col(rc, 'Object')} AS object,
-                           lower(coalesce({col(rc, 'Email')}, {col(rc, 'PersonEmail')})) AS email_key,
-                           coalesce({col(rc, 'Email')}, {col(rc, 'PersonEmail')}) AS email,
+                    -- (the eligibility's email: a Person Account's is its PersonEmail)
+                    SELECT r."Id", {record_crm_key(rc)} AS crm_id, {col(rc, 'Object')} AS object,
+                           lower(e.email) AS email_key, e.email,
                            {ts_sql(col(rc, 'LastModifiedDate'))} AS modified, {ts_sql(col(rc, 'CreatedDate'))} AS created,
                            e.eligible, e.reason_code, e.reason, e.mailable, e.within_cap, e.cap_explanation, e.sync_current,
                            e.sync_target, e.is_card

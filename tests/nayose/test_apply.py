@@ -711,7 +711,7 @@ def test_one_executing_apply_of_a_plan_at_a_time(tmp_path):
     store, plan, _ = build_org(n_five=1, n_convert=0, n_delete=0, prospect=False)
     with FakeOrg(store) as org:
         sf = client(org)
-        with _plan_run(db, plan["plan_id"], "apply", True):
+        with _plan_run(db, plan["plan_id"], True):
             with pytest.raises(RunBusyError, match=f"plan {plan['plan_id']}.*already running"):
                 apply_plan(plan, journal_db=db, sf=sf, execute=True)
             with pytest.raises(RunBusyError):
