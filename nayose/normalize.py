@@ -1451,6 +1451,9 @@ _PHONE_STEPS = _Steps(
         (SPREADSHEET_NUMBER_RE, "", False, ("e",)),
         ("(?s)[/,;、].*$", "", False, ("/", ",", ";", "、")),  # only the first number
         ("(?s)([0-9])[ \t(]*(?:内線|ext\\.?|extension|x|#|内)[ \t.:]*[0-9].*$", "\\1", False, ("x", "#", "内")),
+        # a mobile after the phone (03-1234-5678 携帯 090-1234-5679): the first number (see later_mobile)
+        ("(?s)([0-9])[^0-9]*(?:携帯|けいたい|ケータイ|mobile|cell).*$", "\\1", False,
+         ("携帯", "けいたい", "ケータイ", "mobile", "cell")),
         # a fax number after the phone (TEL 03-1234-5678 FAX 03-1234-5679, from a card)
         ("(?s)([0-9])[^0-9]*(?:fax|ファックス|ファクス).*$", "\\1", False, ("fax", "ファ")),
     ]
@@ -1519,6 +1522,32 @@ def _normalize_phone(s: str, region: str) -> tuple[str | None, bool]:
     except phonenumbers.NumberParseException:
         pass
     return (digits if len(digits) >= 6 else None), False
+
+
+# Where one Phone field holds several numbers: the separators of the numbers after the first
+# (03-5555-1234 / 090-2222-3333, 03-5555-1234、携帯 090-2222-3333, TEL 03-… mobile 080-…).
+_MORE_NUMBERS = re.compile(r"[/,;、]|携帯|けいたい|ケータイ|mobile|cell")
+
+
+def later_mobile(s: str | None, region: str = "JP") -> str | None:
+    """The mobile number written after the first number of a Phone field (E.164), when the first
+    is not itself a mobile: "03-5555-1234 / 090-2222-3333" -> +819022223333. ``normalize_phone``
+    keeps the first number (the switchboard, company evidence); this is the person's own number,
+    which a record with the mobile in MobilePhone shares. None when there is no such number."""
+    if s is None:
+        return None
+    t = _nfkc(s).lower()
+    parts = _MORE_NUMBERS.split(t)
+    if len(parts) < 2:
+        return None
+    first = normalize_phone(s, region)
+    if first[1]:
+        return None
+    for part in parts[1:]:
+        e164, mobile = normalize_phone(part, region)
+        if mobile and e164 is not None and not is_dummy_phone(e164):
+            return e164
+    return None
 
 
 def normalize_phone(s: str | None, region: str = "JP") -> tuple[str | None, bool]:
@@ -2512,6 +2541,7 @@ def _run(
         "email": _email_map(views, c["Email"]),
         "phone": _phone_rows(views, c["Phone"], region_rows, "phone"),
         "mobile": _phone_rows(views, c["MobilePhone"], region_rows, "mobile"),
+        "later_mobile": _later_mobile_rows(c["Phone"], region_rows),
         "street_std": _street_map(views, std[0], "street"),
         "street_mail": _street_map(views, mail[0], "mailing_street"),
         "postal_std": _postal_map(views, std[3], "postal"),
@@ -2612,7 +2642,10 @@ def _run(
     em, em_t = c["Email"], m["email"]
     email_cols = _select(n, [(em, [em_t.column(k).combine_chunks() for k in
                                    ("email", "local", "domain", "freemail", "role")], None)])
-    phone_cols = [m["phone"][:2], m["mobile"][:2]]
+    # (no MobilePhone, and a mobile written after the switchboard in Phone: that is the mobile)
+    phone_cols = [m["phone"][:2], [pc.coalesce(m["mobile"][0].cast(pa.string()), m["later_mobile"])]]
+    stats["mobiles_from_phone"] = int(pc.sum(pc.and_(pc.is_null(m["mobile"][0]), pc.is_valid(m["later_mobile"])))
+                                      .as_py() or 0)
     stats["phones_python_path"] = m["phone"][2] + m["mobile"][2]
     st_std, st_mail = m["street_std"], m["street_mail"]
     street_n, street_pref, street_city, street_rest = _select(
@@ -2788,6 +2821,24 @@ def _email_map(views: _Views, em: _Col) -> pa.Table:
                                   THEN replace(split_part(t, '@', 1), '.', '') || '@gmail.com' ELSE t END AS email
                   FROM ({q}))""",
     )
+
+
+def _later_mobile_rows(col: _Col, region_rows: pa.Array) -> pa.Array:
+    """Per row, ``later_mobile`` of its Phone value (string; NULL mostly). Only the values with a
+    second number are looked at, once per distinct (value, region)."""
+    n = len(col.idx)
+    if len(col.dictionary) == 0:
+        return pa.nulls(n, pa.string())
+    several = pc.fill_null(pc.match_substring_regex(pc.utf8_lower(pc.utf8_normalize(col.dictionary, "NFKC")),
+                                                    _MORE_NUMBERS.pattern), False).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero((col.idx >= 0) & several[np.maximum(col.idx, 0)])
+    out = np.full(n, None, dtype=object)
+    if len(rows):
+        values = col.dictionary.take(pa.array(col.idx[rows])).to_pylist()
+        regions = region_rows.take(pa.array(rows)).to_pylist()
+        found = {key: later_mobile(*key) for key in set(zip(values, regions))}
+        out[rows] = [found[key] for key in zip(values, regions)]
+    return pa.array(out, pa.string())
 
 
 def _phone_rows(views: _Views, col: _Col, region_rows: pa.Array, name: str) -> tuple[pa.Array, pa.Array, int]:

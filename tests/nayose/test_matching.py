@@ -238,6 +238,13 @@ CASES = [
     ("00Q9X0000000AN2AAA", "ヨウコ", "ヤマグチ", "東洋工業株式会社", "yoko.yamaguchi@toyo-kogyo.co.jp", "", "090-2231-8765", "", "", "", "", "Web"),
     ("00Q9X0000000AN3AAA", "ケンジ", "オ力ダ", "三協精機株式会社", "k-okada@sankyo-seiki.co.jp", "052-300-1122", "", "", "", "", "", "名刺"),
     ("00Q9X0000000AN4AAA", "健二", "岡田", "三協精機株式会社", "k-okada@sankyo-seiki.co.jp", "", "", "", "", "", "", "Web"),
+    # A card with the mobile written after the switchboard in Phone (電話番号 "03-… / 090-…", no
+    # 携帯 column), and the same man's web form from his next company with the mobile in its own
+    # field; a colleague's card gives the switchboard alone, another's her own mobile after it.
+    ("00Q9X0000000AX1AAA", "慎吾", "篠崎", "株式会社南洋システム", "", "03-6457-2210 / 090-6612-3087", "", "", "", "", "", "名刺"),
+    ("00Q9X0000000AX2AAA", "Shingo", "Shinozaki", "Kita Trading Inc.", "", "", "090-6612-3087", "", "", "", "", "Web"),
+    ("00Q9X0000000AX3AAA", "千尋", "篠崎", "株式会社南洋システム", "", "03-6457-2210", "", "", "", "", "", "名刺"),
+    ("00Q9X0000000AX4AAA", "美穂", "篠崎", "株式会社南洋システム", "", "03-6457-2210 携帯 080-4410-2938", "", "", "", "", "", "名刺"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -474,6 +481,21 @@ def test_a_mobile_number_in_the_phone_field_finds_the_person_across_scripts(matc
                JOIN normalized_records r ON r.rec_idx = p.right_idx WHERE l.id = ? AND r.id = ?""", [a, b]).fetchall()
         assert rule_no and rules[rule_no[0][0]] == "mobile", (a, b, rule_no)
         assert _cluster(clusters, a) == _cluster(clusters, b), (a, b, pairs.get((a, b)))
+
+
+def test_a_mobile_after_the_switchboard_in_the_phone_field_is_the_persons_mobile(matched):
+    """"03-6457-2210 / 090-6612-3087" in Phone: the switchboard is the phone, the number after it
+    the mobile, which finds the same man's web form at his next company (names in kanji and
+    romaji); his colleagues at that switchboard (one with her own mobile after it) stay apart."""
+    con, results, clusters, _ = matched
+    got = dict(con.execute("SELECT id, mobile FROM normalized_records WHERE id LIKE '00Q9X0000000AX%'").fetchall())
+    assert got == {"00Q9X0000000AX1AAA": "+819066123087", "00Q9X0000000AX2AAA": "+819066123087",
+                   "00Q9X0000000AX3AAA": None, "00Q9X0000000AX4AAA": "+818044102938"}
+    phones = dict(con.execute("SELECT id, phone FROM normalized_records WHERE id LIKE '00Q9X0000000AX%'").fetchall())
+    assert phones["00Q9X0000000AX1AAA"] == phones["00Q9X0000000AX4AAA"] == "+81364572210"
+    a, b, c, d = (f"00Q9X0000000AX{i}AAA" for i in range(1, 5))
+    assert _cluster(clusters, a) == _cluster(clusters, b)
+    assert len({_cluster(clusters, x) for x in (a, c, d)}) == 3
 
 
 def test_surname_and_given_name_swapped_with_one_misread_are_found_at_the_company(matched):

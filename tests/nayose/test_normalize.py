@@ -19,6 +19,7 @@ from nayose.normalize import (
     email_flags,
     fold_ocr_lookalikes,
     is_dummy_phone,
+    later_mobile,
     normalize_city,
     normalize_email,
     normalize_name,
@@ -1124,6 +1125,36 @@ def test_company_office_alone_or_written_into_the_name_is_kept():
 ])
 def test_phone_with_a_fax_number_after_it(raw, e164):
     assert normalize_phone(raw)[0] == e164
+
+
+@pytest.mark.parametrize("raw, phone, mobile", [
+    ("03-5555-1234 / 090-2222-3333", "+81355551234", "+819022223333"),
+    ("03-5555-1234、携帯 090-2222-3333", "+81355551234", "+819022223333"),
+    ("TEL 03-5555-1234 携帯:０９０－２２２２－３３３３", "+81355551234", "+819022223333"),
+    ("03-5555-1234 Mobile 080-3333-4444", "+81355551234", "+818033334444"),
+    ("090-1111-2222 / 03-5555-1234", "+819011112222", None),  # the first is the mobile already
+    ("携帯 090-1111-2222", "+819011112222", None),
+    ("03-5555-1234 / 03-5555-1299", "+81355551234", None),  # a second landline is no mobile
+    ("03-5555-1234 / 090-1234-5678", "+81355551234", None),  # a dummy mobile is none
+    ("03-5555-1234", "+81355551234", None),
+])
+def test_a_mobile_after_the_first_number_in_phone(raw, phone, mobile):
+    assert normalize_phone(raw)[0] == phone
+    assert later_mobile(raw) == mobile
+
+
+def test_stage_takes_the_mobile_after_the_switchboard_when_mobilephone_is_empty():
+    con = duckdb.connect()
+    _table(con, [{"Id": "1", "Phone": "03-5555-1234 / 090-2222-3333"},
+                 {"Id": "2", "Phone": "03-5555-1234 / 090-2222-3333", "MobilePhone": "080-7777-6666"},
+                 {"Id": "3", "Phone": "03-5555-1234"}],
+           cols=["Id", "Phone", "MobilePhone"])
+    res = normalize_records(con, Config())
+    got = {r[0]: r[1:] for r in con.execute("SELECT id, phone, mobile, personal_phone FROM normalized_records").fetchall()}
+    assert got == {"1": ("+81355551234", "+819022223333", "+819022223333"),
+                   "2": ("+81355551234", "+818077776666", "+818077776666"),  # MobilePhone first
+                   "3": ("+81355551234", None, None)}
+    assert res.stats["mobiles_from_phone"] == 1
 
 
 @pytest.mark.parametrize("raw, code", [
