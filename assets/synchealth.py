@@ -132,11 +132,14 @@ def sync_eligibility(context: dg.AssetExecutionContext, config: SyncHealthConfig
             "eligible": dg.MetadataValue.int(int(s["eligible"])),
             "mailable": dg.MetadataValue.int(int(s["mailable"])),
             "cap": dg.MetadataValue.int(int(s["cap"])),
+            "cap_taken_by_unlinked_prospects": dg.MetadataValue.int(int(s["cap_taken_by_unlinked_prospects"])),
             "over_cap": dg.MetadataValue.int(int(s["over_cap"])),
             "flag_plan_rows": dg.MetadataValue.int(n_flags),
             "summary": dg.MetadataValue.md(
-                md_table(["records", "eligible", "mailable", "cap", "dropped over the cap", "as of"],
-                         [(s["records"], s["eligible"], s["mailable"], s["cap"], s["over_cap"], s["as_of"][:10])])
+                md_table(["records", "eligible", "mailable", "cap", "taken by prospects without CRM ID",
+                          "dropped over the cap", "as of"],
+                         [(s["records"], s["eligible"], s["mailable"], s["cap"], s["cap_taken_by_unlinked_prospects"],
+                           s["over_cap"], s["as_of"][:10])])
                 + "\n\n**Not eligible, by first reason**\n\n"
                 + (md_table(["reason", "records", "example"], reasons) if reasons else "Every record is eligible.")
                 + "\n\n**By inflow route**\n\n" + md_table(["route", "records", "eligible", "mailable"], routes)

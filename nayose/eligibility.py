@@ -37,7 +37,10 @@ table is given — the linked prospect is not Do Not Email, not hard-bounced, no
 LastModifiedDate, LastActivityDate), fresher first; (2) quality — one point per signal in
 `quality_signals` (company email, phone, title, business card, address), more first; (3) the last
 sign of life, newer first; (4) Id, smaller first. The first `mailable` ranks stay; the rest are
-dropped, and `cap_explanation` says per record where it ranked and why. The order depends on the data
+dropped, and `cap_explanation` says per record where it ranked and why. With a prospects table, the
+mailable prospects without a CRM ID whose email is on no record (form fills and imports that stay
+prospects of their own) take slots of the cap first: records get `mailable` minus those (table
+`sync_cap`). The order depends on the data
 only, never on row order.
 
 `build_flag_plan(con, config)` writes `flag_plan(plan_id, Id, object, field, value, reason, as_of,
@@ -75,6 +78,7 @@ from nayose.survive import card_sql
 STAGE = "eligibility"
 TABLE = "sync_eligibility"
 FLAG_TABLE = "flag_plan"
+CAP_TABLE = "sync_cap"  # (contract_cap, unlinked_prospects, cap_for_records): one row
 PROSPECTS = "pardot_prospects"
 FLAG_COLUMNS = ["plan_id", "Id", "object", "field", "value", "reason", "as_of"]
 ELIGIBILITY_CSV_COLUMNS = [
@@ -498,7 +502,22 @@ def compute_eligibility(
                     if used else "''")
         sharing = col(cols, config.sync.sharing_field)
         bucket_days = int(el.cap.freshness_bucket_days)
-        cap = int(el.cap.mailable)
+        contract_cap = int(el.cap.mailable)
+        # Mailable prospects that no record here accounts for take slots of the cap too: a prospect
+        # without a CRM ID (a form fill, an import) whose email is on no Salesforce record stays a
+        # prospect of its own (one with the email links to the first such record: that record's).
+        reserved = 0
+        if prospects is not None:
+            reserved = int(con.execute(
+                f"""SELECT count(*) FROM ({prospect_link_sql(con, prospects)}) p
+                    WHERE p.crm_id IS NULL AND NOT coalesce(p.is_deleted, false)
+                      AND NOT coalesce(p.do_not_email OR p.hard_bounced OR p.opted_out, false)
+                      AND regexp_full_match(p.email, {lit(EMAIL_AS_WRITTEN)})
+                      AND p.email_key NOT IN (SELECT lower(_email) FROM _elig_src WHERE _email IS NOT NULL)"""
+            ).fetchall()[0][0])
+        cap = max(contract_cap - reserved, 0)
+        cap_words = (f"cap {contract_cap:,} - {reserved:,} taken by prospects without a CRM ID" if reserved
+                     else f"cap {contract_cap:,}")
         inc, exc = config.sync.include_value, config.sync.exclude_value
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _elig_base AS
@@ -528,8 +547,8 @@ def compute_eligibility(
                        mailable, not_mailable, quality, quality_signals, freshness_bucket, cap_rank,
                        CASE WHEN mailable THEN cap_rank <= {cap} END AS within_cap,
                        CASE WHEN mailable THEN
-                           'rank ' || format('{{:,}}', cap_rank) || ' of ' || format('{{:,}}', n_mailable) || ' mailable (cap '
-                           || format('{{:,}}', {cap}) || '): last activity ' || coalesce(strftime(last_life, '%Y-%m-%d'), 'unknown')
+                           'rank ' || format('{{:,}}', cap_rank) || ' of ' || format('{{:,}}', n_mailable) || ' mailable ('
+                           || {lit(cap_words)} || '): last activity ' || coalesce(strftime(last_life, '%Y-%m-%d'), 'unknown')
                            || ' (freshness bucket ' || greatest(freshness_bucket, 0) || ' = ' || greatest(freshness_bucket, 0) * {bucket_days}
                            || '-' || (greatest(freshness_bucket, 0) + 1) * {bucket_days} || ' days before as-of), quality '
                            || quality || '/{len(used)}' || CASE WHEN quality_signals <> '' THEN ' (' || quality_signals || ')' ELSE '' END
@@ -540,6 +559,8 @@ def compute_eligibility(
                        record_as_of, TIMESTAMP {lit(as_of)} AS as_of
                 FROM ranked ORDER BY "Id" """
         )
+        con.execute(f"""CREATE OR REPLACE TABLE {CAP_TABLE} AS SELECT {contract_cap} AS contract_cap,
+                            {reserved} AS unlinked_prospects, {cap} AS cap_for_records""")
         for t in ("_elig_src", "_elig_routed", "_elig_reasons", "_elig_base", "_elig_pflags"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
         stats = con.execute(
@@ -552,7 +573,8 @@ def compute_eligibility(
         result.rows = int(stats[0])
         result.stats = {
             "records": int(stats[0]), "eligible": int(stats[1]), "mailable": int(stats[2]),
-            "cap": cap, "over_cap": int(stats[3]), "as_of": as_of,
+            "cap": contract_cap, "cap_taken_by_unlinked_prospects": reserved, "cap_for_records": cap,
+            "over_cap": int(stats[3]), "as_of": as_of,
             "excluded_by_reason": {k: int(v) for k, v in by_reason},
         }
     return result

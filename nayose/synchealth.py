@@ -705,6 +705,12 @@ def health_markdown(con: duckdb.DuckDBPyConnection, examples: int = 3, eligibili
                             WHERE NOT eligible GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall())
     )
     del cap
+    if _exists(con, "sync_cap"):
+        contract, unlinked, for_records = con.execute("SELECT * FROM sync_cap").fetchall()[0]
+        if unlinked:
+            parts.append(f"The cap of {contract:,} mailable prospects: {unlinked:,} slot(s) are taken by mailable prospects "
+                         f"without a CRM ID whose email is on no Salesforce record (form fills, imports), so "
+                         f"{for_records:,} remain for the records.")
     flags = con.execute(f"SELECT value, count(*) FROM {'flag_plan'} GROUP BY 1 ORDER BY 1").fetchall() if _exists(con, "flag_plan") else []
     if flags:
         parts.append("Flag plan (`flag_plan.csv`): " + ", ".join(f"{n:,} record(s) set to {v}" for v, n in flags) + ".")

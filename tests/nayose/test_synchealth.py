@@ -399,3 +399,30 @@ def test_a_person_account_syncs_through_its_person_contact(tmp_path):
     assert {(r["Id"][-4:], r["cause"]) for r in rows("sync_health.csv")} == {("2AAA", "unknown")}
     got = {r["Id"][-4:]: r["not_mailable"] for r in rows("sync_eligibility.csv")}
     assert got["1AAA"] == "prospect is Do Not Email" and not got["2AAA"]
+
+
+def test_prospects_without_a_crm_id_take_slots_of_the_cap(tmp_path):
+    """Form fills and imports without a CRM ID are mailable prospects the contract counts: with a cap
+    of 3 and two such prospects (emails on no record), one record stays within the cap; an unlinked
+    prospect with a record's email (it links to that record), a Do Not Email one and a recycled one
+    take no slot."""
+    recs = _csv(
+        "Id,Object,FirstName,LastName,Company,Title,Email,CreatedDate,LastModifiedDate,Pardot_Sync__c",
+        f"00Q000000000001AAA,Lead,太郎,山田,株式会社ABC,部長,t.yamada@abc.co.jp,{_T},2025-06-03T00:00:00.000Z,true",
+        f"00Q000000000002AAA,Lead,花子,佐藤,株式会社DEF,課長,h.sato@def.co.jp,{_T},2025-06-02T00:00:00.000Z,true",
+        f"00Q000000000003AAA,Lead,一郎,鈴木,株式会社GHI,主任,i.suzuki@ghi.co.jp,{_T},2025-06-01T00:00:00.000Z,true",
+    )
+    def p(i, email, dne="false", deleted="false"):
+        return f"{i},{email},,,false,{dne},false,{deleted},{_T},{_T},,,0"
+    pros = _csv(_P_HEAD, p(5001, "form1@jkl.co.jp"), p(5002, "Form2@MNO.co.jp"), p(5003, "T.Yamada@abc.co.jp"),
+                p(5004, "dne@pqr.co.jp", dne="true"), p(5005, "gone@stu.co.jp", deleted="true"))
+    rows = _health(tmp_path, "a", recs, pros, "eligibility:\n  cap:\n    mailable: 3\n")
+    got = {r["Id"][-4:]: r["within_cap"] for r in rows("sync_eligibility.csv")}
+    assert got == {"1AAA": "True", "2AAA": "False", "3AAA": "False"}
+    why = {r["Id"][-4:]: r["cap_explanation"] for r in rows("sync_eligibility.csv")}
+    assert "cap 3 - 2 taken by prospects without a CRM ID" in why["2AAA"] and why["2AAA"].endswith("over the cap")
+    report = (tmp_path / "a" / "out" / "sync_health.md").read_text(encoding="utf-8")
+    assert "2 slot(s) are taken by mailable prospects without a CRM ID" in report and "so 1 remain" in report
+    # without them, all three fit
+    rows = _health(tmp_path, "b", recs, _csv(_P_HEAD, p(5003, "t.yamada@abc.co.jp")), "eligibility:\n  cap:\n    mailable: 3\n")
+    assert {r["within_cap"] for r in rows("sync_eligibility.csv")} == {"True"}
