@@ -37,5 +37,10 @@ class InputError(NayoseError):
         return f"{prefix}: {self.message}" if prefix else self.message
 
 
+class NoRecordsError(InputError):
+    """An input file that holds no record (0 bytes, or a header and empty rows only): bad input for
+    a plan, no change for an incremental night."""
+
+
 class ConfigError(NayoseError):
     """The YAML configuration is invalid; names the file and the offending key."""

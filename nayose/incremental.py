@@ -70,7 +70,7 @@ from nayose.accounts import match_accounts
 from nayose.cluster import (_components, assign_groups, business_accounts, chain_guard, cluster_stats, cluster_table,
                             component_figures, linked_pairs)
 from nayose.config import Config
-from nayose.errors import InputError, NayoseError
+from nayose.errors import NayoseError, NoRecordsError
 from nayose.normalize import (
     _city, _is_japanese, _split_whole, _unless_read_only, clean_name_values, normalize_records, preload, raw_field_sql, not_matched_as_person_sql,
     reading_columns, romaji_key,
@@ -529,10 +529,8 @@ def _load_changes(con: duckdb.DuckDBPyConnection, inputs: list[str | Path], conf
     changed rows (it stays the same view when raw_records is updated in place)."""
     try:
         result = load_records(con, inputs, config, table="_inc_delta")
-    except InputError as exc:
+    except NoRecordsError:
         # A night with deletions only: a changes file with a header alone, or empty, is no change.
-        if not exc.message.startswith(("no data rows", "empty file")):
-            raise
         con.execute('CREATE OR REPLACE TABLE "_inc_delta" AS SELECT * FROM raw_records LIMIT 0')
         result = StageResult(stage="records", table="_inc_delta")
     old = _source_columns(con, "raw_records")

@@ -58,7 +58,7 @@ from pathlib import Path
 import duckdb
 
 from nayose.config import SALESFORCE_OBJECTS, Config
-from nayose.errors import InputError
+from nayose.errors import InputError, NoRecordsError
 from nayose.stage import StageResult, fine_grained_scans, timed
 
 STAGE = "records"
@@ -286,7 +286,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: _File, config: Config, tmpdir:
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}", f.given) from None
     if size == 0:
-        raise InputError("empty file (0 bytes)", f.given)
+        raise NoRecordsError("empty file (0 bytes)", f.given)
     _sniff_binary(f, head)
 
     wanted = config.input.encoding
@@ -351,7 +351,7 @@ def _drop_empty_rows(con: duckdb.DuckDBPyConnection, f: _File) -> None:
     if gone:
         f.rows -= gone
         if f.rows == 0:
-            raise InputError("no data rows (the file has only a header and empty rows)", f.given)
+            raise NoRecordsError("no data rows (the file has only a header and empty rows)", f.given)
 
 
 def _check_unnamed_fields(con: duckdb.DuckDBPyConnection, f: _File) -> None:
@@ -612,7 +612,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, f: _File) -> None:
         raise _reject_error(f, line, line_pos, byte_pos, col_idx, kind, message)
     f.rows = con.execute(f"SELECT count(*) FROM {_q(f.table)}").fetchall()[0][0]
     if f.rows == 0:
-        raise InputError("no data rows (the file has only a header)", f.given)
+        raise NoRecordsError("no data rows (the file has only a header)", f.given)
 
 
 def _reject_error(
