@@ -733,11 +733,65 @@ def _company_reading(s: str) -> str | None:
     return _romaji_key(s, True, True)
 
 
-NAME_READINGS_MAX = 256  # readings kept per name written in kanji (they multiply character by character)
+_KANA_NAME_RE = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc\u309d\u309e\u30fd\u30fe ・]+")
+_KANA_LENGTH_RE = re.compile(r"o[ou]+|([aeiu])\1+|(?<=[aeiou])ー+")
+
+
+def _kana_length_mark(m: re.Match) -> str:
+    k = m.group(0)
+    return ":" if k[0] == "ー" else k[0] + ":"
 
 
 @lru_cache(maxsize=1 << 16)
-def name_readings(written: str) -> frozenset[str]:
+def kana_length_key(name: str | None) -> str | None:
+    """A name written in kana alone, read with its long vowels marked instead of folded: ユウキ and
+    ユーキ -> yu:ki, ユキ -> yuki; オオノ / オーノ -> o:no, オノ -> ono. Kana write a vowel's length
+    out, so two kana names that differ in it are two names (ユキ / ユウキ), while romaji leave it
+    unsaid (Ono / Ohno / Ōno: what `romaji_key` folds). None for a name not all in kana."""
+    if not name:
+        return None
+    t = _nfkc(name)
+    if not _KANA_NAME_RE.fullmatch(t):
+        return None
+    t = t.replace(" ", "").replace("・", "")
+    if _KATA_EXTRA_RE.search(t):
+        t = t.translate(_KATA_EXTRA)
+    rom = _FOLD_HEPBURN_RE.sub(_fold_hepburn, _kana_to_romaji(_kata2hira(t)))
+    return _KANA_LENGTH_RE.sub(_kana_length_mark, rom) or None
+
+
+NAME_READINGS_MAX = 256  # readings kept per name written in kanji (they multiply character by character)
+
+
+_DEVOICE = str.maketrans("gzdbpj", "kstthc")
+
+
+@lru_cache(maxsize=1 << 16)
+def name_readings(written: str, surname: bool = False) -> frozenset[str]:
+    """The readings a name written in kanji is compared under (scoring: a kana or romaji name
+    agreeing with one of them is the same name). A given name: every composition
+    (`possible_readings`; given names are read freely: 愛美 aimi / manami / emi). A surname the
+    dictionary knows whole reads as the dictionary says, give or take the voicing of a sound
+    (菅沢 sugasawa / sugazawa, 村方 murakata / muragata): composing it character by character adds
+    readings nobody gives it, under which another common surname agrees with it (中田 "uchida" is
+    内田's, 松下 "matsumoto" 松本's, 高橋 "kobashi" 小橋's). Other surnames: every composition."""
+    if not written:
+        return frozenset()
+    every = possible_readings(written)
+    if not surname:
+        return every
+    from pykakasi.kanji import Itaiji, Kanwa
+
+    text = Itaiji().convert(written)
+    whole = {k for k in (romaji_key(y) for y, tail in (Kanwa().load(text[0]) or {}).get(text, ()) if tail is None) if k}
+    if not whole:
+        return every
+    sounds = {w.translate(_DEVOICE) for w in whole}
+    return frozenset(whole | {r for r in every if r.translate(_DEVOICE) in sounds})
+
+
+@lru_cache(maxsize=1 << 16)
+def possible_readings(written: str) -> frozenset[str]:
     """Every reading pykakasi's dictionary gives a name written in kanji, as romaji keys (as
     `romaji_key` writes them: each word read, joined, long vowels folded): each
     word or kanji may read several ways (根本 konpon / nemoto, 陽菜 haruna / hina, 直 choku / nao
@@ -749,6 +803,7 @@ def name_readings(written: str) -> frozenset[str]:
         return frozenset()
     text = Itaiji().convert(written)
     kanwa = Kanwa()
+    last = len(text) - 1
     partial: dict[int, list[str]] = {0: [""]}  # readings (romaji) of text[:i]
     for i, ch in enumerate(text):
         heads = partial.get(i)
@@ -769,7 +824,8 @@ def name_readings(written: str) -> frozenset[str]:
             table = kanwa.load(ch) or {}
             for j in range(i + 1, len(text) + 1):  # the dictionary's words at i: prefixes of the rest
                 for yomi, tail in table.get(text[i:j], ()):
-                    if tail is None:
+                    # (a name's final 子 reads ko: 稔子 is toshiko, never "toshishi" / "minoruji")
+                    if tail is None and not (i == last > 0 and ch == "子" and yomi != "こ"):
                         extend(j, yomi)
     readings = list(dict.fromkeys(partial.get(len(text), [])))
     if not readings:
@@ -2201,14 +2257,14 @@ _KANJI_SQL = "[\u3400-\u9fff\uf900-\ufaff々]"
 @lru_cache(maxsize=1 << 16)
 def _mailbox_candidates(written: str) -> tuple[str, ...]:
     """The readings of `written` a mailbox may confirm, longest first (`mailbox_reading`)."""
-    return tuple(sorted((r for r in name_readings(written) if len(r) >= MAILBOX_READING_MIN), key=lambda r: (-len(r), r)))
+    return tuple(sorted((r for r in possible_readings(written) if len(r) >= MAILBOX_READING_MIN), key=lambda r: (-len(r), r)))
 
 
 def mailbox_reading(written: str, guess: str | None, letters: str) -> str | None:
     """The reading of a kanji name that a mailbox (`letters`: its local part's letters, lower case)
     spells, when it is not the one guessed: 平浜 guessed tairahama in hirahama.aya@ reads hirahama,
     関丸 in ryunosukesekimaru@ reads sekimaru. Only a reading the dictionary gives the
-    name (`name_readings`), at least MAILBOX_READING_MIN letters long, found in the mailbox's letters
+    name (`possible_readings`), at least MAILBOX_READING_MIN letters long, found in the mailbox's letters
     folded as readings are (ohno = ono); the longest when several are. None when the guess is in the
     mailbox already or no reading is."""
     letters = _fold(letters)

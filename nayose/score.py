@@ -186,7 +186,9 @@ def _jw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # (the readings of a kanji name live in normalize, which also uses them: a mailbox that spells one)
-from nayose.normalize import NAME_READINGS_MAX, name_readings  # noqa: E402
+from nayose.normalize import NAME_READINGS_MAX, kana_length_key, name_readings  # noqa: E402
+
+_KANA_ONLY = "^[\u3041-\u3096\u30a1-\u30fa\u30fc\u309d\u309e\u30fd\u30fe ・]+$"
 
 
 _SOUND_CODES: dict[str, int] = {}  # one code per sound, shared by every call (codes are compared)
@@ -254,7 +256,7 @@ class RecordNames:
         self.first[self.length == 0] = -1
         size = int(rec_idx.max(initial=-1)) + 1
         self._index: dict[str, int] | None = None
-        self._reading_keys: dict[int, np.ndarray] = {}
+        self._reading_keys: dict[bool, dict[int, np.ndarray]] = {True: {}, False: {}}
         self.codes = {}
         for i, c in enumerate(parts):
             arr = np.full(size, self.null, dtype=np.int32)
@@ -279,16 +281,16 @@ class RecordNames:
             arr[rec_idx] = t.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
             self.shares[c] = arr
 
-    def reading_keys(self, written: np.ndarray) -> np.ndarray:
-        """For the written names with codes `written`: code * len(vocab) + code of each reading
-        `name_readings` gives the name that is in the vocabulary (a reading no record has can
-        agree with nothing). Kept per name across batches."""
+    def reading_keys(self, written: np.ndarray, surname: bool) -> np.ndarray:
+        """For the written names with codes `written` (surnames or given names): code * len(vocab)
+        + code of each reading `name_readings` gives the name that is in the vocabulary (a reading
+        no record has can agree with nothing). Kept per name across batches."""
         if self._index is None:
             self._index = {v: i for i, v in enumerate(self.vocab.tolist()) if v}
-        size, index, keys = len(self.vocab), self._index, self._reading_keys
+        size, index, keys = len(self.vocab), self._index, self._reading_keys[surname]
         for c in written.tolist():
             if c not in keys:
-                codes = [index[r] for r in name_readings(self.vocab[c]) if r in index]
+                codes = [index[r] for r in name_readings(self.vocab[c], surname) if r in index]
                 keys[c] = c * size + np.asarray(codes, dtype=np.int64)
         parts = [keys[c] for c in written.tolist()]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
@@ -460,16 +462,22 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
         rows = np.flatnonzero(need & (kl ^ kr) & ~b[f"e_{tag}"] & ~b[f"q_{tag}"])
         if len(rows):
             left_kanji = kl[rows]
+            # (the kanji name's field says how it may read: a surname as the dictionary knows it)
+            surname = np.where(left_kanji, tag[0] == "l", tag[1] == "l")
             if np_.names is not None:  # readings per distinct kanji name, then one set lookup
                 (wl, wr), (rl, rr) = np_.written_codes(tag, rows), np_.string_codes(tag, rows)
                 size = len(np_.names.vocab)
                 kanji = np.where(left_kanji, wl, wr).astype(np.int64)
                 other = np.where(left_kanji, rr, rl).astype(np.int64)
-                out[rows] = np.isin(kanji * size + other, np_.names.reading_keys(np.unique(kanji)))
+                for role in (True, False):
+                    sel = np.flatnonzero(surname == role)
+                    if len(sel):
+                        out[rows[sel]] = np.isin(kanji[sel] * size + other[sel],
+                                                 np_.names.reading_keys(np.unique(kanji[sel]), role))
             else:
                 (wl, wr), (rl, rr) = np_.written(tag, rows), np_.strings(tag, rows)
-                out[rows] = [(r_ in name_readings(w_l)) if k else (l_ in name_readings(w_r))
-                             for k, w_l, w_r, l_, r_ in zip(left_kanji.tolist(), wl, wr, rl, rr)]
+                out[rows] = [(r_ in name_readings(w_l, sur)) if k else (l_ in name_readings(w_r, sur))
+                             for k, sur, w_l, w_r, l_, r_ in zip(left_kanji.tolist(), surname.tolist(), wl, wr, rl, rr)]
         return out
 
     # Alignment: surname with surname, or with the given name when one record has them swapped.
@@ -514,7 +522,24 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
     cross_last = b["lk1"] ^ np.where(swapped, b["fk2"], b["lk2"])
     cross_first = b["fk1"] ^ np.where(swapped, b["lk2"], b["fk2"])
 
-    def levels(s, exact, same_reading, prefix, kanji_typo, both_kanji, cross, null):
+    def kana_length_differs(straight: str, swap: str, same: np.ndarray, exact: np.ndarray, null: np.ndarray) -> np.ndarray:
+        # Two names both in kana whose readings agree only once long vowels are folded (ユキ /
+        # ユウキ, オノ / オオノ): kana write the length out, so they are two names, close ones.
+        out = np.zeros(n, dtype=bool)
+        rows = np.flatnonzero(same & ~exact & ~null)
+        for tag, sel in ((straight, ~swapped[rows]), (swap, swapped[rows])):
+            r = rows[sel]
+            if not len(r):
+                continue
+            x, y = np_.written(tag, r)
+            kana = pc.and_(pc.match_substring_regex(pa.array(x, pa.string()), _KANA_ONLY),
+                           pc.match_substring_regex(pa.array(y, pa.string()), _KANA_ONLY))
+            at = np.flatnonzero(pc.fill_null(kana, False).to_numpy(zero_copy_only=False))
+            if len(at):
+                out[r[at]] = [kana_length_key(a) != kana_length_key(b) for a, b in zip(x[at].tolist(), y[at].tolist())]
+        return out
+
+    def levels(s, exact, same_reading, prefix, kanji_typo, both_kanji, cross, null, length_differs):
         lv = np.zeros(len(s), dtype=np.int8)
         # An initial or a truncated reading (Eight keeps only the first kana) is "similar".
         lv[prefix | (s >= 0.80)] = 1
@@ -527,16 +552,18 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
         lv[cross & (s >= CROSS_SCRIPT_CLOSE)] = 2
         # Two different kanji spellings of one reading (伊東 / 伊藤 itou, 由紀 / 有紀 yuki) are two
         # names that sound alike (an IME's wrong pick, or another person): close, not the same.
-        lv[same_reading & ~both_kanji] = 3
-        lv[same_reading & both_kanji] = 2
+        lv[same_reading & ~both_kanji & ~length_differs] = 3
+        lv[same_reading & (both_kanji | length_differs)] = 2
         lv[exact] = 4
         lv[null] = NULL
         return lv
 
-    last = levels(s_last, pick("e_ll", "e_lf"), pick("q_ll", "q_lf") | np.where(swapped, alt_lf, alt_ll),
-                  pick("p_ll", "p_lf"), pick("k_ll", "k_lf"), kanji_last, cross_last, last_null)
-    first = levels(s_first, pick("e_ff", "e_fl"), pick("q_ff", "q_fl") | np.where(swapped, alt_fl, alt_ff),
-                   pick("p_ff", "p_fl"), pick("k_ff", "k_fl"), kanji_first, cross_first, first_null)
+    same_last = pick("q_ll", "q_lf") | np.where(swapped, alt_lf, alt_ll)
+    same_first = pick("q_ff", "q_fl") | np.where(swapped, alt_fl, alt_ff)
+    last = levels(s_last, pick("e_ll", "e_lf"), same_last, pick("p_ll", "p_lf"), pick("k_ll", "k_lf"), kanji_last,
+                  cross_last, last_null, kana_length_differs("ll", "lf", same_last, pick("e_ll", "e_lf"), last_null))
+    first = levels(s_first, pick("e_ff", "e_fl"), same_first, pick("p_ff", "p_fl"), pick("k_ff", "k_fl"), kanji_first,
+                   cross_first, first_null, kana_length_differs("ff", "fl", same_first, pick("e_ff", "e_fl"), first_null))
 
     # Whole name in one field on one side only: split it at the other side's surname where it
     # starts with it; else compare full readings, both orders (DuckDB).

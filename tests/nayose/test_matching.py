@@ -245,6 +245,20 @@ CASES = [
     ("00Q9X0000000AX2AAA", "Shingo", "Shinozaki", "Kita Trading Inc.", "", "", "090-6612-3087", "", "", "", "", "Web"),
     ("00Q9X0000000AX3AAA", "千尋", "篠崎", "株式会社南洋システム", "", "03-6457-2210", "", "", "", "", "", "名刺"),
     ("00Q9X0000000AX4AAA", "美穂", "篠崎", "株式会社南洋システム", "", "03-6457-2210 携帯 080-4410-2938", "", "", "", "", "", "名刺"),
+    # A wife and her husband at one home (裕子 is read yuko or hiroko, never hiroshi), colleagues
+    # whose kana names are readings nobody gives the other's kanji (洋子 / ヒロシ, 中田 / ウチダ: 内田
+    # is uchida), and colleagues whose kana names differ in a long vowel kana writes out (ユキ /
+    # ユウキ) -- while ユウコ and ユーコ are one spelling of one name.
+    ("00Q9X0000000AY1AAA", "裕子", "鈴木", "", "", "0422-55-1234", "", "吉祥寺本町2-3-4", "武蔵野市", "東京都", "180-0004", "Web"),
+    ("00Q9X0000000AY2AAA", "Hiroshi", "Suzuki", "", "", "0422-55-1234", "", "吉祥寺本町2-3-4", "武蔵野市", "東京都", "180-0004", "Web"),
+    ("00Q9X0000000AY3AAA", "洋子", "佐藤", "株式会社アルファ精機", "", "03-5555-1001", "", "丸の内1-1-1", "千代田区", "東京都", "100-0001", "Sansan"),
+    ("00Q9X0000000AY4AAA", "ヒロシ", "サトウ", "アルファ精機株式会社", "", "03-5555-1001", "", "丸の内1-1-1", "千代田区", "東京都", "100-0001", "Web"),
+    ("00Q9X0000000AY5AAA", "翔太", "中田", "ベータ物産株式会社", "", "03-5555-2002", "", "", "", "", "", "Sansan"),
+    ("00Q9X0000000AY6AAA", "ショウタ", "ウチダ", "ベータ物産株式会社", "", "03-5555-2002", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AZ1AAA", "ユキ", "ヤマダ", "株式会社シグマ", "", "03-5555-9009", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AZ2AAA", "ユウキ", "ヤマダ", "株式会社シグマ", "", "03-5555-9009", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AZ3AAA", "ユウコ", "タカギ", "株式会社シグマ", "yuko.takagi@sigma-corp.co.jp", "03-5555-9009", "", "", "", "", "", "Web"),
+    ("00Q9X0000000AZ4AAA", "ユーコ", "タカギ", "株式会社シグマ", "yuko.takagi@sigma-corp.co.jp", "03-5555-9009", "", "", "", "", "", "展示会"),
 ]
 # Fields beyond the columns above, by Id.
 MORE_FIELDS = {
@@ -496,6 +510,20 @@ def test_a_mobile_after_the_switchboard_in_the_phone_field_is_the_persons_mobile
     a, b, c, d = (f"00Q9X0000000AX{i}AAA" for i in range(1, 5))
     assert _cluster(clusters, a) == _cluster(clusters, b)
     assert len({_cluster(clusters, x) for x in (a, c, d)}) == 3
+
+
+def test_readings_nobody_gives_a_name_and_a_long_vowel_kana_writes_out_make_no_merge(matched):
+    """Only the readings a name takes make it agree with kana or romaji: 裕子 is yuko or hiroko
+    (a final 子 reads ko), so her husband Hiroshi at their home is not her; 中田 reads nakata, not
+    uchida (内田's reading). Two kana names differing in a long vowel (ユキ / ユウキ) are two names:
+    close, not the same. None of these pairs is merged without review; ユウコ / ユーコ with one
+    mailbox is one person."""
+    _, _, clusters, pairs = matched
+    for a, b in (("AY1", "AY2"), ("AY3", "AY4"), ("AY5", "AY6"), ("AZ1", "AZ2")):
+        a, b = f"00Q9X0000000{a}AAA", f"00Q9X0000000{b}AAA"
+        assert not (_cluster(clusters, a) == _cluster(clusters, b) and clusters[a][1] == "auto"), (a, b, pairs.get((a, b)))
+    a, b = "00Q9X0000000AZ3AAA", "00Q9X0000000AZ4AAA"
+    assert _cluster(clusters, a) == _cluster(clusters, b)
 
 
 def test_surname_and_given_name_swapped_with_one_misread_are_found_at_the_company(matched):

@@ -19,7 +19,9 @@ from nayose.normalize import (
     email_flags,
     fold_ocr_lookalikes,
     is_dummy_phone,
+    kana_length_key,
     later_mobile,
+    name_readings,
     normalize_city,
     normalize_email,
     normalize_name,
@@ -1296,3 +1298,24 @@ def test_the_stage_takes_a_surnames_reading_from_its_own_mailbox_only():
     assert got["00Q000000000101"]["name_key"] == "hirahamasai"
     assert got["00Q000000000104"]["last_reading"] == "higashihori" and got["00Q000000000104"]["first_reading"] != "makoto"
     assert res.stats["readings_from_mailbox"] == 2
+
+
+@pytest.mark.parametrize("written, surname, reading, agrees", [
+    ("裕子", False, "yuko", True), ("裕子", False, "hiroko", True),
+    ("裕子", False, "hiroshi", False), ("洋子", False, "hiroshi", False), ("智子", False, "satoshi", False),  # a final 子 reads ko
+    ("愛美", False, "aimi", True), ("愛美", False, "manami", True),  # given names read freely
+    ("中田", True, "uchida", False), ("松下", True, "matsumoto", False), ("高橋", True, "kobashi", False),
+    ("中田", True, "nakata", True), ("菅沢", True, "sugazawa", True), ("村方", True, "muragata", True),  # voicing
+    ("根本", True, "nemoto", True), ("水上", True, "mizukami", True),
+])
+def test_name_readings_are_the_readings_a_name_takes(written, surname, reading, agrees):
+    assert (reading in name_readings(written, surname)) is agrees
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("ユウコ", "ユーコ", True), ("ゆうこ", "ユウコ", True), ("ショウタ", "ショータ", True), ("オオノ", "オーノ", True),
+    ("ユキ", "ユウキ", False), ("オノ", "オオノ", False), ("サト", "サトウ", False),
+])
+def test_kana_names_keep_the_length_of_their_vowels(a, b, same):
+    assert (kana_length_key(a) == kana_length_key(b)) is same
+    assert kana_length_key("佐藤") is None and kana_length_key("Sato") is None
