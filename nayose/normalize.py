@@ -1370,13 +1370,18 @@ def split_company(s: str | None) -> tuple[str | None, str | None]:
 _WS_GUARDS = (" ", "\t", "\r", "\n")
 _EMAIL_STEPS = _Steps(
     [
+        # characters a copy and paste brings along unseen (zero-width space, byte order mark, line separator)
+        ("[\u200b\u200c\u200d\u2060\ufeff\u2028\u2029]", "", True, ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u2028", "\u2029")),
         ("^[ \t\r\n]*mailto:", "", False, ("mailto:",)),
+        # a card's label before the address (E-mail: …, Email：…, メール: …)
+        ("^[ \t]*(?:e-?mail|mail|メールアドレス|メール)[ \t]*:[ \t]*", "", False, ("mail", "メール")),
         ("(?s)^.*?<([^<>]*)>.*$", "\\1", False, ("<",)),
         # a spreadsheet's text formula, which keeps a cell as typed: ="taro@abc.co.jp"
         ("^[ \t\r\n]*=[ \t]*([\"'])", "\\1", False, ("=",)),
         ("^[ \t\r\n\"']+", "", False, _WS_GUARDS + ('"', "'")),
         ("[ \t\r\n\"'.]+$", "", False, tuple("$" + g for g in _WS_GUARDS + ('"', "'", "."))),
-        ("(?s)[,;( \t\r\n].*$", "", False, _WS_GUARDS + (",", ";", "(")),  # a second address, a note: t@x.jp（代表）
+        # a second address, a note: t@x.jp（代表）, t@x.jp、t2@y.jp, t@x.jp／t2@y.jp, t@x.jp。, t@x.jp【個人】
+        ("(?s)[,;( \t\r\n、/。【].*$", "", False, _WS_GUARDS + (",", ";", "(", "、", "/", "。", "【")),
         ("^([^@+]*)\\+[^@]*@", "\\1@", False, ("+",)),
     ]
 )
@@ -1499,6 +1504,8 @@ def email_flags(email: str | None) -> tuple[bool | None, bool | None]:
 # ----------------------------------------------------------------------------------------------
 
 #: A number a spreadsheet turned into a float (lower case): 3.12346e+09.
+#: A phone field holding a whole number (10 or 11 digits), a space and more digits: group 1 the first.
+TWO_NUMBERS_RE = "(?s)^([^0-9]*(?:[0-9][^0-9]{0,3}){9,10}[0-9])[ \t]+[^0-9]{0,6}[0-9]"
 SPREADSHEET_NUMBER_RE = "^[ \t]*[0-9](?:\\.[0-9]+)?e\\+?[0-9]+[ \t]*$"
 _PHONE_STEPS = _Steps(
     [
@@ -1512,6 +1519,9 @@ _PHONE_STEPS = _Steps(
          ("携帯", "けいたい", "ケータイ", "mobile", "cell")),
         # a fax number after the phone (TEL 03-1234-5678 FAX 03-1234-5679, from a card)
         ("(?s)([0-9])[^0-9]*(?:fax|ファックス|ファクス).*$", "\\1", False, ("fax", "ファ")),
+        # a whole number, a space and another one (03-5555-4444 090-6060-7070, 直通:03-… 代表:03-…):
+        # the first (10 or 11 digits, then the space: 03 5555 4444 alone is one number)
+        (TWO_NUMBERS_RE + ".*$", "\\1", False, (" ", "\t")),
     ]
 )
 _PHONE_PLUS = r"^[^0-9]*\+"
@@ -1583,6 +1593,7 @@ def _normalize_phone(s: str, region: str) -> tuple[str | None, bool]:
 # Where one Phone field holds several numbers: the separators of the numbers after the first
 # (03-5555-1234 / 090-2222-3333, 03-5555-1234、携帯 090-2222-3333, TEL 03-… mobile 080-…).
 _MORE_NUMBERS = re.compile(r"[/,;、]|携帯|けいたい|ケータイ|mobile|cell")
+_R_TWO_NUMBERS = re.compile(TWO_NUMBERS_RE)
 
 
 def later_mobile(s: str | None, region: str = "JP") -> str | None:
@@ -1595,7 +1606,10 @@ def later_mobile(s: str | None, region: str = "JP") -> str | None:
     t = _nfkc(s).lower()
     parts = _MORE_NUMBERS.split(t)
     if len(parts) < 2:
-        return None
+        m = _R_TWO_NUMBERS.match(t)
+        if m is None:
+            return None
+        parts = [m.group(1), t[m.end(1):]]
     first = normalize_phone(s, region)
     if first[1]:
         return None
@@ -2886,7 +2900,8 @@ def _later_mobile_rows(col: _Col, region_rows: pa.Array) -> pa.Array:
     if len(col.dictionary) == 0:
         return pa.nulls(n, pa.string())
     several = pc.fill_null(pc.match_substring_regex(pc.utf8_lower(pc.utf8_normalize(col.dictionary, "NFKC")),
-                                                    _MORE_NUMBERS.pattern), False).to_numpy(zero_copy_only=False)
+                                                    f"(?:{_MORE_NUMBERS.pattern})|(?:{TWO_NUMBERS_RE[4:]})"),
+                           False).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero((col.idx >= 0) & several[np.maximum(col.idx, 0)])
     out = np.full(n, None, dtype=object)
     if len(rows):

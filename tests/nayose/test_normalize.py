@@ -279,6 +279,17 @@ def test_split_company_cores():
         ("ichiro@example.com", None), ("taro@mail.example.co.jp", None), ("taro@shop.test", None),
         ("sales@sales-net.co.jp", "sales@sales-net.co.jp"), ("hogeta.jiro@abc-shoji.co.jp", "hogeta.jiro@abc-shoji.co.jp"),
         ("taro@example", None),
+        # what business-card OCR and copy and paste bring: a label, a list in Japanese punctuation,
+        # a full stop, a note in brackets, invisible characters
+        ("E-mail: nozomi.harada@pi-seiko.co.jp", "nozomi.harada@pi-seiko.co.jp"),
+        ("Email：nozomi.harada@pi-seiko.co.jp", "nozomi.harada@pi-seiko.co.jp"), ("メール: k.ito@abc.co.jp", "k.ito@abc.co.jp"),
+        ("o.onishi@rho-sangyo.co.jp、onishi.osamu@gmail.com", "o.onishi@rho-sangyo.co.jp"),
+        ("o.onishi@rho-sangyo.co.jp／onishi.osamu@gmail.com", "o.onishi@rho-sangyo.co.jp"),
+        ("aya.nishimura@epsilon-shoji.co.jp。", "aya.nishimura@epsilon-shoji.co.jp"),
+        ("aya.nishimura@epsilon-shoji.co.jp【個人】", "aya.nishimura@epsilon-shoji.co.jp"),
+        ("aya.nishimura@epsilon-shoji.co.jp\u200b", "aya.nishimura@epsilon-shoji.co.jp"),
+        ("\ufeffaya.nishimura@epsilon-shoji.co.jp", "aya.nishimura@epsilon-shoji.co.jp"),
+        ("mail@mail-abc.co.jp", "mail@mail-abc.co.jp"),
         ("taro@@abc-shoji.com", None),
         ("taro", None),
         ("山田@abc-shoji.com", None),
@@ -1137,6 +1148,11 @@ def test_phone_with_a_fax_number_after_it(raw, e164):
     ("090-1111-2222 / 03-5555-1234", "+819011112222", None),  # the first is the mobile already
     ("携帯 090-1111-2222", "+819011112222", None),
     ("03-5555-1234 / 03-5555-1299", "+81355551234", None),  # a second landline is no mobile
+    ("03-5555-4444 090-6060-7070", "+81355554444", "+819060607070"),  # two whole numbers, a space between
+    ("03-5555-4444\u3000090-6060-7070", "+81355554444", "+819060607070"),
+    ("直通:03-5555-1234 代表:03-5555-9999", "+81355551234", None),
+    ("03 5555 4444", "+81355554444", None), ("090 6060 7070", "+819060607070", None),  # one number, spaced
+    ("+44 20 7946 0958", "+442079460958", None),
     ("03-5555-1234 / 090-1234-5678", "+81355551234", None),  # a dummy mobile is none
     ("03-5555-1234", "+81355551234", None),
 ])
@@ -1319,3 +1335,16 @@ def test_name_readings_are_the_readings_a_name_takes(written, surname, reading, 
 def test_kana_names_keep_the_length_of_their_vowels(a, b, same):
     assert (kana_length_key(a) == kana_length_key(b)) is same
     assert kana_length_key("佐藤") is None and kana_length_key("Sato") is None
+
+
+def test_stage_reads_card_emails_and_two_phone_numbers_as_the_python_functions_do():
+    """The stage's SQL twins of the email and phone steps give what normalize_email / later_mobile give."""
+    con = duckdb.connect()
+    raw = [("1", "E-mail: nozomi.harada@pi-seiko.co.jp", "03-5555-4444 090-6060-7070"),
+           ("2", "o.onishi@rho-sangyo.co.jp、onishi.osamu@gmail.com", "直通:03-5555-1234 代表:03-5555-9999"),
+           ("3", "aya.nishimura@epsilon-shoji.co.jp。\u200b", "03 5555 4444")]
+    _table(con, [{"Id": i, "Email": e, "Phone": p} for i, e, p in raw], cols=["Id", "Email", "Phone"])
+    normalize_records(con, Config())
+    got = {r[0]: r[1:] for r in con.execute("SELECT id, email, phone, mobile FROM normalized_records").fetchall()}
+    assert got == {i: (normalize_email(e), normalize_phone(p)[0], later_mobile(p)) for i, e, p in raw}
+    assert got["1"] == ("nozomi.harada@pi-seiko.co.jp", "+81355554444", "+819060607070")
