@@ -1167,7 +1167,8 @@ def _cluster_incremental(con: duckdb.DuckDBPyConnection, config: Config) -> Stag
         # decides again only the pairs the night touched, but which groups those change is not kept)
         seeds = con.sql(
             """WITH t AS (SELECT rec_idx FROM _inc_touched_rec UNION SELECT rec_idx FROM normalized_accounts)
-               SELECT DISTINCT rec_idx FROM t UNION SELECT c.rec_idx FROM clusters c
+               -- (a touched partner may itself be gone: deleted, or moved under a new number)
+               SELECT DISTINCT rec_idx FROM t SEMI JOIN normalized_records USING (rec_idx) UNION SELECT c.rec_idx FROM clusters c
                WHERE c.cluster_id IN (SELECT c2.cluster_id FROM clusters c2 SEMI JOIN t USING (rec_idx))"""
         ).to_arrow_table().column(0).to_numpy().astype(np.int64)
         hit = np.zeros(n, dtype=bool)

@@ -596,3 +596,29 @@ def test_changed_records_only_take_an_id_in_either_form_and_deletions_alone(tmp_
     diff = bench.compare(con, twin)
     assert {k: diff[k] for k in SAME} == {k: 0 for k in SAME}, diff
     con.close()
+
+
+def test_a_night_deleting_both_records_of_a_pair_with_the_highest_number_equals_a_full_run(tmp_path):
+    """Both records of one person (a scored pair) deleted overnight, one of them holding the
+    highest record number: the partner of a deleted record may be deleted too, and the arrays
+    sized by the numbers left must not be indexed with it (it failed with an IndexError, every
+    night after)."""
+    config = load_config(None)
+    person = {"LastName": "麒麟川", "FirstName": "太郎", "Company": "株式会社麒麟商事", "Email": "taro@kirin-shoji.co.jp",
+              "Phone": "03-5412-7788", "LeadSource": "Web"}
+    pair = [{"Id": "00Q999999999ZZ1AAA", **person}, {"Id": "00Q999999999ZZ2AAA", **person, "LeadSource": "名刺"}]
+    before = _sample_with(tmp_path, "before.csv", pair)
+    after = _sample_with(tmp_path, "after.csv", [])
+    con = duckdb.connect(str(tmp_path / "check.duckdb"))
+    run_stages(con, [before], config)
+    top = con.execute("SELECT id FROM normalized_records ORDER BY rec_idx DESC LIMIT 1").fetchall()[0][0]
+    linked = con.execute("""SELECT count(*) FROM scored_pairs p JOIN normalized_records l ON l.rec_idx = p.left_idx
+                            JOIN normalized_records r ON r.rec_idx = p.right_idx
+                            WHERE {l.id, r.id} = {'00Q999999999ZZ1AAA', '00Q999999999ZZ2AAA'}""".replace(
+        "{l.id, r.id} = {'00Q999999999ZZ1AAA', '00Q999999999ZZ2AAA'}",
+        "l.id IN ('00Q999999999ZZ1AAA', '00Q999999999ZZ2AAA') AND r.id IN ('00Q999999999ZZ1AAA', '00Q999999999ZZ2AAA')")
+    ).fetchall()[0][0]
+    con.close()
+    assert top in {p["Id"] for p in pair} and linked == 1
+    result, _ = _night_after(tmp_path, before, after, config)
+    assert result.deleted == 2
