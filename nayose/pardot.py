@@ -5,13 +5,23 @@
     join_prospects(con)                # -> prospect_links
 
 The v5 contract followed here: ``GET /api/v5/objects/prospects?fields=...`` (``fields`` is
-required: v5 returns only the fields asked for), ``limit`` (at most 1000), ``orderBy``,
-``updatedAtAfter``, ``deleted`` (false / true / all); the response is
+required: v5 returns only the fields asked for), ``limit`` (at most 1000), ``orderBy=id``,
+``updatedAtAfterOrEqualTo``, ``idGreaterThan``, ``deleted`` (false / true / all); the response is
 ``{"values": [...], "nextPageToken": ..., "nextPageUrl": ...}`` and the next page is requested with
-``nextPageToken`` alone (the token carries the query). Every request sends
+``nextPageToken`` alone (the token carries the query). One token sequence ends after 100,000 records
+with no token and the header ``Pardot-Warning: 203;Record count for nextPageToken sequence has been
+exceeded``: the query then goes on as a new sequence, the same filters plus ``idGreaterThan=<the
+last id read>`` (also when a sequence of `TOKEN_SEQUENCE_CAP` records ends without the header). A
+200 answer that is not JSON (a maintenance page) is a `PardotError`. Every request sends
 ``Authorization: Bearer <Salesforce OAuth token>`` and ``Pardot-Business-Unit-Id``. By id: GET /
 DELETE ``/api/v5/objects/prospects/<id>``; ``POST /api/v5/objects/prospects/do/undelete`` with
 ``{"id": <id>}``. Errors come back as ``{"code": <n>, "message": "..."}``.
+
+Incremental extract: v5 timestamps are whole seconds and queries may be served from a cache up to
+~60 s behind, so the next run asks for ``updatedAtAfterOrEqualTo = watermark - OVERLAP`` (5 minutes):
+a prospect updated later in the watermark's second, or that reached the cache late, is still pulled;
+what is pulled again is upserted over itself. Deletions (``deleted=true`` since the same instant) are
+applied after the upsert, so a prospect deleted while the extract ran ends deleted.
 
 Retries: the session from `nayose.salesforce.make_session` retries 429 / 5xx only for GET / DELETE
 (and HEAD / PUT); the undelete POST is never repeated.
@@ -31,6 +41,7 @@ import re
 import time
 import unicodedata
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -46,6 +57,12 @@ PROSPECTS = "pardot_prospects"
 LINKS = "prospect_links"
 WATERMARK_OBJECT = "pardot_prospect"
 MAX_PAGE = 1000
+#: v5 issues nextPageToken for at most this many records of one token sequence, then answers without
+#: a token and with ``Pardot-Warning: 203;Record count for nextPageToken sequence has been exceeded``.
+TOKEN_SEQUENCE_CAP = 100_000
+#: An incremental extract asks again for what changed in this window before its watermark: v5
+#: timestamps are whole seconds and its query cache may lag ~60 s (the upsert deduplicates).
+OVERLAP = timedelta(minutes=5)
 
 #: Prospect fields extracted by default: identity, CRM links, the fields matching uses, mailability,
 #: and what sync health compares: `department` (mapped to Contact.Department) and `crmLastSync` (the
@@ -201,47 +218,84 @@ class PardotClient:
             raise cls(f"Pardot {what} failed: {scrub(detail, self._secrets())}")
         return r
 
+    def _json(self, r: requests.Response, what: str) -> Any:
+        """The JSON body of a successful answer; a body that is not JSON (an HTML maintenance page
+        served with 200) is a PardotError naming the call, the status and the content type."""
+        try:
+            return r.json()
+        except ValueError:
+            ctype = (r.headers.get("Content-Type") or "").split(";")[0].strip() or "no content type"
+            raise PardotError(f"Pardot {what} failed: HTTP {r.status_code} answered a body that is not JSON "
+                              f"({ctype}, {len(r.content)} bytes)") from None
+
+    def _json_object(self, r: requests.Response, what: str) -> dict[str, Any]:
+        body = self._json(r, what)
+        if not isinstance(body, dict):
+            raise PardotError(f"Pardot {what} failed: HTTP {r.status_code} answered JSON that is not an object")
+        return body
+
     # ---- reads --------------------------------------------------------------------------------
     def iter_pages(
         self,
         fields: Sequence[str],
-        updated_after: str | None = None,
+        updated_since: str | None = None,
         page_size: int = MAX_PAGE,
         deleted: bool | str = False,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages (lists of prospect dicts) of the query, ordered by id, following nextPageToken."""
+        """Pages (lists of prospect dicts) of the query, ordered by id, following nextPageToken;
+        `updated_since` is inclusive (updatedAtAfterOrEqualTo). When v5 ends a token sequence at its
+        cap (`TOKEN_SEQUENCE_CAP`, Pardot-Warning 203) the query goes on with idGreaterThan=<last id>."""
         flds = _check_fields(fields)
+        if "id" not in flds:  # continuing after a capped sequence needs the last id
+            flds.insert(0, "id")
         if not 1 <= page_size <= MAX_PAGE:
             raise NayoseError(f"Pardot page size must be 1..{MAX_PAGE}")
         deleted_param = {True: "true", False: "false", "all": "all"}.get(deleted)  # type: ignore[call-overload]
         if deleted_param is None:
             raise NayoseError("deleted must be False, True or 'all'")
-        params: dict[str, Any] = {"fields": ",".join(flds), "limit": page_size, "orderBy": "id", "deleted": deleted_param}
-        if updated_after:
-            params["updatedAtAfter"] = _pardot_time(updated_after)
+        first: dict[str, Any] = {"fields": ",".join(flds), "limit": page_size, "orderBy": "id", "deleted": deleted_param}
+        if updated_since:
+            first["updatedAtAfterOrEqualTo"] = _pardot_time(updated_since)
+        params = dict(first)
         pages = 0
+        in_sequence = 0  # records of the current token sequence
+        last_id: int | None = None  # the highest id read
+        sequence_from: int | None = None  # the idGreaterThan of the current sequence
         while True:
             r = self._request("GET", self.base, "prospect query", params=params)
-            body = r.json()
+            body = self._json_object(r, "prospect query")
             values = body.get("values") or []
+            if not isinstance(values, list):
+                raise PardotError("Pardot prospect query failed: 'values' is not a list")
             pages += 1
             yield values
-            token = body.get("nextPageToken")
-            if not token or not values:
-                return
             if pages > 1_000_000:  # a server that never ends the paging
                 raise PardotError("Pardot prospect query did not finish paging")
-            params = {"nextPageToken": token}
+            if not values:
+                return
+            in_sequence += len(values)
+            last_id = _last_id(values, last_id)
+            token = body.get("nextPageToken")
+            if token:
+                params = {"nextPageToken": token}
+                continue
+            if not (_sequence_capped(r) or in_sequence >= TOKEN_SEQUENCE_CAP):
+                return
+            if last_id is None or (sequence_from is not None and last_id <= sequence_from):
+                raise PardotError(f"Pardot prospect query failed: a capped token sequence ended at id {last_id}, "
+                                  "no further than the one before")
+            params = {**first, "idGreaterThan": last_id}
+            sequence_from, in_sequence = last_id, 0
 
     def iter_prospects(
         self,
         fields: Sequence[str],
-        updated_after: str | None = None,
+        updated_since: str | None = None,
         page_size: int = MAX_PAGE,
         deleted: bool | str = False,
     ) -> Iterator[dict[str, Any]]:
         """Every prospect of the query (v5 `fields=` required), page after page."""
-        for page in self.iter_pages(fields, updated_after=updated_after, page_size=page_size, deleted=deleted):
+        for page in self.iter_pages(fields, updated_since=updated_since, page_size=page_size, deleted=deleted):
             yield from page
 
     def get_prospect(self, prospect_id: int | str, fields: Sequence[str]) -> dict[str, Any]:
@@ -249,7 +303,7 @@ class PardotClient:
         pid = _prospect_id(prospect_id)
         r = self._request("GET", f"{self.base}/{pid}", f"read of prospect {pid}",
                           params={"fields": ",".join(_check_fields(fields))})
-        return r.json()
+        return self._json_object(r, f"read of prospect {pid}")
 
     def custom_fields(self, fields: Sequence[str] = CUSTOM_FIELD_FIELDS) -> list[dict[str, Any]]:
         """Every prospect custom field definition (``GET /api/v5/objects/custom-fields``, by id,
@@ -257,7 +311,8 @@ class PardotClient:
         params: dict[str, Any] = {"fields": ",".join(_check_fields(fields)), "limit": MAX_PAGE, "orderBy": "id"}
         out: list[dict[str, Any]] = []
         for _ in range(100_000):
-            body = self._request("GET", self.custom_fields_url, "custom field query", params=params).json()
+            body = self._json_object(self._request("GET", self.custom_fields_url, "custom field query", params=params),
+                                     "custom field query")
             values = body.get("values") or []
             out.extend(values)
             token = body.get("nextPageToken")
@@ -299,6 +354,23 @@ def sync_prospect_fields(custom_fields: Sequence[Mapping[str, Any]] = (),
         if _FIELD.match(name) and name not in out:
             out.append(name)
     return out
+
+
+def _sequence_capped(r: requests.Response) -> bool:
+    """Does the answer say its token sequence hit the record cap (Pardot-Warning 203)?"""
+    warning = r.headers.get("Pardot-Warning") or ""
+    return bool(re.search(r"(?:^|,)\s*203\s*;", warning)) or "nextpagetoken sequence" in warning.casefold()
+
+
+def _last_id(values: Sequence[Mapping[str, Any]], before: int | None) -> int | None:
+    """The highest prospect id of a page (pages come ordered by id)."""
+    ids = []
+    for p in values:
+        try:
+            ids.append(int(str(p.get("id")).strip()))
+        except (TypeError, ValueError):
+            raise PardotError(f"Pardot prospect query returned a prospect without a numeric id: {p.get('id')!r}") from None
+    return max([*ids, *([before] if before is not None else [])]) if ids else before
 
 
 def _prospect_id(value: int | str) -> int:
@@ -358,8 +430,8 @@ def extract_pardot(
     page_size: int = MAX_PAGE,
 ) -> PardotExtract:
     """Prospects into `pardot_prospects` (id PRIMARY KEY, the fields as VARCHAR), incrementally by
-    `updatedAt` (watermark in extract_watermarks under 'pardot_prospect'); prospects that went to
-    the recycle bin since are removed."""
+    `updatedAt` (watermark in extract_watermarks under 'pardot_prospect'; each run asks again from
+    `OVERLAP` before it); prospects that went to the recycle bin since are removed, after the upsert."""
     from nayose.extract import ensure_tables, get_watermark
 
     t0 = time.perf_counter()
@@ -369,6 +441,7 @@ def extract_pardot(
             flds.insert(0 if need == "id" else len(flds), need)
     ensure_tables(con)
     before = get_watermark(con, WATERMARK_OBJECT) if incremental else None
+    since = _overlap_start(before) if before is not None else None
     res = PardotExtract(fields=flds, incremental=before is not None, watermark_before=before, watermark=before)
 
     con.execute(f"CREATE TABLE IF NOT EXISTS {PROSPECTS} (id VARCHAR PRIMARY KEY)")
@@ -377,7 +450,7 @@ def extract_pardot(
     con.execute(f"DROP TABLE IF EXISTS {stage}")
     con.execute(f"CREATE TEMP TABLE {stage} (" + ", ".join(f"{_q(f)} VARCHAR" for f in flds) + ")")
     try:
-        for page in client.iter_pages(flds, updated_after=before, page_size=page_size, deleted=False):
+        for page in client.iter_pages(flds, updated_since=since, page_size=page_size, deleted=False):
             res.pages += 1
             if not page:
                 continue
@@ -386,7 +459,7 @@ def extract_pardot(
         gone_ids: list[str] = []
         gone_stamps: list[str] = []
         if before is not None:  # a full pull replaces the table; an incremental one learns the deletions
-            for p in client.iter_prospects(["id", "updatedAt"], updated_after=before, page_size=page_size, deleted=True):
+            for p in client.iter_prospects(["id", "updatedAt"], updated_since=since, page_size=page_size, deleted=True):
                 gone_ids.append(str(p.get("id")))
                 if p.get("updatedAt"):
                     gone_stamps.append(str(p["updatedAt"]))
@@ -405,9 +478,12 @@ def extract_pardot(
             if before is None:
                 con.execute(f"DELETE FROM {PROSPECTS}")
             else:
+                res.deleted = con.execute(f"SELECT count(*) FROM {PROSPECTS} WHERE id IN (SELECT id FROM gone)").fetchall()[0][0]
                 con.execute(f"DELETE FROM {PROSPECTS} WHERE id IN (SELECT id FROM {stage})")
-                res.deleted = con.execute(f"DELETE FROM {PROSPECTS} WHERE id IN (SELECT id FROM gone)").fetchall()[0][0]
             con.execute(f"INSERT INTO {PROSPECTS} BY NAME SELECT * FROM {stage}")
+            if before is not None:
+                # After the upsert: a prospect read live, then deleted before the deleted=true query, ends deleted.
+                con.execute(f"DELETE FROM {PROSPECTS} WHERE id IN (SELECT id FROM gone)")
             stamps = [s for s in [before, *gone_stamps] if s]
             m = con.execute(f"SELECT updatedAt FROM {stage} WHERE updatedAt IS NOT NULL").fetchall()
             stamps.extend(r[0] for r in m)
@@ -425,6 +501,12 @@ def extract_pardot(
         con.execute(f"DROP TABLE IF EXISTS {stage}")
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
+
+
+def _overlap_start(watermark: str) -> str:
+    """`OVERLAP` before the watermark, for updatedAtAfterOrEqualTo (the watermark is checked first)."""
+    ts = _ts_key(_pardot_time(watermark)) - OVERLAP
+    return ts.isoformat(timespec="seconds")
 
 
 def _ts_key(value: str):

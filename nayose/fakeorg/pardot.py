@@ -17,7 +17,10 @@
   `OrgStore.pardot_custom_fields`, with the v5 custom-field object's fields only (`CUSTOM_FIELD_FIELDS`):
   v5 exposes no predefined values, no maximum length and no sync behaviour of a custom field.
 * Prospects in the recycle bin are invisible unless ``deleted=true`` / ``all``.
-* Timestamps come back as ISO 8601 with an offset (``2026-11-01T00:00:00.001+00:00``).
+* Timestamps come back as ISO 8601 with an offset, to the whole second as v5 gives them
+  (``2026-11-01T00:00:00+00:00``). The store's clock ticks in milliseconds; the date filters compare
+  the stored value, so two prospects stamped in one second look alike but still filter apart (a test
+  that shows a same-second case stores whole-second stamps, as the real API holds them).
 * Errors: ``{"code": n, "message": "…"}`` with an HTTP status (the codes are illustrative, not a
   copy of Pardot's table).
 """
@@ -38,6 +41,12 @@ if TYPE_CHECKING:  # pragma: no cover
 BASE = "/api/v5/objects/prospects"
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
+#: v5 stops issuing nextPageToken after this many records of one token sequence (and says so in a
+#: Pardot-Warning header); `PardotApi.token_sequence_cap` overrides it per fake org.
+TOKEN_SEQUENCE_CAP = 100_000
+WARNING_HEADER = "Pardot-Warning"
+W_SEQUENCE_CAP = 203
+W_SEQUENCE_CAP_MESSAGE = "Record count for nextPageToken sequence has been exceeded. No page token returned."
 
 # v5 field name → (type, writable)
 FIELDS: dict[str, tuple[str, bool]] = {
@@ -109,7 +118,7 @@ def _iso(value: Any) -> Any:
         ts = parse_sf_time(str(value))
     except ValueError:
         return value
-    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return ts.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 def _time(value: Any) -> datetime | None:
@@ -122,8 +131,9 @@ def _time(value: Any) -> datetime | None:
 
 
 class PardotApi:
-    def __init__(self, org: "FakeOrg"):
+    def __init__(self, org: "FakeOrg", token_sequence_cap: int = TOKEN_SEQUENCE_CAP):
         self.org = org
+        self.token_sequence_cap = token_sequence_cap  # records per nextPageToken sequence
 
     # ---- entry ----------------------------------------------------------------------------------
     def handle(self, req: "Request") -> "Response":
@@ -154,7 +164,8 @@ class PardotApi:
         m = req.method
         if not parts:
             if m == "GET":
-                return Response.json(200, self.query(req))
+                body, headers = self.query_page(req)
+                return Response.json(200, body, headers=headers)
             if m == "POST":
                 return Response.json(201, self.create(req))
         elif parts == ["do", "upsertLatestByEmail"]:
@@ -233,6 +244,10 @@ class PardotApi:
         return deleted == "all" or (deleted == "true") == is_del
 
     def query(self, req: "Request") -> dict[str, Any]:
+        return self.query_page(req)[0]
+
+    def query_page(self, req: "Request") -> tuple[dict[str, Any], dict[str, str]]:
+        """One page of a query: its body and its headers (the Pardot-Warning of a capped sequence)."""
         params = {k: v for k, v in req.single().items()}
         token = params.get("nextPageToken")
         offset = 0
@@ -305,12 +320,16 @@ class PardotApi:
         out.sort(key=key, reverse=desc)
         page = out[offset:offset + limit]
         next_token = next_url = None
+        headers: dict[str, str] = {}
         if offset + limit < len(out):
-            state = {"o": offset + limit, "q": {k: v for k, v in params.items() if k != "nextPageToken"}}
-            next_token = base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
-            next_url = f"{self.org.pardot_base_url}{BASE}?{urlencode({'nextPageToken': next_token})}"
-        return {"nextPageToken": next_token, "nextPageUrl": next_url,
-                "values": [self.render(p, fields) for p in page]}
+            if offset + len(page) >= self.token_sequence_cap:  # the sequence is spent: no token, a warning
+                headers[WARNING_HEADER] = f"{W_SEQUENCE_CAP};{W_SEQUENCE_CAP_MESSAGE}"
+            else:
+                state = {"o": offset + limit, "q": {k: v for k, v in params.items() if k != "nextPageToken"}}
+                next_token = base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+                next_url = f"{self.org.pardot_base_url}{BASE}?{urlencode({'nextPageToken': next_token})}"
+        return ({"nextPageToken": next_token, "nextPageUrl": next_url,
+                 "values": [self.render(p, fields) for p in page]}, headers)
 
     def _get(self, pid: int, deleted: str = "false") -> dict[str, Any]:
         p = self.org.store.prospects.get(pid)
