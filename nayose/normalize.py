@@ -1230,7 +1230,9 @@ def _jp_suffix(t: str) -> tuple[str, int] | None:
 # ABC株式会社 大阪営業所 営業部, ABC Inc. Osaka Branch): the same company, so not part of its core.
 # (Written together, ABC東京支店, there is no telling where the name ends: left as it is.)
 _OFFICE_SUFFIX_RE = re.compile(
-    r"(?:(?:\s+|(?<=\)))\S*?(?:支店|支社|営業所|出張所|事業所|本社|本店|工場|事業部|営業部|本部)"
+    # (after a space, a bracket, or a legal form written behind the name: 北斗精工株式会社名古屋営業所)
+    r"(?:(?:\s+|(?<=\))|(?<=株式会社|有限会社|合同会社|合資会社|合名会社))\S*?"
+    r"(?:支店|支社|営業所|出張所|事業所|本社|本店|工場|事業部|営業部|本部)"
     r"|\s+(?:[a-z]+\s+)?branch(?:\s+office)?)+$"
 )
 
@@ -1393,7 +1395,7 @@ _FREEMAIL_DOMAINS = (
     "gmail.com googlemail.com yahoo.co.jp ymail.com rocketmail.com aol.com icloud.com me.com mac.com "
     "msn.com docomo.ne.jp ezweb.ne.jp au.com softbank.ne.jp i.softbank.jp disney.ne.jp ymobile.ne.jp "
     "y-mobile.ne.jp emobile.ne.jp willcom.com pdx.ne.jp vodafone.ne.jp mopera.net nifty.com nifty.ne.jp "
-    "biglobe.ne.jp ocn.ne.jp so-net.ne.jp plala.or.jp dion.ne.jp odn.ne.jp infoseek.jp excite.co.jp "
+    "ybb.ne.jp eonet.ne.jp auone-net.jp biglobe.ne.jp ocn.ne.jp so-net.ne.jp plala.or.jp dion.ne.jp odn.ne.jp infoseek.jp excite.co.jp "
     "goo.jp goo.ne.jp livedoor.com hi-ho.ne.jp zaq.ne.jp home.ne.jp wakwak.com rakuten.jp "
     "mail.goo.ne.jp excite.com protonmail.com proton.me pm.me gmx.com gmx.de gmx.net mail.com "
     "yandex.ru yandex.com mail.ru qq.com 163.com 126.com naver.com hanmail.net daum.net "
@@ -1512,6 +1514,10 @@ _PHONE_STEPS = _Steps(
         # a number a spreadsheet turned into a float (3.12346E+09: the leading 0 and the last digits
         # are gone, and other numbers read the same): no number
         (SPREADSHEET_NUMBER_RE, "", False, ("e",)),
+        # a number a spreadsheet kept as text with its decimals (0355551234.0): the digits before them
+        ("^([^.]*[0-9])\\.0+[ \t]*$", "\\1", False, (".",)),
+        # a range of lines (03-5555-1234～5, 03-5555-1234~36): the first line
+        ("(?s)([0-9])[ \t]*[~〜][ \t]*[0-9]{1,4}[ \t]*$", "\\1", False, ("~", "〜")),
         ("(?s)[/,;、].*$", "", False, ("/", ",", ";", "、")),  # only the first number
         ("(?s)([0-9])[ \t(]*(?:内線|ext\\.?|extension|x|#|内)[ \t.:]*[0-9].*$", "\\1", False, ("x", "#", "内")),
         # a mobile after the phone (03-1234-5678 携帯 090-1234-5679): the first number (see later_mobile)
@@ -1577,6 +1583,8 @@ def _normalize_phone(s: str, region: str) -> tuple[str | None, bool]:
     if not digits:
         return None, False
     plus = "+" in t and bool(_R_PHONE_PLUS.match(t))
+    if not plus and digits.startswith("0081"):  # the international prefix 00 dialled for +81
+        plus, digits = True, digits[2:]
     nsn = _jp_nsn(digits, plus, region)
     if nsn is not None:
         return "+81" + nsn, _jp_mobile(nsn)
@@ -2940,6 +2948,7 @@ def _phone_rows(views: _Views, col: _Col, region_rows: pa.Array, name: str) -> t
             END AS is_mobile
         FROM (SELECT _i, CASE
                 WHEN plus AND starts_with(digits, '81') THEN regexp_replace(substr(digits, 3), '^0', '')
+                WHEN NOT plus AND starts_with(digits, '0081') THEN regexp_replace(substr(digits, 5), '^0', '')
                 WHEN NOT plus AND region = 'JP' AND starts_with(digits, '0') AND NOT starts_with(digits, '00')
                   THEN substr(digits, 2)
               END AS nsn

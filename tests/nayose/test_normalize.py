@@ -1126,6 +1126,12 @@ def test_company_office_or_note_after_the_name_is_not_part_of_the_core(raw):
     assert split_company(raw)[0] == "abc"
 
 
+@pytest.mark.parametrize("raw", ["北斗精工株式会社名古屋営業所", "北斗精工(株)名古屋営業所", "北斗精工株式会社 名古屋営業所",
+                                 "北斗精工株式会社大阪支店"])
+def test_an_office_written_right_after_the_legal_form_is_not_part_of_the_name(raw):
+    assert split_company(raw) == ("北斗精工", "株式会社")
+
+
 def test_company_office_alone_or_written_into_the_name_is_kept():
     assert split_company("株式会社 東京支店") == ("東京支店", "株式会社")  # nothing else names the company
     assert split_company("ABC東京支店")[0] == "abc東京支店"  # no telling where the name ends
@@ -1153,6 +1159,8 @@ def test_phone_with_a_fax_number_after_it(raw, e164):
     ("直通:03-5555-1234 代表:03-5555-9999", "+81355551234", None),
     ("03 5555 4444", "+81355554444", None), ("090 6060 7070", "+819060607070", None),  # one number, spaced
     ("+44 20 7946 0958", "+442079460958", None),
+    ("03-5555-1234～5", "+81355551234", None), ("03-5555-1234~36", "+81355551234", None),  # a range of lines
+    ("0355551234.0", "+81355551234", None), ("0081-3-5555-1234", "+81355551234", None),
     ("03-5555-1234 / 090-1234-5678", "+81355551234", None),  # a dummy mobile is none
     ("03-5555-1234", "+81355551234", None),
 ])
@@ -1342,7 +1350,8 @@ def test_stage_reads_card_emails_and_two_phone_numbers_as_the_python_functions_d
     con = duckdb.connect()
     raw = [("1", "E-mail: nozomi.harada@pi-seiko.co.jp", "03-5555-4444 090-6060-7070"),
            ("2", "o.onishi@rho-sangyo.co.jp、onishi.osamu@gmail.com", "直通:03-5555-1234 代表:03-5555-9999"),
-           ("3", "aya.nishimura@epsilon-shoji.co.jp。\u200b", "03 5555 4444")]
+           ("3", "aya.nishimura@epsilon-shoji.co.jp。\u200b", "03 5555 4444"),
+           ("4", "a@ybb.ne.jp", "03-5555-1234～5"), ("5", None, "0355551234.0"), ("6", None, "0081-3-5555-1234")]
     _table(con, [{"Id": i, "Email": e, "Phone": p} for i, e, p in raw], cols=["Id", "Email", "Phone"])
     normalize_records(con, Config())
     got = {r[0]: r[1:] for r in con.execute("SELECT id, email, phone, mobile FROM normalized_records").fetchall()}
