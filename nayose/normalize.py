@@ -1232,7 +1232,7 @@ def _jp_suffix(t: str) -> tuple[str, int] | None:
 _OFFICE_SUFFIX_RE = re.compile(
     # (after a space, a bracket, or a legal form written behind the name: 北斗精工株式会社名古屋営業所)
     r"(?:(?:\s+|(?<=\))|(?<=株式会社|有限会社|合同会社|合資会社|合名会社))\S*?"
-    r"(?:支店|支社|営業所|出張所|事業所|本社|本店|工場|事業部|営業部|本部)"
+    r"(?:支店|支社|営業所|出張所|事業所|本社|本店|工場|オフィス|部|室|課|部門|グループ|チーム)"
     r"|\s+(?:[a-z]+\s+)?branch(?:\s+office)?)+$"
 )
 

@@ -1132,6 +1132,12 @@ def test_an_office_written_right_after_the_legal_form_is_not_part_of_the_name(ra
     assert split_company(raw) == ("北斗精工", "株式会社")
 
 
+@pytest.mark.parametrize("raw", ["株式会社ABC マーケティング部", "株式会社ABC 経営企画室", "株式会社ABC 人事部 採用課",
+                                 "ABC株式会社/営業部", "ABC株式会社 東京オフィス", "ABC株式会社 営業グループ"])
+def test_a_department_after_the_company_is_not_part_of_its_name(raw):
+    assert split_company(raw) == ("abc", "株式会社")
+
+
 def test_company_office_alone_or_written_into_the_name_is_kept():
     assert split_company("株式会社 東京支店") == ("東京支店", "株式会社")  # nothing else names the company
     assert split_company("ABC東京支店")[0] == "abc東京支店"  # no telling where the name ends
