@@ -726,10 +726,17 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     readings = [f for f in fields if is_reading_column(f)] or [""]
     keyed = [*PHONE_FIELDS, *EMAIL_FIELDS, *STREET_FIELDS, *POSTAL_FIELDS, *readings, *COMPANY_FIELDS, *COUNTRY_FIELDS,
              *WEBSITE_FIELDS]
+    # (a street is also compared with the master's whole address, its state and city in front: a
+    # card's 住所 大阪府大阪市北区梅田1-1-1 is the master's State 大阪府, City 大阪市北区, Street 梅田1-1-1)
+    streets_sql = ", ".join(map(_lit, STREET_FIELDS))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_other AS
-        SELECT o.cluster_id, o.field, o.value AS v, m.value AS mv, g.master_id
+        SELECT o.cluster_id, o.field, o.value AS v, m.value AS mv, g.master_id,
+               CASE WHEN o.field IN ({streets_sql}) AND (ms.value IS NOT NULL OR mc.value IS NOT NULL)
+                    THEN coalesce(ms.value, '') || coalesce(mc.value, '') || m.value END AS mfull
         FROM _sv_out o JOIN _sv_groups g USING (cluster_id) JOIN _sv_view m ON m.id = g.master_id AND m.field = o.field
+        LEFT JOIN _sv_view ms ON o.field IN ({streets_sql}) AND ms.id = g.master_id AND ms.field = replace(o.field, 'Street', 'State')
+        LEFT JOIN _sv_view mc ON o.field IN ({streets_sql}) AND mc.id = g.master_id AND mc.field = replace(o.field, 'Street', 'City')
         WHERE o.field IN ({", ".join(map(_lit, keyed))}) AND o.from_id <> g.master_id AND o.value <> m.value""")
     # (the keys over the distinct pairs of writings only: few, and the NFKC function is Python;
     # a country's ISO code from normalize's table: Japan / 日本 / JP)
@@ -737,8 +744,9 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     # (Japan / 日本 / JP: its country table; a street as normalize_street folds it -- 丁目 / 番 / 号,
     # 階 / F, widths; a company's core and legal form as split_company splits it).
     def writings(fields: tuple[str, ...]) -> list[str]:
-        return sorted({x for (x,) in con.execute(f"""SELECT DISTINCT x FROM _sv_other, unnest([v, mv]) t(x)
-                                                      WHERE field IN ({", ".join(map(_lit, fields))})""").fetchall()})
+        return sorted({x for (x,) in con.execute(f"""SELECT DISTINCT x FROM _sv_other, unnest([v, mv, mfull]) t(x)
+                                                      WHERE field IN ({", ".join(map(_lit, fields))})
+                                                        AND x IS NOT NULL""").fetchall()})
 
     keys: list[tuple[str, str, str | None, bool]] = []  # (kind, writing, key, has a legal form)
     keys += [("country", x, country_region(x), False) for x in writings(COUNTRY_FIELDS)]
@@ -757,11 +765,13 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
             f"WHEN field IN ({', '.join(map(_lit, WEBSITE_FIELDS))}) THEN 'website' END")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_same AS
-        WITH d AS (SELECT DISTINCT field, v, mv, {kind} AS kind FROM _sv_other)
-        SELECT d.field, d.v, d.mv FROM d
+        WITH d AS (SELECT DISTINCT field, v, mv, mfull, {kind} AS kind FROM _sv_other)
+        SELECT d.field, d.v, d.mv, d.mfull FROM d
         LEFT JOIN _sv_key_arrow kv ON kv.kind = d.kind AND kv.value = d.v
         LEFT JOIN _sv_key_arrow km ON km.kind = d.kind AND km.value = d.mv
-        WHERE CASE WHEN d.kind IN ('street', 'country', 'website') THEN kv.key = km.key
+        LEFT JOIN _sv_key_arrow kf ON kf.kind = d.kind AND kf.value = d.mfull
+        WHERE CASE WHEN d.kind = 'street' THEN kv.key = km.key OR coalesce(kv.key = kf.key, false)
+                   WHEN d.kind IN ('country', 'website') THEN kv.key = km.key
                    WHEN d.kind = 'company' THEN kv.key = km.key AND (km.form OR NOT kv.form)
                    -- (also the master's number with its extension, the chosen one without: the extension stays)
                    WHEN field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('v')} = {_phone_key_sql('mv')}
@@ -776,7 +786,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _sv_keep AS
         SELECT a.cluster_id, a.field, a.mv, a.master_id FROM _sv_other a
-        SEMI JOIN _sv_same s ON s.field = a.field AND s.v = a.v AND s.mv = a.mv""")
+        SEMI JOIN _sv_same s ON s.field = a.field AND s.v = a.v AND s.mv = a.mv AND s.mfull IS NOT DISTINCT FROM a.mfull""")
     con.execute("DROP TABLE IF EXISTS _sv_other")
     con.execute("DROP TABLE IF EXISTS _sv_same")
     con.execute(f"""

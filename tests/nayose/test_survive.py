@@ -841,3 +841,18 @@ def test_same_address_as_the_address_groups_compare_it(a, b, same):
     from nayose.survive import same_address
 
     assert same_address(*a, *b) is same
+
+
+def test_a_whole_address_in_street_is_the_masters_address_written_another_way():
+    """A newer record (a card export maps 住所 to Street) holds 大阪府大阪市北区梅田1-1-1 in Street
+    against the master's State 大阪府, City 大阪市北区, Street 梅田1-1-1: the same address, so the
+    master keeps its writing (no prefecture and city written twice into its Street). Another
+    street in the newer record is a change."""
+    master = rec("00Q000000000001", created=0, modified=0, LastName="佐藤", Street="梅田1-1-1", City="大阪市北区", State="大阪府")
+    newer = rec("00Q000000000002", created=10, modified=500, LastName="佐藤", Street="大阪府大阪市北区梅田1-1-1")
+    g = group(master, newer)
+    assert g.master_id == "00Q000000000001"
+    assert g.fields["Street"].value == "梅田1-1-1" and g.fields["Street"].rule.endswith(AS_MASTER_WRITES), g.fields["Street"]
+    assert (g.fields["City"].value, g.fields["State"].value) == ("大阪市北区", "大阪府")
+    moved = rec("00Q000000000002", created=10, modified=500, LastName="佐藤", Street="大阪府大阪市北区梅田2-2-2")
+    assert group(master, moved).fields["Street"].value == "大阪府大阪市北区梅田2-2-2"
