@@ -294,7 +294,13 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     db = Path(args.db) if args.db else out / "extract.duckdb"
-    sf = connect(settings_from_env())
+    settings = settings_from_env()
+    pardot_settings = None
+    if args.pardot:  # checked before anything is extracted: missing Pardot settings stop here
+        from nayose.pardot import pardot_settings_from_env
+
+        pardot_settings = pardot_settings_from_env()
+    sf = connect(settings)
     con = store_connect(db)
     try:
         result = extract_salesforce(
@@ -308,10 +314,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
             o.pop("fields", None)
         summary["csv"] = str(csv_path)
         summary["rows"] = rows
-        if args.pardot:
-            from nayose.pardot import PardotClient, extract_pardot, join_prospects, pardot_settings_from_env
+        if pardot_settings is not None:
+            from nayose.pardot import PardotClient, extract_pardot, join_prospects
 
-            client = PardotClient(pardot_settings_from_env(), sf=sf)
+            client = PardotClient(pardot_settings, sf=sf)
             pres = extract_pardot(client, con, incremental=not args.full)
             summary["pardot"] = {**pres.to_dict(), "links": join_prospects(con)}
             from nayose.outputs import copy_query_csv

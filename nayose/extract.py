@@ -11,23 +11,43 @@ Tables (created on first use, in the DuckDB connection given):
   (``2026-11-01T00:00:00.000+0000``) whichever API read them; booleans ``true`` / ``false``; an empty
   value is NULL.
 * ``sf_deleted(Id PRIMARY KEY, object, MasterRecordId, SystemModstamp)``: records found deleted
-  (queryAll, ``IsDeleted = true``); ``MasterRecordId`` is set for merge losers. A record that comes
-  back (undelete) leaves this table again.
-* ``sf_changes(seq, Id, object, change)``: every Id an extract wrote (``upsert``: new or changed) or
-  removed (``delete``), in order, until a matching run takes them (`changes_since` /
-  `take_changes`): what an incremental matching run needs, however many extracts ran since.
+  (queryAll ``IsDeleted = true``, or getDeleted's delete log for records already purged from the
+  Recycle Bin); ``MasterRecordId`` is set for merge losers (queryAll only). A record that comes back
+  (undelete) leaves this table again.
+* ``sf_changes(seq, Id, object, change)``: every Id an extract wrote (``upsert``: new, or a value
+  changed) or removed (``delete``), in order, until a matching run takes them (`changes_since` /
+  `take_changes`): what an incremental matching run needs, however many extracts ran since. A
+  record read again identical to its row is not written and not logged.
 * ``extract_watermarks(object PRIMARY KEY, watermark, extracted_at, rows)``: per object the largest
-  ``SystemModstamp`` seen (not the wall clock: a clock skew or a long transaction cannot make the
-  next run skip records), when the run finished, and the object's rows in ``sf_records``.
+  ``SystemModstamp`` read (never the wall clock), when the run finished, and the object's rows in
+  ``sf_records``.
+* ``extract_field_lists(object PRIMARY KEY, fields)``: the fields (JSON list) the object's last run
+  extracted.
 
-Each object is one transaction: its live records changed after the watermark are upserted, the
-records deleted after it are recorded in ``sf_deleted`` and removed from ``sf_records``, and the
-watermark moves. Without a watermark (first run, or ``incremental=False``) the pull is full and
-rows of the object that are no longer in the org at all (purged from the Recycle Bin) are removed.
+Each object is one transaction. Incremental (a watermark, the same fields as last time): the live
+records with ``SystemModstamp >= watermark - WATERMARK_OVERLAP`` (10 minutes) - or, for an object
+with relationship fields, whose related record's SystemModstamp is (Contact's ``Account.Name``
+follows an Account renamed) - are read; those new or differing from their row are upserted. The
+overlap is there because a record is stamped when written but visible only once its transaction
+commits: a long transaction can make records appear stamped before the last run's watermark
+(getUpdated's latestDateCovered); re-reading a window costs little, and the comparison keeps
+identical rows out of sf_changes. Records deleted in the same window (queryAll) go to
+``sf_deleted`` and out of ``sf_records``; so do those getDeleted (``sobjects/<Object>/deleted``)
+lists, which queryAll no longer shows when the Recycle Bin was emptied or the record hard-deleted.
+When the delete log cannot vouch for the whole time since the watermark (older than 14 days,
+purged after it: earliestDateAvailable, INVALID_REPLICATION_DATE) every live Id is listed and rows
+no longer in the org are removed (``purge_check`` says why). The watermark moves to the largest
+SystemModstamp read. A full pull happens without a watermark (first run, ``incremental=False``) or
+when the object's field list differs from the last run's (a new custom field, a field hidden by
+field-level security, other ``fields=``; ``full_reason`` says so): rows of the object no longer
+in the org are removed, and no column is left half filled.
 
 REST or Bulk: ``mode="auto"`` counts first (``SELECT COUNT()`` with the same filter) and uses the
 Bulk API 2.0 query (CSV result pages read by DuckDB) from ``bulk_threshold`` records on, REST
-(``query`` / ``nextRecordsUrl`` pages, each converted to one Arrow batch) below it.
+(``query`` / ``nextRecordsUrl`` pages, each converted to one Arrow batch) below it. A REST query is
+a GET with the SOQL in the URL and Salesforce refuses more than 16,384 bytes of request line and
+headers: a query whose URL would pass `MAX_REST_QUERY_URL` (12,000 bytes; every custom field of a
+wide object) goes through Bulk in auto mode and is a clear error in rest mode.
 
 Fields: per object the standard fields nayose uses (`nayose.records.STANDARD_FIELDS`) and every
 custom (``__c``) field, intersected with ``describe()`` so a field an org lacks is no error;
@@ -38,12 +58,13 @@ matched against describe and used in describe's spelling, datetimes are formatte
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
@@ -52,7 +73,7 @@ import pyarrow as pa
 
 from nayose.errors import NayoseError
 from nayose.records import STANDARD_FIELDS
-from nayose.salesforce import SalesforceAPIError, api_error, api_usage
+from nayose.salesforce import SalesforceAPIError, api_error, api_usage, server_time
 from nayose.store import table_exists
 
 DEFAULT_OBJECTS = ("Lead", "Contact", "Account")
@@ -63,11 +84,28 @@ REQUIRED_FIELDS = ("Id", "SystemModstamp")
 #: describe() types that are not plain scalar columns (compound fields, binary data).
 SKIP_TYPES = frozenset({"address", "location", "base64", "complexvalue"})
 
+#: An incremental run reads again from this long before the watermark (``SystemModstamp >=
+#: watermark - overlap``): a record is stamped when its transaction writes it but visible only when
+#: the transaction commits, so a long transaction (a batch, a data load) can make records appear
+#: later stamped before the watermark (getUpdated's latestDateCovered exists for this). Re-read
+#: records that are identical to their row are neither rewritten nor reported as changes.
+WATERMARK_OVERLAP = timedelta(minutes=10)
+#: getDeleted (``sobjects/<Object>/deleted``) answers for no more than 15 days back: from this age on
+#: a watermark is checked by listing the live Ids instead (a margin of a day).
+GET_DELETED_MAX_AGE = timedelta(days=14)
+#: The longest REST query URL sent (bytes). Salesforce refuses a request line + headers past
+#: 16,384 bytes (414 / 431) and a REST query is a GET with the SOQL in the URL: the rest is left
+#: for the headers. Longer queries (every custom field of a wide object) go through Bulk 2.0 in
+#: auto mode (the SOQL is POSTed) and are an error in rest mode.
+MAX_REST_QUERY_URL = 12_000
+
 RECORDS = "sf_records"
 #: File name of the extracted CSV in the data folder (the Dagster salesforce_records asset, raw_records' source).
 SALESFORCE_CSV = "salesforce_records.csv"
 DELETED = "sf_deleted"
 WATERMARKS = "extract_watermarks"
+#: Per object the fields the last run extracted (a JSON list): another list next time is a full pull.
+FIELD_LISTS = "extract_field_lists"
 #: Ids whose sf_records row was written or removed, in order, until a matching run takes them.
 CHANGES = "sf_changes"
 Mode = Literal["auto", "rest", "bulk"]
@@ -85,12 +123,14 @@ class ObjectExtract:
     mode: str = "rest"  # rest | bulk | none (nothing changed)
     fields: list[str] = field(default_factory=list)
     incremental: bool = False
+    full_reason: str | None = None  # why a run with a watermark pulled everything (the fields changed ...)
+    purge_check: str | None = None  # why the live Ids were listed to find records purged from the org
     watermark_before: str | None = None
     watermark: str | None = None
-    pulled: int = 0  # live records read from the API
+    pulled: int = 0  # live records read from the API (the overlap window's re-reads included)
     new: int = 0
-    changed: int = 0
-    unchanged: int = 0  # re-read with the SystemModstamp already stored
+    changed: int = 0  # rows whose values changed (SystemModstamp, a field, a related record's field)
+    unchanged: int = 0  # re-read identical to their row (the overlap window): not rewritten
     deleted: int = 0  # records newly known as deleted (sf_deleted)
     merged: int = 0  # of which merge losers (MasterRecordId set)
     removed: int = 0  # rows removed from sf_records (deleted, or gone from the org)
@@ -264,6 +304,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         f"CREATE TABLE IF NOT EXISTS {WATERMARKS} (object VARCHAR PRIMARY KEY, watermark VARCHAR, "
         "extracted_at TIMESTAMPTZ, rows BIGINT)"
     )
+    con.execute(f"CREATE TABLE IF NOT EXISTS {FIELD_LISTS} (object VARCHAR PRIMARY KEY, fields VARCHAR)")
     con.execute(f"CREATE SEQUENCE IF NOT EXISTS {CHANGES}_seq")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {CHANGES} (seq BIGINT DEFAULT nextval('{CHANGES}_seq'), Id VARCHAR, "
@@ -279,6 +320,26 @@ def get_watermark(con: duckdb.DuckDBPyConnection, obj: str) -> str | None:
     ensure_tables(con)
     r = con.execute(f"SELECT watermark FROM {WATERMARKS} WHERE object = ?", [obj]).fetchall()
     return r[0][0] if r and r[0][0] else None
+
+
+def get_field_list(con: duckdb.DuckDBPyConnection, obj: str) -> list[str] | None:
+    """The fields the last run of `obj` extracted, or None (no run, or one before they were kept)."""
+    ensure_tables(con)
+    r = con.execute(f"SELECT fields FROM {FIELD_LISTS} WHERE object = ?", [obj]).fetchall()
+    return list(json.loads(r[0][0])) if r and r[0][0] else None
+
+
+def _fields_change(before: list[str] | None, now: list[str]) -> str | None:
+    """Why a field list differs from the last run's (None: the same fields, in any order)."""
+    if before is None:
+        return "the previous run's field list is not recorded"
+    old = {f.casefold(): f for f in before}
+    new = {f.casefold(): f for f in now}
+    if old.keys() == new.keys():
+        return None
+    added = [new[k] for k in new if k not in old]
+    dropped = [old[k] for k in old if k not in new]
+    return "the fields changed: " + ", ".join([*(f"+{f}" for f in added), *(f"-{f}" for f in dropped)])
 
 
 def _set_watermark(con: duckdb.DuckDBPyConnection, obj: str, watermark: str | None, rows: int) -> None:
@@ -297,8 +358,6 @@ def _text(v: Any) -> str | None:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (dict, list)):
-        import json
-
         return json.dumps(v, ensure_ascii=False, sort_keys=True)
     if isinstance(v, float):
         if v.is_integer() and abs(v) < 1e18:
@@ -342,12 +401,16 @@ def extract_salesforce(
     bulk_page_size: int = 50_000,
     bulk_poll_seconds: float = 2.0,
     log: Any = None,
+    overlap: timedelta = WATERMARK_OVERLAP,
 ) -> ExtractResult:
     """Extract `objects` into sf_records / sf_deleted / extract_watermarks (see the module docstring).
 
     `sf` is a `simple_salesforce.Salesforce` (from `nayose.salesforce.connect`). `log`, when given,
-    is a logger-like object (`.info`) told what each object did - never a secret.
+    is a logger-like object (`.info`) told what each object did - never a secret. `overlap`: how
+    far before the watermark an incremental run reads again (`WATERMARK_OVERLAP`).
     """
+    if overlap < timedelta(0):
+        raise NayoseError("the watermark overlap must not be negative")
     if mode not in ("auto", "rest", "bulk"):
         raise NayoseError(f"extract mode must be auto, rest or bulk, not {mode!r}")
     if bulk_threshold < 0 or bulk_page_size < 1:
@@ -367,7 +430,8 @@ def extract_salesforce(
         flds = resolve_fields(describer, name, wanted_fields.get(name.casefold()))
         t0 = time.perf_counter()
         oe = _extract_object(
-            sf, con, describer, name, flds, mode, bulk_threshold, incremental, bulk_page_size, bulk_poll_seconds
+            sf, con, describer, name, flds, mode, bulk_threshold, incremental, bulk_page_size, bulk_poll_seconds,
+            overlap,
         )
         oe.seconds = round(time.perf_counter() - t0, 3)
         result.objects[name] = oe
@@ -375,6 +439,8 @@ def extract_salesforce(
             log.info(
                 f"{name}: {oe.mode}, {oe.pulled} pulled ({oe.new} new, {oe.changed} changed), "
                 f"{oe.deleted} deleted, {oe.removed} removed, {oe.rows} rows, watermark {oe.watermark}"
+                + (f"; full pull: {oe.full_reason}" if oe.full_reason else "")
+                + (f"; live Ids listed: {oe.purge_check}" if oe.purge_check else "")
             )
     result.api_usage = api_usage(sf)
     result.api_calls = int(getattr(getattr(sf, "session", None), "api_calls", 0) or 0)
@@ -393,24 +459,53 @@ def _extract_object(
     incremental: bool,
     bulk_page_size: int,
     bulk_poll_seconds: float,
+    overlap: timedelta = WATERMARK_OVERLAP,
 ) -> ObjectExtract:
     before = get_watermark(con, obj) if incremental else None
-    oe = ObjectExtract(object=obj, fields=fields, incremental=before is not None, watermark_before=before)
-    where = f" WHERE SystemModstamp > {soql_datetime(before)}" if before else ""
+    oe = ObjectExtract(object=obj, fields=fields, watermark_before=before)
+    since: datetime | None = None
+    if before is not None:
+        soql_datetime(before)  # a tampered watermark stops the extract here, whatever comes next
+        # Other fields than last time (a new custom field, one hidden by field-level security, other
+        # fields= ...): changed rows only would leave the other rows' columns half filled or stale.
+        oe.full_reason = _fields_change(get_field_list(con, obj), fields)
+        if oe.full_reason is None:
+            since = _stamp_key(before) - overlap
+    oe.incremental = since is not None
+    where = _changed_since(describer, obj, fields, since) if since is not None else ""
     select = f"SELECT {', '.join(fields)} FROM {obj}{where}"
 
+    url_bytes = _rest_query_url_length(sf, select)
     if mode == "auto":
-        try:
-            count = int(sf.query(f"SELECT COUNT() FROM {obj}{where}")["totalSize"])
-        except Exception as exc:
-            raise api_error(sf, f"count of {obj}", exc) from None
-        chosen = "bulk" if count >= bulk_threshold and count > 0 else "rest"
+        if url_bytes > MAX_REST_QUERY_URL:
+            chosen = "bulk"  # too long for a GET: Bulk 2.0 POSTs the query
+        else:
+            try:
+                count = int(sf.query(f"SELECT COUNT() FROM {obj}{where}")["totalSize"])
+            except Exception as exc:
+                raise api_error(sf, f"count of {obj}", exc) from None
+            chosen = "bulk" if count >= bulk_threshold and count > 0 else "rest"
     else:
         chosen = mode
+        if chosen == "rest" and url_bytes > MAX_REST_QUERY_URL:
+            raise NayoseError(
+                f"{obj}: the REST query of its {len(fields)} fields would be a {url_bytes:,}-byte URL, more than "
+                f"Salesforce takes (16,384 bytes with the headers: 414 URI Too Long); extract fewer fields "
+                f"(fields={{'{obj}': [...]}}) or use bulk mode (--mode bulk / mode='bulk')"
+            )
     oe.mode = chosen
 
+    # Deleted records that queryAll can no longer show (the Recycle Bin emptied, a hard delete): the
+    # delete log (getDeleted); when it cannot vouch for the whole time since the watermark, the
+    # live Ids are listed and rows of records no longer in the org are removed.
+    logged: list[dict[str, str | None]] = []
+    if since is not None:
+        logged, oe.purge_check = _deleted_log(sf, obj, since)
+
     stage = f"_nayose_sf_stage_{obj.lower()}"
+    live = f"_nayose_sf_live_{obj.lower()}"
     con.execute(f"DROP TABLE IF EXISTS {_q(stage)}")
+    con.execute(f"DROP TABLE IF EXISTS {_q(live)}")
     cols = ", ".join(f"{_q(c)} VARCHAR" for c in ["Object", *fields])
     con.execute(f"CREATE TEMP TABLE {_q(stage)} ({cols})")
     try:
@@ -418,12 +513,96 @@ def _extract_object(
             _pull_bulk(sf, con, stage, obj, select, bulk_page_size, bulk_poll_seconds)
         else:
             _pull_rest(sf, con, stage, obj, fields, select)
-        deleted = _pull_deleted(sf, describer, obj, before)
+        deleted = _pull_deleted(sf, describer, obj, since)
+        if oe.purge_check:
+            con.execute(f"CREATE TEMP TABLE {_q(live)} (Object VARCHAR, Id VARCHAR)")
+            _pull_ids(sf, con, live, obj, mode, bulk_threshold, bulk_page_size, bulk_poll_seconds)
         _normalize_values(con, stage, describer, obj, fields)
-        _merge(con, stage, obj, fields, deleted, full=before is None, oe=oe)
+        _merge(con, stage, obj, fields, deleted, logged, full=since is None,
+               live=live if oe.purge_check else None, oe=oe)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_q(stage)}")
+        con.execute(f"DROP TABLE IF EXISTS {_q(live)}")
     return oe
+
+
+def _changed_since(describer: _Describer, obj: str, fields: list[str], since: datetime) -> str:
+    """The incremental filter: the record changed since `since`, or (for a relationship field such
+    as Contact's ``Account.Name``) the related record did - renaming an Account changes only the
+    Account's SystemModstamp, not its Contacts'."""
+    lit = soql_datetime(since)
+    conds = [f"SystemModstamp >= {lit}"]
+    for rel in dict.fromkeys(f.split(".")[0] for f in fields if "." in f):
+        path = describer.resolve(obj, f"{rel}.SystemModstamp", required=False)
+        if path:
+            conds.append(f"{path} >= {lit}")
+    return " WHERE " + " OR ".join(conds)
+
+
+def _rest_query_url_length(sf: Any, select: str) -> int:
+    """Bytes of the URL of a REST query (``GET .../query/?q=<SOQL>``, as requests encodes it)."""
+    from urllib.parse import urlencode
+
+    return len(str(getattr(sf, "base_url", "") or "")) + len("query/?") + len(urlencode({"q": select}))
+
+
+def _error_code(exc: BaseException) -> str | None:
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode") or "") or None
+    return None
+
+
+def _deleted_log(sf: Any, obj: str, since: datetime) -> tuple[list[dict[str, str | None]], str | None]:
+    """getDeleted (``sobjects/<obj>/deleted/?start=&end=``) from `since` to the org's now: the
+    records deleted meanwhile, even those purged from the Recycle Bin since; and why the live Ids
+    must be listed instead (None when the delete log covers the whole time): the watermark is
+    older than the 15 days getDeleted answers for, or the log was purged after it
+    (earliestDateAvailable, INVALID_REPLICATION_DATE)."""
+    now = server_time(sf) or datetime.now(timezone.utc)
+    if now - since >= GET_DELETED_MAX_AGE:
+        return [], f"the watermark is older than the {GET_DELETED_MAX_AGE.days} days getDeleted is asked about"
+    end = max(now, since + timedelta(minutes=2))  # (start must precede end by more than a minute)
+    try:
+        res = getattr(sf, obj).deleted(since, end)
+    except Exception as exc:
+        code = _error_code(exc)
+        if code == "INVALID_REPLICATION_DATE":
+            return [], "getDeleted: INVALID_REPLICATION_DATE (the delete log does not reach back to the watermark)"
+        if getattr(exc, "status", None) in (400, 404):  # an object getDeleted does not serve (not replicateable)
+            return [], f"getDeleted of {obj} refused: HTTP {getattr(exc, 'status')} {code or ''}".rstrip()
+        raise api_error(sf, f"getDeleted of {obj}", exc) from None
+    if not isinstance(res, Mapping):
+        raise SalesforceAPIError(f"Salesforce getDeleted of {obj} failed: not a GetDeletedResult")
+    reason = None
+    earliest = res.get("earliestDateAvailable")
+    if earliest and _stamp_key(str(earliest)) > since:
+        reason = f"the delete log was purged up to {earliest}, after the watermark"
+    out = []
+    for r in res.get("deletedRecords") or []:
+        rid = _text(r.get("id")) if isinstance(r, Mapping) else None
+        if rid and _SF_ID.match(rid):
+            out.append({"Id": rid, "MasterRecordId": None, "SystemModstamp": _text(r.get("deletedDate"))})
+    return out, reason
+
+
+def _pull_ids(
+    sf: Any, con: duckdb.DuckDBPyConnection, table: str, obj: str, mode: str, bulk_threshold: int,
+    page_size: int, poll: float,
+) -> None:
+    """Every live Id of `obj` into `table` (REST, or Bulk 2.0 for many)."""
+    select = f"SELECT Id FROM {obj}"
+    chosen = mode
+    if mode == "auto":
+        try:
+            count = int(sf.query(f"SELECT COUNT() FROM {obj}")["totalSize"])
+        except Exception as exc:
+            raise api_error(sf, f"count of {obj}", exc) from None
+        chosen = "bulk" if count >= bulk_threshold and count > 0 else "rest"
+    if chosen == "bulk":
+        _pull_bulk(sf, con, table, obj, select, page_size, poll)
+    else:
+        _pull_rest(sf, con, table, obj, ["Id"], select)
 
 
 def _pull_rest(sf: Any, con: duckdb.DuckDBPyConnection, stage: str, obj: str, fields: list[str], select: str) -> None:
@@ -468,11 +647,11 @@ def _pull_bulk(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _pull_deleted(sf: Any, describer: _Describer, obj: str, before: str | None) -> list[dict[str, str | None]]:
-    """Records of `obj` in the Recycle Bin changed after the watermark (queryAll), with MasterRecordId."""
+def _pull_deleted(sf: Any, describer: _Describer, obj: str, since: datetime | None) -> list[dict[str, str | None]]:
+    """Records of `obj` in the Recycle Bin changed since `since` (queryAll), with MasterRecordId."""
     has_master = describer.has(obj, "MasterRecordId")
     cols = "Id, SystemModstamp" + (", MasterRecordId" if has_master else "")
-    where = "IsDeleted = true" + (f" AND SystemModstamp > {soql_datetime(before)}" if before else "")
+    where = "IsDeleted = true" + (f" AND SystemModstamp >= {soql_datetime(since)}" if since is not None else "")
     out = []
     try:
         for r in sf.query_all_iter(f"SELECT {cols} FROM {obj} WHERE {where}", include_deleted=True):
@@ -520,10 +699,16 @@ def _merge(
     obj: str,
     fields: list[str],
     deleted: list[dict[str, str | None]],
+    logged: list[dict[str, str | None]],
     full: bool,
+    live: str | None,
     oe: ObjectExtract,
 ) -> None:
+    """One transaction: the pulled rows that are new or differ from their row are written (and
+    logged in sf_changes), deleted records (queryAll's, then the delete log's) and rows no longer
+    in the org (a full pull, or the `live` Id list) are removed, the watermark and field list move."""
     s = _q(stage)
+    written, gone = "_nayose_sf_written", "_nayose_sf_gone"
     existing = {c.casefold() for c in _columns(con, RECORDS)}
     con.execute("BEGIN TRANSACTION")
     try:
@@ -534,57 +719,76 @@ def _merge(
         dups = con.execute(f"SELECT Id FROM {s} GROUP BY Id HAVING count(*) > 1 LIMIT 1").fetchall()
         if dups:
             raise NayoseError(f"{obj}: the API returned Id {dups[0][0]} twice")
-        oe.pulled, oe.new, oe.changed, oe.unchanged = con.execute(
-            f"""SELECT count(*),
-                       count(*) FILTER (WHERE r.Id IS NULL),
-                       count(*) FILTER (WHERE r.Id IS NOT NULL AND r.SystemModstamp IS DISTINCT FROM s.SystemModstamp),
-                       count(*) FILTER (WHERE r.Id IS NOT NULL AND r.SystemModstamp IS NOT DISTINCT FROM s.SystemModstamp)
-                FROM {s} s LEFT JOIN {RECORDS} r ON r.Id = s.Id"""
-        ).fetchall()[0]
-        # What changed, for the next matching run (changes_since): rows new or changed, rows gone.
+        # Written: new rows, and rows whose values differ (a re-read identical row - the overlap
+        # window - is left alone; a Contact re-read for its Account's new name is written).
+        # (a column this pull has not - a field no longer extracted - is NULL in the written row)
+        mine = {f.casefold() for f in fields} | {"id", "object"}
+        others = [c for c in _columns(con, RECORDS) if c.casefold() not in mine]
+        diff = " OR ".join(
+            [*(f"s.{_q(f)} IS DISTINCT FROM r.{_q(f)}" for f in fields if f != "Id"), *(f"r.{_q(c)} IS NOT NULL" for c in others)]
+        ) or "false"
         con.execute(
-            f"""INSERT INTO {CHANGES} (Id, object, change) SELECT s.Id, ?, 'upsert' FROM {s} s
-                LEFT JOIN {RECORDS} r ON r.Id = s.Id
-                WHERE r.Id IS NULL OR r.SystemModstamp IS DISTINCT FROM s.SystemModstamp""", [obj]
+            f"""CREATE OR REPLACE TEMP TABLE {written} AS SELECT s.Id, r.Id IS NULL AS is_new
+                FROM {s} s LEFT JOIN {RECORDS} r ON r.Id = s.Id WHERE r.Id IS NULL OR {diff}"""
         )
+        oe.pulled = con.execute(f"SELECT count(*) FROM {s}").fetchall()[0][0]
+        oe.new, oe.changed = con.execute(
+            f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM {written}"
+        ).fetchall()[0]
+        oe.unchanged = oe.pulled - oe.new - oe.changed
+        # What changed, for the next matching run (changes_since): rows new or changed, rows gone.
+        con.execute(f"INSERT INTO {CHANGES} (Id, object, change) SELECT Id, ?, 'upsert' FROM {written} ORDER BY Id", [obj])
         removed = 0
-        if full:
+        if full or live is not None:
+            # A full pull lists every live record (a purge check every live Id): rows of this object
+            # missing from it are gone from the org.
+            keep = f"Id NOT IN (SELECT Id FROM {s})" + (f" AND Id NOT IN (SELECT Id FROM {_q(live)})" if live else "")
             con.execute(
-                f"""INSERT INTO {CHANGES} (Id, object, change) SELECT Id, ?, 'delete' FROM {RECORDS}
-                    WHERE Object = ? AND Id NOT IN (SELECT Id FROM {s})""", [obj, obj]
+                f"INSERT INTO {CHANGES} (Id, object, change) SELECT Id, ?, 'delete' FROM {RECORDS} "
+                f"WHERE Object = ? AND {keep} ORDER BY Id", [obj, obj]
             )
-            # A full pull lists every live record: rows of this object missing from it are gone.
-            removed += con.execute(
-                f"DELETE FROM {RECORDS} WHERE Object = ? AND Id NOT IN (SELECT Id FROM {s})", [obj]
-            ).fetchall()[0][0]
-        con.execute(f"DELETE FROM {RECORDS} WHERE Id IN (SELECT Id FROM {s})")
-        con.execute(f"INSERT INTO {RECORDS} BY NAME SELECT * FROM {s}")
+            removed += con.execute(f"DELETE FROM {RECORDS} WHERE Object = ? AND {keep}", [obj]).fetchall()[0][0]
+        con.execute(f"DELETE FROM {RECORDS} WHERE Id IN (SELECT Id FROM {written})")
+        con.execute(f"INSERT INTO {RECORDS} BY NAME SELECT * FROM {s} WHERE Id IN (SELECT Id FROM {written})")
         # Live again (undeleted): no longer deleted.
         con.execute(f"DELETE FROM {DELETED} WHERE Id IN (SELECT Id FROM {s})")
 
-        if deleted:
+        entries = {d["Id"]: d for d in logged}
+        entries.update({d["Id"]: d for d in deleted})  # queryAll's carry MasterRecordId
+        if entries:
             dtab = pa.table(  # noqa: F841 - read by DuckDB below
                 {
-                    "Id": pa.array([d["Id"] for d in deleted], pa.string()),
-                    "MasterRecordId": pa.array([d["MasterRecordId"] for d in deleted], pa.string()),
-                    "SystemModstamp": pa.array([d["SystemModstamp"] for d in deleted], pa.string()),
+                    "Id": pa.array([d["Id"] for d in entries.values()], pa.string()),
+                    "MasterRecordId": pa.array([d["MasterRecordId"] for d in entries.values()], pa.string()),
+                    "SystemModstamp": pa.array([d["SystemModstamp"] for d in entries.values()], pa.string()),
                 }
             )
-            oe.deleted, oe.merged = con.execute(
-                f"""SELECT count(*), count(*) FILTER (WHERE d.MasterRecordId IS NOT NULL)
-                    FROM dtab d LEFT JOIN {DELETED} x ON x.Id = d.Id
-                    WHERE x.Id IS NULL OR x.SystemModstamp IS DISTINCT FROM d.SystemModstamp"""
-            ).fetchall()[0]
-            con.execute(f"INSERT INTO {CHANGES} (Id, object, change) SELECT Id, ?, 'delete' FROM dtab", [obj])
-            removed += con.execute(f"DELETE FROM {RECORDS} WHERE Id IN (SELECT Id FROM dtab)").fetchall()[0][0]
-            con.execute(f"DELETE FROM {DELETED} WHERE Id IN (SELECT Id FROM dtab)")
+            # (a record in this pull is live: undeleted after the delete the log remembers)
             con.execute(
-                f"INSERT INTO {DELETED} SELECT Id, ?, MasterRecordId, regexp_replace(SystemModstamp, 'Z$', '+0000') "
-                "FROM dtab",
-                [obj],
+                f"""CREATE OR REPLACE TEMP TABLE {gone} AS
+                    SELECT d.Id, d.MasterRecordId, regexp_replace(d.SystemModstamp, 'Z$', '+0000') AS SystemModstamp,
+                           r.Id IS NOT NULL AS had_row,
+                           x.Id IS NULL OR x.SystemModstamp IS DISTINCT FROM regexp_replace(d.SystemModstamp, 'Z$', '+0000') AS is_news
+                    FROM dtab d LEFT JOIN {RECORDS} r ON r.Id = d.Id LEFT JOIN {DELETED} x ON x.Id = d.Id
+                    WHERE d.Id NOT IN (SELECT Id FROM {s})"""
+            )
+            oe.deleted, oe.merged = con.execute(
+                f"SELECT count(*) FILTER (WHERE is_news), count(*) FILTER (WHERE is_news AND MasterRecordId IS NOT NULL) "
+                f"FROM {gone}"
+            ).fetchall()[0]
+            con.execute(
+                f"INSERT INTO {CHANGES} (Id, object, change) SELECT Id, ?, 'delete' FROM {gone} "
+                "WHERE is_news OR had_row ORDER BY Id", [obj]
+            )
+            removed += con.execute(f"DELETE FROM {RECORDS} WHERE Id IN (SELECT Id FROM {gone})").fetchall()[0][0]
+            con.execute(f"DELETE FROM {DELETED} WHERE Id IN (SELECT Id FROM {gone} WHERE is_news)")
+            con.execute(
+                f"INSERT INTO {DELETED} SELECT Id, ?, MasterRecordId, SystemModstamp FROM {gone} WHERE is_news", [obj]
             )
         oe.removed = int(removed)
 
+        # The watermark: the largest SystemModstamp read (live or in the Recycle Bin), never the
+        # clock (the delete log's dates are not: they may be later than the pull).
         stamps = [oe.watermark_before] if oe.watermark_before else []
         m = con.execute(f"SELECT max(SystemModstamp) FROM {s}").fetchall()[0][0]
         if m:
@@ -593,12 +797,16 @@ def _merge(
         oe.watermark = max(stamps, key=_stamp_key) if stamps else None
         oe.rows = con.execute(f"SELECT count(*) FROM {RECORDS} WHERE Object = ?", [obj]).fetchall()[0][0]
         _set_watermark(con, obj, oe.watermark, oe.rows)
+        con.execute(f"INSERT OR REPLACE INTO {FIELD_LISTS} VALUES (?, ?)", [obj, json.dumps(fields)])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    if oe.pulled == 0 and not deleted:
-        oe.mode = "none" if oe.incremental else oe.mode
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {written}")
+        con.execute(f"DROP TABLE IF EXISTS {gone}")
+    if oe.incremental and not (oe.new or oe.changed or oe.deleted or oe.removed):
+        oe.mode = "none"
 
 
 def _stamp_key(value: str) -> datetime:
@@ -737,6 +945,7 @@ __all__ = [
     "SalesforceAPIError",
     "extract_salesforce",
     "extract_summary",
+    "get_field_list",
     "get_watermark",
     "soql_datetime",
     "soql_id",

@@ -58,6 +58,8 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 from urllib.parse import quote, quote_plus, urlsplit
@@ -283,12 +285,19 @@ class NayoseSession(requests.Session):
         self.backoff_factor = backoff_factor
         self.api_usage: ApiUsage | None = None
         self.api_calls = 0  # HTTP responses received through this session (all hosts)
+        self.server_time: datetime | None = None  # the `Date` of the last response (the server's clock)
         self._lock = threading.Lock()
         self.hooks["response"].append(self._on_response)
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         with self._lock:
             self.api_calls += 1
+            date = response.headers.get("Date")
+            if date:
+                try:
+                    self.server_time = parsedate_to_datetime(date)
+                except (TypeError, ValueError):
+                    pass
             info = response.headers.get("Sforce-Limit-Info")
             if info:
                 m = _LIMIT_INFO.search(info)
@@ -363,6 +372,17 @@ def api_usage(sf_or_session: Any) -> tuple[int, int] | None:
     if isinstance(sf_usage, Mapping) and "api-usage" in sf_usage:
         u = sf_usage["api-usage"]
         return (int(u.used), int(u.total))
+    return None
+
+
+def server_time(sf_or_session: Any) -> datetime | None:
+    """The server's clock (UTC) at the last response the connection's session received (its HTTP
+    ``Date`` header, second resolution), or None before any: "now" for the org, whatever the local
+    clock says (getDeleted's end date)."""
+    session = getattr(sf_or_session, "session", sf_or_session)
+    ts = getattr(session, "server_time", None)
+    if isinstance(ts, datetime):
+        return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
     return None
 
 
@@ -553,12 +573,39 @@ def api_error(sf: Any, what: str, exc: BaseException, extra_secrets: Iterable[st
 
 
 def _describe_exception(exc: BaseException) -> str:
+    """One line: the HTTP status, the resource, and per error its code and essential message."""
     from simple_salesforce.exceptions import SalesforceError
 
     if isinstance(exc, SalesforceError):
         content = exc.content
         if isinstance(content, list) and content and isinstance(content[0], dict):
-            parts = [f"{c.get('errorCode', '')}: {c.get('message', '')}".strip(": ") for c in content[:3]]
+            parts = [
+                f"{c.get('errorCode', '')}: {one_line_message(str(c.get('message', '') or ''))}".strip(": ")
+                for c in content[:3]
+            ]
             return f"HTTP {exc.status} {exc.resource_name}: " + "; ".join(parts)
-        return f"HTTP {exc.status} {exc.resource_name}: {str(content)[:500]}"
-    return _exc_text(exc)[:1000]
+        return f"HTTP {exc.status} {exc.resource_name}: {_collapse(str(content))[:500]}"
+    return _collapse(_exc_text(exc))[:1000]
+
+
+_SOQL_ERROR_AT = re.compile(r"^ERROR at Row:\s*(\d+):Column:\s*(\d+)\s*$", re.IGNORECASE)
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def one_line_message(message: str, limit: int = 500) -> str:
+    """A Salesforce error message on one line. A SOQL error (MALFORMED_QUERY, INVALID_FIELD, ...)
+    echoes the query, a caret line and ``ERROR at Row:1:Column:28`` before the explanation: the
+    explanation is kept with its position, the echoed query (all the fields asked for) is not."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        m = _SOQL_ERROR_AT.match(ln)
+        if m and i + 1 < len(lines):
+            text = _collapse(" ".join(lines[i + 1:]))
+            out = f"{text} (row {m.group(1)}, column {m.group(2)} of the query)"
+            break
+    else:
+        out = _collapse(message)
+    return out if len(out) <= limit else out[: limit - 3] + "..."

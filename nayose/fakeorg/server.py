@@ -11,11 +11,16 @@ Routes (``vXX.X`` is any version from 31.0 up to `api_version`):
 * ``POST /services/Soap/u/<ver>``, ``/services/Soap/c/<ver>`` — `nayose.fakeorg.soap.handle(org, body)`.
 * ``GET /services/data/`` (versions), ``/services/data/vXX.X/`` (resources), ``limits``,
   ``sobjects`` (describeGlobal), ``sobjects/<Obj>`` (GET info, POST create),
-  ``sobjects/<Obj>/describe``, ``sobjects/<Obj>/<Id>`` (GET ?fields=, PATCH, DELETE),
+  ``sobjects/<Obj>/describe``, ``sobjects/<Obj>/deleted/?start=&end=`` (Get Deleted, from the
+  store's delete log), ``sobjects/<Obj>/<Id>`` (GET ?fields=, PATCH, DELETE),
   ``query`` / ``queryAll`` ``?q=`` and their ``nextRecordsUrl`` pages, ``composite/sobjects``
   (POST create, PATCH update, DELETE ?ids=), ``composite/sobjects/<Obj>`` (GET ?ids=&fields=,
   POST {"ids", "fields"}), ``jobs/query…`` (see `nayose.fakeorg.bulk`).
 * ``/api/v5/objects/prospects…`` — see `nayose.fakeorg.pardot`.
+
+A request whose request line and headers pass `MAX_REQUEST_HEAD` bytes (16,384, Salesforce's limit)
+is answered 414 URI Too Long, as Salesforce does (a REST query is a GET with the SOQL in the URL). The
+``Date`` header of every answer is the org's clock (`OrgStore.now`), as a real server's is its own.
 
 Every REST / Bulk request needs ``Authorization: Bearer <access_token>`` (or ``OAuth <token>``),
 counts one API call (except ``limits``) and answers with ``Sforce-Limit-Info: api-usage=used/limit``;
@@ -46,6 +51,7 @@ import traceback
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -59,6 +65,8 @@ from nayose.fakeorg.soql import DEFAULTS, REQUIRED, TEXT_TYPES, Evaluator, Schem
 from nayose.fakeorg.store import KEY_PREFIXES, OrgError, OrgStore, id18
 
 MIN_VERSION = 31
+#: Request line + headers, in bytes, past which Salesforce answers 414 (URI Too Long) / 431.
+MAX_REQUEST_HEAD = 16_384
 COLLECTION_LIMIT = 200
 LOGIN_URLS = ("https://login.salesforce.com", "https://test.salesforce.com")
 HTTP_STATUS = {
@@ -154,12 +162,14 @@ class _Txn:
     def __init__(self, store: OrgStore):
         self.store = store
         self.before: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {}
+        self.logged: dict[str, tuple[str, str] | None] = {}  # Id → its delete log entry before
 
     def touch(self, sobject: str, rid: str) -> None:
         key = (sobject, rid)
         if key not in self.before:
             rec = self.store.objects.get(sobject, {}).get(rid)
             self.before[key] = (copy.deepcopy(rec), self.store.deleted_at.get(rid))
+            self.logged[rid] = self.store.delete_log.get(rid)
 
     def rollback(self) -> None:
         for (sobject, rid), (rec, deleted_at) in self.before.items():
@@ -171,6 +181,12 @@ class _Txn:
                 self.store.deleted_at.pop(rid, None)
             else:
                 self.store.deleted_at[rid] = deleted_at
+            if rid in self.logged:
+                entry = self.logged[rid]
+                if entry is None:
+                    self.store.delete_log.pop(rid, None)
+                else:
+                    self.store.delete_log[rid] = entry
 
 
 ROLLED_BACK = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -225,6 +241,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # requests are logged in org.requests_log
         return
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header: the org's clock (the server's own time), not this machine's."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        from email.utils import format_datetime
+
+        with self.server.org.store.lock:
+            clock = self.server.org.store._clock
+        return format_datetime(clock.astimezone(timezone.utc), usegmt=True)
+
+    def _head_size(self) -> int:
+        return len(self.requestline) + 2 + sum(len(k) + len(v) + 4 for k, v in self.headers.items()) + 2
+
     def do_GET(self) -> None:
         self._dispatch()
 
@@ -252,6 +281,10 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path
         method = self.command
         req = Request(method, path, parse_qs(parts.query, keep_blank_values=True), self.headers, body)
+        if self._head_size() > MAX_REQUEST_HEAD:
+            self._send(req, Response(414, b"<html><head><title>414 URI Too Long</title></head><body>Request-URI Too "
+                                          b"Long</body></html>", content_type="text/html"))
+            return
         while (lat := org.faults.take("latency", method, path)) is not None:
             org._sleep(lat.seconds)
         rule = org.faults.take(TRANSPORT_KINDS, method, path, when="before")
@@ -479,6 +512,10 @@ class FakeOrg:
                      picklist_values: tuple[str, ...] | list[str] = ()) -> None:
         """Declare a field that no record has yet (it shows in describe, queries return null)."""
         self.schema.define_field(sobject, name, type=type, length=length, picklist_values=picklist_values)
+
+    def hide_field(self, sobject: str, name: str, hidden: bool = True) -> None:
+        """Field-level security revoked (or granted again) for the API user: see `Schema.hide_field`."""
+        self.schema.hide_field(sobject, name, hidden)
 
     def _new_token(self) -> str:
         return f"{self.store.org_id[:15]}!AQ{secrets.token_urlsafe(48)}"
@@ -790,6 +827,14 @@ class FakeOrg:
         if len(parts) == 2 and parts[1] == "describe":
             allow("GET")
             return Response.json(200, self.schema.describe(sobject, base))
+        if len(parts) == 2 and parts[1] in ("deleted", "updated"):
+            allow("GET")
+            start, end = (str(req.param(k) or "").replace(" ", "+") for k in ("start", "end"))
+            if not start or not end:
+                raise ApiError.of("MISSING_ARGUMENT", "start and end are required")
+            if parts[1] == "updated":
+                raise ApiError.of("NOT_FOUND", "sObject Get Updated is not supported by the fake org")
+            return Response.json(200, self.store.get_deleted(sobject, start, end))
         if len(parts) == 2:
             allow("GET", "PATCH", "DELETE")
             rid = self._norm_id(parts[1], sobject)

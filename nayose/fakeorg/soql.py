@@ -12,6 +12,8 @@ Text comparisons are case-insensitive like Salesforce's; Ids compare exactly, 15
 Field names are case-insensitive and come back spelled as in describe. Parent relationships
 (Contact.Account.Name, Lead.MasterRecord.Id, Task.Who.Name, Foo__r.Name) come back nested.
 
+Parent fields work in WHERE as in SELECT (``Contact WHERE Account.SystemModstamp >= …``; null, so
+false, without a parent).
 Errors are `OrgError`s with Salesforce's codes: MALFORMED_QUERY, INVALID_FIELD, INVALID_TYPE.
 """
 
@@ -184,11 +186,13 @@ def _infer_type(values: list[Any]) -> tuple[str, int]:
 
 class Schema:
     """Describe for the fake org: the standard fields of each object, every field some record has
-    (types inferred from the values), and fields declared with `define_field`."""
+    (types inferred from the values), and fields declared with `define_field`; less the fields
+    `hide_field` hid (field-level security)."""
 
     def __init__(self, store: OrgStore):
         self.store = store
         self.declared: dict[str, dict[str, FieldInfo]] = {}
+        self.hidden: dict[str, set[str]] = {}  # field-level security: fields the API user cannot see
         self._cache: dict[str, tuple[tuple, dict[str, FieldInfo]]] = {}
 
     @property
@@ -214,6 +218,13 @@ class Schema:
             picklist=tuple(picklist_values))
         self._cache.pop(sobject, None)
 
+    def hide_field(self, sobject: str, name: str, hidden: bool = True) -> None:
+        """Field-level security: the API user no longer sees `name` (describe leaves it out, a query
+        naming it is INVALID_FIELD), or sees it again."""
+        names = self.hidden.setdefault(sobject, set())
+        (names.add if hidden else names.discard)(name)
+        self._cache.pop(sobject, None)
+
     def _references(self, sobject: str) -> dict[str, tuple[str, ...]]:
         refs = dict(LOOKUPS.get(sobject, {}))
         refs.update(EXTRA_REFERENCES.get(sobject, {}))
@@ -225,7 +236,7 @@ class Schema:
             recs = self.store.objects.get(sobject, {})
             # records only gain new field names through inserts (the API refuses unknown fields); a
             # lookup of an unknown name recomputes once (see `field`), so direct store edits show up too
-            key = (len(recs), len(self.declared.get(sobject, {})))
+            key = (len(recs), len(self.declared.get(sobject, {})), frozenset(self.hidden.get(sobject, ())))
             hit = self._cache.get(sobject)
             if hit and hit[0] == key:
                 return hit[1]
@@ -247,6 +258,8 @@ class Schema:
             if name not in out:
                 ftype, length = _infer_type(values[name][:200])
                 out[name] = self._info(sobject, name, ftype, length, refs, values[name])
+        for name in self.hidden.get(sobject, ()):
+            out.pop(name, None)
         self._cache[sobject] = (key, out)
         return out
 

@@ -10,7 +10,11 @@ engine never imports it; tests and `make demo-org` do.
   Lead has `IsConverted`, `ConvertedContactId`, `ConvertedAccountId`.
 * Deleting puts a record in the Recycle Bin (`IsDeleted = True`, `deleted_at` kept aside); it is
   then invisible to `get()` / `query` but visible with `include_deleted=True` (queryAll) until
-  `purge()` empties the bin (the 15-day window, simulated by `purge_recycle_bin(before=…)`).
+  `purge_recycle_bin()` empties the bin (emptyRecycleBin, the 15-day window: `before=…`).
+* The delete log (what getDeleted reads, `get_deleted`): every delete is logged with its time
+  (`delete_log`), an undelete takes it out; emptying the bin leaves it, `purge_delete_log()` purges
+  it (Salesforce's background purge) and moves the object's `earliestDateAvailable` (the last
+  physically deleted record's time) forward. getDeleted answers for 15 days back at most.
 * Children: lookup fields listed in `LOOKUPS` (Contact.AccountId, Task.WhoId / WhatId,
   CampaignMember.LeadId / ContactId, Opportunity.AccountId). `reparent(old, new)` moves every
   child's lookup from old to new, as a merge does; `children_of(id)` lists them.
@@ -89,6 +93,8 @@ class OrgStore:
         self.lock = threading.RLock()
         self.objects: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KEY_PREFIXES}
         self.deleted_at: dict[str, str] = {}  # Id → when it went to the Recycle Bin
+        self.delete_log: dict[str, tuple[str, str]] = {}  # Id → (sObject, deletedDate): getDeleted's source
+        self.delete_log_purged: dict[str, str] = {}  # sObject → deletedDate of the last physically deleted record
         self.prospects: dict[int, dict[str, Any]] = {}  # Pardot prospects by numeric id
         self.prospect_recycle_bin: set[int] = set()
         self.pardot_custom_fields: dict[int, dict[str, Any]] = {}  # Pardot prospect custom field definitions
@@ -217,6 +223,7 @@ class OrgStore:
                 rec["MasterRecordId"] = master_id
             rec["SystemModstamp"] = t
             self.deleted_at[record_id] = t
+            self.delete_log[record_id] = (sobject, t)
 
     def undelete(self, record_id: str) -> None:
         """Back from the Recycle Bin (MasterRecordId cleared; re-parented children stay moved)."""
@@ -234,6 +241,7 @@ class OrgStore:
             rec["LastModifiedDate"] = t
             rec["SystemModstamp"] = t
             self.deleted_at.pop(record_id, None)
+            self.delete_log.pop(record_id, None)
 
     def purge_recycle_bin(self, before: str | None = None) -> list[str]:
         """Empty the bin (records deleted before `before`, or all): they are gone for good."""
@@ -243,6 +251,44 @@ class OrgStore:
                 del self.objects[self.object_of(i)][i]
                 del self.deleted_at[i]
             return gone
+
+    def purge_delete_log(self, before: str | None = None) -> list[str]:
+        """Physically purge the delete log (entries deleted before `before`, or all): getDeleted no
+        longer lists them and reports the last one's time as earliestDateAvailable."""
+        with self.lock:
+            gone = [i for i, (_, t) in self.delete_log.items()
+                    if before is None or parse_sf_time(t) < parse_sf_time(before)]
+            for i in gone:
+                sobject, t = self.delete_log.pop(i)
+                last = self.delete_log_purged.get(sobject)
+                if last is None or parse_sf_time(t) > parse_sf_time(last):
+                    self.delete_log_purged[sobject] = t
+            return gone
+
+    def get_deleted(self, sobject: str, start: str, end: str) -> dict[str, Any]:
+        """The REST sObject Get Deleted answer for [start, end): seconds are ignored (both cut to the
+        minute), start must precede end by more than a minute and lie within 15 days of now
+        (else OrgError INVALID_REPLICATION_DATE); latestDateCovered is at most now (to the minute)."""
+        with self.lock:
+            try:
+                t0, t1 = parse_sf_time(start), parse_sf_time(end)
+            except ValueError:
+                raise OrgError("INVALID_REPLICATION_DATE", f"invalid start or end date: {start!r}, {end!r}") from None
+            if t1 - t0 <= timedelta(minutes=1):
+                raise OrgError("INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate by more "
+                               "than one minute")
+            now = self._clock
+            window = (now - timedelta(days=15)).replace(hour=0, minute=0, second=0, microsecond=0)
+            if t0 < window:
+                raise OrgError("INVALID_REPLICATION_DATE", f"startDate before the earliest date available: {sf_time(window)}")
+            t0, t1 = t0.replace(second=0, microsecond=0), min(t1, now).replace(second=0, microsecond=0)
+            recs = sorted(((i, t) for i, (o, t) in self.delete_log.items()
+                           if o == sobject and t0 <= parse_sf_time(t) < t1), key=lambda x: (x[1], x[0]))
+            earliest = self.delete_log_purged.get(sobject)
+            if earliest is None or parse_sf_time(earliest) < window:
+                earliest = sf_time(window)
+            return {"deletedRecords": [{"id": i, "deletedDate": t} for i, t in recs],
+                    "earliestDateAvailable": earliest, "latestDateCovered": sf_time(t1)}
 
     # ---- children -----------------------------------------------------------------------------
     def children_of(self, parent_id: str) -> list[tuple[str, str, str]]:
@@ -332,6 +378,8 @@ class OrgStore:
         with self.lock:
             state = {
                 "objects": self.objects, "deleted_at": self.deleted_at,
+                "delete_log": {k: list(v) for k, v in self.delete_log.items()},
+                "delete_log_purged": self.delete_log_purged,
                 "prospects": {str(k): v for k, v in self.prospects.items()},
                 "prospect_recycle_bin": sorted(self.prospect_recycle_bin),
                 "pardot_custom_fields": {str(k): v for k, v in self.pardot_custom_fields.items()},
@@ -348,6 +396,8 @@ class OrgStore:
         s = cls(api_daily_limit=state["api_daily_limit"], org_id=state["org_id"])
         s.objects = state["objects"]
         s.deleted_at = state["deleted_at"]
+        s.delete_log = {k: (v[0], v[1]) for k, v in (state.get("delete_log") or {}).items()}
+        s.delete_log_purged = dict(state.get("delete_log_purged") or {})
         s.prospects = {int(k): v for k, v in state["prospects"].items()}
         s.prospect_recycle_bin = set(state["prospect_recycle_bin"])
         s.pardot_custom_fields = {int(k): v for k, v in (state.get("pardot_custom_fields") or {}).items()}

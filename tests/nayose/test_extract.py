@@ -231,9 +231,11 @@ def test_incremental_run_pulls_only_changes_and_learns_deletes_and_merges(org, t
     second = extract_salesforce(sf, con)
     lead, contact, account = second.objects["Lead"], second.objects["Contact"], second.objects["Account"]
     assert lead.incremental and lead.watermark_before == wm
-    assert (lead.pulled, lead.new, lead.changed, lead.deleted, lead.merged, lead.removed) == (3, 1, 2, 2, 1, 2)
-    assert (contact.pulled, contact.changed, contact.new) == (1, 1, 0)
-    assert account.pulled == 0 and account.mode == "none"
+    # (every record here is stamped within the overlap before the watermark: read again, left alone)
+    assert (lead.new, lead.changed, lead.deleted, lead.merged, lead.removed) == (1, 2, 2, 1, 2)
+    assert lead.unchanged == lead.pulled - 3
+    assert (contact.changed, contact.new) == (1, 0)
+    assert (account.new, account.changed) == (0, 0) and account.mode == "none"
     assert lead.rows == 32 + 1 - 2
     assert lead.watermark == max(r["SystemModstamp"] for r in org.store.rows("Lead", include_deleted=True))
 
@@ -245,9 +247,9 @@ def test_incremental_run_pulls_only_changes_and_learns_deletes_and_merges(org, t
     assert row == [("03-9999-0000", "課長")]
     assert con.execute("SELECT Department FROM sf_records WHERE Id = ?", [contacts[1]]).fetchall() == [("マーケティング部",)]
 
-    # Nothing changed: nothing pulled, the watermark stays.
+    # Nothing changed: nothing written, the watermark stays.
     third = extract_salesforce(sf, con)
-    assert all(o.pulled == 0 and o.deleted == 0 for o in third.objects.values())
+    assert all(o.new == o.changed == o.deleted == o.removed == 0 and o.mode == "none" for o in third.objects.values())
     assert get_watermark(con, "Lead") == lead.watermark
 
     # Undeleted: back in sf_records, out of sf_deleted.
@@ -434,12 +436,14 @@ def test_pardot_paging_links_and_deletes(org):
     assert links[p[25]] == (leads[0], "crm_id")            # its Lead was merged into leads[0]
     assert counts == {"crm_id": 4, "email": 20 + 1, "none": 1}
 
-    # Delete / undelete through v5 (what the applier calls); the next extract learns it.
+    # Delete / undelete through v5 (what the applier calls); the next extract learns it. It reads again
+    # what changed in the OVERLAP (5 minutes) before the watermark: unchanged, neither new nor changed.
+    store.advance(600)
     client.delete_prospect(pids[4])
     with pytest.raises(PardotNotFound):
         client.get_prospect(pids[4], ["id", "email"])
     again = extract_pardot(client, con, page_size=10)
-    assert (again.pulled, again.deleted, again.rows) == (0, 1, 25)
+    assert (again.pulled, again.new, again.changed, again.deleted, again.rows) == (25, 0, 0, 1, 25)
     client.undelete_prospect(pids[4])
     assert client.get_prospect(pids[4], ["id", "email"])["email"] == "nobody@example.jp"
     store.advance(1)
@@ -541,7 +545,8 @@ def test_cli_extract_writes_the_csv_for_plan(org, tmp_path, monkeypatch, capsys)
     # Second run: incremental, nothing new.
     assert main(["extract", "--out", str(out), "--objects", "Lead", "--quiet"]) == 0
     again = json.loads(capsys.readouterr().out)
-    assert again["objects"]["Lead"]["pulled"] == 0 and again["objects"]["Lead"]["incremental"]
+    assert again["objects"]["Lead"]["new"] == again["objects"]["Lead"]["changed"] == 0
+    assert again["objects"]["Lead"]["incremental"] and again["objects"]["Lead"]["mode"] == "none"
     assert again["rows"] == 36  # the CSV still holds the Contacts extracted by the first run
     # Bad credentials: exit code 2, one line, no secret.
     monkeypatch.setenv("NAYOSE_SF_PASSWORD", "Bad-Password-777")
