@@ -10,11 +10,94 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from nayose.errors import ConfigError
 
 SALESFORCE_OBJECTS = ("Lead", "Contact", "Account")
+
+#: Standard Lead / Contact / Account (and Person Account) fields nayose knows by name: a config naming
+#: an API-style field that is none of these, not custom (`__c`, or any namespaced `__` name) and not
+#: a relationship path (`Account.Name`) names a field no org has (a typo such as `Emial`).
+#: (A superset of records.STANDARD_FIELDS, which cannot be imported here.)
+KNOWN_FIELDS = (
+    "Id", "Object", "FirstName", "LastName", "MiddleName", "Suffix", "Salutation", "Name",
+    "Company", "Title", "Department", "Email", "Phone", "MobilePhone", "Fax", "HomePhone",
+    "OtherPhone", "AssistantName", "AssistantPhone", "Street", "City", "State", "PostalCode",
+    "Country", "StateCode", "CountryCode", "Latitude", "Longitude", "GeocodeAccuracy", "LeadSource", "Status",
+    "Rating", "Industry", "AnnualRevenue", "NumberOfEmployees", "Website", "Description", "OwnerId", "CreatedDate",
+    "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp", "LastActivityDate",
+    "LastViewedDate", "LastReferencedDate", "IsDeleted", "MasterRecordId", "IsConverted",
+    "ConvertedDate", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId",
+    "IsUnreadByOwner", "HasOptedOutOfEmail", "HasOptedOutOfFax", "DoNotCall", "EmailBouncedReason",
+    "EmailBouncedDate", "IndividualId", "AccountId", "ReportsToId", "Jigsaw", "JigsawContactId", "CleanStatus",
+    "CompanyDunsNumber", "DandbCompanyId", "Pronouns", "GenderIdentity", "PhotoUrl", "LastCURequestDate",
+    "LastCUUpdateDate", "Title", "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode",
+    "MailingCountry", "MailingStateCode", "MailingCountryCode", "MailingLatitude", "MailingLongitude",
+    "MailingGeocodeAccuracy", "OtherStreet", "OtherCity", "OtherState", "OtherPostalCode", "OtherCountry",
+    "OtherStateCode", "OtherCountryCode", "Birthdate", "BillingStreet", "BillingCity", "BillingState",
+    "BillingPostalCode", "BillingCountry", "BillingStateCode", "BillingCountryCode", "ShippingStreet", "ShippingCity",
+    "ShippingState", "ShippingPostalCode", "ShippingCountry", "ShippingStateCode", "ShippingCountryCode",
+    "ParentId", "Type", "AccountNumber", "Site", "AccountSource", "Sic", "SicDesc", "Ownership", "TickerSymbol",
+    "NaicsCode", "NaicsDesc", "YearStarted", "TradeStyle", "Tradestyle", "RecordTypeId", "CurrencyIsoCode",
+    # a Person Account's person fields
+    "IsPersonAccount", "PersonContactId", "PersonEmail", "PersonHasOptedOutOfEmail", "PersonHasOptedOutOfFax",
+    "PersonDoNotCall", "PersonEmailBouncedReason", "PersonEmailBouncedDate", "PersonMobilePhone", "PersonHomePhone",
+    "PersonOtherPhone", "PersonAssistantName", "PersonAssistantPhone", "PersonMailingStreet", "PersonMailingCity",
+    "PersonMailingState", "PersonMailingPostalCode", "PersonMailingCountry", "PersonOtherStreet", "PersonOtherCity",
+    "PersonOtherState", "PersonOtherPostalCode", "PersonOtherCountry", "PersonBirthdate", "PersonTitle",
+    "PersonDepartment", "PersonLeadSource", "PersonIndividualId", "PersonPronouns", "PersonGenderIdentity",
+)
+_KNOWN_FOLDED = {f.casefold(): f for f in KNOWN_FIELDS}
+_API_STYLE = r"^[A-Za-z][A-Za-z0-9_]*$"
+
+
+def is_known_field(name: str) -> bool:
+    """A standard field nayose knows, a custom / namespaced one (`__` in the name), a relationship
+    path (`Account.Name`), or a name that is no API-style name at all (a CSV's own header such as
+    法人番号, carried as it is)."""
+    import re
+
+    n = name.strip()
+    return (n.casefold() in _KNOWN_FOLDED or "__" in n or "." in n or not re.match(_API_STYLE, n))
+
+
+def field_suggestion(name: str) -> str:
+    """' (did you mean Email?)' for a misspelt standard field, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name.strip().casefold(), list(_KNOWN_FOLDED), n=1, cutoff=0.75)
+    return f" (did you mean {_KNOWN_FOLDED[close[0]]}?)" if close else ""
+
+
+def misspelt_field(name: str) -> str | None:
+    """The standard field an unknown API-style `name` is a misspelling of (Compnay -> Company), else None."""
+    if is_known_field(name):
+        return None
+    hint = field_suggestion(name)
+    return hint[len(" (did you mean "):-2] if hint else None
+
+
+def _check_mapping_targets(mapping: dict[str, str]) -> dict[str, str]:
+    """A header mapping whose target is a misspelt standard field (会社名: Compnay) is a config
+    error. Other unknown names are checked when the run knows the org export's columns."""
+    for header, target in mapping.items():
+        wrong = misspelt_field(target) if target and target.strip() else None
+        if wrong:
+            raise ValueError(f"{header}: {target.strip()!r} is not a Salesforce field (did you mean {wrong}?)")
+    return mapping
+
+
+def _default_incoming_columns() -> dict[str, str]:
+    """Headers of Japanese business-card and list exports -> Lead fields (Sansan-style 氏名 / セイ / メイ /
+    メールアドレス, and Eight's 姓 / 名 / e-mail / TEL会社 / URL). Where a file has two headers for one
+    field (氏名 and 姓), the first here wins: 姓 / 名 (already split) over 氏名."""
+    return {
+        "会社名": "Company", "部署名": "Department", "役職": "Title", "姓": "LastName", "名": "FirstName",
+        "氏名": "LastName", "セイ": "LastNameKana__c", "メイ": "FirstNameKana__c", "メールアドレス": "Email",
+        "e-mail": "Email", "郵便番号": "PostalCode", "都道府県": "State", "住所": "Street", "電話番号": "Phone",
+        "TEL会社": "Phone", "携帯電話": "MobilePhone", "URL": "Website",
+    }
 
 
 class _Strict(BaseModel):
@@ -35,6 +118,11 @@ class InputConfig(_Strict):
         ),
     )
     id_column: str = Field("Id", description="Column holding the record id (after mapping).")
+
+    @field_validator("columns")
+    @classmethod
+    def _targets(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_mapping_targets(v)
     default_object: Literal["Lead", "Contact", "Account"] | None = Field(
         None, description="Object for rows whose Id prefix is unknown and that have no Object column."
     )
@@ -199,13 +287,13 @@ class Thresholds(_Strict):
     review: float = Field(0.5, gt=0, lt=1, description="Pairs at or above this probability are kept (review).")
     auto: float = Field(0.99, gt=0, lt=1, description="Pairs at or above this probability may be auto-merged.")
 
-    @field_validator("auto")
-    @classmethod
-    def _auto_above_review(cls, v: float, info):  # noqa: ANN001
-        review = info.data.get("review")
-        if review is not None and v < review:
-            raise ValueError("auto threshold must be >= review threshold")
-        return v
+    @model_validator(mode="after")
+    def _auto_above_review(self) -> "Thresholds":
+        # (after the model, not on `auto`: a field validator does not run when auto is left at its
+        # default, so review: 0.995 above the default auto 0.99 passed)
+        if self.auto < self.review:
+            raise ValueError(f"auto threshold ({self.auto}) must be >= review threshold ({self.review})")
+        return self
 
 
 class MatchingConfig(_Strict):
@@ -503,6 +591,16 @@ class SurvivorshipConfig(_Strict):
         ),
     )
 
+    @field_validator("field_rules", "card_exempt_fields")
+    @classmethod
+    def _known_fields(cls, v):  # noqa: ANN001
+        # (a rule on a misspelt field -- Emial -- was silently never applied)
+        for f in v:
+            if not is_known_field(f):
+                raise ValueError(f"unknown field {f!r}: not a standard Salesforce field nor a custom (__c) field"
+                                 f"{field_suggestion(f)}")
+        return v
+
     @field_validator("field_groups")
     @classmethod
     def _groups_disjoint(cls, groups: list[FieldGroup]) -> list[FieldGroup]:
@@ -730,17 +828,31 @@ class ImportPlanConfig(_Strict):
     update values the `survivorship` section."""
 
     incoming_columns: dict[str, str] = Field(
-        default_factory=lambda: {
-            "会社名": "Company", "部署名": "Department", "役職": "Title", "氏名": "LastName",
-            "セイ": "LastNameKana__c", "メイ": "FirstNameKana__c", "メールアドレス": "Email",
-            "郵便番号": "PostalCode", "都道府県": "State", "住所": "Street", "電話番号": "Phone",
-            "携帯電話": "MobilePhone",
-        },
+        default_factory=_default_incoming_columns,
         description=(
             "Header mapping applied to the incoming file only (input.columns applies to every file and wins): "
-            "the default maps a Sansan-style card export's Japanese headers to Lead fields. Headers a file lacks are ignored."
+            "the default maps Sansan- and Eight-style card exports' Japanese headers to Lead fields. A file's mapping "
+            "is merged over the default (add 名刺交換日: CardExchangeDate__c and the rest stays); map a header to "
+            "null or '' to drop its default. Headers a file lacks are ignored."
         ),
     )
+
+    @field_validator("incoming_columns", mode="before")
+    @classmethod
+    def _merge_over_default(cls, v):  # noqa: ANN001
+        # (a plain dict replaced the whole default: adding one header made every Sansan row an
+        # insert with no name, company or email)
+        if v is None:
+            return _default_incoming_columns()
+        if not isinstance(v, dict):
+            return v
+        merged = {**_default_incoming_columns(), **v}
+        return {k: ("" if t is None else t) for k, t in merged.items()}
+
+    @field_validator("incoming_columns")
+    @classmethod
+    def _incoming_targets(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_mapping_targets(v)
     incoming_object: Literal["Lead", "Contact"] = Field(
         "Lead", description="Object of incoming rows whose Id prefix / Object column does not say (inserts create this object)."
     )
@@ -789,6 +901,52 @@ class Config(_Strict):
     eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     import_plan: ImportPlanConfig = Field(default_factory=ImportPlanConfig)
+    # the file it was read from (load_config), for errors found when a run meets its data
+    _path: str | None = PrivateAttr(None)
+
+    def __eq__(self, other: object) -> bool:
+        # (the same rules read from two files are the same config: where they were read is no rule)
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _skip_rules_named(self) -> "Config":
+        names = [r.name for r in self.delete_rules.rules]
+        unknown = [n for n in self.import_plan.skip_rules if n not in names]
+        if unknown and "skip_rules" not in self.import_plan.model_fields_set:
+            # (the default skip rules name the default delete rules: with delete rules of one's own,
+            # the defaults that name none of them are not asked for)
+            self.import_plan.skip_rules = [n for n in self.import_plan.skip_rules if n in names]
+            return self
+        if unknown:
+            raise ValueError(f"import_plan.skip_rules: no delete rule named {', '.join(map(repr, unknown))} "
+                             f"(delete_rules.rules: {', '.join(names) or 'none'})")
+        return self
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that rejects a key given twice in one mapping (the last one silently won:
+    a second `matching:` section dropped the first one's thresholds)."""
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: construct_mapping reports it
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first at line {first.line + 1})", key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -805,7 +963,7 @@ def load_config(path: str | Path | None) -> Config:
     except OSError as exc:  # a folder, no permission, an I/O error
         raise ConfigError(f"{p}: cannot read the config file ({exc.strerror or type(exc).__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
@@ -824,11 +982,15 @@ def load_config(path: str | Path | None) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the config must be a mapping at the top level")
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
+        config._path = str(p)
+        return config
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
         msg = " ".join(str(err["msg"]).split())
+        if not err["loc"] and err["type"] == "value_error":  # (a check across sections: its message names the key)
+            raise ConfigError(f"{p}: {msg.removeprefix('Value error, ')}") from None
+        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
         raise ConfigError(f"{p}: {key}: {msg}") from None
     except RecursionError:
         raise ConfigError(f"{p}: the config is nested too deeply") from None

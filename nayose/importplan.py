@@ -9,7 +9,10 @@ other, `decide(con, config)` writes `import_decisions`, one row per incoming row
   rows) are decided once, on the group's first row, and the others are `skip` (duplicate in the
   file) — their values still take part in the update or the insert;
 * rows matching a `delete_rules` rule named in `import_plan.skip_rules` (test / dummy names) are
-  `skip`;
+  `skip` -- the rule read as the dedupe plan reads it (patterns, no_valid_email, no_phone,
+  no_address, objects, include_business_cards) -- unless an existing record matches them at the
+  auto threshold: that record is updated (as a record of a duplicate group is never a delete
+  candidate);
 * the best existing candidate of each group (highest match probability, then the smallest Id):
   at or above the auto threshold -> `update`, at or above the review threshold -> `review`;
   otherwise `insert`, or `review` when the row is only uncertainly linked to another incoming row.
@@ -123,10 +126,41 @@ def _skip_rule_sql(con: duckdb.DuckDBPyConnection, config: Config) -> list[tuple
         if rule.no_phone:
             phs = [_phone_sql(f"r.{_q(f)}") for f in dr.phone_fields if f in cols]
             conds.append("NOT (" + (" OR ".join(phs) if phs else "false") + ")")
+        if rule.no_address:
+            conds.append("NOT (" + _address_sql(con, config, [f for f in dr.address_fields if f in cols], i) + ")")
+        if rule.objects:
+            conds.append(f'r."Object" IN ({", ".join(_lit(o) for o in rule.objects)})')
         if not rule.include_business_cards:
             conds.append(f"NOT coalesce({card}, false)")
         out.append((" AND ".join(conds), f"skip rule {rule.name}: {rule.reason}"))
     return out
+
+
+def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[str], rule_no: int) -> str:
+    """SQL over import_raw `r`, as plan.py's delete rules read an address: a postal code of 7 digits
+    that is not a dummy (000-0000), or a street that is not a placeholder (不明, なし, 同上). The
+    incoming streets are read once per distinct value."""
+    from nayose.normalize import DUMMY_POSTAL_RE, address_placeholders, normalize_street
+
+    placeholders = set(address_placeholders(config)) | {""}
+    conds = []
+    for f in fields:
+        if "postal" in f.lower():
+            digits = (f"regexp_replace(translate(coalesce(CAST(r.{_q(f)} AS VARCHAR), ''), '０１２３４５６７８９', "
+                      f"'0123456789'), '[^0-9]', '', 'g')")
+            conds.append(f"(length({digits}) = 7 AND NOT regexp_full_match({digits}, {_lit(DUMMY_POSTAL_RE)}))")
+            continue
+        values = [v for (v,) in con.execute(
+            f'SELECT DISTINCT CAST({_q(f)} AS VARCHAR) FROM import_raw WHERE {_q(f)} IS NOT NULL '
+            f'AND starts_with("Id", {_lit(INCOMING_PREFIX)})').fetchall()]
+        real = [v for v in values if (normalize_street(v) or "") not in placeholders]
+        if real:
+            name = f"_import_addr_{rule_no}_{len(conds)}"
+            con.register(name, pa.table({"v": pa.array(real, pa.string())}))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_t AS SELECT v FROM {name}")
+            con.unregister(name)
+            conds.append(f"coalesce(CAST(r.{_q(f)} AS VARCHAR) IN (SELECT v FROM {name}_t), false)")
+    return " OR ".join(conds) or "false"
 
 
 def decide(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
@@ -240,12 +274,16 @@ def decide(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
             GROUP BY r."Id" """
         )
         auto = float(th.auto)
+        # A skip rule keeps a row out of the org (no insert, no review), but a row that matches an
+        # existing record at the auto threshold updates it: the person is already there, as in the
+        # dedupe plan, where a record of a duplicate group is never a delete candidate.
+        rule_skip = f"(r.skip_reason IS NOT NULL AND NOT coalesce(b.prob >= {auto!r}, false))"
         con.execute(
             f"""CREATE OR REPLACE TABLE import_decisions AS
             SELECT r.row_no, r.incoming_id, r."Id", r.unit, r.object,
                 CASE WHEN r.exact_first <> r."Id" THEN 'skip'
                      WHEN r.unit <> r."Id" THEN 'skip'
-                     WHEN r.skip_reason IS NOT NULL THEN 'skip'
+                     WHEN {rule_skip} THEN 'skip'
                      WHEN b.prob >= {auto!r} AND b.claim_rank = 1 THEN 'update'
                      WHEN b.prob IS NOT NULL THEN 'review'
                      WHEN mb.unit IS NOT NULL THEN 'review'
@@ -253,7 +291,7 @@ def decide(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
                      ELSE 'insert' END AS decision,
                 CASE WHEN r.exact_first <> r."Id" THEN 'exact duplicate of incoming row ' || xo.incoming_id
                      WHEN r.unit <> r."Id" THEN 'duplicate in the file of incoming row ' || uo.incoming_id
-                     WHEN r.skip_reason IS NOT NULL THEN r.skip_reason
+                     WHEN {rule_skip} THEN r.skip_reason
                      WHEN b.prob >= {auto!r} AND b.claim_rank = 1 THEN 'matches an existing record'
                      WHEN b.prob >= {auto!r} THEN 'the existing record also matches incoming row ' || co.incoming_id
                      WHEN b.prob IS NOT NULL THEN 'uncertain match with an existing record'
@@ -261,9 +299,9 @@ def decide(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:
                      WHEN ir."Id" IS NOT NULL THEN 'may duplicate incoming row ' || io.incoming_id
                      ELSE 'no existing record matches' END AS reason,
                 CASE WHEN r.exact_first <> r."Id" OR r.unit <> r."Id" THEN ub.existing_id
-                     WHEN r.skip_reason IS NULL THEN coalesce(b.existing_id, mb.existing_id) END AS existing_id,
+                     WHEN NOT {rule_skip} THEN coalesce(b.existing_id, mb.existing_id) END AS existing_id,
                 CASE WHEN r.exact_first <> r."Id" OR r.unit <> r."Id" THEN ub.prob
-                     WHEN r.skip_reason IS NULL THEN coalesce(b.prob, mb.prob, ir.prob) END AS match_probability,
+                     WHEN NOT {rule_skip} THEN coalesce(b.prob, mb.prob, ir.prob) END AS match_probability,
                 CASE WHEN r.exact_first <> r."Id" THEN xo.incoming_id
                      WHEN r.unit <> r."Id" THEN uo.incoming_id
                      WHEN b.prob IS NULL AND mb.unit IS NULL AND ir."Id" IS NOT NULL THEN io.incoming_id END AS duplicate_of
@@ -358,7 +396,10 @@ def survive_updates(con: duckdb.DuckDBPyConnection, config: Config) -> StageResu
                     JOIN _sv_rec src ON src.cluster_id = f.cluster_id AND src.id = f.from_id
                     LEFT JOIN _sv_long_all cur ON cur.id = s.master_id AND cur.field = f.field
                     WHERE m.status = 'update' AND f.from_id <> s.master_id AND f.field IN ({upd_list})
-                      AND f.value IS DISTINCT FROM cur.value"""
+                      AND f.value IS DISTINCT FROM cur.value
+                      -- (a business-card record's LeadSource, even blank, is not filled from a
+                      -- non-card row: a purchased list's 購入リスト would relabel the card)
+                      AND NOT (f.field IN ('LeadSource', 'PersonLeadSource') AND m.is_card AND NOT src.is_card)"""
             ).to_arrow_table()
             masters = mem.sql(
                 "SELECT s.cluster_id AS unit, s.master_id FROM survivors s JOIN _sv_rec m "

@@ -39,7 +39,7 @@ import duckdb
 from nayose.block import block_pairs
 from nayose.cluster import cluster_records
 from nayose.config import Config
-from nayose.errors import InputError, NayoseError
+from nayose.errors import ConfigError, InputError, NayoseError
 from nayose.normalize import normalize_records, preload
 from nayose.records import load_records
 from nayose.score import score_pairs
@@ -62,13 +62,141 @@ def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE {_q(table)}").fetchall()]
 
 
-def incoming_config(config: Config) -> Config:
+def incoming_config(config: Config, headers: list[str] | None = None) -> Config:
     """The config the incoming file is read with: the import's header mapping under input.columns
-    (which wins), and the import's object for rows whose Id does not tell it."""
+    (which wins), and the import's object for rows whose Id does not tell it. With the file's
+    `headers`, a default mapping that would give a field a second column is left out (氏名 and 姓
+    both map to LastName by default: 姓 wins; a header the config maps, or one already named
+    like the field, wins over a default)."""
     cfg = config.model_copy(deep=True)
-    cfg.input.columns = {**config.import_plan.incoming_columns, **config.input.columns}
+    mapping = {**config.import_plan.incoming_columns, **config.input.columns}
+    if headers:
+        mapping = _resolve_default_collisions(mapping, headers, config)
+    cfg.input.columns = mapping
     cfg.input.default_object = config.input.default_object or config.import_plan.incoming_object
     return cfg
+
+
+_WS = " \t\r\n\u00a0\u3000\ufeff"
+
+
+def _mapping_key(header: str, mapping: dict[str, str]) -> str | None:
+    """The mapping key the loader applies to `header` (exact, else without case and spaces)."""
+    if header in mapping:
+        return header
+    folded = header.casefold()
+    return next((k for k in mapping if k.strip(_WS).casefold() == folded), None)
+
+
+def _resolve_default_collisions(mapping: dict[str, str], headers: list[str], config: Config) -> dict[str, str]:
+    from nayose.config import _default_incoming_columns
+
+    defaults = _default_incoming_columns()
+    order = {k: i for i, k in enumerate(defaults)}
+    user = set(config.input.columns) | {k for k, v in config.import_plan.incoming_columns.items() if defaults.get(k) != v}
+    claims: dict[str, list[tuple[str | None, str]]] = {}  # target -> [(mapping key or None, header)]
+    for h in headers:
+        key = _mapping_key(h, mapping)
+        target = (mapping[key].strip() if key is not None else "") or h
+        claims.setdefault(target.casefold(), []).append((key if key is not None and mapping[key].strip() else None, h))
+    out = dict(mapping)
+    for claimants in claims.values():
+        if len(claimants) < 2:
+            continue
+        default_keys = [k for k, _ in claimants if k is not None and k not in user]
+        if len(default_keys) == len(claimants):  # defaults only: the first in the default's order wins
+            default_keys.sort(key=lambda k: order.get(k, len(order)))
+            default_keys = default_keys[1:]
+        for k in default_keys:
+            out[k] = ""
+    return out
+
+
+def _read_header(path: Path, config: Config) -> list[str] | None:
+    """The incoming file's header names, or None when it cannot be read (the loader reports why)."""
+    try:
+        text, _ = _decode(path, config)
+        first = next(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")), None)
+    except (InputError, OSError, csv.Error):
+        return None
+    return [h.strip(_WS) for h in first] if first else None
+
+
+#: Fields that identify a person: an incoming file needs one of them (after mapping).
+NAME_FIELDS = ("LastName", "FirstName")
+EMAIL_FIELDS = ("Email", "PersonEmail")
+PHONE_FIELDS = ("Phone", "MobilePhone", "HomePhone", "PersonMobilePhone", "PersonHomePhone")
+
+
+def check_mapping_targets(config: Config, existing_columns: list[str], existing: str) -> None:
+    """Every header mapping's target is a field the import can write: a standard field, a custom
+    (`__c`) one, a relationship path, or a column of the org export. Else a config error naming the
+    key (会社名: Compnay): the column would be written into the Data Loader files under a name no
+    org has, and not take part in matching."""
+    from nayose.config import field_suggestion, is_known_field
+
+    have = {c.casefold() for c in existing_columns}
+    where = f"{config._path}: " if config._path else ""
+    for section, mapping in (("import_plan.incoming_columns", config.import_plan.incoming_columns),
+                             ("input.columns", config.input.columns)):
+        for header, target in mapping.items():
+            t = (target or "").strip()
+            if not t or is_known_field(t) or t.casefold() in have or t.casefold() == config.input.id_column.casefold():
+                continue
+            raise ConfigError(
+                f"{where}{section}: {header}: {t!r} is not a field the import can write (neither a standard "
+                f"Salesforce field, a custom __c field nor a column of the org export {existing}){field_suggestion(t)}"
+            )
+
+
+def _check_person_columns(con: duckdb.DuckDBPyConnection, table: str, given: str, headers: list[str] | None,
+                          cfg: Config) -> None:
+    """An incoming file with no column for a name, an email or a phone (after mapping) cannot be
+    matched: every row would be an insert with nothing to tell who it is."""
+    cols = {c.casefold() for c in columns(con, table)}
+    if any(f.casefold() in cols for f in (*NAME_FIELDS, *EMAIL_FIELDS, *PHONE_FIELDS)):
+        return
+    found = headers if headers is not None else [c for c in columns(con, table) if c not in ("Id", "Object", "_source_file", "_source_row")]
+    shown = ", ".join(found[:40]) + (f", ... ({len(found)} columns)" if len(found) > 40 else "")
+    keys = ", ".join(f"{k}: {v}" for k, v in cfg.input.columns.items() if v.strip())
+    raise InputError(
+        f"no column maps to a name, an email or a phone ({', '.join((*NAME_FIELDS, 'Email', 'Phone', 'MobilePhone'))}); "
+        f"headers: {shown}; mapping (import_plan.incoming_columns and input.columns): {keys}",
+        given, row=1,
+    )
+
+
+def _contact_fields(con: duckdb.DuckDBPyConnection, config: Config, table: str) -> int:
+    """Incoming Contacts carry Lead fields under their Contact names (survivorship.lead_to_contact_fields:
+    Company -> Account.Name, Street -> MailingStreet ...): a Contact has no Company, and Data Loader
+    rejects the column. A file of Contacts only loses the Lead columns; a mixed file moves the
+    Contacts' values. Returns the Contact rows."""
+    cols = columns(con, table)
+    if "Object" not in cols:
+        return 0
+    n_contact, n_other = con.execute(
+        f"""SELECT count(*) FILTER (WHERE "Object" = 'Contact'), count(*) FILTER (WHERE "Object" IS DISTINCT FROM 'Contact')
+            FROM {_q(table)}"""
+    ).fetchall()[0]
+    if not n_contact:
+        return 0
+    for lead_f, contact_f in config.survivorship.lead_to_contact_fields.items():
+        cols = columns(con, table)
+        if lead_f not in cols or not contact_f or lead_f == contact_f:
+            continue
+        if contact_f not in cols:
+            if not n_other:
+                con.execute(f"ALTER TABLE {_q(table)} RENAME COLUMN {_q(lead_f)} TO {_q(contact_f)}")
+                continue
+            con.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(contact_f)} VARCHAR")
+        con.execute(
+            f"""UPDATE {_q(table)} SET {_q(contact_f)} = coalesce(nullif(trim({_q(contact_f)}), ''), {_q(lead_f)}),
+                       {_q(lead_f)} = NULL
+                WHERE "Object" = 'Contact'"""
+        )
+        if not n_other:
+            con.execute(f"ALTER TABLE {_q(table)} DROP COLUMN {_q(lead_f)}")
+    return int(n_contact)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,8 +252,9 @@ def _with_row_numbers(path: Path, given: str, config: Config, tmpdir: Path) -> P
 def load_incoming(con: duckdb.DuckDBPyConnection, path: str | Path, config: Config, table: str = "import_incoming_raw") -> StageResult:
     """Read the incoming file into `table` and write `import_rows`. A file without an Id column
     gets its 1-based data-row numbers as Ids."""
-    cfg = incoming_config(config)
     given = str(path)
+    headers = _read_header(Path(given), config) if Path(given).is_file() else None
+    cfg = incoming_config(config, headers)
     try:
         result = load_records(con, [given], cfg, table=table)
         has_id = True
@@ -156,6 +285,8 @@ def load_incoming(con: duckdb.DuckDBPyConnection, path: str | Path, config: Conf
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     result.stats["incoming_id"] = "Id column" if has_id else "row number"
+    _check_person_columns(con, table, given, headers, cfg)
+    result.stats["contacts_with_contact_fields"] = _contact_fields(con, config, table)
     con.execute(
         f"""CREATE OR REPLACE TABLE import_rows AS
         SELECT row_number() OVER (ORDER BY _source_row) AS row_no, "Id" AS incoming_id,
@@ -179,10 +310,17 @@ def build_import_raw(
     extra = ""
     replace = ['r."Id" AS "Id"']
     if ls:
+        from nayose.survive import card_sql, is_card_lead_source
+
+        # (a business-card row -- a Sansan person ID -- keeps its own LeadSource, blank or not: a
+        # purchased list's 購入リスト would relabel the card as a list record)
+        fill = _lit(ls)
+        if not is_card_lead_source(ls, config.survivorship):
+            fill = f"CASE WHEN coalesce({card_sql(con, config, table=incoming, alias='i')}, false) THEN NULL ELSE {_lit(ls)} END"
         if "LeadSource" in in_cols:
-            replace.append(f'coalesce(i."LeadSource", {_lit(ls)}) AS "LeadSource"')
+            replace.append(f'coalesce(i."LeadSource", {fill}) AS "LeadSource"')
         else:
-            extra = f', {_lit(ls)} AS "LeadSource"'
+            extra = f', {fill} AS "LeadSource"'
     con.execute(
         f"""CREATE OR REPLACE TABLE import_raw AS
         SELECT * FROM {_q(existing)}
@@ -206,13 +344,24 @@ def link_records(con: duckdb.DuckDBPyConnection, config: Config, progress=None) 
         FROM import_normalized n LEFT JOIN import_rows r ON r."Id" = n.id"""
     )
     # Incoming rows are the newest information: for survivorship (most recent value, most recent
-    # card) they rank after every existing record, whatever dates the file carries.
+    # card) they rank after every existing record, whatever dates the file carries. Among
+    # themselves they rank by the card's exchange date (名刺交換日, a CardExchangeDate column, else
+    # CreatedDate / LastModifiedDate), so of two cards of one person the more recent one wins; a row
+    # without a date ranks before the dated ones, and the file order breaks ties (the earlier row
+    # wins, as the group's decision is made on its first row).
+    exchange = exchange_date_sql(con, "r")
     con.execute(
         f"""UPDATE import_normalized SET
-              created_date = x.t + INTERVAL 1 SECOND, last_modified_date = x.t + INTERVAL 1 SECOND
+              created_date = x.t + to_seconds(k.c_rank), last_modified_date = x.t + to_seconds(k.m_rank)
         FROM (SELECT coalesce(greatest(max(created_date), max(last_modified_date)), TIMESTAMP '1970-01-01') AS t
-              FROM import_normalized WHERE NOT {INCOMING_SQL}) x
-        WHERE {INCOMING_SQL}"""
+              FROM import_normalized WHERE NOT {INCOMING_SQL}) x,
+             (SELECT rec_idx,
+                     row_number() OVER (ORDER BY c_key NULLS FIRST, row_no DESC) AS c_rank,
+                     row_number() OVER (ORDER BY m_key NULLS FIRST, row_no DESC) AS m_rank
+              FROM (SELECT n.rec_idx, o.row_no, coalesce({exchange}, n.created_date) AS c_key,
+                           coalesce({exchange}, n.last_modified_date, n.created_date) AS m_key
+                    FROM import_normalized n JOIN import_rows o ON o."Id" = n.id JOIN import_raw r ON r."Id" = n.id)) k
+        WHERE {INCOMING_SQL} AND k.rec_idx = import_normalized.rec_idx"""
     )
     results.append(block_pairs(con, config, source="import_normalized", target="import_candidate_pairs",
                                incoming_sql=INCOMING_SQL))
@@ -231,6 +380,25 @@ def link_records(con: duckdb.DuckDBPyConnection, config: Config, progress=None) 
                                    target="import_in_clusters"))
     results[0].stats["incoming_names_split"] = split_whole_names(con)
     return results
+
+
+#: Headers of a card's exchange date (a mapped CardExchangeDate__c, any …ExchangeDate… column, too).
+EXCHANGE_DATE_HEADERS = ("名刺交換日", "名刺交換日時", "交換日")
+
+
+def exchange_date_columns(cols: list[str]) -> list[str]:
+    return [c for c in cols if c.strip() in EXCHANGE_DATE_HEADERS or "exchangedate" in c.casefold().replace("_", "")]
+
+
+def exchange_date_sql(con: duckdb.DuckDBPyConnection, alias: str) -> str:
+    """SQL timestamp over import_raw `alias`: the row's card exchange date, NULL when it has none."""
+    from nayose.normalize import _sql_timestamp
+
+    found = exchange_date_columns(columns(con, "import_incoming_raw"))
+    if not found:
+        return "NULL::TIMESTAMP"
+    return "coalesce(" + ", ".join(
+        f"CAST({_sql_timestamp(f'trim(CAST({alias}.{_q(c)} AS VARCHAR))')} AS TIMESTAMP)" for c in found) + ")"
 
 
 def split_whole_names(con: duckdb.DuckDBPyConnection) -> int:
@@ -316,6 +484,8 @@ def load_link_inputs(
         source = existing_table
     else:
         raise NayoseError("import-plan needs the existing records (--existing ORG.csv)")
+    check_mapping_targets(config, columns(con, source),
+                          ", ".join(str(p) for p in existing_paths) if existing_paths else f"(table {existing_table})")
     inc = load_incoming(con, incoming, config)
     inc.stage = "read incoming"
     results.append(inc)

@@ -409,3 +409,229 @@ def test_whole_names_on_cards_are_split_without_honorifics_and_dots(org, tmp_pat
     assert code == 0, err
     got = {(r["LastName"], r["FirstName"]) for r in _rows(tmp_path / "out" / "import_insert.csv")}
     assert got == {("山田", "太郎"), ("スミス", "ジョン"), ("長谷川", "まり子")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Header mapping, card dates, skip rules, incoming Contacts, a card's LeadSource
+
+_ORG_HEADER = ["Id", "Object", "FirstName", "LastName", "Company", "Account.Name", "AccountId", "Title", "Department",
+               "Email", "Phone", "MobilePhone", "Street", "City", "State", "PostalCode", "MailingStreet", "MailingCity",
+               "MailingState", "MailingPostalCode", "LeadSource", "Sansan_Person_Id__c", "Region", "CreatedDate",
+               "LastModifiedDate"]
+
+
+def _small_org(tmp_path: Path) -> Path:
+    t = "2021-04-01T00:00:00.000Z"
+    return _write_csv(tmp_path / "org.csv", _ORG_HEADER, [
+        ["0035F00000AAAA1QAM", "Contact", "太郎", "山田", "", "株式会社北斗精工", "0015F00000BBBB1QAM", "部長", "営業部",
+         "taro.yamada@hokuto-seiko.co.jp", "03-3211-5678", "", "", "", "", "", "丸の内1-1-1", "千代田区", "東京都",
+         "100-0005", "Web", "", "関東", t, t],
+        ["00Q5F00000CCCC1UA0", "Lead", "花子", "佐藤", "ABC商事株式会社", "", "", "主任", "", "h.sato@abc-shoji.co.jp",
+         "06-6345-1111", "", "梅田1-1-1", "大阪市北区", "大阪府", "530-0001", "", "", "", "", "Web", "", "関西", t, t],
+        ["00Q5F00000CCCC2UA0", "Lead", "一郎", "鈴木", "東洋精機株式会社", "", "", "", "", "", "052-111-2222", "", "",
+         "", "", "", "", "", "", "", "展示会", "", "", t, t],
+        # a business card (Sansan's person ID) whose LeadSource was left blank
+        ["00Q5F00000CCCC5UA0", "Lead", "一郎", "木村", "株式会社オオゾラ電機", "", "", "部長", "",
+         "kimura@oozora-denki.co.jp", "03-5555-1000", "", "", "", "", "", "", "", "", "", "", "SP-00123", "", t, t],
+    ])
+
+
+_SANSAN = ["会社名", "部署名", "役職", "氏名", "セイ", "メイ", "メールアドレス", "郵便番号", "住所", "電話番号", "携帯電話", "名刺交換日"]
+
+
+def _sansan(tmp_path: Path) -> Path:
+    return _write_csv(tmp_path / "sansan.csv", _SANSAN, [
+        ["(株)北斗精工", "営業部", "部長", "山田　太郎", "ヤマダ", "タロウ", "taro.yamada@hokuto-seiko.co.jp", "100-0005",
+         "東京都千代田区丸の内1-1-1", "03-3211-5678", "090-1111-2222", "2024/04/01"],
+        ["株式会社ミライ物流", "総務部", "", "高橋　誠", "タカハシ", "マコト", "m.takahashi@mirai-logi.co.jp", "", "",
+         "045-555-1234", "", "2024/04/03"],
+    ], encoding="cp932")
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "nayose.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_one_added_incoming_column_keeps_the_default_mapping(tmp_path, capsys):
+    """`incoming_columns: {名刺交換日: CardExchangeDate__c}` replaced the whole default: every Sansan
+    row became an insert with no name, company or email (exit 0). It is merged over the default now."""
+    org, cards = _small_org(tmp_path), _sansan(tmp_path)
+    cfg = _config(tmp_path, "import_plan:\n  incoming_columns:\n    名刺交換日: CardExchangeDate__c\n")
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(cards), "--out", str(out), "--lead-source", "Sansan",
+                      "--config", str(cfg)], capsys)
+    assert code == 0, err
+    got = {r["incoming_id"]: (r["decision"], r["Id"]) for r in _rows(out / "import_decisions.csv")}
+    assert got["1"] == ("update", "0035F00000AAAA1QAM")
+    assert got["2"][0] == "insert"
+    [ins] = _rows(out / "import_insert.csv")
+    assert (ins["LastName"], ins["FirstName"], ins["Company"], ins["Email"]) == (
+        "高橋", "誠", "株式会社ミライ物流", "m.takahashi@mirai-logi.co.jp")
+    assert ins["CardExchangeDate__c"] == "2024/04/03"
+
+
+def test_no_column_for_a_name_an_email_or_a_phone_stops_the_import(tmp_path, capsys):
+    org, cards = _small_org(tmp_path), _sansan(tmp_path)
+    cfg = _config(tmp_path, "import_plan:\n  incoming_columns:\n    氏名: null\n    メールアドレス: null\n"
+                            "    電話番号: ''\n    携帯電話: ''\n")
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(cards), "--out", str(out), "--config", str(cfg)], capsys)
+    assert code == 2
+    line = err.strip()
+    assert "\n" not in line and str(cards) in line and "no column maps to a name, an email or a phone" in line, err
+    assert "headers: 会社名, 部署名, 役職, 氏名" in line and "会社名: Company" in line, err
+    assert not out.exists()
+
+
+def test_an_unknown_mapping_target_stops_the_run_naming_the_key(tmp_path, capsys):
+    """A target that is no standard field, no custom (__c) field and no column of the org export
+    would be written into the Data Loader file under a name no org has."""
+    org, cards = _small_org(tmp_path), _sansan(tmp_path)
+    cfg = _config(tmp_path, "import_plan:\n  incoming_columns:\n    部署名: Bumon\n")
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(cards), "--out", str(out), "--config", str(cfg)], capsys)
+    assert code == 2 and not out.exists()
+    assert "\n" not in err.strip() and str(cfg) in err and "import_plan.incoming_columns: 部署名: 'Bumon'" in err, err
+    # a column the org export has is a field the import can write
+    _write_csv(cards, ["会社名", "氏名", "メールアドレス", "地域"],
+               [["株式会社ミライ物流", "高橋　誠", "m.takahashi@mirai-logi.co.jp", "関東"]], encoding="cp932")
+    cfg.write_text("import_plan:\n  incoming_columns:\n    地域: Region\n", encoding="utf-8")
+    code, err = _run(["--existing", str(org), "--incoming", str(cards), "--out", str(out), "--config", str(cfg)], capsys)
+    assert code == 0, err
+    assert _rows(out / "import_insert.csv")[0]["Region"] == "関東"
+
+
+def test_an_eight_export_works_with_the_default_mapping(tmp_path, capsys):
+    org = _small_org(tmp_path)
+    eight = _write_csv(tmp_path / "eight.csv",
+                       ["会社名", "部署名", "役職", "姓", "名", "e-mail", "郵便番号", "住所", "TEL会社", "TEL部門", "TEL直通",
+                        "Fax", "携帯電話", "URL", "名刺交換日"],
+                       [["株式会社北斗精工", "営業部", "本部長", "山田", "太郎", "taro.yamada@hokuto-seiko.co.jp", "100-0005",
+                         "東京都千代田区丸の内1-1-1", "03-3211-5678", "", "", "", "", "https://hokuto-seiko.co.jp", "2024/04/01"],
+                        ["株式会社ミライ物流", "総務部", "", "高橋", "誠", "m.takahashi@mirai-logi.co.jp", "", "",
+                         "045-555-1234", "", "", "", "", "https://mirai-logi.co.jp", "2024/04/03"]], encoding="cp932")
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(eight), "--out", str(out), "--lead-source", "Eight"], capsys)
+    assert code == 0, err
+    got = {r["incoming_id"]: (r["decision"], r["Id"]) for r in _rows(out / "import_decisions.csv")}
+    assert got == {"1": ("update", "0035F00000AAAA1QAM"), "2": ("insert", "")}
+    [ins] = _rows(out / "import_insert.csv")
+    assert (ins["LastName"], ins["FirstName"], ins["Email"], ins["Phone"], ins["Website"]) == (
+        "高橋", "誠", "m.takahashi@mirai-logi.co.jp", "045-555-1234", "https://mirai-logi.co.jp")
+
+
+def test_a_file_with_both_whole_and_split_names_uses_the_split_ones(tmp_path, capsys):
+    """氏名 and 姓 / 名 both map to the name by default: the split names win (no 'both map' error)."""
+    org = _small_org(tmp_path)
+    both = _write_csv(tmp_path / "both.csv", ["会社名", "氏名", "姓", "名", "メールアドレス"],
+                      [["株式会社ミライ物流", "高橋　誠", "高橋", "誠", "m.takahashi@mirai-logi.co.jp"]])
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(both), "--out", str(out)], capsys)
+    assert code == 0, err
+    [ins] = _rows(out / "import_insert.csv")
+    assert (ins["LastName"], ins["FirstName"]) == ("高橋", "誠")
+
+
+@pytest.mark.parametrize("dates, title", [
+    (("2022/01/10", "2024/06/01"), "部長"),   # the newer card second in the file
+    (("2024/06/01", "2022/01/10"), "部長"),   # ... or first
+    (("2024/06/01", "2024/06/01"), "課長"),   # a tie: the file order (the first row)
+])
+def test_among_two_cards_of_one_person_the_most_recent_exchange_wins(tmp_path, capsys, dates, title):
+    """Every incoming row had the same timestamp, so the first row won whatever its exchange date."""
+    org = _small_org(tmp_path)
+    titles = ("課長", "部長") if dates[0] < dates[1] or dates[0] == dates[1] else ("部長", "課長")
+    cards = _write_csv(tmp_path / "cards.csv", ["会社名", "部署名", "役職", "氏名", "メールアドレス", "電話番号", "名刺交換日"],
+                       [["株式会社ミライ物流", "総務部", titles[0], "高橋　誠", "m.takahashi@mirai-logi.co.jp", "045-555-1234", dates[0]],
+                        ["株式会社ミライ物流", "総務部", titles[1], "高橋　誠", "m.takahashi@mirai-logi.co.jp", "045-555-1234", dates[1]]],
+                       encoding="cp932")
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(cards), "--out", str(out), "--lead-source", "Sansan"], capsys)
+    assert code == 0, err
+    [ins] = _rows(out / "import_insert.csv")
+    assert ins["Title"] == title
+
+
+def test_the_newest_card_updates_an_existing_record_with_a_mapped_exchange_date(tmp_path, capsys):
+    org = _small_org(tmp_path)
+    cards = _write_csv(tmp_path / "cards.csv", ["会社名", "役職", "氏名", "メールアドレス", "交換日"],
+                       [["株式会社北斗精工", "本部長", "山田　太郎", "taro.yamada@hokuto-seiko.co.jp", "2025-03-01"],
+                        ["株式会社北斗精工", "課長", "山田　太郎", "taro.yamada@hokuto-seiko.co.jp", "2019-03-01"]],
+                       encoding="cp932")
+    cfg = _config(tmp_path, "import_plan:\n  incoming_columns:\n    交換日: CardExchangeDate__c\n")
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(cards), "--out", str(out), "--lead-source", "Sansan",
+                      "--config", str(cfg)], capsys)
+    assert code == 0, err
+    [upd] = _rows(out / "import_update.csv")
+    assert upd["Id"] == "0035F00000AAAA1QAM" and upd["Title"] == "本部長"
+
+
+def test_skip_rules_read_addresses_and_objects_and_never_skip_a_match(tmp_path, capsys):
+    """`skip_rules: [no_contact_info]` skipped a row with a full postal address ("no valid email,
+    phone or address"), ignored the rule's `objects`, and skipped a row matching an existing Lead at
+    1.0 instead of updating it."""
+    org = _small_org(tmp_path)
+    rows = _write_csv(tmp_path / "list.csv", ["会社名", "役職", "氏名", "メールアドレス", "電話番号", "郵便番号", "住所"], [
+        ["株式会社サクラ工業", "", "伊藤　美咲", "", "", "150-0002", "東京都渋谷区渋谷2-21-1"],  # an address: insert
+        ["株式会社ハヤテ", "", "岡田　涼", "", "", "", ""],                                      # nothing: skip
+        ["東洋精機株式会社", "課長", "鈴木　一郎", "", "", "", ""],                               # the org's Lead: update
+        ["テスト株式会社", "", "テスト　太郎", "test@example.com", "", "", ""],                    # test_or_dummy
+    ])
+    cfg = _config(tmp_path, "import_plan:\n  skip_rules: [test_or_dummy, no_contact_info]\n")
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(rows), "--out", str(out), "--config", str(cfg)], capsys)
+    assert code == 0, err
+    got = {r["incoming_id"]: r for r in _rows(out / "import_decisions.csv")}
+    assert got["1"]["decision"] == "insert"
+    assert got["2"]["decision"] == "skip" and "no_contact_info" in got["2"]["reason"]
+    assert (got["3"]["decision"], got["3"]["Id"]) == ("update", "00Q5F00000CCCC2UA0")
+    assert got["4"]["decision"] == "skip" and "test_or_dummy" in got["4"]["reason"]
+    # the rule is for Leads (objects: [Lead]): incoming Contacts are not skipped by it
+    cfg.write_text("import_plan:\n  skip_rules: [no_contact_info]\n  incoming_object: Contact\n", encoding="utf-8")
+    code, err = _run(["--existing", str(org), "--incoming", str(rows), "--out", str(out), "--config", str(cfg)], capsys)
+    assert code == 0, err
+    assert {r["incoming_id"]: r["decision"] for r in _rows(out / "import_decisions.csv")}["2"] == "insert"
+
+
+def test_incoming_contacts_carry_contact_fields(tmp_path, capsys):
+    """With `incoming_object: Contact` the inserts and updates wrote Company (and Street …) to
+    Contacts, which have no such field: Data Loader rejects the column."""
+    org = _small_org(tmp_path)
+    rows = _write_csv(tmp_path / "list.csv", ["会社名", "部署名", "役職", "氏名", "メールアドレス", "郵便番号", "住所"], [
+        ["株式会社北斗精工", "総務部", "社長室長", "山田　太郎", "taro.yamada@hokuto-seiko.co.jp", "", ""],
+        ["株式会社ミライ物流", "総務部", "", "高橋　誠", "m.takahashi@mirai-logi.co.jp", "220-0012", "横浜市西区みなとみらい2-2-1"],
+    ])
+    cfg = _config(tmp_path, "import_plan:\n  incoming_object: Contact\n")
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(rows), "--out", str(out), "--config", str(cfg)], capsys)
+    assert code == 0, err
+    [ins] = _rows(out / "import_insert.csv")
+    assert ins["object"] == "Contact"
+    assert not {"Company", "Street", "PostalCode"} & set(ins), list(ins)
+    assert (ins["MailingStreet"], ins["MailingPostalCode"]) == ("横浜市西区みなとみらい2-2-1", "220-0012")
+    [upd] = _rows(out / "import_update.csv")
+    assert upd["Id"] == "0035F00000AAAA1QAM" and "Company" not in upd["changed_fields"].split(";")
+    assert upd["Title"] == "社長室長"
+    summary = json.loads((out / "import_summary.json").read_text(encoding="utf-8"))
+    assert "Account.Name" in summary["columns_not_imported"]
+
+
+def test_a_card_leads_blank_lead_source_is_not_filled_from_a_purchased_list(tmp_path, capsys):
+    """A card Lead (Sansan person ID) with a blank LeadSource got the list's 購入リスト: relabelled
+    as a list record."""
+    org = _small_org(tmp_path)
+    rows = _write_csv(tmp_path / "list.csv", ["会社名", "役職", "氏名", "メールアドレス", "電話番号"], [
+        ["オオゾラ電機株式会社", "取締役", "木村　一郎", "kimura@oozora-denki.co.jp", "03-5555-9999"],
+        ["株式会社ミライ物流", "", "高橋　誠", "m.takahashi@mirai-logi.co.jp", "045-555-1234"],
+    ])
+    out = tmp_path / "out"
+    code, err = _run(["--existing", str(org), "--incoming", str(rows), "--out", str(out), "--lead-source", "購入リスト"],
+                     capsys)
+    assert code == 0, err
+    got = {r["incoming_id"]: (r["decision"], r["Id"]) for r in _rows(out / "import_decisions.csv")}
+    assert got["1"][1] == "00Q5F00000CCCC5UA0"
+    assert not [c for c in _rows(out / "import_changes.csv") if c["Id"] == "00Q5F00000CCCC5UA0"]
+    assert _rows(out / "import_insert.csv")[0]["LeadSource"] == "購入リスト"  # a list row keeps the list's source
