@@ -154,10 +154,13 @@ def _incremental_records(context: dg.AssetExecutionContext, files, nconfig: Conf
     group_name=GROUP,
     kinds=KINDS,
     pool=POOL,
+    # (source "salesforce" reads the CSV salesforce_records wrote: in a run holding both -- the nightly
+    # job -- the extract comes first; runs without it read the last extract)
+    deps=[dg.AssetKey("salesforce_records")],
     description=(
         "Source records (Salesforce Leads / Contacts) as loaded: Id, Object, every source column as "
         "text, plus _source_file and _source_row. The source is chosen in the run config: the built-in "
-        "synthetic sample org (default) or CSV exports."
+        "synthetic sample org (default), CSV exports, or the last Salesforce extract (salesforce_records)."
     ),
 )
 def raw_records(context: dg.AssetExecutionContext, config: RawRecordsConfig, store: NayoseStore) -> dg.MaterializeResult:

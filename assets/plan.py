@@ -26,10 +26,14 @@ from assets.matching import GROUP, KINDS, POOL, _json_value, duplicate_clusters,
 from assets.metadata import md_table, stage_metadata, table_preview
 from assets.store import NayoseStore, require_tables, save_stage_result
 from nayose.config import Config
+from nayose.plan import not_written_reason
 from nayose.store import table_exists
 
 PLAN_GROUP = "plan"
 PLAN_FILES = ("merge_plan.json", "merge_plan.csv", "field_changes.csv", "delete_plan.csv", "lead_accounts.csv")
+#: The blocking checks of merge_plan (assets/plan_checks.py): the plan is registered needing them, each
+#: reports its outcome to the store, and the plan can be approved only once all of them passed.
+MERGE_PLAN_BLOCKING_CHECKS = ("merge_plan:masters_in_input", "merge_plan:no_card_deleted", "merge_plan:steps_well_formed")
 PREVIEW_GROUPS = 3  # groups shown before -> after in each preview
 PREVIEW_FIELDS = 8  # changed fields shown per group
 
@@ -96,9 +100,17 @@ def before_after(con: duckdb.DuckDBPyConnection, cluster_ids: list[str]) -> list
         g = groups[cid]
         before = current.get(g["master_id"], {}).get(field) if field in raw_cols else None
         if (before or None) != (value or None):
-            g["changes"].append({"field": field, "current": before, "new": value, "from_id": from_id, "rule": rule})
+            # (a relationship / system field: what survivorship chose, never written by the applier)
+            g["changes"].append({"field": field, "current": before, "new": value, "from_id": from_id, "rule": rule,
+                                 "not_written": not_written_reason(field)})
     con.execute("DROP TABLE IF EXISTS _preview_ids")
     return [groups[c] for c in cluster_ids if c in groups]
+
+
+def field_label(change: dict) -> str:
+    """A changed field as the review tables show it: a field the applier never writes says so."""
+    reason = change.get("not_written")
+    return f"{change['field']} ({reason})" if reason else change["field"]
 
 
 def _short(value: object, width: int = 40) -> str:
@@ -117,7 +129,7 @@ def before_after_md(groups: list[dict]) -> str:
             + (f", {g['reason']}" if g.get("reason") else "")
         )
         rows = [
-            (c["field"], _short(c["current"]) or "∅", "→", _short(c["new"]), c["from_id"], c["rule"])
+            (field_label(c), _short(c["current"]) or "∅", "→", _short(c["new"]), c["from_id"], c["rule"])
             for c in g["changes"][:PREVIEW_FIELDS]
         ]
         more = len(g["changes"]) - len(rows)
@@ -256,6 +268,9 @@ def merge_plan(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Mate
                 "groups_auto": dg.MetadataValue.int(int(groups.get("auto", 0))),
                 "groups_review": dg.MetadataValue.int(int(groups.get("review", 0))),
                 "field_changes": dg.MetadataValue.int(int(counts["field_changes"])),
+                # (rows of field_changes.csv whose `written` column says the applier does not write them:
+                # relationship fields such as Account.Name, system / compound fields)
+                "field_changes_not_written": dg.MetadataValue.int(int(counts.get("field_changes_not_written", 0))),
                 "delete_candidates": dg.MetadataValue.int(int(counts["delete_candidates"])),
                 "deletes_by_reason": dg.MetadataValue.md(
                     md_table(["reason", "object", "records"], deletes) if deletes else "No delete candidates."
@@ -279,13 +294,15 @@ def merge_plan(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Mate
                 "stats": _json_value(result.stats),
             }
         )
-        # The review surface: register the plan (tables plans / plan_groups), apply the run's
-        # auto-approval policy, and describe the plan for the analyst (assets/review.py).
+        # The review surface: register the plan (tables plans / plan_groups) as needing its blocking
+        # checks, and describe the plan for the analyst (assets/review.py). The checks report their
+        # outcomes; the run's auto-approval policy acts once all of them passed (assets/plan_checks.py).
         from assets.plan_checks import card_overwrites
         from assets.review import plan_review_metadata
 
         conflicts = sorted({row[0] for row in card_overwrites(con, nconfig)})
-        metadata.update(plan_review_metadata(context, con, out, nconfig, before_after, conflicts))
+        metadata.update(plan_review_metadata(context, con, out, nconfig, before_after, conflicts,
+                                             required_checks=MERGE_PLAN_BLOCKING_CHECKS))
     return dg.MaterializeResult(metadata=metadata)
 
 

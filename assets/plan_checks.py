@@ -7,6 +7,9 @@ survivorship check keeps merge_plan from writing the plan files).
   at most one group.
 * merge_plan: every step has at most 3 records of one object; every master exists in the input;
   no business-card record is proposed for deletion unless a delete rule explicitly allows it.
+  These run after merge_plan has registered the plan, so each records its outcome for the plan in
+  the store (plans.required_checks / plan_checks): review_plan refuses to approve a plan until every
+  one of them passed, and refuses for good once one failed.
 
 Warnings: the share of groups needing review above `NayoseStore.review_share_warn`; groups with
 more records than `NayoseStore.large_group_warn`.
@@ -98,6 +101,26 @@ def card_overwrites(con: duckdb.DuckDBPyConnection, config: Config) -> list[tupl
                 seen.add((cid, f))
                 bad.append((cid, f, rec.id, v, value, src, rule))
     return bad
+
+
+def _reported(context: dg.AssetCheckExecutionContext, store: NayoseStore, name: str,
+              result: dg.AssetCheckResult) -> dg.AssetCheckResult:
+    """A blocking check of merge_plan: its outcome is recorded for the plan the run registered (an
+    approval waits for every blocking check to pass; assets/review.py report_plan_check)."""
+    from assets.review import report_plan_check
+
+    values = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
+    totals = ("steps", "masters", "delete_candidates")  # (sizes, not findings)
+    detail = "" if result.passed else ", ".join(
+        f"{k} {v}" for k, v in values.items()
+        if isinstance(v, int) and not isinstance(v, bool) and v and k not in totals)[:300]
+    with store.connect() as con:
+        extra = report_plan_check(context, con, name, bool(result.passed), detail)
+    if "auto_approval" in extra:
+        context.op_execution_context.log_event(dg.AssetObservation(
+            asset_key=merge_plan.key, metadata={"review/auto_approval": extra["auto_approval"]}))
+    return dg.AssetCheckResult(passed=result.passed, severity=result.severity,
+                               metadata={**(result.metadata or {}), **extra})
 
 
 def _sample_md(headers: list[str], rows: list[tuple]) -> dg.MetadataValue:
@@ -229,7 +252,11 @@ def group_size(store: NayoseStore) -> dg.AssetCheckResult:
         "master; no record is in two steps."
     ),
 )
-def steps_well_formed(store: NayoseStore) -> dg.AssetCheckResult:
+def steps_well_formed(context: dg.AssetCheckExecutionContext, store: NayoseStore) -> dg.AssetCheckResult:
+    return _reported(context, store, "merge_plan:steps_well_formed", _steps_well_formed(store))
+
+
+def _steps_well_formed(store: NayoseStore) -> dg.AssetCheckResult:
     if (res := _missing(store, "plan_steps", "group_records", "raw_records")) is not None:
         return res
     with store.connect() as con:
@@ -295,7 +322,11 @@ def steps_well_formed(store: NayoseStore) -> dg.AssetCheckResult:
     pool=POOL,
     description="Every master (and every Contact or Person Account a Lead is converted into) is a record of the input.",
 )
-def masters_in_input(store: NayoseStore) -> dg.AssetCheckResult:
+def masters_in_input(context: dg.AssetCheckExecutionContext, store: NayoseStore) -> dg.AssetCheckResult:
+    return _reported(context, store, "merge_plan:masters_in_input", _masters_in_input(store))
+
+
+def _masters_in_input(store: NayoseStore) -> dg.AssetCheckResult:
     if (res := _missing(store, "survivors", "plan_steps", "raw_records")) is not None:
         return res
     with store.connect() as con:
@@ -325,7 +356,11 @@ def masters_in_input(store: NayoseStore) -> dg.AssetCheckResult:
         "sets include_business_cards: true."
     ),
 )
-def no_card_deleted(store: NayoseStore) -> dg.AssetCheckResult:
+def no_card_deleted(context: dg.AssetCheckExecutionContext, store: NayoseStore) -> dg.AssetCheckResult:
+    return _reported(context, store, "merge_plan:no_card_deleted", _no_card_deleted(store))
+
+
+def _no_card_deleted(store: NayoseStore) -> dg.AssetCheckResult:
     if (res := _missing(store, "delete_plan", "raw_records")) is not None:
         return res
     config = store.load_config()

@@ -2,15 +2,19 @@
 
 `plan_review_metadata` is called by the merge_plan asset once the plan files are published: it
 registers the plan in the store (tables plans / plan_groups, a copy of the plan files under
-`<out>/plans/<plan_id>/`), applies the nightly auto-approval policy when the run asks for it, and
-returns the metadata an analyst reviews in the Dagster UI:
+`<out>/plans/<plan_id>/`) as needing merge_plan's blocking checks, and returns the metadata an
+analyst reviews in the Dagster UI. Each blocking check then reports its outcome with
+`report_plan_check` (nayose.review.record_check); once all passed, the nightly auto-approval
+policy acts when the run asks for it. A plan whose blocking check failed cannot be approved.
 
 * `review/summary`: plan id, groups by status, steps by action, and how to approve;
 * `review/how_to_approve`: the Launchpad config of the review_plan job, filled in;
 * `review/groups_to_review`: the least certain groups, before → after on the master and the
   evidence of every link;
-* `review/group_index`: every group (up to GROUP_INDEX_LIMIT) by cluster id, with its status,
-  records, master, weakest link and steps — the page's search finds any group;
+* `review/group_index`: the groups (up to GROUP_INDEX_LIMIT), review groups first, then auto
+  groups, each least certain first, with at least a few of every object; with the counts of what is
+  not shown and the path of `group_index.csv` (every group, same order) kept with the plan;
+* `review/checks`: the blocking checks the plan must pass before review_plan accepts an approval;
 * `review/group_details`: a markdown file with every group's before → after and evidence;
 * `review/score_distribution`: a PNG of the links inside the groups and each group's weakest link;
 * `review/plan_file`, `review/export/*.csv`: the kept plan files;
@@ -28,6 +32,7 @@ the kept plan files and the decisions so far.
 
 import io
 import os
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -41,14 +46,18 @@ from nayose.review import (
     AutoApprovalPolicy,
     PlanRecord,
     auto_approve,
+    check_status,
     decisions,
     load_document,
     plan_items,
     reason_counts,
+    record_check,
     register_plan,
 )
 
 GROUP_INDEX_LIMIT = 500
+GROUP_INDEX_PER_OBJECT = 25  # at most this many rows of the index are kept for each object
+GROUP_INDEX_CSV = "group_index.csv"
 GROUPS_TO_REVIEW = 10
 EVIDENCE_LINKS = 6
 SCORE_PNG = "plan_score_distribution.png"
@@ -114,6 +123,13 @@ def _weakest(group: dict) -> float | None:
     return min(probs) if probs else None
 
 
+def prob_text(p: float | None) -> str:
+    """A probability for the review tables: floored to 4 decimals (0.99996 -> 0.9999, never "1")."""
+    if p is None:
+        return "—"
+    return f"{Decimal(repr(float(p))).quantize(Decimal('0.0001'), rounding=ROUND_FLOOR):.4f}"
+
+
 def _steps_text(group: dict) -> str:
     parts = []
     for st in group.get("steps", []):
@@ -133,10 +149,16 @@ def evidence_md(group: dict, limit: int = EVIDENCE_LINKS) -> str:
         )
         if e.get("rule"):  # business Accounts: the rule that decided and what agreed (nayose.accounts)
             levels = f"rule {e['rule']}: {e.get('agrees') or '-'}"
-        rows.append((f"{e['left_id']} – {e['right_id']}", e["match_probability"], e.get("decision"), e.get("gate") or "", levels))
+        rows.append((f"{e['left_id']} – {e['right_id']}", prob_text(e["match_probability"]), e.get("decision"),
+                     e.get("gate") or "", levels))
     more = len(group.get("evidence", [])) - len(rows)
     text = md_table(["link", "probability", "decision", "gate", "agreement per field"], rows) if rows else "No links."
     return text + (f"\n\n… and {more} more link(s) (see evidence.csv)." if more > 0 else "")
+
+
+def _field_label(change: dict) -> str:
+    reason = change.get("not_written")
+    return f"{change['field']} ({reason})" if reason else change["field"]
 
 
 def group_md(group: dict, before_after: dict | None, fields: int = 12) -> str:
@@ -145,30 +167,99 @@ def group_md(group: dict, before_after: dict | None, fields: int = 12) -> str:
     head = (
         f"#### {group['cluster_id']}\n\n{group['status']}, {1 + len(group.get('loser_ids', []))} records, "
         f"master `{group['master_id']}` ({group['object']})"
-        + (f", weakest link {weakest:.4f}" if weakest is not None else "")
+        + (f", weakest link {prob_text(weakest)}" if weakest is not None else "")
         + (f", {group['status_reason']}" if group.get("status_reason") else "")
         + f"\n\nSteps: {_steps_text(group)}"
     )
     changes = (before_after or {}).get("changes", [])
-    rows = [(c["field"], _short(c["current"]) or "∅", "→", _short(c["new"]), c["from_id"], c["rule"]) for c in changes[:fields]]
+    rows = [(_field_label(c), _short(c["current"]) or "∅", "→", _short(c["new"]), c["from_id"], c["rule"])
+            for c in changes[:fields]]
     body = md_table(["field", "current (master)", "", "after merge", "from record", "rule"], rows) if rows else "No field changes on the master."
     if len(changes) > len(rows):
         body += f"\n\n… and {len(changes) - len(rows)} more changed field(s) (see field_changes.csv)."
     return f"{head}\n\n{body}\n\nEvidence:\n\n{evidence_md(group)}"
 
 
-def group_index_md(doc: dict, limit: int = GROUP_INDEX_LIMIT) -> str:
-    rows = []
-    for g in doc["clusters"][:limit]:
-        w = _weakest(g)
-        rows.append((
-            g["cluster_id"], g["status"], 1 + len(g.get("loser_ids", [])), g["master_id"], g["object"],
-            w, ", ".join(st["action"] for st in g.get("steps", [])) or "—",
-        ))
-    more = len(doc["clusters"]) - len(rows)
-    text = md_table(["cluster id", "status", "records", "master", "object", "weakest link", "steps"], rows)
-    if more > 0:
-        text += f"\n\n… and {more:,} more groups: see the group details file or `nayose explain OUT_DIR CLUSTER_ID`."
+def _index_key(g: dict) -> tuple:
+    """Review groups first, then auto groups; each least certain (weakest link) first."""
+    w = _weakest(g)
+    return (0 if g.get("status") != "auto" else 1, w if w is not None else 0.0, g["cluster_id"])
+
+
+def index_order(doc: dict) -> list[dict]:
+    return sorted(doc["clusters"], key=_index_key)
+
+
+def _index_row(g: dict) -> tuple:
+    return (g["cluster_id"], g["status"], 1 + len(g.get("loser_ids", [])), g["master_id"], g["object"],
+            prob_text(_weakest(g)), ", ".join(st["action"] for st in g.get("steps", [])) or "—",
+            g.get("status_reason") or "")
+
+
+INDEX_HEADERS = ["cluster id", "status", "records", "master", "object", "weakest link", "steps", "why review"]
+
+
+def write_group_index_csv(doc: dict, path: Path) -> int:
+    """Every group of the plan, in the index's order (review first, least certain first), as CSV."""
+    from nayose.plan import write_csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = write_csv(tmp, ["cluster_id", "status", "records", "master_id", "object", "weakest_link", "steps",
+                        "status_reason"], (_index_row(g) for g in index_order(doc)))
+    os.replace(tmp, path)
+    return n
+
+
+def group_index_md(doc: dict, limit: int = GROUP_INDEX_LIMIT, csv_path: str | Path | None = None,
+                   details_path: str | Path | None = None, out_dir: str | Path | None = None) -> str:
+    """The group index: review groups first, then auto groups, each least certain first; when the plan
+    has more than `limit` groups, every object keeps some rows, and the text says what is not shown
+    and where the full list is."""
+    ordered = index_order(doc)
+    total = len(ordered)
+    objects = sorted({str(g.get("object")) for g in ordered})
+    if total <= limit:
+        shown = ordered
+        per = 0
+    else:
+        kinds = sorted({(str(g.get("object")), str(g.get("status"))) for g in ordered})
+        per = max(1, min(GROUP_INDEX_PER_OBJECT, limit // (2 * max(len(kinds), 1))))
+        chosen: set[str] = set()
+        for kind in kinds:  # (some of every object and status, before the rest in order)
+            chosen.update(g["cluster_id"] for g in
+                          [g for g in ordered if (str(g.get("object")), str(g.get("status"))) == kind][:per])
+        for g in ordered:
+            if len(chosen) >= limit:
+                break
+            chosen.add(g["cluster_id"])
+        shown = [g for g in ordered if g["cluster_id"] in chosen]
+    counts: dict[tuple[str, str], list[int]] = {}
+    shown_ids = {g["cluster_id"] for g in shown}
+    for g in ordered:
+        c = counts.setdefault((str(g.get("object")), str(g.get("status"))), [0, 0])
+        c[0] += 1
+        c[1] += g["cluster_id"] in shown_ids
+    overview = md_table(["object", "status", "groups", "listed below"],
+                        [(o, st, n, k) for (o, st), (n, k) in sorted(counts.items())])
+    where = []
+    if csv_path:
+        where.append(f"every group, in this order: `{csv_path}`")
+    if details_path:
+        where.append(f"before → after and evidence of every group: `{details_path}`")
+    if out_dir:
+        where.append(f"one group: `nayose explain {out_dir} CLUSTER_ID`")
+    head = (f"{total:,} groups: review groups first, then auto groups, each least certain (weakest link, floored "
+            "to 4 decimals) first.")
+    if len(shown) < total:
+        hidden = total - len(shown)
+        head += (f" **Listed: {len(shown):,} of {total:,}; {hidden:,} not shown** (at least {per} of each object "
+                 f"and status: {', '.join(objects)}; counts below).")
+    else:
+        head += " Every group is listed."
+    text = head + "\n\n" + overview + "\n\n" + md_table(INDEX_HEADERS, [_index_row(g) for g in shown])
+    if where:
+        text += "\n\n" + "; ".join(where) + "."
     return text
 
 
@@ -217,12 +308,17 @@ def how_to_approve_md(plan_id: str, example_cluster: str | None) -> str:
     example = example_cluster or "CLUSTER_ID"
     return (
         "Launch the job **review_plan** from the Launchpad with this config (the launch is the decision). "
-        "`decision`: `approve` (every group), `approve_partial` (the `include_clusters`, or every group but the "
-        "`exclude_clusters`) or `reject`. The sensor `apply_approved_plans` then launches **apply_plan** for the "
-        "approved groups (a dry run unless the deployment is configured to execute).\n\n"
+        "`decision`: `approve` (every group, lists left empty), `approve_partial` or `reject`. approve_partial "
+        f"takes **either** `include_clusters` (only those groups, e.g. `include_clusters: [{example}]`) **or** "
+        f"`exclude_clusters` (every group but those, e.g. `exclude_clusters: [{example}]`); naming both is refused. "
+        "A plan can be approved only once its blocking checks passed, and not after a reject. The sensor "
+        "`apply_approved_plans` then launches **apply_plan** for the approved groups (a dry run unless the "
+        "deployment is configured to execute).\n\n"
         "```yaml\nops:\n  record_decision:\n    config:\n"
-        f"      plan_id: {plan_id}\n      decision: approve_partial\n      include_clusters: [{example}]\n"
-        "      exclude_clusters: []\n      reviewer: your.name@example.com\n      note: checked the review groups\n```"
+        f"      plan_id: {plan_id}\n      decision: approve_partial\n"
+        "      include_clusters: []   # only these groups\n"
+        "      exclude_clusters: []   # or: every group but these\n"
+        "      reviewer: your.name@example.com\n      note: checked the review groups\n```"
     )
 
 
@@ -312,19 +408,17 @@ def plan_review_metadata(
     config: Config,
     before_after_fn,
     card_conflicts: list[str] | None = None,
+    required_checks=(),
 ) -> dict:
-    """Register the freshly published plan (out_dir/merge_plan.json), apply the run's auto-approval
-    policy, and describe the plan for review (see the module doc)."""
+    """Register the freshly published plan (out_dir/merge_plan.json) as needing `required_checks`
+    before it can be approved, and describe the plan for review (see the module doc)."""
     plan_json = out_dir / "merge_plan.json"
     doc = load_document(plan_json)
-    record: PlanRecord = register_plan(con, plan_json, out_dir, run_id=context.run.run_id, card_conflicts=card_conflicts or [])
+    record: PlanRecord = register_plan(con, plan_json, out_dir, run_id=context.run.run_id,
+                                       card_conflicts=card_conflicts or [], required_checks=required_checks)
     kept_dir = Path(record.plan_path).parent
     th = config.matching.thresholds
-
     policy = policy_from_tags(context.run.tags or {})
-    auto = auto_approve(con, record.plan_id, policy, run_id=context.run.run_id) if policy.enabled else None
-    if auto is not None:
-        context.log.info(f"auto-approval policy approved {len(auto.approved_clusters)} group(s): decision {auto.decision_id}")
 
     png = score_distribution_png(doc, th.review, th.auto)
     png_path = kept_dir / SCORE_PNG
@@ -346,6 +440,8 @@ def plan_review_metadata(
         details += [group_md(g, bas.get(g["cluster_id"]), fields=100) for g in part]
     details_path = kept_dir / GROUPS_MD
     write_atomic_bytes(details_path, ("\n\n".join(details) + "\n").encode("utf-8"))
+    index_csv = kept_dir / GROUP_INDEX_CSV
+    write_group_index_csv(doc, index_csv)
 
     statuses: dict[str, int] = {}
     actions: dict[str, int] = {}
@@ -354,12 +450,15 @@ def plan_review_metadata(
         for st in g.get("steps", []):
             actions[st["action"]] = actions.get(st["action"], 0) + 1
     example = to_review[0]["cluster_id"] if to_review else None
+    checks = list(required_checks)
     summary = (
         f"Plan {record.plan_id} (made {record.made_at:%Y-%m-%d %H:%M %Z}, data as of {doc.get('created_at')}): "
         f"{len(doc['clusters']):,} groups ({statuses.get('auto', 0):,} auto, {statuses.get('review', 0):,} review); "
         f"steps: {actions.get('merge', 0):,} merge, {actions.get('convert_lead', 0):,} convert_lead. "
-        f"Approve with the review_plan job (plan_id {record.plan_id})."
-        + (f" Auto-approved by policy: {len(auto.approved_clusters):,} groups." if auto else "")
+        f"Approve with the review_plan job (plan_id {record.plan_id})"
+        + (f" once its {len(checks)} blocking check(s) passed (review/checks)." if checks else ".")
+        + (" Auto-approval policy on: it approves the qualifying groups when the blocking checks have passed."
+           if policy.enabled else "")
     )
     metadata = {
         "review/summary": dg.MetadataValue.text(summary),
@@ -369,12 +468,19 @@ def plan_review_metadata(
             md_table(["status", "groups"], sorted(statuses.items()))
             + "\n\n" + md_table(["action", "steps"], sorted(actions.items()))
         ),
+        "review/checks": dg.MetadataValue.md(
+            ("review_plan accepts an approval of this plan only once every blocking check below passed (each "
+             "reports its outcome to the store; see the asset's Checks tab):\n\n"
+             + "\n".join(f"- `{c}`" for c in checks)) if checks else "No blocking check is required."
+        ),
         "review/how_to_approve": dg.MetadataValue.md(how_to_approve_md(record.plan_id, example)),
         "review/groups_to_review": dg.MetadataValue.md(
             "The least certain groups (weakest link first): the master's values before → after the merge, "
             "and the evidence of each link.\n\n" + review_md
         ),
-        "review/group_index": dg.MetadataValue.md(group_index_md(doc)),
+        "review/group_index": dg.MetadataValue.md(
+            group_index_md(doc, csv_path=index_csv, details_path=details_path, out_dir=out_dir)),
+        "review/group_index_csv": dg.MetadataValue.path(str(index_csv)),
         "review/group_details": dg.MetadataValue.path(str(details_path)),
         "review/explain": dg.MetadataValue.text(f"nayose explain {out_dir} CLUSTER_ID"),
         "review/score_distribution": dg.MetadataValue.md(png_markdown(png, "plan score distribution")),
@@ -386,9 +492,44 @@ def plan_review_metadata(
         },
         "review/decisions": dg.MetadataValue.md(decisions_md(con, record.plan_id)),
     }
-    if auto is not None:
-        metadata["review/auto_approval"] = dg.MetadataValue.text(
-            f"decision {auto.decision_id}: {len(auto.approved_clusters)} group(s) approved by the policy "
-            f"(every link ≥ {policy.min_probability:g}, ≤ {policy.max_records} records, no card conflict, no convert_lead)"
-        )
     return metadata
+
+
+def report_plan_check(context, con: duckdb.DuckDBPyConnection, check_name: str, passed: bool, detail: str = "") -> dict:
+    """Record a blocking check's outcome for the merge plan this run registered (the Dagster side of
+    nayose.review.record_check); when every blocking check of the plan has passed, apply the run's
+    auto-approval policy. Returns metadata for the check result."""
+    from nayose.review import latest_plan
+
+    run_id = context.run.run_id
+    row = con.execute(
+        "SELECT plan_id FROM plans WHERE run_id = ? AND coalesce(kind, 'merge') = 'merge'", [run_id]
+    ).fetchone() if _has_plans(con) else None
+    if row is None:
+        latest = latest_plan(con, "merge") if _has_plans(con) else None
+        return {"plan_id": dg.MetadataValue.text(
+            f"none registered by this run: outcome not recorded (the latest plan is "
+            f"{latest.plan_id if latest else 'none'})")}
+    plan_id = row[0]
+    record_check(con, plan_id, check_name, passed, run_id=run_id, detail=detail)
+    status = check_status(con, plan_id)
+    metadata = {"plan_id": dg.MetadataValue.text(plan_id),
+                "plan_checks": dg.MetadataValue.text(status.text())}
+    policy = policy_from_tags(context.run.tags or {})
+    if status.ok and policy.enabled:
+        auto = auto_approve(con, plan_id, policy, run_id=run_id)
+        if auto is not None:
+            text = (f"decision {auto.decision_id}: {len(auto.approved_clusters)} group(s) approved by the policy "
+                    f"(every link ≥ {policy.min_probability:g}, ≤ {policy.max_records} records, no card conflict, "
+                    "no convert_lead), after all blocking checks passed")
+            context.log.info(f"auto-approval policy: {text}")
+            metadata["auto_approval"] = dg.MetadataValue.text(text)
+        else:
+            metadata["auto_approval"] = dg.MetadataValue.text("policy on: no group qualifies")
+    return metadata
+
+
+def _has_plans(con: duckdb.DuckDBPyConnection) -> bool:
+    from nayose.store import table_exists
+
+    return table_exists(con, "plans")

@@ -20,9 +20,16 @@
 merge_plan.json carries `as_of`: every record's SystemModstamp (else LastModifiedDate) as exported,
 which the applier's stale check compares with the org. Same input and config give the same plan_id and
 byte-identical files: `plan_id` is a SHA-256 of the input records (every column but the source
-file name / row) and the config; `created_at` is not the wall clock but the newest
+file name / row), the config, the plan format (PLAN_FORMAT) and the plan's content (every group line
+of merge_plan.json, the delete candidates and the Leads at Accounts), so two runs that group the
+same input differently (an incremental and a full run, another model) give two plan ids;
+`created_at` is not the wall clock but the newest
 LastModifiedDate (else CreatedDate) of the input, i.e. the as-of time of the data the plan
 was made from. CSV cells starting with = + - @ tab or CR are prefixed with ' (Excel safety).
+field_changes.csv's `written` column says whether the applier writes the change: `yes`, or
+`not written: relationship field` (Account.Name …: a field of the related record) / `not written:
+system or compound field` (nayose.apply.NON_UPDATEABLE) — such rows show what survivorship chose,
+not what the merge changes.
 """
 
 from __future__ import annotations
@@ -48,6 +55,31 @@ from nayose.store import table_exists
 from nayose.survive import card_sql
 
 MAX_LOSERS_PER_MERGE = 2  # Salesforce merge(): a master and at most 2 other records
+#: Part of every plan id: a change of the plan files' format makes a new plan id (never one id for two files).
+PLAN_FORMAT = "2"
+RELATIONSHIP_NOT_WRITTEN = "not written: relationship field"
+SYSTEM_NOT_WRITTEN = "not written: system or compound field"
+
+
+def not_written_reason(field: str) -> str | None:
+    """Why the applier never writes a surviving value of `field` on the master (None: it does):
+    a relationship field (Account.Name: the related record's field) or a system / compound field."""
+    from nayose.apply import NON_UPDATEABLE
+
+    if "." in field:
+        return RELATIONSHIP_NOT_WRITTEN
+    if field in NON_UPDATEABLE:
+        return SYSTEM_NOT_WRITTEN
+    return None
+
+
+def _written_sql(col: str) -> str:
+    """SQL twin of not_written_reason: 'yes' or the reason."""
+    from nayose.apply import NON_UPDATEABLE
+
+    names = ", ".join(_lit(f) for f in sorted(NON_UPDATEABLE))
+    return (f"CASE WHEN contains({col}, '.') THEN {_lit(RELATIONSHIP_NOT_WRITTEN)} "
+            f"WHEN {col} IN ({names}) THEN {_lit(SYSTEM_NOT_WRITTEN)} ELSE 'yes' END")
 EXCEL_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -260,8 +292,9 @@ def _has_column(con: duckdb.DuckDBPyConnection, table: str, col: str) -> bool:
 # Outputs
 
 
-def plan_identity(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[str, str]:
-    """(plan_id, created_at), both derived from the input and the config only."""
+def plan_identity(con: duckdb.DuckDBPyConnection, config: Config, content: str = "") -> tuple[str, str]:
+    """(plan_id, created_at): plan_id from the input, the config, the plan format and `content` (the
+    digest of the plan's content, plan_content_digest); created_at from the input."""
     cols = [c[0] for c in con.execute('DESCRIBE "raw_records"').fetchall() if not c[0].startswith("_source_")]
     row = "concat_ws(chr(31), " + ", ".join(f'coalesce(CAST("{c}" AS VARCHAR), chr(0))' for c in cols) + ")"
     digest = con.execute(f'SELECT md5(string_agg(md5({row}), \'\' ORDER BY "Id")) FROM raw_records').fetchall()[0][0]
@@ -269,11 +302,28 @@ def plan_identity(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[str, 
     h.update((digest or "").encode())
     h.update(b"\x00")
     h.update(json.dumps(config.model_dump(mode="json"), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    h.update(b"\x00" + PLAN_FORMAT.encode() + b"\x00" + content.encode())
     ts = con.execute(
         "SELECT strftime(coalesce(max(last_modified_date), max(created_date), TIMESTAMP '1970-01-01'), '%Y-%m-%dT%H:%M:%SZ') "
         "FROM normalized_records"
     ).fetchall()[0][0]
     return "plan_" + h.hexdigest()[:24], ts
+
+
+def _table_digest(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """md5 of every row of `table` (as JSON, in a fixed order); '' when the table is empty or absent."""
+    if not table_exists(con, table):
+        return ""
+    return con.execute(
+        f"SELECT CASE WHEN count(*) = 0 THEN '' ELSE md5(string_agg(j, chr(30) ORDER BY j)) END FROM "
+        f'(SELECT CAST(to_json(t) AS VARCHAR) AS j FROM "{table}" t)'
+    ).fetchall()[0][0] or ""
+
+
+def plan_content_digest(con: duckdb.DuckDBPyConnection, group_lines_sha256: str) -> str:
+    """The digest of a plan's content: its group lines (merge_plan.json, hashed as written), its delete
+    candidates and its Leads at Accounts."""
+    return "|".join((group_lines_sha256, _table_digest(con, "delete_plan"), _table_digest(con, "lead_accounts")))
 
 
 def _modified_expr(con: duckdb.DuckDBPyConnection, alias: str) -> str:
@@ -363,9 +413,12 @@ def _cluster_lines(con: duckdb.DuckDBPyConnection, config: Config) -> Iterable[s
 
 def plan_document(con: duckdb.DuckDBPyConnection, config: Config) -> dict:
     """merge_plan.json as a dict."""
-    plan_id, created_at = plan_identity(con, config)
-    return {"plan_id": plan_id, "created_at": created_at,
-            "clusters": [json.loads(line) for line in _cluster_lines(con, config)]}
+    lines = list(_cluster_lines(con, config))
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode("utf-8") + b"\n")
+    plan_id, created_at = plan_identity(con, config, plan_content_digest(con, h.hexdigest()))
+    return {"plan_id": plan_id, "created_at": created_at, "clusters": [json.loads(line) for line in lines]}
 
 
 def write_plan_json(path: Path, doc: dict, lines: Iterable[str] | None = None) -> int:
@@ -411,9 +464,22 @@ def write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, conf
 
 def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, config: Config) -> dict:
     out = Path(out_dir)
-    plan_id, created_at = plan_identity(con, config)
-    n_groups = write_plan_json(out / "merge_plan.json", {"plan_id": plan_id, "created_at": created_at},
-                               _cluster_lines(con, config))
+    if not table_exists(con, "lead_accounts"):  # (a store whose plan was made before Leads at Accounts)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE lead_accounts ({LEAD_ACCOUNTS_COLUMNS})")
+    # The group lines are made once, hashed as they are spooled to a file; the plan id covers them.
+    spool = out / ".merge_plan.groups"
+    h = hashlib.sha256()
+    try:
+        with open(spool, "w", encoding="utf-8", newline="\n") as f:
+            for line in _cluster_lines(con, config):
+                h.update(line.encode("utf-8") + b"\n")
+                f.write(line + "\n")
+        plan_id, created_at = plan_identity(con, config, plan_content_digest(con, h.hexdigest()))
+        with open(spool, encoding="utf-8", newline="\n") as f:
+            n_groups = write_plan_json(out / "merge_plan.json", {"plan_id": plan_id, "created_at": created_at},
+                                       (line.rstrip("\n") for line in f))
+    finally:
+        spool.unlink(missing_ok=True)
     pid = "'" + plan_id.replace("'", "''") + "'"
     n_steps = copy_csv(
         con,
@@ -443,15 +509,20 @@ def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, con
         con.execute("CREATE OR REPLACE TEMP TABLE _plan_current (__id VARCHAR, field VARCHAR, value VARCHAR)")
     n_changes = copy_csv(
         con,
-        """SELECT s.cluster_id, s.status, s.master_id, f.field, c.value AS current_value, f.value AS new_value,
-                  f.from_id, f.rule
+        f"""SELECT s.cluster_id, s.status, s.master_id, f.field, c.value AS current_value, f.value AS new_value,
+                  f.from_id, f.rule, {_written_sql("f.field")} AS written
            FROM survivors s JOIN surviving_fields f USING (cluster_id)
            LEFT JOIN _plan_current c ON c.__id = s.master_id AND c.field = f.field
            WHERE nullif(c.value, '') IS DISTINCT FROM nullif(f.value, '')
            ORDER BY s.cluster_id, f.ord""",
-        ["cluster_id", "status", "master_id", "field", "current_value", "new_value", "from_id", "rule"],
+        ["cluster_id", "status", "master_id", "field", "current_value", "new_value", "from_id", "rule", "written"],
         out / "field_changes.csv",
     )
+    n_not_written = con.execute(
+        f"""SELECT count(*) FROM survivors s JOIN surviving_fields f USING (cluster_id)
+            LEFT JOIN _plan_current c ON c.__id = s.master_id AND c.field = f.field
+            WHERE nullif(c.value, '') IS DISTINCT FROM nullif(f.value, '') AND {_written_sql("f.field")} <> 'yes'"""
+    ).fetchall()[0][0]
     con.execute("DROP TABLE IF EXISTS _plan_current")
     n_delete = copy_csv(
         con,
@@ -462,8 +533,6 @@ def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, con
     )
     # Leads of existing customer Accounts (a worklist; every run writes the file, the header alone when
     # no Lead is listed, so that none is left over from an earlier run's)
-    if not table_exists(con, "lead_accounts"):  # (a store whose plan was made before Leads at Accounts)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE lead_accounts ({LEAD_ACCOUNTS_COLUMNS})")
     company = 'CAST(r."Company" AS VARCHAR)' if "Company" in raw_cols else "l.lead_company"
     n_leads = copy_csv(
         con,
@@ -477,4 +546,5 @@ def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, con
         out / "lead_accounts.csv",
     )
     return {"plan_id": plan_id, "groups": n_groups, "steps": n_steps,
-            "field_changes": n_changes, "delete_candidates": n_delete, "leads_at_accounts": n_leads}
+            "field_changes": n_changes, "field_changes_not_written": int(n_not_written),
+            "delete_candidates": n_delete, "leads_at_accounts": n_leads}

@@ -39,10 +39,18 @@ the optional `flag:` / `delete:` prefix limits it to the flag rows or the prospe
 (`delete:over_cap`: only the prospects deleted because they are over the cap; `flag` alone: every
 flag row).
 
+* `plan_checks(plan_id, check_name, passed, run_id, evaluated_at, detail)`: the outcomes of the
+  blocking checks a plan was registered as needing (`plans.required_checks`, reported with
+  `record_check` by the Dagster checks of merge_plan).
+
 Decisions are validated before they are written (`record_decision`): the plan must exist, be the
-latest of its kind and be younger than the maximum age; every named cluster id / record Id must be
-in the plan and every reason selector must select something; a group or row approved by an earlier
-decision of the plan is not approved twice. Every write happens in one transaction, so a failed
+latest of its kind and be younger than the maximum age; an approval needs every required blocking
+check passed (`require_checks_passed`) and no reject of the plan (`plan_rejection`: a reject also
+stops the approvals not applied yet, see pipelines/review.py); every named cluster id / record Id
+must be in the plan and every reason selector must select something; with include ids given, the
+exclude ids must be among them (an exclude list beside an include list is refused, not ignored); a
+group or row approved by an earlier decision of the plan is not approved twice. A merge plan id
+names one plan: registering other files under a kept plan_id is refused. Every write happens in one transaction, so a failed
 write leaves no half-recorded plan or decision.
 """
 
@@ -190,9 +198,15 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             object VARCHAR, field VARCHAR, value VARCHAR, reason_code VARCHAR, reason VARCHAR, as_of VARCHAR,
             PRIMARY KEY (plan_id, item_key))"""
     )
-    # Migrate stores made before sync plans were reviewed.
+    # The outcomes of a plan's blocking checks (the Dagster checks of merge_plan report them).
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS plan_checks (
+            plan_id VARCHAR NOT NULL, check_name VARCHAR NOT NULL, passed BOOLEAN NOT NULL, run_id VARCHAR,
+            evaluated_at TIMESTAMPTZ NOT NULL, detail VARCHAR, PRIMARY KEY (plan_id, check_name))"""
+    )
+    # Migrate stores made before sync plans were reviewed (and before blocking checks were recorded).
     for table, cols in (
-        ("plans", [("kind", "VARCHAR DEFAULT 'merge'")]),
+        ("plans", [("kind", "VARCHAR DEFAULT 'merge'"), ("required_checks", "VARCHAR[]")]),
         ("plan_decisions", [("include_ids", "VARCHAR[]"), ("exclude_ids", "VARCHAR[]"),
                             ("include_reasons", "VARCHAR[]"), ("approved_items", "VARCHAR[]")]),
     ):
@@ -346,6 +360,24 @@ def _stored_digests(con: duckdb.DuckDBPyConnection, plan_id: str) -> dict[str, s
     return (json.loads(rows[0][0]) or {}).get("files_sha256")
 
 
+def _differing_files(kept: Path, doc: dict, source_path: Path | None, kind: str) -> list[str]:
+    """The files of a plan about to be registered that differ from those already kept under its
+    plan_id (none when nothing is kept yet)."""
+    if not kept.is_file():
+        return []
+    main, extras = PLAN_FILES[kind]
+    if source_path is None or not source_path.is_file():
+        return [] if load_document(kept) == json.loads(json.dumps(doc)) else [main]
+    names = {main: source_path, **{n: source_path.parent / n for n in extras}}
+    diff = []
+    for name, src in names.items():
+        old = kept.parent / name
+        if src.is_file() != old.is_file() or (
+                src.is_file() and hashlib.sha256(src.read_bytes()).digest() != hashlib.sha256(old.read_bytes()).digest()):
+            diff.append(name)
+    return diff
+
+
 def verified_document(con: duckdb.DuckDBPyConnection, plan: "PlanRecord") -> dict:
     """The plan's kept document, after checking every kept file against the digests recorded when
     the plan was first registered: an approval is of what the analyst reviewed, so a kept file
@@ -373,13 +405,19 @@ def register_plan(
     made_at: datetime | None = None,
     card_conflicts: Iterable[str] = (),
     reason_codes: Mapping[str, str] | None = None,
+    required_checks: Iterable[str] = (),
 ) -> PlanRecord:
     """Record a plan (merge_plan.json path or dict, or a sync plan's sync_plan.json path) as the
     latest plan of its kind, keep a copy of its files under out_dir/plans/<plan_id>/, and list its
-    groups (merge) or rows (sync, see register_sync_plan). Registering the same plan_id again (same
-    input and config) makes it the latest again with a new made_at; its decisions stay.
+    groups (merge) or rows (sync, see register_sync_plan). Registering the same plan_id again (the
+    same plan: its id covers its content) makes it the latest again with a new made_at; its decisions
+    stay. A merge plan whose files differ from those kept under the same plan_id is refused: one
+    plan id names one plan.
     `card_conflicts`: cluster ids where a business-card value would be overwritten (the plan
-    check's findings), counted as card conflicts for the auto-approval policy."""
+    check's findings), counted as card conflicts for the auto-approval policy.
+    `required_checks`: the blocking checks the plan must pass before it can be approved (their
+    outcomes are reported with record_check; none: no gate). Registering clears earlier outcomes:
+    this run's checks decide."""
     ensure_tables(con)
     source_path = None if isinstance(plan, dict) else Path(plan)
     doc = load_document(plan)
@@ -391,6 +429,13 @@ def register_plan(
                               "(the flag and delete plans are read from beside it)")
         return register_sync_plan(con, source_path, out_dir, run_id=run_id, made_at=made_at, reason_codes=reason_codes)
     out = Path(out_dir)
+    differ = _differing_files(out / "plans" / doc["plan_id"] / PLAN_FILES["merge"][0], doc, source_path, "merge")
+    if differ:
+        raise ReviewError(
+            f"plan {doc['plan_id']} is already registered with other content ({', '.join(differ)} differ from "
+            f"{out / 'plans' / doc['plan_id']}): not registered, so that one plan id never names two plans. The plan "
+            "kept under that id and its decisions are unchanged; make the plan again (its id covers its content)."
+        )
     kept = _archive(doc, source_path, out)
     made = _aware(made_at or _now())
     groups = _group_rows(doc)
@@ -420,7 +465,7 @@ def register_plan(
     con.execute("BEGIN TRANSACTION")
     try:
         _insert_plan(con, doc["plan_id"], "merge", doc.get("created_at"), made, len(groups) - len(conversions), out, kept,
-                     summary, run_id)
+                     summary, run_id, required_checks)
         con.execute("DELETE FROM plan_groups WHERE plan_id = ?", [doc["plan_id"]])
         if groups:
             con.executemany(
@@ -440,15 +485,107 @@ def register_plan(
 
 
 def _insert_plan(con: duckdb.DuckDBPyConnection, plan_id: str, kind: str, created_at: str | None, made: datetime,
-                 n: int, out: Path, kept: Path, summary: dict, run_id: str | None) -> None:
-    """Make the plan the latest of its kind (inside the caller's transaction)."""
+                 n: int, out: Path, kept: Path, summary: dict, run_id: str | None,
+                 required_checks: Iterable[str] = ()) -> None:
+    """Make the plan the latest of its kind (inside the caller's transaction); its blocking checks
+    are to be evaluated again (record_check)."""
     con.execute("UPDATE plans SET is_latest = false WHERE is_latest AND coalesce(kind, 'merge') = ?", [kind])
     con.execute("DELETE FROM plans WHERE plan_id = ?", [plan_id])
+    con.execute("DELETE FROM plan_checks WHERE plan_id = ?", [plan_id])
     con.execute(
-        "INSERT INTO plans (plan_id, created_at, made_at, groups, out_dir, plan_path, document, is_latest, run_id, kind) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, true, ?, ?)",
-        [plan_id, created_at, made, n, str(out), str(kept), json.dumps(summary, ensure_ascii=False), run_id, kind],
+        "INSERT INTO plans (plan_id, created_at, made_at, groups, out_dir, plan_path, document, is_latest, run_id, kind, "
+        "required_checks) VALUES (?, ?, ?, ?, ?, ?, ?, true, ?, ?, ?)",
+        [plan_id, created_at, made, n, str(out), str(kept), json.dumps(summary, ensure_ascii=False), run_id, kind,
+         sorted(set(required_checks))],
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocking checks: a plan is approved only once every blocking check of the run that made it passed
+
+
+def record_check(
+    con: duckdb.DuckDBPyConnection,
+    plan_id: str,
+    check_name: str,
+    passed: bool,
+    *,
+    run_id: str | None = None,
+    detail: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Store the outcome of one blocking check of a registered plan (the latest outcome counts)."""
+    ensure_tables(con)
+    if get_plan(con, plan_id) is None:
+        raise ReviewError(f"plan {plan_id} is not registered: check {check_name} cannot be recorded for it")
+    con.execute("DELETE FROM plan_checks WHERE plan_id = ? AND check_name = ?", [plan_id, check_name])
+    con.execute(
+        "INSERT INTO plan_checks (plan_id, check_name, passed, run_id, evaluated_at, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        [plan_id, check_name, bool(passed), run_id, _aware(now or _now()), detail or ""],
+    )
+
+
+@dataclass
+class CheckStatus:
+    """A plan's blocking checks: which it needs, which passed, failed or were not evaluated yet."""
+
+    plan_id: str
+    required: list[str]
+    passed: list[str]
+    failed: list[tuple[str, str | None, str]]   # (check, run_id, detail)
+    pending: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.pending
+
+    def text(self) -> str:
+        if not self.required:
+            return "no blocking check required"
+        if self.ok:
+            return f"all {len(self.required)} blocking check(s) passed ({', '.join(self.required)})"
+        parts = []
+        if self.failed:
+            parts.append("failed: " + ", ".join(n for n, _, _ in self.failed))
+        if self.pending:
+            parts.append("not evaluated yet: " + ", ".join(self.pending))
+        return "; ".join(parts)
+
+
+def check_status(con: duckdb.DuckDBPyConnection, plan_id: str) -> CheckStatus:
+    """The blocking checks of a plan and their outcomes (a store without the tables: none required)."""
+    required: list[str] = []
+    if table_exists(con, "plans") and "required_checks" in _columns(con, "plans"):
+        row = con.execute("SELECT required_checks FROM plans WHERE plan_id = ?", [plan_id]).fetchone()
+        required = sorted(row[0] or []) if row else []
+    results: dict[str, tuple[bool, str | None, str]] = {}
+    if required and table_exists(con, "plan_checks"):
+        results = {n: (bool(p), r, d or "") for n, p, r, d in con.execute(
+            "SELECT check_name, passed, run_id, detail FROM plan_checks WHERE plan_id = ?", [plan_id]).fetchall()}
+    passed = [n for n in required if n in results and results[n][0]]
+    failed = [(n, results[n][1], results[n][2]) for n in required if n in results and not results[n][0]]
+    pending = [n for n in required if n not in results]
+    return CheckStatus(plan_id, required, passed, failed, pending)
+
+
+def require_checks_passed(con: duckdb.DuckDBPyConnection, plan: "PlanRecord") -> CheckStatus:
+    """Raise ReviewError unless every blocking check of the plan passed."""
+    st = check_status(con, plan.plan_id)
+    if st.failed:
+        name, run_id, detail = st.failed[0]
+        raise ReviewError(
+            f"plan {plan.plan_id} failed its blocking check(s) {', '.join(n for n, _, _ in st.failed)}"
+            + (f" (run {run_id})" if run_id else "") + (f": {detail}" if detail else "")
+            + ". A plan that failed a blocking check cannot be approved or applied; fix the cause and make a new plan."
+        )
+    if st.pending:
+        raise ReviewError(
+            f"plan {plan.plan_id} has not passed its blocking check(s) yet: {', '.join(st.pending)} not evaluated "
+            + (f"(run {plan.run_id} " if plan.run_id else "(the run that made it ")
+            + "is still running, stopped before its checks or left them out). Approve it once they passed, or "
+            "materialize merge_plan with its checks and review that plan."
+        )
+    return st
 
 
 # ---------------------------------------------------------------------------------------------
@@ -783,7 +920,24 @@ def _check_plan(con, plan_id: str, decision: str, reviewer: str, max_age_hours: 
                 f"plan {plan_id} was made {plan.made_at:%Y-%m-%d %H:%M %Z}, {_age_text(age)} ago: older than the "
                 f"maximum age of {max_age_hours:g} h for a decision. Make a new plan (materialize {asset}) and review that."
             )
+    if decision != "reject":
+        rejected = plan_rejection(con, plan_id)
+        if rejected is not None:
+            raise ReviewError(f"{rejected_text(rejected)}: a rejected plan cannot be approved. Make and review a new plan.")
+        require_checks_passed(con, plan)
     return plan
+
+
+def plan_rejection(con: duckdb.DuckDBPyConnection, plan_id: str) -> "DecisionRecord | None":
+    """The first reject recorded on the plan (None: not rejected)."""
+    found = [d for d in decisions(con, plan_id) if d.decision == "reject"]
+    return found[0] if found else None
+
+
+def rejected_text(rej: "DecisionRecord") -> str:
+    note = f" ({rej.note!r})" if rej.note else ""
+    return (f"plan {rej.plan_id} was rejected by {rej.reviewer} at {rej.decided_at:%Y-%m-%d %H:%M:%S %Z} "
+            f"(decision {rej.decision_id}{note})")
 
 
 def _resolve_merge(con, plan: PlanRecord, decision: str, inc: list[str], exc: list[str]) -> Resolution:
@@ -803,6 +957,14 @@ def _resolve_merge(con, plan: PlanRecord, decision: str, inc: list[str], exc: li
         raise ReviewError(
             f"{decision} applies to the whole plan and takes no cluster ids; "
             "use approve_partial with include_clusters / exclude_clusters to approve part of it"
+        )
+    outside = [c for c in exc if c not in set(inc)]
+    if inc and outside:
+        raise ReviewError(
+            f"exclude_clusters {_list(outside)} are not in include_clusters: with include_clusters set only those "
+            f"{len(inc)} group(s) are approved, and excluding others would change nothing. To approve every group but "
+            "some, leave include_clusters empty and list them in exclude_clusters; to approve only some, list them in "
+            "include_clusters and leave exclude_clusters empty."
         )
     res = Resolution(plan, include_clusters=inc, exclude_clusters=exc)
     if decision == "reject":
@@ -862,6 +1024,12 @@ def _resolve_sync(con, plan: PlanRecord, decision: str, ids_in: list[str], ids_e
     both = [i for i in ids_in if i in set(ids_ex)]
     if both:
         raise ReviewError(f"record id(s) both included and excluded: {_list(both)}")
+    outside = [i for i in ids_ex if i not in set(ids_in)]
+    if ids_in and outside:
+        raise ReviewError(
+            f"exclude_ids {_list(outside)} are not in include_ids: with include_ids set only the rows of those ids are "
+            "approved, and excluding others would change nothing. Leave include_ids empty to approve every row but some."
+        )
     # Selectors are matched once per distinct (kind, reason code), not per row.
     kinds_codes = {(it["item_kind"], it["reason_code"]) for it in items}
     selected = {sel: {kc for kc in kinds_codes if reason_matches(sel, *kc)} for sel in reasons}

@@ -13,8 +13,15 @@
   sync_delete_plan.csv, journaled like merges): a dry run (journal entries with status dry_run) unless the deployment is configured to execute
   (`ReviewSettings.execute` or NAYOSE_APPLY_EXECUTE=1) and Salesforce settings (NAYOSE_SF_*) exist.
 * Schedule `nayose_nightly`: extract → plan every night (cron and timezone configurable, default
-  02:00 Asia/Tokyo, stopped until switched on); with the auto-approval policy switched on, the
-  nightly plan approves its safest groups itself (see nayose.review.AutoApprovalPolicy).
+  02:00 Asia/Tokyo, stopped until switched on) on the source the deployment names in
+  NAYOSE_NIGHTLY_SOURCE (salesforce: the salesforce_records extract, then the plan, in one run;
+  csv: the csv_paths of NAYOSE_NIGHTLY_RUN_CONFIG; sample: the built-in synthetic org, only when set
+  so explicitly). With no source, or an invalid nightly setting, its ticks are skipped with the
+  reason (the code location still loads: review_plan and apply_plan stay available). With the
+  auto-approval policy switched on, the nightly plan approves its safest groups itself once its
+  blocking checks passed (see nayose.review.AutoApprovalPolicy).
+* A reject stops the approvals of the plan not applied yet: the sensor launches no apply for them and
+  apply_plan skips them; an approval after a reject is refused.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config and resource types of the
@@ -24,7 +31,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Sequence
 
 import dagster as dg
 from pydantic import Field
@@ -44,6 +51,12 @@ TIMEZONE_ENV = "NAYOSE_NIGHTLY_TIMEZONE"
 AUTO_APPROVE_ENV = "NAYOSE_AUTO_APPROVE"
 NIGHTLY_RUN_CONFIG_ENV = "NAYOSE_NIGHTLY_RUN_CONFIG"
 NIGHTLY_INCREMENTAL_ENV = "NAYOSE_NIGHTLY_INCREMENTAL"
+NIGHTLY_SOURCE_ENV = "NAYOSE_NIGHTLY_SOURCE"
+AUTO_MIN_PROBABILITY_ENV = "NAYOSE_AUTO_MIN_PROBABILITY"
+AUTO_MAX_RECORDS_ENV = "NAYOSE_AUTO_MAX_RECORDS"
+NIGHTLY_SOURCES = ("salesforce", "csv", "sample")
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,19 +183,23 @@ def apply_approved_groups(
     context: dg.OpExecutionContext, config: ApplyPlanConfig, store: NayoseStore, review: ReviewSettings
 ) -> dict:
     from nayose import apply as applier
-    from nayose.review import approved_sync_rows, approved_work, get_decision, get_plan, verified_document
+    from nayose.review import (approved_sync_rows, approved_work, get_decision, get_plan, plan_rejection,
+                               rejected_text, require_checks_passed, verified_document)
 
     flags: list = []
     deletes: list = []
     conversions: list = []
     groups: list = []
     document: dict = {}
+    rejected = None
     try:
         with store.connect() as con:
             decision = get_decision(con, config.decision_id)
             plan = get_plan(con, config.plan_id)
+            rejected = plan_rejection(con, config.plan_id) if plan is not None else None
             if plan is not None and decision is not None and decision.plan_id == plan.plan_id \
-                    and decision.decision in ("approve", "approve_partial"):
+                    and decision.decision in ("approve", "approve_partial") and rejected is None:
+                require_checks_passed(con, plan)  # (an approval is refused otherwise; checked again here)
                 # The approved rows, read from the plan files kept when the plan was registered
                 # (checked unchanged since: the document applied is the one checked).
                 document = verified_document(con, plan)
@@ -198,6 +215,20 @@ def apply_approved_groups(
         raise dg.Failure(description=f"decision {decision.decision_id} is a {decision.decision}, nothing to apply", allow_retries=False)
     if plan is None:
         raise dg.Failure(description=f"plan {config.plan_id} is not registered in {store.database}", allow_retries=False)
+    if rejected is not None:
+        # A reject revokes the approvals of the plan not applied yet (this one was launched before it).
+        text = (f"not applied: {rejected_text(rejected)} after approval {decision.decision_id} "
+                f"({decision.decided_at:%Y-%m-%d %H:%M:%S %Z}, by {decision.reviewer})")
+        context.log.warning(text)
+        context.add_output_metadata({
+            "plan_id": dg.MetadataValue.text(plan.plan_id),
+            "decision_id": dg.MetadataValue.text(decision.decision_id),
+            "mode": dg.MetadataValue.text("skipped: plan rejected"),
+            "skipped": dg.MetadataValue.text(text),
+        })
+        return {"skipped": text, "plan_id": plan.plan_id, "decision_id": decision.decision_id,
+                "rejected_by": rejected.reviewer, "rejected_at": rejected.decided_at.isoformat(),
+                "reject_decision_id": rejected.decision_id}
 
     execute = review.execute_requested()
     sf = None
@@ -277,9 +308,12 @@ def _sensor_interval() -> int:
         return 30
 
 
-def approval_run_requests(store: NayoseStore, cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
-    """RunRequests for the approvals decided after the cursor (an ISO timestamp); the new cursor."""
-    from nayose.review import approvals_since
+def approval_run_requests(
+    store: NayoseStore, cursor: str | None, skipped: list[str] | None = None
+) -> tuple[list[dg.RunRequest], str | None]:
+    """RunRequests for the approvals decided after the cursor (an ISO timestamp); the new cursor.
+    Approvals of a plan rejected since are not launched (described in `skipped`, when given)."""
+    from nayose.review import approvals_since, plan_rejection, rejected_text
     from nayose.store import connect
 
     if not store.database_path.is_file():
@@ -293,9 +327,15 @@ def approval_run_requests(store: NayoseStore, cursor: str | None) -> tuple[list[
         con = connect(store.database_path, read_only=True)
         try:
             found = approvals_since(con, after)
+            rejections = {pid: plan_rejection(con, pid) for pid in {d.plan_id for d in found}}
         finally:
             con.close()
             del con
+    new_cursor = max((d.decided_at for d in found), default=None)
+    for d in found:
+        if rejections.get(d.plan_id) is not None and skipped is not None:
+            skipped.append(f"approval {d.decision_id} not applied: {rejected_text(rejections[d.plan_id])}")
+    found = [d for d in found if rejections.get(d.plan_id) is None]
     requests = [
         dg.RunRequest(
             run_key=d.run_key,
@@ -305,7 +345,6 @@ def approval_run_requests(store: NayoseStore, cursor: str | None) -> tuple[list[
         )
         for d in found
     ]
-    new_cursor = max((d.decided_at for d in found), default=None)
     return requests, (new_cursor.isoformat() if new_cursor else cursor)
 
 
@@ -319,15 +358,18 @@ def approval_run_requests(store: NayoseStore, cursor: str | None) -> tuple[list[
     ),
 )
 def apply_approved_plans(context: dg.SensorEvaluationContext, store: NayoseStore):
+    skipped: list[str] = []
     try:
-        requests, cursor = approval_run_requests(store, context.cursor)
+        requests, cursor = approval_run_requests(store, context.cursor, skipped)
     except NayoseError as exc:
         # The store is being written (DuckDB admits no reader beside another process's writer): next tick.
         return dg.SkipReason(f"store not readable now: {exc}")
     if cursor != context.cursor and cursor is not None:
         context.update_cursor(cursor)
+    for text in skipped:
+        context.log.warning(text)
     if not requests:
-        return dg.SkipReason("no new approval")
+        return dg.SkipReason("; ".join(skipped) if skipped else "no new approval")
     return requests
 
 
@@ -335,9 +377,42 @@ def apply_approved_plans(context: dg.SensorEvaluationContext, store: NayoseStore
 # The nightly schedule
 
 
+def _switch(env, name: str, default: bool, errors: list[str]) -> bool:
+    raw = str(env.get(name, "")).strip()
+    if not raw:
+        return default
+    if raw.lower() in _ON:
+        return True
+    if raw.lower() in _OFF:
+        return False
+    errors.append(f"{name}={raw!r}: not a switch (on: {'/'.join(_ON)}; off: {'/'.join(_OFF)})")
+    return default
+
+
+def _valid_cron(cron: str) -> bool:
+    try:
+        from dagster._utils.schedules import is_valid_cron_string
+    except ImportError:  # (a Dagster without the helper: the schedule's construction checks it)
+        return True
+    return is_valid_cron_string(cron)
+
+
+def _valid_timezone(tz: str) -> bool:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(tz)
+    except Exception:  # (ZoneInfoNotFoundError, ValueError for odd keys)
+        return False
+    return True
+
+
 @dataclass
 class NightlySettings:
-    """When the nightly run starts and what it does (defaults from the environment, see from_env)."""
+    """When the nightly run starts and what it does (defaults from the environment, see from_env).
+
+    An invalid setting does not raise: it is listed in `errors` (naming the variable and its value),
+    the default is kept, and the schedule skips every tick with those errors until they are fixed."""
 
     cron: str = "0 2 * * *"
     timezone: str = "Asia/Tokyo"
@@ -348,38 +423,105 @@ class NightlySettings:
     # Match incrementally (raw_records' `incremental` run config): only what changed since the last
     # run; a full run when there is none or the config changed (nayose.incremental).
     incremental: bool = True
+    # Where the nightly records come from (NAYOSE_NIGHTLY_SOURCE, or the run config's raw_records
+    # source): salesforce, csv or sample. None: not configured, the schedule does not run.
+    source: str | None = None
+    errors: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "NightlySettings":
         env = os.environ if environ is None else environ
         s = cls()
-        s.cron = env.get(CRON_ENV, "").strip() or s.cron
-        s.timezone = env.get(TIMEZONE_ENV, "").strip() or s.timezone
-        s.auto_approve = env.get(AUTO_APPROVE_ENV, "").strip().lower() in ("1", "true", "yes")
-        if env.get("NAYOSE_AUTO_MIN_PROBABILITY", "").strip():
-            s.auto_min_probability = float(env["NAYOSE_AUTO_MIN_PROBABILITY"])
-        if env.get("NAYOSE_AUTO_MAX_RECORDS", "").strip():
-            s.auto_max_records = int(env["NAYOSE_AUTO_MAX_RECORDS"])
-        if env.get(NIGHTLY_INCREMENTAL_ENV, "").strip():
-            s.incremental = env[NIGHTLY_INCREMENTAL_ENV].strip().lower() not in ("0", "false", "no")
-        raw = env.get(NIGHTLY_RUN_CONFIG_ENV, "").strip()
+        errors = s.errors
+        cron = str(env.get(CRON_ENV, "")).strip()
+        if cron:
+            if _valid_cron(cron):
+                s.cron = cron
+            else:
+                errors.append(f"{CRON_ENV}={cron!r}: not a valid cron schedule (five fields, e.g. '0 2 * * *')")
+        tz = str(env.get(TIMEZONE_ENV, "")).strip()
+        if tz:
+            if _valid_timezone(tz):
+                s.timezone = tz
+            else:
+                errors.append(f"{TIMEZONE_ENV}={tz!r}: not an IANA time zone (e.g. 'Asia/Tokyo', 'UTC')")
+        s.auto_approve = _switch(env, AUTO_APPROVE_ENV, False, errors)
+        raw = str(env.get(AUTO_MIN_PROBABILITY_ENV, "")).strip()
         if raw:
             try:
-                s.run_config = json.loads(raw)
+                value = float(raw)
+                if not 0.0 < value <= 1.0:
+                    raise ValueError
+                s.auto_min_probability = value
+            except ValueError:
+                errors.append(f"{AUTO_MIN_PROBABILITY_ENV}={raw!r}: not a probability in (0, 1], e.g. 0.999")
+        raw = str(env.get(AUTO_MAX_RECORDS_ENV, "")).strip()
+        if raw:
+            try:
+                value = int(raw)
+                if not 2 <= value <= 3:
+                    raise ValueError
+                s.auto_max_records = value
+            except ValueError:
+                errors.append(f"{AUTO_MAX_RECORDS_ENV}={raw!r}: must be 2 or 3 (records of one Salesforce merge)")
+        s.incremental = _switch(env, NIGHTLY_INCREMENTAL_ENV, True, errors)
+        raw = str(env.get(NIGHTLY_RUN_CONFIG_ENV, "")).strip()
+        if raw:
+            try:
+                cfg = json.loads(raw)
+                if not isinstance(cfg, dict):
+                    raise ValueError("not a JSON object")
+                s.run_config = cfg
             except ValueError as exc:
-                raise NayoseError(f"{NIGHTLY_RUN_CONFIG_ENV}: not JSON ({exc})") from None
+                errors.append(f"{NIGHTLY_RUN_CONFIG_ENV}={raw[:80]!r}: not a JSON object of run config ({exc})")
+        configured = (((s.run_config.get("ops") or {}).get("raw_records") or {}).get("config") or {}).get("source")
+        raw = str(env.get(NIGHTLY_SOURCE_ENV, "")).strip().lower()
+        if raw and raw not in NIGHTLY_SOURCES:
+            errors.append(f"{NIGHTLY_SOURCE_ENV}={raw!r}: not a source (one of {', '.join(NIGHTLY_SOURCES)})")
+        elif raw and configured and configured != raw:
+            errors.append(f"{NIGHTLY_SOURCE_ENV}={raw!r} and {NIGHTLY_RUN_CONFIG_ENV}'s raw_records source "
+                          f"{configured!r} disagree: set one of them")
+        else:
+            s.source = raw or configured or None
+        if s.source == "csv":
+            paths = ((s.run_config.get("ops") or {}).get("raw_records") or {}).get("config", {}).get("csv_paths")
+            if not paths:
+                errors.append(f"{NIGHTLY_SOURCE_ENV}=csv needs the files: csv_paths in {NIGHTLY_RUN_CONFIG_ENV} "
+                              '(e.g. {"ops": {"raw_records": {"config": {"csv_paths": ["/data/export.csv"]}}}})')
         return s
 
+    @property
+    def extracts(self) -> bool:
+        """Whether the nightly run extracts from Salesforce before it plans."""
+        return self.source == "salesforce"
+
+    def not_runnable(self) -> str | None:
+        """Why the nightly run cannot start (None: it can)."""
+        if self.errors:
+            return ("nightly run not started: invalid setting(s): " + "; ".join(self.errors)
+                    + ". Fix the code location's environment and reload it.")
+        if self.source is None:
+            return (f"nightly run not started: no source configured. Set {NIGHTLY_SOURCE_ENV}=salesforce (extract, "
+                    f"then plan) or {NIGHTLY_SOURCE_ENV}=csv (with csv_paths in {NIGHTLY_RUN_CONFIG_ENV}); the built-in "
+                    f"synthetic sample org runs only when {NIGHTLY_SOURCE_ENV}=sample is set explicitly (its plan "
+                    "would become the latest plan and outdate the one under review).")
+        return None
+
     def job_run_config(self) -> dict:
-        """The run config of the nightly run: `run_config` with raw_records' `incremental` flag
-        (unless `run_config` sets it itself)."""
+        """The run config of the nightly run: `run_config` with raw_records' `source` and `incremental`
+        flag (unless `run_config` sets them itself)."""
         cfg = json.loads(json.dumps(self.run_config))
-        raw = cfg.setdefault("ops", {}).setdefault("raw_records", {}).setdefault("config", {})
+        ops = cfg.setdefault("ops", {})
+        raw = ops.setdefault("raw_records", {}).setdefault("config", {})
+        if self.source:
+            raw.setdefault("source", self.source)
         raw.setdefault("incremental", self.incremental)
+        if not self.extracts:
+            ops.pop("salesforce_records", None)  # (not part of the run)
         return cfg
 
     def tags(self) -> dict[str, str]:
-        tags = {"nayose/trigger": "nightly"}
+        tags = {"nayose/trigger": "nightly", "nayose/source": str(self.source)}
         if self.auto_approve:
             tags.update({
                 TAG_AUTO_APPROVE: "true",
@@ -389,31 +531,60 @@ class NightlySettings:
         return tags
 
 
-def nightly_schedule(job, settings: NightlySettings | None = None, name: str = "nayose_nightly") -> dg.ScheduleDefinition:
-    """The nightly extract → plan run of `job` (stopped until switched on in the UI)."""
-    s = settings or NightlySettings.from_env()
-    from nayose.review import AutoApprovalPolicy
+def nightly_schedule(
+    job,
+    settings: NightlySettings | None = None,
+    name: str = "nayose_nightly",
+    plan_assets: Sequence[dg.AssetKey] | None = None,
+    plan_checks: Sequence[dg.AssetCheckKey] | None = None,
+) -> dg.ScheduleDefinition:
+    """The nightly extract → plan run of `job` (stopped until switched on in the UI).
 
-    AutoApprovalPolicy(enabled=s.auto_approve, min_probability=s.auto_min_probability, max_records=s.auto_max_records)
+    `job` holds the extract (salesforce_records) and the plan assets; a night on another source than
+    salesforce runs only `plan_assets` with their checks `plan_checks` (when given). Invalid settings
+    or no source: the schedule is still defined (with the default cron / timezone where those are
+    invalid), its description names the problem, and every tick is skipped with it."""
+    s = settings or NightlySettings.from_env()
+    try:
+        return _nightly_schedule(job, s, name, plan_assets, plan_checks, s.cron, s.timezone, s.not_runnable())
+    except dg.DagsterInvalidDefinitionError as exc:  # (a cron / timezone the checks above let through)
+        problem = (f"nightly run not started: {CRON_ENV}={s.cron!r} / {TIMEZONE_ENV}={s.timezone!r} refused by "
+                   f"Dagster ({exc}). Fix the code location's environment and reload it.")
+        defaults = NightlySettings()
+        return _nightly_schedule(job, s, name, plan_assets, plan_checks, defaults.cron, defaults.timezone, problem)
+
+
+def _nightly_schedule(job, s: NightlySettings, name: str, plan_assets, plan_checks, cron: str, timezone: str,
+                      problem: str | None) -> dg.ScheduleDefinition:
+    where = {"salesforce": "Salesforce (salesforce_records, then the plan)", "csv": "the CSV files of the run config",
+             "sample": "the built-in synthetic sample org (set explicitly)"}.get(s.source or "", "no source")
 
     @dg.schedule(
         name=name,
         job=job,
-        cron_schedule=s.cron,
-        execution_timezone=s.timezone,
+        cron_schedule=cron,
+        execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description=(
-            f"Extract and plan every night ({s.cron}, {s.timezone}; {CRON_ENV} / {TIMEZONE_ENV}); stopped until switched "
-            f"on. Auto-approval policy {'on' if s.auto_approve else 'off'} ({AUTO_APPROVE_ENV}). Matching "
+            (f"NOT RUNNING: {problem} " if problem else "")
+            + f"Extract and plan every night ({cron}, {timezone}; {CRON_ENV} / {TIMEZONE_ENV}); stopped until "
+            f"switched on. Source: {where} ({NIGHTLY_SOURCE_ENV}). Auto-approval policy "
+            f"{'on' if s.auto_approve else 'off'} ({AUTO_APPROVE_ENV}). Matching "
             f"{'incremental' if s.incremental else 'in full'} ({NIGHTLY_INCREMENTAL_ENV})."
         ),
     )
     def _nightly(context: dg.ScheduleEvaluationContext):
+        if problem:
+            return dg.SkipReason(problem)
         when = context.scheduled_execution_time
+        selection = {}
+        if not s.extracts and plan_assets is not None:
+            selection = {"asset_selection": list(plan_assets), "asset_check_keys": list(plan_checks or [])}
         return dg.RunRequest(
             run_key=f"nightly:{when.isoformat()}" if when else None,
             run_config=s.job_run_config(),
             tags=s.tags(),
+            **selection,
         )
 
     return _nightly

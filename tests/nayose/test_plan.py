@@ -351,3 +351,37 @@ def test_a_converted_lead_beside_its_contact_is_no_duplicate(tmp_path):
     assert "00Q5F00000ZC003AAA" not in (out / "delete_plan.csv").read_text(encoding="utf-8")
     assert "00Q5F00000ZC004AAA" not in plan
     assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["read_only_records"] == 3
+
+
+def test_plan_id_covers_the_plan_content_and_unwritten_fields_are_marked(tmp_path):
+    """Same input and config but other groups (an incremental and a full run, another model): another
+    plan id. field_changes.csv says which changes the applier never writes (Account.Name)."""
+    from nayose.plan import RELATIONSHIP_NOT_WRITTEN, not_written_reason, write_plan_outputs
+
+    g = [
+        rec("00Q5F0000000001", "Lead", created=10, LastName="渡辺", LeadSource="名刺", Company="株式会社ABC"),
+        rec("00Q5F0000000002", "Lead", created=20, LastName="渡邊"),
+        rec("0035F0000000001", "Contact", created=30, LastName="渡辺", AccountId="0015F000000A001"),
+    ]
+    con = make_db([g])
+    survive(con, CFG)
+    build_plan(con, CFG)
+    (tmp_path / "a").mkdir()
+    counts = write_plan_outputs(con, tmp_path / "a", CFG)
+    doc = json.loads((tmp_path / "a" / "merge_plan.json").read_text(encoding="utf-8"))
+    assert doc["plan_id"] == counts["plan_id"] == plan_document(con, CFG)["plan_id"]
+    with open(tmp_path / "a" / "field_changes.csv", encoding="utf-8", newline="") as f:
+        changes = list(csv.DictReader(f))
+    assert changes and list(changes[0])[-1] == "written"
+    by_field = {c["field"]: c["written"] for c in changes}
+    assert by_field["Account.Name"] == RELATIONSHIP_NOT_WRITTEN
+    assert all(w == "yes" for f, w in by_field.items() if "." not in f and not_written_reason(f) is None)
+    assert counts["field_changes_not_written"] == sum(c["written"] != "yes" for c in changes) >= 1
+    # the same again: the same id and bytes; another grouping of the same input: another id
+    (tmp_path / "b").mkdir()
+    assert write_plan_outputs(con, tmp_path / "b", CFG)["plan_id"] == counts["plan_id"]
+    assert (tmp_path / "b" / "merge_plan.json").read_bytes() == (tmp_path / "a" / "merge_plan.json").read_bytes()
+    con.execute("UPDATE survivors SET status = 'review'")
+    (tmp_path / "c").mkdir()
+    assert write_plan_outputs(con, tmp_path / "c", CFG)["plan_id"] != counts["plan_id"]
+    assert not list((tmp_path / "c").glob(".merge_plan*"))  # (the spooled group lines are gone)

@@ -1,5 +1,6 @@
 """Plans, decisions and their validation (nayose.review), and the store's writer lock (nayose.lock)."""
 
+import json
 import multiprocessing as mp
 import time
 from datetime import datetime, timedelta, timezone
@@ -99,10 +100,10 @@ def test_refuses_unknown_cluster_ids_and_unknown_plans(con, plan):
 def test_reject_and_whole_plan_decisions_take_no_cluster_ids(con, plan):
     with pytest.raises(ReviewError, match="takes no cluster ids"):
         record_decision(con, "plan_a", "reject", include=["003A"], reviewer="x", now=T0)
-    r = record_decision(con, "plan_a", "reject", reviewer="x", note="wrong data", now=T0)
-    assert r.approved_clusters == [] and approvals_since(con) == []
     with pytest.raises(ReviewError, match="approve_partial needs include_clusters or exclude_clusters"):
         record_decision(con, "plan_a", "approve_partial", reviewer="x", now=T0)
+    r = record_decision(con, "plan_a", "reject", reviewer="x", note="wrong data", now=T0)
+    assert r.approved_clusters == [] and approvals_since(con) == []
 
 
 def test_a_group_is_not_approved_twice(con, plan):
@@ -438,8 +439,9 @@ def test_a_kept_plan_file_edited_after_registration_is_not_applied(con, tmp_path
     kept.write_text(json.dumps(doc), encoding="utf-8")
     with pytest.raises(ReviewError, match="plan_a .*changed after the plan was registered \\(merge_plan.json\\)"):
         verified_document(con, rec)
-    # registering the same plan_id again does not bless the edited file
-    register_plan(con, _plan("plan_a", [_group("003A")]), tmp_path / "out", made_at=T0 + timedelta(hours=2))
+    # registering the same plan_id again (with other content) is refused and does not bless the edited file
+    with pytest.raises(ReviewError, match="already registered with other content"):
+        register_plan(con, _plan("plan_a", [_group("003A")]), tmp_path / "out", made_at=T0 + timedelta(hours=2))
     with pytest.raises(ReviewError, match="changed after"):
         verified_document(con, get_plan(con, "plan_a"))
     # a sync plan's CSVs too
@@ -450,3 +452,81 @@ def test_a_kept_plan_file_edited_after_registration_is_not_applied(con, tmp_path
                      encoding="utf-8")
     with pytest.raises(ReviewError, match="flag_plan.csv"):
         verified_document(con, srec)
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit fixes: blocking checks, one plan per id, rejects, include + exclude
+
+
+CHECKS = ("merge_plan:masters_in_input", "merge_plan:steps_well_formed")
+
+
+def test_an_approval_waits_for_every_blocking_check_and_a_failed_one_refuses_it(con, tmp_path):
+    from nayose.review import check_status, record_check
+
+    register_plan(con, _plan("plan_c", [_group("003A"), _group("003B")]), tmp_path / "out", made_at=T0,
+                  run_id="run1", required_checks=CHECKS)
+    with pytest.raises(ReviewError, match=r"not passed its blocking check\(s\) yet: merge_plan:masters_in_input, "
+                                          r"merge_plan:steps_well_formed not evaluated \(run run1"):
+        record_decision(con, "plan_c", "approve", reviewer="analyst", now=T0)
+    # (the auto-approval policy goes through the same gate)
+    with pytest.raises(ReviewError, match="not passed its blocking"):
+        auto_approve(con, "plan_c", AutoApprovalPolicy(enabled=True), now=T0)
+    record_check(con, "plan_c", "merge_plan:masters_in_input", True, run_id="run1")
+    record_check(con, "plan_c", "merge_plan:steps_well_formed", False, run_id="run1",
+                 detail="steps_with_bad_record_count 1")
+    assert not check_status(con, "plan_c").ok
+    with pytest.raises(ReviewError, match=r"plan_c failed its blocking check\(s\) merge_plan:steps_well_formed "
+                                          r"\(run run1\): steps_with_bad_record_count 1"):
+        record_decision(con, "plan_c", "approve_partial", include=["003A"], reviewer="analyst", now=T0)
+    assert con.execute("SELECT count(*) FROM plan_decisions").fetchall()[0][0] == 0
+    # a reject of a failed plan is fine
+    record_decision(con, "plan_c", "reject", reviewer="analyst", note="check failed", now=T0)
+    # the plan made again (a new run) is re-checked: its earlier outcomes are cleared
+    register_plan(con, _plan("plan_d", [_group("003A")]), tmp_path / "out", made_at=T0, run_id="run2",
+                  required_checks=CHECKS)
+    for name in CHECKS:
+        record_check(con, "plan_d", name, True, run_id="run2")
+    assert check_status(con, "plan_d").ok
+    assert record_decision(con, "plan_d", "approve", reviewer="analyst", now=T0).approved_clusters == ["003A"]
+    register_plan(con, _plan("plan_d", [_group("003A")]), tmp_path / "out", made_at=T0, run_id="run3",
+                  required_checks=CHECKS)
+    assert check_status(con, "plan_d").pending == list(CHECKS)
+
+
+def test_one_plan_id_never_names_two_plans(con, tmp_path, plan):
+    from nayose.review import plan_cluster_ids
+
+    before = plan_cluster_ids(con, "plan_a")
+    other = _plan("plan_a", [_group("003A"), _group("003B", "auto", 3, 0.99)])  # 003B: auto, not review
+    with pytest.raises(ReviewError, match="plan plan_a is already registered with other content \\(merge_plan.json"):
+        register_plan(con, other, tmp_path / "out", made_at=T0 + timedelta(hours=1))
+    assert plan_cluster_ids(con, "plan_a") == before
+    assert con.execute("SELECT status FROM plan_groups WHERE plan_id = 'plan_a' AND cluster_id = '003B'").fetchall() \
+        == [("review",)]
+    # the same plan again is fine (made the latest again)
+    doc = json.loads((tmp_path / "out" / "plans" / "plan_a" / "merge_plan.json").read_text(encoding="utf-8"))
+    again = register_plan(con, doc, tmp_path / "out", made_at=T0 + timedelta(hours=1))
+    assert again.is_latest and again.groups == 5
+
+
+def test_a_rejected_plan_is_not_approved_and_a_reject_is_found_after_an_approval(con, plan):
+    from nayose.review import plan_rejection, rejected_text
+
+    d = record_decision(con, "plan_a", "approve_partial", include=["003A"], reviewer="ana", now=T0)
+    assert plan_rejection(con, "plan_a") is None
+    rej = record_decision(con, "plan_a", "reject", reviewer="bob", note="wrong plan, stop", now=T0 + timedelta(minutes=5))
+    assert plan_rejection(con, "plan_a").decision_id == rej.decision_id
+    assert "rejected by bob at 2026-11-29 02:05:00 UTC" in rejected_text(rej) and "wrong plan, stop" in rejected_text(rej)
+    with pytest.raises(ReviewError, match="plan plan_a was rejected by bob at 2026-11-29 02:05:00 UTC .*cannot be approved"):
+        record_decision(con, "plan_a", "approve_partial", include=["003B"], reviewer="ana", now=T0 + timedelta(minutes=9))
+    assert [x.decision_id for x in approvals_since(con)] == [d.decision_id]
+
+
+def test_an_exclude_list_beside_an_include_list_is_refused(con, plan):
+    with pytest.raises(ReviewError, match=r"exclude_clusters 003C, 003D are not in include_clusters: .*leave "
+                                          r"include_clusters empty"):
+        record_decision(con, "plan_a", "approve_partial", include=["003A"], exclude=["003C", "003D"], reviewer="x", now=T0)
+    assert con.execute("SELECT count(*) FROM plan_decisions").fetchall()[0][0] == 0
+    ok = record_decision(con, "plan_a", "approve_partial", exclude=["003C", "003D"], reviewer="x", now=T0)
+    assert ok.approved_clusters == ["003A", "003B", "003E"]

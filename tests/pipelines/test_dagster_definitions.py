@@ -58,7 +58,7 @@ def test_nightly_schedule():
     from pipelines.definitions import defs
 
     schedule = defs.resolve_schedule_def("nayose_nightly")
-    assert schedule.job_name == "nayose_job"
+    assert schedule.job_name == "nayose_nightly_job"  # (the Salesforce extract, then nayose_job's assets)
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "Asia/Tokyo"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED

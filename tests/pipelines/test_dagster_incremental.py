@@ -23,10 +23,14 @@ def test_the_nightly_schedule_asks_for_an_incremental_run():
     from pipelines.review import NightlySettings, nightly_schedule
 
     when = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
-    req = defs.resolve_schedule_def("nayose_nightly").evaluate_tick(
+    # (the deployment's schedule runs only on a configured source, see test_review_guards.py)
+    assert not defs.resolve_schedule_def("nayose_nightly").evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=when)).run_requests
+    on = NightlySettings.from_env({"NAYOSE_NIGHTLY_SOURCE": "salesforce"})
+    req = nightly_schedule(nayose_job, on, name="inc_nightly").evaluate_tick(
         dg.build_schedule_context(scheduled_execution_time=when)).run_requests[0]
     assert req.run_config["ops"]["raw_records"]["config"]["incremental"] is True
-    off = NightlySettings.from_env({"NAYOSE_NIGHTLY_INCREMENTAL": "0"})
+    off = NightlySettings.from_env({"NAYOSE_NIGHTLY_INCREMENTAL": "0", "NAYOSE_NIGHTLY_SOURCE": "salesforce"})
     req = nightly_schedule(nayose_job, off, name="full_nightly").evaluate_tick(
         dg.build_schedule_context(scheduled_execution_time=when)).run_requests[0]
     assert req.run_config["ops"]["raw_records"]["config"]["incremental"] is False

@@ -106,7 +106,10 @@ def test_nightly_schedule_defaults_and_configuration():
     assert (sched.cron_schedule, sched.execution_timezone) == ("0 2 * * *", "Asia/Tokyo")
     when = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
     ctx = dg.build_schedule_context(scheduled_execution_time=when)
-    req = sched.evaluate_tick(ctx).run_requests[0]
+    # (no source configured: the nightly does not run, see test_review_guards.py)
+    assert not sched.evaluate_tick(ctx).run_requests
+    req = nightly_schedule(nayose_job, NightlySettings.from_env({"NAYOSE_NIGHTLY_SOURCE": "salesforce"}),
+                           name="sf_nightly").evaluate_tick(ctx).run_requests[0]
     assert req.tags["nayose/trigger"] == "nightly" and "nayose/auto_approve" not in req.tags
 
     s = NightlySettings.from_env({
@@ -121,8 +124,6 @@ def test_nightly_schedule_defaults_and_configuration():
 
 
 def test_nightly_auto_approval_records_a_decision(tmp_path):
-    from pipeline_helpers import materialization
-
     from pipelines.definitions import defs
 
     db, out = tmp_path / "data" / "nayose.duckdb", tmp_path / "out"
@@ -134,7 +135,10 @@ def test_nightly_auto_approval_records_a_decision(tmp_path):
         tags={"nayose/auto_approve": "true", "nayose/auto_min_probability": "0.999"},
     )
     assert result.success, failure_messages(result)
-    md = materialization(result, "merge_plan")
+    # (the policy acts once every blocking check of the plan passed: reported by the last of them)
+    observed = [e.asset_observation_data.asset_observation.metadata for e in result.all_events
+                if e.event_type_value == "ASSET_OBSERVATION"]
+    md = {k: v for m in observed for k, v in m.items()}
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute(
         """SELECT g.status, g.size, g.min_probability, g.has_convert_lead, g.card_conflict
