@@ -454,6 +454,33 @@ def _default_field_groups() -> list[FieldGroup]:
     ]
 
 
+def _default_field_rules() -> dict[str, str]:
+    return {
+        "AccountId": "keep_master_if_set",
+        # The master keeps its owner, its lead status and its record type (after the card rule:
+        # the card's owner met the person): a new web inquiry merged into a worked Lead used to
+        # hand it to the inquiry's owner (often a queue or the integration user) and reset its
+        # Status from Working to Open, and could change its record type.
+        "OwnerId": "keep_master_if_set",
+        "Status": "keep_master_if_set",
+        "RecordTypeId": "keep_master_if_set",
+        "LeadSource": "source_priority",
+        # A business Account's type (Customer / Prospect) and its ERP customer code stay the master's
+        # (the oldest Account): a newer duplicate entered as a Prospect must not demote a Customer.
+        "Type": "keep_master_if_set",
+        "AccountNumber": "keep_master_if_set",
+        # 佐藤 over サトウ over Sato: a newer romaji or kana spelling does not replace the kanji
+        "LastName": "native_script",
+        "FirstName": "native_script",
+        "Company": "native_script",
+        "Account.Name": "native_script",
+        # Consent: a person who opted out (of email, fax or calls) on any record stays opted out;
+        # a merge must never subscribe them again (特定電子メール法 is opt-in; the newer record's
+        # false used to win and travel to the master)
+        **{f: "any_true" for f in CONSENT_FIELDS},
+    }
+
+
 class SurvivorshipConfig(_Strict):
     """Which record survives a merge (master) and which value survives in every field, and why.
 
@@ -501,30 +528,7 @@ class SurvivorshipConfig(_Strict):
         "source_priority", "most_recent", "oldest", "most_complete", "master", "max", "min", "union",
         "keep_master_if_set", "any_true", "native_script",
     ]] = Field(
-        default_factory=lambda: {
-            "AccountId": "keep_master_if_set",
-            # The master keeps its owner, its lead status and its record type (after the card rule:
-            # the card's owner met the person): a new web inquiry merged into a worked Lead used to
-            # hand it to the inquiry's owner (often a queue or the integration user) and reset its
-            # Status from Working to Open, and could change its record type.
-            "OwnerId": "keep_master_if_set",
-            "Status": "keep_master_if_set",
-            "RecordTypeId": "keep_master_if_set",
-            "LeadSource": "source_priority",
-            # A business Account's type (Customer / Prospect) and its ERP customer code stay the master's
-            # (the oldest Account): a newer duplicate entered as a Prospect must not demote a Customer.
-            "Type": "keep_master_if_set",
-            "AccountNumber": "keep_master_if_set",
-            # 佐藤 over サトウ over Sato: a newer romaji or kana spelling does not replace the kanji
-            "LastName": "native_script",
-            "FirstName": "native_script",
-            "Company": "native_script",
-            "Account.Name": "native_script",
-            # Consent: a person who opted out (of email, fax or calls) on any record stays opted out;
-            # a merge must never subscribe them again (特定電子メール法 is opt-in; the newer record's
-            # false used to win and travel to the master)
-            **{f: "any_true" for f in CONSENT_FIELDS},
-        },
+        default_factory=_default_field_rules,
         description=(
             "Rule per field: source_priority (rank of inflow routes), most_recent, oldest, most_complete (the value "
             "of the most complete record), master, keep_master_if_set, max, min, union (multi-select picklists, "
@@ -590,6 +594,17 @@ class SurvivorshipConfig(_Strict):
             "others keep their names (Phone, FirstName, LastName are the Person Account's own)."
         ),
     )
+
+    @field_validator("field_rules", mode="before")
+    @classmethod
+    def _rules_over_the_defaults(cls, v):  # noqa: ANN001
+        # A rules file names the fields whose rule it changes; the other defaults stay (a file setting
+        # `Email: oldest` used to drop them all: the consent fields' any_true -- an opt-out kept --, the
+        # master's owner and status). A field given null goes back to default_rule.
+        if not isinstance(v, dict):
+            return v
+        merged = {**_default_field_rules(), **v}
+        return {k: r for k, r in merged.items() if r is not None}
 
     @field_validator("field_rules", "card_exempt_fields")
     @classmethod

@@ -118,3 +118,13 @@ def test_a_misspelt_mapping_target_is_a_config_error(tmp_path, capsys, section):
     assert _check(p, capsys)[0] == 2
     ok = _cfg(tmp_path, f"{section}:\n    会社名: Company\n    名刺ID: Sansan_Card_Id__c\n    担当: Owner.Name\n")
     assert load_config(ok) is not None
+
+
+def test_field_rules_of_a_file_change_those_fields_and_keep_the_other_defaults(tmp_path):
+    """`field_rules: {Email: oldest}` used to replace every default rule: the consent fields'
+    any_true (an opt-out on any record kept) and the master's owner and status were lost. The
+    file's rules now go over the defaults; a field set to null goes back to the default rule."""
+    rules = load_config(_cfg(tmp_path, "survivorship:\n  field_rules:\n    Email: oldest\n    OwnerId: null\n")).survivorship.field_rules
+    assert rules["Email"] == "oldest"
+    assert rules["HasOptedOutOfEmail"] == rules["DoNotCall"] == "any_true" and rules["Status"] == "keep_master_if_set"
+    assert "OwnerId" not in rules
