@@ -30,6 +30,7 @@ the kept plan files and the decisions so far.
 # No `from __future__ import annotations`: Dagster reads the config and resource types of the
 # decorated functions at definition time.
 
+import csv
 import io
 import os
 from decimal import ROUND_FLOOR, Decimal
@@ -451,6 +452,13 @@ def plan_review_metadata(
             actions[st["action"]] = actions.get(st["action"], 0) + 1
     example = to_review[0]["cluster_id"] if to_review else None
     checks = list(required_checks)
+    # (the delete candidates -- test / dummy records by the delete rules -- are not part of an
+    # approval here: apply_plan merges the approved groups only)
+    delete_csv = out_dir / "delete_plan.csv"
+    n_delete = 0
+    if delete_csv.exists():
+        with open(delete_csv, encoding="utf-8", newline="") as fh:
+            n_delete = max(sum(1 for _ in csv.reader(fh)) - 1, 0)
     summary = (
         f"Plan {record.plan_id} (made {record.made_at:%Y-%m-%d %H:%M %Z}, data as of {doc.get('created_at')}): "
         f"{len(doc['clusters']):,} groups ({statuses.get('auto', 0):,} auto, {statuses.get('review', 0):,} review); "
@@ -459,6 +467,10 @@ def plan_review_metadata(
         + (f" once its {len(checks)} blocking check(s) passed (review/checks)." if checks else ".")
         + (" Auto-approval policy on: it approves the qualifying groups when the blocking checks have passed."
            if policy.enabled else "")
+        + (f" Delete candidates: {n_delete:,} (delete_plan.csv) -- not part of an approval here: apply_plan "
+           f"merges the approved groups only; review the file and apply it with "
+           f"`nayose apply {kept_dir / 'merge_plan.json'} --clusters none --deletes {delete_csv}` (the rows you keep)."
+           if n_delete else "")
     )
     metadata = {
         "review/summary": dg.MetadataValue.text(summary),

@@ -380,7 +380,9 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     clusters = None
     if args.clusters:
         spec = args.clusters
-        if spec.startswith("@"):
+        if spec.strip().lower() == "none":  # no group: only the --deletes / --flags / --lead-conversions given
+            spec = ""
+        elif spec.startswith("@"):
             spec = Path(spec[1:]).read_text(encoding="utf-8").replace("\n", ",")
         clusters = [c.strip() for c in spec.split(",") if c.strip()]
     sf = pardot = None
@@ -547,7 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flags", help="flag_plan.csv to apply too (sets the sync field Marketing Data Sharing reads)")
     p.add_argument("--lead-conversions", help="lead_accounts.csv rows to convert: each Lead into its Account "
                                               "as a new Contact (keep only the rows you approve)")
-    p.add_argument("--clusters", help="approved cluster ids, comma-separated, or @FILE with one per line (default: every group)")
+    p.add_argument("--clusters", help="approved cluster ids, comma-separated, or @FILE with one per line, or none (no group: "
+                                      "only the --deletes / --flags / --lead-conversions given; default: every group)")
     p.add_argument("--db", default="data/nayose.duckdb", help="DuckDB store holding the journal (default data/nayose.duckdb)")
     p.add_argument("--execute", action="store_true", help="really change the org (default: dry run)")
     p.add_argument("--budget", type=int, help="stop before the org's daily API usage passes this many requests")

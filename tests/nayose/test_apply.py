@@ -524,6 +524,13 @@ def test_cli_apply_dry_run_and_execute(db, tmp_path):
                              env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert dry.returncode == 0, dry.stderr
         assert "dry run" in dry.stdout and not soap_log(org)
+        # --clusters none: the delete candidates alone (what the Dagster review points to)
+        only = subprocess.run(base + ["apply", str(plan_path), "--clusters", "none", "--deletes", str(del_path), "--db",
+                                      str(db), "--report", str(tmp_path / "none.json")],
+                              env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert only.returncode == 0, only.stderr
+        none = json.loads((tmp_path / "none.json").read_text(encoding="utf-8"))
+        assert (none["groups_planned"], none["steps_planned"], none["deletes_planned"]) == (0, 0, 1), none
         run = subprocess.run(base + ["apply", str(plan_path), "--deletes", str(del_path), "--db", str(db), "--execute",
                                      "--report", str(tmp_path / "r.json")],
                              env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)

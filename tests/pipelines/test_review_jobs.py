@@ -46,6 +46,12 @@ def test_plan_asset_metadata_is_the_review_surface(sample_run):
     md = materialization(result, "merge_plan")
     plan_id = md["review/plan_id"].value
     assert plan_id in md["review/summary"].value and "groups" in md["review/summary"].value
+    # the delete candidates are not approved here: the summary says so and how they are applied
+    with open(out / "delete_plan.csv", encoding="utf-8") as fh:
+        n_delete = sum(1 for _ in fh) - 1
+    assert n_delete > 0  # (the sample org holds test / dummy records)
+    assert f"Delete candidates: {n_delete:,}" in md["review/summary"].value
+    assert "--clusters none --deletes" in md["review/summary"].value
     assert "| cluster id | status |" in md["review/group_index"].value
     assert md["review/score_distribution"].value.startswith("![plan score distribution](data:image/png;base64,")
     assert "Evidence" in md["review/groups_to_review"].value and "→" in md["review/groups_to_review"].value
