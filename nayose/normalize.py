@@ -2070,6 +2070,23 @@ _POSTAL_STEPS = _Steps([
 ])
 
 
+#: A street that starts with its postal code (a card's 住所: 〒180-0004 東京都武蔵野市…): group 1, 2 the code.
+STREET_POSTAL_RE = "^[ \t]*(?:〒[ \t]*)?([0-9]{3})[-‐−―ー]?([0-9]{4})(?:[^0-9]|$)"
+
+
+def _street_postal_map(views: "_Views", col: "_Col", name: str) -> pa.Array:
+    """The postal code a street value starts with (NULL for the others), over its dictionary."""
+    if len(col.dictionary) == 0:
+        return pa.array([], pa.string())
+    src = pa.table({"raw": pc.utf8_normalize(col.dictionary, "NFKC")})
+    return views.sql_map(
+        name, src,
+        f"SELECT _i, CASE WHEN regexp_matches(raw, {_lit(STREET_POSTAL_RE)}) "
+        f"THEN regexp_extract(raw, {_lit(STREET_POSTAL_RE)}, 1) || regexp_extract(raw, {_lit(STREET_POSTAL_RE)}, 2) END AS v "
+        f"FROM {{src}}",
+    ).column("v").combine_chunks()
+
+
 def _postal_map(views: "_Views", col: "_Col", name: str) -> pa.Array:
     """SQL twin of ``normalize_postal`` over a dictionary of raw values."""
     if len(col.dictionary) == 0:
@@ -2623,6 +2640,8 @@ def _run(
         "street_std": _street_map(views, std[0], "street"),
         "street_mail": _street_map(views, mail[0], "mailing_street"),
         "postal_std": _postal_map(views, std[3], "postal"),
+        "street_postal_std": _street_postal_map(views, std[0], "street_postal"),
+        "street_postal_mail": _street_postal_map(views, mail[0], "mailing_street_postal"),
         "postal_mail": _postal_map(views, mail[3], "mailing_postal"),
     }
     lap("sql_maps")
@@ -2730,7 +2749,9 @@ def _run(
         n, [(std[0], st_std + _learned_city(st_std[0], known_cities, std[0].used(use_std & no_city)), use_std),
             (mail[0], st_mail + _learned_city(st_mail[0], known_cities, mail[0].used(use_mail & no_city)), use_mail)]
     )
-    (postal,) = _select(n, [(std[3], [m["postal_std"]], use_std), (mail[3], [m["postal_mail"]], use_mail)])
+    # (no postal code field: the code a card's whole address in Street starts with, 〒180-0004 東京都…)
+    (postal,) = _select(n, [(std[3], [m["postal_std"]], use_std), (mail[3], [m["postal_mail"]], use_mail),
+                            (std[0], [m["street_postal_std"]], use_std), (mail[0], [m["street_postal_mail"]], use_mail)])
     lap("select")
 
     # ---- assemble ------------------------------------------------------------------------

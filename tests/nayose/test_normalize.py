@@ -1363,3 +1363,19 @@ def test_stage_reads_card_emails_and_two_phone_numbers_as_the_python_functions_d
     got = {r[0]: r[1:] for r in con.execute("SELECT id, email, phone, mobile FROM normalized_records").fetchall()}
     assert got == {i: (normalize_email(e), normalize_phone(p)[0], later_mobile(p)) for i, e, p in raw}
     assert got["1"] == ("nozomi.harada@pi-seiko.co.jp", "+81355554444", "+819060607070")
+
+
+def test_stage_takes_the_postal_code_a_street_starts_with_when_no_postal_field_has_one():
+    """A card's whole address in Street (〒180-0004 東京都武蔵野市…) with PostalCode empty: its code is the
+    record's postal code (it agrees with the web form's PostalCode); a postal field still comes first,
+    and a street starting with a house number (2-3-4 本町) has none."""
+    con = duckdb.connect()
+    _table(con, [{"Id": "1", "Street": "〒180-0004 東京都武蔵野市吉祥寺本町2-3-4"},
+                 {"Id": "2", "Street": "吉祥寺本町2-3-4", "PostalCode": "180-0004"},
+                 {"Id": "3", "Street": "〒１８０－０００４　東京都", "PostalCode": "100-0001"},
+                 {"Id": "4", "Street": "2-3-4 本町"},
+                 {"Id": "5", "MailingStreet": "〒530-0001 大阪府大阪市北区梅田1-1-1"}],
+           cols=["Id", "Street", "PostalCode", "MailingStreet"])
+    normalize_records(con, Config())
+    got = dict(con.execute("SELECT id, postal_code FROM normalized_records").fetchall())
+    assert got == {"1": "1800004", "2": "1800004", "3": "1000001", "4": None, "5": "5300001"}
