@@ -28,7 +28,7 @@ from assets.plan import merge_plan, survivorship
 from assets.store import NayoseStore
 from nayose.config import Config
 from nayose.plan import MAX_LOSERS_PER_MERGE
-from nayose.survive import (AS_MASTER_WRITES, POSTAL_FIELDS, STREET_FIELDS, Rec, as_master_object, blank, card_sql,
+from nayose.survive import (AS_MASTER_WRITES, script_rank, POSTAL_FIELDS, STREET_FIELDS, Rec, as_master_object, blank, card_sql,
                             considered_fields, person_account_sql, same_address)
 from nayose.store import table_exists
 
@@ -97,6 +97,8 @@ def card_overwrites(con: duckdb.DuckDBPyConnection, config: Config) -> list[tupl
             value, src, rule = surviving.get((cid, f), (None, None, None))
             if rule is not None and ("any_true" in rule or rule.endswith(AS_MASTER_WRITES)):
                 continue  # a flag true if any record says so; a card's value written as the master writes it
+            if rule is not None and "native_script" in rule and script_rank(value, f) < script_rank(v, f):
+                continue  # the card's name in kana or romaji, the same name in kanji from another record
             if src is None or src not in card_ids.get(cid, set()):
                 seen.add((cid, f))
                 bad.append((cid, f, rec.id, v, value, src, rule))

@@ -79,6 +79,7 @@ import json
 import logging
 import re
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
@@ -88,6 +89,7 @@ from typing import Any, Callable, Iterable, Iterator
 import requests
 
 from nayose.config import CLEARED
+from nayose.normalize import TRUE_FLAG_VALUES
 from nayose.errors import NayoseError
 from nayose.journal import EXEC_STATUSES, Journal, latest_by_step
 from nayose.records import canonical_id
@@ -787,7 +789,11 @@ def _typed(info: dict | None, value: Any) -> Any:
     if t == "date":
         return iso_date(value)
     if t == "boolean":
-        return norm(value) == "true"
+        # (a checkbox exported as 1 / yes / はい is true: `norm(value) == "true"` wrote an opt-out
+        # given as 1 or はい back as false)
+        if isinstance(value, bool):
+            return value
+        return unicodedata.normalize("NFKC", str(value)).strip().lower() in TRUE_FLAG_VALUES
     if t in ("int",):
         try:
             return int(float(value))

@@ -457,8 +457,8 @@ def _default_field_groups() -> list[FieldGroup]:
 def _default_field_rules() -> dict[str, str]:
     return {
         "AccountId": "keep_master_if_set",
-        # The master keeps its owner, its lead status and its record type (after the card rule:
-        # the card's owner met the person): a new web inquiry merged into a worked Lead used to
+        # The master keeps its owner, its lead status and its record type (the business-card rule
+        # does not apply to them: card_exempt_fields): a new web inquiry merged into a worked Lead used to
         # hand it to the inquiry's owner (often a queue or the integration user) and reset its
         # Status from Working to Open, and could change its record type.
         "OwnerId": "keep_master_if_set",
@@ -504,7 +504,12 @@ class SurvivorshipConfig(_Strict):
         description="Fields that mark a business-card record when filled (e.g. the Sansan person / company IDs).",
     )
     card_exempt_fields: list[str] = Field(
-        default_factory=list, description="Fields where a business-card value does NOT take precedence."
+        default_factory=lambda: ["OwnerId", "Status", "RecordTypeId"],
+        description=(
+            "Fields where a business-card value does NOT take precedence. By default the owner, the lead status "
+            "and the record type: they are the org's process, not what the card says (a card import's owner is "
+            "often the integration user), so the master keeps them (keep_master_if_set)."
+        ),
     )
     master_order: list[Literal["contact_over_lead", "business_card", "oldest", "most_recent", "most_complete"]] = Field(
         default_factory=lambda: ["contact_over_lead", "business_card", "oldest", "most_complete"],
@@ -566,8 +571,8 @@ class SurvivorshipConfig(_Strict):
         ],
         description=(
             "Read-only system fields: not merged value by value, they stay with the master. OwnerId is not one: "
-            "like every field it follows the business-card rule (the card's owner met the person), then its rule "
-            "(keep_master_if_set by default)."
+            "it follows its rule (keep_master_if_set by default; exempt from the business-card rule through "
+            "card_exempt_fields)."
         ),
     )
     lead_to_contact_fields: dict[str, str] = Field(

@@ -62,7 +62,7 @@ from nayose.progress import StageProgress
 from nayose.score import COMPARISONS, gate_label_sql
 from nayose.stage import StageResult, timed
 from nayose.store import connect
-from nayose.survive import card_sql, considered_fields
+from nayose.survive import card_sql, considered_fields, script_rank
 
 DECISIONS = ("insert", "update", "review", "skip")
 JOB_CHANGE_REASON = "the card's company is not the contact's account (a job change?): update or add a contact by hand"
@@ -799,7 +799,11 @@ def count_card_overwrites(con: duckdb.DuckDBPyConnection, config: Config) -> int
     card = card_sql(con, config, table="import_raw", alias="r")
     exempt = list(config.survivorship.card_exempt_fields)
     ex = f"AND c.field NOT IN ({', '.join(_lit(f) for f in exempt)})" if exempt else ""
-    return int(con.execute(
-        f"""SELECT count(*) FROM import_changes c JOIN import_raw r ON r."Id" = c.existing_id
+    rows = con.execute(
+        f"""SELECT c.field, c.current_value, c.new_value, c.rule FROM import_changes c JOIN import_raw r ON r."Id" = c.existing_id
             WHERE {card} AND NOT c.from_card AND nullif(trim(c.current_value), '') IS NOT NULL {ex}"""
-    ).fetchall()[0][0])
+    ).fetchall()
+    # (the card's name in kana or romaji, the same name better written -- in kanji -- by another
+    # record: native_script comes before the card rule)
+    return sum(1 for f, cur, new, rule in rows
+               if not ("native_script" in (rule or "") and script_rank(new, f) < script_rank(cur, f)))

@@ -246,6 +246,31 @@ TRUE_VALUES = TRUE_FLAG_VALUES
 _WS = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 _KANJI_RE2 = r"[\x{3005}\x{4e00}-\x{9fff}\x{f900}-\x{faff}]"
 _KANA_RE2 = r"[\x{3040}-\x{30ff}\x{ff66}-\x{ff9f}]"
+_KANJI_PY = re.compile(r"[\u3005\u4e00-\u9fff\uf900-\ufaff]")
+_KANA_PY = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
+
+
+_NAME_EXTRAS_PY = re.compile(NAME_EXTRAS_RE2)
+_TWO_LATIN_PY = re.compile(r"[A-Za-z].*[A-Za-z]")
+_WHOLE_LATIN_PY = re.compile(r"[A-Za-z][^\s,，、]*(\s+|\s*[,，、]\s*)[A-Za-z]")
+
+
+def script_rank(value: str | None, field: str | None = None) -> int:
+    """The native_script rule's rank of a value (lower is better), as the SQL ranks it: kanji 0,
+    kana 2, other 4, blank 6; one more for a name with an honorific, a title or a note, for Latin
+    letters in one case only, for a whole Latin name in LastName. What the card check compares."""
+    if value is None or not str(value).strip():
+        return 6
+    v = str(value)
+    kanji, kana = bool(_KANJI_PY.search(v)), bool(_KANA_PY.search(v))
+    rank = 0 if kanji else 2 if kana else 4
+    if field in ("LastName", "FirstName") and _NAME_EXTRAS_PY.search(v):
+        rank += 1
+    if not (kanji or kana) and _TWO_LATIN_PY.search(v) and not (re.search("[a-z]", v) and re.search("[A-Z]", v)):
+        rank += 1
+    if field == "LastName" and not (kanji or kana) and _WHOLE_LATIN_PY.search(v.strip()):
+        rank += 1
+    return rank
 # A value of two parts apart (ASCII or ideographic space, or a comma: 山田、太郎): a whole name typed
 # into one field, surname first.
 _TWO_PARTS_RE2 = (r"^[\s\x{3000}]*([^\s\x{3000},，、]+)(?:[\s\x{3000}]*[,，、][\s\x{3000}]*|[\s\x{3000}]+)"
@@ -635,6 +660,9 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
             LEFT JOIN _sv_vrank vr ON vr.cluster_id = k.cluster_id AND vr.unit = k.unit AND vr.value = k.primary_value
         )
         SELECT *, row_number() OVER (PARTITION BY cluster_id, unit ORDER BY
+                -- a name's script before the card: a card read in kana or romaji (ヤマモト, TAKAHASHI)
+                -- does not replace the kanji another record holds; among the same script the card wins
+                CASE WHEN rule = 'native_script' THEN rk1 ELSE 0 END,
                 NOT card_first, (card_first AND created IS NULL),
                 CASE WHEN card_first THEN -coalesce(created, 0) ELSE 0 END,
                 primary_value IS NULL, bounced, free_mail, rk1, rk2, rm1, rm2, id) AS rnk
@@ -643,6 +671,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     # Surviving values. Field rules: per field of the unit, the best-ranked record holding it
     # (the winner, or the next one down: fill_blank). union and any_true: the primary field only.
     _address_elsewhere(con)
+    from_mail, win_mail = _strip_sql("coalesce(ef.value, '')"), _strip_sql("ew.value")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_out AS
         WITH win AS (
@@ -669,7 +698,12 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
             SELECT p.cluster_id, p.field, CASE WHEN cleared THEN NULL ELSE p.value END AS value,
                    CASE WHEN cleared THEN l.win_id ELSE p.from_id END AS from_id,
                    l.prefix || l.label || CASE WHEN cleared THEN ': {CLEARED}' WHEN p.best > 1 THEN ': fill_blank' ELSE '' END AS rule
-            FROM (SELECT *, best > 1 AND field IN ({", ".join(map(_lit, BOUNCE_FIELDS))}) AS cleared FROM plain) p
+            FROM (SELECT pl.*, pl.best > 1 AND pl.field IN ({", ".join(map(_lit, BOUNCE_FIELDS))})
+                             -- (a bounce of the winner's own address, on another record, stays with it)
+                             AND lower({from_mail}) IS DISTINCT FROM lower({win_mail}) AS cleared
+                  FROM plain pl JOIN labelled lw ON lw.cluster_id = pl.cluster_id AND lw.unit = pl.unit
+                  LEFT JOIN _sv_view ef ON ef.id = pl.from_id AND ef.field = lw.primary_field
+                  LEFT JOIN _sv_view ew ON ew.id = lw.win_id AND ew.field = lw.primary_field) p
             JOIN labelled l ON l.cluster_id = p.cluster_id AND l.unit = p.unit
             UNION ALL
             -- the master's members of an address the group does not keep
@@ -702,13 +736,21 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         ),
         anytrue AS (
             SELECT c.cluster_id, c.unit, c.primary_field,
-                   coalesce(min(c.id) FILTER (WHERE lower({_strip_sql('c_v.value')}) IN ({truthy})), min(c.id)) AS win_id
+                   -- (the master's own true first: it keeps its writing)
+                   coalesce(min(c.id) FILTER (WHERE c.is_master AND lower({_strip_sql('c_v.value')}) IN ({truthy})),
+                            min(c.id) FILTER (WHERE lower({_strip_sql('c_v.value')}) IN ({truthy})), min(c.id)) AS win_id,
+                   bool_or(lower({_strip_sql('c_v.value')}) IN ({truthy})) AS any_t
             FROM _sv_ranked c LEFT JOIN _sv_view c_v ON c_v.id = c.id AND c_v.field = c.primary_field
             WHERE c.rule = 'any_true' GROUP BY ALL
         ),
         anytrue_out AS (
-            SELECT a.cluster_id, a.primary_field AS field, v.value, a.win_id AS from_id, 'any_true' AS rule
-            FROM anytrue a LEFT JOIN _sv_view v ON v.id = a.win_id AND v.field = a.primary_field
+            -- another record's true is written true (its 1 / yes / はい is what the export had; the
+            -- merge writes the checkbox)
+            SELECT a.cluster_id, a.primary_field AS field,
+                   CASE WHEN a.any_t AND a.win_id <> g.master_id THEN 'true' ELSE v.value END AS value,
+                   a.win_id AS from_id, 'any_true' AS rule
+            FROM anytrue a JOIN _sv_groups g ON g.cluster_id = a.cluster_id
+            LEFT JOIN _sv_view v ON v.id = a.win_id AND v.field = a.primary_field
         )
         SELECT * FROM plain_out UNION ALL SELECT * FROM union_out UNION ALL SELECT * FROM anytrue_out
     """)
@@ -843,6 +885,14 @@ STREET_FIELDS = _with_person_fields("Street", "MailingStreet") + ("BillingStreet
 COUNTRY_FIELDS = _with_person_fields("Country", "MailingCountry") + ("BillingCountry", "ShippingCountry")
 POSTAL_FIELDS = _with_person_fields("PostalCode", "MailingPostalCode") + ("BillingPostalCode", "ShippingPostalCode")
 WEBSITE_FIELDS = ("Website",)
+# The standard fields' lengths (characters) on Lead / Contact / Account: a longer value cannot be
+# written (STRING_TOO_LONG) and loses to one that fits (drop_malformed_values).
+FIELD_MAX_LENGTH = {
+    "FirstName": 40, "LastName": 80, "Title": 128, "Company": 255, "Email": 80, "Phone": 40, "MobilePhone": 40,
+    "Fax": 40, "Department": 80, "Website": 255, "Street": 255, "City": 40, "State": 80, "PostalCode": 20,
+    "Country": 80, "MailingStreet": 255, "MailingCity": 40, "MailingState": 80, "MailingPostalCode": 20,
+    "MailingCountry": 80, "Account.Name": 255,
+}
 
 
 def drop_placeholder_values(con: duckdb.DuckDBPyConnection, config: Config, record: str | None = None) -> int:
@@ -978,7 +1028,8 @@ def drop_malformed_values(con: duckdb.DuckDBPyConnection, record: str | None = N
     (`松田 恵子 <keiko@…>`, `a@x.co.jp; b@y.co.jp`: matching reads the address in it, a merge
     cannot write it), a birth date not written as YYYY-MM-DD (1970/3/15 after a spreadsheet
     saved the export, 昭和45年3月15日 from a form): a newer record's 1970/3/15 is the master's
-    1970-03-15 again, and the merge carrying it would fail. Without such a record the value stays
+    1970-03-15 again, and the merge carrying it would fail; a value longer than the standard field
+    takes (FIELD_MAX_LENGTH: a 143-character Title, a Phone with a note). Without such a record the value stays
     (nothing here writes a value no record holds). A birth date normalize can read is first
     written in the form Salesforce takes (昭和45年3月15日 and 1970/3/15 are 1970-03-15: one date,
     not three values competing). Returns the values removed."""
@@ -997,10 +1048,15 @@ def drop_malformed_values(con: duckdb.DuckDBPyConnection, record: str | None = N
         finally:
             con.unregister("_sv_iso_arrow")
     # (the test over the distinct values, with constant patterns; then only the groups holding one)
+    limits = " ".join(f"WHEN {_lit(f)} THEN {n}" for f, n in FIELD_MAX_LENGTH.items())
+    checked = ", ".join(map(_lit, dict.fromkeys([*EMAIL_FIELDS, *BIRTHDATE_FIELDS, *FIELD_MAX_LENGTH])))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_badv AS
-        SELECT field, value FROM (SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({emails}, {dates}))
+        SELECT field, value FROM (SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({checked}))
         WHERE CASE WHEN field IN ({emails}) THEN NOT regexp_full_match({_strip_sql('value')}, '{_BARE_EMAIL_RE2}')
-                   ELSE NOT regexp_full_match({_strip_sql('value')}, '{_ISO_DATE_RE2}') END""")
+                   WHEN field IN ({dates}) THEN NOT regexp_full_match({_strip_sql('value')}, '{_ISO_DATE_RE2}')
+                   ELSE false END
+              -- longer than the field takes (a 143-character title, a phone with a note in it)
+              OR length({_strip_sql('value')}) > coalesce(CASE field {limits} END, 1 << 30)""")
     try:
         if not con.execute("SELECT count(*) FROM _sv_badv").fetchall()[0][0]:
             return 0
@@ -1008,7 +1064,7 @@ def drop_malformed_values(con: duckdb.DuckDBPyConnection, record: str | None = N
             WITH bad AS (SELECT l.id, l.field, r.cluster_id FROM _sv_long0 l
                          SEMI JOIN _sv_badv b ON b.field = l.field AND b.value = l.value JOIN _sv_rec r ON r.id = l.id),
             good AS (SELECT DISTINCT r.cluster_id, l.field FROM _sv_long0 l JOIN _sv_rec r ON r.id = l.id
-                     WHERE l.field IN ({emails}, {dates}) AND r.cluster_id IN (SELECT cluster_id FROM bad)
+                     WHERE l.field IN ({checked}) AND r.cluster_id IN (SELECT cluster_id FROM bad)
                        AND NOT EXISTS (SELECT 1 FROM _sv_badv b WHERE b.field = l.field AND b.value = l.value))
             SELECT DISTINCT bad.id, bad.field FROM bad SEMI JOIN good ON good.cluster_id = bad.cluster_id AND good.field = bad.field""")
         return int(_drop_gone(con, record, "malformed"))

@@ -782,3 +782,13 @@ def test_an_undo_killed_after_restoring_the_master_is_confirmed_on_the_next_run(
     assert all(norm(store.get(m)[f]) == norm(before[f]) for f in restored["fields"])
     last = [e for e in Journal(db).entries(plan["plan_id"]) if e["step_key"].endswith("/master")][-1]
     assert (last["status"], last["result"]) == ("done", {"confirmed": True})
+
+
+def test_a_checkbox_exported_as_1_or_hai_is_written_true():
+    """An opt-out exported as 1 / はい / yes reaches the plan as written; the applier typed only
+    'true' as true, so such an opt-out was written back as false."""
+    from nayose.apply import _typed
+
+    box = {"type": "boolean"}
+    assert [_typed(box, v) for v in ("true", "TRUE", "1", "はい", "yes", " 1 ", True)] == [True] * 7
+    assert [_typed(box, v) for v in ("false", "0", "いいえ", "no", False)] == [False] * 5

@@ -17,7 +17,7 @@ from nayose.config import CLEARED, CONSENT_FIELDS, Config, DeleteRule, DeleteRul
 from nayose.plan import build_plan, excel_safe, plan_document, write_csv
 from nayose.sample import write_sample
 from nayose.normalize import MIN_READING_KANA, is_reading_column
-from nayose.survive import AS_MASTER_WRITES, blank, considered_fields, is_card_record, survive
+from nayose.survive import script_rank, AS_MASTER_WRITES, blank, considered_fields, is_card_record, survive
 
 from test_survive import make_db, rec  # noqa: E402  (tests/nayose is on sys.path under pytest)
 
@@ -88,6 +88,10 @@ def test_sample_single_card_values_survive_and_no_blank_wins(sample_plan):
                     if c["fields"][f]["rule"].endswith(AS_MASTER_WRITES):  # the card's value, as the master writes it
                         assert c["fields"][f]["value"] == views[c["master_id"]][f], (c["cluster_id"], f, c["fields"][f])
                         continue
+                    if f in CFG.survivorship.card_exempt_fields:  # the master's owner / status / record type
+                        continue
+                    if "native_script" in c["fields"][f]["rule"] and script_rank(c["fields"][f]["value"], f) < script_rank(v, f):
+                        continue  # the card's name in kana or romaji, the same name in kanji from another record
                     assert nfkc(c["fields"][f]["value"]) == nfkc(v), (c["cluster_id"], f, v, c["fields"][f])
         # no blank wins over a value, in any group -- but an address's member is taken only from a
         # record at the group's address (its postal code, else its street), and the master's of

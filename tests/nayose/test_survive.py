@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 
 from nayose.config import CLEARED, CONSENT_FIELDS, Config, SurvivorshipConfig
 from nayose.plan import build_plan, plan_document
-from nayose.survive import AS_MASTER_WRITES, Rec, blank, survive, survive_group
+from nayose.survive import AS_MASTER_WRITES, Rec, blank, script_rank, survive, survive_group
 
 SV = SurvivorshipConfig()
 FIELDS = [
     "FirstName", "LastName", "Company", "Account.Name", "AccountId", "Title", "Department", "Email", "Phone", "MobilePhone",
     "Street", "City", "State", "PostalCode", "MailingStreet", "MailingCity", "MailingPostalCode", "MailingCountry", "LeadSource",
-    "Sansan_Person_Id__c", "HasOptedOutOfEmail", "DoNotCall", "EmailBouncedReason", "Segment__c", "OwnerId",
+    "Sansan_Person_Id__c", "HasOptedOutOfEmail", "DoNotCall", "EmailBouncedReason", "EmailBouncedDate", "Segment__c", "OwnerId",
     "Status", "RecordTypeId", "Birthdate", "LastNameKana__c", "CreatedDate", "LastModifiedDate",
 ]
 T0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -229,13 +229,18 @@ def test_rules_max_min_oldest_source_priority_master():
     assert group(a, b, c, config=cfg).fields["Title"].value == "2"
 
 
-def test_system_fields_are_not_merged_but_the_card_owner_survives():
+def test_system_fields_are_not_merged_and_the_master_keeps_its_owner_a_card_too():
     g = group(rec("00Q000000000001", OwnerId="005A"), rec("00Q000000000002", created=5, OwnerId="005B"))
     assert "CreatedDate" not in g.fields and "LastModifiedDate" not in g.fields
     # the master keeps its owner: a newer duplicate's owner (a web form's queue) does not take it
     assert g.master_id == "00Q000000000001" and g.fields["OwnerId"].value == "005A"
-    card = group(rec("00Q000000000001", OwnerId="005A"), rec("00Q000000000002", created=5, OwnerId="005C", LeadSource="名刺"))
-    assert card.fields["OwnerId"].value == "005C" and card.fields["OwnerId"].rule == "business_card"
+    # ... nor a card's (a card import's owner is often the integration user): OwnerId, Status and
+    # RecordTypeId are card_exempt_fields by default
+    contact = rec("003000000000001", obj="Contact", OwnerId="005REP", Status=None)
+    card = group(contact, rec("00Q000000000002", created=5, OwnerId="005SANSAN", LeadSource="名刺", Title="部長"))
+    assert card.master_id == "003000000000001"
+    assert card.fields["OwnerId"].value == "005REP" and card.fields["OwnerId"].rule == "keep_master_if_set"
+    assert card.fields["Title"].value == "部長" and card.fields["Title"].rule == "business_card"
 
 
 def test_a_new_inquiry_merged_into_a_worked_lead_leaves_its_status_owner_and_record_type():
@@ -375,6 +380,11 @@ def test_property_card_protection_and_blanks(recs):
         if card_holders and g.fields[f].rule.endswith(AS_MASTER_WRITES):
             # the card's value, as the master already writes it (03-1234-5678 / ０３－１２３４－５６７８)
             assert g.fields[f].from_id == g.master_id
+        elif card_holders and f in SV.card_exempt_fields:
+            continue  # the org's process (owner, status, record type): the master's, card or not
+        elif card_holders and "native_script" in g.fields[f].rule and all(
+                script_rank(g.fields[f].value, f) < script_rank(views[i][f], f) for i in card_holders):
+            continue  # the cards' name in kana or romaji, the same name in kanji from another record
         elif card_holders:
             # never overwritten by a non-card value
             assert g.fields[f].from_id in card_holders, (f, g.fields[f])
@@ -474,7 +484,7 @@ def test_names_keep_their_kanji_over_newer_kana_or_romaji():
 def test_a_whole_name_in_lastname_on_a_card_competes_as_surname_and_given_name():
     """A card holding 松本　明香 in LastName and nothing in FirstName: its surname and given name win
     as such (the card rule), instead of LastName 松本　明香 beside the other record's FirstName 紗香;
-    a Latin-letter whole name (order unknown) or a name with a note is left as it is."""
+    a Latin-letter whole name (order unknown) is no surname: the master's Smith stays."""
     g = group(
         rec("003000000000001", "Contact", created=0, LastName="松本", FirstName="紗香"),
         rec("00Q000000000002", "Lead", created=9, LeadSource="名刺", LastName="松本\u3000明香"),
@@ -485,7 +495,8 @@ def test_a_whole_name_in_lastname_on_a_card_competes_as_surname_and_given_name()
         rec("003000000000003", "Contact", created=0, LastName="Smith", FirstName="John"),
         rec("00Q000000000004", "Lead", created=9, LeadSource="名刺", LastName="John Smith"),
     )
-    assert (g.fields["LastName"].value, g.fields["FirstName"].value) == ("John Smith", "John")
+    # (the whole Latin name ranks after a surname alone under native_script, which comes before the card)
+    assert (g.fields["LastName"].value, g.fields["FirstName"].value) == ("Smith", "John")
 
 
 def test_whole_names_written_with_a_dot_or_a_comma_compete_as_surname_and_given_name():
@@ -856,3 +867,57 @@ def test_a_whole_address_in_street_is_the_masters_address_written_another_way():
     assert (g.fields["City"].value, g.fields["State"].value) == ("大阪市北区", "大阪府")
     moved = rec("00Q000000000002", created=10, modified=500, LastName="佐藤", Street="大阪府大阪市北区梅田2-2-2")
     assert group(master, moved).fields["Street"].value == "大阪府大阪市北区梅田2-2-2"
+
+
+def test_a_cards_name_in_kana_or_romaji_does_not_replace_the_kanji_the_card_wins_the_rest():
+    """A newer Eight card read in katakana (ヤマモト ケンイチ) beside the rep's Contact 山本 健一: the
+    kanji name stays (the same name, better written: native_script comes before the card rule), the
+    card's title and phone win; the owner stays the master's."""
+    contact = rec("003000000000001", obj="Contact", created=0, LastName="山本", FirstName="健一", Title="課長",
+                  Phone="03-2222-3333", OwnerId="005REP")
+    card = rec("00Q000000000002", created=900, LastName="ヤマモト", FirstName="ケンイチ", Title="部長",
+               Phone="03-2222-4444", OwnerId="005EIGHT", LeadSource="Eight")
+    g = group(contact, card)
+    assert (g.fields["LastName"].value, g.fields["FirstName"].value) == ("山本", "健一")
+    assert g.fields["LastName"].rule == "native_script"
+    assert (g.fields["Title"].value, g.fields["Phone"].value) == ("部長", "03-2222-4444")
+    assert g.fields["Title"].rule == "business_card"
+    assert g.fields["OwnerId"].value == "005REP"
+    # two kanji names: the card's wins as before
+    kanji_card = rec("00Q000000000003", created=900, LastName="山元", FirstName="健一", LeadSource="名刺")
+    assert group(contact, kanji_card).fields["LastName"].value == "山元"
+
+
+def test_an_opt_out_from_another_record_is_written_true_and_a_bounce_stays_with_its_address():
+    """An export's はい / 1 for HasOptedOutOfEmail on the newer record: the merge writes true (the
+    applier wrote 1 / はい back as false); the master's own true keeps its writing. A bounce on the
+    master's address stays when a newer record holds the same address without one."""
+    g = group(rec("00Q000000000001", created=0, modified=0, LastName="木村", HasOptedOutOfEmail="0"),
+              rec("00Q000000000002", created=9, modified=9, LastName="木村", HasOptedOutOfEmail="はい"))
+    assert g.fields["HasOptedOutOfEmail"].value == "true"
+    g = group(rec("00Q000000000001", created=0, modified=0, LastName="木村", HasOptedOutOfEmail="1"),
+              rec("00Q000000000002", created=9, modified=9, LastName="木村", HasOptedOutOfEmail="false"))
+    assert g.fields["HasOptedOutOfEmail"].value == "1" and g.fields["HasOptedOutOfEmail"].from_id == "00Q000000000001"
+    bounced = rec("00Q000000000001", created=0, modified=0, LastName="木村", Email="s.kimura@tokyo-soft.jp",
+                  EmailBouncedReason="550 5.1.1 User unknown", EmailBouncedDate="2024-01-05T00:00:00.000Z")
+    same = rec("00Q000000000002", created=9, modified=9, LastName="木村", Email="S.Kimura@tokyo-soft.jp")
+    g = group(bounced, same)
+    assert g.fields["EmailBouncedReason"].value == "550 5.1.1 User unknown", g.fields["EmailBouncedReason"]
+    other = rec("00Q000000000002", created=9, modified=9, LastName="木村", Email="shota.kimura@tokyo-soft.jp")
+    g = group(bounced, other)
+    assert g.fields["Email"].value == "shota.kimura@tokyo-soft.jp" and g.fields["EmailBouncedReason"].value is None
+
+
+def test_a_value_longer_than_the_field_takes_loses_to_one_that_fits():
+    """A newer record's 143-character Title or a Phone with a note (49 characters) cannot be written
+    (Title takes 128, Phone 40): the value that fits survives."""
+    long_title = "営業本部 第一営業部 " * 14
+    long_phone = "03-9999-0000 内線 1234 (直通は 03-9999-0001 までご連絡ください)"
+    assert len(long_title.strip()) > 128 and len(long_phone) > 40
+    con = make_db([[rec("00Q000000000001", created=0, modified=0, LastName="佐藤", Title="部長", Phone="03-9999-0000"),
+                    rec("00Q000000000002", created=9, modified=9, LastName="佐藤", Title=long_title, Phone=long_phone)]])
+    survive(con, Config())
+    got = dict(con.execute("SELECT field, value FROM surviving_fields WHERE field IN ('Title', 'Phone')").fetchall())
+    ignored = {f for (f,) in con.execute("SELECT field FROM ignored_values").fetchall()}
+    con.close()
+    assert got == {"Title": "部長", "Phone": "03-9999-0000"} and {"Title", "Phone"} <= ignored

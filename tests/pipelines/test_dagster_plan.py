@@ -204,7 +204,7 @@ def test_card_protection_check_is_not_fooled_by_exempt_fields(store_copy):
         ).fetchall()[0]
         con.execute("UPDATE surviving_fields SET from_id = ? WHERE cluster_id = ? AND field = ?", [other, cid, field])
         assert [(b[0], b[1]) for b in card_overwrites(con, config)] == [(cid, field)]
-        exempt = Config.model_validate({"survivorship": {"card_exempt_fields": [field]}})
+        exempt = Config.model_validate({"survivorship": {"card_exempt_fields": [*config.survivorship.card_exempt_fields, field]}})
         assert card_overwrites(con, exempt) == []
     finally:
         con.close()
