@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Iterable, Callable
 
 import duckdb
 
@@ -205,7 +205,9 @@ def run_plan(
                 summary["seconds"]["write outputs"] = write_seconds
                 summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
                 (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-                publish_outputs(tmp, out)
+                from nayose.plan import PLAN_OUTPUT_FILES
+
+                publish_outputs(tmp, out, replaces=PLAN_OUTPUT_FILES)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     finally:
@@ -266,7 +268,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def publish_outputs(tmp: Path, out: Path) -> None:
+def publish_outputs(tmp: Path, out: Path, replaces: Iterable[str] = ()) -> None:
     """Move a finished output folder into place, atomically: readers (and a run killed at any
     point) see either the old complete folder or the new complete one, never a mix.
 
@@ -276,7 +278,9 @@ def publish_outputs(tmp: Path, out: Path) -> None:
     afterwards (a run killed in between leaves it as a stale temporary folder, removed by the next
     run). Where that is not possible (another OS, a file system without RENAME_EXCHANGE, DIR a
     mount point, or DIR the current folder or one holding it) the files are replaced one by one,
-    each an atomic rename."""
+    each an atomic rename. `replaces`: names this run owns whether or not it wrote them this time
+    (a `--no-plan` run: the plan files) -- not carried over from the old folder, so no older plan
+    is left beside newer groups."""
     from nayose.errors import NayoseError
 
     out = _absolute(out)
@@ -286,18 +290,21 @@ def publish_outputs(tmp: Path, out: Path) -> None:
         os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700; give the folder the usual mode
         os.replace(tmp, out)
         return
+    drop = {n for n in replaces if not (tmp / n).exists()}
     if not out.is_dir() or out.is_symlink():
         if not out.is_dir():
             raise NayoseError(f"{out}: output path exists and is not a folder")
-        _replace_files(tmp, out)
+        _replace_files(tmp, out, drop)
         return
-    if not _holds_cwd(out) and _exchange_dirs(tmp, out):
+    if not _holds_cwd(out) and _exchange_dirs(tmp, out, drop):
         shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old folder
         return
-    _replace_files(tmp, out)
+    _replace_files(tmp, out, drop)
 
 
-def _replace_files(tmp: Path, out: Path) -> None:
+def _replace_files(tmp: Path, out: Path, drop: set[str] = frozenset()) -> None:
+    for name in drop:  # (first: a run stopped in between leaves no older plan beside newer groups)
+        (out / name).unlink(missing_ok=True)
     for f in tmp.iterdir():
         os.replace(f, out / f.name)
 
@@ -336,10 +343,10 @@ def _renameat2_exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def _exchange_dirs(tmp: Path, out: Path) -> bool:
-    """Carry over the entries of out that tmp lacks, then swap the two folders atomically.
-    False (tmp's own files untouched) when this cannot be done here."""
-    names = {p.name for p in tmp.iterdir()}
+def _exchange_dirs(tmp: Path, out: Path, drop: set[str] = frozenset()) -> bool:
+    """Carry over the entries of out that tmp lacks (but those in `drop`), then swap the two
+    folders atomically. False (tmp's own files untouched) when this cannot be done here."""
+    names = {p.name for p in tmp.iterdir()} | set(drop)
     carried: list[Path] = []
     try:
         for entry in os.scandir(out):
@@ -359,7 +366,7 @@ def _exchange_dirs(tmp: Path, out: Path) -> bool:
         if _renameat2_exchange(tmp, out):
             # Entries another writer created in out meanwhile are now in the old folder: move them over.
             for entry in os.scandir(tmp):
-                if not (out / entry.name).exists():
+                if entry.name not in drop and not (out / entry.name).exists():
                     try:
                         os.rename(entry.path, out / entry.name)
                     except OSError:

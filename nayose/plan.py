@@ -455,6 +455,11 @@ def copy_csv(con: duckdb.DuckDBPyConnection, query: str, columns: list[str], pat
     return int(n[0][0]) if n else 0
 
 
+#: The files write_plan_outputs writes: a matching run without the plan (--no-plan) removes an
+#: older run's from its folder (pipeline.publish_outputs), so no older plan sits beside newer groups.
+PLAN_OUTPUT_FILES = ("merge_plan.json", "merge_plan.csv", "field_changes.csv", "delete_plan.csv", "lead_accounts.csv")
+
+
 def write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, config: Config) -> dict:
     """Write merge_plan.json, merge_plan.csv, field_changes.csv, delete_plan.csv into out_dir;
     return counts. Everything is produced by DuckDB (JSON per group, COPY for the CSVs)."""

@@ -164,3 +164,23 @@ def test_no_plan_writes_matching_outputs_only(tmp_path, sample_csv):
     assert run("plan", sample_csv, "--out", out, "--quiet", "--no-plan").returncode == 0
     assert sorted(p.name for p in out.iterdir()) == ["account_pairs.csv", "clusters.csv", "evidence.csv", "pairs.csv", "summary.json"]
     assert "plan" not in json.loads((out / "summary.json").read_text(encoding="utf-8"))
+
+
+def test_a_run_without_the_plan_leaves_no_older_plan_beside_its_groups(tmp_path):
+    """A full run, then `--no-plan` into the same folder: the older merge plan (and its field
+    changes, delete candidates, Leads at Accounts) would sit beside the newer clusters.csv and
+    could be applied; they go. What other writers keep in the folder (plans/, import/) stays."""
+    from nayose.cli import main
+    from nayose.plan import PLAN_OUTPUT_FILES
+    from nayose.sample import write_sample
+
+    src = tmp_path / "org.csv"
+    write_sample(600, 4, src, tmp_path / "org.truth.csv")
+    out = tmp_path / "out"
+    assert main(["plan", str(src), "--out", str(out), "--quiet"]) == 0
+    assert all((out / f).exists() for f in PLAN_OUTPUT_FILES)
+    (out / "import").mkdir()
+    (out / "import" / "keep.csv").write_text("x\n", encoding="utf-8")
+    assert main(["plan", str(src), "--out", str(out), "--quiet", "--no-plan"]) == 0
+    assert not any((out / f).exists() for f in PLAN_OUTPUT_FILES)
+    assert (out / "clusters.csv").exists() and (out / "import" / "keep.csv").exists()
