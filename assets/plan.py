@@ -102,7 +102,7 @@ def before_after(con: duckdb.DuckDBPyConnection, cluster_ids: list[str]) -> list
         if (before or None) != (value or None):
             # (a relationship / system field: what survivorship chose, never written by the applier)
             g["changes"].append({"field": field, "current": before, "new": value, "from_id": from_id, "rule": rule,
-                                 "not_written": not_written_reason(field)})
+                                 "not_written": not_written_reason(field, g.get("object"))})
     con.execute("DROP TABLE IF EXISTS _preview_ids")
     return [groups[c] for c in cluster_ids if c in groups]
 

@@ -90,6 +90,7 @@ import requests
 
 from nayose.config import CLEARED
 from nayose.normalize import TRUE_FLAG_VALUES
+from nayose.plan import NON_UPDATEABLE
 from nayose.errors import NayoseError
 from nayose.journal import EXEC_STATUSES, Journal, latest_by_step
 from nayose.records import canonical_id
@@ -116,13 +117,6 @@ CHILD_LOOKUPS: dict[str, list[tuple[str, str]]] = {
 #: children whose presence stops a delete (the delete would cascade to them)
 CASCADE_GUARDED: dict[str, tuple[str, ...]] = {"Account": ("Contact", "Opportunity")}
 #: never written, whatever describe says (system, audit, conversion and compound fields)
-NON_UPDATEABLE = frozenset({
-    "Id", "IsDeleted", "MasterRecordId", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
-    "SystemModstamp", "LastActivityDate", "LastViewedDate", "LastReferencedDate", "IsConverted",
-    "ConvertedDate", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId", "Name",
-    "PhotoUrl", "Jigsaw", "JigsawContactId", "IsEmailBounced", "Address", "MailingAddress", "OtherAddress",
-    "BillingAddress", "ShippingAddress",
-})
 MAX_ATTEMPTS = 3           # calls of one write step within a run (each after checking the previous)
 READ_ATTEMPTS = 5          # tries of a safe read
 BACKOFF_SECONDS = 0.5      # first backoff; doubles per try, capped at 30 s

@@ -28,7 +28,7 @@ LastModifiedDate (else CreatedDate) of the input, i.e. the as-of time of the dat
 was made from. CSV cells starting with = + - @ tab or CR are prefixed with ' (Excel safety).
 field_changes.csv's `written` column says whether the applier writes the change: `yes`, or
 `not written: relationship field` (Account.Name …: a field of the related record) / `not written:
-system or compound field` (nayose.apply.NON_UPDATEABLE) — such rows show what survivorship chose,
+system or compound field` (NON_UPDATEABLE) — such rows show what survivorship chose,
 not what the merge changes.
 """
 
@@ -61,25 +61,44 @@ RELATIONSHIP_NOT_WRITTEN = "not written: relationship field"
 SYSTEM_NOT_WRITTEN = "not written: system or compound field"
 
 
-def not_written_reason(field: str) -> str | None:
-    """Why the applier never writes a surviving value of `field` on the master (None: it does):
-    a relationship field (Account.Name: the related record's field) or a system / compound field."""
-    from nayose.apply import NON_UPDATEABLE
+#: Fields the applier never writes (system, compound and read-only fields).
+NON_UPDATEABLE = frozenset({
+    "Id", "IsDeleted", "MasterRecordId", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
+    "SystemModstamp", "LastActivityDate", "LastViewedDate", "LastReferencedDate", "IsConverted",
+    "ConvertedDate", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId", "Name",
+    "PhotoUrl", "Jigsaw", "JigsawContactId", "IsEmailBounced", "Address", "MailingAddress", "OtherAddress",
+    "BillingAddress", "ShippingAddress",
+})
+#: Standard fields of a Lead that a Contact / Person Account master does not have (a Lead merged into
+#: a Contact brings them; the applier skips them): listed as not written on such a master.
+NOT_ON_OBJECT = {
+    "Contact": frozenset({"Company", "Status", "Website", "Industry", "Rating", "NumberOfEmployees", "AnnualRevenue"}),
+    "Account": frozenset({"Company", "Status"}),
+}
 
+
+def not_written_reason(field: str, master_object: str | None = None) -> str | None:
+    """Why the applier never writes a surviving value of `field` on the master (None: it does):
+    a relationship field (Account.Name: the related record's field), a system / compound field, or
+    a Lead's field the master's object (`master_object`: Contact, Account) does not have."""
     if "." in field:
         return RELATIONSHIP_NOT_WRITTEN
     if field in NON_UPDATEABLE:
         return SYSTEM_NOT_WRITTEN
+    if field in NOT_ON_OBJECT.get(master_object or "", ()):
+        return f"not written: not a field of {master_object}"
     return None
 
 
-def _written_sql(col: str) -> str:
+def _written_sql(col: str, object_col: str | None = None) -> str:
     """SQL twin of not_written_reason: 'yes' or the reason."""
-    from nayose.apply import NON_UPDATEABLE
-
     names = ", ".join(_lit(f) for f in sorted(NON_UPDATEABLE))
+    by_object = "".join(
+        f" WHEN {object_col} = {_lit(o)} AND {col} IN ({', '.join(_lit(f) for f in sorted(fs))})"
+        f" THEN {_lit('not written: not a field of ' + o)}"
+        for o, fs in NOT_ON_OBJECT.items()) if object_col else ""
     return (f"CASE WHEN contains({col}, '.') THEN {_lit(RELATIONSHIP_NOT_WRITTEN)} "
-            f"WHEN {col} IN ({names}) THEN {_lit(SYSTEM_NOT_WRITTEN)} ELSE 'yes' END")
+            f"WHEN {col} IN ({names}) THEN {_lit(SYSTEM_NOT_WRITTEN)}{by_object} ELSE 'yes' END")
 EXCEL_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -515,7 +534,7 @@ def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, con
     n_changes = copy_csv(
         con,
         f"""SELECT s.cluster_id, s.status, s.master_id, f.field, c.value AS current_value, f.value AS new_value,
-                  f.from_id, f.rule, {_written_sql("f.field")} AS written
+                  f.from_id, f.rule, {_written_sql("f.field", "s.object")} AS written
            FROM survivors s JOIN surviving_fields f USING (cluster_id)
            LEFT JOIN _plan_current c ON c.__id = s.master_id AND c.field = f.field
            WHERE nullif(c.value, '') IS DISTINCT FROM nullif(f.value, '')
@@ -526,7 +545,7 @@ def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, con
     n_not_written = con.execute(
         f"""SELECT count(*) FROM survivors s JOIN surviving_fields f USING (cluster_id)
             LEFT JOIN _plan_current c ON c.__id = s.master_id AND c.field = f.field
-            WHERE nullif(c.value, '') IS DISTINCT FROM nullif(f.value, '') AND {_written_sql("f.field")} <> 'yes'"""
+            WHERE nullif(c.value, '') IS DISTINCT FROM nullif(f.value, '') AND {_written_sql("f.field", "s.object")} <> 'yes'"""
     ).fetchall()[0][0]
     con.execute("DROP TABLE IF EXISTS _plan_current")
     n_delete = copy_csv(
