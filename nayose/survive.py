@@ -71,7 +71,7 @@ import pyarrow as pa
 
 from nayose.accounts import website_domain
 from nayose.config import AS_MASTER_WRITES, CLEARED, Config, SurvivorshipConfig
-from nayose.normalize import (NAME_EXTRAS_RE2, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, company_mailbox_sql,
+from nayose.normalize import (NAME_EXTRAS_RE2, canonical_prefecture, PERSON_ACCOUNT_FIELDS, ROLE_RE, TRUE_FLAG_VALUES, company_mailbox_sql,
                               country_region, is_reading_column, normalize_street, split_company)
 from nayose.normalize import person_account_sql as normalize_person_account_sql
 from nayose.stage import StageResult, fine_grained_scans, table_rows, timed
@@ -253,6 +253,11 @@ _KANA_PY = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
 _NAME_EXTRAS_PY = re.compile(NAME_EXTRAS_RE2)
 _TWO_LATIN_PY = re.compile(r"[A-Za-z].*[A-Za-z]")
 _WHOLE_LATIN_PY = re.compile(r"[A-Za-z][^\s,，、]*(\s+|\s*[,，、]\s*)[A-Za-z]")
+
+
+def _text_key(value: str) -> str | None:
+    """A text as the master's writing of it is compared: NFKC, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split()) or None
 
 
 def script_rank(value: str | None, field: str | None = None) -> int:
@@ -767,7 +772,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     # unless that drops a legal form the chosen value has (ABC -> 株式会社ABC is a change).
     readings = [f for f in fields if is_reading_column(f)] or [""]
     keyed = [*PHONE_FIELDS, *EMAIL_FIELDS, *STREET_FIELDS, *POSTAL_FIELDS, *readings, *COMPANY_FIELDS, *COUNTRY_FIELDS,
-             *WEBSITE_FIELDS]
+             *WEBSITE_FIELDS, *STATE_FIELDS, *TEXT_FIELDS]
     # (a street is also compared with the master's whole address, its state and city in front: a
     # card's 住所 大阪府大阪市北区梅田1-1-1 is the master's State 大阪府, City 大阪市北区, Street 梅田1-1-1)
     streets_sql = ", ".join(map(_lit, STREET_FIELDS))
@@ -797,6 +802,10 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     keys += [("company", x, core, form is not None)
              for x in writings(COMPANY_FIELDS) for core, form, *_ in [split_company(x)]]
     keys += [("website", x, website_domain(x), False) for x in writings(WEBSITE_FIELDS)]  # (www.abc.co.jp / https://abc.co.jp/)
+    # (a prefecture with or without 都 / 府 / 県, in Latin letters: 東京 / 東京都 / Tokyo; a title in
+    # full-width letters or another case: ＣＥＯ / CEO)
+    keys += [("state", x, canonical_prefecture(x) or _text_key(x), False) for x in writings(STATE_FIELDS)]
+    keys += [("text", x, _text_key(x), False) for x in writings(TEXT_FIELDS)]
     con.register("_sv_key_arrow", pa.table({
         "kind": pa.array([k[0] for k in keys], pa.string()), "value": pa.array([k[1] for k in keys], pa.string()),
         "key": pa.array([k[2] for k in keys], pa.string()), "form": pa.array([k[3] for k in keys], pa.bool_())}))
@@ -804,7 +813,9 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     kind = (f"CASE WHEN field IN ({', '.join(map(_lit, STREET_FIELDS))}) THEN 'street' "
             f"WHEN field IN ({', '.join(map(_lit, COMPANY_FIELDS))}) THEN 'company' "
             f"WHEN field IN ({', '.join(map(_lit, COUNTRY_FIELDS))}) THEN 'country' "
-            f"WHEN field IN ({', '.join(map(_lit, WEBSITE_FIELDS))}) THEN 'website' END")
+            f"WHEN field IN ({', '.join(map(_lit, WEBSITE_FIELDS))}) THEN 'website' "
+            f"WHEN field IN ({', '.join(map(_lit, STATE_FIELDS))}) THEN 'state' "
+            f"WHEN field IN ({', '.join(map(_lit, TEXT_FIELDS))}) THEN 'text' END")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_same AS
         WITH d AS (SELECT DISTINCT field, v, mv, mfull, {kind} AS kind FROM _sv_other)
@@ -813,7 +824,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         LEFT JOIN _sv_key_arrow km ON km.kind = d.kind AND km.value = d.mv
         LEFT JOIN _sv_key_arrow kf ON kf.kind = d.kind AND kf.value = d.mfull
         WHERE CASE WHEN d.kind = 'street' THEN kv.key = km.key OR coalesce(kv.key = kf.key, false)
-                   WHEN d.kind IN ('country', 'website') THEN kv.key = km.key
+                   WHEN d.kind IN ('country', 'website', 'state', 'text') THEN kv.key = km.key
                    WHEN d.kind = 'company' THEN kv.key = km.key AND (km.form OR NOT kv.form)
                    -- (also the master's number with its extension, the chosen one without: the extension stays)
                    WHEN field IN ({", ".join(map(_lit, PHONE_FIELDS))}) THEN {_phone_key_sql('v')} = {_phone_key_sql('mv')}
@@ -883,6 +894,8 @@ COMPANY_FIELDS = ("Company", "Account.Name")
 ADDRESS_FIELDS = _with_person_fields("Street", "City", "State", "MailingStreet", "MailingCity", "MailingState")
 STREET_FIELDS = _with_person_fields("Street", "MailingStreet") + ("BillingStreet", "ShippingStreet")
 COUNTRY_FIELDS = _with_person_fields("Country", "MailingCountry") + ("BillingCountry", "ShippingCountry")
+STATE_FIELDS = _with_person_fields("State", "MailingState") + ("BillingState", "ShippingState")
+TEXT_FIELDS = _with_person_fields("Title") + ("Department",)
 POSTAL_FIELDS = _with_person_fields("PostalCode", "MailingPostalCode") + ("BillingPostalCode", "ShippingPostalCode")
 WEBSITE_FIELDS = ("Website",)
 # The standard fields' lengths (characters) on Lead / Contact / Account: a longer value cannot be

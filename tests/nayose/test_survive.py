@@ -921,3 +921,16 @@ def test_a_value_longer_than_the_field_takes_loses_to_one_that_fits():
     ignored = {f for (f,) in con.execute("SELECT field FROM ignored_values").fetchall()}
     con.close()
     assert got == {"Title": "部長", "Phone": "03-9999-0000"} and {"Title", "Phone"} <= ignored
+
+
+def test_a_title_or_a_prefecture_written_another_way_is_no_change():
+    """ＣＥＯ against the master's CEO, 東京 against its 東京都: the same value written another way, so
+    the master keeps its writing (no change to review, and no less complete State written)."""
+    g = group(rec("00Q000000000001", created=0, modified=0, LastName="佐藤", Title="CEO", State="東京都", Street="芝公園4-2-8",
+                  PostalCode="105-0011"),
+              rec("00Q000000000002", created=9, modified=9, LastName="佐藤", Title="ＣＥＯ", State="東京", Street="芝公園4-2-8",
+                  PostalCode="105-0011"))
+    assert (g.fields["Title"].value, g.fields["State"].value) == ("CEO", "東京都")
+    assert g.fields["Title"].rule.endswith(AS_MASTER_WRITES) and g.fields["State"].rule.endswith(AS_MASTER_WRITES)
+    assert group(rec("00Q000000000001", created=0, modified=0, LastName="佐藤", Title="課長"),
+                 rec("00Q000000000002", created=9, modified=9, LastName="佐藤", Title="部長")).fields["Title"].value == "部長"
