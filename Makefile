@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-org test ui bench bench-compare clean
+.PHONY: install chromium demo demo-org test ui bench bench-compare clean
 
 # pyspark (the `spark` extra) is a 450 MB source package: its wheel is built once into
 # $(WHEELS) and installed from there afterwards. Where it cannot be installed the Spark tests skip.
@@ -31,9 +31,17 @@ demo: install
 demo-org: install
 	$(PY) -m pipelines.demo_org
 
+## chromium: Debian's Chromium for the browser test (never a downloaded browser), installed when missing
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = "0" ]; then apt-get update && apt-get install -y chromium; \
+		else sudo -n apt-get update && sudo -n apt-get install -y chromium; fi \
+		|| echo "warning: could not install chromium; the browser test will be skipped"; \
+	fi
+
 ## test: the whole suite (starts every service it needs itself), on both cores: two workers,
 ## each test file in one of them (11 min in one process, 7.5 min in two)
-test: install
+test: install chromium
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 ## ui: the Dagster UI on http://127.0.0.1:3000
