@@ -522,11 +522,13 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
     cross_last = b["lk1"] ^ np.where(swapped, b["fk2"], b["lk2"])
     cross_first = b["fk1"] ^ np.where(swapped, b["lk2"], b["fk2"])
 
-    def kana_length_differs(straight: str, swap: str, same: np.ndarray, exact: np.ndarray, null: np.ndarray) -> np.ndarray:
+    def kana_length_differs(straight: str, swap: str, same: np.ndarray, exact: np.ndarray, null: np.ndarray,
+                            no_kanji: np.ndarray) -> np.ndarray:
         # Two names both in kana whose readings agree only once long vowels are folded (ユキ /
         # ユウキ, オノ / オオノ): kana write the length out, so they are two names, close ones.
+        # (only pairs with no kanji on either side can be two kana names: the strings of those alone)
         out = np.zeros(n, dtype=bool)
-        rows = np.flatnonzero(same & ~exact & ~null)
+        rows = np.flatnonzero(same & ~exact & ~null & no_kanji)
         for tag, sel in ((straight, ~swapped[rows]), (swap, swapped[rows])):
             r = rows[sel]
             if not len(r):
@@ -560,10 +562,14 @@ def _name_levels(batch: pa.RecordBatch, names: "RecordNames | None" = None) -> d
 
     same_last = pick("q_ll", "q_lf") | np.where(swapped, alt_lf, alt_ll)
     same_first = pick("q_ff", "q_fl") | np.where(swapped, alt_fl, alt_ff)
+    no_kanji_last = ~b["lk1"] & ~np.where(swapped, b["fk2"], b["lk2"])
+    no_kanji_first = ~b["fk1"] & ~np.where(swapped, b["lk2"], b["fk2"])
     last = levels(s_last, pick("e_ll", "e_lf"), same_last, pick("p_ll", "p_lf"), pick("k_ll", "k_lf"), kanji_last,
-                  cross_last, last_null, kana_length_differs("ll", "lf", same_last, pick("e_ll", "e_lf"), last_null))
+                  cross_last, last_null,
+                  kana_length_differs("ll", "lf", same_last, pick("e_ll", "e_lf"), last_null, no_kanji_last))
     first = levels(s_first, pick("e_ff", "e_fl"), same_first, pick("p_ff", "p_fl"), pick("k_ff", "k_fl"), kanji_first,
-                   cross_first, first_null, kana_length_differs("ff", "fl", same_first, pick("e_ff", "e_fl"), first_null))
+                   cross_first, first_null,
+                   kana_length_differs("ff", "fl", same_first, pick("e_ff", "e_fl"), first_null, no_kanji_first))
 
     # Whole name in one field on one side only: split it at the other side's surname where it
     # starts with it; else compare full readings, both orders (DuckDB).

@@ -699,16 +699,23 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
             WHERE c.rule NOT IN ('union', 'any_true') AND e.id IS NULL
             GROUP BY c.cluster_id, c.unit, v.field
         ),
+        bounce_from AS (
+            -- a bounce another record holds for the winner's own address stays with it (the
+            -- comparison over the few bounce fields filled from another record only)
+            SELECT pl.cluster_id, pl.unit, pl.field, lower({from_mail}) IS DISTINCT FROM lower({win_mail}) AS other_address
+            FROM plain pl JOIN labelled lw ON lw.cluster_id = pl.cluster_id AND lw.unit = pl.unit
+            LEFT JOIN _sv_view ef ON ef.id = pl.from_id AND ef.field = lw.primary_field
+            LEFT JOIN _sv_view ew ON ew.id = lw.win_id AND ew.field = lw.primary_field
+            WHERE pl.best > 1 AND pl.field IN ({", ".join(map(_lit, BOUNCE_FIELDS))})
+        ),
         plain_out AS (
             SELECT p.cluster_id, p.field, CASE WHEN cleared THEN NULL ELSE p.value END AS value,
                    CASE WHEN cleared THEN l.win_id ELSE p.from_id END AS from_id,
                    l.prefix || l.label || CASE WHEN cleared THEN ': {CLEARED}' WHEN p.best > 1 THEN ': fill_blank' ELSE '' END AS rule
             FROM (SELECT pl.*, pl.best > 1 AND pl.field IN ({", ".join(map(_lit, BOUNCE_FIELDS))})
-                             -- (a bounce of the winner's own address, on another record, stays with it)
-                             AND lower({from_mail}) IS DISTINCT FROM lower({win_mail}) AS cleared
-                  FROM plain pl JOIN labelled lw ON lw.cluster_id = pl.cluster_id AND lw.unit = pl.unit
-                  LEFT JOIN _sv_view ef ON ef.id = pl.from_id AND ef.field = lw.primary_field
-                  LEFT JOIN _sv_view ew ON ew.id = lw.win_id AND ew.field = lw.primary_field) p
+                             AND coalesce(bc.other_address, true) AS cleared
+                  FROM plain pl LEFT JOIN bounce_from bc ON bc.cluster_id = pl.cluster_id AND bc.unit = pl.unit
+                                                        AND bc.field = pl.field) p
             JOIN labelled l ON l.cluster_id = p.cluster_id AND l.unit = p.unit
             UNION ALL
             -- the master's members of an address the group does not keep
@@ -776,14 +783,18 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     # (a street is also compared with the master's whole address, its state and city in front: a
     # card's 住所 大阪府大阪市北区梅田1-1-1 is the master's State 大阪府, City 大阪市北区, Street 梅田1-1-1)
     streets_sql = ", ".join(map(_lit, STREET_FIELDS))
+    places = sorted({f.replace("Street", x) for f in STREET_FIELDS for x in ("State", "City")})
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_mplace AS
+        SELECT v.id, v.field, v.value FROM _sv_view v SEMI JOIN _sv_groups g ON g.master_id = v.id
+        WHERE v.field IN ({", ".join(map(_lit, places))})""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_other AS
         SELECT o.cluster_id, o.field, o.value AS v, m.value AS mv, g.master_id,
                CASE WHEN o.field IN ({streets_sql}) AND (ms.value IS NOT NULL OR mc.value IS NOT NULL)
                     THEN coalesce(ms.value, '') || coalesce(mc.value, '') || m.value END AS mfull
         FROM _sv_out o JOIN _sv_groups g USING (cluster_id) JOIN _sv_view m ON m.id = g.master_id AND m.field = o.field
-        LEFT JOIN _sv_view ms ON o.field IN ({streets_sql}) AND ms.id = g.master_id AND ms.field = replace(o.field, 'Street', 'State')
-        LEFT JOIN _sv_view mc ON o.field IN ({streets_sql}) AND mc.id = g.master_id AND mc.field = replace(o.field, 'Street', 'City')
+        LEFT JOIN _sv_mplace ms ON o.field IN ({streets_sql}) AND ms.id = g.master_id AND ms.field = replace(o.field, 'Street', 'State')
+        LEFT JOIN _sv_mplace mc ON o.field IN ({streets_sql}) AND mc.id = g.master_id AND mc.field = replace(o.field, 'Street', 'City')
         WHERE o.field IN ({", ".join(map(_lit, keyed))}) AND o.from_id <> g.master_id AND o.value <> m.value""")
     # (the keys over the distinct pairs of writings only: few, and the NFKC function is Python;
     # a country's ISO code from normalize's table: Japan / 日本 / JP)
@@ -841,6 +852,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         SELECT a.cluster_id, a.field, a.mv, a.master_id FROM _sv_other a
         SEMI JOIN _sv_same s ON s.field = a.field AND s.v = a.v AND s.mv = a.mv AND s.mfull IS NOT DISTINCT FROM a.mfull""")
     con.execute("DROP TABLE IF EXISTS _sv_other")
+    con.execute("DROP TABLE IF EXISTS _sv_mplace")
     con.execute("DROP TABLE IF EXISTS _sv_same")
     con.execute(f"""
         CREATE OR REPLACE TABLE surviving_fields AS
@@ -1064,12 +1076,15 @@ def drop_malformed_values(con: duckdb.DuckDBPyConnection, record: str | None = N
     limits = " ".join(f"WHEN {_lit(f)} THEN {n}" for f, n in FIELD_MAX_LENGTH.items())
     checked = ", ".join(map(_lit, dict.fromkeys([*EMAIL_FIELDS, *BIRTHDATE_FIELDS, *FIELD_MAX_LENGTH])))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_badv AS
-        SELECT field, value FROM (SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({checked}))
+        SELECT field, value FROM (SELECT DISTINCT field, value FROM _sv_long0 WHERE field IN ({emails}, {dates}))
         WHERE CASE WHEN field IN ({emails}) THEN NOT regexp_full_match({_strip_sql('value')}, '{_BARE_EMAIL_RE2}')
-                   WHEN field IN ({dates}) THEN NOT regexp_full_match({_strip_sql('value')}, '{_ISO_DATE_RE2}')
-                   ELSE false END
-              -- longer than the field takes (a 143-character title, a phone with a note in it)
-              OR length({_strip_sql('value')}) > coalesce(CASE field {limits} END, 1 << 30)""")
+                   ELSE NOT regexp_full_match({_strip_sql('value')}, '{_ISO_DATE_RE2}') END
+        UNION
+        -- longer than the field takes (a 143-character title, a phone with a note in it): few, so
+        -- the length is tested row by row before any distinct
+        SELECT DISTINCT field, value FROM _sv_long0
+        WHERE length(value) > coalesce(CASE field {limits} END, 1 << 30)
+          AND length({_strip_sql('value')}) > coalesce(CASE field {limits} END, 1 << 30)""")
     try:
         if not con.execute("SELECT count(*) FROM _sv_badv").fetchall()[0][0]:
             return 0
