@@ -160,6 +160,8 @@ def test_review_in_the_browser_then_apply(ui):
         search.fill("review/group_index")
         page.get_by_text("[Show Markdown]").first.click()  # long markdown opens in a dialog
         page.get_by_text(known).first.wait_for(timeout=30_000)
+        page.get_by_text(known).first.scroll_into_view_if_needed()
+        page.wait_for_timeout(1_000)  # (the dialog fades in: the screenshot after it has)
         page.screenshot(path=str(shots / "review_group_index.png"))
         assert (shots / "review_plan.png").stat().st_size > 10_000
         browser.close()
