@@ -16,38 +16,44 @@ from nayose.errors import ConfigError
 
 SALESFORCE_OBJECTS = ("Lead", "Contact", "Account")
 
-#: Standard Lead / Contact / Account (and Person Account) fields nayose knows by name: a config naming
-#: an API-style field that is none of these, not custom (`__c`, or any namespaced `__` name) and not
-#: a relationship path (`Account.Name`) names a field no org has (a typo such as `Emial`).
-#: (A superset of records.STANDARD_FIELDS, which cannot be imported here.)
-KNOWN_FIELDS = (
+#: Standard Lead / Contact / Account fields, for canonical spelling of Data Loader's upper-case headers.
+STANDARD_FIELDS = (
     "Id", "Object", "FirstName", "LastName", "MiddleName", "Suffix", "Salutation", "Name",
     "Company", "Title", "Department", "Email", "Phone", "MobilePhone", "Fax", "HomePhone",
     "OtherPhone", "AssistantName", "AssistantPhone", "Street", "City", "State", "PostalCode",
-    "Country", "StateCode", "CountryCode", "Latitude", "Longitude", "GeocodeAccuracy", "LeadSource", "Status",
-    "Rating", "Industry", "AnnualRevenue", "NumberOfEmployees", "Website", "Description", "OwnerId", "CreatedDate",
+    "Country", "StateCode", "CountryCode", "LeadSource", "Status", "Rating", "Industry",
+    "AnnualRevenue", "NumberOfEmployees", "Website", "Description", "OwnerId", "CreatedDate",
     "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp", "LastActivityDate",
     "LastViewedDate", "LastReferencedDate", "IsDeleted", "MasterRecordId", "IsConverted",
     "ConvertedDate", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId",
     "IsUnreadByOwner", "HasOptedOutOfEmail", "HasOptedOutOfFax", "DoNotCall", "EmailBouncedReason",
-    "EmailBouncedDate", "IndividualId", "AccountId", "ReportsToId", "Jigsaw", "JigsawContactId", "CleanStatus",
-    "CompanyDunsNumber", "DandbCompanyId", "Pronouns", "GenderIdentity", "PhotoUrl", "LastCURequestDate",
-    "LastCUUpdateDate", "Title", "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode",
-    "MailingCountry", "MailingStateCode", "MailingCountryCode", "MailingLatitude", "MailingLongitude",
-    "MailingGeocodeAccuracy", "OtherStreet", "OtherCity", "OtherState", "OtherPostalCode", "OtherCountry",
-    "OtherStateCode", "OtherCountryCode", "Birthdate", "BillingStreet", "BillingCity", "BillingState",
-    "BillingPostalCode", "BillingCountry", "BillingStateCode", "BillingCountryCode", "ShippingStreet", "ShippingCity",
-    "ShippingState", "ShippingPostalCode", "ShippingCountry", "ShippingStateCode", "ShippingCountryCode",
-    "ParentId", "Type", "AccountNumber", "Site", "AccountSource", "Sic", "SicDesc", "Ownership", "TickerSymbol",
-    "NaicsCode", "NaicsDesc", "YearStarted", "TradeStyle", "Tradestyle", "RecordTypeId", "CurrencyIsoCode",
-    # a Person Account's person fields
-    "IsPersonAccount", "PersonContactId", "PersonEmail", "PersonHasOptedOutOfEmail", "PersonHasOptedOutOfFax",
-    "PersonDoNotCall", "PersonEmailBouncedReason", "PersonEmailBouncedDate", "PersonMobilePhone", "PersonHomePhone",
-    "PersonOtherPhone", "PersonAssistantName", "PersonAssistantPhone", "PersonMailingStreet", "PersonMailingCity",
-    "PersonMailingState", "PersonMailingPostalCode", "PersonMailingCountry", "PersonOtherStreet", "PersonOtherCity",
-    "PersonOtherState", "PersonOtherPostalCode", "PersonOtherCountry", "PersonBirthdate", "PersonTitle",
-    "PersonDepartment", "PersonLeadSource", "PersonIndividualId", "PersonPronouns", "PersonGenderIdentity",
+    "EmailBouncedDate", "IndividualId", "AccountId", "Account.Name", "ReportsToId",
+    "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry",
+    "OtherStreet", "OtherCity", "OtherState", "OtherPostalCode", "OtherCountry", "Birthdate",
+    "BillingStreet", "BillingCity", "BillingState", "BillingPostalCode", "BillingCountry",
+    "ShippingStreet", "ShippingCity", "ShippingState", "ShippingPostalCode", "ShippingCountry",
+    "ParentId", "Type", "AccountNumber", "Site", "RecordTypeId",
+    # a Person Account's person fields (a B2C org's customers; see normalize.PERSON_ACCOUNT_FIELDS)
+    "IsPersonAccount", "PersonContactId", "PersonEmail", "PersonHasOptedOutOfEmail", "PersonMobilePhone",
+    "PersonHomePhone", "PersonMailingStreet", "PersonMailingCity", "PersonMailingState", "PersonMailingPostalCode",
+    "PersonMailingCountry", "PersonBirthdate", "PersonTitle", "PersonDepartment", "PersonLeadSource",
 )
+
+#: Standard Lead / Contact / Account (and Person Account) fields nayose knows by name: a config naming
+#: an API-style field that is none of these, not custom (`__c`, or any namespaced `__` name) and not
+#: a relationship path (`Account.Name`) names a field no org has (a typo such as `Emial`).
+KNOWN_FIELDS = tuple(dict.fromkeys(STANDARD_FIELDS + (
+    "Latitude", "Longitude", "GeocodeAccuracy", "ReportsToId", "Jigsaw", "JigsawContactId", "CleanStatus",
+    "CompanyDunsNumber", "DandbCompanyId", "Pronouns", "GenderIdentity", "PhotoUrl", "LastCURequestDate",
+    "LastCUUpdateDate", "MailingStateCode", "MailingCountryCode", "MailingLatitude", "MailingLongitude",
+    "MailingGeocodeAccuracy", "OtherStateCode", "OtherCountryCode", "BillingStateCode", "BillingCountryCode",
+    "ShippingStateCode", "ShippingCountryCode", "AccountSource", "Sic", "SicDesc", "Ownership", "TickerSymbol",
+    "NaicsCode", "NaicsDesc", "YearStarted", "TradeStyle", "Tradestyle", "CurrencyIsoCode",
+    "PersonHasOptedOutOfFax", "PersonDoNotCall", "PersonEmailBouncedReason", "PersonEmailBouncedDate",
+    "PersonOtherPhone", "PersonAssistantName", "PersonAssistantPhone", "PersonOtherStreet", "PersonOtherCity",
+    "PersonOtherState", "PersonOtherPostalCode", "PersonOtherCountry", "PersonIndividualId", "PersonPronouns",
+    "PersonGenderIdentity",
+)))
 _KNOWN_FOLDED = {f.casefold(): f for f in KNOWN_FIELDS}
 _API_STYLE = r"^[A-Za-z][A-Za-z0-9_]*$"
 

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import duckdb
 
-from nayose.config import SALESFORCE_OBJECTS, Config
+from nayose.config import SALESFORCE_OBJECTS, STANDARD_FIELDS, Config
 from nayose.errors import InputError, NoRecordsError
 from nayose.stage import StageResult, fine_grained_scans, timed
 
@@ -122,28 +122,6 @@ def id18_sql(expr: str) -> str:
         return f"substr('{_ID18_SUFFIX}', 1 + {bits}, 1)"
     return f"({expr} || {chunk(0)} || {chunk(5)} || {chunk(10)})"
 
-#: Standard Lead / Contact / Account fields, for canonical spelling of Data Loader's upper-case headers.
-STANDARD_FIELDS = (
-    "Id", "Object", "FirstName", "LastName", "MiddleName", "Suffix", "Salutation", "Name",
-    "Company", "Title", "Department", "Email", "Phone", "MobilePhone", "Fax", "HomePhone",
-    "OtherPhone", "AssistantName", "AssistantPhone", "Street", "City", "State", "PostalCode",
-    "Country", "StateCode", "CountryCode", "LeadSource", "Status", "Rating", "Industry",
-    "AnnualRevenue", "NumberOfEmployees", "Website", "Description", "OwnerId", "CreatedDate",
-    "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp", "LastActivityDate",
-    "LastViewedDate", "LastReferencedDate", "IsDeleted", "MasterRecordId", "IsConverted",
-    "ConvertedDate", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId",
-    "IsUnreadByOwner", "HasOptedOutOfEmail", "HasOptedOutOfFax", "DoNotCall", "EmailBouncedReason",
-    "EmailBouncedDate", "IndividualId", "AccountId", "Account.Name", "ReportsToId",
-    "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry",
-    "OtherStreet", "OtherCity", "OtherState", "OtherPostalCode", "OtherCountry", "Birthdate",
-    "BillingStreet", "BillingCity", "BillingState", "BillingPostalCode", "BillingCountry",
-    "ShippingStreet", "ShippingCity", "ShippingState", "ShippingPostalCode", "ShippingCountry",
-    "ParentId", "Type", "AccountNumber", "Site", "RecordTypeId",
-    # a Person Account's person fields (a B2C org's customers; see normalize.PERSON_ACCOUNT_FIELDS)
-    "IsPersonAccount", "PersonContactId", "PersonEmail", "PersonHasOptedOutOfEmail", "PersonMobilePhone",
-    "PersonHomePhone", "PersonMailingStreet", "PersonMailingCity", "PersonMailingState", "PersonMailingPostalCode",
-    "PersonMailingCountry", "PersonBirthdate", "PersonTitle", "PersonDepartment", "PersonLeadSource",
-)
 _CANONICAL = {f.casefold(): f for f in STANDARD_FIELDS}
 
 #: Output columns the stage adds itself; a source column may not take these names.
