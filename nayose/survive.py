@@ -609,11 +609,26 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _sv_lead_rank AS
         SELECT d.value, rt.rank FROM (SELECT DISTINCT value FROM _sv_view WHERE field = 'LeadSource') d
         JOIN _sv_routes rt ON rt.key = lower({_strip_sql('nayose_nfkc(d.value)')})""")
+    # A record whose surname and given name are the master's swapped (LastName 蓮, FirstName 青木
+    # beside the master's 青木 / 蓮 -- a form filled in the other order): its name fields rank after
+    # the others', whatever its date (the newest such record wrote 蓮 as the surname); not a card's.
+    con.execute("""CREATE OR REPLACE TEMP TABLE _sv_swapped AS
+        WITH n AS (  -- (one scan: each record's two names)
+            SELECT cluster_id, id, trim(arg_max(value, field = 'LastName')) AS last, trim(arg_max(value, field = 'FirstName')) AS first
+            FROM _sv_view WHERE field IN ('LastName', 'FirstName') GROUP BY cluster_id, id
+            HAVING count(DISTINCT field) = 2
+        )
+        SELECT r.id FROM n r JOIN _sv_groups g ON g.cluster_id = r.cluster_id AND r.id <> g.master_id
+        JOIN n m ON m.id = g.master_id
+        WHERE r.last = m.first AND r.first = m.last AND m.last <> m.first""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _sv_ranked AS
         WITH k AS (
             SELECT c.*, p.value AS primary_value, ls.value AS lead_source,
                    (c.card_applies AND c.is_card) AS card_first,
+                   -- (a card's own order stands: the card rule protects its names)
+                   c.primary_field IN ('LastName', 'FirstName') AND sw.id IS NOT NULL
+                       AND NOT (c.card_applies AND c.is_card) AS name_swapped,
                    c.primary_field IN ('Email', 'PersonEmail') AND bo.id IS NOT NULL AS bounced,
                    -- a person's own address at a company's domain over any other, except for a
                    -- Person Account (a consumer's own address is the free one)
@@ -623,6 +638,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
             LEFT JOIN _sv_view p ON p.id = c.id AND p.field = c.primary_field
             LEFT JOIN _sv_view ls ON ls.id = c.id AND ls.field = 'LeadSource'
             LEFT JOIN _sv_bounced bo ON bo.id = c.id
+            LEFT JOIN _sv_swapped sw ON sw.id = c.id
             LEFT JOIN _sv_company_mail cm ON cm.value = p.value
         ),
         keyed AS (
@@ -665,6 +681,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
             LEFT JOIN _sv_vrank vr ON vr.cluster_id = k.cluster_id AND vr.unit = k.unit AND vr.value = k.primary_value
         )
         SELECT *, row_number() OVER (PARTITION BY cluster_id, unit ORDER BY
+                name_swapped,
                 -- a name's script before the card: a card read in kana or romaji (ヤマモト, TAKAHASHI)
                 -- does not replace the kanji another record holds; among the same script the card wins
                 CASE WHEN rule = 'native_script' THEN rk1 ELSE 0 END,
@@ -869,7 +886,7 @@ def run_survive_sql(con: duckdb.DuckDBPyConnection, fields: list[str], config: S
         FROM _sv_rec r JOIN _sv_groups g USING (cluster_id) ORDER BY r.cluster_id, r.id
     """)
     for t in ("_sv_units", "_sv_map", "_sv_routes", "_sv_lead_rank", "_sv_groups", "_sv_view", "_sv_cand", "_sv_vrank",
-              "_sv_ranked", "_sv_out", "_sv_keep", "_sv_bounced", "_sv_company_mail", "_sv_elsewhere"):
+              "_sv_ranked", "_sv_out", "_sv_keep", "_sv_bounced", "_sv_company_mail", "_sv_elsewhere", "_sv_swapped"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 

@@ -934,3 +934,16 @@ def test_a_title_or_a_prefecture_written_another_way_is_no_change():
     assert g.fields["Title"].rule.endswith(AS_MASTER_WRITES) and g.fields["State"].rule.endswith(AS_MASTER_WRITES)
     assert group(rec("00Q000000000001", created=0, modified=0, LastName="佐藤", Title="課長"),
                  rec("00Q000000000002", created=9, modified=9, LastName="佐藤", Title="部長")).fields["Title"].value == "部長"
+
+
+def test_a_record_with_the_masters_name_swapped_does_not_swap_it():
+    """The master's whole name 青木 蓮 (split: surname 青木), a Lead 青木 / 蓮, and the newest Lead with
+    the fields the other way round (LastName 蓮, FirstName 青木): the newest used to win both fields and
+    write 蓮 as the surname. A record whose names are the master's swapped ranks after the others."""
+    g = group(rec("0035F000000QPglQAG", "Contact", created=0, modified=0, LastName="青木 蓮"),
+              rec("00Q5F000000JJOhUAO", "Lead", created=5, modified=5, LastName="青木", FirstName="蓮"),
+              rec("00Q5F000000JO2CUAW", "Lead", created=9, modified=9, LastName="蓮", FirstName="青木"))
+    assert (g.fields["LastName"].value, g.fields["FirstName"].value) == ("青木", "蓮")
+    alone = group(rec("003000000000001", "Contact", created=0, modified=0, LastName="青木", FirstName="蓮"),
+                  rec("00Q000000000002", "Lead", created=9, modified=9, LastName="蓮", FirstName="青木"))
+    assert (alone.fields["LastName"].value, alone.fields["FirstName"].value) == ("青木", "蓮")
