@@ -510,10 +510,13 @@ def _write_plan_outputs(con: duckdb.DuckDBPyConnection, out_dir: str | Path, con
         f"""SELECT {pid} AS plan_id, p.cluster_id, s.status, p.step_no AS step, p.action,
                    CASE WHEN p.action = 'convert_lead' THEN 'Lead' ELSE s.object END AS object,
                    p.master_id AS "MasterRecordId", p.loser_ids[1] AS "LoserId1", p.loser_ids[2] AS "LoserId2",
-                   p.lead_id AS "LeadId", p.contact_id AS "ContactId", p.account_id AS "AccountId"
+                   p.lead_id AS "LeadId", p.contact_id AS "ContactId", p.account_id AS "AccountId",
+                   -- (why a group is held for review, beyond the match itself: what merge_plan.json's
+                   -- status_reason says, for an analyst working from the CSV)
+                   s.reason AS status_reason
             FROM plan_steps p JOIN survivors s USING (cluster_id) ORDER BY p.cluster_id, p.step_no""",
         ["plan_id", "cluster_id", "status", "step", "action", "object", "MasterRecordId", "LoserId1", "LoserId2",
-         "LeadId", "ContactId", "AccountId"],
+         "LeadId", "ContactId", "AccountId", "status_reason"],
         out / "merge_plan.csv",
     )
     # What changes on each master: the master's current value vs the surviving one (a blank and an

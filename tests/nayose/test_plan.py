@@ -147,7 +147,11 @@ def test_sample_plan_format_steps_and_groups(sample_plan):
     assert actions == {"merge", "convert_lead"}
     # merge_plan.csv: one row per step
     with open(out / "merge_plan.csv", encoding="utf-8", newline="") as f:
-        assert len(list(csv.DictReader(f))) == sum(len(c["steps"]) for c in plan["clusters"])
+        steps = list(csv.DictReader(f))
+    assert len(steps) == sum(len(c["steps"]) for c in plan["clusters"])
+    # the reason a group is held for review, as merge_plan.json gives it
+    reasons = {c["cluster_id"]: c.get("status_reason") or "" for c in plan["clusters"]}
+    assert all(r["status_reason"] == reasons[r["cluster_id"]] for r in steps)
     # delete_plan.csv never holds a card record nor a record of a group
     with open(out / "delete_plan.csv", encoding="utf-8", newline="") as f:
         dels = list(csv.DictReader(f))
