@@ -5,7 +5,6 @@ and invalid nightly settings."""
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -18,24 +17,6 @@ from pipeline_helpers import failure_messages, materialization
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def store_copy(sample_run, tmp_path):
-    """The shared sample run's store and outputs, copied so decisions do not leak between tests."""
-    _, db, out = sample_run
-    db2, out2 = tmp_path / "data" / "nayose.duckdb", tmp_path / "out"
-    db2.parent.mkdir(parents=True)
-    shutil.copy(db, db2)
-    shutil.copytree(out, out2)
-    con = duckdb.connect(str(db2))
-    con.execute("UPDATE plans SET out_dir = replace(out_dir, ?, ?), plan_path = replace(plan_path, ?, ?)",
-                [str(out), str(out2), str(out), str(out2)])
-    plan_id = con.execute("SELECT plan_id FROM plans WHERE is_latest AND kind = 'merge'").fetchone()[0]
-    groups = [r[0] for r in con.execute(
-        "SELECT cluster_id FROM plan_groups WHERE plan_id = ? AND steps > 0 ORDER BY cluster_id", [plan_id]).fetchall()]
-    con.close()
-    return db2, out2, plan_id, groups
 
 
 def _resources(db, out):

@@ -1,31 +1,11 @@
 """review_plan, apply_plan, the apply sensor and the nightly schedule, in process on the sample run."""
 
-import shutil
 from datetime import datetime, timezone
 
 import dagster as dg
 import duckdb
 import pytest
 from pipeline_helpers import failure_messages
-
-
-@pytest.fixture
-def store_copy(sample_run, tmp_path):
-    """The shared sample run's store and outputs, copied so decisions do not leak between tests."""
-    _, db, out = sample_run
-    db2, out2 = tmp_path / "data" / "nayose.duckdb", tmp_path / "out"
-    db2.parent.mkdir(parents=True)
-    shutil.copy(db, db2)
-    shutil.copytree(out, out2)
-    # The plan is registered with out's path; point it at the copy.
-    con = duckdb.connect(str(db2))
-    con.execute("UPDATE plans SET out_dir = replace(out_dir, ?, ?), plan_path = replace(plan_path, ?, ?)",
-                [str(out), str(out2), str(out), str(out2)])
-    plan_id, path = con.execute("SELECT plan_id, plan_path FROM plans WHERE is_latest").fetchone()
-    groups = [r[0] for r in con.execute(
-        "SELECT cluster_id FROM plan_groups WHERE plan_id = ? AND steps > 0 ORDER BY cluster_id", [plan_id]).fetchall()]
-    con.close()
-    return db2, out2, plan_id, groups
 
 
 def _resources(db, out):
