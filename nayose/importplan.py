@@ -52,12 +52,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import duckdb
-import pyarrow as pa
 
 from nayose.config import Config
 from nayose.errors import InputError, NayoseError
 from nayose.link import INCOMING_PREFIX, columns, link_records, load_link_inputs
-from nayose.plan import _pattern_key, _phone_sql, _valid_email_sql, excel_safe
+from nayose.plan import excel_safe, rule_conditions
 from nayose.progress import StageProgress
 from nayose.score import COMPARISONS, gate_label_sql
 from nayose.stage import StageResult, timed
@@ -99,68 +98,13 @@ def _skip_rule_sql(con: duckdb.DuckDBPyConnection, config: Config) -> list[tuple
     card = card_sql(con, config, table="import_raw", alias="r")
     out = []
     for i, rule in enumerate(r for r in dr.rules if r.name in wanted):
-        conds: list[str] = []
-        if rule.patterns:
-            rx = [re.compile(p, re.IGNORECASE) for p in rule.patterns]
-            field_conds = []
-            for f in rule.fields:
-                if f not in cols:
-                    continue
-                distinct = [v[0] for v in con.execute(
-                    f'SELECT DISTINCT {_q(f)} FROM import_raw WHERE {_q(f)} IS NOT NULL '
-                    f'AND starts_with("Id", {_lit(INCOMING_PREFIX)})'
-                ).fetchall()]
-                hits = [v for v in distinct if any(x.fullmatch(_pattern_key(v)) for x in rx)]
-                if hits:
-                    name = f"_import_skip_{i}_{len(field_conds)}"
-                    con.register(name, pa.table({"v": pa.array(hits, pa.string())}))
-                    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_t AS SELECT v FROM {name}")
-                    con.unregister(name)
-                    field_conds.append(f"r.{_q(f)} IN (SELECT v FROM {name}_t)")
-            if not field_conds:
-                continue
-            conds.append("(" + " OR ".join(field_conds) + ")")
-        if rule.no_valid_email:
-            ems = ["coalesce(" + _valid_email_sql(f"r.{_q(f)}") + ", false)" for f in dr.email_fields if f in cols]
-            conds.append("NOT (" + (" OR ".join(ems) if ems else "false") + ")")
-        if rule.no_phone:
-            phs = [_phone_sql(f"r.{_q(f)}") for f in dr.phone_fields if f in cols]
-            conds.append("NOT (" + (" OR ".join(phs) if phs else "false") + ")")
-        if rule.no_address:
-            conds.append("NOT (" + _address_sql(con, config, [f for f in dr.address_fields if f in cols], i) + ")")
-        if rule.objects:
-            conds.append(f'r."Object" IN ({", ".join(_lit(o) for o in rule.objects)})')
-        if not rule.include_business_cards:
-            conds.append(f"NOT coalesce({card}, false)")
+        # (the delete rules' own conditions, over the incoming rows only)
+        conds = rule_conditions(con, config, rule, i, cols, card, table="import_raw", name="_import_skip",
+                                restrict=f'starts_with(r."Id", {_lit(INCOMING_PREFIX)})')
+        if conds is None:
+            continue
         out.append((" AND ".join(conds), f"skip rule {rule.name}: {rule.reason}"))
     return out
-
-
-def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[str], rule_no: int) -> str:
-    """SQL over import_raw `r`, as plan.py's delete rules read an address: a postal code of 7 digits
-    that is not a dummy (000-0000), or a street that is not a placeholder (不明, なし, 同上). The
-    incoming streets are read once per distinct value."""
-    from nayose.normalize import DUMMY_POSTAL_RE, address_placeholders, normalize_street
-
-    placeholders = set(address_placeholders(config)) | {""}
-    conds = []
-    for f in fields:
-        if "postal" in f.lower():
-            digits = (f"regexp_replace(translate(coalesce(CAST(r.{_q(f)} AS VARCHAR), ''), '０１２３４５６７８９', "
-                      f"'0123456789'), '[^0-9]', '', 'g')")
-            conds.append(f"(length({digits}) = 7 AND NOT regexp_full_match({digits}, {_lit(DUMMY_POSTAL_RE)}))")
-            continue
-        values = [v for (v,) in con.execute(
-            f'SELECT DISTINCT CAST({_q(f)} AS VARCHAR) FROM import_raw WHERE {_q(f)} IS NOT NULL '
-            f'AND starts_with("Id", {_lit(INCOMING_PREFIX)})').fetchall()]
-        real = [v for v in values if (normalize_street(v) or "") not in placeholders]
-        if real:
-            name = f"_import_addr_{rule_no}_{len(conds)}"
-            con.register(name, pa.table({"v": pa.array(real, pa.string())}))
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_t AS SELECT v FROM {name}")
-            con.unregister(name)
-            conds.append(f"coalesce(CAST(r.{_q(f)} AS VARCHAR) IN (SELECT v FROM {name}_t), false)")
-    return " OR ".join(conds) or "false"
 
 
 def decide(con: duckdb.DuckDBPyConnection, config: Config) -> StageResult:

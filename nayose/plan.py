@@ -40,7 +40,7 @@ import json
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -150,10 +150,11 @@ def _lit(v: str) -> str:
     return "'" + str(v).replace("'", "''") + "'"
 
 
-def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[str], where: str = "true") -> str:
+def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[str], where: str = "true",
+                 table: str = "raw_records", name: str = "_del_addr") -> str:
     """SQL over `r`: the record holds a postal address in one of `fields` -- a postal code of 7
     digits that is not a dummy (000-0000), or a street that is not a placeholder (不明, なし, 同上).
-    The streets are read from the raw_records `r` where `where` holds."""
+    The streets are read from `table` `r` where `where` holds (kept in temporary tables `name`_…)."""
     from nayose.normalize import DUMMY_POSTAL_RE, address_placeholders, normalize_street
 
     placeholders = set(address_placeholders(config))
@@ -164,10 +165,10 @@ def _address_sql(con: duckdb.DuckDBPyConnection, config: Config, fields: list[st
             conds.append(f"(length({digits}) = 7 AND NOT regexp_full_match({digits}, '{DUMMY_POSTAL_RE}'))")
             continue
         values = [v for (v,) in con.execute(
-            f'SELECT DISTINCT CAST(r."{f}" AS VARCHAR) FROM raw_records r WHERE r."{f}" IS NOT NULL AND {where}').fetchall()]
+            f'SELECT DISTINCT CAST(r."{f}" AS VARCHAR) FROM {_q(table)} r WHERE r."{f}" IS NOT NULL AND {where}').fetchall()]
         real = [v for v in values if (normalize_street(v) or "") not in placeholders | {""}]
         if real:
-            conds.append(f"coalesce({_one_of_sql(con, f'_del_addr_{len(conds)}', f'CAST(r.{_q(f)} AS VARCHAR)', real)}, false)")
+            conds.append(f"coalesce({_one_of_sql(con, f'{name}_{len(conds)}', f'CAST(r.{_q(f)} AS VARCHAR)', real)}, false)")
     return " OR ".join(conds) or "false"
 
 
@@ -189,6 +190,47 @@ def _pattern_key(v: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", v).strip())
 
 
+def rule_conditions(con: duckdb.DuckDBPyConnection, config: Config, rule, rule_no: int, cols: set[str], card: str,
+                    table: str = "raw_records", restrict: str = "true", extra: Sequence[str] = (),
+                    name: str = "_del") -> list[str] | None:
+    """The SQL conditions over `table` aliased r of one delete rule (patterns tested once per
+    distinct value of the records where `restrict` holds, in Python; the rest SQL), `extra` among
+    them; the address last, its streets read only from the records the others leave. None when the
+    rule's patterns match no value (the rule selects nothing). Delete plans and import skip rules."""
+    dr = config.delete_rules
+    conds: list[str] = []
+    if rule.patterns:
+        rx = [re.compile(p, re.IGNORECASE) for p in rule.patterns]
+        field_conds = []
+        for f in rule.fields:
+            if f not in cols:
+                continue
+            distinct = [v[0] for v in con.execute(
+                f'SELECT DISTINCT r.{_q(f)} FROM {_q(table)} r WHERE r.{_q(f)} IS NOT NULL AND {restrict}').fetchall()]
+            hits = [v for v in distinct if any(x.fullmatch(_pattern_key(v)) for x in rx)]
+            if hits:
+                field_conds.append(_one_of_sql(con, f"{name}_{rule_no}_{len(field_conds)}", f"r.{_q(f)}", hits))
+        if not field_conds:
+            return None
+        conds.append("(" + " OR ".join(field_conds) + ")")
+    if rule.no_valid_email:
+        ems = ["coalesce(" + _valid_email_sql(f"r.{_q(f)}") + ", false)" for f in dr.email_fields if f in cols]
+        conds.append("NOT (" + (" OR ".join(ems) if ems else "false") + ")")
+    if rule.no_phone:
+        phs = [_phone_sql(f"r.{_q(f)}") for f in dr.phone_fields if f in cols]
+        conds.append("NOT (" + (" OR ".join(phs) if phs else "false") + ")")
+    if rule.objects:
+        conds.append(f"r.\"Object\" IN ({', '.join(_lit(o) for o in rule.objects)})")
+    if not rule.include_business_cards:
+        conds.append(f"NOT coalesce({card}, false)")
+    conds.extend(extra)
+    if rule.no_address:  # (last: its streets are read in Python, only those of the records left)
+        where = " AND ".join([restrict, *conds])
+        conds.append("NOT (" + _address_sql(con, config, [f for f in dr.address_fields if f in cols], where, table,
+                                            f"{name}_addr_{rule_no}") + ")")
+    return conds
+
+
 def delete_candidates(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     """Create `delete_plan(Id, object, reason)`; return its name. Set-based: patterns are tested once
     per distinct value in Python, the rest is SQL."""
@@ -198,37 +240,13 @@ def delete_candidates(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     grouped = "EXISTS (SELECT 1 FROM group_records g WHERE g.\"Id\" = r.\"Id\")"
     read_only = read_only_record_sql({c.lower(): c for c in cols}, "r")
     selects = []
+    extra = [f"NOT {grouped}"]
+    if read_only is not None:  # (a converted Lead is the history of a conversion; a deleted record is gone)
+        extra.append(f"NOT {read_only}")
     for i, rule in enumerate(dr.rules):
-        conds: list[str] = []
-        if rule.patterns:
-            rx = [re.compile(p, re.IGNORECASE) for p in rule.patterns]
-            field_conds = []
-            for f in rule.fields:
-                if f not in cols:
-                    continue
-                distinct = [v[0] for v in con.execute(f'SELECT DISTINCT "{f}" FROM raw_records WHERE "{f}" IS NOT NULL').fetchall()]
-                hits = [v for v in distinct if any(x.fullmatch(_pattern_key(v)) for x in rx)]
-                if hits:
-                    field_conds.append(_one_of_sql(con, f"_del_{i}_{len(field_conds)}", f'r."{f}"', hits))
-            if not field_conds:
-                continue
-            conds.append("(" + " OR ".join(field_conds) + ")")
-        if rule.no_valid_email:
-            ems = ["coalesce(" + _valid_email_sql('r."' + f + '"') + ", false)" for f in dr.email_fields if f in cols]
-            conds.append("NOT (" + (" OR ".join(ems) if ems else "false") + ")")
-        if rule.no_phone:
-            phs = [_phone_sql(f'r."{f}"') for f in dr.phone_fields if f in cols]
-            conds.append("NOT (" + (" OR ".join(phs) if phs else "false") + ")")
-        if rule.objects:
-            conds.append(f"r.\"Object\" IN ({', '.join(_lit(o) for o in rule.objects)})")
-        if not rule.include_business_cards:
-            conds.append(f"NOT coalesce({card}, false)")
-        conds.append(f"NOT {grouped}")
-        if read_only is not None:  # (a converted Lead is the history of a conversion; a deleted record is gone)
-            conds.append(f"NOT {read_only}")
-        if rule.no_address:  # (last: its streets are read in Python, only those of the records left)
-            where = " AND ".join(conds)
-            conds.append("NOT (" + _address_sql(con, config, [f for f in dr.address_fields if f in cols], where) + ")")
+        conds = rule_conditions(con, config, rule, i, cols, card, extra=extra)
+        if conds is None:
+            continue
         reason = rule.reason.replace("'", "''")
         selects.append(
             f"SELECT r.\"Id\" AS \"Id\", r.\"Object\" AS object, {i} AS rule_no, '{reason}' AS reason "
@@ -476,6 +494,7 @@ def copy_csv(con: duckdb.DuckDBPyConnection, query: str, columns: list[str], pat
 
 #: The files write_plan_outputs writes: a matching run without the plan (--no-plan) removes an
 #: older run's from its folder (pipeline.publish_outputs), so no older plan sits beside newer groups.
+#: The plan document first, then the files kept beside it (review.PLAN_FILES).
 PLAN_OUTPUT_FILES = ("merge_plan.json", "merge_plan.csv", "field_changes.csv", "delete_plan.csv", "lead_accounts.csv")
 
 
