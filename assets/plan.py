@@ -26,11 +26,10 @@ from assets.matching import GROUP, KINDS, POOL, _json_value, duplicate_clusters,
 from assets.metadata import md_table, stage_metadata, table_preview
 from assets.store import NayoseStore, require_tables, save_stage_result
 from nayose.config import Config
-from nayose.plan import not_written_reason
+from nayose.plan import PLAN_OUTPUT_FILES, not_written_reason
 from nayose.store import table_exists
 
 PLAN_GROUP = "plan"
-PLAN_FILES = ("merge_plan.json", "merge_plan.csv", "field_changes.csv", "delete_plan.csv", "lead_accounts.csv")
 #: The blocking checks of merge_plan (assets/plan_checks.py): the plan is registered needing them, each
 #: reports its outcome to the store, and the plan can be approved only once all of them passed.
 MERGE_PLAN_BLOCKING_CHECKS = ("merge_plan:masters_in_input", "merge_plan:no_card_deleted", "merge_plan:steps_well_formed")
@@ -290,7 +289,7 @@ def merge_plan(context: dg.AssetExecutionContext, store: NayoseStore) -> dg.Mate
                     con, "SELECT lead_id, account_id, account_name, lead_company, rule, agrees FROM lead_accounts "
                          "ORDER BY rule, lead_id", 20)} if counts.get("leads_at_accounts") else {}),
                 "output_dir": dg.MetadataValue.path(str(out)),
-                **{f"output/{name}": dg.MetadataValue.path(str(out / name)) for name in PLAN_FILES if (out / name).exists()},
+                **{f"output/{name}": dg.MetadataValue.path(str(out / name)) for name in PLAN_OUTPUT_FILES if (out / name).exists()},
                 "stats": _json_value(result.stats),
             }
         )

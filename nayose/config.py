@@ -460,6 +460,12 @@ def _default_field_groups() -> list[FieldGroup]:
     ]
 
 
+def _over_default(v, default):  # noqa: ANN001, ANN202
+    """A mapping a rules file gives, over the default mapping (`default()`): the file names what it
+    changes, the rest of the default stays. Anything not a mapping is left for validation to refuse."""
+    return {**default(), **v} if isinstance(v, dict) else v
+
+
 def _default_field_rules() -> dict[str, str]:
     return {
         "AccountId": "keep_master_if_set",
@@ -612,10 +618,8 @@ class SurvivorshipConfig(_Strict):
         # A rules file names the fields whose rule it changes; the other defaults stay (a file setting
         # `Email: oldest` used to drop them all: the consent fields' any_true -- an opt-out kept --, the
         # master's owner and status). A field given null goes back to default_rule.
-        if not isinstance(v, dict):
-            return v
-        merged = {**_default_field_rules(), **v}
-        return {k: r for k, r in merged.items() if r is not None}
+        merged = _over_default(v, _default_field_rules)
+        return {k: r for k, r in merged.items() if r is not None} if isinstance(merged, dict) else merged
 
     @field_validator("field_rules", "card_exempt_fields")
     @classmethod
@@ -868,12 +872,8 @@ class ImportPlanConfig(_Strict):
     def _merge_over_default(cls, v):  # noqa: ANN001
         # (a plain dict replaced the whole default: adding one header made every Sansan row an
         # insert with no name, company or email)
-        if v is None:
-            return _default_incoming_columns()
-        if not isinstance(v, dict):
-            return v
-        merged = {**_default_incoming_columns(), **v}
-        return {k: ("" if t is None else t) for k, t in merged.items()}
+        merged = _over_default({} if v is None else v, _default_incoming_columns)
+        return {k: ("" if t is None else t) for k, t in merged.items()} if isinstance(merged, dict) else merged
 
     @field_validator("incoming_columns")
     @classmethod

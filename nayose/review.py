@@ -71,6 +71,7 @@ import duckdb
 import pyarrow as pa
 
 from nayose.errors import NayoseError
+from nayose.plan import PLAN_OUTPUT_FILES
 from nayose.store import table_exists
 
 Decision = Literal["approve", "reject", "approve_partial"]
@@ -79,7 +80,7 @@ PLAN_KINDS = ("merge", "sync")
 ITEM_KINDS = ("flag", "delete")
 # The plan document and the files kept beside it under <out_dir>/plans/<plan_id>/, per kind.
 PLAN_FILES = {
-    "merge": ("merge_plan.json", ("merge_plan.csv", "field_changes.csv", "delete_plan.csv", "lead_accounts.csv")),
+    "merge": (PLAN_OUTPUT_FILES[0], PLAN_OUTPUT_FILES[1:]),
     "sync": ("sync_plan.json", ("flag_plan.csv", "sync_delete_plan.csv", "sync_health.md", "sync_health.csv",
                                 "sync_eligibility.csv")),
 }
